@@ -1,0 +1,86 @@
+"""Who may do what, and where.
+
+A caller is a :class:`Principal`: a role plus a scope (a company, optionally one store of it, or the
+whole installation for an unscoped admin). Roles grant permissions (``products:write``); scope decides
+which rows are visible at all. Rows outside the scope are reported as not found, never as forbidden,
+so a token cannot probe what exists elsewhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from retailcore.core.errors import PermissionDenied
+
+
+class Role(StrEnum):
+    cashier = "cashier"
+    store_manager = "store_manager"
+    finance = "finance"
+    integration = "integration"
+    admin = "admin"
+
+
+ALL = frozenset(Role)
+
+# The permission matrix, in one place so it can be read, documented (docs/security.md) and tested.
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    "companies:read": ALL,
+    "companies:write": frozenset({Role.admin}),
+    "stores:read": ALL,
+    "stores:write": frozenset({Role.admin}),
+    "locations:read": ALL,
+    "locations:write": frozenset({Role.admin, Role.store_manager}),
+    "products:read": ALL,
+    "products:write": frozenset({Role.admin, Role.integration}),
+    "customers:read": ALL,
+    "customers:write": frozenset({Role.admin, Role.integration, Role.store_manager, Role.cashier}),
+    "payment_methods:read": ALL,
+    "payment_methods:write": frozenset({Role.admin, Role.finance}),
+    "tax_rules:read": ALL,
+    "tax_rules:write": frozenset({Role.admin, Role.finance}),
+    "accounts:read": frozenset({Role.admin, Role.finance, Role.integration}),
+    "accounts:write": frozenset({Role.admin, Role.finance}),
+    "events:read": frozenset({Role.admin, Role.finance}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    token_id: uuid.UUID | None
+    name: str
+    role: Role
+    company_id: uuid.UUID | None
+    store_id: uuid.UUID | None
+
+    @property
+    def actor(self) -> str:
+        return f"token:{self.name}" if self.token_id else self.name
+
+    @property
+    def source(self) -> str:
+        """Idempotency keys are unique per source: each token is its own client."""
+        return f"token:{self.token_id}" if self.token_id else self.name
+
+    def can(self, permission: str) -> bool:
+        return self.role in PERMISSIONS[permission]
+
+    def require(self, permission: str) -> None:
+        if not self.can(permission):
+            raise PermissionDenied(f"role '{self.role}' may not {permission.replace(':', ' ')}")
+
+    def sees_company(self, company_id: uuid.UUID) -> bool:
+        return self.company_id is None or self.company_id == company_id
+
+    def sees_store(self, store_id: uuid.UUID | None) -> bool:
+        """Company-level rows (``store_id`` None) are visible to every token of the company."""
+        return self.store_id is None or store_id is None or store_id == self.store_id
+
+
+def system_principal(name: str = "cli") -> Principal:
+    """The operator at the command line: installation-wide admin."""
+    return Principal(token_id=None, name=name, role=Role.admin, company_id=None, store_id=None)

@@ -1,0 +1,33 @@
+"""API tokens. Only a SHA-256 hash of each token is stored: tokens are 256-bit random secrets, so a
+slow password hash would add latency to every request without adding safety."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from retailcore.adapters.orm import Base, IdMixin, UTCDateTime, utcnow
+
+
+class ApiToken(IdMixin, Base):
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('cashier', 'store_manager', 'finance', 'integration', 'admin')", name="role"
+        ),
+        CheckConstraint("store_id IS NULL OR company_id IS NOT NULL", name="store_needs_company"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    """First characters of the token, shown in listings so a person can tell tokens apart."""
+    role: Mapped[str] = mapped_column(String(16))
+    company_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("companies.id"), index=True)
+    """None only for an admin of the whole installation."""
+    store_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("stores.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,10 @@
+"""Every table of every context, imported in one place so metadata is complete for Alembic and tests."""
+
+from __future__ import annotations
+
+from retailcore.access import tables as _access  # noqa: F401
+from retailcore.adapters.orm import Base
+from retailcore.eventlog import tables as _eventlog  # noqa: F401
+from retailcore.masterdata import tables as _masterdata  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,41 @@
+"""The FastAPI application: routers under ``/api/v1``, problem+json for every error."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from retailcore import __version__
+from retailcore.core.errors import RetailcoreError
+from retailcore.entrypoints.api import problems
+from retailcore.entrypoints.api.routers import events, health, masterdata
+from retailcore.entrypoints.bootstrap import Runtime
+
+DESCRIPTION = """
+One transaction model for retail. Every request needs `Authorization: Bearer <token>`
+(create one with `retailcore token create`). Every POST that creates something honours an
+`Idempotency-Key` header. Errors are RFC 9457 `application/problem+json` documents whose `errors`
+list names the fields at fault. Lists are paginated with `limit` and the `next_cursor` they return.
+"""
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="retailcore",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url="/redoc",
+    )
+    app.state.session_factory = runtime.session_factory
+    app.state.runtime = runtime
+    app.add_exception_handler(RetailcoreError, problems.from_domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, problems.from_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, problems.from_http_exception)  # type: ignore[arg-type]
+    app.add_exception_handler(IntegrityError, problems.from_integrity_error)  # type: ignore[arg-type]
+    for router in (*masterdata.ROUTERS, events.router, health.router):
+        app.include_router(router, prefix="/api/v1")
+    return app

@@ -1,0 +1,8 @@
+"""ASGI entry point for uvicorn or any ASGI server: ``uvicorn retailcore.entrypoints.api.asgi:app``."""
+
+from __future__ import annotations
+
+from retailcore.entrypoints.api.app import create_app
+from retailcore.entrypoints.bootstrap import bootstrap
+
+app = create_app(bootstrap())

@@ -1,0 +1,186 @@
+"""Request plumbing shared by all routes: the caller, the unit of work, idempotent replays.
+
+Routes stay thin: they declare the permission they need, then hand a function of
+``(session, command context)`` to :meth:`Api.read` or :meth:`Api.command`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from retailcore.access.model import Principal
+from retailcore.access.services import authenticate
+from retailcore.core.errors import IdempotencyKeyReused, Unauthenticated, ValidationFailed
+from retailcore.eventlog.services import CommandContext
+from retailcore.eventlog.tables import IdempotentRequest
+
+
+class DecimalJSONRequest(Request):
+    """Parses JSON numbers straight into Decimal: a price sent as ``19.99`` never becomes a float."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = json.loads(await self.body(), parse_float=Decimal)
+        return self._json
+
+
+class DecimalRoute(APIRoute):
+    def get_route_handler(self) -> Callable[..., Any]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            return await handler(DecimalJSONRequest(request.scope, request.receive))
+
+        return handle
+
+
+def session_factory(request: Request) -> sessionmaker[Session]:
+    return request.app.state.session_factory
+
+
+def current_principal(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    if not authorization:
+        raise Unauthenticated("send 'Authorization: Bearer <token>'", code="missing-token")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must use the Bearer scheme", code="invalid-token")
+    with session_factory(request)() as session:
+        return authenticate(session, token.strip())
+
+
+def _fingerprint(request: Request, body: bytes) -> str:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode())
+    digest.update(request.url.path.encode())
+    digest.update(body)
+    return digest.hexdigest()
+
+
+class Api:
+    """What a route gets: the caller and a way to run work against the database."""
+
+    def __init__(self, request: Request, principal: Principal, idempotency_key: str | None) -> None:
+        self.request = request
+        self.principal = principal
+        self.idempotency_key = idempotency_key
+        self._factory = session_factory(request)
+
+    def read(self, work: Callable[[Session], Any]) -> Any:
+        with self._factory() as session:
+            return work(session)
+
+    async def command(
+        self,
+        work: Callable[[Session, CommandContext], BaseModel],
+        *,
+        status_code: int = 200,
+        location: Callable[[BaseModel], str] | None = None,
+    ) -> Response:
+        """Run a change in one transaction; with an Idempotency-Key, at most once per key.
+
+        A repeat of the same request with the same key gets the first response back, marked
+        ``Idempotent-Replayed: true``; the same key with a different request is refused.
+        """
+        body = await self.request.body()
+        fingerprint = _fingerprint(self.request, body)
+        key = self.idempotency_key
+        source = self.principal.source
+        if key:
+            replay = self._replay(source, key, fingerprint)
+            if replay is not None:
+                return replay
+        ctx = CommandContext(self.principal, idempotency_key=key)
+        try:
+            with self._factory() as session, session.begin():
+                result = work(session, ctx)
+                content = jsonable_encoder(result)
+                where = location(result) if location else None
+                if key:
+                    session.add(
+                        IdempotentRequest(
+                            company_id=self.principal.company_id,
+                            source=source,
+                            idempotency_key=key,
+                            fingerprint=fingerprint,
+                            status_code=status_code,
+                            response_body=content,
+                            location=where,
+                        )
+                    )
+        except IntegrityError:
+            # Two requests with one key raced; the loser answers with the winner's response.
+            if key and (replay := self._replay(source, key, fingerprint)) is not None:
+                return replay
+            raise
+        headers = {"Location": where} if where else {}
+        return JSONResponse(content, status_code=status_code, headers=headers)
+
+    def _replay(self, source: str, key: str, fingerprint: str) -> Response | None:
+        with self._factory() as session:
+            stored = session.scalar(
+                select(IdempotentRequest).where(
+                    IdempotentRequest.source == source, IdempotentRequest.idempotency_key == key
+                )
+            )
+        if stored is None:
+            return None
+        if stored.fingerprint != fingerprint:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key '{key}' was already used for a different request",
+            )
+        headers = {"Idempotent-Replayed": "true"}
+        if stored.location:
+            headers["Location"] = stored.location
+        return JSONResponse(stored.response_body, status_code=stored.status_code, headers=headers)
+
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Unique per request you want done at most once; repeats get the first response back.",
+        max_length=255,
+    ),
+]
+
+
+def reader(permission: str) -> Callable[..., Api]:
+    """Dependency for reads: authenticate and check the role's permission."""
+
+    def dependency(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Api:
+        principal.require(permission)
+        return Api(request, principal, None)
+
+    return dependency
+
+
+def writer(permission: str) -> Callable[..., Api]:
+    """Dependency for changes: as :func:`reader`, plus the optional ``Idempotency-Key`` header."""
+
+    def dependency(
+        request: Request,
+        principal: Annotated[Principal, Depends(current_principal)],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Api:
+        principal.require(permission)
+        if idempotency_key is not None and not idempotency_key.strip():
+            raise ValidationFailed("Idempotency-Key must not be blank", code="blank-idempotency-key")
+        return Api(request, principal, idempotency_key)
+
+    return dependency

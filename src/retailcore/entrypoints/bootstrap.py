@@ -1,0 +1,24 @@
+"""The one composition root: settings in, engine and session factory out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from retailcore.adapters.db import make_engine, make_session_factory
+from retailcore.entrypoints.settings import Settings
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+
+
+def bootstrap(settings: Settings | None = None) -> Runtime:
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url, echo=settings.echo_sql)
+    return Runtime(settings, engine, make_session_factory(engine))

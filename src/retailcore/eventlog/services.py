@@ -1,0 +1,97 @@
+"""Appending to the event log and reading it back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from retailcore.access.model import Principal
+from retailcore.adapters.orm import utcnow
+from retailcore.core.ids import new_id
+from retailcore.eventlog.tables import Event
+
+
+@dataclass
+class CommandContext:
+    """Who asks, through which edge, with which idempotency key.
+
+    Every event a command records carries the same ``correlation_id``; only the first carries the
+    idempotency key, since the key identifies the command, not each of its consequences.
+    """
+
+    principal: Principal
+    idempotency_key: str | None = None
+    occurred_at: dt.datetime | None = None
+    correlation_id: uuid.UUID = field(default_factory=new_id)
+    _key_used: bool = False
+
+    @property
+    def actor(self) -> str:
+        return self.principal.actor
+
+    @property
+    def source(self) -> str:
+        return self.principal.source
+
+
+def to_json(value: Any) -> Any:
+    """JSON-safe copy of a payload: Decimals become strings (never floats), ids and times ISO text."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+def record(
+    session: Session,
+    ctx: CommandContext,
+    *,
+    type: str,
+    company_id: uuid.UUID,
+    aggregate_type: str,
+    aggregate_id: uuid.UUID,
+    payload: dict[str, Any],
+    store_id: uuid.UUID | None = None,
+) -> Event:
+    key = None
+    if ctx.idempotency_key and not ctx._key_used:
+        key, ctx._key_used = ctx.idempotency_key, True
+    event = Event(
+        id=new_id(),
+        type=type,
+        company_id=company_id,
+        store_id=store_id,
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        payload=to_json(payload),
+        source=ctx.source,
+        idempotency_key=key,
+        correlation_id=ctx.correlation_id,
+        occurred_at=ctx.occurred_at or utcnow(),
+        recorded_at=utcnow(),
+        actor=ctx.actor,
+    )
+    session.add(event)
+    return event
+
+
+def find_by_key(session: Session, source: str, idempotency_key: str) -> Event | None:
+    return session.scalar(
+        select(Event).where(Event.source == source, Event.idempotency_key == idempotency_key)
+    )

@@ -1,0 +1,270 @@
+"""Requests to create or change master data, validated before any service runs.
+
+Money, prices and costs are ``Decimal`` with the column's scale as their limit: a value with more
+decimals is refused (422) rather than rounded behind the caller's back. Update requests list every
+field as optional; only the fields sent are changed (PATCH semantics).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from retailcore.core.currencies import is_currency
+from retailcore.masterdata.barcodes import validate_barcode
+from retailcore.masterdata.chart import AccountRole, AccountType
+
+Code = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Price = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
+Cost = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=6, allow_inf_nan=False)]
+Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=19, decimal_places=8, allow_inf_nan=False)]
+
+
+def _currency(value: str) -> str:
+    value = value.upper()
+    if not is_currency(value):
+        raise ValueError(f"'{value}' is not an ISO 4217 currency code")
+    return value
+
+
+CurrencyCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=3, max_length=3), AfterValidator(_currency)
+]
+CountryCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z]{2}$")]
+Jurisdiction = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z0-9-]{2,32}$")
+]
+TaxCategory = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z0-9_]{1,32}$")
+]
+Sku = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._/-]+$")
+]
+Barcode = Annotated[str, AfterValidator(validate_barcode)]
+
+Channel = Literal["pos", "web", "marketplace"]
+CostMethod = Literal["fifo", "average", "standard"]
+UnitOfMeasure = Literal["unit", "pack", "kg", "g", "l", "ml", "m", "cm"]
+StoreKind = Literal["store", "warehouse"]
+LocationKind = Literal["stock", "backroom", "damaged", "supplier", "customer", "in_transit", "inventory_loss"]
+PaymentMethodKind = Literal["cash", "card", "gift_card", "store_credit", "on_account"]
+TaxRounding = Literal["line", "document"]
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _timezone(value: str) -> str:
+    from zoneinfo import available_timezones
+
+    if value not in available_timezones():
+        raise ValueError(f"'{value}' is not an IANA time zone")
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_timezone)]
+
+
+class Request(BaseModel):
+    # Unknown fields are refused: a typo in a field name must not silently do nothing.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CompanyScoped(Request):
+    company_id: uuid.UUID | None = Field(
+        default=None, description="Defaults to the caller's company; required for installation-wide tokens."
+    )
+
+
+class CreateCompany(Request):
+    code: Code
+    name: Name
+    currency: CurrencyCode
+    country: CountryCode
+    tax_jurisdiction: Jurisdiction | None = Field(default=None, description="Defaults to the country code.")
+    chart_template: str | None = Field(
+        default="generic_retail", description="Chart of accounts template to load; null loads none."
+    )
+
+
+class UpdateCompany(Request):
+    name: Name | None = None
+    tax_jurisdiction: Jurisdiction | None = None
+
+
+class CreateStore(CompanyScoped):
+    code: Code
+    name: Name
+    kind: StoreKind = "store"
+    timezone: TimeZone = "UTC"
+    tax_jurisdiction: Jurisdiction | None = None
+    active: bool = True
+    create_default_locations: bool = Field(
+        default=True, description="Also create the store's stock, backroom and damaged locations."
+    )
+
+
+class UpdateStore(Request):
+    name: Name | None = None
+    timezone: TimeZone | None = None
+    tax_jurisdiction: Jurisdiction | None = None
+    active: bool | None = None
+
+
+class CreateLocation(CompanyScoped):
+    code: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._/-]+$"),
+    ]
+    name: Name
+    kind: LocationKind
+    store_id: uuid.UUID | None = Field(
+        default=None, description="Required for internal kinds, absent for virtual."
+    )
+    active: bool = True
+
+
+class UpdateLocation(Request):
+    name: Name | None = None
+    active: bool | None = None
+
+
+def _unique_items(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError("values must be unique")
+    return values
+
+
+class CreateProduct(CompanyScoped):
+    sku: Sku
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    description: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    category: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    unit_of_measure: UnitOfMeasure = "unit"
+    tax_category: TaxCategory = "standard"
+    cost_method: CostMethod = "fifo"
+    list_price: Price
+    standard_cost: Cost = Decimal(0)
+    barcodes: Annotated[list[Barcode], AfterValidator(_unique_items), Field(max_length=20)] = Field(
+        default_factory=list
+    )
+    channels: Annotated[list[Channel], AfterValidator(_unique_items)] = Field(
+        default_factory=lambda: ["pos", "web"]
+    )
+    active: bool = True
+
+
+class UpdateProduct(Request):
+    sku: Sku | None = None
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)] | None = None
+    description: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    category: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None
+    ) = None
+    unit_of_measure: UnitOfMeasure | None = None
+    tax_category: TaxCategory | None = None
+    cost_method: CostMethod | None = None
+    list_price: Price | None = None
+    standard_cost: Cost | None = None
+    barcodes: Annotated[list[Barcode], AfterValidator(_unique_items), Field(max_length=20)] | None = None
+    channels: Annotated[list[Channel], AfterValidator(_unique_items)] | None = None
+    active: bool | None = None
+
+
+def _email(value: str | None) -> str | None:
+    if value is not None and not _EMAIL.match(value):
+        raise ValueError("not an e-mail address")
+    return value
+
+
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=320), AfterValidator(_email)
+]
+Phone = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+() .-]{3,40}$")
+]
+
+
+class CreateCustomer(CompanyScoped):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = (
+        Field(default=None, description="Customer number; generated when absent.")
+    )
+    name: Name
+    email: Email | None = None
+    phone: Phone | None = None
+    credit_limit: Price = Decimal(0)
+    active: bool = True
+
+
+class UpdateCustomer(Request):
+    name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    credit_limit: Price | None = None
+    active: bool | None = None
+
+
+class CreatePaymentMethod(CompanyScoped):
+    code: Code
+    name: Name
+    kind: PaymentMethodKind
+    gateway: (
+        Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z0-9_-]{1,64}$")]
+        | None
+    ) = None
+    active: bool = True
+
+
+class UpdatePaymentMethod(Request):
+    name: Name | None = None
+    active: bool | None = None
+
+
+class TaxLine(Request):
+    code: Code
+    name: Name
+    rate_percent: Percent
+    price_included: bool = True
+    rounding: TaxRounding = "line"
+
+
+def _distinct_tax_codes(taxes: list[TaxLine]) -> list[TaxLine]:
+    if len({t.code for t in taxes}) != len(taxes):
+        raise ValueError("tax codes must be unique within a rule")
+    return taxes
+
+
+TaxLines = Annotated[list[TaxLine], Field(min_length=1, max_length=10), AfterValidator(_distinct_tax_codes)]
+
+
+class CreateTaxRule(CompanyScoped):
+    jurisdiction: Jurisdiction
+    tax_category: TaxCategory
+    taxes: TaxLines
+
+
+class UpdateTaxRule(Request):
+    taxes: TaxLines | None = None
+
+
+class CreateAccount(CompanyScoped):
+    code: Code
+    name: Name
+    type: AccountType
+    role: AccountRole | None = None
+    reconcilable: bool = False
+    currency: CurrencyCode | None = None
+    active: bool = True
+
+
+class UpdateAccount(Request):
+    name: Name | None = None
+    role: AccountRole | None = None
+    reconcilable: bool | None = None
+    active: bool | None = None

@@ -1,0 +1,471 @@
+"""Creating, changing and reading master data.
+
+Every kind of master data goes through the same four operations (create, update, get, list), so
+they are written once here and each kind is described by a :class:`Kind`: its table, read model,
+unique fields, references and the few rules of its own (a card needs a gateway, a product's channels
+are flags). Each change appends one event carrying the record as it now is (and, for updates, what
+changed): the event log is the audit trail.
+
+Visibility is enforced here, not in the routes: a row of another company, or of another store for a
+store-scoped caller, is "not found".
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Select, false, or_, select
+from sqlalchemy.orm import Session
+
+from retailcore.access.model import Principal
+from retailcore.core.errors import (
+    Conflict,
+    FieldProblem,
+    InvalidReference,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from retailcore.eventlog.services import CommandContext, record
+from retailcore.masterdata import commands as c
+from retailcore.masterdata import tables as t
+from retailcore.masterdata import views as v
+from retailcore.masterdata.chart import get_template
+
+Row = Any
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one kind of master data is stored, shown and checked."""
+
+    name: str
+    """Aggregate name, also the stem of its events (``Product`` -> ``ProductCreated``)."""
+    table: type[Row]
+    view: Callable[[Row], BaseModel]
+    unique: Sequence[str] = ()
+    """Fields unique within a company: a duplicate is a 409 naming the field."""
+    store_column: str | None = None
+    """The column holding the store a row belongs to, for store-scoped callers."""
+    columns: Callable[[Session, t.Company, dict[str, Any], Row | None], dict[str, Any]] = field(
+        default=lambda _session, _company, data, _row: data
+    )
+    """Turns validated request fields into column values, checking rules that need the database."""
+
+
+# -- shared steps ---------------------------------------------------------------------------------
+
+
+def company_for_create(session: Session, principal: Principal, company_id: uuid.UUID | None) -> t.Company:
+    if company_id is None:
+        if principal.company_id is None:
+            raise ValidationFailed(
+                "company_id is required for an installation-wide token",
+                problems=[FieldProblem("company_id", "required")],
+            )
+        company_id = principal.company_id
+    company = session.get(t.Company, company_id)
+    if company is None or not principal.sees_company(company.id):
+        raise InvalidReference(
+            f"no company {company_id}", problems=[FieldProblem("company_id", "no such company")]
+        )
+    return company
+
+
+def _check_unique(
+    session: Session, kind: Kind, company_id: uuid.UUID, values: dict[str, Any], row: Row | None
+) -> None:
+    for name in kind.unique:
+        if name not in values:
+            continue
+        query = select(kind.table.id).where(getattr(kind.table, name) == values[name])
+        if kind.table is not t.Company:  # company codes are unique installation-wide
+            query = query.where(kind.table.company_id == company_id)
+        if row is not None:
+            query = query.where(kind.table.id != row.id)
+        if session.scalar(query) is not None:
+            raise Conflict(
+                f"a {kind.name.lower()} with {name} '{values[name]}' already exists",
+                code=f"duplicate-{name.replace('_', '-')}",
+                problems=[FieldProblem(name, "already exists")],
+            )
+
+
+def _visible(principal: Principal, kind: Kind) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    company_column = kind.table.id if kind.table is t.Company else kind.table.company_id
+    if principal.company_id is not None:
+        conditions.append(company_column == principal.company_id)
+    if principal.store_id is not None and kind.store_column:
+        store_column = getattr(kind.table, kind.store_column)
+        conditions.append(or_(store_column == principal.store_id, store_column.is_(None)))
+    return conditions
+
+
+def get(session: Session, principal: Principal, kind: Kind, row_id: uuid.UUID) -> Row:
+    row = session.scalar(select(kind.table).where(kind.table.id == row_id, *_visible(principal, kind)))
+    if row is None:
+        raise NotFound(f"no {kind.name.lower()} {row_id}")
+    return row
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[BaseModel]
+    next_cursor: str | None
+
+
+def encode_cursor(last_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(last_id.bytes).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(bytes=base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError:
+        raise ValidationFailed(
+            "cursor is not one this API returned", problems=[FieldProblem("cursor", "invalid")]
+        ) from None
+
+
+def list_rows(
+    session: Session,
+    principal: Principal,
+    kind: Kind,
+    filters: Sequence[ColumnElement[bool]],
+    *,
+    cursor: str | None,
+    limit: int,
+) -> Page:
+    """Keyset pagination by id (UUIDv7, so creation order): stable under concurrent inserts."""
+    query: Select[Any] = (
+        select(kind.table).where(*_visible(principal, kind), *filters).order_by(kind.table.id)
+    )
+    if cursor:
+        query = query.where(kind.table.id > decode_cursor(cursor))
+    rows = list(session.scalars(query.limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page([kind.view(r) for r in rows], encode_cursor(rows[-1].id) if more else None)
+
+
+def create(session: Session, ctx: CommandContext, kind: Kind, request: c.CompanyScoped) -> Row:
+    company = company_for_create(session, ctx.principal, request.company_id)
+    values = kind.columns(session, company, request.model_dump(exclude={"company_id"}), None)
+    _check_unique(session, kind, company.id, values, None)
+    row = kind.table(**values)
+    _seed(session, ctx, company, kind, row)
+    return row
+
+
+def _company_id(row: Row) -> uuid.UUID:
+    return row.id if isinstance(row, t.Company) else row.company_id
+
+
+def update(
+    session: Session,
+    ctx: CommandContext,
+    kind: Kind,
+    row_id: uuid.UUID,
+    request: BaseModel,
+    *,
+    expected_version: int | None = None,
+) -> Row:
+    row = get(session, ctx.principal, kind, row_id)
+    if expected_version is not None and row.version != expected_version:
+        raise PreconditionFailed(
+            f"{kind.name.lower()} {row_id} is at version {row.version}, not {expected_version}",
+            code="version-mismatch",
+        )
+    sent = request.model_dump(exclude_unset=True)
+    for name, value in sent.items():
+        column = kind.table.__table__.columns.get(name)
+        if value is None and column is not None and not column.nullable:
+            raise ValidationFailed(f"{name} cannot be null", problems=[FieldProblem(name, "cannot be null")])
+    company = session.get(t.Company, _company_id(row))
+    before = kind.view(row).model_dump(mode="json")
+    values = kind.columns(session, company, sent, row)
+    _check_unique(session, kind, company.id, values, row)
+    for name, value in values.items():
+        setattr(row, name, value)
+    after = kind.view(row).model_dump(mode="json")
+    changes = {k: {"from": before[k], "to": after[k]} for k in after if before.get(k) != after[k]}
+    changes.pop("updated_at", None)
+    if not changes:
+        return row  # nothing changed: no new version, no event
+    row.version += 1
+    session.flush()
+    record(
+        session,
+        ctx,
+        type=f"{kind.name}Updated",
+        company_id=company.id,
+        aggregate_type=kind.name,
+        aggregate_id=row.id,
+        payload={"changes": changes, "after": kind.view(row)},
+        store_id=getattr(row, kind.store_column) if kind.store_column else None,
+    )
+    return row
+
+
+# -- the kinds ------------------------------------------------------------------------------------
+
+
+def _location_columns(
+    session: Session, company: t.Company, data: dict[str, Any], row: Row | None
+) -> dict[str, Any]:
+    if row is None:
+        internal = data["kind"] in t.INTERNAL_LOCATION_KINDS
+        if internal and data.get("store_id") is None:
+            raise ValidationFailed(
+                f"a {data['kind']} location belongs to a store",
+                problems=[FieldProblem("store_id", f"required for kind '{data['kind']}'")],
+            )
+        if not internal and data.get("store_id") is not None:
+            raise ValidationFailed(
+                f"a {data['kind']} location is virtual and belongs to no store",
+                problems=[FieldProblem("store_id", f"must be absent for kind '{data['kind']}'")],
+            )
+        if internal:
+            store = session.get(t.Store, data["store_id"])
+            if store is None or store.company_id != company.id:
+                raise InvalidReference(
+                    f"no store {data['store_id']}", problems=[FieldProblem("store_id", "no such store")]
+                )
+    return data
+
+
+def _product_columns(
+    session: Session, company: t.Company, data: dict[str, Any], row: Row | None
+) -> dict[str, Any]:
+    data = dict(data)
+    if "channels" in data:
+        channels = set(data.pop("channels"))
+        data.update(
+            available_pos="pos" in channels,
+            available_web="web" in channels,
+            available_marketplace="marketplace" in channels,
+        )
+    if "barcodes" in data:
+        barcodes: list[str] = data.pop("barcodes")
+        taken = session.scalars(
+            select(t.ProductBarcode.barcode).where(
+                t.ProductBarcode.company_id == company.id,
+                t.ProductBarcode.barcode.in_(barcodes) if barcodes else false(),
+                t.ProductBarcode.product_id != row.id if row is not None else True,
+            )
+        ).all()
+        if taken:
+            index = barcodes.index(taken[0])
+            raise Conflict(
+                f"barcode '{taken[0]}' already belongs to another product",
+                code="duplicate-barcode",
+                problems=[FieldProblem(f"barcodes.{index}", "already belongs to another product")],
+            )
+        if row is None:
+            data["barcodes"] = [
+                t.ProductBarcode(company_id=company.id, barcode=code, position=i)
+                for i, code in enumerate(barcodes)
+            ]
+        else:
+            _replace_barcodes(session, row, barcodes)
+    return data
+
+
+def _replace_barcodes(session: Session, product: t.Product, barcodes: list[str]) -> None:
+    kept = {b.barcode: b for b in product.barcodes if b.barcode in barcodes}
+    for existing in list(product.barcodes):
+        if existing.barcode not in kept:
+            product.barcodes.remove(existing)
+    # Removals are flushed first so a barcode moved between positions cannot collide with itself.
+    session.flush()
+    for position, code in enumerate(barcodes):
+        if code in kept:
+            kept[code].position = position
+        else:
+            product.barcodes.append(
+                t.ProductBarcode(company_id=product.company_id, barcode=code, position=position)
+            )
+
+
+def _payment_method_columns(
+    session: Session, company: t.Company, data: dict[str, Any], row: Row | None
+) -> dict[str, Any]:
+    if row is None:
+        if data["kind"] == "card" and not data.get("gateway"):
+            raise ValidationFailed(
+                "a card payment method names its gateway",
+                problems=[FieldProblem("gateway", "required for cards")],
+            )
+        if data["kind"] != "card" and data.get("gateway"):
+            raise ValidationFailed(
+                "only card payment methods have a gateway",
+                problems=[FieldProblem("gateway", f"must be absent for kind '{data['kind']}'")],
+            )
+    return data
+
+
+def _tax_rule_columns(
+    session: Session, company: t.Company, data: dict[str, Any], row: Row | None
+) -> dict[str, Any]:
+    data = dict(data)
+    if row is None:
+        existing = session.scalar(
+            select(t.TaxRule.id).where(
+                t.TaxRule.company_id == company.id,
+                t.TaxRule.jurisdiction == data["jurisdiction"],
+                t.TaxRule.tax_category == data["tax_category"],
+            )
+        )
+        if existing is not None:
+            raise Conflict(
+                f"a tax rule for {data['jurisdiction']} x {data['tax_category']} already exists",
+                code="duplicate-tax-rule",
+                problems=[FieldProblem("tax_category", "already has a rule in this jurisdiction")],
+            )
+    if "taxes" in data:
+        taxes = [t.Tax(company_id=company.id, sequence=i, **tax) for i, tax in enumerate(data.pop("taxes"))]
+        if row is None:
+            data["taxes"] = taxes
+        else:
+            row.taxes.clear()
+            session.flush()
+            row.taxes.extend(taxes)
+    return data
+
+
+def _customer_columns(
+    session: Session, company: t.Company, data: dict[str, Any], row: Row | None
+) -> dict[str, Any]:
+    if row is None and not data.get("code"):
+        data = {**data, "code": f"C-{uuid.uuid4().hex[:10].upper()}"}
+    return data
+
+
+def _store_columns(
+    session: Session, company: t.Company, data: dict[str, Any], row: Row | None
+) -> dict[str, Any]:
+    data = dict(data)
+    data.pop("create_default_locations", None)
+    return data
+
+
+COMPANY = Kind("Company", t.Company, v.CompanyView.model_validate, unique=("code",))
+STORE = Kind(
+    "Store", t.Store, v.StoreView.model_validate, unique=("code",), store_column="id", columns=_store_columns
+)
+LOCATION = Kind(
+    "Location",
+    t.Location,
+    v.LocationView.model_validate,
+    unique=("code",),
+    store_column="store_id",
+    columns=_location_columns,
+)
+PRODUCT = Kind("Product", t.Product, v.ProductView.of, unique=("sku",), columns=_product_columns)
+CUSTOMER = Kind(
+    "Customer", t.Customer, v.CustomerView.model_validate, unique=("code",), columns=_customer_columns
+)
+PAYMENT_METHOD = Kind(
+    "PaymentMethod",
+    t.PaymentMethod,
+    v.PaymentMethodView.model_validate,
+    unique=("code",),
+    columns=_payment_method_columns,
+)
+TAX_RULE = Kind("TaxRule", t.TaxRule, v.TaxRuleView.model_validate, columns=_tax_rule_columns)
+ACCOUNT = Kind("Account", t.Account, v.AccountView.model_validate, unique=("code",))
+
+
+# -- operations with consequences of their own ----------------------------------------------------
+
+
+def create_company(session: Session, ctx: CommandContext, request: c.CreateCompany) -> t.Company:
+    """A company arrives with its virtual locations and, unless told otherwise, its chart of accounts."""
+    if request.chart_template is not None:
+        try:
+            template = get_template(request.chart_template)
+        except KeyError as exc:
+            raise ValidationFailed(
+                str(exc.args[0]), problems=[FieldProblem("chart_template", "unknown template")]
+            ) from None
+    if session.scalar(select(t.Company.id).where(t.Company.code == request.code)) is not None:
+        raise Conflict(
+            f"a company with code '{request.code}' already exists",
+            code="duplicate-code",
+            problems=[FieldProblem("code", "already exists")],
+        )
+    company = t.Company(
+        **request.model_dump(exclude={"tax_jurisdiction"}),
+        tax_jurisdiction=request.tax_jurisdiction or request.country,
+    )
+    session.add(company)
+    session.flush()
+    record(
+        session,
+        ctx,
+        type="CompanyCreated",
+        company_id=company.id,
+        aggregate_type="Company",
+        aggregate_id=company.id,
+        payload={"after": COMPANY.view(company)},
+    )
+    for kind, name in (
+        ("supplier", "Suppliers"),
+        ("customer", "Customers"),
+        ("in_transit", "Stock in transit"),
+        ("inventory_loss", "Inventory loss"),
+    ):
+        _seed(
+            session, ctx, company, LOCATION, t.Location(code=f"VIRTUAL/{kind.upper()}", name=name, kind=kind)
+        )
+    if request.chart_template is not None:
+        for account in template.accounts:
+            _seed(
+                session,
+                ctx,
+                company,
+                ACCOUNT,
+                t.Account(
+                    code=account.code,
+                    name=account.name,
+                    type=account.type.value,
+                    role=account.role.value if account.role else None,
+                    reconcilable=account.reconcilable,
+                ),
+            )
+    return company
+
+
+def create_store(session: Session, ctx: CommandContext, request: c.CreateStore) -> t.Store:
+    store = create(session, ctx, STORE, request)
+    if request.create_default_locations:
+        company = session.get(t.Company, store.company_id)
+        for kind in t.INTERNAL_LOCATION_KINDS:
+            location = t.Location(
+                code=f"{store.code}/{kind.upper()}", name=f"{store.name} {kind}", kind=kind, store_id=store.id
+            )
+            _seed(session, ctx, company, LOCATION, location)
+    return store
+
+
+def _seed(session: Session, ctx: CommandContext, company: t.Company, kind: Kind, row: Row) -> None:
+    """Insert a new row and record its creation (direct creates and their consequences alike)."""
+    row.company_id = company.id
+    session.add(row)
+    session.flush()
+    record(
+        session,
+        ctx,
+        type=f"{kind.name}Created",
+        company_id=company.id,
+        aggregate_type=kind.name,
+        aggregate_id=row.id,
+        payload={"after": kind.view(row)},
+        store_id=getattr(row, kind.store_column) if kind.store_column else None,
+    )

@@ -1,0 +1,134 @@
+"""Read models of master data, as the API returns them. Amounts are serialised as strings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from pydantic import BaseModel, ConfigDict
+
+from retailcore.core.decimals import DecimalStr
+from retailcore.masterdata import tables as t
+
+
+class View(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+
+
+class CompanyView(View):
+    code: str
+    name: str
+    currency: str
+    country: str
+    tax_jurisdiction: str
+    chart_template: str | None
+
+
+class StoreView(View):
+    company_id: uuid.UUID
+    code: str
+    name: str
+    kind: str
+    timezone: str
+    tax_jurisdiction: str | None
+    active: bool
+
+
+class LocationView(View):
+    company_id: uuid.UUID
+    store_id: uuid.UUID | None
+    code: str
+    name: str
+    kind: str
+    active: bool
+
+
+class ProductView(View):
+    company_id: uuid.UUID
+    sku: str
+    name: str
+    description: str | None
+    category: str
+    unit_of_measure: str
+    tax_category: str
+    cost_method: str
+    list_price: DecimalStr
+    standard_cost: DecimalStr
+    barcodes: list[str]
+    channels: list[str]
+    active: bool
+
+    @classmethod
+    def of(cls, product: t.Product) -> ProductView:
+        return cls.model_validate(
+            {
+                **{
+                    name: getattr(product, name)
+                    for name in cls.model_fields
+                    if name not in ("barcodes", "channels")
+                },
+                "barcodes": [b.barcode for b in product.barcodes],
+                "channels": product_channels(product),
+            }
+        )
+
+
+def product_channels(product: t.Product) -> list[str]:
+    flags = {
+        "pos": product.available_pos,
+        "web": product.available_web,
+        "marketplace": product.available_marketplace,
+    }
+    return [channel for channel, available in flags.items() if available]
+
+
+class CustomerView(View):
+    company_id: uuid.UUID
+    code: str
+    name: str
+    email: str | None
+    phone: str | None
+    credit_limit: DecimalStr
+    active: bool
+
+
+class PaymentMethodView(View):
+    company_id: uuid.UUID
+    code: str
+    name: str
+    kind: str
+    gateway: str | None
+    active: bool
+
+
+class TaxView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    rate_percent: DecimalStr
+    price_included: bool
+    rounding: str
+
+
+class TaxRuleView(View):
+    company_id: uuid.UUID
+    jurisdiction: str
+    tax_category: str
+    taxes: list[TaxView]
+
+
+class AccountView(View):
+    company_id: uuid.UUID
+    code: str
+    name: str
+    type: str
+    role: str | None
+    reconcilable: bool
+    currency: str | None
+    active: bool
