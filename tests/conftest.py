@@ -7,7 +7,6 @@ table is truncated after each test.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,8 +23,7 @@ from retailcore.adapters.schema import metadata
 from retailcore.entrypoints.api.app import create_app
 from retailcore.entrypoints.bootstrap import Runtime, bootstrap
 from retailcore.entrypoints.settings import Settings
-
-POSTGRES_URL = os.environ.get("RETAILCORE_TEST_DATABASE_URL")
+from support import POSTGRES_URL
 
 
 def pytest_report_header() -> str:

@@ -303,7 +303,7 @@ ROUTERS = [
         update_request=c.UpdateStore,
         query=StoreQuery,
         create=s.create_store,
-        description="Stores and warehouses; creates their stock, backroom and damaged locations unless told not to.",
+        description="Stores and warehouses; creates their stock, backroom and damaged locations by default.",
     ),
     collection_router(
         path="/locations",

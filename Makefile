@@ -1,0 +1,45 @@
+# Quick start: `make demo` serves the API on the demo data; `make test` runs every check.
+# Each target sets up what it needs (.venv) on a fresh machine.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test lint pytest serve clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.runtime
+
+## demo: create ./retailcore.db with demo data, print an admin token, serve http://127.0.0.1:8000
+demo: $(VENV)/.runtime
+	$(BIN)/retailcore init --demo
+	$(BIN)/retailcore serve --host $(HOST) --port $(PORT)
+
+## test: ruff, then the whole suite on SQLite, then on PostgreSQL if RETAILCORE_TEST_DATABASE_URL is set
+test: $(VENV)/.dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	env -u RETAILCORE_TEST_DATABASE_URL $(BIN)/pytest -q
+	@if [ -n "$$RETAILCORE_TEST_DATABASE_URL" ]; then \
+		echo "== PostgreSQL: $$RETAILCORE_TEST_DATABASE_URL"; \
+		$(BIN)/pytest -q; \
+	else \
+		echo "RETAILCORE_TEST_DATABASE_URL not set: PostgreSQL run skipped"; \
+	fi
+
+serve: $(VENV)/.runtime
+	$(BIN)/retailcore serve --host $(HOST) --port $(PORT)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
