@@ -44,6 +44,17 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "accounts:read": frozenset({Role.admin, Role.finance, Role.integration}),
     "accounts:write": frozenset({Role.admin, Role.finance}),
     "events:read": frozenset({Role.admin, Role.finance}),
+    # The ledger. Posted entries are finance's; only finance moves the lock date (not even admin).
+    "ledger:read": frozenset({Role.admin, Role.finance}),
+    "ledger:write": frozenset({Role.finance}),
+    "ledger:lock": frozenset({Role.finance}),
+    "ledger:events": frozenset({Role.finance, Role.integration}),
+    "posting_rules:read": frozenset({Role.admin, Role.finance}),
+    "posting_rules:write": frozenset({Role.finance}),
+    "exchange_rates:read": frozenset({Role.admin, Role.finance, Role.integration}),
+    "exchange_rates:write": frozenset({Role.finance, Role.integration}),
+    "reconciliation:write": frozenset({Role.finance}),
+    "reports:read": frozenset({Role.admin, Role.finance}),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from retailcore.access import tables as _access  # noqa: F401
+from retailcore.accounting import tables as _accounting  # noqa: F401
 from retailcore.adapters.orm import Base
 from retailcore.eventlog import tables as _eventlog  # noqa: F401
 from retailcore.masterdata import tables as _masterdata  # noqa: F401

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from retailcore.accounting import subscriptions as accounting_subscriptions
 from retailcore.adapters.db import make_engine, make_session_factory
 from retailcore.entrypoints.settings import Settings
 
@@ -18,7 +19,13 @@ class Runtime:
     session_factory: sessionmaker[Session]
 
 
+def install_subscriptions() -> None:
+    """Wire downstream contexts to upstream events (idempotent)."""
+    accounting_subscriptions.install()
+
+
 def bootstrap(settings: Settings | None = None) -> Runtime:
     settings = settings or Settings()
+    install_subscriptions()
     engine = make_engine(settings.database_url, echo=settings.echo_sql)
     return Runtime(settings, engine, make_session_factory(engine))

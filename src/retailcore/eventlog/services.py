@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -88,7 +90,23 @@ def record(
         actor=ctx.actor,
     )
     session.add(event)
+    for subscriber in _subscribers.get(type, ()):
+        subscriber(session, ctx, event)
     return event
+
+
+Subscriber = Callable[[Session, CommandContext, Event], object]
+_subscribers: dict[str, list[Subscriber]] = defaultdict(list)
+
+
+def subscribe(event_type: str, subscriber: Subscriber) -> None:
+    """React to every recorded event of a type, in the same transaction (idempotent registration).
+
+    Downstream contexts subscribe to upstream events (DESIGN section 7); the composition root
+    (``entrypoints/bootstrap.py``) installs the subscriptions.
+    """
+    if subscriber not in _subscribers[event_type]:
+        _subscribers[event_type].append(subscriber)
 
 
 def find_by_key(session: Session, source: str, idempotency_key: str) -> Event | None:

@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from retailcore import __version__
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.api import problems
-from retailcore.entrypoints.api.routers import events, health, masterdata
+from retailcore.entrypoints.api.routers import events, fx, health, ledger, masterdata, reconciliation, reports
 from retailcore.entrypoints.bootstrap import Runtime
 
 DESCRIPTION = """
@@ -36,6 +36,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_exception_handler(RequestValidationError, problems.from_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, problems.from_http_exception)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, problems.from_integrity_error)  # type: ignore[arg-type]
-    for router in (*masterdata.ROUTERS, events.router, health.router):
+    for router in (
+        *masterdata.ROUTERS,
+        ledger.router,
+        fx.router,
+        reconciliation.router,
+        reports.router,
+        events.router,
+        health.router,
+    ):
         app.include_router(router, prefix="/api/v1")
     return app

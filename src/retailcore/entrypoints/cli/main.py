@@ -20,6 +20,8 @@ from retailcore.adapters import migrations
 from retailcore.adapters.db import transaction
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.bootstrap import Runtime, bootstrap
+from retailcore.entrypoints.cli import ledger as ledger_cli
+from retailcore.entrypoints.cli import reports as report_cli
 from retailcore.eventlog.services import CommandContext
 
 app = typer.Typer(help="retailcore: one transaction model for retail.", no_args_is_help=True)
@@ -29,6 +31,8 @@ import_app = typer.Typer(help="Bulk imports from files.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(import_app, name="import")
+app.add_typer(report_cli.app, name="report")
+app.add_typer(ledger_cli.app, name="ledger")
 
 out = Console()
 err = Console(stderr=True)

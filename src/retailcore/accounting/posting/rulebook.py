@@ -1,0 +1,252 @@
+"""The default posting rules (DESIGN.md section 3), seeded into every new company's ledger.
+
+Each entry below is plain data, stored per company in ``posting_rules`` where finance can change it
+(a change takes effect from a date). The payload each event type must carry is documented in
+``docs/ledger.md``; amounts are decimal strings in the event's ``currency``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+JOURNALS: dict[str, str] = {
+    "POS": "Point of sale",
+    "SALES": "Sales",
+    "STOCK": "Stock valuation",
+    "BANK": "Bank and payment clearing",
+    "PURCH": "Purchases",
+    "MISC": "Miscellaneous operations",
+    "FX": "Exchange differences",
+}
+
+TENDER_ROLES = {
+    "cash": "cash_drawer",
+    "card": "card_clearing",
+    "gift_card": "gift_card_liability",
+    "store_credit": "store_credit_liability",
+    "on_account": "receivable",
+}
+
+
+def _line(
+    side: str,
+    role: str,
+    amount: str,
+    label: str,
+    for_each: str | None = None,
+    optional: bool = False,
+    **where: Any,
+) -> dict[str, Any]:
+    line: dict[str, Any] = {"side": side, "account_role": role, "amount": amount, "label": label}
+    if optional:
+        line["optional"] = True
+    if for_each:
+        line["for_each"] = for_each
+    if where:
+        line["where"] = where
+    return line
+
+
+def _tenders(side: str, list_name: str, label: str) -> list[dict[str, Any]]:
+    """One line per tender kind, each to its own account role."""
+    return [
+        _line(side, role, "amount", f"{label} {kind}", list_name, kind=kind)
+        for kind, role in TENDER_ROLES.items()
+    ]
+
+
+def _sales(label: str) -> list[dict[str, Any]]:
+    return [
+        _line("credit", "sales_revenue", "net", f"{label} {{product_category}}", "sales"),
+        _line("credit", "output_tax", "tax", f"{label} tax {{tax_code}}", "sales"),
+    ]
+
+
+DEFAULT_RULES: list[dict[str, Any]] = [
+    {
+        "code": "pos-session-close",
+        "name": "POS sales of a session, aggregated at close",
+        "event_type": "PosSessionClosed",
+        "journal_code": "POS",
+        "lines": [
+            *_tenders("debit", "tenders", "POS tender"),
+            *_sales("POS sales"),
+            _line("credit", "gift_card_liability", "gift_cards_sold", "Gift cards sold", optional=True),
+            _line("debit", "cash_drawer", "cash_over", "Cash over at close", optional=True),
+            _line("credit", "cash_difference_gain", "cash_over", "Cash over at close", optional=True),
+            _line("debit", "cash_difference_loss", "cash_short", "Cash short at close", optional=True),
+            _line("credit", "cash_drawer", "cash_short", "Cash short at close", optional=True),
+        ],
+    },
+    {
+        "code": "goods-issued",
+        "name": "Goods leave stock (any channel)",
+        "event_type": "GoodsIssued",
+        "journal_code": "STOCK",
+        "lines": [
+            _line("debit", "cogs", "cost", "COGS {product_category}", "items"),
+            _line("credit", "inventory", "cost", "Stock out {product_category}", "items"),
+        ],
+    },
+    {
+        "code": "web-payment-captured",
+        "name": "Web order paid before shipping: customer deposit",
+        "event_type": "PaymentCaptured",
+        "journal_code": "BANK",
+        "lines": [
+            _line("debit", "card_clearing", "amount", "Capture {gateway} {order_ref}"),
+            _line("credit", "customer_deposits", "amount", "Deposit {order_ref}"),
+        ],
+    },
+    {
+        "code": "order-fulfilled",
+        "name": "Order fulfilled (shipped, collected): revenue recognised",
+        "event_type": "OrderFulfilled",
+        "journal_code": "SALES",
+        "lines": [
+            _line("debit", "customer_deposits", "paid_amount", "Deposit used {order_ref}", optional=True),
+            _line("debit", "receivable", "due_amount", "Due {order_ref}", optional=True),
+            *_sales("Sales"),
+        ],
+    },
+    {
+        "code": "card-settlement",
+        "name": "Card settlement or payout: clearing to bank net of fees",
+        "event_type": "SettlementImported",
+        "journal_code": "BANK",
+        "lines": [
+            _line("debit", "bank", "net", "Payout {gateway} {batch}"),
+            _line("debit", "gateway_fees", "fees", "Fees {gateway} {batch}", optional=True),
+            _line("credit", "card_clearing", "gross", "Settled {gateway} {batch}"),
+        ],
+    },
+    {
+        "code": "chargeback",
+        "name": "Chargeback",
+        "event_type": "ChargebackRecorded",
+        "journal_code": "BANK",
+        "lines": [
+            _line("debit", "chargebacks", "amount", "Chargeback {gateway} {reference}"),
+            _line("credit", "card_clearing", "amount", "Chargeback {gateway} {reference}"),
+        ],
+    },
+    {
+        "code": "cash-deposit",
+        "name": "Cash taken from the drawer to the bank",
+        "event_type": "CashDeposited",
+        "journal_code": "BANK",
+        "lines": [
+            _line("debit", "cash_in_transit", "amount", "Cash deposit {reference}"),
+            _line("credit", "cash_drawer", "amount", "Cash deposit {reference}"),
+        ],
+    },
+    {
+        "code": "cash-deposit-banked",
+        "name": "Cash deposit confirmed by the bank statement",
+        "event_type": "CashDepositBanked",
+        "journal_code": "BANK",
+        "lines": [
+            _line("debit", "bank", "amount", "Cash banked {reference}"),
+            _line("credit", "cash_in_transit", "amount", "Cash banked {reference}"),
+        ],
+    },
+    {
+        "code": "gift-card-sold",
+        "name": "Gift card sold on its own: a liability, no revenue",
+        "event_type": "GiftCardSold",
+        "journal_code": "SALES",
+        "lines": [
+            *_tenders("debit", "tenders", "Gift card paid by"),
+            _line("credit", "gift_card_liability", "amount", "Gift card {card_ref}"),
+        ],
+    },
+    {
+        "code": "return-refunded",
+        "name": "Return with refund: contra revenue, tax back, refund tender",
+        "event_type": "ReturnRefunded",
+        "journal_code": "SALES",
+        "lines": [
+            _line("debit", "sales_returns", "net", "Return {product_category}", "lines"),
+            _line("debit", "output_tax", "tax", "Return tax {tax_code}", "lines"),
+            *_tenders("credit", "refunds", "Refund"),
+        ],
+    },
+    {
+        "code": "return-received",
+        "name": "Returned goods restocked or damaged",
+        "event_type": "ReturnReceived",
+        "journal_code": "STOCK",
+        "lines": [
+            _line(
+                "debit", "inventory", "cost", "Restocked {product_category}", "items", disposition="restock"
+            ),
+            _line(
+                "debit", "damaged_goods", "cost", "Damaged {product_category}", "items", disposition="damaged"
+            ),
+            _line("credit", "cogs", "cost", "Return to stock {product_category}", "items"),
+        ],
+    },
+    {
+        "code": "goods-received",
+        "name": "Goods received on a purchase order",
+        "event_type": "GoodsReceived",
+        "journal_code": "STOCK",
+        "lines": [
+            _line("debit", "inventory", "cost", "Receipt {product_category}", "items"),
+            _line("credit", "goods_received_not_invoiced", "cost", "Receipt {reference}", "items"),
+        ],
+    },
+    {
+        "code": "vendor-bill",
+        "name": "Vendor bill",
+        "event_type": "VendorBillRecorded",
+        "journal_code": "PURCH",
+        "lines": [
+            _line("debit", "goods_received_not_invoiced", "goods_amount", "Bill {reference}"),
+            _line("debit", "input_tax", "tax", "Input tax {tax_code}", "taxes"),
+            _line("credit", "payables", "total", "Bill {reference} {supplier}"),
+        ],
+    },
+    {
+        "code": "transfer-shipped",
+        "name": "Transfer between stores shipped",
+        "event_type": "TransferShipped",
+        "journal_code": "STOCK",
+        "lines": [
+            _line("debit", "stock_in_transit", "cost", "Transfer out {reference}", "items"),
+            _line("credit", "inventory", "cost", "Transfer out {reference}", "items"),
+        ],
+    },
+    {
+        "code": "transfer-received",
+        "name": "Transfer between stores received",
+        "event_type": "TransferReceived",
+        "journal_code": "STOCK",
+        "lines": [
+            _line("debit", "inventory", "cost", "Transfer in {reference}", "items"),
+            _line("credit", "stock_in_transit", "cost", "Transfer in {reference}", "items"),
+        ],
+    },
+    {
+        "code": "stock-count",
+        "name": "Cycle count difference (positive found, negative lost)",
+        "event_type": "StockCounted",
+        "journal_code": "STOCK",
+        "lines": [
+            _line("debit", "inventory", "difference", "Count {product_category}", "items"),
+            _line("credit", "inventory_shrinkage", "difference", "Count {product_category}", "items"),
+        ],
+    },
+    {
+        "code": "intercompany-sale",
+        "name": "Sale between two companies (ship-from-store across entities), seller side",
+        "event_type": "IntercompanySaleFulfilled",
+        "journal_code": "SALES",
+        "lines": [
+            _line("debit", "intercompany_receivable", "amount", "Intercompany {counterparty}"),
+            *_sales("Intercompany sales"),
+        ],
+    },
+]
+
+POSTABLE_EVENT_TYPES = frozenset(rule["event_type"] for rule in DEFAULT_RULES)

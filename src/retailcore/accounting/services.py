@@ -1,0 +1,624 @@
+"""The ledger's services: set up a company's books, post entries (from events or by hand), reverse them,
+keep periods and the lock date.
+
+Every entry passes through :func:`post_entry`, which enforces the ledger's invariants in one place:
+accounts exist and are active, nothing lands on or before the lock date, each currency balances (a
+difference below one minor unit per line goes to the ``rounding`` account, anything larger is refused),
+amounts are converted to the company currency at the rate of the entry's date, and posted entries get
+a gap-free number per journal. Posted rows are immutable (database triggers refuse changes); a
+correction is a reversal: a new entry with every side swapped, linked to the original.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from retailcore.accounting import tables as a
+from retailcore.accounting.posting.engine import (
+    DraftLine,
+    PostingError,
+    Rule,
+    RuleLine,
+    draft_lines,
+    select_rule,
+)
+from retailcore.accounting.posting.rulebook import DEFAULT_RULES, JOURNALS
+from retailcore.adapters.orm import utcnow
+from retailcore.core.currencies import minor_unit
+from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, NotFound, ValidationFailed
+from retailcore.eventlog.services import CommandContext, record
+from retailcore.eventlog.tables import Event
+from retailcore.masterdata.tables import Account, Company
+
+Side = Literal["debit", "credit"]
+
+
+# -- errors with stable codes ----------------------------------------------------------------------
+
+
+def period_locked(date: dt.date, lock_date: dt.date) -> Conflict:
+    return Conflict(
+        f"the books are locked up to {lock_date.isoformat()}: nothing can be posted on {date.isoformat()}",
+        code="period-locked",
+        problems=[FieldProblem("date", f"on or before the lock date {lock_date.isoformat()}")],
+    )
+
+
+# -- set-up ----------------------------------------------------------------------------------------
+
+
+def settings_for(session: Session, company_id: uuid.UUID) -> a.LedgerSettings:
+    settings = session.get(a.LedgerSettings, company_id)
+    if settings is None:
+        settings = a.LedgerSettings(company_id=company_id)
+        session.add(settings)
+        session.flush()
+    return settings
+
+
+def set_up_ledger(session: Session, company_id: uuid.UUID) -> None:
+    """Settings, journals and the default posting rules of a new company (idempotent)."""
+    settings_for(session, company_id)
+    existing = set(session.scalars(select(a.Journal.code).where(a.Journal.company_id == company_id)))
+    for code, name in JOURNALS.items():
+        if code not in existing:
+            session.add(a.Journal(company_id=company_id, code=code, name=name))
+    if (
+        session.scalar(select(a.PostingRule.id).where(a.PostingRule.company_id == company_id).limit(1))
+        is None
+    ):
+        for rule in DEFAULT_RULES:
+            session.add(
+                a.PostingRule(
+                    company_id=company_id,
+                    code=rule["code"],
+                    name=rule["name"],
+                    event_type=rule["event_type"],
+                    journal_code=rule["journal_code"],
+                    priority=rule.get("priority", 100),
+                    conditions=rule.get("conditions", {}),
+                    lines=rule["lines"],
+                    valid_from=dt.date(1900, 1, 1),
+                )
+            )
+    session.flush()
+
+
+def journal(session: Session, company_id: uuid.UUID, code: str) -> a.Journal:
+    found = session.scalar(
+        select(a.Journal).where(a.Journal.company_id == company_id, a.Journal.code == code)
+    )
+    if (
+        found is None
+        and session.scalar(select(a.Journal.id).where(a.Journal.company_id == company_id)) is None
+    ):
+        set_up_ledger(session, company_id)  # a company made before its ledger was installed
+        return journal(session, company_id, code)
+    if found is None:
+        raise InvalidReference(
+            f"no journal '{code}'", problems=[FieldProblem("journal_code", "no such journal")]
+        )
+    return found
+
+
+def fiscal_year_for(session: Session, company_id: uuid.UUID, date: dt.date) -> a.FiscalYear:
+    """The fiscal year holding ``date``, created with its twelve monthly periods when missing."""
+    found = session.scalar(
+        select(a.FiscalYear).where(
+            a.FiscalYear.company_id == company_id,
+            a.FiscalYear.start_date <= date,
+            a.FiscalYear.end_date >= date,
+        )
+    )
+    if found is not None:
+        return found
+    start_month = settings_for(session, company_id).fiscal_year_start_month
+    year = date.year if date.month >= start_month else date.year - 1
+    return create_fiscal_year(session, company_id, dt.date(year, start_month, 1))
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    index = day.month - 1 + months
+    return dt.date(day.year + index // 12, index % 12 + 1, 1)
+
+
+def create_fiscal_year(session: Session, company_id: uuid.UUID, start: dt.date) -> a.FiscalYear:
+    if start.day != 1:
+        raise ValidationFailed(
+            "a fiscal year starts on the first of a month",
+            problems=[FieldProblem("start_date", "not the 1st")],
+        )
+    end = _add_months(start, 12) - dt.timedelta(days=1)
+    overlap = session.scalar(
+        select(a.FiscalYear.id).where(
+            a.FiscalYear.company_id == company_id,
+            a.FiscalYear.start_date <= end,
+            a.FiscalYear.end_date >= start,
+        )
+    )
+    if overlap is not None:
+        raise Conflict(
+            "the fiscal year overlaps an existing one",
+            code="fiscal-year-overlap",
+            problems=[FieldProblem("start_date", "overlaps an existing fiscal year")],
+        )
+    code = str(start.year) if start.month == 1 else f"{start.year}-{end.year % 100:02d}"
+    fiscal_year = a.FiscalYear(company_id=company_id, code=code, start_date=start, end_date=end)
+    session.add(fiscal_year)
+    session.flush()
+    for month in range(12):
+        first = _add_months(start, month)
+        session.add(
+            a.Period(
+                company_id=company_id,
+                fiscal_year_id=fiscal_year.id,
+                code=f"{first.year}-{first.month:02d}",
+                start_date=first,
+                end_date=_add_months(first, 1) - dt.timedelta(days=1),
+            )
+        )
+    session.flush()
+    return fiscal_year
+
+
+def move_lock_date(
+    session: Session, ctx: CommandContext, company_id: uuid.UUID, lock_date: dt.date | None
+) -> a.LedgerSettings:
+    settings = settings_for(session, company_id)
+    previous = settings.lock_date
+    if previous == lock_date:
+        return settings
+    settings.lock_date = lock_date
+    settings.version += 1
+    record(
+        session,
+        ctx,
+        type="LockDateMoved",
+        company_id=company_id,
+        aggregate_type="Ledger",
+        aggregate_id=company_id,
+        payload={"from": previous, "to": lock_date},
+    )
+    return settings
+
+
+# -- exchange rates --------------------------------------------------------------------------------
+
+
+def rate_on(session: Session, company: Company, currency: str, date: dt.date) -> Decimal:
+    """Company currency per unit of ``currency``: the latest rate on or before ``date``."""
+    if currency == company.currency:
+        return Decimal(1)
+    rate = session.scalar(
+        select(a.ExchangeRate.rate)
+        .where(
+            a.ExchangeRate.company_id == company.id,
+            a.ExchangeRate.currency == currency,
+            a.ExchangeRate.rate_date <= date,
+        )
+        .order_by(a.ExchangeRate.rate_date.desc())
+        .limit(1)
+    )
+    if rate is None:
+        raise ValidationFailed(
+            f"no {currency} exchange rate on or before {date.isoformat()}",
+            code="no-exchange-rate",
+            problems=[FieldProblem("currency", f"no rate for {currency}")],
+        )
+    return rate
+
+
+# -- entries ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineInput:
+    """A line to post. ``amount`` is positive, in ``currency``; ``rate`` defaults to the date's rate.
+
+    ``company_amount`` fixes the company-currency value instead of converting ``amount`` (revaluation and
+    rounding lines carry no foreign amount, only a company-currency value).
+    """
+
+    account_id: uuid.UUID
+    side: Side
+    amount: Decimal
+    currency: str
+    rate: Decimal | None = None
+    company_amount: Decimal | None = None
+    label: str = ""
+    store_id: uuid.UUID | None = None
+    channel: str | None = None
+    product_category: str | None = None
+    location_id: uuid.UUID | None = None
+    tax_code: str | None = None
+    tax_base: Decimal | None = None
+    event_id: uuid.UUID | None = None
+
+
+def _round(value: Decimal, currency: str) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_UP)
+
+
+def _signed(line: LineInput, value: Decimal) -> Decimal:
+    return value if line.side == "debit" else -value
+
+
+def rounding_account(session: Session, company_id: uuid.UUID) -> Account:
+    return account_for_role(session, company_id, "rounding")
+
+
+def account_for_role(session: Session, company_id: uuid.UUID, role: str) -> Account:
+    found = session.scalar(
+        select(Account)
+        .where(Account.company_id == company_id, Account.role == role, Account.active.is_(True))
+        .order_by(Account.code)
+        .limit(1)
+    )
+    if found is None:
+        raise ValidationFailed(
+            f"the chart has no active account with role '{role}'",
+            code="no-account-for-role",
+            problems=[FieldProblem("account_role", f"no account with role {role}")],
+        )
+    return found
+
+
+def balance_lines(
+    session: Session, company: Company, date: dt.date, lines: Sequence[LineInput]
+) -> list[tuple[LineInput, Decimal, Decimal]]:
+    """Round, check the balance per currency, convert: (line, signed amount_currency, signed company value).
+
+    A difference below one minor unit per line of a currency goes to the rounding account; more is refused.
+    """
+    if not lines:
+        raise ValidationFailed("an entry needs lines", problems=[FieldProblem("lines", "empty")])
+    by_currency: dict[str, list[LineInput]] = defaultdict(list)
+    for line in lines:
+        if line.amount < 0:
+            raise ValidationFailed(
+                "line amounts are positive; use the other side",
+                problems=[FieldProblem("lines", "negative amount")],
+            )
+        by_currency[line.currency].append(line)
+
+    balanced: list[tuple[LineInput, Decimal, Decimal]] = []
+    rounding: Account | None = None
+    for currency, group in by_currency.items():
+        rate = group[0].rate if group[0].rate is not None else rate_on(session, company, currency, date)
+        rows = []
+        for line in group:
+            line_rate = line.rate if line.rate is not None else rate
+            amount = _signed(line, _round(line.amount, currency))
+            value = (
+                _signed(line, _round(line.company_amount, company.currency))
+                if line.company_amount is not None
+                else _round(amount * line_rate, company.currency)
+            )
+            rows.append((replace(line, rate=line_rate), amount, value))
+        difference = sum((r[1] for r in rows), Decimal(0))
+        if difference:
+            tolerance = Decimal(1).scaleb(-minor_unit(currency)) * len(group)
+            if abs(difference) >= tolerance:
+                raise ValidationFailed(
+                    f"the entry does not balance in {currency}: debits exceed credits by {difference}",
+                    code="unbalanced-entry",
+                    problems=[FieldProblem("lines", f"unbalanced by {difference} {currency}")],
+                )
+            rounding = rounding or rounding_account(session, company.id)
+            side: Side = "credit" if difference > 0 else "debit"
+            fix = LineInput(rounding.id, side, abs(difference), currency, rate=rate, label="Rounding")
+            rows.append((fix, -difference, _round(-difference * rate, company.currency)))
+        balanced.extend(rows)
+
+    value_difference = sum((r[2] for r in balanced), Decimal(0))
+    if value_difference:
+        tolerance = Decimal(1).scaleb(-minor_unit(company.currency)) * len(balanced)
+        if abs(value_difference) >= tolerance:
+            raise ValidationFailed(
+                f"the entry does not balance in {company.currency} after conversion ({value_difference})",
+                code="unbalanced-entry",
+                problems=[FieldProblem("lines", f"unbalanced by {value_difference} {company.currency}")],
+            )
+        rounding = rounding or rounding_account(session, company.id)
+        # A conversion difference has no foreign amount: it is pure company-currency value.
+        first_foreign = next((c for c in by_currency if c != company.currency), company.currency)
+        fix = LineInput(
+            rounding.id,
+            "credit" if value_difference > 0 else "debit",
+            Decimal(0),
+            first_foreign,
+            rate=Decimal(0),
+            label="Conversion rounding",
+        )
+        balanced.append((fix, Decimal(0), -value_difference))
+    return balanced
+
+
+def post_entry(
+    session: Session,
+    ctx: CommandContext,
+    *,
+    company: Company,
+    journal_code: str,
+    date: dt.date,
+    reference: str,
+    lines: Sequence[LineInput],
+    event_id: uuid.UUID | None = None,
+    rule_id: uuid.UUID | None = None,
+    reversal_of: a.JournalEntry | None = None,
+    post: bool = True,
+) -> a.JournalEntry:
+    """Write an entry (posted unless ``post`` is false) after every check in the module docstring."""
+    settings = settings_for(session, company.id)
+    if settings.lock_date is not None and date <= settings.lock_date:
+        raise period_locked(date, settings.lock_date)
+    fiscal_year_for(session, company.id, date)
+    target_journal = journal(session, company.id, journal_code)
+    _check_accounts(session, company.id, {line.account_id for line in lines})
+    balanced = balance_lines(session, company, date, lines)
+    entry = a.JournalEntry(
+        company_id=company.id,
+        journal_id=target_journal.id,
+        date=date,
+        reference=reference[:200],
+        event_id=event_id,
+        rule_id=rule_id,
+        reversal_of_id=reversal_of.id if reversal_of else None,
+        created_by=ctx.actor,
+        state="draft",
+    )
+    for sequence, (line, amount, value) in enumerate(balanced):
+        entry.lines.append(
+            a.JournalLine(
+                company_id=company.id,
+                sequence=sequence,
+                account_id=line.account_id,
+                debit=value if value > 0 else Decimal(0),
+                credit=-value if value < 0 else Decimal(0),
+                currency=line.currency,
+                amount_currency=amount,
+                rate=line.rate if line.rate is not None else Decimal(1),
+                label=line.label[:300],
+                store_id=line.store_id,
+                channel=line.channel,
+                product_category=line.product_category,
+                location_id=line.location_id,
+                tax_code=line.tax_code,
+                tax_base=line.tax_base,
+                event_id=line.event_id or event_id,
+                journal_id=target_journal.id,
+                date=date,
+                state="draft",
+            )
+        )
+    session.add(entry)
+    session.flush()
+    if post:
+        _mark_posted(session, ctx, entry, target_journal)
+    return entry
+
+
+def _check_accounts(session: Session, company_id: uuid.UUID, account_ids: set[uuid.UUID]) -> None:
+    found = {
+        row.id: row
+        for row in session.scalars(
+            select(Account).where(Account.id.in_(account_ids), Account.company_id == company_id)
+        )
+    }
+    for account_id in account_ids:
+        account = found.get(account_id)
+        if account is None:
+            raise InvalidReference(
+                f"no account {account_id}", problems=[FieldProblem("lines.account", "no such account")]
+            )
+        if not account.active:
+            raise ValidationFailed(
+                f"account {account.code} is inactive",
+                problems=[FieldProblem("lines.account", f"account {account.code} is inactive")],
+            )
+
+
+def _mark_posted(
+    session: Session, ctx: CommandContext, entry: a.JournalEntry, target_journal: a.Journal
+) -> None:
+    entry.number = f"{target_journal.code}/{entry.date.year}/{target_journal.next_number:06d}"
+    target_journal.next_number += 1
+    entry.state = "posted"
+    entry.posted_at = utcnow()
+    entry.posted_by = ctx.actor
+    for line in entry.lines:
+        line.state = "posted"
+    session.flush()
+
+
+def post_draft(session: Session, ctx: CommandContext, entry: a.JournalEntry) -> a.JournalEntry:
+    if entry.state == "posted":
+        raise Conflict(f"entry {entry.number} is already posted", code="entry-posted")
+    settings = settings_for(session, entry.company_id)
+    if settings.lock_date is not None and entry.date <= settings.lock_date:
+        raise period_locked(entry.date, settings.lock_date)
+    _mark_posted(session, ctx, entry, session.get(a.Journal, entry.journal_id))
+    return entry
+
+
+def reverse_entry(
+    session: Session,
+    ctx: CommandContext,
+    entry: a.JournalEntry,
+    *,
+    date: dt.date | None = None,
+    reference: str | None = None,
+    event_id: uuid.UUID | None = None,
+) -> a.JournalEntry:
+    """A new posted entry with every side swapped, linked to the original, at the same rates."""
+    if entry.state != "posted":
+        raise Conflict(
+            "only posted entries are reversed; change or delete a draft instead", code="entry-not-posted"
+        )
+    if session.scalar(select(a.JournalEntry.id).where(a.JournalEntry.reversal_of_id == entry.id)) is not None:
+        raise Conflict(f"entry {entry.number} is already reversed", code="entry-already-reversed")
+    company = session.get(Company, entry.company_id)
+    lines = [
+        LineInput(
+            account_id=line.account_id,
+            side="credit" if line.debit > 0 or (line.debit == 0 and line.amount_currency > 0) else "debit",
+            amount=abs(line.amount_currency),
+            currency=line.currency,
+            rate=line.rate,
+            company_amount=line.debit or line.credit,
+            label=f"Reversal: {line.label}"[:300],
+            store_id=line.store_id,
+            channel=line.channel,
+            product_category=line.product_category,
+            location_id=line.location_id,
+            tax_code=line.tax_code,
+            tax_base=-line.tax_base if line.tax_base is not None else None,
+            event_id=event_id or line.event_id,
+        )
+        for line in entry.lines
+    ]
+    target = session.get(a.Journal, entry.journal_id)
+    return post_entry(
+        session,
+        ctx,
+        company=company,
+        journal_code=target.code,
+        date=date or entry.date,
+        reference=reference or f"Reversal of {entry.number}",
+        lines=lines,
+        event_id=event_id,
+        reversal_of=entry,
+    )
+
+
+# -- posting events by rules -----------------------------------------------------------------------
+
+
+def rules_for(session: Session, company_id: uuid.UUID, event_type: str) -> list[Rule]:
+    rows = session.scalars(
+        select(a.PostingRule).where(
+            a.PostingRule.company_id == company_id,
+            a.PostingRule.event_type == event_type,
+            a.PostingRule.active.is_(True),
+        )
+    )
+    return [to_rule(row) for row in rows]
+
+
+def to_rule(row: a.PostingRule) -> Rule:
+    return Rule(
+        id=row.id,
+        code=row.code,
+        event_type=row.event_type,
+        journal_code=row.journal_code,
+        lines=tuple(RuleLine.from_dict(line) for line in row.lines),
+        conditions=row.conditions,
+        priority=row.priority,
+        valid_from=row.valid_from,
+        valid_to=row.valid_to,
+    )
+
+
+def _resolve(session: Session, company_id: uuid.UUID, draft: DraftLine, cache: dict[str, Account]) -> Account:
+    key = f"role:{draft.account_role}" if draft.account_role else f"code:{draft.account_code}"
+    if key not in cache:
+        if draft.account_role:
+            cache[key] = account_for_role(session, company_id, draft.account_role)
+        else:
+            found = session.scalar(
+                select(Account).where(Account.company_id == company_id, Account.code == draft.account_code)
+            )
+            if found is None:
+                raise ValidationFailed(
+                    f"the chart has no account {draft.account_code}", code="no-account-for-code"
+                )
+            cache[key] = found
+    return cache[key]
+
+
+def _uuid_or_none(value: Any) -> uuid.UUID | None:
+    if value in (None, ""):
+        return None
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise ValidationFailed(
+            f"'{value}' is not an id", problems=[FieldProblem("payload", "bad id")]
+        ) from None
+
+
+def post_event(session: Session, ctx: CommandContext, event: Event) -> a.JournalEntry | None:
+    """Post an event by the first matching rule in force on its date; None if no rule applies."""
+    payload: dict[str, Any] = event.payload or {}
+    company = session.get(Company, event.company_id)
+    try:
+        date = dt.date.fromisoformat(payload["date"]) if payload.get("date") else event.occurred_at.date()
+    except ValueError:
+        raise ValidationFailed(
+            "payload.date is not an ISO date", problems=[FieldProblem("payload.date", "not a date")]
+        ) from None
+    rule = select_rule(rules_for(session, company.id, event.type), event.type, payload, date)
+    if rule is None:
+        return None
+    existing = session.scalar(select(a.JournalEntry).where(a.JournalEntry.event_id == event.id))
+    if existing is not None:
+        return existing  # an event is posted once, however often it is delivered
+    try:
+        drafts = draft_lines(rule, payload)
+    except PostingError as exc:
+        raise ValidationFailed(
+            str(exc), code="unpostable-event", problems=[FieldProblem("payload", str(exc))]
+        ) from None
+    if not drafts:
+        return None
+    currency = payload.get("currency") or company.currency
+    cache: dict[str, Account] = {}
+    lines = [
+        LineInput(
+            account_id=_resolve(session, company.id, draft, cache).id,
+            side=draft.side,
+            amount=draft.amount,
+            currency=currency,
+            label=draft.label,
+            store_id=_uuid_or_none(draft.dimensions.get("store_id")),
+            channel=draft.dimensions.get("channel"),
+            product_category=draft.dimensions.get("product_category"),
+            location_id=_uuid_or_none(draft.dimensions.get("location_id")),
+            tax_code=draft.tax_code,
+            tax_base=draft.tax_base,
+        )
+        for draft in drafts
+    ]
+    return post_entry(
+        session,
+        ctx,
+        company=company,
+        journal_code=rule.journal_code,
+        date=date,
+        reference=str(payload.get("reference") or f"{event.type} {event.aggregate_id}"),
+        lines=lines,
+        event_id=event.id,
+        rule_id=rule.id,
+    )
+
+
+def entries(session: Session, ids: Iterable[uuid.UUID]) -> list[a.JournalEntry]:
+    return list(session.scalars(select(a.JournalEntry).where(a.JournalEntry.id.in_(list(ids)))))
+
+
+def get_entry(
+    session: Session, company_ids: Iterable[uuid.UUID] | None, entry_id: uuid.UUID
+) -> a.JournalEntry:
+    entry = session.get(a.JournalEntry, entry_id)
+    if entry is None or (company_ids is not None and entry.company_id not in set(company_ids)):
+        raise NotFound(f"no journal entry {entry_id}")
+    return entry

@@ -1,0 +1,5 @@
+"""Placeholder until this module is written; main.py registers its Typer app."""
+
+import typer
+
+app = typer.Typer(help="Financial reports.", no_args_is_help=True)
