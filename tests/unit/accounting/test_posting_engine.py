@@ -1,0 +1,141 @@
+"""The pure posting engine: rules as data -> draft lines. No database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from retailcore.accounting.posting.engine import (
+    PostingError,
+    Rule,
+    RuleLine,
+    draft_lines,
+    matches,
+    select_rule,
+)
+from retailcore.accounting.posting.rulebook import DEFAULT_RULES, POSTABLE_EVENT_TYPES
+from retailcore.masterdata.chart import TEMPLATES, AccountRole
+
+
+def rule_of(data: dict, **overrides) -> Rule:
+    return Rule(
+        code=data["code"],
+        event_type=data["event_type"],
+        journal_code=data["journal_code"],
+        lines=tuple(RuleLine.from_dict(line) for line in data["lines"]),
+        **overrides,
+    )
+
+
+DEFAULTS = {data["code"]: rule_of(data) for data in DEFAULT_RULES}
+
+
+def test_every_default_rule_uses_roles_the_generic_chart_has():
+    roles = {account.role.value for account in TEMPLATES["generic_retail"].accounts if account.role}
+    for rule in DEFAULTS.values():
+        for line in rule.lines:
+            assert line.account_role in roles and AccountRole(line.account_role)
+
+
+def test_pos_close_spreads_tenders_and_sales_by_role():
+    payload = {
+        "store_id": "s1",
+        "channel": "pos",
+        "sales": [{"product_category": "Tops", "tax_code": "VAT20", "net": "100", "tax": "20"}],
+        "tenders": [{"kind": "cash", "amount": "70"}, {"kind": "card", "gateway": "adyen", "amount": "50"}],
+    }
+    lines = draft_lines(DEFAULTS["pos-session-close"], payload)
+    summary = [(d.side, d.account_role, d.amount) for d in lines]
+    assert summary == [
+        ("debit", "cash_drawer", Decimal("70")),
+        ("debit", "card_clearing", Decimal("50")),
+        ("credit", "sales_revenue", Decimal("100")),
+        ("credit", "output_tax", Decimal("20")),
+    ]
+    revenue = lines[2]
+    assert revenue.dimensions == {
+        "store_id": "s1",
+        "channel": "pos",
+        "product_category": "Tops",
+        "location_id": None,
+    }
+    assert revenue.label == "POS sales Tops"
+    assert lines[3].tax_code == "VAT20"
+
+
+def test_a_negative_amount_writes_the_other_side():
+    payload = {"items": [{"difference": "-12.50", "product_category": "Shoes"}]}
+    lines = draft_lines(DEFAULTS["stock-count"], payload)
+    assert [(d.side, d.account_role, d.amount) for d in lines] == [
+        ("credit", "inventory", Decimal("12.50")),
+        ("debit", "inventory_shrinkage", Decimal("12.50")),
+    ]
+
+
+def test_zero_amounts_and_missing_optional_amounts_write_nothing():
+    payload = {"sales": [], "tenders": [{"kind": "cash", "amount": "0"}]}
+    assert draft_lines(DEFAULTS["pos-session-close"], payload) == []
+
+
+def test_a_missing_required_amount_is_refused():
+    with pytest.raises(PostingError, match="no 'amount'"):
+        draft_lines(DEFAULTS["chargeback"], {"gateway": "stripe"})
+
+
+@pytest.mark.parametrize("bad", [1.5, "abc", True, "NaN"])
+def test_amounts_must_be_decimal_text(bad):
+    with pytest.raises(PostingError):
+        draft_lines(DEFAULTS["chargeback"], {"amount": bad})
+
+
+def test_conditions_and_rule_selection_by_date_and_priority():
+    base = DEFAULTS["web-payment-captured"]
+    web = Rule(
+        **{
+            **base.__dict__,
+            "code": "web-only",
+            "conditions": {"channel": ["web", "marketplace"]},
+            "priority": 10,
+        }
+    )
+    old = Rule(**{**base.__dict__, "code": "old", "priority": 1, "valid_to": dt.date(2026, 1, 31)})
+    rules = [base, web, old]
+    on = dt.date(2026, 6, 1)
+    assert select_rule(rules, "PaymentCaptured", {"channel": "web"}, on).code == "web-only"
+    assert select_rule(rules, "PaymentCaptured", {"channel": "pos"}, on).code == base.code
+    assert select_rule(rules, "PaymentCaptured", {"channel": "pos"}, dt.date(2026, 1, 15)).code == "old"
+    assert select_rule(rules, "Unknown", {}, on) is None
+    assert matches({"kind": None}, {}) and not matches({"kind": "card"}, {"kind": "cash"})
+
+
+def test_rule_lines_name_exactly_one_account():
+    with pytest.raises(ValueError):
+        RuleLine(side="debit", amount="x")
+    with pytest.raises(ValueError):
+        RuleLine(side="debit", amount="x", account_role="bank", account_code="1000")
+    with pytest.raises(ValueError):
+        RuleLine(side="left", amount="x", account_role="bank")
+
+
+def test_design_section_3_events_all_have_a_default_rule():
+    assert {
+        "PosSessionClosed",
+        "GoodsIssued",
+        "PaymentCaptured",
+        "OrderFulfilled",
+        "SettlementImported",
+        "ChargebackRecorded",
+        "CashDeposited",
+        "CashDepositBanked",
+        "GiftCardSold",
+        "ReturnRefunded",
+        "ReturnReceived",
+        "GoodsReceived",
+        "VendorBillRecorded",
+        "TransferShipped",
+        "TransferReceived",
+        "StockCounted",
+        "IntercompanySaleFulfilled",
+    } == POSTABLE_EVENT_TYPES
