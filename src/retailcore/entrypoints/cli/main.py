@@ -34,8 +34,8 @@ app.add_typer(import_app, name="import")
 app.add_typer(report_cli.app, name="report")
 app.add_typer(ledger_cli.app, name="ledger")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str) -> typer.Exit:
