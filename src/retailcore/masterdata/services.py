@@ -157,6 +157,12 @@ def list_rows(
 def create(session: Session, ctx: CommandContext, kind: Kind, request: c.CompanyScoped) -> Row:
     company = company_for_create(session, ctx.principal, request.company_id)
     values = kind.columns(session, company, request.model_dump(exclude={"company_id"}), None)
+    if kind.store_column and not ctx.principal.sees_store(values.get(kind.store_column)):
+        # A store-scoped caller cannot see other stores, so cannot put anything in them either.
+        store_id = values[kind.store_column]
+        raise InvalidReference(
+            f"no store {store_id}", problems=[FieldProblem(kind.store_column, "no such store")]
+        )
     _check_unique(session, kind, company.id, values, None)
     row = kind.table(**values)
     _seed(session, ctx, company, kind, row)
@@ -182,10 +188,13 @@ def update(
             f"{kind.name.lower()} {row_id} is at version {row.version}, not {expected_version}",
             code="version-mismatch",
         )
-    sent = request.model_dump(exclude_unset=True)
+    # Only the top-level fields sent change; a list sent (taxes) replaces the old one whole, so its
+    # items keep their defaults (exclude_unset would drop those from nested items too).
+    sent = {name: value for name, value in request.model_dump().items() if name in request.model_fields_set}
     for name, value in sent.items():
         column = kind.table.__table__.columns.get(name)
-        if value is None and column is not None and not column.nullable:
+        # Lists such as barcodes or taxes are not columns, and cannot be null either.
+        if value is None and (column is None or not column.nullable):
             raise ValidationFailed(f"{name} cannot be null", problems=[FieldProblem(name, "cannot be null")])
     company = session.get(t.Company, _company_id(row))
     before = kind.view(row).model_dump(mode="json")
@@ -291,6 +300,8 @@ def _replace_barcodes(session: Session, product: t.Product, barcodes: list[str])
             product.barcodes.append(
                 t.ProductBarcode(company_id=product.company_id, barcode=code, position=position)
             )
+    # The relationship is ordered by position only when loaded: keep the loaded list in that order too.
+    product.barcodes.sort(key=lambda barcode: barcode.position)
 
 
 def _payment_method_columns(

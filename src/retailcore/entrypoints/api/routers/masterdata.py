@@ -113,15 +113,22 @@ class ProductQuery(CompanyScopedQuery):
             )
         if self.category:
             conditions.append(
-                or_(t.Product.category == self.category, t.Product.category.startswith(self.category + "/"))
+                or_(
+                    t.Product.category == self.category,
+                    t.Product.category.startswith(self.category + "/", autoescape=True),
+                )
             )
         if self.channel:
             conditions.append(getattr(t.Product, f"available_{self.channel}").is_(True))
         if self.tax_category:
             conditions.append(t.Product.tax_category == self.tax_category)
         if self.q:
-            pattern = f"%{self.q.lower()}%"
-            conditions.append(or_(t.Product.sku.ilike(pattern), t.Product.name.ilike(pattern)))
+            conditions.append(
+                or_(
+                    t.Product.sku.icontains(self.q, autoescape=True),
+                    t.Product.name.icontains(self.q, autoescape=True),
+                )
+            )
         return conditions
 
 
@@ -139,12 +146,11 @@ class CustomerQuery(CompanyScopedQuery):
         if self.email:
             conditions.append(t.Customer.email == self.email.lower())
         if self.q:
-            pattern = f"%{self.q.lower()}%"
             conditions.append(
                 or_(
-                    t.Customer.name.ilike(pattern),
-                    t.Customer.code.ilike(pattern),
-                    t.Customer.email.ilike(pattern),
+                    t.Customer.name.icontains(self.q, autoescape=True),
+                    t.Customer.code.icontains(self.q, autoescape=True),
+                    t.Customer.email.icontains(self.q, autoescape=True),
                 )
             )
         return conditions
