@@ -279,6 +279,16 @@ def test_if_match_that_is_not_an_etag_is_a_422(client, admin, product_factory):
     assert_problem(response, 422, "invalid-if-match")
 
 
+def test_if_match_star_matches_any_current_version(client, admin, product_factory):
+    product = product_factory("P")
+    client.patch(url(product), json={"name": "Theirs"}, headers=admin)
+
+    response = client.patch(url(product), json={"name": "Mine"}, headers={**admin, "If-Match": "*"})
+
+    assert response.status_code == 200
+    assert (response.json()["name"], response.json()["version"]) == ("Mine", 3)
+
+
 def test_a_patch_of_an_unknown_product_is_a_404(client, admin, company):
     assert_problem(client.patch(f"{API}/products/{uuid.uuid4()}", json={"name": "X"}, headers=admin), 404)
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from retailcore.access.model import Principal
 from retailcore.access.services import authenticate
@@ -98,6 +99,16 @@ class Api:
         ``Idempotent-Replayed: true``; the same key with a different request is refused.
         """
         body = await self.request.body()
+        # The database work is blocking: keep it off the event loop so other requests go on.
+        return await run_in_threadpool(self._command, body, work, status_code, location)
+
+    def _command(
+        self,
+        body: bytes,
+        work: Callable[[Session, CommandContext], BaseModel],
+        status_code: int,
+        location: Callable[[BaseModel], str] | None,
+    ) -> Response:
         fingerprint = _fingerprint(self.request, body)
         key = self.idempotency_key
         source = self.principal.source

@@ -199,7 +199,7 @@ class AccountQuery(CompanyScopedQuery):
 
 
 def _if_match(value: str | None) -> int | None:
-    if value is None:
+    if value is None or value.strip() == "*":  # "*" matches any current version (RFC 9110)
         return None
     try:
         return int(value.strip().removeprefix("W/").strip('"'))
