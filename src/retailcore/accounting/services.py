@@ -224,8 +224,9 @@ def rate_on(session: Session, company: Company, currency: str, date: dt.date) ->
 class LineInput:
     """A line to post. ``amount`` is positive, in ``currency``; ``rate`` defaults to the date's rate.
 
-    ``company_amount`` fixes the company-currency value instead of converting ``amount`` (revaluation and
-    rounding lines carry no foreign amount, only a company-currency value).
+    ``company_amount`` fixes the company-currency value instead of converting ``amount`` (revaluation,
+    rounding and reversal lines); such a line's ``tax_base`` is in company currency too. Otherwise
+    ``tax_base`` is in ``currency`` and converted like the amount.
     """
 
     account_id: uuid.UUID
@@ -393,7 +394,7 @@ def post_entry(
                 product_category=line.product_category,
                 location_id=line.location_id,
                 tax_code=line.tax_code,
-                tax_base=line.tax_base,
+                tax_base=_base_in_company_currency(line, company),
                 event_id=line.event_id or event_id,
                 journal_id=target_journal.id,
                 date=date,
@@ -405,6 +406,18 @@ def post_entry(
     if post:
         _mark_posted(session, ctx, entry, target_journal)
     return entry
+
+
+def _base_in_company_currency(line: LineInput, company: Company) -> Decimal | None:
+    """Tax bases are reported in the company currency, like the tax itself. The base is a magnitude:
+    whether it adds to or reduces the reported base follows the side of its tax line."""
+    if line.tax_base is None:
+        return None
+    base = abs(line.tax_base)
+    # A line with a fixed company amount (a reversal) carries its base in company currency already.
+    if line.currency == company.currency or line.rate is None or line.company_amount is not None:
+        return _round(base, company.currency)
+    return _round(base * line.rate, company.currency)
 
 
 def _check_accounts(session: Session, company_id: uuid.UUID, account_ids: set[uuid.UUID]) -> None:
@@ -481,7 +494,7 @@ def reverse_entry(
             product_category=line.product_category,
             location_id=line.location_id,
             tax_code=line.tax_code,
-            tax_base=-line.tax_base if line.tax_base is not None else None,
+            tax_base=line.tax_base,
             event_id=event_id or line.event_id,
         )
         for line in entry.lines

@@ -1,5 +1,224 @@
-"""Placeholder until this module is written; the app registers its router."""
+"""Routes for the ledger's reports: trial balance, general ledger, profit and loss, balance sheet, tax.
 
-from fastapi import APIRouter
+Every report reads the company of the token (an installation-wide admin names it with ``company_id``)
+and answers JSON, or CSV with ``?format=csv``. Dates are ``YYYY-MM-DD``; a period code (``2026-11``, or
+a fiscal year ``2026``) may replace ``date_from``/``date_to``.
 
-router = APIRouter()
+This module deliberately has no ``from __future__ import annotations``: FastAPI reads the parameter
+annotations of the route functions, and they must be real classes.
+"""
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from retailcore.access.model import Principal
+from retailcore.accounting import reports as r
+from retailcore.core.errors import PermissionDenied
+from retailcore.entrypoints.api.deps import Api, reader
+from retailcore.masterdata.services import company_for_create
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+ReportsApi = Annotated[Api, Depends(reader("reports:read"))]
+CompanyParam = Annotated[
+    uuid.UUID | None,
+    Query(description="The company; only for an installation-wide token (others read their own)."),
+]
+DateFrom = Annotated[
+    str | None, Query(description="First day, `YYYY-MM-DD` (or give `period`).", examples=["2026-11-01"])
+]
+DateTo = Annotated[
+    str | None,
+    Query(description="Last day, inclusive, `YYYY-MM-DD` (or give `period`).", examples=["2026-11-30"]),
+]
+PeriodParam = Annotated[
+    str | None,
+    Query(
+        description="A period code (`2026-11`) or fiscal year code (`2026`) instead of dates.", max_length=16
+    ),
+]
+Format = Annotated[Literal["json", "csv"], Query(description="`csv` answers `text/csv` with a header row.")]
+
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The report"},
+    403: {"description": "The role may not read reports, or the token is scoped to one store"},
+    422: {"description": "Invalid parameters (the problem's `errors` name them)"},
+}
+
+
+def _company_id(session: Session, principal: Principal, company_id: uuid.UUID | None) -> uuid.UUID:
+    """The company the report is about: the token's own, or the one an installation admin names."""
+    if principal.store_id is not None:
+        # A store's token sees one store; a company's books are not something to slice by token.
+        raise PermissionDenied("reports cover a whole company; use a token not scoped to a store")
+    return company_for_create(session, principal, company_id).id
+
+
+def _answer(report: r.Report, format: str, name: str) -> Any:
+    if format == "csv":
+        return Response(
+            report.to_csv(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    return report
+
+
+def _run(api: Api, company_id: uuid.UUID | None, work: Callable[[Session, uuid.UUID], r.Report]) -> r.Report:
+    return api.read(lambda session: work(session, _company_id(session, api.principal, company_id)))
+
+
+@router.get(
+    "/trial-balance",
+    response_model=r.TrialBalance,
+    summary="Trial balance",
+    description=(
+        "Per account (and per value of the `group_by` dimensions): balance before `date_from`, debits and "
+        "credits of the period, balance at `date_to`. Balances are debit minus credit."
+    ),
+    responses=CSV_RESPONSE,
+)
+def trial_balance(
+    api: ReportsApi,
+    company_id: CompanyParam = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    period: PeriodParam = None,
+    group_by: Annotated[
+        list[str] | None,
+        Query(description=f"Dimensions, repeated or comma-separated: {', '.join(r.DIMENSIONS)}."),
+    ] = None,
+    format: Format = "json",
+) -> Any:
+    start, end = r.parse_date(date_from, "date_from"), r.parse_date(date_to, "date_to")
+    dimensions = r.parse_group_by(group_by)
+    report = _run(
+        api,
+        company_id,
+        lambda session, company: r.trial_balance(
+            session, company, start, end, period=period, group_by=dimensions
+        ),
+    )
+    return _answer(report, format, "trial-balance")
+
+
+@router.get(
+    "/general-ledger",
+    response_model=r.GeneralLedger,
+    summary="General ledger of an account",
+    description=(
+        "The opening balance, then each posted line of the account in the period with its running "
+        "balance, and the closing balance. Lines come a page at a time: pass `next_cursor` as `cursor` "
+        "(in CSV, the `X-Next-Cursor` header)."
+    ),
+    responses=CSV_RESPONSE,
+)
+def general_ledger(
+    api: ReportsApi,
+    account: Annotated[str, Query(description="Account code or id.", max_length=64)],
+    company_id: CompanyParam = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    period: PeriodParam = None,
+    limit: Annotated[int, Query(ge=1, le=r.GENERAL_LEDGER_MAX_LIMIT, description="Lines per page.")] = 1000,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    format: Format = "json",
+) -> Any:
+    start, end = r.parse_date(date_from, "date_from"), r.parse_date(date_to, "date_to")
+
+    def work(session: Session, company: uuid.UUID) -> r.Report:
+        found = r.resolve_account(session, company, account)
+        return r.general_ledger(
+            session, company, found.id, start, end, period=period, limit=limit, cursor=cursor
+        )
+
+    report = _run(api, company_id, work)
+    answer = _answer(report, format, "general-ledger")
+    if isinstance(answer, Response) and isinstance(report, r.GeneralLedger) and report.next_cursor:
+        answer.headers["X-Next-Cursor"] = report.next_cursor
+    return answer
+
+
+@router.get(
+    "/profit-and-loss",
+    response_model=r.ProfitAndLoss,
+    summary="Profit and loss",
+    description=(
+        "Income (credit minus debit) and expense (debit minus credit) accounts over the period, their "
+        "totals and the net result, optionally per value of one dimension."
+    ),
+    responses=CSV_RESPONSE,
+)
+def profit_and_loss(
+    api: ReportsApi,
+    company_id: CompanyParam = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    period: PeriodParam = None,
+    group_by: Annotated[
+        str | None, Query(description=f"One dimension: {', '.join(r.DIMENSIONS)}.", max_length=32)
+    ] = None,
+    format: Format = "json",
+) -> Any:
+    start, end = r.parse_date(date_from, "date_from"), r.parse_date(date_to, "date_to")
+    dimension = (r.parse_group_by(group_by, single=True) or [None])[0]
+    report = _run(
+        api,
+        company_id,
+        lambda session, company: r.profit_and_loss(
+            session, company, start, end, period=period, group_by=dimension
+        ),
+    )
+    return _answer(report, format, "profit-and-loss")
+
+
+@router.get(
+    "/balance-sheet",
+    response_model=r.BalanceSheet,
+    summary="Balance sheet",
+    description=(
+        "Assets (debit minus credit), liabilities and equity (credit minus debit) at the date, with the "
+        "result not yet closed into equity shown as current-year earnings; `balanced` says whether assets "
+        "equal liabilities plus equity."
+    ),
+    responses=CSV_RESPONSE,
+)
+def balance_sheet(
+    api: ReportsApi,
+    as_of: Annotated[str, Query(description="The date, inclusive, `YYYY-MM-DD`.", examples=["2026-11-30"])],
+    company_id: CompanyParam = None,
+    format: Format = "json",
+) -> Any:
+    day = r.require_date(as_of, "as_of")
+    report = _run(api, company_id, lambda session, company: r.balance_sheet(session, company, day))
+    return _answer(report, format, "balance-sheet")
+
+
+@router.get(
+    "/tax",
+    response_model=r.TaxReport,
+    summary="Tax report",
+    description=(
+        "Per tax code and month: tax collected (output tax accounts, credit minus debit) with its taxable "
+        "base, tax deductible (input tax accounts, debit minus credit) with its base, and the net payable."
+    ),
+    responses=CSV_RESPONSE,
+)
+def tax(
+    api: ReportsApi,
+    company_id: CompanyParam = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    period: PeriodParam = None,
+    format: Format = "json",
+) -> Any:
+    start, end = r.parse_date(date_from, "date_from"), r.parse_date(date_to, "date_to")
+    report = _run(
+        api, company_id, lambda session, company: r.tax_report(session, company, start, end, period=period)
+    )
+    return _answer(report, format, "tax")
