@@ -314,3 +314,22 @@ def test_amounts_are_exact(client, finance, codes):
     )
     entry = client.post("/api/v1/journal-entries", json=body, headers=finance).json()
     assert sum(Decimal(line["debit"]) for line in entry["lines"]) == Decimal("0.3")
+
+
+def test_numbers_are_gap_free_per_journal_and_year(client, finance, codes):
+    def post(date):
+        body = entry_body(
+            date=date,
+            lines=[
+                {"account_code": codes["bank"], "debit": "1.00"},
+                {"account_code": codes["opening_balance"], "credit": "1.00"},
+            ],
+        )
+        return client.post("/api/v1/journal-entries", json=body, headers=finance).json()["number"]
+
+    assert [post("2026-12-30"), post("2027-01-02"), post("2026-12-31"), post("2027-01-03")] == [
+        "MISC/2026/000001",
+        "MISC/2027/000001",
+        "MISC/2026/000002",
+        "MISC/2027/000002",
+    ]

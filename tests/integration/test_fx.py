@@ -438,16 +438,16 @@ def test_revaluation_posts_gains_and_losses_and_reverses_them_the_next_day(march
         entry.id,
     )
     codes = {march.account(code): code for code in ("1101", "1210", "2000", "4310", "7110")}
-    # post_entry groups lines by currency; within a currency each account line has its counter line
+    # lines keep the order revalue wrote them in: by account and currency, each with its counter line
     assert [(codes[line.account_id], line.currency, line.debit, line.credit) for line in entry.lines] == [
         ("1101", "USD", D("23.40"), D(0)),
         ("4310", "USD", D(0), D("23.40")),
+        ("1210", "GBP", D("1.03"), D(0)),
+        ("4310", "GBP", D(0), D("1.03")),
         ("1210", "USD", D("11.70"), D(0)),
         ("4310", "USD", D(0), D("11.70")),
         ("2000", "USD", D(0), D("4.68")),
         ("7110", "USD", D("4.68"), D(0)),
-        ("1210", "GBP", D("1.03"), D(0)),
-        ("4310", "GBP", D(0), D("1.03")),
     ]
     assert all(line.amount_currency == 0 for line in entry.lines + reversal.lines)
     assert [(line.debit, line.credit) for line in reversal.lines] == [

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from retailcore.accounting import tables as a
@@ -282,43 +281,44 @@ def balance_lines(
     """
     if not lines:
         raise ValidationFailed("an entry needs lines", problems=[FieldProblem("lines", "empty")])
-    by_currency: dict[str, list[LineInput]] = defaultdict(list)
-    for line in lines:
+    rates: dict[str, Decimal] = {}
+    balanced: list[tuple[LineInput, Decimal, Decimal]] = []
+    for line in lines:  # the caller's order is kept; rounding lines come last
         if line.amount < 0:
             raise ValidationFailed(
                 "line amounts are positive; use the other side",
                 problems=[FieldProblem("lines", "negative amount")],
             )
-        by_currency[line.currency].append(line)
+        if line.rate is None and line.currency not in rates:
+            rates[line.currency] = rate_on(session, company, line.currency, date)
+        line_rate = line.rate if line.rate is not None else rates[line.currency]
+        amount = _signed(line, _round(line.amount, line.currency))
+        value = (
+            _signed(line, _round(line.company_amount, company.currency))
+            if line.company_amount is not None
+            else _round(amount * line_rate, company.currency)
+        )
+        balanced.append((replace(line, rate=line_rate), amount, value))
 
-    balanced: list[tuple[LineInput, Decimal, Decimal]] = []
     rounding: Account | None = None
-    for currency, group in by_currency.items():
-        rate = group[0].rate if group[0].rate is not None else rate_on(session, company, currency, date)
-        rows = []
-        for line in group:
-            line_rate = line.rate if line.rate is not None else rate
-            amount = _signed(line, _round(line.amount, currency))
-            value = (
-                _signed(line, _round(line.company_amount, company.currency))
-                if line.company_amount is not None
-                else _round(amount * line_rate, company.currency)
+    currencies = list(dict.fromkeys(line.currency for line in lines))
+    for currency in currencies:
+        group = [row for row in balanced if row[0].currency == currency]
+        difference = sum((row[1] for row in group), Decimal(0))
+        if not difference:
+            continue
+        tolerance = Decimal(1).scaleb(-minor_unit(currency)) * len(group)
+        if abs(difference) >= tolerance:
+            raise ValidationFailed(
+                f"the entry does not balance in {currency}: debits exceed credits by {difference}",
+                code="unbalanced-entry",
+                problems=[FieldProblem("lines", f"unbalanced by {difference} {currency}")],
             )
-            rows.append((replace(line, rate=line_rate), amount, value))
-        difference = sum((r[1] for r in rows), Decimal(0))
-        if difference:
-            tolerance = Decimal(1).scaleb(-minor_unit(currency)) * len(group)
-            if abs(difference) >= tolerance:
-                raise ValidationFailed(
-                    f"the entry does not balance in {currency}: debits exceed credits by {difference}",
-                    code="unbalanced-entry",
-                    problems=[FieldProblem("lines", f"unbalanced by {difference} {currency}")],
-                )
-            rounding = rounding or rounding_account(session, company.id)
-            side: Side = "credit" if difference > 0 else "debit"
-            fix = LineInput(rounding.id, side, abs(difference), currency, rate=rate, label="Rounding")
-            rows.append((fix, -difference, _round(-difference * rate, company.currency)))
-        balanced.extend(rows)
+        rounding = rounding or rounding_account(session, company.id)
+        rate = group[0][0].rate or Decimal(1)
+        side: Side = "credit" if difference > 0 else "debit"
+        fix = LineInput(rounding.id, side, abs(difference), currency, rate=rate, label="Rounding")
+        balanced.append((fix, -difference, _round(-difference * rate, company.currency)))
 
     value_difference = sum((r[2] for r in balanced), Decimal(0))
     if value_difference:
@@ -331,7 +331,7 @@ def balance_lines(
             )
         rounding = rounding or rounding_account(session, company.id)
         # A conversion difference has no foreign amount: it is pure company-currency value.
-        first_foreign = next((c for c in by_currency if c != company.currency), company.currency)
+        first_foreign = next((c for c in currencies if c != company.currency), company.currency)
         fix = LineInput(
             rounding.id,
             "credit" if value_difference > 0 else "debit",
@@ -443,14 +443,34 @@ def _check_accounts(session: Session, company_id: uuid.UUID, account_ids: set[uu
 def _mark_posted(
     session: Session, ctx: CommandContext, entry: a.JournalEntry, target_journal: a.Journal
 ) -> None:
-    entry.number = f"{target_journal.code}/{entry.date.year}/{target_journal.next_number:06d}"
-    target_journal.next_number += 1
+    number = _take_number(session, target_journal, entry.date.year)
+    entry.number = f"{target_journal.code}/{entry.date.year}/{number:06d}"
     entry.state = "posted"
     entry.posted_at = utcnow()
     entry.posted_by = ctx.actor
     for line in entry.lines:
         line.state = "posted"
     session.flush()
+
+
+def _take_number(session: Session, target_journal: a.Journal, year: int) -> int:
+    """The next number of the journal's year, taken atomically: the UPDATE locks the sequence row, so two
+    transactions posting at once get different numbers (the second waits for the first to commit)."""
+    sequence = a.JournalSequence.__table__
+    taken = session.execute(
+        update(sequence)
+        .where(sequence.c.journal_id == target_journal.id, sequence.c.year == year)
+        .values(next_number=sequence.c.next_number + 1)
+        .returning(sequence.c.next_number)
+    ).scalar()
+    if taken is None:
+        session.execute(
+            insert(sequence).values(
+                journal_id=target_journal.id, year=year, company_id=target_journal.company_id, next_number=2
+            )
+        )
+        return 1
+    return taken - 1
 
 
 def post_draft(session: Session, ctx: CommandContext, entry: a.JournalEntry) -> a.JournalEntry:

@@ -67,8 +67,18 @@ class Journal(IdMixin, Base):
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), index=True)
     code: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))
+
+
+class JournalSequence(Base):
+    """The next number of a journal in a year: posted entries are numbered without gaps, per journal
+    and calendar year of their date (``POS/2026/000042``)."""
+
+    __tablename__ = "journal_sequences"
+
+    journal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journals.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
     next_number: Mapped[int] = mapped_column(default=1)
-    """Posted entries are numbered without gaps per journal."""
 
 
 class JournalEntry(IdMixin, Base):

@@ -61,7 +61,8 @@ class Kind:
 # -- shared steps ---------------------------------------------------------------------------------
 
 
-def company_for_create(session: Session, principal: Principal, company_id: uuid.UUID | None) -> t.Company:
+def company_in_scope(session: Session, principal: Principal, company_id: uuid.UUID | None) -> t.Company:
+    """The company a request is about: the one named, if the caller may see it, else the caller's own."""
     if company_id is None:
         if principal.company_id is None:
             raise ValidationFailed(
@@ -155,7 +156,7 @@ def list_rows(
 
 
 def create(session: Session, ctx: CommandContext, kind: Kind, request: c.CompanyScoped) -> Row:
-    company = company_for_create(session, ctx.principal, request.company_id)
+    company = company_in_scope(session, ctx.principal, request.company_id)
     values = kind.columns(session, company, request.model_dump(exclude={"company_id"}), None)
     if kind.store_column and not ctx.principal.sees_store(values.get(kind.store_column)):
         # A store-scoped caller cannot see other stores, so cannot put anything in them either.

@@ -113,7 +113,6 @@ def upgrade() -> None:
         sa.Column("company_id", sa.Uuid(), nullable=False),
         sa.Column("code", sa.String(length=16), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("next_number", sa.Integer(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
             ["company_id"], ["companies.id"], name=op.f("fk_journals_company_id_companies")
@@ -123,6 +122,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("journals", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_journals_company_id"), ["company_id"], unique=False)
+
+    op.create_table(
+        "journal_sequences",
+        sa.Column("journal_id", sa.Uuid(), nullable=False),
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("company_id", sa.Uuid(), nullable=False),
+        sa.Column("next_number", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["company_id"], ["companies.id"], name=op.f("fk_journal_sequences_company_id_companies")
+        ),
+        sa.ForeignKeyConstraint(
+            ["journal_id"], ["journals.id"], name=op.f("fk_journal_sequences_journal_id_journals")
+        ),
+        sa.PrimaryKeyConstraint("journal_id", "year", name=op.f("pk_journal_sequences")),
+    )
 
     op.create_table(
         "ledger_settings",
@@ -341,6 +355,7 @@ def downgrade() -> None:
     with op.batch_alter_table("journals", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_journals_company_id"))
 
+    op.drop_table("journal_sequences")
     op.drop_table("journals")
     with op.batch_alter_table("fiscal_years", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_fiscal_years_company_id"))

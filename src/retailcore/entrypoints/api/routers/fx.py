@@ -19,7 +19,7 @@ from retailcore.core.decimals import DecimalStr
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.commands import CurrencyCode
-from retailcore.masterdata.services import company_for_create
+from retailcore.masterdata.services import company_in_scope
 
 router = APIRouter(route_class=DecimalRoute)
 
@@ -110,7 +110,7 @@ async def set_exchange_rate(
     body: SetExchangeRate, api: Annotated[Api, Depends(writer("exchange_rates:write"))]
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> ExchangeRateView:
-        company = company_for_create(session, ctx.principal, body.company_id)
+        company = company_in_scope(session, ctx.principal, body.company_id)
         row = fx.set_rate(
             session,
             ctx,
@@ -139,7 +139,7 @@ def list_exchange_rates(
     params: Annotated[RateQuery, Query()], api: Annotated[Api, Depends(reader("exchange_rates:read"))]
 ) -> Any:
     def work(session: Session) -> ExchangeRateList:
-        company = company_for_create(session, api.principal, params.company_id)
+        company = company_in_scope(session, api.principal, params.company_id)
         rows = fx.list_rates(
             session, company.id, currency=params.currency, date_from=params.date_from, date_to=params.date_to
         )
@@ -162,7 +162,7 @@ def effective_rate(
     api: Annotated[Api, Depends(reader("exchange_rates:read"))],
 ) -> Any:
     def work(session: Session) -> EffectiveRateView:
-        company = company_for_create(session, api.principal, params.company_id)
+        company = company_in_scope(session, api.principal, params.company_id)
         rate = fx.rate_lookup(session, company, params.currency, params.on)
         return EffectiveRateView(currency=params.currency, on=params.on, rate=rate)
 
@@ -264,7 +264,7 @@ class RevaluationView(BaseModel):
 )
 async def revalue(body: Revalue, api: Annotated[Api, Depends(writer("ledger:write"))]) -> Response:
     def work(session: Session, ctx: CommandContext) -> RevaluationView:
-        company = company_for_create(session, ctx.principal, body.company_id)
+        company = company_in_scope(session, ctx.principal, body.company_id)
         return RevaluationView.of(fx.revalue(session, ctx, company, body.as_of))
 
     return await api.command(work)

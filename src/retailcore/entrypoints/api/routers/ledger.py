@@ -20,7 +20,7 @@ from retailcore.accounting import views as v
 from retailcore.core.errors import FieldProblem, InvalidReference, NotFound
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
-from retailcore.masterdata.services import company_for_create
+from retailcore.masterdata.services import company_in_scope
 from retailcore.masterdata.tables import Company
 
 router = APIRouter(route_class=DecimalRoute, tags=["ledger"])
@@ -28,7 +28,7 @@ router = APIRouter(route_class=DecimalRoute, tags=["ledger"])
 
 def _company(session: Session, principal: Principal, company_id: uuid.UUID | None) -> Company:
     """The company a ledger request is about: the token's, or the one named by an installation admin."""
-    return company_for_create(session, principal, company_id)
+    return company_in_scope(session, principal, company_id)
 
 
 def _entry(session: Session, principal: Principal, entry_id: uuid.UUID) -> a.JournalEntry:

@@ -18,7 +18,7 @@ from retailcore.accounting import reconciliation as r
 from retailcore.core.decimals import DecimalStr, canonical
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
-from retailcore.masterdata.services import company_for_create
+from retailcore.masterdata.services import company_in_scope
 
 router = APIRouter(route_class=DecimalRoute)
 
@@ -122,7 +122,7 @@ async def create_reconciliation(
     body: Reconcile, api: Annotated[Api, Depends(writer("reconciliation:write"))]
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> ReconciliationView:
-        company = company_for_create(session, ctx.principal, body.company_id)
+        company = company_in_scope(session, ctx.principal, body.company_id)
         return ReconciliationView.of(r.reconcile(session, ctx, company.id, body.line_ids))
 
     return await api.command(
@@ -327,7 +327,7 @@ def open_items_report(
     as_of = params.as_of or dt.datetime.now(dt.UTC).date()
 
     def work(session: Session) -> r.OpenItemsReport:
-        company = company_for_create(session, api.principal, params.company_id)
+        company = company_in_scope(session, api.principal, params.company_id)
         return r.open_items(session, company.id, params.account_id, as_of)
 
     report = api.read(work)

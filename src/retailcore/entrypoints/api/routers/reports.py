@@ -20,7 +20,7 @@ from retailcore.access.model import Principal
 from retailcore.accounting import reports as r
 from retailcore.core.errors import PermissionDenied
 from retailcore.entrypoints.api.deps import Api, reader
-from retailcore.masterdata.services import company_for_create
+from retailcore.masterdata.services import company_in_scope
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -56,7 +56,7 @@ def _company_id(session: Session, principal: Principal, company_id: uuid.UUID | 
     if principal.store_id is not None:
         # A store's token sees one store; a company's books are not something to slice by token.
         raise PermissionDenied("reports cover a whole company; use a token not scoped to a store")
-    return company_for_create(session, principal, company_id).id
+    return company_in_scope(session, principal, company_id).id
 
 
 def _answer(report: r.Report, format: str, name: str) -> Any:
