@@ -138,7 +138,14 @@ def test_return_in_store_of_a_web_order_refunds_to_store_credit(client, integrat
         "ReturnReceived",
         {
             "date": "2026-11-10",
-            "items": [{"cost": "22.50", "disposition": "restock", "product_category": "Footwear"}],
+            "items": [
+                {
+                    "cost": "22.50",
+                    "disposition": "restock",
+                    "stock_role": "inventory",
+                    "product_category": "Footwear",
+                }
+            ],
         },
     )
     totals = balances_by_role(client, finance)

@@ -92,7 +92,8 @@ def _valid_rule_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
             parsed = RuleLine.from_dict(line)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"line {index}: {exc}") from None
-        if parsed.account_role is not None and parsed.account_role not in roles:
+        role = parsed.account_role
+        if role is not None and not role.startswith("$") and role not in roles:
             raise ValueError(f"line {index}: unknown account role '{parsed.account_role}'")
         unknown = set(line) - {
             "side",

@@ -10,7 +10,10 @@ comes from in the payload:
      "account_role": "card_clearing", "amount": "amount", "label": "Card {gateway}"}
 
 ``for_each`` walks a list of the payload (one line per matching item); without it the line reads the
-payload itself. Dimensions (``store_id``, ``channel``, ``product_category``, ``location_id``) and the
+payload itself. An ``account_role`` of the form ``$field`` takes the role from that field of the item
+(stock rules use ``$stock_role``: the role of the location the goods were in).
+
+Dimensions (``store_id``, ``channel``, ``product_category``, ``location_id``) and the
 tax fields (``tax_code``, ``tax_base``) come from the item, falling back to the payload. A negative
 amount writes the opposite side; a zero amount writes nothing. Nothing here touches a database.
 
@@ -163,12 +166,17 @@ def draft_lines(rule: Rule, payload: Mapping[str, Any]) -> list[DraftLine]:
             if amount == 0:
                 continue
             side = line.side if amount > 0 else ("credit" if line.side == "debit" else "debit")
+            role = line.account_role
+            if role is not None and role.startswith("$"):
+                role = item.get(role[1:])
+                if not role:
+                    raise PostingError(f"rule {rule.code}: the event has no '{line.account_role[1:]}' role")
             tax_base = item.get("tax_base")
             drafts.append(
                 DraftLine(
                     side=side,
                     amount=abs(amount),
-                    account_role=line.account_role,
+                    account_role=role,
                     account_code=line.account_code,
                     label=line.label.format_map(_Blank(item)) if line.label else rule.code,
                     dimensions={d: item.get(d) for d in DIMENSIONS},

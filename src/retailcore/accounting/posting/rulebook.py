@@ -85,7 +85,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "journal_code": "STOCK",
         "lines": [
             _line("debit", "cogs", "cost", "COGS {product_category}", "items"),
-            _line("credit", "inventory", "cost", "Stock out {product_category}", "items"),
+            _line("credit", "$stock_role", "cost", "Stock out {product_category}", "items"),
         ],
     },
     {
@@ -177,12 +177,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "event_type": "ReturnReceived",
         "journal_code": "STOCK",
         "lines": [
-            _line(
-                "debit", "inventory", "cost", "Restocked {product_category}", "items", disposition="restock"
-            ),
-            _line(
-                "debit", "damaged_goods", "cost", "Damaged {product_category}", "items", disposition="damaged"
-            ),
+            _line("debit", "$stock_role", "cost", "Returned {product_category} ({disposition})", "items"),
             _line("credit", "cogs", "cost", "Return to stock {product_category}", "items"),
         ],
     },
@@ -192,8 +187,16 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "event_type": "GoodsReceived",
         "journal_code": "STOCK",
         "lines": [
-            _line("debit", "inventory", "cost", "Receipt {product_category}", "items"),
-            _line("credit", "goods_received_not_invoiced", "cost", "Receipt {reference}", "items"),
+            _line("debit", "$stock_role", "cost", "Receipt {product_category}", "items"),
+            _line(
+                "debit",
+                "price_variance",
+                "variance",
+                "Price variance {product_category}",
+                "items",
+                optional=True,
+            ),
+            _line("credit", "goods_received_not_invoiced", "purchase_value", "Receipt {reference}", "items"),
         ],
     },
     {
@@ -214,7 +217,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "journal_code": "STOCK",
         "lines": [
             _line("debit", "stock_in_transit", "cost", "Transfer out {reference}", "items"),
-            _line("credit", "inventory", "cost", "Transfer out {reference}", "items"),
+            _line("credit", "$stock_role", "cost", "Transfer out {reference}", "items"),
         ],
     },
     {
@@ -223,7 +226,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "event_type": "TransferReceived",
         "journal_code": "STOCK",
         "lines": [
-            _line("debit", "inventory", "cost", "Transfer in {reference}", "items"),
+            _line("debit", "$stock_role", "cost", "Transfer in {reference}", "items"),
             _line("credit", "stock_in_transit", "cost", "Transfer in {reference}", "items"),
         ],
     },
@@ -233,8 +236,48 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "event_type": "StockCounted",
         "journal_code": "STOCK",
         "lines": [
-            _line("debit", "inventory", "difference", "Count {product_category}", "items"),
+            _line("debit", "$stock_role", "difference", "Count {product_category}", "items"),
             _line("credit", "inventory_shrinkage", "difference", "Count {product_category}", "items"),
+        ],
+    },
+    {
+        "code": "stock-scrapped",
+        "name": "Goods scrapped or lost (in a store or in transit)",
+        "event_type": "StockScrapped",
+        "journal_code": "STOCK",
+        "lines": [
+            _line("debit", "inventory_shrinkage", "cost", "Scrap {product_category}", "items"),
+            _line("credit", "$stock_role", "cost", "Scrap {product_category}", "items"),
+        ],
+    },
+    {
+        "code": "stock-moved-internally",
+        "name": "Goods moved between locations valued on different accounts (stock to damaged)",
+        "event_type": "StockMovedInternally",
+        "journal_code": "STOCK",
+        "lines": [
+            _line("debit", "$to_role", "cost", "Moved {product_category}", "items"),
+            _line("credit", "$stock_role", "cost", "Moved {product_category}", "items"),
+        ],
+    },
+    {
+        "code": "supplier-return",
+        "name": "Goods returned to the supplier",
+        "event_type": "SupplierReturned",
+        "journal_code": "STOCK",
+        "lines": [
+            _line("debit", "goods_received_not_invoiced", "cost", "Return to supplier {reference}", "items"),
+            _line("credit", "$stock_role", "cost", "Return to supplier {reference}", "items"),
+        ],
+    },
+    {
+        "code": "stock-cost-corrected",
+        "name": "Negative stock revalued when goods arrive (difference to COGS)",
+        "event_type": "StockCostCorrected",
+        "journal_code": "STOCK",
+        "lines": [
+            _line("debit", "cogs", "amount", "Cost correction {product_category}", "items"),
+            _line("credit", "$stock_role", "amount", "Cost correction {product_category}", "items"),
         ],
     },
     {
