@@ -6,6 +6,7 @@ from retailcore.access import tables as _access  # noqa: F401
 from retailcore.accounting import tables as _accounting  # noqa: F401
 from retailcore.adapters.orm import Base
 from retailcore.eventlog import tables as _eventlog  # noqa: F401
+from retailcore.inventory import tables as _inventory  # noqa: F401
 from retailcore.masterdata import tables as _masterdata  # noqa: F401
 
 metadata = Base.metadata

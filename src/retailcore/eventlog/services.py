@@ -70,12 +70,15 @@ def record(
     aggregate_id: uuid.UUID,
     payload: dict[str, Any],
     store_id: uuid.UUID | None = None,
+    event_id: uuid.UUID | None = None,
 ) -> Event:
+    """Append an event and run its subscribers in this transaction. ``event_id`` lets a caller that
+    writes rows pointing at the event (stock moves) mint the id first."""
     key = None
     if ctx.idempotency_key and not ctx._key_used:
         key, ctx._key_used = ctx.idempotency_key, True
     event = Event(
-        id=new_id(),
+        id=event_id or new_id(),
         type=type,
         company_id=company_id,
         store_id=store_id,

@@ -216,7 +216,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "event_type": "TransferShipped",
         "journal_code": "STOCK",
         "lines": [
-            _line("debit", "stock_in_transit", "cost", "Transfer out {reference}", "items"),
+            _line("debit", "$to_role", "cost", "Transfer out {reference}", "items"),
             _line("credit", "$stock_role", "cost", "Transfer out {reference}", "items"),
         ],
     },
@@ -226,8 +226,8 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "event_type": "TransferReceived",
         "journal_code": "STOCK",
         "lines": [
-            _line("debit", "$stock_role", "cost", "Transfer in {reference}", "items"),
-            _line("credit", "stock_in_transit", "cost", "Transfer in {reference}", "items"),
+            _line("debit", "$to_role", "cost", "Transfer in {reference}", "items"),
+            _line("credit", "$stock_role", "cost", "Transfer in {reference}", "items"),
         ],
     },
     {

@@ -1,0 +1,457 @@
+"""Moving stock: every change of on hand is a move, valued when made, cached in quants, posted to the books.
+
+One call of :func:`move_stock` is one business operation (a receipt, a delivery, a transfer leg, a
+count...): it validates the lines, values each move by the product's cost method, updates the quants
+and the company's product costs in the same transaction, and records one event whose payload the
+ledger's posting rules turn into an entry (``GoodsReceived``, ``GoodsIssued``...). Values are rounded
+to the company currency's minor unit at each move, so the valuation and the ledger agree to the cent.
+
+Valued locations are the internal ones (stock, backroom, damaged) and ``in_transit``; suppliers,
+customers and inventory loss are outside the company's stock. A completed physical sale is never
+refused for lack of recorded stock: the quant goes negative and a stock exception is opened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from retailcore.core.currencies import minor_unit
+from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFailed
+from retailcore.core.ids import new_id
+from retailcore.eventlog.services import CommandContext, record
+from retailcore.eventlog.tables import Event
+from retailcore.inventory import tables as i
+from retailcore.masterdata.tables import Company, Location, Product
+
+INTERNAL = frozenset({"stock", "backroom", "damaged"})
+VALUED = INTERNAL | {"in_transit"}
+STOCK_ROLE = {
+    "stock": "inventory",
+    "backroom": "inventory",
+    "damaged": "damaged_goods",
+    "in_transit": "stock_in_transit",
+}
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    sources: frozenset[str]
+    destinations: frozenset[str]
+    event_type: str
+
+
+def _kinds(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+MOVES: dict[str, KindSpec] = {
+    "receipt": KindSpec(_kinds("supplier"), _kinds("stock", "backroom"), "GoodsReceived"),
+    "delivery": KindSpec(INTERNAL, _kinds("customer"), "GoodsIssued"),
+    "customer_return": KindSpec(_kinds("customer"), INTERNAL, "ReturnReceived"),
+    "internal": KindSpec(INTERNAL, INTERNAL, "StockMovedInternally"),
+    "transfer_out": KindSpec(INTERNAL, _kinds("in_transit"), "TransferShipped"),
+    "transfer_in": KindSpec(_kinds("in_transit"), INTERNAL, "TransferReceived"),
+    "transit_loss": KindSpec(_kinds("in_transit"), _kinds("inventory_loss"), "StockScrapped"),
+    "scrap": KindSpec(INTERNAL, _kinds("inventory_loss"), "StockScrapped"),
+    "count_gain": KindSpec(_kinds("inventory_loss"), INTERNAL, "StockCounted"),
+    "count_loss": KindSpec(INTERNAL, _kinds("inventory_loss"), "StockCounted"),
+    "supplier_return": KindSpec(INTERNAL, _kinds("supplier"), "SupplierReturned"),
+}
+
+
+@dataclass(frozen=True)
+class MoveLine:
+    """One product's quantity to move. ``unit_cost`` is the purchase price of a receipt, or the original
+    cost of a customer return (returns re-enter at the cost they left at); other kinds are valued by
+    the product's cost method."""
+
+    product_id: uuid.UUID
+    quantity: Decimal
+    from_location_id: uuid.UUID
+    to_location_id: uuid.UUID
+    unit_cost: Decimal | None = None
+
+
+@dataclass
+class MoveResult:
+    moves: list[i.StockMove]
+    event: Event
+    exceptions: list[i.StockException] = field(default_factory=list)
+
+
+def _round(value: Decimal, currency: str) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_UP)
+
+
+def _load(session: Session, company: Company, lines: Sequence[MoveLine]) -> tuple[dict, dict]:
+    product_ids = {line.product_id for line in lines}
+    location_ids = {line.from_location_id for line in lines} | {line.to_location_id for line in lines}
+    products = {
+        p.id: p
+        for p in session.scalars(
+            select(Product).where(Product.id.in_(product_ids), Product.company_id == company.id)
+        )
+    }
+    locations = {
+        loc.id: loc
+        for loc in session.scalars(
+            select(Location).where(Location.id.in_(location_ids), Location.company_id == company.id)
+        )
+    }
+    return products, locations
+
+
+def _validate(kind: str, lines: Sequence[MoveLine], products: dict, locations: dict) -> KindSpec:
+    spec = MOVES.get(kind)
+    if spec is None:
+        raise ValidationFailed(f"unknown move kind '{kind}'", problems=[FieldProblem("kind", "unknown")])
+    if not lines:
+        raise ValidationFailed("nothing to move", problems=[FieldProblem("lines", "empty")])
+    for index, line in enumerate(lines):
+        if line.product_id not in products:
+            raise InvalidReference(
+                f"no product {line.product_id}",
+                problems=[FieldProblem(f"lines.{index}.product_id", "no such product")],
+            )
+        if line.quantity <= 0:
+            raise ValidationFailed(
+                "quantities are positive", problems=[FieldProblem(f"lines.{index}.quantity", "must be > 0")]
+            )
+        for name, location_id, allowed in (
+            ("from_location_id", line.from_location_id, spec.sources),
+            ("to_location_id", line.to_location_id, spec.destinations),
+        ):
+            location = locations.get(location_id)
+            if location is None:
+                raise InvalidReference(
+                    f"no location {location_id}",
+                    problems=[FieldProblem(f"lines.{index}.{name}", "no such location")],
+                )
+            if location.kind not in allowed:
+                direction = "from" if name.startswith("from") else "to"
+                raise ValidationFailed(
+                    f"a {kind} goes {direction} {' or '.join(sorted(allowed))}, not {location.kind}",
+                    problems=[FieldProblem(f"lines.{index}.{name}", f"{location.kind} location not allowed")],
+                )
+        if line.from_location_id == line.to_location_id:
+            raise ValidationFailed(
+                "a move goes somewhere else",
+                problems=[FieldProblem(f"lines.{index}.to_location_id", "same location")],
+            )
+        if kind in ("receipt", "customer_return") and line.unit_cost is None:
+            raise ValidationFailed(
+                f"a {kind} needs the unit cost",
+                problems=[FieldProblem(f"lines.{index}.unit_cost", "required")],
+            )
+        if line.unit_cost is not None and line.unit_cost < 0:
+            raise ValidationFailed(
+                "costs are not negative", problems=[FieldProblem(f"lines.{index}.unit_cost", "must be >= 0")]
+            )
+    return spec
+
+
+def product_cost(session: Session, company_id: uuid.UUID, product_id: uuid.UUID) -> i.ProductCost:
+    """The company's stock of a product and its value, locked for this transaction (PostgreSQL)."""
+    cost = session.scalar(
+        select(i.ProductCost).where(i.ProductCost.product_id == product_id).with_for_update()
+    )
+    if cost is None:
+        cost = i.ProductCost(
+            product_id=product_id,
+            company_id=company_id,
+            quantity=Decimal(0),
+            value=Decimal(0),
+            last_unit_cost=Decimal(0),
+        )
+        session.add(cost)
+        session.flush()
+    return cost
+
+
+def quant(
+    session: Session, company_id: uuid.UUID, product_id: uuid.UUID, location_id: uuid.UUID
+) -> i.StockQuant:
+    row = session.scalar(
+        select(i.StockQuant)
+        .where(i.StockQuant.product_id == product_id, i.StockQuant.location_id == location_id)
+        .with_for_update()
+    )
+    if row is None:
+        row = i.StockQuant(
+            product_id=product_id,
+            location_id=location_id,
+            company_id=company_id,
+            quantity=Decimal(0),
+            value=Decimal(0),
+            reserved=Decimal(0),
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+def current_unit_cost(product: Product, cost: i.ProductCost) -> Decimal:
+    """What one more or one fewer unit is worth now, by the product's cost method."""
+    if product.cost_method == "standard":
+        return product.standard_cost
+    if cost.quantity > 0:
+        return (cost.value / cost.quantity).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+    return cost.last_unit_cost or product.standard_cost
+
+
+def _consume_fifo(session: Session, product: Product, cost: i.ProductCost, quantity: Decimal) -> Decimal:
+    """Take ``quantity`` out of the oldest layers; the part not covered by layers (negative stock) is
+    valued at the last cost. Returns the unrounded value taken."""
+    layers = session.scalars(
+        select(i.ValuationLayer)
+        .where(i.ValuationLayer.product_id == product.id, i.ValuationLayer.remaining_quantity > Decimal(0))
+        .order_by(i.ValuationLayer.date, i.ValuationLayer.id)
+        .with_for_update()
+    )
+    remaining = quantity
+    value = Decimal(0)
+    for layer in layers:
+        if remaining <= 0:
+            break
+        taken = min(layer.remaining_quantity, remaining)
+        layer.remaining_quantity -= taken
+        value += taken * layer.unit_cost
+        remaining -= taken
+    if remaining > 0:
+        value += remaining * (cost.last_unit_cost or product.standard_cost)
+    return value
+
+
+def _value_out(
+    session: Session, company: Company, product: Product, cost: i.ProductCost, quantity: Decimal
+) -> Decimal:
+    """The value leaving the company's stock (delivery, scrap, loss), rounded; empties it exactly."""
+    if product.cost_method == "fifo":
+        raw = _consume_fifo(session, product, cost, quantity)
+    elif product.cost_method == "average" and cost.quantity > 0:
+        raw = cost.value / cost.quantity * min(quantity, cost.quantity)
+        raw += max(quantity - cost.quantity, Decimal(0)) * (cost.last_unit_cost or product.standard_cost)
+    else:
+        raw = quantity * current_unit_cost(product, cost)
+    if product.cost_method != "standard" and quantity == cost.quantity:
+        return cost.value  # the last units take exactly what is left: no residue of rounding
+    return _round(raw, company.currency)
+
+
+@dataclass
+class _Valued:
+    value: Decimal
+    unit_cost: Decimal
+    item: dict[str, Any]
+    correction: Decimal = Decimal(0)
+    layer: i.ValuationLayer | None = None
+
+
+def _value_in(
+    session: Session,
+    company: Company,
+    product: Product,
+    cost: i.ProductCost,
+    line: MoveLine,
+    kind: str,
+    move_id: uuid.UUID,
+    date: dt.date,
+) -> _Valued:
+    """The value entering the company's stock, and a correction if it fills negative stock."""
+    price = line.unit_cost if line.unit_cost is not None else current_unit_cost(product, cost)
+    unit = product.standard_cost if product.cost_method == "standard" else price
+    value = _round(line.quantity * unit, company.currency)
+    item: dict[str, Any] = {"cost": value}
+    if kind == "receipt":
+        purchase_value = _round(line.quantity * price, company.currency)
+        item["purchase_value"] = purchase_value
+        if purchase_value != value:
+            item["variance"] = purchase_value - value
+    correction = Decimal(0)
+    if product.cost_method != "standard" and cost.quantity < 0:
+        # Units sold while stock was negative left at the last cost; now that their real cost is known,
+        # the difference goes to COGS (positive: they cost more than we booked).
+        covered = min(line.quantity, -cost.quantity)
+        booked = cost.value / cost.quantity  # unit value the negative stock was carried at
+        correction = _round(covered * (unit - booked), company.currency)
+    layer = None
+    if product.cost_method == "fifo":
+        covered = min(line.quantity, max(-cost.quantity, Decimal(0)))
+        if line.quantity - covered > 0:
+            layer = i.ValuationLayer(
+                company_id=company.id,
+                product_id=product.id,
+                move_id=move_id,
+                date=date,
+                quantity=line.quantity,
+                remaining_quantity=line.quantity - covered,
+                unit_cost=unit,
+            )
+    return _Valued(value=value, unit_cost=unit, item=item, correction=correction, layer=layer)
+
+
+def move_stock(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    *,
+    kind: str,
+    lines: Sequence[MoveLine],
+    date: dt.date,
+    reference: str = "",
+    details: dict[str, Any] | None = None,
+) -> MoveResult:
+    """Make the moves of one operation, value them, and record the event the ledger posts."""
+    products, locations = _load(session, company, lines)
+    spec = _validate(kind, lines, products, locations)
+    items: list[dict[str, Any]] = []
+    corrections: list[dict[str, Any]] = []
+    moves: list[i.StockMove] = []
+    exceptions: list[i.StockException] = []
+    event_id = new_id()  # moves point at the event recorded after they are valued
+    for line in lines:
+        product: Product = products[line.product_id]
+        source: Location = locations[line.from_location_id]
+        destination: Location = locations[line.to_location_id]
+        cost = product_cost(session, company.id, product.id)
+        move_id = new_id()
+        layer: i.ValuationLayer | None = None
+        store_id = destination.store_id or source.store_id
+        dims = {
+            "product_category": product.category,
+            "store_id": store_id,
+            "product_id": product.id,
+            "sku": product.sku,
+            "quantity": line.quantity,
+        }
+        if source.kind not in VALUED:  # into stock
+            valued = _value_in(session, company, product, cost, line, kind, move_id, date)
+            layer = valued.layer
+            value, stock_role = valued.value, STOCK_ROLE[destination.kind]
+            cost.quantity += line.quantity
+            cost.value += value - valued.correction
+            if kind == "receipt":
+                cost.last_unit_cost = line.unit_cost or cost.last_unit_cost
+            item = {**valued.item, **dims, "location_id": destination.id, "stock_role": stock_role}
+            if kind == "count_gain":
+                item = {**item, "difference": value}
+            if valued.correction:
+                corrections.append(
+                    {
+                        **dims,
+                        "amount": valued.correction,
+                        "location_id": destination.id,
+                        "stock_role": stock_role,
+                    }
+                )
+            target = quant(session, company.id, product.id, destination.id)
+            target.quantity += line.quantity
+            target.value += value - valued.correction
+            unit_cost = valued.unit_cost
+        elif destination.kind not in VALUED:  # out of stock
+            value = _value_out(session, company, product, cost, line.quantity)
+            stock_role = STOCK_ROLE[source.kind]
+            cost.quantity -= line.quantity
+            cost.value -= value
+            item = {"cost": value, **dims, "location_id": source.id, "stock_role": stock_role}
+            if kind == "count_loss":
+                item = {**item, "difference": -value}
+            origin = quant(session, company.id, product.id, source.id)
+            origin.quantity -= line.quantity
+            origin.value -= value
+            unit_cost = (value / line.quantity).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+            if origin.quantity < 0 and kind == "delivery":
+                exceptions.append(
+                    i.StockException(
+                        company_id=company.id,
+                        kind="negative_stock",
+                        product_id=product.id,
+                        location_id=source.id,
+                        store_id=source.store_id,
+                        message=f"{product.sku} at {source.code} is at {origin.quantity} after a sale",
+                        details={"quantity": str(origin.quantity), "reference": reference},
+                    )
+                )
+        else:  # between valued locations: the company's stock value does not change
+            origin = quant(session, company.id, product.id, source.id)
+            if origin.quantity > 0 and line.quantity >= origin.quantity:
+                value = origin.value
+            elif origin.quantity > 0:
+                value = _round(origin.value / origin.quantity * line.quantity, company.currency)
+            else:
+                value = _round(line.quantity * current_unit_cost(product, cost), company.currency)
+            origin.quantity -= line.quantity
+            origin.value -= value
+            target = quant(session, company.id, product.id, destination.id)
+            target.quantity += line.quantity
+            target.value += value
+            stock_role = STOCK_ROLE[source.kind]
+            item = {
+                "cost": value,
+                **dims,
+                "location_id": source.id,
+                "stock_role": stock_role,
+                "to_role": STOCK_ROLE[destination.kind],
+                "to_location_id": destination.id,
+            }
+            unit_cost = (value / line.quantity).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+        # The move is written once, valued: done moves never change (the database refuses it).
+        move = i.StockMove(
+            id=move_id,
+            company_id=company.id,
+            product_id=product.id,
+            from_location_id=source.id,
+            to_location_id=destination.id,
+            quantity=line.quantity,
+            kind=kind,
+            unit_cost=unit_cost,
+            value=value,
+            date=date,
+            reference=reference[:200],
+            event_id=event_id,
+        )
+        session.add(move)
+        session.flush()
+        if layer is not None:
+            session.add(layer)
+        moves.append(move)
+        items.append(item)
+
+    event_type = spec.event_type
+    if kind == "internal" and all(item["stock_role"] == item["to_role"] for item in items):
+        event_type = "StockMoved"  # same account on both sides: nothing for the books, still audited
+    payload = {"date": date, "reference": reference, "kind": kind, "items": items, **(details or {})}
+    event = record(
+        session,
+        ctx,
+        type=event_type,
+        company_id=company.id,
+        aggregate_type="StockOperation",
+        aggregate_id=uuid.uuid4(),
+        payload=payload,
+        store_id=items[0].get("store_id"),
+        event_id=event_id,
+    )
+    if corrections:
+        record(
+            session,
+            ctx,
+            type="StockCostCorrected",
+            company_id=company.id,
+            aggregate_type="StockOperation",
+            aggregate_id=event.aggregate_id,
+            payload={"date": date, "reference": reference, "items": corrections},
+        )
+    for exception in exceptions:
+        exception.event_id = event.id
+        session.add(exception)
+    session.flush()
+    return MoveResult(moves=moves, event=event, exceptions=exceptions)

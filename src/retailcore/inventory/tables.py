@@ -1,0 +1,125 @@
+"""Stock: moves between locations, cached quantities and values, valuation layers, exceptions.
+
+Quantities live in moves; ``stock_quants`` caches on hand (and its value) per product and location,
+updated in the same transaction as each move, so that on hand always equals the sum of the moves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from retailcore.adapters.orm import Amount, Base, IdMixin, Quantity, UnitCost, UTCDateTime, utcnow
+
+MOVE_KINDS = (
+    "receipt",  # supplier -> internal
+    "delivery",  # internal -> customer
+    "customer_return",  # customer -> internal
+    "internal",  # internal -> internal of the same store (stock to backroom, to damaged)
+    "transfer_out",  # internal -> in transit
+    "transfer_in",  # in transit -> internal
+    "transit_loss",  # in transit -> inventory loss
+    "scrap",  # internal -> inventory loss
+    "count_gain",  # inventory loss -> internal
+    "count_loss",  # internal -> inventory loss
+    "supplier_return",  # internal -> supplier
+)
+
+
+class StockMove(IdMixin, Base):
+    """A quantity of a product that went from one location to another. Done moves never change.
+
+    ``value`` is what the move took out of (or brought into) stock valuation, in company currency,
+    fixed when the move was made: valuation reads moves, it never re-prices them.
+    """
+
+    __tablename__ = "stock_moves"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="positive"),
+        Index("ix_stock_moves_product_date", "company_id", "product_id", "date"),
+        Index("ix_stock_moves_from", "from_location_id", "product_id"),
+        Index("ix_stock_moves_to", "to_location_id", "product_id"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"))
+    from_location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id"))
+    to_location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id"))
+    quantity: Mapped[Decimal] = mapped_column(Quantity())
+    kind: Mapped[str] = mapped_column(String(24))
+    unit_cost: Mapped[Decimal] = mapped_column(UnitCost())
+    value: Mapped[Decimal] = mapped_column(Amount())
+    date: Mapped[dt.date] = mapped_column(Date)
+    reference: Mapped[str] = mapped_column(String(200), default="")
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    """The event that caused the move (``GoodsReceived``, ``GoodsIssued``...)."""
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StockQuant(Base):
+    """On hand and its value per product and location: a cache of the moves, same transaction."""
+
+    __tablename__ = "stock_quants"
+
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id"), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), index=True)
+    quantity: Mapped[Decimal] = mapped_column(Quantity(), default=Decimal(0))
+    value: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
+    reserved: Mapped[Decimal] = mapped_column(Quantity(), default=Decimal(0))
+
+
+class ValuationLayer(IdMixin, Base):
+    """A FIFO layer: what came in at one cost and how much of it is still in stock (per company)."""
+
+    __tablename__ = "valuation_layers"
+    __table_args__ = (Index("ix_valuation_layers_open", "company_id", "product_id", "remaining_quantity"),)
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"))
+    move_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stock_moves.id"))
+    date: Mapped[dt.date] = mapped_column(Date)
+    quantity: Mapped[Decimal] = mapped_column(Quantity())
+    remaining_quantity: Mapped[Decimal] = mapped_column(Quantity())
+    unit_cost: Mapped[Decimal] = mapped_column(UnitCost())
+
+
+class ProductCost(Base):
+    """Per company and product: quantity and value in stock (all valued locations), last unit cost."""
+
+    __tablename__ = "product_costs"
+
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), index=True)
+    quantity: Mapped[Decimal] = mapped_column(Quantity(), default=Decimal(0))
+    value: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
+    last_unit_cost: Mapped[Decimal] = mapped_column(UnitCost(), default=Decimal(0))
+
+
+class StockException(IdMixin, Base):
+    """Something about stock a person should look at: negative stock after a sale, a bill that does not
+    match its receipt, a count far off. ``open`` -> ``acknowledged`` -> ``resolved``."""
+
+    __tablename__ = "stock_exceptions"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'acknowledged', 'resolved')", name="status"),
+        Index("ix_stock_exceptions_company_status", "company_id", "status"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    product_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    location_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    store_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    message: Mapped[str] = mapped_column(String(500))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(128))
