@@ -55,6 +55,18 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "exchange_rates:write": frozenset({Role.finance, Role.integration}),
     "reconciliation:write": frozenset({Role.finance}),
     "reports:read": frozenset({Role.admin, Role.finance}),
+    # Stock. Store staff see and move their store's stock; integrations (web shops) reserve.
+    "stock:read": ALL,
+    "stock:write": frozenset({Role.admin, Role.store_manager, Role.integration}),
+    "reservations:write": frozenset({Role.admin, Role.store_manager, Role.integration, Role.cashier}),
+    "purchasing:read": frozenset({Role.admin, Role.store_manager, Role.finance, Role.integration}),
+    "purchasing:write": frozenset({Role.admin, Role.store_manager, Role.integration}),
+    "vendor_bills:write": frozenset({Role.admin, Role.finance, Role.integration}),
+    "transfers:write": frozenset({Role.admin, Role.store_manager, Role.integration}),
+    "counts:write": frozenset({Role.admin, Role.store_manager, Role.cashier}),
+    "counts:approve": frozenset({Role.admin, Role.store_manager}),
+    "exceptions:read": frozenset({Role.admin, Role.store_manager, Role.finance, Role.integration}),
+    "exceptions:write": frozenset({Role.admin, Role.store_manager, Role.finance}),
 }
 
 

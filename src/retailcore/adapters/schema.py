@@ -6,7 +6,10 @@ from retailcore.access import tables as _access  # noqa: F401
 from retailcore.accounting import tables as _accounting  # noqa: F401
 from retailcore.adapters.orm import Base
 from retailcore.eventlog import tables as _eventlog  # noqa: F401
+from retailcore.inventory import purchasing_tables as _purchasing  # noqa: F401
+from retailcore.inventory import reservation_tables as _reservations  # noqa: F401
 from retailcore.inventory import tables as _inventory  # noqa: F401
+from retailcore.inventory import transfer_tables as _transfers  # noqa: F401
 from retailcore.masterdata import tables as _masterdata  # noqa: F401
 
 metadata = Base.metadata

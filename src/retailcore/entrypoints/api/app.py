@@ -10,7 +10,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from retailcore import __version__
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.api import problems
-from retailcore.entrypoints.api.routers import events, fx, health, ledger, masterdata, reconciliation, reports
+from retailcore.entrypoints.api.routers import (
+    events,
+    fx,
+    health,
+    ledger,
+    masterdata,
+    purchasing,
+    reconciliation,
+    reports,
+    stock,
+    transfers_counts,
+)
 from retailcore.entrypoints.bootstrap import Runtime
 
 DESCRIPTION = """
@@ -42,6 +53,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         fx.router,
         reconciliation.router,
         reports.router,
+        stock.router,
+        purchasing.router,
+        transfers_counts.router,
         events.router,
         health.router,
     ):

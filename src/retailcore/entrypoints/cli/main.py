@@ -22,6 +22,7 @@ from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.bootstrap import Runtime, bootstrap
 from retailcore.entrypoints.cli import ledger as ledger_cli
 from retailcore.entrypoints.cli import reports as report_cli
+from retailcore.entrypoints.cli import stock as stock_cli
 from retailcore.eventlog.services import CommandContext
 
 app = typer.Typer(help="retailcore: one transaction model for retail.", no_args_is_help=True)
@@ -33,6 +34,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(import_app, name="import")
 app.add_typer(report_cli.app, name="report")
 app.add_typer(ledger_cli.app, name="ledger")
+app.add_typer(stock_cli.app, name="stock")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -1,0 +1,1 @@
+"""Placeholder: this module's tables are being written."""
