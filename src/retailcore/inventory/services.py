@@ -441,6 +441,18 @@ def move_stock(
         event_id=event_id,
     )
     if corrections:
+        correction_event_id = new_id()
+        for correction in corrections:
+            session.add(
+                i.StockValueAdjustment(
+                    company_id=company.id,
+                    product_id=correction["product_id"],
+                    location_id=correction["location_id"],
+                    date=date,
+                    value=-correction["amount"],
+                    event_id=correction_event_id,
+                )
+            )
         record(
             session,
             ctx,
@@ -449,6 +461,7 @@ def move_stock(
             aggregate_type="StockOperation",
             aggregate_id=event.aggregate_id,
             payload={"date": date, "reference": reference, "items": corrections},
+            event_id=correction_event_id,
         )
     for exception in exceptions:
         exception.event_id = event.id

@@ -61,6 +61,23 @@ class StockMove(IdMixin, Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class StockValueAdjustment(IdMixin, Base):
+    """A change of stock value without a change of quantity: negative stock re-costed when goods arrive.
+    With the moves, it is all the valuation report needs to rebuild value at any date."""
+
+    __tablename__ = "stock_value_adjustments"
+    __table_args__ = (Index("ix_stock_value_adjustments_product_date", "company_id", "product_id", "date"),)
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"))
+    location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id"))
+    date: Mapped[dt.date] = mapped_column(Date)
+    value: Mapped[Decimal] = mapped_column(Amount())
+    """Signed: added to the location's stock value."""
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class StockQuant(Base):
     """On hand and its value per product and location: a cache of the moves, same transaction."""
 

@@ -20,6 +20,7 @@ from retailcore.entrypoints.api.routers import (
     reconciliation,
     reports,
     stock,
+    stock_valuation,
     transfers_counts,
 )
 from retailcore.entrypoints.bootstrap import Runtime
@@ -54,6 +55,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         reconciliation.router,
         reports.router,
         stock.router,
+        stock_valuation.router,
         purchasing.router,
         transfers_counts.router,
         events.router,

@@ -150,6 +150,33 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_valuation_layers_open", ["company_id", "product_id", "remaining_quantity"], unique=False
         )
+    op.create_table(
+        "stock_value_adjustments",
+        sa.Column("company_id", sa.Uuid(), nullable=False),
+        sa.Column("product_id", sa.Uuid(), nullable=False),
+        sa.Column("location_id", sa.Uuid(), nullable=False),
+        sa.Column("date", sa.Date(), nullable=False),
+        sa.Column("value", orm.ExactDecimal(precision=19, scale=4), nullable=False),
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", orm.UTCDateTime(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["company_id"], ["companies.id"], name=op.f("fk_stock_value_adjustments_company_id_companies")
+        ),
+        sa.ForeignKeyConstraint(
+            ["location_id"], ["locations.id"], name=op.f("fk_stock_value_adjustments_location_id_locations")
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_stock_value_adjustments_product_id_products")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_stock_value_adjustments")),
+    )
+    with op.batch_alter_table("stock_value_adjustments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_stock_value_adjustments_event_id"), ["event_id"], unique=False)
+        batch_op.create_index(
+            "ix_stock_value_adjustments_product_date", ["company_id", "product_id", "date"], unique=False
+        )
+
     # Done moves are history: corrections are new moves. The database refuses edits.
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
@@ -173,6 +200,7 @@ def downgrade() -> None:
     with op.batch_alter_table("valuation_layers", schema=None) as batch_op:
         batch_op.drop_index("ix_valuation_layers_open")
 
+    op.drop_table("stock_value_adjustments")
     op.drop_table("valuation_layers")
     with op.batch_alter_table("stock_quants", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_stock_quants_company_id"))
