@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from retailcore.accounting import subscriptions as accounting_subscriptions
 from retailcore.adapters.db import make_engine, make_session_factory
 from retailcore.entrypoints.settings import Settings
+from retailcore.inventory import reservations as inventory_reservations
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Runtime:
 def install_subscriptions() -> None:
     """Wire downstream contexts to upstream events (idempotent)."""
     accounting_subscriptions.install()
+    inventory_reservations.install()
 
 
 def bootstrap(settings: Settings | None = None) -> Runtime:
