@@ -62,6 +62,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "purchasing:read": frozenset({Role.admin, Role.store_manager, Role.finance, Role.integration}),
     "purchasing:write": frozenset({Role.admin, Role.store_manager, Role.integration}),
     "vendor_bills:write": frozenset({Role.admin, Role.finance, Role.integration}),
+    # Posting a bill over a mismatch, and setting the match tolerance, is finance's decision alone.
+    "vendor_bills:approve": frozenset({Role.finance}),
     "transfers:write": frozenset({Role.admin, Role.store_manager, Role.integration}),
     "counts:write": frozenset({Role.admin, Role.store_manager, Role.cashier}),
     "counts:approve": frozenset({Role.admin, Role.store_manager}),

@@ -206,6 +206,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "journal_code": "PURCH",
         "lines": [
             _line("debit", "goods_received_not_invoiced", "goods_amount", "Bill {reference}"),
+            _line("debit", "price_variance", "price_variance", "Price difference {reference}", optional=True),
             _line("debit", "input_tax", "tax", "Input tax {tax_code}", "taxes"),
             _line("credit", "payables", "total", "Bill {reference} {supplier}"),
         ],
