@@ -141,6 +141,17 @@ def _validate(kind: str, lines: Sequence[MoveLine], products: dict, locations: d
                     f"a {kind} goes {direction} {' or '.join(sorted(allowed))}, not {location.kind}",
                     problems=[FieldProblem(f"lines.{index}.{name}", f"{location.kind} location not allowed")],
                 )
+        if line.quantity != line.quantity.quantize(Decimal("0.0001")):
+            raise ValidationFailed(
+                "quantities have at most 4 decimals",
+                problems=[FieldProblem(f"lines.{index}.quantity", "more than 4 decimals")],
+            )
+        same_store = locations[line.from_location_id].store_id == locations[line.to_location_id].store_id
+        if kind == "internal" and not same_store:
+            raise ValidationFailed(
+                "an internal move stays in one store; between stores, use a transfer",
+                problems=[FieldProblem(f"lines.{index}.to_location_id", "another store")],
+            )
         if line.from_location_id == line.to_location_id:
             raise ValidationFailed(
                 "a move goes somewhere else",
@@ -160,8 +171,12 @@ def _validate(kind: str, lines: Sequence[MoveLine], products: dict, locations: d
 
 def product_cost(session: Session, company_id: uuid.UUID, product_id: uuid.UUID) -> i.ProductCost:
     """The company's stock of a product and its value, locked for this transaction (PostgreSQL)."""
+    # populate_existing: after waiting for the lock, read the row as the other transaction left it.
     cost = session.scalar(
-        select(i.ProductCost).where(i.ProductCost.product_id == product_id).with_for_update()
+        select(i.ProductCost)
+        .where(i.ProductCost.product_id == product_id, i.ProductCost.company_id == company_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if cost is None:
         cost = i.ProductCost(
@@ -183,6 +198,7 @@ def quant(
         select(i.StockQuant)
         .where(i.StockQuant.product_id == product_id, i.StockQuant.location_id == location_id)
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if row is None:
         row = i.StockQuant(
@@ -312,6 +328,9 @@ def move_stock(
     """Make the moves of one operation, value them, and record the event the ledger posts."""
     products, locations = _load(session, company, lines)
     spec = _validate(kind, lines, products, locations)
+    # Rows are locked product by product: taking them in one order everywhere avoids deadlocks between
+    # two operations on the same products (the sort is stable, so one product's lines keep their order).
+    lines = sorted(lines, key=lambda line: str(line.product_id))
     items: list[dict[str, Any]] = []
     corrections: list[dict[str, Any]] = []
     moves: list[i.StockMove] = []
