@@ -185,3 +185,34 @@ def test_moves_between_the_wrong_kinds_of_location_are_refused(shop, kind, sourc
     with pytest.raises(ValidationFailed) as refused:
         shop.move(kind, product, "1", source, destination, unit_cost="1")
     assert refused.value.problems[0].field == field
+
+
+@pytest.mark.parametrize(
+    ("method", "correction"),
+    [
+        ("fifo", D("3.00")),  # 3 units sold at the last cost 5.00 really cost 6.00
+        ("average", D("3.00")),
+        ("standard", D("0.00")),  # at standard cost, missing units were already valued right
+    ],
+)
+def test_negative_stock_is_corrected_for_every_method(shop, method, correction):
+    product = shop.product(f"NEG-{method}", method, standard="5.00")
+    shop.receive(product, "1", "5.00", day=1)
+    shop.sell(product, "4", day=2)  # 3 units short
+    shop.receive(product, "5", "6.00", day=3)
+    left = D("2.00") * (D("6.00") if method != "standard" else D("5.00"))
+    assert shop.balance("inventory") == left == shop.stock_value()
+    assert shop.balance("cogs") == D("20.00") + correction
+
+
+def test_partial_deliveries_and_a_return_at_the_original_cost_under_fifo(shop):
+    product = shop.product("FR1", "fifo")
+    shop.receive(product, "3", "4.00", day=1)
+    shop.receive(product, "3", "7.00", day=2)
+    first, _ = shop.sell(product, "2", day=3)
+    second, _ = shop.sell(product, "2", day=4)
+    assert (first, second) == (D("8.00"), D("11.00"))  # 2 x 4.00, then 4.00 + 7.00
+    shop.move("customer_return", product, "1", "customer", "stock", unit_cost="4.00", day=5)
+    third, _ = shop.sell(product, "3", day=6)
+    assert third == D("18.00")  # the older 7.00 layer (2 left: 14.00) first, then the returned 4.00 unit
+    assert shop.balance("inventory") == 0 == shop.stock_value()
