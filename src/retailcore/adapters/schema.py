@@ -11,5 +11,6 @@ from retailcore.inventory import reservation_tables as _reservations  # noqa: F4
 from retailcore.inventory import tables as _inventory  # noqa: F401
 from retailcore.inventory import transfer_tables as _transfers  # noqa: F401
 from retailcore.masterdata import tables as _masterdata  # noqa: F401
+from retailcore.pricing import tables as _pricing  # noqa: F401
 
 metadata = Base.metadata

@@ -16,6 +16,7 @@ from retailcore.entrypoints.api.routers import (
     health,
     ledger,
     masterdata,
+    pricing,
     purchasing,
     reconciliation,
     reports,
@@ -58,6 +59,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         stock_valuation.router,
         purchasing.router,
         transfers_counts.router,
+        pricing.router,
         events.router,
         health.router,
     ):
