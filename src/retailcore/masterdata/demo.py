@@ -5,6 +5,7 @@ Loaded through the same services as the API, so the demo also fills the event lo
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -67,8 +68,46 @@ def load_demo(
         {"code": "GIFT", "name": "Carte cadeau", "kind": "gift_card"},
     ):
         s.create(session, ctx, s.PAYMENT_METHOD, c.CreatePaymentMethod(company_id=company.id, **method))
+    created = []
     for index, product in enumerate(demo_products(products)):
-        s.create(session, ctx, s.PRODUCT, c.CreateProduct(company_id=company.id, **product))
+        created.append(s.create(session, ctx, s.PRODUCT, c.CreateProduct(company_id=company.id, **product)))
         if progress:
             progress(index + 1)
+    _opening_stock(session, ctx, company, created)
     return company
+
+
+def _opening_stock(
+    session: Session, ctx: CommandContext, company: t.Company, products: list[t.Product]
+) -> None:
+    """Every shop and the web warehouse start with stock received at standard cost, so the demo's
+    stock levels, valuation and books are not empty (and agree)."""
+    from retailcore.inventory.services import MoveLine, move_stock
+
+    supplier = session.scalar(
+        select(t.Location.id).where(t.Location.company_id == company.id, t.Location.kind == "supplier")
+    )
+    stock_locations = session.execute(
+        select(t.Location.id, t.Store.kind)
+        .join(t.Store, t.Store.id == t.Location.store_id)
+        .where(t.Location.company_id == company.id, t.Location.kind == "stock")
+        .order_by(t.Store.code)
+    ).all()
+    for location_id, store_kind in stock_locations:
+        quantity = Decimal(60) if store_kind == "warehouse" else Decimal(12)
+        lines = [
+            MoveLine(
+                product.id, quantity, supplier, location_id, product.standard_cost or product.list_price / 2
+            )
+            for product in products
+            if product.active
+        ]
+        move_stock(
+            session,
+            ctx,
+            company,
+            kind="receipt",
+            lines=lines,
+            date=dt.date.today(),
+            reference="Opening stock",
+        )
