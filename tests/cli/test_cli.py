@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from retailcore.access.tables import ApiToken
 from retailcore.entrypoints.api.app import create_app
 from retailcore.entrypoints.cli.main import app
+from retailcore.inventory.tables import StockQuant
 from retailcore.masterdata.tables import Product, Store
 
 runner = CliRunner()
@@ -32,6 +33,16 @@ def test_init_demo_loads_data_and_prints_a_working_admin_token(runtime):
         response = client.get("/api/v1/products?limit=1", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert len(response.json()["items"]) == 1
+
+
+def test_the_demo_starts_with_stock_that_agrees_with_its_books(runtime):
+    assert runner.invoke(app, ["init", "--demo"]).exit_code == 0
+    with runtime.session_factory() as session:
+        on_hand = session.scalar(select(func.sum(StockQuant.quantity)))
+    assert on_hand > 0
+    check = runner.invoke(app, ["stock", "check", "--company", "DEMO"])
+    assert check.exit_code == 0, check.output
+    assert "agree" in check.stdout
 
 
 def test_init_demo_twice_keeps_one_demo_company(runtime):
