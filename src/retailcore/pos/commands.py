@@ -1,0 +1,123 @@
+"""POS requests and views (validated before any service runs)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from retailcore.core.decimals import DecimalStr
+from retailcore.masterdata.commands import Code, CompanyScoped, Name, Request
+
+Money = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
+Positive = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
+
+
+class CreateTerminal(CompanyScoped):
+    store_id: uuid.UUID
+    code: Code
+    name: Name
+
+
+class OpenSession(Request):
+    terminal_id: uuid.UUID
+    opening_float: Money = Decimal(0)
+
+
+class SaleLineIn(Request):
+    product_id: uuid.UUID
+    quantity: Positive
+    unit_price: Money
+    """Gross when the product's taxes are price-included, net otherwise."""
+    discount: Money = Decimal(0)
+    """Amount off the line (same basis as the unit price)."""
+
+
+class PaymentIn(Request):
+    payment_method_code: Code
+    amount: Positive
+
+
+class SaleIn(Request):
+    client_uuid: uuid.UUID
+    sold_at: AwareDatetime
+    lines: list[SaleLineIn] = Field(min_length=1)
+    payments: list[PaymentIn] = Field(default_factory=list)
+
+
+class SalesBatch(Request):
+    sales: list[SaleIn] = Field(min_length=1, max_length=1000)
+
+
+class CashMovementIn(Request):
+    direction: Literal["in", "out"]
+    amount: Positive
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class CloseSession(Request):
+    counted: dict[str, Money] = Field(default_factory=dict)
+    """Counted amount per payment method code; a cash method not named counts as 0."""
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class TerminalView(_View):
+    id: uuid.UUID
+    company_id: uuid.UUID
+    store_id: uuid.UUID
+    code: str
+    name: str
+    active: bool
+
+
+class TotalView(_View):
+    kind: str
+    key: str
+    net: DecimalStr
+    tax: DecimalStr
+    tax_base: DecimalStr
+    amount: DecimalStr
+
+
+class SessionView(_View):
+    id: uuid.UUID
+    company_id: uuid.UUID
+    store_id: uuid.UUID
+    terminal_id: uuid.UUID
+    number: int
+    state: str
+    is_rescue: bool
+    opening_float: DecimalStr
+    opened_at: dt.datetime
+    opened_by: str
+    closed_at: dt.datetime | None
+    closed_by: str | None
+    counted: dict[str, str] | None
+    expected_cash: DecimalStr | None
+    cash_difference: DecimalStr | None
+    closing_event_id: uuid.UUID | None
+    totals: list[TotalView] = Field(default_factory=list)
+
+
+class BatchResult(BaseModel):
+    session_id: uuid.UUID
+    """The session the accepted sales went to (the rescue session when the one named was closed)."""
+    accepted: int
+    duplicates: int
+    rescued: int
+
+
+class CashMovementView(_View):
+    id: uuid.UUID
+    session_id: uuid.UUID
+    direction: str
+    amount: DecimalStr
+    reason: str
+    created_at: dt.datetime
+    created_by: str

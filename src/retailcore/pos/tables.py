@@ -1,0 +1,113 @@
+"""POS tables: terminals, sessions, ingested sales, running totals per session, cash movements.
+
+``pos_session_totals`` holds one row per (session, kind, key) and is updated with set-based
+``UPDATE ... SET x = x + :delta`` in the transaction that ingests each batch of sales, so closing a
+session reads a handful of rows whatever the number of sales.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from retailcore.adapters.orm import Amount, Base, IdMixin, TimestampsMixin, UTCDateTime, utcnow
+
+TOTAL_KINDS = ("tax", "category", "tender", "cogs")
+
+
+class PosTerminal(IdMixin, TimestampsMixin, Base):
+    __tablename__ = "pos_terminals"
+    __table_args__ = (UniqueConstraint("company_id", "code"),)
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), index=True)
+    store_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stores.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class PosSession(IdMixin, TimestampsMixin, Base):
+    __tablename__ = "pos_sessions"
+    __table_args__ = (
+        UniqueConstraint("terminal_id", "number"),
+        CheckConstraint("state IN ('open', 'closed')", name="state"),
+        CheckConstraint("opening_float >= 0", name="opening_float_not_negative"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), index=True)
+    store_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stores.id"), index=True)
+    terminal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pos_terminals.id"), index=True)
+    number: Mapped[int]
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    is_rescue: Mapped[bool] = mapped_column(default=False)
+    opening_float: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    opened_by: Mapped[str] = mapped_column(String(200))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(200))
+    counted: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Counted amounts per payment method code (decimal strings), as given at close."""
+    expected_cash: Mapped[Decimal | None] = mapped_column(Amount())
+    cash_difference: Mapped[Decimal | None] = mapped_column(Amount())
+    """Counted minus expected cash: positive is over, negative is short."""
+    closing_event_id: Mapped[uuid.UUID | None]
+
+
+class PosSale(IdMixin, Base):
+    __tablename__ = "pos_sales"
+    __table_args__ = (UniqueConstraint("company_id", "client_uuid"),)
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pos_sessions.id"), index=True)
+    terminal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pos_terminals.id"))
+    client_uuid: Mapped[uuid.UUID]
+    """The terminal's id for the sale: the idempotency key of an offline sale."""
+    sold_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    net: Mapped[Decimal] = mapped_column(Amount())
+    tax: Mapped[Decimal] = mapped_column(Amount())
+    gross: Mapped[Decimal] = mapped_column(Amount())
+    change: Mapped[Decimal] = mapped_column(Amount())
+    cogs: Mapped[Decimal] = mapped_column(Amount())
+    lines: Mapped[list[Any]] = mapped_column(JSON)
+    tenders: Mapped[list[Any]] = mapped_column(JSON)
+    """Tenders after change: {payment_method_code, kind, gateway, amount}."""
+    stock_event_id: Mapped[uuid.UUID | None]
+
+
+class PosSessionTotal(IdMixin, Base):
+    __tablename__ = "pos_session_totals"
+    __table_args__ = (
+        UniqueConstraint("session_id", "kind", "key"),
+        CheckConstraint("kind IN ('tax', 'category', 'tender', 'cogs')", name="kind"),
+    )
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pos_sessions.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    """Tax code, product category, ``kind|gateway`` of a tender, or category for COGS."""
+    net: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
+    tax: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
+    tax_base: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
+    amount: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
+
+
+class PosCashMovement(IdMixin, Base):
+    __tablename__ = "pos_cash_movements"
+    __table_args__ = (
+        CheckConstraint("direction IN ('in', 'out')", name="direction"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pos_sessions.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal] = mapped_column(Amount())
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
