@@ -69,6 +69,13 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "counts:approve": frozenset({Role.admin, Role.store_manager}),
     "exceptions:read": frozenset({Role.admin, Role.store_manager, Role.finance, Role.integration}),
     "exceptions:write": frozenset({Role.admin, Role.store_manager, Role.finance}),
+    # Orders (web, marketplace): everyone reads; staff and integrations place and drive them.
+    "orders:read": ALL,
+    "orders:write": frozenset({Role.admin, Role.store_manager, Role.integration, Role.cashier}),
+    # Point of sale. A close whose cash difference is above the threshold needs pos:approve.
+    "pos:sell": frozenset({Role.cashier, Role.store_manager, Role.admin, Role.integration}),
+    "pos:close": frozenset({Role.cashier, Role.store_manager, Role.admin}),
+    "pos:approve": frozenset({Role.store_manager, Role.admin}),
 }
 
 

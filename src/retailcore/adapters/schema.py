@@ -11,6 +11,8 @@ from retailcore.inventory import reservation_tables as _reservations  # noqa: F4
 from retailcore.inventory import tables as _inventory  # noqa: F401
 from retailcore.inventory import transfer_tables as _transfers  # noqa: F401
 from retailcore.masterdata import tables as _masterdata  # noqa: F401
+from retailcore.orders import tables as _orders  # noqa: F401
+from retailcore.pos import tables as _pos  # noqa: F401
 from retailcore.pricing import tables as _pricing  # noqa: F401
 
 metadata = Base.metadata

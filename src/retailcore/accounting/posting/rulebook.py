@@ -99,6 +99,16 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         ],
     },
     {
+        "code": "web-payment-refunded",
+        "name": "Web order payment refunded before fulfilment: deposit given back",
+        "event_type": "PaymentRefunded",
+        "journal_code": "BANK",
+        "lines": [
+            _line("debit", "customer_deposits", "amount", "Deposit refunded {order_ref}"),
+            _line("credit", "card_clearing", "amount", "Refund {gateway} {order_ref}"),
+        ],
+    },
+    {
         "code": "order-fulfilled",
         "name": "Order fulfilled (shipped, collected): revenue recognised",
         "event_type": "OrderFulfilled",

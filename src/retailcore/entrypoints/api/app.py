@@ -16,6 +16,8 @@ from retailcore.entrypoints.api.routers import (
     health,
     ledger,
     masterdata,
+    orders,
+    pos,
     pricing,
     purchasing,
     reconciliation,
@@ -60,6 +62,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         purchasing.router,
         transfers_counts.router,
         pricing.router,
+        orders.router,
+        pos.router,
         events.router,
         health.router,
     ):

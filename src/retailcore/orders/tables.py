@@ -1,0 +1,159 @@
+"""Orders as rows: the order, its lines and its payments, and the gap-free order number per company.
+
+The rows persist the pure :class:`~retailcore.orders.model.Order` aggregate and its
+:class:`~retailcore.orders.tenders.OrderPayments`; ``orders/services.py`` maps between the two. Every
+table carries ``company_id``. Amounts are exact decimals (:func:`~retailcore.adapters.orm.Amount`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from retailcore.adapters.orm import Amount, Base, IdMixin, Quantity, TimestampsMixin
+
+ORDER_CHANNELS = ("pos", "web", "marketplace", "b2b")
+ORDER_MODES = ("carry_out", "ship", "click_and_collect", "ship_from_store")
+ORDER_STATES = (
+    "draft",
+    "confirmed",
+    "partially_fulfilled",
+    "fulfilled",
+    "invoiced",
+    "cancelled",
+    "closed",
+)
+PAYMENT_KINDS = ("cash", "card", "gift_card", "store_credit", "on_account")
+PAYMENT_STATES = ("accepted", "authorized", "captured", "partially_refunded", "refunded", "voided")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class OrderSequence(Base):
+    """The next order number of a company (``SO-000042``), taken in the transaction that places the
+    order: a rolled-back placement gives its number back, so numbers have no gaps."""
+
+    __tablename__ = "order_sequences"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(8), primary_key=True)
+    next_number: Mapped[int] = mapped_column(default=1)
+
+
+class OrderRow(IdMixin, TimestampsMixin, Base):
+    """One order; ``id`` is the aggregate's ``order_id``."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("company_id", "number"),
+        # Lets lines and payments reference (company_id, id): never another company's order.
+        UniqueConstraint("company_id", "id"),
+        ForeignKeyConstraint(["company_id", "store_id"], ["stores.company_id", "stores.id"]),
+        CheckConstraint(_one_of("channel", ORDER_CHANNELS), name="channel"),
+        CheckConstraint(_one_of("fulfillment_mode", ORDER_MODES), name="fulfillment_mode"),
+        CheckConstraint(_one_of("state", ORDER_STATES), name="state"),
+        Index("ix_orders_company_channel_state", "company_id", "channel", "state"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    number: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))
+    fulfillment_mode: Mapped[str] = mapped_column(String(24))
+    state: Mapped[str] = mapped_column(String(24))
+    store_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    """The sourcing store (warehouse or store whose stock leaves) or, for click-and-collect, the
+    pickup store."""
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customers.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    prices_include_tax: Mapped[bool] = mapped_column(default=False)
+    net_total: Mapped[Decimal] = mapped_column(Amount())
+    tax_total: Mapped[Decimal] = mapped_column(Amount())
+    gross_total: Mapped[Decimal] = mapped_column(Amount())
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    """Why the order was cancelled; empty otherwise."""
+    created_by: Mapped[str] = mapped_column(String(128))
+    updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class OrderLineRow(IdMixin, Base):
+    """One order line; ``id`` is the aggregate's ``line_id``."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["company_id", "order_id"], ["orders.company_id", "orders.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(["company_id", "product_id"], ["products.company_id", "products.id"]),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint(
+            "fulfilled_quantity >= 0 AND cancelled_quantity >= 0"
+            " AND fulfilled_quantity + cancelled_quantity <= quantity",
+            name="quantities",
+        ),
+        UniqueConstraint("order_id", "position"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    order_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    position: Mapped[int]
+    product_id: Mapped[uuid.UUID]
+    sku: Mapped[str] = mapped_column(String(64))
+    product_category: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[Decimal] = mapped_column(Quantity())
+    unit_price: Mapped[Decimal] = mapped_column(Amount())
+    discount: Mapped[Decimal] = mapped_column(Amount())
+    tax_category: Mapped[str] = mapped_column(String(32))
+    net: Mapped[Decimal] = mapped_column(Amount())
+    tax: Mapped[Decimal] = mapped_column(Amount())
+    gross: Mapped[Decimal] = mapped_column(Amount())
+    taxes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    """The line's taxes as computed at placement: ``[{code, rate_percent, base, amount}]``, strings."""
+    fulfilled_quantity: Mapped[Decimal] = mapped_column(Quantity(), default=Decimal(0))
+    cancelled_quantity: Mapped[Decimal] = mapped_column(Quantity(), default=Decimal(0))
+    location_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("locations.id"))
+    """Where the line is reserved and ships or is collected from."""
+    reservation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("reservations.id"))
+
+
+class OrderPaymentRow(IdMixin, Base):
+    """One tender of an order; ``id`` is the tender's ``tender_id``. Card payments carry gateway and
+    reference and the authorized, captured and refunded amounts."""
+
+    __tablename__ = "order_payments"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["company_id", "order_id"], ["orders.company_id", "orders.id"], ondelete="CASCADE"
+        ),
+        UniqueConstraint("order_id", "gateway", "reference"),
+        CheckConstraint(_one_of("kind", PAYMENT_KINDS), name="kind"),
+        CheckConstraint(_one_of("state", PAYMENT_STATES), name="state"),
+        CheckConstraint(
+            "captured >= 0 AND refunded >= 0 AND refunded <= captured AND captured <= authorized",
+            name="amounts",
+        ),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    order_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    position: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16))
+    gateway: Mapped[str | None] = mapped_column(String(64))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    authorized: Mapped[Decimal] = mapped_column(Amount())
+    captured: Mapped[Decimal] = mapped_column(Amount())
+    refunded: Mapped[Decimal] = mapped_column(Amount())
+    state: Mapped[str] = mapped_column(String(24))
