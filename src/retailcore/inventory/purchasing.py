@@ -25,11 +25,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal, Role
 from retailcore.adapters.orm import utcnow
+from retailcore.adapters.paging import keyset_page
 from retailcore.core.currencies import minor_unit
 from retailcore.core.decimals import DecimalStr, canonical
 from retailcore.core.errors import (
@@ -644,19 +645,7 @@ def list_orders(
         query = query.where(func.lower(p.PurchaseOrder.supplier).contains(supplier.lower(), autoescape=True))
     if store_id:
         query = query.where(p.PurchaseOrder.store_id == store_id)
-    return _page(session, query, p.PurchaseOrder.id, limit, cursor)
-
-
-def _page(
-    session: Session, query: Select[Any], id_column: Any, limit: int, cursor: uuid.UUID | None
-) -> tuple[list[Any], uuid.UUID | None]:
-    """Keyset pagination by id (UUIDv7: creation order)."""
-    if cursor is not None:
-        query = query.where(id_column > cursor)
-    rows = list(session.scalars(query.order_by(id_column).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if more else None)
+    return keyset_page(session, query, p.PurchaseOrder.id, limit, cursor)
 
 
 # -- receipts --------------------------------------------------------------------------------------
@@ -829,7 +818,7 @@ def list_receipts(
         query = query.where(p.Receipt.purchase_order_id == purchase_order_id)
     if store_id:
         query = query.where(p.Receipt.store_id == store_id)
-    return _page(session, query, p.Receipt.id, limit, cursor)
+    return keyset_page(session, query, p.Receipt.id, limit, cursor)
 
 
 # -- vendor bills ----------------------------------------------------------------------------------
@@ -1230,4 +1219,4 @@ def list_bills(
         query = query.where(p.VendorBill.state == state)
     if supplier:
         query = query.where(func.lower(p.VendorBill.supplier).contains(supplier.lower(), autoescape=True))
-    return _page(session, query, p.VendorBill.id, limit, cursor)
+    return keyset_page(session, query, p.VendorBill.id, limit, cursor)

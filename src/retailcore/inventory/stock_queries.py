@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
+from retailcore.adapters.paging import keyset_page
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFailed
 from retailcore.inventory import tables as i
@@ -312,7 +313,7 @@ def list_moves(
     cursor: str | None = None,
 ) -> Page:
     """Moves in the order they were made. A location (or store) filter matches either end."""
-    query = select(i.StockMove).where(i.StockMove.company_id == company.id).order_by(i.StockMove.id)
+    query = select(i.StockMove).where(i.StockMove.company_id == company.id)
     for scope in (visible_store_id, store_id):
         if scope is not None:
             locations = _store_locations(company.id, scope)
@@ -333,9 +334,10 @@ def list_moves(
         query = query.where(i.StockMove.date <= date_to)
     if event_id is not None:
         query = query.where(i.StockMove.event_id == event_id)
-    if cursor:
-        query = query.where(i.StockMove.id > _uuid_cursor(cursor))
-    rows, next_cursor = _page(list(session.scalars(query.limit(limit + 1))), limit, lambda r: str(r.id))
+    rows, last_id = keyset_page(
+        session, query, i.StockMove.id, limit, _uuid_cursor(cursor) if cursor else None
+    )
+    next_cursor = str(last_id) if last_id else None
     return Page(items=[MoveView.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -356,7 +358,7 @@ def list_reservations(
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page:
-    query = select(Reservation).where(Reservation.company_id == company.id).order_by(Reservation.id)
+    query = select(Reservation).where(Reservation.company_id == company.id)
     for scope in (visible_store_id, store_id):
         if scope is not None:
             query = query.where(Reservation.location_id.in_(_store_locations(company.id, scope)))
@@ -369,9 +371,10 @@ def list_reservations(
     ):
         if value is not None:
             query = query.where(column == value)
-    if cursor:
-        query = query.where(Reservation.id > _uuid_cursor(cursor))
-    rows, next_cursor = _page(list(session.scalars(query.limit(limit + 1))), limit, lambda r: str(r.id))
+    rows, last_id = keyset_page(
+        session, query, Reservation.id, limit, _uuid_cursor(cursor) if cursor else None
+    )
+    next_cursor = str(last_id) if last_id else None
     return Page(items=[ReservationView.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -405,11 +408,7 @@ def list_exceptions(
     cursor: str | None = None,
 ) -> Page:
     """Stock exceptions, oldest first. A store-scoped caller sees its store's exceptions only."""
-    query = (
-        select(i.StockException)
-        .where(i.StockException.company_id == company.id)
-        .order_by(i.StockException.id)
-    )
+    query = select(i.StockException).where(i.StockException.company_id == company.id)
     for column, value in (
         (i.StockException.store_id, visible_store_id),
         (i.StockException.store_id, store_id),
@@ -419,7 +418,8 @@ def list_exceptions(
     ):
         if value is not None:
             query = query.where(column == value)
-    if cursor:
-        query = query.where(i.StockException.id > _uuid_cursor(cursor))
-    rows, next_cursor = _page(list(session.scalars(query.limit(limit + 1))), limit, lambda r: str(r.id))
+    rows, last_id = keyset_page(
+        session, query, i.StockException.id, limit, _uuid_cursor(cursor) if cursor else None
+    )
+    next_cursor = str(last_id) if last_id else None
     return Page(items=[ExceptionView.model_validate(r) for r in rows], next_cursor=next_cursor)

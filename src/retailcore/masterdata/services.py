@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Select, false, or_, select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
+from retailcore.adapters.paging import keyset_page
 from retailcore.core.errors import (
     Conflict,
     FieldProblem,
@@ -144,15 +145,10 @@ def list_rows(
     limit: int,
 ) -> Page:
     """Keyset pagination by id (UUIDv7, so creation order): stable under concurrent inserts."""
-    query: Select[Any] = (
-        select(kind.table).where(*_visible(principal, kind), *filters).order_by(kind.table.id)
-    )
-    if cursor:
-        query = query.where(kind.table.id > decode_cursor(cursor))
-    rows = list(session.scalars(query.limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page([kind.view(r) for r in rows], encode_cursor(rows[-1].id) if more else None)
+    query: Select[Any] = select(kind.table).where(*_visible(principal, kind), *filters)
+    after = decode_cursor(cursor) if cursor else None
+    rows, last_id = keyset_page(session, query, kind.table.id, limit, after)
+    return Page([kind.view(r) for r in rows], encode_cursor(last_id) if last_id else None)
 
 
 def create(session: Session, ctx: CommandContext, kind: Kind, request: c.CompanyScoped) -> Row:

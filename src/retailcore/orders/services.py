@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
 from retailcore.adapters.orm import utcnow
+from retailcore.adapters.paging import keyset_page
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, NotFound, ValidationFailed
 from retailcore.core.money import Money
@@ -817,15 +818,12 @@ def list_orders(
     cursor: uuid.UUID | None = None,
 ) -> tuple[list[OrderView], uuid.UUID | None]:
     """Orders oldest first (ids are time-ordered), ``limit`` at a time after ``cursor``."""
-    query = select(t.OrderRow).where(t.OrderRow.company_id == company.id).order_by(t.OrderRow.id)
+    query = select(t.OrderRow).where(t.OrderRow.company_id == company.id)
     if channel:
         query = query.where(t.OrderRow.channel == channel)
     if state:
         query = query.where(t.OrderRow.state == state)
     if principal.store_id is not None:
         query = query.where(t.OrderRow.store_id == principal.store_id)
-    if cursor is not None:
-        query = query.where(t.OrderRow.id > cursor)
-    rows = list(session.scalars(query.limit(limit + 1)))
-    next_cursor = rows[limit - 1].id if len(rows) > limit else None
-    return [view(session, row) for row in rows[:limit]], next_cursor
+    rows, next_cursor = keyset_page(session, query, t.OrderRow.id, limit, cursor)
+    return [view(session, row) for row in rows], next_cursor

@@ -17,6 +17,7 @@ from retailcore.accounting import operations as ops
 from retailcore.accounting import services as svc
 from retailcore.accounting import tables as a
 from retailcore.accounting import views as v
+from retailcore.adapters.paging import keyset_page
 from retailcore.core.errors import FieldProblem, InvalidReference, NotFound
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
@@ -141,9 +142,7 @@ def list_entries(
 ) -> Any:
     def work(session: Session) -> EntryPage:
         company = _company(session, api.principal, params.company_id)
-        query = (
-            select(a.JournalEntry).where(a.JournalEntry.company_id == company.id).order_by(a.JournalEntry.id)
-        )
+        query = select(a.JournalEntry).where(a.JournalEntry.company_id == company.id)
         if params.journal_code:
             query = query.where(
                 a.JournalEntry.journal_id == svc.journal(session, company.id, params.journal_code).id
@@ -162,14 +161,8 @@ def list_entries(
             )
         if params.event_id:
             query = query.where(a.JournalEntry.event_id == params.event_id)
-        if params.cursor:
-            query = query.where(a.JournalEntry.id > params.cursor)
-        rows = list(session.scalars(query.limit(params.limit + 1)))
-        more = len(rows) > params.limit
-        rows = rows[: params.limit]
-        return EntryPage(
-            items=[v.entry_view(session, r) for r in rows], next_cursor=rows[-1].id if more else None
-        )
+        rows, next_cursor = keyset_page(session, query, a.JournalEntry.id, params.limit, params.cursor)
+        return EntryPage(items=[v.entry_view(session, r) for r in rows], next_cursor=next_cursor)
 
     return api.read(work)
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.adapters.orm import utcnow
+from retailcore.adapters.paging import keyset_page
 from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFailed
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
@@ -86,7 +87,7 @@ def list_price_lists(
 ) -> Any:
     def work(session: Session) -> PriceListPage:
         company = company_in_scope(session, api.principal, params.company_id)
-        query = select(PriceList).where(PriceList.company_id == company.id).order_by(PriceList.code)
+        query = select(PriceList).where(PriceList.company_id == company.id)
         if params.channel is not None:
             query = query.where(PriceList.channel == params.channel)
         if params.store_id is not None:
@@ -98,14 +99,10 @@ def list_price_lists(
             )
         if params.active is not None:
             query = query.where(PriceList.active.is_(params.active))
-        if params.cursor is not None:
-            query = query.where(PriceList.code > params.cursor)  # codes are unique per company
-        rows = list(session.scalars(query.limit(params.limit + 1)))
-        more = len(rows) > params.limit
-        rows = rows[: params.limit]
+        # Codes are unique per company, so they order the pages as well as ids would, and read better.
+        rows, next_cursor = keyset_page(session, query, PriceList.code, params.limit, params.cursor)
         return PriceListPage(
-            items=[pl.PriceListView.model_validate(row) for row in rows],
-            next_cursor=rows[-1].code if more else None,
+            items=[pl.PriceListView.model_validate(row) for row in rows], next_cursor=next_cursor
         )
 
     return api.read(work)

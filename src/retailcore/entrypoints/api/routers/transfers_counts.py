@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
+from retailcore.adapters.paging import keyset_page
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.errors import FieldProblem, InvalidReference, NotFound, PermissionDenied
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
@@ -178,18 +179,14 @@ def list_transfers(
 ) -> Any:
     def work(session: Session) -> TransferPage:
         company = company_in_scope(session, api.principal, params.company_id)
-        query = select(Transfer).where(Transfer.company_id == company.id).order_by(Transfer.id)
+        query = select(Transfer).where(Transfer.company_id == company.id)
         for store_id in (params.store_id, api.principal.store_id):
             if store_id is not None:
                 query = query.where(or_(Transfer.from_store_id == store_id, Transfer.to_store_id == store_id))
         if params.state:
             query = query.where(Transfer.state == params.state)
-        if params.cursor:
-            query = query.where(Transfer.id > params.cursor)
-        rows = list(session.scalars(query.limit(params.limit + 1)))
-        more = len(rows) > params.limit
-        rows = rows[: params.limit]
-        return TransferPage(items=[transfer_view(r) for r in rows], next_cursor=rows[-1].id if more else None)
+        rows, next_cursor = keyset_page(session, query, Transfer.id, params.limit, params.cursor)
+        return TransferPage(items=[transfer_view(r) for r in rows], next_cursor=next_cursor)
 
     return api.read(work)
 
@@ -544,7 +541,7 @@ def list_counts(
 ) -> Any:
     def work(session: Session) -> CountSheetPage:
         company = company_in_scope(session, api.principal, params.company_id)
-        query = select(CountSheet).where(CountSheet.company_id == company.id).order_by(CountSheet.id)
+        query = select(CountSheet).where(CountSheet.company_id == company.id)
         for store_id in (params.store_id, api.principal.store_id):
             if store_id is not None:
                 query = query.where(CountSheet.store_id == store_id)
@@ -552,14 +549,8 @@ def list_counts(
             query = query.where(CountSheet.location_id == params.location_id)
         if params.state:
             query = query.where(CountSheet.state == params.state)
-        if params.cursor:
-            query = query.where(CountSheet.id > params.cursor)
-        rows = list(session.scalars(query.limit(params.limit + 1)))
-        more = len(rows) > params.limit
-        rows = rows[: params.limit]
-        return CountSheetPage(
-            items=[sheet_view(session, r) for r in rows], next_cursor=rows[-1].id if more else None
-        )
+        rows, next_cursor = keyset_page(session, query, CountSheet.id, params.limit, params.cursor)
+        return CountSheetPage(items=[sheet_view(session, r) for r in rows], next_cursor=next_cursor)
 
     return api.read(work)
 
