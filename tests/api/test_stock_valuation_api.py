@@ -76,6 +76,7 @@ def test_the_check_agrees_until_someone_posts_by_hand_to_inventory(client, auth,
         "role": "inventory",
         "stock_value": "7.50",
         "ledger_balance": "7.50",
+        "awaiting_posting": "0.00",
         "difference": "0.00",
     }
 

@@ -12,15 +12,16 @@ from sqlalchemy import func, select
 from retailcore.access.model import Principal, Role, system_principal
 from retailcore.accounting import tables as a
 from retailcore.adapters.db import transaction
-from retailcore.core.errors import Conflict, ValidationFailed
+from retailcore.core.errors import Conflict, PermissionDenied, ValidationFailed
 from retailcore.eventlog.services import CommandContext
 from retailcore.eventlog.tables import Event
 from retailcore.inventory import tables as i
 from retailcore.inventory.services import MoveLine, move_stock
 from retailcore.masterdata.tables import Account, Company, Location
+from retailcore.orders.tables import OrderRow
 from retailcore.pos import commands as c
 from retailcore.pos import services as svc
-from retailcore.pos.tables import PosSale, PosSession
+from retailcore.pos.tables import PosSession
 
 D = Decimal
 SOLD_AT = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
@@ -85,9 +86,9 @@ def till(runtime, client, admin, company, store_factory):
                 return CommandContext(system_principal())
             return CommandContext(Principal(None, role.value, role, company_id, store_id))
 
-        def open(self, opening_float: str = "100.00") -> uuid.UUID:
+        def open(self, opening_float: str = "100.00", role: Role | None = None) -> uuid.UUID:
             with transaction(runtime.session_factory) as session:
-                return svc.open_session(session, self.ctx(), self.terminal_id, D(opening_float)).id
+                return svc.open_session(session, self.ctx(role), self.terminal_id, D(opening_float)).id
 
         def sale(self, lines, payments, client_uuid=None):
             return c.SaleIn(
@@ -177,7 +178,21 @@ EXACT_ENTRY = {
     ("sales_revenue", "POS sales Drinks"): D("-9.00"),
     ("sales_revenue", "POS sales Food"): D("-10.00"),
     ("output_tax", "POS sales tax VAT20"): D("-3.80"),
+    # COGS from the valuation consumed at sale time: 3 coffees x 2.00, 2 sandwiches x 3.00
+    ("cogs", "POS COGS Drinks"): D("6.00"),
+    ("cogs", "POS COGS Food"): D("6.00"),
+    ("inventory", "POS stock out Drinks"): D("-6.00"),
+    ("inventory", "POS stock out Food"): D("-6.00"),
 }
+
+
+def exact_entry(handed_over: str) -> dict[tuple[str, str], Decimal]:
+    """The close of the three sales, with the counted cash going from the drawer to the safe."""
+    return {
+        **EXACT_ENTRY,
+        ("cash_in_transit", "Counted cash to the safe"): D(handed_over),
+        ("cash_drawer", "Counted cash to the safe"): -D(handed_over),
+    }
 
 
 def test_a_session_closes_into_one_aggregated_pos_entry(till):
@@ -187,16 +202,20 @@ def test_a_session_closes_into_one_aggregated_pos_entry(till):
 
     event_id = till.close(session_id, {"CASH": "112.20", "CARD": "10.60"})
 
-    assert till.entry(event_id) == EXACT_ENTRY
+    assert till.entry(event_id) == exact_entry("112.20")
     row = till.session_row(session_id)
     assert (row.state, row.expected_cash, row.cash_difference) == ("closed", D("112.20"), D("0.00"))
+    assert row.differences == {"card|stripe": "0.00", "cash|": "0.00"}
     assert till.count(a.JournalEntry, event_id=event_id) == 1
-    # Goods left the store's stock and COGS was posted per sale (GoodsIssued), 3 x 2.00 + 2 x 3.00.
+    # Goods left the store's stock at sale time; their COGS is posted once, in the closing entry.
     assert till.on_hand(till.coffee) == D(7)
     assert till.on_hand(till.sandwich) == D(8)
     assert till.balance("cogs") == D("12.00")
     assert till.balance("sales_revenue") == D("-19.00")
     assert till.balance("output_tax") == D("-3.80")
+    # The float came from the safe and the counted cash went back to it: the drawer is at zero.
+    assert till.balance("cash_drawer") == D(0)
+    assert till.balance("cash_in_transit") == D("12.20")
 
 
 def test_the_same_batch_twice_is_taken_once(till):
@@ -205,10 +224,10 @@ def test_the_same_batch_twice_is_taken_once(till):
     till.ingest(session_id, sales)
     again = till.ingest(session_id, sales)
     assert (again.accepted, again.duplicates) == (0, 3)
-    assert till.count(PosSale) == 3
+    assert till.count(OrderRow, channel="pos") == 3
     assert till.on_hand(till.coffee) == D(7)
     event_id = till.close(session_id, {"CASH": "112.20"})
-    assert till.entry(event_id) == EXACT_ENTRY
+    assert till.entry(event_id) == exact_entry("112.20")
 
 
 def test_a_cash_shortage_goes_to_cash_difference_loss(till):
@@ -236,11 +255,13 @@ def test_cash_movements_change_the_expected_cash(runtime, till):
         )
     event_id = till.close(session_id, {"CASH": "67.20"})
     assert till.session_row(session_id).expected_cash == D("67.20")
-    assert till.entry(event_id) == EXACT_ENTRY
+    assert till.entry(event_id) == exact_entry("67.20")
+    # float in (100), cash out to the safe (50), coins in (5), counted cash out (67.20): drawer at zero
+    assert till.balance("cash_drawer") == D(0)
 
 
 def test_a_shortage_above_the_threshold_needs_a_store_manager(till):
-    session_id = till.open()
+    session_id = till.open(role=Role.cashier)
     till.ingest(session_id, till.three_sales())
     with pytest.raises(Conflict) as refused:
         till.close(session_id, {"CASH": "80.00"}, role=Role.cashier)
@@ -248,6 +269,22 @@ def test_a_shortage_above_the_threshold_needs_a_store_manager(till):
     assert till.session_row(session_id).state == "open"
     event_id = till.close(session_id, {"CASH": "80.00"}, role=Role.store_manager)
     assert till.entry(event_id)[("cash_difference_loss", "Cash short at close")] == D("32.20")
+
+
+def test_the_approval_threshold_is_the_company_setting(runtime, till):
+    with transaction(runtime.session_factory) as session:
+        session.get(Company, till.company_id).pos_approval_threshold = D("50.00")
+    session_id = till.open(role=Role.cashier)
+    till.ingest(session_id, till.three_sales())
+    event_id = till.close(session_id, {"CASH": "80.00"}, role=Role.cashier)  # 32.20 short, under 50
+    assert till.entry(event_id)[("cash_difference_loss", "Cash short at close")] == D("32.20")
+
+
+def test_a_cashier_closes_only_their_own_session(till):
+    session_id = till.open()  # opened by the back office, not by this cashier
+    with pytest.raises(PermissionDenied):
+        till.close(session_id, {"CASH": "100.00"}, role=Role.cashier)
+    assert till.session_row(session_id).state == "open"
 
 
 def test_sales_for_a_closed_session_land_in_a_rescue_session(till):
@@ -264,7 +301,7 @@ def test_sales_for_a_closed_session_land_in_a_rescue_session(till):
     assert rescue.is_rescue and rescue.state == "open" and rescue.terminal_id == till.terminal_id
     # a second late batch joins the same rescue session
     assert till.ingest(session_id, till.three_sales()[:1]).session_id == late.session_id
-    assert till.count(PosSale, session_id=late.session_id) == 3
+    assert till.count(OrderRow, pos_session_id=late.session_id) == 3
 
 
 def test_a_batch_with_an_unpaid_sale_is_refused_whole(till):
@@ -275,7 +312,7 @@ def test_a_batch_with_an_unpaid_sale_is_refused_whole(till):
         till.ingest(session_id, sales)
     assert refused.value.code == "payment-short"
     assert refused.value.problems[0].field == "sales.3.payments"
-    assert till.count(PosSale) == 0
+    assert till.count(OrderRow, channel="pos") == 0
     # a card cannot be overpaid
     overpaid = till.sale([(till.coffee, "1", "3.60")], [("CARD", "5.00")])
     with pytest.raises(ValidationFailed, match="only cash"):
@@ -291,8 +328,11 @@ def test_running_totals_equal_the_recomputation(runtime, till):
         assert running == svc.recompute_totals(session, session_id)
         assert running[("tax", "VAT20")]["tax"] == D("7.60")
         assert running[("tender", "cash|")]["amount"] == D("24.40")
-        assert running[("cogs", "Drinks")]["amount"] == D("12.00")
-        assert session.scalar(select(func.count()).select_from(Event).where(Event.type == "GoodsIssued")) == 6
+        assert running[("cogs", "Drinks|inventory")]["amount"] == D("12.00")
+        # one stock operation per batch, posted with the session, not sale by sale
+        events = select(func.count()).select_from(Event)
+        assert session.scalar(events.where(Event.type == "PosGoodsIssued")) == 2
+        assert session.scalar(events.where(Event.type == "GoodsIssued")) == 0
 
 
 def test_one_open_session_per_terminal(till):

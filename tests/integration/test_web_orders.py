@@ -238,18 +238,26 @@ def test_a_paid_then_cancelled_order_leaves_every_balance_and_reservation_at_zer
     assert refused.value.code == "invalid-state-transition"
 
 
-def test_a_fulfilled_order_cannot_be_cancelled_nor_paid(shop):
+def test_a_fulfilled_order_cannot_be_cancelled_and_a_later_payment_settles_its_receivable(shop):
     shirt = shop.product("SHIRT")
     shop.receive(shirt, "5")
     order = shop.place([(shirt, "1")])
-    shop.fulfill(order)
+    fulfilled = shop.fulfill(order)
+    assert (fulfilled.deposit_balance, fulfilled.receivable_balance) == (D(0), D("30.00"))
+    assert shop.balance("receivable") == D("30.00")
 
     with pytest.raises(Conflict) as refused:
         shop.cancel(order)
     assert refused.value.code == "invalid-state-transition"
-    with pytest.raises(Conflict) as unpaid:
-        shop.capture(order, "1.00")
-    assert unpaid.value.code == "order-not-payable"
+    with pytest.raises(Conflict) as over:
+        shop.capture(order, "30.01")
+    assert over.value.code == "overpayment"
+
+    paid = shop.capture(order, "30.00")  # captured after the goods left: no deposit, the claim is settled
+    assert (paid.deposit_balance, paid.receivable_balance, paid.paid_amount) == (D(0), D(0), D("30.00"))
+    assert shop.balance("receivable") == D(0)
+    assert shop.balance("customer_deposits") == D(0)
+    assert shop.balance("card_clearing") == D("30.00")
 
 
 def test_unavailable_stock_is_refused_at_placement_with_nothing_written(shop):

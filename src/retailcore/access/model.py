@@ -72,6 +72,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Orders (web, marketplace): everyone reads; staff and integrations place and drive them.
     "orders:read": ALL,
     "orders:write": frozenset({Role.admin, Role.store_manager, Role.integration, Role.cashier}),
+    # Invoices are numbered without gaps: issuing one is a finance act (or a store manager's at the desk).
+    "invoices:write": frozenset({Role.admin, Role.finance, Role.store_manager, Role.integration}),
     # Point of sale. A close whose cash difference is above the threshold needs pos:approve.
     "pos:sell": frozenset({Role.cashier, Role.store_manager, Role.admin, Role.integration}),
     "pos:close": frozenset({Role.cashier, Role.store_manager, Role.admin}),

@@ -92,6 +92,54 @@ def set_up_ledger(session: Session, company_id: uuid.UUID) -> None:
     session.flush()
 
 
+def refresh_default_rules(session: Session, company_id: uuid.UUID) -> list[str]:
+    """Bring a company's posting rules up to this release's defaults, for databases set up before.
+
+    A missing default rule (or journal) is added. A default rule finance never changed (one version,
+    in force since the ledger was set up) takes the new definition; one finance did change is left as
+    it is, and its code is returned so an upgrade can say which rules need a look.
+    """
+    existing = set(session.scalars(select(a.Journal.code).where(a.Journal.company_id == company_id)))
+    for code, name in JOURNALS.items():
+        if code not in existing:
+            session.add(a.Journal(company_id=company_id, code=code, name=name))
+    kept_as_edited: list[str] = []
+    for rule in DEFAULT_RULES:
+        versions = list(
+            session.scalars(
+                select(a.PostingRule).where(
+                    a.PostingRule.company_id == company_id, a.PostingRule.code == rule["code"]
+                )
+            )
+        )
+        if not versions:
+            session.add(
+                a.PostingRule(
+                    company_id=company_id,
+                    code=rule["code"],
+                    name=rule["name"],
+                    event_type=rule["event_type"],
+                    journal_code=rule["journal_code"],
+                    priority=rule.get("priority", 100),
+                    conditions=rule.get("conditions", {}),
+                    lines=rule["lines"],
+                    valid_from=dt.date(1900, 1, 1),
+                )
+            )
+            continue
+        current = versions[0]
+        untouched = len(versions) == 1 and current.valid_from == dt.date(1900, 1, 1) and current.active
+        wanted = (rule["name"], rule.get("conditions", {}), rule["lines"])
+        if (current.name, current.conditions, current.lines) == wanted:
+            continue
+        if untouched:
+            current.name, current.conditions, current.lines = wanted
+        else:
+            kept_as_edited.append(rule["code"])
+    session.flush()
+    return kept_as_edited
+
+
 def journal(session: Session, company_id: uuid.UUID, code: str) -> a.Journal:
     found = session.scalar(
         select(a.Journal).where(a.Journal.company_id == company_id, a.Journal.code == code)

@@ -11,6 +11,8 @@ from retailcore.accounting import subscriptions as accounting_subscriptions
 from retailcore.adapters.db import make_engine, make_session_factory
 from retailcore.entrypoints.settings import Settings
 from retailcore.inventory import reservations as inventory_reservations
+from retailcore.inventory.valuation import register_awaiting_posting
+from retailcore.pos.services import awaiting_posting as pos_cogs_awaiting_posting
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ def install_subscriptions() -> None:
     """Wire downstream contexts to upstream events (idempotent)."""
     accounting_subscriptions.install()
     inventory_reservations.install()
+    register_awaiting_posting(pos_cogs_awaiting_posting)
 
 
 def bootstrap(settings: Settings | None = None) -> Runtime:

@@ -520,12 +520,23 @@ def consume(
     company: Company,
     reservation_id: uuid.UUID,
     *,
+    quantity: Decimal | None = None,
     date: dt.date | None = None,
     reference: str | None = None,
 ) -> tuple[Reservation, MoveResult]:
-    """Deliver a reservation: a ``delivery`` move of its quantity from its location to the customer,
-    and the reservation is consumed. On hand and reserved both drop, so ATP does not change."""
+    """Deliver a reservation: a ``delivery`` move from its location to the customer. On hand and
+    reserved both drop, so ATP does not change.
+
+    ``quantity`` delivers part of it (a partial shipment): the reservation stays active for the rest,
+    its ``quantity`` being what is still held. Without it, or when it is everything, it is consumed.
+    """
     reservation, location = _locked_reservation(session, ctx, company, reservation_id)
+    delivered = reservation.quantity if quantity is None else quantity
+    if delivered <= 0 or delivered > reservation.quantity:
+        raise ValidationFailed(
+            f"{delivered} cannot be delivered from a reservation of {reservation.quantity}",
+            problems=[FieldProblem("quantity", f"must be > 0 and <= {reservation.quantity}")],
+        )
     customer = session.scalar(
         select(Location).where(Location.company_id == company.id, Location.kind == "customer")
     )
@@ -536,14 +547,14 @@ def consume(
     quant = _locked_quant(session, reservation.product_id, reservation.location_id)
     before = availability_snapshot(session, company, [reservation.product_id], [location.id])
     if quant is not None:
-        quant.reserved -= reservation.quantity
+        quant.reserved -= delivered
     with _quiet(session):
         result = move_stock(
             session,
             ctx,
             company,
             kind="delivery",
-            lines=[MoveLine(reservation.product_id, reservation.quantity, location.id, customer.id)],
+            lines=[MoveLine(reservation.product_id, delivered, location.id, customer.id)],
             date=date or (ctx.occurred_at or utcnow()).date(),
             reference=reference or reservation.order_ref,
             details={
@@ -553,7 +564,11 @@ def consume(
                 "channel": reservation.channel,
             },
         )
-    reservation.state = "consumed"
+    remaining = reservation.quantity - delivered
+    if remaining:
+        reservation.quantity = remaining
+    else:
+        reservation.state = "consumed"
     reservation.updated_by = ctx.actor
     session.flush()
     record(
@@ -563,7 +578,13 @@ def consume(
         company_id=company.id,
         aggregate_type="Reservation",
         aggregate_id=reservation.id,
-        payload=_payload(reservation, location.store_id, move_event_id=result.event.id),
+        payload=_payload(
+            reservation,
+            location.store_id,
+            quantity=delivered,
+            remaining=remaining,
+            move_event_id=result.event.id,
+        ),
         store_id=location.store_id,
     )
     publish_availability(session, ctx, company, [reservation.product_id], [location.id], before=before)

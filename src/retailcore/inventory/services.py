@@ -83,8 +83,11 @@ class MoveLine:
 @dataclass
 class MoveResult:
     moves: list[i.StockMove]
+    """In the order they were made (by product, see :func:`move_stock`)."""
     event: Event
     exceptions: list[i.StockException] = field(default_factory=list)
+    values: list[Decimal] = field(default_factory=list)
+    """The value of each line, in the order the lines were given."""
 
 
 def _round(value: Decimal, currency: str) -> Decimal:
@@ -324,13 +327,21 @@ def move_stock(
     date: dt.date,
     reference: str = "",
     details: dict[str, Any] | None = None,
+    event_type: str | None = None,
+    aggregate: tuple[str, uuid.UUID] | None = None,
 ) -> MoveResult:
-    """Make the moves of one operation, value them, and record the event the ledger posts."""
+    """Make the moves of one operation, value them, and record the event the ledger posts.
+
+    ``event_type`` replaces the kind's event when another event posts the value instead (POS sales:
+    ``PosGoodsIssued`` has no rule, the session's close posts their COGS); ``aggregate`` names what the
+    event belongs to (default: a new ``StockOperation``).
+    """
     products, locations = _load(session, company, lines)
     spec = _validate(kind, lines, products, locations)
     # Rows are locked product by product: taking them in one order everywhere avoids deadlocks between
     # two operations on the same products (the sort is stable, so one product's lines keep their order).
-    lines = sorted(lines, key=lambda line: str(line.product_id))
+    given_order = sorted(range(len(lines)), key=lambda index: str(lines[index].product_id))
+    lines = [lines[index] for index in given_order]
     items: list[dict[str, Any]] = []
     corrections: list[dict[str, Any]] = []
     moves: list[i.StockMove] = []
@@ -444,17 +455,19 @@ def move_stock(
         moves.append(move)
         items.append(item)
 
-    event_type = spec.event_type
-    if kind == "internal" and all(item["stock_role"] == item["to_role"] for item in items):
-        event_type = "StockMoved"  # same account on both sides: nothing for the books, still audited
+    if event_type is None:
+        event_type = spec.event_type
+        if kind == "internal" and all(item["stock_role"] == item["to_role"] for item in items):
+            event_type = "StockMoved"  # same account on both sides: nothing for the books, still audited
     payload = {"date": date, "reference": reference, "kind": kind, "items": items, **(details or {})}
+    aggregate_type, aggregate_id = aggregate or ("StockOperation", uuid.uuid4())
     event = record(
         session,
         ctx,
         type=event_type,
         company_id=company.id,
-        aggregate_type="StockOperation",
-        aggregate_id=uuid.uuid4(),
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
         payload=payload,
         store_id=items[0].get("store_id"),
         event_id=event_id,
@@ -486,4 +499,7 @@ def move_stock(
         exception.event_id = event.id
         session.add(exception)
     session.flush()
-    return MoveResult(moves=moves, event=event, exceptions=exceptions)
+    values: list[Decimal] = [Decimal(0)] * len(moves)
+    for made, given in enumerate(given_order):
+        values[given] = moves[made].value
+    return MoveResult(moves=moves, event=event, exceptions=exceptions, values=values)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -123,10 +124,25 @@ class RoleAgreement:
     role: str
     stock_value: Decimal
     ledger_balance: Decimal
+    awaiting_posting: Decimal = Decimal(0)
+    """Stock value that has left (positive) or entered (negative) stock and that a later event posts:
+    the COGS of POS sales in sessions not yet closed. The ledger still carries it."""
 
     @property
     def difference(self) -> Decimal:
-        return self.ledger_balance - self.stock_value
+        return self.ledger_balance - self.awaiting_posting - self.stock_value
+
+
+AwaitingPosting = Callable[[Session, uuid.UUID, dt.date], dict[str, Decimal]]
+"""Per account role, the stock value moved on or before a date whose posting comes later."""
+
+AWAITING_POSTING: list[AwaitingPosting] = []
+"""Registered by the contexts that defer stock postings (the POS registers its open sessions)."""
+
+
+def register_awaiting_posting(provider: AwaitingPosting) -> None:
+    if provider not in AWAITING_POSTING:
+        AWAITING_POSTING.append(provider)
 
 
 @dataclass(frozen=True)
@@ -158,9 +174,14 @@ def check_agreement(session: Session, company_id: uuid.UUID, as_of: dt.date) -> 
             .group_by(Account.role)
         ).all()
     )
+    awaiting: dict[str, Decimal] = {}
+    for provider in AWAITING_POSTING:
+        for role, value in provider(session, company_id, as_of).items():
+            awaiting[role] = awaiting.get(role, Decimal(0)) + value
     return AgreementCheck(
         as_of=as_of,
         roles=[
-            RoleAgreement(role, value, balances.get(role) or Decimal(0)) for role, value in by_role.items()
+            RoleAgreement(role, value, balances.get(role) or Decimal(0), awaiting.get(role, Decimal(0)))
+            for role, value in by_role.items()
         ],
     )

@@ -98,6 +98,12 @@ class CreateCompany(Request):
 class UpdateCompany(Request):
     name: Name | None = None
     tax_jurisdiction: Jurisdiction | None = None
+    pos_approval_threshold: (
+        Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)] | None
+    ) = Field(
+        default=None,
+        description="A POS cash difference above this needs a store manager to close the session.",
+    )
 
 
 class CreateStore(CompanyScoped):

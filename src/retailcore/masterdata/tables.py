@@ -30,6 +30,9 @@ class Company(IdMixin, TimestampsMixin, Base):
     tax_jurisdiction: Mapped[str] = mapped_column(String(32))
     """Jurisdiction whose tax rules apply by default (a store may override it)."""
     chart_template: Mapped[str | None] = mapped_column(String(64))
+    pos_approval_threshold: Mapped[Decimal] = mapped_column(Amount(), default=Decimal("20"))
+    """A POS session whose counted cash differs from the expected by more than this needs a store
+    manager (``pos:approve``) to close."""
 
 
 class Store(IdMixin, TimestampsMixin, Base):

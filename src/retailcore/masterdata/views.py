@@ -27,6 +27,7 @@ class CompanyView(View):
     country: str
     tax_jurisdiction: str
     chart_template: str | None
+    pos_approval_threshold: DecimalStr
 
 
 class StoreView(View):

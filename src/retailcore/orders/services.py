@@ -1,15 +1,26 @@
-"""Web (and marketplace) orders: place, capture a card payment, fulfill, cancel.
+"""Web, marketplace and B2B orders: place, confirm, pay, fulfil (in parts), cancel, invoice.
+
+POS sales join the same tables through :mod:`retailcore.orders.carry_out`; the commands here read them
+too (a POS customer may ask for an invoice afterwards) but refuse what a till sale cannot do.
 
 Every command loads the pure aggregate from its rows (:func:`load`), calls one method of
 :class:`~retailcore.orders.model.Order` or :class:`~retailcore.orders.tenders.OrderPayments`, saves the
 rows back and records the aggregate's pending events with :func:`~retailcore.eventlog.services.record`,
 all in the caller's transaction. The ledger posts the events it has rules for in that same transaction:
 
-* ``PaymentCaptured``: card_clearing against customer_deposits (the money is a deposit until the goods
-  leave, DESIGN.md sections 1 and 5);
-* ``OrderFulfilled``: customer_deposits (what was paid) and receivable (the rest) against sales_revenue
-  per category and output_tax per tax code; the delivery moves post COGS (``GoodsIssued``);
-* ``PaymentRefunded``: customer_deposits against card_clearing (the capture given back on a cancellation).
+* ``PaymentCaptured`` (card) and ``TenderAccepted`` (gift card, store credit): the tender's account
+  against customer_deposits while the goods have not left, against receivable for what was already
+  delivered unpaid (``deposit`` and ``settled`` in the payload). On account is a promise, not money:
+  nothing is posted until delivery makes it a receivable.
+* ``OrderFulfilled``: for the quantities delivered, customer_deposits (as far as the deposit goes) and
+  receivable (the rest) against sales_revenue per category and output_tax per tax code; the delivery
+  moves post COGS (``GoodsIssued``). A partial delivery recognises its share of each line, rounded so
+  that the shares of a line always add up to the line.
+* ``PaymentRefunded`` / ``TenderReturned``: customer_deposits against the tender's account (a deposit
+  given back when the order, or what is left of it, is cancelled).
+
+Every order keeps its ``deposit_balance`` (paid, not yet delivered) and ``receivable_balance``
+(delivered, not yet paid), so each event knows how to split.
 
 Sourcing (where a line is reserved and leaves from):
 
@@ -33,7 +44,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
@@ -45,30 +56,54 @@ from retailcore.core.money import Money
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.inventory import reservations as r
 from retailcore.inventory import tables as i
+from retailcore.inventory.reservation_tables import Reservation
 from retailcore.masterdata.commands import CompanyScoped, Request
 from retailcore.masterdata.tables import Company, Customer, Location, Product, Store
 from retailcore.orders import tables as t
-from retailcore.orders.model import DomainEvent, FulfillmentMode, Order, OrderLine, OrderState
+from retailcore.orders.invoices import InvoiceView, revenue_lines, take_number
+from retailcore.orders.invoices import issue as issue_invoice
+from retailcore.orders.invoices import view as invoice_view
+from retailcore.orders.model import (
+    TRANSITIONS,
+    Channel,
+    DomainEvent,
+    FulfillmentMode,
+    Order,
+    OrderLine,
+    OrderState,
+)
 from retailcore.orders.tenders import CardPayment, CardState, OrderPayments, Tender, TenderKind
 from retailcore.pricing.price_lists import price_for
 from retailcore.pricing.taxes import NoTaxRule, TaxableLine, compute_taxes, load_tax_rules
 
 __all__ = [
     "CancelOrder",
+    "CaptureAuthorized",
     "CapturePayment",
+    "Fulfil",
+    "InvoiceOrder",
     "OrderView",
     "PlaceOrder",
+    "RefundPayment",
+    "TakePayment",
     "cancel",
+    "capture_authorized",
     "capture_payment",
+    "confirm_order",
     "fulfill",
     "get_order",
+    "invoice_order",
     "list_orders",
     "place_order",
+    "refund_payment",
+    "take_payment",
+    "void_payment",
 ]
 
 NUMBER_PREFIX = "SO"
 QuantityIn = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 AmountIn = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
+MoneyIn = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 
 
 # -- requests and views ------------------------------------------------------------------------------
@@ -77,25 +112,75 @@ AmountIn = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4, allow
 class LineIn(Request):
     product_id: uuid.UUID
     quantity: QuantityIn
+    unit_price: MoneyIn | None = Field(
+        None,
+        description="marketplace and b2b: the price agreed (the marketplace's, the contract's); "
+        "web prices always come from the price list.",
+    )
+    discount: MoneyIn = Field(Decimal(0), description="Amount off the line, on the unit price's basis.")
 
 
 class PlaceOrder(CompanyScoped):
-    channel: Literal["web", "marketplace"] = "web"
+    channel: Literal["web", "marketplace", "b2b"] = "web"
     fulfillment_mode: Literal["ship", "click_and_collect", "ship_from_store"] = "ship"
     store_id: uuid.UUID | None = Field(None, description="ship_from_store: the store whose stock leaves.")
     pickup_store_id: uuid.UUID | None = Field(None, description="click_and_collect: where it is collected.")
-    customer_id: uuid.UUID | None = None
+    customer_id: uuid.UUID | None = Field(None, description="Required for b2b.")
+    confirm: bool = Field(
+        True, description="false: keep the order as a draft (nothing reserved) until `/confirm`."
+    )
     lines: list[LineIn] = Field(min_length=1, max_length=200)
 
 
-class CapturePayment(Request):
-    gateway: str = Field(min_length=1, max_length=64)
-    reference: str = Field(min_length=1, max_length=200, description="The gateway's payment reference.")
+class TakePayment(Request):
+    kind: Literal["card", "gift_card", "store_credit", "on_account"] = "card"
+    gateway: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="card: the gateway (or the marketplace that collected).",
+    )
+    reference: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="card: the gateway's payment reference; gift_card: the card number.",
+    )
     amount: AmountIn
+    capture: bool = Field(True, description="card: false records the authorization only.")
+
+
+CapturePayment = TakePayment
+"""The name of the request before other tenders were taken (a card capture)."""
+
+
+class CaptureAuthorized(Request):
+    amount: AmountIn | None = Field(None, description="Defaults to the whole authorization.")
+
+
+class RefundPayment(Request):
+    amount: AmountIn
+
+
+class FulfilledLine(Request):
+    line_id: uuid.UUID
+    quantity: QuantityIn
+
+
+class Fulfil(Request):
+    lines: list[FulfilledLine] | None = Field(
+        None, max_length=200, description="What leaves now; omitted: every open quantity."
+    )
 
 
 class CancelOrder(Request):
     reason: str = Field("", max_length=500)
+
+
+class InvoiceOrder(Request):
+    customer_id: uuid.UUID | None = Field(
+        None, description="For an order without a customer yet (a POS sale invoiced afterwards)."
+    )
 
 
 class OrderLineView(BaseModel):
@@ -108,10 +193,12 @@ class OrderLineView(BaseModel):
     product_category: str
     quantity: DecimalStr
     unit_price: DecimalStr
+    discount: DecimalStr
     tax_category: str
     net: DecimalStr
     tax: DecimalStr
     gross: DecimalStr
+    cost: DecimalStr
     fulfilled_quantity: DecimalStr
     cancelled_quantity: DecimalStr
     location_id: uuid.UUID | None
@@ -123,6 +210,7 @@ class OrderPaymentView(BaseModel):
 
     id: uuid.UUID
     kind: str
+    payment_method_code: str | None
     gateway: str | None
     reference: str | None
     authorized: DecimalStr
@@ -148,6 +236,13 @@ class OrderView(BaseModel):
     tax_total: DecimalStr
     gross_total: DecimalStr
     paid_amount: DecimalStr
+    deposit_balance: DecimalStr
+    receivable_balance: DecimalStr
+    change_given: DecimalStr
+    invoice_number: str | None
+    pos_session_id: uuid.UUID | None
+    client_uuid: uuid.UUID | None
+    ordered_at: dt.datetime | None
     reason: str
     lines: list[OrderLineView]
     payments: list[OrderPaymentView]
@@ -289,40 +384,39 @@ def _flat(payload: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 def _paid(payments: OrderPayments) -> Money:
-    """What the payments hold as a deposit: captured minus refunded."""
+    """What the payments hold in money: captured minus refunded, on account excluded."""
     return Money.sum(
         (
             tender.captured - tender.refunded if isinstance(tender, CardPayment) else tender.amount
             for tender in payments.tenders
+            if isinstance(tender, CardPayment) or tender.kind is not TenderKind.on_account
         ),
         payments.currency,
     )
 
 
-def _sales(
-    line_rows: Sequence[t.OrderLineRow], fulfilled: set[uuid.UUID], currency: str
-) -> list[dict[str, Any]]:
-    """Revenue and tax per product category and tax code of the lines fulfilled. A line's net counts
-    once (with its first tax); each of its taxes counts on its own code with the line's net as base."""
-    totals: dict[tuple[str, str], list[Decimal]] = {}
-    for line in line_rows:
-        if line.id not in fulfilled:
-            continue
-        for index, tax in enumerate(line.taxes):
-            sums = totals.setdefault((line.product_category, tax["code"]), [Decimal(0)] * 3)
-            sums[0] += line.net if index == 0 else Decimal(0)
-            sums[1] += Decimal(tax["amount"])
-            sums[2] += Decimal(tax["base"])
-    return [
-        {
-            "product_category": category,
-            "tax_code": code,
-            "net": str(_rounded(net, currency).amount),
-            "tax": str(_rounded(tax, currency).amount),
-            "tax_base": str(_rounded(base, currency).amount),
-        }
-        for (category, code), (net, tax, base) in totals.items()
-    ]
+MONEY_IN = ("PaymentCaptured", "TenderAccepted")
+MONEY_BACK = ("PaymentRefunded", "TenderReturned")
+
+
+def _split_money(row: t.OrderRow, event_type: str, payload: dict[str, Any]) -> None:
+    """Money in settles what was delivered unpaid first, the rest is a deposit; money back comes out of
+    the deposit. Keeps the order's balances and tells the posting rules the split."""
+    amount = Decimal(str(payload["amount"]))
+    kind = payload.get("kind", "card")
+    if event_type in MONEY_IN:
+        if kind == TenderKind.on_account:
+            amount = Decimal(0)  # a promise to pay: delivery makes it a receivable
+        settled = min(amount, row.receivable_balance)
+        deposit = amount - settled
+        row.receivable_balance -= settled
+        row.deposit_balance += deposit
+        payload["settled"], payload["deposit"] = str(settled), str(deposit)
+        payload["split"] = True  # the order's rule: deposit and settlement (not everything a deposit)
+    else:
+        row.deposit_balance -= amount
+    if event_type in ("TenderAccepted", "TenderReturned"):
+        payload["tenders"] = [{"kind": kind, "amount": str(amount)}] if amount else []
 
 
 def _emit(
@@ -330,28 +424,23 @@ def _emit(
     ctx: CommandContext,
     row: t.OrderRow,
     events: Sequence[DomainEvent],
-    payments: OrderPayments | None = None,
-    line_rows: Sequence[t.OrderLineRow] = (),
+    extra: dict[str, dict[str, Any]] | None = None,
 ) -> None:
-    """Record the aggregate's pending events, with what the posting rules need added."""
+    """Record the aggregate's pending events, with what the posting rules need added (``extra`` per
+    event type)."""
     for event in events:
         payload = {
             **event.payload,
             "order_ref": row.number,
             "currency": row.currency,
             "channel": row.channel,
+            **(extra or {}).get(event.type, {}),
         }
-        if event.type.startswith("Payment"):
+        if event.type.startswith(("Payment", "Tender")):
             payload.setdefault("store_id", str(row.store_id) if row.store_id else None)
-            _flat(payload, "amount", "released", "refunded_total")
-        if event.type == "OrderFulfilled":
-            assert payments is not None
-            paid = _paid(payments)
-            gross = _rounded(row.gross_total, row.currency)
-            fulfilled = {uuid.UUID(line["line_id"]) for line in payload["lines"]}
-            payload["sales"] = _sales(line_rows, fulfilled, row.currency)
-            payload["paid_amount"] = str(paid.amount)
-            payload["due_amount"] = str((gross - paid).amount)
+            _flat(payload, "amount", "released", "refunded_total", "change")
+        if event.type in MONEY_IN + MONEY_BACK:
+            _split_money(row, event.type, payload)
         record(
             session,
             ctx,
@@ -362,6 +451,44 @@ def _emit(
             payload=payload,
             store_id=row.store_id,
         )
+    if isinstance(events, list):
+        events.clear()  # recorded: a later _emit of the same aggregate must not record them again
+
+
+def _share(amount: Decimal, before: Decimal, after: Decimal, quantity: Decimal, currency: str) -> Decimal:
+    """The part of a line amount that belongs to the quantities ``before..after`` of ``quantity``:
+    rounded cumulatively, so the parts of a line always add up to the line."""
+
+    def upto(done: Decimal) -> Decimal:
+        return _rounded(amount * done / quantity, currency).amount
+
+    return upto(after) - upto(before)
+
+
+def _delivered_revenue(
+    line_rows: Sequence[t.OrderLineRow], delivered: dict[uuid.UUID, Decimal], currency: str
+) -> tuple[list[dict[str, Any]], Decimal]:
+    """Revenue and tax of the quantities delivered now, per category and tax code, and their gross.
+    ``delivered`` is line id -> quantity, read against the lines as they were before this delivery."""
+    parts = []
+    gross = Decimal(0)
+    for line in line_rows:
+        quantity = delivered.get(line.id)
+        if not quantity:
+            continue
+        before, after = line.fulfilled_quantity, line.fulfilled_quantity + quantity
+        net = _share(line.net, before, after, line.quantity, currency)
+        taxes = [
+            {
+                "code": tax["code"],
+                "base": _share(Decimal(tax["base"]), before, after, line.quantity, currency),
+                "amount": _share(Decimal(tax["amount"]), before, after, line.quantity, currency),
+            }
+            for tax in line.taxes
+        ]
+        gross += net + sum((tax["amount"] for tax in taxes), Decimal(0))
+        parts.append((line.product_category, net, taxes))
+    return revenue_lines(parts, currency), gross
 
 
 # -- sourcing ----------------------------------------------------------------------------------------
@@ -470,36 +597,14 @@ def _insufficient(problems: list[FieldProblem]) -> Conflict:
 
 
 def _take_number(session: Session, company_id: uuid.UUID) -> str:
-    """The company's next ``SO-000042``. The UPDATE locks the sequence row until commit, so
-    concurrent placements wait for each other and a rolled-back one gives its number back."""
-    sequence = t.OrderSequence.__table__
-    taken = session.execute(
-        update(sequence)
-        .where(sequence.c.company_id == company_id, sequence.c.prefix == NUMBER_PREFIX)
-        .values(next_number=sequence.c.next_number + 1)
-        .returning(sequence.c.next_number)
-    ).scalar()
-    if taken is None:
-        session.execute(insert(sequence).values(company_id=company_id, prefix=NUMBER_PREFIX, next_number=2))
-        number = 1
-    else:
-        number = taken - 1
-    return f"{NUMBER_PREFIX}-{number:06d}"
+    """The company's next ``SO-000042`` (gap-free: see :func:`~retailcore.orders.invoices.take_number`)."""
+    return f"{NUMBER_PREFIX}-{take_number(session, company_id, NUMBER_PREFIX):06d}"
 
 
 # -- commands ----------------------------------------------------------------------------------------
 
 
-def place_order(session: Session, ctx: CommandContext, company: Company, body: PlaceOrder) -> OrderView:
-    """Price, tax, source and reserve the lines, and confirm the order; all or nothing."""
-    currency = company.currency
-    today = (ctx.occurred_at or utcnow()).date()
-    if body.customer_id is not None:
-        customer = session.get(Customer, body.customer_id)
-        if customer is None or customer.company_id != company.id:
-            raise InvalidReference(
-                f"no customer {body.customer_id}", problems=[FieldProblem("customer_id", "no such customer")]
-            )
+def _products(session: Session, company: Company, body: PlaceOrder) -> list[Product]:
     products: list[Product] = []
     problems: list[FieldProblem] = []
     for index, line in enumerate(body.lines):
@@ -509,12 +614,68 @@ def place_order(session: Session, ctx: CommandContext, company: Company, body: P
             raise InvalidReference(
                 f"no product {line.product_id}", problems=[FieldProblem(where, "no such product")]
             )
-        sold_here = product.available_web if body.channel == "web" else product.available_marketplace
+        sold_here = {
+            "web": product.available_web,
+            "marketplace": product.available_marketplace,
+            "b2b": True,
+        }[body.channel]
         if not product.active or not sold_here:
             problems.append(FieldProblem(where, f"{product.sku} is not sold on {body.channel}"))
+        if line.unit_price is not None and body.channel == "web":
+            problems.append(FieldProblem(f"lines.{index}.unit_price", "web prices come from the price list"))
         products.append(product)
     if problems:
-        raise ValidationFailed("some products cannot be ordered", problems=problems)
+        raise ValidationFailed("some lines cannot be ordered as given", problems=problems)
+    return products
+
+
+def _reserve_lines(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    row: t.OrderRow,
+    line_rows: Sequence[t.OrderLineRow],
+) -> None:
+    """Reserve every line at its sourcing location; all or nothing (409 naming the line)."""
+    for index, line_row in enumerate(line_rows):
+        assert line_row.location_id is not None
+        try:
+            reservation = r.reserve(
+                session,
+                ctx,
+                company,
+                product_id=line_row.product_id,
+                location_id=line_row.location_id,
+                quantity=line_row.quantity,
+                channel=row.channel,
+                order_ref=row.number,
+                order_line_ref=str(line_row.position),
+            )
+        except Conflict as error:
+            if error.code != "insufficient-stock":
+                raise
+            where = f"lines.{index}.quantity"
+            raise _insufficient([FieldProblem(where, f"{line_row.sku}: {error.detail}")]) from error
+        line_row.reservation_id = reservation.id
+
+
+def place_order(session: Session, ctx: CommandContext, company: Company, body: PlaceOrder) -> OrderView:
+    """Price, tax and source the lines; unless ``confirm`` is false, reserve them and confirm the
+    order. All or nothing."""
+    currency = company.currency
+    today = (ctx.occurred_at or utcnow()).date()
+    if body.customer_id is not None:
+        customer = session.get(Customer, body.customer_id)
+        if customer is None or customer.company_id != company.id:
+            raise InvalidReference(
+                f"no customer {body.customer_id}", problems=[FieldProblem("customer_id", "no such customer")]
+            )
+    elif body.channel == "b2b":
+        raise ValidationFailed(
+            "a b2b order is placed for a customer", problems=[FieldProblem("customer_id", "required for b2b")]
+        )
+    products = _products(session, company, body)
+    problems: list[FieldProblem] = []
 
     wanted: dict[uuid.UUID, Decimal] = {}
     for line in body.lines:
@@ -526,11 +687,12 @@ def place_order(session: Session, ctx: CommandContext, company: Company, body: P
             for n, p in enumerate(products)
         ]
         raise _insufficient(problems)
-    available = _promisable(session, company, body.channel, location, set(wanted))
+    # A draft promises nothing yet: its stock is checked (and reserved) when it is confirmed.
+    available = _promisable(session, company, body.channel, location, set(wanted)) if body.confirm else {}
     needed: dict[uuid.UUID, Decimal] = {}
     for index, (line, product) in enumerate(zip(body.lines, products, strict=True)):
         needed[product.id] = needed.get(product.id, Decimal(0)) + line.quantity
-        if needed[product.id] > available[product.id]:
+        if body.confirm and needed[product.id] > available[product.id]:
             problems.append(
                 FieldProblem(
                     f"lines.{index}.quantity",
@@ -569,24 +731,39 @@ def place_order(session: Session, ctx: CommandContext, company: Company, body: P
         customer_id=body.customer_id,
         prices_include_tax=included == {True},
     )
-    for line, product in zip(body.lines, products, strict=True):
-        quote = price_for(
-            session,
-            company,
-            product,
-            channel=body.channel,
-            store_id=None,
-            currency=currency,
-            on=today,
-            quantity=line.quantity,
-        )
-        order.add_line(
-            product_id=product.id,
-            sku=product.sku,
-            quantity=line.quantity,
-            unit_price=Money(quote.unit_price, currency),
-            tax_category=product.tax_category,
-        )
+    for index, (line, product) in enumerate(zip(body.lines, products, strict=True)):
+        if line.unit_price is not None:
+            unit_price = line.unit_price
+        else:
+            unit_price = price_for(
+                session,
+                company,
+                product,
+                channel=body.channel,
+                store_id=None,
+                currency=currency,
+                on=today,
+                quantity=line.quantity,
+            ).unit_price
+        if _rounded(line.discount, currency).amount != line.discount:
+            raise ValidationFailed(
+                "the discount has more decimals than the currency",
+                problems=[FieldProblem(f"lines.{index}.discount", "too many decimals")],
+            )
+        try:
+            order.add_line(
+                product_id=product.id,
+                sku=product.sku,
+                quantity=line.quantity,
+                unit_price=Money(unit_price, currency),
+                discount=Money(line.discount, currency),
+                tax_category=product.tax_category,
+            )
+        except ValidationFailed as error:
+            raise ValidationFailed(
+                error.detail,
+                problems=[FieldProblem(f"lines.{index}.{p.field}", p.message) for p in error.problems],
+            ) from None
     try:
         taxes = compute_taxes(
             [TaxableLine(str(ln.line_id), ln.net_amount.amount, ln.tax_category) for ln in order.lines],
@@ -596,8 +773,6 @@ def place_order(session: Session, ctx: CommandContext, company: Company, body: P
     except NoTaxRule as error:  # pragma: no cover - checked above
         raise ValidationFailed(str(error), code="no-tax-rule") from error
     order.set_taxes(Money(taxes.tax_total, currency))
-    order.confirm()
-    assert order.total.amount == taxes.gross_total, (order.total, taxes.gross_total)
 
     row = t.OrderRow(
         id=order.order_id,
@@ -614,64 +789,56 @@ def place_order(session: Session, ctx: CommandContext, company: Company, body: P
         tax_total=taxes.tax_total,
         gross_total=taxes.gross_total,
         reason="",
+        deposit_balance=Decimal(0),
+        receivable_balance=Decimal(0),
+        change_given=Decimal(0),
+        ordered_at=ctx.occurred_at or utcnow(),
         created_by=ctx.actor,
         updated_by=ctx.actor,
     )
     session.add(row)
     session.flush()
-    _emit(session, ctx, row, order.pending_events)
-    order.pending_events.clear()
-
+    line_rows = []
     for position, (line, product) in enumerate(zip(order.lines, products, strict=True), start=1):
-        try:
-            reservation = r.reserve(
-                session,
-                ctx,
-                company,
-                product_id=product.id,
-                location_id=location.id,
-                quantity=line.quantity,
-                channel=body.channel,
-                order_ref=row.number,
-                order_line_ref=str(position),
-            )
-        except Conflict as error:
-            if error.code != "insufficient-stock":
-                raise
-            where = f"lines.{position - 1}.quantity"
-            raise _insufficient([FieldProblem(where, f"{product.sku}: {error.detail}")]) from error
         line_tax = taxes.line(str(line.line_id))
-        session.add(
-            t.OrderLineRow(
-                id=line.line_id,
-                company_id=company.id,
-                order_id=row.id,
-                position=position,
-                product_id=product.id,
-                sku=product.sku,
-                product_category=product.category,
-                quantity=line.quantity,
-                unit_price=line.unit_price.amount,
-                discount=line.discount.amount,
-                tax_category=line.tax_category,
-                net=line_tax.net,
-                tax=line_tax.tax,
-                gross=line_tax.gross,
-                taxes=[
-                    {
-                        "code": tax.code,
-                        "rate_percent": str(tax.rate_percent),
-                        "base": str(tax.base),
-                        "amount": str(tax.amount),
-                    }
-                    for tax in line_tax.taxes
-                ],
-                fulfilled_quantity=Decimal(0),
-                cancelled_quantity=Decimal(0),
-                location_id=location.id,
-                reservation_id=reservation.id,
-            )
+        line_row = t.OrderLineRow(
+            id=line.line_id,
+            company_id=company.id,
+            order_id=row.id,
+            position=position,
+            product_id=product.id,
+            sku=product.sku,
+            product_category=product.category,
+            quantity=line.quantity,
+            unit_price=line.unit_price.amount,
+            discount=line.discount.amount,
+            tax_category=line.tax_category,
+            net=line_tax.net,
+            tax=line_tax.tax,
+            gross=line_tax.gross,
+            taxes=[
+                {
+                    "code": tax.code,
+                    "rate_percent": str(tax.rate_percent),
+                    "base": str(tax.base),
+                    "amount": str(tax.amount),
+                }
+                for tax in line_tax.taxes
+            ],
+            fulfilled_quantity=Decimal(0),
+            cancelled_quantity=Decimal(0),
+            cost=Decimal(0),
+            location_id=location.id,
         )
+        session.add(line_row)
+        line_rows.append(line_row)
+    session.flush()
+    if body.confirm:
+        order.confirm()
+        assert order.total.amount == taxes.gross_total, (order.total, taxes.gross_total)
+        row.state = order.state.value
+        _emit(session, ctx, row, order.pending_events)
+        _reserve_lines(session, ctx, company, row, line_rows)
     session.flush()
     return view(session, row)
 
@@ -688,63 +855,327 @@ def _locked(session: Session, ctx: CommandContext, company: Company, order_id: u
     return row
 
 
-def capture_payment(
-    session: Session, ctx: CommandContext, company: Company, order_id: uuid.UUID, body: CapturePayment
-) -> OrderView:
-    """A card payment the gateway took for the order: authorized and captured in one go. Only a
-    confirmed order (nothing shipped yet) takes payments: they are deposits until fulfillment."""
-    row = _locked(session, ctx, company, order_id)
-    if row.state != OrderState.confirmed:
+def _not_at_the_till(row: t.OrderRow, action: str) -> None:
+    if row.channel == "pos":
         raise Conflict(
-            f"order {row.number} is {row.state}: payments are taken while it is confirmed",
+            f"order {row.number} is a POS sale: it was {action} at the till",
+            code="pos-sale",
+            problems=[FieldProblem("channel", "pos")],
+        )
+
+
+def confirm_order(session: Session, ctx: CommandContext, company: Company, order_id: uuid.UUID) -> OrderView:
+    """draft -> confirmed: reserve every line where it was sourced (all or nothing)."""
+    row = _locked(session, ctx, company, order_id)
+    order, payments, line_rows = load(session, row)
+    order.confirm()
+    _save(session, ctx, row, order, payments, line_rows)
+    _emit(session, ctx, row, order.pending_events)
+    _reserve_lines(session, ctx, company, row, line_rows)
+    session.flush()
+    return view(session, row)
+
+
+PAYABLE = (
+    OrderState.draft,
+    OrderState.confirmed,
+    OrderState.partially_fulfilled,
+    OrderState.fulfilled,
+    OrderState.invoiced,
+)
+
+
+def take_payment(
+    session: Session, ctx: CommandContext, company: Company, order_id: uuid.UUID, body: TakePayment
+) -> OrderView:
+    """A payment for the order: a card the gateway authorized (and, by default, captured), a gift card,
+    store credit, or on account. Before delivery it is a deposit; after, it settles the receivable."""
+    row = _locked(session, ctx, company, order_id)
+    _not_at_the_till(row, "paid")
+    if row.state not in PAYABLE:
+        raise Conflict(
+            f"order {row.number} is {row.state}: it takes no more payments",
             code="order-not-payable",
-            problems=[FieldProblem("state", f"is {row.state}, must be confirmed")],
+            problems=[FieldProblem("state", f"is {row.state}")],
         )
     order, payments, line_rows = load(session, row)
-    card = payments.authorize_card(body.gateway, body.reference, Money(body.amount, row.currency))
-    payments.capture(card.tender_id)
+    amount = Money(body.amount, row.currency)
+    if body.kind != "on_account" and amount > payments.amount_due:
+        # Paying what was put on account (a b2b invoice settled): the promise gives way to the money.
+        on_account = Money.sum(
+            (t.amount for t in payments.tenders if isinstance(t, Tender) and t.kind is TenderKind.on_account),
+            row.currency,
+        )
+        if on_account.amount > 0:
+            payments.settle_on_account(min(on_account, amount - payments.amount_due))
+    if body.kind == "card":
+        missing = [
+            FieldProblem(name, "required for a card payment")
+            for name in ("gateway", "reference")
+            if getattr(body, name) is None
+        ]
+        if missing:
+            raise ValidationFailed("a card payment names its gateway and reference", problems=missing)
+        card = payments.authorize_card(body.gateway or "", body.reference or "", amount)
+        if body.capture:
+            payments.capture(card.tender_id)
+    elif body.kind == "gift_card":
+        if body.reference is None:
+            raise ValidationFailed(
+                "a gift card payment names the card",
+                problems=[FieldProblem("reference", "the gift card number is required")],
+            )
+        payments.add_gift_card(body.reference, amount)
+    else:
+        if row.customer_id is None:
+            raise ValidationFailed(
+                f"{body.kind} needs the order's customer",
+                problems=[FieldProblem("kind", f"{body.kind} needs an order with a customer")],
+            )
+        if body.kind == "store_credit":
+            payments.add_store_credit(row.customer_id, amount)
+        else:
+            payments.add_on_account(row.customer_id, amount)
     _save(session, ctx, row, order, payments, line_rows)
     _emit(session, ctx, row, payments.pending_events)
+    session.flush()
     return view(session, row)
 
 
-def fulfill(session: Session, ctx: CommandContext, company: Company, order_id: uuid.UUID) -> OrderView:
-    """Ship or hand over every open quantity: the reservations are consumed (deliveries post COGS) and
-    ``OrderFulfilled`` recognizes the revenue against the deposits and, for what is unpaid, receivable."""
+def capture_payment(
+    session: Session, ctx: CommandContext, company: Company, order_id: uuid.UUID, body: TakePayment
+) -> OrderView:
+    """A card payment authorized and captured in one go (kept for callers of the first release)."""
+    return take_payment(session, ctx, company, order_id, body)
+
+
+def _card_action(
+    session: Session, ctx: CommandContext, company: Company, order_id: uuid.UUID, payment_id: uuid.UUID
+) -> tuple[t.OrderRow, Order, OrderPayments, list[t.OrderLineRow]]:
     row = _locked(session, ctx, company, order_id)
+    _not_at_the_till(row, "paid")
     order, payments, line_rows = load(session, row)
-    order.fulfill_remaining()
-    day = (ctx.occurred_at or utcnow()).date()
-    for line_row in line_rows:
-        if line_row.reservation_id is not None:
-            r.consume(session, ctx, company, line_row.reservation_id, date=day, reference=row.number)
+    if not any(tender.tender_id == payment_id for tender in payments.tenders):
+        raise NotFound(f"no payment {payment_id} on order {row.number}")
+    return row, order, payments, line_rows
+
+
+def capture_authorized(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    order_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    body: CaptureAuthorized,
+) -> OrderView:
+    """Capture an authorized card payment (all of it, or ``amount`` and release the rest)."""
+    row, order, payments, line_rows = _card_action(session, ctx, company, order_id, payment_id)
+    if row.state in (OrderState.cancelled, OrderState.closed):
+        raise Conflict(f"order {row.number} is {row.state}", code="order-not-payable")
+    amount = Money(body.amount, row.currency) if body.amount is not None else None
+    payments.capture(payment_id, amount)
     _save(session, ctx, row, order, payments, line_rows)
-    _emit(session, ctx, row, order.pending_events, payments, line_rows)
+    _emit(session, ctx, row, payments.pending_events)
+    session.flush()
     return view(session, row)
+
+
+def void_payment(
+    session: Session, ctx: CommandContext, company: Company, order_id: uuid.UUID, payment_id: uuid.UUID
+) -> OrderView:
+    """Release a card authorization that was never captured."""
+    row, order, payments, line_rows = _card_action(session, ctx, company, order_id, payment_id)
+    payments.void(payment_id)
+    _save(session, ctx, row, order, payments, line_rows)
+    _emit(session, ctx, row, payments.pending_events)
+    session.flush()
+    return view(session, row)
+
+
+def refund_payment(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    order_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    body: RefundPayment,
+) -> OrderView:
+    """Give back part of a captured card payment, out of the order's deposit. Money for goods already
+    delivered comes back through a return, not a refund of the payment."""
+    row, order, payments, line_rows = _card_action(session, ctx, company, order_id, payment_id)
+    if body.amount > row.deposit_balance:
+        raise Conflict(
+            f"order {row.number} holds a deposit of {_rounded(row.deposit_balance, row.currency)}: what was"
+            " delivered is refunded by a return",
+            code="refund-exceeds-deposit",
+            problems=[FieldProblem("amount", f"at most {_rounded(row.deposit_balance, row.currency)}")],
+        )
+    payments.refund(payment_id, Money(body.amount, row.currency))
+    _save(session, ctx, row, order, payments, line_rows)
+    _emit(session, ctx, row, payments.pending_events)
+    session.flush()
+    return view(session, row)
+
+
+def fulfill(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    order_id: uuid.UUID,
+    body: Fulfil | None = None,
+) -> OrderView:
+    """Ship or hand over the lines named (every open quantity by default): their reservations are
+    consumed for that quantity (deliveries post COGS) and ``OrderFulfilled`` recognises their revenue
+    against the deposit and, for what it does not cover, receivable."""
+    row = _locked(session, ctx, company, order_id)
+    _not_at_the_till(row, "handed over")
+    order, payments, line_rows = load(session, row)
+    if body is None or body.lines is None:
+        delivered = {
+            line.id: line.quantity - line.fulfilled_quantity - line.cancelled_quantity for line in line_rows
+        }
+        delivered = {line_id: quantity for line_id, quantity in delivered.items() if quantity > 0}
+        if not delivered:
+            order.fulfill_remaining()  # refuses with the state machine's words
+    else:
+        delivered = {}
+        for line in body.lines:
+            delivered[line.line_id] = delivered.get(line.line_id, Decimal(0)) + line.quantity
+    order.fulfill(delivered)
+    sales, gross = _delivered_revenue(line_rows, delivered, row.currency)
+    applied = min(row.deposit_balance, gross)
+    due = gross - applied
+    row.deposit_balance -= applied
+    row.receivable_balance += due
+    day = (ctx.occurred_at or utcnow()).date()
+    by_id = {line.id: line for line in line_rows}
+    for line_id, quantity in delivered.items():
+        line_row = by_id[line_id]
+        if line_row.reservation_id is not None:
+            _, moved = r.consume(
+                session,
+                ctx,
+                company,
+                line_row.reservation_id,
+                quantity=quantity,
+                date=day,
+                reference=row.number,
+            )
+            line_row.cost += sum(moved.values, Decimal(0))
+    _save(session, ctx, row, order, payments, line_rows)
+    extra = {"OrderFulfilled": {"sales": sales, "paid_amount": str(applied), "due_amount": str(due)}}
+    _emit(session, ctx, row, order.pending_events, extra)
+    session.flush()
+    return view(session, row)
+
+
+def _give_back_deposit(row: t.OrderRow, payments: OrderPayments) -> None:
+    """Return the order's deposit to the tenders that paid it, the last paid first: authorizations are
+    voided, captured cards refunded, gift cards and store credit given back, until the deposit is zero."""
+    left = _rounded(row.deposit_balance, row.currency)
+    for tender in reversed(payments.tenders):
+        if isinstance(tender, CardPayment):
+            if tender.state is CardState.authorized:
+                payments.void(tender.tender_id)
+            elif left.amount > 0 and tender.refundable.amount > 0:
+                amount = min(left, tender.refundable)
+                payments.refund(tender.tender_id, amount)
+                left -= amount
+        elif tender.kind in (TenderKind.gift_card, TenderKind.store_credit) and left.amount > 0:
+            amount = min(left, tender.amount)
+            payments.give_back(tender.tender_id, amount)
+            left -= amount
 
 
 def cancel(
     session: Session, ctx: CommandContext, company: Company, order_id: uuid.UUID, body: CancelOrder
 ) -> OrderView:
-    """Cancel an order before anything left: release its reservations, refund what was captured
-    (``PaymentRefunded`` gives the deposit back) and void what was only authorized."""
+    """Cancel what has not left: the whole order while nothing is delivered, else the remainder. Open
+    reservations are released and the deposit (paid, not delivered) is given back."""
     row = _locked(session, ctx, company, order_id)
+    _not_at_the_till(row, "completed")
     order, payments, line_rows = load(session, row)
-    order.cancel(body.reason)
+    if order.fulfilled_anything:
+        order.cancel_remaining(body.reason)
+    else:
+        order.cancel(body.reason)
     for line_row in line_rows:
-        if line_row.reservation_id is not None:
-            r.release(session, ctx, company, line_row.reservation_id, reason=f"order {row.number} cancelled")
-    for tender in payments.tenders:
-        if isinstance(tender, CardPayment):
-            if tender.state is CardState.authorized:
-                payments.void(tender.tender_id)
-            elif tender.refundable > Money.zero(row.currency):
-                payments.refund(tender.tender_id, tender.refundable)
+        if line_row.reservation_id is not None and line_row.fulfilled_quantity < line_row.quantity:
+            reservation = session.get(Reservation, line_row.reservation_id)
+            if reservation is not None and reservation.state == "active":
+                reason = f"order {row.number} cancelled"
+                r.release(session, ctx, company, line_row.reservation_id, reason=reason)
+    _give_back_deposit(row, payments)
     row.reason = body.reason
     _save(session, ctx, row, order, payments, line_rows)
     _emit(session, ctx, row, order.pending_events)
     _emit(session, ctx, row, payments.pending_events)
+    session.flush()
     return view(session, row)
+
+
+def invoice_order(
+    session: Session, ctx: CommandContext, company: Company, order_id: uuid.UUID, body: InvoiceOrder
+) -> InvoiceView:
+    """Invoice a fulfilled order for its customer: the next gap-free number of the company. The revenue
+    was recognised at fulfilment (or with the POS session), so the invoice posts nothing more."""
+    row = _locked(session, ctx, company, order_id)
+    if body.customer_id is not None:
+        customer = session.get(Customer, body.customer_id)
+        if customer is None or customer.company_id != company.id:
+            raise InvalidReference(
+                f"no customer {body.customer_id}", problems=[FieldProblem("customer_id", "no such customer")]
+            )
+        if row.customer_id not in (None, body.customer_id):
+            raise Conflict(
+                f"order {row.number} is for another customer",
+                code="customer-mismatch",
+                problems=[FieldProblem("customer_id", "the order already has a customer")],
+            )
+        row.customer_id = body.customer_id
+    if row.customer_id is None:
+        raise ValidationFailed(
+            "an invoice is made out to a customer",
+            problems=[FieldProblem("customer_id", "the order has no customer: name one")],
+        )
+    order, payments, line_rows = load(session, row)
+    # Refuse before a number is taken, so that numbers never have gaps.
+    if OrderState.invoiced not in TRANSITIONS[order.state]:
+        raise Conflict(
+            f"order {row.number} is {row.state}: an order is invoiced once fulfilled",
+            code="invalid-state-transition",
+            problems=[FieldProblem("state", f"is {row.state}, must be fulfilled")],
+        )
+    if order.channel is not Channel.b2b:
+        order.request_invoice()
+    day = (ctx.occurred_at or utcnow()).date()
+    invoice = issue_invoice(
+        session,
+        ctx,
+        company,
+        row,
+        lines=[
+            {
+                "sku": line.sku,
+                "product_category": line.product_category,
+                "quantity": line.fulfilled_quantity,
+                "unit_price": line.unit_price,
+                "discount": line.discount,
+                "net": _rounded(line.net, row.currency).amount,
+                "tax": _rounded(line.tax, row.currency).amount,
+                "gross": _rounded(line.gross, row.currency).amount,
+                "taxes": line.taxes,
+            }
+            for line in line_rows
+        ],
+        date=day,
+        posting="document",
+    )
+    order.invoice(invoice.number)
+    _save(session, ctx, row, order, payments, line_rows)
+    _emit(session, ctx, row, order.pending_events)
+    session.flush()
+    return invoice_view(session, invoice)
 
 
 # -- reading -----------------------------------------------------------------------------------------
@@ -759,10 +1190,16 @@ def view(session: Session, row: t.OrderRow) -> OrderView:
         # Amounts in the currency's decimals, whether fresh or read back from the 4-decimal columns.
         return _rounded(value, cur).amount
 
-    paid = money(sum((p.captured - p.refunded for p in payments), Decimal(0)))
+    paid = money(sum((p.captured - p.refunded for p in payments if p.kind != "on_account"), Decimal(0)))
     lines = [
         OrderLineView.model_validate(line).model_copy(
-            update={"net": money(line.net), "tax": money(line.tax), "gross": money(line.gross)}
+            update={
+                "net": money(line.net),
+                "tax": money(line.tax),
+                "gross": money(line.gross),
+                "discount": money(line.discount),
+                "cost": money(line.cost),
+            }
         )
         for line in _lines(session, row)
     ]
@@ -776,6 +1213,7 @@ def view(session: Session, row: t.OrderRow) -> OrderView:
         )
         for p in payments
     ]
+    invoice_number = session.scalar(select(t.InvoiceRow.number).where(t.InvoiceRow.order_id == row.id))
     return OrderView(
         id=row.id,
         company_id=row.company_id,
@@ -791,6 +1229,13 @@ def view(session: Session, row: t.OrderRow) -> OrderView:
         tax_total=money(row.tax_total),
         gross_total=money(row.gross_total),
         paid_amount=paid,
+        deposit_balance=money(row.deposit_balance),
+        receivable_balance=money(row.receivable_balance),
+        change_given=money(row.change_given),
+        invoice_number=invoice_number,
+        pos_session_id=row.pos_session_id,
+        client_uuid=row.client_uuid,
+        ordered_at=row.ordered_at,
         reason=row.reason,
         lines=lines,
         payments=payment_views,

@@ -7,6 +7,7 @@ table carries ``company_id``. Amounts are exact decimals (:func:`~retailcore.ada
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Date,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -22,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from retailcore.adapters.orm import Amount, Base, IdMixin, Quantity, TimestampsMixin
+from retailcore.adapters.orm import Amount, Base, IdMixin, Quantity, TimestampsMixin, UTCDateTime
 
 ORDER_CHANNELS = ("pos", "web", "marketplace", "b2b")
 ORDER_MODES = ("carry_out", "ship", "click_and_collect", "ship_from_store")
@@ -60,6 +62,8 @@ class OrderRow(IdMixin, TimestampsMixin, Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("company_id", "number"),
+        # A POS sale's terminal-generated id: a replayed sale is found and skipped.
+        UniqueConstraint("company_id", "client_uuid"),
         # Lets lines and payments reference (company_id, id): never another company's order.
         UniqueConstraint("company_id", "id"),
         ForeignKeyConstraint(["company_id", "store_id"], ["stores.company_id", "stores.id"]),
@@ -70,7 +74,7 @@ class OrderRow(IdMixin, TimestampsMixin, Base):
     )
 
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
-    number: Mapped[str] = mapped_column(String(32))
+    number: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16))
     fulfillment_mode: Mapped[str] = mapped_column(String(24))
     state: Mapped[str] = mapped_column(String(24))
@@ -85,6 +89,18 @@ class OrderRow(IdMixin, TimestampsMixin, Base):
     gross_total: Mapped[Decimal] = mapped_column(Amount())
     reason: Mapped[str] = mapped_column(String(500), default="")
     """Why the order was cancelled; empty otherwise."""
+    deposit_balance: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
+    """Paid and not yet applied to goods delivered (``customer_deposits``)."""
+    receivable_balance: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
+    """Delivered and not yet paid (``receivable``)."""
+    change_given: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
+    """Cash handed back at the till (POS)."""
+    pos_session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("pos_sessions.id"), index=True)
+    """POS sales: the session the sale was ingested into (its totals post at the session's close)."""
+    client_uuid: Mapped[uuid.UUID | None]
+    """POS sales: the terminal's id for the sale, the idempotency key of an offline sale."""
+    ordered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """When the customer ordered (the terminal's clock for POS sales)."""
     created_by: Mapped[str] = mapped_column(String(128))
     updated_by: Mapped[str] = mapped_column(String(128))
 
@@ -124,6 +140,8 @@ class OrderLineRow(IdMixin, Base):
     """The line's taxes as computed at placement: ``[{code, rate_percent, base, amount}]``, strings."""
     fulfilled_quantity: Mapped[Decimal] = mapped_column(Quantity(), default=Decimal(0))
     cancelled_quantity: Mapped[Decimal] = mapped_column(Quantity(), default=Decimal(0))
+    cost: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
+    """The stock value the delivered quantity took out (COGS), summed over its deliveries."""
     location_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("locations.id"))
     """Where the line is reserved and ships or is collected from."""
     reservation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("reservations.id"))
@@ -151,9 +169,45 @@ class OrderPaymentRow(IdMixin, Base):
     order_id: Mapped[uuid.UUID] = mapped_column(index=True)
     position: Mapped[int]
     kind: Mapped[str] = mapped_column(String(16))
+    payment_method_code: Mapped[str | None] = mapped_column(String(32))
     gateway: Mapped[str | None] = mapped_column(String(64))
     reference: Mapped[str | None] = mapped_column(String(200))
     authorized: Mapped[Decimal] = mapped_column(Amount())
     captured: Mapped[Decimal] = mapped_column(Amount())
     refunded: Mapped[Decimal] = mapped_column(Amount())
     state: Mapped[str] = mapped_column(String(24))
+
+
+class InvoiceRow(IdMixin, Base):
+    """An invoice: the numbered claim on a customer for an order's goods. Numbers run per company and
+    year without gaps (``INV-2026-000042``), taken in the transaction that issues the invoice. An issued
+    invoice never changes; its lines are the order's at issue, kept as written."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("company_id", "number"),
+        UniqueConstraint("order_id"),
+        ForeignKeyConstraint(["company_id", "order_id"], ["orders.company_id", "orders.id"]),
+        CheckConstraint("posting IN ('receivable', 'document')", name="posting"),
+        Index("ix_invoices_company_date", "company_id", "date"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    number: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[uuid.UUID]
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    net_total: Mapped[Decimal] = mapped_column(Amount())
+    tax_total: Mapped[Decimal] = mapped_column(Amount())
+    gross_total: Mapped[Decimal] = mapped_column(Amount())
+    posting: Mapped[str] = mapped_column(String(16))
+    """``receivable``: the invoice itself posted the sale to the customer's receivable (a POS sale
+    invoiced at the till); ``document``: the revenue was recognised at fulfilment and the invoice
+    numbers the claim."""
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    taxes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    """Tax per code: ``[{code, base, amount}]`` (strings)."""
+    event_id: Mapped[uuid.UUID]
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(128))

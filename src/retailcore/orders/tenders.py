@@ -414,6 +414,50 @@ class OrderPayments:
         )
         return payment
 
+    def settle_on_account(self, amount: Money) -> None:
+        """Part of what was put on account is paid now: the promise shrinks by ``amount`` (the last
+        on-account tender first), leaving room for the tender that pays it."""
+        _positive_amount(amount, self.currency)
+        promised = [t for t in self.tenders if isinstance(t, Tender) and t.kind is TenderKind.on_account]
+        open_total = Money.sum((t.amount for t in promised), self.currency)
+        if amount > open_total:
+            raise Conflict(
+                f"only {open_total} is on account",
+                code="overpayment",
+                problems=[FieldProblem("amount", f"at most {open_total} is on account")],
+            )
+        left = amount
+        for tender in reversed(promised):
+            taken = min(left, tender.amount)
+            tender.amount -= taken
+            left -= taken
+            if left.is_zero():
+                break
+        self._record("OnAccountSettled", amount=amount)
+
+    def give_back(self, tender_id: uuid.UUID, amount: Money) -> Tender:
+        """Return ``amount`` of a gift card or store credit tender to where it came from (the order, or
+        what is left of it, was cancelled)."""
+        tender = self.tender(tender_id)
+        if isinstance(tender, CardPayment) or tender.kind not in (
+            TenderKind.gift_card,
+            TenderKind.store_credit,
+        ):
+            raise Conflict(
+                "only gift cards and store credit are given back; cards are refunded",
+                code="not-returnable",
+                problems=[FieldProblem("tender_id", "not a gift card or store credit")],
+            )
+        _positive_amount(amount, self.currency)
+        if amount > tender.amount:
+            raise Conflict(
+                f"cannot give back {amount}: the tender was {tender.amount}",
+                code="return-exceeds-tender",
+                problems=[FieldProblem("amount", f"at most {tender.amount}")],
+            )
+        self._record("TenderReturned", tender_id=tender.tender_id, kind=tender.kind, amount=amount)
+        return tender
+
     def void(self, tender_id: uuid.UUID) -> CardPayment:
         """Release an authorization that was never captured."""
         payment = self.card(tender_id)

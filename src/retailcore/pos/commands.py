@@ -44,8 +44,14 @@ class PaymentIn(Request):
 class SaleIn(Request):
     client_uuid: uuid.UUID
     sold_at: AwareDatetime
-    lines: list[SaleLineIn] = Field(min_length=1)
-    payments: list[PaymentIn] = Field(default_factory=list)
+    lines: list[SaleLineIn] = Field(min_length=1, max_length=500)
+    payments: list[PaymentIn] = Field(default_factory=list, max_length=20)
+    customer_id: uuid.UUID | None = None
+    invoice: bool = Field(
+        default=False,
+        description="The customer asked for an invoice: the sale is posted to their receivable. A sale "
+        "paid (in part) on account is always invoiced.",
+    )
 
 
 class SalesBatch(Request):
@@ -98,7 +104,10 @@ class SessionView(_View):
     opened_by: str
     closed_at: dt.datetime | None
     closed_by: str | None
+    sale_count: int
     counted: dict[str, str] | None
+    differences: dict[str, str] | None
+    """Counted minus expected per tender (``kind|gateway``) counted at close."""
     expected_cash: DecimalStr | None
     cash_difference: DecimalStr | None
     closing_event_id: uuid.UUID | None

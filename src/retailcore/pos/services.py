@@ -4,11 +4,17 @@
   is a duplicate and changes nothing, so a terminal may resend a batch as often as it likes.
 * A batch is atomic: a sale that cannot be accepted (unknown product, payments short of the gross...)
   refuses the whole batch, naming the sale's index; nothing of the batch is written.
-* Each accepted sale is taxed by the pricing tax engine, its goods leave the store's STOCK location by
-  :func:`~retailcore.inventory.services.move_stock` (which posts COGS per sale as ``GoodsIssued``) and
-  its amounts are added to the session's running totals in the same transaction.
-* Closing reads only the running totals: it compares counted cash with the expected cash and records
-  one ``PosSessionClosed`` event the ledger posts as one aggregated POS entry.
+* Each accepted sale is taxed by the pricing tax engine and recorded in the one order model (channel
+  ``pos``, ``carry_out``, :mod:`retailcore.orders.carry_out`); the batch's goods leave the store's
+  STOCK location by :func:`~retailcore.inventory.services.move_stock`, valued at sale time, and the
+  sales' revenue, tax, tenders and COGS are added to the session's running totals, all in the same
+  transaction. Nothing is posted per sale (except a sale invoiced at the till, whose invoice posts it
+  to the customer's receivable).
+* The float is posted when the session opens (safe -> drawer), cash movements when they happen.
+* Closing reads only the running totals: it compares counted amounts with the expected ones and records
+  one ``PosSessionClosed`` event the ledger posts as one aggregated entry: tenders, revenue per
+  category, tax per code, COGS, the cash difference, and the counted cash handed over to the safe (so
+  the drawer account is back at zero after every close).
 * Sales for a closed session go to the terminal's rescue session (opened on demand), never lost.
 """
 
@@ -21,22 +27,33 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
+from retailcore.accounting.tables import JournalEntry
 from retailcore.adapters.orm import utcnow
 from retailcore.core.currencies import minor_unit
-from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, NotFound, ValidationFailed
+from retailcore.core.errors import (
+    Conflict,
+    FieldProblem,
+    InvalidReference,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from retailcore.core.ids import new_id
 from retailcore.eventlog.services import CommandContext, record
-from retailcore.inventory.services import MoveLine, move_stock
-from retailcore.masterdata.tables import Company, Location, PaymentMethod, Product, Store
+from retailcore.eventlog.tables import Event
+from retailcore.inventory.services import STOCK_ROLE, MoveLine, move_stock
+from retailcore.inventory.tables import StockMove
+from retailcore.masterdata.tables import Company, Customer, Location, PaymentMethod, Product, Store
+from retailcore.orders.carry_out import CarryOutSale, known_client_uuids, record_carry_out, session_sales
+from retailcore.orders.invoices import issue as issue_invoice
+from retailcore.orders.tables import OrderRow
 from retailcore.pos import commands as c
-from retailcore.pos.tables import PosCashMovement, PosSale, PosSession, PosSessionTotal, PosTerminal
+from retailcore.pos.tables import PosCashMovement, PosSession, PosSessionTotal, PosTerminal
 from retailcore.pricing.taxes import NoTaxRule, TaxableLine, compute_taxes, load_tax_rules
-
-APPROVAL_THRESHOLD = Decimal("20.00")
-"""A cash difference above this (in absolute value) needs ``pos:approve`` to close the session."""
 
 ZERO = Decimal(0)
 AMOUNTS = ("net", "tax", "tax_base", "amount")
@@ -143,7 +160,11 @@ def _new_session(
         aggregate_type="PosSession",
         aggregate_id=pos_session.id,
         payload={
+            "date": _local_date(session, terminal.store_id),
+            "reference": f"POS {terminal.code}/{pos_session.number} float",
             "terminal_id": terminal.id,
+            "store_id": terminal.store_id,
+            "channel": "pos",
             "number": pos_session.number,
             "opening_float": opening_float,
             "is_rescue": rescue,
@@ -226,23 +247,31 @@ def running_totals(session: Session, session_id: uuid.UUID) -> list[PosSessionTo
     )
 
 
-def _sale_totals(totals: Totals, lines: Sequence[dict[str, Any]], tenders: Sequence[dict[str, Any]]) -> None:
-    for line in lines:
+def _sale_totals(totals: Totals, sale: CarryOutSale) -> None:
+    """What one sale adds to its session's totals. An invoiced sale's revenue is posted by its invoice:
+    the session only takes its goods (COGS), its tenders and, against them, the receivable they pay."""
+    for line in sale.lines:
+        _add(totals, "cogs", f"{line['category']}|{STOCK_ROLE['stock']}", amount=Decimal(line["cost"]))
+        if sale.invoiced:
+            continue
         _add(totals, "category", line["category"], net=Decimal(line["net"]), tax=Decimal(line["tax"]))
-        _add(totals, "cogs", line["category"], amount=Decimal(line["cost"]))
         for tax in line["taxes"]:
             _add(totals, "tax", tax["code"], tax=Decimal(tax["amount"]), tax_base=Decimal(tax["base"]))
-    for tender in tenders:
+    for tender in sale.tenders:
+        if tender["kind"] == "on_account":
+            continue  # a claim on the customer, carried by the invoice's receivable
         _add(
             totals, "tender", f"{tender['kind']}|{tender['gateway'] or ''}", amount=Decimal(tender["amount"])
         )
+    if sale.invoiced and sale.paid:
+        _add(totals, "receivable", "", amount=sale.paid)
 
 
 def recompute_totals(session: Session, session_id: uuid.UUID) -> Totals:
     """The totals rebuilt from the session's sales. For tests and audits only: closing never calls it."""
     totals: Totals = {}
-    for sale in session.scalars(select(PosSale).where(PosSale.session_id == session_id)):
-        _sale_totals(totals, sale.lines, sale.tenders)
+    for sale in session_sales(session, session_id):
+        _sale_totals(totals, sale)
     return totals
 
 
@@ -259,8 +288,9 @@ class _Context:
     def __init__(self, session: Session, pos_session: PosSession, batch: Sequence[c.SaleIn]) -> None:
         company = session.get(Company, pos_session.company_id)
         store = session.get(Store, pos_session.store_id)
-        assert company is not None and store is not None
-        self.company, self.store = company, store
+        terminal = session.get(PosTerminal, pos_session.terminal_id)
+        assert company is not None and store is not None and terminal is not None
+        self.company, self.store, self.terminal = company, store, terminal
         self.zone = ZoneInfo(store.timezone or "UTC")
         self.rules = load_tax_rules(session, company.id, store.tax_jurisdiction or company.tax_jurisdiction)
         product_ids = {line.product_id for sale in batch for line in sale.lines}
@@ -270,6 +300,18 @@ class _Context:
                 select(Product).where(Product.company_id == company.id, Product.id.in_(product_ids))
             )
         }
+        customer_ids = {sale.customer_id for sale in batch if sale.customer_id is not None}
+        self.customers = (
+            set(
+                session.scalars(
+                    select(Customer.id).where(
+                        Customer.company_id == company.id, Customer.id.in_(customer_ids)
+                    )
+                )
+            )
+            if customer_ids
+            else set()
+        )
         self.methods = {
             m.code: m
             for m in session.scalars(select(PaymentMethod).where(PaymentMethod.company_id == company.id))
@@ -294,10 +336,11 @@ def _refuse(index: int, field: str, message: str, code: str = "sale-refused") ->
     )
 
 
-def _price_sale(
-    ctx: _Context, index: int, sale: c.SaleIn
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict]:
+def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
+    """Tax the sale, check its payments and give change: the sale as it will be recorded."""
     currency = ctx.company.currency
+    if sale.customer_id is not None and sale.customer_id not in ctx.customers:
+        raise _refuse(index, "customer_id", "no such customer")
     taxable: list[TaxableLine] = []
     for n, line in enumerate(sale.lines):
         product = ctx.products.get(line.product_id)
@@ -312,13 +355,16 @@ def _price_sale(
     except NoTaxRule as exc:
         raise _refuse(index, "lines", str(exc), code="no-tax-rule") from None
     lines = []
-    for n, (line, taxed) in enumerate(zip(sale.lines, document.lines, strict=True)):
+    included = set()
+    for line, taxed in zip(sale.lines, document.lines, strict=True):
         product = ctx.products[line.product_id]
+        included.update(tax.price_included for tax in ctx.rules[product.tax_category])
         lines.append(
             {
                 "product_id": str(product.id),
                 "sku": product.sku,
                 "category": product.category,
+                "tax_category": product.tax_category,
                 "quantity": str(line.quantity),
                 "unit_price": str(line.unit_price),
                 "discount": str(line.discount),
@@ -326,10 +372,16 @@ def _price_sale(
                 "tax": str(taxed.tax),
                 "gross": str(taxed.gross),
                 "taxes": [
-                    {"code": t.code, "base": str(t.base), "amount": str(t.amount)} for t in taxed.taxes
+                    {
+                        "code": t.code,
+                        "rate_percent": str(t.rate_percent),
+                        "base": str(t.base),
+                        "amount": str(t.amount),
+                    }
+                    for t in taxed.taxes
                 ],
                 "cost": "0",
-                "index": n,
+                "location_id": ctx.stock.id,
             }
         )
     paid = cash = ZERO
@@ -340,6 +392,8 @@ def _price_sale(
             raise _refuse(index, f"payments.{n}.payment_method_code", "no such active payment method")
         if _round(payment.amount, currency) != payment.amount:
             raise _refuse(index, f"payments.{n}.amount", "more decimals than the currency")
+        if method.kind == "on_account" and sale.customer_id is None:
+            raise _refuse(index, f"payments.{n}.payment_method_code", "a sale on account needs a customer_id")
         paid += payment.amount
         if method.kind == "cash":
             cash += payment.amount
@@ -363,8 +417,62 @@ def _price_sale(
             tenders.append(
                 {"payment_method_code": code, "kind": kind, "gateway": gateway, "amount": str(amount)}
             )
-    money = {"net": document.net_total, "tax": document.tax_total, "gross": gross, "change": paid - gross}
-    return lines, tenders, money
+    on_account = any(kind == "on_account" for _, kind, _ in by_tender)
+    if sale.invoice and sale.customer_id is None:
+        raise _refuse(index, "invoice", "an invoice needs a customer_id")
+    return CarryOutSale(
+        order_id=new_id(),
+        number="",
+        client_uuid=sale.client_uuid,
+        sold_at=sale.sold_at,
+        store_id=ctx.store.id,
+        pos_session_id=uuid.UUID(int=0),
+        currency=currency,
+        prices_include_tax=included == {True},
+        net=document.net_total,
+        tax=document.tax_total,
+        gross=gross,
+        change=paid - gross,
+        lines=lines,
+        tenders=tenders,
+        customer_id=sale.customer_id,
+        invoiced=sale.invoice or on_account,
+    )
+
+
+def _move_goods(
+    session: Session, ctx: CommandContext, loaded: _Context, target: PosSession, sales: Sequence[CarryOutSale]
+) -> None:
+    """Take the batch's goods out of the store's stock, one stock operation per local sale date, and
+    give every line the cost its move took. The operations' ``PosGoodsIssued`` events are not posted
+    one by one: the COGS joins the session's totals and its closing entry."""
+    by_date: dict[Any, list[CarryOutSale]] = defaultdict(list)
+    for sale in sales:
+        by_date[sale.sold_at.astimezone(loaded.zone).date()].append(sale)
+    for date, dated in sorted(by_date.items()):
+        lines = [line for sale in dated for line in sale.lines]
+        moved = move_stock(
+            session,
+            ctx,
+            loaded.company,
+            kind="delivery",
+            lines=[
+                MoveLine(
+                    uuid.UUID(line["product_id"]),
+                    Decimal(line["quantity"]),
+                    loaded.stock.id,
+                    loaded.customer.id,
+                )
+                for line in lines
+            ],
+            date=date,
+            reference=f"POS {loaded.terminal.code}/{target.number}",
+            details={"channel": "pos", "pos_session_id": str(target.id)},
+            event_type="PosGoodsIssued",
+            aggregate=("PosSession", target.id),
+        )
+        for line, value in zip(lines, moved.values, strict=True):
+            line["cost"] = str(value)
 
 
 def ingest_batch(
@@ -372,14 +480,7 @@ def ingest_batch(
 ) -> c.BatchResult:
     """Take a terminal's batch of offline sales: new ones are recorded, replays are counted and skipped."""
     named = get_session(session, ctx.principal, session_id, lock=True)
-    uuids = [sale.client_uuid for sale in batch]
-    known = set(
-        session.scalars(
-            select(PosSale.client_uuid).where(
-                PosSale.company_id == named.company_id, PosSale.client_uuid.in_(uuids)
-            )
-        )
-    )
+    known = known_client_uuids(session, named.company_id, (sale.client_uuid for sale in batch))
     fresh: list[tuple[int, c.SaleIn]] = []
     duplicates = 0
     for index, sale in enumerate(batch):
@@ -396,59 +497,30 @@ def ingest_batch(
         target = get_session(session, ctx.principal, rescue.id, lock=True)
 
     loaded = _Context(session, target, [sale for _, sale in fresh])
-    priced = [(index, sale, *_price_sale(loaded, index, sale)) for index, sale in fresh]  # all or nothing
+    sales = [_price_sale(loaded, index, sale) for index, sale in fresh]  # all or nothing
+    for sale in sales:
+        target.sale_count += 1
+        sale.number = f"{loaded.terminal.code}-{target.number:04d}-{target.sale_count:05d}"
+        sale.pos_session_id = target.id
+    _move_goods(session, ctx, loaded, target, sales)
+    record_carry_out(session, target.company_id, sales, ctx.actor)
     totals: Totals = {}
-    for _index, sale, lines, tenders, money in priced:
-        sale_id = uuid.uuid4()
-        reference = f"POS {sale.client_uuid}"
-        moved = move_stock(
-            session,
-            ctx,
-            loaded.company,
-            kind="delivery",
-            lines=[
-                MoveLine(
-                    uuid.UUID(line["product_id"]),
-                    Decimal(line["quantity"]),
-                    loaded.stock.id,
-                    loaded.customer.id,
-                )
-                for line in lines
-            ],
-            date=sale.sold_at.astimezone(loaded.zone).date(),
-            reference=reference,
-            details={"channel": "pos", "pos_sale_id": str(sale_id), "pos_session_id": str(target.id)},
-        )
-        # move_stock sorts its lines by product: give each sale line the cost of its own move.
-        costs: dict[str, list[Decimal]] = defaultdict(list)
-        for move in moved.moves:
-            costs[str(move.product_id)].append(move.value)
-        for line in lines:
-            line["cost"] = str(costs[line["product_id"]].pop(0))
-        cogs = sum((Decimal(line["cost"]) for line in lines), ZERO)
-        session.add(
-            PosSale(
-                id=sale_id,
-                company_id=target.company_id,
-                session_id=target.id,
-                terminal_id=target.terminal_id,
-                client_uuid=sale.client_uuid,
-                sold_at=sale.sold_at,
-                received_at=utcnow(),
-                net=money["net"],
-                tax=money["tax"],
-                gross=money["gross"],
-                change=money["change"],
-                cogs=cogs,
-                lines=lines,
-                tenders=tenders,
-                stock_event_id=moved.event.id,
+    for sale in sales:
+        _sale_totals(totals, sale)
+        if sale.invoiced:
+            order = session.get(OrderRow, sale.order_id)
+            assert order is not None
+            issue_invoice(
+                session,
+                ctx,
+                loaded.company,
+                order,
+                lines=[{**line, "product_category": line["category"]} for line in sale.lines],
+                date=sale.sold_at.astimezone(loaded.zone).date(),
+                posting="receivable",
             )
-        )
-        _sale_totals(totals, lines, tenders)
-    session.flush()
     _apply_totals(session, target.id, totals)
-    accepted = len(priced)
+    accepted = len(sales)
     rescued = accepted if target.id != named.id else 0
     record(
         session,
@@ -460,20 +532,28 @@ def ingest_batch(
         payload={
             "session_id": target.id,
             "requested_session_id": named.id,
-            "accepted": [str(sale.client_uuid) for _, sale, *_ in priced],
+            "accepted": [str(sale.client_uuid) for sale in sales],
             "duplicates": duplicates,
         },
         store_id=target.store_id,
     )
+    session.flush()
     return c.BatchResult(session_id=target.id, accepted=accepted, duplicates=duplicates, rescued=rescued)
 
 
 # -- cash and close -------------------------------------------------------------------------------
 
 
+def _local_date(session: Session, store_id: uuid.UUID) -> Any:
+    store = session.get(Store, store_id)
+    return utcnow().astimezone(ZoneInfo(store.timezone if store and store.timezone else "UTC")).date()
+
+
 def cash_movement(
     session: Session, ctx: CommandContext, session_id: uuid.UUID, request: c.CashMovementIn
 ) -> PosCashMovement:
+    """Cash put into (``in``) or taken out of (``out``) the drawer during the session; posted at once
+    between the drawer and the safe (``cash_in_transit``)."""
     pos_session = get_session(session, ctx.principal, session_id, lock=True)
     if pos_session.state != "open":
         raise Conflict("the POS session is closed", code="session-closed")
@@ -501,7 +581,17 @@ def cash_movement(
         company_id=pos_session.company_id,
         aggregate_type="PosSession",
         aggregate_id=pos_session.id,
-        payload={"direction": request.direction, "amount": request.amount, "reason": request.reason},
+        payload={
+            "date": _local_date(session, pos_session.store_id),
+            "reference": f"POS cash {request.direction} {request.reason}"[:200],
+            "store_id": pos_session.store_id,
+            "channel": "pos",
+            "direction": request.direction,
+            "amount": request.amount,
+            "cash_in": request.amount if request.direction == "in" else None,
+            "cash_out": request.amount if request.direction == "out" else None,
+            "reason": request.reason,
+        },
         store_id=pos_session.store_id,
     )
     return movement
@@ -520,6 +610,25 @@ def expected_cash(session: Session, pos_session: PosSession, rows: Sequence[PosS
     return pos_session.opening_float + cash_tenders + moved
 
 
+def _differences(
+    counted: dict[str, Decimal],
+    methods: dict[str, PaymentMethod],
+    rows: Sequence[PosSessionTotal],
+    expected: Decimal,
+) -> dict[str, Decimal]:
+    """Counted minus expected per tender key (``kind|gateway``) that was counted: cash against the
+    expected drawer, cards and the rest against their running totals."""
+    tender_totals = {r.key: r.amount for r in rows if r.kind == "tender"}
+    counted_by_key: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for code, amount in counted.items():
+        method = methods[code]
+        counted_by_key[f"{method.kind}|{method.gateway or ''}"] += amount
+    return {
+        key: amount - (expected if key.startswith("cash|") else tender_totals.get(key, ZERO))
+        for key, amount in sorted(counted_by_key.items())
+    }
+
+
 def close_session(
     session: Session, ctx: CommandContext, session_id: uuid.UUID, counted: dict[str, Decimal]
 ) -> PosSession:
@@ -527,6 +636,11 @@ def close_session(
     pos_session = get_session(session, ctx.principal, session_id, lock=True)
     if pos_session.state != "open":
         raise Conflict("the POS session is already closed", code="session-closed")
+    if not ctx.principal.can("pos:approve") and pos_session.opened_by != ctx.actor:
+        raise PermissionDenied(
+            f"session {pos_session.number} was opened by {pos_session.opened_by}: a cashier closes their own"
+            " sessions, a store manager any"
+        )
     company = session.get(Company, pos_session.company_id)
     terminal = session.get(PosTerminal, pos_session.terminal_id)
     assert company is not None and terminal is not None
@@ -548,14 +662,15 @@ def close_session(
     expected = expected_cash(session, pos_session, rows)
     counted_cash = sum((amount for code, amount in counted.items() if methods[code].kind == "cash"), ZERO)
     difference = counted_cash - expected
-    if abs(difference) > APPROVAL_THRESHOLD and not ctx.principal.can("pos:approve"):
+    threshold = company.pos_approval_threshold
+    if abs(difference) > threshold and not ctx.principal.can("pos:approve"):
         raise Conflict(
-            f"the cash difference {difference} is above {APPROVAL_THRESHOLD}: a store manager must close",
+            f"the cash difference {difference} is above {threshold}: a store manager must close",
             code="needs-approval",
+            problems=[FieldProblem("counted", f"cash differs by {difference} from the expected {expected}")],
         )
-    now = utcnow()
-    store = session.get(Store, pos_session.store_id)
-    date = now.astimezone(ZoneInfo(store.timezone if store and store.timezone else "UTC")).date()
+    differences = _differences(counted, methods, rows, expected)
+    date = _local_date(session, pos_session.store_id)
     sales = [
         {"product_category": r.key, "net": r.net, "tax": ZERO} for r in rows if r.kind == "category" and r.net
     ] + [
@@ -568,41 +683,76 @@ def close_session(
         if r.kind == "tender" and r.amount:
             kind, _, gateway = r.key.partition("|")
             tenders.append({"kind": kind, "gateway": gateway or None, "amount": r.amount})
+    cogs = []
+    for r in rows:
+        if r.kind == "cogs" and r.amount:
+            category, _, role = r.key.partition("|")
+            cogs.append({"product_category": category, "stock_role": role, "cost": r.amount})
+    invoice_payments = sum((r.amount for r in rows if r.kind == "receivable"), ZERO)
     pos_session.state = "closed"
-    pos_session.closed_at = now
+    pos_session.closed_at = utcnow()
     pos_session.closed_by = ctx.actor
     pos_session.counted = {code: str(amount) for code, amount in counted.items()}
+    pos_session.differences = {
+        key: str(_round(amount, company.currency)) for key, amount in differences.items()
+    }
     pos_session.expected_cash = expected
     pos_session.cash_difference = difference
-    if sales or tenders or difference:
-        payload: dict[str, Any] = {
-            "date": date,
-            "reference": f"POS {terminal.code}/{pos_session.number}",
-            "store_id": pos_session.store_id,
-            "channel": "pos",
-            "session_id": pos_session.id,
-            "sales": sales,
-            "tenders": tenders,
-            "expected_cash": expected,
-            "counted": pos_session.counted,
-        }
-        if difference > 0:
-            payload["cash_over"] = difference
-        elif difference < 0:
-            payload["cash_short"] = -difference
-        event = record(
-            session,
-            ctx,
-            type="PosSessionClosed",
-            company_id=company.id,
-            aggregate_type="PosSession",
-            aggregate_id=pos_session.id,
-            payload=payload,
-            store_id=pos_session.store_id,
-        )
-        pos_session.closing_event_id = event.id
+    payload: dict[str, Any] = {
+        "date": date,
+        "reference": f"POS {terminal.code}/{pos_session.number}",
+        "store_id": pos_session.store_id,
+        "channel": "pos",
+        "session_id": pos_session.id,
+        "sales": sales,
+        "tenders": tenders,
+        "cogs": cogs,
+        "invoice_payments": invoice_payments or None,
+        "expected_cash": expected,
+        "cash_handed_over": counted_cash or None,
+        "counted": pos_session.counted,
+        "differences": pos_session.differences,
+    }
+    if difference > 0:
+        payload["cash_over"] = difference
+    elif difference < 0:
+        payload["cash_short"] = -difference
+    event = record(
+        session,
+        ctx,
+        type="PosSessionClosed",
+        company_id=company.id,
+        aggregate_type="PosSession",
+        aggregate_id=pos_session.id,
+        payload=payload,
+        store_id=pos_session.store_id,
+    )
+    pos_session.closing_event_id = event.id
     session.flush()
     return pos_session
+
+
+def awaiting_posting(session: Session, company_id: uuid.UUID, as_of: Any) -> dict[str, Decimal]:
+    """COGS of POS sales made on or before ``as_of`` in sessions whose closing entry is not posted by
+    then: the stock has left, the ledger takes it at the close (for the stock-ledger check)."""
+    closing_date = (
+        select(JournalEntry.date)
+        .where(JournalEntry.event_id == PosSession.closing_event_id)
+        .scalar_subquery()
+    )
+    query = (
+        select(func.sum(StockMove.value))
+        .join(Event, Event.id == StockMove.event_id)
+        .join(PosSession, PosSession.id == Event.aggregate_id)
+        .where(
+            StockMove.company_id == company_id,
+            Event.type == "PosGoodsIssued",
+            StockMove.date <= as_of,
+            or_(PosSession.closing_event_id.is_(None), closing_date.is_(None), closing_date > as_of),
+        )
+    )
+    value = session.scalar(query)
+    return {STOCK_ROLE["stock"]: value} if value else {}
 
 
 def session_view(session: Session, pos_session: PosSession) -> c.SessionView:

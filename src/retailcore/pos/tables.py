@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from retailcore.adapters.orm import Amount, Base, IdMixin, TimestampsMixin, UTCDateTime, utcnow
 
-TOTAL_KINDS = ("tax", "category", "tender", "cogs")
+TOTAL_KINDS = ("tax", "category", "tender", "cogs", "receivable")
 
 
 class PosTerminal(IdMixin, TimestampsMixin, Base):
@@ -50,47 +50,30 @@ class PosSession(IdMixin, TimestampsMixin, Base):
     opened_by: Mapped[str] = mapped_column(String(200))
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     closed_by: Mapped[str | None] = mapped_column(String(200))
+    sale_count: Mapped[int] = mapped_column(default=0)
+    """Sales ingested so far: numbers the session's sales (``T01-0007-00042``)."""
     counted: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """Counted amounts per payment method code (decimal strings), as given at close."""
+    differences: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Counted minus expected per payment method counted at close (decimal strings)."""
     expected_cash: Mapped[Decimal | None] = mapped_column(Amount())
     cash_difference: Mapped[Decimal | None] = mapped_column(Amount())
     """Counted minus expected cash: positive is over, negative is short."""
     closing_event_id: Mapped[uuid.UUID | None]
 
 
-class PosSale(IdMixin, Base):
-    __tablename__ = "pos_sales"
-    __table_args__ = (UniqueConstraint("company_id", "client_uuid"),)
-
-    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
-    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pos_sessions.id"), index=True)
-    terminal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pos_terminals.id"))
-    client_uuid: Mapped[uuid.UUID]
-    """The terminal's id for the sale: the idempotency key of an offline sale."""
-    sold_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    net: Mapped[Decimal] = mapped_column(Amount())
-    tax: Mapped[Decimal] = mapped_column(Amount())
-    gross: Mapped[Decimal] = mapped_column(Amount())
-    change: Mapped[Decimal] = mapped_column(Amount())
-    cogs: Mapped[Decimal] = mapped_column(Amount())
-    lines: Mapped[list[Any]] = mapped_column(JSON)
-    tenders: Mapped[list[Any]] = mapped_column(JSON)
-    """Tenders after change: {payment_method_code, kind, gateway, amount}."""
-    stock_event_id: Mapped[uuid.UUID | None]
-
-
 class PosSessionTotal(IdMixin, Base):
     __tablename__ = "pos_session_totals"
     __table_args__ = (
         UniqueConstraint("session_id", "kind", "key"),
-        CheckConstraint("kind IN ('tax', 'category', 'tender', 'cogs')", name="kind"),
+        CheckConstraint("kind IN ('tax', 'category', 'tender', 'cogs', 'receivable')", name="kind"),
     )
 
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pos_sessions.id"))
     kind: Mapped[str] = mapped_column(String(16))
     key: Mapped[str] = mapped_column(String(200))
-    """Tax code, product category, ``kind|gateway`` of a tender, or category for COGS."""
+    """Tax code, product category, ``kind|gateway`` of a tender, ``category|stock_role`` for COGS,
+    ``""`` for receivable (what invoiced sales were paid at the till)."""
     net: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
     tax: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
     tax_base: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))

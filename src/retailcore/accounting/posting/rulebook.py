@@ -71,11 +71,49 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "lines": [
             *_tenders("debit", "tenders", "POS tender"),
             *_sales("POS sales"),
+            _line("credit", "receivable", "invoice_payments", "Paid at the till on invoices", optional=True),
             _line("credit", "gift_card_liability", "gift_cards_sold", "Gift cards sold", optional=True),
+            _line("debit", "cogs", "cost", "POS COGS {product_category}", "cogs"),
+            _line("credit", "$stock_role", "cost", "POS stock out {product_category}", "cogs"),
             _line("debit", "cash_drawer", "cash_over", "Cash over at close", optional=True),
             _line("credit", "cash_difference_gain", "cash_over", "Cash over at close", optional=True),
             _line("debit", "cash_difference_loss", "cash_short", "Cash short at close", optional=True),
             _line("credit", "cash_drawer", "cash_short", "Cash short at close", optional=True),
+            _line("debit", "cash_in_transit", "cash_handed_over", "Counted cash to the safe", optional=True),
+            _line("credit", "cash_drawer", "cash_handed_over", "Counted cash to the safe", optional=True),
+        ],
+    },
+    {
+        "code": "pos-session-float",
+        "name": "POS session opened: the float goes from the safe into the drawer",
+        "event_type": "PosSessionOpened",
+        "journal_code": "POS",
+        "lines": [
+            _line("debit", "cash_drawer", "opening_float", "Float {reference}", optional=True),
+            _line("credit", "cash_in_transit", "opening_float", "Float {reference}", optional=True),
+        ],
+    },
+    {
+        "code": "pos-cash-movement",
+        "name": "Cash put into or taken out of a POS drawer during a session",
+        "event_type": "PosCashMoved",
+        "journal_code": "POS",
+        "lines": [
+            _line("debit", "cash_drawer", "cash_in", "Cash in: {reason}", optional=True),
+            _line("credit", "cash_in_transit", "cash_in", "Cash in: {reason}", optional=True),
+            _line("debit", "cash_in_transit", "cash_out", "Cash out: {reason}", optional=True),
+            _line("credit", "cash_drawer", "cash_out", "Cash out: {reason}", optional=True),
+        ],
+    },
+    {
+        "code": "invoice-to-receivable",
+        "name": "Sale invoiced at the till: revenue to the customer's receivable",
+        "event_type": "InvoiceIssued",
+        "journal_code": "SALES",
+        "conditions": {"posting": "receivable"},
+        "lines": [
+            _line("debit", "receivable", "gross", "Invoice {number}"),
+            *_sales("Invoice"),
         ],
     },
     {
@@ -99,13 +137,47 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         ],
     },
     {
+        "code": "order-payment-captured",
+        "name": "Order paid by card: a deposit before delivery, a settlement of receivable after",
+        "event_type": "PaymentCaptured",
+        "journal_code": "BANK",
+        "priority": 50,
+        "conditions": {"split": True},
+        "lines": [
+            _line("debit", "card_clearing", "amount", "Capture {gateway} {order_ref}"),
+            _line("credit", "customer_deposits", "deposit", "Deposit {order_ref}", optional=True),
+            _line("credit", "receivable", "settled", "Paid {order_ref}", optional=True),
+        ],
+    },
+    {
+        "code": "order-tender-accepted",
+        "name": "Order paid by gift card or store credit: a deposit before delivery, a settlement after",
+        "event_type": "TenderAccepted",
+        "journal_code": "SALES",
+        "lines": [
+            *_tenders("debit", "tenders", "Paid by"),
+            _line("credit", "customer_deposits", "deposit", "Deposit {order_ref}", optional=True),
+            _line("credit", "receivable", "settled", "Paid {order_ref}", optional=True),
+        ],
+    },
+    {
         "code": "web-payment-refunded",
-        "name": "Web order payment refunded before fulfilment: deposit given back",
+        "name": "Order payment refunded before fulfilment: deposit given back",
         "event_type": "PaymentRefunded",
         "journal_code": "BANK",
         "lines": [
             _line("debit", "customer_deposits", "amount", "Deposit refunded {order_ref}"),
             _line("credit", "card_clearing", "amount", "Refund {gateway} {order_ref}"),
+        ],
+    },
+    {
+        "code": "order-tender-returned",
+        "name": "Gift card or store credit given back when an order is cancelled",
+        "event_type": "TenderReturned",
+        "journal_code": "SALES",
+        "lines": [
+            _line("debit", "customer_deposits", "amount", "Deposit returned {order_ref}"),
+            *_tenders("credit", "tenders", "Returned to"),
         ],
     },
     {

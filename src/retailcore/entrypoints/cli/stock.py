@@ -40,11 +40,15 @@ def check(company: CompanyOption, as_of: AsOfOption = None) -> None:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
     table = Table(title=f"Stock valuation against the ledger at {result.as_of.isoformat()}")
-    for column in ("account role", "stock valuation", "ledger balance", "difference"):
+    for column in ("account role", "stock valuation", "ledger balance", "awaiting posting", "difference"):
         table.add_column(column, justify="left" if column == "account role" else "right")
     for role in result.roles:
         table.add_row(
-            role.role, canonical(role.stock_value), canonical(role.ledger_balance), canonical(role.difference)
+            role.role,
+            canonical(role.stock_value),
+            canonical(role.ledger_balance),
+            canonical(role.awaiting_posting),
+            canonical(role.difference),
         )
     out.print(table)
     if not result.agrees:

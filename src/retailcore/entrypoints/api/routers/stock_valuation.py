@@ -41,6 +41,7 @@ class RoleAgreementView(BaseModel):
     role: str
     stock_value: DecimalStr
     ledger_balance: DecimalStr
+    awaiting_posting: DecimalStr
     difference: DecimalStr
 
 
@@ -126,6 +127,7 @@ def stock_check(
                 role=r.role,
                 stock_value=r.stock_value,
                 ledger_balance=r.ledger_balance,
+                awaiting_posting=r.awaiting_posting,
                 difference=r.difference,
             )
             for r in check.roles

@@ -1,0 +1,230 @@
+"""POS sales as orders: channel ``pos``, fulfillment ``carry_out``, paid and handed over at once.
+
+The POS context prices and taxes a terminal's sales, moves their goods and keeps its session totals;
+it hands the sales to :func:`record_carry_out`, which writes them into the one order model (orders,
+lines, payments) with set-based inserts, so a batch of a thousand sales is a handful of statements.
+A POS sale is born ``fulfilled``; one the customer asked an invoice for is born ``invoiced``, and its
+revenue goes to the customer's receivable (:mod:`retailcore.orders.invoices`) instead of the session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from retailcore.adapters.orm import utcnow
+from retailcore.orders import tables as t
+from retailcore.orders.model import OrderState
+
+ZERO = Decimal(0)
+
+
+@dataclass
+class CarryOutSale:
+    """One priced POS sale. ``lines`` and ``tenders`` are what the session totals are built from:
+    lines ``{product_id, sku, category, tax_category, quantity, unit_price, discount, net, tax, gross,
+    taxes: [{code, rate_percent, base, amount}], cost, location_id}`` and tenders ``{payment_method_code,
+    kind, gateway, amount}`` (after change), amounts as decimal strings."""
+
+    order_id: uuid.UUID
+    number: str
+    client_uuid: uuid.UUID
+    sold_at: dt.datetime
+    store_id: uuid.UUID
+    pos_session_id: uuid.UUID
+    currency: str
+    prices_include_tax: bool
+    net: Decimal
+    tax: Decimal
+    gross: Decimal
+    change: Decimal
+    lines: list[dict[str, Any]]
+    tenders: list[dict[str, Any]]
+    customer_id: uuid.UUID | None = None
+    invoiced: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def paid(self) -> Decimal:
+        """What was paid at the till (on account is a claim, not a payment)."""
+        return sum((Decimal(t["amount"]) for t in self.tenders if t["kind"] != "on_account"), ZERO)
+
+
+def known_client_uuids(session: Session, company_id: uuid.UUID, client_uuids: Iterable[uuid.UUID]) -> set:
+    """The POS sale ids already recorded (a replayed sale is skipped)."""
+    wanted = list(client_uuids)
+    if not wanted:
+        return set()
+    return set(
+        session.scalars(
+            select(t.OrderRow.client_uuid).where(
+                t.OrderRow.company_id == company_id, t.OrderRow.client_uuid.in_(wanted)
+            )
+        )
+    )
+
+
+def record_carry_out(
+    session: Session, company_id: uuid.UUID, sales: Sequence[CarryOutSale], actor: str
+) -> None:
+    """Write the sales, their lines and their payments (three multi-row inserts)."""
+    if not sales:
+        return
+    now = utcnow()
+    orders, lines, payments = [], [], []
+    for sale in sales:
+        orders.append(
+            {
+                "id": sale.order_id,
+                "company_id": company_id,
+                "number": sale.number,
+                "channel": "pos",
+                "fulfillment_mode": "carry_out",
+                "state": (OrderState.invoiced if sale.invoiced else OrderState.fulfilled).value,
+                "store_id": sale.store_id,
+                "customer_id": sale.customer_id,
+                "currency": sale.currency,
+                "prices_include_tax": sale.prices_include_tax,
+                "net_total": sale.net,
+                "tax_total": sale.tax,
+                "gross_total": sale.gross,
+                "reason": "",
+                "deposit_balance": ZERO,
+                "receivable_balance": sale.gross - sale.paid if sale.invoiced else ZERO,
+                "change_given": sale.change,
+                "pos_session_id": sale.pos_session_id,
+                "client_uuid": sale.client_uuid,
+                "ordered_at": sale.sold_at,
+                "created_by": actor,
+                "updated_by": actor,
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+            }
+        )
+        for position, line in enumerate(sale.lines, start=1):
+            quantity = Decimal(line["quantity"])
+            lines.append(
+                {
+                    "id": uuid.uuid4(),
+                    "company_id": company_id,
+                    "order_id": sale.order_id,
+                    "position": position,
+                    "product_id": uuid.UUID(line["product_id"]),
+                    "sku": line["sku"],
+                    "product_category": line["category"],
+                    "quantity": quantity,
+                    "unit_price": Decimal(line["unit_price"]),
+                    "discount": Decimal(line["discount"]),
+                    "tax_category": line["tax_category"],
+                    "net": Decimal(line["net"]),
+                    "tax": Decimal(line["tax"]),
+                    "gross": Decimal(line["gross"]),
+                    "taxes": line["taxes"],
+                    "fulfilled_quantity": quantity,
+                    "cancelled_quantity": ZERO,
+                    "cost": Decimal(line["cost"]),
+                    "location_id": line["location_id"],
+                    "reservation_id": None,
+                }
+            )
+        for position, tender in enumerate(sale.tenders):
+            amount = Decimal(tender["amount"])
+            payments.append(
+                {
+                    "id": uuid.uuid4(),
+                    "company_id": company_id,
+                    "order_id": sale.order_id,
+                    "position": position,
+                    "kind": tender["kind"],
+                    "payment_method_code": tender["payment_method_code"],
+                    "gateway": tender["gateway"],
+                    "reference": f"{tender['payment_method_code']}#{position}",
+                    "authorized": amount,
+                    "captured": amount,
+                    "refunded": ZERO,
+                    "state": "captured" if tender["kind"] == "card" else "accepted",
+                }
+            )
+    session.execute(insert(t.OrderRow), orders)
+    session.execute(insert(t.OrderLineRow), lines)
+    if payments:
+        session.execute(insert(t.OrderPaymentRow), payments)
+
+
+def session_sales(session: Session, pos_session_id: uuid.UUID) -> list[CarryOutSale]:
+    """The session's sales as recorded (for audits and the totals' recomputation; never on close)."""
+    rows = list(session.scalars(select(t.OrderRow).where(t.OrderRow.pos_session_id == pos_session_id)))
+    ids = [row.id for row in rows]
+    # Invoiced at the till (posted to receivable), as opposed to an invoice asked for afterwards.
+    at_till = set(
+        session.scalars(
+            select(t.InvoiceRow.order_id).where(
+                t.InvoiceRow.order_id.in_(ids), t.InvoiceRow.posting == "receivable"
+            )
+        )
+    )
+    lines: dict[uuid.UUID, list[dict[str, Any]]] = {row.id: [] for row in rows}
+    tenders: dict[uuid.UUID, list[dict[str, Any]]] = {row.id: [] for row in rows}
+    if ids:
+        for line in session.scalars(
+            select(t.OrderLineRow).where(t.OrderLineRow.order_id.in_(ids)).order_by(t.OrderLineRow.position)
+        ):
+            lines[line.order_id].append(
+                {
+                    "product_id": str(line.product_id),
+                    "sku": line.sku,
+                    "category": line.product_category,
+                    "tax_category": line.tax_category,
+                    "quantity": str(line.quantity),
+                    "unit_price": str(line.unit_price),
+                    "discount": str(line.discount),
+                    "net": str(line.net),
+                    "tax": str(line.tax),
+                    "gross": str(line.gross),
+                    "taxes": line.taxes,
+                    "cost": str(line.cost),
+                    "location_id": line.location_id,
+                }
+            )
+        for payment in session.scalars(
+            select(t.OrderPaymentRow)
+            .where(t.OrderPaymentRow.order_id.in_(ids))
+            .order_by(t.OrderPaymentRow.position)
+        ):
+            tenders[payment.order_id].append(
+                {
+                    "payment_method_code": payment.payment_method_code,
+                    "kind": payment.kind,
+                    "gateway": payment.gateway,
+                    "amount": str(payment.captured - payment.refunded),
+                }
+            )
+    return [
+        CarryOutSale(
+            order_id=row.id,
+            number=row.number,
+            client_uuid=row.client_uuid,  # type: ignore[arg-type]
+            sold_at=row.ordered_at,  # type: ignore[arg-type]
+            store_id=row.store_id,  # type: ignore[arg-type]
+            pos_session_id=pos_session_id,
+            currency=row.currency,
+            prices_include_tax=row.prices_include_tax,
+            net=row.net_total,
+            tax=row.tax_total,
+            gross=row.gross_total,
+            change=row.change_given,
+            lines=lines[row.id],
+            tenders=tenders[row.id],
+            customer_id=row.customer_id,
+            invoiced=row.id in at_till,
+        )
+        for row in rows
+    ]
