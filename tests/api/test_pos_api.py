@@ -154,3 +154,30 @@ def test_an_unpaid_sale_refuses_the_batch(client, pos):
     assert_problem(response, 422, "payment-short", fields=("sales.1.payments",))
     read = client.get(f"{API}/pos/sessions/{session['id']}", headers=pos["cashier"]).json()
     assert read["totals"] == []
+
+
+def test_only_the_cashier_who_opened_or_a_manager_closes_and_finance_never(client, auth, pos):
+    session = _open(client, pos)
+    url = f"{API}/pos/sessions/{session['id']}/close"
+    colleague = auth("cashier", company="ACME", store="S1")
+    assert_problem(client.post(url, json={"counted": {"CASH": "50.00"}}, headers=colleague), 403)
+    finance = auth("finance", company="ACME")
+    assert_problem(client.post(url, json={"counted": {"CASH": "50.00"}}, headers=finance), 403)
+    closed = client.post(url, json={"counted": {"CASH": "50.00"}}, headers=pos["cashier"])
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["state"] == "closed"
+
+
+def test_the_approval_threshold_is_a_company_setting(client, admin, company, pos):
+    patched = client.patch(
+        f"{API}/companies/{company['id']}",
+        json={"pos_approval_threshold": "50.00"},
+        headers={**admin, "If-Match": str(company["version"])},
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["pos_approval_threshold"] == "50.00"
+    session = _open(client, pos)
+    url = f"{API}/pos/sessions/{session['id']}/close"
+    closed = client.post(url, json={"counted": {"CASH": "10.00"}}, headers=pos["cashier"])  # 40.00 short
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["cash_difference"] == "-40.00"

@@ -87,8 +87,11 @@ MODES_BY_CHANNEL: Final[Mapping[Channel, frozenset[FulfillmentMode]]] = {
     ),
     # Marketplaces deliver to the buyer's address; pickup is not something they pass on to us.
     Channel.marketplace: frozenset({FulfillmentMode.ship, FulfillmentMode.ship_from_store}),
-    # Business customers get deliveries or collect at a trade counter.
-    Channel.b2b: frozenset({FulfillmentMode.ship, FulfillmentMode.carry_out}),
+    # Business customers get deliveries (from a store when the warehouse is short) or collect at a
+    # trade counter.
+    Channel.b2b: frozenset(
+        {FulfillmentMode.ship, FulfillmentMode.ship_from_store, FulfillmentMode.carry_out}
+    ),
 }
 """Fulfillment modes each channel may use; anything else is refused when the order is built."""
 

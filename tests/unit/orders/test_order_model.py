@@ -91,7 +91,7 @@ def test_the_channel_mode_table_is_the_documented_one() -> None:
         "pos": ["carry_out", "ship"],
         "web": ["click_and_collect", "ship", "ship_from_store"],
         "marketplace": ["ship", "ship_from_store"],
-        "b2b": ["carry_out", "ship"],
+        "b2b": ["carry_out", "ship", "ship_from_store"],
     }
 
 
