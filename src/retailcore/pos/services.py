@@ -147,7 +147,7 @@ def _new_session(
         state="open",
         is_rescue=rescue,
         opening_float=opening_float,
-        opened_at=utcnow(),
+        opened_at=_now(ctx),
         opened_by=ctx.actor,
     )
     session.add(pos_session)
@@ -160,7 +160,7 @@ def _new_session(
         aggregate_type="PosSession",
         aggregate_id=pos_session.id,
         payload={
-            "date": _local_date(session, terminal.store_id),
+            "date": _local_date(session, terminal.store_id, ctx),
             "reference": f"POS {terminal.code}/{pos_session.number} float",
             "terminal_id": terminal.id,
             "store_id": terminal.store_id,
@@ -544,9 +544,14 @@ def ingest_batch(
 # -- cash and close -------------------------------------------------------------------------------
 
 
-def _local_date(session: Session, store_id: uuid.UUID) -> Any:
+def _now(ctx: CommandContext) -> Any:
+    """When the command happens: the context's time when it replays the past (imports, simulation)."""
+    return ctx.occurred_at or utcnow()
+
+
+def _local_date(session: Session, store_id: uuid.UUID, ctx: CommandContext) -> Any:
     store = session.get(Store, store_id)
-    return utcnow().astimezone(ZoneInfo(store.timezone if store and store.timezone else "UTC")).date()
+    return _now(ctx).astimezone(ZoneInfo(store.timezone if store and store.timezone else "UTC")).date()
 
 
 def cash_movement(
@@ -569,7 +574,7 @@ def cash_movement(
         direction=request.direction,
         amount=request.amount,
         reason=request.reason,
-        created_at=utcnow(),
+        created_at=_now(ctx),
         created_by=ctx.actor,
     )
     session.add(movement)
@@ -582,7 +587,7 @@ def cash_movement(
         aggregate_type="PosSession",
         aggregate_id=pos_session.id,
         payload={
-            "date": _local_date(session, pos_session.store_id),
+            "date": _local_date(session, pos_session.store_id, ctx),
             "reference": f"POS cash {request.direction} {request.reason}"[:200],
             "store_id": pos_session.store_id,
             "channel": "pos",
@@ -670,7 +675,7 @@ def close_session(
             problems=[FieldProblem("counted", f"cash differs by {difference} from the expected {expected}")],
         )
     differences = _differences(counted, methods, rows, expected)
-    date = _local_date(session, pos_session.store_id)
+    date = _local_date(session, pos_session.store_id, ctx)
     sales = [
         {"product_category": r.key, "net": r.net, "tax": ZERO} for r in rows if r.kind == "category" and r.net
     ] + [
@@ -690,7 +695,7 @@ def close_session(
             cogs.append({"product_category": category, "stock_role": role, "cost": r.amount})
     invoice_payments = sum((r.amount for r in rows if r.kind == "receivable"), ZERO)
     pos_session.state = "closed"
-    pos_session.closed_at = utcnow()
+    pos_session.closed_at = _now(ctx)
     pos_session.closed_by = ctx.actor
     pos_session.counted = {code: str(amount) for code, amount in counted.items()}
     pos_session.differences = {
