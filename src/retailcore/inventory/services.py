@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -226,20 +226,32 @@ def current_unit_cost(product: Product, cost: i.ProductCost) -> Decimal:
     return cost.last_unit_cost or product.standard_cost
 
 
-def _consume_fifo(session: Session, product: Product, cost: i.ProductCost, quantity: Decimal) -> Decimal:
+def _open_layers(session: Session, product: Product) -> list[i.ValuationLayer]:
+    """The product's layers with units left, oldest first, locked for this transaction."""
+    return list(
+        session.scalars(
+            select(i.ValuationLayer)
+            .where(
+                i.ValuationLayer.product_id == product.id, i.ValuationLayer.remaining_quantity > Decimal(0)
+            )
+            .order_by(i.ValuationLayer.date, i.ValuationLayer.id)
+            .with_for_update()
+        )
+    )
+
+
+def _consume_fifo(
+    product: Product, cost: i.ProductCost, layers: list[i.ValuationLayer], quantity: Decimal
+) -> Decimal:
     """Take ``quantity`` out of the oldest layers; the part not covered by layers (negative stock) is
     valued at the last cost. Returns the unrounded value taken."""
-    layers = session.scalars(
-        select(i.ValuationLayer)
-        .where(i.ValuationLayer.product_id == product.id, i.ValuationLayer.remaining_quantity > Decimal(0))
-        .order_by(i.ValuationLayer.date, i.ValuationLayer.id)
-        .with_for_update()
-    )
     remaining = quantity
     value = Decimal(0)
     for layer in layers:
         if remaining <= 0:
             break
+        if layer.remaining_quantity <= 0:
+            continue
         taken = min(layer.remaining_quantity, remaining)
         layer.remaining_quantity -= taken
         value += taken * layer.unit_cost
@@ -250,11 +262,15 @@ def _consume_fifo(session: Session, product: Product, cost: i.ProductCost, quant
 
 
 def _value_out(
-    session: Session, company: Company, product: Product, cost: i.ProductCost, quantity: Decimal
+    company: Company,
+    product: Product,
+    cost: i.ProductCost,
+    quantity: Decimal,
+    layers: Callable[[], list[i.ValuationLayer]],
 ) -> Decimal:
     """The value leaving the company's stock (delivery, scrap, loss), rounded; empties it exactly."""
     if product.cost_method == "fifo":
-        raw = _consume_fifo(session, product, cost, quantity)
+        raw = _consume_fifo(product, cost, layers(), quantity)
     elif product.cost_method == "average" and cost.quantity > 0:
         raw = cost.value / cost.quantity * min(quantity, cost.quantity)
         raw += max(quantity - cost.quantity, Decimal(0)) * (cost.last_unit_cost or product.standard_cost)
@@ -317,6 +333,74 @@ def _value_in(
     return _Valued(value=value, unit_cost=unit, item=item, correction=correction, layer=layer)
 
 
+def _lock_rows(
+    session: Session, company: Company, lines: Sequence[MoveLine], locations: dict
+) -> tuple[dict[uuid.UUID, i.ProductCost], dict[tuple[uuid.UUID, uuid.UUID], i.StockQuant]]:
+    """Lock, in one statement each, the company cost rows of the operation's products and the quants
+    it changes, creating the missing ones. Every operation takes cost rows before quants, each in id
+    order, so two operations on the same products wait for each other instead of deadlocking."""
+    product_ids = sorted({line.product_id for line in lines}, key=str)
+    costs = {
+        cost.product_id: cost
+        for cost in session.scalars(
+            select(i.ProductCost)
+            .where(i.ProductCost.company_id == company.id, i.ProductCost.product_id.in_(product_ids))
+            .order_by(i.ProductCost.product_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    pairs = {
+        (line.product_id, location_id)
+        for line in lines
+        for location_id in (line.from_location_id, line.to_location_id)
+        if locations[location_id].kind in VALUED
+    }
+    location_ids = sorted({location_id for _, location_id in pairs}, key=str)
+    quants = (
+        {
+            (row.product_id, row.location_id): row
+            for row in session.scalars(
+                select(i.StockQuant)
+                .where(i.StockQuant.product_id.in_(product_ids), i.StockQuant.location_id.in_(location_ids))
+                .order_by(i.StockQuant.product_id, i.StockQuant.location_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+            if (row.product_id, row.location_id) in pairs
+        }
+        if pairs
+        else {}
+    )
+    created = False
+    for product_id in product_ids:
+        if product_id not in costs:
+            costs[product_id] = i.ProductCost(
+                product_id=product_id,
+                company_id=company.id,
+                quantity=Decimal(0),
+                value=Decimal(0),
+                last_unit_cost=Decimal(0),
+            )
+            session.add(costs[product_id])
+            created = True
+    for product_id, location_id in sorted(pairs, key=lambda pair: (str(pair[0]), str(pair[1]))):
+        if (product_id, location_id) not in quants:
+            quants[(product_id, location_id)] = i.StockQuant(
+                product_id=product_id,
+                location_id=location_id,
+                company_id=company.id,
+                quantity=Decimal(0),
+                value=Decimal(0),
+                reserved=Decimal(0),
+            )
+            session.add(quants[(product_id, location_id)])
+            created = True
+    if created:
+        session.flush()  # inserting takes the new rows' locks: a concurrent first move waits or fails
+    return costs, quants
+
+
 def move_stock(
     session: Session,
     ctx: CommandContext,
@@ -347,11 +431,20 @@ def move_stock(
     moves: list[i.StockMove] = []
     exceptions: list[i.StockException] = []
     event_id = new_id()  # moves point at the event recorded after they are valued
+    costs, quants = _lock_rows(session, company, lines, locations)
+    layer_cache: dict[uuid.UUID, list[i.ValuationLayer]] = {}
+    new_layers: list[i.ValuationLayer] = []
     for line in lines:
         product: Product = products[line.product_id]
         source: Location = locations[line.from_location_id]
         destination: Location = locations[line.to_location_id]
-        cost = product_cost(session, company.id, product.id)
+        cost = costs[product.id]
+
+        def layers(product: Product = product) -> list[i.ValuationLayer]:
+            if product.id not in layer_cache:
+                layer_cache[product.id] = _open_layers(session, product)
+            return layer_cache[product.id]
+
         move_id = new_id()
         layer: i.ValuationLayer | None = None
         store_id = destination.store_id or source.store_id
@@ -382,19 +475,19 @@ def move_stock(
                         "stock_role": stock_role,
                     }
                 )
-            target = quant(session, company.id, product.id, destination.id)
+            target = quants[(product.id, destination.id)]
             target.quantity += line.quantity
             target.value += value - valued.correction
             unit_cost = valued.unit_cost
         elif destination.kind not in VALUED:  # out of stock
-            value = _value_out(session, company, product, cost, line.quantity)
+            value = _value_out(company, product, cost, line.quantity, layers)
             stock_role = STOCK_ROLE[source.kind]
             cost.quantity -= line.quantity
             cost.value -= value
             item = {"cost": value, **dims, "location_id": source.id, "stock_role": stock_role}
             if kind == "count_loss":
                 item = {**item, "difference": -value}
-            origin = quant(session, company.id, product.id, source.id)
+            origin = quants[(product.id, source.id)]
             origin.quantity -= line.quantity
             origin.value -= value
             unit_cost = (value / line.quantity).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
@@ -411,7 +504,7 @@ def move_stock(
                     )
                 )
         else:  # between valued locations: the company's stock value does not change
-            origin = quant(session, company.id, product.id, source.id)
+            origin = quants[(product.id, source.id)]
             if origin.quantity > 0 and line.quantity >= origin.quantity:
                 value = origin.value
             elif origin.quantity > 0:
@@ -420,7 +513,7 @@ def move_stock(
                 value = _round(line.quantity * current_unit_cost(product, cost), company.currency)
             origin.quantity -= line.quantity
             origin.value -= value
-            target = quant(session, company.id, product.id, destination.id)
+            target = quants[(product.id, destination.id)]
             target.quantity += line.quantity
             target.value += value
             stock_role = STOCK_ROLE[source.kind]
@@ -448,12 +541,14 @@ def move_stock(
             reference=reference[:200],
             event_id=event_id,
         )
-        session.add(move)
-        session.flush()
-        if layer is not None:
-            session.add(layer)
         moves.append(move)
+        if layer is not None:
+            new_layers.append(layer)
         items.append(item)
+    # One flush for the operation: the moves (and the layers that point at them) go in as batches.
+    session.add_all(moves)
+    session.flush()
+    session.add_all(new_layers)
 
     if event_type is None:
         event_type = spec.event_type
