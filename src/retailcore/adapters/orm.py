@@ -53,6 +53,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         self.precision = precision
         self.scale = scale
         self._quantum = Decimal(1).scaleb(-scale)
+        self._limit = Decimal(10) ** (precision - scale)
 
     def __repr__(self) -> str:  # how Alembic writes the type into migrations
         return f"ExactDecimal(precision={self.precision}, scale={self.scale})"
@@ -71,7 +72,8 @@ class ExactDecimal(TypeDecorator[Decimal]):
         scaled = value.quantize(self._quantum)
         if scaled != value:
             raise ValueError(f"{value} has more than {self.scale} decimal places")
-        if len(scaled.as_tuple().digits) > self.precision:
+        # With `scale` decimals, more than `precision` digits means at least 10 ** (precision - scale).
+        if abs(scaled) >= self._limit:
             raise ValueError(f"{value} has more than {self.precision} significant digits")
         return scaled
 

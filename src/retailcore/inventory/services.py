@@ -13,6 +13,7 @@ refused for lack of recorded stock: the quant goes negative and a stock exceptio
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
@@ -20,9 +21,10 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from retailcore.adapters.orm import utcnow
 from retailcore.core.currencies import minor_unit
 from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFailed
 from retailcore.core.ids import new_id
@@ -80,9 +82,35 @@ class MoveLine:
     unit_cost: Decimal | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A stock move as written (the row of ``stock_moves``)."""
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    product_id: uuid.UUID
+    from_location_id: uuid.UUID
+    to_location_id: uuid.UUID
+    quantity: Decimal
+    kind: str
+    unit_cost: Decimal
+    value: Decimal
+    date: dt.date
+    reference: str
+    event_id: uuid.UUID
+    created_at: dt.datetime
+
+
+MOVE_COLUMNS = tuple(f.name for f in dataclasses.fields(Move))
+
+
+def _row(move: Move) -> dict[str, Any]:
+    return {name: getattr(move, name) for name in MOVE_COLUMNS}  # asdict() deep-copies: too slow here
+
+
 @dataclass
 class MoveResult:
-    moves: list[i.StockMove]
+    moves: list[Move]
     """In the order they were made (by product, see :func:`move_stock`)."""
     event: Event
     exceptions: list[i.StockException] = field(default_factory=list)
@@ -238,6 +266,25 @@ def _open_layers(session: Session, product: Product) -> list[i.ValuationLayer]:
             .with_for_update()
         )
     )
+
+
+def _open_layers_of(
+    session: Session, company: Company, product_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, list[i.ValuationLayer]]:
+    """The open layers of several products at once (one locking query), oldest first per product."""
+    found: dict[uuid.UUID, list[i.ValuationLayer]] = {product_id: [] for product_id in product_ids}
+    for layer in session.scalars(
+        select(i.ValuationLayer)
+        .where(
+            i.ValuationLayer.company_id == company.id,
+            i.ValuationLayer.product_id.in_(sorted(product_ids, key=str)),
+            i.ValuationLayer.remaining_quantity > Decimal(0),
+        )
+        .order_by(i.ValuationLayer.product_id, i.ValuationLayer.date, i.ValuationLayer.id)
+        .with_for_update()
+    ):
+        found[layer.product_id].append(layer)
+    return found
 
 
 def _consume_fifo(
@@ -428,126 +475,138 @@ def move_stock(
     lines = [lines[index] for index in given_order]
     items: list[dict[str, Any]] = []
     corrections: list[dict[str, Any]] = []
-    moves: list[i.StockMove] = []
+    moves: list[Move] = []
     exceptions: list[i.StockException] = []
     event_id = new_id()  # moves point at the event recorded after they are valued
     costs, quants = _lock_rows(session, company, lines, locations)
+    created_at = utcnow()
     layer_cache: dict[uuid.UUID, list[i.ValuationLayer]] = {}
     new_layers: list[i.ValuationLayer] = []
-    for line in lines:
-        product: Product = products[line.product_id]
-        source: Location = locations[line.from_location_id]
-        destination: Location = locations[line.to_location_id]
-        cost = costs[product.id]
+    fifo_out = [
+        products[line.product_id]
+        for line in lines
+        if products[line.product_id].cost_method == "fifo"
+        and locations[line.from_location_id].kind in VALUED
+        and locations[line.to_location_id].kind not in VALUED
+    ]
+    if fifo_out:
+        layer_cache.update(_open_layers_of(session, company, {product.id for product in fifo_out}))
+    with session.no_autoflush:  # rows change in memory; one flush writes them at the end
+        for line in lines:
+            product: Product = products[line.product_id]
+            source: Location = locations[line.from_location_id]
+            destination: Location = locations[line.to_location_id]
+            cost = costs[product.id]
 
-        def layers(product: Product = product) -> list[i.ValuationLayer]:
-            if product.id not in layer_cache:
-                layer_cache[product.id] = _open_layers(session, product)
-            return layer_cache[product.id]
+            def layers(product: Product = product) -> list[i.ValuationLayer]:
+                if product.id not in layer_cache:
+                    layer_cache[product.id] = _open_layers(session, product)
+                return layer_cache[product.id]
 
-        move_id = new_id()
-        layer: i.ValuationLayer | None = None
-        store_id = destination.store_id or source.store_id
-        dims = {
-            "product_category": product.category,
-            "store_id": store_id,
-            "product_id": product.id,
-            "sku": product.sku,
-            "quantity": line.quantity,
-        }
-        if source.kind not in VALUED:  # into stock
-            valued = _value_in(session, company, product, cost, line, kind, move_id, date)
-            layer = valued.layer
-            value, stock_role = valued.value, STOCK_ROLE[destination.kind]
-            cost.quantity += line.quantity
-            cost.value += value - valued.correction
-            if kind == "receipt":
-                cost.last_unit_cost = line.unit_cost or cost.last_unit_cost
-            item = {**valued.item, **dims, "location_id": destination.id, "stock_role": stock_role}
-            if kind == "count_gain":
-                item = {**item, "difference": value}
-            if valued.correction:
-                corrections.append(
-                    {
-                        **dims,
-                        "amount": valued.correction,
-                        "location_id": destination.id,
-                        "stock_role": stock_role,
-                    }
-                )
-            target = quants[(product.id, destination.id)]
-            target.quantity += line.quantity
-            target.value += value - valued.correction
-            unit_cost = valued.unit_cost
-        elif destination.kind not in VALUED:  # out of stock
-            value = _value_out(company, product, cost, line.quantity, layers)
-            stock_role = STOCK_ROLE[source.kind]
-            cost.quantity -= line.quantity
-            cost.value -= value
-            item = {"cost": value, **dims, "location_id": source.id, "stock_role": stock_role}
-            if kind == "count_loss":
-                item = {**item, "difference": -value}
-            origin = quants[(product.id, source.id)]
-            origin.quantity -= line.quantity
-            origin.value -= value
-            unit_cost = (value / line.quantity).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
-            if origin.quantity < 0 and kind == "delivery":
-                exceptions.append(
-                    i.StockException(
-                        company_id=company.id,
-                        kind="negative_stock",
-                        product_id=product.id,
-                        location_id=source.id,
-                        store_id=source.store_id,
-                        message=f"{product.sku} at {source.code} is at {origin.quantity} after a sale",
-                        details={"quantity": str(origin.quantity), "reference": reference},
-                    )
-                )
-        else:  # between valued locations: the company's stock value does not change
-            origin = quants[(product.id, source.id)]
-            if origin.quantity > 0 and line.quantity >= origin.quantity:
-                value = origin.value
-            elif origin.quantity > 0:
-                value = _round(origin.value / origin.quantity * line.quantity, company.currency)
-            else:
-                value = _round(line.quantity * current_unit_cost(product, cost), company.currency)
-            origin.quantity -= line.quantity
-            origin.value -= value
-            target = quants[(product.id, destination.id)]
-            target.quantity += line.quantity
-            target.value += value
-            stock_role = STOCK_ROLE[source.kind]
-            item = {
-                "cost": value,
-                **dims,
-                "location_id": source.id,
-                "stock_role": stock_role,
-                "to_role": STOCK_ROLE[destination.kind],
-                "to_location_id": destination.id,
+            move_id = new_id()
+            layer: i.ValuationLayer | None = None
+            store_id = destination.store_id or source.store_id
+            dims = {
+                "product_category": product.category,
+                "store_id": store_id,
+                "product_id": product.id,
+                "sku": product.sku,
+                "quantity": line.quantity,
             }
-            unit_cost = (value / line.quantity).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
-        # The move is written once, valued: done moves never change (the database refuses it).
-        move = i.StockMove(
-            id=move_id,
-            company_id=company.id,
-            product_id=product.id,
-            from_location_id=source.id,
-            to_location_id=destination.id,
-            quantity=line.quantity,
-            kind=kind,
-            unit_cost=unit_cost,
-            value=value,
-            date=date,
-            reference=reference[:200],
-            event_id=event_id,
-        )
-        moves.append(move)
-        if layer is not None:
-            new_layers.append(layer)
-        items.append(item)
-    # One flush for the operation: the moves (and the layers that point at them) go in as batches.
-    session.add_all(moves)
+            if source.kind not in VALUED:  # into stock
+                valued = _value_in(session, company, product, cost, line, kind, move_id, date)
+                layer = valued.layer
+                value, stock_role = valued.value, STOCK_ROLE[destination.kind]
+                cost.quantity += line.quantity
+                cost.value += value - valued.correction
+                if kind == "receipt":
+                    cost.last_unit_cost = line.unit_cost or cost.last_unit_cost
+                item = {**valued.item, **dims, "location_id": destination.id, "stock_role": stock_role}
+                if kind == "count_gain":
+                    item = {**item, "difference": value}
+                if valued.correction:
+                    corrections.append(
+                        {
+                            **dims,
+                            "amount": valued.correction,
+                            "location_id": destination.id,
+                            "stock_role": stock_role,
+                        }
+                    )
+                target = quants[(product.id, destination.id)]
+                target.quantity += line.quantity
+                target.value += value - valued.correction
+                unit_cost = valued.unit_cost
+            elif destination.kind not in VALUED:  # out of stock
+                value = _value_out(company, product, cost, line.quantity, layers)
+                stock_role = STOCK_ROLE[source.kind]
+                cost.quantity -= line.quantity
+                cost.value -= value
+                item = {"cost": value, **dims, "location_id": source.id, "stock_role": stock_role}
+                if kind == "count_loss":
+                    item = {**item, "difference": -value}
+                origin = quants[(product.id, source.id)]
+                origin.quantity -= line.quantity
+                origin.value -= value
+                unit_cost = (value / line.quantity).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+                if origin.quantity < 0 and kind == "delivery":
+                    exceptions.append(
+                        i.StockException(
+                            company_id=company.id,
+                            kind="negative_stock",
+                            product_id=product.id,
+                            location_id=source.id,
+                            store_id=source.store_id,
+                            message=f"{product.sku} at {source.code} is at {origin.quantity} after a sale",
+                            details={"quantity": str(origin.quantity), "reference": reference},
+                        )
+                    )
+            else:  # between valued locations: the company's stock value does not change
+                origin = quants[(product.id, source.id)]
+                if origin.quantity > 0 and line.quantity >= origin.quantity:
+                    value = origin.value
+                elif origin.quantity > 0:
+                    value = _round(origin.value / origin.quantity * line.quantity, company.currency)
+                else:
+                    value = _round(line.quantity * current_unit_cost(product, cost), company.currency)
+                origin.quantity -= line.quantity
+                origin.value -= value
+                target = quants[(product.id, destination.id)]
+                target.quantity += line.quantity
+                target.value += value
+                stock_role = STOCK_ROLE[source.kind]
+                item = {
+                    "cost": value,
+                    **dims,
+                    "location_id": source.id,
+                    "stock_role": stock_role,
+                    "to_role": STOCK_ROLE[destination.kind],
+                    "to_location_id": destination.id,
+                }
+                unit_cost = (value / line.quantity).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+            # The move is written once, valued: done moves never change (the database refuses it).
+            move = Move(
+                id=move_id,
+                company_id=company.id,
+                product_id=product.id,
+                from_location_id=source.id,
+                to_location_id=destination.id,
+                quantity=line.quantity,
+                kind=kind,
+                unit_cost=unit_cost,
+                value=value,
+                date=date,
+                reference=reference[:200],
+                event_id=event_id,
+                created_at=created_at,
+            )
+            moves.append(move)
+            if layer is not None:
+                new_layers.append(layer)
+            items.append(item)
+    # The operation's moves go in as one multi-row insert; the layers that point at them after it.
     session.flush()
+    session.execute(insert(i.StockMove.__table__), [_row(move) for move in moves])
     session.add_all(new_layers)
 
     if event_type is None:

@@ -53,7 +53,7 @@ from retailcore.orders.invoices import issue as issue_invoice
 from retailcore.orders.tables import OrderRow
 from retailcore.pos import commands as c
 from retailcore.pos.tables import PosCashMovement, PosSession, PosSessionTotal, PosTerminal
-from retailcore.pricing.taxes import NoTaxRule, TaxableLine, compute_taxes, load_tax_rules
+from retailcore.pricing.taxes import LineTaxes, NoTaxRule, TaxableLine, compute_taxes, load_tax_rules
 
 ZERO = Decimal(0)
 AMOUNTS = ("net", "tax", "tax_base", "amount")
@@ -293,6 +293,12 @@ class _Context:
         self.company, self.store, self.terminal = company, store, terminal
         self.zone = ZoneInfo(store.timezone or "UTC")
         self.rules = load_tax_rules(session, company.id, store.tax_jurisdiction or company.tax_jurisdiction)
+        # Categories whose taxes all round per line: their lines are taxed alone, so one result per
+        # (category, amount) serves every sale of the batch with that line.
+        self.line_rounded = {
+            category: all(tax.rounding == "line" for tax in taxes) for category, taxes in self.rules.items()
+        }
+        self.taxed_lines: dict[tuple[str, Decimal], LineTaxes] = {}
         product_ids = {line.product_id for sale in batch for line in sale.lines}
         self.products = {
             p.id: p
@@ -336,6 +342,29 @@ def _refuse(index: int, field: str, message: str, code: str = "sale-refused") ->
     )
 
 
+def _tax(ctx: _Context, taxable: list[TaxableLine]) -> tuple[Sequence[LineTaxes], Decimal, Decimal, Decimal]:
+    """The sale's lines taxed, and its net, tax and gross totals. Lines whose taxes round per line are
+    taxed alone (exactly what the document computation gives them) and remembered for the batch."""
+    currency = ctx.company.currency
+    if not all(ctx.line_rounded.get(line.tax_category, False) for line in taxable):
+        document = compute_taxes(taxable, ctx.rules, currency)
+        return document.lines, document.net_total, document.tax_total, document.gross_total
+    taxed_lines = []
+    for line in taxable:
+        key = (line.tax_category, line.amount)
+        taxed = ctx.taxed_lines.get(key)
+        if taxed is None:
+            alone = TaxableLine(key="0", amount=line.amount, tax_category=line.tax_category)
+            taxed = ctx.taxed_lines[key] = compute_taxes([alone], ctx.rules, currency).lines[0]
+        taxed_lines.append(taxed)
+    return (
+        taxed_lines,
+        sum((taxed.net for taxed in taxed_lines), ZERO),
+        sum((taxed.tax for taxed in taxed_lines), ZERO),
+        sum((taxed.gross for taxed in taxed_lines), ZERO),
+    )
+
+
 def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
     """Tax the sale, check its payments and give change: the sale as it will be recorded."""
     currency = ctx.company.currency
@@ -351,12 +380,12 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
             raise _refuse(index, f"lines.{n}.discount", "the discount is invalid for this line")
         taxable.append(TaxableLine(key=str(n), amount=gross, tax_category=product.tax_category))
     try:
-        document = compute_taxes(taxable, ctx.rules, currency)
+        taxed_lines, net_total, tax_total, gross = _tax(ctx, taxable)
     except NoTaxRule as exc:
         raise _refuse(index, "lines", str(exc), code="no-tax-rule") from None
     lines = []
     included = set()
-    for line, taxed in zip(sale.lines, document.lines, strict=True):
+    for line, taxed in zip(sale.lines, taxed_lines, strict=True):
         product = ctx.products[line.product_id]
         included.update(tax.price_included for tax in ctx.rules[product.tax_category])
         lines.append(
@@ -398,7 +427,6 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
         if method.kind == "cash":
             cash += payment.amount
         by_tender[(method.code, method.kind, method.gateway)] += payment.amount
-    gross = document.gross_total
     if paid < gross:
         raise _refuse(
             index, "payments", f"payments {paid} do not cover the gross {gross}", code="payment-short"
@@ -429,8 +457,8 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
         pos_session_id=uuid.UUID(int=0),
         currency=currency,
         prices_include_tax=included == {True},
-        net=document.net_total,
-        tax=document.tax_total,
+        net=net_total,
+        tax=tax_total,
         gross=gross,
         change=paid - gross,
         lines=lines,
