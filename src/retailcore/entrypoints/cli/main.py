@@ -21,6 +21,8 @@ from retailcore.adapters.db import transaction
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.bootstrap import Runtime, bootstrap
 from retailcore.entrypoints.cli import ledger as ledger_cli
+from retailcore.entrypoints.cli import orders as orders_cli
+from retailcore.entrypoints.cli import pos as pos_cli
 from retailcore.entrypoints.cli import reports as report_cli
 from retailcore.entrypoints.cli import stock as stock_cli
 from retailcore.eventlog.services import CommandContext
@@ -35,6 +37,8 @@ app.add_typer(import_app, name="import")
 app.add_typer(report_cli.app, name="report")
 app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(stock_cli.app, name="stock")
+app.add_typer(orders_cli.app, name="orders")
+app.add_typer(pos_cli.app, name="pos")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -1,0 +1,503 @@
+"""``retailcore orders ...``: list, show, fulfil, cancel and invoice orders; list invoices.
+
+For implementers and back-office staff. Every command runs as the system principal and calls the public
+services of :mod:`retailcore.orders.services` and :mod:`retailcore.orders.invoices`, one transaction per
+command. Like every command: results on stdout, errors on stderr, exit 1 on an expected failure (2 for
+usage errors such as a malformed quantity or date).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from retailcore.access.model import system_principal
+from retailcore.access.services import resolve_company
+from retailcore.adapters.db import transaction
+from retailcore.core.decimals import canonical
+from retailcore.core.errors import InvalidReference, RetailcoreError
+from retailcore.entrypoints.bootstrap import bootstrap
+from retailcore.eventlog.services import CommandContext
+from retailcore.masterdata.tables import Company, Customer, Store
+from retailcore.orders import invoices as inv
+from retailcore.orders import services as svc
+from retailcore.orders.model import Channel, OrderState
+from retailcore.orders.tables import OrderRow
+
+app = typer.Typer(help="Orders and invoices: list, show, fulfil, cancel, invoice.", no_args_is_help=True)
+
+PAGE_SIZE = 200
+"""Rows asked of the services per page while following their cursor."""
+
+CompanyOption = Annotated[str, typer.Option("--company", help="Company code or id.")]
+OrderArgument = Annotated[str, typer.Argument(help="Order number (SO-000042, T1-0001-00001) or id.")]
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+
+
+def _consoles() -> tuple[Console, Console]:
+    # Made per command rather than at import, so the terminal width (COLUMNS) is read when it runs.
+    return Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
+
+
+def _fail(err: Console, message: str) -> typer.Exit:
+    # Escaped: a message quoting user input such as "[x]" must not be read as rich markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    return typer.Exit(1)
+
+
+def _refused(err: Console, exc: RetailcoreError) -> typer.Exit:
+    for problem in exc.problems:
+        err.print(f"  {problem.field}: {problem.message}", highlight=False, markup=False)
+    return _fail(err, str(exc))
+
+
+def _context(command: str) -> CommandContext:
+    return CommandContext(system_principal(f"cli:orders:{command}"))
+
+
+def _print_table(console: Console, table: Table) -> None:
+    """Print at the table's natural width even beyond the terminal's: numbers and amounts cut short
+    ("SO-0000…") are worse than a long line."""
+    needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    terminal = console.width
+    console.width = max(terminal, needed)
+    try:
+        console.print(table)
+    finally:
+        console.width = terminal
+
+
+def _text(value: object) -> str:
+    """A table cell from data: escaped, so that "[x]" in a name is printed, not read as markup."""
+    return "" if value is None else escape(str(value))
+
+
+def _date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+
+
+def _quantity(value: str, option: str) -> Decimal:
+    try:
+        quantity = Decimal(value.strip())
+    except InvalidOperation:
+        raise typer.BadParameter(f"{value!r} is not a quantity", param_hint=option) from None
+    if not quantity.is_finite() or quantity <= 0:
+        raise typer.BadParameter(f"{value!r} is not a positive quantity", param_hint=option)
+    return quantity
+
+
+def _usage(exc: ValidationError, option: str) -> typer.BadParameter:
+    messages = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+    )
+    return typer.BadParameter(messages, param_hint=option)
+
+
+def _as_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def _order_row(session: Session, company: Company, ref: str) -> OrderRow:
+    """An order of the company by number or by id (a read: commands go through the services)."""
+    by_id = _as_uuid(ref)
+    row = None
+    if by_id is not None:
+        row = session.scalar(select(OrderRow).where(OrderRow.company_id == company.id, OrderRow.id == by_id))
+    if row is None:
+        row = session.scalar(
+            select(OrderRow).where(OrderRow.company_id == company.id, OrderRow.number == ref.strip())
+        )
+    if row is None:
+        raise InvalidReference(f"no order '{ref}' in company {company.code}", code="unknown-order")
+    return row
+
+
+def _customer_id(session: Session, company: Company, ref: str) -> uuid.UUID:
+    """A customer of the company by id or by code."""
+    by_id = _as_uuid(ref)
+    query = select(Customer.id).where(Customer.company_id == company.id)
+    found = session.scalar(query.where(Customer.id == by_id)) if by_id is not None else None
+    found = found or session.scalar(query.where(Customer.code == ref.strip()))
+    if found is None:
+        raise InvalidReference(f"no customer '{ref}' in company {company.code}", code="unknown-customer")
+    return found
+
+
+def _store_codes(session: Session, company: Company) -> dict[uuid.UUID, str]:
+    return dict(session.execute(select(Store.id, Store.code).where(Store.company_id == company.id)).all())
+
+
+def _customer_codes(session: Session, ids: set[uuid.UUID | None]) -> dict[uuid.UUID, str]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return dict(session.execute(select(Customer.id, Customer.code).where(Customer.id.in_(wanted))).all())
+
+
+def _money(value: Decimal) -> str:
+    return canonical(value)
+
+
+def _print_order(out: Console, order: svc.OrderView, stores: dict[uuid.UUID, str], customer: str) -> None:
+    store = stores.get(order.store_id, str(order.store_id)) if order.store_id else ""
+    out.print(
+        f"order {_text(order.number)}  {order.channel}/{order.fulfillment_mode}  [bold]{order.state}[/]",
+        highlight=False,
+    )
+    details = [
+        ("id", str(order.id)),
+        ("store", store),
+        ("customer", customer),
+        ("ordered at", order.ordered_at.isoformat() if order.ordered_at else ""),
+        ("currency", order.currency + (" (prices include tax)" if order.prices_include_tax else "")),
+        (
+            "net / tax / gross",
+            f"{_money(order.net_total)} / {_money(order.tax_total)} / {_money(order.gross_total)}",
+        ),
+        ("paid", _money(order.paid_amount)),
+        ("deposit", _money(order.deposit_balance)),
+        ("receivable", _money(order.receivable_balance)),
+        ("change given", _money(order.change_given) if order.change_given else ""),
+        ("invoice", order.invoice_number or ""),
+        ("POS session", str(order.pos_session_id) if order.pos_session_id else ""),
+        ("reason", order.reason),
+    ]
+    for label, value in details:
+        if value:
+            out.print(f"  {label}: {_text(value)}", highlight=False)
+
+    lines = Table(title="Lines")
+    for name in (
+        "#",
+        "line id",
+        "sku",
+        "category",
+        "qty",
+        "fulfilled",
+        "cancelled",
+        "unit price",
+        "discount",
+        "net",
+        "tax",
+        "gross",
+        "cost",
+    ):
+        lines.add_column(
+            name, justify="left" if name in ("line id", "sku", "category") else "right", no_wrap=True
+        )
+    for line in order.lines:
+        lines.add_row(
+            str(line.position),
+            str(line.id),
+            _text(line.sku),
+            _text(line.product_category),
+            canonical(line.quantity),
+            canonical(line.fulfilled_quantity),
+            canonical(line.cancelled_quantity),
+            _money(line.unit_price),
+            _money(line.discount),
+            _money(line.net),
+            _money(line.tax),
+            _money(line.gross),
+            _money(line.cost),
+        )
+    _print_table(out, lines)
+
+    if not order.payments:
+        out.print("no payments", highlight=False)
+        return
+    payments = Table(title="Payments")
+    for name in ("kind", "method", "gateway", "reference", "state", "authorized", "captured", "refunded"):
+        right = name in ("authorized", "captured", "refunded")
+        payments.add_column(name, justify="right" if right else "left", no_wrap=True)
+    for payment in order.payments:
+        payments.add_row(
+            payment.kind,
+            _text(payment.payment_method_code),
+            _text(payment.gateway),
+            _text(payment.reference),
+            payment.state,
+            _money(payment.authorized),
+            _money(payment.captured),
+            _money(payment.refunded),
+        )
+    _print_table(out, payments)
+
+
+def _summary(order: svc.OrderView) -> str:
+    return (
+        f"order {_text(order.number)} is {order.state}: gross {_money(order.gross_total)},"
+        f" paid {_money(order.paid_amount)}, deposit {_money(order.deposit_balance)},"
+        f" receivable {_money(order.receivable_balance)} {order.currency}"
+    )
+
+
+# -- commands ----------------------------------------------------------------------------------------
+
+
+@app.command("list")
+def list_command(
+    company: CompanyOption,
+    channel: Annotated[Channel | None, typer.Option("--channel", help="Only this channel.")] = None,
+    state: Annotated[OrderState | None, typer.Option("--state", help="Only orders in this state.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many orders.")] = 50,
+) -> None:
+    """List orders, oldest first: number, channel, mode, state, store and balances."""
+    out, err = _consoles()
+    runtime = bootstrap()
+    orders: list[svc.OrderView] = []
+    more = False
+    try:
+        with runtime.session_factory() as session:
+            target = resolve_company(session, company)
+            cursor: uuid.UUID | None = None
+            while len(orders) < limit:
+                page, cursor = svc.list_orders(
+                    session,
+                    _context("list").principal,
+                    target,
+                    channel=channel.value if channel else None,
+                    state=state.value if state else None,
+                    limit=min(PAGE_SIZE, limit - len(orders)),
+                    cursor=cursor,
+                )
+                orders.extend(page)
+                if cursor is None:
+                    break
+            more = cursor is not None
+            stores = _store_codes(session, target)
+    except RetailcoreError as exc:
+        raise _refused(err, exc) from None
+    if not orders:
+        out.print(f"no orders in {_text(target.code)}", highlight=False)
+        return
+    table = Table(title=f"Orders of {_text(target.code)} ({target.currency})")
+    for name in (
+        "number",
+        "channel",
+        "mode",
+        "state",
+        "store",
+        "gross",
+        "paid",
+        "deposit",
+        "receivable",
+        "invoice",
+    ):
+        right = name in ("gross", "paid", "deposit", "receivable")
+        table.add_column(name, justify="right" if right else "left", no_wrap=True)
+    for order in orders:
+        table.add_row(
+            _text(order.number),
+            order.channel,
+            order.fulfillment_mode,
+            order.state,
+            _text(stores.get(order.store_id, "")) if order.store_id else "",
+            _money(order.gross_total),
+            _money(order.paid_amount),
+            _money(order.deposit_balance),
+            _money(order.receivable_balance),
+            _text(order.invoice_number),
+        )
+    _print_table(out, table)
+    if more:
+        err.print(f"showing the first {len(orders)} orders; raise --limit for more", highlight=False)
+
+
+@app.command("show")
+def show(order: OrderArgument, company: CompanyOption) -> None:
+    """Show an order with its lines and payments."""
+    out, err = _consoles()
+    runtime = bootstrap()
+    try:
+        with runtime.session_factory() as session:
+            target = resolve_company(session, company)
+            row = _order_row(session, target, order)
+            found = svc.get_order(session, _context("show").principal, target, row.id)
+            stores = _store_codes(session, target)
+            customers = _customer_codes(session, {found.customer_id})
+    except RetailcoreError as exc:
+        raise _refused(err, exc) from None
+    customer = customers.get(found.customer_id, "") if found.customer_id else ""
+    _print_order(out, found, stores, customer)
+
+
+@app.command("fulfil")
+def fulfil(
+    order: OrderArgument,
+    company: CompanyOption,
+    line: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--line",
+            help="LINE=QTY: ship or hand over QTY of a line (its id, or its position 1, 2...); repeatable."
+            " Without --line: every open quantity.",
+        ),
+    ] = None,
+) -> None:
+    """Ship or hand over an order: the lines named, or every open quantity."""
+    out, err = _consoles()
+    wanted: list[tuple[str, Decimal]] = []
+    for value in line or []:
+        ref, sep, quantity = value.partition("=")
+        if not sep or not ref.strip():
+            raise typer.BadParameter(f"{value!r} is not LINE=QTY", param_hint="--line")
+        wanted.append((ref.strip(), _quantity(quantity, "--line")))
+    runtime = bootstrap()
+    try:
+        with transaction(runtime.session_factory) as session:
+            target = resolve_company(session, company)
+            row = _order_row(session, target, order)
+            body = svc.Fulfil()
+            if wanted:
+                current = svc.get_order(session, _context("fulfil").principal, target, row.id)
+                by_ref = {str(ln.id): ln.id for ln in current.lines}
+                by_ref.update({str(ln.position): ln.id for ln in current.lines})
+                lines = []
+                for ref, quantity in wanted:
+                    as_id = _as_uuid(ref)
+                    line_id = by_ref.get(str(as_id) if as_id is not None else ref)
+                    if line_id is None:
+                        raise InvalidReference(
+                            f"order {row.number} has no line '{ref}'", code="unknown-order-line"
+                        )
+                    lines.append({"line_id": line_id, "quantity": quantity})
+                try:
+                    body = svc.Fulfil.model_validate({"lines": lines})
+                except ValidationError as exc:
+                    raise _usage(exc, "--line") from None
+            done = svc.fulfill(session, _context("fulfil"), target, row.id, body)
+    except RetailcoreError as exc:
+        raise _refused(err, exc) from None
+    out.print(_summary(done), highlight=False)
+
+
+@app.command("cancel")
+def cancel(
+    order: OrderArgument,
+    company: CompanyOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept on the order).")] = "",
+) -> None:
+    """Cancel an order (what has not left yet): reservations released, the deposit given back."""
+    out, err = _consoles()
+    try:
+        body = svc.CancelOrder(reason=reason)
+    except ValidationError as exc:
+        raise _usage(exc, "--reason") from None
+    runtime = bootstrap()
+    try:
+        with transaction(runtime.session_factory) as session:
+            target = resolve_company(session, company)
+            row = _order_row(session, target, order)
+            done = svc.cancel(session, _context("cancel"), target, row.id, body)
+    except RetailcoreError as exc:
+        raise _refused(err, exc) from None
+    out.print(_summary(done), highlight=False)
+
+
+@app.command("invoice")
+def invoice(
+    order: OrderArgument,
+    company: CompanyOption,
+    customer: Annotated[
+        str | None,
+        typer.Option("--customer", help="Customer id or code, for an order without a customer yet."),
+    ] = None,
+) -> None:
+    """Invoice a fulfilled order; prints the invoice number."""
+    out, err = _consoles()
+    runtime = bootstrap()
+    try:
+        with transaction(runtime.session_factory) as session:
+            target = resolve_company(session, company)
+            row = _order_row(session, target, order)
+            customer_id = _customer_id(session, target, customer) if customer else None
+            issued = svc.invoice_order(
+                session, _context("invoice"), target, row.id, svc.InvoiceOrder(customer_id=customer_id)
+            )
+    except RetailcoreError as exc:
+        raise _refused(err, exc) from None
+    out.print(
+        f"invoice {_text(issued.number)} for order {_text(issued.order_number)}:"
+        f" gross {_money(issued.gross_total)}, due {_money(issued.amount_due)} {issued.currency}",
+        highlight=False,
+    )
+
+
+@app.command("invoices")
+def invoices(
+    company: CompanyOption,
+    customer: Annotated[str | None, typer.Option("--customer", help="Customer id or code.")] = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="From this date, YYYY-MM-DD.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Up to this date, YYYY-MM-DD.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many invoices.")] = 500,
+) -> None:
+    """List invoices, oldest first: number, date, order, customer, gross, due, posting."""
+    out, err = _consoles()
+    first, last = _date(date_from, "--from"), _date(date_to, "--to")
+    runtime = bootstrap()
+    rows: list[inv.InvoiceView] = []
+    try:
+        with runtime.session_factory() as session:
+            target = resolve_company(session, company)
+            customer_id = _customer_id(session, target, customer) if customer else None
+            cursor: uuid.UUID | None = None
+            while len(rows) < limit:
+                page, cursor = inv.list_invoices(
+                    session,
+                    _context("invoices").principal,
+                    target,
+                    customer_id=customer_id,
+                    date_from=first,
+                    date_to=last,
+                    limit=min(PAGE_SIZE, limit - len(rows)),
+                    cursor=cursor,
+                )
+                rows.extend(page)
+                if cursor is None:
+                    break
+            more = cursor is not None
+            customers = _customer_codes(session, {row.customer_id for row in rows})
+    except RetailcoreError as exc:
+        raise _refused(err, exc) from None
+    if not rows:
+        out.print(f"no invoices in {_text(target.code)}", highlight=False)
+        return
+    table = Table(title=f"Invoices of {_text(target.code)}")
+    for name in ("number", "date", "order", "customer", "gross", "due", "currency", "posting"):
+        table.add_column(name, justify="right" if name in ("gross", "due") else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(
+            _text(row.number),
+            row.date.isoformat(),
+            _text(row.order_number),
+            _text(customers.get(row.customer_id, row.customer_id)),
+            _money(row.gross_total),
+            _money(row.amount_due),
+            row.currency,
+            row.posting,
+        )
+    _print_table(out, table)
+    if more:
+        err.print(f"showing the first {len(rows)} invoices; raise --limit for more", highlight=False)

@@ -1,0 +1,540 @@
+"""``retailcore pos ...``: open, list and show POS sessions, ingest offline sales, move cash, close.
+
+For implementers and back-office staff (a till talks to the API). Every command runs as the system
+principal and calls the public services of :mod:`retailcore.pos.services` with the requests of
+:mod:`retailcore.pos.commands`. Like every command: results on stdout, progress and errors on stderr,
+exit 1 on an expected failure, 2 on a usage error (a malformed amount, a missing option).
+
+``pos ingest`` sends a file of offline sales in batches, one transaction per batch: sales already
+ingested (same ``client_uuid``) are counted as duplicates, so a file may be replayed after a failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from retailcore.access.model import system_principal
+from retailcore.access.services import resolve_company
+from retailcore.adapters.db import transaction
+from retailcore.core.decimals import canonical
+from retailcore.core.errors import FieldProblem, InvalidReference, RetailcoreError
+from retailcore.entrypoints.bootstrap import bootstrap
+from retailcore.eventlog.services import CommandContext
+from retailcore.masterdata.tables import Company
+from retailcore.pos import commands as c
+from retailcore.pos import services as svc
+from retailcore.pos.tables import PosSession, PosTerminal
+
+app = typer.Typer(help="POS: sessions, offline sales, cash movements, close.", no_args_is_help=True)
+
+MAX_PRINTED_PROBLEMS = 50
+MAX_BATCH = 1000
+"""The largest batch :class:`~retailcore.pos.commands.SalesBatch` takes."""
+NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+
+CompanyOption = Annotated[str, typer.Option("--company", help="Company code or id.")]
+M = TypeVar("M", bound=BaseModel)
+SessionArgument = Annotated[str, typer.Argument(help="POS session id (see 'retailcore pos sessions').")]
+
+
+class SessionState(StrEnum):
+    open = "open"
+    closed = "closed"
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+
+
+def _consoles() -> tuple[Console, Console]:
+    # Made per command rather than at import, so the terminal width (COLUMNS) is read when it runs.
+    return Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
+
+
+def _fail(err: Console, message: str) -> typer.Exit:
+    # Escaped: a message quoting user input such as "[x]" must not be read as rich markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    return typer.Exit(1)
+
+
+def _problems(err: Console, problems: Sequence[FieldProblem]) -> None:
+    for problem in problems[:MAX_PRINTED_PROBLEMS]:
+        err.print(f"  {problem.field}: {problem.message}", highlight=False, markup=False)
+    if len(problems) > MAX_PRINTED_PROBLEMS:
+        err.print(f"  ... and {len(problems) - MAX_PRINTED_PROBLEMS} more", highlight=False)
+
+
+def _refused(err: Console, exc: RetailcoreError) -> typer.Exit:
+    _problems(err, exc.problems)
+    return _fail(err, str(exc))
+
+
+def _context(command: str) -> CommandContext:
+    return CommandContext(system_principal(f"cli:pos:{command}"))
+
+
+def _print_table(console: Console, table: Table) -> None:
+    """Print at the table's natural width even beyond the terminal's: amounts cut short are worse
+    than a long line."""
+    needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    terminal = console.width
+    console.width = max(terminal, needed)
+    try:
+        console.print(table)
+    finally:
+        console.width = terminal
+
+
+def _text(value: object) -> str:
+    return "" if value is None else escape(str(value))
+
+
+def _amount(value: str, option: str, *, positive: bool = False) -> Decimal:
+    """A money option as a Decimal (never a float): refused as a usage error when malformed."""
+    try:
+        amount = Decimal(value.strip())
+    except InvalidOperation:
+        raise typer.BadParameter(f"{value!r} is not an amount (like 12.50)", param_hint=option) from None
+    if not amount.is_finite():
+        raise typer.BadParameter(f"{value!r} is not an amount (like 12.50)", param_hint=option)
+    if amount < 0 or (positive and amount == 0):
+        raise typer.BadParameter(
+            f"{value!r} must be {'greater than' if positive else 'at least'} 0", param_hint=option
+        )
+    if amount.as_tuple().exponent < -4:  # type: ignore[operator]
+        raise typer.BadParameter(f"{value!r} has more than 4 decimals", param_hint=option)
+    return amount
+
+
+def _request(model: type[M], option: str, **fields: Any) -> M:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        messages = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise typer.BadParameter(messages, param_hint=option) from None
+
+
+def _session_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a session id", param_hint="SESSION_ID") from None
+
+
+def _terminal(session: Session, company: Company, ref: str) -> PosTerminal:
+    """A terminal of the company by code or id (a read: commands go through the services)."""
+    query = select(PosTerminal).where(PosTerminal.company_id == company.id)
+    try:
+        by_id: uuid.UUID | None = uuid.UUID(ref)
+    except ValueError:
+        by_id = None
+    found = session.scalar(query.where(PosTerminal.id == by_id)) if by_id is not None else None
+    found = found or session.scalar(query.where(PosTerminal.code == ref.strip()))
+    if found is None:
+        raise InvalidReference(f"no POS terminal '{ref}' in company {company.code}", code="unknown-terminal")
+    return found
+
+
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else ""
+
+
+def _optional(value: Decimal | None) -> str:
+    return canonical(value) if value is not None else ""
+
+
+def _label(session: Session, pos_session: PosSession) -> str:
+    terminal = session.get(PosTerminal, pos_session.terminal_id)
+    code = terminal.code if terminal else str(pos_session.terminal_id)
+    return f"{code}/{pos_session.number}"
+
+
+# -- sessions ----------------------------------------------------------------------------------------
+
+
+@app.command("open")
+def open_command(
+    company: CompanyOption,
+    terminal: Annotated[str, typer.Option("--terminal", help="Terminal code or id.")],
+    opening_float: Annotated[
+        str, typer.Option("--float", help="Cash in the drawer at opening, e.g. 100.00.")
+    ] = "0",
+) -> None:
+    """Open a session on a terminal with its opening float; prints the session id and number."""
+    out, err = _consoles()
+    amount = _amount(opening_float, "--float")
+    runtime = bootstrap()
+    try:
+        with transaction(runtime.session_factory) as session:
+            target = resolve_company(session, company)
+            till = _terminal(session, target, terminal)
+            body = _request(c.OpenSession, "--float", terminal_id=till.id, opening_float=amount)
+            opened = svc.open_session(session, _context("open"), body.terminal_id, body.opening_float)
+            session_id, number, code = opened.id, opened.number, till.code
+    except RetailcoreError as exc:
+        raise _refused(err, exc) from None
+    out.print(
+        f"opened session {_text(code)}/{number} with a float of {canonical(amount)} {target.currency}:"
+        f" {session_id}",
+        highlight=False,
+    )
+
+
+@app.command("sessions")
+def sessions(
+    company: CompanyOption,
+    state: Annotated[SessionState | None, typer.Option("--state", help="Only open or closed ones.")] = None,
+    terminal: Annotated[str | None, typer.Option("--terminal", help="Terminal code or id.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="The most recent N sessions.")] = 100,
+) -> None:
+    """List sessions, most recently opened last: terminal, number, state, sales, cash check."""
+    out, err = _consoles()
+    runtime = bootstrap()
+    try:
+        with runtime.session_factory() as session:
+            target = resolve_company(session, company)
+            query = (
+                select(PosSession, PosTerminal.code)
+                .join(PosTerminal, PosTerminal.id == PosSession.terminal_id)
+                .where(PosSession.company_id == target.id)
+            )
+            if state is not None:
+                query = query.where(PosSession.state == state.value)
+            if terminal is not None:
+                query = query.where(PosSession.terminal_id == _terminal(session, target, terminal).id)
+            query = query.order_by(PosSession.opened_at.desc(), PosSession.id.desc()).limit(limit)
+            rows = list(reversed(session.execute(query).all()))
+    except RetailcoreError as exc:
+        raise _refused(err, exc) from None
+    if not rows:
+        out.print(f"no POS sessions in {_text(target.code)}", highlight=False)
+        return
+    table = Table(title=f"POS sessions of {_text(target.code)} ({target.currency})")
+    for name in (
+        "id",
+        "terminal",
+        "number",
+        "state",
+        "rescue",
+        "sales",
+        "opened",
+        "closed",
+        "expected cash",
+        "difference",
+    ):
+        right = name in ("number", "sales", "expected cash", "difference")
+        table.add_column(name, justify="right" if right else "left", no_wrap=True)
+    for row, code in rows:
+        table.add_row(
+            str(row.id),
+            _text(code),
+            str(row.number),
+            row.state,
+            "yes" if row.is_rescue else "",
+            str(row.sale_count),
+            _when(row.opened_at),
+            _when(row.closed_at),
+            _optional(row.expected_cash),
+            _optional(row.cash_difference),
+        )
+    _print_table(out, table)
+
+
+@app.command("show")
+def show(session_id: SessionArgument) -> None:
+    """Show a session with its running totals (per tax, category, tender, COGS)."""
+    out, err = _consoles()
+    wanted = _session_id(session_id)
+    runtime = bootstrap()
+    try:
+        with runtime.session_factory() as session:
+            pos_session = svc.get_session(session, _context("show").principal, wanted)
+            view = svc.session_view(session, pos_session)
+            label = _label(session, pos_session)
+            expected = view.expected_cash
+            if pos_session.state == "open":
+                rows = svc.running_totals(session, pos_session.id)
+                expected = svc.expected_cash(session, pos_session, rows)
+    except RetailcoreError as exc:
+        raise _refused(err, exc) from None
+    rescue = " (rescue)" if view.is_rescue else ""
+    out.print(f"session {_text(label)}{rescue}  [bold]{view.state}[/]", highlight=False)
+    details = [
+        ("id", str(view.id)),
+        ("opened", f"{_when(view.opened_at)} by {view.opened_by}"),
+        ("closed", f"{_when(view.closed_at)} by {view.closed_by}" if view.closed_at else ""),
+        ("opening float", canonical(view.opening_float)),
+        ("sales", str(view.sale_count)),
+        ("expected cash" if view.state == "closed" else "expected cash so far", _optional(expected)),
+        ("cash difference", _optional(view.cash_difference)),
+        ("counted", ", ".join(f"{k} {v}" for k, v in (view.counted or {}).items())),
+        ("differences", ", ".join(f"{k} {v}" for k, v in (view.differences or {}).items())),
+        ("closing event", str(view.closing_event_id) if view.closing_event_id else ""),
+    ]
+    for name, value in details:
+        if value:
+            out.print(f"  {name}: {_text(value)}", highlight=False)
+    if not view.totals:
+        out.print("no sales yet", highlight=False)
+        return
+    table = Table(title="Running totals")
+    for name in ("kind", "key", "net", "tax", "tax base", "amount"):
+        table.add_column(name, justify="left" if name in ("kind", "key") else "right", no_wrap=True)
+    for total in view.totals:
+        table.add_row(
+            total.kind,
+            _text(total.key),
+            canonical(total.net),
+            canonical(total.tax),
+            canonical(total.tax_base),
+            canonical(total.amount),
+        )
+    _print_table(out, table)
+
+
+# -- offline sales -----------------------------------------------------------------------------------
+
+
+class _BadFile(Exception):
+    def __init__(self, message: str, problems: Sequence[FieldProblem] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+def _raw_sales(file: Path) -> list[tuple[str, Any]]:
+    """The file's sales as parsed JSON, each with where it is ("sale 3", "line 4"). JSON numbers are
+    read as Decimal, never float."""
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise _BadFile(f"{file} is not UTF-8 text") from None
+    if file.suffix.lower() in NDJSON_SUFFIXES:
+        sales = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                sales.append((f"line {number}", json.loads(line, parse_float=Decimal)))
+            except json.JSONDecodeError as exc:
+                raise _BadFile(f"{file.name} line {number} is not JSON: {exc.msg}") from None
+        return sales
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise _BadFile(
+            f"{file.name} is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if isinstance(data, dict) and set(data) == {"sales"}:
+        data = data["sales"]
+    if not isinstance(data, list):
+        raise _BadFile(f'{file.name} must hold a list of sales or {{"sales": [...]}}')
+    return [(f"sale {index}", sale) for index, sale in enumerate(data)]
+
+
+def _validated(raw: list[tuple[str, Any]], batch_size: int) -> list[c.SaleIn]:
+    """Every sale checked against ``SaleIn`` before anything is sent: a file with a malformed sale
+    sends nothing."""
+    sales: list[c.SaleIn] = []
+    problems: list[FieldProblem] = []
+    for index, (where, sale) in enumerate(raw):
+        try:
+            sales.append(c.SaleIn.model_validate(sale))
+        except ValidationError as exc:
+            place = f"sales.{index}" + (f" ({where})" if where.startswith("line") else "")
+            place += f" [batch {index // batch_size + 1}, index {index % batch_size}]"
+            for error in exc.errors():
+                path = ".".join(str(part) for part in error["loc"])
+                message = "required" if error["type"] == "missing" else error["msg"]
+                problems.append(FieldProblem(f"{place} {path}".rstrip(), message))
+    if problems:
+        refused = len({p.field.split(" ")[0] for p in problems})
+        raise _BadFile(f"{_count(refused, 'malformed sale')} in the file; nothing was sent", problems)
+    return sales
+
+
+@app.command("ingest")
+def ingest(
+    session_id: SessionArgument,
+    file: Annotated[
+        Path, typer.Argument(help='JSON (a list of sales or {"sales": [...]}), or NDJSON (.ndjson, .jsonl).')
+    ],
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=MAX_BATCH, help="Sales per batch (transaction).")
+    ] = 500,
+) -> None:
+    """Ingest offline sales from a file in batches; replaying the file counts its sales as duplicates."""
+    out, err = _consoles()
+    wanted = _session_id(session_id)
+    if not file.is_file():
+        raise _fail(err, f"no such file: {file}")
+    try:
+        sales = _validated(_raw_sales(file), batch_size)
+    except _BadFile as exc:
+        _problems(err, exc.problems)
+        raise _fail(err, str(exc)) from None
+    if not sales:
+        out.print(f"no sales in {_text(file.name)}", highlight=False)
+        return
+    runtime = bootstrap()
+    batches = [sales[start : start + batch_size] for start in range(0, len(sales), batch_size)]
+    accepted = duplicates = rescued = committed = 0
+    targets: dict[uuid.UUID, int] = {}
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    )
+    with progress:
+        task = progress.add_task(f"sending {escape(file.name)}", total=len(sales))
+        for number, batch in enumerate(batches, start=1):
+            try:
+                with transaction(runtime.session_factory) as session:
+                    result = svc.ingest_batch(session, _context("ingest"), wanted, batch)
+            except RetailcoreError as exc:
+                progress.stop()
+                first = (number - 1) * batch_size
+                _problems(err, [_in_file(problem, number, first) for problem in exc.problems])
+                last = first + len(batch) - 1
+                before = f"{_count(committed, 'batch', 'batches')} ({_count(committed * batch_size, 'sale')})"
+                raise _fail(
+                    err,
+                    f"batch {number} of {len(batches)} (sales {first} to {last} of the file) was refused:"
+                    f" {exc}. {before} {'was' if committed == 1 else 'were'} committed before it; fix the"
+                    " file and run it again (what was committed counts as duplicates)",
+                ) from None
+            committed += 1
+            accepted += result.accepted
+            duplicates += result.duplicates
+            rescued += result.rescued
+            if result.accepted:
+                targets[result.session_id] = targets.get(result.session_id, 0) + result.accepted
+            progress.advance(task, len(batch))
+    out.print(
+        f"{_count(len(sales), 'sale')} in {_count(len(batches), 'batch', 'batches')}:"
+        f" {accepted} accepted, {duplicates} duplicates, {rescued} rescued",
+        highlight=False,
+    )
+    for target, count in targets.items():
+        if target != wanted:
+            out.print(f"{_count(count, 'sale')} went to the rescue session {target}", highlight=False)
+
+
+def _in_file(problem: FieldProblem, batch: int, first: int) -> FieldProblem:
+    """``sales.3.lines.0.product_id`` of batch 2 -> the same, also naming the sale's index in the file."""
+    parts = problem.field.split(".", 2)
+    if len(parts) >= 2 and parts[0] == "sales" and parts[1].isdigit():
+        index = int(parts[1])
+        rest = f" {parts[2]}" if len(parts) == 3 else ""
+        return FieldProblem(
+            f"batch {batch}, sale index {index} (sales.{first + index} of the file){rest}", problem.message
+        )
+    return FieldProblem(f"batch {batch}: {problem.field}", problem.message)
+
+
+# -- cash and close ----------------------------------------------------------------------------------
+
+
+@app.command("cash")
+def cash(
+    session_id: SessionArgument,
+    reason: Annotated[str, typer.Option("--reason", help="Why the cash moves (kept with the movement).")],
+    cash_in: Annotated[str | None, typer.Option("--in", help="Cash put into the drawer, e.g. 20.00.")] = None,
+    cash_out: Annotated[
+        str | None, typer.Option("--out", help="Cash taken out of the drawer, e.g. 50.00.")
+    ] = None,
+) -> None:
+    """Put cash into (--in) or take cash out of (--out) the drawer of an open session."""
+    out, err = _consoles()
+    wanted = _session_id(session_id)
+    if (cash_in is None) == (cash_out is None):
+        raise typer.BadParameter("give exactly one of --in and --out", param_hint="--in / --out")
+    direction, option, value = ("in", "--in", cash_in) if cash_in is not None else ("out", "--out", cash_out)
+    assert value is not None
+    body = _request(
+        c.CashMovementIn,
+        "--reason",
+        direction=direction,
+        amount=_amount(value, option, positive=True),
+        reason=reason,
+    )
+    runtime = bootstrap()
+    try:
+        with transaction(runtime.session_factory) as session:
+            movement = svc.cash_movement(session, _context("cash"), wanted, body)
+            pos_session = svc.get_session(session, _context("cash").principal, wanted)
+            label = _label(session, pos_session)
+            expected = svc.expected_cash(session, pos_session, svc.running_totals(session, pos_session.id))
+            movement_id = movement.id
+    except RetailcoreError as exc:
+        raise _refused(err, exc) from None
+    out.print(
+        f"cash {direction} {canonical(body.amount)} in session {_text(label)} ({movement_id});"
+        f" expected cash now {canonical(expected)}",
+        highlight=False,
+    )
+
+
+@app.command("close")
+def close(
+    session_id: SessionArgument,
+    counted: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--counted",
+            help="METHOD=AMOUNT counted per payment method code, e.g. CASH=112.20; repeatable."
+            " A cash method not named counts as 0.",
+        ),
+    ] = None,
+) -> None:
+    """Close a session with the counted amounts; prints the expected cash and the differences."""
+    out, err = _consoles()
+    wanted = _session_id(session_id)
+    amounts: dict[str, Decimal] = {}
+    for value in counted or []:
+        code, sep, amount = value.partition("=")
+        code = code.strip()
+        if not sep or not code:
+            raise typer.BadParameter(f"{value!r} is not METHOD=AMOUNT", param_hint="--counted")
+        if code in amounts:
+            raise typer.BadParameter(f"{code} is counted twice", param_hint="--counted")
+        amounts[code] = _amount(amount, "--counted")
+    body = _request(c.CloseSession, "--counted", counted=amounts)
+    runtime = bootstrap()
+    try:
+        with transaction(runtime.session_factory) as session:
+            closed = svc.close_session(session, _context("close"), wanted, body.counted)
+            view = svc.session_view(session, closed)
+            label = _label(session, closed)
+            currency = session.get(Company, closed.company_id).currency  # type: ignore[union-attr]
+    except RetailcoreError as exc:
+        raise _refused(err, exc) from None
+    out.print(f"closed session {_text(label)} ({view.id})", highlight=False)
+    out.print(f"expected cash: {_optional(view.expected_cash)} {currency}", highlight=False)
+    out.print(f"cash difference: {_optional(view.cash_difference)} {currency}", highlight=False)
+    for tender, difference in (view.differences or {}).items():
+        out.print(f"difference {_text(tender.rstrip('|'))}: {_text(difference)}", highlight=False)
+    out.print(f"closing event: {view.closing_event_id}", highlight=False)
