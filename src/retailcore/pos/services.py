@@ -498,6 +498,7 @@ def _move_goods(
             details={"channel": "pos", "pos_session_id": str(target.id)},
             event_type="PosGoodsIssued",
             aggregate=("PosSession", target.id),
+            summarize_items=True,
         )
         for line, value in zip(lines, moved.values, strict=True):
             line["cost"] = str(value)
