@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.accounting import tables as a
@@ -32,6 +32,7 @@ from retailcore.accounting.posting.engine import (
 )
 from retailcore.accounting.posting.rulebook import DEFAULT_RULES, JOURNALS
 from retailcore.adapters.orm import utcnow
+from retailcore.adapters.sequences import take_next
 from retailcore.core.currencies import minor_unit
 from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, NotFound, ValidationFailed
 from retailcore.eventlog.services import CommandContext, record
@@ -67,29 +68,7 @@ def settings_for(session: Session, company_id: uuid.UUID) -> a.LedgerSettings:
 def set_up_ledger(session: Session, company_id: uuid.UUID) -> None:
     """Settings, journals and the default posting rules of a new company (idempotent)."""
     settings_for(session, company_id)
-    existing = set(session.scalars(select(a.Journal.code).where(a.Journal.company_id == company_id)))
-    for code, name in JOURNALS.items():
-        if code not in existing:
-            session.add(a.Journal(company_id=company_id, code=code, name=name))
-    if (
-        session.scalar(select(a.PostingRule.id).where(a.PostingRule.company_id == company_id).limit(1))
-        is None
-    ):
-        for rule in DEFAULT_RULES:
-            session.add(
-                a.PostingRule(
-                    company_id=company_id,
-                    code=rule["code"],
-                    name=rule["name"],
-                    event_type=rule["event_type"],
-                    journal_code=rule["journal_code"],
-                    priority=rule.get("priority", 100),
-                    conditions=rule.get("conditions", {}),
-                    lines=rule["lines"],
-                    valid_from=dt.date(1900, 1, 1),
-                )
-            )
-    session.flush()
+    refresh_default_rules(session, company_id)
 
 
 def refresh_default_rules(session: Session, company_id: uuid.UUID) -> list[str]:
@@ -504,21 +483,12 @@ def _mark_posted(
 def _take_number(session: Session, target_journal: a.Journal, year: int) -> int:
     """The next number of the journal's year, taken atomically: the UPDATE locks the sequence row, so two
     transactions posting at once get different numbers (the second waits for the first to commit)."""
-    sequence = a.JournalSequence.__table__
-    taken = session.execute(
-        update(sequence)
-        .where(sequence.c.journal_id == target_journal.id, sequence.c.year == year)
-        .values(next_number=sequence.c.next_number + 1)
-        .returning(sequence.c.next_number)
-    ).scalar()
-    if taken is None:
-        session.execute(
-            insert(sequence).values(
-                journal_id=target_journal.id, year=year, company_id=target_journal.company_id, next_number=2
-            )
-        )
-        return 1
-    return taken - 1
+    return take_next(
+        session,
+        a.JournalSequence.__table__,
+        {"journal_id": target_journal.id, "year": year},
+        company_id=target_journal.company_id,
+    )
 
 
 def post_draft(session: Session, ctx: CommandContext, entry: a.JournalEntry) -> a.JournalEntry:

@@ -25,12 +25,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal, Role
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.paging import keyset_page
+from retailcore.adapters.sequences import take_next
 from retailcore.core.currencies import minor_unit
 from retailcore.core.decimals import DecimalStr, canonical
 from retailcore.core.errors import (
@@ -405,20 +406,9 @@ def bill_view(session: Session, bill: p.VendorBill) -> VendorBillView:
 
 
 def _take_number(session: Session, company_id: uuid.UUID, prefix: str) -> str:
-    """The company's next ``PO-000042``: the UPDATE locks the sequence row until commit, so concurrent
-    creations wait for each other and a rolled-back one gives its number back (no gaps)."""
+    """The company's next ``PO-000042``, without gaps (:mod:`retailcore.adapters.sequences`)."""
     sequence = p.PurchasingSequence.__table__
-    taken = session.execute(
-        update(sequence)
-        .where(sequence.c.company_id == company_id, sequence.c.prefix == prefix)
-        .values(next_number=sequence.c.next_number + 1)
-        .returning(sequence.c.next_number)
-    ).scalar()
-    if taken is None:
-        session.execute(insert(sequence).values(company_id=company_id, prefix=prefix, next_number=2))
-        number = 1
-    else:
-        number = taken - 1
+    number = take_next(session, sequence, {"company_id": company_id, "prefix": prefix})
     return f"{prefix}-{number:06d}"
 
 

@@ -34,10 +34,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.adapters.orm import utcnow
+from retailcore.adapters.sequences import take_next
 from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, NotFound, ValidationFailed
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.inventory import tables as i
@@ -62,21 +63,9 @@ class ProductQuantity:
 def take_number(session: Session, company_id: uuid.UUID, kind: str, prefix: str) -> str:
     """The next document number of a kind in a company (``TR-000001``), without gaps.
 
-    The UPDATE locks the sequence row until commit, so concurrent creators queue instead of taking
-    the same number; a rolled-back creation gives its number back with the rollback.
+    See :mod:`retailcore.adapters.sequences`: concurrent creators queue, a rollback gives the number back.
     """
-    sequence = TransferCountSequence.__table__
-    taken = session.execute(
-        update(sequence)
-        .where(sequence.c.company_id == company_id, sequence.c.kind == kind)
-        .values(next_number=sequence.c.next_number + 1)
-        .returning(sequence.c.next_number)
-    ).scalar()
-    if taken is None:
-        session.execute(insert(sequence).values(company_id=company_id, kind=kind, next_number=2))
-        number = 1
-    else:
-        number = taken - 1
+    number = take_next(session, TransferCountSequence.__table__, {"company_id": company_id, "kind": kind})
     return f"{prefix}-{number:06d}"
 
 

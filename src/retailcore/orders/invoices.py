@@ -19,12 +19,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.paging import keyset_page
+from retailcore.adapters.sequences import take_next
 from retailcore.core.currencies import minor_unit
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.errors import NotFound
@@ -67,18 +68,8 @@ def revenue_lines(
 
 
 def take_number(session: Session, company_id: uuid.UUID, prefix: str) -> int:
-    """The next number of a company's counter; the row stays locked until commit (no gaps)."""
-    sequence = t.OrderSequence.__table__
-    taken = session.execute(
-        update(sequence)
-        .where(sequence.c.company_id == company_id, sequence.c.prefix == prefix)
-        .values(next_number=sequence.c.next_number + 1)
-        .returning(sequence.c.next_number)
-    ).scalar()
-    if taken is None:
-        session.execute(insert(sequence).values(company_id=company_id, prefix=prefix, next_number=2))
-        return 1
-    return taken - 1
+    """The next number of a company's counter (``SO``, ``INV2026``), without gaps."""
+    return take_next(session, t.OrderSequence.__table__, {"company_id": company_id, "prefix": prefix})
 
 
 def issue(
