@@ -108,6 +108,6 @@ def _opening_stock(
             company,
             kind="receipt",
             lines=lines,
-            date=dt.date.today(),
+            date=dt.date.today() - dt.timedelta(days=60),  # before any simulated history
             reference="Opening stock",
         )

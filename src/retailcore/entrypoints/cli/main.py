@@ -24,6 +24,7 @@ from retailcore.entrypoints.cli import ledger as ledger_cli
 from retailcore.entrypoints.cli import orders as orders_cli
 from retailcore.entrypoints.cli import pos as pos_cli
 from retailcore.entrypoints.cli import reports as report_cli
+from retailcore.entrypoints.cli import simulate as simulate_cli
 from retailcore.entrypoints.cli import stock as stock_cli
 from retailcore.eventlog.services import CommandContext
 
@@ -39,6 +40,7 @@ app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(stock_cli.app, name="stock")
 app.add_typer(orders_cli.app, name="orders")
 app.add_typer(pos_cli.app, name="pos")
+app.command("simulate")(simulate_cli.simulate)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

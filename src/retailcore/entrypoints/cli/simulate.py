@@ -1,0 +1,120 @@
+"""``retailcore simulate``: realistic trading through the public services (see docs/simulation.md).
+
+Progress bars go to stderr; the summary table (or ``--json``) to stdout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from retailcore.core.errors import RetailcoreError
+from retailcore.entrypoints.bootstrap import bootstrap
+from retailcore.simulation import Options
+from retailcore.simulation import simulate as run_simulation
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _scale(value: str) -> Decimal:
+    try:
+        scale = Decimal(value)
+    except InvalidOperation:
+        raise typer.BadParameter(f"'{value}' is not a number") from None
+    if not scale.is_finite() or scale <= 0 or scale > 100:
+        raise typer.BadParameter("the scale is a number above 0 and at most 100")
+    return scale
+
+
+def simulate(
+    stores: Annotated[
+        int, typer.Option(min=1, max=999, help="Stores that trade (S01..; reused if they exist).")
+    ] = 40,
+    days: Annotated[int, typer.Option(min=1, max=3660, help="Days of trading.")] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same trading.")] = 1,
+    start: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"], help="First day (default: DAYS before today; history ends yesterday)."
+        ),
+    ] = None,
+    company: Annotated[
+        str, typer.Option(help="Company code; created (with stores, catalog, stock) if missing.")
+    ] = "SIM",
+    scale: Annotated[
+        str, typer.Option(help="Multiplies the daily numbers of sales and orders, e.g. 0.1.")
+    ] = "1",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Simulate a specialty retailer's trading: POS, web, marketplace, b2b, stock and the books."""
+    options = Options(
+        company=company,
+        stores=stores,
+        days=days,
+        seed=seed,
+        start=start.date() if start else None,
+        scale=_scale(scale),
+    )
+    runtime = bootstrap()
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    )
+    tasks: dict[str, Any] = {}
+
+    def report(kind: str, done: int, total: int) -> None:
+        if kind not in tasks:
+            tasks[kind] = progress.add_task(
+                "simulated days" if kind == "days" else "  stores today", total=total
+            )
+        progress.update(tasks[kind], completed=done, total=total)
+
+    try:
+        with progress:
+            summary = run_simulation(runtime.session_factory, options, progress=report)
+    except RetailcoreError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if summary is None:
+        err.print(f"company {company} is already simulated up to yesterday: nothing to do")
+        return
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    out.print(_table(summary))
+
+
+def _flat(prefix: str, value: Any) -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        rows = []
+        for key, item in value.items():
+            rows += _flat(f"{prefix} {key}".strip(), item)
+        return rows
+    if isinstance(value, bool):
+        return [(prefix.replace("_", " "), "yes" if value else "NO")]
+    return [(prefix.replace("_", " "), str(value))]
+
+
+def _table(summary: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"Simulation of {summary['company']}: {summary['days']} days, {summary['stores']} stores"
+    )
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in summary.items():
+        if key in ("company",):
+            continue
+        for name, text in _flat(key, value):
+            table.add_row(name, text)
+    return table

@@ -1,0 +1,91 @@
+"""The trading profile of the simulated specialty retailer: every volume and rate in one place.
+
+Volumes are per day at ``scale`` 1; ``--scale`` multiplies the counts (sales, orders), never the
+amounts. Percentages are integers so that every draw is an integer draw: no float ever decides a
+count or touches money.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class Profile:
+    # -- stores and POS ------------------------------------------------------------------------------
+    store_size_percent: tuple[int, int] = (60, 140)
+    """Each store's size relative to an average store, drawn once per store."""
+    sales_per_store_day: int = 60
+    """POS sales of an average store on an average weekday (size 60 %-140 %: about 35-85 a day,
+    up to 125 on a Saturday in the largest stores)."""
+    weekday_percent: tuple[int, ...] = (85, 80, 90, 95, 110, 150, 60)
+    """Traffic by ``day index % 7`` (day 5 is the Saturday peak, day 6 a quiet Sunday opening)."""
+    web_weekday_percent: tuple[int, ...] = (110, 100, 95, 95, 90, 85, 125)
+    two_terminals_above_percent: int = 120
+    """Stores at least this large run two tills."""
+    lines_per_sale: tuple[tuple[int, int], ...] = ((1, 52), (2, 28), (3, 13), (4, 7))
+    quantity_weights: tuple[tuple[int, int], ...] = ((1, 88), (2, 10), (3, 2))
+    weighed_quantities: tuple[str, ...] = ("0.25", "0.5", "0.75", "1")
+    """Products sold by weight (kg) sell these amounts."""
+    line_discount_percent: int = 4
+    """Share of POS lines with a 10 % markdown."""
+    cash_percent: int = 28
+    split_tender_percent: int = 4
+    out_of_system_stock_permille: int = 3
+    """POS lines for a product the system thinks is out of stock (a miscount: negative stock)."""
+    opening_float: Decimal = Decimal("150.00")
+    safe_drop_above: Decimal = Decimal("600")
+    till_exact_percent: int = 85
+    till_shortage_over_threshold_percent: int = 2
+    """Sessions with a shortage above the approval threshold (20.00); the rest are small differences."""
+
+    # -- web, marketplace, b2b -----------------------------------------------------------------------
+    web_orders_per_store_day: tuple[int, int] = (3, 2)
+    """Web orders per day: 3 per 2 stores (60 a day for 40 stores)."""
+    click_and_collect_percent: int = 25
+    ship_from_store_percent: int = 10
+    """Web orders shipped from the store nearest the customer (with the goods on its shelf)."""
+    marketplace_orders_per_store_day: tuple[int, int] = (1, 4)
+    marketplace_price_percent: int = 95
+    """Marketplace price relative to the list price."""
+    unpaid_cancel_percent: int = 2
+    """Web orders whose payment fails: cancelled before payment."""
+    paid_cancel_percent: int = 3
+    """Web and marketplace orders cancelled by the customer after payment, before shipping."""
+    same_day_ship_percent: int = 60
+    partial_shipment_percent: int = 10
+    """Multi-line ship orders sent in two parcels (the rest the next day)."""
+    b2b_days: tuple[int, ...] = (1, 3)
+    """``day index % 7`` on which a b2b order is placed (a couple a week)."""
+    b2b_discount_percent: int = 30
+    b2b_lines: tuple[int, int] = (3, 8)
+    b2b_quantity: tuple[int, int] = (2, 6)
+
+    # -- replenishment -------------------------------------------------------------------------------
+    store_min_days: int = 4
+    store_target_days: int = 12
+    warehouse_reorder_days: int = 10
+    warehouse_target_days: int = 24
+    po_lead_days: tuple[int, int] = (3, 5)
+    partial_receipt_percent: int = 15
+    partial_receipt_share_percent: int = 70
+    transit_loss_permille: int = 5
+    """Transfer lines that arrive one unit short (written off as lost in transit)."""
+    store_to_store_percent: int = 25
+    """Days on which a store short of a product gets it from a store with more than its own minimum,
+    before the warehouse's replenishment."""
+
+    # -- counts --------------------------------------------------------------------------------------
+    count_lines: int = 8
+    shrink_permille_per_unit: int = 15
+    """Each counted unit is missing with this chance (about 1.5 % of counted units lost)."""
+    found_percent_per_line: int = 2
+
+    # -- card payouts --------------------------------------------------------------------------------
+    payout_delay_days: int = 2
+    fee_per_ten_thousand: tuple[tuple[str, int], ...] = (("adyen", 120), ("stripe", 120), ("amazon", 1500))
+    """Gateway fee in 1/100 %: cards 1.2 %, the marketplace's commission 15 %."""
+
+
+PROFILE = Profile()

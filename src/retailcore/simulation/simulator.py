@@ -1,0 +1,939 @@
+"""Simulated trading, day by day, through the public services only.
+
+Each simulated day runs in three kinds of transactions (so memory stays flat and a crash loses at most
+one day's part):
+
+1. **POS**, one transaction per store: every till opens a session with its float, sells (two batches
+   of offline sales around a midday safe drop), and closes with the counted cash.
+2. **Orders**: what was scheduled for today (shipments, partial parcels, collections, cancellations,
+   b2b deliveries and invoices), then the day's new web, marketplace and b2b orders.
+3. **Back office**: transfers and purchase orders arriving today, replenishment (warehouse to store
+   transfers, purchase orders to the warehouse), an occasional store-to-store transfer, the weekly
+   cycle counts, and the card payouts of the sales two days ago.
+
+Every command carries ``CommandContext(system_principal("simulator"), occurred_at=<simulated time>)``,
+so postings, moves and closes are dated on the simulated day. All choices come from ``random.Random``
+streams seeded with the seed and the concern (never the calendar, the clock or set order), so a seed
+always gives the same trading whatever the start date.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from retailcore.access.model import system_principal
+from retailcore.accounting import commands as acc
+from retailcore.accounting import operations as ledger_ops
+from retailcore.adapters.db import transaction
+from retailcore.core.errors import RetailcoreError
+from retailcore.eventlog.services import CommandContext
+from retailcore.inventory import counts as cnt
+from retailcore.inventory import purchasing as po
+from retailcore.inventory import tables as inv
+from retailcore.inventory import transfers as tr
+from retailcore.inventory.stock_queries import stock_levels
+from retailcore.masterdata import tables as t
+from retailcore.orders import services as orders
+from retailcore.pos import commands as pc
+from retailcore.pos import services as pos
+from retailcore.pos.tables import PosSession
+from retailcore.simulation import world as w
+from retailcore.simulation.profile import PROFILE, Profile
+from retailcore.simulation.summary import Counters, Summary, summarize
+
+CENT = Decimal("0.01")
+ZERO = Decimal(0)
+UTC = dt.UTC
+CLIENT_NAMESPACE = uuid.UUID("5b0f1f7e-3c52-4a8e-9d0e-6a7d2c1e0b11")
+
+Progress = Callable[[str, int, int], None]
+"""``progress(kind, done, total)`` with kind ``days`` or ``stores`` (the stores of the current day)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    company: str = "SIM"
+    stores: int = 40
+    days: int = 30
+    seed: int = 1
+    start: dt.date | None = None
+    """First simulated day; default: ``days`` before today, so the history ends yesterday."""
+    scale: Decimal = Decimal(1)
+    """Multiplies the daily counts of sales and orders (0.1 for a quick run)."""
+
+
+@dataclass
+class _Weighted:
+    """Products to draw by popularity (integer weights, bisect on the cumulative sums)."""
+
+    products: list[w.SimProduct]
+    cumulative: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        total = 0
+        for product in self.products:
+            total += product.weight
+            self.cumulative.append(total)
+
+    def draw(self, rng: random.Random) -> w.SimProduct:
+        return self.products[bisect.bisect_right(self.cumulative, rng.randrange(self.cumulative[-1]))]
+
+
+@dataclass
+class _Planned:
+    """An action on an order planned for a later day."""
+
+    order_id: uuid.UUID
+    action: str  # fulfil | fulfil_part | cancel | fulfil_invoice
+    channel: str
+    gateway: str | None = None
+    line_ids: list[uuid.UUID] | None = None
+
+
+@dataclass
+class _Arrival:
+    kind: str  # transfer | po
+    document_id: uuid.UUID
+    store_id: uuid.UUID
+
+
+def _weighted(rng: random.Random, options: Sequence[tuple[Any, int]]) -> Any:
+    ticket = rng.randrange(sum(weight for _, weight in options))
+    for option, weight in options:
+        if ticket < weight:
+            return option
+        ticket -= weight
+    raise AssertionError("unreachable")
+
+
+def _percent(rng: random.Random, percent: int) -> bool:
+    return rng.randrange(100) < percent
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _scaled(count: Decimal) -> int:
+    return int(count.to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def _whole(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def last_simulated_day(session: Session, company_code: str) -> dt.date | None:
+    """The last day a POS session of the company was closed on (UTC date), if any."""
+    company_id = session.scalar(select(t.Company.id).where(t.Company.code == company_code))
+    if company_id is None:
+        return None
+    last = session.scalar(
+        select(func.max(PosSession.closed_at)).where(
+            PosSession.company_id == company_id, PosSession.state == "closed"
+        )
+    )
+    return last.date() if last else None
+
+
+class Simulator:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        options: Options,
+        *,
+        start: dt.date,
+        profile: Profile = PROFILE,
+        progress: Progress | None = None,
+    ) -> None:
+        self.factory = factory
+        self.options = options
+        self.start = start
+        self.profile = profile
+        self.progress = progress or (lambda kind, done, total: None)
+        self.scale = options.scale
+        self.counters = Counters()
+        self.plans: dict[int, list[_Planned]] = defaultdict(list)
+        self.arrivals: dict[int, list[_Arrival]] = defaultdict(list)
+        self.in_transit: dict[tuple[uuid.UUID, uuid.UUID], Decimal] = defaultdict(lambda: ZERO)
+        self.on_order: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
+        self.card_days: dict[tuple[str, int], Decimal] = defaultdict(lambda: ZERO)
+        self.available: dict[uuid.UUID, dict[uuid.UUID, Decimal]] = {}
+        self.on_hand: dict[uuid.UUID, dict[uuid.UUID, Decimal]] = {}
+        self.carry: dict[str, Decimal] = defaultdict(lambda: Decimal("0.5"))
+        """Fractions of orders not placed yet (cumulative rounding): small scales still place an order
+        every few days."""
+        self.tills: dict[uuid.UUID, Decimal] = {}
+        """Cash expected in each open session's drawer."""
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def _rng(self, *parts: object) -> random.Random:
+        return random.Random("/".join(str(p) for p in (self.options.seed, *parts)))
+
+    def _ctx(self, day: int, hour: int, minute: int = 0) -> CommandContext:
+        moment = dt.datetime.combine(self.start + dt.timedelta(days=day), dt.time(hour, minute), UTC)
+        return CommandContext(system_principal("simulator"), occurred_at=moment)
+
+    def _date(self, day: int) -> dt.date:
+        return self.start + dt.timedelta(days=day)
+
+    @contextmanager
+    def _attempt(self, session: Session, what: str) -> Iterator[None]:
+        """Run one command in a savepoint: a refusal (no stock, a state conflict) is counted, not fatal."""
+        try:
+            with session.begin_nested():
+                yield
+        except RetailcoreError:
+            self.counters.refused[what] += 1
+
+    def _refresh(self, session: Session, store: w.SimStore) -> None:
+        available: dict[uuid.UUID, Decimal] = {}
+        on_hand: dict[uuid.UUID, Decimal] = {}
+        cursor = None
+        while True:
+            page = stock_levels(
+                session, self.world.company, location_id=store.stock_location_id, limit=1000, cursor=cursor
+            )
+            for item in page.items:
+                available[item.product_id] = item.available
+                on_hand[item.product_id] = item.on_hand
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        self.available[store.id] = available
+        self.on_hand[store.id] = on_hand
+
+    def _take(self, store: w.SimStore, product: w.SimProduct, quantity: Decimal) -> bool:
+        """Take ``quantity`` from what this store has available (in memory, refreshed daily)."""
+        stock = self.available[store.id]
+        if stock.get(product.id, ZERO) < quantity:
+            return False
+        stock[product.id] -= quantity
+        return True
+
+    def _quantity(self, rng: random.Random, product: w.SimProduct) -> Decimal:
+        if product.weighed:
+            return Decimal(rng.choice(self.profile.weighed_quantities))
+        return Decimal(_weighted(rng, self.profile.quantity_weights))
+
+    # -- the run ---------------------------------------------------------------------------------------
+
+    def run(self) -> Summary:
+        profile = self.profile
+        with transaction(self.factory) as session:
+            ctx = self._ctx(-1, 12)
+            self.world = w.load_world(
+                session,
+                ctx,
+                code=self.options.company,
+                stores=self.options.stores,
+                seed=self.options.seed,
+                profile=profile,
+            )
+            if self.world.created:
+                w.receive_opening_stock(session, ctx, self.world, profile, self.scale, self._date(-1))
+        world = self.world
+        self.pos_products = _Weighted([p for p in world.products if p.pos])
+        self.web_products = _Weighted([p for p in world.products if p.web])
+        marketplace = [p for p in world.products if p.marketplace]
+        self.marketplace_products = _Weighted(marketplace) if marketplace else None
+        self.store_levels = {s.id: w.store_levels(profile, world, s, self.scale) for s in world.stores}
+        self.warehouse_levels = w.warehouse_levels(profile, world, self.scale)
+        self.store_weights = [(s, s.size_percent) for s in world.stores]
+        with self.factory() as session:
+            before = self._exceptions(session)
+        for day in range(self.options.days):
+            self.progress("days", day, self.options.days)
+            with self.factory() as session:
+                for store in [*world.stores, world.warehouse]:
+                    self._refresh(session, store)
+            for index, store in enumerate(world.stores):
+                self.progress("stores", index, len(world.stores))
+                with transaction(self.factory) as session:
+                    self._pos_day(session, day, store)
+            self.progress("stores", len(world.stores), len(world.stores))
+            with transaction(self.factory) as session:
+                self._orders_day(session, day)
+            with transaction(self.factory) as session:
+                self._back_office_day(session, day)
+        self.progress("days", self.options.days, self.options.days)
+        with self.factory() as session:
+            after = self._exceptions(session)
+            opened = {kind: after.get(kind, 0) - before.get(kind, 0) for kind in sorted(after)}
+            self.counters.stock_exceptions = {"total": sum(opened.values()), **opened}
+            return summarize(
+                session,
+                world.company,
+                self.counters,
+                start=self.start,
+                days=self.options.days,
+                stores=len(world.stores),
+                seed=self.options.seed,
+                scale=self.scale,
+            )
+
+    def _exceptions(self, session: Session) -> dict[str, int]:
+        return dict(
+            session.execute(
+                select(inv.StockException.kind, func.count())
+                .where(inv.StockException.company_id == self.world.company.id)
+                .group_by(inv.StockException.kind)
+            ).all()
+        )
+
+    # -- POS -------------------------------------------------------------------------------------------
+
+    def _pos_day(self, session: Session, day: int, store: w.SimStore) -> None:
+        profile = self.profile
+        rng = self._rng("pos", store.code, day)
+        traffic = Decimal(profile.sales_per_store_day * store.size_percent * profile.weekday_percent[day % 7])
+        count = _scaled(traffic / 10000 * self.scale * Decimal(rng.randint(85, 115)) / 100)
+        terminals = len(store.terminal_ids)
+        sessions = []
+        for n, terminal_id in enumerate(store.terminal_ids):
+            opened = pos.open_session(session, self._ctx(day, 7, 45 + n), terminal_id, profile.opening_float)
+            sessions.append(opened)
+            if _percent(rng, 5):
+                self._cash(session, day, 8, opened.id, "in", Decimal("50.00"), "change top-up")
+                self.tills[opened.id] = profile.opening_float + Decimal("50.00")
+            else:
+                self.tills[opened.id] = profile.opening_float
+        minutes = sorted(rng.randrange(600) for _ in range(count))
+        batches: dict[tuple[int, bool], list[pc.SaleIn]] = defaultdict(list)
+        cards: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
+        for number, minute in enumerate(minutes):
+            till = number % terminals
+            sale = self._sale(rng, day, store, sessions[till], number, minute, cards)
+            if sale is not None:
+                batches[(till, minute < 270)].append(sale)
+        for till, pos_session in enumerate(sessions):
+            for morning in (True, False):
+                sales = batches.get((till, morning), [])
+                for chunk in range(0, len(sales), 1000):
+                    pos.ingest_batch(
+                        session,
+                        self._ctx(day, 12 if morning else 18),
+                        pos_session.id,
+                        sales[chunk : chunk + 1000],
+                    )
+                    self.counters.pos_sales += len(sales[chunk : chunk + 1000])
+                if morning and self.tills[pos_session.id] > profile.safe_drop_above:
+                    drop = ((self.tills[pos_session.id] - 200) / 100).to_integral_value(ROUND_FLOOR) * 100
+                    self._cash(session, day, 12, pos_session.id, "out", drop, "safe drop")
+                    self.tills[pos_session.id] -= drop
+            self._close(session, day, rng, pos_session, cards[pos_session.id])
+
+    def _cash(
+        self,
+        session: Session,
+        day: int,
+        hour: int,
+        session_id: uuid.UUID,
+        direction: str,
+        amount: Decimal,
+        why: str,
+    ) -> None:
+        pos.cash_movement(
+            session,
+            self._ctx(day, hour, 30),
+            session_id,
+            pc.CashMovementIn(direction=direction, amount=amount, reason=why),
+        )
+        self.counters.cash_movements += 1
+
+    def _sale(
+        self,
+        rng: random.Random,
+        day: int,
+        store: w.SimStore,
+        pos_session: PosSession,
+        number: int,
+        minute: int,
+        cards: dict[uuid.UUID, Decimal],
+    ) -> pc.SaleIn | None:
+        profile = self.profile
+        lines = []
+        gross = ZERO
+        for _ in range(_weighted(rng, profile.lines_per_sale)):
+            if rng.randrange(1000) < profile.out_of_system_stock_permille:
+                product = rng.choice(self.pos_products.products)
+                quantity = self._quantity(rng, product)
+                self.available[store.id][product.id] = (
+                    self.available[store.id].get(product.id, ZERO) - quantity
+                )
+            else:
+                for _attempt in range(4):
+                    product = self.pos_products.draw(rng)
+                    quantity = self._quantity(rng, product)
+                    if self._take(store, product, quantity):
+                        break
+                else:
+                    self.counters.lost_pos_lines += 1
+                    continue
+            amount = _money(quantity * product.list_price)
+            discount = ZERO
+            if _percent(rng, profile.line_discount_percent):
+                discount = _money(amount / 10)
+            gross += amount - discount
+            lines.append(
+                pc.SaleLineIn(
+                    product_id=product.id, quantity=quantity, unit_price=product.list_price, discount=discount
+                )
+            )
+        if not lines:
+            return None
+        payments = []
+        if _percent(rng, profile.split_tender_percent) and gross > 20:
+            cash = (gross / 2).to_integral_value(ROUND_FLOOR)
+            payments = [("CASH", cash, cash), ("CARD", gross - cash, ZERO)]
+        elif _percent(rng, profile.cash_percent):
+            note = _weighted(rng, ((1, 25), (5, 30), (10, 25), (20, 15), (50, 5)))
+            tendered = (gross / note).to_integral_value(ROUND_CEILING) * note
+            tendered = max(tendered, gross).quantize(CENT)
+            payments = [("CASH", tendered, gross)]
+        else:
+            payments = [("CARD", gross, ZERO)]
+        for code, amount, kept in payments:
+            if code == "CASH":
+                self.tills[pos_session.id] += kept
+            else:
+                cards[pos_session.id] += amount
+                self.card_days[("adyen", day)] += amount
+        sold_at = dt.datetime.combine(self._date(day), dt.time(8, 0), UTC) + dt.timedelta(
+            minutes=minute, seconds=rng.randrange(60)
+        )
+        terminal = store.terminal_codes[store.terminal_ids.index(pos_session.terminal_id)]
+        return pc.SaleIn(
+            client_uuid=uuid.uuid5(
+                CLIENT_NAMESPACE, f"{self.world.company.code}/{terminal}/{pos_session.number}/{number}"
+            ),
+            sold_at=sold_at,
+            lines=lines,
+            payments=[pc.PaymentIn(payment_method_code=code, amount=amount) for code, amount, _ in payments],
+        )
+
+    def _close(
+        self, session: Session, day: int, rng: random.Random, pos_session: PosSession, card_total: Decimal
+    ) -> None:
+        profile = self.profile
+        expected = self.tills.pop(pos_session.id)
+        draw = rng.randrange(100)
+        difference = ZERO
+        if draw >= profile.till_exact_percent + profile.till_shortage_over_threshold_percent:
+            difference = Decimal(rng.randint(1, 500)) / 100 * rng.choice((-1, 1))
+        elif draw >= profile.till_exact_percent:
+            difference = -Decimal(rng.randint(2001, 6000)) / 100
+        counted = {"CASH": max(expected + difference, ZERO), "CARD": card_total}
+        closed = pos.close_session(session, self._ctx(day, 19, 15), pos_session.id, counted)
+        self.counters.sessions += 1
+        if closed.cash_difference:
+            self.counters.cash_differences += 1
+            self.counters.cash_difference_total += closed.cash_difference
+            if abs(closed.cash_difference) > self.world.company.pos_approval_threshold:
+                self.counters.cash_differences_over_threshold += 1
+
+    # -- web, marketplace, b2b -------------------------------------------------------------------------
+
+    def _orders_day(self, session: Session, day: int) -> None:
+        company = self.world.company
+        for plan in self.plans.pop(day, []):
+            ctx = self._ctx(day, 15)
+            if plan.action == "cancel":
+                with self._attempt(session, "cancel"):
+                    view = orders.cancel(
+                        session, ctx, company, plan.order_id, orders.CancelOrder(reason="customer")
+                    )
+                    self.counters.cancelled[plan.channel] += 1
+                    refunded = sum((p.refunded for p in view.payments), ZERO)
+                    if refunded:
+                        self.card_days[(plan.gateway or "stripe", day)] -= refunded
+                continue
+            body = None
+            if plan.line_ids is not None:
+                current = orders.get_order(session, ctx.principal, company, plan.order_id)
+                body = orders.Fulfil(
+                    lines=[
+                        orders.FulfilledLine(line_id=line.id, quantity=line.quantity)
+                        for line in current.lines
+                        if line.id in plan.line_ids
+                    ]
+                )
+            with self._attempt(session, "fulfil"):
+                view = orders.fulfill(session, ctx, company, plan.order_id, body)
+                if plan.action == "fulfil_part":
+                    self.counters.partial_shipments += 1
+                if plan.action == "fulfil_invoice":
+                    orders.invoice_order(session, ctx, company, plan.order_id, orders.InvoiceOrder())
+                    self.counters.invoices += 1
+        rng = self._rng("web", day)
+        profile = self.profile
+        stores = len(self.world.stores)
+        numerator, denominator = profile.web_orders_per_store_day
+        count = _scaled(
+            Decimal(stores * numerator * profile.web_weekday_percent[day % 7])
+            / denominator
+            / 100
+            * self.scale
+        )
+        for n in range(count):
+            self._web_order(session, day, rng, n * 600 // max(count, 1))
+        numerator, denominator = profile.marketplace_orders_per_store_day
+        count = self._count_of("marketplace", Decimal(stores * numerator) / denominator)
+        if self.marketplace_products is not None:
+            for n in range(count):
+                self._marketplace_order(session, day, rng, n * 600 // max(count, 1))
+        if day % 7 in profile.b2b_days:
+            self._b2b_order(session, day, rng)
+
+    def _count_of(self, channel: str, expected: Decimal) -> int:
+        """Today's orders of a channel at this scale; the fraction left over waits for the next day."""
+        self.carry[channel] += expected * self.scale
+        count = _whole(self.carry[channel])
+        self.carry[channel] -= count
+        return count
+
+    def _pick(
+        self, rng: random.Random, pool: _Weighted, store: w.SimStore, lines: int, quantity: Any
+    ) -> list:
+        picked: list[tuple[w.SimProduct, Decimal]] = []
+        for _ in range(lines):
+            for _attempt in range(4):
+                product = pool.draw(rng)
+                wanted = quantity(product)
+                if all(p.id != product.id for p, _ in picked) and self._take(store, product, wanted):
+                    picked.append((product, wanted))
+                    break
+        return picked
+
+    def _place(self, session: Session, ctx: CommandContext, what: str, body: orders.PlaceOrder) -> Any:
+        view = None
+        with self._attempt(session, what):
+            view = orders.place_order(session, ctx, self.world.company, body)
+        return view
+
+    def _web_order(self, session: Session, day: int, rng: random.Random, minute: int) -> None:
+        profile = self.profile
+        ctx = self._ctx(day, 8 + minute // 60, minute % 60)
+        collect = _percent(rng, profile.click_and_collect_percent)
+        from_store = not collect and _percent(rng, profile.ship_from_store_percent)
+        store = _weighted(rng, self.store_weights) if collect or from_store else self.world.warehouse
+        picked = self._pick(
+            rng, self.web_products, store, _weighted(rng, ((1, 60), (2, 28), (3, 12))), lambda p: Decimal(1)
+        )
+        if not picked and (collect or from_store):
+            collect, from_store, store = False, False, self.world.warehouse
+            picked = self._pick(rng, self.web_products, store, 1, lambda p: Decimal(1))
+        if not picked:
+            # The warehouse is short of what was drawn: the order service sources it from a store.
+            product = self.web_products.draw(rng)
+            picked = [(product, Decimal(1))]
+        body = orders.PlaceOrder(
+            company_id=self.world.company.id,
+            channel="web",
+            fulfillment_mode="click_and_collect" if collect else "ship_from_store" if from_store else "ship",
+            pickup_store_id=store.id if collect else None,
+            store_id=store.id if from_store else None,
+            lines=[orders.LineIn(product_id=p.id, quantity=q) for p, q in picked],
+        )
+        view = self._place(session, ctx, "web order", body)
+        if view is None:
+            return
+        self.counters.orders[f"web {view.fulfillment_mode}"] += 1
+        if _percent(rng, profile.unpaid_cancel_percent):
+            orders.cancel(
+                session, ctx, self.world.company, view.id, orders.CancelOrder(reason="payment failed")
+            )
+            self.counters.cancelled["web"] += 1
+            return
+        orders.take_payment(
+            session,
+            ctx,
+            self.world.company,
+            view.id,
+            orders.TakePayment(
+                kind="card", gateway="stripe", reference=f"pi_{view.number}", amount=view.gross_total
+            ),
+        )
+        self.card_days[("stripe", day)] += view.gross_total
+        if _percent(rng, profile.paid_cancel_percent):
+            self.plans[day + rng.randint(0, 1)].append(_Planned(view.id, "cancel", "web", "stripe"))
+            return
+        if collect:
+            self.plans[day + rng.randint(1, 3)].append(_Planned(view.id, "fulfil", "web"))
+            return
+        ship_day = day if _percent(rng, profile.same_day_ship_percent) else day + 1
+        if len(view.lines) > 1 and _percent(rng, profile.partial_shipment_percent):
+            first = [line.id for line in view.lines[: len(view.lines) - 1]]
+            self.plans[ship_day].append(_Planned(view.id, "fulfil_part", "web", line_ids=first))
+            self.plans[ship_day + 1].append(_Planned(view.id, "fulfil", "web"))
+        else:
+            self.plans[ship_day].append(_Planned(view.id, "fulfil", "web"))
+
+    def _marketplace_order(self, session: Session, day: int, rng: random.Random, minute: int) -> None:
+        assert self.marketplace_products is not None
+        ctx = self._ctx(day, 8 + minute // 60, minute % 60)
+        picked = self._pick(rng, self.marketplace_products, self.world.warehouse, 1, lambda p: Decimal(1))
+        if not picked:
+            return
+        percent = self.profile.marketplace_price_percent
+        body = orders.PlaceOrder(
+            company_id=self.world.company.id,
+            channel="marketplace",
+            fulfillment_mode="ship",
+            lines=[
+                orders.LineIn(product_id=p.id, quantity=q, unit_price=_money(p.list_price * percent / 100))
+                for p, q in picked
+            ],
+        )
+        view = self._place(session, ctx, "marketplace order", body)
+        if view is None:
+            return
+        self.counters.orders["marketplace"] += 1
+        orders.take_payment(
+            session,
+            ctx,
+            self.world.company,
+            view.id,
+            orders.TakePayment(
+                kind="card", gateway="amazon", reference=f"AMZ-{view.number}", amount=view.gross_total
+            ),
+        )
+        self.card_days[("amazon", day)] += view.gross_total
+        if _percent(rng, self.profile.paid_cancel_percent):
+            self.plans[day].append(_Planned(view.id, "cancel", "marketplace", "amazon"))
+        else:
+            self.plans[day + 1].append(_Planned(view.id, "fulfil", "marketplace"))
+
+    def _b2b_order(self, session: Session, day: int, rng: random.Random) -> None:
+        profile = self.profile
+        ctx = self._ctx(day, 10)
+        picked = self._pick(
+            rng,
+            self.pos_products,
+            self.world.warehouse,
+            rng.randint(*profile.b2b_lines),
+            lambda p: Decimal(rng.randint(*profile.b2b_quantity)),
+        )
+        if not picked:
+            return
+        percent = 100 - profile.b2b_discount_percent
+        body = orders.PlaceOrder(
+            company_id=self.world.company.id,
+            channel="b2b",
+            fulfillment_mode="ship",
+            customer_id=rng.choice(self.world.customers),
+            lines=[
+                orders.LineIn(product_id=p.id, quantity=q, unit_price=_money(p.list_price * percent / 100))
+                for p, q in picked
+            ],
+        )
+        view = self._place(session, ctx, "b2b order", body)
+        if view is None:
+            return
+        self.counters.orders["b2b"] += 1
+        orders.take_payment(
+            session,
+            ctx,
+            self.world.company,
+            view.id,
+            orders.TakePayment(kind="on_account", amount=view.gross_total),
+        )
+        self.plans[day + 1].append(_Planned(view.id, "fulfil_invoice", "b2b"))
+
+    # -- back office -----------------------------------------------------------------------------------
+
+    def _back_office_day(self, session: Session, day: int) -> None:
+        rng = self._rng("office", day)
+        self._arrivals(session, day, rng)
+        for store in [*self.world.stores, self.world.warehouse]:
+            self._refresh(session, store)
+        if _percent(rng, self.profile.store_to_store_percent) and len(self.world.stores) > 1:
+            self._store_to_store(session, day, rng)
+        self._replenish_stores(session, day)
+        self._reorder(session, day, rng)
+        for index, store in enumerate(self.world.stores):
+            if index % 7 == day % 7:
+                self._count(session, day, rng, store, index)
+        self._payouts(session, day)
+
+    def _arrivals(self, session: Session, day: int, rng: random.Random) -> None:
+        company = self.world.company
+        ctx = self._ctx(day, 9)
+        date = self._date(day)
+        for arrival in self.arrivals.pop(day, []):
+            if arrival.kind == "transfer":
+                transfer = tr.get_transfer(session, company.id, arrival.document_id, lock=True)
+                lines = []
+                short = False
+                skus = {p.id: p.sku for p in self.world.products}
+                for line in sorted(transfer.lines, key=lambda line: skus.get(line.product_id, "")):
+                    quantity = line.quantity
+                    self.in_transit[(arrival.store_id, line.product_id)] -= line.quantity
+                    if quantity >= 2 and rng.randrange(1000) < self.profile.transit_loss_permille:
+                        quantity -= 1
+                        short = True
+                    lines.append(tr.ProductQuantity(line.product_id, quantity))
+                tr.receive(session, ctx, company, transfer, lines=lines, date=date)
+                self.counters.transfers_received += 1
+                if short:
+                    tr.close(session, ctx, company, transfer, date=date)
+                    self.counters.transit_losses += 1
+                continue
+            order = po.get_order(session, ctx.principal, arrival.document_id)
+            partial = order.state == "confirmed" and _percent(rng, self.profile.partial_receipt_percent)
+            lines = []
+            for line in order.lines:
+                open_quantity = line.quantity - line.received_quantity
+                quantity = open_quantity
+                if partial:
+                    quantity = (
+                        open_quantity * self.profile.partial_receipt_share_percent / 100
+                    ).to_integral_value(ROUND_FLOOR)
+                if quantity > 0:
+                    lines.append(
+                        po.ReceiptLineIn(
+                            po_line_id=line.id,
+                            quantity=quantity,
+                            location_id=self.world.warehouse.stock_location_id,
+                        )
+                    )
+                    self.on_order[line.product_id] -= quantity
+            if lines:
+                po.receive(
+                    session,
+                    ctx,
+                    po.RecordReceipt(
+                        purchase_order_id=order.id,
+                        date=date,
+                        reference=f"BL {order.number}/{day}",
+                        lines=lines,
+                    ),
+                )
+                self.counters.receipts += 1
+            if partial:
+                self.counters.partial_receipts += 1
+                if _percent(rng, 30):
+                    for line in order.lines:
+                        self.on_order[line.product_id] -= line.quantity - line.received_quantity
+                    po.close_order(session, ctx, order, reason="backorder dropped by the supplier")
+                else:
+                    self.arrivals[day + 2].append(arrival)
+
+    def _ship_transfer(
+        self,
+        session: Session,
+        day: int,
+        source: w.SimStore,
+        target: w.SimStore,
+        lines: list[tr.ProductQuantity],
+    ) -> None:
+        company = self.world.company
+        ctx = self._ctx(day, 20)
+        transfer = None
+        with self._attempt(session, "transfer"):
+            transfer = tr.create_transfer(
+                session, ctx, company, from_store_id=source.id, to_store_id=target.id, lines=lines
+            )
+            tr.ship(session, ctx, company, transfer, date=self._date(day))
+        if transfer is None:
+            return
+        self.counters.transfers += 1
+        for line in lines:
+            self.in_transit[(target.id, line.product_id)] += line.quantity
+        self.arrivals[day + 1].append(_Arrival("transfer", transfer.id, target.id))
+
+    def _replenish_stores(self, session: Session, day: int) -> None:
+        warehouse = self.available[self.world.warehouse.id]
+        for store in self.world.stores:
+            stock = self.available[store.id]
+            lines = []
+            for product_id, (minimum, target) in self.store_levels[store.id].items():
+                have = stock.get(product_id, ZERO) + self.in_transit[(store.id, product_id)]
+                if have >= minimum:
+                    continue
+                quantity = min(target - have, warehouse.get(product_id, ZERO))
+                if quantity >= 1:
+                    quantity = quantity.to_integral_value(ROUND_FLOOR)
+                    warehouse[product_id] -= quantity
+                    lines.append(tr.ProductQuantity(product_id, quantity))
+            if lines:
+                self._ship_transfer(session, day, self.world.warehouse, store, lines)
+
+    def _store_to_store(self, session: Session, day: int, rng: random.Random) -> None:
+        source, target = rng.sample(self.world.stores, 2)
+        lines = []
+        for product_id, (minimum, target_level) in self.store_levels[target.id].items():
+            have = self.available[target.id].get(product_id, ZERO) + self.in_transit[(target.id, product_id)]
+            spare = (
+                self.available[source.id].get(product_id, ZERO) - self.store_levels[source.id][product_id][0]
+            )
+            if have < minimum and spare >= 2:
+                quantity = min(spare, target_level - have).to_integral_value(ROUND_FLOOR)
+                if quantity >= 1:
+                    self.available[source.id][product_id] -= quantity
+                    lines.append(tr.ProductQuantity(product_id, quantity))
+            if len(lines) == 5:
+                break
+        if lines:
+            self._ship_transfer(session, day, source, target, lines)
+            self.counters.store_to_store += 1
+
+    def _reorder(self, session: Session, day: int, rng: random.Random) -> None:
+        stock = self.available[self.world.warehouse.id]
+        by_supplier: dict[str, list[po.OrderLineIn]] = defaultdict(list)
+        for product in self.world.products:
+            reorder, target = self.warehouse_levels[product.id]
+            position = stock.get(product.id, ZERO) + self.on_order[product.id]
+            if position < reorder:
+                quantity = (target - position).to_integral_value(ROUND_CEILING)
+                by_supplier[w.supplier_of(product)].append(
+                    po.OrderLineIn(product_id=product.id, quantity=quantity, unit_price=product.cost)
+                )
+                self.on_order[product.id] += quantity
+        ctx = self._ctx(day, 20, 30)
+        date = self._date(day)
+        for supplier in sorted(by_supplier):
+            lead = rng.randint(*self.profile.po_lead_days)
+            order = po.create_order(
+                session,
+                ctx,
+                self.world.company,
+                po.CreatePurchaseOrder(
+                    company_id=self.world.company.id,
+                    supplier=supplier,
+                    store_id=self.world.warehouse.id,
+                    order_date=date,
+                    expected_date=date + dt.timedelta(days=lead),
+                    lines=by_supplier[supplier],
+                ),
+            )
+            po.confirm_order(session, ctx, order)
+            self.counters.purchase_orders += 1
+            self.arrivals[day + lead].append(_Arrival("po", order.id, self.world.warehouse.id))
+
+    def _count(self, session: Session, day: int, rng: random.Random, store: w.SimStore, index: int) -> None:
+        profile = self.profile
+        company = self.world.company
+        categories = sorted({p.category for p in self.world.products if p.pos})
+        category = categories[(day // 7 + index) % len(categories)]
+        ctx = self._ctx(day, 20, 45)
+        by_id = self.world.by_id
+        sheet = cnt.create_sheet(
+            session, ctx, company, location_id=store.stock_location_id, category_prefix=category
+        )
+        candidates = sorted(
+            (line for line in sheet.lines if line.expected_quantity > 0 and line.product_id in by_id),
+            key=lambda line: by_id[line.product_id].sku,
+        )
+        chosen = (
+            candidates
+            if len(candidates) <= profile.count_lines
+            else rng.sample(candidates, profile.count_lines)
+        )
+        if not chosen:
+            cnt.cancel(session, ctx, company, sheet)
+            return
+        entries = []
+        for line in sorted(chosen, key=lambda line: by_id[line.product_id].sku):
+            expected = line.expected_quantity
+            counted = expected
+            if not by_id[line.product_id].weighed:
+                units = int(expected)
+                lost = sum(1 for _ in range(units) if rng.randrange(1000) < profile.shrink_permille_per_unit)
+                counted = expected - lost
+                if _percent(rng, profile.found_percent_per_line):
+                    counted += 1
+            self.counters.counted_units += expected
+            entries.append(cnt.CountEntry(line.product_id, counted))
+        cnt.record_counts(session, ctx, company, sheet, entries)
+        cnt.submit(session, ctx, company, sheet)
+        cnt.approve(session, ctx, company, sheet, date=self._date(day))
+        self.counters.count_sheets += 1
+        for line in sheet.lines:
+            if line.adjusted_quantity:
+                if line.adjusted_quantity < 0:
+                    self.counters.units_lost -= line.adjusted_quantity
+                else:
+                    self.counters.units_found += line.adjusted_quantity
+
+    def _payouts(self, session: Session, day: int) -> None:
+        sales_day = day - self.profile.payout_delay_days
+        if sales_day < 0:
+            return
+        date = self._date(day)
+        for gateway, rate in self.profile.fee_per_ten_thousand:
+            gross = self.card_days.pop((gateway, sales_day), ZERO)
+            if gross <= 0:
+                continue
+            fees = _money(gross * rate / 10000)
+            batch = f"{gateway.upper()}-{self._date(sales_day).isoformat()}"
+            ledger_ops.record_ledger_event(
+                session,
+                self._ctx(day, 6),
+                self.world.company,
+                acc.RecordLedgerEvent(
+                    company_id=self.world.company.id,
+                    type="SettlementImported",
+                    payload={
+                        "gross": str(gross),
+                        "fees": str(fees),
+                        "net": str(gross - fees),
+                        "gateway": gateway,
+                        "batch": batch,
+                        "date": date.isoformat(),
+                    },
+                ),
+            )
+            self.counters.payouts += 1
+            self.counters.payout_gross += gross
+            self.counters.payout_fees += fees
+
+
+def simulate(
+    factory: sessionmaker[Session],
+    options: Options,
+    *,
+    today: dt.date | None = None,
+    profile: Profile = PROFILE,
+    progress: Progress | None = None,
+) -> Summary | None:
+    """Run the simulation; ``None`` when the company's history already reaches the last day asked.
+
+    Without ``options.start`` the history ends yesterday; a company that already has simulated days
+    (``make demo`` run twice) continues from the day after its last one.
+    """
+    today = today or dt.date.today()
+    start = options.start or today - dt.timedelta(days=options.days)
+    end = start + dt.timedelta(days=options.days - 1)
+    if options.start is None:
+        with factory() as session:
+            last = last_simulated_day(session, options.company)
+        if last is not None and last >= start:
+            start = last + dt.timedelta(days=1)
+    days = (end - start).days + 1
+    if days <= 0:
+        return None
+    options = Options(
+        company=options.company,
+        stores=options.stores,
+        days=days,
+        seed=options.seed,
+        start=start,
+        scale=options.scale,
+    )
+    return Simulator(factory, options, start=start, profile=profile, progress=progress).run()
+
+
+__all__ = ["Options", "Simulator", "last_simulated_day", "simulate"]

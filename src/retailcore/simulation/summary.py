@@ -1,0 +1,157 @@
+"""What a simulation produced: counts kept while trading, money read back from the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from retailcore.accounting.reports import trial_balance
+from retailcore.inventory import tables as inv
+from retailcore.inventory.valuation import check_agreement
+from retailcore.masterdata import tables as t
+
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+
+
+def _money(value: Decimal) -> str:
+    return str(Decimal(value).quantize(CENT, ROUND_HALF_UP))
+
+
+def _quantity(value: Decimal) -> str:
+    return f"{Decimal(value).normalize():f}"
+
+
+@dataclass
+class Counters:
+    """Counts the simulator keeps as it trades (the money is read from the ledger at the end)."""
+
+    pos_sales: int = 0
+    sessions: int = 0
+    cash_movements: int = 0
+    lost_pos_lines: int = 0
+    orders: Counter[str] = field(default_factory=Counter)
+    cancelled: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
+    partial_shipments: int = 0
+    invoices: int = 0
+    transfers: int = 0
+    store_to_store: int = 0
+    transfers_received: int = 0
+    transit_losses: int = 0
+    purchase_orders: int = 0
+    receipts: int = 0
+    partial_receipts: int = 0
+    count_sheets: int = 0
+    counted_units: Decimal = ZERO
+    units_lost: Decimal = ZERO
+    units_found: Decimal = ZERO
+    cash_differences: int = 0
+    cash_differences_over_threshold: int = 0
+    cash_difference_total: Decimal = ZERO
+    payouts: int = 0
+    payout_gross: Decimal = ZERO
+    payout_fees: Decimal = ZERO
+    stock_exceptions: dict[str, int] = field(default_factory=dict)
+
+
+Summary = dict[str, Any]
+"""JSON-ready: counts are ints, money and quantities Decimal strings, checks booleans."""
+
+
+def _by_role(session: Session, company_id: Any, date_from: dt.date, date_to: dt.date) -> dict[str, Decimal]:
+    """Debit minus credit over the period per account role, from the trial balance."""
+    report = trial_balance(session, company_id, date_from, date_to)
+    roles = dict(
+        session.execute(
+            select(t.Account.code, t.Account.role).where(t.Account.company_id == company_id)
+        ).all()
+    )
+    totals: dict[str, Decimal] = {}
+    for row in report.rows:
+        role = roles.get(row.account_code) or row.account_code
+        totals[role] = totals.get(role, ZERO) + Decimal(row.period_debit) - Decimal(row.period_credit)
+    return totals
+
+
+def summarize(
+    session: Session,
+    company: t.Company,
+    counters: Counters,
+    *,
+    start: dt.date,
+    days: int,
+    stores: int,
+    seed: int,
+    scale: Decimal,
+) -> Summary:
+    end = start + dt.timedelta(days=days - 1)
+    roles = _by_role(session, company.id, start, end)
+    revenue = -roles.get("sales_revenue", ZERO) - roles.get("sales_returns", ZERO)
+    cogs = roles.get("cogs", ZERO)
+    margin = revenue - cogs
+    percent = (margin * 100 / revenue).quantize(Decimal("0.01"), ROUND_HALF_UP) if revenue else ZERO
+    balanced = trial_balance(session, company.id, start - dt.timedelta(days=1), end).balanced
+    agrees = check_agreement(session, company.id, end).agrees
+    on_hand = session.scalar(
+        select(func.coalesce(func.sum(inv.StockQuant.quantity), 0)).where(
+            inv.StockQuant.company_id == company.id
+        )
+    )
+    orders = dict(sorted(counters.orders.items()))
+    return {
+        "company": company.code,
+        "days": days,
+        "stores": stores,
+        "seed": seed,
+        "scale": str(scale),
+        "orders": {"pos": counters.pos_sales, **orders},
+        "pos_sessions": counters.sessions,
+        "cancellations": dict(sorted(counters.cancelled.items())),
+        "partial_shipments": counters.partial_shipments,
+        "refused": dict(sorted(counters.refused.items())),
+        "invoices": counters.invoices,
+        "revenue_net": _money(revenue),
+        "cogs": _money(cogs),
+        "gross_margin": _money(margin),
+        "gross_margin_percent": str(percent),
+        "shrinkage": _money(roles.get("inventory_shrinkage", ZERO)),
+        "card_payouts": {
+            "count": counters.payouts,
+            "gross": _money(counters.payout_gross),
+            "fees": _money(counters.payout_fees),
+        },
+        "cash_differences": {
+            "sessions": counters.cash_differences,
+            "over_threshold": counters.cash_differences_over_threshold,
+            "total": _money(counters.cash_difference_total),
+        },
+        "cash_movements": counters.cash_movements,
+        "transfers": {
+            "shipped": counters.transfers,
+            "store_to_store": counters.store_to_store,
+            "received": counters.transfers_received,
+            "with_transit_loss": counters.transit_losses,
+        },
+        "purchasing": {
+            "orders": counters.purchase_orders,
+            "receipts": counters.receipts,
+            "partial": counters.partial_receipts,
+        },
+        "counts": {
+            "sheets": counters.count_sheets,
+            "units_counted": _quantity(counters.counted_units),
+            "units_lost": _quantity(counters.units_lost),
+            "units_found": _quantity(counters.units_found),
+        },
+        "stock_exceptions": counters.stock_exceptions,
+        "units_on_hand": _quantity(on_hand),
+        "stock_agrees_with_ledger": agrees,
+        "trial_balance_balanced": balanced,
+    }
