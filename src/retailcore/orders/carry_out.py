@@ -31,7 +31,7 @@ class CarryOutSale:
     """One priced POS sale. ``lines`` and ``tenders`` are what the session totals are built from:
     lines ``{product_id, sku, category, tax_category, quantity, unit_price, discount, net, tax, gross,
     taxes: [{code, rate_percent, base, amount}], cost, location_id}`` and tenders ``{payment_method_code,
-    kind, gateway, amount}`` (after change), amounts as decimal strings."""
+    kind, gateway, amount}`` (after change); amounts are Decimals (decimal strings when read back)."""
 
     order_id: uuid.UUID
     number: str

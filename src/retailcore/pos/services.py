@@ -394,12 +394,12 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
                 "sku": product.sku,
                 "category": product.category,
                 "tax_category": product.tax_category,
-                "quantity": str(line.quantity),
-                "unit_price": str(line.unit_price),
-                "discount": str(line.discount),
-                "net": str(taxed.net),
-                "tax": str(taxed.tax),
-                "gross": str(taxed.gross),
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "discount": line.discount,
+                "net": taxed.net,
+                "tax": taxed.tax,
+                "gross": taxed.gross,
                 "taxes": [
                     {
                         "code": t.code,
@@ -409,7 +409,7 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
                     }
                     for t in taxed.taxes
                 ],
-                "cost": "0",
+                "cost": ZERO,
                 "location_id": ctx.stock.id,
             }
         )
@@ -442,9 +442,7 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
             taken = min(change, amount)
             amount, change = amount - taken, change - taken
         if amount:
-            tenders.append(
-                {"payment_method_code": code, "kind": kind, "gateway": gateway, "amount": str(amount)}
-            )
+            tenders.append({"payment_method_code": code, "kind": kind, "gateway": gateway, "amount": amount})
     on_account = any(kind == "on_account" for _, kind, _ in by_tender)
     if sale.invoice and sale.customer_id is None:
         raise _refuse(index, "invoice", "an invoice needs a customer_id")
@@ -501,7 +499,7 @@ def _move_goods(
             summarize_items=True,
         )
         for line, value in zip(lines, moved.values, strict=True):
-            line["cost"] = str(value)
+            line["cost"] = value
 
 
 def ingest_batch(
