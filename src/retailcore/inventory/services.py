@@ -448,19 +448,6 @@ def _lock_rows(
     return costs, quants
 
 
-def _summarized(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    merged: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
-    for item in items:
-        key = (item["product_id"], item["location_id"], item["stock_role"])
-        if key in merged:
-            merged[key]["quantity"] += item["quantity"]
-            merged[key]["cost"] += item["cost"]
-            merged[key]["lines"] += 1
-        else:
-            merged[key] = {**item, "lines": 1}
-    return list(merged.values())
-
-
 def move_stock(
     session: Session,
     ctx: CommandContext,
@@ -473,15 +460,12 @@ def move_stock(
     details: dict[str, Any] | None = None,
     event_type: str | None = None,
     aggregate: tuple[str, uuid.UUID] | None = None,
-    summarize_items: bool = False,
 ) -> MoveResult:
     """Make the moves of one operation, value them, and record the event the ledger posts.
 
     ``event_type`` replaces the kind's event when another event posts the value instead (POS sales:
     ``PosGoodsIssued`` has no rule, the session's close posts their COGS); ``aggregate`` names what the
-    event belongs to (default: a new ``StockOperation``). ``summarize_items`` records one item per
-    product and location in the event instead of one per line (a POS batch of thousands of lines: the
-    moves keep the detail and point at the event).
+    event belongs to (default: a new ``StockOperation``).
     """
     products, locations = _load(session, company, lines)
     spec = _validate(kind, lines, products, locations)
@@ -629,8 +613,6 @@ def move_stock(
         event_type = spec.event_type
         if kind == "internal" and all(item["stock_role"] == item["to_role"] for item in items):
             event_type = "StockMoved"  # same account on both sides: nothing for the books, still audited
-    if summarize_items:
-        items = _summarized(items)
     payload = {"date": date, "reference": reference, "kind": kind, "items": items, **(details or {})}
     aggregate_type, aggregate_id = aggregate or ("StockOperation", uuid.uuid4())
     event = record(

@@ -469,37 +469,43 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
 def _move_goods(
     session: Session, ctx: CommandContext, loaded: _Context, target: PosSession, sales: Sequence[CarryOutSale]
 ) -> None:
-    """Take the batch's goods out of the store's stock, one stock operation per local sale date, and
-    give every line the cost its move took. The operations' ``PosGoodsIssued`` events are not posted
-    one by one: the COGS joins the session's totals and its closing entry."""
+    """Take the batch's goods out of the store's stock: one stock operation per local sale date, with
+    one move per product (the sum of its lines), valued at sale time. Each line gets its share of its
+    product's move value, in proportion to its quantity and rounded cumulatively, so the lines' costs
+    add up to the moves exactly. The operations' ``PosGoodsIssued`` events are not posted one by one:
+    the COGS joins the session's totals and its closing entry."""
+    currency = loaded.company.currency
     by_date: dict[Any, list[CarryOutSale]] = defaultdict(list)
     for sale in sales:
         by_date[sale.sold_at.astimezone(loaded.zone).date()].append(sale)
     for date, dated in sorted(by_date.items()):
-        lines = [line for sale in dated for line in sale.lines]
+        by_product: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for sale in dated:
+            for line in sale.lines:
+                by_product[line["product_id"]].append(line)
+        products = sorted(by_product)
+        quantities = [sum((line["quantity"] for line in by_product[p]), ZERO) for p in products]
         moved = move_stock(
             session,
             ctx,
             loaded.company,
             kind="delivery",
             lines=[
-                MoveLine(
-                    uuid.UUID(line["product_id"]),
-                    Decimal(line["quantity"]),
-                    loaded.stock.id,
-                    loaded.customer.id,
-                )
-                for line in lines
+                MoveLine(uuid.UUID(product), quantity, loaded.stock.id, loaded.customer.id)
+                for product, quantity in zip(products, quantities, strict=True)
             ],
             date=date,
             reference=f"POS {loaded.terminal.code}/{target.number}",
             details={"channel": "pos", "pos_session_id": str(target.id)},
             event_type="PosGoodsIssued",
             aggregate=("PosSession", target.id),
-            summarize_items=True,
         )
-        for line, value in zip(lines, moved.values, strict=True):
-            line["cost"] = value
+        for product, total, value in zip(products, quantities, moved.values, strict=True):
+            done, taken = ZERO, ZERO
+            for line in by_product[product]:
+                done += line["quantity"]
+                upto = _round(value * done / total, currency) if done != total else value
+                line["cost"], taken = upto - taken, upto
 
 
 def ingest_batch(
