@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -30,10 +31,17 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_writing: ContextVar[bool] = ContextVar("retailcore_writing", default=False)
+"""Set while a :func:`transaction` (a unit of work that writes) runs in this context."""
+
+
 def _sqlite_begin(conn: Any) -> None:
     # pysqlite's own transaction handling emits BEGIN only before the first write, so the reads
     # before it are not part of the transaction and SAVEPOINTs misbehave; we begin explicitly.
-    conn.exec_driver_sql("BEGIN")
+    # A unit of work that writes takes the write lock at once (IMMEDIATE): two of them at the same
+    # time then queue on the busy timeout, instead of both reading and the second failing with
+    # "database is locked" when it tries to write after the first committed.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if _writing.get() else "BEGIN")
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -53,7 +61,17 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
+def writing() -> Iterator[None]:
+    """Mark the transactions begun inside as units of work that write (see :func:`_sqlite_begin`)."""
+    token = _writing.set(True)
+    try:
+        yield
+    finally:
+        _writing.reset(token)
+
+
+@contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""
-    with factory() as session, session.begin():
+    with writing(), factory() as session, session.begin():
         yield session

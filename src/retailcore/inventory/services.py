@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
 from retailcore.core.currencies import minor_unit
 from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFailed
@@ -606,7 +607,7 @@ def move_stock(
             items.append(item)
     # The operation's moves go in as one multi-row insert; the layers that point at them after it.
     session.flush()
-    session.execute(insert(i.StockMove.__table__), [_row(move) for move in moves])
+    insert_rows(session, i.StockMove.__table__, [_row(move) for move in moves])
     session.add_all(new_layers)
 
     if event_type is None:

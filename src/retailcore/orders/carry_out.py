@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
 from retailcore.orders import tables as t
 from retailcore.orders.model import OrderState
@@ -153,12 +154,10 @@ def record_carry_out(
                     "state": "captured" if tender["kind"] == "card" else "accepted",
                 }
             )
-    # Core inserts of the tables (not the ORM's bulk path): a thousand sales are three statements.
-    connection = session.connection()
-    connection.execute(insert(t.OrderRow.__table__), orders)
-    connection.execute(insert(t.OrderLineRow.__table__), lines)
-    if payments:
-        connection.execute(insert(t.OrderPaymentRow.__table__), payments)
+    # Set-based writes (COPY on PostgreSQL): a thousand sales are three statements.
+    insert_rows(session, t.OrderRow.__table__, orders)
+    insert_rows(session, t.OrderLineRow.__table__, lines)
+    insert_rows(session, t.OrderPaymentRow.__table__, payments)
 
 
 def session_sales(session: Session, pos_session_id: uuid.UUID) -> list[CarryOutSale]:
