@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint pytest serve clean
+.PHONY: demo test lint pytest serve clean bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,7 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 ## demo: create ./retailcore.db with demo data, print an admin token, serve http://127.0.0.1:8000
 demo: $(VENV)/.runtime
 	$(BIN)/retailcore init --demo
+	$(BIN)/retailcore simulate --company DEMO --stores 3 --days 7 --seed 1
 	$(BIN)/retailcore serve --host $(HOST) --port $(PORT)
 
 ## test: ruff, then the whole suite on SQLite, then on PostgreSQL if RETAILCORE_TEST_DATABASE_URL is set
@@ -37,6 +38,15 @@ test: $(VENV)/.dev
 	else \
 		echo "RETAILCORE_TEST_DATABASE_URL not set: PostgreSQL run skipped"; \
 	fi
+
+## bench: the benchmark suite, full volumes, SQLite then PostgreSQL at BENCH_POSTGRES (hours on 2 cores; see docs/benchmarks.md)
+BENCH_POSTGRES ?= postgresql://postgres@127.0.0.1:5432/retailcore_bench
+bench: $(VENV)/.dev
+	$(BIN)/python benchmarks/run.py --backend both --postgres $(BENCH_POSTGRES)
+
+## bench-quick: the same cases at small volumes (a smoke run; about 25 minutes at the speeds in docs/benchmarks.md)
+bench-quick: $(VENV)/.dev
+	$(BIN)/python benchmarks/run.py --backend both --quick --postgres $(BENCH_POSTGRES)
 
 serve: $(VENV)/.runtime
 	$(BIN)/retailcore serve --host $(HOST) --port $(PORT)

@@ -1,0 +1,438 @@
+"""The benchmark cases. Each runs in its own process on a fresh database and returns result rows.
+
+A row: ``{"case", "volume", "seconds", "rate", "unit", "peak_mib", "note"}``. ``peak_mib`` is the peak
+resident memory of the process that did the work (``ru_maxrss``), setup included.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import datetime as dt
+import json
+import os
+import random
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+import retail
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+
+from retailcore.access.services import create_token
+from retailcore.accounting import reports
+from retailcore.accounting import tables as a
+from retailcore.adapters.db import make_engine, make_session_factory, transaction
+from retailcore.inventory import valuation
+from retailcore.masterdata.tables import Company
+from retailcore.orders import services as orders
+from retailcore.orders.tables import OrderRow
+from retailcore.pos import services as pos
+
+Row = dict[str, Any]
+BATCH = 1000  # the most a POS batch may hold (SalesBatch)
+RESENDS = 20  # a refused HTTP batch is sent again up to this many times, then its client gives up
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def row(case: str, volume: int, seconds: float, unit: str, note: str = "", rate: bool = True) -> Row:
+    return {
+        "case": case,
+        "volume": volume,
+        "seconds": seconds,
+        "rate": volume / seconds if rate and seconds else None,
+        "unit": unit,
+        "peak_mib": peak_mib(),
+        "note": note,
+    }
+
+
+def log(message: str) -> None:
+    print(f"  .. {message}", file=sys.stderr, flush=True)
+
+
+class Timer:
+    """Accumulates the time of the measured sections only (data generation and setup stay out), and
+    profiles exactly those sections when asked."""
+
+    def __init__(self, profile: cProfile.Profile | None) -> None:
+        self.seconds = 0.0
+        self.profile = profile
+
+    @contextmanager
+    def measure(self) -> Iterator[None]:
+        if self.profile:
+            self.profile.enable()
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds += time.perf_counter() - started
+            if self.profile:
+                self.profile.disable()
+
+
+# -- POS through the batch service, then the close ------------------------------------------------------
+
+
+def fresh_statistics(engine: Engine) -> None:
+    """PostgreSQL: ANALYZE once the first batch is in, untimed, as autovacuum does on a live database.
+
+    On a brand-new database the tables are empty when the first statements are planned; the plans
+    that psycopg prepares and the foreign-key checks cache per connection then stay on sequential
+    scans while the tables grow, and every batch gets slower (0.7 s, 1.4 s ... 4.2 s for the eighth
+    1,000 sales). ANALYZE invalidates those plans. A live database has its statistics already.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("ANALYZE"))
+
+
+def pos_batch(url: str, volume: int, options: dict[str, Any], profile: cProfile.Profile | None) -> list[Row]:
+    """``volume`` sales into one session in batches of 1000 (one transaction each), then the close."""
+    engine = make_engine(url)
+    retail.reset(engine)
+    factory = make_session_factory(engine)
+    shop = retail.set_up(factory, receive_at=("PAR01",))
+    with transaction(factory) as session:
+        company = session.get(Company, shop.company_id)
+        terminal = pos.create_terminal(
+            session,
+            retail.ctx(),
+            company,
+            pos.c.CreateTerminal(store_id=shop.stores["PAR01"], code="BENCH1", name="Bench till"),
+        )
+        session_id = pos.open_session(session, retail.ctx(), terminal.id, Decimal("200.00")).id
+    sales = retail.Sales(shop.pos_products, seed=volume)
+    timer = Timer(profile)
+    batch_seconds = []
+    for batch in sales.batches(volume, BATCH):
+        before = timer.seconds
+        with timer.measure(), transaction(factory) as session:
+            result = pos.ingest_batch(session, retail.ctx(), session_id, batch)
+        assert result.accepted == len(batch), result
+        batch_seconds.append(timer.seconds - before)
+        if len(batch_seconds) == 1:
+            fresh_statistics(engine)
+        if len(batch_seconds) % 10 == 0:
+            log(f"{len(batch_seconds) * BATCH:,} sales, {len(batch_seconds) * BATCH / timer.seconds:,.0f}/s")
+    ingest = timer.seconds
+    counted = {"CASH": Decimal("200.00") + sales.cash, "CARD": sales.card}
+    close = Timer(profile)
+    with close.measure(), transaction(factory) as session:
+        closed = pos.close_session(session, retail.ctx(), session_id, counted)
+    with factory() as session:
+        sold = select(func.count()).select_from(OrderRow).where(OrderRow.channel == "pos")
+        assert session.scalar(sold) == volume
+        assert closed.cash_difference == 0, closed.cash_difference
+        posted = session.scalar(
+            select(func.count())
+            .select_from(a.JournalEntry)
+            .where(a.JournalEntry.event_id == closed.closing_event_id)
+        )
+        assert posted == 1, "the close must post one entry"
+        lines = session.scalar(select(func.count()).select_from(a.JournalLine))
+    engine.dispose()
+    tenth = max(1, len(batch_seconds) // 10)
+    first = statistics.mean(batch_seconds[:tenth])
+    last = statistics.mean(batch_seconds[-tenth:])
+    return [
+        row(
+            "POS ingest, batch service",
+            volume,
+            ingest + close.seconds,
+            "sales/s",
+            f"ingest {ingest:.1f} s + close {close.seconds:.2f} s; batch of 1000: first tenth "
+            f"{first:.2f} s, last tenth {last:.2f} s; {lines:,} journal lines",
+        ),
+        row("POS session close", volume, close.seconds, "s", "close_session alone", rate=False),
+    ]
+
+
+# -- POS through HTTP, concurrent terminals ------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _server_peak_mib(pid: int) -> float:
+    """VmHWM (peak RSS) of the server and of its worker processes, the largest."""
+    pids = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                pids += [int(p) for p in handle.read().split()]
+    except OSError:
+        pass
+    peak = 0.0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return peak
+
+
+def pos_http(url: str, volume: int, options: dict[str, Any], profile: cProfile.Profile | None) -> list[Row]:
+    """``clients`` terminals (spread over the three shops), each with its own session and cashier
+    token, post their share of ``volume`` sales as ``POST /pos/sessions/{id}/sales:batch`` of
+    ``http_batch`` sales to a uvicorn server in another process; a refused or failed batch is resent
+    (sales are idempotent by client_uuid) and counted."""
+    import httpx
+
+    clients = options.get("clients", 4)
+    size = options.get("http_batch", 500)
+    workers = options.get("http_workers", 1)
+    engine = make_engine(url)
+    retail.reset(engine)
+    factory = make_session_factory(engine)
+    shop = retail.set_up(factory)
+    tills = []
+    with transaction(factory) as session:
+        company = session.get(Company, shop.company_id)
+        for n in range(clients):
+            store = retail.SHOPS[n % len(retail.SHOPS)]
+            terminal = pos.create_terminal(
+                session,
+                retail.ctx(),
+                company,
+                pos.c.CreateTerminal(store_id=shop.stores[store], code=f"HTTP{n}", name=f"Till {n}"),
+            )
+            opened = pos.open_session(session, retail.ctx(), terminal.id, Decimal(0))
+            token = create_token(session, role="cashier", company="DEMO", store=store).token
+            tills.append((opened.id, token))
+    engine.dispose()
+    # Every request body is built before the clock starts: the clients share the 2 cores with the server.
+    bodies: list[list[bytes]] = []
+    for n in range(clients):
+        sales = retail.Sales(shop.pos_products, seed=1000 + n)
+        share = volume // clients + (1 if n < volume % clients else 0)
+        bodies.append(
+            [
+                json.dumps({"sales": [s.model_dump(mode="json") for s in batch]}).encode()
+                for batch in sales.batches(share, size)
+            ]
+        )
+    port = _free_port()
+    env = {**os.environ, "RETAILCORE_DATABASE_URL": url}
+    command = [sys.executable, "-m", "uvicorn", "retailcore.entrypoints.api.asgi:app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    server_log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    server = subprocess.Popen(command, env=env, stdout=server_log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/api/v1/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.2)
+        retries: list[str] = []
+        gave_up: list[str] = []
+        errors: list[BaseException] = []
+
+        def drive(session_id: uuid.UUID, token: str, batches: list[bytes]) -> None:
+            jitter = random.Random(str(session_id))
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            target = f"{base}/api/v1/pos/sessions/{session_id}/sales:batch"
+            try:
+                with httpx.Client(timeout=300) as client:
+                    for body in batches:
+                        for attempt in range(RESENDS):
+                            response = client.post(target, content=body, headers=headers)
+                            if response.status_code == 200:
+                                break
+                            retries.append(f"{response.status_code} {response.text[:160]}")
+                            time.sleep(jitter.uniform(0.01, 0.1) * min(attempt + 1, 10))
+                        else:
+                            gave_up.append(f"a batch refused {RESENDS} times: {retries[-1][:80]}")
+                            return
+            except BaseException as exc:
+                errors.append(exc)
+
+        # Warm-up, untimed: each till sends its first batch, then PostgreSQL gets its statistics (see
+        # fresh_statistics); the clock runs over the other batches.
+        for n, (session_id, token) in enumerate(tills):
+            drive(session_id, token, bodies[n][:1])
+        warm_engine = make_engine(url)
+        fresh_statistics(warm_engine)
+        warm_engine.dispose()
+        timed = sum(body.count(b'"client_uuid"') for batches in bodies for body in batches[1:])
+        threads = [
+            threading.Thread(target=drive, args=(session_id, token, bodies[n][1:]))
+            for n, (session_id, token) in enumerate(tills)
+        ]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - started
+        server_mib = _server_peak_mib(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        server_log.seek(0)
+        failures = [
+            line.decode(errors="replace").strip()
+            for line in server_log
+            if line.startswith((b"sqlite3.", b"sqlalchemy.exc.", b"psycopg."))
+        ]
+        server_log.close()
+    if errors:
+        raise errors[0]
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session:
+        taken = session.scalar(select(func.count()).select_from(OrderRow).where(OrderRow.channel == "pos"))
+    engine.dispose()
+    if not gave_up:
+        assert taken == volume, f"{taken} sales stored, {volume} sent"
+    kinds = sorted({r.split(" ")[0] for r in retries})
+    note = f"{clients} clients, batches of {size}, {workers} server process(es); {timed:,} sales timed"
+    note += " (each client's first batch is an untimed warm-up)"
+    note += f"; server peak {server_mib:.0f} MiB"
+    if retries:
+        note += f"; {len(retries)} batches resent (HTTP {', '.join(kinds)})"
+    if failures:
+        note += f"; server errors: {failures[0][:120]}"
+    if gave_up:
+        note = f"INCOMPLETE: {taken:,} of {volume:,} sales stored, throughput of those; {gave_up[0]}; " + note
+    result = row("POS ingest, HTTP", volume, seconds, "sales/s", note)
+    result["rate"] = (taken - (volume - timed)) / seconds
+    result["peak_mib"] = max(result["peak_mib"], server_mib)
+    return [result]
+
+
+# -- web order lifecycle -----------------------------------------------------------------------------
+
+
+def web_orders(url: str, volume: int, options: dict[str, Any], profile: cProfile.Profile | None) -> list[Row]:
+    """Each order, one transaction per step as over the API: place (price, tax, source, reserve),
+    capture the card payment (customer deposit), fulfil (ship: consume reservations, post COGS and
+    recognise revenue)."""
+    engine = make_engine(url)
+    retail.reset(engine)
+    factory = make_session_factory(engine)
+    shop = retail.set_up(factory, receive_at=(retail.WAREHOUSE,))
+    rng = random.Random(volume)
+    steps = {"place": Timer(profile), "capture": Timer(profile), "fulfil": Timer(profile)}
+    company_id = shop.company_id
+
+    def step(name: str, work: Callable[[Session, Company], Any]) -> Any:
+        with steps[name].measure(), transaction(factory) as session:
+            company = session.get(Company, company_id)
+            assert company is not None
+            return work(session, company)
+
+    for n in range(volume):
+        lines = [
+            orders.LineIn(product_id=product_id, quantity=Decimal(rng.randint(1, 2)))
+            for product_id, _ in rng.sample(shop.web_products, rng.randint(1, 3))
+        ]
+        body = orders.PlaceOrder(company_id=company_id, lines=lines)
+        placed = step("place", lambda s, c, body=body: orders.place_order(s, retail.ctx(), c, body))
+        capture = orders.CapturePayment(gateway="stripe", reference=f"psp-{n}", amount=placed.gross_total)
+        step(
+            "capture",
+            lambda s, c, order=placed.id, capture=capture: orders.capture_payment(
+                s, retail.ctx(), c, order, capture
+            ),
+        )
+        done = step("fulfil", lambda s, c, order=placed.id: orders.fulfill(s, retail.ctx(), c, order))
+        assert done.state == "fulfilled", done.state
+        if n + 1 == 100:
+            fresh_statistics(engine)
+        if (n + 1) % 1000 == 0:
+            total = sum(t.seconds for t in steps.values())
+            log(f"{n + 1:,} orders, {(n + 1) / total:,.0f}/s")
+    engine.dispose()
+    total = sum(t.seconds for t in steps.values())
+    split = ", ".join(f"{name} {t.seconds / volume * 1000:.1f} ms" for name, t in steps.items())
+    return [row("Web order lifecycle", volume, total, "orders/s", f"per order: {split}")]
+
+
+# -- trial balance and stock valuation over a large history ------------------------------------------
+
+
+def ledger_reports(
+    url: str, volume: int, options: dict[str, Any], profile: cProfile.Profile | None
+) -> list[Row]:
+    """``volume`` posted journal lines and ``volume`` stock moves over 2026, written in bulk; then the
+    trial balance (year, and November by store) and the stock valuation at year end with its
+    agreement check, median of ``runs`` in a fresh session each."""
+    import bulk
+
+    engine = make_engine(url)
+    retail.reset(engine)
+    started = time.perf_counter()
+    company_id = bulk.fill(engine, volume, volume)
+    log(f"filled {volume:,} lines and {volume:,} moves in {time.perf_counter() - started:.0f} s")
+    factory = make_session_factory(engine)
+    runs = options.get("runs", 3)
+    year = (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
+    november = (dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    work: list[tuple[str, Callable[[Session], Any], str]] = [
+        ("Trial balance, year", lambda s: reports.trial_balance(s, company_id, *year), "lines"),
+        (
+            "Trial balance, Nov by store",
+            lambda s: reports.trial_balance(s, company_id, *november, group_by=["store_id"]),
+            "lines",
+        ),
+        ("Stock valuation, year end", lambda s: valuation.stock_valuation(s, company_id, year[1]), "moves"),
+        ("Stock/ledger agreement", lambda s: valuation.check_agreement(s, company_id, year[1]), "moves"),
+    ]
+    rows = []
+    for label, report, unit in work:
+        timings = []
+        for _ in range(runs):
+            with factory() as session:
+                timer = Timer(profile)
+                with timer.measure():
+                    result = report(session)
+                timings.append(timer.seconds)
+        size = ""
+        if isinstance(result, reports.TrialBalance):
+            assert result.balanced
+            size = f"{len(result.table()[1])} rows"
+        elif isinstance(result, valuation.Valuation):
+            size = f"{len(result.rows)} rows"
+        rows.append(
+            row(label, volume, statistics.median(timings), unit, f"median of {runs}; {size}".rstrip("; "))
+        )
+        rows[-1]["rate"] = None
+    engine.dispose()
+    return rows
+
+
+CASES: dict[str, Callable[[str, int, dict[str, Any], cProfile.Profile | None], list[Row]]] = {
+    "pos": pos_batch,
+    "http": pos_http,
+    "orders": web_orders,
+    "reports": ledger_reports,
+}
