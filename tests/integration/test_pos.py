@@ -340,3 +340,16 @@ def test_one_open_session_per_terminal(till):
     with pytest.raises(Conflict) as refused:
         till.open()
     assert refused.value.code == "session-open"
+
+
+def test_a_batch_publishes_the_new_availability_of_what_it_sold(runtime, till):
+    session_id = till.open()
+    with runtime.session_factory() as session:
+        before = session.scalar(select(func.max(Event.position)))
+    till.ingest(session_id, till.three_sales())
+    with runtime.session_factory() as session:
+        published = session.scalars(
+            select(Event).where(Event.type == "AvailabilityChanged", Event.position > before)
+        ).all()
+    products = {event.payload["product_id"] for event in published}
+    assert products == {str(till.coffee), str(till.sandwich)}

@@ -64,6 +64,7 @@ CHANNELS = RESERVATION_CHANNELS
 MOVE_EVENT_TYPES = (
     "GoodsReceived",
     "GoodsIssued",
+    "PosGoodsIssued",
     "ReturnReceived",
     "StockMoved",
     "StockMovedInternally",
