@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 from retailcore.adapters.orm import utcnow
 from retailcore.core.decimals import canonical
 from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, NotFound, ValidationFailed
-from retailcore.eventlog.services import CommandContext, record, subscribe
+from retailcore.eventlog.services import CommandContext, record, record_many, subscribe
 from retailcore.eventlog.tables import Event
 from retailcore.inventory import tables as i
 from retailcore.inventory.reservation_tables import (
@@ -194,8 +194,8 @@ def publish_availability(
     location_ids: Iterable[uuid.UUID] | None = None,
     *,
     before: Snapshot | None = None,
-) -> list[Event]:
-    """Record ``AvailabilityChanged`` per product, sellable location and channel.
+) -> int:
+    """Record ``AvailabilityChanged`` per product, sellable location and channel; returns how many.
 
     With ``before`` (from :func:`availability_snapshot`), only the values that differ from it are
     published; without it every current value is (a full resend to the channels).
@@ -213,10 +213,11 @@ def _publish(
     levels: dict[tuple[uuid.UUID, uuid.UUID], Level],
     safety: SafetyTable,
     before: Snapshot | None,
-) -> list[Event]:
+) -> int:
+    """Record the changed availabilities (one set-based insert); returns how many were published."""
     after = _snapshot_of(levels, safety)
     keys = sorted(after.keys() | (before or {}).keys(), key=lambda k: (str(k[0]), str(k[1]), k[2]))
-    events: list[Event] = []
+    items: list[tuple[uuid.UUID, dict[str, Any], uuid.UUID | None]] = []
     for key in keys:
         product_id, location_id, channel = key
         available = after.get(key, Decimal(0).quantize(QUANTITY_QUANTUM))
@@ -228,25 +229,22 @@ def _publish(
             if level
             else session.scalar(select(Location.store_id).where(Location.id == location_id))
         )
-        events.append(
-            record(
-                session,
-                ctx,
-                type="AvailabilityChanged",
-                company_id=company.id,
-                aggregate_type="Availability",
-                aggregate_id=product_id,
-                payload={
-                    "product_id": product_id,
-                    "location_id": location_id,
-                    "store_id": store_id,
-                    "channel": channel,
-                    "available": available,
-                },
-                store_id=store_id,
-            )
-        )
-    return events
+        payload = {
+            "product_id": product_id,
+            "location_id": location_id,
+            "store_id": store_id,
+            "channel": channel,
+            "available": available,
+        }
+        items.append((product_id, payload, store_id))
+    return record_many(
+        session,
+        ctx,
+        type="AvailabilityChanged",
+        company_id=company.id,
+        aggregate_type="Availability",
+        items=items,
+    )
 
 
 @contextmanager
