@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
+from retailcore.core.ids import new_id
 from retailcore.orders import tables as t
 from retailcore.orders.model import OrderState
 
@@ -114,7 +115,7 @@ def record_carry_out(
             quantity = Decimal(line["quantity"])
             lines.append(
                 {
-                    "id": uuid.uuid4(),
+                    "id": new_id(),
                     "company_id": company_id,
                     "order_id": sale.order_id,
                     "position": position,
@@ -140,7 +141,7 @@ def record_carry_out(
             amount = Decimal(tender["amount"])
             payments.append(
                 {
-                    "id": uuid.uuid4(),
+                    "id": new_id(),
                     "company_id": company_id,
                     "order_id": sale.order_id,
                     "position": position,
