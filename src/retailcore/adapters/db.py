@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -31,8 +30,8 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-_writing: ContextVar[bool] = ContextVar("retailcore_writing", default=False)
-"""Set while a :func:`transaction` (a unit of work that writes) runs in this context."""
+WRITES = {"retailcore_writes": True}
+"""Execution options of a connection that begins a unit of work that writes (see :func:`begin_writing`)."""
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -41,7 +40,9 @@ def _sqlite_begin(conn: Any) -> None:
     # A unit of work that writes takes the write lock at once (IMMEDIATE): two of them at the same
     # time then queue on the busy timeout, instead of both reading and the second failing with
     # "database is locked" when it tries to write after the first committed.
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if _writing.get() else "BEGIN")
+    # Only the unit of work's own connection does: a read elsewhere meanwhile must not queue behind it.
+    writes = conn.get_execution_options().get("retailcore_writes", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -60,18 +61,14 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-@contextmanager
-def writing() -> Iterator[None]:
-    """Mark the transactions begun inside as units of work that write (see :func:`_sqlite_begin`)."""
-    token = _writing.set(True)
-    try:
-        yield
-    finally:
-        _writing.reset(token)
+def begin_writing(session: Session) -> None:
+    """Begin the session's transaction as a unit of work that writes (SQLite: ``BEGIN IMMEDIATE``)."""
+    session.connection(execution_options=WRITES)
 
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""
-    with writing(), factory() as session, session.begin():
+    with factory() as session, session.begin():
+        begin_writing(session)
         yield session

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from retailcore.access.model import Principal
 from retailcore.access.services import authenticate
-from retailcore.adapters.db import writing
+from retailcore.adapters.db import begin_writing
 from retailcore.core.errors import IdempotencyKeyReused, Unauthenticated, ValidationFailed
 from retailcore.eventlog.services import CommandContext
 from retailcore.eventlog.tables import IdempotentRequest
@@ -119,7 +119,8 @@ class Api:
                 return replay
         ctx = CommandContext(self.principal, idempotency_key=key)
         try:
-            with writing(), self._factory() as session, session.begin():
+            with self._factory() as session, session.begin():
+                begin_writing(session)
                 result = work(session, ctx)
                 content = jsonable_encoder(result)
                 where = location(result) if location else None
