@@ -201,7 +201,7 @@ def pos_http(url: str, volume: int, options: dict[str, Any], profile: cProfile.P
     import httpx
 
     clients = options.get("clients", 4)
-    size = options.get("http_batch", 500)
+    size = options.get("http_batch", 1000)
     workers = options.get("http_workers", 1)
     engine = make_engine(url)
     retail.reset(engine)
