@@ -15,7 +15,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -33,7 +33,7 @@ from retailcore.accounting.posting.engine import (
 from retailcore.accounting.posting.rulebook import DEFAULT_RULES, JOURNALS
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.sequences import take_next
-from retailcore.core.currencies import minor_unit
+from retailcore.core.currencies import minor_unit, round_to_currency
 from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, NotFound, ValidationFailed
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.eventlog.tables import Event
@@ -271,10 +271,6 @@ class LineInput:
     event_id: uuid.UUID | None = None
 
 
-def _round(value: Decimal, currency: str) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_UP)
-
-
 def _signed(line: LineInput, value: Decimal) -> Decimal:
     return value if line.side == "debit" else -value
 
@@ -319,11 +315,11 @@ def balance_lines(
         if line.rate is None and line.currency not in rates:
             rates[line.currency] = rate_on(session, company, line.currency, date)
         line_rate = line.rate if line.rate is not None else rates[line.currency]
-        amount = _signed(line, _round(line.amount, line.currency))
+        amount = _signed(line, round_to_currency(line.amount, line.currency))
         value = (
-            _signed(line, _round(line.company_amount, company.currency))
+            _signed(line, round_to_currency(line.company_amount, company.currency))
             if line.company_amount is not None
-            else _round(amount * line_rate, company.currency)
+            else round_to_currency(amount * line_rate, company.currency)
         )
         balanced.append((replace(line, rate=line_rate), amount, value))
 
@@ -345,7 +341,7 @@ def balance_lines(
         rate = group[0][0].rate or Decimal(1)
         side: Side = "credit" if difference > 0 else "debit"
         fix = LineInput(rounding.id, side, abs(difference), currency, rate=rate, label="Rounding")
-        balanced.append((fix, -difference, _round(-difference * rate, company.currency)))
+        balanced.append((fix, -difference, round_to_currency(-difference * rate, company.currency)))
 
     value_difference = sum((r[2] for r in balanced), Decimal(0))
     if value_difference:
@@ -443,8 +439,8 @@ def _base_in_company_currency(line: LineInput, company: Company) -> Decimal | No
     base = abs(line.tax_base)
     # A line with a fixed company amount (a reversal) carries its base in company currency already.
     if line.currency == company.currency or line.rate is None or line.company_amount is not None:
-        return _round(base, company.currency)
-    return _round(base * line.rate, company.currency)
+        return round_to_currency(base, company.currency)
+    return round_to_currency(base * line.rate, company.currency)
 
 
 def _check_accounts(session: Session, company_id: uuid.UUID, account_ids: set[uuid.UUID]) -> None:

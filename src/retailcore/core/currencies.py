@@ -24,6 +24,7 @@ because normalising case at this level would hide bad upstream data instead of s
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
 __all__ = ["MINOR_UNITS", "UnknownCurrency", "is_currency", "minor_unit"]
@@ -220,3 +221,8 @@ def minor_unit(code: str) -> int:
             hint = f" (codes are case-sensitive; did you mean {code.upper()!r}?)"
         raise UnknownCurrency(f"unknown ISO 4217 currency code: {code!r}{hint}")
     return MINOR_UNITS[code]
+
+
+def round_to_currency(value: Decimal, code: str) -> Decimal:
+    """``value`` rounded half-up to the minor unit of ``code`` (the receipt and posting rule)."""
+    return value.quantize(Decimal(1).scaleb(-minor_unit(code)), rounding=ROUND_HALF_UP)

@@ -32,7 +32,7 @@ from retailcore.access.model import Principal, Role
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.paging import keyset_page
 from retailcore.adapters.sequences import take_next
-from retailcore.core.currencies import minor_unit
+from retailcore.core.currencies import minor_unit, round_to_currency
 from retailcore.core.decimals import DecimalStr, canonical
 from retailcore.core.errors import (
     Conflict,
@@ -278,11 +278,6 @@ def _skus(session: Session, product_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]
     return dict(session.execute(select(Product.id, Product.sku).where(Product.id.in_(product_ids))).all())
 
 
-def _round(value: Decimal, currency: str) -> Decimal:
-    """Half-up to the currency's minor unit, as stock valuation rounds purchase values."""
-    return value.quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_UP)
-
-
 def order_view(session: Session, order: p.PurchaseOrder) -> PurchaseOrderView:
     skus = _skus(session, {line.product_id for line in order.lines})
     return PurchaseOrderView(
@@ -297,7 +292,9 @@ def order_view(session: Session, order: p.PurchaseOrder) -> PurchaseOrderView:
         expected_date=order.expected_date,
         state=order.state,
         notes=order.notes,
-        total=sum((_round(li.quantity * li.unit_price, order.currency) for li in order.lines), Decimal(0)),
+        total=sum(
+            (round_to_currency(li.quantity * li.unit_price, order.currency) for li in order.lines), Decimal(0)
+        ),
         created_by=order.created_by,
         created_at=order.created_at,
         confirmed_by=order.confirmed_by,
@@ -770,7 +767,9 @@ def receive(session: Session, ctx: CommandContext, request: RecordReceipt) -> p.
             location_id=line.location_id,
             quantity=line.quantity,
             unit_price=by_id[line.po_line_id].unit_price,
-            purchase_value=_round(line.quantity * by_id[line.po_line_id].unit_price, order.currency),
+            purchase_value=round_to_currency(
+                line.quantity * by_id[line.po_line_id].unit_price, order.currency
+            ),
             move_id=move.id,
         )
         for index, (line, move) in enumerate(zip(request.lines, result.moves, strict=True))
@@ -1014,7 +1013,7 @@ def record_vendor_bill(session: Session, ctx: CommandContext, request: RecordVen
                 f"line {line.po_line_id} is not a line of {order.number}",
                 problems=[FieldProblem(f"lines.{index}.po_line_id", f"not a line of {order.number}")],
             )
-        if line.tax != _round(line.tax, order.currency):
+        if line.tax != round_to_currency(line.tax, order.currency):
             raise ValidationFailed(
                 f"tax is an amount in {order.currency}: at most {minor} decimals",
                 problems=[FieldProblem(f"lines.{index}.tax", f"more than {minor} decimals")],
@@ -1031,7 +1030,7 @@ def record_vendor_bill(session: Session, ctx: CommandContext, request: RecordVen
             quantity=line.quantity,
             unit_price=line.unit_price,
             po_unit_price=by_id[line.po_line_id].unit_price,
-            net_amount=_round(line.quantity * line.unit_price, order.currency),
+            net_amount=round_to_currency(line.quantity * line.unit_price, order.currency),
             tax_code=line.tax_code,
             tax=line.tax,
         )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
-from retailcore.core.currencies import minor_unit
+from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFailed
 from retailcore.core.ids import new_id
 from retailcore.eventlog.services import CommandContext, record
@@ -117,10 +117,6 @@ class MoveResult:
     exceptions: list[i.StockException] = field(default_factory=list)
     values: list[Decimal] = field(default_factory=list)
     """The value of each line, in the order the lines were given."""
-
-
-def _round(value: Decimal, currency: str) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_UP)
 
 
 def _load(session: Session, company: Company, lines: Sequence[MoveLine]) -> tuple[dict, dict]:
@@ -223,29 +219,6 @@ def product_cost(session: Session, company_id: uuid.UUID, product_id: uuid.UUID)
     return cost
 
 
-def quant(
-    session: Session, company_id: uuid.UUID, product_id: uuid.UUID, location_id: uuid.UUID
-) -> i.StockQuant:
-    row = session.scalar(
-        select(i.StockQuant)
-        .where(i.StockQuant.product_id == product_id, i.StockQuant.location_id == location_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
-        row = i.StockQuant(
-            product_id=product_id,
-            location_id=location_id,
-            company_id=company_id,
-            quantity=Decimal(0),
-            value=Decimal(0),
-            reserved=Decimal(0),
-        )
-        session.add(row)
-        session.flush()
-    return row
-
-
 def current_unit_cost(product: Product, cost: i.ProductCost) -> Decimal:
     """What one more or one fewer unit is worth now, by the product's cost method."""
     if product.cost_method == "standard":
@@ -253,20 +226,6 @@ def current_unit_cost(product: Product, cost: i.ProductCost) -> Decimal:
     if cost.quantity > 0:
         return (cost.value / cost.quantity).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
     return cost.last_unit_cost or product.standard_cost
-
-
-def _open_layers(session: Session, product: Product) -> list[i.ValuationLayer]:
-    """The product's layers with units left, oldest first, locked for this transaction."""
-    return list(
-        session.scalars(
-            select(i.ValuationLayer)
-            .where(
-                i.ValuationLayer.product_id == product.id, i.ValuationLayer.remaining_quantity > Decimal(0)
-            )
-            .order_by(i.ValuationLayer.date, i.ValuationLayer.id)
-            .with_for_update()
-        )
-    )
 
 
 def _open_layers_of(
@@ -314,11 +273,11 @@ def _value_out(
     product: Product,
     cost: i.ProductCost,
     quantity: Decimal,
-    layers: Callable[[], list[i.ValuationLayer]],
+    layers: list[i.ValuationLayer],
 ) -> Decimal:
     """The value leaving the company's stock (delivery, scrap, loss), rounded; empties it exactly."""
     if product.cost_method == "fifo":
-        raw = _consume_fifo(product, cost, layers(), quantity)
+        raw = _consume_fifo(product, cost, layers, quantity)
     elif product.cost_method == "average" and cost.quantity > 0:
         raw = cost.value / cost.quantity * min(quantity, cost.quantity)
         raw += max(quantity - cost.quantity, Decimal(0)) * (cost.last_unit_cost or product.standard_cost)
@@ -326,7 +285,7 @@ def _value_out(
         raw = quantity * current_unit_cost(product, cost)
     if product.cost_method != "standard" and quantity == cost.quantity:
         return cost.value  # the last units take exactly what is left: no residue of rounding
-    return _round(raw, company.currency)
+    return round_to_currency(raw, company.currency)
 
 
 @dataclass
@@ -351,10 +310,10 @@ def _value_in(
     """The value entering the company's stock, and a correction if it fills negative stock."""
     price = line.unit_cost if line.unit_cost is not None else current_unit_cost(product, cost)
     unit = product.standard_cost if product.cost_method == "standard" else price
-    value = _round(line.quantity * unit, company.currency)
+    value = round_to_currency(line.quantity * unit, company.currency)
     item: dict[str, Any] = {"cost": value}
     if kind == "receipt":
-        purchase_value = _round(line.quantity * price, company.currency)
+        purchase_value = round_to_currency(line.quantity * price, company.currency)
         item["purchase_value"] = purchase_value
         if purchase_value != value:
             item["variance"] = purchase_value - value
@@ -364,7 +323,7 @@ def _value_in(
         # the difference goes to COGS (positive: they cost more than we booked).
         covered = min(line.quantity, -cost.quantity)
         booked = cost.value / cost.quantity  # unit value the negative stock was carried at
-        correction = _round(covered * (unit - booked), company.currency)
+        correction = round_to_currency(covered * (unit - booked), company.currency)
     layer = None
     if product.cost_method == "fifo":
         covered = min(line.quantity, max(-cost.quantity, Decimal(0)))
@@ -481,28 +440,22 @@ def move_stock(
     event_id = new_id()  # moves point at the event recorded after they are valued
     costs, quants = _lock_rows(session, company, lines, locations)
     created_at = utcnow()
-    layer_cache: dict[uuid.UUID, list[i.ValuationLayer]] = {}
     new_layers: list[i.ValuationLayer] = []
-    fifo_out = [
-        products[line.product_id]
+    # The FIFO products leaving stock: their open layers, locked in one query, consumed in memory.
+    fifo_out = {
+        line.product_id
         for line in lines
         if products[line.product_id].cost_method == "fifo"
         and locations[line.from_location_id].kind in VALUED
         and locations[line.to_location_id].kind not in VALUED
-    ]
-    if fifo_out:
-        layer_cache.update(_open_layers_of(session, company, {product.id for product in fifo_out}))
+    }
+    open_layers = _open_layers_of(session, company, fifo_out) if fifo_out else {}
     with session.no_autoflush:  # rows change in memory; one flush writes them at the end
         for line in lines:
             product: Product = products[line.product_id]
             source: Location = locations[line.from_location_id]
             destination: Location = locations[line.to_location_id]
             cost = costs[product.id]
-
-            def layers(product: Product = product) -> list[i.ValuationLayer]:
-                if product.id not in layer_cache:
-                    layer_cache[product.id] = _open_layers(session, product)
-                return layer_cache[product.id]
 
             move_id = new_id()
             layer: i.ValuationLayer | None = None
@@ -539,7 +492,7 @@ def move_stock(
                 target.value += value - valued.correction
                 unit_cost = valued.unit_cost
             elif destination.kind not in VALUED:  # out of stock
-                value = _value_out(company, product, cost, line.quantity, layers)
+                value = _value_out(company, product, cost, line.quantity, open_layers.get(product.id, []))
                 stock_role = STOCK_ROLE[source.kind]
                 cost.quantity -= line.quantity
                 cost.value -= value
@@ -567,9 +520,13 @@ def move_stock(
                 if origin.quantity > 0 and line.quantity >= origin.quantity:
                     value = origin.value
                 elif origin.quantity > 0:
-                    value = _round(origin.value / origin.quantity * line.quantity, company.currency)
+                    value = round_to_currency(
+                        origin.value / origin.quantity * line.quantity, company.currency
+                    )
                 else:
-                    value = _round(line.quantity * current_unit_cost(product, cost), company.currency)
+                    value = round_to_currency(
+                        line.quantity * current_unit_cost(product, cost), company.currency
+                    )
                 origin.quantity -= line.quantity
                 origin.value -= value
                 target = quants[(product.id, destination.id)]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -26,7 +26,7 @@ from retailcore.access.model import Principal
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.paging import keyset_page
 from retailcore.adapters.sequences import take_next
-from retailcore.core.currencies import minor_unit
+from retailcore.core.currencies import round_to_currency
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.errors import NotFound
 from retailcore.core.ids import new_id
@@ -35,10 +35,6 @@ from retailcore.masterdata.tables import Company
 from retailcore.orders import tables as t
 
 ZERO = Decimal(0)
-
-
-def _round(value: Decimal, currency: str) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_UP)
 
 
 def revenue_lines(
@@ -59,9 +55,9 @@ def revenue_lines(
         {
             "product_category": category,
             "tax_code": code,
-            "net": str(_round(net, currency)),
-            "tax": str(_round(tax, currency)),
-            "tax_base": str(_round(base, currency)),
+            "net": str(round_to_currency(net, currency)),
+            "tax": str(round_to_currency(tax, currency)),
+            "tax_base": str(round_to_currency(base, currency)),
         }
         for (category, code), (net, tax, base) in totals.items()
     ]
@@ -112,7 +108,11 @@ def issue(
             sums[0] += Decimal(str(tax["base"]))
             sums[1] += Decimal(str(tax["amount"]))
     taxes = [
-        {"code": code, "base": str(_round(base, currency)), "amount": str(_round(amount, currency))}
+        {
+            "code": code,
+            "base": str(round_to_currency(base, currency)),
+            "amount": str(round_to_currency(amount, currency)),
+        }
         for code, (base, amount) in sorted(by_code.items())
     ]
     sales = revenue_lines(
@@ -137,9 +137,9 @@ def issue(
             "channel": order.channel,
             "store_id": order.store_id,
             "posting": posting,
-            "net": _round(order.net_total, currency),
-            "tax": _round(order.tax_total, currency),
-            "gross": _round(order.gross_total, currency),
+            "net": round_to_currency(order.net_total, currency),
+            "tax": round_to_currency(order.tax_total, currency),
+            "gross": round_to_currency(order.gross_total, currency),
             "sales": sales,
         },
         store_id=order.store_id,
@@ -209,10 +209,10 @@ def view(session: Session, invoice: t.InvoiceRow) -> InvoiceView:
         customer_id=invoice.customer_id,
         date=invoice.date,
         currency=cur,
-        net_total=_round(invoice.net_total, cur),
-        tax_total=_round(invoice.tax_total, cur),
-        gross_total=_round(invoice.gross_total, cur),
-        amount_due=_round(order.receivable_balance, cur),
+        net_total=round_to_currency(invoice.net_total, cur),
+        tax_total=round_to_currency(invoice.tax_total, cur),
+        gross_total=round_to_currency(invoice.gross_total, cur),
+        amount_due=round_to_currency(order.receivable_balance, cur),
         posting=invoice.posting,
         lines=invoice.lines,
         taxes=invoice.taxes,

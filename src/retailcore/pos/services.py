@@ -23,7 +23,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from retailcore.access.model import Principal
 from retailcore.accounting.tables import JournalEntry
 from retailcore.adapters.orm import utcnow
-from retailcore.core.currencies import minor_unit
+from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import (
     Conflict,
     FieldProblem,
@@ -91,10 +91,6 @@ def get_session(
     ):
         raise NotFound(f"no POS session {session_id}")
     return pos_session
-
-
-def _round(value: Decimal, currency: str) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_UP)
 
 
 # -- terminals and sessions -----------------------------------------------------------------------
@@ -190,7 +186,7 @@ def open_session(
         raise Conflict(f"POS terminal {terminal.code} already has an open session", code="session-open")
     company = session.get(Company, terminal.company_id)
     assert company is not None
-    if _round(opening_float, company.currency) != opening_float:
+    if round_to_currency(opening_float, company.currency) != opening_float:
         raise ValidationFailed(
             "the opening float has more decimals than the currency",
             problems=[FieldProblem("opening_float", "too many decimals")],
@@ -375,8 +371,8 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
         product = ctx.products.get(line.product_id)
         if product is None:
             raise _refuse(index, f"lines.{n}.product_id", "no such product")
-        gross = _round(line.quantity * line.unit_price, currency) - line.discount
-        if _round(line.discount, currency) != line.discount or gross < 0:
+        gross = round_to_currency(line.quantity * line.unit_price, currency) - line.discount
+        if round_to_currency(line.discount, currency) != line.discount or gross < 0:
             raise _refuse(index, f"lines.{n}.discount", "the discount is invalid for this line")
         taxable.append(TaxableLine(key=str(n), amount=gross, tax_category=product.tax_category))
     try:
@@ -419,7 +415,7 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
         method = ctx.methods.get(payment.payment_method_code)
         if method is None or not method.active:
             raise _refuse(index, f"payments.{n}.payment_method_code", "no such active payment method")
-        if _round(payment.amount, currency) != payment.amount:
+        if round_to_currency(payment.amount, currency) != payment.amount:
             raise _refuse(index, f"payments.{n}.amount", "more decimals than the currency")
         if method.kind == "on_account" and sale.customer_id is None:
             raise _refuse(index, f"payments.{n}.payment_method_code", "a sale on account needs a customer_id")
@@ -504,7 +500,7 @@ def _move_goods(
             done, taken = ZERO, ZERO
             for line in by_product[product]:
                 done += line["quantity"]
-                upto = _round(value * done / total, currency) if done != total else value
+                upto = round_to_currency(value * done / total, currency) if done != total else value
                 line["cost"], taken = upto - taken, upto
 
 
@@ -597,7 +593,7 @@ def cash_movement(
         raise Conflict("the POS session is closed", code="session-closed")
     company = session.get(Company, pos_session.company_id)
     assert company is not None
-    if _round(request.amount, company.currency) != request.amount:
+    if round_to_currency(request.amount, company.currency) != request.amount:
         raise ValidationFailed(
             "more decimals than the currency", problems=[FieldProblem("amount", "decimals")]
         )
@@ -692,7 +688,7 @@ def close_session(
                 f"no payment method {code}",
                 problems=[FieldProblem(f"counted.{code}", "no such payment method")],
             )
-        if _round(amount, company.currency) != amount:
+        if round_to_currency(amount, company.currency) != amount:
             raise ValidationFailed(
                 "more decimals than the currency", problems=[FieldProblem(f"counted.{code}", "")]
             )
@@ -732,7 +728,7 @@ def close_session(
     pos_session.closed_by = ctx.actor
     pos_session.counted = {code: str(amount) for code, amount in counted.items()}
     pos_session.differences = {
-        key: str(_round(amount, company.currency)) for key, amount in differences.items()
+        key: str(round_to_currency(amount, company.currency)) for key, amount in differences.items()
     }
     pos_session.expected_cash = expected
     pos_session.cash_difference = difference
