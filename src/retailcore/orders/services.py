@@ -900,14 +900,9 @@ def take_payment(
         )
     order, payments, line_rows = load(session, row)
     amount = Money(body.amount, row.currency)
-    if body.kind != "on_account" and amount > payments.amount_due:
-        # Paying what was put on account (a b2b invoice settled): the promise gives way to the money.
-        on_account = Money.sum(
-            (t.amount for t in payments.tenders if isinstance(t, Tender) and t.kind is TenderKind.on_account),
-            row.currency,
-        )
-        if on_account.amount > 0:
-            payments.settle_on_account(min(on_account, amount - payments.amount_due))
+    # Paying what was put on account (a b2b invoice settled): the promise gives way to the money.
+    if body.kind != "on_account" and amount > payments.amount_due and payments.on_account.amount > 0:
+        payments.settle_on_account(min(payments.on_account, amount - payments.amount_due))
     if body.kind == "card":
         missing = [
             FieldProblem(name, "required for a card payment")

@@ -255,6 +255,14 @@ class OrderPayments:
         """What is still to be paid."""
         return self.total - self.amount_paid
 
+    @property
+    def on_account(self) -> Money:
+        """What the on-account tenders promise (paid later, against the receivable)."""
+        return Money.sum((t.amount for t in self._on_account_tenders()), self.currency)
+
+    def _on_account_tenders(self) -> list[Tender]:
+        return [t for t in self.tenders if isinstance(t, Tender) and t.kind is TenderKind.on_account]
+
     def tender(self, tender_id: uuid.UUID) -> Tender | CardPayment:
         for tender in self.tenders:
             if tender.tender_id == tender_id:
@@ -418,8 +426,8 @@ class OrderPayments:
         """Part of what was put on account is paid now: the promise shrinks by ``amount`` (the last
         on-account tender first), leaving room for the tender that pays it."""
         _positive_amount(amount, self.currency)
-        promised = [t for t in self.tenders if isinstance(t, Tender) and t.kind is TenderKind.on_account]
-        open_total = Money.sum((t.amount for t in promised), self.currency)
+        promised = self._on_account_tenders()
+        open_total = self.on_account
         if amount > open_total:
             raise Conflict(
                 f"only {open_total} is on account",
