@@ -61,6 +61,34 @@ def to_json(value: Any) -> Any:
     return value
 
 
+def _row(
+    ctx: CommandContext,
+    type: str,
+    company_id: uuid.UUID,
+    aggregate_type: str,
+    aggregate_id: uuid.UUID,
+    payload: dict[str, Any],
+    store_id: uuid.UUID | None,
+    now: dt.datetime,
+    event_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """An event's columns (but its idempotency key, which only a command's first event carries)."""
+    return {
+        "id": event_id or new_id(),
+        "type": type,
+        "company_id": company_id,
+        "store_id": store_id,
+        "aggregate_type": aggregate_type,
+        "aggregate_id": aggregate_id,
+        "payload": to_json(payload),
+        "source": ctx.source,
+        "correlation_id": ctx.correlation_id,
+        "occurred_at": ctx.occurred_at or now,
+        "recorded_at": now,
+        "actor": ctx.actor,
+    }
+
+
 def record(
     session: Session,
     ctx: CommandContext,
@@ -78,21 +106,8 @@ def record(
     key = None
     if ctx.idempotency_key and not ctx._key_used:
         key, ctx._key_used = ctx.idempotency_key, True
-    event = Event(
-        id=event_id or new_id(),
-        type=type,
-        company_id=company_id,
-        store_id=store_id,
-        aggregate_type=aggregate_type,
-        aggregate_id=aggregate_id,
-        payload=to_json(payload),
-        source=ctx.source,
-        idempotency_key=key,
-        correlation_id=ctx.correlation_id,
-        occurred_at=ctx.occurred_at or utcnow(),
-        recorded_at=utcnow(),
-        actor=ctx.actor,
-    )
+    row = _row(ctx, type, company_id, aggregate_type, aggregate_id, payload, store_id, utcnow(), event_id)
+    event = Event(**row, idempotency_key=key)
     session.add(event)
     for subscriber in _subscribers.get(type, ()):
         subscriber(session, ctx, event)
@@ -125,22 +140,10 @@ def record_many(
             )
         return len(items)
     now = utcnow()
-    occurred = ctx.occurred_at or now
     rows = [
         {
-            "id": new_id(),
-            "type": type,
-            "company_id": company_id,
-            "store_id": store_id,
-            "aggregate_type": aggregate_type,
-            "aggregate_id": aggregate_id,
-            "payload": to_json(payload),
-            "source": ctx.source,
+            **_row(ctx, type, company_id, aggregate_type, aggregate_id, payload, store_id, now),
             "idempotency_key": None,
-            "correlation_id": ctx.correlation_id,
-            "occurred_at": occurred,
-            "recorded_at": now,
-            "actor": ctx.actor,
         }
         for aggregate_id, payload, store_id in items
     ]
