@@ -22,7 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
@@ -125,7 +125,9 @@ def _load(session: Session, company: Company, lines: Sequence[MoveLine]) -> tupl
     products = {
         p.id: p
         for p in session.scalars(
-            select(Product).where(Product.id.in_(product_ids), Product.company_id == company.id)
+            select(Product)
+            .where(Product.id.in_(product_ids), Product.company_id == company.id)
+            .options(lazyload(Product.barcodes))  # moves never read them; an operation has hundreds
         )
     }
     locations = {

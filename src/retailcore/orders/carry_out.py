@@ -33,7 +33,8 @@ class CarryOutSale:
     """One priced POS sale. ``lines`` and ``tenders`` are what the session totals are built from:
     lines ``{product_id, sku, category, tax_category, quantity, unit_price, discount, net, tax, gross,
     taxes: [{code, rate_percent, base, amount}], cost, location_id}`` and tenders ``{payment_method_code,
-    kind, gateway, amount}`` (after change); amounts are Decimals (decimal strings when read back)."""
+    kind, gateway, amount}`` (after change); ids are UUIDs, amounts Decimals (in ``taxes``, decimal
+    strings, as stored)."""
 
     order_id: uuid.UUID
     number: str
@@ -56,7 +57,7 @@ class CarryOutSale:
     @property
     def paid(self) -> Decimal:
         """What was paid at the till (on account is a claim, not a payment)."""
-        return sum((Decimal(t["amount"]) for t in self.tenders if t["kind"] != "on_account"), ZERO)
+        return sum((t["amount"] for t in self.tenders if t["kind"] != "on_account"), ZERO)
 
 
 def known_client_uuids(session: Session, company_id: uuid.UUID, client_uuids: Iterable[uuid.UUID]) -> set:
@@ -112,33 +113,32 @@ def record_carry_out(
             }
         )
         for position, line in enumerate(sale.lines, start=1):
-            quantity = Decimal(line["quantity"])
             lines.append(
                 {
                     "id": new_id(),
                     "company_id": company_id,
                     "order_id": sale.order_id,
                     "position": position,
-                    "product_id": uuid.UUID(line["product_id"]),
+                    "product_id": line["product_id"],
                     "sku": line["sku"],
                     "product_category": line["category"],
-                    "quantity": quantity,
-                    "unit_price": Decimal(line["unit_price"]),
-                    "discount": Decimal(line["discount"]),
+                    "quantity": line["quantity"],
+                    "unit_price": line["unit_price"],
+                    "discount": line["discount"],
                     "tax_category": line["tax_category"],
-                    "net": Decimal(line["net"]),
-                    "tax": Decimal(line["tax"]),
-                    "gross": Decimal(line["gross"]),
+                    "net": line["net"],
+                    "tax": line["tax"],
+                    "gross": line["gross"],
                     "taxes": line["taxes"],
-                    "fulfilled_quantity": quantity,
+                    "fulfilled_quantity": line["quantity"],
                     "cancelled_quantity": ZERO,
-                    "cost": Decimal(line["cost"]),
+                    "cost": line["cost"],
                     "location_id": line["location_id"],
                     "reservation_id": None,
                 }
             )
         for position, tender in enumerate(sale.tenders):
-            amount = Decimal(tender["amount"])
+            amount = tender["amount"]
             payments.append(
                 {
                     "id": new_id(),
@@ -181,18 +181,18 @@ def session_sales(session: Session, pos_session_id: uuid.UUID) -> list[CarryOutS
         ):
             lines[line.order_id].append(
                 {
-                    "product_id": str(line.product_id),
+                    "product_id": line.product_id,
                     "sku": line.sku,
                     "category": line.product_category,
                     "tax_category": line.tax_category,
-                    "quantity": str(line.quantity),
-                    "unit_price": str(line.unit_price),
-                    "discount": str(line.discount),
-                    "net": str(line.net),
-                    "tax": str(line.tax),
-                    "gross": str(line.gross),
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                    "discount": line.discount,
+                    "net": line.net,
+                    "tax": line.tax,
+                    "gross": line.gross,
                     "taxes": line.taxes,
-                    "cost": str(line.cost),
+                    "cost": line.cost,
                     "location_id": line.location_id,
                 }
             )
@@ -206,7 +206,7 @@ def session_sales(session: Session, pos_session_id: uuid.UUID) -> list[CarryOutS
                     "payment_method_code": payment.payment_method_code,
                     "kind": payment.kind,
                     "gateway": payment.gateway,
-                    "amount": str(payment.captured - payment.refunded),
+                    "amount": payment.captured - payment.refunded,
                 }
             )
     return [

@@ -23,17 +23,19 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from decimal import Decimal
-from typing import Any
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
 from retailcore.accounting.tables import JournalEntry
+from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
-from retailcore.core.currencies import round_to_currency
+from retailcore.core.currencies import minor_unit, round_to_currency
 from retailcore.core.errors import (
     Conflict,
     FieldProblem,
@@ -53,7 +55,15 @@ from retailcore.orders.invoices import issue as issue_invoice
 from retailcore.orders.tables import OrderRow
 from retailcore.pos import commands as c
 from retailcore.pos.tables import PosCashMovement, PosSession, PosSessionTotal, PosTerminal
-from retailcore.pricing.taxes import LineTaxes, NoTaxRule, TaxableLine, compute_taxes, load_tax_rules
+from retailcore.pricing.taxes import (
+    LineTaxes,
+    NoTaxRule,
+    TaxableLine,
+    TaxSpec,
+    compute_taxes,
+    load_tax_rules,
+    tax_line_alone,
+)
 
 ZERO = Decimal(0)
 AMOUNTS = ("net", "tax", "tax_base", "amount")
@@ -207,29 +217,49 @@ def _rescue_session(session: Session, ctx: CommandContext, terminal_id: uuid.UUI
 # -- running totals -------------------------------------------------------------------------------
 
 
-def _add(totals: Totals, kind: str, key: str, **amounts: Decimal) -> None:
-    row = totals.setdefault((kind, key), dict.fromkeys(AMOUNTS, ZERO))
-    for name, value in amounts.items():
-        row[name] += value
+def _total(totals: Totals, kind: str, key: str) -> dict[str, Decimal]:
+    row = totals.get((kind, key))
+    if row is None:
+        row = totals[(kind, key)] = dict.fromkeys(AMOUNTS, ZERO)
+    return row
 
 
 def _apply_totals(session: Session, session_id: uuid.UUID, totals: Totals) -> None:
-    """Add deltas to the running totals, set-based: ``SET x = x + :delta``, inserting missing rows.
+    """Add deltas to the running totals, set-based: one ``SET x = x + :delta`` for the keys the session
+    has (an executemany), one insert for the keys it has not.
 
     The caller holds the session row's lock, so no other transaction inserts the same key meanwhile.
     """
-    T = PosSessionTotal
-    for (kind, key), delta in sorted(totals.items()):
-        result = session.execute(
+    T = PosSessionTotal.__table__
+    existing = {
+        (kind, key)
+        for kind, key in session.execute(select(T.c.kind, T.c.key).where(T.c.session_id == session_id))
+    }
+    changes = [
+        {"total_kind": kind, "total_key": key, **{f"delta_{name}": delta[name] for name in AMOUNTS}}
+        for (kind, key), delta in sorted(totals.items())
+        if (kind, key) in existing
+    ]
+    if changes:
+        session.execute(
             update(T)
-            .where(T.session_id == session_id, T.kind == kind, T.key == key)
-            .values({name: getattr(T, name) + delta[name] for name in AMOUNTS})
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 0:
-            session.execute(
-                insert(T).values(id=uuid.uuid4(), session_id=session_id, kind=kind, key=key, **delta)
+            .where(
+                T.c.session_id == session_id,
+                T.c.kind == bindparam("total_kind"),
+                T.c.key == bindparam("total_key"),
             )
+            .values({name: T.c[name] + bindparam(f"delta_{name}", type_=T.c[name].type) for name in AMOUNTS}),
+            changes,
+        )
+    insert_rows(
+        session,
+        T,
+        [
+            {"id": new_id(), "session_id": session_id, "kind": kind, "key": key, **delta}
+            for (kind, key), delta in sorted(totals.items())
+            if (kind, key) not in existing
+        ],
+    )
 
 
 def running_totals(session: Session, session_id: uuid.UUID) -> list[PosSessionTotal]:
@@ -246,21 +276,24 @@ def running_totals(session: Session, session_id: uuid.UUID) -> list[PosSessionTo
 def _sale_totals(totals: Totals, sale: CarryOutSale) -> None:
     """What one sale adds to its session's totals. An invoiced sale's revenue is posted by its invoice:
     the session only takes its goods (COGS), its tenders and, against them, the receivable they pay."""
+    stock_role = STOCK_ROLE["stock"]
     for line in sale.lines:
-        _add(totals, "cogs", f"{line['category']}|{STOCK_ROLE['stock']}", amount=Decimal(line["cost"]))
+        _total(totals, "cogs", f"{line['category']}|{stock_role}")["amount"] += line["cost"]
         if sale.invoiced:
             continue
-        _add(totals, "category", line["category"], net=Decimal(line["net"]), tax=Decimal(line["tax"]))
+        category = _total(totals, "category", line["category"])
+        category["net"] += line["net"]
+        category["tax"] += line["tax"]
         for tax in line["taxes"]:
-            _add(totals, "tax", tax["code"], tax=Decimal(tax["amount"]), tax_base=Decimal(tax["base"]))
+            by_code = _total(totals, "tax", tax["code"])
+            by_code["tax"] += Decimal(tax["amount"])
+            by_code["tax_base"] += Decimal(tax["base"])
     for tender in sale.tenders:
         if tender["kind"] == "on_account":
             continue  # a claim on the customer, carried by the invoice's receivable
-        _add(
-            totals, "tender", f"{tender['kind']}|{tender['gateway'] or ''}", amount=Decimal(tender["amount"])
-        )
+        _total(totals, "tender", f"{tender['kind']}|{tender['gateway'] or ''}")["amount"] += tender["amount"]
     if sale.invoiced and sale.paid:
-        _add(totals, "receivable", "", amount=sale.paid)
+        _total(totals, "receivable", "")["amount"] += sale.paid
 
 
 def recompute_totals(session: Session, session_id: uuid.UUID) -> Totals:
@@ -278,6 +311,19 @@ def totals_as_dict(rows: Sequence[PosSessionTotal]) -> Totals:
 # -- sales ----------------------------------------------------------------------------------------
 
 
+class _Item(NamedTuple):
+    """What pricing a line needs of its product, read once per batch."""
+
+    id: uuid.UUID
+    sku: str
+    category: str
+    tax_category: str
+    taxes: tuple[TaxSpec, ...]
+    line_rounded: bool
+    """Every tax of the category rounds per line: the line is taxed alone (and cached)."""
+    price_included: frozenset[bool]
+
+
 class _Context:
     """What every sale of a batch needs, loaded once."""
 
@@ -287,21 +333,29 @@ class _Context:
         terminal = session.get(PosTerminal, pos_session.terminal_id)
         assert company is not None and store is not None and terminal is not None
         self.company, self.store, self.terminal = company, store, terminal
+        self.currency = company.currency
+        self.quantum = Decimal(1).scaleb(-minor_unit(company.currency))
         self.zone = ZoneInfo(store.timezone or "UTC")
         self.rules = load_tax_rules(session, company.id, store.tax_jurisdiction or company.tax_jurisdiction)
-        # Categories whose taxes all round per line: their lines are taxed alone, so one result per
-        # (category, amount) serves every sale of the batch with that line.
-        self.line_rounded = {
-            category: all(tax.rounding == "line" for tax in taxes) for category, taxes in self.rules.items()
-        }
         self.taxed_lines: dict[tuple[str, Decimal], LineTaxes] = {}
         product_ids = {line.product_id for sale in batch for line in sale.lines}
-        self.products = {
-            p.id: p
-            for p in session.scalars(
-                select(Product).where(Product.company_id == company.id, Product.id.in_(product_ids))
+        # Columns, not ORM objects: a batch touches hundreds of products and needs four fields of each.
+        self.products: dict[uuid.UUID, _Item] = {}
+        for row in session.execute(
+            select(Product.id, Product.sku, Product.category, Product.tax_category).where(
+                Product.company_id == company.id, Product.id.in_(product_ids)
             )
-        }
+        ):
+            taxes = tuple(self.rules.get(row.tax_category, ()))
+            self.products[row.id] = _Item(
+                row.id,
+                row.sku,
+                row.category,
+                row.tax_category,
+                taxes,
+                all(tax.rounding == "line" for tax in taxes),
+                frozenset(tax.price_included for tax in taxes),
+            )
         customer_ids = {sale.customer_id for sale in batch if sale.customer_id is not None}
         self.customers = (
             set(
@@ -338,91 +392,99 @@ def _refuse(index: int, field: str, message: str, code: str = "sale-refused") ->
     )
 
 
-def _tax(ctx: _Context, taxable: list[TaxableLine]) -> tuple[Sequence[LineTaxes], Decimal, Decimal, Decimal]:
-    """The sale's lines taxed, and its net, tax and gross totals. Lines whose taxes round per line are
-    taxed alone (exactly what the document computation gives them) and remembered for the batch."""
-    currency = ctx.company.currency
-    if not all(ctx.line_rounded.get(line.tax_category, False) for line in taxable):
-        document = compute_taxes(taxable, ctx.rules, currency)
-        return document.lines, document.net_total, document.tax_total, document.gross_total
-    taxed_lines = []
-    for line in taxable:
-        key = (line.tax_category, line.amount)
-        taxed = ctx.taxed_lines.get(key)
-        if taxed is None:
-            alone = TaxableLine(key="0", amount=line.amount, tax_category=line.tax_category)
-            taxed = ctx.taxed_lines[key] = compute_taxes([alone], ctx.rules, currency).lines[0]
-        taxed_lines.append(taxed)
-    return (
-        taxed_lines,
-        sum((taxed.net for taxed in taxed_lines), ZERO),
-        sum((taxed.tax for taxed in taxed_lines), ZERO),
-        sum((taxed.gross for taxed in taxed_lines), ZERO),
+@lru_cache(maxsize=65536)
+def _taxes_as_json(taxed: LineTaxes) -> tuple[dict[str, str], ...]:
+    """A taxed line's taxes as an order line stores them (shared by the lines with the same taxes:
+    read-only)."""
+    return tuple(
+        {"code": t.code, "rate_percent": str(t.rate_percent), "base": str(t.base), "amount": str(t.amount)}
+        for t in taxed.taxes
     )
+
+
+def _tax(ctx: _Context, items: list[_Item], grosses: list[Decimal]) -> Sequence[LineTaxes]:
+    """The sale's lines taxed. Lines whose taxes all round per line are taxed alone (exactly what the
+    document computation gives them; from the batch's memo, else the process-wide cache); otherwise
+    the sale is taxed as one document."""
+    if all(item.line_rounded for item in items):
+        memo = ctx.taxed_lines
+        taxed_lines = []
+        for item, gross in zip(items, grosses, strict=True):
+            taxed = memo.get((item.tax_category, gross))
+            if taxed is None:
+                taxed = memo[(item.tax_category, gross)] = tax_line_alone(item.taxes, gross, ctx.currency)
+            taxed_lines.append(taxed)
+        return taxed_lines
+    taxable = [
+        TaxableLine(key=str(n), amount=gross, tax_category=item.tax_category)
+        for n, (item, gross) in enumerate(zip(items, grosses, strict=True))
+    ]
+    return compute_taxes(taxable, ctx.rules, ctx.currency).lines
 
 
 def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
     """Tax the sale, check its payments and give change: the sale as it will be recorded."""
-    currency = ctx.company.currency
+    quantum = ctx.quantum
     if sale.customer_id is not None and sale.customer_id not in ctx.customers:
         raise _refuse(index, "customer_id", "no such customer")
-    taxable: list[TaxableLine] = []
+    items: list[_Item] = []
+    grosses: list[Decimal] = []
     for n, line in enumerate(sale.lines):
-        product = ctx.products.get(line.product_id)
-        if product is None:
+        item = ctx.products.get(line.product_id)
+        if item is None:
             raise _refuse(index, f"lines.{n}.product_id", "no such product")
-        gross = round_to_currency(line.quantity * line.unit_price, currency) - line.discount
-        if round_to_currency(line.discount, currency) != line.discount or gross < 0:
+        if item.tax_category not in ctx.rules:
+            raise _refuse(index, "lines", str(NoTaxRule(item.tax_category)), code="no-tax-rule")
+        discount = line.discount
+        gross = (line.quantity * line.unit_price).quantize(quantum, ROUND_HALF_UP) - discount
+        if gross < 0 or (discount and discount.quantize(quantum, ROUND_HALF_UP) != discount):
             raise _refuse(index, f"lines.{n}.discount", "the discount is invalid for this line")
-        taxable.append(TaxableLine(key=str(n), amount=gross, tax_category=product.tax_category))
-    try:
-        taxed_lines, net_total, tax_total, gross = _tax(ctx, taxable)
-    except NoTaxRule as exc:
-        raise _refuse(index, "lines", str(exc), code="no-tax-rule") from None
+        items.append(item)
+        grosses.append(gross)
+    taxed_lines = _tax(ctx, items, grosses)
     lines = []
-    included = set()
-    for line, taxed in zip(sale.lines, taxed_lines, strict=True):
-        product = ctx.products[line.product_id]
-        included.update(tax.price_included for tax in ctx.rules[product.tax_category])
+    included: set[bool] = set()
+    net_total = tax_total = gross = ZERO
+    stock_id = ctx.stock.id
+    for line, item, taxed in zip(sale.lines, items, taxed_lines, strict=True):
+        included |= item.price_included
+        tax = taxed.tax
+        net_total += taxed.net
+        tax_total += tax
+        gross += taxed.gross
         lines.append(
             {
-                "product_id": str(product.id),
-                "sku": product.sku,
-                "category": product.category,
-                "tax_category": product.tax_category,
+                "product_id": item.id,
+                "sku": item.sku,
+                "category": item.category,
+                "tax_category": item.tax_category,
                 "quantity": line.quantity,
                 "unit_price": line.unit_price,
                 "discount": line.discount,
                 "net": taxed.net,
-                "tax": taxed.tax,
+                "tax": tax,
                 "gross": taxed.gross,
-                "taxes": [
-                    {
-                        "code": t.code,
-                        "rate_percent": str(t.rate_percent),
-                        "base": str(t.base),
-                        "amount": str(t.amount),
-                    }
-                    for t in taxed.taxes
-                ],
+                "taxes": _taxes_as_json(taxed),
                 "cost": ZERO,
-                "location_id": ctx.stock.id,
+                "location_id": stock_id,
             }
         )
     paid = cash = ZERO
-    by_tender: dict[tuple[str, str, str | None], Decimal] = defaultdict(lambda: ZERO)
+    by_tender: dict[tuple[str, str, str | None], Decimal] = {}
     for n, payment in enumerate(sale.payments):
         method = ctx.methods.get(payment.payment_method_code)
         if method is None or not method.active:
             raise _refuse(index, f"payments.{n}.payment_method_code", "no such active payment method")
-        if round_to_currency(payment.amount, currency) != payment.amount:
+        amount = payment.amount
+        if amount.quantize(quantum, ROUND_HALF_UP) != amount:
             raise _refuse(index, f"payments.{n}.amount", "more decimals than the currency")
         if method.kind == "on_account" and sale.customer_id is None:
             raise _refuse(index, f"payments.{n}.payment_method_code", "a sale on account needs a customer_id")
-        paid += payment.amount
+        paid += amount
         if method.kind == "cash":
-            cash += payment.amount
-        by_tender[(method.code, method.kind, method.gateway)] += payment.amount
+            cash += amount
+        key = (method.code, method.kind, method.gateway)
+        by_tender[key] = by_tender.get(key, ZERO) + amount
     if paid < gross:
         raise _refuse(
             index, "payments", f"payments {paid} do not cover the gross {gross}", code="payment-short"
@@ -449,7 +511,7 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
         sold_at=sale.sold_at,
         store_id=ctx.store.id,
         pos_session_id=uuid.UUID(int=0),
-        currency=currency,
+        currency=ctx.currency,
         prices_include_tax=included == {True},
         net=net_total,
         tax=tax_total,
@@ -475,7 +537,7 @@ def _move_goods(
     for sale in sales:
         by_date[sale.sold_at.astimezone(loaded.zone).date()].append(sale)
     for date, dated in sorted(by_date.items()):
-        by_product: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        by_product: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
         for sale in dated:
             for line in sale.lines:
                 by_product[line["product_id"]].append(line)
@@ -487,7 +549,7 @@ def _move_goods(
             loaded.company,
             kind="delivery",
             lines=[
-                MoveLine(uuid.UUID(product), quantity, loaded.stock.id, loaded.customer.id)
+                MoveLine(product, quantity, loaded.stock.id, loaded.customer.id)
                 for product, quantity in zip(products, quantities, strict=True)
             ],
             date=date,

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Literal
 
 from sqlalchemy import select
@@ -48,6 +49,7 @@ __all__ = [
     "TaxableLine",
     "compute_taxes",
     "load_tax_rules",
+    "tax_line_alone",
 ]
 
 Rounding = Literal["line", "document"]
@@ -305,6 +307,18 @@ def compute_taxes(
         tax_total=_to_decimal(sum(amounts.values()), places),
         gross_total=_to_decimal(gross_total, places),
     )
+
+
+@lru_cache(maxsize=65536)
+def tax_line_alone(taxes: tuple[TaxSpec, ...], amount: Decimal, currency: str) -> LineTaxes:
+    """One line taxed on its own (key ``"0"``), remembered for the process.
+
+    Exactly what :func:`compute_taxes` gives a line when its taxes all round per line, which do not
+    depend on the other lines. Tills sell the same few thousand (taxes, amount) pairs all day, so a
+    POS batch mostly looks its lines up here instead of computing them. Pure, so caching is safe;
+    ``TaxSpec`` is frozen, so the key changes when a rate does.
+    """
+    return compute_taxes([TaxableLine("0", amount, "_")], {"_": taxes}, currency).lines[0]
 
 
 # -- the one I/O function ----------------------------------------------------------------------------
