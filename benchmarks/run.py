@@ -87,6 +87,12 @@ def child(spec: dict[str, Any]) -> None:
     """Run one case at one volume in this process and print its rows as one JSON line."""
     import cases
 
+    from retailcore.entrypoints.bootstrap import tune_garbage_collector
+    from retailcore.entrypoints.settings import Settings
+
+    # The process runs the services the way the product's entry points do (bootstrap tunes the
+    # collector for the CLI, the API and the simulator).
+    tune_garbage_collector(Settings().gc_threshold)
     profile = cProfile.Profile() if spec.get("profile") else None
     rows = cases.CASES[spec["case"]](spec["url"], spec["volume"], spec["options"], profile)
     if profile:
