@@ -76,3 +76,21 @@ def test_any_value_within_scale_round_trips(engine, value):
 
 def test_type_repr_is_what_migrations_import():
     assert repr(ExactDecimal(19, 6)) == "ExactDecimal(precision=19, scale=6)"
+
+
+@pytest.mark.parametrize("dialect_name", ["sqlite", "postgresql"])
+def test_the_bind_processor_remembers_values_but_not_wrong_types(dialect_name):
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = (sqlite if dialect_name == "sqlite" else postgresql).dialect()
+    process = Amount().bind_processor(dialect)
+    first = process(Decimal("1.5"))
+    assert process(Decimal("1.50")) == first  # equal values store the same
+    assert process(Decimal("1")) != first
+    with pytest.raises(TypeError):
+        process(1)  # an int equal to a remembered Decimal is still refused
+    with pytest.raises(TypeError):
+        process(1.5)  # float-ok: the float must be refused
+    with pytest.raises(ValueError):
+        process(Decimal("1.00001"))
+    assert process(None) is None

@@ -146,8 +146,9 @@ def shop(runtime, client, admin, company, store_factory):
 def published(events: list[Event]) -> dict[tuple[str, str, str], str]:
     """AvailabilityChanged payloads as {(product, location, channel): available}."""
     return {
-        (e.payload["product_id"], e.payload["location_id"], e.payload["channel"]): e.payload["available"]
+        (e.payload["product_id"], e.payload["location_id"], channel): e.payload["available"][channel]
         for e in events
+        for channel in e.payload["changed"]
     }
 
 
@@ -328,7 +329,8 @@ def test_every_change_of_atp_is_published_per_product_location_and_channel(shop)
         (key, stock, "marketplace"): "5.0000",
         (key, stock, "b2b"): "5.0000",
     }
-    [first] = shop.events("AvailabilityChanged", after=mark)[:1]
+    [first] = shop.events("AvailabilityChanged", after=mark)  # one per product and location
+    assert first.payload["available"] == dict.fromkeys(("pos", "web", "marketplace", "b2b"), "5.0000")
     assert first.payload["store_id"] == str(shop.store_ids["S1"])
     assert first.store_id == shop.store_ids["S1"]
 
@@ -337,6 +339,9 @@ def test_every_change_of_atp_is_published_per_product_location_and_channel(shop)
         lambda s, ctx, c: r.set_safety_stock(s, ctx, c, channel="web", quantity=D("2"), product_id=product)
     )
     assert published(shop.events("AvailabilityChanged", after=mark)) == {(key, stock, "web"): "3.0000"}
+    [only_web] = shop.events("AvailabilityChanged", after=mark)
+    assert only_web.payload["changed"] == ["web"]
+    assert only_web.payload["available"]["pos"] == "5.0000"  # unchanged channels carry their value
 
     mark = shop.last_position()
     reservation = shop.reserve(product, "4")

@@ -78,16 +78,35 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return scaled
 
     def bind_processor(self, dialect: Dialect) -> Any:
-        if dialect.name != "sqlite":
-            return super().bind_processor(dialect)
-        # SQLite: the same checks as process_bind_param, inlined into one closure, because bulk inserts
-        # bind tens of values per row (POS batches: hundreds of thousands per second).
+        convert = self._sqlite_processor() if dialect.name == "sqlite" else super().bind_processor(dialect)
+        # Bulk inserts bind tens of values per row (POS batches: hundreds of thousands per second), and
+        # retail amounts repeat (prices, taxes, zero). A checked Decimal's stored form depends only on
+        # its value, so it is remembered: equal Decimals (1.5 and 1.50) store the same. Only exact
+        # Decimals are remembered, so a float or an int still gets its precise error every time.
+        cache: dict[Decimal, Any] = {}
+
+        def process(value: Decimal | None) -> Any:
+            if value.__class__ is Decimal:
+                stored = cache.get(value)
+                if stored is not None:
+                    return stored
+                stored = convert(value) if convert is not None else value
+                if len(cache) >= 65_536:
+                    cache.clear()
+                cache[value] = stored
+                return stored
+            if value is None:
+                return None
+            return convert(value) if convert is not None else value
+
+        return process
+
+    def _sqlite_processor(self) -> Any:
+        """The same checks as process_bind_param, inlined into one closure (it runs per value)."""
         quantum, limit, scale = self._quantum, self._limit, self.scale
         checked = self._checked
 
-        def process(value: Decimal | None) -> int | None:
-            if value is None:
-                return None
+        def process(value: Decimal) -> int:
             if value.__class__ is not Decimal or not value.is_finite():
                 checked(value)  # raises the precise error
             scaled = value.quantize(quantum)

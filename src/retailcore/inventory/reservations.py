@@ -195,7 +195,8 @@ def publish_availability(
     *,
     before: Snapshot | None = None,
 ) -> int:
-    """Record ``AvailabilityChanged`` per product, sellable location and channel; returns how many.
+    """Record ``AvailabilityChanged`` per product and sellable location whose value changed for a
+    channel; returns how many events.
 
     With ``before`` (from :func:`availability_snapshot`), only the values that differ from it are
     published; without it every current value is (a full resend to the channels).
@@ -214,14 +215,24 @@ def _publish(
     safety: SafetyTable,
     before: Snapshot | None,
 ) -> int:
-    """Record the changed availabilities (one set-based insert); returns how many were published."""
+    """Record one ``AvailabilityChanged`` per product and location where a channel's value changed (one
+    set-based insert), carrying every channel's value and naming the changed ones; returns how many."""
     after = _snapshot_of(levels, safety)
-    keys = sorted(after.keys() | (before or {}).keys(), key=lambda k: (str(k[0]), str(k[1]), k[2]))
+    zero = Decimal(0).quantize(QUANTITY_QUANTUM)
+    places = sorted(
+        {(product_id, location_id) for product_id, location_id, _ in after.keys() | (before or {}).keys()},
+        key=lambda place: (str(place[0]), str(place[1])),
+    )
     items: list[tuple[uuid.UUID, dict[str, Any], uuid.UUID | None]] = []
-    for key in keys:
-        product_id, location_id, channel = key
-        available = after.get(key, Decimal(0).quantize(QUANTITY_QUANTUM))
-        if before is not None and before.get(key, Decimal(0)) == available:
+    for product_id, location_id in places:
+        available = {channel: after.get((product_id, location_id, channel), zero) for channel in CHANNELS}
+        changed = [
+            channel
+            for channel in CHANNELS
+            if before is None
+            or before.get((product_id, location_id, channel), Decimal(0)) != available[channel]
+        ]
+        if not changed:
             continue
         level = levels.get((product_id, location_id))
         store_id = (
@@ -233,8 +244,8 @@ def _publish(
             "product_id": product_id,
             "location_id": location_id,
             "store_id": store_id,
-            "channel": channel,
             "available": available,
+            "changed": changed,
         }
         items.append((product_id, payload, store_id))
     return record_many(

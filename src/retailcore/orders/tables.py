@@ -123,8 +123,10 @@ class OrderLineRow(IdMixin, Base):
         UniqueConstraint("order_id", "position"),
     )
 
-    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
-    order_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    # The company is checked through the order: (company_id, order_id) references orders, whose
+    # company_id references companies. The unique constraint below serves lookups by order.
+    company_id: Mapped[uuid.UUID]
+    order_id: Mapped[uuid.UUID]
     position: Mapped[int]
     product_id: Mapped[uuid.UUID]
     sku: Mapped[str] = mapped_column(String(64))
@@ -165,8 +167,10 @@ class OrderPaymentRow(IdMixin, Base):
         ),
     )
 
-    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
-    order_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    # The company is checked through the order: (company_id, order_id) references orders, whose
+    # company_id references companies. The unique constraint below serves lookups by order.
+    company_id: Mapped[uuid.UUID]
+    order_id: Mapped[uuid.UUID]
     position: Mapped[int]
     kind: Mapped[str] = mapped_column(String(16))
     payment_method_code: Mapped[str | None] = mapped_column(String(32))
