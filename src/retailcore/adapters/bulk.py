@@ -19,15 +19,12 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-_NOTHING = object()
-
 
 @lru_cache(maxsize=256)
 def _plan(
     table: Table, names: tuple[str, ...], dialect: Dialect
-) -> tuple[str, Callable[[Mapping[str, Any]], Any], list[tuple[int, Callable[[Any], Any]]]]:
-    """The statement, a getter of the row's values in column order, and the (position, processor) of
-    the columns whose type converts values on the way in."""
+) -> tuple[str, list[tuple[int, Callable[[Any], Any]]]]:
+    """The statement and the (position, processor) of the columns whose type converts values."""
     for name in names:
         if name not in table.c:
             raise KeyError(f"{table.name} has no column {name}")
@@ -38,48 +35,61 @@ def _plan(
     else:
         marks = ", ".join("?" for _ in names)
         statement = f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})"
-    getter = itemgetter(*names) if len(names) > 1 else (lambda row, name=names[0]: (row[name],))
     processors = [
         (position, processor)
         for position, name in enumerate(names)
         if (processor := table.c[name].type._cached_bind_processor(dialect)) is not None
     ]
-    return statement, getter, processors
+    return statement, processors
 
 
-def _values(rows: Sequence[Mapping[str, Any]], getter: Any, processors: list) -> list[list[Any]]:
-    """The rows as lists of driver values. Rows of one batch repeat many values (the company, the order
-    of three lines, zero amounts, one timestamp): a value that *is* the previous row's (the same
-    object) reuses its converted form instead of converting it again."""
-    converted = []
-    previous: list[Any] = [_NOTHING] * len(processors)
-    results: list[Any] = [None] * len(processors)
-    for row in rows:
-        values = list(getter(row))
-        for index, (position, process) in enumerate(processors):
+def _convert(rows: Sequence[list[Any]], processors: list) -> None:
+    """Turn the rows' values into driver values, in place. Rows of one batch share many value objects
+    (the company, the order of three lines, a line's taxes, zero amounts, one timestamp): a value object
+    seen before in this call reuses its converted form instead of being converted again. Objects are
+    told apart by identity, which is safe because ``rows`` keeps every one of them alive meanwhile."""
+    seen: list[dict[int, Any]] = [{} for _ in processors]
+    for values in rows:
+        for (position, process), done in zip(processors, seen, strict=True):
             value = values[position]
-            if value is not previous[index]:
-                previous[index], results[index] = value, process(value)
-            values[position] = results[index]
-        converted.append(values)
-    return converted
+            key = id(value)
+            if key in done:
+                values[position] = done[key]
+            else:
+                values[position] = done[key] = process(value)
+
+
+def insert_values(session: Session, table: Table, names: Sequence[str], rows: Sequence[list[Any]]) -> None:
+    """Insert ``rows`` (lists of values in the order of ``names``) into ``table`` in the session's
+    transaction. The lists are converted in place: the caller hands them over."""
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    statement, processors = _plan(table, tuple(names), dialect)
+    width = len(names)
+    if any(len(values) != width for values in rows):
+        raise ValueError(f"every row of {table.name} must have {width} values")
+    _convert(rows, processors)
+    cursor = connection.connection.cursor()
+    try:
+        if dialect.name == "postgresql":
+            with cursor.copy(statement) as copy:
+                for values in rows:
+                    copy.write_row(values)
+        else:
+            cursor.executemany(statement, rows)
+    finally:
+        cursor.close()
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's transaction."""
     if not rows:
         return
-    connection = session.connection()
-    dialect = connection.dialect
-    statement, getter, processors = _plan(table, tuple(rows[0]), dialect)
-    values = _values(rows, getter, processors)
-    cursor = connection.connection.cursor()
-    try:
-        if dialect.name == "postgresql":
-            with cursor.copy(statement) as copy:
-                for row in values:
-                    copy.write_row(row)
-        else:
-            cursor.executemany(statement, values)
-    finally:
-        cursor.close()
+    names = tuple(rows[0])
+    getter = itemgetter(*names)
+    if len(names) == 1:
+        insert_values(session, table, names, [[row[names[0]]] for row in rows])
+    else:
+        insert_values(session, table, names, [list(getter(row)) for row in rows])

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from retailcore.adapters.bulk import insert_rows
+from retailcore.adapters.bulk import insert_values
 from retailcore.adapters.orm import utcnow
 from retailcore.core.ids import new_id
 from retailcore.orders import tables as t
@@ -74,91 +74,70 @@ def known_client_uuids(session: Session, company_id: uuid.UUID, client_uuids: It
     )
 
 
+ORDER_COLUMNS = (
+    "id", "company_id", "number", "channel", "fulfillment_mode", "state", "store_id", "customer_id",
+    "currency", "prices_include_tax", "net_total", "tax_total", "gross_total", "reason",
+    "deposit_balance", "receivable_balance", "change_given", "pos_session_id", "client_uuid",
+    "ordered_at", "created_by", "updated_by", "created_at", "updated_at", "version",
+)  # fmt: skip
+LINE_COLUMNS = (
+    "id", "company_id", "order_id", "position", "product_id", "sku", "product_category", "quantity",
+    "unit_price", "discount", "tax_category", "net", "tax", "gross", "taxes", "fulfilled_quantity",
+    "cancelled_quantity", "cost", "location_id", "reservation_id",
+)  # fmt: skip
+PAYMENT_COLUMNS = (
+    "id", "company_id", "order_id", "position", "kind", "payment_method_code", "gateway", "reference",
+    "authorized", "captured", "refunded", "state",
+)  # fmt: skip
+
+
 def record_carry_out(
     session: Session, company_id: uuid.UUID, sales: Sequence[CarryOutSale], actor: str
 ) -> None:
-    """Write the sales, their lines and their payments (three multi-row inserts)."""
+    """Write the sales, their lines and their payments: three set-based inserts (COPY on PostgreSQL),
+    built as value lists in column order (a batch is tens of thousands of values)."""
     if not sales:
         return
     now = utcnow()
-    orders, lines, payments = [], [], []
+    fulfilled, invoiced = OrderState.fulfilled.value, OrderState.invoiced.value
+    orders: list[list[Any]] = []
+    lines: list[list[Any]] = []
+    payments: list[list[Any]] = []
     for sale in sales:
+        order_id = sale.order_id
         orders.append(
-            {
-                "id": sale.order_id,
-                "company_id": company_id,
-                "number": sale.number,
-                "channel": "pos",
-                "fulfillment_mode": "carry_out",
-                "state": (OrderState.invoiced if sale.invoiced else OrderState.fulfilled).value,
-                "store_id": sale.store_id,
-                "customer_id": sale.customer_id,
-                "currency": sale.currency,
-                "prices_include_tax": sale.prices_include_tax,
-                "net_total": sale.net,
-                "tax_total": sale.tax,
-                "gross_total": sale.gross,
-                "reason": "",
-                "deposit_balance": ZERO,
-                "receivable_balance": sale.gross - sale.paid if sale.invoiced else ZERO,
-                "change_given": sale.change,
-                "pos_session_id": sale.pos_session_id,
-                "client_uuid": sale.client_uuid,
-                "ordered_at": sale.sold_at,
-                "created_by": actor,
-                "updated_by": actor,
-                "created_at": now,
-                "updated_at": now,
-                "version": 1,
-            }
-        )
+            [
+                order_id, company_id, sale.number, "pos", "carry_out",
+                invoiced if sale.invoiced else fulfilled,
+                sale.store_id, sale.customer_id, sale.currency, sale.prices_include_tax,
+                sale.net, sale.tax, sale.gross, "", ZERO,
+                sale.gross - sale.paid if sale.invoiced else ZERO,
+                sale.change, sale.pos_session_id, sale.client_uuid, sale.sold_at,
+                actor, actor, now, now, 1,
+            ]
+        )  # fmt: skip
         for position, line in enumerate(sale.lines, start=1):
+            quantity = line["quantity"]
             lines.append(
-                {
-                    "id": new_id(),
-                    "company_id": company_id,
-                    "order_id": sale.order_id,
-                    "position": position,
-                    "product_id": line["product_id"],
-                    "sku": line["sku"],
-                    "product_category": line["category"],
-                    "quantity": line["quantity"],
-                    "unit_price": line["unit_price"],
-                    "discount": line["discount"],
-                    "tax_category": line["tax_category"],
-                    "net": line["net"],
-                    "tax": line["tax"],
-                    "gross": line["gross"],
-                    "taxes": line["taxes"],
-                    "fulfilled_quantity": line["quantity"],
-                    "cancelled_quantity": ZERO,
-                    "cost": line["cost"],
-                    "location_id": line["location_id"],
-                    "reservation_id": None,
-                }
-            )
+                [
+                    new_id(), company_id, order_id, position, line["product_id"], line["sku"],
+                    line["category"], quantity, line["unit_price"], line["discount"],
+                    line["tax_category"], line["net"], line["tax"], line["gross"], line["taxes"],
+                    quantity, ZERO, line["cost"], line["location_id"], None,
+                ]
+            )  # fmt: skip
         for position, tender in enumerate(sale.tenders):
-            amount = tender["amount"]
+            amount, kind, code = tender["amount"], tender["kind"], tender["payment_method_code"]
             payments.append(
-                {
-                    "id": new_id(),
-                    "company_id": company_id,
-                    "order_id": sale.order_id,
-                    "position": position,
-                    "kind": tender["kind"],
-                    "payment_method_code": tender["payment_method_code"],
-                    "gateway": tender["gateway"],
-                    "reference": f"{tender['payment_method_code']}#{position}",
-                    "authorized": amount,
-                    "captured": amount,
-                    "refunded": ZERO,
-                    "state": "captured" if tender["kind"] == "card" else "accepted",
-                }
-            )
-    # Set-based writes (COPY on PostgreSQL): a thousand sales are three statements.
-    insert_rows(session, t.OrderRow.__table__, orders)
-    insert_rows(session, t.OrderLineRow.__table__, lines)
-    insert_rows(session, t.OrderPaymentRow.__table__, payments)
+                [
+                    new_id(), company_id, order_id, position, kind, code, tender["gateway"],
+                    f"{code}#{position}", amount, amount, ZERO,
+                    "captured" if kind == "card" else "accepted",
+                ]
+            )  # fmt: skip
+    insert_values(session, t.OrderRow.__table__, ORDER_COLUMNS, orders)
+    insert_values(session, t.OrderLineRow.__table__, LINE_COLUMNS, lines)
+    insert_values(session, t.OrderPaymentRow.__table__, PAYMENT_COLUMNS, payments)
 
 
 def session_sales(session: Session, pos_session_id: uuid.UUID) -> list[CarryOutSale]:
