@@ -205,3 +205,31 @@ def test_yen_figures_are_whole(units, count):
         for figure in (line.net, line.gross, line.tax):
             assert figure == figure.to_integral_value()
     assert doc.net_total + doc.tax_total == doc.gross_total
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cents=st.lists(st.integers(min_value=0, max_value=10_000_000), min_size=1, max_size=6),
+    included=st.booleans(),
+    second=st.sampled_from([None, "0.5", "2.75"]),
+)
+def test_a_line_taxed_alone_is_what_any_document_gives_it_when_taxes_round_per_line(cents, included, second):
+    from retailcore.pricing.taxes import tax_line_alone
+
+    taxes = [vat("20", included=included)]
+    if second is not None:
+        taxes.append(TaxSpec("LOCAL", "Local", D(second), included, "line", 1))
+    amounts = [D(c).scaleb(-2) for c in cents]
+    document = compute_taxes(
+        [TaxableLine(str(n), amount, "standard") for n, amount in enumerate(amounts)],
+        {"standard": taxes},
+        "EUR",
+    )
+    for n, amount in enumerate(amounts):
+        alone = tax_line_alone(tuple(taxes), amount, "EUR")
+        in_document = document.line(str(n))
+        assert (alone.net, alone.gross, alone.taxes) == (
+            in_document.net,
+            in_document.gross,
+            in_document.taxes,
+        )
