@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 
@@ -71,6 +72,7 @@ def insert_values(session: Session, table: Table, names: Sequence[str], rows: Se
     if any(len(values) != width for values in rows):
         raise ValueError(f"every row of {table.name} must have {width} values")
     _convert(rows, processors)
+    driver_error = dialect.loaded_dbapi.Error
     cursor = connection.connection.cursor()
     try:
         if dialect.name == "postgresql":
@@ -79,6 +81,9 @@ def insert_values(session: Session, table: Table, names: Sequence[str], rows: Se
                     copy.write_row(values)
         else:
             cursor.executemany(statement, rows)
+    except driver_error as error:
+        # The same exception classes SQLAlchemy raises (IntegrityError...), so callers catch one kind.
+        raise DBAPIError.instance(statement, None, error, driver_error, dialect=dialect) from error
     finally:
         cursor.close()
 

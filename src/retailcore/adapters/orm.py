@@ -91,7 +91,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
                 if stored is not None:
                     return stored
                 stored = convert(value) if convert is not None else value
-                if len(cache) >= 65_536:
+                if len(cache) >= 4_096:  # bounded: totals and costs rarely repeat, prices do
                     cache.clear()
                 cache[value] = stored
                 return stored

@@ -392,7 +392,7 @@ def _refuse(index: int, field: str, message: str, code: str = "sale-refused") ->
     )
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def _taxes_as_json(taxed: LineTaxes) -> tuple[dict[str, str], ...]:
     """A taxed line's taxes as an order line stores them (shared by the lines with the same taxes:
     read-only)."""

@@ -309,7 +309,7 @@ def compute_taxes(
     )
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def tax_line_alone(taxes: tuple[TaxSpec, ...], amount: Decimal, currency: str) -> LineTaxes:
     """One line taxed on its own (key ``"0"``), remembered for the process.
 
