@@ -39,7 +39,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Literal
 
 from sqlalchemy import func, or_, select, type_coerce
@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session
 from retailcore.accounting import reconciliation, services
 from retailcore.accounting import tables as a
 from retailcore.adapters.orm import Amount
-from retailcore.core.currencies import is_currency, minor_unit
+from retailcore.core.currencies import is_currency, round_to_currency
 from retailcore.core.decimals import canonical
 from retailcore.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from retailcore.core.ids import new_id
@@ -127,7 +127,7 @@ def _to_minor_unit(value: Decimal, currency: str) -> Decimal:
     # the product of a 19-digit amount and a 19-digit rate exact before that one rounding.
     with localcontext() as context:
         context.prec = 60
-        return value.quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_UP)
+        return round_to_currency(value, currency)
 
 
 # -- rates -----------------------------------------------------------------------------------------

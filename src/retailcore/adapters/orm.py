@@ -90,14 +90,14 @@ class ExactDecimal(TypeDecorator[Decimal]):
                 stored = cache.get(value)
                 if stored is not None:
                     return stored
-                stored = convert(value) if convert is not None else value
+                stored = convert(value)
                 if len(cache) >= 4_096:  # bounded: totals and costs rarely repeat, prices do
                     cache.clear()
                 cache[value] = stored
                 return stored
             if value is None:
                 return None
-            return convert(value) if convert is not None else value
+            return convert(value)  # raises the precise error for anything but a Decimal
 
         return process
 

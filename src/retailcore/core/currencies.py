@@ -223,6 +223,13 @@ def minor_unit(code: str) -> int:
     return MINOR_UNITS[code]
 
 
+_MINOR_UNIT_AMOUNTS: Final = {code: Decimal(1).scaleb(-places) for code, places in MINOR_UNITS.items()}
+
+
 def round_to_currency(value: Decimal, code: str) -> Decimal:
     """``value`` rounded half-up to the minor unit of ``code`` (the receipt and posting rule)."""
-    return value.quantize(Decimal(1).scaleb(-minor_unit(code)), rounding=ROUND_HALF_UP)
+    # Called per line and per payment on the POS hot path: the quantum is looked up, not rebuilt.
+    quantum = _MINOR_UNIT_AMOUNTS.get(code) if isinstance(code, str) else None
+    if quantum is None:
+        minor_unit(code)  # raises UnknownCurrency with its hint
+    return value.quantize(quantum, rounding=ROUND_HALF_UP)

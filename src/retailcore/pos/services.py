@@ -23,7 +23,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -35,7 +35,7 @@ from retailcore.access.model import Principal
 from retailcore.accounting.tables import JournalEntry
 from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
-from retailcore.core.currencies import minor_unit, round_to_currency
+from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import (
     Conflict,
     FieldProblem,
@@ -334,7 +334,6 @@ class _Context:
         assert company is not None and store is not None and terminal is not None
         self.company, self.store, self.terminal = company, store, terminal
         self.currency = company.currency
-        self.quantum = Decimal(1).scaleb(-minor_unit(company.currency))
         self.zone = ZoneInfo(store.timezone or "UTC")
         self.rules = load_tax_rules(session, company.id, store.tax_jurisdiction or company.tax_jurisdiction)
         self.taxed_lines: dict[tuple[str, Decimal], LineTaxes] = {}
@@ -424,7 +423,7 @@ def _tax(ctx: _Context, items: list[_Item], grosses: list[Decimal]) -> Sequence[
 
 def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
     """Tax the sale, check its payments and give change: the sale as it will be recorded."""
-    quantum = ctx.quantum
+    currency = ctx.currency
     if sale.customer_id is not None and sale.customer_id not in ctx.customers:
         raise _refuse(index, "customer_id", "no such customer")
     items: list[_Item] = []
@@ -436,8 +435,8 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
         if item.tax_category not in ctx.rules:
             raise _refuse(index, "lines", str(NoTaxRule(item.tax_category)), code="no-tax-rule")
         discount = line.discount
-        gross = (line.quantity * line.unit_price).quantize(quantum, ROUND_HALF_UP) - discount
-        if gross < 0 or (discount and discount.quantize(quantum, ROUND_HALF_UP) != discount):
+        gross = round_to_currency(line.quantity * line.unit_price, currency) - discount
+        if gross < 0 or (discount and round_to_currency(discount, currency) != discount):
             raise _refuse(index, f"lines.{n}.discount", "the discount is invalid for this line")
         items.append(item)
         grosses.append(gross)
@@ -476,7 +475,7 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
         if method is None or not method.active:
             raise _refuse(index, f"payments.{n}.payment_method_code", "no such active payment method")
         amount = payment.amount
-        if amount.quantize(quantum, ROUND_HALF_UP) != amount:
+        if round_to_currency(amount, currency) != amount:
             raise _refuse(index, f"payments.{n}.amount", "more decimals than the currency")
         if method.kind == "on_account" and sale.customer_id is None:
             raise _refuse(index, f"payments.{n}.payment_method_code", "a sale on account needs a customer_id")
