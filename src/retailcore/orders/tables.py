@@ -113,6 +113,13 @@ class OrderLineRow(IdMixin, Base):
         ForeignKeyConstraint(
             ["company_id", "order_id"], ["orders.company_id", "orders.id"], ondelete="CASCADE"
         ),
+        # (company_id, product_id) is a product of the company and location_id a location. SQLite: these
+        # foreign keys. PostgreSQL: triggers checking once per statement instead of once per row
+        # (migrations 0012 and 0013, decisions 0012 and 0013).
+        ForeignKeyConstraint(["company_id", "product_id"], ["products.company_id", "products.id"]).ddl_if(
+            dialect="sqlite"
+        ),
+        ForeignKeyConstraint(["location_id"], ["locations.id"]).ddl_if(dialect="sqlite"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint(
             "fulfilled_quantity >= 0 AND cancelled_quantity >= 0"
@@ -127,8 +134,6 @@ class OrderLineRow(IdMixin, Base):
     company_id: Mapped[uuid.UUID]
     order_id: Mapped[uuid.UUID]
     position: Mapped[int]
-    # (company_id, product_id) must be a product of the company and location_id a location: checked by
-    # triggers once per statement rather than by foreign keys once per row (migration 0012).
     product_id: Mapped[uuid.UUID]
     sku: Mapped[str] = mapped_column(String(64))
     product_category: Mapped[str] = mapped_column(String(200))
