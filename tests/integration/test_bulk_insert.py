@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import JSON, Boolean, Column, Integer, MetaData, String, Table, Uuid, insert, select
 from sqlalchemy.orm import Session
 
-from retailcore.adapters.bulk import insert_rows
+from retailcore.adapters.bulk import insert_rows, insert_values
 from retailcore.adapters.orm import Amount, Quantity, UTCDateTime
 
 scratch = MetaData()
@@ -124,3 +124,32 @@ def test_nothing_to_insert_is_not_an_error(engine):
     with Session(engine) as session, session.begin():
         insert_rows(session, probe, [])
     assert _read(engine) == []
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [(1, "a"), (2,)],  # rows of different widths
+        [(1,), (2,)],  # every row short of a column
+        [(1, "a", True), (2, "b", False)],  # every row with one too many
+    ],
+)
+def test_rows_that_do_not_match_the_columns_are_refused_before_anything_is_written(engine, rows):
+    with pytest.raises(ValueError, match="must have 2 values"), Session(engine) as session, session.begin():
+        insert_values(session, probe, ("id", "label"), rows)
+    assert _read(engine) == []
+
+
+def test_a_value_object_repeated_across_rows_is_stored_in_every_row(engine):
+    """Repeated objects are converted once per column: each row still gets its own stored value."""
+    shared_amount, shared_ref = Decimal("2.50"), uuid.uuid4()
+    at = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+    rows = [
+        (n, shared_ref if n % 2 else uuid.uuid4(), shared_amount if n < 8 else Decimal(n), at)
+        for n in range(1, 11)
+    ]
+    with Session(engine) as session, session.begin():
+        insert_values(session, probe, ("id", "ref", "amount", "at"), rows)
+    stored = {row["id"]: row for row in _read(engine)}
+    for n, ref, amount, _ in rows:
+        assert (stored[n]["ref"], stored[n]["amount"]) == (ref, amount)
