@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.adapters.bulk import insert_values
 from retailcore.adapters.orm import utcnow
-from retailcore.core.ids import new_id
+from retailcore.core.ids import new_ids
 from retailcore.orders import tables as t
 from retailcore.orders.model import OrderState
 
@@ -103,6 +103,8 @@ def record_carry_out(
     orders: list[list[Any]] = []
     lines: list[list[Any]] = []
     payments: list[list[Any]] = []
+    line_ids = iter(new_ids(sum(len(sale.lines) for sale in sales)))
+    payment_ids = iter(new_ids(sum(len(sale.tenders) for sale in sales)))
     for sale in sales:
         order_id = sale.order_id
         orders.append(
@@ -120,7 +122,7 @@ def record_carry_out(
             quantity = line["quantity"]
             lines.append(
                 [
-                    new_id(), company_id, order_id, position, line["product_id"], line["sku"],
+                    next(line_ids), company_id, order_id, position, line["product_id"], line["sku"],
                     line["category"], quantity, line["unit_price"], line["discount"],
                     line["tax_category"], line["net"], line["tax"], line["gross"], line["taxes"],
                     quantity, ZERO, line["cost"], line["location_id"], None,
@@ -130,7 +132,7 @@ def record_carry_out(
             amount, kind, code = tender["amount"], tender["kind"], tender["payment_method_code"]
             payments.append(
                 [
-                    new_id(), company_id, order_id, position, kind, code, tender["gateway"],
+                    next(payment_ids), company_id, order_id, position, kind, code, tender["gateway"],
                     f"{code}#{position}", amount, amount, ZERO,
                     "captured" if kind == "card" else "accepted",
                 ]
