@@ -19,21 +19,24 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from operator import attrgetter
+from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
 from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFailed
-from retailcore.core.ids import new_id
+from retailcore.core.ids import new_id, new_ids
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.eventlog.tables import Event
 from retailcore.inventory import tables as i
 from retailcore.masterdata.tables import Company, Location, Product
 
+ZERO = Decimal(0)
 INTERNAL = frozenset({"stock", "backroom", "damaged"})
 VALUED = INTERNAL | {"in_transit"}
 STOCK_ROLE = {
@@ -120,20 +123,24 @@ class MoveResult:
 
 
 def _load(session: Session, company: Company, lines: Sequence[MoveLine]) -> tuple[dict, dict]:
+    """The operation's products and locations, as the columns moving stock reads (an operation of a
+    POS batch has hundreds of products: plain rows, not ORM objects)."""
     product_ids = {line.product_id for line in lines}
     location_ids = {line.from_location_id for line in lines} | {line.to_location_id for line in lines}
     products = {
-        p.id: p
-        for p in session.scalars(
-            select(Product)
-            .where(Product.id.in_(product_ids), Product.company_id == company.id)
-            .options(lazyload(Product.barcodes))  # moves never read them; an operation has hundreds
+        row.id: row
+        for row in session.execute(
+            select(
+                Product.id, Product.sku, Product.category, Product.cost_method, Product.standard_cost
+            ).where(Product.id.in_(product_ids), Product.company_id == company.id)
         )
     }
     locations = {
-        loc.id: loc
-        for loc in session.scalars(
-            select(Location).where(Location.id.in_(location_ids), Location.company_id == company.id)
+        row.id: row
+        for row in session.execute(
+            select(Location.id, Location.code, Location.kind, Location.store_id).where(
+                Location.id.in_(location_ids), Location.company_id == company.id
+            )
         )
     }
     return products, locations
@@ -221,7 +228,28 @@ def product_cost(session: Session, company_id: uuid.UUID, product_id: uuid.UUID)
     return cost
 
 
-def current_unit_cost(product: Product, cost: i.ProductCost) -> Decimal:
+class CostMethod(Protocol):
+    """What valuing a product reads of it: a ``Product`` or a row of its columns."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def cost_method(self) -> str: ...
+    @property
+    def standard_cost(self) -> Decimal: ...
+
+
+@dataclass(slots=True)
+class StockValue:
+    """The company's quantity and value of a product (``product_costs``) or of a product at a
+    location (``stock_quants``; no last unit cost), as an operation reads and changes it."""
+
+    quantity: Decimal
+    value: Decimal
+    last_unit_cost: Decimal = Decimal(0)
+
+
+def current_unit_cost(product: CostMethod, cost: i.ProductCost | StockValue) -> Decimal:
     """What one more or one fewer unit is worth now, by the product's cost method."""
     if product.cost_method == "standard":
         return product.standard_cost
@@ -250,7 +278,7 @@ def _open_layers_of(
 
 
 def _consume_fifo(
-    product: Product, cost: i.ProductCost, layers: list[i.ValuationLayer], quantity: Decimal
+    product: CostMethod, cost: StockValue, layers: list[i.ValuationLayer], quantity: Decimal
 ) -> Decimal:
     """Take ``quantity`` out of the oldest layers; the part not covered by layers (negative stock) is
     valued at the last cost. Returns the unrounded value taken."""
@@ -272,8 +300,8 @@ def _consume_fifo(
 
 def _value_out(
     company: Company,
-    product: Product,
-    cost: i.ProductCost,
+    product: CostMethod,
+    cost: StockValue,
     quantity: Decimal,
     layers: list[i.ValuationLayer],
 ) -> Decimal:
@@ -300,10 +328,9 @@ class _Valued:
 
 
 def _value_in(
-    session: Session,
     company: Company,
-    product: Product,
-    cost: i.ProductCost,
+    product: CostMethod,
+    cost: StockValue,
     line: MoveLine,
     kind: str,
     move_id: uuid.UUID,
@@ -342,72 +369,156 @@ def _value_in(
     return _Valued(value=value, unit_cost=unit, item=item, correction=correction, layer=layer)
 
 
+Place = tuple[uuid.UUID, uuid.UUID]
+"""(product id, location id): a quant's key."""
+
+
 def _lock_rows(
     session: Session, company: Company, lines: Sequence[MoveLine], locations: dict
-) -> tuple[dict[uuid.UUID, i.ProductCost], dict[tuple[uuid.UUID, uuid.UUID], i.StockQuant]]:
-    """Lock, in one statement each, the company cost rows of the operation's products and the quants
-    it changes, creating the missing ones. Every operation takes cost rows before quants, each in id
-    order, so two operations on the same products wait for each other instead of deadlocking."""
-    product_ids = sorted({line.product_id for line in lines}, key=str)
-    costs = {
-        cost.product_id: cost
-        for cost in session.scalars(
-            select(i.ProductCost)
-            .where(i.ProductCost.company_id == company.id, i.ProductCost.product_id.in_(product_ids))
-            .order_by(i.ProductCost.product_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    }
+) -> tuple[dict[uuid.UUID, StockValue], dict[Place, StockValue]]:
+    """Read and lock, in one statement each, the company cost rows of the operation's products and the
+    quants it changes, inserting the missing ones first. Every operation takes cost rows before
+    quants, each in id order, so two operations on the same products wait for each other instead of
+    deadlocking; inserting a missing row takes its lock too (a concurrent first move waits or fails).
+
+    Plain values, not ORM objects: :func:`_write_back` stores them with one statement per table."""
+    session.flush()  # changes pending in the session (a reservation's quant) reach the rows first
+    costs_table, quants_table = i.ProductCost.__table__, i.StockQuant.__table__
+    product_ids = sorted({line.product_id for line in lines}, key=attrgetter("int"))
     pairs = {
         (line.product_id, location_id)
         for line in lines
         for location_id in (line.from_location_id, line.to_location_id)
         if locations[location_id].kind in VALUED
     }
-    location_ids = sorted({location_id for _, location_id in pairs}, key=str)
-    quants = (
-        {
-            (row.product_id, row.location_id): row
-            for row in session.scalars(
-                select(i.StockQuant)
-                .where(i.StockQuant.product_id.in_(product_ids), i.StockQuant.location_id.in_(location_ids))
-                .order_by(i.StockQuant.product_id, i.StockQuant.location_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-            if (row.product_id, row.location_id) in pairs
-        }
-        if pairs
-        else {}
+    cost_query = select(costs_table.c.product_id).where(
+        costs_table.c.company_id == company.id, costs_table.c.product_id.in_(product_ids)
     )
-    created = False
-    for product_id in product_ids:
-        if product_id not in costs:
-            costs[product_id] = i.ProductCost(
-                product_id=product_id,
-                company_id=company.id,
-                quantity=Decimal(0),
-                value=Decimal(0),
-                last_unit_cost=Decimal(0),
+    missing_costs = set(product_ids).difference(session.scalars(cost_query))
+    insert_rows(
+        session,
+        costs_table,
+        [
+            {
+                "product_id": product_id,
+                "company_id": company.id,
+                "quantity": ZERO,
+                "value": ZERO,
+                "last_unit_cost": ZERO,
+            }
+            for product_id in sorted(missing_costs, key=attrgetter("int"))
+        ],
+    )
+    location_ids = sorted({location_id for _, location_id in pairs}, key=attrgetter("int"))
+    quant_query = select(quants_table.c.product_id, quants_table.c.location_id).where(
+        quants_table.c.product_id.in_(product_ids), quants_table.c.location_id.in_(location_ids)
+    )
+    missing_quants = pairs.difference(map(tuple, session.execute(quant_query))) if pairs else set()
+    insert_rows(
+        session,
+        quants_table,
+        [
+            {
+                "product_id": product_id,
+                "location_id": location_id,
+                "company_id": company.id,
+                "quantity": ZERO,
+                "value": ZERO,
+                "reserved": ZERO,
+            }
+            for product_id, location_id in sorted(missing_quants, key=lambda pair: (pair[0].int, pair[1].int))
+        ],
+    )
+    costs = {
+        row.product_id: StockValue(row.quantity, row.value, row.last_unit_cost)
+        for row in session.execute(
+            select(
+                costs_table.c.product_id,
+                costs_table.c.quantity,
+                costs_table.c.value,
+                costs_table.c.last_unit_cost,
             )
-            session.add(costs[product_id])
-            created = True
-    for product_id, location_id in sorted(pairs, key=lambda pair: (str(pair[0]), str(pair[1]))):
-        if (product_id, location_id) not in quants:
-            quants[(product_id, location_id)] = i.StockQuant(
-                product_id=product_id,
-                location_id=location_id,
-                company_id=company.id,
-                quantity=Decimal(0),
-                value=Decimal(0),
-                reserved=Decimal(0),
+            .where(costs_table.c.company_id == company.id, costs_table.c.product_id.in_(product_ids))
+            .order_by(costs_table.c.product_id)
+            .with_for_update()
+        )
+    }
+    quants: dict[Place, StockValue] = {}
+    if pairs:
+        for row in session.execute(
+            select(
+                quants_table.c.product_id,
+                quants_table.c.location_id,
+                quants_table.c.quantity,
+                quants_table.c.value,
             )
-            session.add(quants[(product_id, location_id)])
-            created = True
-    if created:
-        session.flush()  # inserting takes the new rows' locks: a concurrent first move waits or fails
+            .where(quants_table.c.product_id.in_(product_ids), quants_table.c.location_id.in_(location_ids))
+            .order_by(quants_table.c.product_id, quants_table.c.location_id)
+            .with_for_update()
+        ):
+            if (row.product_id, row.location_id) in pairs:
+                quants[(row.product_id, row.location_id)] = StockValue(row.quantity, row.value)
     return costs, quants
+
+
+def _write_back(
+    session: Session,
+    company: Company,
+    costs: dict[uuid.UUID, StockValue],
+    quants: dict[Place, StockValue],
+) -> None:
+    """Store what the operation changed: one executemany per table, on rows it holds locked. ORM
+    copies of those rows that this session holds are expired, so that they read the new values."""
+    costs_table, quants_table = i.ProductCost.__table__, i.StockQuant.__table__
+    session.execute(
+        update(costs_table)
+        .where(costs_table.c.company_id == company.id, costs_table.c.product_id == bindparam("key_product"))
+        .values(
+            quantity=bindparam("new_quantity", type_=costs_table.c.quantity.type),
+            value=bindparam("new_value", type_=costs_table.c.value.type),
+            last_unit_cost=bindparam("new_last_unit_cost", type_=costs_table.c.last_unit_cost.type),
+        ),
+        [
+            {
+                "key_product": product_id,
+                "new_quantity": cost.quantity,
+                "new_value": cost.value,
+                "new_last_unit_cost": cost.last_unit_cost,
+            }
+            for product_id, cost in costs.items()
+        ],
+    )
+    if quants:
+        session.execute(
+            update(quants_table)
+            .where(
+                quants_table.c.product_id == bindparam("key_product"),
+                quants_table.c.location_id == bindparam("key_location"),
+            )
+            .values(
+                quantity=bindparam("new_quantity", type_=quants_table.c.quantity.type),
+                value=bindparam("new_value", type_=quants_table.c.value.type),
+            ),
+            [
+                {
+                    "key_product": product_id,
+                    "key_location": location_id,
+                    "new_quantity": quant.quantity,
+                    "new_value": quant.value,
+                }
+                for (product_id, location_id), quant in quants.items()
+            ],
+        )
+    if session.identity_map:
+        held = session.identity_map
+        for product_id in costs:
+            cached = held.get(identity_key(i.ProductCost, product_id))
+            if cached is not None:
+                session.expire(cached)
+        for place in quants:
+            cached = held.get(identity_key(i.StockQuant, place))
+            if cached is not None:
+                session.expire(cached)
 
 
 def move_stock(
@@ -433,7 +544,7 @@ def move_stock(
     spec = _validate(kind, lines, products, locations)
     # Rows are locked product by product: taking them in one order everywhere avoids deadlocks between
     # two operations on the same products (the sort is stable, so one product's lines keep their order).
-    given_order = sorted(range(len(lines)), key=lambda index: str(lines[index].product_id))
+    given_order = sorted(range(len(lines)), key=lambda index: lines[index].product_id.int)
     lines = [lines[index] for index in given_order]
     items: list[dict[str, Any]] = []
     corrections: list[dict[str, Any]] = []
@@ -452,14 +563,13 @@ def move_stock(
         and locations[line.to_location_id].kind not in VALUED
     }
     open_layers = _open_layers_of(session, company, fifo_out) if fifo_out else {}
-    with session.no_autoflush:  # rows change in memory; one flush writes them at the end
-        for line in lines:
-            product: Product = products[line.product_id]
-            source: Location = locations[line.from_location_id]
-            destination: Location = locations[line.to_location_id]
+    with session.no_autoflush:  # FIFO layers change in memory; the last flush writes them
+        for line, move_id in zip(lines, new_ids(len(lines)), strict=True):
+            product: Row = products[line.product_id]
+            source: Row = locations[line.from_location_id]
+            destination: Row = locations[line.to_location_id]
             cost = costs[product.id]
 
-            move_id = new_id()
             layer: i.ValuationLayer | None = None
             store_id = destination.store_id or source.store_id
             dims = {
@@ -470,7 +580,7 @@ def move_stock(
                 "quantity": line.quantity,
             }
             if source.kind not in VALUED:  # into stock
-                valued = _value_in(session, company, product, cost, line, kind, move_id, date)
+                valued = _value_in(company, product, cost, line, kind, move_id, date)
                 layer = valued.layer
                 value, stock_role = valued.value, STOCK_ROLE[destination.kind]
                 cost.quantity += line.quantity
@@ -564,8 +674,8 @@ def move_stock(
             if layer is not None:
                 new_layers.append(layer)
             items.append(item)
+    _write_back(session, company, costs, quants)
     # The operation's moves go in as one multi-row insert; the layers that point at them after it.
-    session.flush()
     insert_rows(session, i.StockMove.__table__, [_row(move) for move in moves])
     session.add_all(new_layers)
 
