@@ -24,7 +24,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -44,7 +43,7 @@ from retailcore.core.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from retailcore.core.ids import new_id
+from retailcore.core.ids import new_id, new_ids
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.eventlog.tables import Event
 from retailcore.inventory.services import STOCK_ROLE, MoveLine, move_stock
@@ -66,6 +65,7 @@ from retailcore.pricing.taxes import (
 )
 
 ZERO = Decimal(0)
+_NO_SESSION_YET = uuid.UUID(int=0)  # a priced sale's session, until the batch assigns it
 AMOUNTS = ("net", "tax", "tax_base", "amount")
 Totals = dict[tuple[str, str], dict[str, Decimal]]
 
@@ -324,6 +324,13 @@ class _Item(NamedTuple):
     price_included: frozenset[bool]
 
 
+class _Method(NamedTuple):
+    code: str
+    kind: str
+    gateway: str | None
+    active: bool
+
+
 class _Context:
     """What every sale of a batch needs, loaded once."""
 
@@ -336,7 +343,7 @@ class _Context:
         self.currency = company.currency
         self.zone = ZoneInfo(store.timezone or "UTC")
         self.rules = load_tax_rules(session, company.id, store.tax_jurisdiction or company.tax_jurisdiction)
-        self.taxed_lines: dict[tuple[str, Decimal], LineTaxes] = {}
+        self.taxed_lines: dict[tuple[str, Decimal], _Taxed] = {}
         product_ids = {line.product_id for sale in batch for line in sale.lines}
         # Columns, not ORM objects: a batch touches hundreds of products and needs four fields of each.
         self.products: dict[uuid.UUID, _Item] = {}
@@ -368,8 +375,12 @@ class _Context:
             else set()
         )
         self.methods = {
-            m.code: m
-            for m in session.scalars(select(PaymentMethod).where(PaymentMethod.company_id == company.id))
+            m.code: _Method(m.code, m.kind, m.gateway, m.active)
+            for m in session.execute(
+                select(
+                    PaymentMethod.code, PaymentMethod.kind, PaymentMethod.gateway, PaymentMethod.active
+                ).where(PaymentMethod.company_id == company.id)
+            )
         }
         self.stock = session.scalar(
             select(Location).where(
@@ -391,17 +402,34 @@ def _refuse(index: int, field: str, message: str, code: str = "sale-refused") ->
     )
 
 
-@lru_cache(maxsize=8192)
-def _taxes_as_json(taxed: LineTaxes) -> tuple[dict[str, str], ...]:
-    """A taxed line's taxes as an order line stores them (shared by the lines with the same taxes:
-    read-only)."""
-    return tuple(
-        {"code": t.code, "rate_percent": str(t.rate_percent), "base": str(t.base), "amount": str(t.amount)}
-        for t in taxed.taxes
+class _Taxed(NamedTuple):
+    """A line as taxed, with its taxes as an order line stores them (shared by the batch's lines with
+    the same tax category and amount: read-only)."""
+
+    net: Decimal
+    tax: Decimal
+    gross: Decimal
+    taxes: tuple[dict[str, str], ...]
+
+
+def _taxed(line: LineTaxes) -> _Taxed:
+    return _Taxed(
+        line.net,
+        line.tax,
+        line.gross,
+        tuple(
+            {
+                "code": t.code,
+                "rate_percent": str(t.rate_percent),
+                "base": str(t.base),
+                "amount": str(t.amount),
+            }
+            for t in line.taxes
+        ),
     )
 
 
-def _tax(ctx: _Context, items: list[_Item], grosses: list[Decimal]) -> Sequence[LineTaxes]:
+def _tax(ctx: _Context, items: list[_Item], grosses: list[Decimal]) -> list[_Taxed]:
     """The sale's lines taxed. Lines whose taxes all round per line are taxed alone (exactly what the
     document computation gives them; from the batch's memo, else the process-wide cache); otherwise
     the sale is taxed as one document."""
@@ -411,17 +439,19 @@ def _tax(ctx: _Context, items: list[_Item], grosses: list[Decimal]) -> Sequence[
         for item, gross in zip(items, grosses, strict=True):
             taxed = memo.get((item.tax_category, gross))
             if taxed is None:
-                taxed = memo[(item.tax_category, gross)] = tax_line_alone(item.taxes, gross, ctx.currency)
+                taxed = memo[(item.tax_category, gross)] = _taxed(
+                    tax_line_alone(item.taxes, gross, ctx.currency)
+                )
             taxed_lines.append(taxed)
         return taxed_lines
     taxable = [
         TaxableLine(key=str(n), amount=gross, tax_category=item.tax_category)
         for n, (item, gross) in enumerate(zip(items, grosses, strict=True))
     ]
-    return compute_taxes(taxable, ctx.rules, ctx.currency).lines
+    return [_taxed(line) for line in compute_taxes(taxable, ctx.rules, ctx.currency).lines]
 
 
-def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
+def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) -> CarryOutSale:
     """Tax the sale, check its payments and give change: the sale as it will be recorded."""
     currency = ctx.currency
     if sale.customer_id is not None and sale.customer_id not in ctx.customers:
@@ -463,7 +493,7 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
                 "net": taxed.net,
                 "tax": tax,
                 "gross": taxed.gross,
-                "taxes": _taxes_as_json(taxed),
+                "taxes": taxed.taxes,
                 "cost": ZERO,
                 "location_id": stock_id,
             }
@@ -504,12 +534,12 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn) -> CarryOutSale:
     if sale.invoice and sale.customer_id is None:
         raise _refuse(index, "invoice", "an invoice needs a customer_id")
     return CarryOutSale(
-        order_id=new_id(),
+        order_id=order_id,
         number="",
         client_uuid=sale.client_uuid,
         sold_at=sale.sold_at,
         store_id=ctx.store.id,
-        pos_session_id=uuid.UUID(int=0),
+        pos_session_id=_NO_SESSION_YET,
         currency=ctx.currency,
         prices_include_tax=included == {True},
         net=net_total,
@@ -587,7 +617,11 @@ def ingest_batch(
         target = get_session(session, ctx.principal, rescue.id, lock=True)
 
     loaded = _Context(session, target, [sale for _, sale in fresh])
-    sales = [_price_sale(loaded, index, sale) for index, sale in fresh]  # all or nothing
+    order_ids = new_ids(len(fresh))
+    sales = [  # all or nothing
+        _price_sale(loaded, index, sale, order_id)
+        for (index, sale), order_id in zip(fresh, order_ids, strict=True)
+    ]
     for sale in sales:
         target.sale_count += 1
         sale.number = f"{loaded.terminal.code}-{target.number:04d}-{target.sale_count:05d}"
