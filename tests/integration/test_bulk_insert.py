@@ -70,7 +70,19 @@ def test_values_round_trip_as_an_orm_insert_writes_them(engine):
             "at": None,
             "flag": None,
             "label": None,
-        }
+        },
+        {  # what COPY's text format must escape, inside JSON and out; JSON null
+            "id": 5,
+            "ref": uuid.uuid4(),
+            "amount": Decimal(0),
+            "quantity": Decimal(5),
+            "details": {"note": 'tab\there, back\\slash, "quoted", new\nline, été'},
+            "at": at,
+            "flag": True,
+            "label": "a\tb\\c\nd",
+        },
+        {"id": 6, "ref": None, "amount": None, "quantity": None, "details": None, "at": None}
+        | {"flag": None, "label": None},
     ]
     with Session(engine) as session, session.begin():
         insert_rows(session, probe, rows)
@@ -80,7 +92,7 @@ def test_values_round_trip_as_an_orm_insert_writes_them(engine):
             [{**row, "id": row["id"] + 100} for row in rows],  # the same rows through SQLAlchemy
         )
     stored = _read(engine)
-    bulk, orm = stored[:4], stored[4:]
+    bulk, orm = stored[:6], stored[6:]
     assert [{**row, "id": row["id"] + 100} for row in bulk] == orm
     assert bulk[0] == {
         "id": 1,
@@ -92,9 +104,10 @@ def test_values_round_trip_as_an_orm_insert_writes_them(engine):
         "flag": False,
         "label": "row 1",
     }
-    assert [row["quantity"] for row in bulk] == [Decimal(1), Decimal(2), Decimal(3), None]
+    assert [row["quantity"] for row in bulk] == [Decimal(1), Decimal(2), Decimal(3), None, Decimal(5), None]
+    assert bulk[4]["details"] == rows[4]["details"] and bulk[4]["label"] == rows[4]["label"]
     assert bulk[3]["amount"] == Decimal("-0.0001")
-    assert all(isinstance(row["amount"], Decimal) for row in bulk)
+    assert all(isinstance(row["amount"], Decimal) for row in bulk[:5]) and bulk[5]["amount"] is None
 
 
 @pytest.mark.parametrize(

@@ -10,15 +10,18 @@ was most of the cost of a POS batch (tens of values per sale, a hundred thousand
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import JSON, Null, Table, Uuid
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 
 @lru_cache(maxsize=256)
@@ -39,9 +42,40 @@ def _plan(
     processors = [
         (position, processor)
         for position, name in enumerate(names)
-        if (processor := table.c[name].type._cached_bind_processor(dialect)) is not None
+        if (processor := _processor(table.c[name].type, dialect)) is not None
     ]
     return statement, processors
+
+
+def _processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The column type's bind processor; for ``COPY``, UUIDs and JSON as the text psycopg would write.
+
+    psycopg dumps both in Python, row by row, where a batch repeats the same objects (the company id
+    on every row, the taxes shared by lines): as text they go through :func:`_converted`, which
+    converts a repeated object once, and ``COPY`` writes the text as it is."""
+    if dialect.name == "postgresql":
+        if isinstance(column_type, JSON):
+            return _json_text(column_type, dialect._json_serializer or json.dumps)
+        if isinstance(column_type, Uuid) and column_type.as_uuid:
+            return _uuid_text
+    return column_type._cached_bind_processor(dialect)
+
+
+def _uuid_text(value: Any) -> Any:
+    return value.hex if value.__class__ is uuid.UUID else value
+
+
+def _json_text(column_type: JSON, dumps: Callable[[Any], str]) -> Callable[[Any], str | None]:
+    """What SQLAlchemy's JSON type binds (``None`` is JSON null unless ``none_as_null``), as text."""
+
+    def process(value: Any) -> str | None:
+        if value is column_type.NULL:
+            value = None
+        elif isinstance(value, Null) or (value is None and column_type.none_as_null):
+            return None
+        return dumps(value)
+
+    return process
 
 
 def _converted(table: Table, rows: Sequence[Sequence[Any]], processors: list, width: int) -> list[tuple]:
