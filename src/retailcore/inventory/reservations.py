@@ -43,6 +43,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.adapters.orm import utcnow
+from retailcore.adapters.queries import one_of
 from retailcore.core.decimals import canonical
 from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, NotFound, ValidationFailed
 from retailcore.eventlog.services import CommandContext, record, record_many, subscribe
@@ -117,12 +118,12 @@ def _levels(
         .join(Location, Location.id == i.StockQuant.location_id)
         .where(
             i.StockQuant.company_id == company_id,
-            i.StockQuant.product_id.in_(list(product_ids)),
+            one_of(session, i.StockQuant.product_id, product_ids),
             Location.kind.in_(SELLABLE),
         )
     )
     if location_ids is not None:
-        query = query.where(i.StockQuant.location_id.in_(list(location_ids)))
+        query = query.where(one_of(session, i.StockQuant.location_id, location_ids))
     return {
         (row.product_id, row.location_id): Level(row.quantity, row.reserved, row.store_id)
         for row in session.execute(query)
@@ -138,7 +139,7 @@ def safety_table(session: Session, company_id: uuid.UUID, product_ids: Iterable[
     rows = session.execute(
         select(ChannelSafetyStock.channel, ChannelSafetyStock.product_id, ChannelSafetyStock.quantity).where(
             ChannelSafetyStock.company_id == company_id,
-            ChannelSafetyStock.product_id.in_(ids) | ChannelSafetyStock.product_id.is_(None),
+            one_of(session, ChannelSafetyStock.product_id, ids) | ChannelSafetyStock.product_id.is_(None),
         )
     )
     return {(row.channel, row.product_id): row.quantity for row in rows}

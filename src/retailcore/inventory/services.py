@@ -22,12 +22,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter
 from typing import Any, Protocol
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
+from retailcore.adapters.queries import one_of, update_rows
 from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFailed
 from retailcore.core.ids import new_id, new_ids
@@ -132,14 +133,14 @@ def _load(session: Session, company: Company, lines: Sequence[MoveLine]) -> tupl
         for row in session.execute(
             select(
                 Product.id, Product.sku, Product.category, Product.cost_method, Product.standard_cost
-            ).where(Product.id.in_(product_ids), Product.company_id == company.id)
+            ).where(one_of(session, Product.id, product_ids), Product.company_id == company.id)
         )
     }
     locations = {
         row.id: row
         for row in session.execute(
             select(Location.id, Location.code, Location.kind, Location.store_id).where(
-                Location.id.in_(location_ids), Location.company_id == company.id
+                one_of(session, Location.id, location_ids), Location.company_id == company.id
             )
         )
     }
@@ -377,7 +378,7 @@ def _lock_rows(
     session: Session, company: Company, lines: Sequence[MoveLine], locations: dict
 ) -> tuple[dict[uuid.UUID, StockValue], dict[Place, StockValue]]:
     """Read and lock, in one statement each, the company cost rows of the operation's products and the
-    quants it changes, inserting the missing ones first. Every operation takes cost rows before
+    quants it changes, and insert the missing ones (at zero). Every operation takes cost rows before
     quants, each in id order, so two operations on the same products wait for each other instead of
     deadlocking; inserting a missing row takes its lock too (a concurrent first move waits or fails).
 
@@ -385,50 +386,6 @@ def _lock_rows(
     session.flush()  # changes pending in the session (a reservation's quant) reach the rows first
     costs_table, quants_table = i.ProductCost.__table__, i.StockQuant.__table__
     product_ids = sorted({line.product_id for line in lines}, key=attrgetter("int"))
-    pairs = {
-        (line.product_id, location_id)
-        for line in lines
-        for location_id in (line.from_location_id, line.to_location_id)
-        if locations[location_id].kind in VALUED
-    }
-    cost_query = select(costs_table.c.product_id).where(
-        costs_table.c.company_id == company.id, costs_table.c.product_id.in_(product_ids)
-    )
-    missing_costs = set(product_ids).difference(session.scalars(cost_query))
-    insert_rows(
-        session,
-        costs_table,
-        [
-            {
-                "product_id": product_id,
-                "company_id": company.id,
-                "quantity": ZERO,
-                "value": ZERO,
-                "last_unit_cost": ZERO,
-            }
-            for product_id in sorted(missing_costs, key=attrgetter("int"))
-        ],
-    )
-    location_ids = sorted({location_id for _, location_id in pairs}, key=attrgetter("int"))
-    quant_query = select(quants_table.c.product_id, quants_table.c.location_id).where(
-        quants_table.c.product_id.in_(product_ids), quants_table.c.location_id.in_(location_ids)
-    )
-    missing_quants = pairs.difference(map(tuple, session.execute(quant_query))) if pairs else set()
-    insert_rows(
-        session,
-        quants_table,
-        [
-            {
-                "product_id": product_id,
-                "location_id": location_id,
-                "company_id": company.id,
-                "quantity": ZERO,
-                "value": ZERO,
-                "reserved": ZERO,
-            }
-            for product_id, location_id in sorted(missing_quants, key=lambda pair: (pair[0].int, pair[1].int))
-        ],
-    )
     costs = {
         row.product_id: StockValue(row.quantity, row.value, row.last_unit_cost)
         for row in session.execute(
@@ -438,26 +395,62 @@ def _lock_rows(
                 costs_table.c.value,
                 costs_table.c.last_unit_cost,
             )
-            .where(costs_table.c.company_id == company.id, costs_table.c.product_id.in_(product_ids))
+            .where(
+                costs_table.c.company_id == company.id,
+                one_of(session, costs_table.c.product_id, product_ids),
+            )
             .order_by(costs_table.c.product_id)
             .with_for_update()
         )
     }
+    missing_costs = [product_id for product_id in product_ids if product_id not in costs]
+    insert_rows(
+        session,
+        costs_table,
+        [
+            {"product_id": product_id, "company_id": company.id, "quantity": ZERO, "value": ZERO}
+            | {"last_unit_cost": ZERO}
+            for product_id in missing_costs
+        ],
+    )
+    costs.update((product_id, StockValue(ZERO, ZERO, ZERO)) for product_id in missing_costs)
+    pairs = {
+        (line.product_id, location_id)
+        for line in lines
+        for location_id in (line.from_location_id, line.to_location_id)
+        if locations[location_id].kind in VALUED
+    }
+    if not pairs:
+        return costs, {}
+    location_ids = sorted({location_id for _, location_id in pairs}, key=attrgetter("int"))
     quants: dict[Place, StockValue] = {}
-    if pairs:
-        for row in session.execute(
-            select(
-                quants_table.c.product_id,
-                quants_table.c.location_id,
-                quants_table.c.quantity,
-                quants_table.c.value,
-            )
-            .where(quants_table.c.product_id.in_(product_ids), quants_table.c.location_id.in_(location_ids))
-            .order_by(quants_table.c.product_id, quants_table.c.location_id)
-            .with_for_update()
-        ):
-            if (row.product_id, row.location_id) in pairs:
-                quants[(row.product_id, row.location_id)] = StockValue(row.quantity, row.value)
+    for row in session.execute(
+        select(
+            quants_table.c.product_id,
+            quants_table.c.location_id,
+            quants_table.c.quantity,
+            quants_table.c.value,
+        )
+        .where(
+            one_of(session, quants_table.c.product_id, product_ids),
+            one_of(session, quants_table.c.location_id, location_ids),
+        )
+        .order_by(quants_table.c.product_id, quants_table.c.location_id)
+        .with_for_update()
+    ):
+        if (row.product_id, row.location_id) in pairs:
+            quants[(row.product_id, row.location_id)] = StockValue(row.quantity, row.value)
+    missing_quants = sorted(pairs.difference(quants), key=lambda pair: (pair[0].int, pair[1].int))
+    insert_rows(
+        session,
+        quants_table,
+        [
+            {"product_id": product_id, "location_id": location_id, "company_id": company.id}
+            | {"quantity": ZERO, "value": ZERO, "reserved": ZERO}
+            for product_id, location_id in missing_quants
+        ],
+    )
+    quants.update((place, StockValue(ZERO, ZERO)) for place in missing_quants)
     return costs, quants
 
 
@@ -467,48 +460,27 @@ def _write_back(
     costs: dict[uuid.UUID, StockValue],
     quants: dict[Place, StockValue],
 ) -> None:
-    """Store what the operation changed: one executemany per table, on rows it holds locked. ORM
-    copies of those rows that this session holds are expired, so that they read the new values."""
-    costs_table, quants_table = i.ProductCost.__table__, i.StockQuant.__table__
-    session.execute(
-        update(costs_table)
-        .where(costs_table.c.company_id == company.id, costs_table.c.product_id == bindparam("key_product"))
-        .values(
-            quantity=bindparam("new_quantity", type_=costs_table.c.quantity.type),
-            value=bindparam("new_value", type_=costs_table.c.value.type),
-            last_unit_cost=bindparam("new_last_unit_cost", type_=costs_table.c.last_unit_cost.type),
-        ),
+    """Store what the operation changed, one statement per table (:func:`update_rows`), on rows it
+    holds locked. ORM copies of those rows that this session holds are expired, so that they read the
+    new values."""
+    update_rows(
+        session,
+        i.ProductCost.__table__,
+        ("product_id",),
+        ("quantity", "value", "last_unit_cost"),
+        [(product_id, cost.quantity, cost.value, cost.last_unit_cost) for product_id, cost in costs.items()],
+        i.ProductCost.__table__.c.company_id == company.id,
+    )
+    update_rows(
+        session,
+        i.StockQuant.__table__,
+        ("product_id", "location_id"),
+        ("quantity", "value"),
         [
-            {
-                "key_product": product_id,
-                "new_quantity": cost.quantity,
-                "new_value": cost.value,
-                "new_last_unit_cost": cost.last_unit_cost,
-            }
-            for product_id, cost in costs.items()
+            (product_id, location_id, quant.quantity, quant.value)
+            for (product_id, location_id), quant in quants.items()
         ],
     )
-    if quants:
-        session.execute(
-            update(quants_table)
-            .where(
-                quants_table.c.product_id == bindparam("key_product"),
-                quants_table.c.location_id == bindparam("key_location"),
-            )
-            .values(
-                quantity=bindparam("new_quantity", type_=quants_table.c.quantity.type),
-                value=bindparam("new_value", type_=quants_table.c.value.type),
-            ),
-            [
-                {
-                    "key_product": product_id,
-                    "key_location": location_id,
-                    "new_quantity": quant.quantity,
-                    "new_value": quant.value,
-                }
-                for (product_id, location_id), quant in quants.items()
-            ],
-        )
     if session.identity_map:
         held = session.identity_map
         for product_id in costs:

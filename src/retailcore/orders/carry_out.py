@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.adapters.bulk import insert_values
 from retailcore.adapters.orm import utcnow
+from retailcore.adapters.queries import one_of
 from retailcore.core.ids import new_ids
 from retailcore.orders import tables as t
 from retailcore.orders.model import OrderState
@@ -68,7 +69,7 @@ def known_client_uuids(session: Session, company_id: uuid.UUID, client_uuids: It
     return set(
         session.scalars(
             select(t.OrderRow.client_uuid).where(
-                t.OrderRow.company_id == company_id, t.OrderRow.client_uuid.in_(wanted)
+                t.OrderRow.company_id == company_id, one_of(session, t.OrderRow.client_uuid, wanted)
             )
         )
     )

@@ -34,6 +34,7 @@ from retailcore.access.model import Principal
 from retailcore.accounting.tables import JournalEntry
 from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
+from retailcore.adapters.queries import one_of
 from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import (
     Conflict,
@@ -349,7 +350,7 @@ class _Context:
         self.products: dict[uuid.UUID, _Item] = {}
         for row in session.execute(
             select(Product.id, Product.sku, Product.category, Product.tax_category).where(
-                Product.company_id == company.id, Product.id.in_(product_ids)
+                Product.company_id == company.id, one_of(session, Product.id, product_ids)
             )
         ):
             taxes = tuple(self.rules.get(row.tax_category, ()))
