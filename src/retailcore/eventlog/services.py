@@ -46,6 +46,17 @@ class CommandContext:
 
 def to_json(value: Any) -> Any:
     """JSON-safe copy of a payload: Decimals become strings (never floats), ids and times ISO text."""
+    # The exact classes first (payloads of hundreds of items: a POS batch's stock operation and its
+    # availability events), then their subclasses and the rest.
+    kind = value.__class__
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {key if key.__class__ is str else str(key): to_json(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [to_json(item) for item in value]
+    if kind is Decimal or kind is uuid.UUID:
+        return str(value)
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, dict):
