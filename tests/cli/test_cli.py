@@ -103,3 +103,19 @@ def test_serve_refuses_an_unmigrated_database(tmp_path, monkeypatch):
     result = runner.invoke(app, ["serve"])
     assert result.exit_code == 1
     assert "retailcore db upgrade" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["stock", "check", "--company", "DEMO"],
+        ["token", "create", "--role", "admin"],
+        ["simulate", "--stores", "1", "--days", "1"],
+    ],
+)
+def test_commands_on_an_unmigrated_database_say_to_upgrade_it(tmp_path, monkeypatch, command):
+    monkeypatch.setenv("RETAILCORE_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
+    result = runner.invoke(app, command)
+    assert result.exit_code == 1, result.output
+    assert "retailcore db upgrade" in result.stderr
+    assert "Traceback" not in result.output

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import DBAPIError
+from typer.core import TyperGroup
 
 from retailcore.access.model import Role, system_principal
 from retailcore.access.services import create_token, resolve_company
@@ -28,7 +30,31 @@ from retailcore.entrypoints.cli import simulate as simulate_cli
 from retailcore.entrypoints.cli import stock as stock_cli
 from retailcore.eventlog.services import CommandContext
 
-app = typer.Typer(help="retailcore: one transaction model for retail.", no_args_is_help=True)
+
+def _missing_schema(error: DBAPIError) -> bool:
+    """SQLite's "no such table", PostgreSQL's undefined table (SQLSTATE 42P01)."""
+    driver_error = error.orig
+    return "no such table" in str(driver_error) or getattr(driver_error, "sqlstate", None) == "42P01"
+
+
+class _Commands(TyperGroup):
+    """Every command: a database that was never migrated (or is behind the code) is a clear error."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as error:
+            if not _missing_schema(error):
+                raise
+            err.print(
+                "[bold red]error:[/] the database has no retailcore schema, or an older one: run"
+                " 'retailcore db upgrade' (or 'retailcore init --demo' for a demo) first",
+                highlight=False,
+            )
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(cls=_Commands, help="retailcore: one transaction model for retail.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 import_app = typer.Typer(help="Bulk imports from files.", no_args_is_help=True)
