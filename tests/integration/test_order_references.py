@@ -189,6 +189,21 @@ def _order_of(factory, line: t.OrderLineRow) -> t.OrderRow:
         return order
 
 
+def _bare_store(session, company_id: uuid.UUID, code: str) -> Store:
+    """A store with no locations (whose own keys would refuse its deletion first)."""
+    store = Store(
+        company_id=company_id,
+        code=code,
+        name=code,
+        kind="store",
+        timezone="Europe/Paris",
+        tax_jurisdiction="FR",
+    )
+    session.add(store)
+    session.flush()
+    return store
+
+
 def _counts(factory) -> tuple[int, int, int]:
     with factory() as session:
         return tuple(
@@ -231,17 +246,7 @@ def test_an_order_cannot_be_moved_to_another_companys_store(runtime, sold):
         other = ms.create_company(
             session, _ctx(), mc.CreateCompany(code="OTHER", name="Other", currency="EUR", country="FR")
         )
-        foreign_store = Store(
-            company_id=other.id,
-            code="ELSEWHERE",
-            name="Elsewhere",
-            kind="store",
-            timezone="Europe/Paris",
-            tax_jurisdiction="FR",
-        )
-        session.add(foreign_store)
-        session.flush()
-        foreign_store_id = foreign_store.id
+        foreign_store_id = _bare_store(session, other.id, "ELSEWHERE").id
     with (
         pytest.raises(IntegrityError, match=refused("no store of its company")),
         transaction(factory) as session,
@@ -305,16 +310,7 @@ def test_what_an_order_refers_to_cannot_be_deleted(runtime, sold, parent, messag
             )
             column = "customer_id"
         elif parent is Store:
-            made = Store(
-                company_id=order.company_id,
-                code="LONELY",
-                name="Lonely",
-                kind="store",
-                timezone="Europe/Paris",
-                tax_jurisdiction="FR",
-            )
-            session.add(made)
-            session.flush()
+            made = _bare_store(session, order.company_id, "LONELY")
             column = "store_id"
         else:
             company = session.get(Company, order.company_id)
