@@ -1,0 +1,146 @@
+"""Compare the POS batch service of a git revision with the working tree, alternating runs.
+
+This machine's speed moves by up to 1.5x from one minute to the next, so two benchmark runs made a few
+minutes apart do not compare two versions of the code. Here the two versions take turns (base, work,
+base, work...), each run in its own process on a fresh database, timing every batch of 1,000 sales
+after two warm-up batches; the table shows each run's best, first quartile and median batch, wall
+clock and CPU (the difference on PostgreSQL is the wait for the server).
+
+    .venv/bin/python benchmarks/compare.py --base b33a081
+    .venv/bin/python benchmarks/compare.py --base HEAD~3 --backend postgres --batches 12 --rounds 3
+
+The base's ``src`` is taken with ``git archive`` into a temporary directory; the sales and the shop come
+from this tree's ``benchmarks/retail.py``, so the base must be recent enough to run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULT = "COMPARE-RESULT "
+WARM_UP = 2
+
+
+def child(url: str, batches: int) -> None:
+    """Ingest ``batches`` batches of 1,000 sales into one session; print the timed batches as JSON."""
+    import cases
+    import retail
+
+    from retailcore.adapters.db import make_engine, make_session_factory, transaction
+    from retailcore.entrypoints.bootstrap import tune_garbage_collector
+    from retailcore.entrypoints.settings import Settings
+    from retailcore.masterdata.tables import Company
+    from retailcore.pos import services as pos
+
+    tune_garbage_collector(Settings().gc_threshold)
+    engine = make_engine(url)
+    retail.reset(engine)
+    factory = make_session_factory(engine)
+    shop = retail.set_up(factory, receive_at=("PAR01",))
+    with transaction(factory) as session:
+        company = session.get(Company, shop.company_id)
+        request = pos.c.CreateTerminal(store_id=shop.stores["PAR01"], code="CMP1", name="Compare")
+        terminal = pos.create_terminal(session, retail.ctx(), company, request)
+        session_id = pos.open_session(session, retail.ctx(), terminal.id, Decimal("200.00")).id
+    sales = retail.Sales(shop.pos_products, seed=batches)
+    timed: list[tuple[float, float]] = []
+    for number, batch in enumerate(sales.batches((batches + WARM_UP) * 1000, 1000)):
+        wall, cpu = time.perf_counter(), time.process_time()
+        with transaction(factory) as session:
+            pos.ingest_batch(session, retail.ctx(), session_id, batch)
+        if number >= WARM_UP:
+            timed.append((time.perf_counter() - wall, time.process_time() - cpu))
+        if number == 0:
+            cases.fresh_statistics(engine)
+    engine.dispose()
+    print(RESULT + json.dumps(timed), flush=True)
+
+
+def _run(source: Path, url: str, batches: int) -> list[tuple[float, float]]:
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source), str(HERE)])}
+    process = subprocess.run(
+        [sys.executable, __file__, "--child", url, str(batches)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    lines = [line for line in process.stdout.splitlines() if line.startswith(RESULT)]
+    if process.returncode != 0 or not lines:
+        raise SystemExit(f"a run with {source} failed (exit {process.returncode})")
+    return [tuple(pair) for pair in json.loads(lines[-1][len(RESULT) :])]
+
+
+def _summary(values: list[float]) -> str:
+    ordered = sorted(values)
+    return f"{ordered[0]:.3f} / {ordered[len(ordered) // 4]:.3f} / {statistics.median(ordered):.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--base", help="git revision to compare the working tree with (required)")
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/retailcore_bench"),
+        help="scratch PostgreSQL database (its schema is dropped)",
+    )
+    parser.add_argument("--batches", type=int, default=15, help="timed batches of 1,000 sales per run")
+    parser.add_argument("--rounds", type=int, default=3, help="base/work pairs")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]))
+        return
+    if not args.base:
+        parser.error("--base is required")
+
+    from rich.console import Console
+    from rich.table import Table
+
+    if args.backend == "postgres":
+        import run
+
+        run.ensure_postgres(args.postgres)
+    with tempfile.TemporaryDirectory(prefix="retailcore-compare-") as work:
+        base = Path(work) / "base"
+        base.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", args.base, "src"], stdout=subprocess.PIPE, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
+        sides = {f"base {args.base}": base / "src", "working tree": ROOT / "src"}
+        table = Table(
+            title=f"POS batch of 1,000 sales, {args.backend}: best / first quartile / median, seconds"
+        )
+        for column in ("round", "code", "wall", "CPU", "sales/s at the median"):
+            table.add_column(column)
+        for round_number in range(1, args.rounds + 1):
+            for label, source in sides.items():
+                url = args.postgres if args.backend == "postgres" else f"sqlite:///{Path(work) / 'c.db'}"
+                timed = _run(source, url, args.batches)
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{Path(work) / 'c.db'}{suffix}").unlink(missing_ok=True)
+                walls, cpus = [wall for wall, _ in timed], [cpu for _, cpu in timed]
+                rate = f"{1000 / statistics.median(walls):,.0f}"
+                table.add_row(str(round_number), label, _summary(walls), _summary(cpus), rate)
+                print(f"  .. round {round_number}, {label}: {_summary(walls)}", file=sys.stderr, flush=True)
+        Console(width=max(Console().width, 110)).print(table)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    main()
