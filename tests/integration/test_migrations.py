@@ -12,24 +12,11 @@ from retailcore.adapters.schema import metadata
 from support import empty_database
 
 
-def _declared_for(dialect_name: str):
-    """Alembic's filter: leave out what the models declare for other backends only (``ddl_if``)."""
-
-    def include(item, name, type_, reflected, compare_to) -> bool:
-        condition = getattr(item, "_ddl_if", None)
-        if condition is None or condition.dialect is None:
-            return True
-        names = (condition.dialect,) if isinstance(condition.dialect, str) else condition.dialect
-        return dialect_name in names
-
-    return include
-
-
 def test_migrated_schema_matches_the_models(runtime):
     with runtime.engine.connect() as connection:
         context = MigrationContext.configure(
             connection,
-            opts={"compare_type": True, "include_object": _declared_for(connection.dialect.name)},
+            opts={"compare_type": True, "include_object": migrations.declared_for(connection.dialect.name)},
         )
         differences = compare_metadata(context, metadata)
     assert differences == []
