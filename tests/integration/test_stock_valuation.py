@@ -216,3 +216,25 @@ def test_partial_deliveries_and_a_return_at_the_original_cost_under_fifo(shop):
     third, _ = shop.sell(product, "3", day=6)
     assert third == D("18.00")  # the older 7.00 layer (2 left: 14.00) first, then the returned 4.00 unit
     assert shop.balance("inventory") == 0 == shop.stock_value()
+
+
+def test_rows_the_session_already_holds_read_the_values_a_move_wrote(runtime, shop):
+    """move_stock writes quants and product costs set-based, not through the ORM: copies of those rows
+    that the caller's session loaded before the move must not keep the old values."""
+    product = shop.product("HELD-1", "average")
+    shop.receive(product, "10", "4.00")
+    stock, customer = shop.location("stock"), shop.location("customer")
+    with transaction(runtime.session_factory) as session:
+        quant = session.get(i.StockQuant, (product, stock))
+        cost = session.get(i.ProductCost, product)
+        assert (quant.quantity, cost.quantity, cost.value) == (D("10"), D("10"), D("40.00"))
+        move_stock(
+            session,
+            CommandContext(system_principal()),
+            session.get(Company, shop.company_id),
+            kind="delivery",
+            lines=[MoveLine(product, D("3"), stock, customer)],
+            date=dt.date(2026, 3, 2),
+        )
+        assert (quant.quantity, quant.value) == (D("7"), D("28.00"))
+        assert (cost.quantity, cost.value) == (D("7"), D("28.00"))
