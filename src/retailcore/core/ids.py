@@ -25,35 +25,24 @@ os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
 
 def new_id() -> uuid.UUID:
     """A UUIDv7; ids minted in the same millisecond by this process stay strictly increasing."""
-    global _last_ms, _counter
-    with _lock:
-        now_ms = time.time_ns() // 1_000_000
-        if now_ms > _last_ms:
-            _last_ms = now_ms
-            # Start in the lower half so the millisecond has room for many more ids.
-            _counter = _random.getrandbits(11)
-        else:
-            _counter += 1
-            if _counter > 0x0FFF:  # 4096 ids in one millisecond: borrow the next one
-                _last_ms += 1
-                _counter = 0
-        ms, counter = _last_ms, _counter
-    return _uuid_of((ms & _MS) << 80 | _VERSION | counter << 64 | _VARIANT | _random.getrandbits(62))
+    return new_ids(1)[0]
 
 
 def new_ids(count: int) -> list[uuid.UUID]:
-    """``count`` UUIDv7s, strictly increasing: what as many calls of :func:`new_id` give, for one lock
-    and one clock reading (a POS batch mints thousands)."""
+    """``count`` UUIDv7s, strictly increasing, for one lock and one clock reading (a POS batch mints
+    thousands); they continue the sequence of every id this process minted before."""
     global _last_ms, _counter
     stamps = []
     with _lock:
         now_ms = time.time_ns() // 1_000_000
         ms, counter = _last_ms, _counter
         if now_ms > ms:
-            ms, counter = now_ms, _random.getrandbits(11) - 1  # the first id takes the random start
+            # A new millisecond starts its counter in the lower half, so that it has room for many more
+            # ids; the first id takes that start.
+            ms, counter = now_ms, _random.getrandbits(11) - 1
         for _ in range(count):
             counter += 1
-            if counter > 0x0FFF:
+            if counter > 0x0FFF:  # 4096 ids in one millisecond: borrow the next one
                 ms, counter = ms + 1, 0
             stamps.append((ms & _MS) << 80 | _VERSION | counter << 64 | _VARIANT)
         _last_ms, _counter = ms, counter
