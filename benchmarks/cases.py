@@ -104,20 +104,9 @@ def fresh_statistics(engine: Engine) -> None:
 
 def pos_batch(url: str, volume: int, options: dict[str, Any], profile: cProfile.Profile | None) -> list[Row]:
     """``volume`` sales into one session in batches of 1000 (one transaction each), then the close."""
-    engine = make_engine(url)
-    retail.reset(engine)
-    factory = make_session_factory(engine)
-    shop = retail.set_up(factory, receive_at=("PAR01",))
-    with transaction(factory) as session:
-        company = session.get(Company, shop.company_id)
-        terminal = pos.create_terminal(
-            session,
-            retail.ctx(),
-            company,
-            pos.c.CreateTerminal(store_id=shop.stores["PAR01"], code="BENCH1", name="Bench till"),
-        )
-        session_id = pos.open_session(session, retail.ctx(), terminal.id, Decimal("200.00")).id
-    sales = retail.Sales(shop.pos_products, seed=volume)
+    till = retail.open_till(url, "BENCH1", "Bench till")
+    engine, factory, session_id = till.engine, till.factory, till.session_id
+    sales = retail.Sales(till.shop.pos_products, seed=volume)
     timer = Timer(profile)
     batch_seconds = []
     for batch in sales.batches(volume, BATCH):

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from decimal import Decimal
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -37,23 +36,15 @@ def child(url: str, batches: int) -> None:
     import cases
     import retail
 
-    from retailcore.adapters.db import make_engine, make_session_factory, transaction
+    from retailcore.adapters.db import transaction
     from retailcore.entrypoints.bootstrap import tune_garbage_collector
     from retailcore.entrypoints.settings import Settings
-    from retailcore.masterdata.tables import Company
     from retailcore.pos import services as pos
 
     tune_garbage_collector(Settings().gc_threshold)
-    engine = make_engine(url)
-    retail.reset(engine)
-    factory = make_session_factory(engine)
-    shop = retail.set_up(factory, receive_at=("PAR01",))
-    with transaction(factory) as session:
-        company = session.get(Company, shop.company_id)
-        request = pos.c.CreateTerminal(store_id=shop.stores["PAR01"], code="CMP1", name="Compare")
-        terminal = pos.create_terminal(session, retail.ctx(), company, request)
-        session_id = pos.open_session(session, retail.ctx(), terminal.id, Decimal("200.00")).id
-    sales = retail.Sales(shop.pos_products, seed=batches)
+    till = retail.open_till(url, "CMP1", "Compare")
+    engine, factory, session_id = till.engine, till.factory, till.session_id
+    sales = retail.Sales(till.shop.pos_products, seed=batches)
     timed: list[tuple[float, float]] = []
     for number, batch in enumerate(sales.batches((batches + WARM_UP) * 1000, 1000)):
         wall, cpu = time.perf_counter(), time.process_time()

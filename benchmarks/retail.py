@@ -22,13 +22,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from retailcore.access.model import system_principal
 from retailcore.adapters import migrations
-from retailcore.adapters.db import transaction
+from retailcore.adapters.db import make_engine, make_session_factory, transaction
 from retailcore.entrypoints.bootstrap import install_subscriptions
 from retailcore.eventlog.services import CommandContext
 from retailcore.inventory.services import MoveLine, move_stock
 from retailcore.masterdata.demo import load_demo
 from retailcore.masterdata.tables import Company, Location, Product, Store
 from retailcore.pos import commands as pos
+from retailcore.pos import services as pos_services
 
 STOCK_PER_PRODUCT = Decimal(1_000_000)
 SHOPS = ("PAR01", "LYO01", "BDX01")
@@ -111,6 +112,29 @@ def set_up(factory: sessionmaker[Session], receive_at: tuple[str, ...] = SHOPS) 
             web_products=[(p.id, p.list_price) for p in products if p.available_web],
         )
     return retail
+
+
+@dataclass
+class Till:
+    """A fresh shop (``set_up``, stock received at PAR01 only) with one terminal and its open session."""
+
+    engine: Engine
+    factory: sessionmaker[Session]
+    shop: Retail
+    session_id: uuid.UUID
+
+
+def open_till(url: str, terminal_code: str, terminal_name: str) -> Till:
+    engine = make_engine(url)
+    reset(engine)
+    factory = make_session_factory(engine)
+    shop = set_up(factory, receive_at=("PAR01",))
+    with transaction(factory) as session:
+        company = session.get(Company, shop.company_id)
+        request = pos.CreateTerminal(store_id=shop.stores["PAR01"], code=terminal_code, name=terminal_name)
+        terminal = pos_services.create_terminal(session, ctx(), company, request)
+        session_id = pos_services.open_session(session, ctx(), terminal.id, Decimal("200.00")).id
+    return Till(engine, factory, shop, session_id)
 
 
 class Sales:
