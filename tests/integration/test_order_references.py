@@ -38,6 +38,12 @@ def _ctx() -> CommandContext:
     return CommandContext(system_principal("test"))
 
 
+def _other_company(session):
+    return ms.create_company(
+        session, _ctx(), mc.CreateCompany(code="OTHER", name="Other", currency="EUR", country="FR")
+    )
+
+
 @pytest.fixture
 def sold(runtime):
     """The demo company with one POS sale of one product: (company id, its order line)."""
@@ -105,9 +111,7 @@ def test_another_companys_product_is_refused(runtime, sold):
     _, line = sold
     factory = runtime.session_factory
     with transaction(factory) as session:
-        other = ms.create_company(
-            session, _ctx(), mc.CreateCompany(code="OTHER", name="Other", currency="EUR", country="FR")
-        )
+        other = _other_company(session)
         foreign = ms.create(
             session,
             _ctx(),
@@ -243,9 +247,7 @@ def test_an_order_cannot_be_moved_to_another_companys_store(runtime, sold):
     _company_id, line = sold
     factory = runtime.session_factory
     with transaction(factory) as session:
-        other = ms.create_company(
-            session, _ctx(), mc.CreateCompany(code="OTHER", name="Other", currency="EUR", country="FR")
-        )
+        other = _other_company(session)
         foreign_store_id = _bare_store(session, other.id, "ELSEWHERE").id
     with (
         pytest.raises(IntegrityError, match=refused("no store of its company")),

@@ -408,8 +408,13 @@ def _lock_rows(
         session,
         costs_table,
         [
-            {"product_id": product_id, "company_id": company.id, "quantity": ZERO, "value": ZERO}
-            | {"last_unit_cost": ZERO}
+            {
+                "product_id": product_id,
+                "company_id": company.id,
+                "quantity": ZERO,
+                "value": ZERO,
+                "last_unit_cost": ZERO,
+            }
             for product_id in missing_costs
         ],
     )
@@ -445,8 +450,14 @@ def _lock_rows(
         session,
         quants_table,
         [
-            {"product_id": product_id, "location_id": location_id, "company_id": company.id}
-            | {"quantity": ZERO, "value": ZERO, "reserved": ZERO}
+            {
+                "product_id": product_id,
+                "location_id": location_id,
+                "company_id": company.id,
+                "quantity": ZERO,
+                "value": ZERO,
+                "reserved": ZERO,
+            }
             for product_id, location_id in missing_quants
         ],
     )
