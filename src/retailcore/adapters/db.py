@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -9,6 +11,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from retailcore.adapters.sqlite_wal import FALLBACK_PAGES, WalCheckpointer
 
 
 def normalize_url(url: str) -> str:
@@ -45,7 +49,40 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def _database_file(engine: Engine) -> str | None:
+    """The file of a SQLite engine's database; None for an in-memory one (or a URI filename)."""
+    url = engine.url
+    if not url.database or url.database == ":memory:" or url.query.get("uri") or url.query.get("mode"):
+        return None
+    return os.path.abspath(url.database)
+
+
+def _checkpoint_in_background(engine: Engine, path: str) -> WalCheckpointer:
+    checkpointer = WalCheckpointer(path)
+    event.listen(
+        engine,
+        "connect",
+        lambda conn, _rec: conn.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}").close(),
+    )
+    event.listen(engine, "commit", checkpointer.committed)
+    event.listen(engine, "checkin", checkpointer.released)
+    event.listen(engine, "engine_disposed", checkpointer.close)
+    weakref.finalize(engine, checkpointer.close)
+    _checkpointers[engine] = checkpointer
+    return checkpointer
+
+
+_checkpointers: weakref.WeakKeyDictionary[Engine, WalCheckpointer] = weakref.WeakKeyDictionary()
+
+
+def checkpointer_of(engine: Engine) -> WalCheckpointer | None:
+    """The engine's background checkpointer (SQLite files with ``background_checkpoints``), if any."""
+    return _checkpointers.get(engine)
+
+
+def make_engine(url: str, *, echo: bool = False, background_checkpoints: bool = True) -> Engine:
+    """An engine for ``url``. On a SQLite file, ``background_checkpoints`` moves the write-ahead log's
+    checkpoints from the committing thread to a thread of their own (see :mod:`.sqlite_wal`)."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
@@ -53,6 +90,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         # Hand transaction control to SQLAlchemy (see _sqlite_begin).
         event.listen(engine, "connect", lambda conn, _rec: setattr(conn, "isolation_level", None))
         event.listen(engine, "begin", _sqlite_begin)
+        path = _database_file(engine)
+        if background_checkpoints and path is not None:
+            _checkpoint_in_background(engine, path)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True)
 

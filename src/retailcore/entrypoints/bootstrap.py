@@ -44,5 +44,9 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
     settings = settings or Settings()
     tune_garbage_collector(settings.gc_threshold)
     install_subscriptions()
-    engine = make_engine(settings.database_url, echo=settings.echo_sql)
+    engine = make_engine(
+        settings.database_url,
+        echo=settings.echo_sql,
+        background_checkpoints=settings.sqlite_background_checkpoints,
+    )
     return Runtime(settings, engine, make_session_factory(engine))

@@ -18,6 +18,11 @@ class Settings(BaseSettings):
 
     echo_sql: bool = False
 
+    sqlite_background_checkpoints: bool = True
+    """On a SQLite file, copy the write-ahead log into the database on a thread of its own instead of
+    inside the commit that fills it (docs/decisions/0014-sqlite-checkpoints-in-the-background.md).
+    False keeps SQLite's own behaviour."""
+
     gc_threshold: int = 50_000
     """Allocations between two collections of Python's youngest generation (Python's own default is
     700). A POS batch allocates hundreds of thousands of short-lived objects; with the default, the
