@@ -623,10 +623,11 @@ def ingest_batch(
         _price_sale(loaded, index, sale, order_id)
         for (index, sale), order_id in zip(fresh, order_ids, strict=True)
     ]
-    for sale in sales:
-        target.sale_count += 1
-        sale.number = f"{loaded.terminal.code}-{target.number:04d}-{target.sale_count:05d}"
+    prefix, counted = f"{loaded.terminal.code}-{target.number:04d}", target.sale_count
+    for count, sale in enumerate(sales, start=counted + 1):
+        sale.number = f"{prefix}-{count:05d}"
         sale.pos_session_id = target.id
+    target.sale_count = counted + len(sales)
     _move_goods(session, ctx, loaded, target, sales)
     record_carry_out(session, target.company_id, sales, ctx.actor)
     totals: Totals = {}
