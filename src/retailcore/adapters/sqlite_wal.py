@@ -6,10 +6,11 @@ past 1,000 pages: that commit waits for the copy and its two ``fsync``. A POS ba
 changes about 2,000 pages, so every batch paid for a checkpoint, 9 % of its time, more as the database
 grew (docs/decisions/0014-sqlite-checkpoints-in-the-background.md).
 
-:class:`WalCheckpointer` moves that work off the committing thread. Each commit wakes a daemon thread,
-which runs ``PRAGMA wal_checkpoint(PASSIVE)`` on its own connection: it copies what is committed, never
-waits for readers or writers, and holds no Python lock while SQLite works (the module releases the GIL
-around every SQLite call), so the copy runs on the second core while the next batch is priced.
+:class:`WalCheckpointer` moves that work off the committing thread. Once a connection that committed is
+back in the pool, a daemon thread runs ``PRAGMA wal_checkpoint(PASSIVE)`` on its own connection: it
+copies what is committed, never waits for readers or writers, and holds no Python lock while SQLite
+works (the module releases the GIL around every SQLite call), so the copy runs on the second core while
+the next batch is priced.
 
 The writers keep an automatic checkpoint, at :data:`FALLBACK_PAGES`, in case this thread falls behind
 or is gone. A log that still grows past :data:`RESTART_BYTES` (a reader that never lets go, writers
