@@ -179,6 +179,23 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
         return value.astimezone(dt.UTC)
 
+    def bind_processor(self, dialect: Dialect) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        # The text SQLAlchemy's SQLite DATETIME stores ("2026-11-27 10:30:00.000000"), written by
+        # ``isoformat`` in C instead of a %-format of seven fields: bulk inserts bind a timestamp per
+        # row. In UTC, isoformat ends with "+00:00" after those 26 characters (years have 4 digits).
+        utc, naive = dt.UTC, self.process_bind_param
+
+        def process(value: dt.datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                naive(value, dialect)  # raises the precise error
+            return value.astimezone(utc).isoformat(" ", "microseconds")[:26]
+
+        return process
+
     def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
