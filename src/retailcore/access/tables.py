@@ -30,4 +30,11 @@ class ApiToken(IdMixin, Base):
     """None only for an admin of the whole installation."""
     store_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("stores.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    """Who issued it: ``cli`` or ``token:<name>`` of the admin that created it over the API."""
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """Refused from this instant on; null: until revoked."""
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(128))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """When it last authenticated a request, to the minute (written at most once a minute)."""

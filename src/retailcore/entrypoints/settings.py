@@ -28,3 +28,20 @@ class Settings(BaseSettings):
     700). A POS batch allocates hundreds of thousands of short-lived objects; with the default, the
     collector ran over a thousand times per 10,000 sales and took a fifth of the time. 0 keeps
     Python's setting. See docs/decisions/0010-garbage-collector.md."""
+
+    # -- bounded requests (docs/api.md, "Limits") --------------------------------------------------
+
+    max_body_bytes: int = 4 * 1024 * 1024
+    """A request body above this is refused with 413 before it is read to the end."""
+
+    rate_limit_per_second: float = 50.0
+    """Requests per second each token may make, on average, per server process; 0 turns it off."""
+
+    rate_limit_burst: int = 200
+    """Requests a token may make at once before the average applies (the bucket's size)."""
+
+    # -- background work ----------------------------------------------------------------------------
+
+    sweep_interval_seconds: float = 60.0
+    """How often ``retailcore serve`` cancels the unpaid orders and expired reservations that are due;
+    0 turns the sweep off (then run ``retailcore orders sweep`` from a scheduler)."""

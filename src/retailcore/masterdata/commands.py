@@ -104,6 +104,24 @@ class UpdateCompany(Request):
         default=None,
         description="A POS cash difference above this needs a store manager to close the session.",
     )
+    sale_clock_past_days: Annotated[int, Field(ge=0, le=366)] | None = Field(
+        default=None,
+        description="A POS sale dated more than this many days before the server's clock is out of the "
+        "till clock window (docs/pos.md, 'A till's clock').",
+    )
+    sale_clock_future_days: Annotated[int, Field(ge=0, le=31)] | None = Field(
+        default=None, description="A POS sale dated more than this many days after the server's clock is out."
+    )
+    sale_clock_policy: Literal["book_on_receipt", "refuse"] | None = Field(
+        default=None,
+        description="A sale outside the window is booked on the day it reached the server, with a stock "
+        "exception (`book_on_receipt`), or refuses its batch (`refuse`).",
+    )
+    unpaid_order_hold_minutes: Annotated[int, Field(gt=0, le=60 * 24 * 366)] | None = Field(
+        default=None,
+        description="How long a confirmed web or marketplace order with nothing paid keeps its stock "
+        "before the sweep cancels it; null: they keep it until someone cancels them.",
+    )
 
 
 class CreateStore(CompanyScoped):

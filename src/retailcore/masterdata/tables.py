@@ -20,6 +20,15 @@ class Company(IdMixin, TimestampsMixin, Base):
     """A legal entity keeping its own books in one currency."""
 
     __tablename__ = "companies"
+    __table_args__ = (
+        CheckConstraint(
+            "sale_clock_past_days >= 0 AND sale_clock_future_days >= 0", name="sale_clock_window"
+        ),
+        CheckConstraint("sale_clock_policy IN ('book_on_receipt', 'refuse')", name="sale_clock_policy"),
+        CheckConstraint(
+            "unpaid_order_hold_minutes IS NULL OR unpaid_order_hold_minutes > 0", name="unpaid_order_hold"
+        ),
+    )
 
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -33,6 +42,15 @@ class Company(IdMixin, TimestampsMixin, Base):
     pos_approval_threshold: Mapped[Decimal] = mapped_column(Amount(), default=Decimal("20"))
     """A POS session whose counted cash differs from the expected by more than this needs a store
     manager (``pos:approve``) to close."""
+    sale_clock_past_days: Mapped[int] = mapped_column(default=30)
+    sale_clock_future_days: Mapped[int] = mapped_column(default=1)
+    """The window around the server's clock in which a till's ``sold_at`` is believed (decision 0015)."""
+    sale_clock_policy: Mapped[str] = mapped_column(String(16), default="book_on_receipt")
+    """What a sale dated outside that window gets: ``book_on_receipt`` (booked on the day it reached
+    the server, with an exception) or ``refuse`` (the batch is refused, naming the sale)."""
+    unpaid_order_hold_minutes: Mapped[int | None] = mapped_column(default=1440)
+    """How long a confirmed web or marketplace order with nothing paid keeps its stock before it is
+    cancelled; null: until someone cancels it."""
 
 
 class Store(IdMixin, TimestampsMixin, Base):

@@ -28,6 +28,10 @@ class CompanyView(View):
     tax_jurisdiction: str
     chart_template: str | None
     pos_approval_threshold: DecimalStr
+    sale_clock_past_days: int
+    sale_clock_future_days: int
+    sale_clock_policy: str
+    unpaid_order_hold_minutes: int | None
 
 
 class StoreView(View):

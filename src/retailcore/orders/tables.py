@@ -21,6 +21,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -78,6 +79,14 @@ class OrderRow(IdMixin, TimestampsMixin, Base):
         CheckConstraint(_one_of("fulfillment_mode", ORDER_MODES), name="fulfillment_mode"),
         CheckConstraint(_one_of("state", ORDER_STATES), name="state"),
         Index("ix_orders_company_channel_state", "company_id", "channel", "state"),
+        # The sweep of unpaid orders reads the few that wait for a payment, by due time.
+        Index(
+            "ix_orders_payment_due",
+            "company_id",
+            "payment_due_at",
+            sqlite_where=text("payment_due_at IS NOT NULL"),
+            postgresql_where=text("payment_due_at IS NOT NULL"),
+        ),
     )
 
     company_id: Mapped[uuid.UUID]
@@ -108,6 +117,9 @@ class OrderRow(IdMixin, TimestampsMixin, Base):
     """POS sales: the terminal's id for the sale, the idempotency key of an offline sale."""
     ordered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     """When the customer ordered (the terminal's clock for POS sales)."""
+    payment_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """A confirmed order with nothing paid is cancelled, and its stock let go, after this instant
+    (the company's ``unpaid_order_hold_minutes`` after confirmation); null once anything is paid."""
     created_by: Mapped[str] = mapped_column(String(128))
     updated_by: Mapped[str] = mapped_column(String(128))
 
