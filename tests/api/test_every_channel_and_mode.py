@@ -28,7 +28,7 @@ from retailcore.masterdata.tables import Account, Company, Location
 
 D = Decimal
 VAT_20 = {"code": "FR-VAT-20", "name": "VAT 20%", "rate_percent": "20", "price_included": True}
-SOLD_AT = "2026-03-02T10:00:00+00:00"
+SOLD_AT = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()  # inside the till clock window
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import pytest
@@ -43,10 +44,10 @@ def pos(client, admin, auth, company, store_factory, product_factory):
     }
 
 
-def _sale(product_id, amount="3.60", method="CASH", paid="5.00"):
+def _sale(product_id, amount="3.60", method="CASH", paid="5.00", sold_at=None):
     return {
         "client_uuid": str(uuid.uuid4()),
-        "sold_at": "2026-03-02T10:00:00Z",
+        "sold_at": sold_at or (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).isoformat(),
         "lines": [{"product_id": product_id, "quantity": 1, "unit_price": amount}],
         "payments": [{"payment_method_code": method, "amount": paid}],
     }
@@ -181,3 +182,138 @@ def test_the_approval_threshold_is_a_company_setting(client, admin, company, pos
     closed = client.post(url, json={"counted": {"CASH": "10.00"}}, headers=pos["cashier"])  # 40.00 short
     assert closed.status_code == 200, closed.text
     assert closed.json()["cash_difference"] == "-40.00"
+
+
+# -- a till's clock (decision 0015) -----------------------------------------------------------------
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()  # the test stores keep the default time zone, UTC
+
+
+def _sell(client, pos, *sales):
+    session = _open(client, pos)
+    response = client.post(
+        f"{API}/pos/sessions/{session['id']}/sales:batch", json={"sales": list(sales)}, headers=pos["cashier"]
+    )
+    assert response.status_code == 200, response.text
+    return session
+
+
+def _move_dates(client, pos, product_id):
+    moves = client.get(f"{API}/stock/moves", params={"product_id": product_id}, headers=pos["manager"])
+    assert moves.status_code == 200, moves.text
+    return [move["date"] for move in moves.json()["items"]]
+
+
+def _exceptions(client, pos, kind):
+    found = client.get(f"{API}/exceptions", params={"kind": kind}, headers=pos["manager"])
+    assert found.status_code == 200, found.text
+    return found.json()["items"]
+
+
+def test_a_sale_dated_in_a_locked_period_lands_on_the_first_open_day(client, admin, auth, pos):
+    finance = auth("finance", company="ACME")
+    yesterday = _today() - dt.timedelta(days=1)
+    locked = client.put(f"{API}/ledger/lock-date", json={"lock_date": yesterday.isoformat()}, headers=finance)
+    assert locked.status_code == 200, locked.text
+    valuation_url = f"{API}/reports/stock-valuation"
+    before = client.get(valuation_url, params={"as_of": yesterday.isoformat()}, headers=finance).json()
+    sold_at = dt.datetime.combine(yesterday, dt.time(10, 0), tzinfo=dt.UTC)
+    sale = _sale(pos["product"]["id"], sold_at=sold_at.isoformat())
+
+    _sell(client, pos, sale)
+
+    assert _move_dates(client, pos, pos["product"]["id"]) == [_today().isoformat()]
+    after = client.get(valuation_url, params={"as_of": yesterday.isoformat()}, headers=finance).json()
+    assert after == before  # the locked day's valuation did not move
+    orders = client.get(f"{API}/orders", params={"channel": "pos"}, headers=finance).json()["items"]
+    assert [dt.datetime.fromisoformat(o["ordered_at"]) for o in orders] == [sold_at]  # the till's time kept
+    [exception] = _exceptions(client, pos, "sale_in_locked_period")
+    assert exception["status"] == "open"
+    assert exception["details"]["sales"] == [
+        {
+            "client_uuid": sale["client_uuid"],
+            "sold_at": sold_at.isoformat(),
+            "booked_on": _today().isoformat(),
+        }
+    ]
+    assert _exceptions(client, pos, "sale_clock_out_of_window") == []
+
+
+def test_a_till_clock_far_off_books_on_the_day_received_and_the_stock_check_still_agrees(
+    client, admin, auth, pos, product_factory
+):
+    product = product_factory("BEANS", category="Food", cost_method="standard", standard_cost="2.00")
+    old = _sale(product["id"], sold_at="1990-01-01T10:00:00+00:00")
+    future = _sale(product["id"], sold_at="2099-01-01T10:00:00+00:00")
+    session = _sell(client, pos, old, future)
+    closed = client.post(
+        f"{API}/pos/sessions/{session['id']}/close",
+        json={"counted": {"CASH": "57.20"}},
+        headers=pos["cashier"],
+    )
+    assert closed.status_code == 200, closed.text
+
+    assert _move_dates(client, pos, product["id"]) == [_today().isoformat()]
+    [exception] = _exceptions(client, pos, "sale_clock_out_of_window")
+    assert exception["details"]["count"] == 2
+    assert {s["client_uuid"] for s in exception["details"]["sales"]} == {
+        old["client_uuid"],
+        future["client_uuid"],
+    }
+    check = client.get(f"{API}/stock/check", headers=auth("finance", company="ACME"))
+    assert check.status_code == 200, check.text
+    assert check.json()["agrees"] is True, check.json()
+    inventory = next(role for role in check.json()["roles"] if role["role"] == "inventory")
+    assert inventory["stock_value"] == "-4.00"  # two beans at the standard cost, sold without stock
+
+
+def test_a_till_a_little_ahead_books_today_without_an_exception(client, admin, pos):
+    ahead = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)).isoformat()
+
+    _sell(client, pos, _sale(pos["product"]["id"], sold_at=ahead))
+
+    assert _move_dates(client, pos, pos["product"]["id"]) == [_today().isoformat()]
+    assert _exceptions(client, pos, "sale_clock_out_of_window") == []
+
+
+def test_a_company_may_refuse_sales_outside_the_clock_window(client, admin, company, pos, snapshot):
+    changed = client.patch(
+        f"{API}/companies/{company['id']}",
+        json={"sale_clock_policy": "refuse", "sale_clock_past_days": 2},
+        headers=admin,
+    )
+    assert changed.status_code == 200, changed.text
+    session = _open(client, pos)
+    three_days_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=3)).isoformat()
+    batch = {"sales": [_sale(pos["product"]["id"]), _sale(pos["product"]["id"], sold_at=three_days_ago)]}
+    before = snapshot()
+
+    response = client.post(
+        f"{API}/pos/sessions/{session['id']}/sales:batch", json=batch, headers=pos["cashier"]
+    )
+
+    assert_problem(response, 422, "sale-clock-out-of-window", fields=("sales.1.sold_at",))
+    assert snapshot() == before
+
+
+def test_stock_does_not_move_on_a_locked_day(client, admin, auth, company, pos):
+    finance = auth("finance", company="ACME")
+    yesterday = _today() - dt.timedelta(days=1)
+    client.put(f"{API}/ledger/lock-date", json={"lock_date": yesterday.isoformat()}, headers=finance)
+    locations = client.get(f"{API}/locations", params={"kind": "stock"}, headers=pos["manager"]).json()[
+        "items"
+    ]
+    body = {
+        "company_id": company["id"],
+        "kind": "scrap",
+        "date": yesterday.isoformat(),
+        "lines": [
+            {"product_id": pos["product"]["id"], "quantity": "1", "from_location_id": locations[0]["id"]}
+        ],
+    }
+
+    response = client.post(f"{API}/stock/moves", json=body, headers=admin)
+
+    assert_problem(response, 409, "period-locked")

@@ -35,7 +35,7 @@ from retailcore.pos.tables import PosCashMovement, PosSession
 D = Decimal
 API = "/api/v1"
 runner = CliRunner()
-SOLD_AT = "2026-03-02T10:00:00+00:00"
+SOLD_AT = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()  # inside the till clock window
 VAT_20 = {"code": "FR-VAT-20", "name": "VAT 20%", "rate_percent": "20", "price_included": True}
 
 

@@ -24,7 +24,7 @@ from retailcore.pos import services as svc
 from retailcore.pos.tables import PosSession
 
 D = Decimal
-SOLD_AT = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
+SOLD_AT = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)  # inside the till clock window
 
 
 @pytest.fixture

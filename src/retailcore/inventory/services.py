@@ -26,6 +26,8 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from retailcore.accounting.services import period_locked
+from retailcore.accounting.tables import LedgerSettings
 from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.queries import one_of, update_rows
@@ -523,6 +525,11 @@ def move_stock(
     ``PosGoodsIssued`` has no rule, the session's close posts their COGS); ``aggregate`` names what the
     event belongs to (default: a new ``StockOperation``).
     """
+    # A move on a locked day would change a valuation finance has closed, even one no entry posts
+    # (goods between two locations of one account, POS goods whose COGS the close posts).
+    ledger = session.get(LedgerSettings, company.id)
+    if ledger is not None and ledger.lock_date is not None and date <= ledger.lock_date:
+        raise period_locked(date, ledger.lock_date)
     products, locations = _load(session, company, lines)
     spec = _validate(kind, lines, products, locations)
     # Rows are locked product by product: taking them in one order everywhere avoids deadlocks between

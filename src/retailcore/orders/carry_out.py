@@ -53,6 +53,9 @@ class CarryOutSale:
     tenders: list[dict[str, Any]]
     customer_id: uuid.UUID | None = None
     invoiced: bool = False
+    booked_on: dt.date | None = None
+    """The day its goods and books land on; the local day of ``sold_at`` unless the till's clock was
+    not believed or that day is locked (docs/decisions/0015)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
-from retailcore.accounting.tables import JournalEntry
+from retailcore.accounting.tables import JournalEntry, LedgerSettings
 from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.queries import one_of
@@ -48,7 +49,7 @@ from retailcore.core.ids import new_id, new_ids
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.eventlog.tables import Event
 from retailcore.inventory.services import STOCK_ROLE, MoveLine, move_stock
-from retailcore.inventory.tables import StockMove
+from retailcore.inventory.tables import StockException, StockMove
 from retailcore.masterdata.tables import Company, Customer, Location, PaymentMethod, Product, Store
 from retailcore.orders.carry_out import CarryOutSale, known_client_uuids, record_carry_out, session_sales
 from retailcore.orders.invoices import issue as issue_invoice
@@ -332,10 +333,29 @@ class _Method(NamedTuple):
     active: bool
 
 
+class _Calendar(NamedTuple):
+    """Which day a sale is booked on (docs/decisions/0015-a-tills-clock.md): the server's clock, not
+    the till's, has the last word, and nothing lands on a locked day."""
+
+    today: dt.date
+    """The server's day in the store's time zone: no sale is booked later than this."""
+    earliest: dt.datetime
+    latest: dt.datetime
+    """``sold_at`` outside [earliest, latest] is not believed (the company's clock window)."""
+    lock_date: dt.date | None
+    refuse: bool
+    """The company refuses a batch with a sale outside the window instead of booking it today."""
+
+
+OUT_OF_WINDOW, LOCKED = "sale_clock_out_of_window", "sale_in_locked_period"
+
+
 class _Context:
     """What every sale of a batch needs, loaded once."""
 
-    def __init__(self, session: Session, pos_session: PosSession, batch: Sequence[c.SaleIn]) -> None:
+    def __init__(
+        self, session: Session, pos_session: PosSession, batch: Sequence[c.SaleIn], now: dt.datetime
+    ) -> None:
         company = session.get(Company, pos_session.company_id)
         store = session.get(Store, pos_session.store_id)
         terminal = session.get(PosTerminal, pos_session.terminal_id)
@@ -343,6 +363,16 @@ class _Context:
         self.company, self.store, self.terminal = company, store, terminal
         self.currency = company.currency
         self.zone = ZoneInfo(store.timezone or "UTC")
+        ledger = session.get(LedgerSettings, company.id)
+        self.calendar = _Calendar(
+            today=now.astimezone(self.zone).date(),
+            earliest=now - dt.timedelta(days=company.sale_clock_past_days),
+            latest=now + dt.timedelta(days=company.sale_clock_future_days),
+            lock_date=ledger.lock_date if ledger is not None else None,
+            refuse=company.sale_clock_policy == "refuse",
+        )
+        self.rebooked: dict[str, list[CarryOutSale]] = {OUT_OF_WINDOW: [], LOCKED: []}
+        """The sales booked on another day than their own, by reason: each reason opens an exception."""
         self.rules = load_tax_rules(session, company.id, store.tax_jurisdiction or company.tax_jurisdiction)
         self.taxed_lines: dict[tuple[str, Decimal], _Taxed] = {}
         product_ids = {line.product_id for sale in batch for line in sale.lines}
@@ -452,9 +482,37 @@ def _tax(ctx: _Context, items: list[_Item], grosses: list[Decimal]) -> list[_Tax
     return [_taxed(line) for line in compute_taxes(taxable, ctx.rules, ctx.currency).lines]
 
 
+def _booking_day(ctx: _Context, index: int, sold_at: dt.datetime) -> tuple[dt.date, list[str]]:
+    """The day a sale is booked on, and why it is not its own local day (if it is not).
+
+    A ``sold_at`` inside the clock window is believed, but never books later than the server's day
+    (a till a little ahead books today); outside the window the sale is booked today, or refused if
+    the company says so. A day on or before the lock date moves to the first open day."""
+    calendar = ctx.calendar
+    reasons: list[str] = []
+    if calendar.earliest <= sold_at <= calendar.latest:
+        day = min(sold_at.astimezone(ctx.zone).date(), calendar.today)
+    elif calendar.refuse:
+        raise _refuse(
+            index,
+            "sold_at",
+            f"{sold_at.isoformat()} is outside the till clock window ({calendar.earliest:%Y-%m-%d} to"
+            f" {calendar.latest:%Y-%m-%d}): check the till's clock",
+            code="sale-clock-out-of-window",
+        )
+    else:
+        day = calendar.today
+        reasons.append(OUT_OF_WINDOW)
+    if calendar.lock_date is not None and day <= calendar.lock_date:
+        day = calendar.lock_date + dt.timedelta(days=1)
+        reasons.append(LOCKED)
+    return day, reasons
+
+
 def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) -> CarryOutSale:
     """Tax the sale, check its payments and give change: the sale as it will be recorded."""
     currency = ctx.currency
+    booked_on, rebooked = _booking_day(ctx, index, sale.sold_at)
     if sale.customer_id is not None and sale.customer_id not in ctx.customers:
         raise _refuse(index, "customer_id", "no such customer")
     items: list[_Item] = []
@@ -534,7 +592,7 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) 
     on_account = any(kind == "on_account" for _, kind, _ in by_tender)
     if sale.invoice and sale.customer_id is None:
         raise _refuse(index, "invoice", "an invoice needs a customer_id")
-    return CarryOutSale(
+    priced = CarryOutSale(
         order_id=order_id,
         number="",
         client_uuid=sale.client_uuid,
@@ -551,13 +609,17 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) 
         tenders=tenders,
         customer_id=sale.customer_id,
         invoiced=sale.invoice or on_account,
+        booked_on=booked_on,
     )
+    for reason in rebooked:
+        ctx.rebooked[reason].append(priced)
+    return priced
 
 
 def _move_goods(
     session: Session, ctx: CommandContext, loaded: _Context, target: PosSession, sales: Sequence[CarryOutSale]
 ) -> None:
-    """Take the batch's goods out of the store's stock: one stock operation per local sale date, with
+    """Take the batch's goods out of the store's stock: one stock operation per booking day, with
     one move per product (the sum of its lines), valued at sale time. Each line gets its share of its
     product's move value, in proportion to its quantity and rounded cumulatively, so the lines' costs
     add up to the moves exactly. The operations' ``PosGoodsIssued`` events are not posted one by one:
@@ -565,7 +627,7 @@ def _move_goods(
     currency = loaded.company.currency
     by_date: dict[Any, list[CarryOutSale]] = defaultdict(list)
     for sale in sales:
-        by_date[sale.sold_at.astimezone(loaded.zone).date()].append(sale)
+        by_date[sale.booked_on].append(sale)
     for date, dated in sorted(by_date.items()):
         by_product: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
         for sale in dated:
@@ -617,7 +679,7 @@ def ingest_batch(
         rescue = _rescue_session(session, ctx, named.terminal_id)
         target = get_session(session, ctx.principal, rescue.id, lock=True)
 
-    loaded = _Context(session, target, [sale for _, sale in fresh])
+    loaded = _Context(session, target, [sale for _, sale in fresh], _now(ctx))
     order_ids = new_ids(len(fresh))
     sales = [  # all or nothing
         _price_sale(loaded, index, sale, order_id)
@@ -642,13 +704,13 @@ def ingest_batch(
                 loaded.company,
                 order,
                 lines=[{**line, "product_category": line["category"]} for line in sale.lines],
-                date=sale.sold_at.astimezone(loaded.zone).date(),
+                date=sale.booked_on,
                 posting="receivable",
             )
     _apply_totals(session, target.id, totals)
     accepted = len(sales)
     rescued = accepted if target.id != named.id else 0
-    record(
+    ingested = record(
         session,
         ctx,
         type="PosSalesIngested",
@@ -663,8 +725,62 @@ def ingest_batch(
         },
         store_id=target.store_id,
     )
+    _report_rebooked(session, loaded, target, ingested)
     session.flush()
     return c.BatchResult(session_id=target.id, accepted=accepted, duplicates=duplicates, rescued=rescued)
+
+
+MAX_LISTED_SALES = 100
+
+
+def _report_rebooked(session: Session, loaded: _Context, target: PosSession, ingested: Event) -> None:
+    """One stock exception per batch and reason for the sales booked on another day than their own,
+    naming them (the first hundred) with the day the till said and the day they were booked on."""
+    calendar, terminal = loaded.calendar, loaded.terminal
+    for reason, sales in loaded.rebooked.items():
+        if not sales:
+            continue
+        booked_on = sorted({sale.booked_on for sale in sales})
+        days = ", ".join(day.isoformat() for day in booked_on if day is not None)
+        if reason == OUT_OF_WINDOW:
+            message = (
+                f"{len(sales)} sale(s) from till {terminal.code} dated outside"
+                f" {calendar.earliest:%Y-%m-%d}..{calendar.latest:%Y-%m-%d} were booked on {days}:"
+                " check the till's clock"
+            )
+        else:
+            message = (
+                f"{len(sales)} sale(s) from till {terminal.code} dated on or before the lock date"
+                f" {calendar.lock_date} were booked on {days}"
+            )
+        session.add(
+            StockException(
+                company_id=target.company_id,
+                kind=reason,
+                store_id=target.store_id,
+                message=message[:500],
+                details={
+                    "session_id": str(target.id),
+                    "terminal_id": str(terminal.id),
+                    "terminal_code": terminal.code,
+                    "count": len(sales),
+                    "window": {
+                        "from": calendar.earliest.isoformat(),
+                        "to": calendar.latest.isoformat(),
+                    },
+                    "lock_date": calendar.lock_date.isoformat() if calendar.lock_date else None,
+                    "sales": [
+                        {
+                            "client_uuid": str(sale.client_uuid),
+                            "sold_at": sale.sold_at.isoformat(),
+                            "booked_on": sale.booked_on.isoformat() if sale.booked_on else None,
+                        }
+                        for sale in sales[:MAX_LISTED_SALES]
+                    ],
+                },
+                event_id=ingested.id,
+            )
+        )
 
 
 # -- cash and close -------------------------------------------------------------------------------
