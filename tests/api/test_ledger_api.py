@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from apitools import assert_problem
 
 
 @pytest.fixture
@@ -223,6 +224,61 @@ def test_an_event_no_rule_posts_is_refused(client, auth, company):
     assert response.status_code == 422
     assert response.json()["code"] == "no-posting-rule"
     assert client.get("/api/v1/events?type=SomethingElse", headers=finance).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("event_type", "pointer"),
+    [
+        ("GoodsReceived", "POST /receipts"),
+        ("GoodsIssued", "POST /orders/{id}/fulfillments"),
+        ("ReturnReceived", "returns flow"),
+        ("StockScrapped", "POST /stock/moves"),
+        ("TransferReceived", "POST /transfers/{id}/receive"),
+        ("StockCounted", "POST /counts"),
+    ],
+)
+def test_a_stock_event_is_refused_with_the_flow_that_makes_it(
+    client, auth, company, store_factory, snapshot, event_type, pointer
+):
+    store = store_factory("PAR01")
+    integration = auth("integration", company="ACME")
+    payload = {
+        "date": "2026-11-27",
+        "store_id": store["id"],
+        "items": [
+            {"cost": "12.00", "stock_role": "inventory", "product_category": "Food", "difference": "12.00"}
+        ],
+    }
+    before = snapshot()
+
+    response = client.post(
+        "/api/v1/ledger/events", json={"type": event_type, "payload": payload}, headers=integration
+    )
+
+    problem = assert_problem(response, 422, "stock-event-needs-its-flow", fields=("type",))
+    assert pointer in problem["detail"]
+    assert snapshot() == before
+
+
+def test_an_event_whose_entry_would_touch_a_stock_account_is_refused_and_the_stock_check_still_agrees(
+    client, auth, company, store_factory, snapshot
+):
+    store = store_factory("PAR01")
+    finance = auth("finance", company="ACME")
+    with_cogs = pos_close(
+        store["id"], cogs=[{"product_category": "Apparel", "stock_role": "inventory", "cost": "20.00"}]
+    )
+    before = snapshot()
+
+    response = client.post("/api/v1/ledger/events", json=with_cogs, headers=finance)
+
+    problem = assert_problem(response, 422, "stock-event-needs-its-flow", fields=("payload",))
+    assert "without `cogs`" in problem["detail"]
+    assert snapshot() == before
+    check = client.get("/api/v1/stock/check", params={"as_of": "2026-11-27"}, headers=finance).json()
+    assert check["agrees"] is True
+    without_cogs = client.post("/api/v1/ledger/events", json=pos_close(store["id"]), headers=finance)
+    assert without_cogs.status_code == 201, without_cogs.text
 
 
 def test_a_rule_change_takes_effect_from_its_date_and_leaves_posted_entries_alone(

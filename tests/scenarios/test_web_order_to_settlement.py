@@ -131,26 +131,30 @@ def test_return_in_store_of_a_web_order_refunds_to_store_credit(client, integrat
             "refunds": [{"kind": "store_credit", "amount": "60.00"}],
         },
     )
-    send(
-        client,
-        integration,
-        "ret-1-goods",
-        "ReturnReceived",
-        {
-            "date": "2026-11-10",
-            "items": [
-                {
-                    "cost": "22.50",
-                    "disposition": "restock",
-                    "stock_role": "inventory",
-                    "product_category": "Footwear",
-                }
-            ],
+    # The goods coming back are a stock move: the ledger alone cannot take them (it would post their
+    # value to inventory with no goods in the valuation), so it points at the flow that moves them.
+    goods = client.post(
+        "/api/v1/ledger/events",
+        json={
+            "type": "ReturnReceived",
+            "payload": {
+                "date": "2026-11-10",
+                "items": [
+                    {
+                        "cost": "22.50",
+                        "disposition": "restock",
+                        "stock_role": "inventory",
+                        "product_category": "Footwear",
+                    }
+                ],
+            },
         },
+        headers={**integration, "Idempotency-Key": "ret-1-goods"},
     )
+    assert goods.status_code == 422, goods.text
+    assert goods.json()["code"] == "stock-event-needs-its-flow"
     totals = balances_by_role(client, finance)
     assert totals["sales_returns"] == Decimal("50.00")
     assert totals["output_tax"] == Decimal("10.00")
     assert totals["store_credit_liability"] == Decimal("-60.00")
-    assert totals["inventory"] == Decimal("22.50")
-    assert totals["cogs"] == Decimal("-22.50")
+    assert "inventory" not in totals and "cogs" not in totals

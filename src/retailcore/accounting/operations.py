@@ -19,6 +19,7 @@ from retailcore.accounting import tables as a
 from retailcore.accounting.views import PostingRuleView
 from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, NotFound, ValidationFailed
 from retailcore.eventlog.services import CommandContext, record
+from retailcore.masterdata.chart import STOCK_VALUED_ROLES
 from retailcore.masterdata.tables import Account, Company
 
 # -- manual entries --------------------------------------------------------------------------------
@@ -270,10 +271,41 @@ def create_fiscal_year(
 # -- postable events from outside ------------------------------------------------------------------
 
 
+STOCK_FLOWS = {
+    "GoodsReceived": "receive goods with POST /receipts (purchasing)",
+    "GoodsIssued": "deliver an order with POST /orders/{id}/fulfillments, or a reservation with"
+    " POST /reservations/{id}/consume",
+    "PosGoodsIssued": "send the sales to POST /pos/sessions/{id}/sales:batch",
+    "ReturnReceived": "customer returns are received into stock by the returns flow, which is not built"
+    " yet: nothing can record them until it is",
+    "StockMoved": "move goods by hand with POST /stock/moves",
+    "StockMovedInternally": "move goods by hand with POST /stock/moves",
+    "StockScrapped": "scrap goods with POST /stock/moves (kind scrap)",
+    "TransferShipped": "ship a transfer with POST /transfers/{id}/ship",
+    "TransferReceived": "receive a transfer with POST /transfers/{id}/receive",
+    "StockCounted": "count stock with POST /counts and approve the count",
+    "SupplierReturned": "supplier returns are made by inventory's supplier_return moves",
+    "StockCostCorrected": "stock cost corrections are made by the stock moves that re-cost negative stock",
+}
+"""Events whose consequences are stock moves, by the flow that makes them: the ledger alone would post
+their value without moving the goods, and the stock check would then disagree."""
+
+
+def _refuse_stock_event(event_type: str, why: str, field: str = "type") -> ValidationFailed:
+    return ValidationFailed(
+        f"a {event_type} event moves stock, which the ledger alone cannot do: {why}",
+        code="stock-event-needs-its-flow",
+        problems=[FieldProblem(field, why)],
+    )
+
+
 def record_ledger_event(
     session: Session, ctx: CommandContext, company: Company, request: cmd.RecordLedgerEvent
 ) -> tuple[Any, a.JournalEntry]:
-    """Record a commercial event and post it; refused (and nothing written) if no rule posts it."""
+    """Record a commercial event and post it; refused (and nothing written) if no rule posts it, or if
+    its entry would touch an account the stock valuation must agree with (stock moves post those)."""
+    if request.type in STOCK_FLOWS:
+        raise _refuse_stock_event(request.type, STOCK_FLOWS[request.type])
     if request.occurred_at is not None:
         ctx.occurred_at = request.occurred_at
     event = record(
@@ -293,5 +325,19 @@ def record_ledger_event(
             f"no posting rule in force posts a {request.type} event with this payload",
             code="no-posting-rule",
             problems=[FieldProblem("type", "no rule matches")],
+        )
+    stock_accounts = session.scalars(
+        select(Account.code).where(
+            Account.id.in_({line.account_id for line in entry.lines}), Account.role.in_(STOCK_VALUED_ROLES)
+        )
+    ).all()
+    if stock_accounts:
+        # Raised inside the unit of work: the event and its entry are rolled back with it.
+        raise _refuse_stock_event(
+            request.type,
+            f"its entry would post to the stock account(s) {', '.join(sorted(stock_accounts))}, which only"
+            " stock moves may change; send it without its stock part (for a Z-report: without `cogs`;"
+            " the POS sales batches move the goods)",
+            field="payload",
         )
     return event, entry

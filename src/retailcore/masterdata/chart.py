@@ -116,6 +116,13 @@ class AccountRole(StrEnum):
     OPENING_BALANCE = "opening_balance"
 
 
+STOCK_VALUED_ROLES = frozenset(
+    {AccountRole.INVENTORY, AccountRole.DAMAGED_GOODS, AccountRole.STOCK_IN_TRANSIT}
+)
+"""The accounts whose balance the stock valuation must equal (the stock check): only stock moves may
+post to them through events."""
+
+
 @dataclass(frozen=True)
 class AccountTemplate:
     """One account of a chart template.
