@@ -490,3 +490,21 @@ def test_a_store_token_sees_and_touches_its_own_store_only(client, admin, auth, 
     # ...and its own store's stock is its to reserve.
     own = reservation_body(shop, "1", location_id=shop.location("stock", "S2"))
     assert client.post(f"{API}/reservations", json=own, headers=s2).status_code == 201
+
+
+def test_a_connector_follows_availability_in_the_event_log(client, auth, shop, other_company):
+    # docs/inventory.md: a channel connector reads available[<its channel>] from the events whose
+    # `changed` names it; an integration token may read the log (its company's events only).
+    connector = auth("integration", company="ACME")
+    shop.sell(shop.tee, "4")
+
+    response = client.get(
+        f"{API}/events", params={"type": "AvailabilityChanged", "limit": 100}, headers=connector
+    )
+
+    assert response.status_code == 200, response.text
+    events = response.json()["items"]
+    s1_stock = shop.location("stock")
+    at_s1 = [e["payload"] for e in events if e["payload"]["location_id"] == s1_stock]
+    assert [p["available"]["web"] for p in at_s1] == ["10.0000", "6.0000"]
+    assert {e["company_id"] for e in events} == {str(shop.company_id)}

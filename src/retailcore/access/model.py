@@ -43,7 +43,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "tax_rules:write": frozenset({Role.admin, Role.finance}),
     "accounts:read": frozenset({Role.admin, Role.finance, Role.integration}),
     "accounts:write": frozenset({Role.admin, Role.finance}),
-    "events:read": frozenset({Role.admin, Role.finance}),
+    # Connectors (integration) follow the log: availability for their channel, orders, master data.
+    "events:read": frozenset({Role.admin, Role.finance, Role.integration}),
     # The ledger. Posted entries are finance's; only finance moves the lock date (not even admin).
     "ledger:read": frozenset({Role.admin, Role.finance}),
     "ledger:write": frozenset({Role.finance}),
