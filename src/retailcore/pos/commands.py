@@ -7,13 +7,20 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from retailcore.core.decimals import DecimalStr
 from retailcore.masterdata.commands import Code, CompanyScoped, Name, Request
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 Positive = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
+
+
+MAX_SALES_PER_BATCH = 1000
+MAX_LINES_PER_SALE = 500
+MAX_LINES_PER_BATCH = 10_000
+"""A batch is one transaction, which holds SQLite's only writer while it runs: its lines bound that time
+(about a second for 10,000 lines on a small machine; docs/api.md, Limits)."""
 
 
 class CreateTerminal(CompanyScoped):
@@ -44,7 +51,7 @@ class PaymentIn(Request):
 class SaleIn(Request):
     client_uuid: uuid.UUID
     sold_at: AwareDatetime
-    lines: list[SaleLineIn] = Field(min_length=1, max_length=500)
+    lines: list[SaleLineIn] = Field(min_length=1, max_length=MAX_LINES_PER_SALE)
     payments: list[PaymentIn] = Field(default_factory=list, max_length=20)
     customer_id: uuid.UUID | None = None
     invoice: bool = Field(
@@ -55,7 +62,18 @@ class SaleIn(Request):
 
 
 class SalesBatch(Request):
-    sales: list[SaleIn] = Field(min_length=1, max_length=1000)
+    sales: list[SaleIn] = Field(min_length=1, max_length=MAX_SALES_PER_BATCH)
+
+    @field_validator("sales")
+    @classmethod
+    def _lines_in_bounds(cls, sales: list[SaleIn]) -> list[SaleIn]:
+        lines = sum(len(sale.lines) for sale in sales)
+        if lines > MAX_LINES_PER_BATCH:
+            raise ValueError(
+                f"the batch has {lines} lines, at most {MAX_LINES_PER_BATCH} are taken at once:"
+                " send it in smaller batches"
+            )
+        return sales
 
 
 class CashMovementIn(Request):

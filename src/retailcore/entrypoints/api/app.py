@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from retailcore import __version__
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.api import problems
+from retailcore.entrypoints.api.limits import BodySizeLimit
 from retailcore.entrypoints.api.routers import (
     events,
     fx,
@@ -51,6 +52,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_exception_handler(RequestValidationError, problems.from_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, problems.from_http_exception)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, problems.from_integrity_error)  # type: ignore[arg-type]
+    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
     for router in (
         *masterdata.ROUTERS,
         ledger.router,

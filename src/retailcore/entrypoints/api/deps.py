@@ -25,7 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from retailcore.access.model import Principal
 from retailcore.access.services import authenticate
 from retailcore.adapters.db import begin_writing
-from retailcore.core.errors import IdempotencyKeyReused, Unauthenticated, ValidationFailed
+from retailcore.core.errors import FieldProblem, IdempotencyKeyReused, Unauthenticated, ValidationFailed
+from retailcore.entrypoints.api.problems import EdgeProblem
 from retailcore.eventlog.services import CommandContext
 from retailcore.eventlog.tables import IdempotentRequest
 
@@ -35,7 +36,17 @@ class DecimalJSONRequest(Request):
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), parse_float=Decimal)
+            try:
+                self._json = json.loads(await self.body(), parse_float=Decimal)
+            except RecursionError:
+                # The parser gives up at Python's recursion limit (about 1,000 levels) at once; no
+                # request of this API nests more than a few levels, free-form JSON at most 32.
+                raise EdgeProblem(
+                    422,
+                    "json-too-deep",
+                    "the JSON body is nested too deeply",
+                    [FieldProblem("body", "nested too deeply")],
+                ) from None
         return self._json
 
 

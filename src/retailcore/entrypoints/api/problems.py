@@ -92,8 +92,25 @@ def from_validation_error(request: Request, exc: RequestValidationError) -> JSON
     )
 
 
+class EdgeProblem(StarletteHTTPException):
+    """A problem found while FastAPI reads the request, where only HTTP exceptions pass through
+    unchanged (any other error there becomes a bare 400)."""
+
+    def __init__(self, status: int, code: str, detail: str, problems: Sequence[e.FieldProblem] = ()) -> None:
+        super().__init__(status, detail)
+        self.code = code
+        self.problems = problems
+
+
 def from_http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    if isinstance(exc, EdgeProblem):
+        return problem(exc.status_code, exc.code, exc.detail, instance=request.url.path, errors=exc.problems)
+    code = {
+        404: "not-found",
+        405: "method-not-allowed",
+        413: "payload-too-large",
+        422: "validation-failed",
+    }.get(exc.status_code, "http-error")
     return problem(exc.status_code, code, str(exc.detail), instance=request.url.path, headers=exc.headers)
 
 
