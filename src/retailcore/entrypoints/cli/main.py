@@ -6,6 +6,7 @@ Expected failures print one clear message on stderr and exit with status 1 (2 fo
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ from retailcore.access.services import create_token, resolve_company
 from retailcore.adapters import migrations
 from retailcore.adapters.db import transaction
 from retailcore.core.errors import RetailcoreError
+from retailcore.entrypoints.api.orphans import PARENT_PID
 from retailcore.entrypoints.bootstrap import Runtime, bootstrap
 from retailcore.entrypoints.cli import ledger as ledger_cli
 from retailcore.entrypoints.cli import orders as orders_cli
@@ -168,6 +170,9 @@ def serve(
     if migrations.current_revision(runtime.engine) != migrations.head_revision(runtime.engine):
         raise fail("the database schema is not up to date: run 'retailcore db upgrade' first")
     out.print(f"serving retailcore on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    if workers > 1:
+        # Each worker watches that this process is alive, and stops when it is not.
+        os.environ[PARENT_PID] = str(os.getpid())
     uvicorn.run(
         "retailcore.entrypoints.api.asgi:app", host=host, port=port, workers=workers, log_level="info"
     )
