@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint pytest serve clean bench bench-quick
+.PHONY: demo test fuzz lint pytest serve clean bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,17 +27,23 @@ demo: $(VENV)/.runtime
 	$(BIN)/retailcore simulate --company DEMO --stores 3 --days 7 --seed 1
 	$(BIN)/retailcore serve --host $(HOST) --port $(PORT)
 
-## test: ruff, then the whole suite on SQLite, then on PostgreSQL if RETAILCORE_TEST_DATABASE_URL is set
+## test: ruff, then the whole suite and a bounded schemathesis run on SQLite, then both on PostgreSQL if RETAILCORE_TEST_DATABASE_URL is set
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	env -u RETAILCORE_TEST_DATABASE_URL $(BIN)/pytest -q
+	env -u RETAILCORE_TEST_DATABASE_URL $(BIN)/python tests/fuzz/run.py
 	@if [ -n "$$RETAILCORE_TEST_DATABASE_URL" ]; then \
 		echo "== PostgreSQL: $$RETAILCORE_TEST_DATABASE_URL"; \
-		$(BIN)/pytest -q; \
+		$(BIN)/pytest -q && \
+		$(BIN)/python tests/fuzz/run.py --database-url "$$RETAILCORE_TEST_DATABASE_URL"; \
 	else \
 		echo "RETAILCORE_TEST_DATABASE_URL not set: PostgreSQL run skipped"; \
 	fi
+
+## fuzz: the bounded schemathesis run alone (SQLite; FUZZ_ARGS="--database-url URL --max-examples 50")
+fuzz: $(VENV)/.dev
+	$(BIN)/python tests/fuzz/run.py $(FUZZ_ARGS)
 
 ## bench: the benchmark suite, full volumes, SQLite then PostgreSQL at BENCH_POSTGRES (hours on 2 cores; see docs/benchmarks.md)
 BENCH_POSTGRES ?= postgresql://postgres@127.0.0.1:5432/retailcore_bench

@@ -186,7 +186,13 @@ def open_session(
     session: Session, ctx: CommandContext, terminal_id: uuid.UUID, opening_float: Decimal
 ) -> PosSession:
     """Open the terminal's session; a terminal has at most one open (non-rescue) session."""
-    terminal = _terminal(session, ctx.principal, terminal_id, lock=True)
+    try:
+        terminal = _terminal(session, ctx.principal, terminal_id, lock=True)
+    except NotFound as missing:
+        # Named in the body, not the path: a reference to nothing is invalid input (docs/api.md).
+        raise InvalidReference(
+            missing.detail, problems=[FieldProblem("terminal_id", "no such POS terminal")]
+        ) from None
     if not terminal.active:
         raise Conflict(f"POS terminal {terminal.code} is inactive", code="terminal-inactive")
     already = session.scalar(

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from retailcore import __version__
 from retailcore.core.errors import RetailcoreError
-from retailcore.entrypoints.api import problems
+from retailcore.entrypoints.api import contract, problems
 from retailcore.entrypoints.api.limits import BodySizeLimit
 from retailcore.entrypoints.api.routers import (
     events,
@@ -29,6 +29,7 @@ from retailcore.entrypoints.api.routers import (
 )
 from retailcore.entrypoints.bootstrap import Runtime
 
+API_PREFIX = "/api/v1"
 DESCRIPTION = """
 One transaction model for retail. Every request needs `Authorization: Bearer <token>`
 (create one with `retailcore token create`). Every POST that creates something honours an
@@ -42,7 +43,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         title="retailcore",
         version=__version__,
         description=DESCRIPTION,
-        openapi_url="/api/v1/openapi.json",
+        openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url="/docs",
         redoc_url="/redoc",
     )
@@ -53,7 +54,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, problems.from_http_exception)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, problems.from_integrity_error)  # type: ignore[arg-type]
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
-    for router in (
+    routers = (
         *masterdata.ROUTERS,
         ledger.router,
         fx.router,
@@ -68,6 +69,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         pos.router,
         events.router,
         health.router,
-    ):
-        app.include_router(router, prefix="/api/v1")
+    )
+    for router in routers:
+        app.include_router(router, prefix=API_PREFIX)
+    contract.install(app, [(API_PREFIX, router) for router in routers])
     return app

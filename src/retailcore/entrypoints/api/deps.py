@@ -191,6 +191,7 @@ def reader(permission: str) -> Callable[..., Api]:
         principal.require(permission)
         return Api(request, principal, None)
 
+    dependency.permission = permission  # type: ignore[attr-defined]  # read by contract.possible_errors
     return dependency
 
 
@@ -207,4 +208,6 @@ def writer(permission: str) -> Callable[..., Api]:
             raise ValidationFailed("Idempotency-Key must not be blank", code="blank-idempotency-key")
         return Api(request, principal, idempotency_key)
 
+    dependency.permission = permission  # type: ignore[attr-defined]  # read by contract.possible_errors
+    dependency.writes = True  # type: ignore[attr-defined]
     return dependency

@@ -105,13 +105,17 @@ class EdgeProblem(StarletteHTTPException):
 def from_http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     if isinstance(exc, EdgeProblem):
         return problem(exc.status_code, exc.code, exc.detail, instance=request.url.path, errors=exc.problems)
+    headers = exc.headers
+    allowed = getattr(request.app.state, "allowed_methods", None)
+    if exc.status_code == 405 and allowed is not None:
+        headers = {**(headers or {}), "Allow": ", ".join(allowed(request.url.path))}
     code = {
         404: "not-found",
         405: "method-not-allowed",
         413: "payload-too-large",
         422: "validation-failed",
     }.get(exc.status_code, "http-error")
-    return problem(exc.status_code, code, str(exc.detail), instance=request.url.path, headers=exc.headers)
+    return problem(exc.status_code, code, str(exc.detail), instance=request.url.path, headers=headers)
 
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<cols>[\w., ]+)")
