@@ -54,11 +54,8 @@ from retailcore.inventory.reservation_tables import (
     ChannelSafetyStock,
     Reservation,
 )
-from retailcore.inventory.services import MoveLine, MoveResult, move_stock, product_cost
+from retailcore.inventory.services import SELLABLE, MoveLine, MoveResult, move_stock, product_cost
 from retailcore.masterdata.tables import Company, Location, Product
-
-SELLABLE = frozenset({"stock", "backroom"})
-"""Locations whose stock can be promised: damaged goods and goods in transit cannot."""
 
 CHANNELS = RESERVATION_CHANNELS
 
@@ -561,6 +558,13 @@ def consume(
     before = availability_snapshot(session, company, [reservation.product_id], [location.id])
     if quant is not None:
         quant.reserved -= delivered
+    # Ended (or reduced) before the move, so an oversold place's orders at risk no longer name it.
+    remaining = reservation.quantity - delivered
+    if remaining:
+        reservation.quantity = remaining
+    else:
+        reservation.state = "consumed"
+    reservation.updated_by = ctx.actor
     with _quiet(session):
         result = move_stock(
             session,
@@ -576,13 +580,8 @@ def consume(
                 "order_line_ref": reservation.order_line_ref,
                 "channel": reservation.channel,
             },
+            consumes_reservation=True,
         )
-    remaining = reservation.quantity - delivered
-    if remaining:
-        reservation.quantity = remaining
-    else:
-        reservation.state = "consumed"
-    reservation.updated_by = ctx.actor
     session.flush()
     record(
         session,
