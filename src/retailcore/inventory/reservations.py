@@ -25,8 +25,10 @@ channels to pick up: reservations publish their own changes, and :func:`install`
 
 Stock exceptions
 ----------------
-Exceptions (negative stock after a sale, a receipt that does not match its bill...) are opened by the
-flows that find them; people :func:`acknowledge_exception` and :func:`resolve_exception` them here.
+Exceptions (negative stock after a sale, goods promised to orders that left another way (``oversold``,
+see :func:`~retailcore.inventory.services.move_stock`), a receipt that does not match its bill...) are
+opened by the flows that find them; people :func:`acknowledge_exception` and :func:`resolve_exception`
+them here.
 """
 
 from __future__ import annotations

@@ -16,9 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
-from retailcore.core.errors import NotFound
+from retailcore.adapters.orm import utcnow
+from retailcore.core.errors import FieldProblem, NotFound, ValidationFailed
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
+from retailcore.masterdata.commands import CompanyScoped
 from retailcore.masterdata.services import company_in_scope
 from retailcore.masterdata.tables import Company
 from retailcore.orders import invoices
@@ -66,6 +68,43 @@ async def place_order(body: svc.PlaceOrder, api: Annotated[Api, Depends(writer("
         return svc.place_order(session, ctx, company, body)
 
     return await api.command(work, status_code=201, location=_location)
+
+
+class ExpireUnpaidOrders(CompanyScoped):
+    as_of: dt.datetime | None = Field(
+        None, description="Cancel what was due by this time (not in the future); defaults to now."
+    )
+
+
+class ExpiredOrders(BaseModel):
+    cancelled: list[svc.OrderView]
+
+
+@router.post(
+    "/orders/expire-unpaid",
+    response_model=ExpiredOrders,
+    summary="Cancel confirmed orders left unpaid past their due time",
+    description=(
+        "Cancels every confirmed web or marketplace order whose `payment_due_at` has passed, releasing"
+        " its reservations (`OrderCancelled` with `reason_code: payment-timeout`). A store's token sweeps"
+        " its store only. `retailcore serve` runs this by itself every `RETAILCORE_SWEEP_INTERVAL_SECONDS`."
+    ),
+    responses=CONFLICTS,
+)
+async def expire_unpaid(
+    body: ExpireUnpaidOrders, api: Annotated[Api, Depends(writer("orders:write"))]
+) -> Response:
+    def work(session: Session, ctx: CommandContext) -> ExpiredOrders:
+        company = company_in_scope(session, api.principal, body.company_id)
+        now = utcnow()
+        if body.as_of is not None and (body.as_of.tzinfo is None or body.as_of > now):
+            raise ValidationFailed(
+                "unpaid orders are cancelled as of now or a time before",
+                problems=[FieldProblem("as_of", "must be an aware time, not in the future")],
+            )
+        return ExpiredOrders(cancelled=svc.expire_unpaid_orders(session, ctx, company, body.as_of or now))
+
+    return await api.command(work)
 
 
 class OrderQuery(BaseModel):
