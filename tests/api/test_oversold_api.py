@@ -20,37 +20,20 @@ from retailcore.masterdata.tables import Company, Location
 
 
 @pytest.fixture
-def shop(runtime, client, admin, auth, company, store_factory, product_factory):
+def shop(runtime, client, admin, auth, company, store_factory, product_factory, create):
     """Store S1 with COFFEE in stock, a till T1 with an open session, click-and-collect web orders."""
     store = store_factory("S1")
-    for path, body in (
-        (
-            "tax-rules",
-            {
-                "jurisdiction": "FR",
-                "tax_category": "standard",
-                "taxes": [{"code": "VAT20", "name": "VAT 20%", "rate_percent": "20"}],
-            },
-        ),
-        ("payment-methods", {"code": "CASH", "name": "Cash", "kind": "cash"}),
-    ):
-        response = client.post(f"{API}/{path}", json={"company_id": company["id"], **body}, headers=admin)
-        assert response.status_code == 201, response.text
+    vat = {"code": "VAT20", "name": "VAT 20%", "rate_percent": "20"}
+    create(
+        "/tax-rules",
+        {"company_id": company["id"], "jurisdiction": "FR", "tax_category": "standard", "taxes": [vat]},
+    )
+    create("/payment-methods", {"company_id": company["id"], "code": "CASH", "name": "Cash", "kind": "cash"})
     coffee = product_factory("COFFEE", category="Drinks", list_price="3.00")
     manager = auth("store_manager", company="ACME", store="S1")
     cashier = auth("cashier", company="ACME", store="S1")
-    terminal = client.post(
-        f"{API}/pos/terminals",
-        json={"store_id": store["id"], "code": "T1", "name": "Till 1"},
-        headers=manager,
-    )
-    assert terminal.status_code == 201, terminal.text
-    opened = client.post(
-        f"{API}/pos/sessions",
-        json={"terminal_id": terminal.json()["id"], "opening_float": "50.00"},
-        headers=cashier,
-    )
-    assert opened.status_code == 201, opened.text
+    terminal = create("/pos/terminals", {"store_id": store["id"], "code": "T1", "name": "Till 1"}, manager)
+    opened = create("/pos/sessions", {"terminal_id": terminal["id"], "opening_float": "50.00"}, cashier)
 
     class Shop:
         product_id = coffee["id"]
@@ -98,7 +81,7 @@ def shop(runtime, client, admin, auth, company, store_factory, product_factory):
                 "lines": [{"product_id": coffee["id"], "quantity": quantity, "unit_price": "3.00"}],
                 "payments": [{"payment_method_code": "CASH", "amount": "20.00"}],
             }
-            url = f"{API}/pos/sessions/{opened.json()['id']}/sales:batch"
+            url = f"{API}/pos/sessions/{opened['id']}/sales:batch"
             response = client.post(url, json={"sales": [sale]}, headers=cashier)
             assert response.status_code == 200, response.text
             assert response.json()["accepted"] == 1

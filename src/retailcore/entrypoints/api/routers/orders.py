@@ -16,11 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
-from retailcore.adapters.orm import utcnow
-from retailcore.core.errors import FieldProblem, NotFound, ValidationFailed
+from retailcore.core.errors import NotFound
+from retailcore.entrypoints.api.as_of import SweepAsOf
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
-from retailcore.masterdata.commands import CompanyScoped
 from retailcore.masterdata.services import company_in_scope
 from retailcore.masterdata.tables import Company
 from retailcore.orders import invoices
@@ -70,10 +69,8 @@ async def place_order(body: svc.PlaceOrder, api: Annotated[Api, Depends(writer("
     return await api.command(work, status_code=201, location=_location)
 
 
-class ExpireUnpaidOrders(CompanyScoped):
-    as_of: dt.datetime | None = Field(
-        None, description="Cancel what was due by this time (not in the future); defaults to now."
-    )
+class ExpireUnpaidOrders(SweepAsOf):
+    """Cancel the confirmed orders whose ``payment_due_at`` is at or before ``as_of``."""
 
 
 class ExpiredOrders(BaseModel):
@@ -96,13 +93,7 @@ async def expire_unpaid(
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> ExpiredOrders:
         company = company_in_scope(session, api.principal, body.company_id)
-        now = utcnow()
-        if body.as_of is not None and (body.as_of.tzinfo is None or body.as_of > now):
-            raise ValidationFailed(
-                "unpaid orders are cancelled as of now or a time before",
-                problems=[FieldProblem("as_of", "must be an aware time, not in the future")],
-            )
-        return ExpiredOrders(cancelled=svc.expire_unpaid_orders(session, ctx, company, body.as_of or now))
+        return ExpiredOrders(cancelled=svc.expire_unpaid_orders(session, ctx, company, body.moment()))
 
     return await api.command(work)
 
