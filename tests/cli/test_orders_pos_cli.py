@@ -519,6 +519,7 @@ def test_sweep_cancels_overdue_unpaid_orders_and_expires_due_carts(shop):
             now=two_days_ago,
         )
     fresh = shop.order([("MUG", "1")])
+    assert "payment due by: " in cli("orders", "show", fresh["number"], "--company", "ACME").stdout
 
     swept = cli("orders", "sweep")
 

@@ -179,6 +179,7 @@ def _print_order(out: Console, order: svc.OrderView, stores: dict[uuid.UUID, str
             f"{_money(order.net_total)} / {_money(order.tax_total)} / {_money(order.gross_total)}",
         ),
         ("paid", _money(order.paid_amount)),
+        ("payment due by", order.payment_due_at.isoformat() if order.payment_due_at else ""),
         ("deposit", _money(order.deposit_balance)),
         ("receivable", _money(order.receivable_balance)),
         ("change given", _money(order.change_given) if order.change_given else ""),
