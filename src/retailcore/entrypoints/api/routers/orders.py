@@ -86,7 +86,7 @@ class ExpiredOrders(BaseModel):
         " its reservations (`OrderCancelled` with `reason_code: payment-timeout`). A store's token sweeps"
         " its store only. `retailcore serve` runs this by itself every `RETAILCORE_SWEEP_INTERVAL_SECONDS`."
     ),
-    responses=CONFLICTS,
+    responses={422: {"description": "`as_of` in the future or without a time zone"}},
 )
 async def expire_unpaid(
     body: ExpireUnpaidOrders, api: Annotated[Api, Depends(writer("orders:write"))]
