@@ -67,7 +67,8 @@ def database_url(_migrated_template: str, tmp_path: Path) -> Iterator[str]:
 def runtime(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     # The CLI bootstraps from the environment, so tests point it at the same database.
     monkeypatch.setenv("RETAILCORE_DATABASE_URL", database_url)
-    runtime = bootstrap(Settings(database_url=database_url))
+    # No background sweeper: a test that wants one builds its own runtime with an interval.
+    runtime = bootstrap(Settings(database_url=database_url, sweep_interval_seconds=0))
     yield runtime
     runtime.engine.dispose()
 

@@ -25,10 +25,12 @@ from retailcore.adapters.db import transaction
 from retailcore.entrypoints.cli.main import app
 from retailcore.eventlog.services import CommandContext
 from retailcore.eventlog.tables import Event
+from retailcore.inventory import reservations as r
 from retailcore.inventory import tables as i
 from retailcore.inventory.reservation_tables import Reservation
 from retailcore.inventory.services import MoveLine, move_stock
 from retailcore.masterdata.tables import Company, Location
+from retailcore.orders import services as svc
 from retailcore.orders.tables import InvoiceRow, OrderLineRow, OrderRow
 from retailcore.pos.tables import PosCashMovement, PosSession
 
@@ -486,3 +488,51 @@ def test_order_commands_refuse_what_does_not_exist_or_is_malformed(shop, args, c
     assert result.exit_code == code, result.output
     assert message in result.stderr
     assert shop.order_row("SO-000001").state == "confirmed"
+
+
+# -- sweep ------------------------------------------------------------------------------------------
+
+
+def test_sweep_cancels_overdue_unpaid_orders_and_expires_due_carts(shop):
+    two_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    shirt = uuid.UUID(shop.products["SHIRT"])
+    with transaction(shop.runtime.session_factory) as session:
+        company_row = session.get(Company, uuid.UUID(shop.company_id))
+        ctx = CommandContext(system_principal("test"), occurred_at=two_days_ago)
+        body = svc.PlaceOrder(lines=[svc.LineIn(product_id=shirt, quantity=D(1))])
+        overdue = svc.place_order(session, ctx, company_row, body)
+        stock = session.scalar(
+            select(Location.id).where(
+                Location.store_id == uuid.UUID(shop.stores["S1"]), Location.kind == "stock"
+            )
+        )
+        r.reserve(
+            session,
+            ctx,
+            company_row,
+            product_id=shirt,
+            location_id=stock,
+            quantity=D(1),
+            channel="web",
+            order_ref="CART-1",
+            expires_at=two_days_ago + dt.timedelta(minutes=30),
+            now=two_days_ago,
+        )
+    fresh = shop.order([("MUG", "1")])
+    assert "payment due by: " in cli("orders", "show", fresh["number"], "--company", "ACME").stdout
+
+    swept = cli("orders", "sweep")
+
+    assert swept.exit_code == 0, swept.output
+    assert f"ACME: cancelled 1 unpaid orders ({overdue.number}), expired 1 reservations" in swept.stdout
+    assert shop.order_row(overdue.number).state == "cancelled"
+    assert shop.order_row(fresh["number"]).state == "confirmed"
+    assert shop.count(Reservation.state == "expired", model=Reservation) == 1
+
+    again = cli("orders", "sweep", "--company", "ACME")
+    assert again.exit_code == 0, again.output
+    assert "ACME: cancelled 0 unpaid orders (none), expired 0 reservations" in again.stdout
+
+    unknown = cli("orders", "sweep", "--company", "NOPE")
+    assert unknown.exit_code == 1
+    assert "no company 'NOPE'" in unknown.stderr

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from retailcore.access.model import system_principal
 from retailcore.accounting import tables as a
@@ -126,6 +126,9 @@ def shop(runtime, client, admin, company, store_factory):
                         .order_by(Event.position)
                     )
                 )
+
+        def session(self):
+            return runtime.session_factory()
 
         def last_position(self) -> int:
             with runtime.session_factory() as session:
@@ -427,3 +430,105 @@ def test_two_orders_racing_for_the_last_unit_one_wins(shop, runtime, round_):
     assert sorted(outcomes.values()) == ["insufficient-stock", "reserved"]
     assert shop.quant(product) == (D("1"), D("1"))
     assert list(shop.states().values()) == ["active"]
+
+
+# -- oversold: goods promised to an order left another way -----------------------------------------
+
+
+def _move(shop, kind, product, quantity, source, destination):
+    line = MoveLine(product, D(quantity), source, destination)
+    return shop.run(
+        lambda s, ctx, c: move_stock(s, ctx, c, kind=kind, lines=[line], date=dt.date(2026, 3, 2))
+    )
+
+
+def _oversold(shop) -> list[i.StockException]:
+    with shop.session() as session:
+        return list(
+            session.scalars(
+                select(i.StockException)
+                .where(i.StockException.kind == "oversold")
+                .order_by(i.StockException.id)
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    ("kind", "destination"),
+    [
+        ("scrap", "inventory_loss"),
+        ("count_loss", "inventory_loss"),
+        ("internal", "backroom"),
+        ("transfer_out", "in_transit"),
+        ("supplier_return", "supplier"),
+    ],
+)
+def test_any_move_out_of_a_sellable_place_can_oversell_what_is_promised_there(shop, kind, destination):
+    product = shop.product(f"OUT-{kind}")
+    shop.receive(product, "3")
+    shop.reserve(product, "2", order_ref="WEB-7")
+
+    _move(shop, kind, product, "1", shop.location("stock"), shop.location(destination))
+    assert _oversold(shop) == []  # 2 on hand, 2 promised: still whole
+
+    result = _move(shop, kind, product, "1", shop.location("stock"), shop.location(destination))
+
+    [exception] = _oversold(shop)
+    assert [e.id for e in result.exceptions] == [exception.id]
+    assert (exception.status, exception.product_id, exception.location_id, exception.store_id) == (
+        "open",
+        product,
+        shop.location("stock"),
+        shop.store_ids["S1"],
+    )
+    assert exception.event_id == result.event.id
+    assert exception.details["shortfall"] == "1.00"
+    assert [(o["order_ref"], o["order_line_ref"], o["quantity"]) for o in exception.details["orders"]] == [
+        ("WEB-7", "1", "2.00")
+    ]
+
+
+def test_stock_short_without_promises_or_coming_in_is_not_oversold(shop):
+    product = shop.product("NOT-OVERSOLD")
+    shop.receive(product, "1")
+    _move(shop, "delivery", product, "2", shop.location("stock"), shop.location("customer"))
+    assert _oversold(shop) == []  # negative, but nobody was promised anything: negative_stock only
+
+    other = shop.product("STILL-SHORT")
+    shop.receive(other, "2")
+    shop.reserve(other, "2")
+    _move(shop, "scrap", other, "2", shop.location("stock"), shop.location("inventory_loss"))
+    [opened] = _oversold(shop)
+    shop.receive(other, "1")  # still short by one: goods coming in open nothing
+    assert [e.id for e in _oversold(shop)] == [opened.id]
+
+
+def test_a_move_that_oversells_nothing_reads_no_reservation_or_exception(shop, runtime):
+    product = shop.product("HOT-PATH")
+    shop.receive(product, "5")
+    shop.reserve(product, "2")
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement.lower())
+
+    event.listen(runtime.engine, "before_cursor_execute", seen)
+    try:
+        line = MoveLine(product, D("3"), shop.location("stock"), shop.location("customer"))
+        with transaction(runtime.session_factory) as session:
+            company = session.get(Company, shop.company_id)
+            statements.clear()
+            move_stock(
+                session,
+                CommandContext(system_principal()),
+                company,
+                kind="delivery",
+                lines=[line],
+                date=dt.date(2026, 3, 2),
+            )
+            made = list(statements)
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", seen)
+
+    assert made  # the move itself was written
+    assert [s for s in made if "reservations" in s or "stock_exceptions" in s] == []

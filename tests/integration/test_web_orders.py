@@ -4,6 +4,7 @@ customer deposit, fulfilment recognizing revenue and COGS, cancellation giving e
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from decimal import Decimal
 
@@ -48,8 +49,9 @@ def shop(runtime, client, admin, company, store_factory):
                     query = query.where(Location.store_id == stores[store])
                 return session.scalar(query)
 
-        def product(self, sku: str, price: str = "30", category: str = "Cat/A") -> uuid.UUID:
+        def product(self, sku: str, price: str = "30", category: str = "Cat/A", **fields) -> uuid.UUID:
             body = {
+                **fields,
                 "company_id": company["id"],
                 "sku": sku,
                 "name": sku,
@@ -117,6 +119,19 @@ def shop(runtime, client, admin, company, store_factory):
         def count(self, table) -> int:
             with runtime.session_factory() as session:
                 return session.scalar(select(func.count()).select_from(table))
+
+        def session(self):
+            return runtime.session_factory()
+
+        def customer(self, code: str) -> uuid.UUID:
+            body = {"company_id": company["id"], "code": code, "name": code}
+            response = client.post("/api/v1/customers", json=body, headers=admin)
+            assert response.status_code == 201, response.text
+            return uuid.UUID(response.json()["id"])
+
+        def set_company(self, **changes) -> None:
+            response = client.patch(f"/api/v1/companies/{company['id']}", json=changes, headers=admin)
+            assert response.status_code == 200, response.text
 
         def event_types(self) -> list[str]:
             with runtime.session_factory() as session:
@@ -290,3 +305,121 @@ def test_overpayment_and_duplicate_references_are_refused(shop):
     with pytest.raises(Conflict) as duplicate:
         shop.capture(order, "10.00", reference="psp-1")
     assert duplicate.value.code == "duplicate-payment-reference"
+
+
+# -- unpaid orders let go of their stock -------------------------------------------------------------
+
+
+def _sweep(shop, now):
+    return shop.run(lambda s, ctx, c: svc.expire_unpaid_orders(s, ctx, c, now))
+
+
+def _available(shop, product, store="W1") -> Decimal:
+    with shop.session() as session:
+        location = shop.location("stock", store)
+        quant = session.get(i.StockQuant, (product, location))
+        return quant.quantity - quant.reserved
+
+
+def test_a_confirmed_unpaid_order_is_due_for_payment_after_the_companys_hold(shop):
+    shirt = shop.product("SHIRT", channels=["pos", "web", "marketplace"])
+    shop.receive(shirt, "10")
+    hold = dt.timedelta(minutes=1440)  # the company's default
+
+    before = dt.datetime.now(dt.UTC)
+    web = shop.place([(shirt, "1")])
+    marketplace = shop.place([(shirt, "1")], channel="marketplace")
+    after = dt.datetime.now(dt.UTC)
+    assert web.payment_due_at is not None and before + hold <= web.payment_due_at <= after + hold
+    assert marketplace.payment_due_at is not None
+
+    b2b = shop.place([(shirt, "1")], channel="b2b", customer_id=shop.customer("BIGCO"))
+    assert b2b.payment_due_at is None  # on account: invoiced and paid on terms
+
+    draft = shop.place([(shirt, "1")], confirm=False)
+    assert draft.payment_due_at is None  # a draft promises nothing yet
+    confirmed = shop.run(lambda s, ctx, c: svc.confirm_order(s, ctx, c, draft.id))
+    assert confirmed.payment_due_at is not None and confirmed.payment_due_at >= after + hold
+
+    assert shop.capture(web, "5.00").payment_due_at is None  # any payment clears it
+
+    shop.set_company(unpaid_order_hold_minutes=None)
+    assert shop.place([(shirt, "1")]).payment_due_at is None  # no hold: kept until cancelled
+
+
+def test_an_authorized_payment_clears_the_due_time(shop):
+    shirt = shop.product("SHIRT")
+    shop.receive(shirt, "3")
+    draft = shop.place([(shirt, "1")], confirm=False)
+    body = svc.TakePayment(gateway="stripe", reference="psp-9", amount=D("30.00"), capture=False)
+    shop.run(lambda s, ctx, c: svc.take_payment(s, ctx, c, draft.id, body))
+
+    confirmed = shop.run(lambda s, ctx, c: svc.confirm_order(s, ctx, c, draft.id))
+
+    assert confirmed.payment_due_at is None  # authorized before it was confirmed: not unpaid
+
+
+def test_the_sweep_cancels_unpaid_orders_once_due_and_their_stock_is_available_again(shop):
+    shirt = shop.product("SHIRT")
+    shop.receive(shirt, "10")
+    unpaid = shop.place([(shirt, "3")])
+    paid = shop.place([(shirt, "2")])
+    shop.capture(paid, "60.00")
+    authorized = shop.place([(shirt, "1")])
+    body = svc.TakePayment(gateway="stripe", reference="psp-2", amount=D("30.00"), capture=False)
+    shop.run(lambda s, ctx, c: svc.take_payment(s, ctx, c, authorized.id, body))
+    assert _available(shop, shirt) == D(4)
+    due = unpaid.payment_due_at
+    assert due is not None
+
+    assert _sweep(shop, due - dt.timedelta(seconds=1)) == []  # not yet
+    mark = len(shop.event_types())
+
+    [cancelled] = _sweep(shop, due + dt.timedelta(minutes=5))
+
+    assert (cancelled.id, cancelled.state, cancelled.payment_due_at) == (unpaid.id, "cancelled", None)
+    assert cancelled.reason == f"unpaid: no payment by {due.isoformat(timespec='seconds')}"
+    assert [line.cancelled_quantity for line in cancelled.lines] == [D(3)]
+    assert _available(shop, shirt) == D(7)  # the 3 are free again
+    assert shop.quant(shirt) == (D(10), D(3))
+    with shop.session() as session:
+        states = dict(session.execute(select(Reservation.order_ref, Reservation.state)).all())
+        event = session.scalar(select(Event).where(Event.type == "OrderCancelled"))
+    assert states == {unpaid.number: "released", paid.number: "active", authorized.number: "active"}
+    assert event.payload["reason_code"] == "payment-timeout"
+    assert event.payload["order_ref"] == unpaid.number
+    assert shop.event_types()[mark:].count("ReservationReleased") == 1
+    with shop.session() as session:
+        untouched = {row.number: row.state for row in session.scalars(select(t.OrderRow))}
+    assert untouched == {unpaid.number: "cancelled", paid.number: "confirmed", authorized.number: "confirmed"}
+
+    # A second sweep, even much later, finds nothing more to do and writes nothing.
+    events = len(shop.event_types())
+    assert _sweep(shop, due + dt.timedelta(days=30)) == []
+    assert len(shop.event_types()) == events
+
+
+def test_two_sweeps_at_once_cancel_each_order_once(shop, runtime):
+    shirt = shop.product("SHIRT")
+    shop.receive(shirt, "10")
+    orders = [shop.place([(shirt, "1")]) for _ in range(3)]
+    later = max(order.payment_due_at for order in orders) + dt.timedelta(minutes=1)
+    barrier = threading.Barrier(2, timeout=10)
+    cancelled: list[uuid.UUID] = []
+
+    def sweep() -> None:
+        barrier.wait()
+        with transaction(runtime.session_factory) as session:
+            company = session.get(Company, shop.company_id)
+            done = svc.expire_unpaid_orders(session, CommandContext(system_principal()), company, later)
+        cancelled.extend(order.id for order in done)
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(cancelled) == sorted(order.id for order in orders)
+    assert shop.event_types().count("OrderCancelled") == 3
+    assert shop.quant(shirt) == (D(10), D(0))

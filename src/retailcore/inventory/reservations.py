@@ -25,8 +25,10 @@ channels to pick up: reservations publish their own changes, and :func:`install`
 
 Stock exceptions
 ----------------
-Exceptions (negative stock after a sale, a receipt that does not match its bill...) are opened by the
-flows that find them; people :func:`acknowledge_exception` and :func:`resolve_exception` them here.
+Exceptions (negative stock after a sale, goods promised to orders that left another way (``oversold``,
+see :func:`~retailcore.inventory.services.move_stock`), a receipt that does not match its bill...) are
+opened by the flows that find them; people :func:`acknowledge_exception` and :func:`resolve_exception`
+them here.
 """
 
 from __future__ import annotations
@@ -54,11 +56,8 @@ from retailcore.inventory.reservation_tables import (
     ChannelSafetyStock,
     Reservation,
 )
-from retailcore.inventory.services import MoveLine, MoveResult, move_stock, product_cost
+from retailcore.inventory.services import SELLABLE, MoveLine, MoveResult, move_stock, product_cost
 from retailcore.masterdata.tables import Company, Location, Product
-
-SELLABLE = frozenset({"stock", "backroom"})
-"""Locations whose stock can be promised: damaged goods and goods in transit cannot."""
 
 CHANNELS = RESERVATION_CHANNELS
 
@@ -561,6 +560,13 @@ def consume(
     before = availability_snapshot(session, company, [reservation.product_id], [location.id])
     if quant is not None:
         quant.reserved -= delivered
+    # Ended (or reduced) before the move, so an oversold place's orders at risk no longer name it.
+    remaining = reservation.quantity - delivered
+    if remaining:
+        reservation.quantity = remaining
+    else:
+        reservation.state = "consumed"
+    reservation.updated_by = ctx.actor
     with _quiet(session):
         result = move_stock(
             session,
@@ -576,13 +582,8 @@ def consume(
                 "order_line_ref": reservation.order_line_ref,
                 "channel": reservation.channel,
             },
+            consumes_reservation=True,
         )
-    remaining = reservation.quantity - delivered
-    if remaining:
-        reservation.quantity = remaining
-    else:
-        reservation.state = "consumed"
-    reservation.updated_by = ctx.actor
     session.flush()
     record(
         session,

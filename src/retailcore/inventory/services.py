@@ -8,7 +8,9 @@ to the company currency's minor unit at each move, so the valuation and the ledg
 
 Valued locations are the internal ones (stock, backroom, damaged) and ``in_transit``; suppliers,
 customers and inventory loss are outside the company's stock. A completed physical sale is never
-refused for lack of recorded stock: the quant goes negative and a stock exception is opened.
+refused for lack of recorded stock: the quant goes negative and a stock exception is opened. A move
+that takes out of a sellable place goods that were promised to orders there opens (or brings up to
+date) an ``oversold`` exception naming those orders (:func:`_flag_oversold`).
 """
 
 from __future__ import annotations
@@ -32,15 +34,19 @@ from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.queries import one_of, update_rows
 from retailcore.core.currencies import round_to_currency
+from retailcore.core.decimals import canonical
 from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFailed
 from retailcore.core.ids import new_id, new_ids
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.eventlog.tables import Event
 from retailcore.inventory import tables as i
+from retailcore.inventory.reservation_tables import Reservation
 from retailcore.masterdata.tables import Company, Location, Product
 
 ZERO = Decimal(0)
 INTERNAL = frozenset({"stock", "backroom", "damaged"})
+SELLABLE = frozenset({"stock", "backroom"})
+"""Locations whose stock can be promised: damaged goods and goods in transit cannot."""
 VALUED = INTERNAL | {"in_transit"}
 STOCK_ROLE = {
     "stock": "inventory",
@@ -245,11 +251,13 @@ class CostMethod(Protocol):
 @dataclass(slots=True)
 class StockValue:
     """The company's quantity and value of a product (``product_costs``) or of a product at a
-    location (``stock_quants``; no last unit cost), as an operation reads and changes it."""
+    location (``stock_quants``: no last unit cost, and the quantity reserved there), as an operation
+    reads and changes it."""
 
     quantity: Decimal
     value: Decimal
     last_unit_cost: Decimal = Decimal(0)
+    reserved: Decimal = Decimal(0)
 
 
 def current_unit_cost(product: CostMethod, cost: i.ProductCost | StockValue) -> Decimal:
@@ -384,7 +392,9 @@ def _lock_rows(
     quants, each in id order, so two operations on the same products wait for each other instead of
     deadlocking; inserting a missing row takes its lock too (a concurrent first move waits or fails).
 
-    Plain values, not ORM objects: :func:`_write_back` stores them with one statement per table."""
+    Plain values, not ORM objects: :func:`_write_back` stores them with one statement per table. A
+    quant's ``reserved`` is read with it (it is on the row locked anyway), so that finding an oversold
+    place costs no query."""
     session.flush()  # changes pending in the session (a reservation's quant) reach the rows first
     costs_table, quants_table = i.ProductCost.__table__, i.StockQuant.__table__
     product_ids = sorted({line.product_id for line in lines}, key=attrgetter("int"))
@@ -437,6 +447,7 @@ def _lock_rows(
             quants_table.c.location_id,
             quants_table.c.quantity,
             quants_table.c.value,
+            quants_table.c.reserved,
         )
         .where(
             one_of(session, quants_table.c.product_id, product_ids),
@@ -446,7 +457,9 @@ def _lock_rows(
         .with_for_update()
     ):
         if (row.product_id, row.location_id) in pairs:
-            quants[(row.product_id, row.location_id)] = StockValue(row.quantity, row.value)
+            quants[(row.product_id, row.location_id)] = StockValue(
+                row.quantity, row.value, reserved=row.reserved
+            )
     missing_quants = sorted(pairs.difference(quants), key=lambda pair: (pair[0].int, pair[1].int))
     insert_rows(
         session,
@@ -506,6 +519,116 @@ def _write_back(
                 session.expire(cached)
 
 
+OVERSOLD_KEPT = ("open", "acknowledged")
+"""An oversold exception in these states is brought up to date rather than opened again."""
+
+
+def _flag_oversold(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    places: Sequence[Place],
+    quants: dict[Place, StockValue],
+    products: dict,
+    locations: dict,
+    *,
+    event_id: uuid.UUID,
+    reference: str,
+    open_new: bool,
+) -> list[i.StockException]:
+    """Open an ``oversold`` exception per place where on hand no longer covers what is promised, naming
+    the orders whose active reservations are there, or bring up to date the one still open or
+    acknowledged there. Runs only for places found short: the common move reads nothing here."""
+    product_ids = {product_id for product_id, _ in places}
+    location_ids = {location_id for _, location_id in places}
+    promised: dict[Place, list[dict[str, str]]] = {place: [] for place in places}
+    for row in session.execute(
+        select(
+            Reservation.id,
+            Reservation.product_id,
+            Reservation.location_id,
+            Reservation.quantity,
+            Reservation.channel,
+            Reservation.order_ref,
+            Reservation.order_line_ref,
+        )
+        .where(
+            Reservation.company_id == company.id,
+            Reservation.state == "active",
+            one_of(session, Reservation.product_id, product_ids),
+            one_of(session, Reservation.location_id, location_ids),
+        )
+        .order_by(Reservation.created_at, Reservation.id)
+    ):
+        if (row.product_id, row.location_id) in promised:
+            promised[(row.product_id, row.location_id)].append(
+                {
+                    "order_ref": row.order_ref,
+                    "order_line_ref": row.order_line_ref,
+                    "channel": row.channel,
+                    "quantity": canonical(row.quantity),
+                    "reservation_id": str(row.id),
+                }
+            )
+    # Locked: acknowledging or resolving it meanwhile waits for this move (quant lock first, as here).
+    kept: dict[Place, i.StockException] = {}
+    for exception in session.scalars(
+        select(i.StockException)
+        .where(
+            i.StockException.company_id == company.id,
+            i.StockException.kind == "oversold",
+            i.StockException.status.in_(OVERSOLD_KEPT),
+            one_of(session, i.StockException.product_id, product_ids),
+            one_of(session, i.StockException.location_id, location_ids),
+        )
+        .order_by(i.StockException.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ):
+        kept.setdefault((exception.product_id, exception.location_id), exception)  # type: ignore[arg-type]
+    flagged: list[i.StockException] = []
+    for place in places:
+        product, location = products[place[0]], locations[place[1]]
+        quant = quants[place]
+        shortfall = quant.reserved - quant.quantity
+        orders = promised[place]
+        refs = ", ".join(dict.fromkeys(order["order_ref"] for order in orders))
+        message = (
+            f"{product.sku} at {location.code} is oversold by {canonical(shortfall)}:"
+            f" {canonical(quant.quantity)} on hand, {canonical(quant.reserved)} promised to {refs}"
+        )
+        facts = {
+            "on_hand": canonical(quant.quantity),
+            "reserved": canonical(quant.reserved),
+            "shortfall": canonical(shortfall),
+            "orders": orders,
+            "last_event_id": str(event_id),
+            "last_reference": reference,
+        }
+        exception = kept.get(place)
+        if exception is not None:
+            # A new dict, so the JSON column is seen as changed; notes of acknowledgement stay.
+            exception.details = {**(exception.details or {}), **facts}
+            exception.message = message[:500]
+            exception.updated_by = ctx.actor
+        elif open_new:
+            exception = i.StockException(
+                company_id=company.id,
+                kind="oversold",
+                product_id=product.id,
+                location_id=location.id,
+                store_id=location.store_id,
+                message=message[:500],
+                details=facts,
+                event_id=event_id,
+            )
+            session.add(exception)
+        else:
+            continue
+        flagged.append(exception)
+    return flagged
+
+
 def move_stock(
     session: Session,
     ctx: CommandContext,
@@ -518,12 +641,19 @@ def move_stock(
     details: dict[str, Any] | None = None,
     event_type: str | None = None,
     aggregate: tuple[str, uuid.UUID] | None = None,
+    consumes_reservation: bool = False,
 ) -> MoveResult:
     """Make the moves of one operation, value them, and record the event the ledger posts.
 
     ``event_type`` replaces the kind's event when another event posts the value instead (POS sales:
     ``PosGoodsIssued`` has no rule, the session's close posts their COGS); ``aggregate`` names what the
     event belongs to (default: a new ``StockOperation``).
+
+    When goods leave a sellable place (stock, backroom) and on hand there no longer covers what is
+    reserved, the orders at risk are named in an ``oversold`` exception. ``consumes_reservation``: the
+    goods are those a reservation held (``reservations.consume``), whose reserved quantity dropped
+    before the move, so the move takes nothing promised to others: an oversold exception still open
+    there is brought up to date, none is opened.
     """
     # A move on a locked day would change a valuation finance has closed, even one no entry posts
     # (goods between two locations of one account, POS goods whose COGS the close posts).
@@ -712,6 +842,30 @@ def move_stock(
     for exception in exceptions:
         exception.event_id = event.id
         session.add(exception)
+    # Free unless a place is short: on hand and reserved were read with the quants' locks.
+    short = [
+        place for place, quant in quants.items() if quant.reserved > 0 and quant.quantity < quant.reserved
+    ]
+    if short:
+        drained = {
+            (line.product_id, line.from_location_id)
+            for line in lines
+            if locations[line.from_location_id].kind in SELLABLE
+        }
+        short = [place for place in short if place in drained]
+    if short:
+        exceptions += _flag_oversold(
+            session,
+            ctx,
+            company,
+            short,
+            quants,
+            products,
+            locations,
+            event_id=event.id,
+            reference=reference,
+            open_new=not consumes_reservation,
+        )
     session.flush()
     values: list[Decimal] = [Decimal(0)] * len(moves)
     for made, given in enumerate(given_order):

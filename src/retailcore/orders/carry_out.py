@@ -82,7 +82,7 @@ ORDER_COLUMNS = (
     "id", "company_id", "number", "channel", "fulfillment_mode", "state", "store_id", "customer_id",
     "currency", "prices_include_tax", "net_total", "tax_total", "gross_total", "reason",
     "deposit_balance", "receivable_balance", "change_given", "pos_session_id", "client_uuid",
-    "ordered_at", "created_by", "updated_by", "created_at", "updated_at", "version",
+    "ordered_at", "payment_due_at", "created_by", "updated_by", "created_at", "updated_at", "version",
 )  # fmt: skip
 LINE_COLUMNS = (
     "id", "company_id", "order_id", "position", "product_id", "sku", "product_category", "quantity",
@@ -119,6 +119,7 @@ def record_carry_out(
                 sale.net, sale.tax, sale.gross, "", ZERO,
                 sale.gross - sale.paid if sale.invoiced else ZERO,
                 sale.change, sale.pos_session_id, sale.client_uuid, sale.sold_at,
+                None,  # paid at the till: never waits for a payment
                 actor, actor, now, now, 1,
             ]
         )  # fmt: skip

@@ -22,6 +22,11 @@ all in the caller's transaction. The ledger posts the events it has rules for in
 Every order keeps its ``deposit_balance`` (paid, not yet delivered) and ``receivable_balance``
 (delivered, not yet paid), so each event knows how to split.
 
+Unpaid orders let go of their stock: a web or marketplace order confirmed with nothing paid gets a
+``payment_due_at`` (the company's ``unpaid_order_hold_minutes`` after confirmation), which any payment
+clears; :func:`expire_unpaid_orders` cancels those whose time has passed, releasing their reservations
+like :func:`cancel`, and :func:`sweep` runs it with the reservations' own expiry.
+
 Sourcing (where a line is reserved and leaves from):
 
 * ``ship``: the first active warehouse (by code) whose stock location can promise every line to the
@@ -40,6 +45,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -85,17 +91,21 @@ __all__ = [
     "OrderView",
     "PlaceOrder",
     "RefundPayment",
+    "Swept",
     "TakePayment",
     "cancel",
     "capture_authorized",
     "capture_payment",
     "confirm_order",
+    "expire_unpaid_orders",
     "fulfill",
     "get_order",
     "invoice_order",
     "list_orders",
     "place_order",
     "refund_payment",
+    "sweep",
+    "sweep_due",
     "take_payment",
     "void_payment",
 ]
@@ -243,6 +253,10 @@ class OrderView(BaseModel):
     pos_session_id: uuid.UUID | None
     client_uuid: uuid.UUID | None
     ordered_at: dt.datetime | None
+    payment_due_at: dt.datetime | None = Field(
+        description="A confirmed web or marketplace order with nothing paid is cancelled, and its stock"
+        " let go, after this time; null once anything is paid, and for other orders."
+    )
     reason: str
     lines: list[OrderLineView]
     payments: list[OrderPaymentView]
@@ -344,6 +358,10 @@ def _save(
 ) -> None:
     """Write what the aggregate changed back to its rows."""
     row.state = order.state.value
+    if row.payment_due_at is not None and (
+        order.state is not OrderState.confirmed or _holds_payment(payments)
+    ):
+        row.payment_due_at = None  # paid, or no longer waiting for it
     row.updated_by = ctx.actor
     row.version += 1
     by_id = {line.line_id: line for line in order.lines}
@@ -393,6 +411,28 @@ def _paid(payments: OrderPayments) -> Money:
         ),
         payments.currency,
     )
+
+
+UNPAID_HOLD_CHANNELS = (Channel.web, Channel.marketplace)
+"""Channels whose confirmed orders wait only so long for a payment (b2b is on account, POS paid)."""
+
+
+def _holds_payment(payments: OrderPayments) -> bool:
+    """Whether any tender stands for money now: an authorization, a capture not refunded, a gift card,
+    store credit, or an on-account promise."""
+    return any(tender.covered.amount > 0 for tender in payments.tenders)
+
+
+def _payment_due(
+    company: Company, row: t.OrderRow, payments: OrderPayments | None, confirmed_at: dt.datetime
+) -> dt.datetime | None:
+    """When an order confirmed now with nothing paid lets go of its stock; None when it never does."""
+    hold = company.unpaid_order_hold_minutes
+    if row.channel not in UNPAID_HOLD_CHANNELS or hold is None:
+        return None
+    if payments is not None and _holds_payment(payments):
+        return None
+    return confirmed_at + dt.timedelta(minutes=hold)
 
 
 MONEY_IN = ("PaymentCaptured", "TenderAccepted")
@@ -837,6 +877,7 @@ def place_order(session: Session, ctx: CommandContext, company: Company, body: P
         order.confirm()
         assert order.total.amount == taxes.gross_total, (order.total, taxes.gross_total)
         row.state = order.state.value
+        row.payment_due_at = _payment_due(company, row, None, row.ordered_at or utcnow())
         _emit(session, ctx, row, order.pending_events)
         _reserve_lines(session, ctx, company, row, line_rows)
     session.flush()
@@ -869,6 +910,7 @@ def confirm_order(session: Session, ctx: CommandContext, company: Company, order
     row = _locked(session, ctx, company, order_id)
     order, payments, line_rows = load(session, row)
     order.confirm()
+    row.payment_due_at = _payment_due(company, row, payments, ctx.occurred_at or utcnow())
     _save(session, ctx, row, order, payments, line_rows)
     _emit(session, ctx, row, order.pending_events)
     _reserve_lines(session, ctx, company, row, line_rows)
@@ -1089,24 +1131,115 @@ def cancel(
     reservations are released and the deposit (paid, not delivered) is given back."""
     row = _locked(session, ctx, company, order_id)
     _not_at_the_till(row, "completed")
+    return _cancel(session, ctx, company, row, body.reason)
+
+
+def _cancel(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    row: t.OrderRow,
+    reason: str,
+    extra: dict[str, dict[str, Any]] | None = None,
+) -> OrderView:
+    """Cancel a locked order (see :func:`cancel`); ``extra`` adds to its events' payloads."""
     order, payments, line_rows = load(session, row)
     if order.fulfilled_anything:
-        order.cancel_remaining(body.reason)
+        order.cancel_remaining(reason)
     else:
-        order.cancel(body.reason)
+        order.cancel(reason)
     for line_row in line_rows:
         if line_row.reservation_id is not None and line_row.fulfilled_quantity < line_row.quantity:
             reservation = session.get(Reservation, line_row.reservation_id)
             if reservation is not None and reservation.state == "active":
-                reason = f"order {row.number} cancelled"
-                r.release(session, ctx, company, line_row.reservation_id, reason=reason)
+                released = f"order {row.number} cancelled"
+                r.release(session, ctx, company, line_row.reservation_id, reason=released)
     _give_back_deposit(row, payments)
-    row.reason = body.reason
+    row.reason = reason
     _save(session, ctx, row, order, payments, line_rows)
-    _emit(session, ctx, row, order.pending_events)
+    _emit(session, ctx, row, order.pending_events, extra)
     _emit(session, ctx, row, payments.pending_events)
     session.flush()
     return view(session, row)
+
+
+# -- unpaid orders -----------------------------------------------------------------------------------
+
+
+def expire_unpaid_orders(
+    session: Session, ctx: CommandContext, company: Company, now: dt.datetime | None = None
+) -> list[OrderView]:
+    """Cancel the confirmed orders whose ``payment_due_at`` has passed, oldest due first: their
+    reservations are released as :func:`cancel` does, and ``OrderCancelled`` carries
+    ``reason_code: payment-timeout``. A store's token sweeps its own store only.
+
+    Orders another transaction holds (being paid right now) are skipped on PostgreSQL rather than
+    waited for; the next sweep sees them if they are still unpaid. A cancelled order has no due time
+    any more, so a second sweep finds nothing.
+    """
+    now = now or utcnow()
+    query = (
+        select(t.OrderRow)
+        .where(
+            t.OrderRow.company_id == company.id,
+            t.OrderRow.payment_due_at.is_not(None),
+            t.OrderRow.payment_due_at <= now,
+            t.OrderRow.state == OrderState.confirmed.value,
+        )
+        .order_by(t.OrderRow.payment_due_at, t.OrderRow.id)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    if ctx.principal.store_id is not None:
+        query = query.where(t.OrderRow.store_id == ctx.principal.store_id)
+    cancelled: list[OrderView] = []
+    for row in session.scalars(query).all():
+        due = row.payment_due_at
+        assert due is not None
+        cancelled.append(
+            _cancel(
+                session,
+                ctx,
+                company,
+                row,
+                f"unpaid: no payment by {due.isoformat(timespec='seconds')}",
+                {"OrderCancelled": {"reason_code": "payment-timeout", "payment_due_at": due}},
+            )
+        )
+    return cancelled
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What one sweep of a company did."""
+
+    cancelled: list[OrderView]
+    expired: list[Reservation]
+
+
+def sweep_due(session: Session, company_id: uuid.UUID, now: dt.datetime) -> bool:
+    """Whether :func:`sweep` has anything to do: two reads, no write (so that a SQLite sweeper takes the
+    writer only when something is due)."""
+    unpaid = select(t.OrderRow.id).where(
+        t.OrderRow.company_id == company_id,
+        t.OrderRow.payment_due_at.is_not(None),
+        t.OrderRow.payment_due_at <= now,
+        t.OrderRow.state == OrderState.confirmed.value,
+    )
+    expired = select(Reservation.id).where(
+        Reservation.company_id == company_id,
+        Reservation.state == "active",
+        Reservation.expires_at.is_not(None),
+        Reservation.expires_at <= now,
+    )
+    return any(session.scalar(query.limit(1)) is not None for query in (unpaid, expired))
+
+
+def sweep(session: Session, ctx: CommandContext, company: Company, now: dt.datetime | None = None) -> Swept:
+    """Cancel the unpaid orders that are due, then expire the reservations that are (unpaid carts)."""
+    now = now or utcnow()
+    cancelled = expire_unpaid_orders(session, ctx, company, now)
+    return Swept(cancelled=cancelled, expired=r.expire_reservations(session, ctx, company, now))
 
 
 def invoice_order(
@@ -1231,6 +1364,7 @@ def view(session: Session, row: t.OrderRow) -> OrderView:
         pos_session_id=row.pos_session_id,
         client_uuid=row.client_uuid,
         ordered_at=row.ordered_at,
+        payment_due_at=row.payment_due_at,
         reason=row.reason,
         lines=lines,
         payments=payment_views,

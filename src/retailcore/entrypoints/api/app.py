@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +31,7 @@ from retailcore.entrypoints.api.routers import (
     transfers_counts,
 )
 from retailcore.entrypoints.bootstrap import Runtime
+from retailcore.entrypoints.sweeps import sweeping
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """
@@ -38,8 +42,15 @@ list names the fields at fault. Lists are paginated with `limit` and the `next_c
 """
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    with sweeping(app.state.runtime):  # unpaid orders and expired reservations, every interval
+        yield
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan,
         title="retailcore",
         version=__version__,
         description=DESCRIPTION,

@@ -1,4 +1,4 @@
-"""``retailcore orders ...``: list, show, fulfil, cancel and invoice orders; list invoices.
+"""``retailcore orders ...``: list, show, fulfil, cancel and invoice orders; list invoices; sweep.
 
 For implementers and back-office staff. Every command runs as the system principal and calls the public
 services of :mod:`retailcore.orders.services` and :mod:`retailcore.orders.invoices`, one transaction per
@@ -28,6 +28,7 @@ from retailcore.adapters.db import transaction
 from retailcore.core.decimals import canonical
 from retailcore.core.errors import InvalidReference, RetailcoreError
 from retailcore.entrypoints.bootstrap import bootstrap
+from retailcore.entrypoints.sweeps import sweep_companies
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Company, Customer, Store
 from retailcore.orders import invoices as inv
@@ -35,7 +36,9 @@ from retailcore.orders import services as svc
 from retailcore.orders.model import Channel, OrderState
 from retailcore.orders.tables import OrderRow
 
-app = typer.Typer(help="Orders and invoices: list, show, fulfil, cancel, invoice.", no_args_is_help=True)
+app = typer.Typer(
+    help="Orders and invoices: list, show, fulfil, cancel, invoice; sweep what is due.", no_args_is_help=True
+)
 
 PAGE_SIZE = 200
 """Rows asked of the services per page while following their cursor."""
@@ -176,6 +179,7 @@ def _print_order(out: Console, order: svc.OrderView, stores: dict[uuid.UUID, str
             f"{_money(order.net_total)} / {_money(order.tax_total)} / {_money(order.gross_total)}",
         ),
         ("paid", _money(order.paid_amount)),
+        ("payment due by", order.payment_due_at.isoformat() if order.payment_due_at else ""),
         ("deposit", _money(order.deposit_balance)),
         ("receivable", _money(order.receivable_balance)),
         ("change given", _money(order.change_given) if order.change_given else ""),
@@ -501,3 +505,33 @@ def invoices(
     _print_table(out, table)
     if more:
         err.print(f"showing the first {len(rows)} invoices; raise --limit for more", highlight=False)
+
+
+@app.command("sweep")
+def sweep(
+    company: Annotated[
+        str | None, typer.Option("--company", help="Company code or id; default: every company.")
+    ] = None,
+) -> None:
+    """Cancel the unpaid orders whose payment is overdue and expire the reservations that are due (what
+    'retailcore serve' does every RETAILCORE_SWEEP_INTERVAL_SECONDS), company by company."""
+    out, err = _consoles()
+    runtime = bootstrap()
+    try:
+        results = sweep_companies(runtime.session_factory, company=company, actor="cli:orders:sweep")
+    except RetailcoreError as exc:
+        raise _refused(err, exc) from None
+    for done in results:
+        if done.error is not None:
+            err.print(
+                f"{_text(done.company_code)}: [bold red]failed:[/] {escape(done.error)}", highlight=False
+            )
+            continue
+        cancelled = ", ".join(done.cancelled) or "none"
+        out.print(
+            f"{_text(done.company_code)}: cancelled {len(done.cancelled)} unpaid orders"
+            f" ({_text(cancelled)}), expired {len(done.expired)} reservations",
+            highlight=False,
+        )
+    if any(done.error is not None for done in results):
+        raise typer.Exit(1)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
 from retailcore.core.errors import NotFound
+from retailcore.entrypoints.api.as_of import SweepAsOf
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.services import company_in_scope
@@ -66,6 +67,35 @@ async def place_order(body: svc.PlaceOrder, api: Annotated[Api, Depends(writer("
         return svc.place_order(session, ctx, company, body)
 
     return await api.command(work, status_code=201, location=_location)
+
+
+class ExpireUnpaidOrders(SweepAsOf):
+    """Cancel the confirmed orders whose ``payment_due_at`` is at or before ``as_of``."""
+
+
+class ExpiredOrders(BaseModel):
+    cancelled: list[svc.OrderView]
+
+
+@router.post(
+    "/orders/expire-unpaid",
+    response_model=ExpiredOrders,
+    summary="Cancel confirmed orders left unpaid past their due time",
+    description=(
+        "Cancels every confirmed web or marketplace order whose `payment_due_at` has passed, releasing"
+        " its reservations (`OrderCancelled` with `reason_code: payment-timeout`). A store's token sweeps"
+        " its store only. `retailcore serve` runs this by itself every `RETAILCORE_SWEEP_INTERVAL_SECONDS`."
+    ),
+    responses={422: {"description": "`as_of` in the future or without a time zone"}},
+)
+async def expire_unpaid(
+    body: ExpireUnpaidOrders, api: Annotated[Api, Depends(writer("orders:write"))]
+) -> Response:
+    def work(session: Session, ctx: CommandContext) -> ExpiredOrders:
+        company = company_in_scope(session, api.principal, body.company_id)
+        return ExpiredOrders(cancelled=svc.expire_unpaid_orders(session, ctx, company, body.moment()))
+
+    return await api.command(work)
 
 
 class OrderQuery(BaseModel):

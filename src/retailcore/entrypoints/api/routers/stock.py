@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from retailcore.access.model import Principal
 from retailcore.adapters.orm import utcnow
 from retailcore.core.errors import FieldProblem, InvalidReference, NotFound, ValidationFailed
+from retailcore.entrypoints.api.as_of import SweepAsOf
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
 from retailcore.inventory import reservations as r
@@ -365,10 +366,8 @@ class Consumed(BaseModel):
     moves: list[q.MoveView]
 
 
-class ExpireReservations(CompanyScoped):
-    as_of: dt.datetime | None = Field(
-        None, description="Expire what was due by this time (not in the future); defaults to now."
-    )
+class ExpireReservations(SweepAsOf):
+    """Expire the active reservations whose ``expires_at`` is at or before ``as_of``."""
 
 
 class Expired(BaseModel):
@@ -452,13 +451,7 @@ async def expire_reservations(
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> Expired:
         company = _company(session, api.principal, body.company_id)
-        now = utcnow()
-        if body.as_of is not None and (body.as_of.tzinfo is None or body.as_of > now):
-            raise ValidationFailed(
-                "reservations are expired as of now or a time before",
-                problems=[FieldProblem("as_of", "must be an aware time, not in the future")],
-            )
-        expired = r.expire_reservations(session, ctx, company, body.as_of or now)
+        expired = r.expire_reservations(session, ctx, company, body.moment())
         return Expired(expired=[q.ReservationView.model_validate(x) for x in expired])
 
     return await api.command(work)

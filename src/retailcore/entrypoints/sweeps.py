@@ -1,0 +1,132 @@
+"""The sweeps of what is due: unpaid orders cancelled and expired reservations let go, per company.
+
+``retailcore orders sweep`` runs them once; ``retailcore serve`` runs them every
+``sweep_interval_seconds`` on a thread of its own (:func:`sweeping`, the API's lifespan). Each company
+is swept in a transaction of its own, and only after a read found something due, so an idle sweep
+never takes SQLite's single writer. A company that fails is logged and reported, and the others are
+still swept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from retailcore.access.model import system_principal
+from retailcore.access.services import resolve_company
+from retailcore.adapters.db import transaction
+from retailcore.adapters.orm import utcnow
+from retailcore.entrypoints.bootstrap import Runtime
+from retailcore.eventlog.services import CommandContext
+from retailcore.masterdata.tables import Company
+from retailcore.orders import services as orders
+
+log = logging.getLogger("retailcore.sweeps")
+
+STOP_WAIT_SECONDS = 30.0
+"""How long shutting down waits for a sweep under way to commit before leaving its thread behind."""
+
+
+@dataclass
+class CompanySwept:
+    """What sweeping one company did: order numbers cancelled, reservations expired (order refs), or
+    the error that stopped it (its transaction rolled back)."""
+
+    company_code: str
+    cancelled: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def sweep_companies(
+    factory: sessionmaker[Session],
+    *,
+    company: str | None = None,
+    now: dt.datetime | None = None,
+    actor: str = "sweeper",
+) -> list[CompanySwept]:
+    """Sweep every company (or the one named by code or id: an unknown one raises
+    ``unknown-company``), each in its own transaction; companies with nothing due are only read."""
+    now = now or utcnow()
+    with factory() as session:
+        if company is not None:
+            found = resolve_company(session, company)
+            targets: list[tuple[uuid.UUID, str]] = [(found.id, found.code)]
+        else:
+            targets = [(row.id, row.code) for row in session.execute(select(Company.id, Company.code))]
+    results = []
+    for company_id, code in sorted(targets, key=lambda target: target[1]):
+        done = CompanySwept(code)
+        try:
+            with factory() as session:
+                due = orders.sweep_due(session, company_id, now)
+            if due:
+                with transaction(factory) as session:
+                    target = session.get(Company, company_id)
+                    assert target is not None
+                    swept = orders.sweep(session, CommandContext(system_principal(actor)), target, now)
+                    done.cancelled = [order.number for order in swept.cancelled]
+                    done.expired = [reservation.order_ref for reservation in swept.expired]
+        except Exception as error:  # one company's failure must not stop the others
+            log.exception("sweeping company %s failed", code)
+            done.error = str(error) or type(error).__name__
+        if done.cancelled or done.expired:
+            log.info(
+                "company %s: cancelled %d unpaid orders, expired %d reservations",
+                code,
+                len(done.cancelled),
+                len(done.expired),
+            )
+        results.append(done)
+    return results
+
+
+class Sweeper:
+    """Sweeps every company now and then every ``interval`` seconds on a daemon thread, until stopped."""
+
+    def __init__(self, factory: sessionmaker[Session], interval: float) -> None:
+        self._factory = factory
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="retailcore-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to end and wait for a sweep under way to finish (at most STOP_WAIT_SECONDS)."""
+        self._stop.set()
+        self._thread.join(STOP_WAIT_SECONDS)
+        if self._thread.is_alive():
+            log.warning("the sweeper is still sweeping after %.0f s; leaving it behind", STOP_WAIT_SECONDS)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sweep_companies(self._factory)
+            except Exception:  # listing the companies failed (database away): try again later
+                log.exception("the sweep failed")
+            self._stop.wait(self._interval)
+
+
+@contextmanager
+def sweeping(runtime: Runtime) -> Iterator[Sweeper | None]:
+    """Run a :class:`Sweeper` while inside, when ``settings.sweep_interval_seconds`` is above zero."""
+    interval = runtime.settings.sweep_interval_seconds
+    if interval <= 0:
+        yield None
+        return
+    sweeper = Sweeper(runtime.session_factory, interval)
+    sweeper.start()
+    try:
+        yield sweeper
+    finally:
+        sweeper.stop()
