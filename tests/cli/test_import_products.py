@@ -214,6 +214,20 @@ def test_without_skip_invalid_every_bad_row_is_listed(
     assert product_count(runtime) == 0
 
 
+def test_a_nul_in_a_cell_is_refused_like_through_the_api(
+    runtime: Runtime, acme: t.Company, tmp_path: Path
+) -> None:
+    rows = catalog(3)
+    rows[1]["name"] = "Tea\x00bag"  # PostgreSQL cannot store it; SQLite would keep it silently
+    path = write_csv(tmp_path / "catalog.csv", rows)
+
+    result = run_import(path)
+
+    assert result.exit_code == 1
+    assert "line 3: name: Text must not contain the NUL character (U+0000)" in result.stderr
+    assert product_count(runtime) == 0
+
+
 def test_duplicate_sku_in_the_file_is_an_error_on_the_later_row(
     runtime: Runtime, acme: t.Company, tmp_path: Path
 ) -> None:

@@ -530,7 +530,7 @@ def test_every_report_exports_csv_matching_its_figures(session, ledger):
 def test_parse_date_accepts_only_plain_iso_dates():
     assert reports.parse_date("2026-11-30", "date_to") == NOV_30
     assert reports.parse_date(None, "date_to") is None
-    for bad in ("2026-13-01", "20261130", "1700000000", "yesterday"):
+    for bad in ("2026-13-01", "20261130", "1700000000", "yesterday", "1899-12-31", "2200-01-01"):
         with pytest.raises(ValidationFailed) as raised:
             reports.parse_date(bad, "date_to")
         assert raised.value.problems[0].field == "date_to"

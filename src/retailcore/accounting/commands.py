@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from retailcore.accounting.posting.engine import RuleLine
+from retailcore.core.inputs import Day, Instant, JsonObject, Text, text
 from retailcore.masterdata.commands import Code, CurrencyCode
 
 LedgerAmount = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 ExchangeRateValue = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=8, allow_inf_nan=False)]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
+Label = text(strip_whitespace=True, max_length=300)
+EventType = text(strip_whitespace=True, pattern=r"^[A-Z][A-Za-z]{1,63}$")
 
 
 class Request(BaseModel):
@@ -33,7 +26,7 @@ class ManualLine(Request):
     """One line of a manual entry. Amounts are in ``currency`` (default: the company's)."""
 
     account_id: uuid.UUID | None = None
-    account_code: str | None = Field(default=None, description="Alternative to account_id.")
+    account_code: Text | None = Field(default=None, description="Alternative to account_id.")
     debit: LedgerAmount = Decimal(0)
     credit: LedgerAmount = Decimal(0)
     currency: CurrencyCode | None = None
@@ -43,9 +36,9 @@ class ManualLine(Request):
     label: Label = ""
     store_id: uuid.UUID | None = None
     channel: Literal["pos", "web", "marketplace", "b2b"] | None = None
-    product_category: Annotated[str, StringConstraints(max_length=200)] | None = None
+    product_category: text(max_length=200) | None = None
     location_id: uuid.UUID | None = None
-    tax_code: Annotated[str, StringConstraints(max_length=32)] | None = None
+    tax_code: text(max_length=32) | None = None
     tax_base: Annotated[Decimal, Field(max_digits=19, decimal_places=4)] | None = None
 
     @model_validator(mode="after")
@@ -60,8 +53,8 @@ class ManualLine(Request):
 class CreateJournalEntry(Request):
     company_id: uuid.UUID | None = None
     journal_code: Code = "MISC"
-    date: dt.date
-    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    date: Day
+    reference: text(strip_whitespace=True, min_length=1, max_length=200)
     lines: Annotated[list[ManualLine], Field(min_length=2, max_length=500)]
     post: bool = Field(
         default=True, description="Post at once; false keeps a draft to review and post later."
@@ -69,21 +62,21 @@ class CreateJournalEntry(Request):
 
 
 class ReverseJournalEntry(Request):
-    date: dt.date | None = Field(default=None, description="Defaults to the original entry's date.")
-    reference: Annotated[str, StringConstraints(max_length=200)] | None = None
+    date: Day | None = Field(default=None, description="Defaults to the original entry's date.")
+    reference: text(max_length=200) | None = None
 
 
 class MoveLockDate(Request):
     company_id: uuid.UUID | None = None
-    lock_date: dt.date | None = Field(description="Nothing may be posted on or before it; null unlocks all.")
+    lock_date: Day | None = Field(description="Nothing may be posted on or before it; null unlocks all.")
 
 
 class CreateFiscalYear(Request):
     company_id: uuid.UUID | None = None
-    start_date: dt.date
+    start_date: Day
 
 
-def _valid_rule_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _valid_rule_lines(lines: list[JsonObject]) -> list[JsonObject]:
     from retailcore.masterdata.chart import AccountRole
 
     roles = {role.value for role in AccountRole}
@@ -111,30 +104,30 @@ def _valid_rule_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 RuleLines = Annotated[
-    list[dict[str, Any]], Field(min_length=1, max_length=100), AfterValidator(_valid_rule_lines)
+    list[JsonObject], Field(min_length=1, max_length=100), AfterValidator(_valid_rule_lines)
 ]
 
 
 class CreatePostingRule(Request):
     company_id: uuid.UUID | None = None
-    code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9-]{1,64}$")]
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    event_type: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z][A-Za-z]{1,63}$")]
+    code: text(strip_whitespace=True, pattern=r"^[a-z0-9-]{1,64}$")
+    name: text(strip_whitespace=True, min_length=1, max_length=200)
+    event_type: EventType
     journal_code: Code
     priority: int = Field(default=100, ge=0, le=10_000)
-    conditions: dict[str, Any] = Field(default_factory=dict)
+    conditions: JsonObject = Field(default_factory=dict)
     lines: RuleLines
-    valid_from: dt.date
+    valid_from: Day
 
 
 class ChangePostingRule(Request):
     """A new version of a rule, in force from ``valid_from``; fields not sent are kept."""
 
-    valid_from: dt.date
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    valid_from: Day
+    name: text(strip_whitespace=True, min_length=1, max_length=200) | None = None
     journal_code: Code | None = None
     priority: int | None = Field(default=None, ge=0, le=10_000)
-    conditions: dict[str, Any] | None = None
+    conditions: JsonObject | None = None
     lines: RuleLines | None = None
     active: bool | None = None
 
@@ -143,10 +136,10 @@ class RecordLedgerEvent(Request):
     """A postable commercial event from an external system (a POS, a web shop, a settlement file)."""
 
     company_id: uuid.UUID | None = None
-    type: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z][A-Za-z]{1,63}$")]
+    type: EventType
     aggregate_id: uuid.UUID | None = Field(
         default=None, description="What the event is about; generated if absent."
     )
     store_id: uuid.UUID | None = None
-    occurred_at: AwareDatetime | None = Field(default=None, description="With a time zone offset.")
-    payload: dict[str, Any]
+    occurred_at: Instant | None = Field(default=None, description="With a time zone offset.")
+    payload: JsonObject

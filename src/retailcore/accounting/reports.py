@@ -40,6 +40,7 @@ from retailcore.accounting import tables as a
 from retailcore.adapters.orm import Amount
 from retailcore.core.decimals import DecimalStr, canonical
 from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFailed
+from retailcore.core.inputs import FIRST_DAY, LAST_DAY, day_in_range
 from retailcore.masterdata.tables import Account, Location, Store
 
 ZERO = Decimal(0)
@@ -66,7 +67,7 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def parse_date(value: str | dt.date | None, field: str) -> dt.date | None:
-    """A ``YYYY-MM-DD`` date, or a 422 naming ``field``.
+    """A ``YYYY-MM-DD`` date within the accepted range (``core/inputs.py``), or a 422 naming ``field``.
 
     Only the plain ISO form is accepted: generic parsers also take Unix timestamps or week dates,
     which in a report filter are far more likely typos than intent.
@@ -79,11 +80,14 @@ def parse_date(value: str | dt.date | None, field: str) -> dt.date | None:
     try:
         if not _ISO_DATE.match(text):
             raise ValueError(text)
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
+        if not day_in_range(day):
+            raise ValueError(text)
+        return day
     except ValueError:
+        expected = f"not a date (YYYY-MM-DD, {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()})"
         raise ValidationFailed(
-            f"{field} '{value}' is not a date (YYYY-MM-DD)",
-            problems=[FieldProblem(field, "not a date (YYYY-MM-DD)")],
+            f"{field} '{value}' is {expected}", problems=[FieldProblem(field, expected)]
         ) from None
 
 

@@ -35,6 +35,7 @@ from retailcore.adapters.orm import utcnow
 from retailcore.adapters.sequences import take_next
 from retailcore.core.currencies import minor_unit, round_to_currency
 from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, NotFound, ValidationFailed
+from retailcore.core.inputs import FIRST_DAY
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.eventlog.tables import Event
 from retailcore.masterdata.tables import Account, Company
@@ -136,8 +137,16 @@ def journal(session: Session, company_id: uuid.UUID, code: str) -> a.Journal:
     return found
 
 
-def fiscal_year_for(session: Session, company_id: uuid.UUID, date: dt.date) -> a.FiscalYear:
-    """The fiscal year holding ``date``, created with its twelve monthly periods when missing."""
+def fiscal_year_for(
+    session: Session, ctx: CommandContext, company_id: uuid.UUID, date: dt.date
+) -> a.FiscalYear:
+    """The fiscal year holding ``date``, created with its twelve monthly periods when missing.
+
+    Created on demand only from :data:`FIRST_DAY` to the end of the fiscal year after the current
+    one (the command's ``occurred_at``, when a simulation replays another time, else the server's
+    date): an entry dated further ahead is far more likely a typo than a plan, and a year made for it
+    would sit in the books. A later year is created on purpose with ``POST /fiscal-years``.
+    """
     found = session.scalar(
         select(a.FiscalYear).where(
             a.FiscalYear.company_id == company_id,
@@ -148,8 +157,22 @@ def fiscal_year_for(session: Session, company_id: uuid.UUID, date: dt.date) -> a
     if found is not None:
         return found
     start_month = settings_for(session, company_id).fiscal_year_start_month
-    year = date.year if date.month >= start_month else date.year - 1
-    return create_fiscal_year(session, company_id, dt.date(year, start_month, 1))
+    today = (ctx.occurred_at or utcnow()).date()
+    last_on_demand = _add_months(_fiscal_year_start(today, start_month), 24) - dt.timedelta(days=1)
+    if not FIRST_DAY <= date <= last_on_demand:
+        raise ValidationFailed(
+            f"there is no fiscal year holding {date.isoformat()}: one is created on the first posting only "
+            f"from {FIRST_DAY.isoformat()} to {last_on_demand.isoformat()} (the end of next fiscal year); "
+            "create it first with POST /fiscal-years",
+            code="no-fiscal-year",
+            problems=[FieldProblem("date", "in no fiscal year; create the fiscal year first")],
+        )
+    return create_fiscal_year(session, company_id, _fiscal_year_start(date, start_month))
+
+
+def _fiscal_year_start(day: dt.date, start_month: int) -> dt.date:
+    """The first day of the fiscal year holding ``day``, for years starting in ``start_month``."""
+    return dt.date(day.year if day.month >= start_month else day.year - 1, start_month, 1)
 
 
 def _add_months(day: dt.date, months: int) -> dt.date:
@@ -385,7 +408,7 @@ def post_entry(
     settings = settings_for(session, company.id)
     if settings.lock_date is not None and date <= settings.lock_date:
         raise period_locked(date, settings.lock_date)
-    fiscal_year_for(session, company.id, date)
+    fiscal_year_for(session, ctx, company.id, date)
     target_journal = journal(session, company.id, journal_code)
     _check_accounts(session, company.id, {line.account_id for line in lines})
     balanced = balance_lines(session, company, date, lines)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,7 @@ from retailcore.core.errors import (
     NotFound,
     ValidationFailed,
 )
+from retailcore.core.inputs import Day, text
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.inventory import purchasing_tables as p
 from retailcore.inventory.services import MoveLine, move_stock
@@ -90,8 +91,8 @@ def _transition(order: p.PurchaseOrder, target: str, action: str) -> None:
 QuantityIn = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 PriceIn = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=6, allow_inf_nan=False)]
 TaxIn = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Ref = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+Text200 = text(strip_whitespace=True, min_length=1, max_length=200)
+Ref = text(strip_whitespace=True, max_length=64)
 
 
 class Request(BaseModel):
@@ -109,9 +110,9 @@ class CreatePurchaseOrder(Request):
     supplier: Text200 = Field(description="The supplier's name (there is no supplier master yet).")
     supplier_ref: Ref | None = Field(default=None, description="The supplier's code elsewhere, if any.")
     store_id: uuid.UUID = Field(description="The store (or warehouse) that receives the goods.")
-    order_date: dt.date | None = Field(default=None, description="Defaults to today.")
-    expected_date: dt.date | None = None
-    notes: Annotated[str, StringConstraints(max_length=2000)] = ""
+    order_date: Day | None = Field(default=None, description="Defaults to today.")
+    expected_date: Day | None = None
+    notes: text(max_length=2000) = ""
     lines: Annotated[list[OrderLineIn], Field(min_length=1, max_length=500)]
 
 
@@ -123,10 +124,8 @@ class ReceiptLineIn(Request):
 
 class RecordReceipt(Request):
     purchase_order_id: uuid.UUID
-    date: dt.date | None = Field(default=None, description="Defaults to today.")
-    reference: Annotated[str, StringConstraints(max_length=200)] = Field(
-        default="", description="The supplier's delivery note."
-    )
+    date: Day | None = Field(default=None, description="Defaults to today.")
+    reference: text(max_length=200) = Field(default="", description="The supplier's delivery note.")
     lines: Annotated[list[ReceiptLineIn], Field(min_length=1, max_length=500)]
 
 
@@ -134,7 +133,7 @@ class BillLineIn(Request):
     po_line_id: uuid.UUID
     quantity: QuantityIn
     unit_price: PriceIn = Field(description="The supplier's unit price, before tax.")
-    tax_code: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
+    tax_code: text(min_length=1, max_length=32) | None = None
     tax: TaxIn = Field(default=Decimal(0), description="Input tax of the line, as the bill states it.")
 
     @model_validator(mode="after")
@@ -146,7 +145,7 @@ class BillLineIn(Request):
 
 class RecordVendorBill(Request):
     purchase_order_id: uuid.UUID
-    bill_date: dt.date
+    bill_date: Day
     supplier_invoice_ref: Ref = Field(default="", description="The supplier's invoice number.")
     lines: Annotated[list[BillLineIn], Field(min_length=1, max_length=500)]
 
@@ -246,7 +245,7 @@ class VendorBillView(BaseModel):
     store_id: uuid.UUID
     supplier: str
     supplier_invoice_ref: str
-    bill_date: dt.date
+    bill_date: Day
     currency: str
     state: str
     net_amount: DecimalStr

@@ -12,16 +12,15 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from retailcore.core.currencies import is_currency
+from retailcore.core.inputs import Text, text
 from retailcore.masterdata.barcodes import validate_barcode
 from retailcore.masterdata.chart import AccountRole, AccountType
 
-Code = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")
-]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Code = text(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")
+Name = text(strip_whitespace=True, min_length=1, max_length=200)
 Price = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 Cost = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=6, allow_inf_nan=False)]
 Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=19, decimal_places=8, allow_inf_nan=False)]
@@ -34,22 +33,13 @@ def _currency(value: str) -> str:
     return value
 
 
-CurrencyCode = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=3, max_length=3), AfterValidator(_currency)
-]
-CountryCode = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")
-]
-Jurisdiction = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z0-9-]{2,32}$")
-]
-TaxCategory = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[A-Za-z0-9_]{1,32}$")
-]
-Sku = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._/-]+$")
-]
-Barcode = Annotated[str, AfterValidator(validate_barcode)]
+# Text's check runs before a type's own validator, which may quote the value in its message.
+CurrencyCode = Annotated[text(strip_whitespace=True, min_length=3, max_length=3), AfterValidator(_currency)]
+CountryCode = text(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")
+Jurisdiction = text(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z0-9-]{2,32}$")
+TaxCategory = text(strip_whitespace=True, to_lower=True, pattern=r"^[A-Za-z0-9_]{1,32}$")
+Sku = text(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._/-]+$")
+Barcode = Annotated[Text, AfterValidator(validate_barcode)]
 
 Channel = Literal["pos", "web", "marketplace"]
 CostMethod = Literal["fifo", "average", "standard"]
@@ -70,7 +60,7 @@ def _timezone(value: str) -> str:
     return value
 
 
-TimeZone = Annotated[str, AfterValidator(_timezone)]
+TimeZone = Annotated[Text, AfterValidator(_timezone)]
 
 
 class Request(BaseModel):
@@ -90,7 +80,7 @@ class CreateCompany(Request):
     currency: CurrencyCode
     country: CountryCode
     tax_jurisdiction: Jurisdiction | None = Field(default=None, description="Defaults to the country code.")
-    chart_template: str | None = Field(
+    chart_template: Text | None = Field(
         default="generic_retail", description="Chart of accounts template to load; null loads none."
     )
 
@@ -144,10 +134,7 @@ class UpdateStore(Request):
 
 
 class CreateLocation(CompanyScoped):
-    code: Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._/-]+$"),
-    ]
+    code: text(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._/-]+$")
     name: Name
     kind: LocationKind
     store_id: uuid.UUID | None = Field(
@@ -169,9 +156,9 @@ def _unique_items(values: list[str]) -> list[str]:
 
 class CreateProduct(CompanyScoped):
     sku: Sku
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-    description: Annotated[str, StringConstraints(max_length=4000)] | None = None
-    category: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: text(strip_whitespace=True, min_length=1, max_length=300)
+    description: text(max_length=4000) | None = None
+    category: text(strip_whitespace=True, min_length=1, max_length=200)
     unit_of_measure: UnitOfMeasure = "unit"
     tax_category: TaxCategory = "standard"
     cost_method: CostMethod = "fifo"
@@ -188,11 +175,9 @@ class CreateProduct(CompanyScoped):
 
 class UpdateProduct(Request):
     sku: Sku | None = None
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)] | None = None
-    description: Annotated[str, StringConstraints(max_length=4000)] | None = None
-    category: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None
-    ) = None
+    name: text(strip_whitespace=True, min_length=1, max_length=300) | None = None
+    description: text(max_length=4000) | None = None
+    category: text(strip_whitespace=True, min_length=1, max_length=200) | None = None
     unit_of_measure: UnitOfMeasure | None = None
     tax_category: TaxCategory | None = None
     cost_method: CostMethod | None = None
@@ -209,17 +194,13 @@ def _email(value: str | None) -> str | None:
     return value
 
 
-Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=320), AfterValidator(_email)
-]
-Phone = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+() .-]{3,40}$")
-]
+Email = Annotated[text(strip_whitespace=True, to_lower=True, max_length=320), AfterValidator(_email)]
+Phone = text(strip_whitespace=True, max_length=40, pattern=r"^[0-9+() .-]{3,40}$")
 
 
 class CreateCustomer(CompanyScoped):
-    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = (
-        Field(default=None, description="Customer number; generated when absent.")
+    code: text(strip_whitespace=True, min_length=1, max_length=64) | None = Field(
+        default=None, description="Customer number; generated when absent."
     )
     name: Name
     email: Email | None = None
@@ -240,12 +221,7 @@ class CreatePaymentMethod(CompanyScoped):
     code: Code
     name: Name
     kind: PaymentMethodKind
-    gateway: (
-        Annotated[
-            str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-        ]
-        | None
-    ) = None
+    gateway: text(strip_whitespace=True, to_lower=True, pattern=r"^[A-Za-z0-9_-]{1,64}$") | None = None
     active: bool = True
 
 

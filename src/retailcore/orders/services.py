@@ -58,6 +58,7 @@ from retailcore.adapters.orm import utcnow
 from retailcore.adapters.paging import keyset_page
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, NotFound, ValidationFailed
+from retailcore.core.inputs import text
 from retailcore.core.money import Money
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.inventory import reservations as r
@@ -144,17 +145,11 @@ class PlaceOrder(CompanyScoped):
 
 class TakePayment(Request):
     kind: Literal["card", "gift_card", "store_credit", "on_account"] = "card"
-    gateway: str | None = Field(
-        None,
-        min_length=1,
-        max_length=64,
-        description="card: the gateway (or the marketplace that collected).",
+    gateway: text(min_length=1, max_length=64) | None = Field(
+        None, description="card: the gateway (or the marketplace that collected)."
     )
-    reference: str | None = Field(
-        None,
-        min_length=1,
-        max_length=200,
-        description="card: the gateway's payment reference; gift_card: the card number.",
+    reference: text(min_length=1, max_length=200) | None = Field(
+        None, description="card: the gateway's payment reference; gift_card: the card number."
     )
     amount: AmountIn
     capture: bool = Field(True, description="card: false records the authorization only.")
@@ -184,7 +179,7 @@ class Fulfil(Request):
 
 
 class CancelOrder(Request):
-    reason: str = Field("", max_length=500)
+    reason: text(max_length=500) = ""
 
 
 class InvoiceOrder(Request):

@@ -7,9 +7,10 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from retailcore.core.decimals import DecimalStr
+from retailcore.core.inputs import Instant, Text, text
 from retailcore.masterdata.commands import Code, CompanyScoped, Name, Request
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
@@ -50,7 +51,7 @@ class PaymentIn(Request):
 
 class SaleIn(Request):
     client_uuid: uuid.UUID
-    sold_at: AwareDatetime
+    sold_at: Instant
     lines: list[SaleLineIn] = Field(min_length=1, max_length=MAX_LINES_PER_SALE)
     payments: list[PaymentIn] = Field(default_factory=list, max_length=20)
     customer_id: uuid.UUID | None = None
@@ -79,11 +80,11 @@ class SalesBatch(Request):
 class CashMovementIn(Request):
     direction: Literal["in", "out"]
     amount: Positive
-    reason: Annotated[str, Field(min_length=1, max_length=200)]
+    reason: text(min_length=1, max_length=200)
 
 
 class CloseSession(Request):
-    counted: dict[str, Money] = Field(default_factory=dict)
+    counted: dict[Text, Money] = Field(default_factory=dict)
     """Counted amount per payment method code; a cash method not named counts as 0."""
 
 

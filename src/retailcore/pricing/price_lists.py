@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
@@ -39,15 +39,14 @@ from retailcore.core.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
+from retailcore.core.inputs import Day, text
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.masterdata.commands import Code, CompanyScoped, CurrencyCode, Name, Price, Request
 from retailcore.masterdata.tables import Company, Product, Store
 from retailcore.pricing.tables import PriceList, PriceListItem
 
 Channel = Literal["pos", "web", "marketplace", "b2b"]
-CustomerGroup = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
-]
+CustomerGroup = text(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
 QuantityIn = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 
 
@@ -94,8 +93,8 @@ class CreatePriceList(CompanyScoped, _Validity):
     store_id: uuid.UUID | None = None
     customer_group: CustomerGroup | None = None
     priority: int = Field(0, ge=-1_000_000, le=1_000_000)
-    valid_from: dt.date | None = None
-    valid_to: dt.date | None = None
+    valid_from: Day | None = None
+    valid_to: Day | None = None
     active: bool = True
     items: Items = Field(default_factory=list)
 
@@ -108,8 +107,8 @@ class UpdatePriceList(_Validity):
     store_id: uuid.UUID | None = None
     customer_group: CustomerGroup | None = None
     priority: int | None = Field(None, ge=-1_000_000, le=1_000_000)
-    valid_from: dt.date | None = None
-    valid_to: dt.date | None = None
+    valid_from: Day | None = None
+    valid_to: Day | None = None
     active: bool | None = None
 
 

@@ -7,11 +7,12 @@ from pydantic import Field
 
 from retailcore.adapters.orm import utcnow
 from retailcore.core.errors import FieldProblem, ValidationFailed
+from retailcore.core.inputs import Instant
 from retailcore.masterdata.commands import CompanyScoped
 
 
 class SweepAsOf(CompanyScoped):
-    as_of: dt.datetime | None = Field(
+    as_of: Instant | None = Field(
         None, description="Act on what was due by this time (not in the future); defaults to now."
     )
 

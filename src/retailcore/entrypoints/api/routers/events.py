@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from retailcore.core.inputs import Text
 from retailcore.entrypoints.api.deps import Api, reader
 from retailcore.eventlog.tables import Event
 
@@ -42,8 +43,8 @@ class EventQuery(BaseModel):
     after: int = Field(0, ge=0, description="Only events after this log position.")
     limit: int = Field(100, ge=1, le=1000)
     company_id: uuid.UUID | None = None
-    type: str | None = None
-    aggregate_type: str | None = None
+    type: Text | None = None
+    aggregate_type: Text | None = None
     aggregate_id: uuid.UUID | None = None
     correlation_id: uuid.UUID | None = None
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from retailcore.accounting import fx
 from retailcore.accounting import tables as a
 from retailcore.core.decimals import DecimalStr
+from retailcore.core.inputs import Day, text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.commands import CurrencyCode
@@ -37,14 +38,14 @@ class SetExchangeRate(BaseModel):
 
     company_id: uuid.UUID | None = Field(None, description="Defaults to the token's company.")
     currency: CurrencyCode = Field(description="ISO 4217 code, not the company currency.")
-    date: dt.date = Field(description="The rate applies from this date until the next rate.")
+    date: Day = Field(description="The rate applies from this date until the next rate.")
     rate: Decimal = Field(
         description="Company currency per one unit of `currency`, > 0, at most 8 decimals.",
         allow_inf_nan=False,
         examples=["1.0845"],
     )
     replace: bool = Field(False, description="Replace an existing rate of the same currency and date.")
-    source: str = Field("manual", min_length=1, max_length=64, description="Where the rate comes from.")
+    source: text(min_length=1, max_length=64) = Field("manual", description="Where the rate comes from.")
 
 
 class ExchangeRateView(BaseModel):
@@ -78,8 +79,8 @@ class RateQuery(BaseModel):
 
     company_id: uuid.UUID | None = Field(None, description="Defaults to the token's company.")
     currency: CurrencyCode | None = None
-    date_from: dt.date | None = Field(None, description="Rates dated on or after this day.")
-    date_to: dt.date | None = Field(None, description="Rates dated on or before this day.")
+    date_from: Day | None = Field(None, description="Rates dated on or after this day.")
+    date_to: Day | None = Field(None, description="Rates dated on or before this day.")
 
 
 class EffectiveRateQuery(BaseModel):
@@ -87,7 +88,7 @@ class EffectiveRateQuery(BaseModel):
 
     company_id: uuid.UUID | None = None
     currency: CurrencyCode
-    on: dt.date = Field(description="Transaction date.")
+    on: Day = Field(description="Transaction date.")
 
 
 class EffectiveRateView(BaseModel):
@@ -190,7 +191,7 @@ class Revalue(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     company_id: uuid.UUID | None = Field(None, description="Defaults to the token's company.")
-    as_of: dt.date = Field(description="Period end: balances at this date, revalued at its rate.")
+    as_of: Day = Field(description="Period end: balances at this date, revalued at its rate.")
 
 
 class RevaluedBalanceView(BaseModel):

@@ -1,7 +1,6 @@
 """The ledger over HTTP: journals, entries (manual, post, reverse), posting rules, periods, lock date,
 and postable events from external systems."""
 
-import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -19,6 +18,7 @@ from retailcore.accounting import tables as a
 from retailcore.accounting import views as v
 from retailcore.adapters.paging import keyset_page
 from retailcore.core.errors import FieldProblem, InvalidReference, NotFound
+from retailcore.core.inputs import Day, Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.services import company_in_scope
@@ -121,10 +121,10 @@ class EntryQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     company_id: uuid.UUID | None = None
-    journal_code: str | None = None
+    journal_code: Text | None = None
     state: Literal["draft", "posted"] | None = None
-    date_from: dt.date | None = None
-    date_to: dt.date | None = None
+    date_from: Day | None = None
+    date_to: Day | None = None
     account_id: uuid.UUID | None = Field(None, description="Entries with a line on this account.")
     event_id: uuid.UUID | None = None
     limit: int = Field(50, ge=1, le=500)
@@ -244,9 +244,9 @@ class RuleQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     company_id: uuid.UUID | None = None
-    event_type: str | None = None
-    code: str | None = None
-    as_of: dt.date | None = Field(None, description="Only the versions in force on this date.")
+    event_type: Text | None = None
+    code: Text | None = None
+    as_of: Day | None = Field(None, description="Only the versions in force on this date.")
 
 
 @router.get(
@@ -296,7 +296,7 @@ async def create_rule(
     description="The version in force ends the day before `valid_from`; entries already posted never change.",
 )
 async def change_rule(
-    code: Annotated[str, Path()],
+    code: Annotated[Text, Path()],
     body: cmd.ChangePostingRule,
     api: Annotated[Api, Depends(writer("posting_rules:write"))],
     company_id: uuid.UUID | None = None,

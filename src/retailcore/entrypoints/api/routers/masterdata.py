@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from retailcore.core.errors import PermissionDenied, ValidationFailed
+from retailcore.core.inputs import Text, text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata import commands as c
@@ -36,7 +37,7 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(50, ge=1, le=500, description="Page size.")
-    cursor: str | None = Field(None, description="The `next_cursor` of the previous page.")
+    cursor: Text | None = Field(None, description="The `next_cursor` of the previous page.")
 
     def conditions(self) -> list[ColumnElement[bool]]:
         return []
@@ -56,7 +57,7 @@ class CompanyScopedQuery(ListQuery):
 
 
 class CompanyQuery(ListQuery):
-    code: str | None = None
+    code: Text | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         return [t.Company.code == self.code] if self.code else []
@@ -64,7 +65,7 @@ class CompanyQuery(ListQuery):
 
 class StoreQuery(CompanyScopedQuery):
     kind: Literal["store", "warehouse"] | None = None
-    code: str | None = None
+    code: Text | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         conditions = self.scoped(t.Store)
@@ -78,7 +79,7 @@ class StoreQuery(CompanyScopedQuery):
 class LocationQuery(CompanyScopedQuery):
     store_id: uuid.UUID | None = None
     kind: c.LocationKind | None = None
-    code: str | None = None
+    code: Text | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         conditions = self.scoped(t.Location)
@@ -92,14 +93,14 @@ class LocationQuery(CompanyScopedQuery):
 
 
 class ProductQuery(CompanyScopedQuery):
-    sku: str | None = None
-    barcode: str | None = None
-    category: str | None = Field(
+    sku: Text | None = None
+    barcode: Text | None = None
+    category: Text | None = Field(
         None, description="This category and its sub-categories (`Apparel` finds `Apparel/Tops`)."
     )
     channel: c.Channel | None = None
-    tax_category: str | None = None
-    q: str | None = Field(None, max_length=100, description="Case-insensitive search in SKU and name.")
+    tax_category: Text | None = None
+    q: text(max_length=100) | None = Field(None, description="Case-insensitive search in SKU and name.")
 
     def conditions(self) -> list[ColumnElement[bool]]:
         conditions = self.scoped(t.Product)
@@ -133,10 +134,10 @@ class ProductQuery(CompanyScopedQuery):
 
 
 class CustomerQuery(CompanyScopedQuery):
-    code: str | None = None
-    email: str | None = None
-    q: str | None = Field(
-        None, max_length=100, description="Case-insensitive search in name, code and e-mail."
+    code: Text | None = None
+    email: Text | None = None
+    q: text(max_length=100) | None = Field(
+        None, description="Case-insensitive search in name, code and e-mail."
     )
 
     def conditions(self) -> list[ColumnElement[bool]]:
@@ -158,7 +159,7 @@ class CustomerQuery(CompanyScopedQuery):
 
 class PaymentMethodQuery(CompanyScopedQuery):
     kind: c.PaymentMethodKind | None = None
-    gateway: str | None = None
+    gateway: Text | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         conditions = self.scoped(t.PaymentMethod)
@@ -170,8 +171,8 @@ class PaymentMethodQuery(CompanyScopedQuery):
 
 
 class TaxRuleQuery(CompanyScopedQuery):
-    jurisdiction: str | None = None
-    tax_category: str | None = None
+    jurisdiction: Text | None = None
+    tax_category: Text | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         conditions = self.scoped(t.TaxRule)
@@ -185,7 +186,7 @@ class TaxRuleQuery(CompanyScopedQuery):
 class AccountQuery(CompanyScopedQuery):
     type: c.AccountType | None = None
     role: c.AccountRole | None = None
-    code: str | None = None
+    code: Text | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         conditions = self.scoped(t.Account)

@@ -6,7 +6,6 @@ route annotations at runtime. Reading needs ``orders:read``, changing ``orders:w
 ``invoices:write``. Every POST honours ``Idempotency-Key``.
 """
 
-import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
 from retailcore.core.errors import NotFound
+from retailcore.core.inputs import Day
 from retailcore.entrypoints.api.as_of import SweepAsOf
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
@@ -309,8 +309,8 @@ class InvoiceQuery(BaseModel):
 
     company_id: uuid.UUID | None = None
     customer_id: uuid.UUID | None = None
-    date_from: dt.date | None = None
-    date_to: dt.date | None = None
+    date_from: Day | None = None
+    date_to: Day | None = None
     limit: int = Field(50, ge=1, le=500)
     cursor: uuid.UUID | None = Field(None, description="The `next_cursor` of the previous page.")
 

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from retailcore.core.inputs import Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.services import company_in_scope
@@ -59,7 +60,7 @@ def list_sessions(
     api: Annotated[Api, Depends(reader("pos:sell"))],
     company_id: uuid.UUID | None = None,
     terminal_id: uuid.UUID | None = None,
-    state: str | None = None,
+    state: Text | None = None,
 ) -> Any:
     def work(session: Session) -> list[c.SessionView]:
         company = company_in_scope(session, api.principal, company_id)

@@ -4,7 +4,6 @@ No ``from __future__ import annotations`` here: FastAPI reads the route annotati
 Reading needs ``products:read``, changing ``products:write``.
 """
 
-import datetime as dt
 import uuid
 from decimal import Decimal
 from typing import Annotated, Any
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.paging import keyset_page
 from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFailed
+from retailcore.core.inputs import Day, Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.commands import CurrencyCode
@@ -73,7 +73,7 @@ class PriceListQuery(BaseModel):
     store_id: uuid.UUID | None = None
     active: bool | None = None
     limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = Field(None, description="The `next_cursor` of the previous page.")
+    cursor: Text | None = Field(None, description="The `next_cursor` of the previous page.")
 
 
 class PriceListPage(BaseModel):
@@ -165,7 +165,7 @@ class PriceQuery(BaseModel):
     company_id: uuid.UUID | None = None
     store_id: uuid.UUID | None = None
     currency: CurrencyCode | None = Field(None, description="Defaults to the company currency.")
-    date: dt.date | None = Field(None, description="Defaults to today (in the store's time zone, if any).")
+    date: Day | None = Field(None, description="Defaults to today (in the store's time zone, if any).")
     quantity: pl.QuantityIn = Decimal(1)
     customer_group: pl.CustomerGroup | None = None
 

@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from retailcore.core.inputs import Text, text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
 from retailcore.inventory import purchasing as svc
@@ -27,7 +28,7 @@ BillState = Literal["matched", "exception", "posted", "cancelled"]
 class Note(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    reason: Annotated[str, StringConstraints(max_length=500)] = ""
+    reason: text(max_length=500) = ""
 
 
 class Page(BaseModel):
@@ -43,7 +44,7 @@ class Page(BaseModel):
 
 class OrderQuery(Page):
     state: OrderState | None = None
-    supplier: str | None = Field(None, description="Part of the supplier's name, any case.")
+    supplier: Text | None = Field(None, description="Part of the supplier's name, any case.")
     store_id: uuid.UUID | None = None
 
 
@@ -224,7 +225,7 @@ def get_receipt(
 class BillQuery(Page):
     purchase_order_id: uuid.UUID | None = None
     state: BillState | None = None
-    supplier: str | None = None
+    supplier: Text | None = None
 
 
 class BillPage(BaseModel):
@@ -285,7 +286,7 @@ def get_bill(
 class Approval(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    note: Annotated[str, StringConstraints(max_length=500)] = ""
+    note: text(max_length=500) = ""
 
 
 @router.post(

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.accounting import reconciliation as r
 from retailcore.core.decimals import DecimalStr, canonical
+from retailcore.core.inputs import Day
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.services import company_in_scope
@@ -175,7 +176,7 @@ class OpenItemsQuery(BaseModel):
 
     company_id: uuid.UUID | None = Field(None, description="Defaults to the token's company.")
     account_id: uuid.UUID | None = Field(None, description="One reconcilable account; all of them if absent.")
-    as_of: dt.date | None = Field(None, description="Report date; today (UTC) if absent.")
+    as_of: Day | None = Field(None, description="Report date; today (UTC) if absent.")
     format: Literal["json", "csv"] = "json"
 
 

@@ -14,11 +14,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
+from pydantic import BeforeValidator
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
 from retailcore.accounting import reports as r
 from retailcore.core.errors import PermissionDenied
+from retailcore.core.inputs import Day, Text, text
 from retailcore.entrypoints.api.deps import Api, reader
 from retailcore.masterdata.services import company_in_scope
 
@@ -29,18 +31,18 @@ CompanyParam = Annotated[
     uuid.UUID | None,
     Query(description="The company; only for an installation-wide token (others read their own)."),
 ]
+# An empty date parameter (a blank form field) counts as absent, as the CLI's options do.
+OptionalDay = Annotated[Day | None, BeforeValidator(lambda value: value or None)]
 DateFrom = Annotated[
-    str | None, Query(description="First day, `YYYY-MM-DD` (or give `period`).", examples=["2026-11-01"])
+    OptionalDay, Query(description="First day, `YYYY-MM-DD` (or give `period`).", examples=["2026-11-01"])
 ]
 DateTo = Annotated[
-    str | None,
+    OptionalDay,
     Query(description="Last day, inclusive, `YYYY-MM-DD` (or give `period`).", examples=["2026-11-30"]),
 ]
 PeriodParam = Annotated[
-    str | None,
-    Query(
-        description="A period code (`2026-11`) or fiscal year code (`2026`) instead of dates.", max_length=16
-    ),
+    text(max_length=16) | None,
+    Query(description="A period code (`2026-11`) or fiscal year code (`2026`) instead of dates."),
 ]
 Format = Annotated[Literal["json", "csv"], Query(description="`csv` answers `text/csv` with a header row.")]
 
@@ -90,7 +92,7 @@ def trial_balance(
     date_to: DateTo = None,
     period: PeriodParam = None,
     group_by: Annotated[
-        list[str] | None,
+        list[Text] | None,
         Query(description=f"Dimensions, repeated or comma-separated: {', '.join(r.DIMENSIONS)}."),
     ] = None,
     format: Format = "json",
@@ -120,13 +122,13 @@ def trial_balance(
 )
 def general_ledger(
     api: ReportsApi,
-    account: Annotated[str, Query(description="Account code or id.", max_length=64)],
+    account: Annotated[text(max_length=64), Query(description="Account code or id.")],
     company_id: CompanyParam = None,
     date_from: DateFrom = None,
     date_to: DateTo = None,
     period: PeriodParam = None,
     limit: Annotated[int, Query(ge=1, le=r.GENERAL_LEDGER_MAX_LIMIT, description="Lines per page.")] = 1000,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[Text | None, Query(description="`next_cursor` of the previous page.")] = None,
     format: Format = "json",
 ) -> Any:
     start, end = r.parse_date(date_from, "date_from"), r.parse_date(date_to, "date_to")
@@ -161,7 +163,7 @@ def profit_and_loss(
     date_to: DateTo = None,
     period: PeriodParam = None,
     group_by: Annotated[
-        str | None, Query(description=f"One dimension: {', '.join(r.DIMENSIONS)}.", max_length=32)
+        text(max_length=32) | None, Query(description=f"One dimension: {', '.join(r.DIMENSIONS)}.")
     ] = None,
     format: Format = "json",
 ) -> Any:
@@ -190,7 +192,7 @@ def profit_and_loss(
 )
 def balance_sheet(
     api: ReportsApi,
-    as_of: Annotated[str, Query(description="The date, inclusive, `YYYY-MM-DD`.", examples=["2026-11-30"])],
+    as_of: Annotated[Day, Query(description="The date, inclusive, `YYYY-MM-DD`.", examples=["2026-11-30"])],
     company_id: CompanyParam = None,
     format: Format = "json",
 ) -> Any:

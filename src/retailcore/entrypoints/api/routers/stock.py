@@ -5,20 +5,20 @@ Store-scoped tokens see their store's locations only: levels, moves, reservation
 other stores are not found, and their locations are refused as invalid references.
 """
 
-import datetime as dt
 import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
 from retailcore.adapters.orm import utcnow
 from retailcore.core.errors import FieldProblem, InvalidReference, NotFound, ValidationFailed
+from retailcore.core.inputs import Day, Instant, Text, text
 from retailcore.entrypoints.api.as_of import SweepAsOf
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
@@ -35,8 +35,8 @@ router = APIRouter(route_class=DecimalRoute, tags=["stock"])
 Channel = Literal["pos", "web", "marketplace", "b2b"]
 PositiveQuantity = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 SafetyQuantity = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
-Ref = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
-Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+Ref = text(strip_whitespace=True, max_length=100)
+Note = text(strip_whitespace=True, max_length=500)
 MANUAL_KINDS = ("internal", "scrap")
 """Moves store staff make by hand; receipts, sales, transfers and counts come from their own flows."""
 
@@ -83,12 +83,12 @@ class LevelQuery(BaseModel):
 
     company_id: uuid.UUID | None = None
     product_id: uuid.UUID | None = None
-    sku: str | None = None
+    sku: Text | None = None
     location_id: uuid.UUID | None = None
     store_id: uuid.UUID | None = None
     only_nonzero: bool = Field(False, description="Leave out rows with nothing on hand, reserved or valued.")
     limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = Field(None, description="The `next_cursor` of the previous page.")
+    cursor: Text | None = Field(None, description="The `next_cursor` of the previous page.")
 
 
 class LevelPage(BaseModel):
@@ -200,12 +200,12 @@ class MoveQuery(BaseModel):
     product_id: uuid.UUID | None = None
     location_id: uuid.UUID | None = Field(None, description="Moves from or to this location.")
     store_id: uuid.UUID | None = Field(None, description="Moves from or to a location of this store.")
-    kind: str | None = None
-    date_from: dt.date | None = None
-    date_to: dt.date | None = None
+    kind: Text | None = None
+    date_from: Day | None = None
+    date_to: Day | None = None
     event_id: uuid.UUID | None = None
     limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = Field(None, description="The `next_cursor` of the previous page.")
+    cursor: Text | None = Field(None, description="The `next_cursor` of the previous page.")
 
 
 class MovePage(BaseModel):
@@ -241,8 +241,8 @@ class ManualMoveLine(Request):
 
 class ManualMove(CompanyScoped):
     kind: Literal["internal", "scrap"]
-    date: dt.date | None = Field(None, description="Defaults to today (UTC).")
-    reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    date: Day | None = Field(None, description="Defaults to today (UTC).")
+    reference: text(strip_whitespace=True, max_length=200) = ""
     lines: Annotated[list[ManualMoveLine], Field(min_length=1, max_length=500)]
 
 
@@ -325,11 +325,9 @@ class CreateReservation(CompanyScoped):
     location_id: uuid.UUID = Field(description="A sellable location (stock or backroom) of a store.")
     quantity: PositiveQuantity
     channel: Channel
-    order_ref: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    order_ref: text(strip_whitespace=True, min_length=1, max_length=100)
     order_line_ref: Ref = ""
-    expires_at: dt.datetime | None = Field(
-        None, description="For unpaid carts: released by the expiry sweep."
-    )
+    expires_at: Instant | None = Field(None, description="For unpaid carts: released by the expiry sweep.")
 
 
 class ReservationQuery(BaseModel):
@@ -338,12 +336,12 @@ class ReservationQuery(BaseModel):
     company_id: uuid.UUID | None = None
     state: Literal["active", "released", "consumed", "expired"] | None = None
     channel: Channel | None = None
-    order_ref: str | None = None
+    order_ref: Text | None = None
     product_id: uuid.UUID | None = None
     location_id: uuid.UUID | None = None
     store_id: uuid.UUID | None = None
     limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = Field(None, description="The `next_cursor` of the previous page.")
+    cursor: Text | None = Field(None, description="The `next_cursor` of the previous page.")
 
 
 class ReservationPage(BaseModel):
@@ -356,8 +354,8 @@ class ReleaseReservation(Request):
 
 
 class ConsumeReservation(Request):
-    date: dt.date | None = Field(None, description="Date of the delivery; defaults to today (UTC).")
-    reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    date: Day | None = Field(None, description="Date of the delivery; defaults to today (UTC).")
+    reference: text(strip_whitespace=True, max_length=200) | None = None
 
 
 class Consumed(BaseModel):
@@ -516,11 +514,11 @@ class ExceptionQuery(BaseModel):
 
     company_id: uuid.UUID | None = None
     status: Literal["open", "acknowledged", "resolved"] | None = None
-    kind: str | None = None
+    kind: Text | None = None
     store_id: uuid.UUID | None = None
     product_id: uuid.UUID | None = None
     limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = Field(None, description="The `next_cursor` of the previous page.")
+    cursor: Text | None = Field(None, description="The `next_cursor` of the previous page.")
 
 
 class ExceptionPage(BaseModel):

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from retailcore.core.decimals import DecimalStr, canonical
+from retailcore.core.inputs import Day
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader
 from retailcore.inventory import valuation as v
 from retailcore.masterdata.services import company_in_scope
@@ -77,7 +78,7 @@ def _csv(valuation: v.Valuation) -> str:
 )
 def stock_valuation(
     api: Annotated[Api, Depends(reader("stock:read"))],
-    as_of: Annotated[dt.date | None, Query(description="Default: today.")] = None,
+    as_of: Annotated[Day | None, Query(description="Default: today.")] = None,
     company_id: uuid.UUID | None = None,
     store_id: uuid.UUID | None = None,
     product_id: uuid.UUID | None = None,
@@ -111,7 +112,7 @@ def stock_valuation(
 )
 def stock_check(
     api: Annotated[Api, Depends(reader("reports:read"))],
-    as_of: Annotated[dt.date | None, Query(description="Default: today.")] = None,
+    as_of: Annotated[Day | None, Query(description="Default: today.")] = None,
     company_id: uuid.UUID | None = None,
 ) -> Any:
     def work(session: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from retailcore.access.model import Principal
 from retailcore.adapters.paging import keyset_page
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.errors import FieldProblem, InvalidReference, NotFound, PermissionDenied
+from retailcore.core.inputs import Day, text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
 from retailcore.inventory import counts
@@ -40,7 +41,7 @@ router = APIRouter(route_class=DecimalRoute, responses=PROBLEMS)
 PositiveQuantity = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 CountedQuantity = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=19, decimal_places=8, allow_inf_nan=False)]
-Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+Note = text(strip_whitespace=True, max_length=500)
 
 
 class Request(BaseModel):
@@ -71,7 +72,7 @@ class CreateTransfer(Request):
 
 
 class ShipTransfer(Request):
-    date: dt.date | None = Field(None, description="Business date of the moves; today by default.")
+    date: Day | None = Field(None, description="Business date of the moves; today by default.")
 
 
 class ReceiveTransfer(Request):
@@ -79,11 +80,11 @@ class ReceiveTransfer(Request):
     location_id: uuid.UUID | None = Field(
         None, description="An internal location of the destination store; its stock location by default."
     )
-    date: dt.date | None = None
+    date: Day | None = None
 
 
 class CloseTransfer(Request):
-    date: dt.date | None = None
+    date: Day | None = None
 
 
 class TransferLineView(BaseModel):
@@ -326,9 +327,7 @@ async def cancel_transfer(
 class CreateCountSheet(Request):
     company_id: uuid.UUID | None = Field(None, description="Required for an installation-wide token.")
     location_id: uuid.UUID = Field(description="An internal location (stock, backroom, damaged).")
-    category_prefix: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None
-    ) = Field(
+    category_prefix: text(strip_whitespace=True, min_length=1, max_length=200) | None = Field(
         None, description="Count this category and its sub-categories; every product with stock if null."
     )
     tolerance_percent: Percent = Field(counts.DEFAULT_TOLERANCE, description="Of the expected quantity.")
@@ -363,7 +362,7 @@ class RecordCounts(Request):
 
 
 class ApproveCountSheet(Request):
-    date: dt.date | None = Field(None, description="Business date of the adjustments; today by default.")
+    date: Day | None = Field(None, description="Business date of the adjustments; today by default.")
     accept_stock_moves: bool = Field(
         False, description="Approve although stock moved since the snapshot: the count wins over those moves."
     )
@@ -499,8 +498,8 @@ class AccuracyQuery(BaseModel):
 
     company_id: uuid.UUID | None = None
     store_id: uuid.UUID | None = None
-    date_from: dt.date | None = Field(None, description="First count date (approval date) included.")
-    date_to: dt.date | None = Field(None, description="Last count date included.")
+    date_from: Day | None = Field(None, description="First count date (approval date) included.")
+    date_to: Day | None = Field(None, description="Last count date included.")
 
 
 @router.get(
