@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from retailcore import __version__
+from retailcore.access.rate_limit import TokenBuckets
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.api import problems
 from retailcore.entrypoints.api.routers import (
@@ -24,6 +25,7 @@ from retailcore.entrypoints.api.routers import (
     reports,
     stock,
     stock_valuation,
+    tokens,
     transfers_counts,
 )
 from retailcore.entrypoints.bootstrap import Runtime
@@ -47,6 +49,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.session_factory = runtime.session_factory
     app.state.runtime = runtime
+    app.state.rate_limiter = TokenBuckets(
+        runtime.settings.rate_limit_per_second, runtime.settings.rate_limit_burst
+    )
     app.add_exception_handler(RetailcoreError, problems.from_domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, problems.from_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, problems.from_http_exception)  # type: ignore[arg-type]
@@ -65,6 +70,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         orders.router,
         pos.router,
         events.router,
+        tokens.router,
         health.router,
     ):
         app.include_router(router, prefix="/api/v1")
