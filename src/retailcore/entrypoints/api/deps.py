@@ -119,7 +119,7 @@ class Api:
         work: Callable[[Session, CommandContext], BaseModel],
         status_code: int,
         location: Callable[[BaseModel], str] | None,
-        replayed: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        replayed: Callable[[dict[str, Any]], dict[str, Any]] | None,
     ) -> Response:
         fingerprint = _fingerprint(self.request, body)
         key = self.idempotency_key
