@@ -54,17 +54,6 @@ def set_columns(runtime, token_id: str, **values: Any) -> None:
         session.execute(update(ApiToken).where(ApiToken.id == uuid.UUID(token_id)).values(**values))
 
 
-@pytest.fixture
-def other_company(client, admin) -> dict[str, Any]:
-    response = client.post(
-        f"{API}/companies",
-        json={"code": "OTHER", "name": "Other Retail", "currency": "EUR", "country": "FR"},
-        headers=admin,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 # -- issuing ---------------------------------------------------------------------------------------
 
 
@@ -295,7 +284,7 @@ def test_the_list_filters_by_state_role_and_company_and_pages_by_id(
     active = issue(client, admin, role="cashier", company="ACME")
     revoked = issue(client, admin, role="cashier", company="ACME")
     expired = issue(client, admin, role="finance", company="ACME", expires_in_days=1)
-    elsewhere = issue(client, admin, role="finance", company="OTHER")
+    elsewhere = issue(client, admin, role="finance", company="GLOBEX")
     client.post(f"{API}/tokens/{revoked['id']}/revoke", headers=admin)
     set_columns(runtime, expired["id"], expires_at=utcnow() - dt.timedelta(minutes=1))
 
@@ -330,14 +319,14 @@ def test_the_list_filters_by_state_role_and_company_and_pages_by_id(
 
 def test_a_company_admin_manages_its_company_tokens_only(client, admin, company, other_company):
     acme_admin = bearer(issue(client, admin, role="admin", company="ACME")["token"])
-    theirs = issue(client, admin, role="cashier", company="OTHER")
+    theirs = issue(client, admin, role="cashier", company="GLOBEX")
     installation = issue(client, admin, role="admin")
 
     # what it issues is its company's, whether it names the company or not
     mine = issue(client, acme_admin, role="cashier")
     assert mine["company_id"] == company["id"]
     assert issue(client, acme_admin, role="admin")["company_id"] == company["id"]
-    for body in ({"company": "OTHER"}, {"company_id": other_company["id"]}):
+    for body in ({"company": "GLOBEX"}, {"company_id": other_company["id"]}):
         response = client.post(f"{API}/tokens", json={"role": "cashier", **body}, headers=acme_admin)
         assert_problem(response, 422, "unknown-company", fields=tuple(body))
     # it neither sees nor revokes the other company's tokens, nor the installation-wide ones

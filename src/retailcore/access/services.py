@@ -147,23 +147,35 @@ def _as_uuid(ref: str) -> uuid.UUID | None:
         return None
 
 
-def resolve_company(session: Session, ref: str) -> Company:
-    """A company by id or by code."""
+def resolve_company(session: Session, ref: str, within: Principal | None = None) -> Company:
+    """A company by id or by code; one outside ``within``'s scope is not found either."""
     by_id = _as_uuid(ref)
     company = session.get(Company, by_id) if by_id else None
     company = company or session.scalar(select(Company).where(Company.code == ref))
-    if company is None:
+    if company is None or (within is not None and not within.sees_company(company.id)):
         raise InvalidReference(f"no company '{ref}'", code="unknown-company")
     return company
 
 
-def resolve_store(session: Session, company: Company, ref: str) -> Store:
+def resolve_store(session: Session, company: Company, ref: str, within: Principal | None = None) -> Store:
+    """A store of the company by id or by code; one outside ``within``'s scope is not found either."""
     by_id = _as_uuid(ref)
     store = session.get(Store, by_id) if by_id else None
     store = store or session.scalar(select(Store).where(Store.company_id == company.id, Store.code == ref))
-    if store is None or store.company_id != company.id:
+    outside = within is not None and store is not None and not within.sees_store(store.id)
+    if store is None or store.company_id != company.id or outside:
         raise InvalidReference(f"no store '{ref}' in company {company.code}", code="unknown-store")
     return store
+
+
+@contextmanager
+def _blaming(field: str, noun: str) -> Iterator[None]:
+    """A reference that resolves to nothing is reported against the field that carried it."""
+    try:
+        yield
+    except InvalidReference as exc:
+        exc.problems = [FieldProblem(field, f"no such {noun}")]
+        raise
 
 
 def _one_ref(by_id: uuid.UUID | None, by_ref: str | None, noun: str) -> tuple[str | None, str]:
@@ -186,17 +198,8 @@ def _scope(
     store_ref, store_field = _one_ref(request.store_id, request.store, "store")
     company: Company | None = None
     if company_ref is not None:
-        try:
-            company = resolve_company(session, company_ref)
-        except InvalidReference as exc:
-            exc.problems = [FieldProblem(company_field, "no such company")]
-            raise
-        if not issuer.sees_company(company.id):
-            raise InvalidReference(
-                f"no company '{company_ref}'",
-                code="unknown-company",
-                problems=[FieldProblem(company_field, "no such company")],
-            )
+        with _blaming(company_field, "company"):
+            company = resolve_company(session, company_ref, within=issuer)
     elif issuer.company_id is not None:
         company = session.get(Company, issuer.company_id)
     if store_ref is None and issuer.store_id is not None:
@@ -209,17 +212,8 @@ def _scope(
                 code="store-needs-company",
                 problems=[FieldProblem(company_field, "required with a store")],
             )
-        try:
-            store = resolve_store(session, company, store_ref)
-        except InvalidReference as exc:
-            exc.problems = [FieldProblem(store_field, "no such store")]
-            raise
-        if not issuer.sees_store(store.id):
-            raise InvalidReference(
-                f"no store '{store_ref}' in company {company.code}",
-                code="unknown-store",
-                problems=[FieldProblem(store_field, "no such store")],
-            )
+        with _blaming(store_field, "store"):
+            store = resolve_store(session, company, store_ref, within=issuer)
     if role is not Role.admin and company is None:
         raise ValidationFailed(
             f"a {role} token must be scoped to a company",
@@ -322,26 +316,18 @@ def issue_token(
     company, store = _scope(session, issuer, request.role, request)
     expires_at = _expiry(issuer, request, now)
     row, secret = _insert(session, request.role, company, store, request.name, expires_at, ctx.actor, now)
-    if row.company_id is not None:
-        record(
-            session,
-            ctx,
-            type="ApiTokenCreated",
-            company_id=row.company_id,
-            store_id=row.store_id,
-            aggregate_type="api_token",
-            aggregate_id=row.id,
-            payload={
-                "id": row.id,
-                "name": row.name,
-                "prefix": row.prefix,
-                "role": row.role,
-                "company_id": row.company_id,
-                "store_id": row.store_id,
-                "expires_at": row.expires_at,
-                "created_by": row.created_by,
-            },
-        )
+    _record(
+        session,
+        ctx,
+        "ApiTokenCreated",
+        row,
+        name=row.name,
+        role=row.role,
+        company_id=row.company_id,
+        store_id=row.store_id,
+        expires_at=row.expires_at,
+        created_by=row.created_by,
+    )
     return IssuedTokenView(**token_view(row, now).model_dump(), token=secret)
 
 
@@ -433,21 +419,8 @@ def _short_lock_wait(connection: Connection) -> Iterator[None]:
 
 
 def token_view(row: ApiToken, now: dt.datetime | None = None) -> TokenView:
-    return TokenView(
-        id=row.id,
-        name=row.name,
-        prefix=row.prefix,
-        role=Role(row.role),
-        company_id=row.company_id,
-        store_id=row.store_id,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        expires_at=row.expires_at,
-        revoked_at=row.revoked_at,
-        revoked_by=row.revoked_by,
-        last_used_at=row.last_used_at,
-        state=state_of(row, now or utcnow()),
-    )
+    columns = {name: getattr(row, name) for name in TokenView.model_fields if name != "state"}
+    return TokenView(**columns, state=state_of(row, now or utcnow()))
 
 
 def _visible(principal: Principal) -> list[ColumnElement[bool]]:
@@ -540,23 +513,25 @@ def revoke_token(
         row.revoked_at = now
         row.revoked_by = ctx.actor
         session.flush()
-        if row.company_id is not None:
-            record(
-                session,
-                ctx,
-                type="ApiTokenRevoked",
-                company_id=row.company_id,
-                store_id=row.store_id,
-                aggregate_type="api_token",
-                aggregate_id=row.id,
-                payload={
-                    "id": row.id,
-                    "prefix": row.prefix,
-                    "revoked_at": row.revoked_at,
-                    "revoked_by": row.revoked_by,
-                },
-            )
+        _record(session, ctx, "ApiTokenRevoked", row, revoked_at=row.revoked_at, revoked_by=row.revoked_by)
     return token_view(row, now)
+
+
+def _record(session: Session, ctx: CommandContext, type: str, row: ApiToken, **facts: object) -> None:
+    """Append an event about a token to its company's log (an installation-wide token has none: its
+    row is its record). The payload names the token by id and prefix, never by its secret or hash."""
+    if row.company_id is None:
+        return
+    record(
+        session,
+        ctx,
+        type=type,
+        company_id=row.company_id,
+        store_id=row.store_id,
+        aggregate_type="api_token",
+        aggregate_id=row.id,
+        payload={"id": row.id, "prefix": row.prefix, **facts},
+    )
 
 
 def scope_label(session: Session, row: ApiToken | TokenView) -> str:
