@@ -9,11 +9,12 @@ import pytest
 from apitools import API, assert_problem, ids
 from sqlalchemy import select
 
-from retailcore.access.model import PERMISSIONS
+from retailcore.access.model import PERMISSIONS, system_principal
 from retailcore.access.services import create_token, revoke_token
 from retailcore.access.tables import ApiToken
 from retailcore.adapters.db import transaction
 from retailcore.core.errors import InvalidReference
+from retailcore.eventlog.services import CommandContext
 
 PRODUCT = {"sku": "AUTH-1", "name": "Thing", "category": "C", "list_price": "1.00"}
 
@@ -55,7 +56,7 @@ def test_a_revoked_token_is_a_401(client, runtime, auth):
         row = session.scalar(
             select(ApiToken).where(ApiToken.token_hash == hashlib.sha256(token.encode()).hexdigest())
         )
-        revoke_token(session, row.id)
+        revoke_token(session, CommandContext(system_principal()), row.id)
 
     assert_problem(client.get(f"{API}/companies", headers=headers), 401, "invalid-token")
 

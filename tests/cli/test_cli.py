@@ -74,7 +74,7 @@ def test_token_create_prints_the_token_alone_on_the_last_line(runtime, company, 
         (["--role", "wizard"], "unknown role"),
         (["--role", "cashier"], "must be scoped to a company"),
         (["--role", "cashier", "--company", "NOPE"], "no company 'NOPE'"),
-        (["--role", "admin", "--store", "S1"], "needs --company"),
+        (["--role", "admin", "--store", "S1"], "needs a company"),
     ],
 )
 def test_token_create_refuses_bad_input_with_a_message(runtime, company, args, message):

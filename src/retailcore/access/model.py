@@ -8,6 +8,7 @@ so a token cannot probe what exists elsewhere.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -45,6 +46,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "accounts:write": frozenset({Role.admin, Role.finance}),
     # Connectors (integration) follow the log: availability for their channel, orders, master data.
     "events:read": frozenset({Role.admin, Role.finance, Role.integration}),
+    # API tokens: admins issue, list and revoke them, within their own scope (decision 0016).
+    "tokens:read": frozenset({Role.admin}),
+    "tokens:write": frozenset({Role.admin}),
     # The ledger. Posted entries are finance's; only finance moves the lock date (not even admin).
     "ledger:read": frozenset({Role.admin, Role.finance}),
     "ledger:write": frozenset({Role.finance}),
@@ -91,6 +95,8 @@ class Principal:
     role: Role
     company_id: uuid.UUID | None
     store_id: uuid.UUID | None
+    expires_at: dt.datetime | None = None
+    """When the caller's token stops working: a token it issues may not outlive it."""
 
     @property
     def actor(self) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from retailcore import __version__
+from retailcore.access.rate_limit import TokenBuckets
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.api import contract, problems
 from retailcore.entrypoints.api.limits import BodySizeLimit
@@ -28,6 +29,7 @@ from retailcore.entrypoints.api.routers import (
     reports,
     stock,
     stock_valuation,
+    tokens,
     transfers_counts,
 )
 from retailcore.entrypoints.bootstrap import Runtime
@@ -60,6 +62,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.session_factory = runtime.session_factory
     app.state.runtime = runtime
+    app.state.rate_limiter = TokenBuckets(
+        runtime.settings.rate_limit_per_second, runtime.settings.rate_limit_burst
+    )
     app.add_exception_handler(RetailcoreError, problems.from_domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, problems.from_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, problems.from_http_exception)  # type: ignore[arg-type]
@@ -79,6 +84,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         orders.router,
         pos.router,
         events.router,
+        tokens.router,
         health.router,
     )
     for router in routers:

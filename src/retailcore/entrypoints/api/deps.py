@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from retailcore.access.model import Principal
+from retailcore.access.rate_limit import TokenBuckets
 from retailcore.access.services import authenticate
 from retailcore.adapters.db import begin_writing
 from retailcore.core.errors import FieldProblem, IdempotencyKeyReused, Unauthenticated, ValidationFailed
@@ -73,8 +74,14 @@ def current_principal(
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("the Authorization header must use the Bearer scheme", code="invalid-token")
+    # A fresh read of the token's row on every request, never a cached one: a revocation or an expiry
+    # is then refused at once by every worker process.
     with session_factory(request)() as session:
-        return authenticate(session, token.strip())
+        principal = authenticate(session, token.strip())
+    limiter: TokenBuckets | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None and principal.token_id is not None:
+        limiter.take(principal.token_id)
+    return principal
 
 
 def _fingerprint(request: Request, body: bytes) -> str:
@@ -104,15 +111,18 @@ class Api:
         *,
         status_code: int = 200,
         location: Callable[[BaseModel], str] | None = None,
+        replayed: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> Response:
         """Run a change in one transaction; with an Idempotency-Key, at most once per key.
 
         A repeat of the same request with the same key gets the first response back, marked
         ``Idempotent-Replayed: true``; the same key with a different request is refused.
+        ``replayed`` turns the first response into what is stored for repeats, when they must not get
+        all of it (a secret shown once).
         """
         body = await self.request.body()
         # The database work is blocking: keep it off the event loop so other requests go on.
-        return await run_in_threadpool(self._command, body, work, status_code, location)
+        return await run_in_threadpool(self._command, body, work, status_code, location, replayed)
 
     def _command(
         self,
@@ -120,6 +130,7 @@ class Api:
         work: Callable[[Session, CommandContext], BaseModel],
         status_code: int,
         location: Callable[[BaseModel], str] | None,
+        replayed: Callable[[dict[str, Any]], dict[str, Any]] | None,
     ) -> Response:
         fingerprint = _fingerprint(self.request, body)
         key = self.idempotency_key
@@ -143,7 +154,7 @@ class Api:
                             idempotency_key=key,
                             fingerprint=fingerprint,
                             status_code=status_code,
-                            response_body=content,
+                            response_body=replayed(content) if replayed else content,
                             location=where,
                         )
                     )

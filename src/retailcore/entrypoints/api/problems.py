@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from retailcore.access.rate_limit import RateLimited
 from retailcore.core import errors as e
 
 PROBLEM_JSON = "application/problem+json"
@@ -31,6 +32,7 @@ STATUS_BY_ERROR: dict[type[e.RetailcoreError], int] = {
     e.PreconditionFailed: 412,
     e.Unauthenticated: 401,
     e.PermissionDenied: 403,
+    RateLimited: 429,
 }
 
 
@@ -63,6 +65,8 @@ def problem(
 def from_domain_error(request: Request, exc: e.RetailcoreError) -> JSONResponse:
     status = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
     return problem(
         status, exc.code, exc.detail, instance=request.url.path, errors=exc.problems, headers=headers
     )

@@ -6,21 +6,37 @@ Expected failures print one clear message on stderr and exit with status 1 (2 fo
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 from typer.core import TyperGroup
 
 from retailcore.access.model import Role, system_principal
-from retailcore.access.services import create_token, resolve_company
+from retailcore.access.services import (
+    CreateToken,
+    create_token,
+    find_token,
+    issue_token,
+    list_tokens,
+    parse_role,
+    resolve_company,
+    revoke_token,
+    scope_label,
+)
 from retailcore.adapters import migrations
 from retailcore.adapters.db import transaction
+from retailcore.adapters.orm import utcnow
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.api.orphans import PARENT_PID
 from retailcore.entrypoints.bootstrap import Runtime, bootstrap
@@ -152,7 +168,7 @@ def init(
                     progress=lambda done: progress.update(task, completed=done),
                 )
             out.print(f"demo company {company.code} loaded")
-        issued = create_token(session, role=Role.admin, name="demo-admin")
+        issued = create_token(session, role=Role.admin, name="demo-admin", created_by="cli:init")
     out.print("admin token (shown once; send it as 'Authorization: Bearer <token>'):")
     print(issued.token)
 
@@ -178,27 +194,144 @@ def serve(
     )
 
 
+_DURATION = re.compile(r"(?P<amount>[1-9][0-9]*)(?P<unit>[dhm])")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def _expiry(expires_in: str | None, expires_at: str | None) -> dt.datetime | None:
+    """``--expires-in 30d|12h|90m`` or ``--expires-at`` an ISO 8601 instant (no offset: UTC)."""
+    if expires_in and expires_at:
+        raise typer.BadParameter("give --expires-in or --expires-at, not both", param_hint="--expires-in")
+    if expires_in:
+        match = _DURATION.fullmatch(expires_in.strip())
+        if match is None:
+            raise typer.BadParameter(
+                f"'{expires_in}' is not a duration like 30d, 12h or 90m", param_hint="--expires-in"
+            )
+        return utcnow() + dt.timedelta(**{_UNITS[match["unit"]]: int(match["amount"])})
+    if expires_at:
+        try:
+            instant = dt.datetime.fromisoformat(expires_at)
+        except ValueError:
+            raise typer.BadParameter(
+                f"'{expires_at}' is not an ISO 8601 date and time", param_hint="--expires-at"
+            ) from None
+        return instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
+    return None
+
+
+def _when(instant: dt.datetime | None, never: str = "-") -> str:
+    return f"{instant.astimezone(dt.UTC):%Y-%m-%d %H:%M}Z" if instant else never
+
+
 @token_app.command("create")
 def token_create(
     role: Annotated[str, typer.Option(help="cashier | store_manager | finance | integration | admin")],
     company: Annotated[str | None, typer.Option(help="Company code or id the token is scoped to.")] = None,
     store: Annotated[str | None, typer.Option(help="Store code or id (needs --company).")] = None,
     name: Annotated[str | None, typer.Option(help="A name to recognise the token by.")] = None,
+    expires_in: Annotated[
+        str | None, typer.Option("--expires-in", help="Lifetime: 30d, 12h or 90m (at most 5 years).")
+    ] = None,
+    expires_at: Annotated[
+        str | None, typer.Option("--expires-at", help="Expiry instant, ISO 8601 (UTC without an offset).")
+    ] = None,
 ) -> None:
     """Create an API token. The token is printed once, alone on the last line."""
+    expiry = _expiry(expires_in, expires_at)
     runtime = _runtime()
     try:
+        request = CreateToken(
+            role=parse_role(role), company=company, store=store, name=name, expires_at=expiry
+        )
         with transaction(runtime.session_factory) as session:
-            issued = create_token(session, role=role, company=company, store=store, name=name)
+            issued = issue_token(session, CommandContext(system_principal("cli")), request)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise fail(escape(problems)) from None
     except RetailcoreError as exc:
-        raise fail(str(exc)) from None
+        raise fail(escape(str(exc))) from None
     scope = (
         "installation-wide"
         if issued.company_id is None
         else f"company {company}" + (f", store {store}" if store else "")
     )
-    out.print(f"{issued.role} token {issued.id} ({scope}); store it now, it is not shown again:")
+    until = f", expires {_when(issued.expires_at)}" if issued.expires_at else ""
+    out.print(f"{issued.role} token {issued.id} ({scope}{until}); store it now, it is not shown again:")
     print(issued.token)
+
+
+@token_app.command("list")
+def token_list(
+    company: Annotated[str | None, typer.Option(help="Only this company's tokens (code or id).")] = None,
+    all_states: Annotated[
+        bool, typer.Option("--all", help="Revoked and expired tokens too, not only the active ones.")
+    ] = False,
+) -> None:
+    """List tokens, oldest first: prefix, name, role, scope, created, expires, last used, state."""
+    runtime = _runtime()
+    operator = system_principal("cli")
+    table = Table("prefix", "name", "role", "scope", "created", "expires", "last used", "state")
+    try:
+        with runtime.session_factory() as session:
+            company_id = resolve_company(session, company).id if company else None
+            cursor = None
+            while True:
+                page, cursor = list_tokens(
+                    session,
+                    operator,
+                    company_id=company_id,
+                    state="all" if all_states else "active",
+                    limit=500,
+                    cursor=cursor,
+                )
+                for token in page:
+                    table.add_row(
+                        token.prefix,
+                        escape(token.name),
+                        token.role,
+                        escape(scope_label(session, token)),
+                        _when(token.created_at),
+                        _when(token.expires_at, "never"),
+                        _when(token.last_used_at, "never"),
+                        token.state,
+                    )
+                if cursor is None:
+                    break
+    except RetailcoreError as exc:
+        raise fail(escape(str(exc))) from None
+    if not table.row_count:
+        out.print(
+            "no tokens" if all_states else "no active tokens (--all lists revoked and expired ones too)"
+        )
+        return
+    orders_cli._print_table(out, table)  # at its natural width, never cut short
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token: Annotated[
+        str, typer.Argument(help="The token's id, its prefix (or the start of it), or the token.")
+    ],
+) -> None:
+    """Revoke a token: every server process refuses it from now on. Revoking twice changes nothing."""
+    runtime = _runtime()
+    ctx = CommandContext(system_principal("cli"))
+    try:
+        with transaction(runtime.session_factory) as session:
+            row = find_token(session, ctx.principal, token)
+            already = row.revoked_at is not None
+            revoked = revoke_token(session, ctx, row.id)
+            scope = scope_label(session, row)
+    except RetailcoreError as exc:
+        raise fail(escape(str(exc))) from None
+    what = f"{revoked.role} token {revoked.prefix} ({escape(revoked.name)}, {escape(scope)})"
+    if already:
+        out.print(
+            f"{what} was already revoked at {_when(revoked.revoked_at)} by {escape(str(revoked.revoked_by))}"
+        )
+    else:
+        out.print(f"revoked {what}")
 
 
 @import_app.command("products")
