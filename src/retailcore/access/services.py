@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -28,6 +28,7 @@ from retailcore.access.tables import ApiToken
 from retailcore.adapters.db import WRITES
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.paging import keyset_page
+from retailcore.core import inputs
 from retailcore.core.errors import (
     Conflict,
     FieldProblem,
@@ -105,6 +106,9 @@ def without_secret(issued: dict[str, object]) -> dict[str, object]:
     return {**issued, "token": None, "note": REPLAY_NOTE}
 
 
+RefText = inputs.text(min_length=1, max_length=100)
+
+
 class CreateToken(BaseModel):
     """A token to issue. Company and store are named by code or id; both default to the caller's."""
 
@@ -112,13 +116,11 @@ class CreateToken(BaseModel):
 
     role: Role
     company_id: uuid.UUID | None = None
-    company: str | None = Field(None, min_length=1, max_length=100, description="Company code or id.")
+    company: RefText | None = Field(None, description="Company code or id.")
     store_id: uuid.UUID | None = None
-    store: str | None = Field(None, min_length=1, max_length=100, description="Store code or id.")
-    name: str | None = Field(
-        None, min_length=1, max_length=100, description="To recognise the token by; generated when absent."
-    )
-    expires_at: AwareDatetime | None = Field(
+    store: RefText | None = Field(None, description="Store code or id.")
+    name: RefText | None = Field(None, description="To recognise the token by; generated when absent.")
+    expires_at: inputs.Instant | None = Field(
         None, description="With a time zone offset; at most 5 years ahead."
     )
     expires_in_days: int | None = Field(
