@@ -121,3 +121,16 @@ def test_a_method_a_path_does_not_have_is_405_with_allow(client, admin, document
         assert response.headers["content-type"].startswith(PROBLEM_JSON)
         assert response.json()["code"] == "method-not-allowed"
         assert {m.strip().lower() for m in response.headers["allow"].split(",")} >= allowed, path
+
+
+def test_a_path_without_get_answers_405_to_get_even_where_an_id_path_would_match(client, admin, document):
+    # GET /orders/expire-unpaid must not be taken for GET /orders/{order_id} (a 422 about the id).
+    without_get = [path for path, item in document["paths"].items() if "get" not in item and "{" not in path]
+    assert f"{API}/orders/expire-unpaid" in without_get
+    for path in without_get:
+        response = client.get(path, headers=admin)
+        assert response.status_code == 405, (path, response.text)
+        assert response.json()["code"] == "method-not-allowed"
+        assert {m.strip().lower() for m in response.headers["allow"].split(",")} == set(
+            document["paths"][path]
+        )

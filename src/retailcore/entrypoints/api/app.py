@@ -89,5 +89,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
-    contract.install(app, [(API_PREFIX, router) for router in routers])
+    included = [(API_PREFIX, router) for router in routers]
+    contract.install(app, included)
+    app.add_middleware(contract.LiteralPaths, routers=included)
     return app

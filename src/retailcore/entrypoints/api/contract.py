@@ -30,8 +30,9 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from retailcore.entrypoints.api.problems import PROBLEM_JSON
+from retailcore.entrypoints.api.problems import PROBLEM_JSON, send_problem
 
 BEARER = "bearerAuth"
 
@@ -198,14 +199,53 @@ def install(app: FastAPI, routers: Routers) -> None:
     app.state.allowed_methods = _allowed_methods(routers)
 
 
-def _allowed_methods(routers: Routers) -> Callable[[str], list[str]]:
-    """``path -> methods`` of every operation whose path template matches it: the ``Allow`` header of a
-    405, which names the path's methods from every route (the router only knows the first it tried)."""
+def _templates(routers: Routers) -> dict[str, set[str]]:
+    """Every path template the routers serve, with its methods."""
     templates: dict[str, set[str]] = {}
     for prefix, router in routers:
         for route in router.routes:
             if isinstance(route, APIRoute):
                 templates.setdefault(prefix + route.path_format, set()).update(route.methods)
+    return templates
+
+
+class LiteralPaths:
+    """405 for a method a literal path does not have, where the router would take it for an id.
+
+    ``GET /orders/expire-unpaid`` matches ``GET /orders/{order_id}``, which the router prefers to the
+    literal path that has only ``POST``: the client would get a 422 about an invalid order id for a path
+    the document says has no ``GET``. A dictionary lookup per request puts it right."""
+
+    def __init__(self, app: ASGIApp, routers: Routers) -> None:
+        self.app = app
+        templates = _templates(routers)
+        literal = {template: methods for template, methods in templates.items() if "{" not in template}
+        patterns = [
+            re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$")
+            for template in templates
+            if "{" in template
+        ]
+        # Only the literal paths that a parameterised template also matches can be taken for an id.
+        self.shadowed = {
+            path: methods for path, methods in literal.items() if any(p.match(path) for p in patterns)
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            methods = self.shadowed.get(scope["path"])
+            if methods is not None and scope["method"] not in methods:
+                allow = ", ".join(sorted(methods))
+                await send_problem(
+                    send, 405, "method-not-allowed", "Method Not Allowed", scope["path"], [("Allow", allow)]
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+def _allowed_methods(routers: Routers) -> Callable[[str], list[str]]:
+    """``path -> methods`` of every operation whose path template matches it: the ``Allow`` header of a
+    405, which names the path's methods from every route (the router only knows the first it tried)."""
+    templates = _templates(routers)
     patterns = [
         (
             re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"),

@@ -8,12 +8,9 @@ nothing is parsed, validated or written.
 
 from __future__ import annotations
 
-import json
-from http import HTTPStatus
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from retailcore.entrypoints.api.problems import PROBLEM_JSON, EdgeProblem
+from retailcore.entrypoints.api.problems import EdgeProblem, send_problem
 
 
 def _too_large(limit: int) -> str:
@@ -51,30 +48,16 @@ class BodySizeLimit:
         await self.app(scope, counted, send)
 
     async def _refuse(self, scope: Scope, send: Send, well_formed: bool) -> None:
-        status, code, detail = (
-            (413, "payload-too-large", _too_large(self.max_bytes))
-            if well_formed
-            else (400, "bad-content-length", "the Content-Length header is not a number")
-        )
-        body = json.dumps(
-            {
-                "type": f"urn:retailcore:problem:{code}",
-                "title": HTTPStatus(status).phrase,
-                "status": status,
-                "detail": detail,
-                "code": code,
-                "instance": scope.get("path", ""),
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        if well_formed:
+            await send_problem(
+                send,
+                413,
+                "payload-too-large",
+                _too_large(self.max_bytes),
+                scope["path"],
+                [("Connection", "close")],
+            )
+        else:
+            await send_problem(
+                send, 400, "bad-content-length", "the Content-Length header is not a number", scope["path"]
+            )

@@ -7,6 +7,7 @@ field. ``field`` is a dotted path (``barcodes.1``), ``pointer`` the JSON Pointer
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -17,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 from retailcore.access.rate_limit import RateLimited
 from retailcore.core import errors as e
@@ -60,6 +62,34 @@ def problem(
             for p in errors
         ]
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def send_problem(
+    send: Send, status: int, code: str, detail: str, instance: str, headers: Sequence[tuple[str, str]] = ()
+) -> None:
+    """Answer a problem from an ASGI middleware, in front of the app (no exception handler there)."""
+    body = json.dumps(
+        {
+            "type": f"urn:retailcore:problem:{code}",
+            "title": HTTPStatus(status).phrase,
+            "status": status,
+            "detail": detail,
+            "code": code,
+            "instance": instance,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                *((name.lower().encode(), value.encode()) for name, value in headers),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def from_domain_error(request: Request, exc: e.RetailcoreError) -> JSONResponse:
