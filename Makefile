@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test fuzz lint pytest serve clean bench bench-quick
+.PHONY: demo test check fuzz lint pytest serve clean bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,19 +27,28 @@ demo: $(VENV)/.runtime
 	$(BIN)/retailcore simulate --company DEMO --stores 3 --days 7 --seed 1
 	$(BIN)/retailcore serve --host $(HOST) --port $(PORT)
 
+# Test processes: one per core (pytest-xdist); PYTEST_WORKERS=0 runs the suite in one process.
+PYTEST_WORKERS ?= auto
+
 ## test: ruff, then the whole suite and a bounded schemathesis run on SQLite, then both on PostgreSQL if RETAILCORE_TEST_DATABASE_URL is set
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
-	env -u RETAILCORE_TEST_DATABASE_URL $(BIN)/pytest -q
+	env -u RETAILCORE_TEST_DATABASE_URL $(BIN)/pytest -q -n $(PYTEST_WORKERS)
 	env -u RETAILCORE_TEST_DATABASE_URL $(BIN)/python tests/fuzz/run.py
 	@if [ -n "$$RETAILCORE_TEST_DATABASE_URL" ]; then \
 		echo "== PostgreSQL: $$RETAILCORE_TEST_DATABASE_URL"; \
-		$(BIN)/pytest -q && \
+		$(BIN)/pytest -q -n $(PYTEST_WORKERS) && \
 		$(BIN)/python tests/fuzz/run.py --database-url "$$RETAILCORE_TEST_DATABASE_URL"; \
 	else \
 		echo "RETAILCORE_TEST_DATABASE_URL not set: PostgreSQL run skipped"; \
 	fi
+
+## check: ruff and the fast tests (unit and property tests, on SQLite), in well under 2 minutes
+check: $(VENV)/.dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	env -u RETAILCORE_TEST_DATABASE_URL $(BIN)/pytest -q tests/unit tests/properties
 
 ## fuzz: the bounded schemathesis run alone (SQLite; FUZZ_ARGS="--database-url URL --max-examples 50")
 fuzz: $(VENV)/.dev
