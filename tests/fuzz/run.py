@@ -150,7 +150,8 @@ def main() -> int:
                     f"{args.report_dir}/schemathesis-{name}.xml",
                 ]
             print(f"== schemathesis, {name} token, {database_url.split(':')[0]}", flush=True)
-            run = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            # In the temporary directory: schemathesis keeps its crash cache in the working directory.
+            run = subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True, check=False)
             summary = (
                 run.stdout[run.stdout.rfind("SUMMARY") - 40 :] if "SUMMARY" in run.stdout else run.stdout
             )
