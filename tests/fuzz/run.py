@@ -147,7 +147,7 @@ def main() -> int:
                     "--report",
                     "junit",
                     "--report-junit-path",
-                    f"{args.report_dir}/schemathesis-{name}.xml",
+                    str(Path(args.report_dir).resolve() / f"schemathesis-{name}.xml"),
                 ]
             print(f"== schemathesis, {name} token, {database_url.split(':')[0]}", flush=True)
             # In the temporary directory: schemathesis keeps its crash cache in the working directory.
