@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from retailcore import __version__
 from retailcore.access.rate_limit import TokenBuckets
 from retailcore.core.errors import RetailcoreError
-from retailcore.entrypoints.api import contract, problems
+from retailcore.entrypoints.api import contract, docs, problems
 from retailcore.entrypoints.api.limits import BodySizeLimit
 from retailcore.entrypoints.api.routers import (
     events,
@@ -57,8 +57,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
-        redoc_url="/redoc",
+        docs_url=None,  # docs.install serves /docs and /redoc from the package's own files
+        redoc_url=None,
     )
     app.state.session_factory = runtime.session_factory
     app.state.runtime = runtime
@@ -91,5 +91,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     included = [(API_PREFIX, router) for router in routers]
     contract.install(app, included)
+    docs.install(app)
     app.add_middleware(contract.LiteralPaths, routers=included)
     return app
