@@ -23,20 +23,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
-
-# typer 0.26 carries its own copy of click (pinned in pyproject.toml); its usage errors live there.
-from typer._click.exceptions import Abort, BadParameter, ClickException, MissingParameter, UsageError
 from typer.core import TyperGroup
 
 from retailcore.core.errors import FieldProblem, RetailcoreError
 from retailcore.entrypoints.bootstrap import Runtime, bootstrap
 from retailcore.entrypoints.settings import Settings
+
+# typer carries its own copy of click and exports only some of its exceptions; the others are their bases.
+UsageError: type[Exception] = typer.BadParameter.__base__  # type: ignore[assignment]
+ClickException: type[Exception] = UsageError.__base__  # type: ignore[assignment]
 
 REFUSED = 1
 CANNOT_RUN = 2
@@ -223,7 +225,7 @@ def _sentence(message: str) -> str:
     return message
 
 
-def _parameter(exc: BadParameter) -> str | None:
+def _parameter(exc: typer.BadParameter) -> str | None:
     """The option (every name of it) or argument a usage error is about, as the user typed it."""
     if exc.param_hint is not None:
         hint = exc.param_hint
@@ -237,12 +239,12 @@ def _parameter(exc: BadParameter) -> str | None:
     return param.human_readable_name
 
 
-def _usage(exc: UsageError) -> None:
+def _usage(exc: Any) -> None:
     help_hint = f"'{exc.ctx.command_path} --help' lists what it takes" if exc.ctx is not None else None
-    if isinstance(exc, MissingParameter):
+    if type(exc).__name__ == "MissingParameter":
         kind = exc.param_type or (exc.param.param_type_name if exc.param is not None else "parameter")
         print_error(f"missing {kind} {_parameter(exc)}", hint=help_hint)
-    elif isinstance(exc, BadParameter):
+    elif isinstance(exc, typer.BadParameter):
         where = _parameter(exc)
         message = exc.message.strip().rstrip(".")
         print_error(f"{where}: {message}" if where else _sentence(message))
@@ -262,13 +264,13 @@ class Commands(TyperGroup):
             # Without standalone mode, click returns the status of a typer.Exit, and the command's value.
             status = result if isinstance(result, int) else 0
         except UsageError as exc:
-            status = exc.exit_code
+            status = exc.exit_code  # type: ignore[attr-defined]
             if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
                 _usage(exc)
         except ClickException as exc:
-            status = exc.exit_code
-            print_error(_sentence(exc.format_message()))
-        except Abort:
+            status = exc.exit_code  # type: ignore[attr-defined]
+            print_error(_sentence(exc.format_message()))  # type: ignore[attr-defined]
+        except typer.Abort:
             print_error("aborted")
         except CommandError as exc:
             status = exc.exit_code

@@ -109,12 +109,12 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 
 def cell(value: Any, *, in_table: bool = False) -> str:
-    """A value as CSV text: canonical decimals, ISO 8601 dates and instants (UTC, to the second), empty
-    for none. A table shows instants to the minute, which is what a person reads."""
+    """A value as CSV text: canonical decimals, ISO 8601 dates and instants (UTC, to the second), true or
+    false, empty for none. A table shows instants to the minute and yes or no, for a person."""
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return ("yes" if value else "no") if in_table else ("true" if value else "false")
     if isinstance(value, Decimal):
         return canonical(value)
     if isinstance(value, dt.datetime):
@@ -268,7 +268,8 @@ def print_table(out: Console, listing: Listing) -> None:
                     f"left out at {out.width} columns: {', '.join(left_out)}"
                     " (a wider terminal shows them, as does --output csv or json)",
                     style="dim",
-                )
+                ),
+                soft_wrap=False,
             )
     for label, value in listing.summary:
         out.print(Text(f"{label}: {cell(value, in_table=True)}"))

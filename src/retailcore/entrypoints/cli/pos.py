@@ -192,14 +192,14 @@ def sessions(
     except RetailcoreError as exc:
         raise refused(exc) from None
     columns = [
-        output.key("id", drop=1),
+        output.key("id"),
         output.key("terminal"),
         output.key("number"),
         output.key("state"),
-        output.key("is_rescue", "rescue"),
+        output.key("is_rescue", "rescue", drop=2),
         output.key("sale_count", "sales"),
         output.key("opened_at", "opened"),
-        output.key("closed_at", "closed", drop=2),
+        output.key("closed_at", "closed", drop=1),
         output.amount("expected_cash", "expected cash"),
         output.amount("cash_difference", "difference"),
     ]
