@@ -153,8 +153,11 @@ def test_report_json_is_what_the_api_serves(ledger, client, auth):
 
 def test_report_csv_and_json_carry_the_same_exact_amounts(ledger):
     args = ["report", "tax", "-c", "ACME", "--period", "2026-11"]
-    rows = list(csv.DictReader(io.StringIO(cli(*args, "--output", "csv").stdout)))
+    as_csv = cli(*args, "--output", "csv").stdout
+    rows = list(csv.DictReader(io.StringIO(as_csv)))
     document = json.loads(cli(*args, "--output", "json").stdout)
+
+    assert as_csv == cli(*args, "--csv", "-").stdout
 
     assert [{k: v for k, v in row.items() if k != "period"} for row in rows] == [
         {k: v for k, v in row.items() if k != "period"} for row in document["rows"]

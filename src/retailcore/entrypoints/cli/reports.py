@@ -80,11 +80,11 @@ def _listing(report: r.Report) -> output.Listing:
 
 
 def _emit(report: r.Report, csv_file: str | None, output_format: output.Format) -> None:
-    if csv_file is None:
+    if csv_file is None and output_format is not output.Format.csv:
         output.emit(_listing(report), output_format, document=report.model_dump(mode="json"))
         return
-    text = report.to_csv()
-    if csv_file == "-":
+    text = report.to_csv()  # the API's CSV of the report, to stdout or to a file
+    if csv_file in (None, "-"):
         sys.stdout.write(text)
         return
     try:
