@@ -68,3 +68,9 @@ serve: $(VENV)/.runtime
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+## shell: a shell with .venv/bin first on PATH, so that `retailcore` runs as typed (`exit` leaves it)
+.PHONY: shell
+shell: $(VENV)/.runtime
+	@echo "retailcore is on PATH in this shell; 'exit' leaves it"
+	@PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" $${SHELL:-/bin/sh} -i

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -89,33 +91,67 @@ def test_token_create_refuses_bad_input_with_a_message(runtime, company, args, m
     assert tokens() == before
 
 
-def test_db_upgrade_and_current_on_an_empty_database(tmp_path, monkeypatch):
-    monkeypatch.setenv("RETAILCORE_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
-    assert runner.invoke(app, ["db", "current"]).exit_code == 3
+def test_db_upgrade_creates_the_database_and_current_compares_it_with_the_code(tmp_path, monkeypatch):
+    fresh = tmp_path / "fresh.db"
+    monkeypatch.setenv("RETAILCORE_DATABASE_URL", f"sqlite:///{fresh}")
+    missing = runner.invoke(app, ["db", "current"])
+    assert missing.exit_code == 2 and f"there is no database at {fresh}" in missing.stderr
+    assert not fresh.exists()
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert "database at revision" in result.stdout
     assert runner.invoke(app, ["db", "current"]).exit_code == 0
+    assert runner.invoke(app, ["db", "downgrade", "-1"]).exit_code == 0
+    assert runner.invoke(app, ["db", "current"]).exit_code == 3
 
 
-def test_serve_refuses_an_unmigrated_database(tmp_path, monkeypatch):
-    monkeypatch.setenv("RETAILCORE_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
+@pytest.fixture
+def empty_database(tmp_path, monkeypatch):
+    """A SQLite file that exists but was never migrated."""
+    path = tmp_path / "empty.db"
+    sqlite3.connect(path).close()
+    monkeypatch.setenv("RETAILCORE_DATABASE_URL", f"sqlite:///{path}")
+    return path
+
+
+def test_serve_refuses_an_unmigrated_database(empty_database):
     result = runner.invoke(app, ["serve"])
-    assert result.exit_code == 1
-    assert "retailcore db upgrade" in result.stderr
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: the database has no retailcore schema, or an older one",
+        "hint: run 'retailcore db upgrade' first",
+    ]
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["stock", "check", "--company", "DEMO"],
-        ["token", "create", "--role", "admin"],
-        ["simulate", "--stores", "1", "--days", "1"],
-    ],
-)
-def test_commands_on_an_unmigrated_database_say_to_upgrade_it(tmp_path, monkeypatch, command):
-    monkeypatch.setenv("RETAILCORE_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
+COMMANDS_ON_A_DATABASE = [
+    ["stock", "check", "--company", "DEMO"],
+    ["token", "create", "--role", "admin"],
+    ["simulate", "--stores", "1", "--days", "1"],
+    ["report", "trial-balance", "--company", "DEMO", "--period", "2026"],
+    ["orders", "list", "--company", "DEMO"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS_ON_A_DATABASE)
+def test_commands_on_an_unmigrated_database_say_to_upgrade_it(empty_database, command):
     result = runner.invoke(app, command)
-    assert result.exit_code == 1, result.output
-    assert "retailcore db upgrade" in result.stderr
-    assert "Traceback" not in result.output
+    assert result.exit_code == 2, result.output
+    assert [line for line in result.stderr.splitlines() if line] == [  # a progress bar may end blank
+        "error: the database has no retailcore schema, or an older one",
+        "hint: run 'retailcore db upgrade' (or 'retailcore init --demo' for a demo) first",
+    ]
+    assert empty_database.exists()  # the user's file, even empty, stays
+
+
+@pytest.mark.parametrize("command", COMMANDS_ON_A_DATABASE)
+def test_commands_on_a_database_that_does_not_exist_leave_no_file_behind(tmp_path, monkeypatch, command):
+    missing = tmp_path / "typo.db"
+    monkeypatch.setenv("RETAILCORE_DATABASE_URL", f"sqlite:///{missing}")
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"error: there is no database at {missing}",
+        "hint: create it with 'retailcore db upgrade' (or 'retailcore init --demo' for a demo), or point"
+        " RETAILCORE_DATABASE_URL at yours",
+    ]
+    assert list(tmp_path.iterdir()) == []

@@ -216,7 +216,11 @@ def test_ingest_a_file_twice_takes_each_sale_once(shop, tmp_path: Path):
     assert shown.exit_code == 0, shown.output
     assert "sales: 3" in shown.stdout
     assert "expected cash so far: 72.00" in shown.stdout  # 30.00 + 50.00 - 8.00 change
-    assert re.search(r"tender\s+│\s+card\|stripe\s+│.*24\.00", shown.stdout)
+    assert re.search(r"\ntender\s+card\|stripe\s+0\.00\s+0\.00\s+0\.00\s+24\.00\n", shown.stdout)
+    document = json.loads(cli("pos", "show", session_id, "--output", "json").stdout)
+    assert document["id"] == session_id and document["sale_count"] == 3
+    tenders = {total["key"]: total["amount"] for total in document["totals"] if total["kind"] == "tender"}
+    assert tenders == {"card|stripe": "24.00", "cash|": "72.00"}
 
 
 def test_a_refused_sale_stops_at_its_batch_and_writes_nothing_of_it(shop, tmp_path: Path):
@@ -286,9 +290,11 @@ def test_open_cash_and_close_print_the_expected_cash_and_record_the_closing(shop
     assert "expected cash now 100.00" in took.stdout
     assert shop.count(PosCashMovement.session_id == uuid.UUID(session_id), model=PosCashMovement) == 2
 
-    listed = cli("pos", "sessions", "--company", "ACME", "--state", "open")
+    listed = cli("pos", "sessions", "--company", "ACME", "--state", "open", "--output", "json")
     assert listed.exit_code == 0, listed.output
-    assert session_id in listed.stdout and "T1" in listed.stdout
+    assert [(s["id"], s["terminal"], s["state"]) for s in json.loads(listed.stdout)] == [
+        (session_id, "T1", "open")
+    ]
 
     closed = cli("pos", "close", session_id, "--counted", "CASH=99.50", "--counted", "CARD=12.00")
 
@@ -378,8 +384,21 @@ def test_list_show_fulfil_and_cancel_a_web_order(shop):
     listed = cli("orders", "list", "--company", "ACME", "--channel", "web")
     assert listed.exit_code == 0, listed.output
     row = next(line for line in listed.stdout.splitlines() if number in line)
-    assert re.search(r"web\s+│\s+ship\s+│\s+confirmed\s+│\s+W1\s+│\s+72\.00\s+│\s+72\.00\s+│\s+72\.00", row)
+    assert re.search(r"web\s+confirmed\s+W1\s+72\.00\s+72\.00\s+72\.00", row)  # at 80 columns, no mode
     assert other["number"] in listed.stdout
+    rows = json.loads(cli("orders", "list", "--company", "ACME", "--channel", "web", "-o", "json").stdout)
+    assert rows[0] == {
+        "number": number,
+        "channel": "web",
+        "fulfillment_mode": "ship",
+        "state": "confirmed",
+        "store": "W1",
+        "gross_total": "72.00",
+        "paid_amount": "72.00",
+        "deposit_balance": "72.00",
+        "receivable_balance": "0.00",
+        "invoice_number": None,
+    }
     limited = cli("orders", "list", "--company", "ACME", "--limit", "1")
     assert number in limited.stdout and other["number"] not in limited.stdout
     assert "showing the first 1 orders" in limited.stderr
@@ -388,8 +407,10 @@ def test_list_show_fulfil_and_cancel_a_web_order(shop):
     assert shown.exit_code == 0, shown.output
     assert f"order {number}  web/ship  confirmed" in shown.stdout
     shirt_line = order["lines"][0]["id"]
-    assert shirt_line in shown.stdout and "SHIRT" in shown.stdout and "pi_1" in shown.stdout
+    assert "SHIRT" in shown.stdout and "stripe" in shown.stdout
     assert cli("orders", "show", order["id"], "--company", "ACME").stdout == shown.stdout
+    document = json.loads(cli("orders", "show", number, "--company", "ACME", "-o", "json").stdout)
+    assert document["lines"][0]["id"] == shirt_line and document["payments"][0]["reference"] == "pi_1"
 
     partial = cli("orders", "fulfil", number, "--company", "ACME", "--line", f"{shirt_line}=1")
     assert partial.exit_code == 0, partial.output
@@ -458,11 +479,15 @@ def test_fulfil_and_invoice_a_b2b_order_then_list_the_invoices(shop):
 
     listed = cli("orders", "invoices", "--company", "ACME", "--customer", "BIGCO", "--from", f"{year}-01-01")
     assert listed.exit_code == 0, listed.output
+    today = dt.datetime.now(dt.UTC).date().isoformat()
     assert re.search(
-        rf"INV-{year}-000001\s+│\s+{dt.datetime.now(dt.UTC).date().isoformat()}\s+│\s+{number}\s+│\s+BIGCO"
-        r"\s+│\s+54\.00\s+│\s+54\.00\s+│\s+EUR\s+│\s+document",
-        listed.stdout,
+        rf"INV-{year}-000001\s+{today}\s+{number}\s+BIGCO\s+54\.00\s+54\.00\s+document", listed.stdout
     ), listed.stdout
+    as_csv = cli("orders", "invoices", "--company", "ACME", "--customer", "BIGCO", "--output", "csv").stdout
+    assert as_csv.splitlines() == [
+        "number,date,order_number,customer,gross_total,amount_due,currency,posting",
+        f"INV-{year}-000001,{today},{number},BIGCO,54.00,54.00,EUR,document",
+    ]
     none = cli("orders", "invoices", "--company", "ACME", "--to", f"{year - 1}-12-31")
     assert none.exit_code == 0 and "no invoices in ACME" in none.stdout
     listed_b2b = cli("orders", "list", "--company", "ACME", "--state", "invoiced")

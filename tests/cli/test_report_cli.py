@@ -112,19 +112,50 @@ def test_tax_csv_on_stdout(ledger):
     ("args", "message"),
     [
         (["trial-balance", "-c", "NOPE", *NOVEMBER], "no company 'NOPE'"),
-        (["trial-balance", "-c", "ACME", "--from", "2026-11-31", "--to", "2026-12-01"], "not a date"),
-        (["trial-balance", "-c", "ACME", "--from", "2026-12-01", "--to", "2026-11-01"], "after date_to"),
-        (["trial-balance", "-c", "ACME", "--from", "2026-12-01"], "date_to"),
+        (
+            ["trial-balance", "-c", "ACME", "--from", "2026-12-01", "--to", "2026-11-01"],
+            "--from 2026-12-01 is after --to 2026-11-01",
+        ),
+        (["trial-balance", "-c", "ACME", "--from", "2026-12-01"], "give --to (or a period)"),
         (["trial-balance", "-c", "ACME", *NOVEMBER, "--by", "colour"], "cannot group by 'colour'"),
         (["trial-balance", "-c", "ACME", "--period", "2099-01"], "no period"),
         (["general-ledger", "-c", "ACME", "-a", "9999", *NOVEMBER], "no account '9999'"),
         (["profit-and-loss", "-c", "ACME", *NOVEMBER, "--by", "store_id,channel"], "one dimension"),
-        (["balance-sheet", "-c", "ACME", "--as-of", "soon"], "not a date"),
         (["tax", "-c", "ACME", *NOVEMBER, "--csv", "/nonexistent/dir/tax.csv"], "cannot write"),
     ],
 )
-def test_errors_print_one_message_and_exit_1(ledger, args, message):
+def test_refusals_print_one_message_with_the_options_names_and_exit_1(ledger, args, message):
     result = report(*args)
     assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[0].startswith("error: ")
     assert message in result.stderr
+    assert "date_from" not in result.stderr and "date_to" not in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["trial-balance", "-c", "ACME", "--from", "2026-11-31", "--to", "2026-12-01"],
+            "error: --from: '2026-11-31' is not a date (YYYY-MM-DD)",
+        ),
+        (
+            ["balance-sheet", "-c", "ACME", "--as-of", "soon"],
+            "error: --as-of / --to: 'soon' is not a date (YYYY-MM-DD)",
+        ),
+        (
+            ["tax", "-c", "ACME", "--from", "1850-01-01", "--to", "2026-12-01"],
+            "error: --from: '1850-01-01' is outside 1900-01-01 to 2199-12-31",
+        ),
+        (
+            ["tax", "-c", "ACME", *NOVEMBER, "--output", "xml"],
+            "error: --output: 'xml' is not one of 'table', 'json', 'csv'",
+        ),
+    ],
+)
+def test_malformed_values_are_usage_errors_naming_the_option(ledger, args, message):
+    result = report(*args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [message]
     assert result.stdout == ""

@@ -1,7 +1,8 @@
 """The ``retailcore`` command line.
 
 Every command reads the database from ``RETAILCORE_DATABASE_URL`` (default ``sqlite:///./retailcore.db``).
-Expected failures print one clear message on stderr and exit with status 1 (2 for usage errors).
+Expected failures print one clear message on stderr and exit with status 1, or 2 for usage, configuration
+and connection errors (see :mod:`.errors`); listings print a table, JSON or CSV (see :mod:`.output`).
 """
 
 from __future__ import annotations
@@ -11,16 +12,13 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlalchemy.exc import DBAPIError
-from typer.core import TyperGroup
 
 from retailcore.access.model import Role, system_principal
 from retailcore.access.services import (
@@ -37,42 +35,21 @@ from retailcore.access.services import (
 from retailcore.adapters import migrations
 from retailcore.adapters.db import transaction
 from retailcore.adapters.orm import utcnow
-from retailcore.core.errors import RetailcoreError
+from retailcore.core.errors import FieldProblem, RetailcoreError
 from retailcore.entrypoints.api.orphans import PARENT_PID
-from retailcore.entrypoints.bootstrap import Runtime, bootstrap
+from retailcore.entrypoints.bootstrap import Runtime
 from retailcore.entrypoints.cli import ledger as ledger_cli
 from retailcore.entrypoints.cli import orders as orders_cli
+from retailcore.entrypoints.cli import output
 from retailcore.entrypoints.cli import pos as pos_cli
 from retailcore.entrypoints.cli import reports as report_cli
 from retailcore.entrypoints.cli import simulate as simulate_cli
 from retailcore.entrypoints.cli import stock as stock_cli
+from retailcore.entrypoints.cli.errors import CANNOT_RUN, Commands, fail, refused
+from retailcore.entrypoints.cli.errors import runtime as _runtime
 from retailcore.eventlog.services import CommandContext
 
-
-def _missing_schema(error: DBAPIError) -> bool:
-    """SQLite's "no such table", PostgreSQL's undefined table (SQLSTATE 42P01)."""
-    driver_error = error.orig
-    return "no such table" in str(driver_error) or getattr(driver_error, "sqlstate", None) == "42P01"
-
-
-class _Commands(TyperGroup):
-    """Every command: a database that was never migrated (or is behind the code) is a clear error."""
-
-    def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except DBAPIError as error:
-            if not _missing_schema(error):
-                raise
-            err.print(
-                "[bold red]error:[/] the database has no retailcore schema, or an older one: run"
-                " 'retailcore db upgrade' (or 'retailcore init --demo' for a demo) first",
-                highlight=False,
-            )
-            raise typer.Exit(1) from None
-
-
-app = typer.Typer(cls=_Commands, help="retailcore: one transaction model for retail.", no_args_is_help=True)
+app = typer.Typer(cls=Commands, help="retailcore: one transaction model for retail.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 import_app = typer.Typer(help="Bulk imports from files.", no_args_is_help=True)
@@ -88,15 +65,6 @@ app.command("simulate")(simulate_cli.simulate)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-
-
-def fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(1)
-
-
-def _runtime() -> Runtime:
-    return bootstrap()
 
 
 def _progress() -> Progress:
@@ -116,12 +84,12 @@ def _upgrade(runtime: Runtime) -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Create or migrate the schema to the latest (or the given) revision."""
-    runtime = _runtime()
+    runtime = _runtime(creates_database=True)
     migrations.upgrade(runtime.engine, revision)
     out.print(f"database at revision {migrations.current_revision(runtime.engine)}")
 
 
-@db_app.command("downgrade")
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})  # "-1" is a revision
 def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")]) -> None:
     """Step the schema back (for developers; data in dropped tables is lost)."""
     runtime = _runtime()
@@ -149,7 +117,7 @@ def init(
     """Create the schema; with --demo also load demo data and print an admin token."""
     from retailcore.masterdata.demo import demo_loaded, load_demo
 
-    runtime = _runtime()
+    runtime = _runtime(creates_database=True)
     _upgrade(runtime)
     out.print(f"database ready: {runtime.settings.database_url}")
     if not demo:
@@ -184,7 +152,11 @@ def serve(
 
     runtime = _runtime()
     if migrations.current_revision(runtime.engine) != migrations.head_revision(runtime.engine):
-        raise fail("the database schema is not up to date: run 'retailcore db upgrade' first")
+        raise fail(
+            "the database has no retailcore schema, or an older one",
+            hint="run 'retailcore db upgrade' first",
+            exit_code=CANNOT_RUN,
+        )
     out.print(f"serving retailcore on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     if workers > 1:
         # Each worker watches that this process is alive, and stops when it is not.
@@ -247,10 +219,9 @@ def token_create(
         with transaction(runtime.session_factory) as session:
             issued = issue_token(session, CommandContext(system_principal("cli")), request)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise fail(escape(problems)) from None
+        raise fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
     except RetailcoreError as exc:
-        raise fail(escape(str(exc))) from None
+        raise refused(exc) from None
     scope = (
         "installation-wide"
         if issued.company_id is None
@@ -267,11 +238,12 @@ def token_list(
     all_states: Annotated[
         bool, typer.Option("--all", help="Revoked and expired tokens too, not only the active ones.")
     ] = False,
+    output_format: output.OutputOption = output.Format.table,
 ) -> None:
     """List tokens, oldest first: prefix, name, role, scope, created, expires, last used, state."""
     runtime = _runtime()
     operator = system_principal("cli")
-    table = Table("prefix", "name", "role", "scope", "created", "expires", "last used", "state")
+    rows: list[list[object]] = []
     try:
         with runtime.session_factory() as session:
             company_id = resolve_company(session, company).id if company else None
@@ -285,27 +257,35 @@ def token_list(
                     limit=500,
                     cursor=cursor,
                 )
-                for token in page:
-                    table.add_row(
+                rows += [
+                    [
                         token.prefix,
-                        escape(token.name),
+                        token.name,
                         token.role,
-                        escape(scope_label(session, token)),
-                        _when(token.created_at),
-                        _when(token.expires_at, "never"),
-                        _when(token.last_used_at, "never"),
+                        scope_label(session, token),
+                        token.created_at,
+                        token.expires_at,
+                        token.last_used_at,
                         token.state,
-                    )
+                    ]
+                    for token in page
+                ]
                 if cursor is None:
                     break
     except RetailcoreError as exc:
-        raise fail(escape(str(exc))) from None
-    if not table.row_count:
-        out.print(
-            "no tokens" if all_states else "no active tokens (--all lists revoked and expired ones too)"
-        )
-        return
-    orders_cli._print_table(out, table)  # at its natural width, never cut short
+        raise refused(exc) from None
+    columns = [
+        output.key("prefix"),
+        output.text("name"),
+        output.key("role"),
+        output.key("scope"),
+        output.key("created_at", "created", drop=3),
+        output.key("expires_at", "expires", drop=1, blank="never"),
+        output.key("last_used_at", "last used", drop=2, blank="never"),
+        output.key("state"),
+    ]
+    empty = "no tokens" if all_states else "no active tokens (--all lists revoked and expired ones too)"
+    output.emit(output.Listing("API tokens", columns, rows, empty=empty), output_format)
 
 
 @token_app.command("revoke")
@@ -324,7 +304,7 @@ def token_revoke(
             revoked = revoke_token(session, ctx, row.id)
             scope = scope_label(session, row)
     except RetailcoreError as exc:
-        raise fail(escape(str(exc))) from None
+        raise refused(exc) from None
     what = f"{revoked.role} token {revoked.prefix} ({escape(revoked.name)}, {escape(scope)})"
     if already:
         out.print(
@@ -364,13 +344,10 @@ def import_products_command(
                     progress=lambda done, total: progress.update(task, completed=done, total=total),
                 )
     except ImportRejected as exc:
-        for problem in exc.problems[:50]:
-            err.print(f"  line {problem.line}: {problem.message}", highlight=False)
-        if len(exc.problems) > 50:
-            err.print(f"  ... and {len(exc.problems) - 50} more")
-        raise fail(f"{exc} nothing was imported") from None
+        problems = [FieldProblem(f"line {problem.line}", problem.message) for problem in exc.problems]
+        raise fail(f"{exc} nothing was imported", problems=problems) from None
     except RetailcoreError as exc:
-        raise fail(str(exc)) from None
+        raise refused(exc) from None
     out.print(
         f"imported {report.created} new and {report.updated} changed products"
         f" ({report.unchanged} unchanged) into {target.code}"

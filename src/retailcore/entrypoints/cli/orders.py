@@ -3,7 +3,7 @@
 For implementers and back-office staff. Every command runs as the system principal and calls the public
 services of :mod:`retailcore.orders.services` and :mod:`retailcore.orders.invoices`, one transaction per
 command. Like every command: results on stdout, errors on stderr, exit 1 on an expected failure (2 for
-usage errors such as a malformed quantity or date).
+usage errors such as a malformed quantity or date); the listings take ``--output table|json|csv``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from rich.measure import Measurement
-from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,8 +24,10 @@ from retailcore.access.model import system_principal
 from retailcore.access.services import resolve_company
 from retailcore.adapters.db import transaction
 from retailcore.core.decimals import canonical
-from retailcore.core.errors import InvalidReference, RetailcoreError
-from retailcore.entrypoints.bootstrap import bootstrap
+from retailcore.core.errors import FieldProblem, InvalidReference, RetailcoreError
+from retailcore.entrypoints.cli import errors, output
+from retailcore.entrypoints.cli.errors import refused
+from retailcore.entrypoints.cli.options import date_option
 from retailcore.entrypoints.sweeps import sweep_companies
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Company, Customer, Store
@@ -50,51 +50,13 @@ OrderArgument = Annotated[str, typer.Argument(help="Order number (SO-000042, T1-
 # -- helpers -----------------------------------------------------------------------------------------
 
 
-def _consoles() -> tuple[Console, Console]:
-    # Made per command rather than at import, so the terminal width (COLUMNS) is read when it runs.
-    return Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
-
-
-def _fail(err: Console, message: str) -> typer.Exit:
-    # Escaped: a message quoting user input such as "[x]" must not be read as rich markup.
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(1)
-
-
-def _refused(err: Console, exc: RetailcoreError) -> typer.Exit:
-    for problem in exc.problems:
-        err.print(f"  {problem.field}: {problem.message}", highlight=False, markup=False)
-    return _fail(err, str(exc))
-
-
 def _context(command: str) -> CommandContext:
     return CommandContext(system_principal(f"cli:orders:{command}"))
 
 
-def _print_table(console: Console, table: Table) -> None:
-    """Print at the table's natural width even beyond the terminal's: numbers and amounts cut short
-    ("SO-0000…") are worse than a long line."""
-    needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
-    terminal = console.width
-    console.width = max(terminal, needed)
-    try:
-        console.print(table)
-    finally:
-        console.width = terminal
-
-
 def _text(value: object) -> str:
-    """A table cell from data: escaped, so that "[x]" in a name is printed, not read as markup."""
+    """Data in a line of rich markup: escaped, so that "[x]" in a name is printed, not read as markup."""
     return "" if value is None else escape(str(value))
-
-
-def _date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
 
 
 def _quantity(value: str, option: str) -> Decimal:
@@ -162,6 +124,38 @@ def _money(value: Decimal) -> str:
     return canonical(value)
 
 
+LINE_COLUMNS = [
+    output.key("position", "#"),
+    output.key("id", "line id", drop=7),
+    output.key("sku"),
+    output.text("product_category", "category", drop=5),
+    output.amount("quantity", "qty"),
+    output.amount("fulfilled_quantity", "fulfilled"),
+    output.amount("cancelled_quantity", "cancelled", drop=3),
+    output.amount("unit_price", "unit price"),
+    output.amount("discount", drop=4),
+    output.amount("net", drop=1),
+    output.amount("tax", drop=2),
+    output.amount("gross"),
+    output.amount("cost", drop=6),
+]
+PAYMENT_COLUMNS = [
+    output.key("kind"),
+    output.key("payment_method_code", "method"),
+    output.key("gateway", drop=2),
+    output.text("reference", drop=3),
+    output.key("state"),
+    output.amount("authorized", drop=1),
+    output.amount("captured"),
+    output.amount("refunded"),
+]
+
+
+def _order_lines(order: svc.OrderView) -> output.Listing:
+    rows = [[getattr(line, column.name) for column in LINE_COLUMNS] for line in order.lines]
+    return output.Listing("Lines", LINE_COLUMNS, rows, empty="no lines")
+
+
 def _print_order(out: Console, order: svc.OrderView, stores: dict[uuid.UUID, str], customer: str) -> None:
     store = stores.get(order.store_id, str(order.store_id)) if order.store_id else ""
     out.print(
@@ -191,62 +185,9 @@ def _print_order(out: Console, order: svc.OrderView, stores: dict[uuid.UUID, str
         if value:
             out.print(f"  {label}: {_text(value)}", highlight=False)
 
-    lines = Table(title="Lines")
-    for name in (
-        "#",
-        "line id",
-        "sku",
-        "category",
-        "qty",
-        "fulfilled",
-        "cancelled",
-        "unit price",
-        "discount",
-        "net",
-        "tax",
-        "gross",
-        "cost",
-    ):
-        lines.add_column(
-            name, justify="left" if name in ("line id", "sku", "category") else "right", no_wrap=True
-        )
-    for line in order.lines:
-        lines.add_row(
-            str(line.position),
-            str(line.id),
-            _text(line.sku),
-            _text(line.product_category),
-            canonical(line.quantity),
-            canonical(line.fulfilled_quantity),
-            canonical(line.cancelled_quantity),
-            _money(line.unit_price),
-            _money(line.discount),
-            _money(line.net),
-            _money(line.tax),
-            _money(line.gross),
-            _money(line.cost),
-        )
-    _print_table(out, lines)
-
-    if not order.payments:
-        out.print("no payments", highlight=False)
-        return
-    payments = Table(title="Payments")
-    for name in ("kind", "method", "gateway", "reference", "state", "authorized", "captured", "refunded"):
-        right = name in ("authorized", "captured", "refunded")
-        payments.add_column(name, justify="right" if right else "left", no_wrap=True)
-    for payment in order.payments:
-        payments.add_row(
-            payment.kind,
-            _text(payment.payment_method_code),
-            _text(payment.gateway),
-            _text(payment.reference),
-            payment.state,
-            _money(payment.authorized),
-            _money(payment.captured),
-            _money(payment.refunded),
-        )
-    _print_table(out, payments)
+    output.print_table(out, _order_lines(order))
+    payments = [[getattr(payment, column.name) for column in PAYMENT_COLUMNS] for payment in order.payments]
+    output.print_table(out, output.Listing("Payments", PAYMENT_COLUMNS, payments, empty="no payments"))
 
 
 def _summary(order: svc.OrderView) -> str:
@@ -266,10 +207,11 @@ def list_command(
     channel: Annotated[Channel | None, typer.Option("--channel", help="Only this channel.")] = None,
     state: Annotated[OrderState | None, typer.Option("--state", help="Only orders in this state.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many orders.")] = 50,
+    output_format: output.OutputOption = output.Format.table,
 ) -> None:
     """List orders, oldest first: number, channel, mode, state, store and balances."""
-    out, err = _consoles()
-    runtime = bootstrap()
+    err = output.console(stderr=True)
+    runtime = errors.runtime()
     orders: list[svc.OrderView] = []
     more = False
     try:
@@ -292,48 +234,47 @@ def list_command(
             more = cursor is not None
             stores = _store_codes(session, target)
     except RetailcoreError as exc:
-        raise _refused(err, exc) from None
-    if not orders:
-        out.print(f"no orders in {_text(target.code)}", highlight=False)
-        return
-    table = Table(title=f"Orders of {_text(target.code)} ({target.currency})")
-    for name in (
-        "number",
-        "channel",
-        "mode",
-        "state",
-        "store",
-        "gross",
-        "paid",
-        "deposit",
-        "receivable",
-        "invoice",
-    ):
-        right = name in ("gross", "paid", "deposit", "receivable")
-        table.add_column(name, justify="right" if right else "left", no_wrap=True)
-    for order in orders:
-        table.add_row(
-            _text(order.number),
+        raise refused(exc) from None
+    columns = [
+        output.key("number"),
+        output.key("channel"),
+        output.key("fulfillment_mode", "mode", drop=4),
+        output.key("state"),
+        output.key("store", drop=2),
+        output.amount("gross_total", "gross"),
+        output.amount("paid_amount", "paid"),
+        output.amount("deposit_balance", "deposit", drop=3),
+        output.amount("receivable_balance", "receivable"),
+        output.key("invoice_number", "invoice", drop=1),
+    ]
+    rows = [
+        [
+            order.number,
             order.channel,
             order.fulfillment_mode,
             order.state,
-            _text(stores.get(order.store_id, "")) if order.store_id else "",
-            _money(order.gross_total),
-            _money(order.paid_amount),
-            _money(order.deposit_balance),
-            _money(order.receivable_balance),
-            _text(order.invoice_number),
-        )
-    _print_table(out, table)
+            stores.get(order.store_id) if order.store_id else None,
+            order.gross_total,
+            order.paid_amount,
+            order.deposit_balance,
+            order.receivable_balance,
+            order.invoice_number,
+        ]
+        for order in orders
+    ]
+    title = f"Orders of {target.code} ({target.currency})"
+    output.emit(output.Listing(title, columns, rows, empty=f"no orders in {target.code}"), output_format)
     if more:
         err.print(f"showing the first {len(orders)} orders; raise --limit for more", highlight=False)
 
 
 @app.command("show")
-def show(order: OrderArgument, company: CompanyOption) -> None:
-    """Show an order with its lines and payments."""
-    out, err = _consoles()
-    runtime = bootstrap()
+def show(
+    order: OrderArgument, company: CompanyOption, output_format: output.OutputOption = output.Format.table
+) -> None:
+    """Show an order with its lines and payments (JSON: the order as the API serves it; CSV: its lines)."""
+    out = output.console()
+    runtime = errors.runtime()
     try:
         with runtime.session_factory() as session:
             target = resolve_company(session, company)
@@ -342,7 +283,10 @@ def show(order: OrderArgument, company: CompanyOption) -> None:
             stores = _store_codes(session, target)
             customers = _customer_codes(session, {found.customer_id})
     except RetailcoreError as exc:
-        raise _refused(err, exc) from None
+        raise refused(exc) from None
+    if output_format is not output.Format.table:
+        output.emit(_order_lines(found), output_format, document=found.model_dump(mode="json"))
+        return
     customer = customers.get(found.customer_id, "") if found.customer_id else ""
     _print_order(out, found, stores, customer)
 
@@ -361,14 +305,14 @@ def fulfil(
     ] = None,
 ) -> None:
     """Ship or hand over an order: the lines named, or every open quantity."""
-    out, err = _consoles()
+    out = output.console()
     wanted: list[tuple[str, Decimal]] = []
     for value in line or []:
         ref, sep, quantity = value.partition("=")
         if not sep or not ref.strip():
             raise typer.BadParameter(f"{value!r} is not LINE=QTY", param_hint="--line")
         wanted.append((ref.strip(), _quantity(quantity, "--line")))
-    runtime = bootstrap()
+    runtime = errors.runtime()
     try:
         with transaction(runtime.session_factory) as session:
             target = resolve_company(session, company)
@@ -393,7 +337,7 @@ def fulfil(
                     raise _usage(exc, "--line") from None
             done = svc.fulfill(session, _context("fulfil"), target, row.id, body)
     except RetailcoreError as exc:
-        raise _refused(err, exc) from None
+        raise refused(exc) from None
     out.print(_summary(done), highlight=False)
 
 
@@ -404,19 +348,19 @@ def cancel(
     reason: Annotated[str, typer.Option("--reason", help="Why (kept on the order).")] = "",
 ) -> None:
     """Cancel an order (what has not left yet): reservations released, the deposit given back."""
-    out, err = _consoles()
+    out = output.console()
     try:
         body = svc.CancelOrder(reason=reason)
     except ValidationError as exc:
         raise _usage(exc, "--reason") from None
-    runtime = bootstrap()
+    runtime = errors.runtime()
     try:
         with transaction(runtime.session_factory) as session:
             target = resolve_company(session, company)
             row = _order_row(session, target, order)
             done = svc.cancel(session, _context("cancel"), target, row.id, body)
     except RetailcoreError as exc:
-        raise _refused(err, exc) from None
+        raise refused(exc) from None
     out.print(_summary(done), highlight=False)
 
 
@@ -430,8 +374,8 @@ def invoice(
     ] = None,
 ) -> None:
     """Invoice a fulfilled order; prints the invoice number."""
-    out, err = _consoles()
-    runtime = bootstrap()
+    out = output.console()
+    runtime = errors.runtime()
     try:
         with transaction(runtime.session_factory) as session:
             target = resolve_company(session, company)
@@ -441,7 +385,7 @@ def invoice(
                 session, _context("invoice"), target, row.id, svc.InvoiceOrder(customer_id=customer_id)
             )
     except RetailcoreError as exc:
-        raise _refused(err, exc) from None
+        raise refused(exc) from None
     out.print(
         f"invoice {_text(issued.number)} for order {_text(issued.order_number)}:"
         f" gross {_money(issued.gross_total)}, due {_money(issued.amount_due)} {issued.currency}",
@@ -453,14 +397,14 @@ def invoice(
 def invoices(
     company: CompanyOption,
     customer: Annotated[str | None, typer.Option("--customer", help="Customer id or code.")] = None,
-    date_from: Annotated[str | None, typer.Option("--from", help="From this date, YYYY-MM-DD.")] = None,
-    date_to: Annotated[str | None, typer.Option("--to", help="Up to this date, YYYY-MM-DD.")] = None,
+    date_from: Annotated[dt.date | None, date_option("--from", help="From this date.")] = None,
+    date_to: Annotated[dt.date | None, date_option("--to", help="Up to this date.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many invoices.")] = 500,
+    output_format: output.OutputOption = output.Format.table,
 ) -> None:
     """List invoices, oldest first: number, date, order, customer, gross, due, posting."""
-    out, err = _consoles()
-    first, last = _date(date_from, "--from"), _date(date_to, "--to")
-    runtime = bootstrap()
+    err = output.console(stderr=True)
+    runtime = errors.runtime()
     rows: list[inv.InvoiceView] = []
     try:
         with runtime.session_factory() as session:
@@ -473,8 +417,8 @@ def invoices(
                     _context("invoices").principal,
                     target,
                     customer_id=customer_id,
-                    date_from=first,
-                    date_to=last,
+                    date_from=date_from,
+                    date_to=date_to,
                     limit=min(PAGE_SIZE, limit - len(rows)),
                     cursor=cursor,
                 )
@@ -484,25 +428,36 @@ def invoices(
             more = cursor is not None
             customers = _customer_codes(session, {row.customer_id for row in rows})
     except RetailcoreError as exc:
-        raise _refused(err, exc) from None
-    if not rows:
-        out.print(f"no invoices in {_text(target.code)}", highlight=False)
-        return
-    table = Table(title=f"Invoices of {_text(target.code)}")
-    for name in ("number", "date", "order", "customer", "gross", "due", "currency", "posting"):
-        table.add_column(name, justify="right" if name in ("gross", "due") else "left", no_wrap=True)
-    for row in rows:
-        table.add_row(
-            _text(row.number),
-            row.date.isoformat(),
-            _text(row.order_number),
-            _text(customers.get(row.customer_id, row.customer_id)),
-            _money(row.gross_total),
-            _money(row.amount_due),
-            row.currency,
-            row.posting,
-        )
-    _print_table(out, table)
+        raise refused(exc) from None
+    columns = [
+        output.key("number"),
+        output.key("date"),
+        output.key("order_number", "order"),
+        output.key("customer"),
+        output.amount("gross_total", "gross"),
+        output.amount("amount_due", "due"),
+        output.key("currency", drop=2),
+        output.key("posting", drop=1),
+    ]
+    listing = output.Listing(
+        f"Invoices of {target.code}",
+        columns,
+        [
+            [
+                row.number,
+                row.date,
+                row.order_number,
+                customers.get(row.customer_id, row.customer_id),
+                row.gross_total,
+                row.amount_due,
+                row.currency,
+                row.posting,
+            ]
+            for row in rows
+        ],
+        empty=f"no invoices in {target.code}",
+    )
+    output.emit(listing, output_format)
     if more:
         err.print(f"showing the first {len(rows)} invoices; raise --limit for more", highlight=False)
 
@@ -515,23 +470,23 @@ def sweep(
 ) -> None:
     """Cancel the unpaid orders whose payment is overdue and expire the reservations that are due (what
     'retailcore serve' does every RETAILCORE_SWEEP_INTERVAL_SECONDS), company by company."""
-    out, err = _consoles()
-    runtime = bootstrap()
+    out = output.console()
+    runtime = errors.runtime()
     try:
         results = sweep_companies(runtime.session_factory, company=company, actor="cli:orders:sweep")
     except RetailcoreError as exc:
-        raise _refused(err, exc) from None
+        raise refused(exc) from None
     for done in results:
-        if done.error is not None:
-            err.print(
-                f"{_text(done.company_code)}: [bold red]failed:[/] {escape(done.error)}", highlight=False
+        if done.error is None:
+            cancelled = ", ".join(done.cancelled) or "none"
+            out.print(
+                f"{_text(done.company_code)}: cancelled {len(done.cancelled)} unpaid orders"
+                f" ({_text(cancelled)}), expired {len(done.expired)} reservations",
+                highlight=False,
             )
-            continue
-        cancelled = ", ".join(done.cancelled) or "none"
-        out.print(
-            f"{_text(done.company_code)}: cancelled {len(done.cancelled)} unpaid orders"
-            f" ({_text(cancelled)}), expired {len(done.expired)} reservations",
-            highlight=False,
+    failures = [FieldProblem(done.company_code, done.error) for done in results if done.error is not None]
+    if failures:
+        raise errors.fail(
+            f"the sweep failed in {len(failures)} of {len(results)} companies (the others were swept)",
+            problems=failures,
         )
-    if any(done.error is not None for done in results):
-        raise typer.Exit(1)

@@ -3,7 +3,8 @@
 For implementers and back-office staff (a till talks to the API). Every command runs as the system
 principal and calls the public services of :mod:`retailcore.pos.services` with the requests of
 :mod:`retailcore.pos.commands`. Like every command: results on stdout, progress and errors on stderr,
-exit 1 on an expected failure, 2 on a usage error (a malformed amount, a missing option).
+exit 1 on an expected failure, 2 on a usage error (a malformed amount, a missing option); the listings
+take ``--output table|json|csv``.
 
 ``pos ingest`` sends a file of offline sales in batches, one transaction per batch: sales already
 ingested (same ``client_uuid``) are counted as duplicates, so a file may be replayed after a failure.
@@ -22,11 +23,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
-from rich.console import Console
 from rich.markup import escape
-from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -35,7 +33,8 @@ from retailcore.access.services import resolve_company
 from retailcore.adapters.db import transaction
 from retailcore.core.decimals import canonical
 from retailcore.core.errors import FieldProblem, InvalidReference, RetailcoreError
-from retailcore.entrypoints.bootstrap import bootstrap
+from retailcore.entrypoints.cli import errors, output
+from retailcore.entrypoints.cli.errors import fail, refused
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Company
 from retailcore.pos import commands as c
@@ -44,7 +43,6 @@ from retailcore.pos.tables import PosSession, PosTerminal
 
 app = typer.Typer(help="POS: sessions, offline sales, cash movements, close.", no_args_is_help=True)
 
-MAX_PRINTED_PROBLEMS = 50
 MAX_BATCH = 1000
 """The largest batch :class:`~retailcore.pos.commands.SalesBatch` takes."""
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
@@ -62,43 +60,8 @@ class SessionState(StrEnum):
 # -- helpers -----------------------------------------------------------------------------------------
 
 
-def _consoles() -> tuple[Console, Console]:
-    # Made per command rather than at import, so the terminal width (COLUMNS) is read when it runs.
-    return Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
-
-
-def _fail(err: Console, message: str) -> typer.Exit:
-    # Escaped: a message quoting user input such as "[x]" must not be read as rich markup.
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(1)
-
-
-def _problems(err: Console, problems: Sequence[FieldProblem]) -> None:
-    for problem in problems[:MAX_PRINTED_PROBLEMS]:
-        err.print(f"  {problem.field}: {problem.message}", highlight=False, markup=False)
-    if len(problems) > MAX_PRINTED_PROBLEMS:
-        err.print(f"  ... and {len(problems) - MAX_PRINTED_PROBLEMS} more", highlight=False)
-
-
-def _refused(err: Console, exc: RetailcoreError) -> typer.Exit:
-    _problems(err, exc.problems)
-    return _fail(err, str(exc))
-
-
 def _context(command: str) -> CommandContext:
     return CommandContext(system_principal(f"cli:pos:{command}"))
-
-
-def _print_table(console: Console, table: Table) -> None:
-    """Print at the table's natural width even beyond the terminal's: amounts cut short are worse
-    than a long line."""
-    needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
-    terminal = console.width
-    console.width = max(terminal, needed)
-    try:
-        console.print(table)
-    finally:
-        console.width = terminal
 
 
 def _text(value: object) -> str:
@@ -183,9 +146,9 @@ def open_command(
     ] = "0",
 ) -> None:
     """Open a session on a terminal with its opening float; prints the session id and number."""
-    out, err = _consoles()
+    out = output.console()
     amount = _amount(opening_float, "--float")
-    runtime = bootstrap()
+    runtime = errors.runtime()
     try:
         with transaction(runtime.session_factory) as session:
             target = resolve_company(session, company)
@@ -194,7 +157,7 @@ def open_command(
             opened = svc.open_session(session, _context("open"), body.terminal_id, body.opening_float)
             session_id, number, code = opened.id, opened.number, till.code
     except RetailcoreError as exc:
-        raise _refused(err, exc) from None
+        raise refused(exc) from None
     out.print(
         f"opened session {_text(code)}/{number} with a float of {canonical(amount)} {target.currency}:"
         f" {session_id}",
@@ -208,10 +171,10 @@ def sessions(
     state: Annotated[SessionState | None, typer.Option("--state", help="Only open or closed ones.")] = None,
     terminal: Annotated[str | None, typer.Option("--terminal", help="Terminal code or id.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="The most recent N sessions.")] = 100,
+    output_format: output.OutputOption = output.Format.table,
 ) -> None:
     """List sessions, most recently opened last: terminal, number, state, sales, cash check."""
-    out, err = _consoles()
-    runtime = bootstrap()
+    runtime = errors.runtime()
     try:
         with runtime.session_factory() as session:
             target = resolve_company(session, company)
@@ -227,47 +190,58 @@ def sessions(
             query = query.order_by(PosSession.opened_at.desc(), PosSession.id.desc()).limit(limit)
             rows = list(reversed(session.execute(query).all()))
     except RetailcoreError as exc:
-        raise _refused(err, exc) from None
-    if not rows:
-        out.print(f"no POS sessions in {_text(target.code)}", highlight=False)
-        return
-    table = Table(title=f"POS sessions of {_text(target.code)} ({target.currency})")
-    for name in (
-        "id",
-        "terminal",
-        "number",
-        "state",
-        "rescue",
-        "sales",
-        "opened",
-        "closed",
-        "expected cash",
-        "difference",
-    ):
-        right = name in ("number", "sales", "expected cash", "difference")
-        table.add_column(name, justify="right" if right else "left", no_wrap=True)
-    for row, code in rows:
-        table.add_row(
-            str(row.id),
-            _text(code),
-            str(row.number),
-            row.state,
-            "yes" if row.is_rescue else "",
-            str(row.sale_count),
-            _when(row.opened_at),
-            _when(row.closed_at),
-            _optional(row.expected_cash),
-            _optional(row.cash_difference),
-        )
-    _print_table(out, table)
+        raise refused(exc) from None
+    columns = [
+        output.key("id"),
+        output.key("terminal"),
+        output.key("number"),
+        output.key("state"),
+        output.key("is_rescue", "rescue", drop=2),
+        output.key("sale_count", "sales"),
+        output.key("opened_at", "opened"),
+        output.key("closed_at", "closed", drop=1),
+        output.amount("expected_cash", "expected cash"),
+        output.amount("cash_difference", "difference"),
+    ]
+    listing = output.Listing(
+        f"POS sessions of {target.code} ({target.currency})",
+        columns,
+        [
+            [
+                row.id,
+                code,
+                row.number,
+                row.state,
+                row.is_rescue,
+                row.sale_count,
+                row.opened_at,
+                row.closed_at,
+                row.expected_cash,
+                row.cash_difference,
+            ]
+            for row, code in rows
+        ],
+        empty=f"no POS sessions in {target.code}",
+    )
+    output.emit(listing, output_format)
+
+
+TOTAL_COLUMNS = [
+    output.key("kind"),
+    output.key("key"),
+    output.amount("net"),
+    output.amount("tax"),
+    output.amount("tax_base", "tax base"),
+    output.amount("amount"),
+]
 
 
 @app.command("show")
-def show(session_id: SessionArgument) -> None:
-    """Show a session with its running totals (per tax, category, tender, COGS)."""
-    out, err = _consoles()
+def show(session_id: SessionArgument, output_format: output.OutputOption = output.Format.table) -> None:
+    """Show a session with its running totals, per tax, category, tender and COGS (JSON: the session as
+    the API serves it; CSV: its running totals)."""
     wanted = _session_id(session_id)
-    runtime = bootstrap()
+    runtime = errors.runtime()
     try:
         with runtime.session_factory() as session:
             pos_session = svc.get_session(session, _context("show").principal, wanted)
@@ -278,7 +252,17 @@ def show(session_id: SessionArgument) -> None:
                 rows = svc.running_totals(session, pos_session.id)
                 expected = svc.expected_cash(session, pos_session, rows)
     except RetailcoreError as exc:
-        raise _refused(err, exc) from None
+        raise refused(exc) from None
+    totals = output.Listing(
+        "Running totals",
+        TOTAL_COLUMNS,
+        [[getattr(total, column.name) for column in TOTAL_COLUMNS] for total in view.totals],
+        empty="no sales yet",
+    )
+    if output_format is not output.Format.table:
+        output.emit(totals, output_format, document=view.model_dump(mode="json"))
+        return
+    out = output.console()
     rescue = " (rescue)" if view.is_rescue else ""
     out.print(f"session {_text(label)}{rescue}  [bold]{view.state}[/]", highlight=False)
     details = [
@@ -296,22 +280,7 @@ def show(session_id: SessionArgument) -> None:
     for name, value in details:
         if value:
             out.print(f"  {name}: {_text(value)}", highlight=False)
-    if not view.totals:
-        out.print("no sales yet", highlight=False)
-        return
-    table = Table(title="Running totals")
-    for name in ("kind", "key", "net", "tax", "tax base", "amount"):
-        table.add_column(name, justify="left" if name in ("kind", "key") else "right", no_wrap=True)
-    for total in view.totals:
-        table.add_row(
-            total.kind,
-            _text(total.key),
-            canonical(total.net),
-            canonical(total.tax),
-            canonical(total.tax_base),
-            canonical(total.amount),
-        )
-    _print_table(out, table)
+    output.print_table(out, totals)
 
 
 # -- offline sales -----------------------------------------------------------------------------------
@@ -385,19 +354,19 @@ def ingest(
     ] = 500,
 ) -> None:
     """Ingest offline sales from a file in batches; replaying the file counts its sales as duplicates."""
-    out, err = _consoles()
+    out = output.console()
+    err = output.console(stderr=True)
     wanted = _session_id(session_id)
     if not file.is_file():
-        raise _fail(err, f"no such file: {file}")
+        raise fail(f"no such file: {file}")
     try:
         sales = _validated(_raw_sales(file), batch_size)
     except _BadFile as exc:
-        _problems(err, exc.problems)
-        raise _fail(err, str(exc)) from None
+        raise fail(str(exc), problems=exc.problems) from None
     if not sales:
         out.print(f"no sales in {_text(file.name)}", highlight=False)
         return
-    runtime = bootstrap()
+    runtime = errors.runtime()
     batches = [sales[start : start + batch_size] for start in range(0, len(sales), batch_size)]
     accepted = duplicates = rescued = committed = 0
     targets: dict[uuid.UUID, int] = {}
@@ -417,14 +386,13 @@ def ingest(
             except RetailcoreError as exc:
                 progress.stop()
                 first = (number - 1) * batch_size
-                _problems(err, [_in_file(problem, number, first) for problem in exc.problems])
                 last = first + len(batch) - 1
                 before = f"{_count(committed, 'batch', 'batches')} ({_count(committed * batch_size, 'sale')})"
-                raise _fail(
-                    err,
+                raise fail(
                     f"batch {number} of {len(batches)} (sales {first} to {last} of the file) was refused:"
-                    f" {exc}. {before} {'was' if committed == 1 else 'were'} committed before it; fix the"
-                    " file and run it again (what was committed counts as duplicates)",
+                    f" {exc}. {before} {'was' if committed == 1 else 'were'} committed before it",
+                    problems=[_in_file(problem, number, first) for problem in exc.problems],
+                    hint="fix the file and run it again (what was committed counts as duplicates)",
                 ) from None
             committed += 1
             accepted += result.accepted
@@ -468,7 +436,7 @@ def cash(
     ] = None,
 ) -> None:
     """Put cash into (--in) or take cash out of (--out) the drawer of an open session."""
-    out, err = _consoles()
+    out = output.console()
     wanted = _session_id(session_id)
     if (cash_in is None) == (cash_out is None):
         raise typer.BadParameter("give exactly one of --in and --out", param_hint="--in / --out")
@@ -481,7 +449,7 @@ def cash(
         amount=_amount(value, option, positive=True),
         reason=reason,
     )
-    runtime = bootstrap()
+    runtime = errors.runtime()
     try:
         with transaction(runtime.session_factory) as session:
             movement = svc.cash_movement(session, _context("cash"), wanted, body)
@@ -490,7 +458,7 @@ def cash(
             expected = svc.expected_cash(session, pos_session, svc.running_totals(session, pos_session.id))
             movement_id = movement.id
     except RetailcoreError as exc:
-        raise _refused(err, exc) from None
+        raise refused(exc) from None
     out.print(
         f"cash {direction} {canonical(body.amount)} in session {_text(label)} ({movement_id});"
         f" expected cash now {canonical(expected)}",
@@ -511,7 +479,7 @@ def close(
     ] = None,
 ) -> None:
     """Close a session with the counted amounts; prints the expected cash and the differences."""
-    out, err = _consoles()
+    out = output.console()
     wanted = _session_id(session_id)
     amounts: dict[str, Decimal] = {}
     for value in counted or []:
@@ -523,7 +491,7 @@ def close(
             raise typer.BadParameter(f"{code} is counted twice", param_hint="--counted")
         amounts[code] = _amount(amount, "--counted")
     body = _request(c.CloseSession, "--counted", counted=amounts)
-    runtime = bootstrap()
+    runtime = errors.runtime()
     try:
         with transaction(runtime.session_factory) as session:
             closed = svc.close_session(session, _context("close"), wanted, body.counted)
@@ -531,7 +499,7 @@ def close(
             label = _label(session, closed)
             currency = session.get(Company, closed.company_id).currency  # type: ignore[union-attr]
     except RetailcoreError as exc:
-        raise _refused(err, exc) from None
+        raise refused(exc) from None
     out.print(f"closed session {_text(label)} ({view.id})", highlight=False)
     out.print(f"expected cash: {_optional(view.expected_cash)} {currency}", highlight=False)
     out.print(f"cash difference: {_optional(view.cash_difference)} {currency}", highlight=False)

@@ -1,12 +1,13 @@
-"""``retailcore report ...``: the ledger's reports as a table on stdout, or as a CSV file.
+"""``retailcore report ...``: the ledger's reports as a table, JSON or CSV on stdout, or as a CSV file.
 
     retailcore report trial-balance --company ACME --from 2026-11-01 --to 2026-11-30 --by store_id
     retailcore report general-ledger --company ACME --account 1000 --period 2026-11 --csv gl.csv
     retailcore report profit-and-loss --company ACME --period 2026 --by channel
     retailcore report balance-sheet --company ACME --as-of 2026-11-30
-    retailcore report tax --company ACME --from 2026-10-01 --to 2026-12-31 --csv -
+    retailcore report tax --company ACME --from 2026-10-01 --to 2026-12-31 --output json
 
-Expected failures (an unknown company, a bad date) print one message on stderr and exit 1.
+Expected failures (an unknown company, no such period) print one message on stderr and exit 1; a
+malformed date is a usage error (exit 2). ``--output json`` prints the report as the API serves it.
 """
 
 from __future__ import annotations
@@ -21,77 +22,87 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy.orm import Session
 
 from retailcore.access.services import resolve_company
 from retailcore.accounting import reports as r
 from retailcore.core.errors import RetailcoreError
-from retailcore.entrypoints.bootstrap import bootstrap
+from retailcore.entrypoints.cli import output
+from retailcore.entrypoints.cli.errors import fail, refused, runtime
+from retailcore.entrypoints.cli.options import date_option
 from retailcore.masterdata.tables import Company
 
-app = typer.Typer(help="Financial reports: a table on stdout, or CSV with --csv.", no_args_is_help=True)
-
-out = Console()
-err = Console(stderr=True)
+app = typer.Typer(
+    help="Financial reports: a table, JSON or CSV on stdout, or a CSV file.", no_args_is_help=True
+)
 
 CompanyOption = Annotated[str, typer.Option("--company", "-c", help="Company code or id.")]
-FromOption = Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")]
-ToOption = Annotated[str | None, typer.Option("--to", help="Last day, inclusive, YYYY-MM-DD.")]
+FromOption = Annotated[dt.date | None, date_option("--from", help="First day.")]
+ToOption = Annotated[dt.date | None, date_option("--to", help="Last day, inclusive.")]
 PeriodOption = Annotated[
     str | None, typer.Option("--period", help="A period (2026-11) or fiscal year (2026) instead of dates.")
 ]
 CsvOption = Annotated[
-    str | None, typer.Option("--csv", metavar="FILE", help="Write CSV to FILE ('-' for stdout) instead.")
+    str | None,
+    typer.Option("--csv", metavar="FILE", help="Write CSV to FILE ('-' for stdout) instead of --output."),
 ]
+
+HEADINGS = {"account_code": "code", "account_name": "account", "account_type": "type"}
+"""Short table headings where the CSV's column names would take the width the figures need."""
+TEXT_COLUMNS = {"account_name", "label", "reference"}
+"""Columns that may wrap; every other one (codes, types, dates, amounts) is printed whole."""
+DROPPED_FIRST = {"reference": 3, "journal": 2, "kind": 1, "opening_balance": 1}
+"""Columns a table too wide for the terminal leaves out, the highest first (see output.layout)."""
 
 
 @contextmanager
 def _reporting(company_ref: str) -> Iterator[tuple[Session, Company]]:
     """A read-only session and the company; expected errors become a message and exit status 1."""
-    runtime = bootstrap()
     try:
-        with runtime.session_factory() as session:
+        with runtime().session_factory() as session:
             yield session, resolve_company(session, company_ref)
     except RetailcoreError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
-    finally:
-        runtime.engine.dispose()
+        # The reports' messages name what is wrong; their field problems would say it again.
+        raise refused(exc, problems=False) from None
 
 
-def _emit(report: r.Report, csv_file: str | None) -> None:
-    if csv_file is not None:
-        text = report.to_csv()
-        if csv_file == "-":
-            sys.stdout.write(text)
-            return
-        try:
-            Path(csv_file).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            err.print(f"[bold red]error:[/] cannot write {csv_file}: {exc.strerror}", highlight=False)
-            raise typer.Exit(1) from None
-        err.print(f"wrote {text.count(chr(10)) - 1} rows to {csv_file}", highlight=False)
-        return
+def _listing(report: r.Report) -> output.Listing:
     header, rows = report.table()
-    table = Table(title=report.title(), title_justify="left")
+    columns = []
     for i, name in enumerate(header):
         values = [row[i] for row in rows if row[i] not in ("", None)]
-        is_amount = bool(values) and all(isinstance(value, Decimal) for value in values)
-        is_date = bool(values) and all(isinstance(value, dt.date) for value in values)
-        # Amounts and dates stay whole on one line; text columns give way when the terminal is narrow.
-        table.add_column(name, justify="right" if is_amount else "left", no_wrap=is_amount or is_date)
-    for row in rows:
-        table.add_row(*(r.cell_text(value) for value in row))
-    out.print(table)
-    for label, value in report.summary():
-        out.print(f"{label}: {r.cell_text(value)}", highlight=False)
+        if values and all(isinstance(value, Decimal) for value in values):
+            kind: output.Kind = "amount"
+        else:
+            kind = "text" if name in TEXT_COLUMNS else "key"
+        columns.append(output.Column(name, kind, HEADINGS.get(name), DROPPED_FIRST.get(name, 0)))
+    return output.Listing(report.title(), columns, rows, summary=report.summary(), empty="no rows")
 
 
-def _run(company_ref: str, csv_file: str | None, work: Callable[[Session, Company], r.Report]) -> None:
+def _emit(report: r.Report, csv_file: str | None, output_format: output.Format) -> None:
+    if csv_file is None and output_format is not output.Format.csv:
+        output.emit(_listing(report), output_format, document=report.model_dump(mode="json"))
+        return
+    text = report.to_csv()  # the API's CSV of the report, to stdout or to a file
+    if csv_file in (None, "-"):
+        sys.stdout.write(text)
+        return
+    try:
+        Path(csv_file).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {csv_file}: {exc.strerror}") from None
+    Console(stderr=True, highlight=False).print(f"wrote {text.count(chr(10)) - 1} rows to {csv_file}")
+
+
+def _run(
+    company_ref: str,
+    csv_file: str | None,
+    output_format: output.Format,
+    work: Callable[[Session, Company], r.Report],
+) -> None:
     with _reporting(company_ref) as (session, company):
         report = work(session, company)
-    _emit(report, csv_file)
+    _emit(report, csv_file, output_format)
 
 
 @app.command("trial-balance")
@@ -105,16 +116,18 @@ def trial_balance(
         typer.Option("--by", help=f"Group by dimensions, comma-separated: {', '.join(r.DIMENSIONS)}."),
     ] = None,
     csv_file: CsvOption = None,
+    output_format: output.OutputOption = output.Format.table,
 ) -> None:
     """Opening balance, debits, credits and closing balance per account (and dimension values)."""
     _run(
         company,
         csv_file,
+        output_format,
         lambda session, found: r.trial_balance(
             session,
             found.id,
-            r.parse_date(date_from, "--from"),
-            r.parse_date(date_to, "--to"),
+            date_from,
+            date_to,
             period=period,
             group_by=r.parse_group_by(by),
         ),
@@ -129,23 +142,23 @@ def general_ledger(
     date_to: ToOption = None,
     period: PeriodOption = None,
     csv_file: CsvOption = None,
+    output_format: output.OutputOption = output.Format.table,
 ) -> None:
     """Every posted line of one account in the period, with its running balance."""
 
     def work(session: Session, found: Company) -> r.Report:
         account_id = r.resolve_account(session, found.id, account).id
-        start, end = r.parse_date(date_from, "--from"), r.parse_date(date_to, "--to")
-        first = page = r.general_ledger(session, found.id, account_id, start, end, period=period)
+        first = page = r.general_ledger(session, found.id, account_id, date_from, date_to, period=period)
         lines: list[Any] = list(first.lines)
         # Page by page through the keyset, so a busy account never needs one huge query.
         while page.next_cursor:
             page = r.general_ledger(
-                session, found.id, account_id, start, end, period=period, cursor=page.next_cursor
+                session, found.id, account_id, date_from, date_to, period=period, cursor=page.next_cursor
             )
             lines += page.lines
         return first.model_copy(update={"lines": lines, "next_cursor": None})
 
-    _run(company, csv_file, work)
+    _run(company, csv_file, output_format, work)
 
 
 @app.command("profit-and-loss")
@@ -158,16 +171,18 @@ def profit_and_loss(
         str | None, typer.Option("--by", help=f"Split by one dimension: {', '.join(r.DIMENSIONS)}.")
     ] = None,
     csv_file: CsvOption = None,
+    output_format: output.OutputOption = output.Format.table,
 ) -> None:
     """Income and expenses over the period, and the net result."""
     _run(
         company,
         csv_file,
+        output_format,
         lambda session, found: r.profit_and_loss(
             session,
             found.id,
-            r.parse_date(date_from, "--from"),
-            r.parse_date(date_to, "--to"),
+            date_from,
+            date_to,
             period=period,
             group_by=(r.parse_group_by(by, single=True) or [None])[0],
         ),
@@ -177,14 +192,16 @@ def profit_and_loss(
 @app.command("balance-sheet")
 def balance_sheet(
     company: CompanyOption,
-    as_of: Annotated[str, typer.Option("--as-of", "--to", help="The date, inclusive, YYYY-MM-DD.")],
+    as_of: Annotated[dt.date, date_option("--as-of", "--to", help="The date, inclusive.")],
     csv_file: CsvOption = None,
+    output_format: output.OutputOption = output.Format.table,
 ) -> None:
     """Assets, liabilities and equity at a date, with the unclosed result as current-year earnings."""
     _run(
         company,
         csv_file,
-        lambda session, found: r.balance_sheet(session, found.id, r.require_date(as_of, "--as-of")),
+        output_format,
+        lambda session, found: r.balance_sheet(session, found.id, as_of),
     )
 
 
@@ -195,12 +212,12 @@ def tax(
     date_to: ToOption = None,
     period: PeriodOption = None,
     csv_file: CsvOption = None,
+    output_format: output.OutputOption = output.Format.table,
 ) -> None:
     """Tax collected and deductible per tax code and month, with the taxable bases and the net payable."""
     _run(
         company,
         csv_file,
-        lambda session, found: r.tax_report(
-            session, found.id, r.parse_date(date_from, "--from"), r.parse_date(date_to, "--to"), period=period
-        ),
+        output_format,
+        lambda session, found: r.tax_report(session, found.id, date_from, date_to, period=period),
     )

@@ -11,26 +11,22 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from retailcore.core.errors import RetailcoreError
-from retailcore.entrypoints.bootstrap import bootstrap
+from retailcore.entrypoints.cli import errors, output
+from retailcore.entrypoints.cli.options import date_option
 from retailcore.simulation import Options
 from retailcore.simulation import simulate as run_simulation
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 
 def _scale(value: str) -> Decimal:
     try:
         scale = Decimal(value)
     except InvalidOperation:
-        raise typer.BadParameter(f"'{value}' is not a number") from None
+        raise typer.BadParameter(f"'{value}' is not a number", param_hint="--scale") from None
     if not scale.is_finite() or scale <= 0 or scale > 100:
-        raise typer.BadParameter("the scale is a number above 0 and at most 100")
+        raise typer.BadParameter(f"'{value}' is not a number above 0 and at most 100", param_hint="--scale")
     return scale
 
 
@@ -41,10 +37,8 @@ def simulate(
     days: Annotated[int, typer.Option(min=1, max=3660, help="Days of trading.")] = 30,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same trading.")] = 1,
     start: Annotated[
-        dt.datetime | None,
-        typer.Option(
-            formats=["%Y-%m-%d"], help="First day (default: DAYS before today; history ends yesterday)."
-        ),
+        dt.date | None,
+        date_option("--start", help="First day (default: DAYS before today; history ends yesterday)."),
     ] = None,
     company: Annotated[
         str, typer.Option(help="Company code; created (with stores, catalog, stock) if missing.")
@@ -60,10 +54,11 @@ def simulate(
         stores=stores,
         days=days,
         seed=seed,
-        start=start.date() if start else None,
+        start=start,
         scale=_scale(scale),
     )
-    runtime = bootstrap()
+    runtime = errors.runtime()
+    err = output.console(stderr=True)
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -84,15 +79,14 @@ def simulate(
         with progress:
             summary = run_simulation(runtime.session_factory, options, progress=report)
     except RetailcoreError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        raise errors.refused(exc) from None
     if summary is None:
         err.print(f"company {company} is already simulated up to yesterday: nothing to do")
         return
     if as_json:
         print(json.dumps(summary, indent=2))
         return
-    out.print(_table(summary))
+    output.print_table(output.console(), _table(summary))
 
 
 def _flat(prefix: str, value: Any) -> list[tuple[str, str]]:
@@ -106,15 +100,10 @@ def _flat(prefix: str, value: Any) -> list[tuple[str, str]]:
     return [(prefix.replace("_", " "), str(value))]
 
 
-def _table(summary: dict[str, Any]) -> Table:
-    table = Table(
-        title=f"Simulation of {summary['company']}: {summary['days']} days, {summary['stores']} stores"
+def _table(summary: dict[str, Any]) -> output.Listing:
+    rows = [list(row) for key, value in summary.items() if key != "company" for row in _flat(key, value)]
+    return output.Listing(
+        f"Simulation of {summary['company']}: {summary['days']} days, {summary['stores']} stores",
+        [output.text("figure"), output.amount("value")],
+        rows,
     )
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in summary.items():
-        if key in ("company",):
-            continue
-        for name, text in _flat(key, value):
-            table.add_row(name, text)
-    return table

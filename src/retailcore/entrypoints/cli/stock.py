@@ -6,73 +6,78 @@ import datetime as dt
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from retailcore.access.services import resolve_company
-from retailcore.core.decimals import canonical
 from retailcore.core.errors import RetailcoreError
-from retailcore.entrypoints.bootstrap import bootstrap
+from retailcore.entrypoints.cli import output
+from retailcore.entrypoints.cli.errors import fail, refused, runtime
+from retailcore.entrypoints.cli.options import date_option
 from retailcore.inventory import valuation as v
 
 app = typer.Typer(help="Stock: valuation and the agreement check with the ledger.", no_args_is_help=True)
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 CompanyOption = Annotated[str, typer.Option("--company", help="Company code or id.")]
-AsOfOption = Annotated[
-    dt.datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Date (default: today).")
-]
-
-
-def _as_of(value: dt.datetime | None) -> dt.date:
-    return value.date() if value else dt.date.today()
+AsOfOption = Annotated[dt.date | None, date_option("--as-of", help="Date (default: today).")]
 
 
 @app.command("check")
-def check(company: CompanyOption, as_of: AsOfOption = None) -> None:
+def check(
+    company: CompanyOption, as_of: AsOfOption = None, output_format: output.OutputOption = output.Format.table
+) -> None:
     """Compare the stock valuation with the ledger's stock accounts; exit 1 if they differ."""
-    runtime = bootstrap()
     try:
-        with runtime.session_factory() as session:
-            result = v.check_agreement(session, resolve_company(session, company).id, _as_of(as_of))
+        with runtime().session_factory() as session:
+            result = v.check_agreement(
+                session, resolve_company(session, company).id, as_of or dt.date.today()
+            )
     except RetailcoreError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
-    table = Table(title=f"Stock valuation against the ledger at {result.as_of.isoformat()}")
-    for column in ("account role", "stock valuation", "ledger balance", "awaiting posting", "difference"):
-        table.add_column(column, justify="left" if column == "account role" else "right")
-    for role in result.roles:
-        table.add_row(
-            role.role,
-            canonical(role.stock_value),
-            canonical(role.ledger_balance),
-            canonical(role.awaiting_posting),
-            canonical(role.difference),
-        )
-    out.print(table)
+        raise refused(exc) from None
+    columns = [
+        output.key("role", "account role"),
+        output.amount("stock_value", "stock valuation"),
+        output.amount("ledger_balance"),
+        output.amount("awaiting_posting"),
+        output.amount("difference"),
+    ]
+    rows = [
+        [role.role, role.stock_value, role.ledger_balance, role.awaiting_posting, role.difference]
+        for role in result.roles
+    ]
+    title = f"Stock valuation against the ledger at {result.as_of.isoformat()}"
+    output.emit(output.Listing(title, columns, rows), output_format)
     if not result.agrees:
-        err.print("[bold red]the stock valuation and the ledger disagree[/]")
-        raise typer.Exit(1)
-    out.print("stock valuation and ledger agree")
+        raise fail("the stock valuation and the ledger disagree")
+    if output_format is output.Format.table:
+        output.console().print("stock valuation and ledger agree")
 
 
 @app.command("valuation")
-def valuation(company: CompanyOption, as_of: AsOfOption = None) -> None:
+def valuation(
+    company: CompanyOption, as_of: AsOfOption = None, output_format: output.OutputOption = output.Format.table
+) -> None:
     """Quantity and value per product and location at a date."""
-    runtime = bootstrap()
     try:
-        with runtime.session_factory() as session:
-            result = v.stock_valuation(session, resolve_company(session, company).id, _as_of(as_of))
+        with runtime().session_factory() as session:
+            result = v.stock_valuation(
+                session, resolve_company(session, company).id, as_of or dt.date.today()
+            )
     except RetailcoreError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
-    table = Table(title=f"Stock valuation at {result.as_of.isoformat()}")
-    for column in ("sku", "category", "location", "quantity", "value"):
-        table.add_column(column, justify="right" if column in ("quantity", "value") else "left")
-    for row in result.rows:
-        table.add_row(
-            row.sku, row.product_category, row.location_code, canonical(row.quantity), canonical(row.value)
-        )
-    table.add_row("total", "", "", canonical(result.total_quantity), canonical(result.total_value))
-    out.print(table)
+        raise refused(exc) from None
+    columns = [
+        output.key("sku"),
+        output.text("product_category", "category", drop=1),
+        output.key("location_code", "location"),
+        output.amount("quantity"),
+        output.amount("value"),
+    ]
+    rows = [
+        [row.sku, row.product_category, row.location_code, row.quantity, row.value] for row in result.rows
+    ]
+    listing = output.Listing(
+        f"Stock valuation at {result.as_of.isoformat()}",
+        columns,
+        rows,
+        summary=[("total quantity", result.total_quantity), ("total value", result.total_value)],
+        empty=f"no stock at {result.as_of.isoformat()}",
+    )
+    output.emit(listing, output_format)
