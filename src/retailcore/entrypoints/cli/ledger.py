@@ -21,13 +21,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import system_principal
-from retailcore.access.services import resolve_company
 from retailcore.accounting import fx
 from retailcore.accounting import reconciliation as r
 from retailcore.adapters.db import transaction
 from retailcore.core.decimals import canonical
 from retailcore.core.errors import InvalidReference, RetailcoreError
 from retailcore.entrypoints.bootstrap import bootstrap
+from retailcore.entrypoints.cli.companies import CompanyOption, company_named
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Account, Company
 
@@ -36,8 +36,6 @@ app = typer.Typer(help="Ledger: exchange rates, revaluation, reconciliation.", n
 MAX_PRINTED_PROBLEMS = 50
 LABEL_WIDTH = 40
 """Longer line labels fold onto several lines in the open-items table."""
-
-CompanyOption = Annotated[str, typer.Option("--company", help="Company code or id.")]
 
 
 def _consoles() -> tuple[Console, Console]:
@@ -84,7 +82,7 @@ def _money(value: Decimal) -> str:
 @app.command("rates-import")
 def rates_import(
     file: Annotated[Path, typer.Argument(help="CSV with the header date,currency,rate.")],
-    company: CompanyOption,
+    company: CompanyOption = None,
     replace: Annotated[
         bool, typer.Option("--replace", help="Change rates that differ from the stored ones.")
     ] = False,
@@ -100,7 +98,7 @@ def rates_import(
     runtime = bootstrap()
     try:
         with transaction(runtime.session_factory) as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             progress = Progress(
                 TextColumn("[progress.description]{task.description}"),
                 BarColumn(),
@@ -136,8 +134,8 @@ def rates_import(
 
 @app.command("revalue")
 def revalue(
-    company: CompanyOption,
     as_of: Annotated[str, typer.Option("--as-of", help="Period end, YYYY-MM-DD.")],
+    company: CompanyOption = None,
 ) -> None:
     """Revalue open foreign-currency balances at a date; the entry is reversed the next day."""
     out, err = _consoles()
@@ -146,7 +144,7 @@ def revalue(
     runtime = bootstrap()
     try:
         with transaction(runtime.session_factory) as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             result = fx.revalue(session, _context("revalue"), target, day)
     except RetailcoreError as exc:
         raise _fail(err, str(exc)) from None
@@ -184,7 +182,7 @@ def _account_by_code(session: Session, company: Company, code: str) -> Account:
 
 @app.command("open-items")
 def open_items(
-    company: CompanyOption,
+    company: CompanyOption = None,
     account: Annotated[str | None, typer.Option("--account", help="Account code; all if absent.")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Report date, YYYY-MM-DD; today.")] = None,
 ) -> None:
@@ -194,7 +192,7 @@ def open_items(
     runtime = bootstrap()
     try:
         with runtime.session_factory() as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             account_id = _account_by_code(session, target, account).id if account else None
             report = r.open_items(session, target.id, account_id, day)
     except RetailcoreError as exc:

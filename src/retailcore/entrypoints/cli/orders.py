@@ -23,11 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import system_principal
-from retailcore.access.services import resolve_company
 from retailcore.adapters.db import transaction
 from retailcore.core.decimals import canonical
 from retailcore.core.errors import InvalidReference, RetailcoreError
 from retailcore.entrypoints.bootstrap import bootstrap
+from retailcore.entrypoints.cli.companies import CompanyOption, company_named
 from retailcore.entrypoints.sweeps import sweep_companies
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Company, Customer, Store
@@ -43,7 +43,6 @@ app = typer.Typer(
 PAGE_SIZE = 200
 """Rows asked of the services per page while following their cursor."""
 
-CompanyOption = Annotated[str, typer.Option("--company", help="Company code or id.")]
 OrderArgument = Annotated[str, typer.Argument(help="Order number (SO-000042, T1-0001-00001) or id.")]
 
 
@@ -262,7 +261,7 @@ def _summary(order: svc.OrderView) -> str:
 
 @app.command("list")
 def list_command(
-    company: CompanyOption,
+    company: CompanyOption = None,
     channel: Annotated[Channel | None, typer.Option("--channel", help="Only this channel.")] = None,
     state: Annotated[OrderState | None, typer.Option("--state", help="Only orders in this state.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many orders.")] = 50,
@@ -274,7 +273,7 @@ def list_command(
     more = False
     try:
         with runtime.session_factory() as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             cursor: uuid.UUID | None = None
             while len(orders) < limit:
                 page, cursor = svc.list_orders(
@@ -330,13 +329,13 @@ def list_command(
 
 
 @app.command("show")
-def show(order: OrderArgument, company: CompanyOption) -> None:
+def show(order: OrderArgument, company: CompanyOption = None) -> None:
     """Show an order with its lines and payments."""
     out, err = _consoles()
     runtime = bootstrap()
     try:
         with runtime.session_factory() as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             row = _order_row(session, target, order)
             found = svc.get_order(session, _context("show").principal, target, row.id)
             stores = _store_codes(session, target)
@@ -350,7 +349,7 @@ def show(order: OrderArgument, company: CompanyOption) -> None:
 @app.command("fulfil")
 def fulfil(
     order: OrderArgument,
-    company: CompanyOption,
+    company: CompanyOption = None,
     line: Annotated[
         list[str] | None,
         typer.Option(
@@ -371,7 +370,7 @@ def fulfil(
     runtime = bootstrap()
     try:
         with transaction(runtime.session_factory) as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             row = _order_row(session, target, order)
             body = svc.Fulfil()
             if wanted:
@@ -400,7 +399,7 @@ def fulfil(
 @app.command("cancel")
 def cancel(
     order: OrderArgument,
-    company: CompanyOption,
+    company: CompanyOption = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (kept on the order).")] = "",
 ) -> None:
     """Cancel an order (what has not left yet): reservations released, the deposit given back."""
@@ -412,7 +411,7 @@ def cancel(
     runtime = bootstrap()
     try:
         with transaction(runtime.session_factory) as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             row = _order_row(session, target, order)
             done = svc.cancel(session, _context("cancel"), target, row.id, body)
     except RetailcoreError as exc:
@@ -423,7 +422,7 @@ def cancel(
 @app.command("invoice")
 def invoice(
     order: OrderArgument,
-    company: CompanyOption,
+    company: CompanyOption = None,
     customer: Annotated[
         str | None,
         typer.Option("--customer", help="Customer id or code, for an order without a customer yet."),
@@ -434,7 +433,7 @@ def invoice(
     runtime = bootstrap()
     try:
         with transaction(runtime.session_factory) as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             row = _order_row(session, target, order)
             customer_id = _customer_id(session, target, customer) if customer else None
             issued = svc.invoice_order(
@@ -451,7 +450,7 @@ def invoice(
 
 @app.command("invoices")
 def invoices(
-    company: CompanyOption,
+    company: CompanyOption = None,
     customer: Annotated[str | None, typer.Option("--customer", help="Customer id or code.")] = None,
     date_from: Annotated[str | None, typer.Option("--from", help="From this date, YYYY-MM-DD.")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="Up to this date, YYYY-MM-DD.")] = None,
@@ -464,7 +463,7 @@ def invoices(
     rows: list[inv.InvoiceView] = []
     try:
         with runtime.session_factory() as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             customer_id = _customer_id(session, target, customer) if customer else None
             cursor: uuid.UUID | None = None
             while len(rows) < limit:

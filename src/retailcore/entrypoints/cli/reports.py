@@ -24,10 +24,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from retailcore.access.services import resolve_company
 from retailcore.accounting import reports as r
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.bootstrap import bootstrap
+from retailcore.entrypoints.cli.companies import CompanyOption, company_named
 from retailcore.masterdata.tables import Company
 
 app = typer.Typer(help="Financial reports: a table on stdout, or CSV with --csv.", no_args_is_help=True)
@@ -35,7 +35,6 @@ app = typer.Typer(help="Financial reports: a table on stdout, or CSV with --csv.
 out = Console()
 err = Console(stderr=True)
 
-CompanyOption = Annotated[str, typer.Option("--company", "-c", help="Company code or id.")]
 FromOption = Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")]
 ToOption = Annotated[str | None, typer.Option("--to", help="Last day, inclusive, YYYY-MM-DD.")]
 PeriodOption = Annotated[
@@ -47,12 +46,12 @@ CsvOption = Annotated[
 
 
 @contextmanager
-def _reporting(company_ref: str) -> Iterator[tuple[Session, Company]]:
+def _reporting(company_ref: str | None) -> Iterator[tuple[Session, Company]]:
     """A read-only session and the company; expected errors become a message and exit status 1."""
     runtime = bootstrap()
     try:
         with runtime.session_factory() as session:
-            yield session, resolve_company(session, company_ref)
+            yield session, company_named(session, company_ref)
     except RetailcoreError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
@@ -88,7 +87,7 @@ def _emit(report: r.Report, csv_file: str | None) -> None:
         out.print(f"{label}: {r.cell_text(value)}", highlight=False)
 
 
-def _run(company_ref: str, csv_file: str | None, work: Callable[[Session, Company], r.Report]) -> None:
+def _run(company_ref: str | None, csv_file: str | None, work: Callable[[Session, Company], r.Report]) -> None:
     with _reporting(company_ref) as (session, company):
         report = work(session, company)
     _emit(report, csv_file)
@@ -96,7 +95,7 @@ def _run(company_ref: str, csv_file: str | None, work: Callable[[Session, Compan
 
 @app.command("trial-balance")
 def trial_balance(
-    company: CompanyOption,
+    company: CompanyOption = None,
     date_from: FromOption = None,
     date_to: ToOption = None,
     period: PeriodOption = None,
@@ -123,8 +122,8 @@ def trial_balance(
 
 @app.command("general-ledger")
 def general_ledger(
-    company: CompanyOption,
     account: Annotated[str, typer.Option("--account", "-a", help="Account code or id.")],
+    company: CompanyOption = None,
     date_from: FromOption = None,
     date_to: ToOption = None,
     period: PeriodOption = None,
@@ -150,7 +149,7 @@ def general_ledger(
 
 @app.command("profit-and-loss")
 def profit_and_loss(
-    company: CompanyOption,
+    company: CompanyOption = None,
     date_from: FromOption = None,
     date_to: ToOption = None,
     period: PeriodOption = None,
@@ -176,8 +175,8 @@ def profit_and_loss(
 
 @app.command("balance-sheet")
 def balance_sheet(
-    company: CompanyOption,
     as_of: Annotated[str, typer.Option("--as-of", "--to", help="The date, inclusive, YYYY-MM-DD.")],
+    company: CompanyOption = None,
     csv_file: CsvOption = None,
 ) -> None:
     """Assets, liabilities and equity at a date, with the unclosed result as current-year earnings."""
@@ -190,7 +189,7 @@ def balance_sheet(
 
 @app.command("tax")
 def tax(
-    company: CompanyOption,
+    company: CompanyOption = None,
     date_from: FromOption = None,
     date_to: ToOption = None,
     period: PeriodOption = None,

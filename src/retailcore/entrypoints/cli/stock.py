@@ -9,17 +9,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from retailcore.access.services import resolve_company
 from retailcore.core.decimals import canonical
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.bootstrap import bootstrap
+from retailcore.entrypoints.cli.companies import CompanyOption, company_named
 from retailcore.inventory import valuation as v
 
 app = typer.Typer(help="Stock: valuation and the agreement check with the ledger.", no_args_is_help=True)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-CompanyOption = Annotated[str, typer.Option("--company", help="Company code or id.")]
 AsOfOption = Annotated[
     dt.datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Date (default: today).")
 ]
@@ -30,12 +29,12 @@ def _as_of(value: dt.datetime | None) -> dt.date:
 
 
 @app.command("check")
-def check(company: CompanyOption, as_of: AsOfOption = None) -> None:
+def check(company: CompanyOption = None, as_of: AsOfOption = None) -> None:
     """Compare the stock valuation with the ledger's stock accounts; exit 1 if they differ."""
     runtime = bootstrap()
     try:
         with runtime.session_factory() as session:
-            result = v.check_agreement(session, resolve_company(session, company).id, _as_of(as_of))
+            result = v.check_agreement(session, company_named(session, company).id, _as_of(as_of))
     except RetailcoreError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
@@ -58,12 +57,12 @@ def check(company: CompanyOption, as_of: AsOfOption = None) -> None:
 
 
 @app.command("valuation")
-def valuation(company: CompanyOption, as_of: AsOfOption = None) -> None:
+def valuation(company: CompanyOption = None, as_of: AsOfOption = None) -> None:
     """Quantity and value per product and location at a date."""
     runtime = bootstrap()
     try:
         with runtime.session_factory() as session:
-            result = v.stock_valuation(session, resolve_company(session, company).id, _as_of(as_of))
+            result = v.stock_valuation(session, company_named(session, company).id, _as_of(as_of))
     except RetailcoreError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
