@@ -18,7 +18,7 @@ from retailcore.accounting import tables as a
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.inputs import Day, text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
-from retailcore.entrypoints.api.pages import Limit, PageOf
+from retailcore.entrypoints.api.pages import IdPageQuery, PageOf
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, CurrencyCode
 from retailcore.masterdata.services import company_in_scope
@@ -71,15 +71,10 @@ class ExchangeRateView(BaseModel):
         )
 
 
-class RateQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
+class RateQuery(IdPageQuery):
     currency: CurrencyCode | None = None
     date_from: Day | None = Field(None, description="Rates dated on or after this day.")
     date_to: Day | None = Field(None, description="Rates dated on or before this day.")
-    limit: Limit = 50
-    cursor: uuid.UUID | None = Field(None, description="The `next_cursor` of the previous page.")
 
 
 class EffectiveRateQuery(BaseModel):

@@ -20,7 +20,7 @@ from retailcore.adapters.paging import keyset_page, keyset_page_in_order
 from retailcore.core.errors import NotFound
 from retailcore.core.inputs import Day, Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
-from retailcore.entrypoints.api.pages import Limit, PageOf
+from retailcore.entrypoints.api.pages import CURSOR, CompanyPageQuery, IdPageQuery, PageOf
 from retailcore.entrypoints.api.references import CompanyParam
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef
@@ -45,15 +45,8 @@ def _entry(session: Session, principal: Principal, entry_id: uuid.UUID) -> a.Jou
 # -- journals, fiscal years, settings ---------------------------------------------------------------
 
 
-class CompanyPageQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
-    limit: Limit = 50
-
-
 class JournalQuery(CompanyPageQuery):
-    cursor: Text | None = Field(None, description="The `next_cursor` of the previous page.")
+    cursor: Text | None = Field(None, description=CURSOR)
 
 
 @router.get(
@@ -72,7 +65,7 @@ def list_journals(
 
 
 class FiscalYearQuery(CompanyPageQuery):
-    cursor: Day | None = Field(None, description="The `next_cursor` of the previous page.")
+    cursor: Day | None = Field(None, description=CURSOR)
 
 
 @router.get(
@@ -266,15 +259,10 @@ async def delete_entry(
 # -- posting rules ---------------------------------------------------------------------------------
 
 
-class RuleQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
+class RuleQuery(IdPageQuery):
     event_type: Text | None = None
     code: Text | None = None
     as_of: Day | None = Field(None, description="Only the versions in force on this date.")
-    limit: Limit = 50
-    cursor: uuid.UUID | None = Field(None, description="The `next_cursor` of the previous page.")
 
 
 @router.get(

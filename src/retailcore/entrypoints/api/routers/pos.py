@@ -5,16 +5,17 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from pydantic import Field
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from retailcore.access.model import Principal
 from retailcore.adapters.paging import keyset_page
 from retailcore.core.inputs import Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
-from retailcore.entrypoints.api.pages import Limit, PageOf
+from retailcore.entrypoints.api.pages import CURSOR, CompanyPageQuery, IdPageQuery, PageOf
 from retailcore.eventlog.services import CommandContext
-from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, StoreRef
+from retailcore.masterdata.commands import StoreRef
 from retailcore.masterdata.services import company_in_scope, store_filter, with_store_ids
 from retailcore.pos import commands as c
 from retailcore.pos import services as svc
@@ -37,13 +38,19 @@ async def create_terminal(
     return await api.command(work, status_code=201, location=lambda v: f"/api/v1/pos/terminals/{v.id}")
 
 
-class TerminalQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _of_company_and_store(
+    session: Session, principal: Principal, table: type[PosTerminal | PosSession], params: Any
+) -> Select[Any]:
+    """The rows of ``table`` in the company and store a list names (a store's token: its own store)."""
+    company = company_in_scope(session, principal, params.company_id)
+    query = select(table).where(table.company_id == company.id)
+    store_id = store_filter(session, principal, params.store_id, company=company)
+    return query if store_id is None else query.where(table.store_id == store_id)
 
-    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
+
+class TerminalQuery(CompanyPageQuery):
     store_id: StoreRef | None = Field(None, description="Store code or id: only its terminals.")
-    limit: Limit = 50
-    cursor: Text | None = Field(None, description="The `next_cursor` of the previous page.")
+    cursor: Text | None = Field(None, description=CURSOR)
 
 
 @router.get(
@@ -56,11 +63,7 @@ def list_terminals(
     params: Annotated[TerminalQuery, Query()], api: Annotated[Api, Depends(reader("pos:sell"))]
 ) -> Any:
     def work(session: Session) -> PageOf[c.TerminalView]:
-        company = company_in_scope(session, api.principal, params.company_id)
-        query = select(PosTerminal).where(PosTerminal.company_id == company.id)
-        store_id = store_filter(session, api.principal, params.store_id, company=company)
-        if store_id is not None:
-            query = query.where(PosTerminal.store_id == store_id)
+        query = _of_company_and_store(session, api.principal, PosTerminal, params)
         rows, last = keyset_page(session, query, PosTerminal.code, params.limit, params.cursor)
         return PageOf.of([c.TerminalView.model_validate(row) for row in rows], last)
 
@@ -76,15 +79,10 @@ async def open_session(body: c.OpenSession, api: Annotated[Api, Depends(writer("
     return await api.command(work, status_code=201, location=lambda v: f"/api/v1/pos/sessions/{v.id}")
 
 
-class SessionQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
+class SessionQuery(IdPageQuery):
     store_id: StoreRef | None = Field(None, description="Store code or id: only its sessions.")
     terminal_id: uuid.UUID | None = None
     state: Literal["open", "closed"] | None = None
-    limit: Limit = 50
-    cursor: uuid.UUID | None = Field(None, description="The `next_cursor` of the previous page.")
 
 
 @router.get(
@@ -97,11 +95,7 @@ def list_sessions(
     params: Annotated[SessionQuery, Query()], api: Annotated[Api, Depends(reader("pos:sell"))]
 ) -> Any:
     def work(session: Session) -> PageOf[c.SessionView]:
-        company = company_in_scope(session, api.principal, params.company_id)
-        query = select(PosSession).where(PosSession.company_id == company.id)
-        store_id = store_filter(session, api.principal, params.store_id, company=company)
-        if store_id is not None:
-            query = query.where(PosSession.store_id == store_id)
+        query = _of_company_and_store(session, api.principal, PosSession, params)
         if params.terminal_id is not None:
             query = query.where(PosSession.terminal_id == params.terminal_id)
         if params.state is not None:

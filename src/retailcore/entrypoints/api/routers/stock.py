@@ -21,7 +21,7 @@ from retailcore.core.errors import FieldProblem, InvalidReference, NotFound, Val
 from retailcore.core.inputs import Day, Instant, Text, text
 from retailcore.entrypoints.api.as_of import SweepAsOf
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
-from retailcore.entrypoints.api.pages import Limit, PageOf
+from retailcore.entrypoints.api.pages import IdPageQuery, PageOf
 from retailcore.eventlog.services import CommandContext
 from retailcore.inventory import reservations as r
 from retailcore.inventory import stock_queries as q
@@ -160,14 +160,6 @@ class SetSafetyStock(CompanyScoped):
     quantity: SafetyQuantity
 
 
-class SafetyStockQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
-    limit: Limit = 50
-    cursor: uuid.UUID | None = Field(None, description="The `next_cursor` of the previous page.")
-
-
 @router.get(
     "/stock/safety-stock",
     response_model=PageOf[q.SafetyStockView],
@@ -175,7 +167,7 @@ class SafetyStockQuery(BaseModel):
     description="In the order they were first set (by id).",
 )
 def list_safety_stock(
-    params: Annotated[SafetyStockQuery, Query()], api: Annotated[Api, Depends(reader("stock:read"))]
+    params: Annotated[IdPageQuery, Query()], api: Annotated[Api, Depends(reader("stock:read"))]
 ) -> Any:
     def work(session: Session) -> PageOf[q.SafetyStockView]:
         company = _company(session, api.principal, params.company_id)
