@@ -297,7 +297,9 @@ def test_a_company_filter_cannot_widen_a_tokens_scope(client, auth, company, glo
 
     response = client.get(f"{API}/products", params={"company_id": other_company["id"]}, headers=acme)
 
-    assert response.json()["items"] == []
+    # Refused as a company that does not exist: the scope is not widened, nor is GLOBEX confirmed.
+    assert_problem(response, 422, "invalid-reference", fields=("company_id",))
+    assert response.json()["detail"] == f"no company '{other_company['id']}'"
 
 
 def test_a_token_of_one_company_cannot_change_another_companys_record(

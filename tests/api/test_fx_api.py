@@ -184,7 +184,7 @@ def test_another_companys_rates_are_invisible(client, finance, auth, other_compa
     created = set_rate(client, finance).json()
     theirs = auth("finance", company="GLOBEX")
 
-    assert client.get(f"{API}/exchange-rates", headers=theirs).json() == {"items": []}
+    assert client.get(f"{API}/exchange-rates", headers=theirs).json() == {"items": [], "next_cursor": None}
     assert_problem(client.get(f"{API}/exchange-rates/{created['id']}", headers=theirs), 404, "not-found")
     listed = client.get(f"{API}/exchange-rates", params={"company_id": created["company_id"]}, headers=theirs)
     assert_problem(listed, 422, "invalid-reference", fields=("company_id",))

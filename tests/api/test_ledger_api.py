@@ -169,7 +169,7 @@ def test_fiscal_year_and_periods_are_created_on_first_posting(client, finance, c
         ]
     )
     client.post("/api/v1/journal-entries", json=body, headers=finance)
-    years = client.get("/api/v1/fiscal-years", headers=finance).json()
+    years = client.get("/api/v1/fiscal-years", headers=finance).json()["items"]
     assert [y["code"] for y in years] == ["2026"]
     assert len(years[0]["periods"]) == 12
     assert years[0]["periods"][10] == {
@@ -291,7 +291,7 @@ def test_a_rule_change_takes_effect_from_its_date_and_leaves_posted_entries_alon
     )
     assert before.status_code == 201
 
-    rule = client.get("/api/v1/posting-rules?code=pos-session-close", headers=finance).json()[0]
+    rule = client.get("/api/v1/posting-rules?code=pos-session-close", headers=finance).json()["items"][0]
     lines = [
         {**line, "account_code": "4010", "account_role": None}
         if line["account_role"] == "sales_revenue"
@@ -322,7 +322,7 @@ def test_a_rule_change_takes_effect_from_its_date_and_leaves_posted_entries_alon
     still = client.get(f"/api/v1/journal-entries/{before.json()['entry']['id']}", headers=finance).json()
     assert still["lines"] == before.json()["entry"]["lines"]
 
-    versions = client.get("/api/v1/posting-rules?code=pos-session-close", headers=finance).json()
+    versions = client.get("/api/v1/posting-rules?code=pos-session-close", headers=finance).json()["items"]
     assert [(r["valid_from"], r["valid_to"]) for r in versions] == [
         ("1900-01-01", "2026-11-30"),
         ("2026-12-01", None),

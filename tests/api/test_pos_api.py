@@ -142,7 +142,7 @@ def test_cashiers_only_see_their_store(client, pos):
         headers=other,
     )
     assert_problem(response, 404)
-    assert client.get(f"{API}/pos/terminals", headers=other).json() == []
+    assert client.get(f"{API}/pos/terminals", headers=other).json() == {"items": [], "next_cursor": None}
     assert_problem(client.post(f"{API}/pos/terminals", json={}, headers=pos["cashier"]), 403)
 
 

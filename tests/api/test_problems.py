@@ -273,12 +273,15 @@ def test_a_company_token_cannot_create_in_another_company(client, auth, company,
     assert snapshot() == before
 
 
-def test_an_installation_wide_token_must_name_the_company(client, admin, company, snapshot):
+def test_an_installation_wide_token_names_the_company_when_there_are_several(
+    client, admin, company, other_company, snapshot
+):
     before = snapshot()
 
     response = client.post(f"{API}/products", json=VALID["/products"], headers=admin)
 
-    assert_problem(response, 422, "validation-failed", fields=("company_id",))
+    problem = assert_problem(response, 422, "company-required", fields=("company_id",))
+    assert "(ACME, GLOBEX)" in problem["detail"]
     assert snapshot() == before
 
 

@@ -374,7 +374,8 @@ def test_safety_stock_and_availability_per_channel(client, admin, manager, shop)
         422,
         fields=("store_id",),
     )
-    rows = client.get(f"{API}/stock/safety-stock", params={"company_id": company}, headers=admin).json()
+    listed = client.get(f"{API}/stock/safety-stock", params={"company_id": company}, headers=admin).json()
+    rows = listed["items"]
     assert sorted((row["channel"], row["quantity"]) for row in rows) == [
         ("marketplace", "9.00"),
         ("web", "2.00"),

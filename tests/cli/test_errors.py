@@ -154,10 +154,6 @@ def test_init_that_fails_keeps_a_database_that_was_there(runtime, monkeypatch):
             ["error: --expires-in: 'soon' is not a duration like 30d, 12h or 90m"],
         ),
         (
-            ["stock", "check"],
-            ["error: missing option --company", "hint: 'retailcore stock check --help' lists what it takes"],
-        ),
-        (
             ["import", "products"],
             ["error: missing argument FILE", "hint: 'retailcore import products --help' lists what it takes"],
         ),
@@ -179,7 +175,17 @@ def test_usage_errors_name_the_option_in_the_same_style(runtime, args, lines):
 
 
 def test_a_refused_operation_is_one_error_line_and_exit_1(runtime, company):
-    assert fails("stock", "check", "--company", "NOPE", code=1) == ["error: no company 'NOPE'"]
+    assert fails("stock", "check", "--company", "NOPE", code=1) == [
+        "error: no company 'NOPE'",
+        "  --company: no such company",
+    ]
+
+
+def test_without_company_and_none_to_default_to_the_command_says_how_to_name_one(runtime):
+    # --company may be left out while the installation has exactly one company; here it has none.
+    [error, problem] = fails("stock", "check", code=1)
+    assert error.startswith("error: name the company with --company, by its code or id")
+    assert problem == "  --company: required: a company code or id"
 
 
 def test_a_refusal_lists_its_problems_under_the_error(runtime, company, tmp_path):

@@ -8,8 +8,8 @@ token of the demo company (which reaches the ledger's operations and needs no ``
 
 Every check is on except ``positive_data_acceptance``: it expects any request the schema allows to
 be accepted, while this API also refuses well-formed requests for what a schema cannot say (a product
-that does not exist, a cursor it did not issue, a currency that is not ISO 4217, a company id an
-installation-wide token must send). Those answers are documented 4xx problems, checked by the others.
+that does not exist, a cursor it did not issue, a currency that is not ISO 4217, a company code that
+names no company). Those answers are documented 4xx problems, checked by the others.
 
     .venv/bin/python tests/fuzz/run.py [--database-url URL] [--max-examples 10] [--seed 1]
 """

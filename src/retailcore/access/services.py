@@ -38,6 +38,8 @@ from retailcore.core.errors import (
     ValidationFailed,
 )
 from retailcore.eventlog.services import CommandContext, record
+from retailcore.masterdata.commands import CompanyRef, StoreRef
+from retailcore.masterdata.services import company_by_ref, store_by_ref
 from retailcore.masterdata.tables import Company, Store
 
 log = logging.getLogger(__name__)
@@ -115,10 +117,10 @@ class CreateToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role
-    company_id: uuid.UUID | None = None
-    company: RefText | None = Field(None, description="Company code or id.")
-    store_id: uuid.UUID | None = None
-    store: RefText | None = Field(None, description="Store code or id.")
+    company_id: CompanyRef | None = None
+    company: RefText | None = Field(None, description="Company code or id (or send it as `company_id`).")
+    store_id: StoreRef | None = None
+    store: RefText | None = Field(None, description="Store code or id (or send it as `store_id`).")
     name: RefText | None = Field(None, description="To recognise the token by; generated when absent.")
     expires_at: inputs.Instant | None = Field(
         None, description="With a time zone offset; at most 5 years ahead."
@@ -151,9 +153,7 @@ def _as_uuid(ref: str) -> uuid.UUID | None:
 
 def resolve_company(session: Session, ref: str, within: Principal | None = None) -> Company:
     """A company by id or by code; one outside ``within``'s scope is not found either."""
-    by_id = _as_uuid(ref)
-    company = session.get(Company, by_id) if by_id else None
-    company = company or session.scalar(select(Company).where(Company.code == ref))
+    company = company_by_ref(session, ref)
     if company is None or (within is not None and not within.sees_company(company.id)):
         raise InvalidReference(f"no company '{ref}'", code="unknown-company")
     return company
@@ -161,11 +161,8 @@ def resolve_company(session: Session, ref: str, within: Principal | None = None)
 
 def resolve_store(session: Session, company: Company, ref: str, within: Principal | None = None) -> Store:
     """A store of the company by id or by code; one outside ``within``'s scope is not found either."""
-    by_id = _as_uuid(ref)
-    store = session.get(Store, by_id) if by_id else None
-    store = store or session.scalar(select(Store).where(Store.company_id == company.id, Store.code == ref))
-    outside = within is not None and store is not None and not within.sees_store(store.id)
-    if store is None or store.company_id != company.id or outside:
+    store = store_by_ref(session, company.id, ref)
+    if store is None or (within is not None and not within.sees_store(store.id)):
         raise InvalidReference(f"no store '{ref}' in company {company.code}", code="unknown-store")
     return store
 
@@ -180,7 +177,7 @@ def _blaming(field: str, noun: str) -> Iterator[None]:
         raise
 
 
-def _one_ref(by_id: uuid.UUID | None, by_ref: str | None, noun: str) -> tuple[str | None, str]:
+def _one_ref(by_id: str | None, by_ref: str | None, noun: str) -> tuple[str | None, str]:
     """The reference sent (as ``<noun>_id`` or ``<noun>``) and the field that carried it."""
     if by_id is not None and by_ref is not None:
         raise ValidationFailed(

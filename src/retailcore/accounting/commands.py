@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from retailcore.accounting.posting.engine import RuleLine
 from retailcore.core.inputs import Day, Instant, JsonObject, Text, text
-from retailcore.masterdata.commands import Code, CurrencyCode
+from retailcore.masterdata.commands import COMPANY_DEFAULT, Code, CompanyRef, CurrencyCode, StoreRef
 
 LedgerAmount = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 ExchangeRateValue = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=8, allow_inf_nan=False)]
@@ -34,7 +34,7 @@ class ManualLine(Request):
         default=None, description="Defaults to the rate of the entry's date."
     )
     label: Label = ""
-    store_id: uuid.UUID | None = None
+    store_id: StoreRef | None = Field(default=None, description="Store code or id.")
     channel: Literal["pos", "web", "marketplace", "b2b"] | None = None
     product_category: text(max_length=200) | None = None
     location_id: uuid.UUID | None = None
@@ -51,7 +51,7 @@ class ManualLine(Request):
 
 
 class CreateJournalEntry(Request):
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(default=None, description=COMPANY_DEFAULT)
     journal_code: Code = "MISC"
     date: Day
     reference: text(strip_whitespace=True, min_length=1, max_length=200)
@@ -67,12 +67,12 @@ class ReverseJournalEntry(Request):
 
 
 class MoveLockDate(Request):
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(default=None, description=COMPANY_DEFAULT)
     lock_date: Day | None = Field(description="Nothing may be posted on or before it; null unlocks all.")
 
 
 class CreateFiscalYear(Request):
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(default=None, description=COMPANY_DEFAULT)
     start_date: Day
 
 
@@ -109,7 +109,7 @@ RuleLines = Annotated[
 
 
 class CreatePostingRule(Request):
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(default=None, description=COMPANY_DEFAULT)
     code: text(strip_whitespace=True, pattern=r"^[a-z0-9-]{1,64}$")
     name: text(strip_whitespace=True, min_length=1, max_length=200)
     event_type: EventType
@@ -135,11 +135,11 @@ class ChangePostingRule(Request):
 class RecordLedgerEvent(Request):
     """A postable commercial event from an external system (a POS, a web shop, a settlement file)."""
 
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(default=None, description=COMPANY_DEFAULT)
     type: EventType
     aggregate_id: uuid.UUID | None = Field(
         default=None, description="What the event is about; generated if absent."
     )
-    store_id: uuid.UUID | None = None
+    store_id: StoreRef | None = Field(default=None, description="Store code or id.")
     occurred_at: Instant | None = Field(default=None, description="With a time zone offset.")
     payload: JsonObject

@@ -42,12 +42,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Literal
 
-from sqlalchemy import func, or_, select, type_coerce
+from sqlalchemy import Select, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from retailcore.accounting import reconciliation, services
 from retailcore.accounting import tables as a
 from retailcore.adapters.orm import Amount
+from retailcore.adapters.paging import keyset_page_in_order
 from retailcore.core.currencies import is_currency, round_to_currency
 from retailcore.core.decimals import canonical
 from retailcore.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed
@@ -203,15 +204,9 @@ def set_rate(
     return row
 
 
-def list_rates(
-    session: Session,
-    company_id: uuid.UUID,
-    *,
-    currency: str | None = None,
-    date_from: dt.date | None = None,
-    date_to: dt.date | None = None,
-) -> list[a.ExchangeRate]:
-    """The company's rates by currency then date, optionally one currency and a date range."""
+def _rates(
+    company_id: uuid.UUID, currency: str | None, date_from: dt.date | None, date_to: dt.date | None
+) -> Select[tuple[a.ExchangeRate]]:
     if date_from is not None and date_to is not None and date_from > date_to:
         raise ValidationFailed(
             "date_from is after date_to", problems=[FieldProblem("date_to", "before date_from")]
@@ -223,7 +218,38 @@ def list_rates(
         query = query.where(a.ExchangeRate.rate_date >= date_from)
     if date_to is not None:
         query = query.where(a.ExchangeRate.rate_date <= date_to)
-    return list(session.scalars(query.order_by(a.ExchangeRate.currency, a.ExchangeRate.rate_date)))
+    return query
+
+
+RATE_ORDER = (a.ExchangeRate.currency, a.ExchangeRate.rate_date)
+
+
+def list_rates(
+    session: Session,
+    company_id: uuid.UUID,
+    *,
+    currency: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> list[a.ExchangeRate]:
+    """The company's rates by currency then date, optionally one currency and a date range."""
+    query = _rates(company_id, currency, date_from, date_to)
+    return list(session.scalars(query.order_by(*RATE_ORDER)))
+
+
+def rates_page(
+    session: Session,
+    company_id: uuid.UUID,
+    *,
+    currency: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    limit: int = 50,
+    cursor: uuid.UUID | None = None,
+) -> tuple[list[a.ExchangeRate], uuid.UUID | None]:
+    """A page of :func:`list_rates` after the rate ``cursor``, and the cursor of the next page."""
+    query = _rates(company_id, currency, date_from, date_to)
+    return keyset_page_in_order(session, query, RATE_ORDER, limit, cursor)
 
 
 def get_rate(session: Session, company_ids: Sequence[uuid.UUID] | None, rate_id: uuid.UUID) -> a.ExchangeRate:

@@ -46,6 +46,7 @@ from retailcore.eventlog.services import CommandContext, record
 from retailcore.inventory import purchasing_tables as p
 from retailcore.inventory.services import MoveLine, move_stock
 from retailcore.inventory.tables import StockException
+from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, StoreRef
 from retailcore.masterdata.tables import Company, Location, Product, Store
 
 # -- state machine ---------------------------------------------------------------------------------
@@ -106,10 +107,10 @@ class OrderLineIn(Request):
 
 
 class CreatePurchaseOrder(Request):
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(default=None, description=COMPANY_DEFAULT)
     supplier: Text200 = Field(description="The supplier's name (there is no supplier master yet).")
     supplier_ref: Ref | None = Field(default=None, description="The supplier's code elsewhere, if any.")
-    store_id: uuid.UUID = Field(description="The store (or warehouse) that receives the goods.")
+    store_id: StoreRef = Field(description="Code or id of the store (or warehouse) that receives the goods.")
     order_date: Day | None = Field(default=None, description="Defaults to today.")
     expected_date: Day | None = None
     notes: text(max_length=2000) = ""
@@ -151,7 +152,7 @@ class RecordVendorBill(Request):
 
 
 class ChangePurchasingSettings(Request):
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(default=None, description=COMPANY_DEFAULT)
     price_tolerance_percent: Annotated[
         Decimal, Field(ge=0, le=100, max_digits=19, decimal_places=8, allow_inf_nan=False)
     ]

@@ -382,14 +382,12 @@ def reservation_view(session: Session, reservation: Reservation) -> ReservationV
     return ReservationView.model_validate(reservation)
 
 
-def safety_stock_rows(session: Session, company: Company) -> list[ChannelSafetyStock]:
-    return list(
-        session.scalars(
-            select(ChannelSafetyStock)
-            .where(ChannelSafetyStock.company_id == company.id)
-            .order_by(ChannelSafetyStock.channel, ChannelSafetyStock.product_id)
-        )
-    )
+def safety_stock_page(
+    session: Session, company: Company, *, limit: int = 50, cursor: uuid.UUID | None = None
+) -> tuple[list[ChannelSafetyStock], uuid.UUID | None]:
+    """The company's safety stock settings in the order they were first set, ``limit`` after ``cursor``."""
+    query = select(ChannelSafetyStock).where(ChannelSafetyStock.company_id == company.id)
+    return keyset_page(session, query, ChannelSafetyStock.id, limit, cursor)
 
 
 # -- exceptions ------------------------------------------------------------------------------------

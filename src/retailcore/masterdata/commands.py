@@ -10,16 +10,17 @@ from __future__ import annotations
 import re
 import uuid
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter, WithJsonSchema
 
 from retailcore.core.currencies import is_currency
 from retailcore.core.inputs import Text, text
 from retailcore.masterdata.barcodes import validate_barcode
 from retailcore.masterdata.chart import AccountRole, AccountType
 
-Code = text(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")
+CODE_PATTERN = r"^[A-Za-z0-9._-]+$"
+Code = text(strip_whitespace=True, min_length=1, max_length=32, pattern=CODE_PATTERN)
 Name = text(strip_whitespace=True, min_length=1, max_length=200)
 Price = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 Cost = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=6, allow_inf_nan=False)]
@@ -68,10 +69,40 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+_REFERENCE_TEXT = TypeAdapter(text(strip_whitespace=True, min_length=1, max_length=36, pattern=CODE_PATTERN))
+
+
+def _reference_text(value: Any) -> uuid.UUID | str:
+    # An id a Python caller hands over (the CLI, the simulator) is taken as it is; text is checked as text.
+    return value if isinstance(value, uuid.UUID) else _REFERENCE_TEXT.validate_python(value)
+
+
+def _reference(noun: str, example: str) -> Any:
+    """A company or store as a request names it: its code or its id (docs/api.md, "Companies and stores
+    by code or id"; decision 0021). The text is kept as sent until ``masterdata.services`` resolves it
+    (a text that reads as a UUID is tried as an id first, then as a code); a request it resolved holds
+    the id from then on, so the type is either."""
+    schema = _REFERENCE_TEXT.json_schema()
+    return Annotated[
+        uuid.UUID | str,
+        PlainValidator(_reference_text),
+        WithJsonSchema({**schema, "description": f"{noun} code or id", "examples": [example]}),
+    ]
+
+
+CompanyRef = _reference("company", "DEMO")
+"""A company named by code (``DEMO``) or id; responses always carry the id."""
+StoreRef = _reference("store", "PAR01")
+"""A store named by code (``PAR01``, within the request's company) or id; responses always carry the id."""
+
+COMPANY_DEFAULT = (
+    "Company code or id. Defaults to the token's company; for an installation-wide token, to the "
+    "installation's only company (required when there are several)."
+)
+
+
 class CompanyScoped(Request):
-    company_id: uuid.UUID | None = Field(
-        default=None, description="Defaults to the caller's company; required for installation-wide tokens."
-    )
+    company_id: CompanyRef | None = Field(default=None, description=COMPANY_DEFAULT)
 
 
 class CreateCompany(Request):
@@ -137,8 +168,8 @@ class CreateLocation(CompanyScoped):
     code: text(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._/-]+$")
     name: Name
     kind: LocationKind
-    store_id: uuid.UUID | None = Field(
-        default=None, description="Required for internal kinds, absent for virtual."
+    store_id: StoreRef | None = Field(
+        default=None, description="Store code or id: required for internal kinds, absent for virtual."
     )
     active: bool = True
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, false, or_, select
@@ -62,21 +62,150 @@ class Kind:
 # -- shared steps ---------------------------------------------------------------------------------
 
 
-def company_in_scope(session: Session, principal: Principal, company_id: uuid.UUID | None) -> t.Company:
-    """The company a request is about: the one named, if the caller may see it, else the caller's own."""
-    if company_id is None:
+Ref = uuid.UUID | str
+"""A company or store as a caller names it: its id, or its code (:data:`commands.CompanyRef`)."""
+
+COMPANY_CHOICES_SHOWN = 5
+"""Company codes a "name the company" refusal lists."""
+
+
+def _as_id(ref: Ref) -> uuid.UUID | None:
+    if isinstance(ref, uuid.UUID):
+        return ref
+    try:
+        return uuid.UUID(ref)
+    except ValueError:
+        return None
+
+
+def company_by_ref(session: Session, ref: Ref) -> t.Company | None:
+    """A company by id or by code; a text that reads as a UUID is tried as an id first."""
+    by_id = _as_id(ref)
+    company = session.get(t.Company, by_id) if by_id else None
+    return company or session.scalar(select(t.Company).where(t.Company.code == str(ref)))
+
+
+def store_by_ref(session: Session, company_id: uuid.UUID, ref: Ref) -> t.Store | None:
+    """A store of the company by id or by code (store codes are unique per company)."""
+    by_id = _as_id(ref)
+    store = session.get(t.Store, by_id) if by_id else None
+    if store is not None and store.company_id == company_id:
+        return store
+    return session.scalar(select(t.Store).where(t.Store.company_id == company_id, t.Store.code == str(ref)))
+
+
+def _only_company(session: Session, field: str) -> t.Company:
+    """The installation's company, when it has exactly one; otherwise a refusal saying how to name one."""
+    companies = session.scalars(select(t.Company).order_by(t.Company.code).limit(COMPANY_CHOICES_SHOWN + 1))
+    found = list(companies)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        why = "the installation has no company yet (create one with POST /api/v1/companies)"
+    else:
+        codes = [company.code for company in found[:COMPANY_CHOICES_SHOWN]]
+        if len(found) > COMPANY_CHOICES_SHOWN:
+            codes.append("...")
+        why = f"the installation has several companies ({', '.join(codes)})"
+    raise ValidationFailed(
+        f"name the company with {field}, by its code or id: {why}",
+        code="company-required",
+        problems=[FieldProblem(field, "required: a company code or id")],
+    )
+
+
+def company_in_scope(
+    session: Session, principal: Principal, ref: Ref | None, *, field: str = "company_id"
+) -> t.Company:
+    """The company a request is about: the one named (by code or id), if the caller may see it; else the
+    caller's own; else, for an installation-wide caller, the installation's only company.
+
+    ``field`` names the input in refusals (``company_id``; the CLI's ``--company``). The one resolution
+    of every route and command (decision 0021)."""
+    if ref is None:
         if principal.company_id is None:
-            raise ValidationFailed(
-                "company_id is required for an installation-wide token",
-                problems=[FieldProblem("company_id", "required")],
-            )
-        company_id = principal.company_id
-    company = session.get(t.Company, company_id)
+            return _only_company(session, field)
+        ref = principal.company_id
+    company = company_by_ref(session, ref)
     if company is None or not principal.sees_company(company.id):
-        raise InvalidReference(
-            f"no company {company_id}", problems=[FieldProblem("company_id", "no such company")]
-        )
+        raise InvalidReference(f"no company '{ref}'", problems=[FieldProblem(field, "no such company")])
     return company
+
+
+def store_in_scope(
+    session: Session,
+    principal: Principal,
+    ref: Ref | None,
+    *,
+    company: t.Company | None = None,
+    field: str = "store_id",
+) -> t.Store | None:
+    """The store a request names (by code or id), if the caller may see it; None when it names none.
+
+    It must belong to ``company``; without one, a store named by id may be of any company the caller
+    sees, and a code is looked up in the company :func:`company_in_scope` defaults to."""
+    if ref is None:
+        return None
+    if company is None:
+        by_id = _as_id(ref)
+        store = session.get(t.Store, by_id) if by_id else None
+        if store is None:
+            store = store_by_ref(session, company_in_scope(session, principal, None).id, ref)
+    else:
+        store = store_by_ref(session, company.id, ref)
+    if store is None or not principal.sees_company(store.company_id) or not principal.sees_store(store.id):
+        where = f" in company {company.code}" if company is not None else ""
+        raise InvalidReference(f"no store '{ref}'{where}", problems=[FieldProblem(field, "no such store")])
+    return store
+
+
+def store_id_in_scope(
+    session: Session,
+    principal: Principal,
+    ref: Ref | None,
+    *,
+    company: t.Company | None = None,
+    field: str = "store_id",
+) -> uuid.UUID | None:
+    """The id of the store :func:`store_in_scope` finds (None when ``ref`` is None)."""
+    store = store_in_scope(session, principal, ref, company=company, field=field)
+    return store.id if store is not None else None
+
+
+def store_filter(
+    session: Session, principal: Principal, ref: Ref | None, *, company: t.Company | None = None
+) -> uuid.UUID | None:
+    """The store a list is narrowed to: the one a ``store_id`` filter names (checked by
+    :func:`store_in_scope`), else a store-scoped caller's own store; None: every store."""
+    return store_id_in_scope(session, principal, ref, company=company) or principal.store_id
+
+
+RequestT = TypeVar("RequestT", bound=BaseModel)
+
+
+def with_store_ids(
+    session: Session,
+    principal: Principal,
+    company: t.Company,
+    request: RequestT,
+    *fields: str,
+    at: str = "",
+    any_store: bool = False,
+) -> RequestT:
+    """``request`` with the stores its ``fields`` name (by code or id) replaced by their ids, each
+    checked by :func:`store_in_scope`; a refusal names the field (under ``at``, as in ``lines.2.``).
+    Fields left empty stay as they are (a PATCH that did not send one does not start sending it).
+
+    ``any_store``: a store-scoped caller may name any store of its company here, as the other end of
+    a transfer or where an order is collected (the caller still sees only its own)."""
+    if any_store:
+        principal = replace(principal, store_id=None)
+    resolved = {
+        name: store_id_in_scope(session, principal, ref, company=company, field=f"{at}{name}")
+        for name in fields
+        if (ref := getattr(request, name)) is not None
+    }
+    return request.model_copy(update=resolved) if resolved else request
 
 
 def _check_unique(
@@ -153,13 +282,10 @@ def list_rows(
 
 def create(session: Session, ctx: CommandContext, kind: Kind, request: c.CompanyScoped) -> Row:
     company = company_in_scope(session, ctx.principal, request.company_id)
-    values = kind.columns(session, company, request.model_dump(exclude={"company_id"}), None)
-    if kind.store_column and not ctx.principal.sees_store(values.get(kind.store_column)):
+    if kind.store_column in type(request).model_fields:
         # A store-scoped caller cannot see other stores, so cannot put anything in them either.
-        store_id = values[kind.store_column]
-        raise InvalidReference(
-            f"no store {store_id}", problems=[FieldProblem(kind.store_column, "no such store")]
-        )
+        request = with_store_ids(session, ctx.principal, company, request, kind.store_column)
+    values = kind.columns(session, company, request.model_dump(exclude={"company_id"}), None)
     _check_unique(session, kind, company.id, values, None)
     row = kind.table(**values)
     _seed(session, ctx, company, kind, row)

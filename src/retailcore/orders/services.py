@@ -64,7 +64,7 @@ from retailcore.eventlog.services import CommandContext, record
 from retailcore.inventory import reservations as r
 from retailcore.inventory import tables as i
 from retailcore.inventory.reservation_tables import Reservation
-from retailcore.masterdata.commands import CompanyScoped, Request
+from retailcore.masterdata.commands import CompanyScoped, Request, StoreRef
 from retailcore.masterdata.tables import Company, Customer, Location, Product, Store
 from retailcore.orders import tables as t
 from retailcore.orders.invoices import InvoiceView, revenue_lines, take_number
@@ -134,8 +134,12 @@ class LineIn(Request):
 class PlaceOrder(CompanyScoped):
     channel: Literal["web", "marketplace", "b2b"] = "web"
     fulfillment_mode: Literal["ship", "click_and_collect", "ship_from_store"] = "ship"
-    store_id: uuid.UUID | None = Field(None, description="ship_from_store: the store whose stock leaves.")
-    pickup_store_id: uuid.UUID | None = Field(None, description="click_and_collect: where it is collected.")
+    store_id: StoreRef | None = Field(
+        None, description="ship_from_store: code or id of the store whose stock leaves."
+    )
+    pickup_store_id: StoreRef | None = Field(
+        None, description="click_and_collect: code or id of the store where it is collected."
+    )
     customer_id: uuid.UUID | None = Field(None, description="Required for b2b.")
     confirm: bool = Field(
         True, description="false: keep the order as a draft (nothing reserved) until `/confirm`."

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.inputs import Instant, Text, text
-from retailcore.masterdata.commands import Code, CompanyScoped, Name, Request
+from retailcore.masterdata.commands import Code, CompanyScoped, Name, Request, StoreRef
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 Positive = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
@@ -25,7 +25,7 @@ MAX_LINES_PER_BATCH = 10_000
 
 
 class CreateTerminal(CompanyScoped):
-    store_id: uuid.UUID
+    store_id: StoreRef = Field(description="Code or id of the store the terminal stands in.")
     code: Code
     name: Name
 

@@ -41,7 +41,7 @@ from retailcore.core.errors import (
 )
 from retailcore.core.inputs import Day, text
 from retailcore.eventlog.services import CommandContext, record
-from retailcore.masterdata.commands import Code, CompanyScoped, CurrencyCode, Name, Price, Request
+from retailcore.masterdata.commands import Code, CompanyScoped, CurrencyCode, Name, Price, Request, StoreRef
 from retailcore.masterdata.tables import Company, Product, Store
 from retailcore.pricing.tables import PriceList, PriceListItem
 
@@ -90,7 +90,7 @@ class CreatePriceList(CompanyScoped, _Validity):
     name: Name
     currency: CurrencyCode
     channel: Channel | None = None
-    store_id: uuid.UUID | None = None
+    store_id: StoreRef | None = Field(None, description="Store code or id: a list for that store only.")
     customer_group: CustomerGroup | None = None
     priority: int = Field(0, ge=-1_000_000, le=1_000_000)
     valid_from: Day | None = None
@@ -104,7 +104,7 @@ class UpdatePriceList(_Validity):
 
     name: Name | None = None
     channel: Channel | None = None
-    store_id: uuid.UUID | None = None
+    store_id: StoreRef | None = Field(None, description="Store code or id: a list for that store only.")
     customer_group: CustomerGroup | None = None
     priority: int | None = Field(None, ge=-1_000_000, le=1_000_000)
     valid_from: Day | None = None

@@ -17,13 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import system_principal
-from retailcore.access.services import resolve_company
 from retailcore.accounting import fx
 from retailcore.accounting import reconciliation as r
 from retailcore.adapters.db import transaction
 from retailcore.core.decimals import canonical
 from retailcore.core.errors import FieldProblem, InvalidReference, RetailcoreError
 from retailcore.entrypoints.cli import errors, output
+from retailcore.entrypoints.cli.companies import CompanyOption, company_named
 from retailcore.entrypoints.cli.errors import fail, refused
 from retailcore.entrypoints.cli.options import date_option
 from retailcore.eventlog.services import CommandContext
@@ -31,7 +31,9 @@ from retailcore.masterdata.tables import Account, Company
 
 app = typer.Typer(help="Ledger: exchange rates, revaluation, reconciliation.", no_args_is_help=True)
 
-CompanyOption = Annotated[str, typer.Option("--company", help="Company code or id.")]
+MAX_PRINTED_PROBLEMS = 50
+LABEL_WIDTH = 40
+"""Longer line labels fold onto several lines in the open-items table."""
 
 
 def _context(command: str) -> CommandContext:
@@ -45,7 +47,7 @@ def _money(value: Decimal) -> str:
 @app.command("rates-import")
 def rates_import(
     file: Annotated[Path, typer.Argument(help="CSV with the header date,currency,rate.")],
-    company: CompanyOption,
+    company: CompanyOption = None,
     replace: Annotated[
         bool, typer.Option("--replace", help="Change rates that differ from the stored ones.")
     ] = False,
@@ -61,7 +63,7 @@ def rates_import(
     runtime = errors.runtime()
     try:
         with transaction(runtime.session_factory) as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             progress = Progress(
                 TextColumn("[progress.description]{task.description}"),
                 BarColumn(),
@@ -94,8 +96,8 @@ def rates_import(
 
 @app.command("revalue")
 def revalue(
-    company: CompanyOption,
     as_of: Annotated[dt.date, date_option("--as-of", help="Period end.")],
+    company: CompanyOption = None,
 ) -> None:
     """Revalue open foreign-currency balances at a date; the entry is reversed the next day."""
     out = output.console()
@@ -103,7 +105,7 @@ def revalue(
     runtime = errors.runtime()
     try:
         with transaction(runtime.session_factory) as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             result = fx.revalue(session, _context("revalue"), target, day)
     except RetailcoreError as exc:
         raise refused(exc) from None
@@ -139,7 +141,7 @@ def _account_by_code(session: Session, company: Company, code: str) -> Account:
 
 @app.command("open-items")
 def open_items(
-    company: CompanyOption,
+    company: CompanyOption = None,
     account: Annotated[str | None, typer.Option("--account", help="Account code; all if absent.")] = None,
     as_of: Annotated[dt.date | None, date_option("--as-of", help="Report date (default: today).")] = None,
     output_format: output.OutputOption = output.Format.table,
@@ -150,7 +152,7 @@ def open_items(
     runtime = errors.runtime()
     try:
         with runtime.session_factory() as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             account_id = _account_by_code(session, target, account).id if account else None
             report = r.open_items(session, target.id, account_id, day)
     except RetailcoreError as exc:

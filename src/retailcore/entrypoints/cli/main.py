@@ -28,7 +28,6 @@ from retailcore.access.services import (
     issue_token,
     list_tokens,
     parse_role,
-    resolve_company,
     revoke_token,
     scope_label,
 )
@@ -45,6 +44,7 @@ from retailcore.entrypoints.cli import pos as pos_cli
 from retailcore.entrypoints.cli import reports as report_cli
 from retailcore.entrypoints.cli import simulate as simulate_cli
 from retailcore.entrypoints.cli import stock as stock_cli
+from retailcore.entrypoints.cli.companies import CompanyOption, company_named
 from retailcore.entrypoints.cli.errors import CANNOT_RUN, Commands, fail, refused
 from retailcore.entrypoints.cli.errors import runtime as _runtime
 from retailcore.eventlog.services import CommandContext
@@ -65,6 +65,10 @@ app.command("simulate")(simulate_cli.simulate)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+"""Where ``retailcore serve`` listens unless told otherwise (and where the demo's first calls go)."""
 
 
 def _progress() -> Progress:
@@ -136,15 +140,36 @@ def init(
                     progress=lambda done: progress.update(task, completed=done),
                 )
             out.print(f"demo company {company.code} loaded")
-        issued = create_token(session, role=Role.admin, name="demo-admin", created_by="cli:init")
-    out.print("admin token (shown once; send it as 'Authorization: Bearer <token>'):")
-    print(issued.token)
+        finance = create_token(
+            session, role=Role.finance, company=company.code, name="demo-finance", created_by="cli:init"
+        )
+        admin = create_token(session, role=Role.admin, name="demo-admin", created_by="cli:init")
+    for line in demo_welcome(company.code, finance.token, admin.token, dt.date.today()):
+        print(line)
+
+
+def demo_welcome(company: str, finance_token: str, admin_token: str, today: dt.date) -> list[str]:
+    """What ``init --demo`` prints after loading: both tokens, labelled, and two first calls that work as
+    printed once the API is served; the admin token alone on the last line, for scripts."""
+    base = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/api/v1"
+    # From the month of the demo's opening stock (60 days back) to today.
+    start = (today - dt.timedelta(days=60)).replace(day=1)
+    trial_balance = f"{base}/reports/trial-balance?date_from={start.isoformat()}&date_to={today.isoformat()}"
+    return [
+        f"finance token of {company} (its books and reports; shown once):",
+        finance_token,
+        "first calls, once the API is served (make demo, or retailcore serve):",
+        f"  curl -H 'Authorization: Bearer {finance_token}' '{trial_balance}'",
+        f"  curl -H 'Authorization: Bearer {admin_token}' '{base}/orders?company_id={company}&limit=5'",
+        "admin token (installation-wide; shown once; send it as 'Authorization: Bearer <token>'):",
+        admin_token,
+    ]
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option(help="TCP port.")] = DEFAULT_PORT,
     workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only).")] = 1,
 ) -> None:
     """Serve the REST API (OpenAPI docs at /docs)."""
@@ -246,7 +271,7 @@ def token_list(
     rows: list[list[object]] = []
     try:
         with runtime.session_factory() as session:
-            company_id = resolve_company(session, company).id if company else None
+            company_id = company_named(session, company).id if company else None
             cursor = None
             while True:
                 page, cursor = list_tokens(
@@ -317,9 +342,7 @@ def token_revoke(
 @import_app.command("products")
 def import_products_command(
     file: Annotated[Path, typer.Argument(help="CSV file with a header row (see docs/import.md).")],
-    company: Annotated[
-        str | None, typer.Option(help="Company code or id; optional if there is only one.")
-    ] = None,
+    company: CompanyOption = None,
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Import the valid rows and report the invalid ones.")
     ] = False,
@@ -332,7 +355,7 @@ def import_products_command(
     runtime = _runtime()
     try:
         with transaction(runtime.session_factory) as session:
-            target = _single_company(session, company)
+            target = company_named(session, company)
             with _progress() as progress:
                 task = progress.add_task(f"importing {file.name}", total=None)
                 report = import_products(
@@ -356,19 +379,6 @@ def import_products_command(
         err.print(f"skipped {len(report.skipped)} invalid rows:")
         for problem in report.skipped:
             err.print(f"  line {problem.line}: {problem.message}", highlight=False)
-
-
-def _single_company(session, company: str | None):  # type: ignore[no-untyped-def]
-    from sqlalchemy import select
-
-    from retailcore.masterdata.tables import Company
-
-    if company:
-        return resolve_company(session, company)
-    companies = session.scalars(select(Company).limit(2)).all()
-    if len(companies) != 1:
-        raise RetailcoreError("there is not exactly one company: pass --company", code="company-required")
-    return companies[0]
 
 
 def main() -> None:  # pragma: no cover - console entry point

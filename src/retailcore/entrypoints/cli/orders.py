@@ -21,11 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import system_principal
-from retailcore.access.services import resolve_company
 from retailcore.adapters.db import transaction
 from retailcore.core.decimals import canonical
 from retailcore.core.errors import FieldProblem, InvalidReference, RetailcoreError
 from retailcore.entrypoints.cli import errors, output
+from retailcore.entrypoints.cli.companies import CompanyOption, company_named
 from retailcore.entrypoints.cli.errors import refused
 from retailcore.entrypoints.cli.options import date_option
 from retailcore.entrypoints.sweeps import sweep_companies
@@ -43,7 +43,6 @@ app = typer.Typer(
 PAGE_SIZE = 200
 """Rows asked of the services per page while following their cursor."""
 
-CompanyOption = Annotated[str, typer.Option("--company", help="Company code or id.")]
 OrderArgument = Annotated[str, typer.Argument(help="Order number (SO-000042, T1-0001-00001) or id.")]
 
 
@@ -203,7 +202,7 @@ def _summary(order: svc.OrderView) -> str:
 
 @app.command("list")
 def list_command(
-    company: CompanyOption,
+    company: CompanyOption = None,
     channel: Annotated[Channel | None, typer.Option("--channel", help="Only this channel.")] = None,
     state: Annotated[OrderState | None, typer.Option("--state", help="Only orders in this state.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many orders.")] = 50,
@@ -216,7 +215,7 @@ def list_command(
     more = False
     try:
         with runtime.session_factory() as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             cursor: uuid.UUID | None = None
             while len(orders) < limit:
                 page, cursor = svc.list_orders(
@@ -270,14 +269,16 @@ def list_command(
 
 @app.command("show")
 def show(
-    order: OrderArgument, company: CompanyOption, output_format: output.OutputOption = output.Format.table
+    order: OrderArgument,
+    company: CompanyOption = None,
+    output_format: output.OutputOption = output.Format.table,
 ) -> None:
     """Show an order with its lines and payments (JSON: the order as the API serves it; CSV: its lines)."""
     out = output.console()
     runtime = errors.runtime()
     try:
         with runtime.session_factory() as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             row = _order_row(session, target, order)
             found = svc.get_order(session, _context("show").principal, target, row.id)
             stores = _store_codes(session, target)
@@ -294,7 +295,7 @@ def show(
 @app.command("fulfil")
 def fulfil(
     order: OrderArgument,
-    company: CompanyOption,
+    company: CompanyOption = None,
     line: Annotated[
         list[str] | None,
         typer.Option(
@@ -315,7 +316,7 @@ def fulfil(
     runtime = errors.runtime()
     try:
         with transaction(runtime.session_factory) as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             row = _order_row(session, target, order)
             body = svc.Fulfil()
             if wanted:
@@ -344,7 +345,7 @@ def fulfil(
 @app.command("cancel")
 def cancel(
     order: OrderArgument,
-    company: CompanyOption,
+    company: CompanyOption = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (kept on the order).")] = "",
 ) -> None:
     """Cancel an order (what has not left yet): reservations released, the deposit given back."""
@@ -356,7 +357,7 @@ def cancel(
     runtime = errors.runtime()
     try:
         with transaction(runtime.session_factory) as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             row = _order_row(session, target, order)
             done = svc.cancel(session, _context("cancel"), target, row.id, body)
     except RetailcoreError as exc:
@@ -367,7 +368,7 @@ def cancel(
 @app.command("invoice")
 def invoice(
     order: OrderArgument,
-    company: CompanyOption,
+    company: CompanyOption = None,
     customer: Annotated[
         str | None,
         typer.Option("--customer", help="Customer id or code, for an order without a customer yet."),
@@ -378,7 +379,7 @@ def invoice(
     runtime = errors.runtime()
     try:
         with transaction(runtime.session_factory) as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             row = _order_row(session, target, order)
             customer_id = _customer_id(session, target, customer) if customer else None
             issued = svc.invoice_order(
@@ -395,7 +396,7 @@ def invoice(
 
 @app.command("invoices")
 def invoices(
-    company: CompanyOption,
+    company: CompanyOption = None,
     customer: Annotated[str | None, typer.Option("--customer", help="Customer id or code.")] = None,
     date_from: Annotated[dt.date | None, date_option("--from", help="From this date.")] = None,
     date_to: Annotated[dt.date | None, date_option("--to", help="Up to this date.")] = None,
@@ -408,7 +409,7 @@ def invoices(
     rows: list[inv.InvoiceView] = []
     try:
         with runtime.session_factory() as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             customer_id = _customer_id(session, target, customer) if customer else None
             cursor: uuid.UUID | None = None
             while len(rows) < limit:

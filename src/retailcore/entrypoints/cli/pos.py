@@ -29,11 +29,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import system_principal
-from retailcore.access.services import resolve_company
 from retailcore.adapters.db import transaction
 from retailcore.core.decimals import canonical
 from retailcore.core.errors import FieldProblem, InvalidReference, RetailcoreError
 from retailcore.entrypoints.cli import errors, output
+from retailcore.entrypoints.cli.companies import CompanyOption, company_named
 from retailcore.entrypoints.cli.errors import fail, refused
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Company
@@ -47,7 +47,6 @@ MAX_BATCH = 1000
 """The largest batch :class:`~retailcore.pos.commands.SalesBatch` takes."""
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 
-CompanyOption = Annotated[str, typer.Option("--company", help="Company code or id.")]
 M = TypeVar("M", bound=BaseModel)
 SessionArgument = Annotated[str, typer.Argument(help="POS session id (see 'retailcore pos sessions').")]
 
@@ -139,8 +138,8 @@ def _label(session: Session, pos_session: PosSession) -> str:
 
 @app.command("open")
 def open_command(
-    company: CompanyOption,
     terminal: Annotated[str, typer.Option("--terminal", help="Terminal code or id.")],
+    company: CompanyOption = None,
     opening_float: Annotated[
         str, typer.Option("--float", help="Cash in the drawer at opening, e.g. 100.00.")
     ] = "0",
@@ -151,7 +150,7 @@ def open_command(
     runtime = errors.runtime()
     try:
         with transaction(runtime.session_factory) as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             till = _terminal(session, target, terminal)
             body = _request(c.OpenSession, "--float", terminal_id=till.id, opening_float=amount)
             opened = svc.open_session(session, _context("open"), body.terminal_id, body.opening_float)
@@ -167,7 +166,7 @@ def open_command(
 
 @app.command("sessions")
 def sessions(
-    company: CompanyOption,
+    company: CompanyOption = None,
     state: Annotated[SessionState | None, typer.Option("--state", help="Only open or closed ones.")] = None,
     terminal: Annotated[str | None, typer.Option("--terminal", help="Terminal code or id.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="The most recent N sessions.")] = 100,
@@ -177,7 +176,7 @@ def sessions(
     runtime = errors.runtime()
     try:
         with runtime.session_factory() as session:
-            target = resolve_company(session, company)
+            target = company_named(session, company)
             query = (
                 select(PosSession, PosTerminal.code)
                 .join(PosTerminal, PosTerminal.id == PosSession.terminal_id)

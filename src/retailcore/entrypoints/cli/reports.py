@@ -24,10 +24,10 @@ import typer
 from rich.console import Console
 from sqlalchemy.orm import Session
 
-from retailcore.access.services import resolve_company
 from retailcore.accounting import reports as r
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.cli import output
+from retailcore.entrypoints.cli.companies import CompanyOption, company_named
 from retailcore.entrypoints.cli.errors import fail, refused, runtime
 from retailcore.entrypoints.cli.options import date_option
 from retailcore.masterdata.tables import Company
@@ -36,7 +36,6 @@ app = typer.Typer(
     help="Financial reports: a table, JSON or CSV on stdout, or a CSV file.", no_args_is_help=True
 )
 
-CompanyOption = Annotated[str, typer.Option("--company", "-c", help="Company code or id.")]
 FromOption = Annotated[dt.date | None, date_option("--from", help="First day.")]
 ToOption = Annotated[dt.date | None, date_option("--to", help="Last day, inclusive.")]
 PeriodOption = Annotated[
@@ -56,11 +55,11 @@ DROPPED_FIRST = {"reference": 3, "journal": 2, "kind": 1, "opening_balance": 1}
 
 
 @contextmanager
-def _reporting(company_ref: str) -> Iterator[tuple[Session, Company]]:
+def _reporting(company_ref: str | None) -> Iterator[tuple[Session, Company]]:
     """A read-only session and the company; expected errors become a message and exit status 1."""
     try:
         with runtime().session_factory() as session:
-            yield session, resolve_company(session, company_ref)
+            yield session, company_named(session, company_ref)
     except RetailcoreError as exc:
         # The reports' messages name what is wrong; their field problems would say it again.
         raise refused(exc, problems=False) from None
@@ -95,7 +94,7 @@ def _emit(report: r.Report, csv_file: str | None, output_format: output.Format) 
 
 
 def _run(
-    company_ref: str,
+    company_ref: str | None,
     csv_file: str | None,
     output_format: output.Format,
     work: Callable[[Session, Company], r.Report],
@@ -107,7 +106,7 @@ def _run(
 
 @app.command("trial-balance")
 def trial_balance(
-    company: CompanyOption,
+    company: CompanyOption = None,
     date_from: FromOption = None,
     date_to: ToOption = None,
     period: PeriodOption = None,
@@ -136,8 +135,8 @@ def trial_balance(
 
 @app.command("general-ledger")
 def general_ledger(
-    company: CompanyOption,
     account: Annotated[str, typer.Option("--account", "-a", help="Account code or id.")],
+    company: CompanyOption = None,
     date_from: FromOption = None,
     date_to: ToOption = None,
     period: PeriodOption = None,
@@ -163,7 +162,7 @@ def general_ledger(
 
 @app.command("profit-and-loss")
 def profit_and_loss(
-    company: CompanyOption,
+    company: CompanyOption = None,
     date_from: FromOption = None,
     date_to: ToOption = None,
     period: PeriodOption = None,
@@ -191,8 +190,8 @@ def profit_and_loss(
 
 @app.command("balance-sheet")
 def balance_sheet(
-    company: CompanyOption,
     as_of: Annotated[dt.date, date_option("--as-of", "--to", help="The date, inclusive.")],
+    company: CompanyOption = None,
     csv_file: CsvOption = None,
     output_format: output.OutputOption = output.Format.table,
 ) -> None:
@@ -207,7 +206,7 @@ def balance_sheet(
 
 @app.command("tax")
 def tax(
-    company: CompanyOption,
+    company: CompanyOption = None,
     date_from: FromOption = None,
     date_to: ToOption = None,
     period: PeriodOption = None,

@@ -7,29 +7,28 @@ from typing import Annotated
 
 import typer
 
-from retailcore.access.services import resolve_company
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.cli import output
+from retailcore.entrypoints.cli.companies import CompanyOption, company_named
 from retailcore.entrypoints.cli.errors import fail, refused, runtime
 from retailcore.entrypoints.cli.options import date_option
 from retailcore.inventory import valuation as v
 
 app = typer.Typer(help="Stock: valuation and the agreement check with the ledger.", no_args_is_help=True)
 
-CompanyOption = Annotated[str, typer.Option("--company", help="Company code or id.")]
 AsOfOption = Annotated[dt.date | None, date_option("--as-of", help="Date (default: today).")]
 
 
 @app.command("check")
 def check(
-    company: CompanyOption, as_of: AsOfOption = None, output_format: output.OutputOption = output.Format.table
+    company: CompanyOption = None,
+    as_of: AsOfOption = None,
+    output_format: output.OutputOption = output.Format.table,
 ) -> None:
     """Compare the stock valuation with the ledger's stock accounts; exit 1 if they differ."""
     try:
         with runtime().session_factory() as session:
-            result = v.check_agreement(
-                session, resolve_company(session, company).id, as_of or dt.date.today()
-            )
+            result = v.check_agreement(session, company_named(session, company).id, as_of or dt.date.today())
     except RetailcoreError as exc:
         raise refused(exc) from None
     columns = [
@@ -53,14 +52,14 @@ def check(
 
 @app.command("valuation")
 def valuation(
-    company: CompanyOption, as_of: AsOfOption = None, output_format: output.OutputOption = output.Format.table
+    company: CompanyOption = None,
+    as_of: AsOfOption = None,
+    output_format: output.OutputOption = output.Format.table,
 ) -> None:
     """Quantity and value per product and location at a date."""
     try:
         with runtime().session_factory() as session:
-            result = v.stock_valuation(
-                session, resolve_company(session, company).id, as_of or dt.date.today()
-            )
+            result = v.stock_valuation(session, company_named(session, company).id, as_of or dt.date.today())
     except RetailcoreError as exc:
         raise refused(exc) from None
     columns = [

@@ -7,10 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from retailcore.core.inputs import Text
+from retailcore.core.errors import FieldProblem, ValidationFailed
+from retailcore.core.inputs import Text, text
 from retailcore.entrypoints.api.deps import Api, reader
 from retailcore.eventlog.tables import Event
+from retailcore.masterdata.commands import CompanyRef
+from retailcore.masterdata.services import company_in_scope
 
 
 class EventView(BaseModel):
@@ -34,19 +38,35 @@ class EventView(BaseModel):
 
 class EventPage(BaseModel):
     items: list[EventView]
-    next_cursor: str | None = Field(description="Position to pass as `after` for the next page.")
+    next_cursor: str | None = Field(
+        description="The last position of this page: pass it as `cursor` (or `after`) for the next page;"
+        " null on the last page."
+    )
 
 
 class EventQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    after: int = Field(0, ge=0, description="Only events after this log position.")
+    cursor: text(pattern=r"^[0-9]{1,18}$") | None = Field(
+        None, description="The `next_cursor` of the previous page: only events after this log position."
+    )
+    after: int = Field(0, ge=0, description="The same as `cursor`, as connectors written before it send it.")
     limit: int = Field(100, ge=1, le=1000)
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(
+        None, description="Company code or id; every company seen when absent."
+    )
     type: Text | None = None
     aggregate_type: Text | None = None
     aggregate_id: uuid.UUID | None = None
     correlation_id: uuid.UUID | None = None
+
+    def start(self) -> int:
+        """The log position the page starts after."""
+        if self.cursor is not None and "after" in self.model_fields_set:
+            raise ValidationFailed(
+                "send cursor or after, not both", problems=[FieldProblem("after", "also sent cursor")]
+            )
+        return int(self.cursor) if self.cursor is not None else self.after
 
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -58,25 +78,26 @@ def list_events(
     api: Annotated[Api, Depends(reader("events:read"))],
 ) -> Any:
     principal = api.principal
-    query = (
-        select(Event).where(Event.position > params.after).order_by(Event.position).limit(params.limit + 1)
-    )
-    if principal.company_id is not None:
-        query = query.where(Event.company_id == principal.company_id)
-    if principal.store_id is not None:
-        query = query.where((Event.store_id == principal.store_id) | Event.store_id.is_(None))
-    for column, value in (
-        (Event.company_id, params.company_id),
-        (Event.type, params.type),
-        (Event.aggregate_type, params.aggregate_type),
-        (Event.aggregate_id, params.aggregate_id),
-        (Event.correlation_id, params.correlation_id),
-    ):
-        if value is not None:
-            query = query.where(column == value)
 
-    def work(session: Any) -> EventPage:
-        rows = list(session.scalars(query))
+    def work(session: Session) -> EventPage:
+        query = select(Event).where(Event.position > params.start())
+        if principal.company_id is not None:
+            query = query.where(Event.company_id == principal.company_id)
+        if principal.store_id is not None:
+            query = query.where((Event.store_id == principal.store_id) | Event.store_id.is_(None))
+        if params.company_id is not None:
+            query = query.where(
+                Event.company_id == company_in_scope(session, principal, params.company_id).id
+            )
+        for column, value in (
+            (Event.type, params.type),
+            (Event.aggregate_type, params.aggregate_type),
+            (Event.aggregate_id, params.aggregate_id),
+            (Event.correlation_id, params.correlation_id),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        rows = list(session.scalars(query.order_by(Event.position).limit(params.limit + 1)))
         more = len(rows) > params.limit
         rows = rows[: params.limit]
         items = [EventView.model_validate(r) for r in rows]

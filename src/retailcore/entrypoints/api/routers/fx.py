@@ -18,8 +18,9 @@ from retailcore.accounting import tables as a
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.inputs import Day, text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
+from retailcore.entrypoints.api.pages import IdPageQuery, PageOf
 from retailcore.eventlog.services import CommandContext
-from retailcore.masterdata.commands import CurrencyCode
+from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, CurrencyCode
 from retailcore.masterdata.services import company_in_scope
 
 router = APIRouter(route_class=DecimalRoute)
@@ -36,7 +37,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 class SetExchangeRate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = Field(None, description="Defaults to the token's company.")
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     currency: CurrencyCode = Field(description="ISO 4217 code, not the company currency.")
     date: Day = Field(description="The rate applies from this date until the next rate.")
     rate: Decimal = Field(
@@ -70,14 +71,7 @@ class ExchangeRateView(BaseModel):
         )
 
 
-class ExchangeRateList(BaseModel):
-    items: list[ExchangeRateView]
-
-
-class RateQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    company_id: uuid.UUID | None = Field(None, description="Defaults to the token's company.")
+class RateQuery(IdPageQuery):
     currency: CurrencyCode | None = None
     date_from: Day | None = Field(None, description="Rates dated on or after this day.")
     date_to: Day | None = Field(None, description="Rates dated on or before this day.")
@@ -86,7 +80,7 @@ class RateQuery(BaseModel):
 class EffectiveRateQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     currency: CurrencyCode
     on: Day = Field(description="Transaction date.")
 
@@ -131,20 +125,27 @@ async def set_exchange_rate(
 
 @router.get(
     "/exchange-rates",
-    response_model=ExchangeRateList,
+    response_model=PageOf[ExchangeRateView],
     tags=["exchange-rates"],
     summary="List exchange rates",
+    description="By currency, then date.",
     responses=PROBLEMS,
 )
 def list_exchange_rates(
     params: Annotated[RateQuery, Query()], api: Annotated[Api, Depends(reader("exchange_rates:read"))]
 ) -> Any:
-    def work(session: Session) -> ExchangeRateList:
+    def work(session: Session) -> PageOf[ExchangeRateView]:
         company = company_in_scope(session, api.principal, params.company_id)
-        rows = fx.list_rates(
-            session, company.id, currency=params.currency, date_from=params.date_from, date_to=params.date_to
+        rows, last = fx.rates_page(
+            session,
+            company.id,
+            currency=params.currency,
+            date_from=params.date_from,
+            date_to=params.date_to,
+            limit=params.limit,
+            cursor=params.cursor,
         )
-        return ExchangeRateList(items=[ExchangeRateView.of(row) for row in rows])
+        return PageOf.of([ExchangeRateView.of(row) for row in rows], last)
 
     return api.read(work)
 
@@ -190,7 +191,7 @@ def get_exchange_rate(
 class Revalue(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = Field(None, description="Defaults to the token's company.")
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     as_of: Day = Field(description="Period end: balances at this date, revalued at its rate.")
 
 

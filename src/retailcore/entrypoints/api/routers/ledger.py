@@ -16,19 +16,22 @@ from retailcore.accounting import operations as ops
 from retailcore.accounting import services as svc
 from retailcore.accounting import tables as a
 from retailcore.accounting import views as v
-from retailcore.adapters.paging import keyset_page
-from retailcore.core.errors import FieldProblem, InvalidReference, NotFound
+from retailcore.adapters.paging import keyset_page, keyset_page_in_order
+from retailcore.core.errors import NotFound
 from retailcore.core.inputs import Day, Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
+from retailcore.entrypoints.api.pages import CURSOR, CompanyPageQuery, IdPageQuery, PageOf
+from retailcore.entrypoints.api.references import CompanyParam
 from retailcore.eventlog.services import CommandContext
-from retailcore.masterdata.services import company_in_scope
+from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef
+from retailcore.masterdata.services import Ref, company_in_scope, with_store_ids
 from retailcore.masterdata.tables import Company
 
 router = APIRouter(route_class=DecimalRoute, tags=["ledger"])
 
 
-def _company(session: Session, principal: Principal, company_id: uuid.UUID | None) -> Company:
-    """The company a ledger request is about: the token's, or the one named by an installation admin."""
+def _company(session: Session, principal: Principal, company_id: Ref | None) -> Company:
+    """The company a ledger request is about: the token's, or the one an installation admin names."""
     return company_in_scope(session, principal, company_id)
 
 
@@ -42,32 +45,43 @@ def _entry(session: Session, principal: Principal, entry_id: uuid.UUID) -> a.Jou
 # -- journals, fiscal years, settings ---------------------------------------------------------------
 
 
-@router.get("/journals", response_model=list[v.JournalView], summary="List journals")
+class JournalQuery(CompanyPageQuery):
+    cursor: Text | None = Field(None, description=CURSOR)
+
+
+@router.get(
+    "/journals", response_model=PageOf[v.JournalView], summary="List journals", description="By code."
+)
 def list_journals(
-    api: Annotated[Api, Depends(reader("ledger:read"))], company_id: uuid.UUID | None = None
+    params: Annotated[JournalQuery, Query()], api: Annotated[Api, Depends(reader("ledger:read"))]
 ) -> Any:
-    def work(session: Session) -> list[v.JournalView]:
-        company = _company(session, api.principal, company_id)
-        rows = session.scalars(
-            select(a.Journal).where(a.Journal.company_id == company.id).order_by(a.Journal.code)
-        )
-        return [v.JournalView.model_validate(row) for row in rows]
+    def work(session: Session) -> PageOf[v.JournalView]:
+        company = _company(session, api.principal, params.company_id)
+        query = select(a.Journal).where(a.Journal.company_id == company.id)
+        rows, last = keyset_page(session, query, a.Journal.code, params.limit, params.cursor)
+        return PageOf.of([v.JournalView.model_validate(row) for row in rows], last)
 
     return api.read(work)
 
 
-@router.get("/fiscal-years", response_model=list[v.FiscalYearView], summary="List fiscal years and periods")
+class FiscalYearQuery(CompanyPageQuery):
+    cursor: Day | None = Field(None, description=CURSOR)
+
+
+@router.get(
+    "/fiscal-years",
+    response_model=PageOf[v.FiscalYearView],
+    summary="List fiscal years and periods",
+    description="In date order.",
+)
 def list_fiscal_years(
-    api: Annotated[Api, Depends(reader("ledger:read"))], company_id: uuid.UUID | None = None
+    params: Annotated[FiscalYearQuery, Query()], api: Annotated[Api, Depends(reader("ledger:read"))]
 ) -> Any:
-    def work(session: Session) -> list[v.FiscalYearView]:
-        company = _company(session, api.principal, company_id)
-        rows = session.scalars(
-            select(a.FiscalYear)
-            .where(a.FiscalYear.company_id == company.id)
-            .order_by(a.FiscalYear.start_date)
-        )
-        return [v.FiscalYearView.model_validate(row) for row in rows]
+    def work(session: Session) -> PageOf[v.FiscalYearView]:
+        company = _company(session, api.principal, params.company_id)
+        query = select(a.FiscalYear).where(a.FiscalYear.company_id == company.id)
+        rows, last = keyset_page(session, query, a.FiscalYear.start_date, params.limit, params.cursor)
+        return PageOf.of([v.FiscalYearView.model_validate(row) for row in rows], last)
 
     return api.read(work)
 
@@ -87,7 +101,7 @@ async def create_fiscal_year(
 
 @router.get("/ledger/settings", response_model=v.LedgerSettingsView, summary="Lock date and fiscal set-up")
 def ledger_settings(
-    api: Annotated[Api, Depends(reader("ledger:read"))], company_id: uuid.UUID | None = None
+    api: Annotated[Api, Depends(reader("ledger:read"))], company_id: CompanyParam = None
 ) -> Any:
     def work(session: Session) -> v.LedgerSettingsView:
         company = _company(session, api.principal, company_id)
@@ -120,7 +134,7 @@ async def move_lock_date(
 class EntryQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     journal_code: Text | None = None
     state: Literal["draft", "posted"] | None = None
     date_from: Day | None = None
@@ -187,7 +201,12 @@ async def create_entry(
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> v.EntryView:
         company = _company(session, api.principal, body.company_id)
-        return v.entry_view(session, ops.record_manual_entry(session, ctx, company, body))
+        lines = [
+            with_store_ids(session, api.principal, company, line, "store_id", at=f"lines.{index}.")
+            for index, line in enumerate(body.lines)
+        ]
+        request = body.model_copy(update={"lines": lines})
+        return v.entry_view(session, ops.record_manual_entry(session, ctx, company, request))
 
     return await api.command(work, status_code=201, location=lambda r: f"/api/v1/journal-entries/{r.id}")
 
@@ -240,22 +259,22 @@ async def delete_entry(
 # -- posting rules ---------------------------------------------------------------------------------
 
 
-class RuleQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    company_id: uuid.UUID | None = None
+class RuleQuery(IdPageQuery):
     event_type: Text | None = None
     code: Text | None = None
     as_of: Day | None = Field(None, description="Only the versions in force on this date.")
 
 
 @router.get(
-    "/posting-rules", response_model=list[v.PostingRuleView], summary="List posting rules (all versions)"
+    "/posting-rules",
+    response_model=PageOf[v.PostingRuleView],
+    summary="List posting rules (all versions)",
+    description="By event type, code, then the date each version is in force from.",
 )
 def list_rules(
     params: Annotated[RuleQuery, Query()], api: Annotated[Api, Depends(reader("posting_rules:read"))]
 ) -> Any:
-    def work(session: Session) -> list[v.PostingRuleView]:
+    def work(session: Session) -> PageOf[v.PostingRuleView]:
         company = _company(session, api.principal, params.company_id)
         query = select(a.PostingRule).where(a.PostingRule.company_id == company.id)
         if params.event_type:
@@ -267,10 +286,9 @@ def list_rules(
                 a.PostingRule.valid_from <= params.as_of,
                 (a.PostingRule.valid_to.is_(None)) | (a.PostingRule.valid_to >= params.as_of),
             )
-        rows = session.scalars(
-            query.order_by(a.PostingRule.event_type, a.PostingRule.code, a.PostingRule.valid_from)
-        )
-        return [v.PostingRuleView.model_validate(row) for row in rows]
+        order = (a.PostingRule.event_type, a.PostingRule.code, a.PostingRule.valid_from)
+        rows, last = keyset_page_in_order(session, query, order, params.limit, params.cursor)
+        return PageOf.of([v.PostingRuleView.model_validate(row) for row in rows], last)
 
     return api.read(work)
 
@@ -299,7 +317,7 @@ async def change_rule(
     code: Annotated[Text, Path()],
     body: cmd.ChangePostingRule,
     api: Annotated[Api, Depends(writer("posting_rules:write"))],
-    company_id: uuid.UUID | None = None,
+    company_id: CompanyParam = None,
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> v.PostingRuleView:
         company = _company(session, api.principal, company_id)
@@ -331,9 +349,8 @@ async def record_event(
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> PostedEvent:
         company = _company(session, api.principal, body.company_id)
-        if body.store_id is not None and not api.principal.sees_store(body.store_id):
-            raise InvalidReference("no such store", problems=[FieldProblem("store_id", "no such store")])
-        event, entry = ops.record_ledger_event(session, ctx, company, body)
+        request = with_store_ids(session, api.principal, company, body, "store_id")
+        event, entry = ops.record_ledger_event(session, ctx, company, request)
         return PostedEvent(
             event_id=event.id, event_position=event.position, entry=v.entry_view(session, entry)
         )

@@ -6,7 +6,7 @@ annotations of the route functions built in the factory, and they must be real c
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
+from retailcore.access.model import Principal
 from retailcore.core.errors import PermissionDenied, ValidationFailed
 from retailcore.core.inputs import Text, text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
@@ -39,13 +40,25 @@ class ListQuery(BaseModel):
     limit: int = Field(50, ge=1, le=500, description="Page size.")
     cursor: Text | None = Field(None, description="The `next_cursor` of the previous page.")
 
+    def resolved(self, session: Session, principal: Principal) -> Self:
+        """The query with the companies and stores it names (by code or id) as ids, checked in scope."""
+        return self
+
     def conditions(self) -> list[ColumnElement[bool]]:
         return []
 
 
 class CompanyScopedQuery(ListQuery):
-    company_id: uuid.UUID | None = None
+    company_id: c.CompanyRef | None = Field(
+        None, description="Company code or id; every company the token sees when absent."
+    )
     active: bool | None = None
+
+    def resolved(self, session: Session, principal: Principal) -> Self:
+        if self.company_id is None:
+            return self
+        company = s.company_in_scope(session, principal, self.company_id)
+        return self.model_copy(update={"company_id": company.id})
 
     def scoped(self, table: Any) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []
@@ -77,9 +90,17 @@ class StoreQuery(CompanyScopedQuery):
 
 
 class LocationQuery(CompanyScopedQuery):
-    store_id: uuid.UUID | None = None
+    store_id: c.StoreRef | None = None
     kind: c.LocationKind | None = None
     code: Text | None = None
+
+    def resolved(self, session: Session, principal: Principal) -> Self:
+        query = super().resolved(session, principal)
+        if self.store_id is None:
+            return query
+        company = session.get(t.Company, query.company_id) if query.company_id else None
+        store_id = s.store_id_in_scope(session, principal, self.store_id, company=company)
+        return query.model_copy(update={"store_id": store_id})
 
     def conditions(self) -> list[ColumnElement[bool]]:
         conditions = self.scoped(t.Location)
@@ -250,11 +271,13 @@ def collection_router(
         params: Annotated[query, Query()],  # type: ignore[valid-type]
         api: Annotated[Api, Depends(reader(f"{permission}:read"))],
     ) -> Any:
-        return api.read(
-            lambda session: s.list_rows(
-                session, api.principal, kind, params.conditions(), cursor=params.cursor, limit=params.limit
+        def work(session: Session) -> s.Page:
+            conditions = params.resolved(session, api.principal).conditions()
+            return s.list_rows(
+                session, api.principal, kind, conditions, cursor=params.cursor, limit=params.limit
             )
-        )
+
+        return api.read(work)
 
     @router.get("/{item_id}", response_model=view, summary=f"Get a {noun}")
     def get_endpoint(

@@ -20,7 +20,8 @@ from retailcore.core.inputs import Day
 from retailcore.entrypoints.api.as_of import SweepAsOf
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
-from retailcore.masterdata.services import company_in_scope
+from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef
+from retailcore.masterdata.services import company_in_scope, with_store_ids
 from retailcore.masterdata.tables import Company
 from retailcore.orders import invoices
 from retailcore.orders import services as svc
@@ -64,7 +65,10 @@ def _location(result: BaseModel) -> str:
 async def place_order(body: svc.PlaceOrder, api: Annotated[Api, Depends(writer("orders:write"))]) -> Response:
     def work(session: Session, ctx: CommandContext) -> svc.OrderView:
         company = company_in_scope(session, api.principal, body.company_id)
-        return svc.place_order(session, ctx, company, body)
+        request = with_store_ids(
+            session, api.principal, company, body, "store_id", "pickup_store_id", any_store=True
+        )
+        return svc.place_order(session, ctx, company, request)
 
     return await api.command(work, status_code=201, location=_location)
 
@@ -101,7 +105,7 @@ async def expire_unpaid(
 class OrderQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     channel: Literal["pos", "web", "marketplace", "b2b"] | None = None
     state: Literal[t.ORDER_STATES] | None = None  # type: ignore[valid-type]
     limit: int = Field(50, ge=1, le=500)
@@ -307,7 +311,7 @@ async def invoice_order(
 class InvoiceQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     customer_id: uuid.UUID | None = None
     date_from: Day | None = None
     date_to: Day | None = None

@@ -1,17 +1,22 @@
 """The point of sale over HTTP: terminals, sessions, offline sales batches, cash movements, close."""
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from sqlalchemy import select
+from pydantic import Field
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from retailcore.access.model import Principal
+from retailcore.adapters.paging import keyset_page
 from retailcore.core.inputs import Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
+from retailcore.entrypoints.api.pages import CURSOR, CompanyPageQuery, IdPageQuery, PageOf
 from retailcore.eventlog.services import CommandContext
-from retailcore.masterdata.services import company_in_scope
+from retailcore.masterdata.commands import StoreRef
+from retailcore.masterdata.services import company_in_scope, store_filter, with_store_ids
 from retailcore.pos import commands as c
 from retailcore.pos import services as svc
 from retailcore.pos.tables import PosSession, PosTerminal
@@ -27,21 +32,40 @@ async def create_terminal(
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> c.TerminalView:
         company = company_in_scope(session, api.principal, body.company_id)
-        return c.TerminalView.model_validate(svc.create_terminal(session, ctx, company, body))
+        request = with_store_ids(session, api.principal, company, body, "store_id")
+        return c.TerminalView.model_validate(svc.create_terminal(session, ctx, company, request))
 
     return await api.command(work, status_code=201, location=lambda v: f"/api/v1/pos/terminals/{v.id}")
 
 
-@router.get("/pos/terminals", response_model=list[c.TerminalView], summary="List POS terminals")
+def _of_company_and_store(
+    session: Session, principal: Principal, table: type[PosTerminal | PosSession], params: Any
+) -> Select[Any]:
+    """The rows of ``table`` in the company and store a list names (a store's token: its own store)."""
+    company = company_in_scope(session, principal, params.company_id)
+    query = select(table).where(table.company_id == company.id)
+    store_id = store_filter(session, principal, params.store_id, company=company)
+    return query if store_id is None else query.where(table.store_id == store_id)
+
+
+class TerminalQuery(CompanyPageQuery):
+    store_id: StoreRef | None = Field(None, description="Store code or id: only its terminals.")
+    cursor: Text | None = Field(None, description=CURSOR)
+
+
+@router.get(
+    "/pos/terminals",
+    response_model=PageOf[c.TerminalView],
+    summary="List POS terminals",
+    description="By code (unique per company).",
+)
 def list_terminals(
-    api: Annotated[Api, Depends(reader("pos:sell"))], company_id: uuid.UUID | None = None
+    params: Annotated[TerminalQuery, Query()], api: Annotated[Api, Depends(reader("pos:sell"))]
 ) -> Any:
-    def work(session: Session) -> list[c.TerminalView]:
-        company = company_in_scope(session, api.principal, company_id)
-        query = select(PosTerminal).where(PosTerminal.company_id == company.id).order_by(PosTerminal.code)
-        if api.principal.store_id is not None:
-            query = query.where(PosTerminal.store_id == api.principal.store_id)
-        return [c.TerminalView.model_validate(row) for row in session.scalars(query)]
+    def work(session: Session) -> PageOf[c.TerminalView]:
+        query = _of_company_and_store(session, api.principal, PosTerminal, params)
+        rows, last = keyset_page(session, query, PosTerminal.code, params.limit, params.cursor)
+        return PageOf.of([c.TerminalView.model_validate(row) for row in rows], last)
 
     return api.read(work)
 
@@ -55,24 +79,29 @@ async def open_session(body: c.OpenSession, api: Annotated[Api, Depends(writer("
     return await api.command(work, status_code=201, location=lambda v: f"/api/v1/pos/sessions/{v.id}")
 
 
-@router.get("/pos/sessions", response_model=list[c.SessionView], summary="List POS sessions")
+class SessionQuery(IdPageQuery):
+    store_id: StoreRef | None = Field(None, description="Store code or id: only its sessions.")
+    terminal_id: uuid.UUID | None = None
+    state: Literal["open", "closed"] | None = None
+
+
+@router.get(
+    "/pos/sessions",
+    response_model=PageOf[c.SessionView],
+    summary="List POS sessions",
+    description="In the order they were opened (by id).",
+)
 def list_sessions(
-    api: Annotated[Api, Depends(reader("pos:sell"))],
-    company_id: uuid.UUID | None = None,
-    terminal_id: uuid.UUID | None = None,
-    state: Text | None = None,
+    params: Annotated[SessionQuery, Query()], api: Annotated[Api, Depends(reader("pos:sell"))]
 ) -> Any:
-    def work(session: Session) -> list[c.SessionView]:
-        company = company_in_scope(session, api.principal, company_id)
-        query = select(PosSession).where(PosSession.company_id == company.id)
-        if api.principal.store_id is not None:
-            query = query.where(PosSession.store_id == api.principal.store_id)
-        if terminal_id is not None:
-            query = query.where(PosSession.terminal_id == terminal_id)
-        if state is not None:
-            query = query.where(PosSession.state == state)
-        rows = session.scalars(query.order_by(PosSession.opened_at, PosSession.number).limit(500))
-        return [svc.session_view(session, row) for row in rows]
+    def work(session: Session) -> PageOf[c.SessionView]:
+        query = _of_company_and_store(session, api.principal, PosSession, params)
+        if params.terminal_id is not None:
+            query = query.where(PosSession.terminal_id == params.terminal_id)
+        if params.state is not None:
+            query = query.where(PosSession.state == params.state)
+        rows, last = keyset_page(session, query, PosSession.id, params.limit, params.cursor)
+        return PageOf.of([svc.session_view(session, row) for row in rows], last)
 
     return api.read(work)
 

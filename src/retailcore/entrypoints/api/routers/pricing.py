@@ -21,9 +21,9 @@ from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFai
 from retailcore.core.inputs import Day, Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
-from retailcore.masterdata.commands import CurrencyCode
-from retailcore.masterdata.services import company_in_scope
-from retailcore.masterdata.tables import Product, Store
+from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, CurrencyCode, StoreRef
+from retailcore.masterdata.services import company_in_scope, store_id_in_scope, store_in_scope, with_store_ids
+from retailcore.masterdata.tables import Company, Product
 from retailcore.pricing import price_lists as pl
 from retailcore.pricing.tables import PriceList
 
@@ -60,7 +60,8 @@ async def create_price_list(
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> pl.PriceListDetail:
         company = company_in_scope(session, api.principal, body.company_id)
-        return pl.detail(session, pl.create_price_list(session, ctx, company, body))
+        request = with_store_ids(session, api.principal, company, body, "store_id")
+        return pl.detail(session, pl.create_price_list(session, ctx, company, request))
 
     return await api.command(work, status_code=201, location=_location)
 
@@ -68,9 +69,9 @@ async def create_price_list(
 class PriceListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     channel: pl.Channel | None = None
-    store_id: uuid.UUID | None = None
+    store_id: StoreRef | None = Field(None, description="Store code or id: only its lists.")
     active: bool | None = None
     limit: int = Field(50, ge=1, le=500)
     cursor: Text | None = Field(None, description="The `next_cursor` of the previous page.")
@@ -90,8 +91,9 @@ def list_price_lists(
         query = select(PriceList).where(PriceList.company_id == company.id)
         if params.channel is not None:
             query = query.where(PriceList.channel == params.channel)
-        if params.store_id is not None:
-            query = query.where(PriceList.store_id == params.store_id)
+        store_id = store_id_in_scope(session, api.principal, params.store_id, company=company)
+        if store_id is not None:
+            query = query.where(PriceList.store_id == store_id)
         if api.principal.store_id is not None:
             # A store token sees company-wide lists and its own store's, never another store's.
             query = query.where(
@@ -130,7 +132,10 @@ async def update_price_list(
     expected = _if_match(if_match)
 
     def work(session: Session, ctx: CommandContext) -> pl.PriceListDetail:
-        row = pl.update_price_list(session, ctx, price_list_id, body, expected_version=expected)
+        price_list = pl.get_price_list(session, ctx.principal, price_list_id)
+        company = session.get(Company, price_list.company_id)
+        request = with_store_ids(session, api.principal, company, body, "store_id")
+        row = pl.update_price_list(session, ctx, price_list_id, request, expected_version=expected)
         return pl.detail(session, row)
 
     return await api.command(work)
@@ -162,8 +167,8 @@ class PriceQuery(BaseModel):
 
     product_id: uuid.UUID
     channel: pl.Channel
-    company_id: uuid.UUID | None = None
-    store_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
+    store_id: StoreRef | None = Field(None, description="Store code or id: its lists, in its time zone.")
     currency: CurrencyCode | None = Field(None, description="Defaults to the company currency.")
     date: Day | None = Field(None, description="Defaults to today (in the store's time zone, if any).")
     quantity: pl.QuantityIn = Decimal(1)
@@ -188,20 +193,15 @@ def quote(
                 f"no product {params.product_id}", problems=[FieldProblem("product_id", "no such product")]
             )
         on = params.date
-        if params.store_id is not None:
-            store = session.get(Store, params.store_id)
-            if store is None or store.company_id != company.id:
-                raise InvalidReference(
-                    f"no store {params.store_id}", problems=[FieldProblem("store_id", "no such store")]
-                )
-            if on is None:
-                on = utcnow().astimezone(ZoneInfo(store.timezone)).date()
+        store = store_in_scope(session, api.principal, params.store_id, company=company)
+        if store is not None and on is None:
+            on = utcnow().astimezone(ZoneInfo(store.timezone)).date()
         result = pl.price_for(
             session,
             company,
             product,
             channel=params.channel,
-            store_id=params.store_id,
+            store_id=store.id if store is not None else None,
             currency=params.currency or company.currency,
             on=on or utcnow().date(),
             quantity=params.quantity,

@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 
 from retailcore.core.inputs import Text, text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
+from retailcore.entrypoints.api.references import CompanyParam
 from retailcore.eventlog.services import CommandContext
 from retailcore.inventory import purchasing as svc
-from retailcore.masterdata.services import company_in_scope
+from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, StoreRef
+from retailcore.masterdata.services import company_in_scope, store_id_in_scope, with_store_ids
 
 router = APIRouter(route_class=DecimalRoute, tags=["purchasing"])
 
@@ -34,7 +36,7 @@ class Note(BaseModel):
 class Page(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     limit: int = Field(50, ge=1, le=500)
     cursor: uuid.UUID | None = Field(None, description="The `next_cursor` of the previous page.")
 
@@ -45,7 +47,7 @@ class Page(BaseModel):
 class OrderQuery(Page):
     state: OrderState | None = None
     supplier: Text | None = Field(None, description="Part of the supplier's name, any case.")
-    store_id: uuid.UUID | None = None
+    store_id: StoreRef | None = Field(None, description="Store code or id.")
 
 
 class OrderPage(BaseModel):
@@ -69,7 +71,8 @@ async def create_order(
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> svc.PurchaseOrderView:
         company = company_in_scope(session, api.principal, body.company_id)
-        return svc.order_view(session, svc.create_order(session, ctx, company, body))
+        request = with_store_ids(session, api.principal, company, body, "store_id")
+        return svc.order_view(session, svc.create_order(session, ctx, company, request))
 
     return await api.command(work, status_code=201, location=_order_location)
 
@@ -86,7 +89,7 @@ def list_orders(
             company,
             state=params.state,
             supplier=params.supplier,
-            store_id=params.store_id,
+            store_id=store_id_in_scope(session, api.principal, params.store_id, company=company),
             limit=params.limit,
             cursor=params.cursor,
         )
@@ -160,7 +163,7 @@ async def close_order(
 
 class ReceiptQuery(Page):
     purchase_order_id: uuid.UUID | None = None
-    store_id: uuid.UUID | None = None
+    store_id: StoreRef | None = Field(None, description="Store code or id.")
 
 
 class ReceiptPage(BaseModel):
@@ -201,7 +204,7 @@ def list_receipts(
             api.principal,
             company,
             purchase_order_id=params.purchase_order_id,
-            store_id=params.store_id,
+            store_id=store_id_in_scope(session, api.principal, params.store_id, company=company),
             limit=params.limit,
             cursor=params.cursor,
         )
@@ -337,7 +340,8 @@ async def cancel_bill(
     summary="Price tolerance of the three-way match",
 )
 def get_settings(
-    api: Annotated[Api, Depends(reader("purchasing:read"))], company_id: uuid.UUID | None = None
+    api: Annotated[Api, Depends(reader("purchasing:read"))],
+    company_id: CompanyParam = None,
 ) -> Any:
     def work(session: Session) -> svc.PurchasingSettingsView:
         company = company_in_scope(session, api.principal, company_id)

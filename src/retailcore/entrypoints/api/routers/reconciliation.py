@@ -19,6 +19,7 @@ from retailcore.core.decimals import DecimalStr, canonical
 from retailcore.core.inputs import Day
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
+from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef
 from retailcore.masterdata.services import company_in_scope
 
 router = APIRouter(route_class=DecimalRoute)
@@ -32,7 +33,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 class Reconcile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = Field(None, description="Defaults to the token's company.")
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     line_ids: list[uuid.UUID] = Field(
         min_length=1, max_length=1000, description="Posted lines of one reconcilable account."
     )
@@ -174,7 +175,7 @@ async def delete_reconciliation(
 class OpenItemsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = Field(None, description="Defaults to the token's company.")
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     account_id: uuid.UUID | None = Field(None, description="One reconcilable account; all of them if absent.")
     as_of: Day | None = Field(None, description="Report date; today (UTC) if absent.")
     format: Literal["json", "csv"] = "json"

@@ -1,8 +1,9 @@
 """Routes for the ledger's reports: trial balance, general ledger, profit and loss, balance sheet, tax.
 
-Every report reads the company of the token (an installation-wide admin names it with ``company_id``)
-and answers JSON, or CSV with ``?format=csv``. Dates are ``YYYY-MM-DD``; a period code (``2026-11``, or
-a fiscal year ``2026``) may replace ``date_from``/``date_to``.
+Every report reads the company of the token (an installation-wide admin names it with ``company_id``,
+by code or id, when the installation has several) and answers JSON, or CSV with ``?format=csv``.
+Dates are ``YYYY-MM-DD``; a period code (``2026-11``, or a fiscal year ``2026``) may replace
+``date_from``/``date_to``.
 
 This module deliberately has no ``from __future__ import annotations``: FastAPI reads the parameter
 annotations of the route functions, and they must be real classes.
@@ -22,15 +23,12 @@ from retailcore.accounting import reports as r
 from retailcore.core.errors import PermissionDenied
 from retailcore.core.inputs import Day, Text, text
 from retailcore.entrypoints.api.deps import Api, reader
-from retailcore.masterdata.services import company_in_scope
+from retailcore.entrypoints.api.references import CompanyParam
+from retailcore.masterdata.services import Ref, company_in_scope
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 ReportsApi = Annotated[Api, Depends(reader("reports:read"))]
-CompanyParam = Annotated[
-    uuid.UUID | None,
-    Query(description="The company; only for an installation-wide token (others read their own)."),
-]
 # An empty date parameter (a blank form field) counts as absent, as the CLI's options do.
 OptionalDay = Annotated[Day | None, BeforeValidator(lambda value: value or None)]
 DateFrom = Annotated[
@@ -53,7 +51,7 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _company_id(session: Session, principal: Principal, company_id: uuid.UUID | None) -> uuid.UUID:
+def _company_id(session: Session, principal: Principal, company_id: Ref | None) -> uuid.UUID:
     """The company the report is about: the token's own, or the one an installation admin names."""
     if principal.store_id is not None:
         # A store's token sees one store; a company's books are not something to slice by token.
@@ -71,7 +69,7 @@ def _answer(report: r.Report, format: str, name: str) -> Any:
     return report
 
 
-def _run(api: Api, company_id: uuid.UUID | None, work: Callable[[Session, uuid.UUID], r.Report]) -> r.Report:
+def _run(api: Api, company_id: Ref | None, work: Callable[[Session, uuid.UUID], r.Report]) -> r.Report:
     return api.read(lambda session: work(session, _company_id(session, api.principal, company_id)))
 
 

@@ -7,7 +7,7 @@ other stores are not found, and their locations are refused as invalid reference
 
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
@@ -21,16 +21,19 @@ from retailcore.core.errors import FieldProblem, InvalidReference, NotFound, Val
 from retailcore.core.inputs import Day, Instant, Text, text
 from retailcore.entrypoints.api.as_of import SweepAsOf
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
+from retailcore.entrypoints.api.pages import IdPageQuery, PageOf
 from retailcore.eventlog.services import CommandContext
 from retailcore.inventory import reservations as r
 from retailcore.inventory import stock_queries as q
 from retailcore.inventory import tables as i
 from retailcore.inventory.reservation_tables import Reservation
 from retailcore.inventory.services import MoveLine, move_stock
-from retailcore.masterdata.services import company_in_scope
+from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, StoreRef
+from retailcore.masterdata.services import company_in_scope, with_store_ids
 from retailcore.masterdata.tables import Company, Location
 
 router = APIRouter(route_class=DecimalRoute, tags=["stock"])
+QueryT = TypeVar("QueryT", bound=BaseModel)
 
 Channel = Literal["pos", "web", "marketplace", "b2b"]
 PositiveQuantity = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
@@ -47,13 +50,17 @@ class Request(BaseModel):
 
 
 class CompanyScoped(Request):
-    company_id: uuid.UUID | None = Field(
-        default=None, description="Defaults to the caller's company; required for installation-wide tokens."
-    )
+    company_id: CompanyRef | None = Field(default=None, description=COMPANY_DEFAULT)
 
 
-def _company(session: Session, principal: Principal, company_id: uuid.UUID | None) -> Company:
+def _company(session: Session, principal: Principal, company_id: uuid.UUID | str | None) -> Company:
     return company_in_scope(session, principal, company_id)
+
+
+def _resolved(session: Session, principal: Principal, params: QueryT) -> tuple[Company, QueryT]:
+    """The company of a query and the query with the store it names (by code or id) as its id."""
+    company = _company(session, principal, params.company_id)  # type: ignore[attr-defined]
+    return company, with_store_ids(session, principal, company, params, "store_id")
 
 
 def _owner(session: Session, principal: Principal, table: Any, item_id: uuid.UUID, what: str) -> Company:
@@ -70,22 +77,17 @@ def _visible_store(principal: Principal) -> uuid.UUID | None:
     return principal.store_id
 
 
-def _check_store_filter(principal: Principal, store_id: uuid.UUID | None) -> None:
-    if store_id is not None and principal.store_id not in (None, store_id):
-        raise InvalidReference("no such store", problems=[FieldProblem("store_id", "no such store")])
-
-
 # -- levels and availability -----------------------------------------------------------------------
 
 
 class LevelQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     product_id: uuid.UUID | None = None
     sku: Text | None = None
     location_id: uuid.UUID | None = None
-    store_id: uuid.UUID | None = None
+    store_id: StoreRef | None = Field(None, description="Store code or id.")
     only_nonzero: bool = Field(False, description="Leave out rows with nothing on hand, reserved or valued.")
     limit: int = Field(50, ge=1, le=500)
     cursor: Text | None = Field(None, description="The `next_cursor` of the previous page.")
@@ -107,12 +109,12 @@ def stock_levels(
     params: Annotated[LevelQuery, Query()], api: Annotated[Api, Depends(reader("stock:read"))]
 ) -> Any:
     def work(session: Session) -> LevelPage:
-        company = _company(session, api.principal, params.company_id)
+        company, query = _resolved(session, api.principal, params)
         page = q.stock_levels(
             session,
             company,
             visible_store_id=_visible_store(api.principal),
-            **params.model_dump(exclude={"company_id"}),
+            **query.model_dump(exclude={"company_id"}),
         )
         return LevelPage(items=page.items, next_cursor=page.next_cursor)
 
@@ -122,10 +124,10 @@ def stock_levels(
 class AvailabilityQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     product_id: uuid.UUID
     channel: Channel
-    store_id: uuid.UUID | None = Field(None, description="One store's locations; all when absent.")
+    store_id: StoreRef | None = Field(None, description="Store code or id: its locations; all when absent.")
 
 
 @router.get(
@@ -139,14 +141,13 @@ def stock_availability(
     params: Annotated[AvailabilityQuery, Query()], api: Annotated[Api, Depends(reader("stock:read"))]
 ) -> Any:
     def work(session: Session) -> q.AvailabilityView:
-        company = _company(session, api.principal, params.company_id)
-        _check_store_filter(api.principal, params.store_id)
+        company, query = _resolved(session, api.principal, params)
         return q.availability(
             session,
             company,
-            product_id=params.product_id,
-            channel=params.channel,
-            store_id=params.store_id,
+            product_id=query.product_id,
+            channel=query.channel,
+            store_id=query.store_id,
             visible_store_id=_visible_store(api.principal),
         )
 
@@ -159,13 +160,19 @@ class SetSafetyStock(CompanyScoped):
     quantity: SafetyQuantity
 
 
-@router.get("/stock/safety-stock", response_model=list[q.SafetyStockView], summary="Safety stock per channel")
+@router.get(
+    "/stock/safety-stock",
+    response_model=PageOf[q.SafetyStockView],
+    summary="Safety stock per channel",
+    description="In the order they were first set (by id).",
+)
 def list_safety_stock(
-    api: Annotated[Api, Depends(reader("stock:read"))], company_id: uuid.UUID | None = None
+    params: Annotated[IdPageQuery, Query()], api: Annotated[Api, Depends(reader("stock:read"))]
 ) -> Any:
-    def work(session: Session) -> list[q.SafetyStockView]:
-        company = _company(session, api.principal, company_id)
-        return [q.SafetyStockView.model_validate(row) for row in q.safety_stock_rows(session, company)]
+    def work(session: Session) -> PageOf[q.SafetyStockView]:
+        company = _company(session, api.principal, params.company_id)
+        rows, last = q.safety_stock_page(session, company, limit=params.limit, cursor=params.cursor)
+        return PageOf.of([q.SafetyStockView.model_validate(row) for row in rows], last)
 
     return api.read(work)
 
@@ -196,10 +203,12 @@ async def put_safety_stock(
 class MoveQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     product_id: uuid.UUID | None = None
     location_id: uuid.UUID | None = Field(None, description="Moves from or to this location.")
-    store_id: uuid.UUID | None = Field(None, description="Moves from or to a location of this store.")
+    store_id: StoreRef | None = Field(
+        None, description="Store code or id: moves from or to a location of this store."
+    )
     kind: Text | None = None
     date_from: Day | None = None
     date_to: Day | None = None
@@ -218,12 +227,12 @@ def list_moves(
     params: Annotated[MoveQuery, Query()], api: Annotated[Api, Depends(reader("stock:read"))]
 ) -> Any:
     def work(session: Session) -> MovePage:
-        company = _company(session, api.principal, params.company_id)
+        company, query = _resolved(session, api.principal, params)
         page = q.list_moves(
             session,
             company,
             visible_store_id=_visible_store(api.principal),
-            **params.model_dump(exclude={"company_id"}),
+            **query.model_dump(exclude={"company_id"}),
         )
         return MovePage(items=page.items, next_cursor=page.next_cursor)
 
@@ -333,13 +342,13 @@ class CreateReservation(CompanyScoped):
 class ReservationQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     state: Literal["active", "released", "consumed", "expired"] | None = None
     channel: Channel | None = None
     order_ref: Text | None = None
     product_id: uuid.UUID | None = None
     location_id: uuid.UUID | None = None
-    store_id: uuid.UUID | None = None
+    store_id: StoreRef | None = Field(None, description="Store code or id.")
     limit: int = Field(50, ge=1, le=500)
     cursor: Text | None = Field(None, description="The `next_cursor` of the previous page.")
 
@@ -407,12 +416,12 @@ def list_reservations(
     params: Annotated[ReservationQuery, Query()], api: Annotated[Api, Depends(reader("stock:read"))]
 ) -> Any:
     def work(session: Session) -> ReservationPage:
-        company = _company(session, api.principal, params.company_id)
+        company, query = _resolved(session, api.principal, params)
         page = q.list_reservations(
             session,
             company,
             visible_store_id=_visible_store(api.principal),
-            **params.model_dump(exclude={"company_id"}),
+            **query.model_dump(exclude={"company_id"}),
         )
         return ReservationPage(items=page.items, next_cursor=page.next_cursor)
 
@@ -512,10 +521,10 @@ async def consume_reservation(
 class ExceptionQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     status: Literal["open", "acknowledged", "resolved"] | None = None
     kind: Text | None = None
-    store_id: uuid.UUID | None = None
+    store_id: StoreRef | None = Field(None, description="Store code or id.")
     product_id: uuid.UUID | None = None
     limit: int = Field(50, ge=1, le=500)
     cursor: Text | None = Field(None, description="The `next_cursor` of the previous page.")
@@ -541,12 +550,12 @@ def list_exceptions(
     params: Annotated[ExceptionQuery, Query()], api: Annotated[Api, Depends(reader("exceptions:read"))]
 ) -> Any:
     def work(session: Session) -> ExceptionPage:
-        company = _company(session, api.principal, params.company_id)
+        company, query = _resolved(session, api.principal, params)
         page = q.list_exceptions(
             session,
             company,
             visible_store_id=_visible_store(api.principal),
-            **params.model_dump(exclude={"company_id"}),
+            **query.model_dump(exclude={"company_id"}),
         )
         return ExceptionPage(items=page.items, next_cursor=page.next_cursor)
 

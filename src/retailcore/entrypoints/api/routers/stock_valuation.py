@@ -13,8 +13,9 @@ from pydantic import BaseModel
 from retailcore.core.decimals import DecimalStr, canonical
 from retailcore.core.inputs import Day
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader
+from retailcore.entrypoints.api.references import CompanyParam, StoreParam
 from retailcore.inventory import valuation as v
-from retailcore.masterdata.services import company_in_scope
+from retailcore.masterdata.services import company_in_scope, store_filter
 
 router = APIRouter(route_class=DecimalRoute, tags=["stock"])
 
@@ -79,15 +80,14 @@ def _csv(valuation: v.Valuation) -> str:
 def stock_valuation(
     api: Annotated[Api, Depends(reader("stock:read"))],
     as_of: Annotated[Day | None, Query(description="Default: today.")] = None,
-    company_id: uuid.UUID | None = None,
-    store_id: uuid.UUID | None = None,
+    company_id: CompanyParam = None,
+    store_id: StoreParam = None,
     product_id: uuid.UUID | None = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
-    store = api.principal.store_id or store_id
-
     def work(session: Any) -> Any:
         company = company_in_scope(session, api.principal, company_id)
+        store = store_filter(session, api.principal, store_id, company=company)
         return v.stock_valuation(
             session, company.id, as_of or dt.date.today(), store_id=store, product_id=product_id
         )
@@ -113,7 +113,7 @@ def stock_valuation(
 def stock_check(
     api: Annotated[Api, Depends(reader("reports:read"))],
     as_of: Annotated[Day | None, Query(description="Default: today.")] = None,
-    company_id: uuid.UUID | None = None,
+    company_id: CompanyParam = None,
 ) -> Any:
     def work(session: Any) -> Any:
         company = company_in_scope(session, api.principal, company_id)

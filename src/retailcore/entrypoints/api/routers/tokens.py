@@ -15,6 +15,8 @@ from retailcore.access import services as svc
 from retailcore.access.model import Role
 from retailcore.entrypoints.api.deps import Api, reader, writer
 from retailcore.eventlog.services import CommandContext
+from retailcore.masterdata.commands import CompanyRef
+from retailcore.masterdata.services import company_in_scope
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -50,7 +52,7 @@ async def create_token(
 class TokenQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(None, description="Company code or id: only its tokens.")
     role: Role | None = None
     state: Literal["active", "revoked", "expired", "all"] = "all"
     limit: int = Field(50, ge=1, le=500)
@@ -67,10 +69,11 @@ def list_tokens(
     params: Annotated[TokenQuery, Query()], api: Annotated[Api, Depends(reader("tokens:read"))]
 ) -> Any:
     def work(session: Session) -> TokenPage:
+        company = company_in_scope(session, api.principal, params.company_id) if params.company_id else None
         items, next_cursor = svc.list_tokens(
             session,
             api.principal,
-            company_id=params.company_id,
+            company_id=company.id if company else None,
             role=params.role,
             state=params.state,
             limit=params.limit,

@@ -26,7 +26,8 @@ from retailcore.eventlog.services import CommandContext
 from retailcore.inventory import counts
 from retailcore.inventory import transfers as tr
 from retailcore.inventory.transfer_tables import CountSheet, Transfer
-from retailcore.masterdata.services import company_in_scope
+from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, StoreRef
+from retailcore.masterdata.services import company_in_scope, store_filter, with_store_ids
 from retailcore.masterdata.tables import Company, Location, Product
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -64,9 +65,9 @@ class TransferLineIn(Request):
 
 
 class CreateTransfer(Request):
-    company_id: uuid.UUID | None = Field(None, description="Required for an installation-wide token.")
-    from_store_id: uuid.UUID
-    to_store_id: uuid.UUID
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
+    from_store_id: StoreRef = Field(description="Code or id of the store the goods leave.")
+    to_store_id: StoreRef = Field(description="Code or id of the store the goods go to.")
     lines: Annotated[list[TransferLineIn], Field(min_length=1, max_length=1000)]
     note: Note = ""
 
@@ -167,8 +168,8 @@ def _acting_for(principal: Principal, store_id: uuid.UUID, action: str) -> None:
 class TransferQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = None
-    store_id: uuid.UUID | None = Field(None, description="Transfers from or to this store.")
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
+    store_id: StoreRef | None = Field(None, description="Store code or id: transfers from or to it.")
     state: Literal["draft", "shipped", "partially_received", "received", "closed", "cancelled"] | None = None
     limit: int = Field(50, ge=1, le=500)
     cursor: uuid.UUID | None = Field(None, description="The `next_cursor` of the previous page.")
@@ -181,9 +182,9 @@ def list_transfers(
     def work(session: Session) -> TransferPage:
         company = company_in_scope(session, api.principal, params.company_id)
         query = select(Transfer).where(Transfer.company_id == company.id)
-        for store_id in (params.store_id, api.principal.store_id):
-            if store_id is not None:
-                query = query.where(or_(Transfer.from_store_id == store_id, Transfer.to_store_id == store_id))
+        store_id = store_filter(session, api.principal, params.store_id, company=company)
+        if store_id is not None:
+            query = query.where(or_(Transfer.from_store_id == store_id, Transfer.to_store_id == store_id))
         if params.state:
             query = query.where(Transfer.state == params.state)
         rows, next_cursor = keyset_page(session, query, Transfer.id, params.limit, params.cursor)
@@ -214,8 +215,11 @@ async def create_transfer(
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> TransferView:
         company = company_in_scope(session, api.principal, body.company_id)
+        request = with_store_ids(
+            session, api.principal, company, body, "from_store_id", "to_store_id", any_store=True
+        )
         store = api.principal.store_id
-        if store is not None and store not in (body.from_store_id, body.to_store_id):
+        if store is not None and store not in (request.from_store_id, request.to_store_id):
             raise InvalidReference(
                 "a store-scoped token makes transfers from or to its own store",
                 problems=[FieldProblem("from_store_id", "no such store")],
@@ -224,8 +228,8 @@ async def create_transfer(
             session,
             ctx,
             company,
-            from_store_id=body.from_store_id,
-            to_store_id=body.to_store_id,
+            from_store_id=request.from_store_id,
+            to_store_id=request.to_store_id,
             lines=[tr.ProductQuantity(line.product_id, line.quantity) for line in body.lines],
             note=body.note,
         )
@@ -325,7 +329,7 @@ async def cancel_transfer(
 
 
 class CreateCountSheet(Request):
-    company_id: uuid.UUID | None = Field(None, description="Required for an installation-wide token.")
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     location_id: uuid.UUID = Field(description="An internal location (stock, backroom, damaged).")
     category_prefix: text(strip_whitespace=True, min_length=1, max_length=200) | None = Field(
         None, description="Count this category and its sub-categories; every product with stock if null."
@@ -485,8 +489,8 @@ def _sheet(
 class CountQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = None
-    store_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
+    store_id: StoreRef | None = Field(None, description="Store code or id.")
     location_id: uuid.UUID | None = None
     state: Literal["open", "submitted", "approved", "cancelled"] | None = None
     limit: int = Field(50, ge=1, le=500)
@@ -496,8 +500,8 @@ class CountQuery(BaseModel):
 class AccuracyQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: uuid.UUID | None = None
-    store_id: uuid.UUID | None = None
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
+    store_id: StoreRef | None = Field(None, description="Store code or id.")
     date_from: Day | None = Field(None, description="First count date (approval date) included.")
     date_to: Day | None = Field(None, description="Last count date included.")
 
@@ -515,10 +519,7 @@ def count_accuracy(
 ) -> Any:
     def work(session: Session) -> AccuracyReport:
         company = company_in_scope(session, api.principal, params.company_id)
-        store_id = params.store_id
-        if not api.principal.sees_store(store_id):
-            raise InvalidReference("no such store", problems=[FieldProblem("store_id", "no such store")])
-        store_id = store_id or api.principal.store_id
+        store_id = store_filter(session, api.principal, params.store_id, company=company)
         sheets, accuracy = counts.accuracy_report(
             session, company.id, store_id=store_id, date_from=params.date_from, date_to=params.date_to
         )
@@ -541,9 +542,9 @@ def list_counts(
     def work(session: Session) -> CountSheetPage:
         company = company_in_scope(session, api.principal, params.company_id)
         query = select(CountSheet).where(CountSheet.company_id == company.id)
-        for store_id in (params.store_id, api.principal.store_id):
-            if store_id is not None:
-                query = query.where(CountSheet.store_id == store_id)
+        store_id = store_filter(session, api.principal, params.store_id, company=company)
+        if store_id is not None:
+            query = query.where(CountSheet.store_id == store_id)
         if params.location_id:
             query = query.where(CountSheet.location_id == params.location_id)
         if params.state:
