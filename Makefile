@@ -21,7 +21,7 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.runtime
 
-## demo: create ./retailcore.db with demo data, print an admin token, serve http://127.0.0.1:8000
+## demo: create ./retailcore.db with demo data and a week of trading, print a finance and an admin token, serve http://127.0.0.1:8000
 demo: $(VENV)/.runtime
 	$(BIN)/retailcore init --demo
 	$(BIN)/retailcore simulate --company DEMO --stores 3 --days 7 --seed 1
