@@ -84,14 +84,13 @@ def refresh_default_rules(session: Session, company_id: uuid.UUID) -> list[str]:
         if code not in existing:
             session.add(a.Journal(company_id=company_id, code=code, name=name))
     kept_as_edited: list[str] = []
+    # Every version of every rule in one read: a read per rule would flush the rules added before it
+    # one at a time.
+    versions_by_code: dict[str, list[a.PostingRule]] = {}
+    for version in session.scalars(select(a.PostingRule).where(a.PostingRule.company_id == company_id)):
+        versions_by_code.setdefault(version.code, []).append(version)
     for rule in DEFAULT_RULES:
-        versions = list(
-            session.scalars(
-                select(a.PostingRule).where(
-                    a.PostingRule.company_id == company_id, a.PostingRule.code == rule["code"]
-                )
-            )
-        )
+        versions = versions_by_code.get(rule["code"], [])
         if not versions:
             session.add(
                 a.PostingRule(

@@ -50,6 +50,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
 
 
+def bind(app: FastAPI, runtime: Runtime) -> None:
+    """Point the application at a runtime: its database and a fresh rate limiter.
+
+    Everything else an application holds (routes, middleware, the OpenAPI document) is the same
+    for every runtime; only ``max_body_bytes`` is read once, when the middleware stack is built."""
+    app.state.session_factory = runtime.session_factory
+    app.state.runtime = runtime
+    app.state.rate_limiter = TokenBuckets(
+        runtime.settings.rate_limit_per_second, runtime.settings.rate_limit_burst
+    )
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
         lifespan=_lifespan,
@@ -60,11 +72,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         docs_url=None,  # docs.install serves /docs and /redoc from the package's own files
         redoc_url=None,
     )
-    app.state.session_factory = runtime.session_factory
-    app.state.runtime = runtime
-    app.state.rate_limiter = TokenBuckets(
-        runtime.settings.rate_limit_per_second, runtime.settings.rate_limit_burst
-    )
+    bind(app, runtime)
     app.add_exception_handler(RetailcoreError, problems.from_domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, problems.from_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, problems.from_http_exception)  # type: ignore[arg-type]
