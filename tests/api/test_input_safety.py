@@ -291,6 +291,36 @@ def test_posting_rule_lines_and_conditions_are_checked_as_json(client, finance):
     assert_problem(response, 422, "validation-failed", fields=("conditions.channel", "lines.0.label"))
 
 
+def test_a_log_position_beyond_64_bits_is_refused_not_a_500(client, finance):
+    response = client.get(f"{API}/events", params={"after": str(2**87)}, headers=finance)
+    assert_problem(response, 422, "validation-failed", fields=("after",))
+    assert client.get(f"{API}/events", params={"after": str(2**63 - 1)}, headers=finance).status_code == 200
+
+
+def test_every_integer_a_client_sends_has_a_bound_the_database_can_hold(client):
+    """Found by the fuzzer: ``/events?after=2**87`` overflowed SQLite's 64-bit integers (a 500)."""
+    doc = client.get(f"{API}/openapi.json").json()
+
+    def integers(schema: dict[str, Any], where: str, depth: int = 0) -> Iterator[str]:
+        for shape in alternatives(doc, schema) if depth <= MAX_BODY_DEPTH else []:
+            if shape.get("type") == "integer" and "maximum" not in shape:
+                yield where
+            for name, child in shape.get("properties", {}).items():
+                yield from integers(child, f"{where}.{name}", depth + 1)
+            if "items" in shape:
+                yield from integers(shape["items"], f"{where}[]", depth + 1)
+
+    unbounded = []
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            for parameter in operation.get("parameters", []):
+                unbounded += integers(parameter["schema"], f"{where} {parameter['name']}")
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                unbounded += integers(media["schema"], f"{where} body")
+    assert unbounded == []
+
+
 # -- every parameter and body field of the API --------------------------------------------------------
 
 REF = "#/components/schemas/"

@@ -44,13 +44,22 @@ class EventPage(BaseModel):
     )
 
 
+MAX_POSITION = 2**63 - 1
+"""The largest log position a 64-bit column holds: a larger ``after`` is a client's error, not a 500."""
+
+
 class EventQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cursor: text(pattern=r"^[0-9]{1,18}$") | None = Field(
         None, description="The `next_cursor` of the previous page: only events after this log position."
     )
-    after: int = Field(0, ge=0, description="The same as `cursor`, as connectors written before it send it.")
+    after: int = Field(
+        0,
+        ge=0,
+        le=MAX_POSITION,
+        description="The same as `cursor`, as connectors written before it send it.",
+    )
     limit: int = Field(100, ge=1, le=1000)
     company_id: CompanyRef | None = Field(
         None, description="Company code or id; every company seen when absent."
