@@ -39,7 +39,7 @@ test: $(VENV)/.dev
 	@if [ -n "$$RETAILCORE_TEST_DATABASE_URL" ]; then \
 		echo "== PostgreSQL: $$RETAILCORE_TEST_DATABASE_URL"; \
 		$(BIN)/pytest -q -n $(PYTEST_WORKERS) && \
-		$(BIN)/python tests/fuzz/run.py --database-url "$$RETAILCORE_TEST_DATABASE_URL"; \
+		$(BIN)/python tests/fuzz/run.py --passes admin --database-url "$$RETAILCORE_TEST_DATABASE_URL"; \
 	else \
 		echo "RETAILCORE_TEST_DATABASE_URL not set: PostgreSQL run skipped"; \
 	fi

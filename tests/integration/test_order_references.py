@@ -46,10 +46,10 @@ def _other_company(session):
 
 @pytest.fixture
 def sold(runtime):
-    """The demo company with one POS sale of one product: (company id, its order line)."""
+    """The demo company (three of its products) with one POS sale: (company id, its order line)."""
     factory = runtime.session_factory
     with transaction(factory) as session:
-        company = load_demo(session, _ctx())
+        company = load_demo(session, _ctx(), products=3)  # three are enough for one sale
         store = session.scalars(
             select(Store).where(Store.company_id == company.id).order_by(Store.code)
         ).first()
