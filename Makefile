@@ -30,19 +30,18 @@ demo: $(VENV)/.runtime
 # Test processes: one per core (pytest-xdist); PYTEST_WORKERS=0 runs the suite in one process.
 PYTEST_WORKERS ?= auto
 
-## test: ruff, then the whole suite and a bounded schemathesis run on SQLite, then both on PostgreSQL if RETAILCORE_TEST_DATABASE_URL is set
+## test: ruff, the whole suite on SQLite, then on PostgreSQL if RETAILCORE_TEST_DATABASE_URL is set, then a bounded schemathesis run on both at once
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	env -u RETAILCORE_TEST_DATABASE_URL $(BIN)/pytest -q -n $(PYTEST_WORKERS)
-	env -u RETAILCORE_TEST_DATABASE_URL $(BIN)/python tests/fuzz/run.py
 	@if [ -n "$$RETAILCORE_TEST_DATABASE_URL" ]; then \
 		echo "== PostgreSQL: $$RETAILCORE_TEST_DATABASE_URL"; \
-		$(BIN)/pytest -q -n $(PYTEST_WORKERS) && \
-		$(BIN)/python tests/fuzz/run.py --passes admin --database-url "$$RETAILCORE_TEST_DATABASE_URL"; \
+		$(BIN)/pytest -q -n $(PYTEST_WORKERS); \
 	else \
 		echo "RETAILCORE_TEST_DATABASE_URL not set: PostgreSQL run skipped"; \
 	fi
+	PYTHON=$(BIN)/python tests/fuzz/all.sh
 
 ## check: ruff and the fast tests (unit and property tests, on SQLite), in well under 2 minutes
 check: $(VENV)/.dev
