@@ -23,7 +23,7 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 
 ## demo: create ./retailcore.db with demo data and a week of trading, print a finance and an admin token, serve http://127.0.0.1:8000
 demo: $(VENV)/.runtime
-	$(BIN)/retailcore init --demo
+	$(BIN)/retailcore init --demo --api-url http://$(HOST):$(PORT)
 	$(BIN)/retailcore simulate --company DEMO --stores 3 --days 7 --seed 1
 	$(BIN)/retailcore serve --host $(HOST) --port $(PORT)
 

@@ -7,6 +7,7 @@ and a finance token of DEMO with two ``curl`` lines that work as printed.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 from retailcore.access.model import system_principal
 from retailcore.adapters.db import transaction
 from retailcore.entrypoints.api.app import create_app
-from retailcore.entrypoints.cli.main import app
+from retailcore.entrypoints.cli.main import app, demo_welcome
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata import commands as c
 from retailcore.masterdata import services as s
@@ -103,3 +104,14 @@ def test_an_unknown_company_is_one_clear_error(runtime, demo):
 
     assert result.exit_code == 1
     assert "no company 'NOPE'" in result.stderr
+
+
+def test_the_first_calls_go_where_the_api_will_be_served():
+    lines = demo_welcome("DEMO", "rc_f", "rc_a", dt.date(2026, 12, 6), "http://0.0.0.0:9000/")
+    assert (
+        "  curl -H 'Authorization: Bearer rc_a' 'http://0.0.0.0:9000/api/v1/orders?company_id=DEMO&limit=5'"
+        in (lines)
+    )
+    assert lines[3].endswith(
+        "'http://0.0.0.0:9000/api/v1/reports/trial-balance?date_from=2026-10-01&date_to=2026-12-06'"
+    )

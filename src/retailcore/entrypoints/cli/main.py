@@ -117,6 +117,10 @@ def init(
     demo: Annotated[
         bool, typer.Option("--demo", help="Load the demo company, stores and ~200 products.")
     ] = False,
+    api_url: Annotated[
+        str,
+        typer.Option(help="Where the API will be served, for the first calls --demo prints."),
+    ] = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
 ) -> None:
     """Create the schema; with --demo also load demo data and print an admin token."""
     from retailcore.masterdata.demo import demo_loaded, load_demo
@@ -144,14 +148,20 @@ def init(
             session, role=Role.finance, company=company.code, name="demo-finance", created_by="cli:init"
         )
         admin = create_token(session, role=Role.admin, name="demo-admin", created_by="cli:init")
-    for line in demo_welcome(company.code, finance.token, admin.token, dt.date.today()):
+    for line in demo_welcome(company.code, finance.token, admin.token, dt.date.today(), api_url):
         print(line)
 
 
-def demo_welcome(company: str, finance_token: str, admin_token: str, today: dt.date) -> list[str]:
+def demo_welcome(
+    company: str,
+    finance_token: str,
+    admin_token: str,
+    today: dt.date,
+    api_url: str = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
+) -> list[str]:
     """What ``init --demo`` prints after loading: both tokens, labelled, and two first calls that work as
-    printed once the API is served; the admin token alone on the last line, for scripts."""
-    base = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/api/v1"
+    printed once the API is served at ``api_url``; the admin token alone on the last line, for scripts."""
+    base = f"{api_url.rstrip('/')}/api/v1"
     # From the month of the demo's opening stock (60 days back) to today.
     start = (today - dt.timedelta(days=60)).replace(day=1)
     trial_balance = f"{base}/reports/trial-balance?date_from={start.isoformat()}&date_to={today.isoformat()}"
