@@ -80,6 +80,7 @@ from retailcore.orders.model import (
     OrderState,
 )
 from retailcore.orders.tenders import CardPayment, CardState, OrderPayments, Tender, TenderKind
+from retailcore.payments import services as pay
 from retailcore.pricing.price_lists import price_for
 from retailcore.pricing.taxes import NoTaxRule, TaxableLine, compute_taxes, load_tax_rules
 
@@ -458,6 +459,34 @@ def _split_money(row: t.OrderRow, event_type: str, payload: dict[str, Any]) -> N
         payload["tenders"] = [{"kind": kind, "amount": str(amount)}] if amount else []
 
 
+BALANCE_TENDERS = (TenderKind.gift_card, TenderKind.store_credit)
+
+
+def _move_tender_balance(
+    session: Session, ctx: CommandContext, row: t.OrderRow, event_type: str, payload: dict[str, Any]
+) -> None:
+    """A gift card or store credit tender moves its balance in the payments context, in this
+    transaction: taken (refused beyond the balance, ``409 insufficient-balance``, writing nothing) or
+    given back. The ledger entry is the tender's own event's."""
+    amount = Decimal(str(payload["amount"]))
+    common = {
+        "company_id": row.company_id,
+        "amount": amount,
+        "currency": row.currency,
+        "reference": row.number,
+    }
+    accepted = event_type == "TenderAccepted"
+    if payload["kind"] == TenderKind.gift_card:
+        if accepted:
+            pay.redeem_gift_card(session, ctx, card_id=payload["reference"], store_id=row.store_id, **common)
+        else:
+            pay.credit_gift_card(session, ctx, card_id=payload["reference"], **common)
+    elif accepted:
+        pay.spend_store_credit(session, ctx, customer_id=payload["reference"], **common)
+    else:
+        pay.return_store_credit(session, ctx, customer_id=payload["reference"], **common)
+
+
 def _emit(
     session: Session,
     ctx: CommandContext,
@@ -480,6 +509,8 @@ def _emit(
             _flat(payload, "amount", "released", "refunded_total", "change")
         if event.type in MONEY_IN + MONEY_BACK:
             _split_money(row, event.type, payload)
+        if event.type in ("TenderAccepted", "TenderReturned") and payload.get("kind") in BALANCE_TENDERS:
+            _move_tender_balance(session, ctx, row, event.type, payload)
         record(
             session,
             ctx,
@@ -961,7 +992,11 @@ def take_payment(
                 "a gift card payment names the card",
                 problems=[FieldProblem("reference", "the gift card number is required")],
             )
-        payments.add_gift_card(body.reference, amount)
+        # The card is named by its id from here on: its code is a secret the database does not keep.
+        card = pay.gift_card_for_tender(
+            session, row.company_id, body.reference, row.currency, on=(ctx.occurred_at or utcnow()).date()
+        )
+        payments.add_gift_card(str(card.id), amount)
     else:
         if row.customer_id is None:
             raise ValidationFailed(
