@@ -878,13 +878,12 @@ def list_store_credits(
     """Every customer's store credit balance (customers who ever had some), oldest account first."""
     query = select(StoreCreditAccount).where(StoreCreditAccount.company_id == company.id)
     rows, next_cursor = keyset_page(session, query, StoreCreditAccount.id, limit, cursor)
-    codes = dict(
-        session.execute(
+    codes = {
+        row.id: row.code
+        for row in session.execute(
             select(Customer.id, Customer.code).where(Customer.id.in_([r.customer_id for r in rows]))
         )
-        .tuples()
-        .all()
-    )
+    }
     return [
         c.StoreCreditBalanceView(
             customer_id=row.customer_id,
