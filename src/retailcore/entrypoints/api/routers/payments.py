@@ -9,11 +9,12 @@ is shown once and never stored).
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from retailcore.core.inputs import Text
 from retailcore.entrypoints.api.as_of import SweepAsOf
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
@@ -29,6 +30,7 @@ CONFLICTS = {
     422: {"description": "Invalid input, or an unknown customer or store"},
 }
 CODE = "The card's code as printed (case, spaces and dashes do not matter)."
+CardCode = Annotated[Text, Path(max_length=64, description=CODE)]
 
 
 class CompanyQuery(BaseModel):
@@ -162,7 +164,7 @@ async def expire_gift_cards(
     " expire), oldest first. " + CODE,
 )
 def get_gift_card(
-    code: str,
+    code: CardCode,
     params: Annotated[CompanyQuery, Query()],
     api: Annotated[Api, Depends(reader("gift_cards:read"))],
 ) -> Any:
@@ -182,7 +184,7 @@ def get_gift_card(
     responses=CONFLICTS,
 )
 async def reload_gift_card(
-    code: str, body: c.ReloadGiftCard, api: Annotated[Api, Depends(writer("gift_cards:write"))]
+    code: CardCode, body: c.ReloadGiftCard, api: Annotated[Api, Depends(writer("gift_cards:write"))]
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> c.GiftCardDetail:
         company = company_in_scope(session, api.principal, body.company_id)
