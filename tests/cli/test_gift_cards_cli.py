@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from retailcore.accounting import tables as a
+from retailcore.adapters.db import transaction
 from retailcore.entrypoints.cli.main import app
 from retailcore.masterdata.tables import Account
+from retailcore.payments.services import code_hash
 from retailcore.payments.tables import GiftCard
 
 runner = CliRunner()
@@ -75,3 +78,21 @@ def test_errors_are_reported_in_the_house_style_and_write_nothing(runtime, compa
     assert cli("gift-cards", "issue", "5", "--company", "NOPE").exit_code == 1
     with runtime.session_factory() as session:
         assert session.scalar(select(func.count()).select_from(GiftCard)) == 0
+
+
+def test_the_sweep_expires_cards_past_their_last_day_with_breakage(runtime, company):
+    issued = json.loads(cli("gift-cards", "issue", "30.00", "-o", "json").stdout)
+    with transaction(runtime.session_factory) as session:
+        session.execute(
+            update(GiftCard)
+            .where(GiftCard.code_hash == code_hash(issued["code"]))
+            .values(expires_on=dt.date(2020, 1, 1))
+        )
+    swept = cli("orders", "sweep", "--company", "ACME")
+    assert swept.exit_code == 0, swept.output
+    assert "expired 1 gift cards" in swept.output
+    document = json.loads(cli("gift-cards", "balance", issued["code"], "-o", "json").stdout)
+    assert (document["state"], document["balance"]) == ("expired", "0.00")
+    assert _liability(runtime) == Decimal(0)
+    again = cli("orders", "sweep", "--company", "ACME")
+    assert "gift cards" not in again.output
