@@ -503,3 +503,59 @@ def test_goodwill_needs_a_known_customer_and_a_replay_does_not_give_twice(shop, 
         assert client.post(f"{API}/store-credits", json=body, headers=headers).status_code == 201
     assert shop.get(f"store-credits/{shop.customer}")["balance"] == "5.00"
     assert shop.get(f"store-credits/{uuid.uuid4()}", status=404)["code"] == "not-found"
+
+
+# -- the worked example of docs/gift-cards-and-store-credit.md ---------------------------------------
+
+
+def test_the_worked_example_of_the_docs(shop):
+    # 1. Sold for 50.00, paid by card: a liability, no revenue.
+    code = shop.issue("50.00", paid_by="card")["code"]
+    assert shop.entry("GiftCardSold") == {"card_clearing": D("50.00"), "gift_card_liability": D("-50.00")}
+    # 2. A web order of two mugs (24.00): 20.00 from the card, 4.00 by card.
+    order = shop.web_order("2")
+    shop.pay(order, "gift_card", "20.00", code)
+    assert shop.entry("TenderAccepted") == {
+        "gift_card_liability": D("20.00"),
+        "customer_deposits": D("-20.00"),
+    }
+    assert shop.card(code)["balance"] == "30.00"
+    # 3. At the till: a mug (12.00), 10.00 from the card and 2.00 cash.
+    pos_session = shop.till()
+    shop.batch(
+        pos_session,
+        [
+            _sale(
+                shop.mug,
+                [
+                    {"payment_method_code": "GIFT", "amount": "10.00", "reference": code},
+                    {"payment_method_code": "CASH", "amount": "2.00"},
+                ],
+            )
+        ],
+    )
+    assert shop.card(code)["balance"] == "20.00"
+    shop.post(f"pos/sessions/{pos_session['id']}/close", {"counted": {"CASH": "2.00"}}, status=200)
+    closing = shop.entry("PosSessionClosed")
+    assert closing["gift_card_liability"] == D("10.00")
+    assert shop.balance("gift_card_liability") == D("-20.00")
+    # 4. Reloaded with 15.00, paid by card.
+    shop.post(f"gift-cards/{code}/reload", {"amount": "15.00"}, status=200)
+    assert shop.card(code)["balance"] == "35.00"
+    assert shop.balance("gift_card_liability") == D("-35.00")
+    # 5. Its last day passes: 35.00 of breakage.
+    shop.time_passes(code, days=800)
+    assert [c["breakage"] for c in shop.post("gift-cards/expire", {}, status=200)["expired"]] == ["35.00"]
+    assert shop.entry("GiftCardExpired") == {
+        "gift_card_liability": D("35.00"),
+        "gift_card_breakage": D("-35.00"),
+    }
+    assert shop.balance("gift_card_liability") == D(0)
+    assert shop.balance("gift_card_breakage") == D("-35.00")
+    assert [(m["kind"], m["amount"], m["balance_after"]) for m in shop.card(code)["movements"]] == [
+        ("issue", "50.00", "50.00"),
+        ("redeem", "-20.00", "30.00"),
+        ("redeem", "-10.00", "20.00"),
+        ("reload", "15.00", "35.00"),
+        ("expire", "-35.00", "0.00"),
+    ]
