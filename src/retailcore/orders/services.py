@@ -19,6 +19,11 @@ all in the caller's transaction. The ledger posts the events it has rules for in
 * ``PaymentRefunded`` / ``TenderReturned``: customer_deposits against the tender's account (a deposit
   given back when the order, or what is left of it, is cancelled).
 
+Gift card and store credit tenders draw on balances kept by :mod:`retailcore.payments.services`, in the
+same transaction: a gift card is named by its code in the request and by its id from then on (the code
+is a secret the database does not keep); ``TenderAccepted`` redeems (refused beyond the balance, for an
+unknown, expired or foreign card: nothing is written) and ``TenderReturned`` credits back.
+
 Every order keeps its ``deposit_balance`` (paid, not yet delivered) and ``receivable_balance``
 (delivered, not yet paid), so each event knows how to split.
 
@@ -154,7 +159,9 @@ class TakePayment(Request):
         None, description="card: the gateway (or the marketplace that collected)."
     )
     reference: text(min_length=1, max_length=200) | None = Field(
-        None, description="card: the gateway's payment reference; gift_card: the card number."
+        None,
+        description="card: the gateway's payment reference; gift_card: the card's code (the order keeps"
+        " the card's id).",
     )
     amount: AmountIn
     capture: bool = Field(True, description="card: false records the authorization only.")
@@ -462,6 +469,14 @@ def _split_money(row: t.OrderRow, event_type: str, payload: dict[str, Any]) -> N
 BALANCE_TENDERS = (TenderKind.gift_card, TenderKind.store_credit)
 
 
+def _names_a_card(reference: object) -> bool:
+    try:
+        uuid.UUID(str(reference))
+    except ValueError:
+        return False
+    return True
+
+
 def _move_tender_balance(
     session: Session, ctx: CommandContext, row: t.OrderRow, event_type: str, payload: dict[str, Any]
 ) -> None:
@@ -479,8 +494,10 @@ def _move_tender_balance(
     if payload["kind"] == TenderKind.gift_card:
         if accepted:
             pay.redeem_gift_card(session, ctx, card_id=payload["reference"], store_id=row.store_id, **common)
-        else:
+        elif _names_a_card(payload["reference"]):
             pay.credit_gift_card(session, ctx, card_id=payload["reference"], **common)
+        # else: a tender taken before gift cards had balances (its reference is what the client sent):
+        # there is no card to credit; the ledger entry still gives the liability back.
     elif accepted:
         pay.spend_store_credit(session, ctx, customer_id=payload["reference"], **common)
     else:
