@@ -9,6 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from retailcore.access.model import system_principal
@@ -235,3 +237,55 @@ def test_two_orders_spending_one_customers_credit_at_the_same_instant_never_over
         )
     assert statement.balance == D("4.00")
     assert [m.balance_after for m in statement.movements] == [D("10.00"), D("4.00")]
+
+
+# -- the balance is the sum of the movements, whatever happens ---------------------------------------
+
+_cents = st.integers(min_value=1, max_value=5000).map(lambda n: D(n) / 100)
+_operations = st.lists(st.tuples(st.sampled_from(["redeem", "credit", "reload"]), _cents), max_size=12)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=_cents, operations=_operations)
+def test_a_cards_balance_is_the_sum_of_its_movements_and_never_negative(acme, runtime, first, operations):
+    issued = acme.run(
+        lambda s, ctx, company: pay.issue_gift_card(s, ctx, company, c.IssueGiftCard(amount=first))
+    )
+    expected = first
+    for kind, amount in operations:
+        try:
+            if kind == "reload":
+                acme.run(
+                    lambda s, ctx, company, amount=amount: pay.reload_gift_card(
+                        s, ctx, company, issued.code, c.ReloadGiftCard(amount=amount)
+                    )
+                )
+            else:
+                move = pay.redeem_gift_card if kind == "redeem" else pay.credit_gift_card
+                acme.run(
+                    lambda s, ctx, company, amount=amount, move=move: move(
+                        s,
+                        ctx,
+                        company_id=company.id,
+                        card_id=issued.id,
+                        amount=amount,
+                        currency="EUR",
+                        reference="P",
+                    )
+                )
+        except Conflict as refused:
+            assert kind == "redeem" and amount > expected and refused.code == "insufficient-balance"
+            continue
+        expected += -amount if kind == "redeem" else amount
+    with runtime.session_factory() as session:
+        card = session.get(GiftCard, issued.id)
+        movements = session.scalars(
+            select(GiftCardMovement)
+            .where(GiftCardMovement.card_id == issued.id)
+            .order_by(GiftCardMovement.id)
+        ).all()
+    assert card.balance == expected == sum((m.amount for m in movements), D(0))
+    running = D(0)
+    for movement in movements:
+        running += movement.amount
+        assert movement.balance_after == running >= 0
