@@ -251,6 +251,8 @@ def test_issue_refuses_bad_input_and_writes_nothing(shop, client, admin, snapsho
         ({"amount": "10.00", "customer_id": str(uuid.uuid4())}, "customer_id"),
         ({"amount": "10.00", "expires_on": "2020-01-01"}, "expires_on"),
         ({"amount": "10.00", "paid_by": "gift_card"}, "paid_by"),
+        ({"amount": "10.00", "currency": "XYZ"}, "currency"),
+        ({"amount": "10.00", "origin": "found"}, "origin"),
     ):
         response = client.post(f"{API}/gift-cards", json=body, headers=admin)
         assert response.status_code == 422, (body, response.text)

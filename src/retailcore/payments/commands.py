@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.inputs import Day, Text
-from retailcore.masterdata.commands import CompanyScoped, StoreRef
+from retailcore.masterdata.commands import CompanyScoped, CurrencyCode, StoreRef
 
 AmountIn = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 PaidBy = Literal["cash", "card", "on_account"]
@@ -19,9 +19,7 @@ PaidBy = Literal["cash", "card", "on_account"]
 
 class IssueGiftCard(CompanyScoped):
     amount: AmountIn = Field(description="The card's first balance, rounded to the currency's minor unit.")
-    currency: Annotated[str, Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")] | None = Field(
-        None, description="Defaults to the company's currency."
-    )
+    currency: CurrencyCode | None = Field(None, description="Defaults to the company's currency.")
     origin: Literal["sold", "given"] = Field(
         "sold",
         description="`sold`: paid for (`paid_by`), a liability, no revenue and no tax (a multi-purpose"
