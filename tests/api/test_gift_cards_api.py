@@ -561,3 +561,21 @@ def test_the_worked_example_of_the_docs(shop):
         ("reload", "15.00", "35.00"),
         ("expire", "-35.00", "0.00"),
     ]
+
+
+@pytest.mark.parametrize(
+    "event_type", ["GiftCardGiven", "GiftCardReloaded", "GiftCardExpired", "StoreCreditIssued"]
+)
+def test_balance_events_are_refused_from_outside_with_the_flow_that_makes_them(
+    shop, client, auth, snapshot, event_type
+):
+    finance = auth("finance", company="ACME")
+    before = snapshot()
+    response = client.post(
+        f"{API}/ledger/events",
+        json={"type": event_type, "payload": {"amount": "10.00", "source": "goodwill", "post": True}},
+        headers=finance,
+    )
+    problem = assert_problem(response, 422, "balance-event-needs-its-flow", fields=("type",))
+    assert "POST /" in problem["detail"]
+    assert snapshot() == before
