@@ -579,3 +579,20 @@ def test_balance_events_are_refused_from_outside_with_the_flow_that_makes_them(
     problem = assert_problem(response, 422, "balance-event-needs-its-flow", fields=("type",))
     assert "POST /" in problem["detail"]
     assert snapshot() == before
+
+
+def test_replays_do_not_redeem_or_reload_twice(shop, client, admin):
+    code = shop.issue("30.00", paid_by="cash")["code"]
+    headers = {**admin, "Idempotency-Key": "reload-1"}
+    for _ in range(2):
+        response = client.post(f"{API}/gift-cards/{code}/reload", json={"amount": "5.00"}, headers=headers)
+        assert response.status_code == 200, response.text
+    assert shop.card(code)["balance"] == "35.00"
+    pos_session = shop.till()
+    sale = _sale(shop.mug, [{"payment_method_code": "GIFT", "amount": "12.00", "reference": code}])
+    assert shop.batch(pos_session, [sale]).json()["accepted"] == 1
+    again = shop.batch(pos_session, [sale]).json()  # the terminal resends: a duplicate
+    assert (again["accepted"], again["duplicates"]) == (0, 1)
+    card = shop.card(code)
+    assert card["balance"] == "23.00"
+    assert [m["kind"] for m in card["movements"]] == ["issue", "reload", "redeem"]
