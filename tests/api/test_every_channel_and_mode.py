@@ -365,9 +365,15 @@ def test_draft_then_confirm_reserves_only_at_confirmation(retail, client, admin)
     assert_problem(again, 409, code="invalid-state-transition")
 
 
-def test_gift_card_and_card_on_one_order_cancelled_after_a_partial_shipment(retail):
+def _gift_card(retail, amount):
+    """A card sold for cash (gift_card_liability credited by ``amount``): its code."""
+    return retail.post("gift-cards", {"amount": amount, "paid_by": "cash"})["code"]
+
+
+def test_gift_card_and_card_on_one_order_cancelled_after_a_partial_shipment(retail, client, admin):
+    code = _gift_card(retail, "10.00")
     order = retail.order([(retail.shirt, "1"), (retail.mug, "1")])
-    retail.act(order, "payments", {"kind": "gift_card", "reference": "GC-42", "amount": "10.00"})
+    retail.act(order, "payments", {"kind": "gift_card", "reference": code, "amount": "10.00"})
     assert retail.entry("TenderAccepted", order["id"]) == {
         ("gift_card_liability", "Paid by gift_card"): D("10.00"),
         ("customer_deposits", f"Deposit {order['number']}"): D("-10.00"),
@@ -390,21 +396,29 @@ def test_gift_card_and_card_on_one_order_cancelled_after_a_partial_shipment(reta
     assert retail.reservations(order) == [("consumed", D(1)), ("released", D(1))]
     assert retail.stock(retail.mug, "W1") == (D(5), D(0))
     assert retail.balance("customer_deposits") == D(0)
-    assert retail.balance("gift_card_liability") == D("10.00")
+    # Sold for 10.00 (a liability), redeemed for 10.00 and kept: the stripe card got the refund.
+    assert retail.balance("gift_card_liability") == D(0)
     assert retail.balance("card_clearing") == D("20.00")
+    card = client.get(f"{API}/gift-cards/{code}", headers=admin).json()
+    assert card["balance"] == "0.00"
+    assert [(m["kind"], m["amount"]) for m in card["movements"]] == [("issue", "10.00"), ("redeem", "-10.00")]
 
 
-def test_a_gift_card_paid_order_cancelled_gives_the_gift_card_back(retail):
+def test_a_gift_card_paid_order_cancelled_gives_the_gift_card_back(retail, client, admin):
+    code = _gift_card(retail, "12.00")
     order = retail.order([(retail.mug, "1")])
-    retail.act(order, "payments", {"kind": "gift_card", "reference": "GC-7", "amount": "12.00"})
+    retail.act(order, "payments", {"kind": "gift_card", "reference": code, "amount": "12.00"})
     retail.act(order, "cancel")
     assert retail.entry("TenderReturned", order["id"]) == {
         ("customer_deposits", f"Deposit returned {order['number']}"): D("12.00"),
         ("gift_card_liability", "Returned to gift_card"): D("-12.00"),
     }
-    assert retail.balance("gift_card_liability") == D(0)
+    assert retail.balance("gift_card_liability") == D("-12.00")  # owed to the holder again
     assert retail.balance("customer_deposits") == D(0)
     assert retail.reservations(order) == [("released", D(1))]
+    card = client.get(f"{API}/gift-cards/{code}", headers=admin).json()
+    assert card["balance"] == "12.00"
+    assert [m["kind"] for m in card["movements"]] == ["issue", "redeem", "refund"]
 
 
 def test_pos_carry_out_sale_is_an_order_and_can_be_invoiced_afterwards(retail, client, admin):

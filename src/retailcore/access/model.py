@@ -79,6 +79,14 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "orders:write": frozenset({Role.admin, Role.store_manager, Role.integration, Role.cashier}),
     # Invoices are numbered without gaps: issuing one is a finance act (or a store manager's at the desk).
     "invoices:write": frozenset({Role.admin, Role.finance, Role.store_manager, Role.integration}),
+    # Gift cards and store credit (payments). Staff at the till and integrations (web shops) issue and
+    # reload cards; goodwill credit is a cost, given by managers, admins and finance; the policy (expiry,
+    # breakage) and the expiry sweep are finance's and admins'.
+    "gift_cards:read": ALL,
+    "gift_cards:write": frozenset({Role.admin, Role.store_manager, Role.cashier, Role.integration}),
+    "gift_cards:expire": frozenset({Role.admin, Role.finance}),
+    "store_credit:read": ALL,
+    "store_credit:write": frozenset({Role.admin, Role.store_manager, Role.finance}),
     # Point of sale. A close whose cash difference is above the threshold needs pos:approve.
     "pos:sell": frozenset({Role.cashier, Role.store_manager, Role.admin, Role.integration}),
     "pos:close": frozenset({Role.cashier, Role.store_manager, Role.admin}),

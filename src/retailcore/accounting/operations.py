@@ -291,6 +291,17 @@ STOCK_FLOWS = {
 their value without moving the goods, and the stock check would then disagree."""
 
 
+BALANCE_FLOWS = {
+    "GiftCardGiven": "give a gift card with POST /gift-cards (origin given)",
+    "GiftCardReloaded": "reload a gift card with POST /gift-cards/{code}/reload",
+    "GiftCardExpired": "gift cards expire with POST /gift-cards/expire (or the sweep)",
+    "StoreCreditIssued": "give store credit with POST /store-credits",
+}
+"""Events of the payments context that move a gift card's or a customer's balance with their entry:
+the ledger alone would post the liability with no balance behind it. (``GiftCardSold`` stays open to
+systems that sell cards they keep the balances of.)"""
+
+
 def _refuse_stock_event(event_type: str, why: str, field: str = "type") -> ValidationFailed:
     return ValidationFailed(
         f"a {event_type} event moves stock, which the ledger alone cannot do: {why}",
@@ -306,6 +317,13 @@ def record_ledger_event(
     its entry would touch an account the stock valuation must agree with (stock moves post those)."""
     if request.type in STOCK_FLOWS:
         raise _refuse_stock_event(request.type, STOCK_FLOWS[request.type])
+    if request.type in BALANCE_FLOWS:
+        why = BALANCE_FLOWS[request.type]
+        raise ValidationFailed(
+            f"a {request.type} event moves a balance the payments context keeps: {why}",
+            code="balance-event-needs-its-flow",
+            problems=[FieldProblem("type", why)],
+        )
     if request.occurred_at is not None:
         ctx.occurred_at = request.occurred_at
     event = record(

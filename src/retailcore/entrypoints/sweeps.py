@@ -1,4 +1,5 @@
-"""The sweeps of what is due: unpaid orders cancelled and expired reservations let go, per company.
+"""The sweeps of what is due: unpaid orders cancelled, expired reservations let go and gift cards past
+their last day expired (breakage per the company's policy), per company.
 
 ``retailcore orders sweep`` runs them once; ``retailcore serve`` runs them every
 ``sweep_interval_seconds`` on a thread of its own (:func:`sweeping`, the API's lifespan). Each company
@@ -28,6 +29,7 @@ from retailcore.entrypoints.bootstrap import Runtime
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Company
 from retailcore.orders import services as orders
+from retailcore.payments import services as payments
 
 log = logging.getLogger("retailcore.sweeps")
 
@@ -43,6 +45,8 @@ class CompanySwept:
     company_code: str
     cancelled: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
+    gift_cards: list[str] = field(default_factory=list)
+    """The gift cards expired (``****`` and their last four characters)."""
     error: str | None = None
 
 
@@ -75,15 +79,26 @@ def sweep_companies(
                     swept = orders.sweep(session, CommandContext(system_principal(actor)), target, now)
                     done.cancelled = [order.number for order in swept.cancelled]
                     done.expired = [reservation.order_ref for reservation in swept.expired]
+            with factory() as session:
+                cards_due = payments.expiry_due(session, company_id, now.date())
+            if cards_due:
+                with transaction(factory) as session:
+                    target = session.get(Company, company_id)
+                    assert target is not None
+                    cards = payments.expire_gift_cards(
+                        session, CommandContext(system_principal(actor)), target, now.date()
+                    )
+                    done.gift_cards = [f"****{card.last4}" for card in cards]
         except Exception as error:  # one company's failure must not stop the others
             log.exception("sweeping company %s failed", code)
             done.error = str(error) or type(error).__name__
-        if done.cancelled or done.expired:
+        if done.cancelled or done.expired or done.gift_cards:
             log.info(
-                "company %s: cancelled %d unpaid orders, expired %d reservations",
+                "company %s: cancelled %d unpaid orders, expired %d reservations and %d gift cards",
                 code,
                 len(done.cancelled),
                 len(done.expired),
+                len(done.gift_cards),
             )
         results.append(done)
     return results

@@ -112,6 +112,10 @@ class AccountRole(StrEnum):
     RETAINED_EARNINGS = "retained_earnings"
     # Result of the open fiscal year, used by year-end closing entries.
     CURRENT_YEAR_EARNINGS = "current_year_earnings"
+    # Unredeemed gift card value recognised as income when a card expires (breakage).
+    GIFT_CARD_BREAKAGE = "gift_card_breakage"
+    # Store credit and gift cards given away (goodwill gestures, promotions): a marketing cost.
+    CUSTOMER_GOODWILL = "customer_goodwill"
     # Counterpart for balances imported when migrating from another system.
     OPENING_BALANCE = "opening_balance"
 
@@ -231,6 +235,7 @@ _GENERIC_RETAIL_ACCOUNTS: tuple[AccountTemplate, ...] = (
     _acc("4200", "Supplier rebates and discounts received", _I),
     _acc("4300", "Realized foreign exchange gains", _I, _R.FX_REALIZED_GAIN),
     _acc("4310", "Unrealized foreign exchange gains", _I, _R.FX_UNREALIZED_GAIN),
+    _acc("4400", "Gift card breakage", _I, _R.GIFT_CARD_BREAKAGE),
     # 5xxx cost of sales
     _acc("5000", "Cost of goods sold", _X, _R.COGS),
     _acc("5010", "Purchase price variance", _X, _R.PRICE_VARIANCE),
@@ -241,7 +246,8 @@ _GENERIC_RETAIL_ACCOUNTS: tuple[AccountTemplate, ...] = (
     _acc("6010", "Utilities", _X),
     _acc("6020", "Wages and salaries", _X),
     _acc("6030", "Social security contributions", _X),
-    _acc("6040", "Marketing and advertising", _X),
+    # Also where goodwill store credit and gift cards given away are booked (customer_goodwill).
+    _acc("6040", "Marketing and advertising", _X, _R.CUSTOMER_GOODWILL),
     _acc("6050", "Store supplies and packaging", _X),
     _acc("6060", "Insurance", _X),
     _acc("6070", "Repairs and maintenance", _X),

@@ -19,6 +19,11 @@ all in the caller's transaction. The ledger posts the events it has rules for in
 * ``PaymentRefunded`` / ``TenderReturned``: customer_deposits against the tender's account (a deposit
   given back when the order, or what is left of it, is cancelled).
 
+Gift card and store credit tenders draw on balances kept by :mod:`retailcore.payments.services`, in the
+same transaction: a gift card is named by its code in the request and by its id from then on (the code
+is a secret the database does not keep); ``TenderAccepted`` redeems (refused beyond the balance, for an
+unknown, expired or foreign card: nothing is written) and ``TenderReturned`` credits back.
+
 Every order keeps its ``deposit_balance`` (paid, not yet delivered) and ``receivable_balance``
 (delivered, not yet paid), so each event knows how to split.
 
@@ -80,6 +85,7 @@ from retailcore.orders.model import (
     OrderState,
 )
 from retailcore.orders.tenders import CardPayment, CardState, OrderPayments, Tender, TenderKind
+from retailcore.payments import services as pay
 from retailcore.pricing.price_lists import price_for
 from retailcore.pricing.taxes import NoTaxRule, TaxableLine, compute_taxes, load_tax_rules
 
@@ -153,7 +159,9 @@ class TakePayment(Request):
         None, description="card: the gateway (or the marketplace that collected)."
     )
     reference: text(min_length=1, max_length=200) | None = Field(
-        None, description="card: the gateway's payment reference; gift_card: the card number."
+        None,
+        description="card: the gateway's payment reference; gift_card: the card's code (the order keeps"
+        " the card's id).",
     )
     amount: AmountIn
     capture: bool = Field(True, description="card: false records the authorization only.")
@@ -458,6 +466,44 @@ def _split_money(row: t.OrderRow, event_type: str, payload: dict[str, Any]) -> N
         payload["tenders"] = [{"kind": kind, "amount": str(amount)}] if amount else []
 
 
+BALANCE_TENDERS = (TenderKind.gift_card, TenderKind.store_credit)
+
+
+def _names_a_card(reference: object) -> bool:
+    try:
+        uuid.UUID(str(reference))
+    except ValueError:
+        return False
+    return True
+
+
+def _move_tender_balance(
+    session: Session, ctx: CommandContext, row: t.OrderRow, event_type: str, payload: dict[str, Any]
+) -> None:
+    """A gift card or store credit tender moves its balance in the payments context, in this
+    transaction: taken (refused beyond the balance, ``409 insufficient-balance``, writing nothing) or
+    given back. The ledger entry is the tender's own event's."""
+    amount = Decimal(str(payload["amount"]))
+    common = {
+        "company_id": row.company_id,
+        "amount": amount,
+        "currency": row.currency,
+        "reference": row.number,
+    }
+    accepted = event_type == "TenderAccepted"
+    if payload["kind"] == TenderKind.gift_card:
+        if accepted:
+            pay.redeem_gift_card(session, ctx, card_id=payload["reference"], store_id=row.store_id, **common)
+        elif _names_a_card(payload["reference"]):
+            pay.credit_gift_card(session, ctx, card_id=payload["reference"], **common)
+        # else: a tender taken before gift cards had balances (its reference is what the client sent):
+        # there is no card to credit; the ledger entry still gives the liability back.
+    elif accepted:
+        pay.spend_store_credit(session, ctx, customer_id=payload["reference"], **common)
+    else:
+        pay.return_store_credit(session, ctx, customer_id=payload["reference"], **common)
+
+
 def _emit(
     session: Session,
     ctx: CommandContext,
@@ -480,6 +526,8 @@ def _emit(
             _flat(payload, "amount", "released", "refunded_total", "change")
         if event.type in MONEY_IN + MONEY_BACK:
             _split_money(row, event.type, payload)
+        if event.type in ("TenderAccepted", "TenderReturned") and payload.get("kind") in BALANCE_TENDERS:
+            _move_tender_balance(session, ctx, row, event.type, payload)
         record(
             session,
             ctx,
@@ -961,7 +1009,11 @@ def take_payment(
                 "a gift card payment names the card",
                 problems=[FieldProblem("reference", "the gift card number is required")],
             )
-        payments.add_gift_card(body.reference, amount)
+        # The card is named by its id from here on: its code is a secret the database does not keep.
+        card = pay.gift_card_for_tender(
+            session, row.company_id, body.reference, row.currency, on=(ctx.occurred_at or utcnow()).date()
+        )
+        payments.add_gift_card(str(card.id), amount)
     else:
         if row.customer_id is None:
             raise ValidationFailed(

@@ -11,8 +11,9 @@ and collects tenders, several kinds on one order if need be (split tender):
 
 A non-cash tender larger than what is still due is refused (``409 overpayment``): a card or a gift card
 cannot "give change", and a gift card overcharged would shift liability for nothing. Balances of
-gift cards, store credit and credit limits live in the payments context (later); this model only
-checks that tenders fit the order. Malformed input (an amount that is not positive, rounded Money in
+gift cards and store credit live in the payments context (``retailcore.payments``), which the
+order services call for each tender taken or given back; this model only checks that tenders fit the
+order. Malformed input (an amount that is not positive, rounded Money in
 the order's currency; an empty reference) is ``validation-failed``; amounts that collide with what
 stands (``overpayment``, ``capture-exceeds-authorized``, ``refund-exceeds-captured``) and refused
 state changes (``invalid-state-transition``) are conflicts.
@@ -323,7 +324,8 @@ class OrderPayments:
         return self._take(TenderKind.cash, amount, None)
 
     def add_gift_card(self, card_number: str, amount: Money) -> Tender:
-        """Redeem ``amount`` from a gift card (its balance is checked by the payments context)."""
+        """Redeem ``amount`` from a gift card (the services name it by its id in the payments context, which
+        checks and moves its balance)."""
         return self._take(TenderKind.gift_card, amount, _reference(card_number, "card_number"))
 
     def add_store_credit(self, customer_id: uuid.UUID, amount: Money) -> Tender:
@@ -463,7 +465,13 @@ class OrderPayments:
                 code="return-exceeds-tender",
                 problems=[FieldProblem("amount", f"at most {tender.amount}")],
             )
-        self._record("TenderReturned", tender_id=tender.tender_id, kind=tender.kind, amount=amount)
+        self._record(
+            "TenderReturned",
+            tender_id=tender.tender_id,
+            kind=tender.kind,
+            amount=amount,
+            reference=tender.reference,
+        )
         return tender
 
     def void(self, tender_id: uuid.UUID) -> CardPayment:

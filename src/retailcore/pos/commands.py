@@ -47,6 +47,11 @@ class SaleLineIn(Request):
 class PaymentIn(Request):
     payment_method_code: Code
     amount: Positive
+    reference: Annotated[Text, Field(max_length=64)] | None = Field(
+        None,
+        description="A payment method of kind `gift_card`: the card's code (its balance is redeemed when"
+        " the batch is taken). Store credit draws on the sale's `customer_id`.",
+    )
 
 
 class SaleIn(Request):

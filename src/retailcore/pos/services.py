@@ -43,6 +43,7 @@ from retailcore.core.errors import (
     InvalidReference,
     NotFound,
     PermissionDenied,
+    RetailcoreError,
     ValidationFailed,
 )
 from retailcore.core.ids import new_id, new_ids
@@ -54,6 +55,7 @@ from retailcore.masterdata.tables import Company, Customer, Location, PaymentMet
 from retailcore.orders.carry_out import CarryOutSale, known_client_uuids, record_carry_out, session_sales
 from retailcore.orders.invoices import issue as issue_invoice
 from retailcore.orders.tables import OrderRow
+from retailcore.payments import services as pay
 from retailcore.pos import commands as c
 from retailcore.pos.tables import PosCashMovement, PosSession, PosSessionTotal, PosTerminal
 from retailcore.pricing.taxes import (
@@ -354,6 +356,18 @@ class _Calendar(NamedTuple):
 
 
 OUT_OF_WINDOW, LOCKED = "sale_clock_out_of_window", "sale_in_locked_period"
+BALANCE_KINDS = ("gift_card", "store_credit")
+
+
+class _Redemption(NamedTuple):
+    """A gift card or store credit payment of a sale: its balance is taken when the batch is recorded."""
+
+    index: int
+    payment: int
+    sale: CarryOutSale
+    kind: str
+    reference: str
+    amount: Decimal
 
 
 class _Context:
@@ -377,6 +391,8 @@ class _Context:
             lock_date=ledger.lock_date if ledger is not None else None,
             refuse=company.sale_clock_policy == "refuse",
         )
+        self.redemptions: list[_Redemption] = []
+        """Gift card and store credit tenders of the batch: their balances move once the sales are priced."""
         self.rebooked: dict[str, list[CarryOutSale]] = {OUT_OF_WINDOW: [], LOCKED: []}
         """The sales booked on another day than their own, by reason: each reason opens an exception."""
         self.rules = load_tax_rules(session, company.id, store.tax_jurisdiction or company.tax_jurisdiction)
@@ -565,6 +581,7 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) 
         )
     paid = cash = ZERO
     by_tender: dict[tuple[str, str, str | None], Decimal] = {}
+    redeemed: list[tuple[int, str, str, Decimal]] = []
     for n, payment in enumerate(sale.payments):
         method = ctx.methods.get(payment.payment_method_code)
         if method is None or not method.active:
@@ -574,6 +591,13 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) 
             raise _refuse(index, f"payments.{n}.amount", "more decimals than the currency")
         if method.kind == "on_account" and sale.customer_id is None:
             raise _refuse(index, f"payments.{n}.payment_method_code", "a sale on account needs a customer_id")
+        if method.kind in BALANCE_KINDS:
+            if method.kind == "gift_card" and not payment.reference:
+                raise _refuse(index, f"payments.{n}.reference", "a gift card payment names the card's code")
+            if method.kind == "store_credit" and sale.customer_id is None:
+                raise _refuse(index, f"payments.{n}.payment_method_code", "store credit needs a customer_id")
+            reference = payment.reference if method.kind == "gift_card" else str(sale.customer_id)
+            redeemed.append((n, method.kind, reference or "", amount))
         paid += amount
         if method.kind == "cash":
             cash += amount
@@ -619,7 +643,54 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) 
     )
     for reason in rebooked:
         ctx.rebooked[reason].append(priced)
+    for n, kind, reference, amount in redeemed:
+        ctx.redemptions.append(_Redemption(index, n, priced, kind, reference, amount))
     return priced
+
+
+def _redeem(session: Session, ctx: CommandContext, loaded: _Context) -> None:
+    """Take the batch's gift card and store credit payments off their balances (only sales paying that
+    way do this work). A payment its card or customer cannot cover refuses the whole batch like any
+    other refused sale: ``422 invalid-reference`` (no such card), ``409 gift-card-expired``, ``409
+    insufficient-balance``, naming ``sales.{i}.payments.{n}``; nothing of the batch is written. The
+    liability moves at the session's close, with the other tenders."""
+    company_id, currency = loaded.company.id, loaded.currency
+    for index, n, sale, kind, reference, amount in loaded.redemptions:
+        at = f"sales.{index}.payments.{n}"
+        on = sale.sold_at.astimezone(loaded.zone).date()
+        try:
+            if kind == "gift_card":
+                card = pay.gift_card_for_tender(
+                    session, company_id, reference, currency, field=f"{at}.reference", on=on
+                )
+                pay.redeem_gift_card(
+                    session,
+                    ctx,
+                    company_id=company_id,
+                    card_id=card.id,
+                    amount=amount,
+                    currency=currency,
+                    reference=sale.number,
+                    on=on,
+                    field=f"{at}.amount",
+                    store_id=sale.store_id,
+                )
+            else:
+                pay.spend_store_credit(
+                    session,
+                    ctx,
+                    company_id=company_id,
+                    customer_id=reference,
+                    amount=amount,
+                    currency=currency,
+                    reference=sale.number,
+                    field=f"{at}.amount",
+                )
+        except RetailcoreError as refused:
+            refused.detail = (
+                f"sale {index} of the batch was refused: {refused.detail}; nothing of the batch was taken"
+            )
+            raise
 
 
 def _move_goods(
@@ -696,6 +767,8 @@ def ingest_batch(
         sale.number = f"{prefix}-{count:05d}"
         sale.pos_session_id = target.id
     target.sale_count = counted + len(sales)
+    if loaded.redemptions:
+        _redeem(session, ctx, loaded)
     _move_goods(session, ctx, loaded, target, sales)
     record_carry_out(session, target.company_id, sales, ctx.actor)
     totals: Totals = {}

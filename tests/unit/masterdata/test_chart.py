@@ -22,7 +22,8 @@ EXPECTED_ROLES = {
     "goods_received_not_invoiced", "payables", "customer_deposits", "bank", "cash_in_transit", "gateway_fees",
     "chargebacks", "dispute_receivable", "intercompany_receivable", "intercompany_payable", "price_variance",
     "rounding", "fx_unrealized_gain", "fx_unrealized_loss", "fx_realized_gain", "fx_realized_loss",
-    "retained_earnings", "current_year_earnings", "opening_balance",
+    "retained_earnings", "current_year_earnings", "opening_balance", "gift_card_breakage",
+    "customer_goodwill",
 }  # fmt: skip
 
 RECONCILABLE_ROLES = {
@@ -58,7 +59,7 @@ def test_account_types() -> None:
 
 def test_account_roles_are_exactly_the_documented_set() -> None:
     assert {r.value for r in AccountRole} == EXPECTED_ROLES
-    assert len(AccountRole) == 35
+    assert len(AccountRole) == 37
     # StrEnum: roles compare equal to their plain string form, as they appear in posting-rule data.
     assert AccountRole.CASH_DRAWER == "cash_drawer"
     assert AccountRole("cogs") is AccountRole.COGS

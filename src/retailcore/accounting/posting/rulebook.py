@@ -243,6 +243,47 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         ],
     },
     {
+        "code": "gift-card-given",
+        "name": "Gift card given away (promotion, goodwill): a marketing cost and a liability",
+        "event_type": "GiftCardGiven",
+        "journal_code": "MISC",
+        "lines": [
+            _line("debit", "customer_goodwill", "amount", "Gift card given {card_ref}"),
+            _line("credit", "gift_card_liability", "amount", "Gift card {card_ref}"),
+        ],
+    },
+    {
+        "code": "gift-card-reloaded",
+        "name": "Gift card reloaded: a liability, no revenue",
+        "event_type": "GiftCardReloaded",
+        "journal_code": "SALES",
+        "lines": [
+            *_tenders("debit", "tenders", "Gift card reload paid by"),
+            _line("credit", "gift_card_liability", "amount", "Gift card reloaded {card_ref}"),
+        ],
+    },
+    {
+        "code": "gift-card-breakage",
+        "name": "Gift card expired: its unredeemed balance recognised as breakage income",
+        "event_type": "GiftCardExpired",
+        "journal_code": "MISC",
+        "lines": [
+            _line("debit", "gift_card_liability", "amount", "Gift card expired {card_ref}"),
+            _line("credit", "gift_card_breakage", "amount", "Breakage {card_ref}"),
+        ],
+    },
+    {
+        "code": "store-credit-goodwill",
+        "name": "Store credit given as a goodwill gesture: a cost and a liability to the customer",
+        "event_type": "StoreCreditIssued",
+        "journal_code": "MISC",
+        "conditions": {"source": "goodwill", "post": True},
+        "lines": [
+            _line("debit", "customer_goodwill", "amount", "Goodwill {reference}"),
+            _line("credit", "store_credit_liability", "amount", "Store credit {reference}"),
+        ],
+    },
+    {
         "code": "return-refunded",
         "name": "Return with refund: contra revenue, tax back, refund tender",
         "event_type": "ReturnRefunded",

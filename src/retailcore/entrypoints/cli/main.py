@@ -37,6 +37,7 @@ from retailcore.adapters.orm import utcnow
 from retailcore.core.errors import FieldProblem, RetailcoreError
 from retailcore.entrypoints.api.orphans import PARENT_PID
 from retailcore.entrypoints.bootstrap import Runtime
+from retailcore.entrypoints.cli import gift_cards as gift_cards_cli
 from retailcore.entrypoints.cli import ledger as ledger_cli
 from retailcore.entrypoints.cli import orders as orders_cli
 from retailcore.entrypoints.cli import output
@@ -61,6 +62,7 @@ app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(stock_cli.app, name="stock")
 app.add_typer(orders_cli.app, name="orders")
 app.add_typer(pos_cli.app, name="pos")
+app.add_typer(gift_cards_cli.app, name="gift-cards")
 app.command("simulate")(simulate_cli.simulate)
 
 out = Console(soft_wrap=True)

@@ -480,9 +480,10 @@ def sweep(
     for done in results:
         if done.error is None:
             cancelled = ", ".join(done.cancelled) or "none"
+            cards = f", expired {len(done.gift_cards)} gift cards" if done.gift_cards else ""
             out.print(
                 f"{_text(done.company_code)}: cancelled {len(done.cancelled)} unpaid orders"
-                f" ({_text(cancelled)}), expired {len(done.expired)} reservations",
+                f" ({_text(cancelled)}), expired {len(done.expired)} reservations{cards}",
                 highlight=False,
             )
     failures = [FieldProblem(done.company_code, done.error) for done in results if done.error is not None]
