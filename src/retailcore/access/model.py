@@ -79,6 +79,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "orders:write": frozenset({Role.admin, Role.store_manager, Role.integration, Role.cashier}),
     # Invoices are numbered without gaps: issuing one is a finance act (or a store manager's at the desk).
     "invoices:write": frozenset({Role.admin, Role.finance, Role.store_manager, Role.integration}),
+    # Returns: everyone reads; store staff and integrations drive them; the policy is an admin's.
+    "returns:read": ALL,
+    "returns:write": frozenset({Role.admin, Role.store_manager, Role.integration, Role.cashier}),
+    "returns:policy": frozenset({Role.admin}),
     # Point of sale. A close whose cash difference is above the threshold needs pos:approve.
     "pos:sell": frozenset({Role.cashier, Role.store_manager, Role.admin, Role.integration}),
     "pos:close": frozenset({Role.cashier, Role.store_manager, Role.admin}),

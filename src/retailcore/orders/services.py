@@ -104,6 +104,7 @@ __all__ = [
     "invoice_order",
     "list_orders",
     "place_order",
+    "refund_for_return",
     "refund_payment",
     "sweep",
     "sweep_due",
@@ -478,7 +479,7 @@ def _emit(
         if event.type.startswith(("Payment", "Tender")):
             payload.setdefault("store_id", str(row.store_id) if row.store_id else None)
             _flat(payload, "amount", "released", "refunded_total", "change")
-        if event.type in MONEY_IN + MONEY_BACK:
+        if event.type in MONEY_IN + MONEY_BACK and not payload.get("for_return"):
             _split_money(row, event.type, payload)
         record(
             session,
@@ -1051,6 +1052,40 @@ def refund_payment(
     _emit(session, ctx, row, payments.pending_events)
     session.flush()
     return view(session, row)
+
+
+def refund_for_return(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    order_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    amount: Decimal,
+    return_ref: str,
+    date: dt.date,
+) -> None:
+    """Give back ``amount`` of a captured card payment for goods returned (any channel, POS included):
+    the card's refunded amount grows, its state follows :data:`CARD_TRANSITIONS`, and
+    ``PaymentRefunded`` carries ``for_return`` so that it pays the return's refund payable instead of
+    a deposit (the order's deposit and receivable stay as they are), booked on ``date``. Refuses an
+    uncaptured card (``invalid-state-transition``) and more than was captured and not yet refunded
+    (``refund-exceeds-captured``)."""
+    row = _locked(session, ctx, company, order_id)
+    order, payments, line_rows = load(session, row)
+    if not any(tender.tender_id == payment_id for tender in payments.tenders):
+        raise ValidationFailed(
+            f"no payment {payment_id} on order {row.number}",
+            problems=[FieldProblem("tender_id", f"not a payment of order {row.number}")],
+        )
+    payments.refund(payment_id, Money(amount, row.currency))
+    _save(session, ctx, row, order, payments, line_rows)
+    _emit(
+        session,
+        ctx,
+        row,
+        payments.pending_events,
+        {"PaymentRefunded": {"for_return": True, "return_ref": return_ref, "date": date.isoformat()}},
+    )
 
 
 def fulfill(

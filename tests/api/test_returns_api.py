@@ -1,0 +1,439 @@
+"""Returns over HTTP: a web order returned in store, refunded to its card at the sale's prices; partial
+receipts and refunds; dispositions at the original cost; every refusal writes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+from apitools import API, assert_problem
+from sqlalchemy import func, select
+
+from retailcore.access.model import system_principal
+from retailcore.accounting import tables as a
+from retailcore.adapters.db import transaction
+from retailcore.eventlog.services import CommandContext
+from retailcore.inventory import tables as i
+from retailcore.inventory.services import MoveLine, move_stock
+from retailcore.masterdata.tables import Account, Company, Location
+
+D = Decimal
+VAT_20 = {"code": "FR-VAT-20", "name": "VAT 20%", "rate_percent": "20"}
+
+
+@pytest.fixture
+def shop(runtime, client, admin, company, store_factory, product_factory):
+    """Warehouse W1 with 10 SHIRT (30.00 incl. 20% VAT) bought at 10.00; store S1 receives returns."""
+    warehouse = store_factory("W1", kind="warehouse")
+    store = store_factory("S1")
+    rule = {"company_id": company["id"], "jurisdiction": "FR", "tax_category": "standard", "taxes": [VAT_20]}
+    assert client.post(f"{API}/tax-rules", json=rule, headers=admin).status_code == 201
+    shirt = product_factory("SHIRT", list_price="30.00", category="Tops", cost_method="average")
+    company_id = uuid.UUID(company["id"])
+
+    def location(kind, store_id=None):
+        with runtime.session_factory() as session:
+            query = select(Location.id).where(Location.company_id == company_id, Location.kind == kind)
+            if store_id is not None:
+                query = query.where(Location.store_id == uuid.UUID(store_id))
+            return session.scalar(query)
+
+    def receive(quantity, cost):
+        with transaction(runtime.session_factory) as session:
+            move_stock(
+                session,
+                CommandContext(system_principal()),
+                session.get(Company, company_id),
+                kind="receipt",
+                lines=[
+                    MoveLine(
+                        uuid.UUID(shirt["id"]),
+                        D(quantity),
+                        location("supplier"),
+                        location("stock", warehouse["id"]),
+                        D(cost),
+                    )
+                ],
+                date=dt.date(2026, 3, 1),
+            )
+
+    receive(10, "10.00")
+
+    class Shop:
+        pass
+
+    s = Shop()
+    s.company, s.warehouse, s.store, s.shirt, s.location, s.receive = (
+        company,
+        warehouse,
+        store,
+        shirt,
+        location,
+        receive,
+    )
+
+    def web_order(quantity="3", discount="3.00", pay=True):
+        body = {
+            "company_id": company["id"],
+            "lines": [{"product_id": shirt["id"], "quantity": quantity, "discount": discount}],
+        }
+        placed = client.post(f"{API}/orders", json=body, headers=admin)
+        assert placed.status_code == 201, placed.text
+        order = placed.json()
+        if pay:
+            paid = client.post(
+                f"{API}/orders/{order['id']}/payments",
+                json={
+                    "gateway": "stripe",
+                    "reference": f"pi_{order['number']}",
+                    "amount": order["gross_total"],
+                },
+                headers=admin,
+            )
+            assert paid.status_code == 200, paid.text
+        done = client.post(f"{API}/orders/{order['id']}/fulfillments", headers=admin)
+        assert done.status_code == 200, done.text
+        return done.json()
+
+    def balance(role):
+        with runtime.session_factory() as session:
+            total = session.scalar(
+                select(func.sum(a.JournalLine.debit) - func.sum(a.JournalLine.credit))
+                .join(Account, Account.id == a.JournalLine.account_id)
+                .where(Account.company_id == company_id, Account.role == role)
+            )
+            return total if total is not None else D(0)
+
+    def on_hand(kind, store_id):
+        with runtime.session_factory() as session:
+            row = session.get(i.StockQuant, (uuid.UUID(shirt["id"]), location(kind, store_id)))
+            return row.quantity if row else D(0)
+
+    def unbalanced_entries():
+        with runtime.session_factory() as session:
+            rows = session.execute(
+                select(a.JournalLine.entry_id)
+                .group_by(a.JournalLine.entry_id)
+                .having(func.sum(a.JournalLine.debit) != func.sum(a.JournalLine.credit))
+            )
+            return list(rows)
+
+    s.web_order, s.balance, s.on_hand, s.unbalanced_entries = web_order, balance, on_hand, unbalanced_entries
+    return s
+
+
+def ask(client, headers, shop, order, quantity="1", condition="resaleable", **fields):
+    body = {
+        "company_id": shop.company["id"],
+        "order_id": order["id"],
+        "store_id": "S1",
+        "reason": "wrong_size",
+        "lines": [{"order_line_id": order["lines"][0]["id"], "quantity": quantity, "condition": condition}],
+        **fields,
+    }
+    return client.post(f"{API}/returns", json=body, headers=headers)
+
+
+def test_a_web_order_returned_in_store_is_refunded_to_its_card_at_the_sales_prices(client, admin, shop):
+    order = shop.web_order()  # 3 x 30.00 - 3.00 discount = 87.00 (72.50 + 14.50 VAT)
+    assert (order["net_total"], order["tax_total"]) == ("72.50", "14.50")
+
+    asked = ask(client, admin, shop, order)
+    assert asked.status_code == 201, asked.text
+    ret = asked.json()
+    assert (ret["number"], ret["status"], ret["channel"]) == ("RT-000001", "requested", "web")
+
+    received = client.post(f"{API}/returns/{ret['id']}/receive", headers=admin)
+    assert received.status_code == 200, received.text
+    assert received.json()["status"] == "received"
+    line = received.json()["lines"][0]
+    assert line["received_quantity"] == "1.00" and line["cost"] == "10.00"  # the sale's unit cost
+    assert shop.on_hand("stock", shop.store["id"]) == D(1)  # back to sellable stock in the store
+
+    refunded = client.post(f"{API}/returns/{ret['id']}/refund", headers=admin)
+    assert refunded.status_code == 200, refunded.text
+    body = refunded.json()
+    assert body["status"] == "refunded"
+    assert body["refunded_total"] == "29.00"  # 24.17 + 4.83, a third of the line
+    assert (body["lines"][0]["refunded_net"], body["lines"][0]["refunded_tax"]) == ("24.17", "4.83")
+
+    card = client.get(f"{API}/orders/{order['id']}", headers=admin).json()["payments"][0]
+    assert (card["refunded"], card["state"]) == ("29.00", "partially_refunded")
+    assert shop.balance("sales_returns") == D("24.17")
+    assert shop.balance("refunds_payable") == 0  # approved and paid: cleared
+    assert shop.balance("card_clearing") == D("87.00") - D("29.00")
+    assert shop.balance("customer_deposits") == 0  # a return never touches the order's deposit
+    assert shop.balance("inventory") == D("80.00")  # 10 x 10.00 - 3 sold + 1 back at 10.00
+    assert shop.balance("cogs") == D("20.00")
+    assert shop.unbalanced_entries() == []
+
+
+def test_the_refunds_of_a_line_in_parts_add_up_to_the_line_and_never_more(client, admin, shop):
+    order = shop.web_order()
+    totals = []
+    for _ in range(3):
+        ret = ask(client, admin, shop, order).json()
+        client.post(f"{API}/returns/{ret['id']}/receive", headers=admin)
+        refunded = client.post(f"{API}/returns/{ret['id']}/refund", headers=admin)
+        assert refunded.status_code == 200, refunded.text
+        totals.append(
+            (refunded.json()["lines"][0]["refunded_net"], refunded.json()["lines"][0]["refunded_tax"])
+        )
+    assert totals == [("24.17", "4.83"), ("24.16", "4.84"), ("24.17", "4.83")]
+    assert shop.balance("sales_returns") == D("72.50")
+
+    beyond = ask(client, admin, shop, order)
+    assert_problem(beyond, 409, "return-exceeds-sold", ("lines.0.quantity",))
+
+
+def test_partial_receipt_then_partial_refund_with_a_restocking_fee_to_store_credit(
+    client, admin, shop, create
+):
+    customer = create("/customers", {"company_id": shop.company["id"], "code": "C1", "name": "Cleo"})
+    order = shop.web_order(quantity="2", discount="0")  # 60.00 = 50.00 + 10.00
+    ret = ask(client, admin, shop, order, quantity="2", customer_id=customer["id"]).json()
+    line_id = ret["lines"][0]["id"]
+
+    part = client.post(
+        f"{API}/returns/{ret['id']}/receive",
+        json={"lines": [{"return_line_id": line_id, "quantity": "1", "condition": "damaged"}]},
+        headers=admin,
+    )
+    assert part.status_code == 200, part.text
+    assert shop.on_hand("damaged", shop.store["id"]) == D(1)
+    refund = client.post(
+        f"{API}/returns/{ret['id']}/refund",
+        json={"restocking_fee": "3.00", "tenders": [{"kind": "store_credit", "amount": "27.00"}]},
+        headers=admin,
+    )
+    assert refund.status_code == 200, refund.text
+    assert (refund.json()["status"], refund.json()["refunded_total"]) == ("received", "27.00")
+    assert shop.balance("store_credit_liability") == D("-27.00")
+    assert shop.balance("restocking_fees") == D("-3.00")
+    assert shop.balance("damaged_goods") == D("10.00")
+    assert shop.balance("refunds_payable") == 0
+
+    # Nothing more received, so nothing more to refund.
+    assert_problem(client.post(f"{API}/returns/{ret['id']}/refund", headers=admin), 409, "nothing-to-refund")
+    # The rest never comes: cancelling closes the return, and that unit can be returned again.
+    closed = client.post(f"{API}/returns/{ret['id']}/cancel", json={"reason": "kept it"}, headers=admin)
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["status"] == "refunded"
+    assert ask(client, admin, shop, order, quantity="1").status_code == 201
+    assert shop.unbalanced_entries() == []
+
+
+def test_inspection_sends_defective_goods_on_to_the_damaged_location(client, admin, shop):
+    order = shop.web_order(quantity="1", discount="0")
+    ret = ask(client, admin, shop, order).json()
+    client.post(f"{API}/returns/{ret['id']}/receive", headers=admin)
+    assert shop.on_hand("stock", shop.store["id"]) == D(1)
+    inspected = client.post(
+        f"{API}/returns/{ret['id']}/inspect",
+        json={"lines": [{"return_line_id": ret["lines"][0]["id"], "condition": "defective"}]},
+        headers=admin,
+    )
+    assert inspected.status_code == 200, inspected.text
+    assert inspected.json()["status"] == "inspected"
+    assert shop.on_hand("stock", shop.store["id"]) == 0
+    assert shop.on_hand("damaged", shop.store["id"]) == D(1)
+    assert shop.balance("damaged_goods") == D("10.00")
+
+
+def test_refusals_write_nothing(client, admin, shop, snapshot):
+    order = shop.web_order(quantity="2", discount="0")
+    before = snapshot()
+    unknown = client.post(
+        f"{API}/returns",
+        json={
+            "company_id": shop.company["id"],
+            "order_id": order["id"],
+            "store_id": "S1",
+            "reason": "other",
+            "lines": [{"order_line_id": str(uuid.uuid4()), "quantity": "1"}],
+        },
+        headers=admin,
+    )
+    assert_problem(unknown, 422, "unknown-order-line", ("lines.0.order_line_id",))
+    assert_problem(ask(client, admin, shop, order, quantity="3"), 409, "return-exceeds-sold")
+    no_receipt = client.post(
+        f"{API}/returns",
+        json={
+            "company_id": shop.company["id"],
+            "store_id": "S1",
+            "reason": "other",
+            "lines": [{"product_id": shop.shirt["id"], "quantity": "1", "unit_price": "30.00"}],
+        },
+        headers=admin,
+    )
+    assert_problem(no_receipt, 409, "no-receipt-not-allowed")
+    assert snapshot() == before
+
+    ret = ask(client, admin, shop, order, quantity="2").json()
+    client.post(f"{API}/returns/{ret['id']}/receive", headers=admin)
+    tender_id = client.get(f"{API}/orders/{order['id']}", headers=admin).json()["payments"][0]["id"]
+    before = snapshot()
+    over = client.post(
+        f"{API}/returns/{ret['id']}/refund",
+        json={"tenders": [{"kind": "card", "tender_id": tender_id, "amount": "60.01"}]},
+        headers=admin,
+    )
+    assert_problem(over, 422, "tenders-do-not-add-up")
+    cash = client.post(
+        f"{API}/returns/{ret['id']}/refund",
+        json={"tenders": [{"kind": "cash", "amount": "60.00"}]},
+        headers=admin,
+    )
+    assert_problem(cash, 409, "cash-refund-not-allowed")
+    credit = client.post(
+        f"{API}/returns/{ret['id']}/refund",
+        json={"tenders": [{"kind": "store_credit", "amount": "60.00"}]},
+        headers=admin,
+    )
+    assert_problem(credit, 422, "validation-failed")  # no customer on the return
+    assert snapshot() == before
+
+
+def test_a_card_is_never_refunded_beyond_what_it_captured_nor_when_uncaptured(client, admin, shop):
+    # Paid 20.00 of 60.00 by card, the rest is receivable: the card gives back at most 20.00.
+    body = {"company_id": shop.company["id"], "lines": [{"product_id": shop.shirt["id"], "quantity": "2"}]}
+    order = client.post(f"{API}/orders", json=body, headers=admin).json()
+    client.post(
+        f"{API}/orders/{order['id']}/payments",
+        json={"gateway": "stripe", "reference": "pi_part", "amount": "20.00"},
+        headers=admin,
+    )
+    client.post(
+        f"{API}/orders/{order['id']}/payments",
+        json={"gateway": "stripe", "reference": "pi_auth", "amount": "10.00", "capture": False},
+        headers=admin,
+    )
+    order = client.post(f"{API}/orders/{order['id']}/fulfillments", headers=admin).json()
+    captured, authorized = order["payments"][0]["id"], order["payments"][1]["id"]
+    ret = ask(client, admin, shop, order, quantity="1").json()
+    client.post(f"{API}/returns/{ret['id']}/receive", headers=admin)
+
+    over = client.post(
+        f"{API}/returns/{ret['id']}/refund",
+        json={"tenders": [{"kind": "card", "tender_id": captured, "amount": "30.00"}]},
+        headers=admin,
+    )
+    assert_problem(over, 409, "refund-exceeds-captured", ("tenders.0.amount",))
+    uncaptured = client.post(
+        f"{API}/returns/{ret['id']}/refund",
+        json={"tenders": [{"kind": "card", "tender_id": authorized, "amount": "30.00"}]},
+        headers=admin,
+    )
+    assert_problem(uncaptured, 409, "tender-not-captured")
+    # By default: the card what it captured, no cash (not paid in cash), no customer -> refused.
+    assert_problem(
+        client.post(f"{API}/returns/{ret['id']}/refund", headers=admin), 409, "refund-needs-a-tender"
+    )
+    # A digital refund to a card reference for the rest is allowed.
+    split = client.post(
+        f"{API}/returns/{ret['id']}/refund",
+        json={
+            "tenders": [
+                {"kind": "card", "tender_id": captured, "amount": "20.00"},
+                {"kind": "card", "gateway": "stripe", "reference": "card_9", "amount": "10.00"},
+            ]
+        },
+        headers=admin,
+    )
+    assert split.status_code == 200, split.text
+    assert shop.balance("refunds_payable") == 0
+    assert shop.unbalanced_entries() == []
+
+
+def test_a_return_in_a_locked_period_lands_on_the_first_open_day(client, admin, auth, shop, runtime):
+    order = shop.web_order(quantity="1", discount="0")
+    ret = ask(client, admin, shop, order).json()
+    today = dt.datetime.now(dt.UTC).date()
+    finance = auth("finance", company="ACME")
+    locked = client.put(
+        f"{API}/ledger/lock-date",
+        json={"company_id": shop.company["id"], "lock_date": today.isoformat()},
+        headers=finance,
+    )
+    assert locked.status_code in (200, 201), locked.text
+    assert client.post(f"{API}/returns/{ret['id']}/receive", headers=admin).status_code == 200
+    assert client.post(f"{API}/returns/{ret['id']}/refund", headers=admin).status_code == 200
+    with runtime.session_factory() as session:
+        dates = set(
+            session.scalars(select(a.JournalEntry.date).where(a.JournalEntry.reference == ret["number"]))
+        )
+    assert dates == {today + dt.timedelta(days=1)}
+
+
+def test_an_idempotent_replay_refunds_once(client, admin, shop, snapshot):
+    order = shop.web_order(quantity="1", discount="0")
+    headers = {**admin, "Idempotency-Key": "ret-1"}
+    first = ask(client, headers, shop, order)
+    second = ask(client, headers, shop, order)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    ret = first.json()
+    client.post(f"{API}/returns/{ret['id']}/receive", headers=admin)
+    key = {**admin, "Idempotency-Key": "refund-1"}
+    once = client.post(f"{API}/returns/{ret['id']}/refund", headers=key)
+    after = snapshot()
+    twice = client.post(f"{API}/returns/{ret['id']}/refund", headers=key)
+    assert once.status_code == twice.status_code == 200
+    assert twice.json() == once.json()
+    assert snapshot() == after
+
+
+def test_no_receipt_returns_by_policy_and_role_and_the_report(client, admin, auth, shop):
+    policy = client.post(
+        f"{API}/return-policy",
+        json={"company_id": shop.company["id"], "no_receipt_allowed": True, "cash_refunds_allowed": True},
+        headers=admin,
+    )
+    assert policy.status_code == 200, policy.text
+    body = {
+        "company_id": shop.company["id"],
+        "store_id": "S1",
+        "reason": "changed_mind",
+        "lines": [{"product_id": shop.shirt["id"], "quantity": "1", "unit_price": "24.00"}],
+    }
+    cashier = auth("cashier", company="ACME", store="S1")
+    assert_problem(client.post(f"{API}/returns", json=body, headers=cashier), 403)
+    manager = auth("store_manager", company="ACME", store="S1")
+    ret = client.post(f"{API}/returns", json=body, headers=manager)
+    assert ret.status_code == 201, ret.text
+    assert ret.json()["no_receipt"] is True
+    rid = ret.json()["id"]
+    assert client.post(f"{API}/returns/{rid}/receive", headers=manager).status_code == 200
+    refunded = client.post(f"{API}/returns/{rid}/refund", headers=manager)
+    assert refunded.status_code == 200, refunded.text
+    assert refunded.json()["refunded_total"] == "24.00"
+    assert shop.balance("cash_drawer") == D("-24.00")
+    assert shop.balance("output_tax") == D("4.00")
+
+    report = client.get(f"{API}/returns/report?by=cashier&no_receipt=true", headers=admin)
+    assert report.status_code == 200, report.text
+    [row] = report.json()["items"]
+    assert (row["lines"], row["refunded_quantity"], row["refunded_net"]) == (1, "1.00", "20.00")
+    listed = client.get(f"{API}/returns?reason=changed_mind&status=refunded", headers=admin).json()
+    assert [item["id"] for item in listed["items"]] == [rid]
+    assert listed["next_cursor"] is None
+
+
+def test_refunding_an_invoiced_order_issues_a_credit_note(client, admin, shop, create):
+    customer = create("/customers", {"company_id": shop.company["id"], "code": "B1", "name": "Bob"})
+    order = shop.web_order(quantity="2", discount="0")
+    invoiced = client.post(
+        f"{API}/orders/{order['id']}/invoice", json={"customer_id": customer["id"]}, headers=admin
+    )
+    assert invoiced.status_code == 201, invoiced.text
+    ret = ask(client, admin, shop, order).json()
+    client.post(f"{API}/returns/{ret['id']}/receive", headers=admin)
+    refunded = client.post(f"{API}/returns/{ret['id']}/refund", headers=admin).json()
+    year = dt.datetime.now(dt.UTC).year
+    assert refunded["credit_note_number"] == f"CN-{year}-000001"
+    notes = client.get(f"{API}/credit-notes", headers=admin).json()
+    [note] = notes["items"]
+    assert (note["invoice_number"], note["gross_total"]) == (invoiced.json()["number"], "30.00")
+    assert client.get(f"{API}/credit-notes/{note['id']}", headers=admin).json() == note
