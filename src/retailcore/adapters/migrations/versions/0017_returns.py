@@ -5,17 +5,153 @@ Revises: 0015
 Create Date: 2026-12-06 19:41:03
 
 Numbered 0017 on the returns branch, after 0015: another branch adds 0016, and this revision is
-re-chained onto it at merge (``down_revision = "0016"``). Tables only, written with ``op.create_table``.
+re-chained onto it at merge (``down_revision = "0016"``). Tables written with ``op.create_table``.
+
+Companies that exist already get what a new company gets from this release, written here as data (no
+live service code): the accounts of the two new roles (``2230`` refunds payable, ``4110`` restocking
+fees) where the company has no account of that role and the code is free, and the three new posting
+rules (``return-refund-approved``, ``return-refund-paid``, ``return-payment-refunded``) where the
+company has no rule of that code.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 
 from retailcore.adapters import orm
+
+NEW_ACCOUNTS = (
+    ("2230", "Refunds payable to customers", "liability", "refunds_payable", True),
+    ("4110", "Restocking fees on returns", "income", "restocking_fees", False),
+)
+TENDER_ROLES = {
+    "cash": "cash_drawer",
+    "card": "card_clearing",
+    "gift_card": "gift_card_liability",
+    "store_credit": "store_credit_liability",
+    "on_account": "receivable",
+}
+
+
+def _line(side: str, role: str, amount: str, label: str, **extra: Any) -> dict[str, Any]:
+    return {"side": side, "account_role": role, "amount": amount, "label": label, **extra}
+
+
+NEW_RULES: tuple[dict[str, Any], ...] = (
+    {
+        "code": "return-refund-approved",
+        "name": "Return refund approved: contra revenue and tax back at the sale's prices, refund payable",
+        "event_type": "ReturnRefundApproved",
+        "journal_code": "SALES",
+        "priority": 100,
+        "conditions": {},
+        "lines": [
+            _line(
+                "debit", "sales_returns", "net", "Return {return_ref} {product_category}", for_each="lines"
+            ),
+            _line("debit", "output_tax", "tax", "Return {return_ref} tax {tax_code}", for_each="lines"),
+            _line("credit", "refunds_payable", "amount", "Refund due {return_ref}"),
+            _line(
+                "credit", "restocking_fees", "restocking_fee", "Restocking fee {return_ref}", optional=True
+            ),
+        ],
+    },
+    {
+        "code": "return-refund-paid",
+        "name": "Return refund paid out in cash, to store credit or to a card reference",
+        "event_type": "ReturnRefundPaid",
+        "journal_code": "BANK",
+        "priority": 100,
+        "conditions": {},
+        "lines": [
+            _line(
+                "debit", "refunds_payable", "amount", "Refund paid {return_ref} {kind}", for_each="tenders"
+            ),
+            *(
+                _line(
+                    "credit", role, "amount", f"Refund paid {kind}", for_each="tenders", where={"kind": kind}
+                )
+                for kind, role in TENDER_ROLES.items()
+            ),
+        ],
+    },
+    {
+        "code": "return-payment-refunded",
+        "name": "Return refunded to the original card: the gateway pays the refund payable",
+        "event_type": "PaymentRefunded",
+        "journal_code": "BANK",
+        "priority": 50,
+        "conditions": {"for_return": True},
+        "lines": [
+            _line("debit", "refunds_payable", "amount", "Refund paid {return_ref} {gateway}"),
+            _line("credit", "card_clearing", "amount", "Refund {gateway} {order_ref}"),
+        ],
+    },
+)
+
+
+def _existing_companies() -> None:
+    """The new accounts and rules for companies set up before this release."""
+    bind = op.get_bind()
+    now = dt.datetime.now(dt.UTC)
+    accounts = sa.table(
+        "accounts",
+        sa.column("company_id", sa.Uuid()),
+        *(sa.column(name) for name in ("code", "name", "type", "role")),
+        *(sa.column(name) for name in ("reconcilable", "currency", "active", "version")),
+        sa.column("id", sa.Uuid()),
+        sa.column("created_at", orm.UTCDateTime()),
+        sa.column("updated_at", orm.UTCDateTime()),
+    )
+    rules = sa.table(
+        "posting_rules",
+        sa.column("company_id", sa.Uuid()),
+        *(sa.column(name) for name in ("code", "name", "event_type", "journal_code")),
+        *(sa.column(name) for name in ("priority", "valid_to", "active", "version")),
+        sa.column("conditions", sa.JSON()),
+        sa.column("lines", sa.JSON()),
+        sa.column("valid_from", sa.Date()),
+        sa.column("id", sa.Uuid()),
+        sa.column("created_at", orm.UTCDateTime()),
+        sa.column("updated_at", orm.UTCDateTime()),
+    )
+    companies = [row[0] for row in bind.execute(sa.text("SELECT id FROM companies"))]
+    for raw in companies:
+        company_id = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
+        taken = {
+            (row.code, row.role)
+            for row in bind.execute(
+                sa.select(accounts.c.code, accounts.c.role).where(accounts.c.company_id == company_id)
+            )
+        }
+        codes, roles = {code for code, _ in taken}, {role for _, role in taken}
+        for code, name, type_, role, reconcilable in NEW_ACCOUNTS:
+            if role in roles or code in codes:
+                continue
+            bind.execute(
+                accounts.insert().values(
+                    id=uuid.uuid4(), company_id=company_id, code=code, name=name, type=type_, role=role,
+                    reconcilable=reconcilable, currency=None, active=True, version=1,
+                    created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+        have = set(bind.execute(sa.select(rules.c.code).where(rules.c.company_id == company_id)).scalars())
+        for rule in NEW_RULES:
+            if rule["code"] in have:
+                continue
+            bind.execute(
+                rules.insert().values(
+                    id=uuid.uuid4(), company_id=company_id, valid_from=dt.date(1900, 1, 1), valid_to=None,
+                    active=True, version=1, created_at=now, updated_at=now, **rule,
+                )
+            )  # fmt: skip
+
 
 revision: str = "0017"
 down_revision: str | None = "0015"
@@ -232,6 +368,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_return_lines_order_line_id"), ["order_line_id"], unique=False)
         batch_op.create_index("ix_return_lines_reason", ["company_id", "reason", "created_at"], unique=False)
         batch_op.create_index("ix_return_lines_store", ["company_id", "store_id", "created_at"], unique=False)
+
+    _existing_companies()
 
 
 def downgrade() -> None:
