@@ -437,3 +437,34 @@ def test_refunding_an_invoiced_order_issues_a_credit_note(client, admin, shop, c
     [note] = notes["items"]
     assert (note["invoice_number"], note["gross_total"]) == (invoiced.json()["number"], "30.00")
     assert client.get(f"{API}/credit-notes/{note['id']}", headers=admin).json() == note
+
+
+def test_the_cli_lists_and_shows_returns(client, admin, shop):
+    import json
+
+    from typer.testing import CliRunner
+
+    from retailcore.entrypoints.cli.main import app
+
+    order = shop.web_order(quantity="1", discount="0")
+    ret = ask(client, admin, shop, order).json()
+    client.post(f"{API}/returns/{ret['id']}/receive", headers=admin)
+    client.post(f"{API}/returns/{ret['id']}/refund", headers=admin)
+    runner = CliRunner()
+
+    listed = runner.invoke(app, ["returns", "list", "--output", "json"])
+    assert listed.exit_code == 0, listed.output
+    [row] = json.loads(listed.stdout)
+    assert (row["number"], row["order_number"], row["status"], row["refunded_total"]) == (
+        "RT-000001",
+        order["number"],
+        "refunded",
+        "30.00",
+    )
+    shown = runner.invoke(app, ["returns", "show", "RT-000001"])
+    assert shown.exit_code == 0, shown.output
+    assert "RT-000001" in shown.stdout and "refunded" in shown.stdout
+    document = runner.invoke(app, ["returns", "show", ret["id"], "--output", "json"])
+    assert json.loads(document.stdout)["lines"][0]["refunded_quantity"] == "1.00"
+    missing = runner.invoke(app, ["returns", "show", "RT-999999"])
+    assert missing.exit_code == 1 and "no return" in missing.stderr
