@@ -327,10 +327,12 @@ def test_a_card_is_never_refunded_beyond_what_it_captured_nor_when_uncaptured(cl
         headers=admin,
     )
     assert_problem(uncaptured, 409, "tender-not-captured")
-    # By default: the card what it captured, no cash (not paid in cash), no customer -> refused.
-    assert_problem(
-        client.post(f"{API}/returns/{ret['id']}/refund", headers=admin), 409, "refund-needs-a-tender"
+    owed = client.post(
+        f"{API}/returns/{ret['id']}/refund",
+        json={"tenders": [{"kind": "on_account", "amount": "30.00"}, {"kind": "cash", "amount": "0.01"}]},
+        headers=admin,
     )
+    assert_problem(owed, 422, "tenders-do-not-add-up")
     # A digital refund to a card reference for the rest is allowed.
     split = client.post(
         f"{API}/returns/{ret['id']}/refund",
@@ -468,3 +470,43 @@ def test_the_cli_lists_and_shows_returns(client, admin, shop):
     assert json.loads(document.stdout)["lines"][0]["refunded_quantity"] == "1.00"
     missing = runner.invoke(app, ["returns", "show", "RT-999999"])
     assert missing.exit_code == 1 and "no return" in missing.stderr
+
+
+def test_goods_delivered_unpaid_come_back_off_the_receivable_with_a_credit_note(client, admin, shop, create):
+    customer = create("/customers", {"company_id": shop.company["id"], "code": "D1", "name": "Dora"})
+    order = shop.web_order(quantity="2", discount="0", pay=False)  # 60.00 delivered, nothing paid
+    assert order["receivable_balance"] == "60.00"
+    invoice = client.post(
+        f"{API}/orders/{order['id']}/invoice", json={"customer_id": customer["id"]}, headers=admin
+    ).json()
+    ret = ask(client, admin, shop, order).json()
+    client.post(f"{API}/returns/{ret['id']}/receive", headers=admin)
+    refunded = client.post(f"{API}/returns/{ret['id']}/refund", headers=admin)  # what is owed first
+    assert refunded.status_code == 200, refunded.text
+    after = client.get(f"{API}/orders/{order['id']}", headers=admin).json()
+    assert after["receivable_balance"] == "30.00"
+    assert shop.balance("receivable") == D("30.00")
+    assert shop.balance("refunds_payable") == 0
+    note = client.get(f"{API}/credit-notes", headers=admin).json()["items"][0]
+    assert (note["invoice_number"], note["gross_total"], note["customer_id"]) == (
+        invoice["number"],
+        "30.00",
+        customer["id"],
+    )
+    # The customer pays 10.00: the other unit cannot come off more than the 20.00 still owed.
+    paid = client.post(
+        f"{API}/orders/{order['id']}/payments",
+        json={"gateway": "stripe", "reference": "pi_late", "amount": "10.00"},
+        headers=admin,
+    )
+    assert paid.status_code == 200, paid.text
+    second = ask(client, admin, shop, order).json()
+    client.post(f"{API}/returns/{second['id']}/receive", headers=admin)
+    over = client.post(
+        f"{API}/returns/{second['id']}/refund",
+        json={
+            "tenders": [{"kind": "on_account", "amount": "20.00"}, {"kind": "on_account", "amount": "10.00"}]
+        },
+        headers=admin,
+    )
+    assert_problem(over, 409, "refund-exceeds-receivable", ("tenders.1.amount",))

@@ -104,6 +104,7 @@ __all__ = [
     "invoice_order",
     "list_orders",
     "place_order",
+    "reduce_receivable_for_return",
     "refund_for_return",
     "refund_payment",
     "sweep",
@@ -1086,6 +1087,26 @@ def refund_for_return(
         payments.pending_events,
         {"PaymentRefunded": {"for_return": True, "return_ref": return_ref, "date": date.isoformat()}},
     )
+
+
+def reduce_receivable_for_return(
+    session: Session, ctx: CommandContext, company: Company, order_id: uuid.UUID, amount: Decimal
+) -> None:
+    """Goods delivered unpaid came back: the order's receivable shrinks by ``amount`` (the return's
+    ``ReturnRefundPaid`` posts it, on_account: refunds_payable against receivable). Refuses more than
+    is receivable (``refund-exceeds-receivable``)."""
+    row = _locked(session, ctx, company, order_id)
+    if amount > row.receivable_balance:
+        limit = _rounded(row.receivable_balance, row.currency)
+        raise Conflict(
+            f"order {row.number} has {limit} receivable",
+            code="refund-exceeds-receivable",
+            problems=[FieldProblem("amount", f"at most {limit}")],
+        )
+    row.receivable_balance -= amount
+    row.updated_by = ctx.actor
+    row.version += 1
+    session.flush()
 
 
 def fulfill(

@@ -64,7 +64,9 @@ class InspectReturn(Request):
 
 
 class RefundTenderIn(Request):
-    kind: Literal["card", "cash", "store_credit"]
+    kind: Literal["card", "cash", "store_credit", "on_account"] = Field(
+        description="on_account: what the customer still owes on the original order is reduced instead."
+    )
     tender_id: uuid.UUID | None = Field(
         None,
         description="card: a captured card payment of the original order (refunded through its gateway).",
@@ -89,8 +91,9 @@ class RefundReturn(Request):
     tenders: list[RefundTenderIn] | None = Field(
         None,
         max_length=20,
-        description="Where the money goes; by default the original cards (up to what they captured and"
-        " have not refunded), then cash for what was paid in cash (or by policy), then store credit.",
+        description="Where the money goes; by default first what the customer still owes on the order"
+        " (on_account), then the original cards (up to what they captured and have not refunded), then cash"
+        " for what was paid in cash (or by policy), then store credit.",
     )
 
 

@@ -16,8 +16,9 @@ parts), or ``cancelled`` while no received goods wait for a decision. The rules:
   quantities' share rounded cumulatively on the line, so a line's refunds never add up to more than
   it carried. ``ReturnRefundApproved`` books contra revenue and tax back against ``refunds_payable``
   (a restocking fee kept is income); paying clears it: ``PaymentRefunded`` (``for_return``) for the
-  original card through its gateway's clearing account, ``ReturnRefundPaid`` for cash, store credit or
-  a card named by reference. A card is refunded at most what it captured and has not refunded; cash
+  original card through its gateway's clearing account, ``ReturnRefundPaid`` for cash, store credit,
+  a card named by reference, or the order's receivable (goods delivered unpaid: what the customer owes
+  shrinks first). A card is refunded at most what it captured and has not refunded; cash
   only when the sale was paid in cash or the policy allows it.
 * An invoiced order's refund issues a credit note against its invoice (numbered per company and year
   without gaps).
@@ -601,13 +602,25 @@ def _cash_allowed(session: Session, company: Company, tenders: Sequence[t.OrderP
     return any(p.kind == "cash" for p in tenders) or policy_for(session, company.id).cash_refunds_allowed
 
 
+def _receivable(session: Session, row: ReturnRow) -> Decimal:
+    if row.order_id is None:
+        return ZERO
+    owed = session.scalar(select(t.OrderRow.receivable_balance).where(t.OrderRow.id == row.order_id))
+    return _money(owed or ZERO, row.currency)
+
+
 def _default_tenders(
     session: Session, company: Company, row: ReturnRow, amount: Decimal, tenders: Sequence[t.OrderPaymentRow]
 ) -> list[RefundTenderIn]:
-    """The original cards first (the last taken first), then cash if the sale was paid in cash or the
-    policy allows it, then store credit for the customer."""
+    """What the customer still owes on the order first, then the original cards (the last taken
+    first), then cash if the sale was paid in cash or the policy allows it, then store credit."""
     chosen: list[RefundTenderIn] = []
     left = amount
+    owed = _receivable(session, row)
+    if owed > 0 and left > 0:
+        take = min(left, owed)
+        chosen.append(RefundTenderIn(kind="on_account", amount=take))
+        left -= take
     for payment in reversed(tenders):
         if left <= 0:
             break
@@ -649,6 +662,7 @@ def _check_tenders(
         )
     by_id = {payment.id: payment for payment in tenders}
     taken: dict[uuid.UUID, Decimal] = {}
+    on_account = ZERO
     for index, tender in enumerate(chosen):
         field = f"tenders.{index}"
         if _money(tender.amount, row.currency) != tender.amount:
@@ -693,6 +707,14 @@ def _check_tenders(
                     "the sale was not paid in cash and the policy gives no cash refunds for it",
                     code="cash-refund-not-allowed",
                     problems=[FieldProblem(f"{field}.kind", "cash is not allowed for this return")],
+                )
+        elif tender.kind == "on_account":
+            on_account += tender.amount
+            if on_account > _receivable(session, row):
+                raise Conflict(
+                    f"the original order has {_receivable(session, row)} receivable",
+                    code="refund-exceeds-receivable",
+                    problems=[FieldProblem(f"{field}.amount", f"at most {_receivable(session, row)}")],
                 )
         elif tender.kind == "store_credit" and row.customer_id is None:
             raise ValidationFailed(
@@ -806,6 +828,9 @@ def refund_return(
                 session, ctx, company, row.order_id, tender.tender_id, tender.amount, row.number, day
             )
         else:
+            if tender.kind == "on_account":
+                assert row.order_id is not None
+                orders.reduce_receivable_for_return(session, ctx, company, row.order_id, tender.amount)
             others.append(
                 {
                     "kind": tender.kind,
