@@ -510,3 +510,40 @@ def test_goods_delivered_unpaid_come_back_off_the_receivable_with_a_credit_note(
         headers=admin,
     )
     assert_problem(over, 409, "refund-exceeds-receivable", ("tenders.1.amount",))
+
+
+def test_an_exchange_settles_the_return_and_the_new_sale_for_the_difference(client, admin, shop, create):
+    customer = create("/customers", {"company_id": shop.company["id"], "code": "E1", "name": "Eve"})
+    order = shop.web_order(quantity="1", discount="0")  # 30.00 paid by card
+    ret = ask(client, admin, shop, order, customer_id=customer["id"]).json()
+    client.post(f"{API}/returns/{ret['id']}/receive", headers=admin)
+    body = {
+        "company_id": shop.company["id"],
+        "customer_id": customer["id"],
+        "lines": [{"product_id": shop.shirt["id"], "quantity": "2"}],
+    }
+    new = client.post(f"{API}/orders", json=body, headers=admin).json()  # 60.00
+    other = create("/customers", {"company_id": shop.company["id"], "code": "E2", "name": "Eli"})
+    stranger = client.post(f"{API}/orders", json={**body, "customer_id": other["id"]}, headers=admin).json()
+    refused = client.post(
+        f"{API}/returns/{ret['id']}/refund",
+        json={"tenders": [{"kind": "exchange", "order_id": stranger["id"], "amount": "30.00"}]},
+        headers=admin,
+    )
+    assert_problem(refused, 409, "customer-mismatch", ("tenders.0.order_id",))
+
+    exchanged = client.post(
+        f"{API}/returns/{ret['id']}/refund",
+        json={"tenders": [{"kind": "exchange", "order_id": new["id"], "amount": "30.00"}]},
+        headers=admin,
+    )
+    assert exchanged.status_code == 200, exchanged.text
+    after = client.get(f"{API}/orders/{new['id']}", headers=admin).json()
+    assert after["paid_amount"] == "30.00"  # the customer pays only the difference
+    assert after["payments"][0]["kind"] == "store_credit"
+    assert shop.balance("store_credit_liability") == 0
+    assert shop.balance("refunds_payable") == 0
+    assert shop.balance("customer_deposits") == D("-30.00")  # the new order's deposit, until it ships
+    card = client.get(f"{API}/orders/{order['id']}", headers=admin).json()["payments"][0]
+    assert card["refunded"] == "0.00"  # nothing went back to the old card
+    assert shop.unbalanced_entries() == []

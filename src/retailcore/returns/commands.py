@@ -64,8 +64,13 @@ class InspectReturn(Request):
 
 
 class RefundTenderIn(Request):
-    kind: Literal["card", "cash", "store_credit", "on_account"] = Field(
-        description="on_account: what the customer still owes on the original order is reduced instead."
+    kind: Literal["card", "cash", "store_credit", "on_account", "exchange"] = Field(
+        description="on_account: what the customer still owes on the original order is reduced instead;"
+        " exchange: the amount pays the new order `order_id` (the customer pays, or gets back by the other"
+        " tenders, only the difference)."
+    )
+    order_id: uuid.UUID | None = Field(
+        None, description="exchange: the new order (same customer) the returned goods' value pays."
     )
     tender_id: uuid.UUID | None = Field(
         None,

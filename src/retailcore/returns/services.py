@@ -20,6 +20,9 @@ parts), or ``cancelled`` while no received goods wait for a decision. The rules:
   a card named by reference, or the order's receivable (goods delivered unpaid: what the customer owes
   shrinks first). A card is refunded at most what it captured and has not refunded; cash
   only when the sale was paid in cash or the policy allows it.
+* An exchange is a refund whose tender pays a new order of the same customer: the value becomes store
+  credit and the new order takes it as a store-credit tender in the same transaction, so the customer
+  pays (or gets back through the other tenders) only the difference.
 * An invoiced order's refund issues a credit note against its invoice (numbered per company and year
   without gaps).
 * Everything lands on the day of the command, or on the first open day after the lock date
@@ -716,11 +719,36 @@ def _check_tenders(
                     code="refund-exceeds-receivable",
                     problems=[FieldProblem(f"{field}.amount", f"at most {_receivable(session, row)}")],
                 )
+        elif tender.kind == "exchange":
+            _exchange_order(session, company, row, tender, field)
         elif tender.kind == "store_credit" and row.customer_id is None:
             raise ValidationFailed(
                 "store credit is given to a customer",
                 problems=[FieldProblem(f"{field}.kind", "the return has no customer")],
             )
+
+
+def _exchange_order(
+    session: Session, company: Company, row: ReturnRow, tender: RefundTenderIn, field: str
+) -> t.OrderRow:
+    """The new order of an exchange: the company's, the return's customer's, not a till sale."""
+    if tender.order_id is None:
+        raise ValidationFailed(
+            "an exchange names the new order", problems=[FieldProblem(f"{field}.order_id", "required")]
+        )
+    found = session.get(t.OrderRow, tender.order_id)
+    if found is None or found.company_id != company.id or found.id == row.order_id:
+        raise InvalidReference(
+            f"no new order {tender.order_id}",
+            problems=[FieldProblem(f"{field}.order_id", "no such order (other than the returned one)")],
+        )
+    if row.customer_id is None or found.customer_id != row.customer_id:
+        raise Conflict(
+            "an exchange pays a new order of the return's customer",
+            code="customer-mismatch",
+            problems=[FieldProblem(f"{field}.order_id", "another customer's order, or no customer")],
+        )
+    return found
 
 
 def refund_return(
@@ -821,12 +849,27 @@ def refund_return(
     )
     # Paid: the original cards through their gateway, the rest in cash, store credit or to a card.
     others: list[dict[str, Any]] = []
+    exchanged: list[tuple[uuid.UUID, Decimal]] = []
     for tender in chosen:
         if tender.kind == "card" and tender.tender_id is not None:
             assert row.order_id is not None
             orders.refund_for_return(
                 session, ctx, company, row.order_id, tender.tender_id, tender.amount, row.number, day
             )
+        elif tender.kind == "exchange":
+            # The returned goods' value becomes the customer's store credit and pays the new order at
+            # once: refunds_payable -> store credit -> the new order's deposit (or its receivable).
+            assert row.customer_id is not None and tender.order_id is not None
+            others.append({"kind": "store_credit", "amount": str(tender.amount), "exchange": True})
+            _credit_customer(
+                session,
+                ctx,
+                company_id=company.id,
+                customer_id=row.customer_id,
+                amount=tender.amount,
+                reference=row.number,
+            )
+            exchanged.append((tender.order_id, tender.amount))
         else:
             if tender.kind == "on_account":
                 assert row.order_id is not None
@@ -859,6 +902,10 @@ def refund_return(
             reference=row.number,
             store_id=str(row.store_id),
             tenders=others,
+        )
+    for new_order_id, value in exchanged:
+        orders.take_payment(
+            session, ctx, company, new_order_id, orders.TakePayment(kind="store_credit", amount=value)
         )
     for line, quantity, net, tax, _ in per_line:
         line.refunded_quantity += quantity
