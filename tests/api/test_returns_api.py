@@ -18,6 +18,7 @@ from retailcore.eventlog.services import CommandContext
 from retailcore.inventory import tables as i
 from retailcore.inventory.services import MoveLine, move_stock
 from retailcore.masterdata.tables import Account, Company, Location
+from retailcore.returns import services as returns_services
 
 D = Decimal
 VAT_20 = {"code": "FR-VAT-20", "name": "VAT 20%", "rate_percent": "20"}
@@ -203,11 +204,30 @@ def test_partial_receipt_then_partial_refund_with_a_restocking_fee_to_store_cred
     )
     assert part.status_code == 200, part.text
     assert shop.on_hand("damaged", shop.store["id"]) == D(1)
-    refund = client.post(
-        f"{API}/returns/{ret['id']}/refund",
-        json={"restocking_fee": "3.00", "tenders": [{"kind": "store_credit", "amount": "27.00"}]},
-        headers=admin,
-    )
+    recorded = []
+
+    def balance_keeper(session, ctx, **credit):
+        recorded.append(credit)
+
+    returns_services.on_store_credit(balance_keeper)
+    try:
+        refund = client.post(
+            f"{API}/returns/{ret['id']}/refund",
+            json={"restocking_fee": "3.00", "tenders": [{"kind": "store_credit", "amount": "27.00"}]},
+            headers=admin,
+        )
+    finally:
+        returns_services._credit_hooks.remove(balance_keeper)
+    assert recorded == [
+        {
+            "company_id": uuid.UUID(shop.company["id"]),
+            "customer_id": uuid.UUID(customer["id"]),
+            "amount": D("27.00"),
+            "source": "return",
+            "reference": ret["number"],
+            "post": False,
+        }
+    ]
     assert refund.status_code == 200, refund.text
     assert (refund.json()["status"], refund.json()["refunded_total"]) == ("received", "27.00")
     assert shop.balance("store_credit_liability") == D("-27.00")

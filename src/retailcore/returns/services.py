@@ -95,8 +95,12 @@ _credit_hooks: list[CreditHook] = []
 
 
 def on_store_credit(hook: CreditHook) -> None:
-    """Register what records a customer's store credit balance (the payments context, once merged)."""
-    _credit_hooks.append(hook)
+    """Register what records a customer's store credit balance (the payments context, once merged:
+    ``on_store_credit(payments.services.issue_store_credit)`` in ``entrypoints/bootstrap.py``). Called
+    as ``hook(session, ctx, company_id=, customer_id=, amount=, source="return", reference=, post=False)``;
+    registering the same hook twice keeps one."""
+    if hook not in _credit_hooks:
+        _credit_hooks.append(hook)
 
 
 def _credit_customer(
