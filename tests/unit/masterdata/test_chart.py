@@ -22,7 +22,7 @@ EXPECTED_ROLES = {
     "goods_received_not_invoiced", "payables", "customer_deposits", "bank", "cash_in_transit", "gateway_fees",
     "chargebacks", "dispute_receivable", "intercompany_receivable", "intercompany_payable", "price_variance",
     "rounding", "fx_unrealized_gain", "fx_unrealized_loss", "fx_realized_gain", "fx_realized_loss",
-    "retained_earnings", "current_year_earnings", "opening_balance",
+    "retained_earnings", "current_year_earnings", "opening_balance", "refunds_payable", "restocking_fees",
 }  # fmt: skip
 
 RECONCILABLE_ROLES = {
@@ -36,6 +36,7 @@ RECONCILABLE_ROLES = {
     AccountRole.INTERCOMPANY_PAYABLE,
     AccountRole.DISPUTE_RECEIVABLE,
     AccountRole.BANK,
+    AccountRole.REFUNDS_PAYABLE,
 }
 
 CODE_RANGES = {
@@ -58,7 +59,7 @@ def test_account_types() -> None:
 
 def test_account_roles_are_exactly_the_documented_set() -> None:
     assert {r.value for r in AccountRole} == EXPECTED_ROLES
-    assert len(AccountRole) == 35
+    assert len(AccountRole) == 37
     # StrEnum: roles compare equal to their plain string form, as they appear in posting-rule data.
     assert AccountRole.CASH_DRAWER == "cash_drawer"
     assert AccountRole("cogs") is AccountRole.COGS
@@ -90,7 +91,7 @@ def test_account_codes_unique_and_numeric(generic: ChartTemplate) -> None:
 
 
 def test_template_size(generic: ChartTemplate) -> None:
-    assert 45 <= len(generic.accounts) <= 60
+    assert 45 <= len(generic.accounts) <= 65
 
 
 def test_codes_follow_type_ranges(generic: ChartTemplate) -> None:

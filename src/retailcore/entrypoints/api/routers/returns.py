@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from retailcore.access.model import Principal
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.errors import NotFound
-from retailcore.core.inputs import Day
+from retailcore.core.inputs import Day, text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, StoreRef
@@ -121,7 +121,7 @@ class ReportQuery(BaseModel):
     )
     since: Day | None = None
     limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = Field(None, description="The `next_cursor` of the previous page.")
+    cursor: text(max_length=200) | None = Field(None, description="The `next_cursor` of the previous page.")
 
 
 class ReturnsByRow(BaseModel):
