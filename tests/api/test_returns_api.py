@@ -567,3 +567,36 @@ def test_an_exchange_settles_the_return_and_the_new_sale_for_the_difference(clie
     card = client.get(f"{API}/orders/{order['id']}", headers=admin).json()["payments"][0]
     assert card["refunded"] == "0.00"  # nothing went back to the old card
     assert shop.unbalanced_entries() == []
+
+
+def test_undelivered_goods_and_receipts_beyond_the_return_are_refused(client, admin, shop, snapshot):
+    body = {"company_id": shop.company["id"], "lines": [{"product_id": shop.shirt["id"], "quantity": "1"}]}
+    undelivered = client.post(f"{API}/orders", json=body, headers=admin).json()
+    before = snapshot()
+    assert_problem(ask(client, admin, shop, undelivered), 409, "order-not-delivered", ("order_id",))
+    assert snapshot() == before
+
+    order = shop.web_order(quantity="2", discount="0")
+    ret = ask(client, admin, shop, order, quantity="2").json()
+    line_id = ret["lines"][0]["id"]
+    before = snapshot()
+    beyond = client.post(
+        f"{API}/returns/{ret['id']}/receive",
+        json={"lines": [{"return_line_id": line_id, "quantity": "3"}]},
+        headers=admin,
+    )
+    assert_problem(beyond, 409, "receipt-exceeds-return", ("lines.0.quantity",))
+    unknown = client.post(
+        f"{API}/returns/{ret['id']}/receive",
+        json={"lines": [{"return_line_id": str(uuid.uuid4()), "quantity": "1"}]},
+        headers=admin,
+    )
+    assert_problem(unknown, 422, "invalid-reference", ("lines.0.return_line_id",))
+    early = client.post(f"{API}/returns/{ret['id']}/refund", headers=admin)
+    assert_problem(early, 409, "invalid-state-transition", ("status",))  # nothing received yet
+    assert snapshot() == before
+    assert client.post(f"{API}/returns/{ret['id']}/receive", headers=admin).status_code == 200
+    again = client.post(f"{API}/returns/{ret['id']}/receive", headers=admin)
+    assert_problem(again, 409, "nothing-to-receive")
+    holds = client.post(f"{API}/returns/{ret['id']}/cancel", headers=admin)
+    assert_problem(holds, 409, "return-holds-goods")
