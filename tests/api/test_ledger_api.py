@@ -231,7 +231,7 @@ def test_an_event_no_rule_posts_is_refused(client, auth, company):
     [
         ("GoodsReceived", "POST /receipts"),
         ("GoodsIssued", "POST /orders/{id}/fulfillments"),
-        ("ReturnReceived", "returns flow"),
+        ("ReturnReceived", "POST /returns/{id}/receive"),
         ("StockScrapped", "POST /stock/moves"),
         ("TransferReceived", "POST /transfers/{id}/receive"),
         ("StockCounted", "POST /counts"),

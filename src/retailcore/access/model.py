@@ -87,6 +87,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "gift_cards:expire": frozenset({Role.admin, Role.finance}),
     "store_credit:read": ALL,
     "store_credit:write": frozenset({Role.admin, Role.store_manager, Role.finance}),
+    # Returns: everyone reads; store staff and integrations drive them; the policy is an admin's.
+    "returns:read": ALL,
+    "returns:write": frozenset({Role.admin, Role.store_manager, Role.integration, Role.cashier}),
+    "returns:policy": frozenset({Role.admin}),
     # Point of sale. A close whose cash difference is above the threshold needs pos:approve.
     "pos:sell": frozenset({Role.cashier, Role.store_manager, Role.admin, Role.integration}),
     "pos:close": frozenset({Role.cashier, Role.store_manager, Role.admin}),

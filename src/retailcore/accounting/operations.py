@@ -276,8 +276,7 @@ STOCK_FLOWS = {
     "GoodsIssued": "deliver an order with POST /orders/{id}/fulfillments, or a reservation with"
     " POST /reservations/{id}/consume",
     "PosGoodsIssued": "send the sales to POST /pos/sessions/{id}/sales:batch",
-    "ReturnReceived": "customer returns are received into stock by the returns flow, which is not built"
-    " yet: nothing can record them until it is",
+    "ReturnReceived": "receive a customer return with POST /returns/{id}/receive",
     "StockMoved": "move goods by hand with POST /stock/moves",
     "StockMovedInternally": "move goods by hand with POST /stock/moves",
     "StockScrapped": "scrap goods with POST /stock/moves (kind scrap)",

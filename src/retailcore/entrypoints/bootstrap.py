@@ -13,7 +13,9 @@ from retailcore.adapters.db import make_engine, make_session_factory
 from retailcore.entrypoints.settings import Settings
 from retailcore.inventory import reservations as inventory_reservations
 from retailcore.inventory.valuation import register_awaiting_posting
+from retailcore.payments import services as payments_services
 from retailcore.pos.services import awaiting_posting as pos_cogs_awaiting_posting
+from retailcore.returns import services as returns_services
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ def install_subscriptions() -> None:
     accounting_subscriptions.install()
     inventory_reservations.install()
     register_awaiting_posting(pos_cogs_awaiting_posting)
+    # A refund to store credit is posted by returns and recorded on the customer's balance by payments.
+    returns_services.on_store_credit(payments_services.issue_store_credit)
 
 
 def tune_garbage_collector(threshold: int) -> None:

@@ -80,6 +80,10 @@ class AccountRole(StrEnum):
     GOODS_RECEIVED_NOT_INVOICED = "goods_received_not_invoiced"
     # Amounts owed to suppliers on posted invoices.
     PAYABLES = "payables"
+    # Refunds approved on returns and not yet paid out (card refund pending, cash not yet handed over).
+    REFUNDS_PAYABLE = "refunds_payable"
+    # Restocking fees kept from refunds on returns.
+    RESTOCKING_FEES = "restocking_fees"
     # Prepayments taken from customers for orders not yet delivered.
     CUSTOMER_DEPOSITS = "customer_deposits"
     # Company bank accounts.
@@ -218,6 +222,7 @@ _GENERIC_RETAIL_ACCOUNTS: tuple[AccountTemplate, ...] = (
     _acc("2200", "Gift cards outstanding", _L, _R.GIFT_CARD_LIABILITY),
     _acc("2210", "Store credit outstanding", _L, _R.STORE_CREDIT_LIABILITY),
     _acc("2220", "Customer deposits and prepayments", _L, _R.CUSTOMER_DEPOSITS, reconcilable=True),
+    _acc("2230", "Refunds payable to customers", _L, _R.REFUNDS_PAYABLE, reconcilable=True),
     _acc("2300", "Accrued wages", _L),
     _acc("2310", "Social security contributions payable", _L),
     _acc("2400", "Bank loans", _L),
@@ -232,6 +237,7 @@ _GENERIC_RETAIL_ACCOUNTS: tuple[AccountTemplate, ...] = (
     # Contra-income: carries debit balances that reduce gross sales on the P&L.
     _acc("4010", "Sales returns and refunds", _I, _R.SALES_RETURNS),
     _acc("4100", "Cash over at till counts", _I, _R.CASH_DIFFERENCE_GAIN),
+    _acc("4110", "Restocking fees on returns", _I, _R.RESTOCKING_FEES),
     _acc("4200", "Supplier rebates and discounts received", _I),
     _acc("4300", "Realized foreign exchange gains", _I, _R.FX_REALIZED_GAIN),
     _acc("4310", "Unrealized foreign exchange gains", _I, _R.FX_UNREALIZED_GAIN),

@@ -110,6 +110,8 @@ __all__ = [
     "invoice_order",
     "list_orders",
     "place_order",
+    "reduce_receivable_for_return",
+    "refund_for_return",
     "refund_payment",
     "sweep",
     "sweep_due",
@@ -524,7 +526,7 @@ def _emit(
         if event.type.startswith(("Payment", "Tender")):
             payload.setdefault("store_id", str(row.store_id) if row.store_id else None)
             _flat(payload, "amount", "released", "refunded_total", "change")
-        if event.type in MONEY_IN + MONEY_BACK:
+        if event.type in MONEY_IN + MONEY_BACK and not payload.get("for_return"):
             _split_money(row, event.type, payload)
         if event.type in ("TenderAccepted", "TenderReturned") and payload.get("kind") in BALANCE_TENDERS:
             _move_tender_balance(session, ctx, row, event.type, payload)
@@ -1103,6 +1105,60 @@ def refund_payment(
     _emit(session, ctx, row, payments.pending_events)
     session.flush()
     return view(session, row)
+
+
+def refund_for_return(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    order_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    amount: Decimal,
+    return_ref: str,
+    date: dt.date,
+) -> None:
+    """Give back ``amount`` of a captured card payment for goods returned (any channel, POS included):
+    the card's refunded amount grows, its state follows :data:`CARD_TRANSITIONS`, and
+    ``PaymentRefunded`` carries ``for_return`` so that it pays the return's refund payable instead of
+    a deposit (the order's deposit and receivable stay as they are), booked on ``date``. Refuses an
+    uncaptured card (``invalid-state-transition``) and more than was captured and not yet refunded
+    (``refund-exceeds-captured``)."""
+    row = _locked(session, ctx, company, order_id)
+    order, payments, line_rows = load(session, row)
+    if not any(tender.tender_id == payment_id for tender in payments.tenders):
+        raise ValidationFailed(
+            f"no payment {payment_id} on order {row.number}",
+            problems=[FieldProblem("tender_id", f"not a payment of order {row.number}")],
+        )
+    payments.refund(payment_id, Money(amount, row.currency))
+    _save(session, ctx, row, order, payments, line_rows)
+    _emit(
+        session,
+        ctx,
+        row,
+        payments.pending_events,
+        {"PaymentRefunded": {"for_return": True, "return_ref": return_ref, "date": date.isoformat()}},
+    )
+
+
+def reduce_receivable_for_return(
+    session: Session, ctx: CommandContext, company: Company, order_id: uuid.UUID, amount: Decimal
+) -> None:
+    """Goods delivered unpaid came back: the order's receivable shrinks by ``amount`` (the return's
+    ``ReturnRefundPaid`` posts it, on_account: refunds_payable against receivable). Refuses more than
+    is receivable (``refund-exceeds-receivable``)."""
+    row = _locked(session, ctx, company, order_id)
+    if amount > row.receivable_balance:
+        limit = _rounded(row.receivable_balance, row.currency)
+        raise Conflict(
+            f"order {row.number} has {limit} receivable",
+            code="refund-exceeds-receivable",
+            problems=[FieldProblem("amount", f"at most {limit}")],
+        )
+    row.receivable_balance -= amount
+    row.updated_by = ctx.actor
+    row.version += 1
+    session.flush()
 
 
 def fulfill(

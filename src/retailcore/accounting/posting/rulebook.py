@@ -295,6 +295,42 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         ],
     },
     {
+        "code": "return-refund-approved",
+        "name": "Return refund approved: contra revenue and tax back at the sale's prices, refund payable",
+        "event_type": "ReturnRefundApproved",
+        "journal_code": "SALES",
+        "lines": [
+            _line("debit", "sales_returns", "net", "Return {return_ref} {product_category}", "lines"),
+            _line("debit", "output_tax", "tax", "Return {return_ref} tax {tax_code}", "lines"),
+            _line("credit", "refunds_payable", "amount", "Refund due {return_ref}"),
+            _line(
+                "credit", "restocking_fees", "restocking_fee", "Restocking fee {return_ref}", optional=True
+            ),
+        ],
+    },
+    {
+        "code": "return-refund-paid",
+        "name": "Return refund paid out in cash, to store credit or to a card reference",
+        "event_type": "ReturnRefundPaid",
+        "journal_code": "BANK",
+        "lines": [
+            _line("debit", "refunds_payable", "amount", "Refund paid {return_ref} {kind}", "tenders"),
+            *_tenders("credit", "tenders", "Refund paid"),
+        ],
+    },
+    {
+        "code": "return-payment-refunded",
+        "name": "Return refunded to the original card: the gateway pays the refund payable",
+        "event_type": "PaymentRefunded",
+        "journal_code": "BANK",
+        "priority": 50,
+        "conditions": {"for_return": True},
+        "lines": [
+            _line("debit", "refunds_payable", "amount", "Refund paid {return_ref} {gateway}"),
+            _line("credit", "card_clearing", "amount", "Refund {gateway} {order_ref}"),
+        ],
+    },
+    {
         "code": "return-received",
         "name": "Returned goods restocked or damaged",
         "event_type": "ReturnReceived",

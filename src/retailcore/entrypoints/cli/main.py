@@ -43,6 +43,7 @@ from retailcore.entrypoints.cli import orders as orders_cli
 from retailcore.entrypoints.cli import output
 from retailcore.entrypoints.cli import pos as pos_cli
 from retailcore.entrypoints.cli import reports as report_cli
+from retailcore.entrypoints.cli import returns as returns_cli
 from retailcore.entrypoints.cli import simulate as simulate_cli
 from retailcore.entrypoints.cli import stock as stock_cli
 from retailcore.entrypoints.cli.companies import CompanyOption, company_named
@@ -61,6 +62,7 @@ app.add_typer(report_cli.app, name="report")
 app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(stock_cli.app, name="stock")
 app.add_typer(orders_cli.app, name="orders")
+app.add_typer(returns_cli.app, name="returns")
 app.add_typer(pos_cli.app, name="pos")
 app.add_typer(gift_cards_cli.app, name="gift-cards")
 app.command("simulate")(simulate_cli.simulate)
