@@ -430,7 +430,7 @@ def request_return(
 # -- receive and inspect -----------------------------------------------------------------------------
 
 
-def _unit_cost(session: Session, company: Company, line: ReturnLineRow) -> Decimal:
+def unit_cost(session: Session, company: Company, line: ReturnLineRow) -> Decimal:
     """The original sale's unit cost; for a no-receipt return, the product's cost today."""
     if line.order_line_id is not None:
         source = session.get(t.OrderLineRow, line.order_line_id)
@@ -491,7 +491,7 @@ def receive_return(
         location = location_for(session, company.id, row.store_id, line.condition, f"lines.{index}.condition")
         line.location_id = location.id
         moves.append(
-            MoveLine(line.product_id, quantity, customer.id, location.id, _unit_cost(session, company, line))
+            MoveLine(line.product_id, quantity, customer.id, location.id, unit_cost(session, company, line))
         )
     result = move_stock(
         session,
