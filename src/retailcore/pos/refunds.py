@@ -255,8 +255,8 @@ def take_refunds(
 ) -> None:
     """Claim, pay out, record and move back the batch's refunds; add them to the session's totals."""
     company, currency = loaded.company, loaded.currency
+    _claim(session, company.id, currency, refunds)
     for refund in refunds:
-        _claim(session, company.id, currency, refund)
         _pay_out(session, ctx, loaded, refund)
     _move_back(session, ctx, loaded, pos_session, refunds)
     _record_returns(session, ctx, loaded, pos_session, refunds)
@@ -275,40 +275,44 @@ def take_refunds(
             ]
 
 
-def _claim(session: Session, company_id: uuid.UUID, currency: str, refund: PricedRefund) -> None:
-    """Claim each line on the shared counter and price it at the original line's share; the tenders
-    must pay out exactly the refund's gross."""
-    index = refund.index
-    for line in refund.lines:
-        source = line["source"]
-        if source is not None:
-            try:
-                limits.claim_returnable(
-                    session,
-                    company_id=company_id,
-                    order_id=source.order_id,
-                    order_line_id=source.id,
-                    quantity=line["quantity"],
-                    field=f"sales.{index}.lines.{line['n']}.quantity",
+def _claim(session: Session, company_id: uuid.UUID, currency: str, refunds: Sequence[PricedRefund]) -> None:
+    """Claim the batch's refund lines at once on the shared counter (:func:`limits.claim_many`) and
+    price each at its original line's share; the tenders must pay out exactly each refund's gross."""
+    claimed = [(refund, line) for refund in refunds for line in refund.lines if line["source"] is not None]
+    try:
+        befores = limits.claim_many(
+            session,
+            company_id,
+            [
+                limits.Claim(
+                    line["source"].order_id,
+                    line["source"].id,
+                    line["quantity"],
+                    f"sales.{refund.index}.lines.{line['n']}.quantity",
                 )
-            except RetailcoreError as refused:
-                refused.detail = (
-                    f"sale {index} of the batch was refused: {refused.detail}; nothing of the batch was taken"
-                )
-                raise
-            before = limits.claim_refundable(session, source.id, line["quantity"])
-            net, taxes = line_refund(source, before, line["quantity"], currency)
-            line["net"], line["taxes"] = net, taxes
-        line["tax"] = sum((tax["amount"] for tax in line["taxes"]), ZERO)
-    refund.gross = sum((line["net"] + line["tax"] for line in refund.lines), ZERO)
-    paid = sum((tender["amount"] for tender in refund.tenders), ZERO)
-    if paid != refund.gross:
-        raise ValidationFailed(
-            f"sale {index} of the batch was refused: the refund is {refund.gross} at the original prices,"
-            f" the payments pay out {paid}; nothing of the batch was taken",
-            code="refund-tenders-mismatch",
-            problems=_problem(index, "payments", f"pay out exactly {refund.gross}"),
+                for refund, line in claimed
+            ],
         )
+    except RetailcoreError as refused:
+        index = refused.problems[0].field.split(".")[1] if refused.problems else "?"
+        refused.detail = (
+            f"sale {index} of the batch was refused: {refused.detail}; nothing of the batch was taken"
+        )
+        raise
+    for (_, line), before in zip(claimed, befores, strict=True):
+        line["net"], line["taxes"] = line_refund(line["source"], before, line["quantity"], currency)
+    for refund in refunds:
+        for line in refund.lines:
+            line["tax"] = sum((tax["amount"] for tax in line["taxes"]), ZERO)
+        refund.gross = sum((line["net"] + line["tax"] for line in refund.lines), ZERO)
+        paid = sum((tender["amount"] for tender in refund.tenders), ZERO)
+        if paid != refund.gross:
+            raise ValidationFailed(
+                f"sale {refund.index} of the batch was refused: the refund is {refund.gross} at the original"
+                f" prices, the payments pay out {paid}; nothing of the batch was taken",
+                code="refund-tenders-mismatch",
+                problems=_problem(refund.index, "payments", f"pay out exactly {refund.gross}"),
+            )
 
 
 def _pay_out(session: Session, ctx: CommandContext, loaded: Any, refund: PricedRefund) -> None:
@@ -408,6 +412,7 @@ def _record_returns(
 ) -> None:
     """One refunded return per refund sale, numbered by its client uuid (a resent refund is known by it)."""
     now = utcnow()
+    rows: list[tuple[ReturnRow, PricedRefund]] = []
     for refund in refunds:
         order = refund.order
         row = ReturnRow(
@@ -429,7 +434,9 @@ def _record_returns(
             updated_by=ctx.actor,
         )
         session.add(row)
-        session.flush()  # the return before its lines: no relationship orders the two inserts
+        rows.append((row, refund))
+    session.flush()  # the returns before their lines: no relationship orders the two inserts
+    for row, refund in rows:
         for position, line in enumerate(refund.lines, start=1):
             session.add(
                 ReturnLineRow(
