@@ -58,10 +58,15 @@ class SaleLineIn(Request):
         "resaleable", description="A refund line: where the goods go (the returns dispositions)."
     )
 
+    @field_validator("quantity")
+    @classmethod
+    def _not_zero(cls, quantity: Decimal) -> Decimal:
+        if quantity == 0:
+            raise ValueError("a line sells (positive) or refunds (negative), never zero")
+        return quantity
+
     @model_validator(mode="after")
     def _signed(self) -> SaleLineIn:
-        if self.quantity == 0:
-            raise ValueError("quantity: a line sells (positive) or refunds (negative), never zero")
         if self.quantity > 0 and self.refund_of is not None:
             raise ValueError("refund_of: only a refund line (negative quantity) refers to an original line")
         return self
