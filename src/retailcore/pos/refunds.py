@@ -10,12 +10,13 @@ returns context's cumulative rounding (:func:`retailcore.returns.services.line_r
 as a return (channel ``pos``, status ``refunded``, the session's cashier, the line's reason) so the
 returns reports count it.
 
-The goods come back through :func:`~retailcore.inventory.services.move_stock` (``customer_return``)
-at the original unit cost, to the location the line's condition sends them (returns dispositions);
-that move posts its own ``ReturnReceived`` entry (stock back, COGS reversed) when the batch is taken.
-The money joins the session's running totals under ``refund:`` keys; the close posts it as one
-``ReturnRefunded`` entry (sales_returns and output_tax debited, the tenders paid out credited), and
-the drawer is expected to hold the cash paid out less (docs/decisions/0025-pos-refunds.md).
+The goods come back through :func:`~retailcore.inventory.services.move_stock` (``customer_return``,
+event ``PosGoodsReturned``, not posted by itself) at the original unit cost, to the location the line's
+condition sends them (returns dispositions); their cost is taken off the session's COGS totals, so the
+close's COGS lines are net of it (a session with more returned than sold reverses COGS). The money
+joins the session's running totals under ``refund:`` keys; the close posts it as one ``ReturnRefunded``
+entry (sales_returns and output_tax debited, the tenders paid out credited), and the drawer is
+expected to hold the cash paid out less (docs/decisions/0025-pos-refunds.md).
 
 A refused refund refuses its batch like any refused sale: problem+json naming
 ``sales.{i}.lines.{n}...`` or ``sales.{i}.payments...``; nothing of the batch is written.
@@ -41,7 +42,7 @@ from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import FieldProblem, RetailcoreError, ValidationFailed
 from retailcore.core.ids import new_id
 from retailcore.eventlog.services import CommandContext
-from retailcore.inventory.services import MoveLine, move_stock
+from retailcore.inventory.services import STOCK_ROLE, MoveLine, move_stock
 from retailcore.orders import tables as t
 from retailcore.payments import services as pay
 from retailcore.pos import commands as c
@@ -269,6 +270,8 @@ def take_refunds(
                 by_code = add(totals, "tax", PREFIX + tax["code"])
                 by_code["tax"] += tax["amount"]
                 by_code["tax_base"] += tax["base"]
+            # Back to stock at the original cost: the close's COGS is net of it (its entry reverses).
+            add(totals, "cogs", f"{line['category']}|{line['stock_role']}")["amount"] -= line["cost"]
         for tender in refund.tenders:
             add(totals, "tender", f"{PREFIX}{tender['kind']}|{tender['gateway'] or ''}")["amount"] += tender[
                 "amount"
@@ -364,20 +367,21 @@ def _move_back(
     """The goods back into the store, at the original unit cost, where their condition sends them:
     one ``customer_return`` operation per booking day (it posts stock against COGS)."""
     company = loaded.company
-    places: dict[str, uuid.UUID] = {}
+    places: dict[str, tuple[uuid.UUID, str]] = {}
     by_day: dict[dt.date, list[tuple[PricedRefund, dict[str, Any]]]] = defaultdict(list)
     for refund in refunds:
         for line in refund.lines:
             condition = line["condition"]
             if condition not in places:
-                places[condition] = location_for(
+                place = location_for(
                     session,
                     company.id,
                     loaded.store.id,
                     condition,
                     f"sales.{refund.index}.lines.{line['n']}.condition",
-                ).id
-            line["location_id"] = places[condition]
+                )
+                places[condition] = (place.id, STOCK_ROLE.get(place.kind, STOCK_ROLE["stock"]))
+            line["location_id"], line["stock_role"] = places[condition]
             probe = ReturnLineRow(order_line_id=line["source"].id if line["source"] else None)
             probe.product_id = line["product_id"]
             line["unit_cost"] = unit_cost(session, company, probe)
@@ -401,6 +405,7 @@ def _move_back(
             date=day,
             reference=f"POS {loaded.terminal.code}/{pos_session.number} refunds",
             details={"channel": "pos", "pos_session_id": str(pos_session.id)},
+            event_type="PosGoodsReturned",
             aggregate=("PosSession", pos_session.id),
         )
         for (_, line), value in zip(items, moved.values, strict=True):

@@ -1161,19 +1161,32 @@ def awaiting_posting(session: Session, company_id: uuid.UUID, as_of: Any) -> dic
         .where(JournalEntry.event_id == PosSession.closing_event_id)
         .scalar_subquery()
     )
+    unposted = (
+        StockMove.company_id == company_id,
+        StockMove.date <= as_of,
+        or_(PosSession.closing_event_id.is_(None), closing_date.is_(None), closing_date > as_of),
+    )
     query = (
         select(func.sum(StockMove.value))
         .join(Event, Event.id == StockMove.event_id)
         .join(PosSession, PosSession.id == Event.aggregate_id)
-        .where(
-            StockMove.company_id == company_id,
-            Event.type == "PosGoodsIssued",
-            StockMove.date <= as_of,
-            or_(PosSession.closing_event_id.is_(None), closing_date.is_(None), closing_date > as_of),
-        )
+        .where(Event.type == "PosGoodsIssued", *unposted)
     )
     value = session.scalar(query)
-    return {STOCK_ROLE["stock"]: value} if value else {}
+    awaiting = {STOCK_ROLE["stock"]: value} if value else {}
+    # Refunded goods back in stock, their COGS reversal awaiting the same close (by where they went).
+    returned = (
+        select(Location.kind, func.sum(StockMove.value))
+        .join(Event, Event.id == StockMove.event_id)
+        .join(PosSession, PosSession.id == Event.aggregate_id)
+        .join(Location, Location.id == StockMove.to_location_id)
+        .where(Event.type == "PosGoodsReturned", *unposted)
+        .group_by(Location.kind)
+    )
+    for kind, back in session.execute(returned):
+        role = STOCK_ROLE.get(kind, STOCK_ROLE["stock"])
+        awaiting[role] = awaiting.get(role, ZERO) - back
+    return {role: amount for role, amount in awaiting.items() if amount}
 
 
 def session_view(session: Session, pos_session: PosSession) -> c.SessionView:
