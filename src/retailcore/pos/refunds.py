@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -48,7 +48,7 @@ from retailcore.payments import services as pay
 from retailcore.pos import commands as c
 from retailcore.returns import limits
 from retailcore.returns.dispositions import location_for
-from retailcore.returns.services import RETURNABLE_ORDER_STATES, line_refund, unit_cost
+from retailcore.returns.services import RETURNABLE_ORDER_STATES, line_refund, original_unit_cost, unit_cost
 from retailcore.returns.tables import ReturnLineRow, ReturnRow
 
 ZERO = Decimal(0)
@@ -66,7 +66,7 @@ class PricedRefund:
     index: int
     request: c.SaleIn
     booked_on: dt.date
-    order: t.OrderRow | None
+    order: Original | None
     customer_id: uuid.UUID | None
     lines: list[dict[str, Any]]
     """``{n, product_id, sku, category, tax_category, quantity (positive), source, unit_price,
@@ -107,6 +107,15 @@ def known_refunds(
     }
 
 
+class Original(NamedTuple):
+    """The original order a refund line names (what the refund needs of it)."""
+
+    id: uuid.UUID
+    number: str
+    state: str
+    customer_id: uuid.UUID | None
+
+
 def load_originals(
     session: Session, company_id: uuid.UUID, batch: Sequence[c.SaleIn]
 ) -> dict[uuid.UUID, Any]:
@@ -114,12 +123,26 @@ def load_originals(
     wanted = {line.refund_of for sale in batch for line in sale.lines if line.refund_of is not None}
     if not wanted:
         return {}
-    rows = session.execute(
-        select(t.OrderLineRow, t.OrderRow)
-        .join(t.OrderRow, t.OrderRow.id == t.OrderLineRow.order_id)
-        .where(t.OrderRow.company_id == company_id, one_of(session, t.OrderLineRow.id, wanted))
+    Line, Order = t.OrderLineRow, t.OrderRow
+    rows = session.execute(  # columns, not ORM objects: a batch may name hundreds of lines
+        select(
+            Line.id,
+            Line.order_id,
+            Line.product_id,
+            Line.quantity,
+            Line.unit_price,
+            Line.net,
+            Line.taxes,
+            Line.cost,
+            Line.fulfilled_quantity,
+            Order.number,
+            Order.state,
+            Order.customer_id,
+        )
+        .join(Order, Order.id == Line.order_id)
+        .where(Order.company_id == company_id, one_of(session, Line.id, wanted))
     )
-    return {line.id: (line, order) for line, order in rows}
+    return {row.id: (row, Original(row.order_id, row.number, row.state, row.customer_id)) for row in rows}
 
 
 def price_refund(
@@ -140,7 +163,7 @@ def price_refund(
         raise refuse(index, "invoice", "a refund at the till is not invoiced")
     if sale.customer_id is not None and sale.customer_id not in ctx.customers:
         raise refuse(index, "customer_id", "no such customer")
-    order: t.OrderRow | None = None
+    order: Original | None = None
     lines: list[dict[str, Any]] = []
     for n, line in enumerate(sale.lines):
         quantity = -line.quantity
@@ -382,9 +405,13 @@ def _move_back(
                 )
                 places[condition] = (place.id, STOCK_ROLE.get(place.kind, STOCK_ROLE["stock"]))
             line["location_id"], line["stock_role"] = places[condition]
-            probe = ReturnLineRow(order_line_id=line["source"].id if line["source"] else None)
-            probe.product_id = line["product_id"]
-            line["unit_cost"] = unit_cost(session, company, probe)
+            source = line["source"]
+            if source is not None:
+                line["unit_cost"] = original_unit_cost(source.cost, source.fulfilled_quantity)
+            else:  # no receipt: the product's cost today
+                line["unit_cost"] = unit_cost(
+                    session, company, ReturnLineRow(order_line_id=None, product_id=line["product_id"])
+                )
             by_day[refund.booked_on].append((refund, line))
     for day, items in sorted(by_day.items()):
         moved = move_stock(
