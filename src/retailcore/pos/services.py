@@ -16,6 +16,9 @@
   category, tax per code, COGS, the cash difference, and the counted cash handed over to the safe (so
   the drawer account is back at zero after every close).
 * Sales for a closed session go to the terminal's rescue session (opened on demand), never lost.
+* A sale whose lines have negative quantities is a refund (:mod:`retailcore.pos.refunds`): claimed on
+  the returns context's counter, recorded as a return, its goods back at the original cost; it joins
+  the totals under ``refund:`` keys and the close posts it as one ``ReturnRefunded`` entry.
 """
 
 from __future__ import annotations
