@@ -36,6 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
+from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.queries import one_of
 from retailcore.core.currencies import round_to_currency
@@ -442,61 +443,67 @@ def _move_back(
 def _record_returns(
     session: Session, ctx: CommandContext, loaded: Any, pos_session: Any, refunds: Sequence[PricedRefund]
 ) -> None:
-    """One refunded return per refund sale, numbered by its client uuid (a resent refund is known by it)."""
+    """One refunded return per refund sale, numbered by its client uuid (a resent refund is known by
+    it): written set-based, one insert for the returns and one for their lines."""
     now = utcnow()
-    rows: list[tuple[ReturnRow, PricedRefund]] = []
+    returns_rows: list[dict[str, Any]] = []
+    lines_rows: list[dict[str, Any]] = []
     for refund in refunds:
         order = refund.order
-        row = ReturnRow(
-            id=new_id(),
-            company_id=loaded.company.id,
-            number=refund.request.client_uuid.hex,
-            order_id=order.id if order else None,
-            order_number=order.number if order else None,
-            channel="pos",
-            store_id=loaded.store.id,
-            customer_id=refund.customer_id,
-            reason=refund.lines[0]["reason"],
-            note=f"POS refund {refund.number}",
-            status="refunded",
-            no_receipt=order is None,
-            currency=loaded.currency,
-            refunded_total=refund.gross,
-            created_by=ctx.actor,
-            updated_by=ctx.actor,
+        return_id = new_id()
+        returns_rows.append(
+            {
+                "id": return_id,
+                "company_id": loaded.company.id,
+                "number": refund.request.client_uuid.hex,
+                "order_id": order.id if order else None,
+                "order_number": order.number if order else None,
+                "channel": "pos",
+                "store_id": loaded.store.id,
+                "customer_id": refund.customer_id,
+                "reason": refund.lines[0]["reason"],
+                "note": f"POS refund {refund.number}",
+                "status": "refunded",
+                "no_receipt": order is None,
+                "currency": loaded.currency,
+                "refunded_total": refund.gross,
+                "restocking_fee": ZERO,
+                "created_by": ctx.actor,
+                "updated_by": ctx.actor,
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+            }
         )
-        session.add(row)
-        rows.append((row, refund))
-    session.flush()  # the returns before their lines: no relationship orders the two inserts
-    for row, refund in rows:
         for position, line in enumerate(refund.lines, start=1):
-            session.add(
-                ReturnLineRow(
-                    id=new_id(),
-                    company_id=row.company_id,
-                    return_id=row.id,
-                    position=position,
-                    order_line_id=line["source"].id if line["source"] else None,
-                    product_id=line["product_id"],
-                    sku=line["sku"],
-                    product_category=line["category"],
-                    quantity=line["quantity"],
-                    received_quantity=line["quantity"],
-                    refunded_quantity=line["quantity"],
-                    condition=line["condition"],
-                    location_id=line["location_id"],
-                    unit_price=line["unit_price"],
-                    tax_category=line["tax_category"],
-                    cost=line["cost"],
-                    refunded_net=line["net"],
-                    refunded_tax=line["tax"],
-                    reason=line["reason"],
-                    channel="pos",
-                    store_id=row.store_id,
-                    customer_id=row.customer_id,
-                    no_receipt=row.no_receipt,
-                    created_by=ctx.actor,
-                    created_at=now,
-                )
+            lines_rows.append(
+                {
+                    "id": new_id(),
+                    "company_id": loaded.company.id,
+                    "return_id": return_id,
+                    "position": position,
+                    "order_line_id": line["source"].id if line["source"] else None,
+                    "product_id": line["product_id"],
+                    "sku": line["sku"],
+                    "product_category": line["category"],
+                    "quantity": line["quantity"],
+                    "received_quantity": line["quantity"],
+                    "refunded_quantity": line["quantity"],
+                    "condition": line["condition"],
+                    "location_id": line["location_id"],
+                    "unit_price": line["unit_price"],
+                    "tax_category": line["tax_category"],
+                    "cost": line["cost"],
+                    "refunded_net": line["net"],
+                    "refunded_tax": line["tax"],
+                    "reason": line["reason"],
+                    "channel": "pos",
+                    "store_id": loaded.store.id,
+                    "customer_id": refund.customer_id,
+                    "no_receipt": order is None,
+                    "created_by": ctx.actor,
+                    "created_at": now,
+                }
             )
-    session.flush()
+    insert_rows(session, ReturnRow.__table__, returns_rows)
+    insert_rows(session, ReturnLineRow.__table__, lines_rows)
