@@ -107,14 +107,20 @@ def pos_batch(url: str, volume: int, options: dict[str, Any], profile: cProfile.
     till = retail.open_till(url, "BENCH1", "Bench till")
     engine, factory, session_id = till.engine, till.factory, till.session_id
     sales = retail.Sales(till.shop.pos_products, seed=volume)
+    share = float(options.get("refund_share") or 0)
     timer = Timer(profile)
     batch_seconds = []
-    for batch in sales.batches(volume, BATCH):
+    refunds = 0
+    for batch in sales.batches(volume, BATCH, share):
         before = timer.seconds
         with timer.measure(), transaction(factory) as session:
             result = pos.ingest_batch(session, retail.ctx(), session_id, batch)
         assert result.accepted == len(batch), result
         batch_seconds.append(timer.seconds - before)
+        if share:
+            refunds += sum(1 for sale in batch if sale.lines[0].quantity < 0)
+            with factory() as session:
+                sales.taken(session, batch)
         if len(batch_seconds) == 1:
             fresh_statistics(engine)
         if len(batch_seconds) % 10 == 0:
@@ -126,7 +132,7 @@ def pos_batch(url: str, volume: int, options: dict[str, Any], profile: cProfile.
         closed = pos.close_session(session, retail.ctx(), session_id, counted)
     with factory() as session:
         sold = select(func.count()).select_from(OrderRow).where(OrderRow.channel == "pos")
-        assert session.scalar(sold) == volume
+        assert session.scalar(sold) == volume - refunds
         assert closed.cash_difference == 0, closed.cash_difference
         posted = session.scalar(
             select(func.count())
@@ -139,16 +145,18 @@ def pos_batch(url: str, volume: int, options: dict[str, Any], profile: cProfile.
     tenth = max(1, len(batch_seconds) // 10)
     first = statistics.mean(batch_seconds[:tenth])
     last = statistics.mean(batch_seconds[-tenth:])
+    label = f", {share:.0%} refund lines" if share else ""
+    refunded = f"; {refunds:,} of the {volume:,} sales are refunds of whole earlier sales" if share else ""
     return [
         row(
-            "POS ingest, batch service",
+            f"POS ingest, batch service{label}",
             volume,
             ingest + close.seconds,
             "sales/s",
             f"ingest {ingest:.1f} s + close {close.seconds:.2f} s; batch of 1000: first tenth "
-            f"{first:.2f} s, last tenth {last:.2f} s; {lines:,} journal lines",
+            f"{first:.2f} s, last tenth {last:.2f} s; {lines:,} journal lines{refunded}",
         ),
-        row("POS session close", volume, close.seconds, "s", "close_session alone", rate=False),
+        row(f"POS session close{label}", volume, close.seconds, "s", "close_session alone", rate=False),
     ]
 
 

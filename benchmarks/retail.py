@@ -28,6 +28,7 @@ from retailcore.eventlog.services import CommandContext
 from retailcore.inventory.services import MoveLine, move_stock
 from retailcore.masterdata.demo import load_demo
 from retailcore.masterdata.tables import Company, Location, Product, Store
+from retailcore.orders.tables import OrderLineRow, OrderRow
 from retailcore.pos import commands as pos
 from retailcore.pos import services as pos_services
 
@@ -149,6 +150,36 @@ class Sales:
         self.card = Decimal(0)
         self.start = dt.datetime.now(dt.UTC).replace(hour=8, minute=0, second=0, microsecond=0)
         self.made = 0
+        self.tender: dict[uuid.UUID, str] = {}
+        """The tender each sale was paid with (a refund of it is paid out the same way)."""
+        self.refundable: list[tuple[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID, Decimal, Decimal]]]] = []
+        """Sales taken and not refunded yet: ``(client_uuid, [(order line, product, quantity, gross)])``."""
+
+    def refund(self) -> pos.SaleIn | None:
+        """A refund of every line of an earlier sale (picked at random), paid out the way it was paid:
+        whole lines come back at their own gross, so the till knows the amount."""
+        if not self.refundable:
+            return None
+        rng = self.rng
+        client_uuid, lines = self.refundable.pop(rng.randrange(len(self.refundable)))
+        gross = sum((line_gross for _, _, _, line_gross in lines), Decimal(0))
+        method = self.tender[client_uuid]
+        if method == "CARD":
+            self.card -= gross
+        else:
+            self.cash -= gross
+        self.made += 1
+        return pos.SaleIn(
+            client_uuid=uuid.UUID(int=rng.getrandbits(128), version=4),
+            sold_at=self.start + dt.timedelta(milliseconds=self.made * 300),
+            lines=[
+                pos.SaleLineIn(
+                    product_id=product_id, quantity=-quantity, unit_price=Decimal(0), refund_of=line_id
+                )
+                for line_id, product_id, quantity, _ in lines
+            ],
+            payments=[pos.PaymentIn(payment_method_code=method, amount=gross)],
+        )
 
     def sale(self) -> pos.SaleIn:
         rng = self.rng
@@ -169,17 +200,45 @@ class Sales:
             payments = [pos.PaymentIn(payment_method_code="CASH", amount=tendered)]
             self.cash += gross
         self.made += 1
+        client_uuid = uuid.UUID(int=rng.getrandbits(128), version=4)
+        self.tender[client_uuid] = payments[0].payment_method_code
         return pos.SaleIn(
-            client_uuid=uuid.UUID(int=rng.getrandbits(128), version=4),
+            client_uuid=client_uuid,
             sold_at=self.start + dt.timedelta(milliseconds=self.made * 300),
             lines=lines,
             payments=payments,
         )
 
-    def batches(self, count: int, size: int) -> Iterator[list[pos.SaleIn]]:
-        """``count`` sales in batches of ``size``, built one batch at a time (memory stays flat)."""
+    def batches(self, count: int, size: int, refund_share: float = 0.0) -> Iterator[list[pos.SaleIn]]:
+        """``count`` sales in batches of ``size``, built one batch at a time (memory stays flat). With
+        ``refund_share``, about that share of the lines are refund lines: a sale is replaced by the
+        refund of a whole earlier sale (3 lines, like a sale) once earlier sales are known
+        (:meth:`taken`)."""
         done = 0
         while done < count:
             n = min(size, count - done)
-            yield [self.sale() for _ in range(n)]
+            batch = []
+            for _ in range(n):
+                refund = self.refund() if refund_share and self.rng.random() < refund_share else None
+                batch.append(refund or self.sale())
+            yield batch
             done += n
+
+    def taken(self, session: Session, batch: list[pos.SaleIn]) -> None:
+        """Learn the order lines of a batch's sales (untimed): they can be refunded in later batches."""
+        wanted = [sale.client_uuid for sale in batch if sale.client_uuid in self.tender]
+        found: dict[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID, Decimal, Decimal]]] = {}
+        for client_uuid, line_id, product_id, quantity, net, tax in session.execute(
+            select(
+                OrderRow.client_uuid,
+                OrderLineRow.id,
+                OrderLineRow.product_id,
+                OrderLineRow.quantity,
+                OrderLineRow.net,
+                OrderLineRow.tax,
+            )
+            .join(OrderLineRow, OrderLineRow.order_id == OrderRow.id)
+            .where(OrderRow.client_uuid.in_(wanted))
+        ):
+            found.setdefault(client_uuid, []).append((line_id, product_id, quantity, net + tax))
+        self.refundable += sorted(found.items())

@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/run.py --backend sqlite --case pos --volumes 10000
     .venv/bin/python benchmarks/run.py --backend postgres --postgres URL --case http --clients 8
     .venv/bin/python benchmarks/run.py --backend sqlite --case pos --volumes 10000 --profile /tmp/pos.prof
+    .venv/bin/python benchmarks/run.py --backend sqlite --case pos --volumes 10000 --refund-share 0.05
 
 Cases (full volumes; ``--quick`` in brackets):
 
@@ -103,13 +104,20 @@ def child(spec: dict[str, Any]) -> None:
     print(RESULT + json.dumps(rows), flush=True)
 
 
-def run_case(case: str, volume: int, backend: str, args: argparse.Namespace, work: Path) -> list[dict]:
+def run_case(
+    case: str, volume: int, backend: str, args: argparse.Namespace, work: Path, refund_share: float = 0.0
+) -> list[dict]:
     if backend == "SQLite":
         path = work / f"{case}-{volume}.db"
         url = f"sqlite:///{path}"
     else:
         url = args.postgres
-    options = {"clients": args.clients, "http_batch": args.http_batch, "http_workers": args.http_workers}
+    options = {
+        "clients": args.clients,
+        "http_batch": args.http_batch,
+        "http_workers": args.http_workers,
+        "refund_share": refund_share,
+    }
     spec = {"case": case, "volume": volume, "url": url, "options": options}
     if args.profile:
         spec["profile"] = f"{args.profile}.{case}.{volume}.{backend.lower()}"
@@ -184,6 +192,12 @@ def main() -> None:
         "--http-batch", type=int, default=1000, help="sales per HTTP batch (the API takes at most 1000)"
     )
     parser.add_argument("--http-workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--refund-share",
+        type=float,
+        default=0.0,
+        help="pos case: run it again with about this share of refund lines (0.05: 5 %%), same run",
+    )
     parser.add_argument("--profile", help="cProfile the measured sections; stats written to PROFILE.case...")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -213,6 +227,8 @@ def main() -> None:
                 volumes = [int(v) for v in args.volumes.split(",")] if args.volumes else sizes[case]
                 for volume in volumes:
                     results[backend] += run_case(case, volume, backend, args, work)
+                    if case == "pos" and args.refund_share:  # the same case with refunds, same run
+                        results[backend] += run_case(case, volume, backend, args, work, args.refund_share)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for backend, rows in results.items():

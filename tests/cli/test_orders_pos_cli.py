@@ -248,8 +248,8 @@ def test_a_refused_sale_stops_at_its_batch_and_writes_nothing_of_it(shop, tmp_pa
 def test_a_malformed_sale_in_the_file_sends_nothing(shop, tmp_path: Path):
     session_id = shop.open_session()
     good = shop.sale(("MUG", "1", "12.00"), paid=[("CASH", "12.00")])
-    negative = shop.sale(("MUG", "-1", "12.00"), paid=[("CASH", "12.00")])
-    file = write_ndjson(tmp_path / "sales.jsonl", [good, negative])
+    zero = shop.sale(("MUG", "0", "12.00"), paid=[("CASH", "12.00")])  # negative is a refund line
+    file = write_ndjson(tmp_path / "sales.jsonl", [good, zero])
 
     result = cli("pos", "ingest", session_id, str(file))
 

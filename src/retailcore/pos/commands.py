@@ -7,14 +7,16 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.inputs import Instant, Text, text
 from retailcore.masterdata.commands import Code, CompanyScoped, Name, Request, StoreRef
+from retailcore.returns.tables import CONDITIONS, REASONS
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 Positive = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
+Signed = Annotated[Decimal, Field(max_digits=19, decimal_places=4, allow_inf_nan=False)]
 
 
 MAX_SALES_PER_BATCH = 1000
@@ -37,11 +39,41 @@ class OpenSession(Request):
 
 class SaleLineIn(Request):
     product_id: uuid.UUID
-    quantity: Positive
+    quantity: Signed = Field(
+        description="Units sold; negative on a refund line (goods coming back, money paid out)."
+    )
     unit_price: Money
-    """Gross when the product's taxes are price-included, net otherwise."""
+    """Gross when the product's taxes are price-included, net otherwise. A refund line with
+    ``refund_of`` is refunded at the original line's prices: its own unit price is not used."""
     discount: Money = Decimal(0)
     """Amount off the line (same basis as the unit price)."""
+    refund_of: uuid.UUID | None = Field(
+        None,
+        description="A refund line: the original order line (a POS sale of any store, or a delivered"
+        " web order line). Without it, a refund line is a refund without a receipt (by the company's"
+        " return policy), priced at its own unit price.",
+    )
+    reason: Literal[REASONS] = Field("other", description="A refund line: why the goods came back.")  # type: ignore[valid-type]
+    condition: Literal[CONDITIONS] = Field(  # type: ignore[valid-type]
+        "resaleable", description="A refund line: where the goods go (the returns dispositions)."
+    )
+
+    @field_validator("quantity")
+    @classmethod
+    def _not_zero(cls, quantity: Decimal) -> Decimal:
+        if quantity == 0:
+            raise ValueError("a line sells (positive) or refunds (negative), never zero")
+        return quantity
+
+    @model_validator(mode="after")
+    def _signed(self) -> SaleLineIn:
+        if self.quantity > 0 and self.refund_of is not None:
+            raise ValueError("refund_of: only a refund line (negative quantity) refers to an original line")
+        return self
+
+    @property
+    def is_refund(self) -> bool:
+        return self.quantity < 0
 
 
 class PaymentIn(Request):

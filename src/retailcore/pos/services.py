@@ -16,6 +16,9 @@
   category, tax per code, COGS, the cash difference, and the counted cash handed over to the safe (so
   the drawer account is back at zero after every close).
 * Sales for a closed session go to the terminal's rescue session (opened on demand), never lost.
+* A sale whose lines have negative quantities is a refund (:mod:`retailcore.pos.refunds`): claimed on
+  the returns context's counter, recorded as a return, its goods back at the original cost; it joins
+  the totals under ``refund:`` keys and the close posts it as one ``ReturnRefunded`` entry.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from retailcore.orders.invoices import issue as issue_invoice
 from retailcore.orders.tables import OrderRow
 from retailcore.payments import services as pay
 from retailcore.pos import commands as c
+from retailcore.pos import refunds as pos_refunds
 from retailcore.pos.tables import PosCashMovement, PosSession, PosSessionTotal, PosTerminal
 from retailcore.pricing.taxes import (
     LineTaxes,
@@ -67,6 +71,7 @@ from retailcore.pricing.taxes import (
     load_tax_rules,
     tax_line_alone,
 )
+from retailcore.returns.services import policy_for
 
 ZERO = Decimal(0)
 _NO_SESSION_YET = uuid.UUID(int=0)  # a priced sale's session, until the batch assigns it
@@ -397,6 +402,10 @@ class _Context:
         """The sales booked on another day than their own, by reason: each reason opens an exception."""
         self.rules = load_tax_rules(session, company.id, store.tax_jurisdiction or company.tax_jurisdiction)
         self.taxed_lines: dict[tuple[str, Decimal], _Taxed] = {}
+        self.originals = pos_refunds.load_originals(session, company.id, batch)
+        """The original order lines the batch's refund lines name."""
+        self._session = session
+        self._policy: Any = None
         product_ids = {line.product_id for sale in batch for line in sale.lines}
         # Columns, not ORM objects: a batch touches hundreds of products and needs four fields of each.
         self.products: dict[uuid.UUID, _Item] = {}
@@ -445,6 +454,12 @@ class _Context:
         )
         if self.stock is None or self.customer is None:
             raise Conflict(f"store {store.code} has no stock location to sell from", code="no-stock-location")
+
+    def refund_policy(self) -> Any:
+        """The company's return policy (read once, when a refund has no receipt)."""
+        if self._policy is None:
+            self._policy = policy_for(self._session, self.company.id)
+        return self._policy
 
 
 def _refuse(index: int, field: str, message: str, code: str = "sale-refused") -> ValidationFailed:
@@ -648,6 +663,17 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) 
     return priced
 
 
+def _price_refund(
+    ctx: _Context, index: int, sale: c.SaleIn, principal: Principal
+) -> pos_refunds.PricedRefund:
+    booked_on, _ = _booking_day(ctx, index, sale.sold_at)
+
+    def tax_alone(item: _Item, gross: Decimal) -> _Taxed:
+        return _tax(ctx, [item], [gross])[0]
+
+    return pos_refunds.price_refund(ctx, index, sale, principal, booked_on, tax_alone)
+
+
 def _redeem(session: Session, ctx: CommandContext, loaded: _Context) -> None:
     """Take the batch's gift card and store credit payments off their balances (only sales paying that
     way do this work). A payment its card or customer cannot cover refuses the whole batch like any
@@ -741,6 +767,8 @@ def ingest_batch(
     """Take a terminal's batch of offline sales: new ones are recorded, replays are counted and skipped."""
     named = get_session(session, ctx.principal, session_id, lock=True)
     known = known_client_uuids(session, named.company_id, (sale.client_uuid for sale in batch))
+    if any(pos_refunds.is_refund(sale) for sale in batch):
+        known |= pos_refunds.known_refunds(session, named.company_id, [sale.client_uuid for sale in batch])
     fresh: list[tuple[int, c.SaleIn]] = []
     duplicates = 0
     for index, sale in enumerate(batch):
@@ -757,21 +785,31 @@ def ingest_batch(
         target = get_session(session, ctx.principal, rescue.id, lock=True)
 
     loaded = _Context(session, target, [sale for _, sale in fresh], _now(ctx))
-    order_ids = new_ids(len(fresh))
-    sales = [  # all or nothing
-        _price_sale(loaded, index, sale, order_id)
-        for (index, sale), order_id in zip(fresh, order_ids, strict=True)
-    ]
+    selling = [(index, sale) for index, sale in fresh if not pos_refunds.is_refund(sale)]
+    order_ids = new_ids(len(selling))
+    priced: list[CarryOutSale | pos_refunds.PricedRefund] = []
+    next_order = iter(order_ids)
+    for index, sale in fresh:  # all or nothing
+        if pos_refunds.is_refund(sale):
+            priced.append(_price_refund(loaded, index, sale, ctx.principal))
+        else:
+            priced.append(_price_sale(loaded, index, sale, next(next_order)))
+    sales = [sale for sale in priced if isinstance(sale, CarryOutSale)]
+    refunds = [sale for sale in priced if isinstance(sale, pos_refunds.PricedRefund)]
     prefix, counted = f"{loaded.terminal.code}-{target.number:04d}", target.sale_count
-    for count, sale in enumerate(sales, start=counted + 1):
+    for count, sale in enumerate(priced, start=counted + 1):
         sale.number = f"{prefix}-{count:05d}"
-        sale.pos_session_id = target.id
-    target.sale_count = counted + len(sales)
+        if isinstance(sale, CarryOutSale):
+            sale.pos_session_id = target.id
+    target.sale_count = counted + len(priced)
     if loaded.redemptions:
         _redeem(session, ctx, loaded)
-    _move_goods(session, ctx, loaded, target, sales)
-    record_carry_out(session, target.company_id, sales, ctx.actor)
     totals: Totals = {}
+    if sales:
+        _move_goods(session, ctx, loaded, target, sales)
+        record_carry_out(session, target.company_id, sales, ctx.actor)
+    if refunds:
+        pos_refunds.take_refunds(session, ctx, loaded, target, refunds, totals, _total)
     for sale in sales:
         _sale_totals(totals, sale)
         if sale.invoiced:
@@ -787,7 +825,7 @@ def ingest_batch(
                 posting="receivable",
             )
     _apply_totals(session, target.id, totals)
-    accepted = len(sales)
+    accepted = len(priced)
     rescued = accepted if target.id != named.id else 0
     ingested = record(
         session,
@@ -800,6 +838,7 @@ def ingest_batch(
             "session_id": target.id,
             "requested_session_id": named.id,
             "accepted": [str(sale.client_uuid) for sale in sales],
+            "refunds": [str(refund.request.client_uuid) for refund in refunds],
             "duplicates": duplicates,
         },
         store_id=target.store_id,
@@ -924,8 +963,12 @@ def cash_movement(
 
 
 def expected_cash(session: Session, pos_session: PosSession, rows: Sequence[PosSessionTotal]) -> Decimal:
-    """Float + cash tenders (already net of change) + cash in - cash out."""
+    """Float + cash tenders (already net of change) - cash refunds paid out + cash in - cash out."""
     cash_tenders = sum((r.amount for r in rows if r.kind == "tender" and r.key.split("|")[0] == "cash"), ZERO)
+    cash_tenders -= sum(
+        (r.amount for r in rows if r.kind == "tender" and r.key.split("|")[0] == f"{pos_refunds.PREFIX}cash"),
+        ZERO,
+    )
     moved = ZERO
     for direction, amount in session.execute(
         select(PosCashMovement.direction, func.sum(PosCashMovement.amount))
@@ -944,7 +987,11 @@ def _differences(
 ) -> dict[str, Decimal]:
     """Counted minus expected per tender key (``kind|gateway``) that was counted: cash against the
     expected drawer, cards and the rest against their running totals."""
-    tender_totals = {r.key: r.amount for r in rows if r.kind == "tender"}
+    tender_totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for r in rows:
+        if r.kind == "tender":
+            paid_out = r.key.startswith(pos_refunds.PREFIX)
+            tender_totals[r.key.removeprefix(pos_refunds.PREFIX)] += -r.amount if paid_out else r.amount
     counted_by_key: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for code, amount in counted.items():
         method = methods[code]
@@ -997,6 +1044,8 @@ def close_session(
         )
     differences = _differences(counted, methods, rows, expected)
     date = _local_date(session, pos_session.store_id, ctx)
+    refunded = [r for r in rows if r.key.startswith(pos_refunds.PREFIX)]
+    rows = [r for r in rows if not r.key.startswith(pos_refunds.PREFIX)]
     sales = [
         {"product_category": r.key, "net": r.net, "tax": ZERO} for r in rows if r.kind == "category" and r.net
     ] + [
@@ -1054,8 +1103,57 @@ def close_session(
         store_id=pos_session.store_id,
     )
     pos_session.closing_event_id = event.id
+    if any(r.amount or r.net or r.tax for r in refunded):
+        _close_refunds(session, ctx, company, pos_session, terminal, date, refunded)
     session.flush()
     return pos_session
+
+
+def _close_refunds(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    pos_session: PosSession,
+    terminal: PosTerminal,
+    date: Any,
+    rows: Sequence[PosSessionTotal],
+) -> None:
+    """The session's refunds posted as one ``ReturnRefunded`` entry (rule ``return-refunded``):
+    sales_returns per category and output_tax per code debited at the original prices, the tenders
+    paid out credited (cash out of the drawer)."""
+    prefix = pos_refunds.PREFIX
+    lines = [
+        {"product_category": r.key.removeprefix(prefix), "net": r.net, "tax": ZERO}
+        for r in rows
+        if r.kind == "category" and r.net
+    ] + [
+        {"tax_code": r.key.removeprefix(prefix), "net": ZERO, "tax": r.tax, "tax_base": r.tax_base}
+        for r in rows
+        if r.kind == "tax" and r.tax
+    ]
+    paid_out = []
+    for r in rows:
+        if r.kind == "tender" and r.amount:
+            kind, _, gateway = r.key.removeprefix(prefix).partition("|")
+            paid_out.append({"kind": kind, "gateway": gateway or None, "amount": r.amount})
+    record(
+        session,
+        ctx,
+        type="ReturnRefunded",
+        company_id=company.id,
+        aggregate_type="PosSession",
+        aggregate_id=pos_session.id,
+        payload={
+            "date": date,
+            "reference": f"POS {terminal.code}/{pos_session.number} refunds",
+            "store_id": pos_session.store_id,
+            "channel": "pos",
+            "session_id": pos_session.id,
+            "lines": lines,
+            "refunds": paid_out,
+        },
+        store_id=pos_session.store_id,
+    )
 
 
 def awaiting_posting(session: Session, company_id: uuid.UUID, as_of: Any) -> dict[str, Decimal]:
@@ -1066,19 +1164,32 @@ def awaiting_posting(session: Session, company_id: uuid.UUID, as_of: Any) -> dic
         .where(JournalEntry.event_id == PosSession.closing_event_id)
         .scalar_subquery()
     )
+    unposted = (
+        StockMove.company_id == company_id,
+        StockMove.date <= as_of,
+        or_(PosSession.closing_event_id.is_(None), closing_date.is_(None), closing_date > as_of),
+    )
     query = (
         select(func.sum(StockMove.value))
         .join(Event, Event.id == StockMove.event_id)
         .join(PosSession, PosSession.id == Event.aggregate_id)
-        .where(
-            StockMove.company_id == company_id,
-            Event.type == "PosGoodsIssued",
-            StockMove.date <= as_of,
-            or_(PosSession.closing_event_id.is_(None), closing_date.is_(None), closing_date > as_of),
-        )
+        .where(Event.type == "PosGoodsIssued", *unposted)
     )
     value = session.scalar(query)
-    return {STOCK_ROLE["stock"]: value} if value else {}
+    awaiting = {STOCK_ROLE["stock"]: value} if value else {}
+    # Refunded goods back in stock, their COGS reversal awaiting the same close (by where they went).
+    returned = (
+        select(Location.kind, func.sum(StockMove.value))
+        .join(Event, Event.id == StockMove.event_id)
+        .join(PosSession, PosSession.id == Event.aggregate_id)
+        .join(Location, Location.id == StockMove.to_location_id)
+        .where(Event.type == "PosGoodsReturned", *unposted)
+        .group_by(Location.kind)
+    )
+    for kind, back in session.execute(returned):
+        role = STOCK_ROLE.get(kind, STOCK_ROLE["stock"])
+        awaiting[role] = awaiting.get(role, ZERO) - back
+    return {role: amount for role, amount in awaiting.items() if amount}
 
 
 def session_view(session: Session, pos_session: PosSession) -> c.SessionView:

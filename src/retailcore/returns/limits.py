@@ -5,16 +5,17 @@ concurrency on both backends.
 not cancelled) and the quantity refunded. A claim is a single ``UPDATE ... WHERE returned + q <= sold``:
 on PostgreSQL the row lock makes a second, concurrent claim wait and re-check the condition against
 the first one's result; SQLite writes one transaction at a time. A claim that does not fit updates no
-row and is refused with ``409 return-exceeds-sold``. POS refunds at the till reuse
-:func:`claim_returnable` as it is.
+row and is refused with ``409 return-exceeds-sold``. POS refunds at the till claim a batch's lines at
+once on the same counter (:func:`claim_many`: the rows locked, checked, then one update for all).
 """
 
 from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -22,7 +23,14 @@ from retailcore.core.errors import Conflict, FieldProblem
 from retailcore.orders import tables as t
 from retailcore.returns.tables import OrderLineReturn
 
-__all__ = ["claim_refundable", "claim_returnable", "release_returnable", "returned_so_far"]
+__all__ = [
+    "Claim",
+    "claim_many",
+    "claim_refundable",
+    "claim_returnable",
+    "release_returnable",
+    "returned_so_far",
+]
 
 
 def _ensure_row(
@@ -121,3 +129,87 @@ def returned_so_far(session: Session, order_line_id: uuid.UUID) -> Decimal:
         select(OrderLineReturn.returned_quantity).where(OrderLineReturn.order_line_id == order_line_id)
     )
     return found if found is not None else Decimal(0)
+
+
+class Claim(NamedTuple):
+    order_id: uuid.UUID
+    order_line_id: uuid.UUID
+    quantity: Decimal
+    field: str
+
+
+def claim_many(session: Session, company_id: uuid.UUID, claims: list[Claim]) -> list[Decimal]:
+    """Claim and refund at once (goods and money back in one step, a refund at the till) every claim,
+    in order, on the counter :func:`claim_returnable` and :func:`claim_refundable` keep: refused
+    (``409 return-exceeds-sold`` naming the claim's field, nothing written) unless what was sold less
+    what was returned covers it. Returns each claim's refunded quantity *before* it (the refund's
+    share of its line is read between before and after).
+
+    Set-based for a POS batch: one insert of the missing counter rows, one read of the counters with
+    their rows locked (PostgreSQL ``FOR UPDATE``: a concurrent claim waits for this transaction, then
+    re-checks against it; SQLite writes one transaction at a time), one update for all."""
+    if not claims:
+        return []
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    seen: dict[uuid.UUID, uuid.UUID] = {}
+    for claim in claims:
+        seen.setdefault(claim.order_line_id, claim.order_id)
+    session.execute(
+        dialect.insert(OrderLineReturn)
+        .values(
+            [
+                {
+                    "order_line_id": line_id,
+                    "company_id": company_id,
+                    "order_id": order_id,
+                    "returned_quantity": Decimal(0),
+                    "refunded_quantity": Decimal(0),
+                }
+                for line_id, order_id in sorted(seen.items())
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["order_line_id"])
+    )
+    ids = sorted(seen)
+    counters = {
+        line_id: [sold or Decimal(0), returned, refunded]
+        for line_id, sold, returned, refunded in session.execute(
+            select(
+                OrderLineReturn.order_line_id,
+                t.OrderLineRow.fulfilled_quantity,
+                OrderLineReturn.returned_quantity,
+                OrderLineReturn.refunded_quantity,
+            )
+            .join(t.OrderLineRow, t.OrderLineRow.id == OrderLineReturn.order_line_id)
+            .where(OrderLineReturn.order_line_id.in_(ids))
+            .with_for_update(of=OrderLineReturn)
+        )
+    }
+    befores = []
+    for claim in claims:
+        counter = counters[claim.order_line_id]
+        sold, returned, refunded = counter
+        if returned + claim.quantity > sold:
+            left = max(sold - returned, Decimal(0))
+            raise Conflict(
+                f"only {left.normalize():f} of this order line can still be returned"
+                f" ({sold.normalize():f} sold, {returned.normalize():f} already returned)",
+                code="return-exceeds-sold",
+                problems=[FieldProblem(claim.field, f"at most {left.normalize():f}")],
+            )
+        befores.append(refunded)
+        counter[1], counter[2] = returned + claim.quantity, refunded + claim.quantity
+    T = OrderLineReturn.__table__
+    session.execute(
+        update(T)
+        .where(T.c.order_line_id == bindparam("line_id"))
+        .values(
+            returned_quantity=bindparam("returned", type_=T.c.returned_quantity.type),
+            refunded_quantity=bindparam("refunded", type_=T.c.refunded_quantity.type),
+        ),
+        [
+            {"line_id": line_id, "returned": returned, "refunded": refunded}
+            for line_id, (_, returned, refunded) in sorted(counters.items())
+        ],
+    )
+    return befores

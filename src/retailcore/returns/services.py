@@ -430,14 +430,19 @@ def request_return(
 # -- receive and inspect -----------------------------------------------------------------------------
 
 
-def _unit_cost(session: Session, company: Company, line: ReturnLineRow) -> Decimal:
+def original_unit_cost(cost: Decimal, fulfilled: Decimal) -> Decimal:
+    """What one unit of an original order line cost when it left stock."""
+    if fulfilled > 0:
+        return (cost / fulfilled).quantize(Decimal("0.000001"), ROUND_HALF_UP)
+    return ZERO
+
+
+def unit_cost(session: Session, company: Company, line: ReturnLineRow) -> Decimal:
     """The original sale's unit cost; for a no-receipt return, the product's cost today."""
     if line.order_line_id is not None:
         source = session.get(t.OrderLineRow, line.order_line_id)
         assert source is not None
-        if source.fulfilled_quantity > 0:
-            return (source.cost / source.fulfilled_quantity).quantize(Decimal("0.000001"), ROUND_HALF_UP)
-        return ZERO
+        return original_unit_cost(source.cost, source.fulfilled_quantity)
     cost = session.get(i.ProductCost, line.product_id)
     if cost is not None and cost.quantity > 0 and cost.value > 0:
         return (cost.value / cost.quantity).quantize(Decimal("0.000001"), ROUND_HALF_UP)
@@ -491,7 +496,7 @@ def receive_return(
         location = location_for(session, company.id, row.store_id, line.condition, f"lines.{index}.condition")
         line.location_id = location.id
         moves.append(
-            MoveLine(line.product_id, quantity, customer.id, location.id, _unit_cost(session, company, line))
+            MoveLine(line.product_id, quantity, customer.id, location.id, unit_cost(session, company, line))
         )
     result = move_stock(
         session,
