@@ -5,6 +5,7 @@ history."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -12,10 +13,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from retailcore.adapters import migrations
 from retailcore.adapters.db import make_engine
 from retailcore.entrypoints.bootstrap import Runtime, bootstrap
+from retailcore.entrypoints.cli.main import app
 from retailcore.entrypoints.settings import Settings
 from retailcore.inventory.tables import StockMove, StockQuant
 from retailcore.masterdata.tables import Company, Location, Store
@@ -246,3 +249,18 @@ def test_one_seed_gives_the_same_returns_on_a_fresh_database(runtime: Runtime, t
     assert again == first
     assert again_returns == first_returns
     assert first["returns"]["count"] == len(first_returns)
+
+
+def test_return_rates_are_set_on_the_command_line(runtime: Runtime) -> None:
+    tiny = ["simulate", "--stores", "1", "--days", "3", "--scale", "0.3", "--start", "2026-03-02", "--json"]
+    result = CliRunner().invoke(
+        app, [*tiny, "--company", "NONE", "--return-rate", "Apparel=0", "--return-rate", "default=0"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["returns"]["count"] == 0
+    assert summary["orders"]["pos"] > 0
+
+    wrong = CliRunner().invoke(app, [*tiny, "--return-rate", "Apparel=120"])
+    assert wrong.exit_code == 2
+    assert "CATEGORY=PERCENT" in wrong.output
