@@ -87,5 +87,48 @@ class Profile:
     fee_per_ten_thousand: tuple[tuple[str, int], ...] = (("adyen", 120), ("stripe", 120), ("amazon", 1500))
     """Gateway fee in 1/100 %: cards 1.2 %, the marketplace's commission 15 %."""
 
+    # -- returns -------------------------------------------------------------------------------------
+    return_percent_by_category: tuple[tuple[str, int], ...] = (("Apparel", 20), ("Footwear", 15), ("Food", 1))
+    """Share of sold lines (POS, web, marketplace) that come back, by the top of the product's category
+    (``Apparel`` for ``Apparel/Tops``); ``--return-rate`` on the command line replaces entries."""
+    return_default_percent: int = 5
+    """Lines of the other categories."""
+    return_delay_days: tuple[int, int] = (1, 7)
+    """Days between the sale (POS) or the delivery (web, marketplace) and the return; returns that would
+    fall after the last simulated day do not happen."""
+    cross_channel_return_percent: int = 30
+    """Web returns brought to a store (size-weighted) rather than posted back to the warehouse: the goods
+    go to that store, the money back to the web card."""
+    partial_return_percent: int = 50
+    """Returned lines of two units or more of which only part comes back."""
+    return_conditions: tuple[tuple[str, int], ...] = (("resaleable", 85), ("damaged", 10), ("defective", 5))
+    return_reasons: tuple[tuple[str, int], ...] = (
+        ("wrong_size", 35),
+        ("changed_mind", 40),
+        ("not_as_described", 15),
+        ("other", 10),
+    )
+    """Reasons of resaleable returns; damaged goods come back as ``damaged_in_transit`` (web) or
+    ``other``, defective ones as ``defective``."""
+    store_credit_refund_percent: int = 10
+    """Returns refunded to store credit by choice; the rest go back to the original card. What was paid
+    in cash or by gift card is refunded to store credit too (cash refunds at the till belong to the POS
+    refunds, not to the returns service)."""
+
+    # -- gift cards and store credit -----------------------------------------------------------------
+    gift_cards_per_store_day: tuple[int, int] = (1, 2)
+    """Gift cards sold (by card) per store a day: 1 per 2 stores."""
+    gift_card_amounts: tuple[tuple[int, int], ...] = ((20, 20), (25, 20), (50, 35), (100, 20), (150, 5))
+    gift_card_pos_permille: int = 15
+    """POS sales paid with a gift card (sold on an earlier day, balance left) for as much as it holds,
+    the rest by bank card."""
+    gift_card_web_percent: int = 3
+    """Web orders paid the same way."""
+    members: int = 40
+    """Loyalty members: the customers returns without a customer of their own are refunded to (store
+    credit), and who spend it."""
+    store_credit_spend_percent: int = 30
+    """Members with credit who place a web order paid with it on a given day."""
+
 
 PROFILE = Profile()

@@ -6,7 +6,9 @@ one day's part):
 1. **POS**, one transaction per store: every till opens a session with its float, sells (two batches
    of offline sales around a midday safe drop), and closes with the counted cash.
 2. **Orders**: what was scheduled for today (shipments, partial parcels, collections, cancellations,
-   b2b deliveries and invoices), then the day's new web, marketplace and b2b orders.
+   b2b deliveries and invoices), the returns due today (requested, received and refunded through the
+   returns service), then the day's new web, marketplace and b2b orders and the members' store credit
+   spends.
 3. **Back office**: transfers and purchase orders arriving today, replenishment (warehouse to store
    transfers, purchase orders to the warehouse), an occasional store-to-store transfer, the weekly
    cycle counts, and the card payouts of the sales two days ago.
@@ -26,7 +28,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -46,9 +48,14 @@ from retailcore.inventory import transfers as tr
 from retailcore.inventory.stock_queries import stock_levels
 from retailcore.masterdata import tables as t
 from retailcore.orders import services as orders
+from retailcore.orders import tables as ot
+from retailcore.payments import commands as paycmd
+from retailcore.payments import services as pay
 from retailcore.pos import commands as pc
 from retailcore.pos import services as pos
 from retailcore.pos.tables import PosSession
+from retailcore.returns import commands as rc
+from retailcore.returns import services as returns
 from retailcore.simulation import world as w
 from retailcore.simulation.profile import PROFILE, Profile
 from retailcore.simulation.summary import Counters, Summary, summarize
@@ -72,6 +79,8 @@ class Options:
     """First simulated day; default: ``days`` before today, so the history ends yesterday."""
     scale: Decimal = Decimal(1)
     """Multiplies the daily counts of sales and orders (0.1 for a quick run)."""
+    return_rates: tuple[tuple[str, int], ...] = ()
+    """``(category, percent)`` replacing the profile's return rates (``default`` for the others)."""
 
 
 @dataclass
@@ -100,6 +109,24 @@ class _Planned:
     channel: str
     gateway: str | None = None
     line_ids: list[uuid.UUID] | None = None
+
+
+@dataclass
+class _Return:
+    """A return planned for a later day: order lines (by position) and the quantities coming back."""
+
+    channel: str
+    store_id: uuid.UUID
+    """The receiving store (or the warehouse, for goods posted back)."""
+    lines: list[tuple[int, Decimal]]
+    condition: str
+    reason: str
+    store_credit: bool
+    member: uuid.UUID
+    order_id: uuid.UUID | None = None
+    client_uuid: uuid.UUID | None = None
+    """POS sales are found by their terminal's id."""
+    cross_channel: bool = False
 
 
 @dataclass
@@ -161,6 +188,21 @@ class Simulator:
         self.options = options
         self.start = start
         self.profile = profile
+        if options.return_rates:
+            rates = dict(profile.return_percent_by_category)
+            default = profile.return_default_percent
+            for category, percent in options.return_rates:
+                if category.lower() == "default":
+                    default = percent
+                else:
+                    rates[category] = percent
+            profile = replace(
+                profile, return_percent_by_category=tuple(rates.items()), return_default_percent=default
+            )
+            self.profile = profile
+        self.return_rates = {
+            category.lower(): percent for category, percent in profile.return_percent_by_category
+        }
         self.progress = progress or (lambda kind, done, total: None)
         self.scale = options.scale
         self.counters = Counters()
@@ -176,6 +218,13 @@ class Simulator:
         every few days."""
         self.tills: dict[uuid.UUID, Decimal] = {}
         """Cash expected in each open session's drawer."""
+        self.returns: dict[int, list[_Return]] = defaultdict(list)
+        self.gift_cards: list[list[Any]] = []
+        """``[code, balance]`` of the cards sold on earlier days with a balance left (codes are shown
+        once, at the issue: the customer keeps them)."""
+        self.new_gift_cards: list[list[Any]] = []
+        self.credit: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
+        """Store credit per customer, as the simulator gave and spent it."""
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -245,6 +294,7 @@ class Simulator:
             if self.world.created:
                 w.receive_opening_stock(session, ctx, self.world, profile, self.scale, self._date(-1))
         world = self.world
+        self.by_id = world.by_id
         self.pos_products = _Weighted([p for p in world.products if p.pos])
         self.web_products = _Weighted([p for p in world.products if p.web])
         marketplace = [p for p in world.products if p.marketplace]
@@ -268,6 +318,8 @@ class Simulator:
                 self._orders_day(session, day)
             with transaction(self.factory) as session:
                 self._back_office_day(session, day)
+            self.gift_cards += self.new_gift_cards
+            self.new_gift_cards = []
         self.progress("days", self.options.days, self.options.days)
         with self.factory() as session:
             after = self._exceptions(session)
@@ -310,14 +362,18 @@ class Simulator:
                 self.tills[opened.id] = profile.opening_float + Decimal("50.00")
             else:
                 self.tills[opened.id] = profile.opening_float
+        gift_rng = self._rng("gift", "pos", store.code, day)
+        self._sell_gift_cards(session, day, gift_rng, store)
         minutes = sorted(rng.randrange(600) for _ in range(count))
         batches: dict[tuple[int, bool], list[pc.SaleIn]] = defaultdict(list)
         cards: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
+        sold: list[pc.SaleIn] = []
         for number, minute in enumerate(minutes):
             till = number % terminals
-            sale = self._sale(rng, day, store, sessions[till], number, minute, cards)
+            sale = self._sale(rng, gift_rng, day, store, sessions[till], number, minute, cards)
             if sale is not None:
                 batches[(till, minute < 270)].append(sale)
+                sold.append(sale)
         for till, pos_session in enumerate(sessions):
             for morning in (True, False):
                 sales = batches.get((till, morning), [])
@@ -334,6 +390,43 @@ class Simulator:
                     self._cash(session, day, 12, pos_session.id, "out", drop, "safe drop")
                     self.tills[pos_session.id] -= drop
             self._close(session, day, rng, pos_session, cards[pos_session.id])
+        returns_rng = self._rng("returns", "pos", store.code, day)
+        for sale in sold:
+            lines = [
+                (position, self.by_id[line.product_id].category, line.quantity)
+                for position, line in enumerate(sale.lines, start=1)
+            ]
+            self._draw_return(returns_rng, day, "pos", lines, store.id, client_uuid=sale.client_uuid)
+
+    def _sell_gift_cards(self, session: Session, day: int, rng: random.Random, store: w.SimStore) -> None:
+        """Gift cards sold over the counter, paid by bank card, through the service the API uses."""
+        numerator, denominator = self.profile.gift_cards_per_store_day
+        for n in range(self._count_of(f"gift/{store.code}", Decimal(numerator) / denominator)):
+            amount = Decimal(_weighted(rng, self.profile.gift_card_amounts)).quantize(CENT)
+            issued = pay.issue_gift_card(
+                session,
+                self._ctx(day, 11, n % 60),
+                self.world.company,
+                paycmd.IssueGiftCard(
+                    company_id=self.world.company.id, amount=amount, paid_by="card", store_id=store.id
+                ),
+            )
+            self.new_gift_cards.append([issued.code, amount])
+            self.card_days[("adyen", day)] += amount
+            self.counters.gift_cards_sold += 1
+            self.counters.gift_cards_sold_amount += amount
+
+    def _gift_card(self, rng: random.Random, due: Decimal) -> tuple[str, Decimal] | None:
+        """A card sold on an earlier day pays ``due`` for as much as it holds: its code and the amount."""
+        if not self.gift_cards:
+            return None
+        card = self.gift_cards[rng.randrange(len(self.gift_cards))]
+        used = min(card[1], due)
+        card[1] -= used
+        if card[1] <= 0:
+            self.gift_cards.remove(card)
+        self.counters.gift_cards_redeemed += used
+        return card[0], used
 
     def _cash(
         self,
@@ -356,6 +449,7 @@ class Simulator:
     def _sale(
         self,
         rng: random.Random,
+        gift_rng: random.Random,
         day: int,
         store: w.SimStore,
         pos_session: PosSession,
@@ -394,21 +488,29 @@ class Simulator:
             )
         if not lines:
             return None
-        payments = []
-        if _percent(rng, profile.split_tender_percent) and gross > 20:
+        payments: list[tuple[str, Decimal, Decimal, str | None]] = []
+        gift = None
+        if gift_rng.randrange(1000) < profile.gift_card_pos_permille:
+            gift = self._gift_card(gift_rng, gross)
+        if gift is not None:
+            code, used = gift
+            payments = [("GIFT", used, ZERO, code)]
+            if gross > used:
+                payments.append(("CARD", gross - used, ZERO, None))
+        elif _percent(rng, profile.split_tender_percent) and gross > 20:
             cash = (gross / 2).to_integral_value(ROUND_FLOOR)
-            payments = [("CASH", cash, cash), ("CARD", gross - cash, ZERO)]
+            payments = [("CASH", cash, cash, None), ("CARD", gross - cash, ZERO, None)]
         elif _percent(rng, profile.cash_percent):
             note = _weighted(rng, ((1, 25), (5, 30), (10, 25), (20, 15), (50, 5)))
             tendered = (gross / note).to_integral_value(ROUND_CEILING) * note
             tendered = max(tendered, gross).quantize(CENT)
-            payments = [("CASH", tendered, gross)]
+            payments = [("CASH", tendered, gross, None)]
         else:
-            payments = [("CARD", gross, ZERO)]
-        for code, amount, kept in payments:
+            payments = [("CARD", gross, ZERO, None)]
+        for code, amount, kept, _ in payments:
             if code == "CASH":
                 self.tills[pos_session.id] += kept
-            else:
+            elif code == "CARD":
                 cards[pos_session.id] += amount
                 self.card_days[("adyen", day)] += amount
         sold_at = dt.datetime.combine(self._date(day), dt.time(8, 0), UTC) + dt.timedelta(
@@ -421,7 +523,10 @@ class Simulator:
             ),
             sold_at=sold_at,
             lines=lines,
-            payments=[pc.PaymentIn(payment_method_code=code, amount=amount) for code, amount, _ in payments],
+            payments=[
+                pc.PaymentIn(payment_method_code=code, amount=amount, reference=reference)
+                for code, amount, _, reference in payments
+            ],
         )
 
     def _close(
@@ -456,7 +561,7 @@ class Simulator:
                         session, ctx, company, plan.order_id, orders.CancelOrder(reason="customer")
                     )
                     self.counters.cancelled[plan.channel] += 1
-                    refunded = sum((p.refunded for p in view.payments), ZERO)
+                    refunded = sum((p.refunded for p in view.payments if p.kind == "card"), ZERO)
                     if refunded:
                         self.card_days[(plan.gateway or "stripe", day)] -= refunded
                 continue
@@ -477,6 +582,11 @@ class Simulator:
                 if plan.action == "fulfil_invoice":
                     orders.invoice_order(session, ctx, company, plan.order_id, orders.InvoiceOrder())
                     self.counters.invoices += 1
+                if plan.channel in ("web", "marketplace") and view.state == "fulfilled":
+                    self._draw_order_return(day, view)
+        for planned in self.returns.pop(day, []):
+            with self._attempt(session, "return"):
+                self._return(session, day, planned)
         rng = self._rng("web", day)
         profile = self.profile
         stores = len(self.world.stores)
@@ -487,8 +597,9 @@ class Simulator:
             / 100
             * self.scale
         )
+        gift_rng = self._rng("gift", "web", day)
         for n in range(count):
-            self._web_order(session, day, rng, n * 600 // max(count, 1))
+            self._web_order(session, day, rng, n * 600 // max(count, 1), gift_rng=gift_rng)
         numerator, denominator = profile.marketplace_orders_per_store_day
         count = self._count_of("marketplace", Decimal(stores * numerator) / denominator)
         if self.marketplace_products is not None:
@@ -496,6 +607,155 @@ class Simulator:
                 self._marketplace_order(session, day, rng, n * 600 // max(count, 1))
         if day % 7 in profile.b2b_days:
             self._b2b_order(session, day, rng)
+        credit_rng = self._rng("credit", day)
+        for member in self.world.members:
+            if self.credit[member] >= 1 and _percent(credit_rng, profile.store_credit_spend_percent):
+                self._web_order(session, day, credit_rng, credit_rng.randrange(600), customer=member)
+
+    # -- returns ---------------------------------------------------------------------------------------
+
+    def _return_percent(self, category: str) -> int:
+        return self.return_rates.get(category.split("/")[0].lower(), self.profile.return_default_percent)
+
+    def _draw_return(
+        self,
+        rng: random.Random,
+        day: int,
+        channel: str,
+        lines: Sequence[tuple[int, str, Decimal]],
+        store_id: uuid.UUID,
+        **found: Any,
+    ) -> None:
+        """Decide whether lines ``(position, category, quantity)`` of a sale come back, how many, when,
+        in what condition and why; plan the return if it falls within the simulated days."""
+        profile = self.profile
+        chosen: list[tuple[int, Decimal]] = []
+        for position, category, quantity in lines:
+            if rng.randrange(100) < self._return_percent(category):
+                back = quantity
+                whole = quantity == quantity.to_integral_value()
+                if whole and quantity >= 2 and _percent(rng, profile.partial_return_percent):
+                    back = Decimal(rng.randint(1, int(quantity) - 1))
+                chosen.append((position, back))
+        if not chosen:
+            return
+        when = day + rng.randint(*profile.return_delay_days)
+        condition = _weighted(rng, profile.return_conditions)
+        if condition == "resaleable":
+            reason = _weighted(rng, profile.return_reasons)
+        elif condition == "damaged":
+            reason = "other" if channel == "pos" else "damaged_in_transit"
+        else:
+            reason = "defective"
+        store_credit = _percent(rng, profile.store_credit_refund_percent)
+        member = rng.choice(self.world.members)
+        cross_channel = False
+        if channel == "web" and _percent(rng, profile.cross_channel_return_percent):
+            store_id = _weighted(rng, self.store_weights).id
+            cross_channel = True
+        if when >= self.options.days:
+            self.counters.returns_after_the_window += 1
+            return
+        self.returns[when].append(
+            _Return(
+                channel,
+                store_id,
+                chosen,
+                condition,
+                reason,
+                store_credit,
+                member,
+                cross_channel=cross_channel,
+                **found,
+            )
+        )
+
+    def _draw_order_return(self, day: int, view: Any) -> None:
+        """A delivered web or marketplace order may come back: by post to the warehouse, or (web, a
+        share) to a store."""
+        rng = self._rng("returns", view.number)
+        lines = [(line.position, line.product_category, line.fulfilled_quantity) for line in view.lines]
+        self._draw_return(rng, day, view.channel, lines, self.world.warehouse.id, order_id=view.id)
+
+    def _return(self, session: Session, day: int, planned: _Return) -> None:
+        """Request, receive and refund a return through the returns service, as the API does: the
+        refund goes back to the order's cards (as far as they captured), the rest (cash, gift card)
+        or all of it when the customer chose so, to store credit."""
+        company = self.world.company
+        ctx = self._ctx(day, 16)
+        order_id = planned.order_id
+        if order_id is None:
+            order_id = session.scalar(
+                select(ot.OrderRow.id).where(
+                    ot.OrderRow.company_id == company.id, ot.OrderRow.client_uuid == planned.client_uuid
+                )
+            )
+            if order_id is None:
+                self.counters.refused["return"] += 1
+                return
+        order = orders.get_order(session, ctx.principal, company, order_id)
+        by_position = {line.position: line for line in order.lines}
+        lines: list[rc.ReturnLineIn] = []
+        amount = ZERO
+        units = ZERO
+        for position, quantity in planned.lines:
+            line = by_position[position]
+            quantity = min(quantity, line.fulfilled_quantity)
+            if quantity <= 0:
+                continue
+            source = session.get(ot.OrderLineRow, line.id)
+            assert source is not None
+            net, taxes = returns.line_refund(source, ZERO, quantity, order.currency)
+            amount += net + sum((Decimal(str(tax["amount"])) for tax in taxes), ZERO)
+            units += quantity
+            lines.append(
+                rc.ReturnLineIn(order_line_id=line.id, quantity=quantity, condition=planned.condition)
+            )
+        if not lines:
+            return
+        customer = order.customer_id or planned.member
+        requested = returns.request_return(
+            session,
+            ctx,
+            company,
+            rc.RequestReturn(
+                company_id=company.id,
+                order_id=order.id,
+                store_id=planned.store_id,
+                customer_id=customer,
+                reason=planned.reason,
+                lines=lines,
+            ),
+        )
+        returns.receive_return(session, ctx, company, requested.id, rc.ReceiveReturn())
+        tenders: list[rc.RefundTenderIn] = []
+        left = amount
+        card_refunds: list[tuple[str, Decimal]] = []
+        if not planned.store_credit:
+            for payment in reversed(order.payments):
+                refundable = payment.captured - payment.refunded
+                if left > 0 and payment.kind == "card" and refundable > 0:
+                    take = min(left, refundable)
+                    tenders.append(rc.RefundTenderIn(kind="card", tender_id=payment.id, amount=take))
+                    card_refunds.append((payment.gateway or "stripe", take))
+                    left -= take
+        if left > 0:
+            tenders.append(rc.RefundTenderIn(kind="store_credit", amount=left))
+        refunded = returns.refund_return(
+            session, ctx, company, requested.id, rc.RefundReturn(tenders=tenders if amount > 0 else None)
+        )
+        for gateway, take in card_refunds:
+            self.card_days[(gateway, day)] -= take
+        if left > 0:
+            self.credit[customer] += left
+            self.counters.store_credit_issued += left
+            self.counters.returns_to_store_credit += 1
+        self.counters.returns += 1
+        self.counters.returned_units += units
+        self.counters.refunds_total += refunded.refunded_total
+        self.counters.returns_by_condition[planned.condition] += 1
+        if planned.cross_channel:
+            self.counters.cross_channel_returns += 1
 
     def _count_of(self, channel: str, expected: Decimal) -> int:
         """Today's orders of a channel at this scale; the fraction left over waits for the next day."""
@@ -523,7 +783,18 @@ class Simulator:
             view = orders.place_order(session, ctx, self.world.company, body)
         return view
 
-    def _web_order(self, session: Session, day: int, rng: random.Random, minute: int) -> None:
+    def _web_order(
+        self,
+        session: Session,
+        day: int,
+        rng: random.Random,
+        minute: int,
+        *,
+        gift_rng: random.Random | None = None,
+        customer: uuid.UUID | None = None,
+    ) -> None:
+        """A web order: paid by card, or first with a gift card (``gift_rng``) or the member
+        ``customer``'s store credit for as much as it holds."""
         profile = self.profile
         ctx = self._ctx(day, 8 + minute // 60, minute % 60)
         collect = _percent(rng, profile.click_and_collect_percent)
@@ -545,6 +816,7 @@ class Simulator:
             fulfillment_mode="click_and_collect" if collect else "ship_from_store" if from_store else "ship",
             pickup_store_id=store.id if collect else None,
             store_id=store.id if from_store else None,
+            customer_id=customer,
             lines=[orders.LineIn(product_id=p.id, quantity=q) for p, q in picked],
         )
         view = self._place(session, ctx, "web order", body)
@@ -557,16 +829,40 @@ class Simulator:
             )
             self.counters.cancelled["web"] += 1
             return
-        orders.take_payment(
-            session,
-            ctx,
-            self.world.company,
-            view.id,
-            orders.TakePayment(
-                kind="card", gateway="stripe", reference=f"pi_{view.number}", amount=view.gross_total
-            ),
-        )
-        self.card_days[("stripe", day)] += view.gross_total
+        due = view.gross_total
+        if customer is not None:
+            used = min(self.credit[customer], due)
+            orders.take_payment(
+                session,
+                ctx,
+                self.world.company,
+                view.id,
+                orders.TakePayment(kind="store_credit", amount=used),
+            )
+            self.credit[customer] -= used
+            self.counters.store_credit_spent += used
+            due -= used
+        elif gift_rng is not None and _percent(gift_rng, profile.gift_card_web_percent):
+            gift = self._gift_card(gift_rng, due)
+            if gift is not None:
+                code, used = gift
+                orders.take_payment(
+                    session,
+                    ctx,
+                    self.world.company,
+                    view.id,
+                    orders.TakePayment(kind="gift_card", reference=code, amount=used),
+                )
+                due -= used
+        if due > 0:
+            orders.take_payment(
+                session,
+                ctx,
+                self.world.company,
+                view.id,
+                orders.TakePayment(kind="card", gateway="stripe", reference=f"pi_{view.number}", amount=due),
+            )
+            self.card_days[("stripe", day)] += due
         if _percent(rng, profile.paid_cancel_percent):
             self.plans[day + rng.randint(0, 1)].append(_Planned(view.id, "cancel", "web", "stripe"))
             return
@@ -932,6 +1228,7 @@ def simulate(
         seed=options.seed,
         start=start,
         scale=options.scale,
+        return_rates=options.return_rates,
     )
     return Simulator(factory, options, start=start, profile=profile, progress=progress).run()
 

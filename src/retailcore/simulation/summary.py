@@ -59,6 +59,19 @@ class Counters:
     payout_gross: Decimal = ZERO
     payout_fees: Decimal = ZERO
     stock_exceptions: dict[str, int] = field(default_factory=dict)
+    returns: int = 0
+    returned_units: Decimal = ZERO
+    refunds_total: Decimal = ZERO
+    cross_channel_returns: int = 0
+    returns_to_store_credit: int = 0
+    returns_by_condition: Counter[str] = field(default_factory=Counter)
+    returns_after_the_window: int = 0
+    """Returns drawn for a day after the last simulated one (they do not happen)."""
+    gift_cards_sold: int = 0
+    gift_cards_sold_amount: Decimal = ZERO
+    gift_cards_redeemed: Decimal = ZERO
+    store_credit_issued: Decimal = ZERO
+    store_credit_spent: Decimal = ZERO
 
 
 Summary = dict[str, Any]
@@ -151,6 +164,26 @@ def summarize(
             "units_found": _quantity(counters.units_found),
         },
         "stock_exceptions": counters.stock_exceptions,
+        "returns": {
+            "count": counters.returns,
+            "units": _quantity(counters.returned_units),
+            "refunds_total": _money(counters.refunds_total),
+            "cross_channel": counters.cross_channel_returns,
+            "to_store_credit": counters.returns_to_store_credit,
+            **{
+                condition: counters.returns_by_condition[condition]
+                for condition in ("resaleable", "damaged", "defective")
+            },
+        },
+        "gift_cards": {
+            "sold": counters.gift_cards_sold,
+            "sold_amount": _money(counters.gift_cards_sold_amount),
+            "redeemed_amount": _money(counters.gift_cards_redeemed),
+        },
+        "store_credit": {
+            "issued": _money(counters.store_credit_issued),
+            "spent": _money(counters.store_credit_spent),
+        },
         "units_on_hand": _quantity(on_hand),
         "stock_agrees_with_ledger": agrees,
         "trial_balance_balanced": balanced,

@@ -89,6 +89,9 @@ class World:
     customers: list[uuid.UUID]
     created: bool
     """True when this run created the company (and its opening stock)."""
+    members: list[uuid.UUID] = field(default_factory=list)
+    """Loyalty members (``M001``..): who returns without a customer are refunded to and who spend
+    their store credit."""
 
     @property
     def by_id(self) -> dict[uuid.UUID, SimProduct]:
@@ -265,6 +268,28 @@ def _ensure_customers(session: Session, ctx: CommandContext, company: t.Company)
     return ids
 
 
+def _ensure_members(session: Session, ctx: CommandContext, company: t.Company, count: int) -> list[uuid.UUID]:
+    existing = {
+        row.code: row.id
+        for row in session.scalars(
+            select(t.Customer).where(t.Customer.company_id == company.id, t.Customer.code.like("M%"))
+        )
+    }
+    ids = []
+    for n in range(1, count + 1):
+        code = f"M{n:03d}"
+        if code not in existing:
+            row = s.create(
+                session,
+                ctx,
+                s.CUSTOMER,
+                c.CreateCustomer(company_id=company.id, code=code, name=f"Membre {n}"),
+            )
+            existing[code] = row.id
+        ids.append(existing[code])
+    return ids
+
+
 def _ensure_terminals(
     session: Session, ctx: CommandContext, company: t.Company, store: SimStore, count: int
 ) -> None:
@@ -334,7 +359,15 @@ def load_world(
                 weight=weight,
             )
         )
-    world = World(company, sim_stores, warehouse, products, _ensure_customers(session, ctx, company), created)
+    world = World(
+        company,
+        sim_stores,
+        warehouse,
+        products,
+        _ensure_customers(session, ctx, company),
+        created,
+        _ensure_members(session, ctx, company, profile.members),
+    )
     return world
 
 

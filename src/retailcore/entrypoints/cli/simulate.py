@@ -30,6 +30,18 @@ def _scale(value: str) -> Decimal:
     return scale
 
 
+def _return_rates(values: list[str] | None) -> tuple[tuple[str, int], ...]:
+    rates = []
+    for value in values or []:
+        category, _, percent = value.partition("=")
+        if not category.strip() or not percent.strip().isdigit() or int(percent) > 100:
+            raise typer.BadParameter(
+                f"'{value}' is not CATEGORY=PERCENT (a whole percent, 0 to 100)", param_hint="--return-rate"
+            )
+        rates.append((category.strip(), int(percent)))
+    return tuple(rates)
+
+
 def simulate(
     stores: Annotated[
         int, typer.Option(min=1, max=999, help="Stores that trade (S01..; reused if they exist).")
@@ -46,6 +58,13 @@ def simulate(
     scale: Annotated[
         str, typer.Option(help="Multiplies the daily numbers of sales and orders, e.g. 0.1.")
     ] = "1",
+    return_rate: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="CATEGORY=PERCENT: share of sold lines returned for a top category (Apparel, Footwear,"
+            " Food...; default=N for the others). Repeatable.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Simulate a specialty retailer's trading: POS, web, marketplace, b2b, stock and the books."""
@@ -56,6 +75,7 @@ def simulate(
         seed=seed,
         start=start,
         scale=_scale(scale),
+        return_rates=_return_rates(return_rate),
     )
     runtime = errors.runtime()
     err = output.console(stderr=True)
