@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import time
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from sqlalchemy import event, func, select
+from sqlalchemy import Engine, event, func, select
 from typer.testing import CliRunner
 
 from retailcore.access.model import system_principal
@@ -99,9 +98,18 @@ def product(runtime: Runtime, sku: str) -> t.Product:
 def test_imports_ten_thousand_products(runtime: Runtime, acme: t.Company, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "catalog.csv", catalog(10_000))
 
-    started = time.perf_counter()
-    result = run_import(path)
-    elapsed = time.perf_counter() - started
+    statements: list[str] = []
+
+    def count(_connection: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    # Every engine's, as the CLI makes its own: how many statements the import sends, not how long
+    # it takes (speed lives in benchmarks/import_products.py, timings in a test only make it flaky).
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        result = run_import(path)
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
 
     assert result.exit_code == 0, result.output
     assert "10000/10000" in result.stderr  # the progress bar's final count
@@ -109,8 +117,10 @@ def test_imports_ten_thousand_products(runtime: Runtime, acme: t.Company, tmp_pa
     assert product_count(runtime) == 10_000
     created = events_of(runtime, "ProductCreated")
     assert len(created) == 10_000
-    # Generous bound (CI machines vary); the point is "seconds", not "minutes" of one query per row.
-    assert elapsed < 30, f"10,000 products took {elapsed:.1f} s"
+    # Products and barcodes go in set-based, a few statements per chunk of rows. The events still go one
+    # INSERT per row (the ORM fetches each one's log position): a known cost, left for a later change.
+    per_row = [sql for sql in statements if not sql.startswith("INSERT INTO events")]
+    assert len(per_row) < 200, f"10,000 products took {len(per_row)} statements besides their events"
 
     # The event is the one services.create records: {"after": the product as the API shows it}.
     last = product(runtime, "SKU-09999")
