@@ -34,10 +34,10 @@ PYTEST_WORKERS ?= auto
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
-	env -u RETAILCORE_TEST_DATABASE_URL $(BIN)/pytest -q -n $(PYTEST_WORKERS)
+	env -u RETAILCORE_TEST_DATABASE_URL $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 	@if [ -n "$$RETAILCORE_TEST_DATABASE_URL" ]; then \
 		echo "== PostgreSQL: $$RETAILCORE_TEST_DATABASE_URL"; \
-		$(BIN)/pytest -q -n $(PYTEST_WORKERS); \
+		$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal; \
 	else \
 		echo "RETAILCORE_TEST_DATABASE_URL not set: PostgreSQL run skipped"; \
 	fi
