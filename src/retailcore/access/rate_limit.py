@@ -78,10 +78,10 @@ class TokenBuckets:
             self._forget_idle(now)
             bucket = self._buckets.pop(token_id, None)
             if bucket is None:
-                bucket = _Bucket(level=float(self.burst), updated=now)
+                bucket = _Bucket(level=float(self.burst), updated=now)  # float-ok: requests, not money
             else:
                 elapsed = max(0.0, now - bucket.updated)
-                bucket.level = min(float(self.burst), bucket.level + elapsed * self.rate)
+                bucket.level = min(float(self.burst), bucket.level + elapsed * self.rate)  # float-ok
                 bucket.updated = now
             # Most recently used last: the idle ones are always at the front.
             self._buckets[token_id] = bucket
