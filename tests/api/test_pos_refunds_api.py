@@ -314,3 +314,24 @@ def test_a_resent_batch_with_a_refund_is_taken_once(client, admin, shop):
         assert db.scalar(select(func.count(ReturnRow.id)).where(ReturnRow.channel == "pos")) == 1
     closed = _close(client, shop, session, {"CASH": "56.00"})
     assert closed["cash_difference"] == "0.00"
+
+
+def test_goods_refunded_at_the_till_publish_their_availability(client, admin, shop):
+    """Resaleable goods back on the shelf can be sold online again: the refund's stock operation
+    publishes the availability it changed, as the sale's does (it was missing: web channels kept
+    showing the lower quantity until the next move of the product)."""
+    from retailcore.eventlog.tables import Event
+
+    session = _open(client, shop)
+    _batch(client, shop, session, _sale(shop))
+    line_id = _sold_line(client, admin)
+    with shop["runtime"].session_factory() as db:
+        before = db.scalar(select(func.max(Event.position)))
+    assert _batch(client, shop, session, _refund(shop, line_id, condition="resaleable")).status_code == 200
+    with shop["runtime"].session_factory() as db:
+        published = db.scalars(
+            select(Event).where(Event.type == "AvailabilityChanged", Event.position > before)
+        ).all()
+    assert {event.payload["product_id"] for event in published} == {shop["product"]["id"]}
+    (event,) = published
+    assert D(event.payload["available"]["web"]) == D(9)  # 10 received, 2 sold, 1 back

@@ -65,6 +65,7 @@ MOVE_EVENT_TYPES = (
     "GoodsReceived",
     "GoodsIssued",
     "PosGoodsIssued",
+    "PosGoodsReturned",
     "ReturnReceived",
     "StockMoved",
     "StockMovedInternally",

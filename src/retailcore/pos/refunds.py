@@ -415,20 +415,21 @@ def _move_back(
                 )
             by_day[refund.booked_on].append((refund, line))
     for day, items in sorted(by_day.items()):
+        # One move per product, place and original unit cost (the sum of its lines), as the sales'
+        # goods go out; each line takes its share of its move's value, rounded cumulatively.
+        grouped: dict[tuple[uuid.UUID, uuid.UUID, Decimal], list[dict[str, Any]]] = defaultdict(list)
+        for _, line in items:
+            grouped[(line["product_id"], line["location_id"], line["unit_cost"])].append(line)
+        keys = sorted(grouped)
+        quantities = [sum((line["quantity"] for line in grouped[key]), ZERO) for key in keys]
         moved = move_stock(
             session,
             ctx,
             company,
             kind="customer_return",
             lines=[
-                MoveLine(
-                    line["product_id"],
-                    line["quantity"],
-                    loaded.customer.id,
-                    line["location_id"],
-                    line["unit_cost"],
-                )
-                for _, line in items
+                MoveLine(product_id, quantity, loaded.customer.id, location_id, cost)
+                for (product_id, location_id, cost), quantity in zip(keys, quantities, strict=True)
             ],
             date=day,
             reference=f"POS {loaded.terminal.code}/{pos_session.number} refunds",
@@ -436,8 +437,12 @@ def _move_back(
             event_type="PosGoodsReturned",
             aggregate=("PosSession", pos_session.id),
         )
-        for (_, line), value in zip(items, moved.values, strict=True):
-            line["cost"] = value
+        for key, total, value in zip(keys, quantities, moved.values, strict=True):
+            done, taken = ZERO, ZERO
+            for line in grouped[key]:
+                done += line["quantity"]
+                upto = round_to_currency(value * done / total, company.currency) if done != total else value
+                line["cost"], taken = upto - taken, upto
 
 
 def _record_returns(

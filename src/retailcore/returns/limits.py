@@ -154,21 +154,20 @@ def claim_many(session: Session, company_id: uuid.UUID, claims: list[Claim]) -> 
     seen: dict[uuid.UUID, uuid.UUID] = {}
     for claim in claims:
         seen.setdefault(claim.order_line_id, claim.order_id)
+    # Parameters of one cached statement (executemany), not a VALUES list: a statement of as many
+    # rows as the batch has refund lines is compiled anew for every batch.
     session.execute(
-        dialect.insert(OrderLineReturn)
-        .values(
-            [
-                {
-                    "order_line_id": line_id,
-                    "company_id": company_id,
-                    "order_id": order_id,
-                    "returned_quantity": Decimal(0),
-                    "refunded_quantity": Decimal(0),
-                }
-                for line_id, order_id in sorted(seen.items())
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["order_line_id"])
+        dialect.insert(OrderLineReturn.__table__).on_conflict_do_nothing(index_elements=["order_line_id"]),
+        [
+            {
+                "order_line_id": line_id,
+                "company_id": company_id,
+                "order_id": order_id,
+                "returned_quantity": Decimal(0),
+                "refunded_quantity": Decimal(0),
+            }
+            for line_id, order_id in sorted(seen.items())
+        ],
     )
     ids = sorted(seen)
     counters = {
