@@ -93,6 +93,9 @@ class MoveLine:
     from_location_id: uuid.UUID
     to_location_id: uuid.UUID
     unit_cost: Decimal | None = None
+    kind: str | None = None
+    """This line's kind where it is not the operation's: a POS batch's goods sold (``delivery``) and
+    refunded (``customer_return``) move in one operation, one event, one availability update."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,13 +158,22 @@ def _load(session: Session, company: Company, lines: Sequence[MoveLine]) -> tupl
     return products, locations
 
 
-def _validate(kind: str, lines: Sequence[MoveLine], products: dict, locations: dict) -> KindSpec:
-    spec = MOVES.get(kind)
-    if spec is None:
-        raise ValidationFailed(f"unknown move kind '{kind}'", problems=[FieldProblem("kind", "unknown")])
+def _validate(operation_kind: str, lines: Sequence[MoveLine], products: dict, locations: dict) -> KindSpec:
+    operation_spec = MOVES.get(operation_kind)
+    if operation_spec is None:
+        raise ValidationFailed(
+            f"unknown move kind '{operation_kind}'", problems=[FieldProblem("kind", "unknown")]
+        )
     if not lines:
         raise ValidationFailed("nothing to move", problems=[FieldProblem("lines", "empty")])
     for index, line in enumerate(lines):
+        kind, spec = operation_kind, operation_spec
+        if line.kind is not None and line.kind != operation_kind:
+            kind, spec = line.kind, MOVES.get(line.kind)  # type: ignore[assignment]
+            if spec is None:
+                raise ValidationFailed(
+                    f"unknown move kind '{kind}'", problems=[FieldProblem(f"lines.{index}.kind", "unknown")]
+                )
         if line.product_id not in products:
             raise InvalidReference(
                 f"no product {line.product_id}",
@@ -212,7 +224,7 @@ def _validate(kind: str, lines: Sequence[MoveLine], products: dict, locations: d
             raise ValidationFailed(
                 "costs are not negative", problems=[FieldProblem(f"lines.{index}.unit_cost", "must be >= 0")]
             )
-    return spec
+    return operation_spec
 
 
 def product_cost(session: Session, company_id: uuid.UUID, product_id: uuid.UUID) -> i.ProductCost:
@@ -689,6 +701,7 @@ def move_stock(
             source: Row = locations[line.from_location_id]
             destination: Row = locations[line.to_location_id]
             cost = costs[product.id]
+            line_kind = line.kind or kind
 
             layer: i.ValuationLayer | None = None
             store_id = destination.store_id or source.store_id
@@ -700,15 +713,15 @@ def move_stock(
                 "quantity": line.quantity,
             }
             if source.kind not in VALUED:  # into stock
-                valued = _value_in(company, product, cost, line, kind, move_id, date)
+                valued = _value_in(company, product, cost, line, line_kind, move_id, date)
                 layer = valued.layer
                 value, stock_role = valued.value, STOCK_ROLE[destination.kind]
                 cost.quantity += line.quantity
                 cost.value += value - valued.correction
-                if kind == "receipt":
+                if line_kind == "receipt":
                     cost.last_unit_cost = line.unit_cost or cost.last_unit_cost
                 item = {**valued.item, **dims, "location_id": destination.id, "stock_role": stock_role}
-                if kind == "count_gain":
+                if line_kind == "count_gain":
                     item = {**item, "difference": value}
                 if valued.correction:
                     corrections.append(
@@ -729,13 +742,13 @@ def move_stock(
                 cost.quantity -= line.quantity
                 cost.value -= value
                 item = {"cost": value, **dims, "location_id": source.id, "stock_role": stock_role}
-                if kind == "count_loss":
+                if line_kind == "count_loss":
                     item = {**item, "difference": -value}
                 origin = quants[(product.id, source.id)]
                 origin.quantity -= line.quantity
                 origin.value -= value
                 unit_cost = (value / line.quantity).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
-                if origin.quantity < 0 and kind == "delivery":
+                if origin.quantity < 0 and line_kind == "delivery":
                     exceptions.append(
                         i.StockException(
                             company_id=company.id,
@@ -782,7 +795,7 @@ def move_stock(
                 from_location_id=source.id,
                 to_location_id=destination.id,
                 quantity=line.quantity,
-                kind=kind,
+                kind=line_kind,
                 unit_cost=unit_cost,
                 value=value,
                 date=date,
@@ -793,6 +806,8 @@ def move_stock(
             moves.append(move)
             if layer is not None:
                 new_layers.append(layer)
+            if line_kind != kind:
+                item["kind"] = line_kind
             items.append(item)
     _write_back(session, company, costs, quants)
     # The operation's moves go in as one multi-row insert; the layers that point at them after it.

@@ -10,9 +10,10 @@ returns context's cumulative rounding (:func:`retailcore.returns.services.line_r
 as a return (channel ``pos``, status ``refunded``, the session's cashier, the line's reason) so the
 returns reports count it.
 
-The goods come back through :func:`~retailcore.inventory.services.move_stock` (``customer_return``,
-event ``PosGoodsReturned``, not posted by itself) at the original unit cost, to the location the line's
-condition sends them (returns dispositions); their cost is taken off the session's COGS totals, so the
+The goods come back at the original unit cost, to the location the line's condition sends them
+(returns dispositions), as ``customer_return`` lines of the batch's one stock operation of the day with
+the sales' goods (event ``PosGoodsIssued``, or ``PosGoodsReturned`` for a day with refunds only;
+neither posted by itself); their cost is taken off the session's COGS totals, so the
 close's COGS lines are net of it (a session with more returned than sold reverses COGS). The money
 joins the session's running totals under ``refund:`` keys; the close posts it as one ``ReturnRefunded``
 entry (sales_returns and output_tax debited, the tenders paid out credited), and the drawer is
@@ -43,7 +44,7 @@ from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import FieldProblem, RetailcoreError, ValidationFailed
 from retailcore.core.ids import new_id
 from retailcore.eventlog.services import CommandContext
-from retailcore.inventory.services import STOCK_ROLE, MoveLine, move_stock
+from retailcore.inventory.services import STOCK_ROLE, MoveLine
 from retailcore.orders import tables as t
 from retailcore.payments import services as pay
 from retailcore.pos import commands as c
@@ -278,12 +279,12 @@ def take_refunds(
     totals: dict[tuple[str, str], dict[str, Decimal]],
     add: Callable[[dict[tuple[str, str], dict[str, Decimal]], str, str], dict[str, Decimal]],
 ) -> None:
-    """Claim, pay out, record and move back the batch's refunds; add them to the session's totals."""
+    """Claim, pay out and record the batch's refunds (their goods moved with the sales', see
+    :func:`goods_back`); add them to the session's totals."""
     company, currency = loaded.company, loaded.currency
     _claim(session, company.id, currency, refunds)
     for refund in refunds:
         _pay_out(session, ctx, loaded, refund)
-    _move_back(session, ctx, loaded, pos_session, refunds)
     _record_returns(session, ctx, loaded, pos_session, refunds)
     for refund in refunds:
         for line in refund.lines:
@@ -385,14 +386,11 @@ def _pay_out(session: Session, ctx: CommandContext, loaded: Any, refund: PricedR
             raise
 
 
-def _move_back(
-    session: Session, ctx: CommandContext, loaded: Any, pos_session: Any, refunds: Sequence[PricedRefund]
-) -> None:
-    """The goods back into the store, at the original unit cost, where their condition sends them:
-    one ``customer_return`` operation per booking day (it posts stock against COGS)."""
+def place_goods(session: Session, loaded: Any, refunds: Sequence[PricedRefund]) -> None:
+    """Where each refunded line's goods go (the location its condition sends them to, returns
+    dispositions) and at which unit cost: the original line's, or the product's today without receipt."""
     company = loaded.company
     places: dict[str, tuple[uuid.UUID, str]] = {}
-    by_day: dict[dt.date, list[tuple[PricedRefund, dict[str, Any]]]] = defaultdict(list)
     for refund in refunds:
         for line in refund.lines:
             condition = line["condition"]
@@ -413,36 +411,36 @@ def _move_back(
                 line["unit_cost"] = unit_cost(
                     session, company, ReturnLineRow(order_line_id=None, product_id=line["product_id"])
                 )
-            by_day[refund.booked_on].append((refund, line))
-    for day, items in sorted(by_day.items()):
-        # One move per product, place and original unit cost (the sum of its lines), as the sales'
-        # goods go out; each line takes its share of its move's value, rounded cumulatively.
-        grouped: dict[tuple[uuid.UUID, uuid.UUID, Decimal], list[dict[str, Any]]] = defaultdict(list)
-        for _, line in items:
+
+
+def goods_back(
+    loaded: Any, refunds: Sequence[PricedRefund]
+) -> tuple[list[MoveLine], Callable[[Sequence[Decimal]], None]]:
+    """The refunds' goods as ``customer_return`` lines of the batch's one stock operation of their day
+    (:func:`retailcore.pos.services._move_goods`), one per product, place and original unit cost;
+    and the function that gives each refunded line its share of its move's value (rounded
+    cumulatively, so the lines add up to the moves) once they are made."""
+    grouped: dict[tuple[uuid.UUID, uuid.UUID, Decimal], list[dict[str, Any]]] = defaultdict(list)
+    for refund in refunds:
+        for line in refund.lines:
             grouped[(line["product_id"], line["location_id"], line["unit_cost"])].append(line)
-        keys = sorted(grouped)
-        quantities = [sum((line["quantity"] for line in grouped[key]), ZERO) for key in keys]
-        moved = move_stock(
-            session,
-            ctx,
-            company,
-            kind="customer_return",
-            lines=[
-                MoveLine(product_id, quantity, loaded.customer.id, location_id, cost)
-                for (product_id, location_id, cost), quantity in zip(keys, quantities, strict=True)
-            ],
-            date=day,
-            reference=f"POS {loaded.terminal.code}/{pos_session.number} refunds",
-            details={"channel": "pos", "pos_session_id": str(pos_session.id)},
-            event_type="PosGoodsReturned",
-            aggregate=("PosSession", pos_session.id),
-        )
-        for key, total, value in zip(keys, quantities, moved.values, strict=True):
+    keys = sorted(grouped)
+    quantities = [sum((line["quantity"] for line in grouped[key]), ZERO) for key in keys]
+    lines = [
+        MoveLine(product_id, quantity, loaded.customer.id, location_id, cost, kind="customer_return")
+        for (product_id, location_id, cost), quantity in zip(keys, quantities, strict=True)
+    ]
+    currency = loaded.company.currency
+
+    def take_values(values: Sequence[Decimal]) -> None:
+        for key, total, value in zip(keys, quantities, values, strict=True):
             done, taken = ZERO, ZERO
             for line in grouped[key]:
                 done += line["quantity"]
-                upto = round_to_currency(value * done / total, company.currency) if done != total else value
+                upto = round_to_currency(value * done / total, currency) if done != total else value
                 line["cost"], taken = upto - taken, upto
+
+    return lines, take_values
 
 
 def _record_returns(

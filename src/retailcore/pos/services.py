@@ -720,40 +720,55 @@ def _redeem(session: Session, ctx: CommandContext, loaded: _Context) -> None:
 
 
 def _move_goods(
-    session: Session, ctx: CommandContext, loaded: _Context, target: PosSession, sales: Sequence[CarryOutSale]
+    session: Session,
+    ctx: CommandContext,
+    loaded: _Context,
+    target: PosSession,
+    sales: Sequence[CarryOutSale],
+    refunds: Sequence[pos_refunds.PricedRefund] = (),
 ) -> None:
-    """Take the batch's goods out of the store's stock: one stock operation per booking day, with
-    one move per product (the sum of its lines), valued at sale time. Each line gets its share of its
-    product's move value, in proportion to its quantity and rounded cumulatively, so the lines' costs
-    add up to the moves exactly. The operations' ``PosGoodsIssued`` events are not posted one by one:
-    the COGS joins the session's totals and its closing entry."""
+    """Take the batch's goods out of the store's stock, and bring its refunds' goods back: one stock
+    operation per booking day, with one move per product sold (the sum of its lines), valued at sale
+    time, and the refunds' ``customer_return`` moves (:func:`pos_refunds.goods_back`). Each line gets
+    its share of its product's move value, in proportion to its quantity and rounded cumulatively, so
+    the lines' costs add up to the moves exactly. The operations' ``PosGoodsIssued`` events (or
+    ``PosGoodsReturned``, a day of refunds only) are not posted one by one: the COGS joins the
+    session's totals and its closing entry. One operation, not two, also publishes availability once."""
     currency = loaded.company.currency
     by_date: dict[Any, list[CarryOutSale]] = defaultdict(list)
     for sale in sales:
         by_date[sale.booked_on].append(sale)
-    for date, dated in sorted(by_date.items()):
+    refunds_by_date: dict[Any, list[pos_refunds.PricedRefund]] = defaultdict(list)
+    for refund in refunds:
+        refunds_by_date[refund.booked_on].append(refund)
+    for date in sorted(by_date.keys() | refunds_by_date.keys()):
         by_product: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
-        for sale in dated:
+        for sale in by_date.get(date, ()):
             for line in sale.lines:
                 by_product[line["product_id"]].append(line)
         products = sorted(by_product)
         quantities = [sum((line["quantity"] for line in by_product[p]), ZERO) for p in products]
+        # Goods back first: a product's lines keep their order, so a refund fills the shelf before
+        # the same product's sales of the batch take from it (no negative stock in between).
+        back, take_back = pos_refunds.goods_back(loaded, refunds_by_date.get(date, ()))
         moved = move_stock(
             session,
             ctx,
             loaded.company,
-            kind="delivery",
-            lines=[
+            kind="delivery" if products else "customer_return",
+            lines=back
+            + [
                 MoveLine(product, quantity, loaded.stock.id, loaded.customer.id)
                 for product, quantity in zip(products, quantities, strict=True)
             ],
             date=date,
             reference=f"POS {loaded.terminal.code}/{target.number}",
             details={"channel": "pos", "pos_session_id": str(target.id)},
-            event_type="PosGoodsIssued",
+            event_type="PosGoodsIssued" if products else "PosGoodsReturned",
             aggregate=("PosSession", target.id),
         )
-        for product, total, value in zip(products, quantities, moved.values, strict=True):
+        take_back(moved.values[: len(back)])
+        for product, total, value in zip(products, quantities, moved.values[len(back) :], strict=True):
             done, taken = ZERO, ZERO
             for line in by_product[product]:
                 done += line["quantity"]
@@ -805,8 +820,10 @@ def ingest_batch(
     if loaded.redemptions:
         _redeem(session, ctx, loaded)
     totals: Totals = {}
+    if refunds:
+        pos_refunds.place_goods(session, loaded, refunds)
+    _move_goods(session, ctx, loaded, target, sales, refunds)
     if sales:
-        _move_goods(session, ctx, loaded, target, sales)
         record_carry_out(session, target.company_id, sales, ctx.actor)
     if refunds:
         pos_refunds.take_refunds(session, ctx, loaded, target, refunds, totals, _total)
@@ -1169,21 +1186,23 @@ def awaiting_posting(session: Session, company_id: uuid.UUID, as_of: Any) -> dic
         StockMove.date <= as_of,
         or_(PosSession.closing_event_id.is_(None), closing_date.is_(None), closing_date > as_of),
     )
-    query = (
-        select(func.sum(StockMove.value))
+    # A batch's refunds move with its sales since 2026-12 (one operation, event PosGoodsIssued), and
+    # alone, or before that, in their own (PosGoodsReturned): the moves' kinds tell them apart.
+    operations = (
+        select(StockMove)
         .join(Event, Event.id == StockMove.event_id)
         .join(PosSession, PosSession.id == Event.aggregate_id)
-        .where(Event.type == "PosGoodsIssued", *unposted)
+        .where(Event.type.in_(("PosGoodsIssued", "PosGoodsReturned")), *unposted)
     )
-    value = session.scalar(query)
+    value = session.scalar(
+        operations.with_only_columns(func.sum(StockMove.value)).where(StockMove.kind == "delivery")
+    )
     awaiting = {STOCK_ROLE["stock"]: value} if value else {}
     # Refunded goods back in stock, their COGS reversal awaiting the same close (by where they went).
     returned = (
-        select(Location.kind, func.sum(StockMove.value))
-        .join(Event, Event.id == StockMove.event_id)
-        .join(PosSession, PosSession.id == Event.aggregate_id)
+        operations.with_only_columns(Location.kind, func.sum(StockMove.value))
         .join(Location, Location.id == StockMove.to_location_id)
-        .where(Event.type == "PosGoodsReturned", *unposted)
+        .where(StockMove.kind == "customer_return")
         .group_by(Location.kind)
     )
     for kind, back in session.execute(returned):
