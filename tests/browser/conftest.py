@@ -109,7 +109,7 @@ class Visit:
         self.origin = origin
         self.context = browser.new_context()
         self.page = self.context.new_page()
-        self.page.set_default_timeout(15_000)
+        self.page.set_default_timeout(60_000)  # waits, not assertions: a busy 2-core machine took over 15 s
         self.elsewhere: list[str] = []
         self.refused: list[str] = []
         self.failed: list[str] = []
