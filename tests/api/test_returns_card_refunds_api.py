@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (`shop` is the fixture of test_returns_api, imported; tests take it as a parameter)
 """Card refunds left payable until the gateway confirms them; restocking fees carrying output tax; the
 disposition rules over HTTP and in the CLI (issue 15, decision 0026)."""
 
@@ -10,7 +11,7 @@ from decimal import Decimal
 import pytest
 from apitools import API, assert_problem
 from sqlalchemy import select
-from test_returns_api import ask, shop  # noqa: F401  (the fixture)
+from test_returns_api import ask, shop  # noqa: F401
 
 from retailcore.access.model import system_principal
 from retailcore.accounting import tables as a
