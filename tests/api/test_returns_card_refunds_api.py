@@ -4,6 +4,7 @@ disposition rules over HTTP and in the CLI (issue 15, decision 0026)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from decimal import Decimal
@@ -63,6 +64,14 @@ def test_a_card_refund_awaiting_the_gateway_stays_payable_until_confirmed(client
     card = _card(client, admin, order)
     assert (card["refunded"], card["state"]) == ("29.00", "partially_refunded")
     assert shop.unbalanced_entries() == []
+
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    trial = client.get(
+        f"{API}/reports/trial-balance", params={"date_from": today, "date_to": today}, headers=admin
+    )
+    assert trial.status_code == 200, trial.text
+    [payable] = [row for row in trial.json()["rows"] if row["account_code"] == "2230"]
+    assert (payable["period_credit"], payable["closing_balance"]) == ("29.00", "-29.00")
 
     owed = client.get(f"{API}/returns/pending-refunds", headers=admin)
     assert owed.status_code == 200, owed.text
