@@ -235,7 +235,9 @@ def test_partial_receipt_then_partial_refund_with_a_restocking_fee_to_store_cred
     statement = client.get(f"{API}/store-credits/{customer['id']}", headers=admin).json()
     assert statement["balance"] == "27.00"
     assert [(m["source"], m["amount"]) for m in statement["movements"]] == [("return", "27.00")]
-    assert shop.balance("restocking_fees") == D("-3.00")
+    # The fee carries the line's VAT (policy restocking_fee_taxable, on by default): 2.50 + 0.50.
+    assert shop.balance("restocking_fees") == D("-2.50")
+    assert shop.balance("output_tax") == D("-10.00") + D("5.00") - D("0.50")
     assert shop.balance("damaged_goods") == D("10.00")
     assert shop.balance("refunds_payable") == 0
 

@@ -91,6 +91,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "returns:read": ALL,
     "returns:write": frozenset({Role.admin, Role.store_manager, Role.integration, Role.cashier}),
     "returns:policy": frozenset({Role.admin}),
+    # A card refund's outcome is the gateway's word: finance, or a connector reading its settlements.
+    "returns:refunds": frozenset({Role.admin, Role.finance, Role.integration}),
     # Point of sale. A close whose cash difference is above the threshold needs pos:approve.
     "pos:sell": frozenset({Role.cashier, Role.store_manager, Role.admin, Role.integration}),
     "pos:close": frozenset({Role.cashier, Role.store_manager, Role.admin}),

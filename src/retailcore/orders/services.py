@@ -83,6 +83,7 @@ from retailcore.orders.model import (
     Order,
     OrderLine,
     OrderState,
+    json_safe,
 )
 from retailcore.orders.tenders import CardPayment, CardState, OrderPayments, Tender, TenderKind
 from retailcore.payments import services as pay
@@ -104,6 +105,7 @@ __all__ = [
     "capture_authorized",
     "capture_payment",
     "confirm_order",
+    "confirm_refund_for_return",
     "expire_unpaid_orders",
     "fulfill",
     "get_order",
@@ -113,6 +115,7 @@ __all__ = [
     "reduce_receivable_for_return",
     "refund_for_return",
     "refund_payment",
+    "release_refund_for_return",
     "sweep",
     "sweep_due",
     "take_payment",
@@ -1116,13 +1119,20 @@ def refund_for_return(
     amount: Decimal,
     return_ref: str,
     date: dt.date,
+    *,
+    pending: bool = False,
 ) -> None:
     """Give back ``amount`` of a captured card payment for goods returned (any channel, POS included):
     the card's refunded amount grows, its state follows :data:`CARD_TRANSITIONS`, and
     ``PaymentRefunded`` carries ``for_return`` so that it pays the return's refund payable instead of
     a deposit (the order's deposit and receivable stay as they are), booked on ``date``. Refuses an
     uncaptured card (``invalid-state-transition``) and more than was captured and not yet refunded
-    (``refund-exceeds-captured``)."""
+    (``refund-exceeds-captured``).
+
+    ``pending``: the refund is asked of the gateway and awaits its answer. The card's refunded amount
+    grows all the same (reserved: nothing can refund it twice), but the event is
+    ``PaymentRefundRequested``, which posts nothing; :func:`confirm_refund_for_return` records the
+    ``PaymentRefunded`` that pays, :func:`release_refund_for_return` undoes the reservation."""
     row = _locked(session, ctx, company, order_id)
     order, payments, line_rows = load(session, row)
     if not any(tender.tender_id == payment_id for tender in payments.tenders):
@@ -1132,13 +1142,74 @@ def refund_for_return(
         )
     payments.refund(payment_id, Money(amount, row.currency))
     _save(session, ctx, row, order, payments, line_rows)
+    extra = {"for_return": True, "return_ref": return_ref, "date": date.isoformat()}
+    if pending:
+        payments.pending_events[:] = [
+            DomainEvent("PaymentRefundRequested", event.payload) if event.type == "PaymentRefunded" else event
+            for event in payments.pending_events
+        ]
     _emit(
         session,
         ctx,
         row,
         payments.pending_events,
+        {"PaymentRefunded": extra, "PaymentRefundRequested": extra},
+    )
+
+
+def confirm_refund_for_return(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    order_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    amount: Decimal,
+    return_ref: str,
+    date: dt.date,
+) -> None:
+    """The gateway confirmed a refund recorded with ``pending``: ``PaymentRefunded`` (``for_return``)
+    is recorded now, on ``date``, and pays the return's refund payable. The card itself does not
+    change: its refunded amount was raised when the refund was asked."""
+    row = _locked(session, ctx, company, order_id)
+    _, payments, _ = load(session, row)
+    payment = payments.card(payment_id)
+    event = DomainEvent(
+        "PaymentRefunded",
+        json_safe(
+            {
+                "tender_id": payment.tender_id,
+                "gateway": payment.gateway,
+                "reference": payment.reference,
+                "amount": Money(amount, row.currency),
+                "refunded_total": payment.refunded,
+            }
+        ),
+    )
+    _emit(
+        session,
+        ctx,
+        row,
+        [event],
         {"PaymentRefunded": {"for_return": True, "return_ref": return_ref, "date": date.isoformat()}},
     )
+
+
+def release_refund_for_return(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    order_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    amount: Decimal,
+    return_ref: str,
+) -> None:
+    """The gateway refused a refund recorded with ``pending``: the card gives the reservation back
+    (its refunded amount shrinks, ``PaymentRefundFailed``, which posts nothing)."""
+    row = _locked(session, ctx, company, order_id)
+    order, payments, line_rows = load(session, row)
+    payments.refund_failed(payment_id, Money(amount, row.currency))
+    _save(session, ctx, row, order, payments, line_rows)
+    _emit(session, ctx, row, payments.pending_events, {"PaymentRefundFailed": {"return_ref": return_ref}})
 
 
 def reduce_receivable_for_return(

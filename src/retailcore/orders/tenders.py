@@ -424,6 +424,31 @@ class OrderPayments:
         )
         return payment
 
+    def refund_failed(self, tender_id: uuid.UUID, amount: Money) -> CardPayment:
+        """The gateway refused a refund recorded before its answer (a return's card refund awaiting
+        confirmation): ``amount`` was never given back, so the card's refunded amount shrinks and its
+        state is what it would be without that refund. Not a transition of :data:`CARD_TRANSITIONS`:
+        the refund it undoes never happened."""
+        payment = self.card(tender_id)
+        _positive_amount(amount, self.currency)
+        if amount > payment.refunded:
+            raise Conflict(
+                f"cannot release {amount}: only {payment.refunded} is refunded",
+                code="refund-exceeds-refunded",
+                problems=[FieldProblem("amount", f"at most {payment.refunded}")],
+            )
+        payment.refunded = payment.refunded - amount
+        payment.state = CardState.partially_refunded if payment.refunded else CardState.captured
+        self._record(
+            "PaymentRefundFailed",
+            tender_id=payment.tender_id,
+            gateway=payment.gateway,
+            reference=payment.reference,
+            amount=amount,
+            refunded_total=payment.refunded,
+        )
+        return payment
+
     def settle_on_account(self, amount: Money) -> None:
         """Part of what was put on account is paid now: the promise shrinks by ``amount`` (the last
         on-account tender first), leaving room for the tender that pays it."""

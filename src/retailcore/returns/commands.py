@@ -112,6 +112,87 @@ class ReturnPolicyIn(CompanyScoped):
         default_factory=lambda: ["admin", "store_manager"]
     )
     cash_refunds_allowed: bool = False
+    card_refunds_await_confirmation: bool = Field(
+        False,
+        description="Refunds to cards stay payable (pending) until the gateway confirms them"
+        " (`POST /returns/{id}/card-refunds/{refund_id}/confirm`); off: paid when approved.",
+    )
+    restocking_fee_taxable: bool = Field(
+        True, description="A restocking fee carries output tax at the refunded lines' tax rates."
+    )
+
+
+class FailCardRefund(Request):
+    reason: text(max_length=500) = ""
+    tenders: list[RefundTenderIn] | None = Field(
+        None,
+        max_length=20,
+        description="Pay the refused amount at once to these tenders (adding up to it); omitted: the"
+        " refund stays owed (`failed`) until it is reissued.",
+    )
+
+
+class ReissueCardRefund(Request):
+    tenders: list[RefundTenderIn] = Field(
+        min_length=1, max_length=20, description="Where the refused amount goes now, adding up to it."
+    )
+
+
+DispositionKind = Literal["stock", "backroom", "damaged"]
+
+
+class DispositionIn(Request):
+    condition: Condition
+    location_kind: DispositionKind = Field(description="The kind of location at the receiving store.")
+    location_code: text(min_length=1, max_length=64) | None = Field(
+        None,
+        description="A location of that kind coded so (or ending in `-CODE`) at the receiving store,"
+        " else its first location of that kind.",
+    )
+
+
+class SetDispositions(CompanyScoped):
+    rules: list[DispositionIn] = Field(
+        max_length=3, description="The company's rules; a condition left out goes back to the default."
+    )
+
+
+class DispositionView(BaseModel):
+    condition: Condition
+    location_kind: DispositionKind
+    location_code: str | None
+    valuation_role: str = Field(description="The account role the goods are valued on there.")
+    default: bool = Field(description="True when the company has no rule of its own for the condition.")
+
+
+class DispositionsView(BaseModel):
+    company_id: uuid.UUID
+    rules: list[DispositionView]
+
+
+CardRefundStatus = Literal["pending", "confirmed", "failed", "reissued"]
+
+
+class CardRefundView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    return_id: uuid.UUID
+    return_number: str
+    store_id: uuid.UUID
+    order_id: uuid.UUID | None
+    tender_id: uuid.UUID | None
+    gateway: str
+    reference: str
+    amount: DecimalStr
+    currency: str
+    status: CardRefundStatus
+    failure_reason: str
+    created_at: dt.datetime
+    created_by: str
+    resolved_at: dt.datetime | None
+    resolved_by: str | None
+    age_days: int = Field(0, description="Whole days since the refund was asked (today, UTC).")
 
 
 class ReturnLineView(BaseModel):
@@ -154,6 +235,9 @@ class ReturnView(BaseModel):
     restocking_fee: DecimalStr
     credit_note_number: str | None = None
     lines: list[ReturnLineView]
+    card_refunds: list[CardRefundView] = Field(
+        default_factory=list, description="Refunds to cards that awaited (or await) the gateway."
+    )
     created_by: str
     created_at: dt.datetime
     updated_at: dt.datetime

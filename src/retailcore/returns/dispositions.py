@@ -11,12 +11,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from retailcore.core.errors import Conflict, FieldProblem
-from retailcore.masterdata.tables import Location
-from retailcore.returns.tables import ReturnDisposition
+from retailcore.core.errors import Conflict, FieldProblem, ValidationFailed
+from retailcore.eventlog.services import CommandContext, record
+from retailcore.inventory.services import STOCK_ROLE
+from retailcore.masterdata.tables import Company, Location
+from retailcore.returns.commands import DispositionsView, DispositionView, SetDispositions
+from retailcore.returns.tables import CONDITIONS, ReturnDisposition
 
 
 @dataclass(frozen=True)
@@ -39,15 +42,91 @@ def disposition_for(session: Session, company_id: uuid.UUID, condition: str) -> 
     return Disposition(row.location_kind, row.location_code)
 
 
-def set_disposition(
-    session: Session, company_id: uuid.UUID, condition: str, location_kind: str, location_code: str | None
-) -> None:
-    row = session.get(ReturnDisposition, (company_id, condition))
-    if row is None:
-        row = ReturnDisposition(company_id=company_id, condition=condition)
-        session.add(row)
-    row.location_kind, row.location_code = location_kind, location_code
+def dispositions(session: Session, company: Company) -> DispositionsView:
+    """The company's rules, one per condition: its own row, else the default (``default: true``)."""
+    own = {
+        row.condition: row
+        for row in session.scalars(
+            select(ReturnDisposition).where(ReturnDisposition.company_id == company.id)
+        )
+    }
+    rules = []
+    for condition in CONDITIONS:
+        row = own.get(condition)
+        rule = Disposition(row.location_kind, row.location_code) if row else DEFAULT_DISPOSITIONS[condition]
+        rules.append(
+            DispositionView(
+                condition=condition,  # type: ignore[arg-type]
+                location_kind=rule.location_kind,  # type: ignore[arg-type]
+                location_code=rule.location_code,
+                valuation_role=STOCK_ROLE[rule.location_kind],
+                default=row is None,
+            )
+        )
+    return DispositionsView(company_id=company.id, rules=rules)
+
+
+def _location_exists(session: Session, company_id: uuid.UUID, kind: str, code: str | None) -> bool:
+    query = select(Location.id).where(
+        Location.company_id == company_id, Location.kind == kind, Location.active.is_(True)
+    )
+    if code is not None:
+        query = query.where((Location.code == code) | Location.code.like(f"%-{code}"))
+    return session.scalar(query.limit(1)) is not None
+
+
+def set_dispositions(
+    session: Session, ctx: CommandContext, company: Company, body: SetDispositions
+) -> DispositionsView:
+    """Replace the company's rules: each condition at most once, each naming a kind (and code) of
+    location the company has at some store (``422`` naming the field otherwise); a condition left out
+    goes back to its default. ``ReturnDispositionsChanged`` keeps what they were and became."""
+    seen: set[str] = set()
+    for index, rule in enumerate(body.rules):
+        if rule.condition in seen:
+            raise ValidationFailed(
+                f"the condition {rule.condition} is given twice",
+                problems=[FieldProblem(f"rules.{index}.condition", "given twice")],
+            )
+        seen.add(rule.condition)
+        if not _location_exists(session, company.id, rule.location_kind, rule.location_code):
+            field = "location_code" if rule.location_code is not None else "location_kind"
+            what = f"{rule.location_kind} location" + (
+                f" coded {rule.location_code} (or ending in -{rule.location_code})"
+                if rule.location_code
+                else ""
+            )
+            raise ValidationFailed(
+                f"the company has no active {what}",
+                code="unknown-location",
+                problems=[FieldProblem(f"rules.{index}.{field}", f"no active {what}")],
+            )
+    before = dispositions(session, company)
+    session.execute(delete(ReturnDisposition).where(ReturnDisposition.company_id == company.id))
+    session.add_all(
+        ReturnDisposition(
+            company_id=company.id,
+            condition=rule.condition,
+            location_kind=rule.location_kind,
+            location_code=rule.location_code,
+        )
+        for rule in body.rules
+    )
     session.flush()
+    after = dispositions(session, company)
+    record(
+        session,
+        ctx,
+        type="ReturnDispositionsChanged",
+        company_id=company.id,
+        aggregate_type="Company",
+        aggregate_id=company.id,
+        payload={
+            "before": [rule.model_dump(mode="json") for rule in before.rules],
+            "after": [rule.model_dump(mode="json") for rule in after.rules],
+        },
+    )
+    return after
 
 
 def location_for(

@@ -65,18 +65,27 @@ from retailcore.pricing.taxes import NoTaxRule, TaxableLine, compute_taxes, load
 from retailcore.returns import limits
 from retailcore.returns.commands import (
     CancelReturn,
+    CardRefundView,
     CreditNoteView,
+    FailCardRefund,
     InspectReturn,
     ReceiveReturn,
     RefundReturn,
     RefundTenderIn,
+    ReissueCardRefund,
     RequestReturn,
     ReturnLineView,
     ReturnPolicyIn,
     ReturnView,
 )
 from retailcore.returns.dispositions import location_for
-from retailcore.returns.tables import CreditNoteRow, ReturnLineRow, ReturnPolicy, ReturnRow
+from retailcore.returns.tables import (
+    CardRefundRow,
+    CreditNoteRow,
+    ReturnLineRow,
+    ReturnPolicy,
+    ReturnRow,
+)
 
 ZERO = Decimal(0)
 RETURNABLE_ORDER_STATES = ("partially_fulfilled", "fulfilled", "invoiced", "closed")
@@ -148,11 +157,28 @@ def booking_day(session: Session, company: Company, ctx: CommandContext) -> dt.d
 def policy_for(session: Session, company_id: uuid.UUID) -> ReturnPolicy:
     found = session.get(ReturnPolicy, company_id)
     return found or ReturnPolicy(
-        company_id=company_id, no_receipt_allowed=False, no_receipt_roles=[], cash_refunds_allowed=False
+        company_id=company_id,
+        no_receipt_allowed=False,
+        no_receipt_roles=[],
+        cash_refunds_allowed=False,
+        card_refunds_await_confirmation=False,
+        restocking_fee_taxable=True,
     )
 
 
-def set_policy(session: Session, company: Company, body: ReturnPolicyIn) -> ReturnPolicy:
+POLICY_FIELDS = (
+    "no_receipt_allowed",
+    "no_receipt_roles",
+    "cash_refunds_allowed",
+    "card_refunds_await_confirmation",
+    "restocking_fee_taxable",
+)
+
+
+def set_policy(session: Session, ctx: CommandContext, company: Company, body: ReturnPolicyIn) -> ReturnPolicy:
+    """Replace the company's return policy; ``ReturnPolicyChanged`` keeps what it was and became."""
+    current = policy_for(session, company.id)
+    before = {name: getattr(current, name) for name in POLICY_FIELDS}
     row = session.get(ReturnPolicy, company.id)
     if row is None:
         row = ReturnPolicy(company_id=company.id)
@@ -160,7 +186,18 @@ def set_policy(session: Session, company: Company, body: ReturnPolicyIn) -> Retu
     row.no_receipt_allowed = body.no_receipt_allowed
     row.no_receipt_roles = list(body.no_receipt_roles)
     row.cash_refunds_allowed = body.cash_refunds_allowed
+    row.card_refunds_await_confirmation = body.card_refunds_await_confirmation
+    row.restocking_fee_taxable = body.restocking_fee_taxable
     session.flush()
+    record(
+        session,
+        ctx,
+        type="ReturnPolicyChanged",
+        company_id=company.id,
+        aggregate_type="Company",
+        aggregate_id=company.id,
+        payload={"before": before, "after": {name: getattr(row, name) for name in POLICY_FIELDS}},
+    )
     return row
 
 
@@ -759,6 +796,175 @@ def _exchange_order(
     return found
 
 
+def fee_tax(
+    fee: Decimal, lines: Sequence[tuple[Decimal, Sequence[dict[str, Any]]]], currency: str
+) -> tuple[Decimal, list[dict[str, str]]]:
+    """Split a restocking fee (kept from the gross refund) into its net and its output tax per tax code
+    ``[{tax_code, tax, tax_base}]``: the fee is spread over the refunded lines by their gross (rounded
+    cumulatively, so the parts add up to the fee), and each part carries the tax its line carried, in
+    the same proportion of its gross (the original sale's rates, not today's). ``lines`` are
+    ``(gross, taxes)`` of the refunded quantities."""
+    total = sum((gross for gross, _ in lines), ZERO)
+    if fee <= 0 or total <= 0:
+        return fee, []
+    per_code: dict[str, list[Decimal]] = {}
+    done = ZERO
+    for gross, taxes in lines:
+        part = _share(fee, done, done + gross, total, currency)
+        done += gross
+        if gross <= 0 or part <= 0:
+            continue
+        taxed = [
+            (str(tax["code"]), _money(part * Decimal(str(tax["amount"])) / gross, currency))
+            for tax in taxes
+            if Decimal(str(tax["amount"])) != 0
+        ]
+        net = part - sum((amount for _, amount in taxed), ZERO)
+        for code, amount in taxed:
+            sums = per_code.setdefault(code, [ZERO, ZERO])
+            sums[0] += amount
+            sums[1] += net
+    taxes_out = [
+        {"tax_code": code, "tax": str(amount), "tax_base": str(base)}
+        for code, (amount, base) in per_code.items()
+        if amount
+    ]
+    return fee - sum((Decimal(x["tax"]) for x in taxes_out), ZERO), taxes_out
+
+
+def _pay(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    row: ReturnRow,
+    chosen: Sequence[RefundTenderIn],
+    day: dt.date,
+    policy: ReturnPolicy,
+    payments: Sequence[t.OrderPaymentRow],
+) -> None:
+    """Pay an approved refund out of ``refunds_payable``: the original cards through their gateway, the
+    rest in cash, store credit, to a card reference, off the receivable, or into a new order. Under the
+    policy ``card_refunds_await_confirmation`` a card (original or by reference) is asked and left
+    payable: a pending :class:`CardRefundRow`, confirmed or failed later."""
+    awaits = policy.card_refunds_await_confirmation
+    by_id = {payment.id: payment for payment in payments}
+    others: list[dict[str, Any]] = []
+    exchanged: list[tuple[uuid.UUID, Decimal]] = []
+    for tender in chosen:
+        if tender.kind == "card" and tender.tender_id is not None:
+            assert row.order_id is not None
+            orders.refund_for_return(
+                session,
+                ctx,
+                company,
+                row.order_id,
+                tender.tender_id,
+                tender.amount,
+                row.number,
+                day,
+                pending=awaits,
+            )
+            if awaits:
+                card = by_id[tender.tender_id]
+                _ask_card(session, ctx, row, tender, card.gateway or "", card.reference or "")
+        elif tender.kind == "card" and awaits:
+            _ask_card(session, ctx, row, tender, tender.gateway or "", tender.reference or "")
+        elif tender.kind == "exchange":
+            # The returned goods' value becomes the customer's store credit and pays the new order at
+            # once: refunds_payable -> store credit -> the new order's deposit (or its receivable).
+            assert row.customer_id is not None and tender.order_id is not None
+            others.append({"kind": "store_credit", "amount": str(tender.amount), "exchange": True})
+            _credit_customer(
+                session,
+                ctx,
+                company_id=company.id,
+                customer_id=row.customer_id,
+                amount=tender.amount,
+                reference=row.number,
+            )
+            exchanged.append((tender.order_id, tender.amount))
+        else:
+            if tender.kind == "on_account":
+                assert row.order_id is not None
+                orders.reduce_receivable_for_return(session, ctx, company, row.order_id, tender.amount)
+            others.append(
+                {
+                    "kind": tender.kind,
+                    "amount": str(tender.amount),
+                    "gateway": tender.gateway,
+                    "card_reference": tender.reference,
+                }
+            )
+            if tender.kind == "store_credit":
+                assert row.customer_id is not None
+                _credit_customer(
+                    session,
+                    ctx,
+                    company_id=company.id,
+                    customer_id=row.customer_id,
+                    amount=tender.amount,
+                    reference=row.number,
+                )
+    if others:
+        _record(
+            session,
+            ctx,
+            row,
+            "ReturnRefundPaid",
+            date=day.isoformat(),
+            reference=row.number,
+            store_id=str(row.store_id),
+            tenders=others,
+        )
+    for new_order_id, value in exchanged:
+        orders.take_payment(
+            session, ctx, company, new_order_id, orders.TakePayment(kind="store_credit", amount=value)
+        )
+
+
+def _ask_card(
+    session: Session,
+    ctx: CommandContext,
+    row: ReturnRow,
+    tender: RefundTenderIn,
+    gateway: str,
+    reference: str,
+) -> CardRefundRow:
+    """A card refund asked of the gateway and left payable until it answers."""
+    refund = CardRefundRow(
+        id=new_id(),
+        company_id=row.company_id,
+        return_id=row.id,
+        return_number=row.number,
+        store_id=row.store_id,
+        order_id=row.order_id if tender.tender_id is not None else None,
+        tender_id=tender.tender_id,
+        gateway=gateway,
+        reference=reference,
+        amount=tender.amount,
+        currency=row.currency,
+        status="pending",
+        failure_reason="",
+        created_at=utcnow(),
+        created_by=ctx.actor,
+        resolved_at=None,
+        resolved_by=None,
+    )
+    session.add(refund)
+    session.flush()
+    _record(
+        session,
+        ctx,
+        row,
+        "CardRefundRequested",
+        refund_id=str(refund.id),
+        gateway=gateway,
+        card_reference=reference,
+        amount=str(tender.amount),
+    )
+    return refund
+
+
 def refund_return(
     session: Session, ctx: CommandContext, company: Company, return_id: uuid.UUID, body: RefundReturn
 ) -> ReturnView:
@@ -832,6 +1038,12 @@ def refund_return(
             problems=[FieldProblem("restocking_fee", f"at most {gross}, rounded to the currency")],
         )
     amount = gross - fee
+    policy = policy_for(session, company.id)
+    fee_net, fee_taxes = (
+        fee_tax(fee, [(net + tax, taxes) for _, _, net, tax, taxes in per_line], currency)
+        if policy.restocking_fee_taxable
+        else (fee, [])
+    )
     payments = _tender_rows(session, row.order_id)
     chosen = (
         list(body.tenders)
@@ -841,7 +1053,7 @@ def refund_return(
     _check_tenders(session, company, row, chosen, amount, payments)
     day = booking_day(session, company, ctx)
 
-    # Approved: contra revenue and tax back, the refund payable, the fee kept as income.
+    # Approved: contra revenue and tax back, the refund payable, the fee kept as income (and its tax).
     _record(
         session,
         ctx,
@@ -853,68 +1065,10 @@ def refund_return(
         order_ref=row.order_number,
         lines=revenue_lines(parts, currency),
         amount=str(amount),
-        restocking_fee=str(fee) if fee else None,
+        restocking_fee=str(fee_net) if fee_net else None,
+        fee_taxes=fee_taxes,
     )
-    # Paid: the original cards through their gateway, the rest in cash, store credit or to a card.
-    others: list[dict[str, Any]] = []
-    exchanged: list[tuple[uuid.UUID, Decimal]] = []
-    for tender in chosen:
-        if tender.kind == "card" and tender.tender_id is not None:
-            assert row.order_id is not None
-            orders.refund_for_return(
-                session, ctx, company, row.order_id, tender.tender_id, tender.amount, row.number, day
-            )
-        elif tender.kind == "exchange":
-            # The returned goods' value becomes the customer's store credit and pays the new order at
-            # once: refunds_payable -> store credit -> the new order's deposit (or its receivable).
-            assert row.customer_id is not None and tender.order_id is not None
-            others.append({"kind": "store_credit", "amount": str(tender.amount), "exchange": True})
-            _credit_customer(
-                session,
-                ctx,
-                company_id=company.id,
-                customer_id=row.customer_id,
-                amount=tender.amount,
-                reference=row.number,
-            )
-            exchanged.append((tender.order_id, tender.amount))
-        else:
-            if tender.kind == "on_account":
-                assert row.order_id is not None
-                orders.reduce_receivable_for_return(session, ctx, company, row.order_id, tender.amount)
-            others.append(
-                {
-                    "kind": tender.kind,
-                    "amount": str(tender.amount),
-                    "gateway": tender.gateway,
-                    "card_reference": tender.reference,
-                }
-            )
-            if tender.kind == "store_credit":
-                assert row.customer_id is not None
-                _credit_customer(
-                    session,
-                    ctx,
-                    company_id=company.id,
-                    customer_id=row.customer_id,
-                    amount=tender.amount,
-                    reference=row.number,
-                )
-    if others:
-        _record(
-            session,
-            ctx,
-            row,
-            "ReturnRefundPaid",
-            date=day.isoformat(),
-            reference=row.number,
-            store_id=str(row.store_id),
-            tenders=others,
-        )
-    for new_order_id, value in exchanged:
-        orders.take_payment(
-            session, ctx, company, new_order_id, orders.TakePayment(kind="store_credit", amount=value)
-        )
+    _pay(session, ctx, company, row, chosen, day, policy, payments)
     for line, quantity, net, tax, _ in per_line:
         line.refunded_quantity += quantity
         line.refunded_net += net
@@ -987,6 +1141,223 @@ def _credit_note(
     )
 
 
+# -- card refunds awaiting the gateway ---------------------------------------------------------------
+
+
+def card_refund_view(refund: CardRefundRow, today: dt.date | None = None) -> CardRefundView:
+    today = today or utcnow().date()
+    return CardRefundView.model_validate(refund).model_copy(
+        update={
+            "amount": _money(refund.amount, refund.currency),
+            "age_days": max((today - refund.created_at.date()).days, 0),
+        }
+    )
+
+
+def _card_refund(session: Session, row: ReturnRow, refund_id: uuid.UUID) -> CardRefundRow:
+    refund = session.scalar(
+        select(CardRefundRow)
+        .where(CardRefundRow.id == refund_id, CardRefundRow.return_id == row.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if refund is None:
+        raise NotFound(f"no card refund {refund_id} on return {row.number}")
+    return refund
+
+
+def _refuse_card(refund: CardRefundRow, target: str) -> None:
+    raise Conflict(
+        f"the card refund {refund.gateway}/{refund.reference} of {refund.amount} is {refund.status}"
+        f" and cannot be {target}",
+        code="invalid-state-transition",
+        problems=[FieldProblem("status", f"{refund.status} -> {target} is not allowed")],
+    )
+
+
+def _resolve(refund: CardRefundRow, ctx: CommandContext, status: str) -> None:
+    refund.status = status
+    refund.resolved_at = utcnow()
+    refund.resolved_by = ctx.actor
+
+
+def confirm_refund(
+    session: Session, ctx: CommandContext, company: Company, return_id: uuid.UUID, refund_id: uuid.UUID
+) -> CardRefundView:
+    """The gateway paid a pending card refund: ``refunds_payable`` is cleared against the gateway's
+    clearing account (the original card: ``PaymentRefunded`` for_return, recorded by the orders
+    context; a card by reference: ``ReturnRefundPaid``). Confirming a confirmed refund changes
+    nothing (a replay); a failed one is refused."""
+    row = _locked(session, ctx, company, return_id)
+    refund = _card_refund(session, row, refund_id)
+    if refund.status == "confirmed":
+        return card_refund_view(refund)
+    if refund.status != "pending":
+        _refuse_card(refund, "confirmed")
+    day = booking_day(session, company, ctx)
+    if refund.tender_id is not None:
+        assert refund.order_id is not None
+        orders.confirm_refund_for_return(
+            session, ctx, company, refund.order_id, refund.tender_id, refund.amount, row.number, day
+        )
+    else:
+        _record(
+            session,
+            ctx,
+            row,
+            "ReturnRefundPaid",
+            date=day.isoformat(),
+            reference=row.number,
+            store_id=str(row.store_id),
+            tenders=[
+                {
+                    "kind": "card",
+                    "amount": str(refund.amount),
+                    "gateway": refund.gateway,
+                    "card_reference": refund.reference,
+                }
+            ],
+        )
+    _resolve(refund, ctx, "confirmed")
+    session.flush()
+    _record(session, ctx, row, "CardRefundConfirmed", refund_id=str(refund.id), amount=str(refund.amount))
+    return card_refund_view(refund)
+
+
+def confirm_card_refund(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    gateway: str,
+    reference: str,
+    amount: Decimal,
+) -> CardRefundView | None:
+    """For the gateway's settlement (issue 17): confirm the oldest pending card refund of ``amount`` to
+    ``gateway``/``reference`` (the original card payment's reference, or the card reference the refund
+    named). None when no pending refund matches: already confirmed, or not one of ours; the caller
+    keeps its own settlement lines idempotent."""
+    found = session.scalar(
+        select(CardRefundRow)
+        .where(
+            CardRefundRow.company_id == company.id,
+            CardRefundRow.gateway == gateway,
+            CardRefundRow.reference == reference,
+            CardRefundRow.amount == amount,
+            CardRefundRow.status == "pending",
+        )
+        .order_by(CardRefundRow.created_at, CardRefundRow.id)
+        .limit(1)
+    )
+    if found is None:
+        return None
+    return confirm_refund(session, ctx, company, found.return_id, found.id)
+
+
+def fail_refund(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    return_id: uuid.UUID,
+    refund_id: uuid.UUID,
+    body: FailCardRefund,
+) -> CardRefundView:
+    """The gateway refused a pending card refund: the original card's reservation is released (it can
+    be refunded again) and the amount stays owed in ``refunds_payable`` (``failed``), or goes at once
+    to ``body.tenders``. Failing a failed refund without tenders changes nothing (a replay)."""
+    row = _locked(session, ctx, company, return_id)
+    refund = _card_refund(session, row, refund_id)
+    if refund.status == "failed" and not body.tenders:
+        return card_refund_view(refund)
+    if refund.status != "pending":
+        _refuse_card(refund, "failed")
+    if refund.tender_id is not None:
+        assert refund.order_id is not None
+        orders.release_refund_for_return(
+            session, ctx, company, refund.order_id, refund.tender_id, refund.amount, row.number
+        )
+    _resolve(refund, ctx, "failed")
+    refund.failure_reason = body.reason
+    session.flush()
+    _record(
+        session,
+        ctx,
+        row,
+        "CardRefundFailed",
+        refund_id=str(refund.id),
+        amount=str(refund.amount),
+        reason=body.reason,
+    )
+    if body.tenders:
+        return _reissue(session, ctx, company, row, refund, body.tenders)
+    return card_refund_view(refund)
+
+
+def reissue_refund(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    return_id: uuid.UUID,
+    refund_id: uuid.UUID,
+    body: ReissueCardRefund,
+) -> CardRefundView:
+    """Pay a failed card refund's amount to other tenders (or a card again), adding up to it."""
+    row = _locked(session, ctx, company, return_id)
+    refund = _card_refund(session, row, refund_id)
+    if refund.status != "failed":
+        _refuse_card(refund, "reissued")
+    return _reissue(session, ctx, company, row, refund, body.tenders)
+
+
+def _reissue(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    row: ReturnRow,
+    refund: CardRefundRow,
+    tenders: Sequence[RefundTenderIn],
+) -> CardRefundView:
+    payments = _tender_rows(session, row.order_id)
+    _check_tenders(session, company, row, tenders, refund.amount, payments)
+    _pay(
+        session,
+        ctx,
+        company,
+        row,
+        tenders,
+        booking_day(session, company, ctx),
+        policy_for(session, company.id),
+        payments,
+    )
+    _resolve(refund, ctx, "reissued")
+    session.flush()
+    _record(session, ctx, row, "CardRefundReissued", refund_id=str(refund.id), amount=str(refund.amount))
+    return card_refund_view(refund)
+
+
+def list_card_refunds(
+    session: Session,
+    principal: Principal,
+    company: Company,
+    *,
+    status: str | None = "pending",
+    gateway: str | None = None,
+    limit: int = 50,
+    cursor: uuid.UUID | None = None,
+) -> tuple[list[CardRefundView], uuid.UUID | None]:
+    """Card refunds (pending by default: what the company owes and the gateways have not confirmed),
+    oldest first, each with its age in days."""
+    query = select(CardRefundRow).where(CardRefundRow.company_id == company.id)
+    if status is not None:
+        query = query.where(CardRefundRow.status == status)
+    if gateway is not None:
+        query = query.where(CardRefundRow.gateway == gateway)
+    if principal.store_id is not None:
+        query = query.where(CardRefundRow.store_id == principal.store_id)
+    rows, next_cursor = keyset_page(session, query, CardRefundRow.id, limit, cursor)
+    today = utcnow().date()
+    return [card_refund_view(refund, today) for refund in rows], next_cursor
+
+
 # -- cancel ------------------------------------------------------------------------------------------
 
 
@@ -1040,7 +1411,14 @@ def view(session: Session, row: ReturnRow) -> ReturnView:
         .where(CreditNoteRow.return_id == row.id)
         .order_by(CreditNoteRow.number.desc())
     )
+    card_refunds = [
+        card_refund_view(refund)
+        for refund in session.scalars(
+            select(CardRefundRow).where(CardRefundRow.return_id == row.id).order_by(CardRefundRow.id)
+        )
+    ]
     return ReturnView(
+        card_refunds=card_refunds,
         id=row.id,
         company_id=row.company_id,
         number=row.number,

@@ -24,6 +24,7 @@ RETURN_STATUSES = ("requested", "received", "inspected", "refunded", "cancelled"
 CONDITIONS = ("resaleable", "damaged", "defective")
 REASONS = ("changed_mind", "wrong_size", "damaged_in_transit", "defective", "not_as_described", "other")
 DISPOSITION_KINDS = ("stock", "backroom", "damaged")
+CARD_REFUND_STATUSES = ("pending", "confirmed", "failed", "reissued")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -145,6 +146,11 @@ class ReturnPolicy(Base):
     """Roles that may take a no-receipt return (empty: store managers and admins)."""
     cash_refunds_allowed: Mapped[bool] = mapped_column(default=False)
     """Cash out of the drawer even when the original sale was not paid in cash."""
+    card_refunds_await_confirmation: Mapped[bool] = mapped_column(default=False)
+    """Card refunds stay payable (``refunds_payable``) until the gateway confirms them
+    (:class:`CardRefundRow`); off: a card refund is paid when it is approved."""
+    restocking_fee_taxable: Mapped[bool] = mapped_column(default=True)
+    """A restocking fee carries output tax at the refunded lines' rates (decision 0026)."""
 
 
 class ReturnDisposition(Base):
@@ -162,6 +168,43 @@ class ReturnDisposition(Base):
     location_kind: Mapped[str] = mapped_column(String(16))
     location_code: Mapped[str | None] = mapped_column(String(64))
     """A location of that kind with this code at the receiving store (``RTV``), else the first one."""
+
+
+class CardRefundRow(IdMixin, Base):
+    """A refund to a card waiting for the gateway's word (policy ``card_refunds_await_confirmation``).
+
+    ``pending``: approved, booked to ``refunds_payable``, the original card's refunded amount already
+    raised (so the card can never give back more than it captured, pending refunds included).
+    ``confirmed``: paid, ``refunds_payable`` cleared against the gateway's clearing account.
+    ``failed``: the gateway refused; the card's amount is released and the refund is still owed
+    (still in ``refunds_payable``) until it is ``reissued`` to another tender or the card again."""
+
+    __tablename__ = "return_card_refunds"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", CARD_REFUND_STATUSES), name="status"),
+        CheckConstraint("amount > 0", name="amount"),
+        Index("ix_return_card_refunds_status", "company_id", "status", "created_at"),
+        Index("ix_return_card_refunds_gateway", "company_id", "gateway", "reference"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    return_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("returns.id"), index=True)
+    return_number: Mapped[str] = mapped_column(String(32))
+    store_id: Mapped[uuid.UUID]
+    order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id"))
+    tender_id: Mapped[uuid.UUID | None]
+    """The original order's card payment; null for a card named by gateway and reference."""
+    gateway: Mapped[str] = mapped_column(String(64))
+    reference: Mapped[str] = mapped_column(String(200))
+    """The card payment's gateway reference (or the card reference given)."""
+    amount: Mapped[Decimal] = mapped_column(Amount())
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    failure_reason: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(128))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(128))
 
 
 class CreditNoteRow(IdMixin, Base):

@@ -306,6 +306,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             _line(
                 "credit", "restocking_fees", "restocking_fee", "Restocking fee {return_ref}", optional=True
             ),
+            _line("credit", "output_tax", "tax", "Restocking fee {return_ref} tax {tax_code}", "fee_taxes"),
         ],
     },
     {

@@ -1,4 +1,4 @@
-"""``retailcore returns ...``: list and show returns.
+"""``retailcore returns ...``: list and show returns; show the disposition rules.
 
 For back-office staff. Every command runs as the system principal and reads through the public services
 of :mod:`retailcore.returns.services`, one session per command. Results on stdout, errors on stderr,
@@ -22,10 +22,11 @@ from retailcore.entrypoints.cli.companies import CompanyOption, company_named
 from retailcore.entrypoints.cli.errors import refused
 from retailcore.masterdata.tables import Company, Store
 from retailcore.returns import commands as c
+from retailcore.returns import dispositions as rules
 from retailcore.returns import services as svc
 from retailcore.returns.tables import RETURN_STATUSES, ReturnRow
 
-app = typer.Typer(help="Returns: list and show.", no_args_is_help=True)
+app = typer.Typer(help="Returns: list and show; the disposition rules.", no_args_is_help=True)
 
 PAGE_SIZE = 200
 ReturnArgument = Annotated[str, typer.Argument(help="Return number (RT-000042) or id.")]
@@ -167,3 +168,42 @@ def show(
         if value:
             out.print(f"  {label}: {escape(value)}", highlight=False)
     output.print_table(out, lines)
+
+
+@app.command("dispositions")
+def dispositions(
+    company: CompanyOption = None,
+    output_format: output.OutputOption = output.Format.table,
+) -> None:
+    """Where returned goods go, by condition: the kind (and code) of location at the receiving store,
+    the account role they are valued on, and whether the rule is the default."""
+    runtime = errors.runtime()
+    try:
+        with runtime.session_factory() as session:
+            target = company_named(session, company)
+            found = rules.dispositions(session, target)
+    except RetailcoreError as exc:
+        raise refused(exc) from None
+    columns = [
+        output.key("condition"),
+        output.key("location_kind", "location"),
+        output.key("location_code", "code"),
+        output.key("valuation_role", "valued on", drop=1),
+        output.key("default", drop=2),
+    ]
+    listing = output.Listing(
+        f"Return dispositions of {target.code}",
+        columns,
+        [
+            [
+                rule.condition,
+                rule.location_kind,
+                rule.location_code,
+                rule.valuation_role,
+                "yes" if rule.default else "no",
+            ]
+            for rule in found.rules
+        ],
+        empty="no rules",
+    )
+    output.emit(listing, output_format, document=found.model_dump(mode="json"))

@@ -1,12 +1,15 @@
-"""Returns over HTTP: request, receive, inspect, refund, cancel; the return policy; credit notes.
+"""Returns over HTTP: request, receive, inspect, refund, cancel; card refunds awaiting the gateway; the
+return policy and disposition rules; credit notes.
 
 Thin: each route parses, checks the permission, and calls one service of ``retailcore.returns``. Reading
-needs ``returns:read``, driving a return ``returns:write``, setting the policy ``returns:policy``. Every
-POST honours ``Idempotency-Key``. No ``from __future__ import annotations``: FastAPI reads the route
+needs ``returns:read``, driving a return ``returns:write``, confirming or failing a card refund
+``returns:refunds``, setting the policy and dispositions ``returns:policy``. Every POST and PUT honours
+``Idempotency-Key``. No ``from __future__ import annotations``: FastAPI reads the route
 annotations at runtime.
 """
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -24,6 +27,7 @@ from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, StoreRef
 from retailcore.masterdata.services import company_in_scope, with_store_ids
 from retailcore.masterdata.tables import Company
 from retailcore.returns import commands as c
+from retailcore.returns import dispositions as rules
 from retailcore.returns import services as svc
 from retailcore.returns.tables import CreditNoteRow, ReturnRow
 
@@ -163,6 +167,46 @@ def returns_report(
     return api.read(work)
 
 
+class CardRefundQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
+    status: c.CardRefundStatus | Literal["all"] = Field("pending", description="`all` for every status.")
+    gateway: text(min_length=1, max_length=64) | None = None
+    limit: int = Field(50, ge=1, le=500)
+    cursor: uuid.UUID | None = Field(None, description="The `next_cursor` of the previous page.")
+
+
+class CardRefundPage(BaseModel):
+    items: list[c.CardRefundView]
+    next_cursor: uuid.UUID | None
+
+
+@router.get(
+    "/returns/pending-refunds",
+    response_model=CardRefundPage,
+    summary="Card refunds awaiting the gateway, with their age",
+    description="Oldest first: what the company owes customers' cards and no gateway has confirmed yet.",
+)
+def pending_refunds(
+    params: Annotated[CardRefundQuery, Query()], api: Annotated[Api, Depends(reader("returns:read"))]
+) -> Any:
+    def work(session: Session) -> CardRefundPage:
+        company = company_in_scope(session, api.principal, params.company_id)
+        items, next_cursor = svc.list_card_refunds(
+            session,
+            api.principal,
+            company,
+            status=None if params.status == "all" else params.status,
+            gateway=params.gateway,
+            limit=params.limit,
+            cursor=params.cursor,
+        )
+        return CardRefundPage(items=items, next_cursor=next_cursor)
+
+    return api.read(work)
+
+
 @router.get("/returns/{return_id}", response_model=c.ReturnView, summary="Read a return")
 def get_return(return_id: uuid.UUID, api: Annotated[Api, Depends(reader("returns:read"))]) -> Any:
     def work(session: Session) -> c.ReturnView:
@@ -170,6 +214,20 @@ def get_return(return_id: uuid.UUID, api: Annotated[Api, Depends(reader("returns
         return svc.get_return(session, api.principal, company, return_id)
 
     return api.read(work)
+
+
+async def _on_return(
+    api: Api,
+    return_id: uuid.UUID,
+    service: Callable[[Session, CommandContext, Company, uuid.UUID, Any], BaseModel],
+    body: BaseModel,
+) -> Response:
+    """One command on one return: the return's company, then the service."""
+
+    def work(session: Session, ctx: CommandContext) -> BaseModel:
+        return service(session, ctx, _company_of(session, api.principal, return_id), return_id, body)
+
+    return await api.command(work)
 
 
 @router.post(
@@ -188,11 +246,7 @@ async def receive(
     api: Annotated[Api, Depends(writer("returns:write"))],
     body: c.ReceiveReturn | None = None,
 ) -> Response:
-    def work(session: Session, ctx: CommandContext) -> c.ReturnView:
-        company = _company_of(session, api.principal, return_id)
-        return svc.receive_return(session, ctx, company, return_id, body or c.ReceiveReturn())
-
-    return await api.command(work)
+    return await _on_return(api, return_id, svc.receive_return, body or c.ReceiveReturn())
 
 
 @router.post(
@@ -207,11 +261,7 @@ async def inspect(
     api: Annotated[Api, Depends(writer("returns:write"))],
     body: c.InspectReturn | None = None,
 ) -> Response:
-    def work(session: Session, ctx: CommandContext) -> c.ReturnView:
-        company = _company_of(session, api.principal, return_id)
-        return svc.inspect_return(session, ctx, company, return_id, body or c.InspectReturn())
-
-    return await api.command(work)
+    return await _on_return(api, return_id, svc.inspect_return, body or c.InspectReturn())
 
 
 @router.post(
@@ -221,8 +271,10 @@ async def inspect(
     description=(
         "Revenue and tax are reversed at the original line's prices, discounts and taxes. The refund goes"
         " to the original card (never beyond what it captured), cash if the sale was paid in cash or the"
-        " policy allows it, store credit, or a card reference; less any `restocking_fee`. An invoiced"
-        " order gets a credit note."
+        " policy allows it, store credit, or a card reference; less any `restocking_fee` (carrying output"
+        " tax at the lines' rates when the policy says so). An invoiced order gets a credit note. Under the"
+        " policy `card_refunds_await_confirmation`, card refunds stay payable until confirmed"
+        " (`card_refunds`)."
     ),
     responses=CONFLICTS,
 )
@@ -231,11 +283,7 @@ async def refund(
     api: Annotated[Api, Depends(writer("returns:write"))],
     body: c.RefundReturn | None = None,
 ) -> Response:
-    def work(session: Session, ctx: CommandContext) -> c.ReturnView:
-        company = _company_of(session, api.principal, return_id)
-        return svc.refund_return(session, ctx, company, return_id, body or c.RefundReturn())
-
-    return await api.command(work)
+    return await _on_return(api, return_id, svc.refund_return, body or c.RefundReturn())
 
 
 @router.post(
@@ -250,11 +298,67 @@ async def cancel(
     api: Annotated[Api, Depends(writer("returns:write"))],
     body: c.CancelReturn | None = None,
 ) -> Response:
-    def work(session: Session, ctx: CommandContext) -> c.ReturnView:
+    return await _on_return(api, return_id, svc.cancel_return, body or c.CancelReturn())
+
+
+async def _on_card_refund(
+    api: Api, return_id: uuid.UUID, refund_id: uuid.UUID, service: Callable[..., BaseModel], *body: BaseModel
+) -> Response:
+    def work(session: Session, ctx: CommandContext) -> BaseModel:
         company = _company_of(session, api.principal, return_id)
-        return svc.cancel_return(session, ctx, company, return_id, body or c.CancelReturn())
+        return service(session, ctx, company, return_id, refund_id, *body)
 
     return await api.command(work)
+
+
+@router.post(
+    "/returns/{return_id}/refunds/{refund_id}/confirm",
+    response_model=c.CardRefundView,
+    summary="Confirm a card refund the gateway paid",
+    description=(
+        "Clears the refund payable against the gateway's clearing account. Confirming a confirmed refund"
+        " changes nothing; a failed one is `409 invalid-state-transition`."
+    ),
+    responses=CONFLICTS,
+)
+async def confirm_card_refund(
+    return_id: uuid.UUID, refund_id: uuid.UUID, api: Annotated[Api, Depends(writer("returns:refunds"))]
+) -> Response:
+    return await _on_card_refund(api, return_id, refund_id, svc.confirm_refund)
+
+
+@router.post(
+    "/returns/{return_id}/refunds/{refund_id}/fail",
+    response_model=c.CardRefundView,
+    summary="Record that the gateway refused a card refund",
+    description=(
+        "The original card can be refunded again (its reservation is released); the amount stays owed"
+        " (`failed`, still in refunds payable) until reissued, or goes at once to `tenders`."
+    ),
+    responses=CONFLICTS,
+)
+async def fail_card_refund(
+    return_id: uuid.UUID,
+    refund_id: uuid.UUID,
+    api: Annotated[Api, Depends(writer("returns:refunds"))],
+    body: c.FailCardRefund | None = None,
+) -> Response:
+    return await _on_card_refund(api, return_id, refund_id, svc.fail_refund, body or c.FailCardRefund())
+
+
+@router.post(
+    "/returns/{return_id}/refunds/{refund_id}/reissue",
+    response_model=c.CardRefundView,
+    summary="Pay a failed card refund to other tenders, or a card again",
+    responses=CONFLICTS,
+)
+async def reissue_card_refund(
+    return_id: uuid.UUID,
+    refund_id: uuid.UUID,
+    body: c.ReissueCardRefund,
+    api: Annotated[Api, Depends(writer("returns:refunds"))],
+) -> Response:
+    return await _on_card_refund(api, return_id, refund_id, svc.reissue_refund, body)
 
 
 class PolicyView(BaseModel):
@@ -262,6 +366,8 @@ class PolicyView(BaseModel):
     no_receipt_allowed: bool
     no_receipt_roles: list[str]
     cash_refunds_allowed: bool
+    card_refunds_await_confirmation: bool
+    restocking_fee_taxable: bool
 
 
 @router.post(
@@ -269,7 +375,8 @@ class PolicyView(BaseModel):
     response_model=PolicyView,
     summary="Set the company's return policy",
     description="Whether no-receipt returns are taken and by which roles; whether cash refunds are allowed"
-    " for sales not paid in cash.",
+    " for sales not paid in cash; whether card refunds await the gateway's confirmation; whether a"
+    " restocking fee carries output tax.",
     responses={422: {"description": "Invalid input"}},
 )
 async def set_policy(
@@ -277,13 +384,56 @@ async def set_policy(
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> PolicyView:
         company = company_in_scope(session, api.principal, body.company_id)
-        row = svc.set_policy(session, company, body)
+        row = svc.set_policy(session, ctx, company, body)
         return PolicyView(
             company_id=row.company_id,
             no_receipt_allowed=row.no_receipt_allowed,
             no_receipt_roles=list(row.no_receipt_roles),
             cash_refunds_allowed=row.cash_refunds_allowed,
+            card_refunds_await_confirmation=row.card_refunds_await_confirmation,
+            restocking_fee_taxable=row.restocking_fee_taxable,
         )
+
+    return await api.command(work)
+
+
+class DispositionQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
+
+
+@router.get(
+    "/return-dispositions",
+    response_model=c.DispositionsView,
+    summary="Where returned goods go, by condition",
+    description="One rule per condition: the company's own, else the default (`default: true`).",
+)
+def get_dispositions(
+    params: Annotated[DispositionQuery, Query()], api: Annotated[Api, Depends(reader("returns:read"))]
+) -> Any:
+    def work(session: Session) -> c.DispositionsView:
+        return rules.dispositions(session, company_in_scope(session, api.principal, params.company_id))
+
+    return api.read(work)
+
+
+@router.put(
+    "/return-dispositions",
+    response_model=c.DispositionsView,
+    summary="Replace the company's disposition rules",
+    description=(
+        "Each condition at most once, naming a kind of location (and a code) the company has; a condition"
+        " left out goes back to its default. An unknown condition or location is `422`, naming the field."
+    ),
+    responses={422: {"description": "Invalid input: an unknown condition or location"}},
+)
+async def put_dispositions(
+    body: c.SetDispositions, api: Annotated[Api, Depends(writer("returns:policy"))]
+) -> Response:
+    def work(session: Session, ctx: CommandContext) -> c.DispositionsView:
+        company = company_in_scope(session, api.principal, body.company_id)
+        return rules.set_dispositions(session, ctx, company, body)
 
     return await api.command(work)
 
