@@ -91,6 +91,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "returns:read": ALL,
     "returns:write": frozenset({Role.admin, Role.store_manager, Role.integration, Role.cashier}),
     "returns:policy": frozenset({Role.admin}),
+    # Connectors (Shopify...): admins and integrations configure them and replay their messages; their
+    # sync log is also finance's to read (mismatches of money and tax).
+    "connectors:read": frozenset({Role.admin, Role.integration, Role.finance}),
+    "connectors:write": frozenset({Role.admin, Role.integration}),
     # Point of sale. A close whose cash difference is above the threshold needs pos:approve.
     "pos:sell": frozenset({Role.cashier, Role.store_manager, Role.admin, Role.integration}),
     "pos:close": frozenset({Role.cashier, Role.store_manager, Role.admin}),

@@ -16,6 +16,7 @@ from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.api import contract, docs, problems
 from retailcore.entrypoints.api.limits import BodySizeLimit
 from retailcore.entrypoints.api.routers import (
+    connectors,
     events,
     fx,
     health,
@@ -94,6 +95,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         orders.router,
         payments.router,
         returns.router,
+        connectors.router,
         pos.router,
         events.router,
         tokens.router,
