@@ -106,6 +106,12 @@ def _order_key(order_id: object) -> str:
     return f"order:{order_id}"
 
 
+def _line_key(order_id: object, line_item_id: object) -> str:
+    """A line is linked under its order: Shopify's line item ids are unique, but a key that names the
+    order keeps a payload reusing them (a test order, a copy) from landing on another order's line."""
+    return f"{order_id}/{line_item_id}"
+
+
 def handle(session: Session, ctx: CommandContext, connector: Connector, message: SyncMessage) -> Outcome:
     """Process one Shopify webhook; raises to fail it (:class:`Waiting`, :class:`Permanent`, or any
     domain error, retried with backoff)."""
@@ -214,7 +220,7 @@ def _land(
     view = orders.place_order(session, ctx, company, body, channel_prices=True)
     links.add(session, connector.id, "order", data["id"], view.id)
     for item, line in zip(items, sorted(view.lines, key=lambda ln: ln.position), strict=True):
-        links.add(session, connector.id, "line", item["id"], line.id)
+        links.add(session, connector.id, "line", _line_key(data["id"], item["id"]), line.id)
     theirs = _money(data.get("total_tax") or 0, "total_tax")
     tolerance = CENT * len(lines)
     if (
@@ -273,7 +279,11 @@ def _settle(
     amount = min(paid, payments.amount_due.amount)
     if paid != row.gross_total:
         outcome.flags.append(
-            {"kind": "payment-mismatch", "shopify_paid": str(paid), "order_total": str(row.gross_total)}
+            {
+                "kind": "payment-mismatch",
+                "shopify_paid": str(paid),
+                "order_total": str(row.gross_total.quantize(paid)),
+            }
         )
     if amount <= 0:
         return
@@ -307,7 +317,7 @@ def _fulfillment(
         return outcome
     fulfilled = []
     for n, item in enumerate(data.get("line_items") or []):
-        line_id = links.find(session, connector.id, "line", item.get("id"))
+        line_id = links.find(session, connector.id, "line", _line_key(shop_order, item.get("id")))
         if line_id is None:
             raise ValidationFailed(
                 f"Shopify line item {item.get('id')} is not a line of order {shop_order}",
@@ -342,7 +352,7 @@ def _refund(
     cancelled = Decimal(0)
     for n, item in enumerate(data.get("refund_line_items") or []):
         where = f"refund_line_items.{n}"
-        line_id = links.find(session, connector.id, "line", item.get("line_item_id"))
+        line_id = links.find(session, connector.id, "line", _line_key(shop_order, item.get("line_item_id")))
         line = session.get(ot.OrderLineRow, line_id) if line_id else None
         if line is None:
             raise ValidationFailed(
