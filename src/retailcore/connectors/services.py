@@ -319,7 +319,11 @@ def _describe(error: Exception) -> str:
 
 
 def retry_due(
-    session: Session, now: dt.datetime | None = None, *, connector_id: uuid.UUID | None = None
+    session: Session,
+    now: dt.datetime | None = None,
+    *,
+    connector_id: uuid.UUID | None = None,
+    limit: int = 500,
 ) -> int:
     """Process every failed message whose next attempt is due; how many were tried."""
     now = now or utcnow()
@@ -327,6 +331,9 @@ def retry_due(
         select(SyncMessage)
         .where(SyncMessage.status.in_(RETRYABLE), SyncMessage.next_attempt_at <= now)
         .order_by(SyncMessage.id)
+        .limit(limit)
+        # Two sweeping processes never retry one message twice (PostgreSQL; SQLite has one writer).
+        .with_for_update(skip_locked=True)
     )
     if connector_id is not None:
         query = query.where(SyncMessage.connector_id == connector_id)

@@ -35,7 +35,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from retailcore.connectors import links
@@ -112,12 +112,28 @@ def _line_key(order_id: object, line_item_id: object) -> str:
     return f"{order_id}/{line_item_id}"
 
 
+def _one_at_a_time(session: Session, connector: Connector, shop_order: object) -> None:
+    """On PostgreSQL, messages about one Shopify order are processed one at a time: ``orders/create``
+    and ``orders/paid`` often arrive together, and each would otherwise find no order yet and place
+    one (the second would fail on the link's key and wait for its retry). A transaction lock on the
+    order's key, released at commit; SQLite writes one transaction at a time anyway."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"{connector.id}/{shop_order}".encode()).digest()
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest[:8], "big", signed=True)}
+    )
+
+
 def handle(session: Session, ctx: CommandContext, connector: Connector, message: SyncMessage) -> Outcome:
     """Process one Shopify webhook; raises to fail it (:class:`Waiting`, :class:`Permanent`, or any
     domain error, retried with backoff)."""
     data = parse(message.body)
     company = session.get(Company, connector.company_id)
     assert company is not None
+    _one_at_a_time(
+        session, connector, data.get("id") if message.topic in ORDER_TOPICS else data.get("order_id")
+    )
     if message.topic in ORDER_TOPICS:
         return _order(session, ctx, company, connector, data, message.topic)
     if message.topic == "fulfillments/create":

@@ -1,5 +1,6 @@
 """The sweeps of what is due: unpaid orders cancelled, expired reservations let go and gift cards past
-their last day expired (breakage per the company's policy), per company.
+their last day expired (breakage per the company's policy), per company; then the connectors' failed
+messages whose backoff has run out are retried (:func:`retry_connector_messages`).
 
 ``retailcore orders sweep`` runs them once; ``retailcore serve`` runs them every
 ``sweep_interval_seconds`` on a thread of its own (:func:`sweeping`, the API's lifespan). Each company
@@ -25,6 +26,7 @@ from retailcore.access.model import system_principal
 from retailcore.access.services import resolve_company
 from retailcore.adapters.db import transaction
 from retailcore.adapters.orm import utcnow
+from retailcore.connectors import services as connectors
 from retailcore.entrypoints.bootstrap import Runtime
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Company
@@ -104,6 +106,24 @@ def sweep_companies(
     return results
 
 
+def retry_connector_messages(factory: sessionmaker[Session], now: dt.datetime | None = None) -> int:
+    """Process the connectors' failed messages that are due again (backoff), in one transaction, after
+    a read found some; how many were tried. A failure is logged, never raised: the sweep goes on."""
+    now = now or utcnow()
+    try:
+        with factory() as session:
+            if not connectors.retry_is_due(session, now):
+                return 0
+        with transaction(factory) as session:
+            tried = connectors.retry_due(session, now)
+    except Exception:
+        log.exception("retrying the connectors' messages failed")
+        return 0
+    if tried:
+        log.info("retried %d connector messages", tried)
+    return tried
+
+
 class Sweeper:
     """Sweeps every company now and then every ``interval`` seconds on a daemon thread, until stopped."""
 
@@ -127,6 +147,7 @@ class Sweeper:
         while not self._stop.is_set():
             try:
                 sweep_companies(self._factory)
+                retry_connector_messages(self._factory)
             except Exception:  # listing the companies failed (database away): try again later
                 log.exception("the sweep failed")
             self._stop.wait(self._interval)
