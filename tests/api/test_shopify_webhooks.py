@@ -601,3 +601,18 @@ def test_fixtures_are_unchanged():
     digest = hashlib.sha256(fixture_bytes("orders_create.json")).hexdigest()
     assert digest == "74618b1bde45bdade63753b045b181e5a2fdeebaaed5c1e182197ca812912ce5"
     assert fixture("refunds_create.json")["order_id"] == 450789469
+
+
+def test_a_queued_connector_answers_at_once_and_its_sweep_lands_the_message(shop, runtime):
+    stocked(shop)
+    with transaction(runtime.session_factory) as session:
+        row = session.get(Connector, uuid.UUID(shop.connector["id"]))
+        row.settings = {**row.settings, "process": "queued"}
+    answer = shop.ok("orders/create", example_order(financial_status="paid"))
+    assert (answer["status"], answer["duplicate"]) == ("received", False)
+    assert shop.orders() == []
+    assert sweeps.retry_connector_messages(runtime.session_factory) == 1
+    message = shop.message(answer["message_id"])
+    assert (message["status"], message["attempts"]) == ("processed", 1)
+    (order,) = shop.orders()
+    assert order["paid_amount"] == "598.94"

@@ -27,7 +27,9 @@ class CreateConnector(CompanyScoped):
     settings: dict[str, Any] = Field(
         default_factory=dict,
         description="Per kind. shopify: `gateway` (default `shopify`), `max_attempts` (default 8),"
-        " `retry_base_seconds` (default 60), `locations` ({Shopify location id: store code}).",
+        " `retry_base_seconds` (default 60), `locations` ({Shopify location id: store code}), `process`"
+        " (`inline`, the default: processed before the answer; `queued`: stored, answered, processed by"
+        " the server's sweep thread).",
     )
     secret: text(min_length=1, max_length=500) | None = Field(
         None,

@@ -43,6 +43,8 @@ MAX_ATTEMPTS = 8
 RETRY_BASE_SECONDS = 60
 MAX_BACKOFF = dt.timedelta(hours=6)
 RETRYABLE = ("failed", "retried")
+DUE = ("received", *RETRYABLE)
+"""A ``received`` message with a ``next_attempt_at`` was queued (``"process": "queued"``)."""
 
 Handler = Callable[[Session, CommandContext, Connector, SyncMessage], Outcome]
 HANDLERS: dict[str, Handler] = {"shopify": shopify.handle}
@@ -74,6 +76,8 @@ def _check_settings(kind: str, settings: dict[str, Any]) -> None:
             not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000
         ):
             problems.append(FieldProblem(f"settings.{name}", "a whole number from 1 to 1000"))
+    if settings.get("process", "inline") not in ("inline", "queued"):
+        problems.append(FieldProblem("settings.process", "inline or queued"))
     gateway = settings.get("gateway")
     if gateway is not None and (not isinstance(gateway, str) or not 1 <= len(gateway) <= 64):
         problems.append(FieldProblem("settings.gateway", "a name of 1 to 64 characters"))
@@ -206,8 +210,16 @@ def count_duplicate(row: SyncMessage, now: dt.datetime) -> None:
     row.updated_at = now
 
 
+def queued(connector: Connector) -> bool:
+    """``"process": "queued"``: webhooks are only checked and stored in the request (the fastest
+    answer), and processed by the serving process's sweep thread within ``connector_interval_seconds``;
+    by default (``"inline"``) they are processed before the answer."""
+    return connector.settings.get("process") == "queued"
+
+
 def store(session: Session, connector: Connector, delivery: Delivery, now: dt.datetime) -> SyncMessage:
-    """Write the message as ``received`` (the caller has checked its webhook id is new)."""
+    """Write the message as ``received`` (the caller has checked its webhook id is new); queued, it is
+    due at once."""
     row = SyncMessage(
         company_id=connector.company_id,
         connector_id=connector.id,
@@ -222,6 +234,7 @@ def store(session: Session, connector: Connector, delivery: Delivery, now: dt.da
         flags=[],
         result={},
         body=delivery.body,
+        next_attempt_at=now if queued(connector) else None,
         received_at=now,
         updated_at=now,
     )
@@ -329,7 +342,7 @@ def retry_due(
     now = now or utcnow()
     query = (
         select(SyncMessage)
-        .where(SyncMessage.status.in_(RETRYABLE), SyncMessage.next_attempt_at <= now)
+        .where(SyncMessage.status.in_(DUE), SyncMessage.next_attempt_at <= now)
         .order_by(SyncMessage.id)
         .limit(limit)
         # Two sweeping processes never retry one message twice (PostgreSQL; SQLite has one writer).
@@ -339,7 +352,7 @@ def retry_due(
         query = query.where(SyncMessage.connector_id == connector_id)
     tried = 0
     for message in list(session.scalars(query)):
-        if message.status not in RETRYABLE:  # processed meanwhile, woken by another message
+        if message.status not in DUE:  # processed meanwhile, woken by another message
             continue
         connector = session.get(Connector, message.connector_id)
         assert connector is not None
@@ -352,7 +365,7 @@ def retry_is_due(session: Session, now: dt.datetime) -> bool:
     return (
         session.scalar(
             select(SyncMessage.id)
-            .where(SyncMessage.status.in_(RETRYABLE), SyncMessage.next_attempt_at <= now)
+            .where(SyncMessage.status.in_(DUE), SyncMessage.next_attempt_at <= now)
             .limit(1)
         )
         is not None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -125,11 +126,16 @@ def retry_connector_messages(factory: sessionmaker[Session], now: dt.datetime | 
 
 
 class Sweeper:
-    """Sweeps every company now and then every ``interval`` seconds on a daemon thread, until stopped."""
+    """Sweeps every company now and then every ``interval`` seconds on a daemon thread, until stopped;
+    in between, every ``connector_interval`` seconds, processes the connectors' messages that are due
+    (queued webhooks, retries whose backoff ran out)."""
 
-    def __init__(self, factory: sessionmaker[Session], interval: float) -> None:
+    def __init__(
+        self, factory: sessionmaker[Session], interval: float, connector_interval: float | None = None
+    ) -> None:
         self._factory = factory
         self._interval = interval
+        self._connector_interval = connector_interval if connector_interval else interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="retailcore-sweeper", daemon=True)
 
@@ -144,13 +150,16 @@ class Sweeper:
             log.warning("the sweeper is still sweeping after %.0f s; leaving it behind", STOP_WAIT_SECONDS)
 
     def _run(self) -> None:
+        next_sweep = 0.0
         while not self._stop.is_set():
-            try:
-                sweep_companies(self._factory)
-                retry_connector_messages(self._factory)
-            except Exception:  # listing the companies failed (database away): try again later
-                log.exception("the sweep failed")
-            self._stop.wait(self._interval)
+            if time.monotonic() >= next_sweep:
+                try:
+                    sweep_companies(self._factory)
+                except Exception:  # listing the companies failed (database away): try again later
+                    log.exception("the sweep failed")
+                next_sweep = time.monotonic() + self._interval
+            retry_connector_messages(self._factory)  # logs its own failures
+            self._stop.wait(min(self._connector_interval, max(next_sweep - time.monotonic(), 0.0)))
 
 
 @contextmanager
@@ -160,7 +169,7 @@ def sweeping(runtime: Runtime) -> Iterator[Sweeper | None]:
     if interval <= 0:
         yield None
         return
-    sweeper = Sweeper(runtime.session_factory, interval)
+    sweeper = Sweeper(runtime.session_factory, interval, runtime.settings.connector_interval_seconds)
     sweeper.start()
     try:
         yield sweeper

@@ -238,7 +238,8 @@ def _webhook(request: Request, shop: str, raw: bytes, headers: dict[str, str | N
                 svc.count_duplicate(message, now)
             else:
                 message = svc.store(session, connector, delivery, now)
-                svc.process(session, connector, message, now)
+                if not svc.queued(connector):
+                    svc.process(session, connector, message, now)
             answer = WebhookAnswer(message_id=message.id, status=message.status, duplicate=duplicate)
     except IntegrityError:
         # The same delivery raced in on another connection: it is stored there; count this one.
