@@ -101,9 +101,10 @@ def sign(body: bytes) -> str:
 
 
 def drive(
-    base: str, shop: str, requests: list[tuple[bytes, dict[str, str]]], clients: int
+    base: str, shop: str | None, requests: list[tuple[bytes, dict[str, str]]], clients: int
 ) -> tuple[float, dict]:
-    """Send ``requests`` over ``clients`` threads; seconds taken and the count per status."""
+    """Send ``requests`` over ``clients`` threads; seconds taken and the count per status. ``shop``
+    None: ``GET /health`` instead, as many times (what the HTTP stack alone allows, for comparison)."""
     statuses: dict[int, int] = {}
     lock = threading.Lock()
     url = f"{base}/api/v1/connectors/shopify/{shop}/webhooks"
@@ -111,7 +112,10 @@ def drive(
     def run(share: list[tuple[bytes, dict[str, str]]]) -> None:
         with httpx.Client(timeout=60) as client:
             for body, headers in share:
-                status = client.post(url, content=body, headers=headers).status_code
+                if shop is None:
+                    status = client.get(f"{base}/api/v1/health").status_code
+                else:
+                    status = client.post(url, content=body, headers=headers).status_code
                 with lock:
                     statuses[status] = statuses.get(status, 0) + 1
 
