@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import threading
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -616,3 +617,42 @@ def test_a_queued_connector_answers_at_once_and_its_sweep_lands_the_message(shop
     assert (message["status"], message["attempts"]) == ("processed", 1)
     (order,) = shop.orders()
     assert order["paid_amount"] == "598.94"
+
+
+def test_create_and_paid_arriving_together_land_one_order(shop, runtime):
+    """Shopify often sends orders/create and orders/paid at the same moment: on PostgreSQL two
+    connections process them at once (one waits for the other on the order's lock); on SQLite one
+    writer at a time. Either way one order lands, paid once, and both messages are processed."""
+    stocked(shop)
+    common = {"total_price": "622.22", "total_tax": "35.22"}
+    bodies = {
+        "orders/create": encode(example_order(financial_status="pending", **common)),
+        "orders/paid": encode(example_order(financial_status="paid", **common)),
+    }
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def deliver(topic: str) -> None:
+        try:
+            with runtime.session_factory() as session:
+                connector = session.get(Connector, uuid.UUID(shop.connector["id"]))
+            delivery = connectors.Delivery(topic=topic, body=bodies[topic].decode(), webhook_id=topic)
+            barrier.wait(timeout=30)
+            with transaction(runtime.session_factory) as session:
+                now = dt.datetime.now(dt.UTC)
+                connectors.process(
+                    session, connector, connectors.store(session, connector, delivery, now), now
+                )
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=deliver, args=(topic,)) for topic in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sorted(m["status"] for m in shop.log()) == ["processed", "processed"]
+    (order,) = shop.orders()
+    assert [(p["state"], p["captured"]) for p in order["payments"]] == [("captured", "622.22")]
+    assert shop.stock("IPOD2008RED") == (D(5), D(1))
