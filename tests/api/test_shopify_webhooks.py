@@ -609,8 +609,10 @@ def test_a_queued_connector_answers_at_once_and_its_sweep_lands_the_message(shop
     with transaction(runtime.session_factory) as session:
         row = session.get(Connector, uuid.UUID(shop.connector["id"]))
         row.settings = {**row.settings, "process": "queued"}
-    answer = shop.ok("orders/create", example_order(financial_status="paid"))
+    answer = shop.ok("orders/create", example_order(financial_status="paid"), webhook_id="q-1")
     assert (answer["status"], answer["duplicate"]) == ("received", False)
+    again = shop.ok("orders/create", example_order(financial_status="paid"), webhook_id="q-1")
+    assert (again["message_id"], again["duplicate"]) == (answer["message_id"], True)
     assert shop.orders() == []
     assert sweeps.retry_connector_messages(runtime.session_factory) == 1
     message = shop.message(answer["message_id"])

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal, Role
@@ -34,6 +34,7 @@ from retailcore.connectors import shopify, vault
 from retailcore.connectors.links import Outcome, Permanent, Waiting
 from retailcore.connectors.tables import Connector, SyncMessage
 from retailcore.core.errors import Conflict, FieldProblem, NotFound, RetailcoreError, ValidationFailed
+from retailcore.core.ids import new_id
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Company
 
@@ -217,10 +218,9 @@ def queued(connector: Connector) -> bool:
     return connector.settings.get("process") == "queued"
 
 
-def store(session: Session, connector: Connector, delivery: Delivery, now: dt.datetime) -> SyncMessage:
-    """Write the message as ``received`` (the caller has checked its webhook id is new); queued, it is
-    due at once."""
-    row = SyncMessage(
+def _received(connector: Connector, delivery: Delivery, now: dt.datetime) -> dict[str, Any]:
+    return dict(
+        id=new_id(),
         company_id=connector.company_id,
         connector_id=connector.id,
         direction="inbound",
@@ -238,9 +238,23 @@ def store(session: Session, connector: Connector, delivery: Delivery, now: dt.da
         received_at=now,
         updated_at=now,
     )
+
+
+def store(session: Session, connector: Connector, delivery: Delivery, now: dt.datetime) -> SyncMessage:
+    """Write the message as ``received``, to be processed now (a repeated webhook id raises
+    IntegrityError at the flush)."""
+    row = SyncMessage(**_received(connector, delivery, now))
     session.add(row)
     session.flush()
     return row
+
+
+def enqueue(session: Session, connector: Connector, delivery: Delivery, now: dt.datetime) -> uuid.UUID:
+    """Write the message as ``received`` and due at once, for the sweep thread (a queued connector):
+    one ``INSERT``, no object to track. A repeated webhook id raises IntegrityError."""
+    values = _received(connector, delivery, now)
+    session.execute(insert(SyncMessage), [values])
+    return values["id"]
 
 
 def _ctx(connector: Connector, now: dt.datetime) -> CommandContext:

@@ -234,10 +234,15 @@ def _webhook(request: Request, shop: str, raw: bytes, headers: dict[str, str | N
         # its columns are all that storing and processing read.
         with factory() as session, session.begin():
             begin_writing(session)
-            message = svc.store(session, connector, delivery, now)
-            if not svc.queued(connector):
-                svc.process(session, connector, message, now)
-            answer = WebhookAnswer(message_id=message.id, status=message.status, duplicate=False)
+            if svc.queued(connector):
+                answer = WebhookAnswer(
+                    message_id=svc.enqueue(session, connector, delivery, now),
+                    status="received",
+                    duplicate=False,
+                )
+            else:
+                message = svc.process(session, connector, svc.store(session, connector, delivery, now), now)
+                answer = WebhookAnswer(message_id=message.id, status=message.status, duplicate=False)
     except IntegrityError:
         # The same delivery again (Shopify retries with the same webhook id): counted on the first.
         with factory() as session, session.begin():
