@@ -82,6 +82,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_exception_handler(IntegrityError, problems.from_integrity_error)  # type: ignore[arg-type]
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
     routers = (
+        # First: routes are matched in order (a request walks the list until one matches), and
+        # Shopify's webhooks are the most frequent requests of an installation with a shop.
+        connectors.router,
         *masterdata.ROUTERS,
         ledger.router,
         fx.router,
@@ -95,7 +98,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         orders.router,
         payments.router,
         returns.router,
-        connectors.router,
         pos.router,
         events.router,
         tokens.router,
