@@ -295,6 +295,8 @@ def process(session: Session, connector: Connector, message: SyncMessage, now: d
                     SyncMessage.id.not_in(seen),
                 )
                 .order_by(SyncMessage.id)
+                # One being retried by the sweep right now is left to it (PostgreSQL).
+                .with_for_update(skip_locked=True)
             )
         )
         woken = []
