@@ -658,3 +658,19 @@ def test_create_and_paid_arriving_together_land_one_order(shop, runtime):
     (order,) = shop.orders()
     assert [(p["state"], p["captured"]) for p in order["payments"]] == [("captured", "622.22")]
     assert shop.stock("IPOD2008RED") == (D(5), D(1))
+
+
+def test_free_form_settings_keep_their_numbers_as_text(shop, client, admin):
+    body = {
+        "company_id": shop.company_id,
+        "kind": "odoo",
+        "name": "erp",
+        "settings": {"rate": 1.5, "nested": {"n": [1, 2.25]}},
+    }
+    response = client.post(f"{API}/connectors", json=body, headers=admin)
+    assert response.status_code == 201, response.text
+    assert response.json()["settings"] == {"rate": "1.5", "nested": {"n": [1, "2.25"]}}
+    bad = {**body, "name": "erp2", "settings": {"max_attempts": 0}}
+    assert_problem(
+        client.post(f"{API}/connectors", json=bad, headers=admin), 422, fields=("settings.max_attempts",)
+    )

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from retailcore.core.inputs import text
+from retailcore.core.inputs import JsonObject, text
 from retailcore.masterdata.commands import CompanyScoped, Request
 
 Kind = Literal["shopify", "marketplace", "odoo"]
@@ -24,7 +24,7 @@ class CreateConnector(CompanyScoped):
     name: text(min_length=1, max_length=255) = Field(
         description="shopify: the shop's domain as Shopify sends it (`example.myshopify.com`)."
     )
-    settings: dict[str, Any] = Field(
+    settings: JsonObject = Field(
         default_factory=dict,
         description="Per kind. shopify: `gateway` (default `shopify`), `max_attempts` (default 8),"
         " `retry_base_seconds` (default 60), `locations` ({Shopify location id: store code}), `process`"

@@ -35,7 +35,7 @@ from retailcore.connectors.links import Outcome, Permanent, Waiting
 from retailcore.connectors.tables import Connector, SyncMessage
 from retailcore.core.errors import Conflict, FieldProblem, NotFound, RetailcoreError, ValidationFailed
 from retailcore.core.ids import new_id
-from retailcore.eventlog.services import CommandContext
+from retailcore.eventlog.services import CommandContext, to_json
 from retailcore.masterdata.tables import Company
 
 log = logging.getLogger("retailcore.connectors")
@@ -117,7 +117,7 @@ def create_connector(
         company_id=company.id,
         kind=body.kind,
         name=name,
-        settings=body.settings,
+        settings=to_json(body.settings),  # numbers with a fraction arrive as Decimals: kept as text
         secret=vault.seal(key, body.secret) if body.secret is not None else None,
         active=True,
         created_by=ctx.actor,

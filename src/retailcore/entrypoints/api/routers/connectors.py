@@ -183,7 +183,9 @@ def _header(request: Request, name: str) -> str | None:
         " one that fails stays in the sync log and is retried."
     ),
     responses={
+        400: {"description": "A `Content-Length` that is not a number"},
         401: {"description": "A missing or wrong signature, or a shop with no connector"},
+        413: {"description": "The body is larger than the limit"},
         422: {"description": "No topic header, or a body that is not JSON"},
     },
     openapi_extra={
