@@ -40,10 +40,11 @@ from retailcore.entrypoints.sweeps import sweeping
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """
-One transaction model for retail. Every request needs `Authorization: Bearer <token>`
-(create one with `retailcore token create`), but `/health` and Shopify's webhooks (signed by the shop). Every POST that creates something honours an
-`Idempotency-Key` header. Errors are RFC 9457 `application/problem+json` documents whose `errors`
-list names the fields at fault. Lists are paginated with `limit` and the `next_cursor` they return.
+One transaction model for retail. Every request but `/health` and Shopify's webhooks (signed by the
+shop) needs `Authorization: Bearer <token>` (create one with `retailcore token create`). Every POST that
+creates something honours an `Idempotency-Key` header. Errors are RFC 9457 `application/problem+json`
+documents whose `errors` list names the fields at fault. Lists are paginated with `limit` and the
+`next_cursor` they return.
 """
 
 
