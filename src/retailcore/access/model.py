@@ -93,6 +93,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "returns:policy": frozenset({Role.admin}),
     # A card refund's outcome is the gateway's word: finance, or a connector reading its settlements.
     "returns:refunds": frozenset({Role.admin, Role.finance, Role.integration}),
+    # Connectors (Shopify...): admins and integrations configure them and replay their messages; their
+    # sync log is also finance's to read (mismatches of money and tax).
+    "connectors:read": frozenset({Role.admin, Role.integration, Role.finance}),
+    "connectors:write": frozenset({Role.admin, Role.integration}),
     # Point of sale. A close whose cash difference is above the threshold needs pos:approve.
     "pos:sell": frozenset({Role.cashier, Role.store_manager, Role.admin, Role.integration}),
     "pos:close": frozenset({Role.cashier, Role.store_manager, Role.admin}),

@@ -40,6 +40,18 @@ class Settings(BaseSettings):
     rate_limit_burst: int = 200
     """Requests a token may make at once before the average applies (the bucket's size)."""
 
+    # -- connectors (docs/integrations-shopify.md) -------------------------------------------------
+
+    connector_key: str | None = None
+    """The Fernet key (``python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key()
+    .decode())"``) connector secrets are encrypted with; without it no connector can be given a secret.
+    Keep it outside the database and its backups: losing it means entering every secret again."""
+
+    connector_interval_seconds: float = 2.0
+    """How often ``retailcore serve`` processes the connectors' messages that are due: webhooks of a
+    connector set to ``"process": "queued"``, and failed messages whose backoff has run out. Runs on
+    the sweep's thread, so ``sweep_interval_seconds = 0`` turns it off too."""
+
     # -- background work ----------------------------------------------------------------------------
 
     sweep_interval_seconds: float = 60.0

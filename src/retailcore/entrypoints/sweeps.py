@@ -1,5 +1,6 @@
 """The sweeps of what is due: unpaid orders cancelled, expired reservations let go and gift cards past
-their last day expired (breakage per the company's policy), per company.
+their last day expired (breakage per the company's policy), per company; then the connectors' failed
+messages whose backoff has run out are retried (:func:`retry_connector_messages`).
 
 ``retailcore orders sweep`` runs them once; ``retailcore serve`` runs them every
 ``sweep_interval_seconds`` on a thread of its own (:func:`sweeping`, the API's lifespan). Each company
@@ -13,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +27,7 @@ from retailcore.access.model import system_principal
 from retailcore.access.services import resolve_company
 from retailcore.adapters.db import transaction
 from retailcore.adapters.orm import utcnow
+from retailcore.connectors import services as connectors
 from retailcore.entrypoints.bootstrap import Runtime
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Company
@@ -104,12 +107,35 @@ def sweep_companies(
     return results
 
 
-class Sweeper:
-    """Sweeps every company now and then every ``interval`` seconds on a daemon thread, until stopped."""
+def retry_connector_messages(factory: sessionmaker[Session], now: dt.datetime | None = None) -> int:
+    """Process the connectors' failed messages that are due again (backoff), in one transaction, after
+    a read found some; how many were tried. A failure is logged, never raised: the sweep goes on."""
+    now = now or utcnow()
+    try:
+        with factory() as session:
+            if not connectors.retry_is_due(session, now):
+                return 0
+        with transaction(factory) as session:
+            tried = connectors.retry_due(session, now)
+    except Exception:
+        log.exception("retrying the connectors' messages failed")
+        return 0
+    if tried:
+        log.info("retried %d connector messages", tried)
+    return tried
 
-    def __init__(self, factory: sessionmaker[Session], interval: float) -> None:
+
+class Sweeper:
+    """Sweeps every company now and then every ``interval`` seconds on a daemon thread, until stopped;
+    in between, every ``connector_interval`` seconds, processes the connectors' messages that are due
+    (queued webhooks, retries whose backoff ran out)."""
+
+    def __init__(
+        self, factory: sessionmaker[Session], interval: float, connector_interval: float | None = None
+    ) -> None:
         self._factory = factory
         self._interval = interval
+        self._connector_interval = connector_interval if connector_interval else interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="retailcore-sweeper", daemon=True)
 
@@ -124,12 +150,16 @@ class Sweeper:
             log.warning("the sweeper is still sweeping after %.0f s; leaving it behind", STOP_WAIT_SECONDS)
 
     def _run(self) -> None:
+        next_sweep = 0.0
         while not self._stop.is_set():
-            try:
-                sweep_companies(self._factory)
-            except Exception:  # listing the companies failed (database away): try again later
-                log.exception("the sweep failed")
-            self._stop.wait(self._interval)
+            if time.monotonic() >= next_sweep:
+                try:
+                    sweep_companies(self._factory)
+                except Exception:  # listing the companies failed (database away): try again later
+                    log.exception("the sweep failed")
+                next_sweep = time.monotonic() + self._interval
+            retry_connector_messages(self._factory)  # logs its own failures
+            self._stop.wait(min(self._connector_interval, max(next_sweep - time.monotonic(), 0.0)))
 
 
 @contextmanager
@@ -139,7 +169,7 @@ def sweeping(runtime: Runtime) -> Iterator[Sweeper | None]:
     if interval <= 0:
         yield None
         return
-    sweeper = Sweeper(runtime.session_factory, interval)
+    sweeper = Sweeper(runtime.session_factory, interval, runtime.settings.connector_interval_seconds)
     sweeper.start()
     try:
         yield sweeper

@@ -696,7 +696,9 @@ def _take_number(session: Session, company_id: uuid.UUID) -> str:
 # -- commands ----------------------------------------------------------------------------------------
 
 
-def _products(session: Session, company: Company, body: PlaceOrder) -> list[Product]:
+def _products(
+    session: Session, company: Company, body: PlaceOrder, channel_prices: bool = False
+) -> list[Product]:
     products: list[Product] = []
     problems: list[FieldProblem] = []
     for index, line in enumerate(body.lines):
@@ -713,7 +715,7 @@ def _products(session: Session, company: Company, body: PlaceOrder) -> list[Prod
         }[body.channel]
         if not product.active or not sold_here:
             problems.append(FieldProblem(where, f"{product.sku} is not sold on {body.channel}"))
-        if line.unit_price is not None and body.channel == "web":
+        if line.unit_price is not None and body.channel == "web" and not channel_prices:
             problems.append(FieldProblem(f"lines.{index}.unit_price", "web prices come from the price list"))
         products.append(product)
     if problems:
@@ -751,9 +753,15 @@ def _reserve_lines(
         line_row.reservation_id = reservation.id
 
 
-def place_order(session: Session, ctx: CommandContext, company: Company, body: PlaceOrder) -> OrderView:
+def place_order(
+    session: Session, ctx: CommandContext, company: Company, body: PlaceOrder, *, channel_prices: bool = False
+) -> OrderView:
     """Price, tax and source the lines; unless ``confirm`` is false, reserve them and confirm the
-    order. All or nothing."""
+    order. All or nothing.
+
+    ``channel_prices``: a web order that was already sold elsewhere at its own prices (a Shopify order
+    landed by :mod:`retailcore.connectors.shopify`) keeps the ``unit_price`` of its lines; the API's
+    own web orders never pass it, so their prices stay the price list's."""
     currency = company.currency
     today = (ctx.occurred_at or utcnow()).date()
     if body.customer_id is not None:
@@ -766,7 +774,7 @@ def place_order(session: Session, ctx: CommandContext, company: Company, body: P
         raise ValidationFailed(
             "a b2b order is placed for a customer", problems=[FieldProblem("customer_id", "required for b2b")]
         )
-    products = _products(session, company, body)
+    products = _products(session, company, body, channel_prices)
     problems: list[FieldProblem] = []
 
     wanted: dict[uuid.UUID, Decimal] = {}

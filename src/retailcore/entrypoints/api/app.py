@@ -16,6 +16,7 @@ from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.api import contract, docs, problems
 from retailcore.entrypoints.api.limits import BodySizeLimit
 from retailcore.entrypoints.api.routers import (
+    connectors,
     events,
     fx,
     health,
@@ -39,10 +40,11 @@ from retailcore.entrypoints.sweeps import sweeping
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """
-One transaction model for retail. Every request needs `Authorization: Bearer <token>`
-(create one with `retailcore token create`). Every POST that creates something honours an
-`Idempotency-Key` header. Errors are RFC 9457 `application/problem+json` documents whose `errors`
-list names the fields at fault. Lists are paginated with `limit` and the `next_cursor` they return.
+One transaction model for retail. Every request but `/health` and Shopify's webhooks (signed by the
+shop) needs `Authorization: Bearer <token>` (create one with `retailcore token create`). Every POST that
+creates something honours an `Idempotency-Key` header. Errors are RFC 9457 `application/problem+json`
+documents whose `errors` list names the fields at fault. Lists are paginated with `limit` and the
+`next_cursor` they return.
 """
 
 
@@ -81,6 +83,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_exception_handler(IntegrityError, problems.from_integrity_error)  # type: ignore[arg-type]
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
     routers = (
+        # First: routes are matched in order (a request walks the list until one matches), and
+        # Shopify's webhooks are the most frequent requests of an installation with a shop.
+        connectors.router,
         *masterdata.ROUTERS,
         ledger.router,
         fx.router,

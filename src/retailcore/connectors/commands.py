@@ -1,0 +1,90 @@
+"""What can be asked of the connectors context, and what it answers (requests and views).
+
+Secrets are write-only: a request may carry one, no view has a field that could hold it, only
+``has_secret``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from retailcore.core.inputs import JsonObject, text
+from retailcore.masterdata.commands import CompanyScoped, Request
+
+Kind = Literal["shopify", "marketplace", "odoo"]
+Status = Literal["received", "processed", "failed", "retried", "dead_lettered"]
+SHOP_DOMAIN = r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$"
+
+
+class CreateConnector(CompanyScoped):
+    kind: Kind
+    name: text(min_length=1, max_length=255) = Field(
+        description="shopify: the shop's domain as Shopify sends it (`example.myshopify.com`)."
+    )
+    settings: JsonObject = Field(
+        default_factory=dict,
+        description="Per kind. shopify: `gateway` (default `shopify`), `max_attempts` (default 8),"
+        " `retry_base_seconds` (default 60), `locations` ({Shopify location id: store code}), `process`"
+        " (`inline`, the default: processed before the answer; `queued`: stored, answered, processed by"
+        " the server's sweep thread).",
+    )
+    secret: text(min_length=1, max_length=500) | None = Field(
+        None,
+        description="shopify: the app's client secret (signs the webhooks). Stored encrypted, never"
+        " returned.",
+    )
+
+
+class Replay(Request):
+    message_id: uuid.UUID | None = Field(
+        None, description="One message (failed or dead-lettered); omitted: every one of `status`."
+    )
+    status: list[Literal["failed", "dead_lettered"]] = Field(
+        default_factory=lambda: ["dead_lettered", "failed"], min_length=1, max_length=2
+    )
+
+
+class ConnectorView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    kind: str
+    name: str
+    settings: dict[str, Any]
+    has_secret: bool
+    active: bool
+    webhook_path: str | None = Field(description="shopify: where to point the shop's webhooks.")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SyncMessageView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    connector_id: uuid.UUID
+    direction: str
+    topic: str
+    external_id: str | None
+    webhook_id: str | None
+    event_id: str | None
+    status: str
+    attempts: int
+    next_attempt_at: dt.datetime | None
+    waits_for: str | None
+    error: str | None
+    duplicate_deliveries: int
+    duplicate_of: str | None
+    flags: list[dict[str, Any]]
+    result: dict[str, Any]
+    received_at: dt.datetime
+    processed_at: dt.datetime | None
+    updated_at: dt.datetime
+
+
+class ReplayView(BaseModel):
+    replayed: list[SyncMessageView]
