@@ -1,7 +1,7 @@
 """connectors: connectors (encrypted secrets), their sync log, and external id links (decision 0029)
 
 Revision ID: 0021
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-06 22:15:19
 
 Numbered 0021 on the shopify branch, after 0017 (main's head when it was written): the revisions other
