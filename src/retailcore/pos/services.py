@@ -546,15 +546,26 @@ def _booking_day(ctx: _Context, index: int, sold_at: dt.datetime) -> tuple[dt.da
     return day, reasons
 
 
-def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) -> CarryOutSale:
-    """Tax the sale, check its payments and give change: the sale as it will be recorded."""
+def _price_sale(
+    ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID, credit: Decimal | None = None
+) -> CarryOutSale:
+    """Tax the sale, check its payments and give change: the sale as it will be recorded.
+
+    ``credit``: the sale part of an exchange (its positive lines), and what its refund part is worth at
+    the original prices. The order is paid by the ``exchange`` tender up to that value; the ticket's
+    payments cover the rest (change in cash, as for any sale) or, when the refund is worth more, are
+    the refund's payouts (:func:`pos_refunds.settle_exchange`)."""
     currency = ctx.currency
+    exchange = credit is not None
     booked_on, rebooked = _booking_day(ctx, index, sale.sold_at)
     if sale.customer_id is not None and sale.customer_id not in ctx.customers:
         raise _refuse(index, "customer_id", "no such customer")
+    if exchange and sale.invoice:
+        raise _refuse(index, "invoice", "a refund or an exchange at the till is not invoiced")
+    selling = [(n, line) for n, line in enumerate(sale.lines) if not (exchange and line.is_refund)]
     items: list[_Item] = []
     grosses: list[Decimal] = []
-    for n, line in enumerate(sale.lines):
+    for n, line in selling:
         item = ctx.products.get(line.product_id)
         if item is None:
             raise _refuse(index, f"lines.{n}.product_id", "no such product")
@@ -571,7 +582,7 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) 
     included: set[bool] = set()
     net_total = tax_total = gross = ZERO
     stock_id = ctx.stock.id
-    for line, item, taxed in zip(sale.lines, items, taxed_lines, strict=True):
+    for (_, line), item, taxed in zip(selling, items, taxed_lines, strict=True):
         included |= item.price_included
         tax = taxed.tax
         net_total += taxed.net
@@ -597,13 +608,20 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) 
     paid = cash = ZERO
     by_tender: dict[tuple[str, str, str | None], Decimal] = {}
     redeemed: list[tuple[int, str, str, Decimal]] = []
-    for n, payment in enumerate(sale.payments):
+    shared = min(credit, gross) if credit is not None else ZERO
+    due = gross - shared
+    # An exchange whose refund is worth more than its new goods pays money out: its payments are the
+    # refund's (checked as such once settled), none of them pays the order.
+    payments = [] if credit is not None and credit > gross else sale.payments
+    for n, payment in enumerate(payments):
         method = ctx.methods.get(payment.payment_method_code)
         if method is None or not method.active:
             raise _refuse(index, f"payments.{n}.payment_method_code", "no such active payment method")
         amount = payment.amount
         if round_to_currency(amount, currency) != amount:
             raise _refuse(index, f"payments.{n}.amount", "more decimals than the currency")
+        if method.kind == "on_account" and exchange:
+            raise _refuse(index, f"payments.{n}.payment_method_code", "an exchange is not paid on account")
         if method.kind == "on_account" and sale.customer_id is None:
             raise _refuse(index, f"payments.{n}.payment_method_code", "a sale on account needs a customer_id")
         if method.kind in BALANCE_KINDS:
@@ -618,11 +636,12 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) 
             cash += amount
         key = (method.code, method.kind, method.gateway)
         by_tender[key] = by_tender.get(key, ZERO) + amount
-    if paid < gross:
-        raise _refuse(
-            index, "payments", f"payments {paid} do not cover the gross {gross}", code="payment-short"
+    if paid < due:
+        owed = (
+            f"the gross {gross}" if not shared else f"the difference {due} ({gross} less {shared} given back)"
         )
-    change = paid - gross
+        raise _refuse(index, "payments", f"payments {paid} do not cover {owed}", code="payment-short")
+    change = paid - due
     if change > cash:
         raise _refuse(
             index, "payments", "only cash can be overpaid (change is given in cash)", code="overpaid"
@@ -634,6 +653,10 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) 
             amount, change = amount - taken, change - taken
         if amount:
             tenders.append({"payment_method_code": code, "kind": kind, "gateway": gateway, "amount": amount})
+    if shared:
+        tenders.append(
+            {"payment_method_code": None, "kind": pos_refunds.EXCHANGE, "gateway": None, "amount": shared}
+        )
     on_account = any(kind == "on_account" for _, kind, _ in by_tender)
     if sale.invoice and sale.customer_id is None:
         raise _refuse(index, "invoice", "an invoice needs a customer_id")
@@ -649,7 +672,7 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) 
         net=net_total,
         tax=tax_total,
         gross=gross,
-        change=paid - gross,
+        change=paid - due,
         lines=lines,
         tenders=tenders,
         customer_id=sale.customer_id,
@@ -671,7 +694,9 @@ def _price_refund(
     def tax_alone(item: _Item, gross: Decimal) -> _Taxed:
         return _tax(ctx, [item], [gross])[0]
 
-    return pos_refunds.price_refund(ctx, index, sale, principal, booked_on, tax_alone)
+    return pos_refunds.price_refund(
+        ctx, index, sale, principal, booked_on, tax_alone, exchange=pos_refunds.is_exchange(sale)
+    )
 
 
 def _redeem(session: Session, ctx: CommandContext, loaded: _Context) -> None:
@@ -800,22 +825,40 @@ def ingest_batch(
         target = get_session(session, ctx.principal, rescue.id, lock=True)
 
     loaded = _Context(session, target, [sale for _, sale in fresh], _now(ctx))
-    selling = [(index, sale) for index, sale in fresh if not pos_refunds.is_refund(sale)]
-    order_ids = new_ids(len(selling))
-    priced: list[CarryOutSale | pos_refunds.PricedRefund] = []
-    next_order = iter(order_ids)
-    for index, sale in fresh:  # all or nothing
-        if pos_refunds.is_refund(sale):
-            priced.append(_price_refund(loaded, index, sale, ctx.principal))
-        else:
-            priced.append(_price_sale(loaded, index, sale, next(next_order)))
-    sales = [sale for sale in priced if isinstance(sale, CarryOutSale)]
-    refunds = [sale for sale in priced if isinstance(sale, pos_refunds.PricedRefund)]
+    # All or nothing. Refunds (and the refund lines of exchanges) first: claimed on the returns counter,
+    # which prices them at their original lines' shares, before an exchange's sale part is priced
+    # against that value. A refusal afterwards rolls the claim back with the rest of the batch.
+    refunding = {
+        index: _price_refund(loaded, index, sale, ctx.principal)
+        for index, sale in fresh
+        if pos_refunds.is_refund(sale)
+    }
+    if refunding:
+        pos_refunds.claim(session, loaded.company.id, loaded.currency, list(refunding.values()))
+    next_order = iter(
+        new_ids(sum(1 for index, _ in fresh if index not in refunding or refunding[index].exchange))
+    )
+    priced: list[tuple[CarryOutSale | None, pos_refunds.PricedRefund | None]] = []
+    for index, sale in fresh:
+        refund = refunding.get(index)
+        if refund is not None and not refund.exchange:
+            priced.append((None, refund))
+            continue
+        selling = _price_sale(
+            loaded, index, sale, next(next_order), credit=refund.gross if refund is not None else None
+        )
+        if refund is not None:
+            pos_refunds.settle_exchange(loaded, refund, selling.gross)
+        priced.append((selling, refund))
+    sales = [sale for sale, _ in priced if sale is not None]
+    refunds = [refund for _, refund in priced if refund is not None]
     prefix, counted = f"{loaded.terminal.code}-{target.number:04d}", target.sale_count
-    for count, sale in enumerate(priced, start=counted + 1):
-        sale.number = f"{prefix}-{count:05d}"
-        if isinstance(sale, CarryOutSale):
-            sale.pos_session_id = target.id
+    for count, (sale, refund) in enumerate(priced, start=counted + 1):  # one number per ticket
+        number = f"{prefix}-{count:05d}"
+        if sale is not None:
+            sale.number, sale.pos_session_id = number, target.id
+        if refund is not None:
+            refund.number = number
     target.sale_count = counted + len(priced)
     if loaded.redemptions:
         _redeem(session, ctx, loaded)
@@ -856,6 +899,7 @@ def ingest_batch(
             "requested_session_id": named.id,
             "accepted": [str(sale.client_uuid) for sale in sales],
             "refunds": [str(refund.request.client_uuid) for refund in refunds],
+            "exchanges": [str(refund.request.client_uuid) for refund in refunds if refund.exchange],
             "duplicates": duplicates,
         },
         store_id=target.store_id,
