@@ -19,7 +19,9 @@ from retailcore.masterdata.commands import CreateCompany
 from retailcore.masterdata.services import create_company
 from support import empty_database
 
-revision = importlib.import_module("retailcore.adapters.migrations.versions.0022_pos_exchanges")
+revision = importlib.import_module(
+    "retailcore.adapters.migrations.versions.0022_pos_exchanges_and_gift_cards"
+)
 CODES = ("pos-session-close", "return-refunded")
 
 

@@ -175,6 +175,10 @@ def price_refund(
     policy, its tenders (an exchange's are settled once its sale part is priced)."""
     if sale.invoice:
         raise refuse(index, "invoice", "a refund or an exchange at the till is not invoiced")
+    if sale.gift_cards:
+        raise refuse(
+            index, "gift_cards", "a refund or an exchange sells no gift cards: sell them on their own ticket"
+        )
     if sale.customer_id is not None and sale.customer_id not in ctx.customers:
         raise refuse(index, "customer_id", "no such customer")
     order: Original | None = None

@@ -309,6 +309,9 @@ def _sale_totals(totals: Totals, sale: CarryOutSale) -> None:
         _total(totals, "tender", f"{tender['kind']}|{tender['gateway'] or ''}")["amount"] += tender["amount"]
     if sale.invoiced and sale.paid:
         _total(totals, "receivable", "")["amount"] += sale.paid
+    cards = sum((card["amount"] for card in sale.extra.get("gift_cards", ())), ZERO)
+    if cards:
+        _total(totals, "gift_cards", "")["amount"] += cards
 
 
 def recompute_totals(session: Session, session_id: uuid.UUID) -> Totals:
@@ -608,8 +611,14 @@ def _price_sale(
     paid = cash = ZERO
     by_tender: dict[tuple[str, str, str | None], Decimal] = {}
     redeemed: list[tuple[int, str, str, Decimal]] = []
+    cards = [card.amount for card in sale.gift_cards]
+    for k, amount in enumerate(cards):
+        if round_to_currency(amount, currency) != amount:
+            raise _refuse(index, f"gift_cards.{k}.amount", "more decimals than the currency")
+    if cards and sale.invoice:
+        raise _refuse(index, "invoice", "a ticket selling gift cards is not invoiced")
     shared = min(credit, gross) if credit is not None else ZERO
-    due = gross - shared
+    due = gross + sum(cards, ZERO) - shared
     # An exchange whose refund is worth more than its new goods pays money out: its payments are the
     # refund's (checked as such once settled), none of them pays the order.
     payments = [] if credit is not None and credit > gross else sale.payments
@@ -622,6 +631,8 @@ def _price_sale(
             raise _refuse(index, f"payments.{n}.amount", "more decimals than the currency")
         if method.kind == "on_account" and exchange:
             raise _refuse(index, f"payments.{n}.payment_method_code", "an exchange is not paid on account")
+        if method.kind == "on_account" and cards:
+            raise _refuse(index, f"payments.{n}.payment_method_code", "gift cards are not sold on account")
         if method.kind == "on_account" and sale.customer_id is None:
             raise _refuse(index, f"payments.{n}.payment_method_code", "a sale on account needs a customer_id")
         if method.kind in BALANCE_KINDS:
@@ -636,10 +647,19 @@ def _price_sale(
             cash += amount
         key = (method.code, method.kind, method.gateway)
         by_tender[key] = by_tender.get(key, ZERO) + amount
+    by_card = sum((amount for (_, kind, _), amount in by_tender.items() if kind == "gift_card"), ZERO)
+    if cards and by_card > gross:
+        raise _refuse(
+            index,
+            "payments",
+            f"gift cards pay {by_card}, more than the goods ({gross}): a gift card never pays a gift card",
+        )
     if paid < due:
         owed = (
             f"the gross {gross}" if not shared else f"the difference {due} ({gross} less {shared} given back)"
         )
+        if cards:
+            owed = f"{due} ({gross} of goods and {due - gross} of gift cards)"
         raise _refuse(index, "payments", f"payments {paid} do not cover {owed}", code="payment-short")
     change = paid - due
     if change > cash:
@@ -679,6 +699,12 @@ def _price_sale(
         invoiced=sale.invoice or on_account,
         booked_on=booked_on,
     )
+    if cards:
+        priced.extra["index"] = index
+        priced.extra["gift_cards"] = [
+            {"position": k, "amount": card.amount, "code": card.code}
+            for k, card in enumerate(sale.gift_cards)
+        ]
     for reason in rebooked:
         ctx.rebooked[reason].append(priced)
     for n, kind, reference, amount in redeemed:
@@ -776,6 +802,8 @@ def _move_goods(
         # Goods back first: a product's lines keep their order, so a refund fills the shelf before
         # the same product's sales of the batch take from it (no negative stock in between).
         back, take_back = pos_refunds.goods_back(loaded, refunds_by_date.get(date, ()))
+        if not products and not back:
+            continue  # tickets that only sold gift cards: no goods
         moved = move_stock(
             session,
             ctx,
@@ -862,6 +890,7 @@ def ingest_batch(
     target.sale_count = counted + len(priced)
     if loaded.redemptions:
         _redeem(session, ctx, loaded)
+    sold_cards = _sell_gift_cards(session, ctx, loaded, sales)
     totals: Totals = {}
     if refunds:
         pos_refunds.place_goods(session, loaded, refunds)
@@ -906,7 +935,50 @@ def ingest_batch(
     )
     _report_rebooked(session, loaded, target, ingested)
     session.flush()
-    return c.BatchResult(session_id=target.id, accepted=accepted, duplicates=duplicates, rescued=rescued)
+    return c.BatchResult(
+        session_id=target.id, accepted=accepted, duplicates=duplicates, rescued=rescued, gift_cards=sold_cards
+    )
+
+
+def _sell_gift_cards(
+    session: Session, ctx: CommandContext, loaded: _Context, sales: Sequence[CarryOutSale]
+) -> list[c.SoldGiftCard]:
+    """Issue the gift cards the batch's sales sold, after their own payments were taken (a card the
+    ticket sells never pays for itself). Each is issued on the sale's booking day and referenced by its
+    ticket number; the liability moves at the close (``gift_cards_sold``)."""
+    sold: list[c.SoldGiftCard] = []
+    for sale in sales:
+        for card in sale.extra.get("gift_cards", ()):
+            index = sale.extra["index"]
+            try:
+                issued, code = pay.sell_gift_card_at_till(
+                    session,
+                    ctx,
+                    loaded.company,
+                    amount=card["amount"],
+                    code=card["code"],
+                    on=sale.booked_on or loaded.calendar.today,
+                    store_id=loaded.store.id,
+                    reference=sale.number,
+                    field=f"sales.{index}.gift_cards.{card['position']}",
+                )
+            except RetailcoreError as refused:
+                refused.detail = (
+                    f"sale {index} of the batch was refused: {refused.detail}; nothing of the batch was taken"
+                )
+                raise
+            sold.append(
+                c.SoldGiftCard(
+                    client_uuid=sale.client_uuid,
+                    position=card["position"],
+                    card_id=issued.id,
+                    last4=issued.last4,
+                    amount=card["amount"],
+                    expires_on=issued.expires_on,
+                    code=None if card["code"] else code,
+                )
+            )
+    return sold
 
 
 MAX_LISTED_SALES = 100
@@ -1125,6 +1197,7 @@ def close_session(
             category, _, role = r.key.partition("|")
             cogs.append({"product_category": category, "stock_role": role, "cost": r.amount})
     invoice_payments = sum((r.amount for r in rows if r.kind == "receivable"), ZERO)
+    gift_cards_sold = sum((r.amount for r in rows if r.kind == "gift_cards"), ZERO)
     pos_session.state = "closed"
     pos_session.closed_at = _now(ctx)
     pos_session.closed_by = ctx.actor
@@ -1144,6 +1217,7 @@ def close_session(
         "tenders": tenders,
         "cogs": cogs,
         "invoice_payments": invoice_payments or None,
+        "gift_cards_sold": gift_cards_sold or None,
         "expected_cash": expected,
         "cash_handed_over": counted_cash or None,
         "counted": pos_session.counted,

@@ -1,4 +1,5 @@
-"""pos exchanges: order payments of kind ``exchange``; the exchange lines of the POS posting rules
+"""pos exchanges and gift cards sold at the till: order payments of kind ``exchange``, session totals of
+kind ``gift_cards``; the exchange lines of the POS posting rules
 
 Revision ID: 0022
 Revises: 0017
@@ -9,6 +10,8 @@ re-chained onto the last of them at merge (only ``down_revision`` changes).
 
 * ``order_payments.kind`` also takes ``exchange``: the part of a POS exchange's new goods paid by the
   goods it gave back (decision 0030).
+* ``pos_session_totals.kind`` also takes ``gift_cards``: what a session's tickets sold in gift cards,
+  credited to gift_card_liability by the close (the rule's ``gift_cards_sold`` line, in the rule since the first release).
 * Companies set up before: their default ``pos-session-close`` and ``return-refunded`` rules, when
   finance never changed them (one version, in force since the ledger was set up), take the line that
   posts the exchange tender to ``refunds_payable`` (a frozen copy, placed after the tender lines as the
@@ -31,6 +34,8 @@ depends_on: str | Sequence[str] | None = None
 
 KINDS_BEFORE = ("cash", "card", "gift_card", "store_credit", "on_account")
 KINDS = (*KINDS_BEFORE, "exchange")
+TOTALS_BEFORE = ("tax", "category", "tender", "cogs", "receivable")
+TOTALS = (*TOTALS_BEFORE, "gift_cards")
 
 NEW_LINES: dict[str, tuple[str, dict[str, Any]]] = {
     # rule code: (the list its tender lines walk, the line that follows them)
@@ -113,12 +118,19 @@ def upgrade() -> None:
     with op.batch_alter_table("order_payments", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_order_payments_kind"), type_="check")
         batch_op.create_check_constraint("kind", _kinds(KINDS))
+    with op.batch_alter_table("pos_session_totals", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_pos_session_totals_kind"), type_="check")
+        batch_op.create_check_constraint("kind", _kinds(TOTALS))
     _rules_of_existing_companies(add=True)
 
 
 def downgrade() -> None:
-    """Refused by the database while an exchange payment exists (the narrower check would not hold)."""
+    """Refused by the database while an exchange payment or a gift card total exists (the narrower
+    checks would not hold)."""
     _rules_of_existing_companies(add=False)
+    with op.batch_alter_table("pos_session_totals", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_pos_session_totals_kind"), type_="check")
+        batch_op.create_check_constraint("kind", _kinds(TOTALS_BEFORE))
     with op.batch_alter_table("order_payments", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_order_payments_kind"), type_="check")
         batch_op.create_check_constraint("kind", _kinds(KINDS_BEFORE))
