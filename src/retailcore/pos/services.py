@@ -647,8 +647,10 @@ def _price_sale(
             cash += amount
         key = (method.code, method.kind, method.gateway)
         by_tender[key] = by_tender.get(key, ZERO) + amount
-    by_card = sum((amount for (_, kind, _), amount in by_tender.items() if kind == "gift_card"), ZERO)
-    if cards and by_card > gross:
+    by_card = ZERO
+    if cards:  # a gift card never pays a gift card: gift card tenders pay the goods at most
+        by_card = sum((amount for (_, kind, _), amount in by_tender.items() if kind == "gift_card"), ZERO)
+    if by_card > gross:
         raise _refuse(
             index,
             "payments",
