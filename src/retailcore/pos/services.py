@@ -837,8 +837,9 @@ def ingest_batch(
     """Take a terminal's batch of offline sales: new ones are recorded, replays are counted and skipped."""
     named = get_session(session, ctx.principal, session_id, lock=True)
     known = known_client_uuids(session, named.company_id, (sale.client_uuid for sale in batch))
-    if any(pos_refunds.is_refund(sale) for sale in batch):
-        known |= pos_refunds.known_refunds(session, named.company_id, [sale.client_uuid for sale in batch])
+    refund_uuids = [sale.client_uuid for sale in batch if pos_refunds.is_refund(sale)]
+    if refund_uuids:  # a refund's return is numbered by its client uuid: only refunds are looked up
+        known |= pos_refunds.known_refunds(session, named.company_id, refund_uuids)
     fresh: list[tuple[int, c.SaleIn]] = []
     duplicates = 0
     for index, sale in enumerate(batch):
