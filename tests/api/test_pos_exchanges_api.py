@@ -125,6 +125,14 @@ def test_an_even_exchange_pays_nothing_and_the_close_nets_refunds_payable_to_zer
         uuid.UUID(exchange["client_uuid"]).hex,
     )
     assert order.number == f"{back.note.split()[-1]}"  # one ticket, one number
+    shown = client.get(f"{API}/orders/{order.id}", headers=admin).json()
+    assert [(p["kind"], p["payment_method_code"], p["captured"]) for p in shown["payments"]] == [
+        ("exchange", None, "6.00")
+    ]
+    report = client.get(f"{API}/returns/report?by=reason", headers=admin).json()["items"]
+    assert [(row["key"], row["refunded_net"], row["refunded_tax"]) for row in report] == [
+        ("changed_mind", "5.00", "1.00")
+    ]
 
     again = _batch(client, shop, session, exchange)  # resent: taken once
     assert (again.json()["accepted"], again.json()["duplicates"]) == (0, 1)
