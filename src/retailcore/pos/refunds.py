@@ -19,6 +19,10 @@ joins the session's running totals under ``refund:`` keys; the close posts it as
 entry (sales_returns and output_tax debited, the tenders paid out credited), and the drawer is
 expected to hold the cash paid out less (docs/decisions/0025-pos-refunds.md).
 
+An exchange (refund lines and new sale lines in one ticket) is priced here as a refund of its
+negative lines, claimed with the batch's refunds before the sales are priced, then settled against
+its sale part (:func:`settle_exchange`): the value they share is the internal ``exchange`` tender.
+
 A refused refund refuses its batch like any refused sale: problem+json naming
 ``sales.{i}.lines.{n}...`` or ``sales.{i}.payments...``; nothing of the batch is written.
 """

@@ -19,6 +19,11 @@
 * A sale whose lines have negative quantities is a refund (:mod:`retailcore.pos.refunds`): claimed on
   the returns context's counter, recorded as a return, its goods back at the original cost; it joins
   the totals under ``refund:`` keys and the close posts it as one ``ReturnRefunded`` entry.
+* A sale with negative and positive lines is an exchange: its refund part is claimed first, its sale
+  part is an order paid by the internal ``exchange`` tender up to the refund's value, and the payments
+  settle only the difference (decision 0030).
+* A sale's ``gift_cards`` are issued by the payments context when the batch is taken; their amounts
+  join the session's ``gift_cards`` total, which the close credits to gift_card_liability.
 """
 
 from __future__ import annotations
