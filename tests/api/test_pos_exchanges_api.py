@@ -269,3 +269,31 @@ def test_an_exchange_that_gives_back_more_than_was_sold_is_refused_and_writes_no
     with shop["runtime"].session_factory() as db:
         assert db.scalar(select(func.count(OrderRow.id))) == 1
         assert db.scalar(select(func.count(ReturnRow.id))) == 0
+
+
+def test_the_difference_given_back_can_go_onto_a_gift_card(
+    client,
+    admin,
+    shop,  # noqa: F811
+    tea,
+):
+    company_id = shop["company"]["id"]
+    method = {"company_id": company_id, "code": "GIFT", "name": "Gift card", "kind": "gift_card"}
+    assert client.post(f"{API}/payment-methods", json=method, headers=admin).status_code == 201
+    code = client.post(
+        f"{API}/gift-cards", json={"company_id": company_id, "amount": "5.00"}, headers=admin
+    ).json()["code"]
+    session = _open(client, shop)
+    _batch(client, shop, session, _sale(shop))
+    line_id = _sold_line(client, admin)
+    # Two coffees (12.00) for a tea (6.00): the 6.00 left goes onto the card.
+    payout = {"payment_method_code": "GIFT", "amount": "6.00", "reference": code}
+    taken = _batch(client, shop, session, _exchange(shop, tea, line_id, back="-2", payments=[payout]))
+    assert taken.status_code == 200, taken.text
+    assert client.get(f"{API}/gift-cards/{code}", headers=admin).json()["balance"] == "11.00"
+    closed = _close(client, shop, session, {"CASH": "62.00"})  # no cash left the drawer
+    assert closed["cash_difference"] == "0.00"
+    balance = shop["balance"]
+    assert balance("refunds_payable") == 0
+    assert balance("gift_card_liability") == D("-11.00")  # 5.00 sold + 6.00 paid out onto it
+    assert balance("sales_returns") == D("10.00")
