@@ -36,7 +36,7 @@ WRAPPED = {
         "known_refunds",
         "place_goods",
         "take_refunds",
-        "_claim",
+        "claim",
         "_record_returns",
     ),
     "retailcore.inventory.reservations": ("_on_stock_moved",),

@@ -223,6 +223,23 @@ def test_ingest_a_file_twice_takes_each_sale_once(shop, tmp_path: Path):
     assert tenders == {"card|stripe": "24.00", "cash|": "72.00"}
 
 
+def test_ingest_prints_the_code_of_a_gift_card_sold_at_the_till_once(shop, tmp_path: Path):
+    from retailcore.payments.services import find_gift_card
+
+    session_id = shop.open_session()
+    sale = {**shop.sale(("MUG", "1", "12.00"), paid=[("CASH", "62.00")]), "gift_cards": [{"amount": "50.00"}]}
+    file = write_json(tmp_path / "cards.json", [sale])
+    first = cli("pos", "ingest", session_id, str(file))
+    assert first.exit_code == 0, first.output
+    found = re.search(r"gift card \*\*\*\*(\w{4}) 50\.00 sold by sale [-\w]+: code ([-\w]{19})", first.stdout)
+    assert found, first.stdout
+    with shop.runtime.session_factory() as session:
+        card = find_gift_card(session, uuid.UUID(shop.company_id), found.group(2))
+        assert (card.balance, card.last4) == (D("50.00"), found.group(1))
+    again = cli("pos", "ingest", session_id, str(file))
+    assert "0 accepted, 1 duplicates" in again.stdout and "gift card" not in again.stdout
+
+
 def test_a_refused_sale_stops_at_its_batch_and_writes_nothing_of_it(shop, tmp_path: Path):
     session_id = shop.open_session()
     good = [shop.sale(("MUG", "1", "12.00"), paid=[("CASH", "12.00")]) for _ in range(2)]

@@ -1,7 +1,9 @@
 """POS refund invariants over random sequences of till sales, till refunds (the whole or part of a line,
-in the same or a later session) and returns through /returns on the same lines (both backends): on
+in the same or a later session), exchanges (refund lines and new sale lines in one ticket, the
+difference paid or paid out by card) and returns through /returns on the same lines (both backends): on
 hand is the sum of the moves, every entry balances, the books' stock accounts agree with the valuation
-once the sessions are closed, and no line is refunded beyond what it sold, whoever refunded it."""
+once the sessions are closed, refunds_payable is back at zero, and no line is refunded beyond what it
+sold, whoever refunded it."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from retailcore.inventory.services import MoveLine, move_stock
 from retailcore.inventory.valuation import check_agreement
 from retailcore.masterdata import commands as c
 from retailcore.masterdata import services as s
-from retailcore.masterdata.tables import Company, Location
+from retailcore.masterdata.tables import Account, Company, Location
 from retailcore.orders import tables as t
 from retailcore.pos import commands as pc
 from retailcore.pos import services as pos
@@ -35,11 +37,12 @@ from retailcore.returns.tables import OrderLineReturn, ReturnLineRow
 sale = st.tuples(st.just("sale"), st.integers(1, 4), st.sampled_from(["0", "0.35", "1.00"]))
 refund = st.tuples(st.just("refund"), st.integers(0, 5), st.integers(1, 3), st.sampled_from(["CASH", "CARD"]))
 give_back = st.tuples(st.just("return"), st.integers(0, 5), st.integers(1, 3))
+exchange = st.tuples(st.just("exchange"), st.integers(0, 5), st.integers(1, 3), st.integers(1, 3))
 close = st.tuples(st.just("close"))
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.one_of(sale, refund, give_back, close), min_size=1, max_size=12))
+@given(st.lists(st.one_of(sale, refund, give_back, close, exchange), min_size=1, max_size=12))
 def test_till_sales_and_refunds_keep_stock_books_and_refund_limits(runtime, company, operations):
     company_id = uuid.UUID(company["id"])
     ctx = CommandContext(system_principal("property"))
@@ -160,6 +163,48 @@ def test_till_sales_and_refunds_keep_stock_books_and_refund_limits(runtime, comp
                     done = before.refunded_quantity if before is not None else Decimal(0)
                     net, taxes = returns.line_refund(line, done, quantity, "EUR")
                     due = net + sum((tax["amount"] for tax in taxes), Decimal(0))
+                    if operation[0] == "exchange":
+                        # The goods back pay for new ones: only the difference moves, by card.
+                        new = operation[3]
+                        difference = Decimal("3.99") * new - due
+                        ticket = uuid.uuid4()
+                        pos.ingest_batch(
+                            session,
+                            ctx,
+                            till.id,
+                            [
+                                pc.SaleIn(
+                                    client_uuid=ticket,
+                                    sold_at=now,
+                                    lines=[
+                                        pc.SaleLineIn(
+                                            product_id=product,
+                                            quantity=-quantity,
+                                            unit_price=Decimal(0),
+                                            refund_of=line.id,
+                                        ),
+                                        pc.SaleLineIn(
+                                            product_id=product,
+                                            quantity=Decimal(new),
+                                            unit_price=Decimal("3.99"),
+                                        ),
+                                    ],
+                                    payments=[
+                                        pc.PaymentIn(payment_method_code="CARD", amount=abs(difference))
+                                    ]
+                                    if difference
+                                    else [],
+                                )
+                            ],
+                        )
+                        sold.append(
+                            session.scalar(
+                                select(t.OrderLineRow)
+                                .join(t.OrderRow, t.OrderRow.id == t.OrderLineRow.order_id)
+                                .where(t.OrderRow.client_uuid == ticket)
+                            )
+                        )
+                        continue
                     pos.ingest_batch(
                         session,
                         ctx,
@@ -202,6 +247,12 @@ def test_till_sales_and_refunds_keep_stock_books_and_refund_limits(runtime, comp
             .having(func.sum(a.JournalLine.debit) != func.sum(a.JournalLine.credit))
         ).all()
         assert unbalanced == []
+        payable = session.scalar(
+            select(func.coalesce(func.sum(a.JournalLine.debit - a.JournalLine.credit), 0))
+            .join(Account, Account.id == a.JournalLine.account_id)
+            .where(Account.company_id == company_id, Account.role == "refunds_payable")
+        )
+        assert Decimal(payable) == 0  # exchanges through it net to zero at every close
         check = check_agreement(session, company_id, dt.date(2026, 12, 31) + dt.timedelta(days=3650))
         assert check.agrees, check.roles
         # No line refunded beyond what it sold, in quantity and in money.

@@ -63,6 +63,7 @@ __all__ = [
     "redeem_gift_card",
     "reload_gift_card",
     "return_store_credit",
+    "sell_gift_card_at_till",
     "spend_store_credit",
 ]
 
@@ -372,6 +373,63 @@ def issue_gift_card(
         _card_event(session, ctx, card, "GiftCardGiven", store_id, amount=str(amount))
     session.flush()
     return c.IssuedGiftCardView(**view(card).model_dump(), code=code)
+
+
+def sell_gift_card_at_till(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    *,
+    amount: Decimal,
+    code: str | None,
+    on: dt.date,
+    store_id: uuid.UUID,
+    reference: str,
+    field: str,
+) -> tuple[GiftCard, str]:
+    """A card sold on a POS ticket, issued in the batch's transaction: ``amount`` on it (the company's
+    currency), expiring by the policy from the day of the sale. ``code``: a physical card's printed code
+    the till scanned (letters and digits, new to the system: ``409 gift-card-exists`` otherwise), else
+    one is drawn. Returns the card and its code (to be shown once).
+
+    Its event, ``PosGiftCardSold``, is not posted: the ticket's tenders are the session's, and its close
+    credits gift_card_liability with the session's ``gift_cards_sold`` (rule ``pos-session-close``)."""
+    currency = company.currency
+    amount = _amount(amount, currency, f"{field}.amount")
+    if code is not None:
+        normalised = normalise_code(code)
+        if len(normalised) < 8 or not (normalised.isascii() and normalised.isalnum()):
+            raise ValidationFailed(
+                "a gift card code has at least 8 letters and digits (spaces and dashes aside)",
+                problems=[FieldProblem(f"{field}.code", "at least 8 letters and digits")],
+            )
+        taken = session.scalar(select(GiftCard.id).where(GiftCard.code_hash == code_hash(code)))
+        if taken is not None:
+            raise Conflict(
+                "a gift card with this code exists already",
+                code="gift-card-exists",
+                problems=[FieldProblem(f"{field}.code", "already issued")],
+            )
+    else:
+        code = new_code()
+    months = policy(session, company.id).months_to_expiry
+    card = GiftCard(
+        company_id=company.id,
+        code_hash=code_hash(code),
+        last4=normalise_code(code)[-4:],
+        currency=currency,
+        balance=amount,
+        state="active",
+        origin="sold",
+        expires_on=_add_months(on, months) if months else None,
+        customer_id=None,
+        created_by=ctx.actor,
+    )
+    session.add(card)
+    session.flush()
+    _movement(session, ctx, card, "issue", amount, amount, reference)
+    _card_event(session, ctx, card, "PosGiftCardSold", store_id, amount=str(amount), reference=reference)
+    return card, code
 
 
 def without_code(body: dict[str, Any]) -> dict[str, Any]:

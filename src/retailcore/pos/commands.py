@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -86,10 +86,35 @@ class PaymentIn(Request):
     )
 
 
+MAX_GIFT_CARDS_PER_SALE = 20
+
+
+class GiftCardSaleIn(Request):
+    """A gift card sold on the ticket: issued when the batch is taken, paid by the ticket's payments."""
+
+    amount: Positive = Field(description="The card's first balance (no tax: a multi-purpose voucher).")
+    code: Annotated[Text, Field(min_length=8, max_length=64)] | None = Field(
+        None,
+        description="The printed code of a physical card the till scanned (letters and digits; case,"
+        " spaces and dashes do not matter); it must be new. Without it the system draws a code and"
+        " answers it once, in the batch's `gift_cards`.",
+    )
+
+
 class SaleIn(Request):
     client_uuid: uuid.UUID
     sold_at: Instant
-    lines: list[SaleLineIn] = Field(min_length=1, max_length=MAX_LINES_PER_SALE)
+    lines: list[SaleLineIn] = Field(
+        default_factory=list,
+        max_length=MAX_LINES_PER_SALE,
+        description="At least one line, unless the ticket only sells gift cards.",
+    )
+    gift_cards: list[GiftCardSaleIn] = Field(
+        default_factory=list,
+        max_length=MAX_GIFT_CARDS_PER_SALE,
+        description="Gift cards sold on the ticket: their amounts are in what the payments must cover,"
+        " never in revenue; not on a refund or an exchange.",
+    )
     payments: list[PaymentIn] = Field(default_factory=list, max_length=20)
     customer_id: uuid.UUID | None = None
     invoice: bool = Field(
@@ -97,6 +122,12 @@ class SaleIn(Request):
         description="The customer asked for an invoice: the sale is posted to their receivable. A sale "
         "paid (in part) on account is always invoiced.",
     )
+
+    @model_validator(mode="after")
+    def _sells_something(self) -> SaleIn:
+        if not self.lines and not self.gift_cards:
+            raise ValueError("a sale has at least one line or one gift card")
+        return self
 
 
 class SalesBatch(Request):
@@ -170,12 +201,35 @@ class SessionView(_View):
     totals: list[TotalView] = Field(default_factory=list)
 
 
+class SoldGiftCard(BaseModel):
+    """A gift card a sale of the batch issued."""
+
+    client_uuid: uuid.UUID
+    """The sale (ticket) that sold it."""
+    position: int
+    """Its index in the sale's ``gift_cards``."""
+    card_id: uuid.UUID
+    last4: str
+    amount: DecimalStr
+    expires_on: dt.date | None
+    code: str | None = None
+    """The code the system drew, shown this once (null when the till sent the physical card's code, and
+    in the stored answer an ``Idempotency-Key`` replays)."""
+
+
 class BatchResult(BaseModel):
     session_id: uuid.UUID
     """The session the accepted sales went to (the rescue session when the one named was closed)."""
     accepted: int
     duplicates: int
     rescued: int
+    gift_cards: list[SoldGiftCard] = Field(default_factory=list)
+    """The gift cards the accepted sales issued (a duplicate sale's cards are not repeated)."""
+
+
+def without_codes(body: dict[str, Any]) -> dict[str, Any]:
+    """What an idempotent replay of a batch answers: everything but the drawn gift card codes."""
+    return {**body, "gift_cards": [{**card, "code": None} for card in body.get("gift_cards", [])]}
 
 
 class CashMovementView(_View):

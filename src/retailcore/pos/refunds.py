@@ -19,6 +19,10 @@ joins the session's running totals under ``refund:`` keys; the close posts it as
 entry (sales_returns and output_tax debited, the tenders paid out credited), and the drawer is
 expected to hold the cash paid out less (docs/decisions/0025-pos-refunds.md).
 
+An exchange (refund lines and new sale lines in one ticket) is priced here as a refund of its
+negative lines, claimed with the batch's refunds before the sales are priced, then settled against
+its sale part (:func:`settle_exchange`): the value they share is the internal ``exchange`` tender.
+
 A refused refund refuses its batch like any refused sale: problem+json naming
 ``sales.{i}.lines.{n}...`` or ``sales.{i}.payments...``; nothing of the batch is written.
 """
@@ -57,10 +61,22 @@ ZERO = Decimal(0)
 PREFIX = "refund:"
 """Running totals of refunds: the same kinds as sales (``category``, ``tax``, ``tender``), keys prefixed."""
 REFUND_TENDER_KINDS = ("cash", "card", "gift_card", "store_credit")
+EXCHANGE = "exchange"
+"""The internal tender of an exchange: the value that passes from its refund part to its sale part. The
+sale part's order is paid by it (an ``order_payments`` row of kind ``exchange``), the refund part pays
+out with it; both go through ``refunds_payable`` (debited by the close, credited by its refunds' entry),
+which nets to zero per session (docs/decisions/0030-exchanges-and-gift-cards-at-the-till.md)."""
 
 
 def is_refund(sale: c.SaleIn) -> bool:
-    return sale.lines[0].is_refund
+    """The sale gives something back: a refund (every line negative) or an exchange (mixed lines)."""
+    return any(line.is_refund for line in sale.lines)
+
+
+def is_exchange(sale: c.SaleIn) -> bool:
+    """One ticket with refund lines and new sale lines, settled together: the customer pays or gets back
+    only the difference."""
+    return is_refund(sale) and any(not line.is_refund for line in sale.lines)
 
 
 @dataclass
@@ -78,6 +94,9 @@ class PricedRefund:
     number: str = ""
     gross: Decimal = ZERO
     extra: dict[str, Any] = field(default_factory=dict)
+    exchange: bool = False
+    """The refund part of an exchange: its tenders are settled against the sale part once both are
+    priced (:func:`settle_exchange`)."""
 
 
 def refuse(index: int, where: str, message: str, code: str = "sale-refused") -> ValidationFailed:
@@ -154,20 +173,23 @@ def price_refund(
     principal: Principal,
     booked_on: dt.date,
     tax_alone: Callable[[Any, Decimal], Any],
+    exchange: bool = False,
 ) -> PricedRefund:
-    """Check a refund sale before anything is written: its lines, its policy, its tenders."""
-    if any(not line.is_refund for line in sale.lines):
-        n = next(n for n, line in enumerate(sale.lines) if not line.is_refund)
-        raise refuse(
-            index, f"lines.{n}.quantity", "a sale either sells or refunds: send refunds as their own sale"
-        )
+    """Check a refund sale (or an exchange's refund lines) before anything is written: its lines, its
+    policy, its tenders (an exchange's are settled once its sale part is priced)."""
     if sale.invoice:
-        raise refuse(index, "invoice", "a refund at the till is not invoiced")
+        raise refuse(index, "invoice", "a refund or an exchange at the till is not invoiced")
+    if sale.gift_cards:
+        raise refuse(
+            index, "gift_cards", "a refund or an exchange sells no gift cards: sell them on their own ticket"
+        )
     if sale.customer_id is not None and sale.customer_id not in ctx.customers:
         raise refuse(index, "customer_id", "no such customer")
     order: Original | None = None
     lines: list[dict[str, Any]] = []
     for n, line in enumerate(sale.lines):
+        if not line.is_refund:
+            continue  # an exchange's sale lines: priced as a sale
         quantity = -line.quantity
         item = ctx.products.get(line.product_id)
         if item is None:
@@ -240,8 +262,21 @@ def price_refund(
             ]
         lines.append(entry)
     customer_id = sale.customer_id or (order.customer_id if order is not None else None)
+    if exchange:
+        return PricedRefund(index, sale, booked_on, order, customer_id, lines, [], exchange=True)
+    tenders = refund_tenders(ctx, index, sale.payments, customer_id)
+    if not tenders:
+        raise refuse(index, "payments", "a refund names how it is paid out")
+    return PricedRefund(index, sale, booked_on, order, customer_id, lines, tenders)
+
+
+def refund_tenders(
+    ctx: Any, index: int, payments: Sequence[c.PaymentIn], customer_id: uuid.UUID | None
+) -> list[dict[str, Any]]:
+    """The payments of a refund (or of an exchange that gives money back) as tenders paid out: cash,
+    card, a gift card (named by its code) or store credit (the customer's)."""
     tenders: list[dict[str, Any]] = []
-    for n, payment in enumerate(sale.payments):
+    for n, payment in enumerate(payments):
         method = ctx.methods.get(payment.payment_method_code)
         if method is None or not method.active:
             raise refuse(index, f"payments.{n}.payment_method_code", "no such active payment method")
@@ -265,9 +300,35 @@ def price_refund(
                 "reference": payment.reference,
             }
         )
-    if not tenders:
-        raise refuse(index, "payments", "a refund names how it is paid out")
-    return PricedRefund(index, sale, booked_on, order, customer_id, lines, tenders)
+    return tenders
+
+
+def settle_exchange(ctx: Any, refund: PricedRefund, sale_gross: Decimal) -> None:
+    """An exchange's refund part, claimed and priced, against its sale part's gross: the value they
+    share passes by the internal ``exchange`` tender; when the refund is worth more, the ticket's
+    payments pay the rest out (validated as a refund's, adding up exactly to it). When the sale is worth
+    more, the payments are the customer's and were checked as a sale's
+    (:func:`retailcore.pos.services._price_sale`)."""
+    shared = min(refund.gross, sale_gross)
+    tenders: list[dict[str, Any]] = []
+    if shared:
+        tenders.append(
+            {"n": None, "code": None, "kind": EXCHANGE, "gateway": None, "amount": shared, "reference": None}
+        )
+    if refund.gross > sale_gross:
+        due = refund.gross - sale_gross
+        payouts = refund_tenders(ctx, refund.index, refund.request.payments, refund.customer_id)
+        paid = sum((tender["amount"] for tender in payouts), ZERO)
+        if paid != due:
+            raise ValidationFailed(
+                f"sale {refund.index} of the batch was refused: the exchange gives back {refund.gross} at"
+                f" the original prices for {sale_gross} of new goods, the payments pay out {paid};"
+                " nothing of the batch was taken",
+                code="refund-tenders-mismatch",
+                problems=_problem(refund.index, "payments", f"pay out exactly {due}"),
+            )
+        tenders += payouts
+    refund.tenders = tenders
 
 
 def take_refunds(
@@ -279,10 +340,8 @@ def take_refunds(
     totals: dict[tuple[str, str], dict[str, Decimal]],
     add: Callable[[dict[tuple[str, str], dict[str, Decimal]], str, str], dict[str, Decimal]],
 ) -> None:
-    """Claim, pay out and record the batch's refunds (their goods moved with the sales', see
-    :func:`goods_back`); add them to the session's totals."""
-    company, currency = loaded.company, loaded.currency
-    _claim(session, company.id, currency, refunds)
+    """Pay out and record the batch's refunds, claimed before (:func:`claim`; their goods moved with the
+    sales', see :func:`goods_back`); add them to the session's totals."""
     for refund in refunds:
         _pay_out(session, ctx, loaded, refund)
     _record_returns(session, ctx, loaded, pos_session, refunds)
@@ -303,9 +362,12 @@ def take_refunds(
             ]
 
 
-def _claim(session: Session, company_id: uuid.UUID, currency: str, refunds: Sequence[PricedRefund]) -> None:
+def claim(session: Session, company_id: uuid.UUID, currency: str, refunds: Sequence[PricedRefund]) -> None:
     """Claim the batch's refund lines at once on the shared counter (:func:`limits.claim_many`) and
-    price each at its original line's share; the tenders must pay out exactly each refund's gross."""
+    price each at its original line's share; the tenders must pay out exactly each refund's gross
+    (an exchange's are settled against its sale part afterwards, :func:`settle_exchange`). Called before
+    the batch's sales are priced: an exchange's sale part needs its refund's value. Nothing is kept if
+    the batch is refused later (one transaction)."""
     claimed = [(refund, line) for refund in refunds for line in refund.lines if line["source"] is not None]
     try:
         befores = limits.claim_many(
@@ -333,6 +395,8 @@ def _claim(session: Session, company_id: uuid.UUID, currency: str, refunds: Sequ
         for line in refund.lines:
             line["tax"] = sum((tax["amount"] for tax in line["taxes"]), ZERO)
         refund.gross = sum((line["net"] + line["tax"] for line in refund.lines), ZERO)
+        if refund.exchange:
+            continue
         paid = sum((tender["amount"] for tender in refund.tenders), ZERO)
         if paid != refund.gross:
             raise ValidationFailed(
@@ -465,7 +529,7 @@ def _record_returns(
                 "store_id": loaded.store.id,
                 "customer_id": refund.customer_id,
                 "reason": refund.lines[0]["reason"],
-                "note": f"POS refund {refund.number}",
+                "note": f"POS {'exchange' if refund.exchange else 'refund'} {refund.number}",
                 "status": "refunded",
                 "no_receipt": order is None,
                 "currency": loaded.currency,

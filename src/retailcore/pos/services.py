@@ -19,6 +19,11 @@
 * A sale whose lines have negative quantities is a refund (:mod:`retailcore.pos.refunds`): claimed on
   the returns context's counter, recorded as a return, its goods back at the original cost; it joins
   the totals under ``refund:`` keys and the close posts it as one ``ReturnRefunded`` entry.
+* A sale with negative and positive lines is an exchange: its refund part is claimed first, its sale
+  part is an order paid by the internal ``exchange`` tender up to the refund's value, and the payments
+  settle only the difference (decision 0030).
+* A sale's ``gift_cards`` are issued by the payments context when the batch is taken; their amounts
+  join the session's ``gift_cards`` total, which the close credits to gift_card_liability.
 """
 
 from __future__ import annotations
@@ -309,6 +314,9 @@ def _sale_totals(totals: Totals, sale: CarryOutSale) -> None:
         _total(totals, "tender", f"{tender['kind']}|{tender['gateway'] or ''}")["amount"] += tender["amount"]
     if sale.invoiced and sale.paid:
         _total(totals, "receivable", "")["amount"] += sale.paid
+    cards = sum((card["amount"] for card in sale.extra.get("gift_cards", ())), ZERO)
+    if cards:
+        _total(totals, "gift_cards", "")["amount"] += cards
 
 
 def recompute_totals(session: Session, session_id: uuid.UUID) -> Totals:
@@ -546,15 +554,26 @@ def _booking_day(ctx: _Context, index: int, sold_at: dt.datetime) -> tuple[dt.da
     return day, reasons
 
 
-def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) -> CarryOutSale:
-    """Tax the sale, check its payments and give change: the sale as it will be recorded."""
+def _price_sale(
+    ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID, credit: Decimal | None = None
+) -> CarryOutSale:
+    """Tax the sale, check its payments and give change: the sale as it will be recorded.
+
+    ``credit``: the sale part of an exchange (its positive lines), and what its refund part is worth at
+    the original prices. The order is paid by the ``exchange`` tender up to that value; the ticket's
+    payments cover the rest (change in cash, as for any sale) or, when the refund is worth more, are
+    the refund's payouts (:func:`pos_refunds.settle_exchange`)."""
     currency = ctx.currency
+    exchange = credit is not None
     booked_on, rebooked = _booking_day(ctx, index, sale.sold_at)
     if sale.customer_id is not None and sale.customer_id not in ctx.customers:
         raise _refuse(index, "customer_id", "no such customer")
+    if exchange and sale.invoice:
+        raise _refuse(index, "invoice", "a refund or an exchange at the till is not invoiced")
+    selling = [(n, line) for n, line in enumerate(sale.lines) if not (exchange and line.is_refund)]
     items: list[_Item] = []
     grosses: list[Decimal] = []
-    for n, line in enumerate(sale.lines):
+    for n, line in selling:
         item = ctx.products.get(line.product_id)
         if item is None:
             raise _refuse(index, f"lines.{n}.product_id", "no such product")
@@ -571,7 +590,7 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) 
     included: set[bool] = set()
     net_total = tax_total = gross = ZERO
     stock_id = ctx.stock.id
-    for line, item, taxed in zip(sale.lines, items, taxed_lines, strict=True):
+    for (_, line), item, taxed in zip(selling, items, taxed_lines, strict=True):
         included |= item.price_included
         tax = taxed.tax
         net_total += taxed.net
@@ -597,13 +616,28 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) 
     paid = cash = ZERO
     by_tender: dict[tuple[str, str, str | None], Decimal] = {}
     redeemed: list[tuple[int, str, str, Decimal]] = []
-    for n, payment in enumerate(sale.payments):
+    cards = [card.amount for card in sale.gift_cards]
+    for k, amount in enumerate(cards):
+        if round_to_currency(amount, currency) != amount:
+            raise _refuse(index, f"gift_cards.{k}.amount", "more decimals than the currency")
+    if cards and sale.invoice:
+        raise _refuse(index, "invoice", "a ticket selling gift cards is not invoiced")
+    shared = min(credit, gross) if credit is not None else ZERO
+    due = gross + sum(cards, ZERO) - shared
+    # An exchange whose refund is worth more than its new goods pays money out: its payments are the
+    # refund's (checked as such once settled), none of them pays the order.
+    payments = [] if credit is not None and credit > gross else sale.payments
+    for n, payment in enumerate(payments):
         method = ctx.methods.get(payment.payment_method_code)
         if method is None or not method.active:
             raise _refuse(index, f"payments.{n}.payment_method_code", "no such active payment method")
         amount = payment.amount
         if round_to_currency(amount, currency) != amount:
             raise _refuse(index, f"payments.{n}.amount", "more decimals than the currency")
+        if method.kind == "on_account" and exchange:
+            raise _refuse(index, f"payments.{n}.payment_method_code", "an exchange is not paid on account")
+        if method.kind == "on_account" and cards:
+            raise _refuse(index, f"payments.{n}.payment_method_code", "gift cards are not sold on account")
         if method.kind == "on_account" and sale.customer_id is None:
             raise _refuse(index, f"payments.{n}.payment_method_code", "a sale on account needs a customer_id")
         if method.kind in BALANCE_KINDS:
@@ -618,11 +652,23 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) 
             cash += amount
         key = (method.code, method.kind, method.gateway)
         by_tender[key] = by_tender.get(key, ZERO) + amount
-    if paid < gross:
+    by_card = ZERO
+    if cards:  # a gift card never pays a gift card: gift card tenders pay the goods at most
+        by_card = sum((amount for (_, kind, _), amount in by_tender.items() if kind == "gift_card"), ZERO)
+    if by_card > gross:
         raise _refuse(
-            index, "payments", f"payments {paid} do not cover the gross {gross}", code="payment-short"
+            index,
+            "payments",
+            f"gift cards pay {by_card}, more than the goods ({gross}): a gift card never pays a gift card",
         )
-    change = paid - gross
+    if paid < due:
+        owed = (
+            f"the gross {gross}" if not shared else f"the difference {due} ({gross} less {shared} given back)"
+        )
+        if cards:
+            owed = f"{due} ({gross} of goods and {due - gross} of gift cards)"
+        raise _refuse(index, "payments", f"payments {paid} do not cover {owed}", code="payment-short")
+    change = paid - due
     if change > cash:
         raise _refuse(
             index, "payments", "only cash can be overpaid (change is given in cash)", code="overpaid"
@@ -634,6 +680,10 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) 
             amount, change = amount - taken, change - taken
         if amount:
             tenders.append({"payment_method_code": code, "kind": kind, "gateway": gateway, "amount": amount})
+    if shared:
+        tenders.append(
+            {"payment_method_code": None, "kind": pos_refunds.EXCHANGE, "gateway": None, "amount": shared}
+        )
     on_account = any(kind == "on_account" for _, kind, _ in by_tender)
     if sale.invoice and sale.customer_id is None:
         raise _refuse(index, "invoice", "an invoice needs a customer_id")
@@ -649,13 +699,19 @@ def _price_sale(ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID) 
         net=net_total,
         tax=tax_total,
         gross=gross,
-        change=paid - gross,
+        change=paid - due,
         lines=lines,
         tenders=tenders,
         customer_id=sale.customer_id,
         invoiced=sale.invoice or on_account,
         booked_on=booked_on,
     )
+    if cards:
+        priced.extra["index"] = index
+        priced.extra["gift_cards"] = [
+            {"position": k, "amount": card.amount, "code": card.code}
+            for k, card in enumerate(sale.gift_cards)
+        ]
     for reason in rebooked:
         ctx.rebooked[reason].append(priced)
     for n, kind, reference, amount in redeemed:
@@ -671,7 +727,9 @@ def _price_refund(
     def tax_alone(item: _Item, gross: Decimal) -> _Taxed:
         return _tax(ctx, [item], [gross])[0]
 
-    return pos_refunds.price_refund(ctx, index, sale, principal, booked_on, tax_alone)
+    return pos_refunds.price_refund(
+        ctx, index, sale, principal, booked_on, tax_alone, exchange=pos_refunds.is_exchange(sale)
+    )
 
 
 def _redeem(session: Session, ctx: CommandContext, loaded: _Context) -> None:
@@ -751,6 +809,8 @@ def _move_goods(
         # Goods back first: a product's lines keep their order, so a refund fills the shelf before
         # the same product's sales of the batch take from it (no negative stock in between).
         back, take_back = pos_refunds.goods_back(loaded, refunds_by_date.get(date, ()))
+        if not products and not back:
+            continue  # tickets that only sold gift cards: no goods
         moved = move_stock(
             session,
             ctx,
@@ -801,25 +861,44 @@ def ingest_batch(
         target = get_session(session, ctx.principal, rescue.id, lock=True)
 
     loaded = _Context(session, target, [sale for _, sale in fresh], _now(ctx))
-    selling = [(index, sale) for index, sale in fresh if not pos_refunds.is_refund(sale)]
-    order_ids = new_ids(len(selling))
-    priced: list[CarryOutSale | pos_refunds.PricedRefund] = []
-    next_order = iter(order_ids)
-    for index, sale in fresh:  # all or nothing
-        if pos_refunds.is_refund(sale):
-            priced.append(_price_refund(loaded, index, sale, ctx.principal))
-        else:
-            priced.append(_price_sale(loaded, index, sale, next(next_order)))
-    sales = [sale for sale in priced if isinstance(sale, CarryOutSale)]
-    refunds = [sale for sale in priced if isinstance(sale, pos_refunds.PricedRefund)]
+    # All or nothing. Refunds (and the refund lines of exchanges) first: claimed on the returns counter,
+    # which prices them at their original lines' shares, before an exchange's sale part is priced
+    # against that value. A refusal afterwards rolls the claim back with the rest of the batch.
+    refunding = {
+        index: _price_refund(loaded, index, sale, ctx.principal)
+        for index, sale in fresh
+        if pos_refunds.is_refund(sale)
+    }
+    if refunding:
+        pos_refunds.claim(session, loaded.company.id, loaded.currency, list(refunding.values()))
+    next_order = iter(
+        new_ids(sum(1 for index, _ in fresh if index not in refunding or refunding[index].exchange))
+    )
+    priced: list[tuple[CarryOutSale | None, pos_refunds.PricedRefund | None]] = []
+    for index, sale in fresh:
+        refund = refunding.get(index)
+        if refund is not None and not refund.exchange:
+            priced.append((None, refund))
+            continue
+        selling = _price_sale(
+            loaded, index, sale, next(next_order), credit=refund.gross if refund is not None else None
+        )
+        if refund is not None:
+            pos_refunds.settle_exchange(loaded, refund, selling.gross)
+        priced.append((selling, refund))
+    sales = [sale for sale, _ in priced if sale is not None]
+    refunds = [refund for _, refund in priced if refund is not None]
     prefix, counted = f"{loaded.terminal.code}-{target.number:04d}", target.sale_count
-    for count, sale in enumerate(priced, start=counted + 1):
-        sale.number = f"{prefix}-{count:05d}"
-        if isinstance(sale, CarryOutSale):
-            sale.pos_session_id = target.id
+    for count, (sale, refund) in enumerate(priced, start=counted + 1):  # one number per ticket
+        number = f"{prefix}-{count:05d}"
+        if sale is not None:
+            sale.number, sale.pos_session_id = number, target.id
+        if refund is not None:
+            refund.number = number
     target.sale_count = counted + len(priced)
     if loaded.redemptions:
         _redeem(session, ctx, loaded)
+    sold_cards = _sell_gift_cards(session, ctx, loaded, sales)
     totals: Totals = {}
     if refunds:
         pos_refunds.place_goods(session, loaded, refunds)
@@ -857,13 +936,57 @@ def ingest_batch(
             "requested_session_id": named.id,
             "accepted": [str(sale.client_uuid) for sale in sales],
             "refunds": [str(refund.request.client_uuid) for refund in refunds],
+            "exchanges": [str(refund.request.client_uuid) for refund in refunds if refund.exchange],
             "duplicates": duplicates,
         },
         store_id=target.store_id,
     )
     _report_rebooked(session, loaded, target, ingested)
     session.flush()
-    return c.BatchResult(session_id=target.id, accepted=accepted, duplicates=duplicates, rescued=rescued)
+    return c.BatchResult(
+        session_id=target.id, accepted=accepted, duplicates=duplicates, rescued=rescued, gift_cards=sold_cards
+    )
+
+
+def _sell_gift_cards(
+    session: Session, ctx: CommandContext, loaded: _Context, sales: Sequence[CarryOutSale]
+) -> list[c.SoldGiftCard]:
+    """Issue the gift cards the batch's sales sold, after their own payments were taken (a card the
+    ticket sells never pays for itself). Each is issued on the sale's booking day and referenced by its
+    ticket number; the liability moves at the close (``gift_cards_sold``)."""
+    sold: list[c.SoldGiftCard] = []
+    for sale in sales:
+        for card in sale.extra.get("gift_cards", ()):
+            index = sale.extra["index"]
+            try:
+                issued, code = pay.sell_gift_card_at_till(
+                    session,
+                    ctx,
+                    loaded.company,
+                    amount=card["amount"],
+                    code=card["code"],
+                    on=sale.booked_on or loaded.calendar.today,
+                    store_id=loaded.store.id,
+                    reference=sale.number,
+                    field=f"sales.{index}.gift_cards.{card['position']}",
+                )
+            except RetailcoreError as refused:
+                refused.detail = (
+                    f"sale {index} of the batch was refused: {refused.detail}; nothing of the batch was taken"
+                )
+                raise
+            sold.append(
+                c.SoldGiftCard(
+                    client_uuid=sale.client_uuid,
+                    position=card["position"],
+                    card_id=issued.id,
+                    last4=issued.last4,
+                    amount=card["amount"],
+                    expires_on=issued.expires_on,
+                    code=None if card["code"] else code,
+                )
+            )
+    return sold
 
 
 MAX_LISTED_SALES = 100
@@ -1082,6 +1205,7 @@ def close_session(
             category, _, role = r.key.partition("|")
             cogs.append({"product_category": category, "stock_role": role, "cost": r.amount})
     invoice_payments = sum((r.amount for r in rows if r.kind == "receivable"), ZERO)
+    gift_cards_sold = sum((r.amount for r in rows if r.kind == "gift_cards"), ZERO)
     pos_session.state = "closed"
     pos_session.closed_at = _now(ctx)
     pos_session.closed_by = ctx.actor
@@ -1101,6 +1225,7 @@ def close_session(
         "tenders": tenders,
         "cogs": cogs,
         "invoice_payments": invoice_payments or None,
+        "gift_cards_sold": gift_cards_sold or None,
         "expected_cash": expected,
         "cash_handed_over": counted_cash or None,
         "counted": pos_session.counted,

@@ -66,7 +66,9 @@ class PosSessionTotal(IdMixin, Base):
     __tablename__ = "pos_session_totals"
     __table_args__ = (
         UniqueConstraint("session_id", "kind", "key"),
-        CheckConstraint("kind IN ('tax', 'category', 'tender', 'cogs', 'receivable')", name="kind"),
+        CheckConstraint(
+            "kind IN ('tax', 'category', 'tender', 'cogs', 'receivable', 'gift_cards')", name="kind"
+        ),
     )
 
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pos_sessions.id"))

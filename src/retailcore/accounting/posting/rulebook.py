@@ -55,6 +55,14 @@ def _tenders(side: str, list_name: str, label: str) -> list[dict[str, Any]]:
     ]
 
 
+EXCHANGE_TAKEN = _line("debit", "refunds_payable", "amount", "POS exchange", "tenders", kind="exchange")
+"""A POS exchange: the new goods paid by the goods given back (the close's tenders)..."""
+EXCHANGE_GIVEN = _line("credit", "refunds_payable", "amount", "Exchange", "refunds", kind="exchange")
+"""...and the goods given back paid by the new goods (the close's refunds): the two net to zero in
+``refunds_payable`` per session (docs/decisions/0030-exchanges-and-gift-cards-at-the-till.md). Not in
+``TENDER_ROLES``: no other rule has an exchange to post."""
+
+
 def _sales(label: str) -> list[dict[str, Any]]:
     return [
         _line("credit", "sales_revenue", "net", f"{label} {{product_category}}", "sales"),
@@ -70,6 +78,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "journal_code": "POS",
         "lines": [
             *_tenders("debit", "tenders", "POS tender"),
+            EXCHANGE_TAKEN,
             *_sales("POS sales"),
             _line("credit", "receivable", "invoice_payments", "Paid at the till on invoices", optional=True),
             _line("credit", "gift_card_liability", "gift_cards_sold", "Gift cards sold", optional=True),
@@ -292,6 +301,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             _line("debit", "sales_returns", "net", "Return {product_category}", "lines"),
             _line("debit", "output_tax", "tax", "Return tax {tax_code}", "lines"),
             *_tenders("credit", "refunds", "Refund"),
+            EXCHANGE_GIVEN,
         ],
     },
     {

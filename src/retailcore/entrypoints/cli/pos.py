@@ -369,6 +369,7 @@ def ingest(
     batches = [sales[start : start + batch_size] for start in range(0, len(sales), batch_size)]
     accepted = duplicates = rescued = committed = 0
     targets: dict[uuid.UUID, int] = {}
+    cards: list[Any] = []
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -397,6 +398,7 @@ def ingest(
             accepted += result.accepted
             duplicates += result.duplicates
             rescued += result.rescued
+            cards += result.gift_cards
             if result.accepted:
                 targets[result.session_id] = targets.get(result.session_id, 0) + result.accepted
             progress.advance(task, len(batch))
@@ -408,6 +410,12 @@ def ingest(
     for target, count in targets.items():
         if target != wanted:
             out.print(f"{_count(count, 'sale')} went to the rescue session {target}", highlight=False)
+    for card in cards:  # a drawn code is shown this once: the till prints it on the card's receipt
+        shown = f"code {card.code}" if card.code else "the scanned code"
+        out.print(
+            f"gift card ****{card.last4} {card.amount} sold by sale {card.client_uuid}: {shown}",
+            highlight=False,
+        )
 
 
 def _in_file(problem: FieldProblem, batch: int, first: int) -> FieldProblem:

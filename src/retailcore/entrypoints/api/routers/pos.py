@@ -126,7 +126,7 @@ async def ingest_sales(
     def work(session: Session, ctx: CommandContext) -> c.BatchResult:
         return svc.ingest_batch(session, ctx, session_id, body.sales)
 
-    return await api.command(work)
+    return await api.command(work, replayed=c.without_codes)
 
 
 @router.post(
