@@ -27,6 +27,7 @@ from retailcore.entrypoints.api.routers import (
     pricing,
     purchasing,
     reconciliation,
+    relay,
     reports,
     returns,
     stock,
@@ -35,6 +36,7 @@ from retailcore.entrypoints.api.routers import (
     transfers_counts,
 )
 from retailcore.entrypoints.bootstrap import Runtime
+from retailcore.entrypoints.relaying import relaying
 from retailcore.entrypoints.sweeps import sweeping
 
 API_PREFIX = "/api/v1"
@@ -48,7 +50,9 @@ list names the fields at fault. Lists are paginated with `limit` and the `next_c
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    with sweeping(app.state.runtime):  # unpaid orders and expired reservations, every interval
+    runtime = app.state.runtime
+    # Unpaid orders and expired reservations, every interval; the event log to NATS when configured.
+    with sweeping(runtime), relaying(runtime):
         yield
 
 
@@ -96,6 +100,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         returns.router,
         pos.router,
         events.router,
+        relay.router,
         tokens.router,
         health.router,
     )
