@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 DEFAULT_STREAM = "RETAILCORE"
 DEFAULT_DUPLICATE_WINDOW_SECONDS = 300
+RECONNECT_ATTEMPTS = 3
 
 
 class Outgoing(Protocol):
@@ -63,8 +64,12 @@ class JetStreamPublisher:
             self._nc = await nats.connect(
                 self.settings.url,
                 connect_timeout=self.settings.connect_timeout_seconds,
+                # A few quick attempts, then fail: the first connection too (nats-py retries it for
+                # ever when unbounded), so a relay with no server says so instead of hanging; the
+                # relay's own loop connects again later.
                 allow_reconnect=True,
-                max_reconnect_attempts=-1,
+                max_reconnect_attempts=RECONNECT_ATTEMPTS,
+                reconnect_time_wait=0.5,
                 name="retailcore-relay",
             )
         except (NoServersError, OSError, TimeoutError) as error:

@@ -203,7 +203,7 @@ def read_after(session: Session, after: int, limit: int) -> list[Sequence[Any]]:
         .order_by(Event.position)
         .limit(limit)
     )
-    return list(session.execute(query).tuples())
+    return list(session.execute(query).all())
 
 
 _ALL_ENDED = text(
