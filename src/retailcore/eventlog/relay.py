@@ -20,9 +20,10 @@ Positions become visible out of order on PostgreSQL: two transactions draw posit
 may commit first (or 7 roll back and never appear). Reading "after 6" would then see 8 and, once past
 it, never 7. The relay therefore stops at a hole in the positions (:class:`Holes`) until it is settled:
 filled, or proven empty because every transaction that was writing when the hole was first seen has
-ended (``pg_current_snapshot()``), plus a grace second for a transaction between drawing its position
-and getting its transaction id. SQLite has one writer at a time and hands out positions in commit
-order, so a hole there is a rolled-back position and is skipped at once.
+ended (``pg_stat_activity``'s transaction ids, this database's only), plus a grace second for a
+transaction between drawing its position and getting its transaction id. SQLite has one writer at a
+time and hands out positions in commit order, so a hole there is a rolled-back position and is
+skipped at once.
 
 The broker itself is behind :class:`Publisher` (``retailcore.adapters.jetstream`` for NATS JetStream);
 this module only reads and writes the database.
@@ -35,12 +36,26 @@ import contextlib
 import datetime as dt
 import json
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import String, Text, Uuid, cast, column, func, insert, select, table, text, update
+from sqlalchemy import (
+    String,
+    Text,
+    Uuid,
+    cast,
+    column,
+    func,
+    insert,
+    literal_column,
+    select,
+    table,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -127,7 +142,8 @@ class Message:
     """One event as it goes to the broker."""
 
     position: int
-    id: uuid.UUID
+    id: str
+    """The event's id, as text."""
     subject: str
     data: bytes
     headers: dict[str, str]
@@ -135,95 +151,112 @@ class Message:
 
 
 _companies = table("companies", column("id", Uuid), column("code", String))
-_COLUMNS = (
-    Event.position,
-    Event.id,
-    Event.type,
-    Event.company_id,
-    _companies.c.code,
-    Event.store_id,
-    Event.aggregate_type,
-    Event.aggregate_id,
-    Event.source,
-    Event.idempotency_key,
-    Event.correlation_id,
-    Event.occurred_at,
-    Event.recorded_at,
-    Event.actor,
-    cast(Event.payload, Text),  # the stored JSON text, spliced in as it is (never parsed again)
-)
+_events = Event.__table__.c
+_UUIDS = ("id", "company_id", "store_id", "aggregate_id", "correlation_id")
 
 
-def _text(value: uuid.UUID | None) -> str | None:
-    return None if value is None else str(value)
+def _uuid_text(name: str, dialect: str) -> Any:
+    """A UUID column as its canonical text, made by the database: converting five UUIDs per event to
+    Python objects and back to text was the relay's largest cost. SQLite stores them as 32 hex digits."""
+    if dialect == "postgresql":
+        return type_coerce(cast(_events[name], Text), String).label(name)
+    dashed = "||'-'||".join(
+        f"substr(events.{name}, {start}, {length})"
+        for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+    )
+    return literal_column(dashed, String).label(name)
+
+
+@lru_cache(maxsize=4)
+def _columns(dialect: str) -> tuple[Any, ...]:
+    """The columns :func:`message_of` reads, in its order (core columns: no ORM loading per row)."""
+    uuids = {name: _uuid_text(name, dialect) for name in _UUIDS}
+    return (
+        _events.position,
+        uuids["id"],
+        _events.type,
+        uuids["company_id"],
+        _companies.c.code,
+        uuids["store_id"],
+        _events.aggregate_type,
+        uuids["aggregate_id"],
+        _events.source,
+        _events.idempotency_key,
+        uuids["correlation_id"],
+        _events.occurred_at,
+        _events.recorded_at,
+        _events.actor,
+        type_coerce(cast(_events.payload, Text), String),  # the stored JSON text, spliced in as it is
+    )
+
+
+_quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # C: a JSON string
+
+
+def _nullable(value: str | None) -> str:
+    return "null" if value is None else _quote(value)
 
 
 def message_of(row: Sequence[Any], prefix: str) -> Message:
-    """The message of one row of :data:`_COLUMNS`."""
+    """The message of one row of :func:`_columns`: the event as JSON, written field by field (ids and
+    instants are plain ASCII; every text is quoted by the ``json`` module's C encoder), with the
+    stored payload spliced in as it is, never parsed."""
     position, event_id, type_, company_id, code, store_id, aggregate_type, aggregate_id = row[:8]
     source, key, correlation_id, occurred_at, recorded_at, actor, payload = row[8:]
     context = context_of(type_, aggregate_type)
-    head = json.dumps(
-        {
-            "position": position,
-            "id": str(event_id),
-            "type": type_,
-            "context": context,
-            "company_id": str(company_id),
-            "company_code": code,
-            "store_id": _text(store_id),
-            "aggregate_type": aggregate_type,
-            "aggregate_id": str(aggregate_id),
-            "source": source,
-            "idempotency_key": key,
-            "correlation_id": str(correlation_id),
-            "occurred_at": occurred_at.isoformat(),
-            "recorded_at": recorded_at.isoformat(),
-            "actor": actor,
-        },
-        separators=(",", ":"),
+    data = (
+        f'{{"position":{position},"id":"{event_id}","type":{_quote(type_)},"context":"{context}",'
+        f'"company_id":"{company_id}","company_code":{_quote(code)},"store_id":{_nullable(store_id)},'
+        f'"aggregate_type":{_quote(aggregate_type)},"aggregate_id":"{aggregate_id}",'
+        f'"source":{_quote(source)},"idempotency_key":{_nullable(key)},'
+        f'"correlation_id":"{correlation_id}","occurred_at":"{occurred_at.isoformat()}",'
+        f'"recorded_at":"{recorded_at.isoformat()}","actor":{_quote(actor)},"payload":{payload}}}'
     )
-    data = f'{head[:-1]},"payload":{payload}}}'.encode()
     return Message(
         position=position,
         id=event_id,
         subject=subject_of(prefix, code, context, type_),
-        data=data,
-        headers={"Nats-Msg-Id": str(event_id), "Retailcore-Position": str(position)},
+        data=data.encode(),
+        headers={"Nats-Msg-Id": event_id, "Retailcore-Position": str(position)},
         recorded_at=recorded_at,
     )
 
 
 def read_after(session: Session, after: int, limit: int) -> list[Sequence[Any]]:
-    """Up to ``limit`` events after a position, in order, as rows of :data:`_COLUMNS`."""
+    """Up to ``limit`` events after a position, in order, as rows of :func:`_columns`."""
+    connection = session.connection()
     query = (
-        select(*_COLUMNS)
-        .join(_companies, _companies.c.id == Event.company_id)
-        .where(Event.position > after)
-        .order_by(Event.position)
+        select(*_columns(connection.dialect.name))
+        .select_from(Event.__table__.join(_companies, _companies.c.id == _events.company_id))
+        .where(_events.position > after)
+        .order_by(_events.position)
         .limit(limit)
     )
-    return list(session.execute(query).all())
+    return list(connection.execute(query).all())
 
 
-_ALL_ENDED = text(
-    "SELECT pg_snapshot_xmin(pg_current_snapshot()) >= pg_snapshot_xmax(CAST(:snapshot AS pg_snapshot))"
+_WRITERS = text(
+    "SELECT backend_xid::text FROM pg_stat_activity"
+    " WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
 )
-"""Has every transaction that had a transaction id when ``snapshot`` was taken ended?"""
+"""The transactions of this database that hold a transaction id (have written), but the reader's own.
+Sessions of the same role are all visible, and the product writes the log through one role."""
 
 
 @dataclass
 class _Hole:
     seen_at: float
-    snapshot: str | None
+    writers: frozenset[str]
     settled: bool = False
 
 
 class Holes:
     """Holes in the positions read, and when each may be stepped over (see the module's docstring).
 
-    A hole is settled in two reads: one that finds every transaction writing when it was first seen
-    has ended (and the grace period passed), then a fresh read that still does not find it filled."""
+    A hole is settled in two reads: one that finds every transaction of the database that was writing
+    when the hole was first seen has ended (and the grace period passed), then a fresh read that still
+    does not find it filled. Only this database's writers count: a long transaction in another
+    database of the same server does not hold the relay back."""
 
     def __init__(self, grace_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._grace = grace_seconds
@@ -236,14 +269,14 @@ class Holes:
             return True
         hole = self._holes.get(first_missing)
         if hole is None:
-            snapshot = session.scalar(select(cast(func.pg_current_snapshot(), Text)))
-            self._holes[first_missing] = _Hole(self._clock(), snapshot)
+            writers = frozenset(session.scalars(_WRITERS))
+            self._holes[first_missing] = _Hole(self._clock(), writers)
             return False
         if hole.settled:
             del self._holes[first_missing]
             return True
         if self._clock() - hole.seen_at >= self._grace:
-            hole.settled = bool(session.scalar(_ALL_ENDED, {"snapshot": hole.snapshot}))
+            hole.settled = hole.writers.isdisjoint(session.scalars(_WRITERS))
         return False
 
     def forget_below(self, position: int) -> None:
@@ -413,14 +446,16 @@ class Relay:
         self.config = config or RelayConfig()
         self.holes = Holes(self.config.hole_grace_seconds)
         self.progress = RelayProgress(position=load_position(factory, self.config.name))
+        self._next: list[Message] | None = None
 
     @property
     def position(self) -> int:
         return self.progress.position
 
-    def next_batch(self) -> list[Message]:
-        """The next events to publish: after the position, up to the first unsettled hole."""
-        after = self.progress.position
+    def next_batch(self, after: int | None = None) -> list[Message]:
+        """The next events to publish: after the position (or ``after``), up to the first unsettled
+        hole."""
+        after = self.progress.position if after is None else after
         with self.factory() as session:
             rows = read_after(session, after, self.config.batch_size)
             rows = contiguous(session, rows, after, self.holes)
@@ -428,18 +463,32 @@ class Relay:
         return [message_of(row, prefix) for row in rows]
 
     async def step(self) -> int:
-        """Publish one batch and commit its position; the number of events published (0: none due)."""
-        messages = self.next_batch()
+        """Publish one batch and commit its position; the number of events published (0: none due).
+
+        The next batch is read on a thread while this one waits for its acknowledgements (the driver
+        releases the GIL while it reads), and kept for the next step; a failed publish drops it."""
+        messages = self._next if self._next is not None else self.next_batch()
+        self._next = None
         if not messages:
             return 0
-        duplicates = await self.publisher.publish(messages)
         last = messages[-1].position
+        prefetch = asyncio.create_task(asyncio.to_thread(self.next_batch, last))
+        try:
+            duplicates = await self.publisher.publish(messages)
+        except BaseException:
+            prefetch.cancel()
+            with contextlib.suppress(BaseException):
+                await prefetch
+            raise
         stored = commit_position(self.factory, self.config.name, last, len(messages), duplicates)
         self.progress.position = max(last, stored)
         self.progress.published += len(messages)
         self.progress.duplicates += duplicates
         self.progress.batches += 1
-        self.holes.forget_below(self.progress.position)
+        following = await prefetch
+        self.holes.forget_below(self.progress.position)  # after the read that may be using them
+        # Another relay of the same name moved further meanwhile: read again from there.
+        self._next = following if stored == last else None
         return len(messages)
 
     async def run(
