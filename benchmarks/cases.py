@@ -511,10 +511,13 @@ def relay_backlog(
     }
     command = [os.path.join(os.path.dirname(sys.executable), "retailcore"), "relay", "--once"]
     try:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - started
-        relay_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        relay_peak = after.ru_maxrss / 1024
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         stored = asyncio.run(_stream_count(nats_url, stream))
     finally:
         asyncio.run(_stream_count(nats_url, stream, delete=True))
@@ -525,7 +528,8 @@ def relay_backlog(
         volume,
         seconds,
         "events/s",
-        f"retailcore relay --once, batches of {env['RETAILCORE_RELAY_BATCH_SIZE']}; {stored:,} messages"
+        f"retailcore relay --once, batches of {env['RETAILCORE_RELAY_BATCH_SIZE']}; relay CPU {cpu:.1f} s"
+        f" ({volume / cpu:,.0f} events per CPU second); {stored:,} messages"
         f" in the stream (the company's {logged - volume} set-up events too);"
         f" the log filled in {fill_seconds:.0f} s ({volume / fill_seconds:,.0f} events/s)",
     )

@@ -476,8 +476,7 @@ class Relay:
         try:
             duplicates = await self.publisher.publish(messages)
         except BaseException:
-            prefetch.cancel()
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(Exception):  # let the read end: it may be using the holes
                 await prefetch
             raise
         stored = commit_position(self.factory, self.config.name, last, len(messages), duplicates)
@@ -498,8 +497,8 @@ class Relay:
         once: bool = False,
         on_batch: Callable[[RelayProgress], object] | None = None,
     ) -> RelayProgress:
-        """Publish until ``stop`` is set; with ``once``, until nothing is due (holes still unsettled
-        then are left for the next run)."""
+        """Publish until ``stop`` is set; with ``once``, until nothing is due and no hole is waiting to be
+        filled or settled (on PostgreSQL, a hole left by a writer still at work keeps it waiting)."""
         stop = stop or asyncio.Event()
         while not stop.is_set():
             published = await self.step()
