@@ -432,9 +432,146 @@ def ledger_reports(
     return rows
 
 
+# -- the outbox relay to NATS JetStream ----------------------------------------------------------------
+
+EVENT_CHUNK = 50_000
+RELAY_TYPES = (
+    ("AvailabilityChanged", "Availability"),
+    ("OrderConfirmed", "Order"),
+    ("JournalEntryPosted", "JournalEntry"),
+    ("GoodsIssued", "StockOperation"),
+)
+
+
+def fill_events(engine: Engine, company_id: uuid.UUID, volume: int) -> None:
+    """``volume`` events of a few types with a payload like an availability change's (about 300 bytes),
+    set-based through ``record_many`` (one COPY or executemany per chunk of 50,000)."""
+    from retailcore.access.model import system_principal
+    from retailcore.eventlog.services import CommandContext, record_many
+
+    factory = make_session_factory(engine)
+    location = str(uuid.uuid4())
+    done = 0
+    while done < volume:
+        size = min(EVENT_CHUNK, volume - done)
+        type_, aggregate = RELAY_TYPES[(done // EVENT_CHUNK) % len(RELAY_TYPES)]
+        items = [
+            (
+                uuid.uuid4(),
+                {
+                    "product_id": str(uuid.uuid4()),
+                    "location_id": location,
+                    "on_hand": str(n % 97),
+                    "reserved": "1",
+                    "available": {"pos": str(n % 97), "web": str(max(0, n % 97 - 2)), "marketplace": "0"},
+                    "reason": "benchmark",
+                },
+                None,
+            )
+            for n in range(done, done + size)
+        ]
+        with transaction(factory) as session:
+            record_many(
+                session,
+                CommandContext(system_principal("bench")),
+                type=type_,
+                company_id=company_id,
+                aggregate_type=aggregate,
+                items=items,
+            )
+        done += size
+
+
+def relay_backlog(
+    url: str, volume: int, options: dict[str, Any], profile: cProfile.Profile | None
+) -> list[Row]:
+    """``volume`` events filled set-based, then published by ``retailcore relay --once`` (a process of
+    its own, as an operator runs it) to a JetStream stream of the run's own (``BENCH_<hex>``, deleted
+    afterwards) on the NATS server at ``RETAILCORE_NATS_URL`` (default 127.0.0.1:4222). The time is the
+    relay process's, start to exit (connection, stream creation and the final commit included); the
+    peak RSS reported is the relay process's (``RUSAGE_CHILDREN``), not this one's, which filled the log."""
+    import asyncio
+
+    import bulk
+
+    nats_url = os.environ.get("RETAILCORE_NATS_URL", "nats://127.0.0.1:4222")
+    engine = make_engine(url)
+    retail.reset(engine)
+    company_id = bulk._company(engine)
+    started = time.perf_counter()
+    fill_events(engine, company_id, volume)
+    fill_seconds = time.perf_counter() - started
+    log(f"filled {volume:,} events in {fill_seconds:.0f} s")
+    fresh_statistics(engine)
+    engine.dispose()
+    tag = uuid.uuid4().hex[:10]
+    stream, prefix = f"BENCH_{tag.upper()}", f"bench{tag}"
+    env = {
+        **os.environ,
+        "RETAILCORE_DATABASE_URL": url,
+        "RETAILCORE_NATS_URL": nats_url,
+        "RETAILCORE_NATS_STREAM": stream,
+        "RETAILCORE_NATS_SUBJECT_PREFIX": prefix,
+        "RETAILCORE_RELAY_BATCH_SIZE": str(options.get("relay_batch") or 2000),
+    }
+    command = [os.path.join(os.path.dirname(sys.executable), "retailcore"), "relay", "--once"]
+    try:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        relay_peak = after.ru_maxrss / 1024
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        stored = asyncio.run(_stream_count(nats_url, stream))
+    finally:
+        asyncio.run(_stream_count(nats_url, stream, delete=True))
+    logged = _logged_events(url)
+    assert stored == logged, f"{stored} messages in the stream, {logged} events in the log"
+    result = row(
+        "Relay to JetStream, backlog",
+        volume,
+        seconds,
+        "events/s",
+        f"retailcore relay --once, batches of {env['RETAILCORE_RELAY_BATCH_SIZE']}; relay CPU {cpu:.1f} s"
+        f" ({volume / cpu:,.0f} events per CPU second); {stored:,} messages"
+        f" in the stream (the company's {logged - volume} set-up events too);"
+        f" the log filled in {fill_seconds:.0f} s ({volume / fill_seconds:,.0f} events/s)",
+    )
+    result["peak_mib"] = relay_peak
+    return [result]
+
+
+def _logged_events(url: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        count = connection.scalar(text("SELECT count(*) FROM events"))
+    engine.dispose()
+    return int(count or 0)
+
+
+async def _stream_count(nats_url: str, stream: str, delete: bool = False) -> int:
+    import nats
+    from nats.js.errors import NotFoundError
+
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        try:
+            count = (await js.stream_info(stream)).state.messages
+        except NotFoundError:
+            return 0
+        if delete:
+            await js.delete_stream(stream)
+        return count
+    finally:
+        await nc.close()
+
+
 CASES: dict[str, Callable[[str, int, dict[str, Any], cProfile.Profile | None], list[Row]]] = {
     "pos": pos_batch,
     "http": pos_http,
     "orders": web_orders,
     "reports": ledger_reports,
+    "relay": relay_backlog,
 }

@@ -18,6 +18,9 @@ Cases (full volumes; ``--quick`` in brackets):
   10,000 / 100,000 [2,000].
 * ``orders``: web orders placed (priced, taxed, sourced, reserved), paid (card capture) and shipped
   (reservations consumed, revenue and COGS posted), one transaction per step. 10,000 [1,000].
+* ``relay``: N events filled set-based, then ``retailcore relay --once`` publishes them to a JetStream
+  stream of the run's own on the NATS server at ``RETAILCORE_NATS_URL`` (127.0.0.1:4222 by default);
+  the relay process's time and peak RSS. 100,000 / 1,000,000 [10,000].
 * ``reports``: trial balance and stock valuation over N posted journal lines and N stock moves written in
   bulk. 1,000,000 [100,000].
 
@@ -55,8 +58,9 @@ FULL = {
     "http": [10_000, 100_000],
     "orders": [10_000],
     "reports": [1_000_000],
+    "relay": [100_000, 1_000_000],
 }
-QUICK = {"pos": [1_000, 10_000], "http": [2_000], "orders": [1_000], "reports": [100_000]}
+QUICK = {"pos": [1_000, 10_000], "http": [2_000], "orders": [1_000], "reports": [100_000], "relay": [10_000]}
 TARGETS = {
     ("POS ingest, batch service", "SQLite"): ("sales/s", 5000),
     ("POS ingest, batch service", "PostgreSQL"): ("sales/s", 2500),
@@ -64,6 +68,8 @@ TARGETS = {
     ("POS session close", "PostgreSQL"): ("s", 1.0),
     ("POS ingest, HTTP", "SQLite"): ("sales/s", 1500),
     ("POS ingest, HTTP", "PostgreSQL"): ("sales/s", 1500),
+    ("Relay to JetStream, backlog", "SQLite"): ("events/s", 20000),
+    ("Relay to JetStream, backlog", "PostgreSQL"): ("events/s", 20000),
     ("Trial balance, year", "PostgreSQL"): ("s", 1.0),
     ("Trial balance, Nov by store", "PostgreSQL"): ("s", 1.0),
 }
@@ -117,6 +123,7 @@ def run_case(
         "http_batch": args.http_batch,
         "http_workers": args.http_workers,
         "refund_share": refund_share,
+        "relay_batch": args.relay_batch,
     }
     spec = {"case": case, "volume": volume, "url": url, "options": options}
     if args.profile:
@@ -192,6 +199,7 @@ def main() -> None:
         "--http-batch", type=int, default=1000, help="sales per HTTP batch (the API takes at most 1000)"
     )
     parser.add_argument("--http-workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--relay-batch", type=int, default=2000, help="events per relay batch (relay case)")
     parser.add_argument(
         "--refund-share",
         type=float,

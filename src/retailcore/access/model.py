@@ -46,6 +46,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "accounts:write": frozenset({Role.admin, Role.finance}),
     # Connectors (integration) follow the log: availability for their channel, orders, master data.
     "events:read": frozenset({Role.admin, Role.finance, Role.integration}),
+    # The outbox relay's lag (GET /relay): the whole installation's log, so installation-wide tokens only.
+    "relay:read": frozenset({Role.admin, Role.integration}),
     # API tokens: admins issue, list and revoke them, within their own scope (decision 0016).
     "tokens:read": frozenset({Role.admin}),
     "tokens:write": frozenset({Role.admin}),

@@ -57,3 +57,36 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = 60.0
     """How often ``retailcore serve`` cancels the unpaid orders and expired reservations that are due;
     0 turns the sweep off (then run ``retailcore orders sweep`` from a scheduler)."""
+
+    # -- events to NATS JetStream (docs/integrations.md; decision 0027) ---------------------------
+
+    nats_url: str | None = None
+    """The NATS server the relay publishes the event log to (``nats://127.0.0.1:4222``). Unset, the
+    default: nothing is published and no server is needed; ``retailcore serve`` then runs no relay."""
+
+    nats_stream: str = "RETAILCORE"
+    """The JetStream stream, created by the relay when missing."""
+
+    nats_subject_prefix: str = "retailcore"
+    """The first token of every subject (``retailcore.<company>.<context>.<EventType>``); the stream
+    captures ``<prefix>.>``."""
+
+    nats_duplicate_window_seconds: int = 300
+    """The stream's duplicate window: a re-sent event (same ``Nats-Msg-Id``) within it is dropped. A relay
+    that died must be back within it for its last batch not to be stored twice."""
+
+    nats_ack_timeout_seconds: float = 30.0
+    """How long a batch may wait for all its acknowledgements before it is sent again."""
+
+    relay_name: str = "default"
+    """The relay's row in ``relay_positions``: two relays of different names publish independently."""
+
+    relay_batch_size: int = 2000
+    """Events read, published and committed together."""
+
+    relay_poll_seconds: float = 0.5
+    """How long a relay that caught up waits before it looks for new events."""
+
+    relay_in_serve: bool = True
+    """When ``nats_url`` is set, ``retailcore serve`` runs the relay on a thread of its own; False leaves
+    it to a separate ``retailcore relay`` process."""

@@ -84,3 +84,22 @@ class IdempotentRequest(Base):
     response_body: Mapped[dict[str, Any]] = mapped_column(JSON)
     location: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RelayPosition(Base):
+    """How far a relay has published the log (``retailcore relay``, docs/integrations.md).
+
+    One row per relay name. ``position`` is the last log position whose event the message broker
+    acknowledged; it only moves forward, and only after every event up to it was acknowledged, so a
+    relay that dies re-sends at most its last unacknowledged batch (which the broker's duplicate window
+    drops). ``published`` counts the events this relay had acknowledged, ``duplicates`` those the broker
+    reported as already stored (re-sends after a crash).
+    """
+
+    __tablename__ = "relay_positions"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    published: Mapped[int] = mapped_column(BigInteger, default=0)
+    duplicates: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -28,6 +28,7 @@ from retailcore.entrypoints.api.routers import (
     pricing,
     purchasing,
     reconciliation,
+    relay,
     reports,
     returns,
     stock,
@@ -36,6 +37,7 @@ from retailcore.entrypoints.api.routers import (
     transfers_counts,
 )
 from retailcore.entrypoints.bootstrap import Runtime
+from retailcore.entrypoints.relaying import relaying
 from retailcore.entrypoints.sweeps import sweeping
 
 API_PREFIX = "/api/v1"
@@ -50,7 +52,9 @@ documents whose `errors` list names the fields at fault. Lists are paginated wit
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    with sweeping(app.state.runtime):  # unpaid orders and expired reservations, every interval
+    runtime = app.state.runtime
+    # Unpaid orders and expired reservations, every interval; the event log to NATS when configured.
+    with sweeping(runtime), relaying(runtime):
         yield
 
 
@@ -101,6 +105,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         returns.router,
         pos.router,
         events.router,
+        relay.router,
         tokens.router,
         health.router,
     )

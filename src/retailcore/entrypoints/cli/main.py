@@ -42,6 +42,7 @@ from retailcore.entrypoints.cli import ledger as ledger_cli
 from retailcore.entrypoints.cli import orders as orders_cli
 from retailcore.entrypoints.cli import output
 from retailcore.entrypoints.cli import pos as pos_cli
+from retailcore.entrypoints.cli import relay as relay_cli
 from retailcore.entrypoints.cli import reports as report_cli
 from retailcore.entrypoints.cli import returns as returns_cli
 from retailcore.entrypoints.cli import simulate as simulate_cli
@@ -66,6 +67,7 @@ app.add_typer(returns_cli.app, name="returns")
 app.add_typer(pos_cli.app, name="pos")
 app.add_typer(gift_cards_cli.app, name="gift-cards")
 app.command("simulate")(simulate_cli.simulate)
+app.command("relay")(relay_cli.relay)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

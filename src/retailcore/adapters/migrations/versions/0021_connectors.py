@@ -1,7 +1,7 @@
 """connectors: connectors (encrypted secrets), their sync log, and external id links (decision 0029)
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-06 22:15:19
 
 Numbered 0021 on the shopify branch, after 0017 (main's head when it was written): the revisions other
@@ -19,7 +19,7 @@ from alembic import op
 from retailcore.adapters import orm
 
 revision: str = "0021"
-down_revision: str | None = "0018"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
