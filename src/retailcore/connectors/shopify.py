@@ -1,6 +1,6 @@
 """Shopify webhooks in: the signature, and each topic mapped into the one order model.
 
-Formats: docs/integrations-shopify.md (and the fixtures' FORMATS.md). The body of every ``orders/*``
+Formats: docs/integrations.md#shopify (and the fixtures' FORMATS.md). The body of every ``orders/*``
 topic is the whole REST Order resource, so whichever of ``orders/create``, ``orders/paid``,
 ``orders/updated`` or ``orders/cancelled`` arrives first lands the order, and the others only bring it
 up to date: a ``paid`` before its ``create`` ends the same as the other way round. A Shopify order id

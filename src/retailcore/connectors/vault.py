@@ -17,7 +17,7 @@ from retailcore.core.errors import Conflict, FieldProblem
 def _fernet(key: str | None) -> Fernet:
     if not key:
         raise Conflict(
-            "no connector key is configured: set RETAILCORE_CONNECTOR_KEY (see docs/integrations-shopify.md)",
+            "no connector key is configured: set RETAILCORE_CONNECTOR_KEY (see docs/integrations.md#shopify)",
             code="connector-key-missing",
             problems=[FieldProblem("secret", "cannot be stored without RETAILCORE_CONNECTOR_KEY")],
         )

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     rate_limit_burst: int = 200
     """Requests a token may make at once before the average applies (the bucket's size)."""
 
-    # -- connectors (docs/integrations-shopify.md) -------------------------------------------------
+    # -- connectors (docs/integrations.md#shopify) -------------------------------------------------
 
     connector_key: str | None = None
     """The Fernet key (``python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key()
