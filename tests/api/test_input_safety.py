@@ -387,9 +387,17 @@ def field_of(path: Path) -> str:
     return ".".join(str(part) for part in path if part is not KEY)
 
 
+SIGNED_FIRST = {"/api/v1/connectors/shopify/{shop}/webhooks"}
+"""Webhooks whose sender's signature over the raw body is checked before anything in them is read: an
+unsigned probe is 401 whatever it holds (tests/api/test_shopify_webhooks.py refuses bad signatures;
+what a signed body holds is checked as it is mapped into orders)."""
+
+
 def probes(doc: dict[str, Any]) -> Iterator[tuple[str, str, str, dict, Any, str]]:
     """``(method, path, what, query, body, field)``: one refused value in one place of one operation."""
     for path, operations in doc["paths"].items():
+        if path in SIGNED_FIRST:
+            continue
         for method, operation in operations.items():
             parameters = operation.get("parameters", [])
             url = path

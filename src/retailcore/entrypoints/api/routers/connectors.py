@@ -23,6 +23,7 @@ from retailcore.connectors import commands as c
 from retailcore.connectors import services as svc
 from retailcore.connectors import shopify
 from retailcore.core.errors import FieldProblem, Unauthenticated, ValidationFailed
+from retailcore.core.inputs import Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef
@@ -100,7 +101,7 @@ class SyncLogQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: c.Status | None = None
-    topic: str | None = Field(None, max_length=64)
+    topic: Annotated[Text, Field(max_length=64)] | None = None
     limit: int = Field(50, ge=1, le=500)
     cursor: uuid.UUID | None = Field(None, description="The `next_cursor` of the previous page.")
 
