@@ -17,6 +17,7 @@ from retailcore.entrypoints.api import contract, docs, problems
 from retailcore.entrypoints.api.limits import BodySizeLimit
 from retailcore.entrypoints.api.routers import (
     events,
+    exports,
     fx,
     health,
     ledger,
@@ -86,6 +87,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         fx.router,
         reconciliation.router,
         reports.router,
+        exports.router,
         stock.router,
         stock_valuation.router,
         purchasing.router,
