@@ -33,6 +33,7 @@ from retailcore.core.currencies import minor_unit
 from retailcore.core.errors import FieldProblem, ValidationFailed
 from retailcore.exports.services import (
     FETCH,
+    SAFT_LINE_COLUMNS,
     ExportPeriod,
     Progress,
     accounts,
@@ -247,7 +248,7 @@ def saft_file(
                 w.leaf("TotalCredit", money(totals.credit))
                 done = 0
                 for journal in journals(session, company.id):
-                    rows = lines_of_journal(session, company.id, period, journal.id)
+                    rows = lines_of_journal(session, company.id, period, journal.id, SAFT_LINE_COLUMNS)
                     first = next(rows, None)
                     if first is None:
                         continue
