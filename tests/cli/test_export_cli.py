@@ -44,7 +44,7 @@ def test_gl_to_stdout_and_journals_to_a_file(ledger, tmp_path):
     lines = list(csv.DictReader(io.StringIO(gl.stdout)))
 
     target = tmp_path / "journals.csv"
-    journals = export("journals", "--period", "2026-11", "--company", "ACME", "-o", str(target))
+    journals = export("journals", "--period", "2026-11", "--company", "ACME", "--output", str(target))
     assert journals.exit_code == 0, journals.output
     entries = list(csv.DictReader(io.StringIO(target.read_text())))
     assert sum(int(entry["lines"]) for entry in entries) == len(lines) > 0

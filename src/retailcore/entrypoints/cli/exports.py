@@ -37,7 +37,7 @@ app = typer.Typer(
 PeriodOption = Annotated[str, typer.Option("--period", help="The month, YYYY-MM (2026-11).")]
 OutputFile = Annotated[
     Path | None,
-    typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (default: stdout, or '-')."),
+    typer.Option("--output", metavar="FILE", help="Write to FILE (default: stdout, or '-')."),
 ]
 
 Chunks = Callable[[Session, Company, x.ExportPeriod, x.Progress], Iterator[bytes]]
