@@ -35,11 +35,11 @@ from retailcore.exports.services import (
     FETCH,
     SAFT_LINE_COLUMNS,
     ExportPeriod,
+    Peekable,
     Progress,
     accounts,
-    journals,
-    lines_of_journal,
     location_codes,
+    period_lines,
     period_totals,
     store_codes,
 )
@@ -247,17 +247,15 @@ def saft_file(
                 w.leaf("TotalDebit", money(totals.debit))
                 w.leaf("TotalCredit", money(totals.credit))
                 done = 0
-                for journal in journals(session, company.id):
-                    rows = lines_of_journal(session, company.id, period, journal.id, SAFT_LINE_COLUMNS)
-                    first = next(rows, None)
-                    if first is None:
-                        continue
+                rows = Peekable(period_lines(session, company.id, period, SAFT_LINE_COLUMNS))
+                while rows.row is not None:
+                    code, name = rows.row.journal_code, rows.row.journal_name
                     with w.element("Journal"):
-                        w.leaf("JournalID", _text(journal.code, 18))
-                        w.leaf("Description", _text(journal.name, 256))
-                        w.leaf("Type", _text(journal.code, 9))
+                        w.leaf("JournalID", _text(code, 18))
+                        w.leaf("Description", _text(name, 256))
+                        w.leaf("Type", _text(code, 9))
                         for count in _transactions(
-                            w, first, rows, period, company, chart, stores, locations, taxes
+                            w, rows, code, period, company, chart, stores, locations, taxes
                         ):
                             done += count
                             xf.flush()
@@ -423,8 +421,8 @@ def _analysis_types(
 
 def _transactions(
     w: _Writer,
-    first: Any,
-    rows: Iterator[Any],
+    rows: Peekable,
+    journal_code: str,
     period: ExportPeriod,
     company: Company,
     chart: dict[uuid.UUID, Any],
@@ -432,11 +430,12 @@ def _transactions(
     locations: dict[uuid.UUID, tuple[str, str]],
     taxes: dict[str, TaxCodeInfo],
 ) -> Iterator[int]:
-    """Write the journal's transactions; yield the number of lines written every ``FETCH`` lines (the
-    caller flushes a chunk then), and the rest at the end."""
+    """Write the journal's transactions, from the current row to the first of the next journal; yield
+    the number of lines written every ``FETCH`` lines (the caller hands a chunk on then), and the rest
+    at the end."""
     pending = 0
-    row: Any = first
-    while row is not None:
+    while rows.row is not None and rows.row.journal_code == journal_code:
+        row = rows.row
         entry_id = row.entry_id
         with w.element("Transaction"):
             w.leaf("TransactionID", _text(row.number, 70))
@@ -449,11 +448,11 @@ def _transactions(
             w.leaf("SystemEntryDate", row.created_at.date().isoformat())
             w.leaf("GLPostingDate", (row.posted_at or row.created_at).date().isoformat())
             record = 0
-            while row is not None and row.entry_id == entry_id:
+            while rows.row is not None and rows.row.entry_id == entry_id:
                 record += 1
-                _line(w, row, record, company, chart, stores, locations, taxes)
+                _line(w, rows.row, record, company, chart, stores, locations, taxes)
                 pending += 1
-                row = next(rows, None)
+                rows.advance()
         if pending >= FETCH:
             yield pending
             pending = 0

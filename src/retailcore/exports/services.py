@@ -161,12 +161,6 @@ def location_codes(session: Session, company_id: uuid.UUID) -> dict[uuid.UUID, t
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
-def journals(session: Session, company_id: uuid.UUID) -> list[a.Journal]:
-    return list(
-        session.scalars(select(a.Journal).where(a.Journal.company_id == company_id).order_by(a.Journal.code))
-    )
-
-
 GL_LINE_COLUMNS = (
     L.entry_id,
     L.sequence,
@@ -194,23 +188,35 @@ SAFT_LINE_COLUMNS = (*GL_LINE_COLUMNS, E.created_by, E.created_at, E.posted_at)
 """The SAF-T file's transactions also say who made them and when."""
 
 
-def lines_of_journal(
-    session: Session,
-    company_id: uuid.UUID,
-    period: ExportPeriod,
-    journal_id: uuid.UUID,
-    columns: tuple[Any, ...] = GL_LINE_COLUMNS,
+def period_lines(
+    session: Session, company_id: uuid.UUID, period: ExportPeriod, columns: tuple[Any, ...] = GL_LINE_COLUMNS
 ) -> Iterator[Any]:
-    """The journal's posted lines of the period, entry by entry (date, number), each entry's lines in
-    their order: streamed, ``FETCH`` rows at a time."""
+    """The period's posted lines with their journal's code and name, journal by journal (by code), entry
+    by entry (date, number), each entry's lines in their order: streamed, ``FETCH`` rows at a time.
+
+    One query and one sort for the whole period, not one per journal: the report index
+    (company, state, date, account) has no journal, so a query per journal would read every line of the
+    period once per journal."""
     statement = (
-        select(*columns)
+        select(*columns, a.Journal.code.label("journal_code"), a.Journal.name.label("journal_name"))
         .join(E, E.id == L.entry_id)
-        .where(*_period_lines(company_id, period), L.journal_id == journal_id)
-        .order_by(L.date, E.number, L.entry_id, L.sequence, L.id)
+        .join(a.Journal, a.Journal.id == L.journal_id)
+        .where(*_period_lines(company_id, period))
+        .order_by(a.Journal.code, L.date, E.number, L.entry_id, L.sequence, L.id)
         .execution_options(yield_per=FETCH)
     )
     yield from session.execute(statement)
+
+
+class Peekable:
+    """The current row of a stream, and the next on :meth:`advance` (``row`` is None at the end)."""
+
+    def __init__(self, rows: Iterator[Any]) -> None:
+        self._rows = rows
+        self.row: Any = next(rows, None)
+
+    def advance(self) -> None:
+        self.row = next(self._rows, None)
 
 
 # -- CSV -------------------------------------------------------------------------------------------
@@ -287,41 +293,40 @@ def general_ledger_csv(
     out = _CsvChunks()
     out.writer.writerow(GL_COLUMNS)
     done = 0
-    for journal in journals(session, company_id):
-        line_number = 0
-        previous: uuid.UUID | None = None
-        for row in lines_of_journal(session, company_id, period, journal.id):
-            line_number = line_number + 1 if row.entry_id == previous else 1
-            previous = row.entry_id
-            account = chart[row.account_id]
-            chunk = out.row(
-                [
-                    row.date,
-                    journal.code,
-                    row.number,
-                    line_number,
-                    account.code,
-                    account.name,
-                    row.debit,
-                    row.credit,
-                    row.currency,
-                    row.amount_currency,
-                    stores[row.store_id][0] if row.store_id in stores else row.store_id,
-                    row.channel,
-                    row.product_category,
-                    locations[row.location_id][0] if row.location_id in locations else row.location_id,
-                    row.tax_code,
-                    row.tax_base,
-                    row.label,
-                    row.reference,
-                    row.event_id or row.entry_event_id,
-                ]
-            )
-            done += 1
-            if chunk is not None:
-                if progress:
-                    progress(done, total)
-                yield chunk
+    line_number = 0
+    previous: uuid.UUID | None = None
+    for row in period_lines(session, company_id, period):
+        line_number = line_number + 1 if row.entry_id == previous else 1
+        previous = row.entry_id
+        account = chart[row.account_id]
+        chunk = out.row(
+            [
+                row.date,
+                row.journal_code,
+                row.number,
+                line_number,
+                account.code,
+                account.name,
+                row.debit,
+                row.credit,
+                row.currency,
+                row.amount_currency,
+                stores[row.store_id][0] if row.store_id in stores else row.store_id,
+                row.channel,
+                row.product_category,
+                locations[row.location_id][0] if row.location_id in locations else row.location_id,
+                row.tax_code,
+                row.tax_base,
+                row.label,
+                row.reference,
+                row.event_id or row.entry_event_id,
+            ]
+        )
+        done += 1
+        if chunk is not None:
+            if progress:
+                progress(done, total)
+            yield chunk
     if progress:
         progress(done, total)
     yield out.take()
