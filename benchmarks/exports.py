@@ -5,12 +5,13 @@
 
 The database is a scratch SQLite file, filled as ``bulk.fill`` fills it (company BENCH, 8 stores, entries
 of two lines with store, channel and category dimensions) but with every entry on a day of November 2026,
-so the month holds all ``--lines`` lines and October none. Each
-export then runs as its own process, exactly as an operator runs it (``retailcore export saft --period
-2026-11 --company BENCH --output FILE``), and its wall time and peak resident memory (``wait4``'s
-``ru_maxrss``) are printed, with the same command for the empty October as the baseline: the difference
-is what the month's lines cost in memory, which streaming keeps flat. ``--validate`` also checks the
-SAF-T file against the XSD (lxml then holds the whole file: use it on small volumes).
+so the month holds all ``--lines`` lines and October none. Each export then runs as its own process,
+exactly as an operator runs it (``retailcore export saft --period 2026-11 --company BENCH --output
+FILE``), under ``/usr/bin/time``: its wall time, its CPU time (user + system, less at the mercy of the
+other processes of a shared machine) and its peak resident memory are printed, with the same command for
+the empty October as the baseline: the difference is what the month's lines cost in memory, which
+streaming keeps flat. ``--validate`` also checks the SAF-T file against the XSD (lxml then holds the
+whole file: use it on small volumes).
 """
 
 from __future__ import annotations
@@ -35,17 +36,19 @@ RETAILCORE = str(Path(sys.executable).with_name("retailcore"))
 XSD = Path(__file__).resolve().parents[2] / "shared/fixtures/saft/Norwegian_SAF-T_Financial_Schema_v_1.30.xsd"
 
 
-def run(url: str, kind: str, period: str, target: Path) -> tuple[float, float, int]:
-    """(seconds, peak MiB, bytes) of one ``retailcore export`` process, measured by ``/usr/bin/time``
+def run(url: str, kind: str, period: str, target: Path) -> tuple[float, float, float, int]:
+    """(wall seconds, CPU seconds, peak MiB, bytes) of one ``retailcore export`` process, measured by
+    ``/usr/bin/time``
     (whose child forks from it, not from this process: a fork hands down the parent's peak RSS)."""
     env = {**os.environ, "RETAILCORE_DATABASE_URL": url}
     command = [RETAILCORE, "export", kind, "--period", period, "--company", "BENCH", "--output", str(target)]
-    timed = ["/usr/bin/time", "-f", "%e %M", *command]
+    timed = ["/usr/bin/time", "-f", "%e %U %S %M", *command]
     result = subprocess.run(timed, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed: {result.stderr.decode()}")
-    seconds, kib = result.stderr.decode().strip().splitlines()[-1].split()
-    return float(seconds), int(kib) / 1024, target.stat().st_size  # float-ok: timings, not money
+    wall, user, system, kib = result.stderr.decode().strip().splitlines()[-1].split()
+    cpu = float(user) + float(system)  # float-ok: timings, not money
+    return float(wall), cpu, int(kib) / 1024, target.stat().st_size  # float-ok: timings, not money
 
 
 def main() -> None:
@@ -71,8 +74,9 @@ def main() -> None:
         for kind in ("saft", "gl", "journals"):
             for period in ("2026-10", "2026-11"):
                 target = Path(folder) / f"{kind}-{period}"
-                seconds, mib, size = run(args.url, kind, period, target)
-                figures = f"{seconds:7.1f} s  peak RSS {mib:6.0f} MiB  {size / 2**20:8.1f} MiB file"
+                wall, cpu, mib, size = run(args.url, kind, period, target)
+                figures = f"{wall:7.1f} s wall {cpu:7.1f} s CPU  peak RSS {mib:6.0f} MiB"
+                figures += f"  {size / 2**20:8.1f} MiB file"
                 print(f"{kind:9} {period}  {figures}")
                 if kind == "saft" and period == "2026-11" and args.validate:
                     from lxml import etree
