@@ -71,6 +71,15 @@ def test_a_bad_period_is_a_problem_naming_it(client, finance, ledger, path, peri
     assert_problem(get(client, path, finance, period=period), 422, fields=("period",))
 
 
+def test_saft_refuses_a_year_its_schema_does_not_admit(client, finance, ledger):
+    response = get(client, "/exports/saft", finance, period="1969-12")
+    assert_problem(response, 422, fields=("period",))
+    assert "1970 to 2100" in response.json()["detail"]
+    assert (
+        get(client, "/exports/gl.csv", finance, period="1969-12").status_code == 200
+    )  # CSV has no such limit
+
+
 @pytest.mark.parametrize("path", EXPORTS)
 def test_the_period_is_required(client, finance, ledger, path):
     assert_problem(get(client, path, finance), 422, fields=("period",))

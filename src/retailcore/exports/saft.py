@@ -131,9 +131,19 @@ class _Writer:
 # -- before the first byte -------------------------------------------------------------------------
 
 
-def check_exportable(company: Company) -> None:
-    """Refuse what SAF-T's two decimals cannot hold: a company currency with three (KWD, BHD...).
-    The ledger rounds every line to its currency's minor unit, so two suffice for every other company."""
+SAFT_YEARS = (1970, 2100)
+"""The years SAF-T's ``PeriodYear`` admits."""
+
+
+def check_exportable(company: Company, period: ExportPeriod | None = None) -> None:
+    """Refuse what SAF-T cannot hold: a company currency with three decimals (KWD, BHD...), as its amounts
+    have two (the ledger rounds every line to its currency's minor unit, so two suffice for every other
+    company), and a period whose fiscal year is outside 1970-2100."""
+    if period is not None and not SAFT_YEARS[0] <= period.year <= SAFT_YEARS[1]:
+        expected = f"a month of a year SAF-T admits ({SAFT_YEARS[0]} to {SAFT_YEARS[1]})"
+        raise ValidationFailed(
+            f"period '{period.code}' is not {expected}", problems=[FieldProblem("period", expected)]
+        )
     if minor_unit(company.currency) > 2:
         raise ValidationFailed(
             f"SAF-T amounts have two decimals; {company.currency} has {minor_unit(company.currency)}",
@@ -223,7 +233,7 @@ def saft_file(
 ) -> Iterator[bytes]:
     """The SAF-T file as chunks of UTF-8 bytes. :func:`check_exportable` first (the API and the CLI call
     it before they start answering, so that a refusal is a 422, not a broken download)."""
-    check_exportable(company)
+    check_exportable(company, period)
     chart = accounts(session, company.id)
     stores = store_codes(session, company.id)
     locations = location_codes(session, company.id)

@@ -53,9 +53,9 @@ def _export(company_ref: str | None, period: str, target: Path | None, what: str
         with runtime().session_factory() as session:
             x.snapshot(session)
             company = company_named(session, company_ref)
-            if what == "SAF-T":
-                saft.check_exportable(company)
             span = x.resolve_period(session, company.id, period)
+            if what == "SAF-T":
+                saft.check_exportable(company, span)
             progress = Progress(
                 TextColumn("[progress.description]{task.description}"),
                 BarColumn(),

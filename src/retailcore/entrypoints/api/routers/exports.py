@@ -39,7 +39,10 @@ INVALID = {422: {"description": "A bad period, or a company SAF-T cannot hold (t
 
 
 def _prepare(
-    api: Api, company_id: Ref | None, period: str, check: Callable[[Company], None] | None = None
+    api: Api,
+    company_id: Ref | None,
+    period: str,
+    check: Callable[[Company, x.ExportPeriod], None] | None = None,
 ) -> tuple[uuid.UUID, x.ExportPeriod]:
     """The company and the period, or the refusal, before the first byte is sent."""
     if api.principal.store_id is not None:
@@ -48,9 +51,10 @@ def _prepare(
 
     def work(session: Session) -> tuple[uuid.UUID, x.ExportPeriod]:
         company = company_in_scope(session, api.principal, company_id)
+        span = x.resolve_period(session, company.id, period)
         if check is not None:
-            check(company)
-        return company.id, x.resolve_period(session, company.id, period)
+            check(company, span)
+        return company.id, span
 
     return api.read(work)
 
