@@ -16,6 +16,7 @@ hold exactly is refused before the first byte (:func:`check_exportable`), never 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,6 +57,11 @@ STANDARD_TAX_CODE = "NA"
 ``NA``, which the schema's pattern admits, says so rather than guessing."""
 PLACEHOLDER = "-"
 """What a mandatory field that retailcore does not keep (a contact person, a telephone) is filled with."""
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+"""Characters XML 1.0 cannot carry at all (not even escaped): control characters other than tab and line
+breaks. A label may hold one (the API refuses only NUL); it is dropped from the file rather than break
+the export halfway through the stream. The CSV files keep the text as it is."""
 
 CENT = Decimal("0.01")
 RATE_QUANTUM = Decimal("0.00000001")
@@ -102,7 +108,7 @@ class _Writer:
 
     def leaf(self, tag: str, value: Any) -> None:
         with self.xf.element(_q(tag)):
-            self.xf.write(value if isinstance(value, str) else str(value))
+            self.xf.write(_NOT_XML.sub("", value) if isinstance(value, str) else str(value))
 
     def element(self, tag: str) -> Any:
         return self.xf.element(_q(tag))
