@@ -65,6 +65,7 @@ def export_saft(runtime: Runtime, company_code: str, period: str) -> bytes:
         company = session.scalar(select(Company).where(Company.code == company_code))
         assert company is not None
         span = x.resolve_period(session, company.id, period)
+        saft.check_file(session, company, span)
         return b"".join(saft.saft_file(session, company, span, created=dt.date(2026, 12, 6), user="test"))
 
 
@@ -399,3 +400,44 @@ def test_small_chunks_write_the_same_files(runtime, acme, monkeypatch):
     assert b"".join(chunks) == whole[0]
     assert export_csv(runtime, "ACME", "2026-11", "gl") == whole[1]
     assert export_csv(runtime, "ACME", "2026-11", "journals") == whole[2]
+
+
+def test_an_amount_two_decimals_cannot_hold_is_refused_before_the_first_byte(runtime, acme):
+    # The ledger rounds every line to the cent; a line written otherwise (here straight into the
+    # tables) must stop the SAF-T export before it starts, not halfway through the stream.
+    with transaction(runtime.session_factory) as session:
+        company = session.get(Company, acme.company_id)
+        journal = session.scalar(
+            select(a.Journal).where(a.Journal.company_id == company.id, a.Journal.code == "MISC")
+        )
+        entry_id = uuid.uuid4()
+        common = {"company_id": company.id, "journal_id": journal.id, "date": dt.date(2026, 11, 29)}
+        session.add(
+            a.JournalEntry(
+                id=entry_id, number="MISC/X/1", state="posted", reference="by hand", created_by="t", **common
+            )
+        )
+        session.flush()
+        for sequence, (account, debit, credit) in enumerate(
+            [("6000", D("0.125"), D(0)), ("1100", D(0), D("0.125"))]
+        ):
+            session.add(
+                a.JournalLine(
+                    entry_id=entry_id,
+                    sequence=sequence,
+                    account_id=acme.accounts[account],
+                    debit=debit,
+                    credit=credit,
+                    currency="EUR",
+                    amount_currency=debit - credit,
+                    state="posted",
+                    **common,
+                )
+            )
+    with runtime.session_factory() as session:
+        company = session.get(Company, acme.company_id)
+        span = x.resolve_period(session, company.id, "2026-11")
+        with pytest.raises(ValidationFailed) as refused:
+            saft.check_file(session, company, span)
+        saft.check_file(session, company, x.resolve_period(session, company.id, "2026-10"))  # October is fine
+    assert refused.value.code == "not-exportable"

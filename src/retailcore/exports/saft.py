@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import case, func, literal_column, select, type_coerce
+from sqlalchemy import Integer, case, func, literal_column, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from retailcore import __version__
@@ -155,6 +155,42 @@ def check_exportable(company: Company, period: ExportPeriod | None = None) -> No
             f"SAF-T amounts have two decimals; {company.currency} has {minor_unit(company.currency)}",
             code="not-exportable",
             problems=[FieldProblem("company_id", f"currency {company.currency} has more than two decimals")],
+        )
+
+
+def check_file(session: Session, company: Company, period: ExportPeriod) -> None:
+    """:func:`check_exportable`, and no posted line of the month with a debit or credit that two decimals
+    cannot hold (the ledger rounds every line to its currency's minor unit, so none should be; one scan of
+    the month's lines makes sure before the first byte, rather than stop the stream halfway)."""
+    check_exportable(company, period)
+    scale = Amount().scale
+    if session.get_bind().dialect.name == "sqlite":
+        # The stored value is the amount scaled to an integer (adapters/orm.py): whole cents are multiples.
+        def off_cent(column: Any) -> Any:
+            return type_coerce(column, Integer()) % literal_column(str(10 ** (scale - 2))) != literal_column(
+                "0"
+            )
+    else:
+
+        def off_cent(column: Any) -> Any:
+            return func.mod(column * literal_column("100"), literal_column("1")) != literal_column("0")
+
+    found = session.execute(
+        select(L.id)
+        .where(
+            L.company_id == company.id,
+            L.state == "posted",
+            L.date >= period.start,
+            L.date <= period.end,
+            or_(off_cent(L.debit), off_cent(L.credit)),
+        )
+        .limit(1)
+    ).first()
+    if found is not None:
+        raise ValidationFailed(
+            f"a posted line of {period.code} has an amount with more than two decimals ({found[0]})",
+            code="not-exportable",
+            problems=[FieldProblem("period", "holds an amount SAF-T's two decimals cannot carry")],
         )
 
 

@@ -55,7 +55,7 @@ def _export(company_ref: str | None, period: str, target: Path | None, what: str
             company = company_named(session, company_ref)
             span = x.resolve_period(session, company.id, period)
             if what == "SAF-T":
-                saft.check_exportable(company, span)
+                saft.check_file(session, company, span)
             progress = Progress(
                 TextColumn("[progress.description]{task.description}"),
                 BarColumn(),

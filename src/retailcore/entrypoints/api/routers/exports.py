@@ -42,7 +42,7 @@ def _prepare(
     api: Api,
     company_id: Ref | None,
     period: str,
-    check: Callable[[Company, x.ExportPeriod], None] | None = None,
+    check: Callable[[Session, Company, x.ExportPeriod], None] | None = None,
 ) -> tuple[uuid.UUID, x.ExportPeriod]:
     """The company and the period, or the refusal, before the first byte is sent."""
     if api.principal.store_id is not None:
@@ -53,7 +53,7 @@ def _prepare(
         company = company_in_scope(session, api.principal, company_id)
         span = x.resolve_period(session, company.id, period)
         if check is not None:
-            check(company, span)
+            check(session, company, span)
         return company.id, span
 
     return api.read(work)
@@ -90,7 +90,7 @@ def _streamed(
     },
 )
 def saft_file(api: ExportsApi, period: PeriodQuery, company_id: CompanyParam = None) -> Any:
-    company, span = _prepare(api, company_id, period, saft.check_exportable)
+    company, span = _prepare(api, company_id, period, saft.check_file)
     created = dt.datetime.now(dt.UTC).date()
 
     def chunks(session: Session) -> Iterator[bytes]:
