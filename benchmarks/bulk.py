@@ -34,6 +34,9 @@ from retailcore.masterdata.tables import Account, Company, Location, Product, St
 
 YEAR = trial_balance.YEAR
 CHUNK = 20_000
+LINES_START = dt.date(YEAR, 1, 1)
+LINES_DAYS = 365
+"""The days the SQLite fill spreads the entries over (benchmarks/exports.py puts them all in one month)."""
 PRODUCTS = 200
 
 FILL_MOVES = """
@@ -125,14 +128,14 @@ def _sqlite_lines(engine: Engine, company_id: uuid.UUID, lines: int) -> None:
         )
         journals = list(session.scalars(select(a.Journal.id).where(a.Journal.company_id == company_id)))
     stores.append(None)  # head-office lines
-    start = dt.date(YEAR, 1, 1)
+    start = LINES_START
     now = utcnow()
     entries = lines // 2
 
     def entry_rows() -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
         for g in range(1, entries + 1):
             entry_id = uuid.uuid4()
-            date = start + dt.timedelta(days=g % 365)
+            date = start + dt.timedelta(days=g % LINES_DAYS)
             journal = journals[g % len(journals)]
             amount = Decimal((g * 7919) % 100000 + 1) / 100
             entry = {

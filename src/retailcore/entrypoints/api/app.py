@@ -18,6 +18,7 @@ from retailcore.entrypoints.api.limits import BodySizeLimit
 from retailcore.entrypoints.api.routers import (
     connectors,
     events,
+    exports,
     fx,
     health,
     ledger,
@@ -95,6 +96,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         fx.router,
         reconciliation.router,
         reports.router,
+        exports.router,
         stock.router,
         stock_valuation.router,
         purchasing.router,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -104,6 +104,12 @@ class Api:
     def read(self, work: Callable[[Session], Any]) -> Any:
         with self._factory() as session:
             return work(session)
+
+    def stream(self, work: Callable[[Session], Iterator[bytes]]) -> Iterator[bytes]:
+        """``work``'s chunks, read in a session of their own that stays open while the response
+        streams (an export: :mod:`retailcore.exports`), and closes when it ends or the client goes."""
+        with self._factory() as session:
+            yield from work(session)
 
     async def command(
         self,

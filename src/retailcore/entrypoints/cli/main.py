@@ -37,6 +37,7 @@ from retailcore.adapters.orm import utcnow
 from retailcore.core.errors import FieldProblem, RetailcoreError
 from retailcore.entrypoints.api.orphans import PARENT_PID
 from retailcore.entrypoints.bootstrap import Runtime
+from retailcore.entrypoints.cli import exports as export_cli
 from retailcore.entrypoints.cli import gift_cards as gift_cards_cli
 from retailcore.entrypoints.cli import ledger as ledger_cli
 from retailcore.entrypoints.cli import orders as orders_cli
@@ -60,6 +61,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(import_app, name="import")
 app.add_typer(report_cli.app, name="report")
+app.add_typer(export_cli.app, name="export")
 app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(stock_cli.app, name="stock")
 app.add_typer(orders_cli.app, name="orders")
