@@ -40,11 +40,11 @@ D = Decimal
 XSD = Path(
     os.environ.get(
         "RETAILCORE_SAFT_XSD",
-        Path(__file__).resolve().parents[3]
-        / "shared/fixtures/saft/Norwegian_SAF-T_Financial_Schema_v_1.30.xsd",
+        Path(__file__).resolve().parents[1]
+        / "fixtures/external/saft/Norwegian_SAF-T_Financial_Schema_v_1.30.xsd",
     )
 )
-"""The official schema, kept beside the repository with the other integration fixtures (not copied in)."""
+"""The official schema, as published (tests/fixtures/external/README.md says where from)."""
 NS = {"s": saft.NS}
 
 
