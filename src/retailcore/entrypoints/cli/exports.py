@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import Session
 
 from retailcore.core.errors import RetailcoreError
@@ -56,13 +55,7 @@ def _export(company_ref: str | None, period: str, target: Path | None, what: str
             span = x.resolve_period(session, company.id, period)
             if what == "SAF-T":
                 saft.check_file(session, company, span)
-            progress = Progress(
-                TextColumn("[progress.description]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-            )
+            progress = output.progress_bar(err)
             with progress:
                 task = progress.add_task(f"{what} {company.code} {span.code}", total=None)
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -64,13 +63,7 @@ def rates_import(
     try:
         with transaction(runtime.session_factory) as session:
             target = company_named(session, company)
-            progress = Progress(
-                TextColumn("[progress.description]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=output.console(stderr=True),
-            )
+            progress = output.progress_bar(output.console(stderr=True))
             with progress:
                 task = progress.add_task(f"importing {file.name}", total=None)
                 report = fx.import_rates(

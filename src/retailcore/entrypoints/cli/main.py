@@ -18,7 +18,6 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from retailcore.access.model import Role, system_principal
 from retailcore.access.services import (
@@ -79,16 +78,6 @@ DEFAULT_PORT = 8000
 """Where ``retailcore serve`` listens unless told otherwise (and where the demo's first calls go)."""
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-    )
-
-
 def _upgrade(runtime: Runtime) -> None:
     migrations.upgrade(runtime.engine)
 
@@ -144,7 +133,7 @@ def init(
         if company is not None:
             out.print(f"demo company {company.code} already loaded")
         else:
-            with _progress() as progress:
+            with output.progress_bar(err) as progress:
                 task = progress.add_task("loading demo products", total=200)
                 company = load_demo(
                     session,
@@ -374,7 +363,7 @@ def import_products_command(
     try:
         with transaction(runtime.session_factory) as session:
             target = company_named(session, company)
-            with _progress() as progress:
+            with output.progress_bar(err) as progress:
                 task = progress.add_task(f"importing {file.name}", total=None)
                 report = import_products(
                     session,

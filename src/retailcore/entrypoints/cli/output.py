@@ -31,6 +31,7 @@ import typer
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -176,6 +177,19 @@ def console(*, stderr: bool = False) -> Console:
 
 
 # -- tables that fit ---------------------------------------------------------------------------------
+
+
+def progress_bar(console: Console, *, disable: bool = False) -> Progress:
+    """The progress bar of long jobs (imports, ingests, exports, the relay's backlog): what it does,
+    the bar, done of total, time taken; on standard error, so standard output stays the result."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=disable,
+    )
 
 
 def _longest_word(value: str) -> int:

@@ -24,7 +24,6 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -370,13 +369,7 @@ def ingest(
     accepted = duplicates = rescued = committed = 0
     targets: dict[uuid.UUID, int] = {}
     cards: list[Any] = []
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-    )
+    progress = output.progress_bar(err)
     with progress:
         task = progress.add_task(f"sending {escape(file.name)}", total=len(sales))
         for number, batch in enumerate(batches, start=1):

@@ -13,7 +13,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from retailcore.adapters.jetstream import PublishFailed
 from retailcore.entrypoints.cli import output
@@ -91,14 +90,7 @@ def relay(
     config = relay_config(settings, relay_name, batch_size)
     with runtime.session_factory() as session:
         backlog = relay_lag(session, relay_name).behind
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=backlog == 0,
-    )
+    progress = output.progress_bar(err, disable=backlog == 0)
     task = progress.add_task(f"publishing to {settings.nats_stream}", total=backlog)
 
     def on_batch(done: RelayProgress) -> None:

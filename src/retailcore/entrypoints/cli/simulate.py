@@ -11,7 +11,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.cli import errors, output
@@ -79,13 +78,7 @@ def simulate(
     )
     runtime = errors.runtime()
     err = output.console(stderr=True)
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-    )
+    progress = output.progress_bar(err)
     tasks: dict[str, Any] = {}
 
     def report(kind: str, done: int, total: int) -> None:
