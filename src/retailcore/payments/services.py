@@ -690,7 +690,11 @@ def _credit_movement(
     amount: Decimal,
     balance: Decimal,
     reference: str,
+    event: str,
+    details: dict[str, Any] | None = None,
 ) -> StoreCreditMovement:
+    """The movement of ``amount`` (signed) on the account, and its event ``event`` (the amount moved,
+    unsigned, the balance after, the reference and ``details``)."""
     movement = StoreCreditMovement(
         company_id=account.company_id,
         account_id=account.id,
@@ -703,21 +707,23 @@ def _credit_movement(
         created_by=ctx.actor,
     )
     session.add(movement)
-    return movement
-
-
-def _credit_event(
-    session: Session, ctx: CommandContext, account: StoreCreditAccount, type: str, **data: Any
-) -> None:
     record(
         session,
         ctx,
-        type=type,
+        type=event,
         company_id=account.company_id,
         aggregate_type="StoreCredit",
         aggregate_id=account.id,
-        payload={"customer_id": account.customer_id, "currency": account.currency, **data},
+        payload={
+            "customer_id": account.customer_id,
+            "currency": account.currency,
+            "amount": str(abs(amount)),
+            "balance": str(balance),
+            "reference": reference,
+            **(details or {}),
+        },
     )
+    return movement
 
 
 def issue_store_credit(
@@ -761,17 +767,8 @@ def issue_store_credit(
         amount=amount,
         balance=balance,
         reference=reference,
-    )
-    _credit_event(
-        session,
-        ctx,
-        account,
-        "StoreCreditIssued",
-        amount=str(amount),
-        balance=str(balance),
-        source=source,
-        reference=reference,
-        post=post,
+        event="StoreCreditIssued",
+        details={"source": source, "post": post},
     )
     session.flush()
     return movement
@@ -819,15 +816,7 @@ def spend_store_credit(
         amount=-amount,
         balance=balance,
         reference=reference,
-    )
-    _credit_event(
-        session,
-        ctx,
-        account,
-        "StoreCreditSpent",
-        amount=str(amount),
-        balance=str(balance),
-        reference=reference,
+        event="StoreCreditSpent",
     )
     return movement
 
@@ -858,15 +847,7 @@ def return_store_credit(
         amount=amount,
         balance=balance,
         reference=reference,
-    )
-    _credit_event(
-        session,
-        ctx,
-        account,
-        "StoreCreditReturned",
-        amount=str(amount),
-        balance=str(balance),
-        reference=reference,
+        event="StoreCreditReturned",
     )
     return movement
 
