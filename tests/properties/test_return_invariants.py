@@ -6,29 +6,24 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections import defaultdict
 from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from invariants import assert_stock_books_and_refunds_hold
 from retailcore.access.model import system_principal
-from retailcore.accounting import tables as a
 from retailcore.adapters.db import transaction
 from retailcore.core.errors import Conflict
 from retailcore.eventlog.services import CommandContext
-from retailcore.inventory import tables as i
 from retailcore.inventory.services import MoveLine, move_stock
-from retailcore.inventory.valuation import check_agreement
 from retailcore.masterdata import commands as c
 from retailcore.masterdata import services as s
 from retailcore.masterdata.tables import Company, Location
 from retailcore.orders import services as orders
-from retailcore.orders import tables as t
 from retailcore.returns import commands as rc
 from retailcore.returns import services as returns
-from retailcore.returns.tables import OrderLineReturn, ReturnLineRow
 
 sale = st.tuples(st.just("sale"), st.integers(1, 4), st.sampled_from(["0", "1.00", "2.35"]))
 give_back = st.tuples(
@@ -150,35 +145,5 @@ def test_sales_and_returns_keep_stock_books_and_refund_limits(runtime, company, 
                 assert error.code in ("return-exceeds-sold", "refund-exceeds-captured"), error.code
 
         session.flush()
-        # On hand is the sum of the moves.
-        moved: dict[tuple[uuid.UUID, uuid.UUID], Decimal] = defaultdict(Decimal)
-        for move in session.scalars(select(i.StockMove).where(i.StockMove.company_id == company_id)):
-            moved[(move.product_id, move.to_location_id)] += move.quantity
-            moved[(move.product_id, move.from_location_id)] -= move.quantity
-        for quant in session.scalars(select(i.StockQuant).where(i.StockQuant.company_id == company_id)):
-            assert quant.quantity == moved[(quant.product_id, quant.location_id)]
-        # Every entry balances; the stock accounts agree with the valuation.
-        unbalanced = session.execute(
-            select(a.JournalLine.entry_id)
-            .group_by(a.JournalLine.entry_id)
-            .having(func.sum(a.JournalLine.debit) != func.sum(a.JournalLine.credit))
-        ).all()
-        assert unbalanced == []
-        check = check_agreement(session, company_id, dt.date(2026, 12, 31) + dt.timedelta(days=3650))
-        assert check.agrees, check.roles
-        # No line refunded beyond what it sold, in quantity and in money.
-        for line in session.scalars(select(t.OrderLineRow).where(t.OrderLineRow.company_id == company_id)):
-            counter = session.get(OrderLineReturn, line.id)
-            refunded = session.execute(
-                select(
-                    func.coalesce(func.sum(ReturnLineRow.refunded_quantity), 0),
-                    func.coalesce(func.sum(ReturnLineRow.refunded_net), 0),
-                    func.coalesce(func.sum(ReturnLineRow.refunded_tax), 0),
-                ).where(ReturnLineRow.order_line_id == line.id)
-            ).one()
-            assert Decimal(refunded[0]) <= line.fulfilled_quantity
-            assert Decimal(refunded[1]) <= line.net and Decimal(refunded[2]) <= line.tax
-            if counter is not None:
-                assert counter.refunded_quantity == Decimal(refunded[0])
-                assert counter.returned_quantity <= line.fulfilled_quantity
+        assert_stock_books_and_refunds_hold(session, company_id)
         session.rollback()
