@@ -25,12 +25,12 @@ from retailcore.adapters.db import transaction
 from retailcore.core.decimals import canonical
 from retailcore.core.errors import FieldProblem, InvalidReference, RetailcoreError
 from retailcore.entrypoints.cli import errors, output
-from retailcore.entrypoints.cli.companies import CompanyOption, company_named
+from retailcore.entrypoints.cli.companies import CompanyOption, company_named, one_named, store_codes
 from retailcore.entrypoints.cli.errors import refused
 from retailcore.entrypoints.cli.options import date_option
 from retailcore.entrypoints.sweeps import sweep_companies
 from retailcore.eventlog.services import CommandContext
-from retailcore.masterdata.tables import Company, Customer, Store
+from retailcore.masterdata.tables import Company, Customer
 from retailcore.orders import invoices as inv
 from retailcore.orders import services as svc
 from retailcore.orders.model import Channel, OrderState
@@ -84,32 +84,16 @@ def _as_uuid(value: str) -> uuid.UUID | None:
 
 def _order_row(session: Session, company: Company, ref: str) -> OrderRow:
     """An order of the company by number or by id (a read: commands go through the services)."""
-    by_id = _as_uuid(ref)
-    row = None
-    if by_id is not None:
-        row = session.scalar(select(OrderRow).where(OrderRow.company_id == company.id, OrderRow.id == by_id))
-    if row is None:
-        row = session.scalar(
-            select(OrderRow).where(OrderRow.company_id == company.id, OrderRow.number == ref.strip())
-        )
-    if row is None:
-        raise InvalidReference(f"no order '{ref}' in company {company.code}", code="unknown-order")
-    return row
+    return one_named(
+        session, company, OrderRow, OrderRow, OrderRow.number, ref, what="order", code="unknown-order"
+    )
 
 
 def _customer_id(session: Session, company: Company, ref: str) -> uuid.UUID:
     """A customer of the company by id or by code."""
-    by_id = _as_uuid(ref)
-    query = select(Customer.id).where(Customer.company_id == company.id)
-    found = session.scalar(query.where(Customer.id == by_id)) if by_id is not None else None
-    found = found or session.scalar(query.where(Customer.code == ref.strip()))
-    if found is None:
-        raise InvalidReference(f"no customer '{ref}' in company {company.code}", code="unknown-customer")
-    return found
-
-
-def _store_codes(session: Session, company: Company) -> dict[uuid.UUID, str]:
-    return dict(session.execute(select(Store.id, Store.code).where(Store.company_id == company.id)).all())
+    return one_named(
+        session, company, Customer.id, Customer, Customer.code, ref, what="customer", code="unknown-customer"
+    )
 
 
 def _customer_codes(session: Session, ids: set[uuid.UUID | None]) -> dict[uuid.UUID, str]:
@@ -231,7 +215,7 @@ def list_command(
                 if cursor is None:
                     break
             more = cursor is not None
-            stores = _store_codes(session, target)
+            stores = store_codes(session, target)
     except RetailcoreError as exc:
         raise refused(exc) from None
     columns = [
@@ -281,7 +265,7 @@ def show(
             target = company_named(session, company)
             row = _order_row(session, target, order)
             found = svc.get_order(session, _context("show").principal, target, row.id)
-            stores = _store_codes(session, target)
+            stores = store_codes(session, target)
             customers = _customer_codes(session, {found.customer_id})
     except RetailcoreError as exc:
         raise refused(exc) from None

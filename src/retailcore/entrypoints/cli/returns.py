@@ -12,15 +12,14 @@ from typing import Annotated, Literal
 
 import typer
 from rich.markup import escape
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal, system_principal
-from retailcore.core.errors import InvalidReference, RetailcoreError
+from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.cli import errors, output
-from retailcore.entrypoints.cli.companies import CompanyOption, company_named
+from retailcore.entrypoints.cli.companies import CompanyOption, company_named, one_named, store_codes
 from retailcore.entrypoints.cli.errors import refused
-from retailcore.masterdata.tables import Company, Store
+from retailcore.masterdata.tables import Company
 from retailcore.returns import commands as c
 from retailcore.returns import dispositions as rules
 from retailcore.returns import services as svc
@@ -41,20 +40,9 @@ def _principal() -> Principal:
 
 
 def _return_row(session: Session, company: Company, ref: str) -> ReturnRow:
-    try:
-        by_id: uuid.UUID | None = uuid.UUID(ref)
-    except ValueError:
-        by_id = None
-    query = select(ReturnRow).where(ReturnRow.company_id == company.id)
-    row = session.scalar(query.where(ReturnRow.id == by_id)) if by_id is not None else None
-    row = row or session.scalar(query.where(ReturnRow.number == ref.strip()))
-    if row is None:
-        raise InvalidReference(f"no return '{ref}' in company {company.code}", code="unknown-return")
-    return row
-
-
-def _store_codes(session: Session, company: Company) -> dict[uuid.UUID, str]:
-    return dict(session.execute(select(Store.id, Store.code).where(Store.company_id == company.id)).all())
+    return one_named(
+        session, company, ReturnRow, ReturnRow, ReturnRow.number, ref, what="return", code="unknown-return"
+    )
 
 
 @app.command("list")
@@ -84,7 +72,7 @@ def list_command(
                 found.extend(page)
                 if cursor is None:
                     break
-            stores = _store_codes(session, target)
+            stores = store_codes(session, target)
     except RetailcoreError as exc:
         raise refused(exc) from None
     columns = [
@@ -144,7 +132,7 @@ def show(
             target = company_named(session, company)
             row = _return_row(session, target, ref)
             found = svc.get_return(session, _principal(), target, row.id)
-            stores = _store_codes(session, target)
+            stores = store_codes(session, target)
     except RetailcoreError as exc:
         raise refused(exc) from None
     rows = [[getattr(line, column.name) for column in LINE_COLUMNS] for line in found.lines]
