@@ -1175,10 +1175,21 @@ def _refuse_card(refund: CardRefundRow, target: str) -> None:
     )
 
 
-def _resolve(refund: CardRefundRow, ctx: CommandContext, status: str) -> None:
+def _resolve(
+    session: Session,
+    ctx: CommandContext,
+    row: ReturnRow,
+    refund: CardRefundRow,
+    status: str,
+    event: str,
+    **details: Any,
+) -> None:
+    """The pending card refund's outcome (``status``), and its event on the return."""
     refund.status = status
     refund.resolved_at = utcnow()
     refund.resolved_by = ctx.actor
+    session.flush()
+    _record(session, ctx, row, event, refund_id=str(refund.id), amount=str(refund.amount), **details)
 
 
 def confirm_refund(
@@ -1218,9 +1229,7 @@ def confirm_refund(
                 }
             ],
         )
-    _resolve(refund, ctx, "confirmed")
-    session.flush()
-    _record(session, ctx, row, "CardRefundConfirmed", refund_id=str(refund.id), amount=str(refund.amount))
+    _resolve(session, ctx, row, refund, "confirmed", "CardRefundConfirmed")
     return card_refund_view(refund)
 
 
@@ -1275,18 +1284,8 @@ def fail_refund(
         orders.release_refund_for_return(
             session, ctx, company, refund.order_id, refund.tender_id, refund.amount, row.number
         )
-    _resolve(refund, ctx, "failed")
     refund.failure_reason = body.reason
-    session.flush()
-    _record(
-        session,
-        ctx,
-        row,
-        "CardRefundFailed",
-        refund_id=str(refund.id),
-        amount=str(refund.amount),
-        reason=body.reason,
-    )
+    _resolve(session, ctx, row, refund, "failed", "CardRefundFailed", reason=body.reason)
     if body.tenders:
         return _reissue(session, ctx, company, row, refund, body.tenders)
     return card_refund_view(refund)
@@ -1328,9 +1327,7 @@ def _reissue(
         policy_for(session, company.id),
         payments,
     )
-    _resolve(refund, ctx, "reissued")
-    session.flush()
-    _record(session, ctx, row, "CardRefundReissued", refund_id=str(refund.id), amount=str(refund.amount))
+    _resolve(session, ctx, row, refund, "reissued", "CardRefundReissued")
     return card_refund_view(refund)
 
 
