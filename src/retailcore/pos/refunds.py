@@ -32,7 +32,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -99,12 +100,25 @@ class PricedRefund:
     priced (:func:`settle_exchange`)."""
 
 
+def refused_detail(index: int | str, detail: str) -> str:
+    """What a refusal says when it refuses sale ``index`` of a batch, and with it the whole batch."""
+    return f"sale {index} of the batch was refused: {detail}; nothing of the batch was taken"
+
+
 def refuse(index: int, where: str, message: str, code: str = "sale-refused") -> ValidationFailed:
     return ValidationFailed(
-        f"sale {index} of the batch was refused: {message}; nothing of the batch was taken",
-        code=code,
-        problems=_problem(index, where, message),
+        refused_detail(index, message), code=code, problems=_problem(index, where, message)
     )
+
+
+@contextmanager
+def refusing_sale(index: int) -> Iterator[None]:
+    """A service's refusal while sale ``index`` is taken says which sale, and that the batch is not."""
+    try:
+        yield
+    except RetailcoreError as refused:
+        refused.detail = refused_detail(index, refused.detail)
+        raise
 
 
 def _problem(index: int, where: str, message: str) -> list[FieldProblem]:
@@ -385,9 +399,7 @@ def claim(session: Session, company_id: uuid.UUID, currency: str, refunds: Seque
         )
     except RetailcoreError as refused:
         index = refused.problems[0].field.split(".")[1] if refused.problems else "?"
-        refused.detail = (
-            f"sale {index} of the batch was refused: {refused.detail}; nothing of the batch was taken"
-        )
+        refused.detail = refused_detail(index, refused.detail)
         raise
     for (_, line), before in zip(claimed, befores, strict=True):
         line["net"], line["taxes"] = line_refund(line["source"], before, line["quantity"], currency)
@@ -411,7 +423,7 @@ def _pay_out(session: Session, ctx: CommandContext, loaded: Any, refund: PricedR
     """Gift cards are credited and store credit issued now (their liability moves at the close)."""
     for tender in refund.tenders:
         at = f"sales.{refund.index}.payments.{tender['n']}"
-        try:
+        with refusing_sale(refund.index):
             if tender["kind"] == "gift_card":
                 card = pay.find_gift_card(session, loaded.company.id, tender["reference"])
                 if card is None:
@@ -442,12 +454,6 @@ def _pay_out(session: Session, ctx: CommandContext, loaded: Any, refund: PricedR
                     reference=refund.number,
                     post=False,
                 )
-        except RetailcoreError as refused:
-            refused.detail = (
-                f"sale {refund.index} of the batch was refused: {refused.detail};"
-                " nothing of the batch was taken"
-            )
-            raise
 
 
 def place_goods(session: Session, loaded: Any, refunds: Sequence[PricedRefund]) -> None:

@@ -51,7 +51,6 @@ from retailcore.core.errors import (
     InvalidReference,
     NotFound,
     PermissionDenied,
-    RetailcoreError,
     ValidationFailed,
 )
 from retailcore.core.ids import new_id, new_ids
@@ -66,6 +65,7 @@ from retailcore.orders.tables import OrderRow
 from retailcore.payments import services as pay
 from retailcore.pos import commands as c
 from retailcore.pos import refunds as pos_refunds
+from retailcore.pos.refunds import refuse as _refuse
 from retailcore.pos.tables import PosCashMovement, PosSession, PosSessionTotal, PosTerminal
 from retailcore.pricing.taxes import (
     LineTaxes,
@@ -470,14 +470,6 @@ class _Context:
         return self._policy
 
 
-def _refuse(index: int, field: str, message: str, code: str = "sale-refused") -> ValidationFailed:
-    return ValidationFailed(
-        f"sale {index} of the batch was refused: {message}; nothing of the batch was taken",
-        code=code,
-        problems=[FieldProblem(f"sales.{index}.{field}", message)],
-    )
-
-
 class _Taxed(NamedTuple):
     """A line as taxed, with its taxes as an order line stores them (shared by the batch's lines with
     the same tax category and amount: read-only)."""
@@ -742,7 +734,7 @@ def _redeem(session: Session, ctx: CommandContext, loaded: _Context) -> None:
     for index, n, sale, kind, reference, amount in loaded.redemptions:
         at = f"sales.{index}.payments.{n}"
         on = sale.sold_at.astimezone(loaded.zone).date()
-        try:
+        with pos_refunds.refusing_sale(index):
             if kind == "gift_card":
                 card = pay.gift_card_for_tender(
                     session, company_id, reference, currency, field=f"{at}.reference", on=on
@@ -770,11 +762,6 @@ def _redeem(session: Session, ctx: CommandContext, loaded: _Context) -> None:
                     reference=sale.number,
                     field=f"{at}.amount",
                 )
-        except RetailcoreError as refused:
-            refused.detail = (
-                f"sale {index} of the batch was refused: {refused.detail}; nothing of the batch was taken"
-            )
-            raise
 
 
 def _move_goods(
@@ -958,7 +945,7 @@ def _sell_gift_cards(
     for sale in sales:
         for card in sale.extra.get("gift_cards", ()):
             index = sale.extra["index"]
-            try:
+            with pos_refunds.refusing_sale(index):
                 issued, code = pay.sell_gift_card_at_till(
                     session,
                     ctx,
@@ -970,11 +957,6 @@ def _sell_gift_cards(
                     reference=sale.number,
                     field=f"sales.{index}.gift_cards.{card['position']}",
                 )
-            except RetailcoreError as refused:
-                refused.detail = (
-                    f"sale {index} of the batch was refused: {refused.detail}; nothing of the batch was taken"
-                )
-                raise
             sold.append(
                 c.SoldGiftCard(
                     client_uuid=sale.client_uuid,
