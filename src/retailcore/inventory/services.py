@@ -377,7 +377,7 @@ class _Valued:
     unit_cost: Decimal
     item: dict[str, Any]
     correction: Decimal = Decimal(0)
-    layer: i.ValuationLayer | None = None
+    layer: dict[str, Any] | None = None
 
 
 def _value_in(
@@ -410,15 +410,16 @@ def _value_in(
     if product.cost_method == "fifo":
         covered = min(line.quantity, max(-cost.quantity, Decimal(0)))
         if line.quantity - covered > 0:
-            layer = i.ValuationLayer(
-                company_id=company.id,
-                product_id=product.id,
-                move_id=move_id,
-                date=date,
-                quantity=line.quantity,
-                remaining_quantity=line.quantity - covered,
-                unit_cost=unit,
-            )
+            layer = {
+                "id": new_id(),
+                "company_id": company.id,
+                "product_id": product.id,
+                "move_id": move_id,
+                "date": date,
+                "quantity": line.quantity,
+                "remaining_quantity": line.quantity - covered,
+                "unit_cost": unit,
+            }
     return _Valued(value=value, unit_cost=unit, item=item, correction=correction, layer=layer)
 
 
@@ -715,7 +716,7 @@ def move_stock(
     event_id = new_id()  # moves point at the event recorded after they are valued
     costs, quants = _lock_rows(session, company, lines, locations)
     created_at = utcnow()
-    new_layers: list[i.ValuationLayer] = []
+    new_layers: list[dict[str, Any]] = []
     # The FIFO products leaving stock: their open layers, locked in one query, consumed in memory.
     fifo_out: dict[uuid.UUID, Decimal] = {}
     for line in lines:
@@ -734,7 +735,7 @@ def move_stock(
             cost = costs[product.id]
             line_kind = line.kind or kind
 
-            layer: i.ValuationLayer | None = None
+            layer: dict[str, Any] | None = None
             store_id = destination.store_id or source.store_id
             dims = {
                 "product_category": product.category,
@@ -841,9 +842,10 @@ def move_stock(
                 item["kind"] = line_kind
             items.append(item)
     _write_back(session, company, costs, quants)
-    # The operation's moves go in as one multi-row insert; the layers that point at them after it.
+    # The operation's moves go in as one multi-row insert; the layers that point at them after it
+    # (rows, not ORM objects: a POS batch's refunds add a layer per FIFO product and original cost).
     insert_rows(session, i.StockMove.__table__, [_row(move) for move in moves])
-    session.add_all(new_layers)
+    insert_rows(session, i.ValuationLayer.__table__, new_layers)
 
     if event_type is None:
         event_type = spec.event_type
