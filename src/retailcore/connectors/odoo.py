@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import distinct, exists, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from retailcore.accounting import tables as a
@@ -47,11 +47,12 @@ from retailcore.connectors import links, vault
 from retailcore.connectors.links import Outcome, Permanent
 from retailcore.connectors.odoo_client import PROTOCOLS, Client, OdooError, connect
 from retailcore.connectors.tables import Connector, ConnectorEntry, SyncMessage
+from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import Conflict, FieldProblem, ValidationFailed
 from retailcore.core.ids import new_id
 from retailcore.eventlog.services import CommandContext
 from retailcore.eventlog.tables import Event
-from retailcore.masterdata.tables import Account, Customer, Product, Store, Tax, TaxRule
+from retailcore.masterdata.tables import Account, Company, Customer, Product, Store, Tax, TaxRule
 
 TOPIC_PRODUCTS = "odoo/products"
 TOPIC_CUSTOMERS = "odoo/customers"
@@ -219,10 +220,10 @@ def plan_books(
     journals = dict(
         session.execute(
             select(a.Journal.id, a.Journal.code).where(a.Journal.company_id == connector.company_id)
-        )
+        ).all()
     )
     stores = dict(
-        session.execute(select(Store.id, Store.code).where(Store.company_id == connector.company_id))
+        session.execute(select(Store.id, Store.code).where(Store.company_id == connector.company_id)).all()
     )
     groups: dict[str, dict[str, Any]] = {}
     for entry_id, date, journal_id, aggregate_type, aggregate_id, store_id in session.execute(query):
@@ -270,10 +271,12 @@ def plan_books(
 def _generation(base: str, session: Session, connector: Connector) -> int:
     """How many moves of the group ``base`` were taken before (``base``, ``base_2``...)."""
     keys = session.scalars(
-        select(distinct(ConnectorEntry.move_key)).where(
+        select(ConnectorEntry.move_key)
+        .where(
             ConnectorEntry.connector_id == connector.id,
             ConnectorEntry.move_key.startswith(base, autoescape=True),
         )
+        .distinct()
     )
     return sum(1 for key in keys if key == base or re.fullmatch(re.escape(base) + r"_\d+", key))
 
@@ -541,13 +544,20 @@ def _move_values(session: Session, connector: Connector, body: dict[str, Any]) -
             problems=problems,
         )
     journal = _journal_id(connector, body["journal"], body.get("store"))
+    company = session.get(Company, connector.company_id)
+    assert company is not None
+    zero = round_to_currency(Decimal(0), company.currency)
     line_ids = []
-    for (account_id, side, tax), amount in sorted(sums.items(), key=lambda kv: (kv[0][1] != "debit", kv[0])):
+    for (account_id, side, tax), total in sorted(sums.items(), key=lambda kv: (kv[0][1] != "debit", kv[0])):
+        # Company-currency lines are whole minor units already: written with the currency's decimals.
+        amount = round_to_currency(total, company.currency)
+        if amount != total:  # pragma: no cover - posted company amounts are rounded to the currency
+            raise Conflict(f"{total} is not a whole amount of {company.currency}")
         values: dict[str, Any] = {
             "account_id": account_id,
             "name": names[(account_id, side, tax)][:300],
-            "debit": amount if side == "debit" else Decimal(0),
-            "credit": amount if side == "credit" else Decimal(0),
+            "debit": amount if side == "debit" else zero,
+            "credit": amount if side == "credit" else zero,
         }
         if tax is not None:
             values["tax_ids"] = [[6, 0, [tax]]]
