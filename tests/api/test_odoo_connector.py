@@ -5,7 +5,8 @@ models and methods the connector uses, validates the requests as Odoo would (com
 moves, existing accounts, exact amounts) and keeps an in-memory database the tests read.
 
 ACME (EUR, France) runs store S1 with a till; a session sells coffee for cash and card and closes;
-finance also posts a manual entry. The push goes through ``POST /connectors/{id}/odoo/push``.
+finance also posts a manual entry. The push goes through ``POST /connectors/{id}/odoo/push``, and at
+the end through ``retailcore connectors sync odoo``.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import pytest
 from apitools import API, assert_problem
 from cryptography.fernet import Fernet
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from contract.odoo_server import odoo_server
 from retailcore.accounting import tables as a
 from retailcore.adapters.db import transaction
 from retailcore.connectors.tables import Connector, ConnectorEntry, ConnectorLink
+from retailcore.entrypoints.cli.main import app
 from retailcore.masterdata.tables import Account, Product
 
 D = Decimal
@@ -123,7 +126,7 @@ def manual_entry(client, acme, amount="100.00", date=None):
 
 def account_mapping(runtime, company_id, leave_out=()):
     """Every account of the chart mapped onto the contract server's four accounts, by code."""
-    targets = {"asset": 101, "liability": 251, "equity": 251, "income": 400, "expense": 102}
+    targets = {"asset": 101, "liability": 251, "equity": 251, "income": 401, "expense": 102}
     with runtime.session_factory() as session:
         rows = session.scalars(select(Account).where(Account.company_id == uuid.UUID(company_id)))
         return {row.code: targets[row.type] for row in rows if row.code not in leave_out}
@@ -441,7 +444,7 @@ def test_tax_ids_are_sent_on_base_lines_when_asked(runtime, client, admin, acme,
     lines = moves(odoo)[0]["lines"]
     taxed = [line for line in lines if "tax_ids" in line]
     assert [(line["account_id"], line["credit"], line["tax_ids"]) for line in taxed] == [
-        (400, D("100.00"), [[6, 0, [21]]])  # the revenue line, not the tax line
+        (401, D("100.00"), [[6, 0, [21]]])  # the revenue line, not the tax line
     ]
     assert len(lines) == 3
 
@@ -505,3 +508,49 @@ def test_push_on_a_shopify_connector_is_refused(client, admin, acme):
     shop = client.post(f"{API}/connectors", json=body, headers=admin).json()
     response = client.post(f"{API}/connectors/{shop['id']}/odoo/push", json={}, headers=acme["integration"])
     assert_problem(response, 409, "not-an-odoo-connector")
+
+
+# -- the CLI -----------------------------------------------------------------------------------------
+
+runner = CliRunner(env={"COLUMNS": "200"})
+
+
+def test_the_cli_pushes_master_data_then_the_books_of_a_month(
+    runtime, client, admin, acme, odoo, monkeypatch
+):
+    monkeypatch.setenv("RETAILCORE_CONNECTOR_KEY", runtime.settings.connector_key)
+    sell_and_close(client, acme)
+    connector = connect(client, admin, runtime, acme, odoo, protocol="jsonrpc", aggregate="session")
+    month = dt.date.today().strftime("%Y-%m")
+
+    master = runner.invoke(app, ["connectors", "sync", "odoo", "--master-data"])
+    books = runner.invoke(
+        app, ["connectors", "sync", "odoo", "--connector", connector["name"], "--books", "--period", month]
+    )
+    again = runner.invoke(app, ["connectors", "sync", "odoo", "--books", "--period", month])
+
+    assert master.exit_code == 0, master.output
+    assert "odoo-jsonrpc: 2 new messages, 2 sent, 2 processed, 0 failed" in master.stdout
+    assert books.exit_code == 0, books.output
+    assert len(odoo.db.records("product.product")) == 2
+    assert again.exit_code == 0 and "0 new messages, 0 sent" in again.stdout
+    keys = {row["name"] for row in odoo.db.records("ir.model.data") if row["model"] == "account.move"}
+    assert len(keys) == len(moves(odoo)) > 0
+    check_moves_balance_and_match_the_ledger(runtime, acme, odoo)
+
+
+def test_the_cli_says_what_failed_and_exits_1(runtime, client, admin, acme, odoo, monkeypatch):
+    monkeypatch.setenv("RETAILCORE_CONNECTOR_KEY", runtime.settings.connector_key)
+    manual_entry(client, acme)
+    connect(client, admin, runtime, acme, odoo, secret="wrong")
+
+    failed = runner.invoke(app, ["connectors", "sync", "odoo", "--books"])
+    bad_period = runner.invoke(app, ["connectors", "sync", "odoo", "--books", "--period", "2026-13"])
+    unknown = runner.invoke(app, ["connectors", "sync", "odoo", "--connector", "nope"])
+
+    assert failed.exit_code == 1
+    assert "error: 1 of 1 messages to Odoo failed" in failed.stderr
+    assert "odoo-access-denied: Odoo refused the credentials" in failed.stderr
+    assert bad_period.exit_code == 1 and "'2026-13' is not a month" in bad_period.stderr
+    assert unknown.exit_code == 1 and "no Odoo connector named nope" in unknown.stderr
+    assert moves(odoo) == []

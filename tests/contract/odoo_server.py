@@ -35,7 +35,7 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
-ACCOUNTS = {101: "101000 Cash", 102: "102000 Card clearing", 400: "400000 Sales", 251: "251000 Output VAT"}
+ACCOUNTS = {101: "101000 Cash", 102: "102000 Card clearing", 401: "400000 Sales", 251: "251000 Output VAT"}
 JOURNALS = {3: "MISC", 7: "POS"}
 TAXES = {21: "VAT 20%", 22: "VAT 5.5%"}
 MOVE_TYPES = ("entry", "out_invoice", "out_refund", "in_invoice", "in_refund", "out_receipt", "in_receipt")
