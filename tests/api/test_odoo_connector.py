@@ -404,7 +404,19 @@ def test_an_unmapped_account_fails_clearly_then_a_replay_after_the_fix_pushes_it
     assert [m["id"] for m in log] == [failed[0]["id"]]
     assert log[0]["direction"] == "outbound" and log[0]["topic"] == "odoo/books"
 
-    set_settings(runtime, connector, accounts={**mapping, tax_code: 251})
+    bad_fix = client.patch(
+        f"{API}/connectors/{connector['id']}/odoo",
+        json={"settings": {"accounts": {tax_code: "two-five-one"}}},
+        headers=acme["integration"],
+    )
+    assert_problem(bad_fix, 422, "validation-failed", fields=("settings.accounts",))
+    fixed = client.patch(
+        f"{API}/connectors/{connector['id']}/odoo",
+        json={"settings": {"accounts": {tax_code: 251}}},
+        headers=acme["integration"],
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["settings"]["accounts"] == {**mapping, tax_code: 251}
     replay = client.post(
         f"{API}/connectors/{connector['id']}/replay",
         json={"message_id": failed[0]["id"]},

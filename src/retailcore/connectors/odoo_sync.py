@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session
 
 from retailcore.adapters.orm import utcnow
 from retailcore.connectors import commands as c
-from retailcore.connectors import odoo
+from retailcore.connectors import odoo, vault
 from retailcore.connectors import services as svc
 from retailcore.connectors.tables import Connector, SyncMessage
 from retailcore.core.errors import Conflict, FieldProblem, NotFound
+from retailcore.core.inputs import JsonObject, text
+from retailcore.eventlog.services import CommandContext, to_json
 
 What = Literal["all", "master_data", "books"]
 SENDABLE = ("received", "failed", "retried")
@@ -44,6 +46,48 @@ class PushView(BaseModel):
     processed: int
     failed: int = Field(description="Failed or dead-lettered: their errors are in the sync log.")
     messages: list[c.SyncMessageView]
+
+
+class ChangeOdoo(BaseModel):
+    """A change to an Odoo connector: ``settings`` is a JSON merge patch (RFC 7396) of its settings, so
+    ``{"accounts": {"4457": 251}}`` maps one more account and ``{"accounts": {"4457": null}}`` unmaps it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    settings: JsonObject = Field(default_factory=dict, description="Merged into the settings (null removes).")
+    secret: text(min_length=1, max_length=500) | None = Field(
+        None, description="A new API key (or password), stored encrypted, never returned."
+    )
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396: objects merge key by key, null removes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
+def change(
+    session: Session, ctx: CommandContext, connector: Connector, body: ChangeOdoo, key: str | None
+) -> c.ConnectorView:
+    """Change an Odoo connector's settings (the mapping) or its API key; checked as a whole first."""
+    odoo_connector(session, connector)
+    settings = merge_patch(connector.settings, to_json(body.settings))
+    odoo.check_settings(settings)
+    if body.secret is not None:
+        connector.previous_secret = connector.secret
+        connector.secret = vault.seal(key, body.secret)
+    connector.settings = settings
+    connector.updated_by = ctx.actor
+    connector.version += 1
+    session.flush()
+    return svc.view(connector)
 
 
 def odoo_connector(session: Session, connector: Connector) -> Connector:

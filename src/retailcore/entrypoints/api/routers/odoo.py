@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from retailcore.connectors import commands as c
 from retailcore.connectors import odoo_sync
 from retailcore.connectors import services as svc
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, writer
@@ -42,5 +43,30 @@ async def push(
     def work(session: Session, ctx: CommandContext) -> odoo_sync.PushView:
         connector = svc.connector_in_scope(session, api.principal, connector_id)
         return odoo_sync.push(session, connector, body or odoo_sync.Push())
+
+    return await api.command(work)
+
+
+@router.patch(
+    "/connectors/{connector_id}/odoo",
+    response_model=c.ConnectorView,
+    summary="Change an Odoo connector's settings (the mapping) or API key",
+    description=(
+        '`settings` is a JSON merge patch (RFC 7396): `{"accounts": {"4457": 251}}` maps one more'
+        " account, `null` removes a key. The result is checked as a whole (422 naming the fields at"
+        " fault, nothing changed). After a mapping fix, replay the failed messages"
+        " (`POST /connectors/{id}/replay`)."
+    ),
+    responses={409: {"description": "Not an Odoo connector, or no connector key for a new secret"}},
+)
+async def change(
+    connector_id: uuid.UUID,
+    body: odoo_sync.ChangeOdoo,
+    api: Annotated[Api, Depends(writer("connectors:write"))],
+) -> Response:
+    def work(session: Session, ctx: CommandContext) -> c.ConnectorView:
+        connector = svc.connector_in_scope(session, api.principal, connector_id)
+        key = api.request.app.state.runtime.settings.connector_key
+        return odoo_sync.change(session, ctx, connector, body, key)
 
     return await api.command(work)
