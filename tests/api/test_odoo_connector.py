@@ -26,7 +26,8 @@ from typer.testing import CliRunner
 from contract.odoo_server import odoo_server
 from retailcore.accounting import tables as a
 from retailcore.adapters.db import transaction
-from retailcore.connectors.tables import Connector, ConnectorEntry, ConnectorLink
+from retailcore.connectors.tables import Connector, ConnectorEntry, ConnectorLink, SyncMessage
+from retailcore.entrypoints import sweeps
 from retailcore.entrypoints.cli.main import app
 from retailcore.masterdata.tables import Account, Product
 
@@ -520,6 +521,47 @@ def test_push_on_a_shopify_connector_is_refused(client, admin, acme):
     shop = client.post(f"{API}/connectors", json=body, headers=admin).json()
     response = client.post(f"{API}/connectors/{shop['id']}/odoo/push", json={}, headers=acme["integration"])
     assert_problem(response, 409, "not-an-odoo-connector")
+
+
+def test_a_failed_push_is_sent_again_by_the_sweep_once_due(runtime, client, admin, acme, odoo):
+    manual_entry(client, acme)
+    connector = connect(client, admin, runtime, acme, odoo)
+    set_settings(runtime, connector, journals={"POS": 7})  # MISC unmapped, no "*"
+
+    message = push(client, acme, connector, what="books")["messages"][0]
+    assert message["status"] == "failed"
+    assert message["error"].startswith("odoo-unmapped-journal: no Odoo journal for our journal MISC")
+
+    set_settings(runtime, connector, journals={"POS": 7, "MISC": 3})
+    due = dt.datetime.fromisoformat(message["next_attempt_at"])
+    assert sweeps.retry_connector_messages(runtime.session_factory, due - dt.timedelta(seconds=1)) == 0
+    assert sweeps.retry_connector_messages(runtime.session_factory, due) == 1
+
+    with runtime.session_factory() as session:
+        row = session.get(SyncMessage, uuid.UUID(message["id"]))
+        assert (row.status, row.attempts, row.error) == ("processed", 2, None)
+    assert [move["journal_id"] for move in moves(odoo)] == [3]
+
+
+def test_a_dead_letter_is_pushed_by_a_replay_after_the_key_is_fixed(runtime, client, admin, acme, odoo):
+    manual_entry(client, acme)
+    connector = connect(client, admin, runtime, acme, odoo, secret="expired-key", max_attempts=1)
+
+    message = push(client, acme, connector, what="books")["messages"][0]
+    assert message["status"] == "dead_lettered" and message["next_attempt_at"] is None
+
+    fixed = client.patch(
+        f"{API}/connectors/{connector['id']}/odoo", json={"secret": odoo.api_key}, headers=acme["integration"]
+    )
+    assert fixed.status_code == 200 and "secret" not in fixed.json()
+    replay = client.post(
+        f"{API}/connectors/{connector['id']}/replay",
+        json={"status": ["dead_lettered"]},
+        headers=acme["integration"],
+    )
+
+    assert [m["status"] for m in replay.json()["replayed"]] == ["processed"]
+    assert len(moves(odoo)) == 1 and moves(odoo)[0]["state"] == "posted"
 
 
 # -- the CLI -----------------------------------------------------------------------------------------
