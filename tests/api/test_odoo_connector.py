@@ -316,10 +316,12 @@ def test_the_books_per_pos_session_one_move_per_session(runtime, client, admin, 
     first = sell_and_close(client, acme)
     second = sell_and_close(client, acme, sales=(("CARD", "3.60"),))
     connector = connect(client, admin, runtime, acme, odoo, aggregate="session")
+    set_settings(runtime, connector, journals={"POS@S1": 3, "POS": 7, "*": 3})  # S1's POS journal: 3
 
     result = push(client, acme, connector, what="books")
 
     assert result["failed"] == 0, result["messages"]
+    assert {m["journal_id"] for m in moves(odoo)} == {3}
     keys = {m["external_id"] for m in result["messages"]}
     for session_id in (first, second):
         assert any(f"_s{uuid.UUID(session_id).hex}" in key for key in keys)

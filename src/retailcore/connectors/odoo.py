@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, insert, select
 from sqlalchemy.orm import Session
 
 from retailcore.accounting import tables as a
@@ -240,7 +240,8 @@ def plan_books(
             {
                 "date": date.isoformat(),
                 "journal": journal,
-                "store": stores.get(store_id) if scope.startswith("t") else None,
+                # The store picks a journal mapped per store (``POS@S1``), for a session's move too.
+                "store": stores.get(store_id) if scope != "c" else None,
                 "label": f"{journal} {date.isoformat()} {label}",
                 "entry_ids": [],
             },
@@ -253,15 +254,19 @@ def plan_books(
         message = _outbound(connector, TOPIC_BOOKS, {"key": key, **group}, now, key)
         session.add(message)
         session.flush()
-        session.add_all(
-            ConnectorEntry(
-                connector_id=connector.id,
-                entry_id=uuid.UUID(entry_id),
-                message_id=message.id,
-                move_key=key,
-                created_at=now,
-            )
-            for entry_id in group["entry_ids"]
+        # The cursor: one row per entry, in one statement (a month of a chain is thousands of entries).
+        session.execute(
+            insert(ConnectorEntry),
+            [
+                {
+                    "connector_id": connector.id,
+                    "entry_id": uuid.UUID(entry_id),
+                    "message_id": message.id,
+                    "move_key": key,
+                    "created_at": now,
+                }
+                for entry_id in group["entry_ids"]
+            ],
         )
         messages.append(message)
     session.flush()
