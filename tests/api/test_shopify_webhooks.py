@@ -661,7 +661,7 @@ def test_create_and_paid_arriving_together_land_one_order(shop, runtime):
 def test_free_form_settings_keep_their_numbers_as_text(shop, client, admin):
     body = {
         "company_id": shop.company_id,
-        "kind": "odoo",
+        "kind": "marketplace",
         "name": "erp",
         "settings": {"rate": 1.5, "nested": {"n": [1, 2.25]}},
     }

@@ -22,19 +22,23 @@ SHOP_DOMAIN = r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$"
 class CreateConnector(CompanyScoped):
     kind: Kind
     name: text(min_length=1, max_length=255) = Field(
-        description="shopify: the shop's domain as Shopify sends it (`example.myshopify.com`)."
+        description="shopify: the shop's domain as Shopify sends it (`example.myshopify.com`); odoo: a name"
+        " of your choice (`odoo-prod`)."
     )
     settings: JsonObject = Field(
         default_factory=dict,
         description="Per kind. shopify: `gateway` (default `shopify`), `max_attempts` (default 8),"
         " `retry_base_seconds` (default 60), `locations` ({Shopify location id: store code}), `process`"
         " (`inline`, the default: processed before the answer; `queued`: stored, answered, processed by"
-        " the server's sweep thread).",
+        " the server's sweep thread). odoo: `url`, `database`, `protocol` (`json2`, the default, for Odoo"
+        " 19+; `jsonrpc` before, with `login`), `aggregate` (`store_day`, `session` or `day`), the mapping"
+        " `accounts` / `account_roles` / `journals` / `taxes` (our code -> Odoo id), `send_tax_ids`,"
+        " `timeout_seconds` (docs/integrations.md#odoo).",
     )
     secret: text(min_length=1, max_length=500) | None = Field(
         None,
-        description="shopify: the app's client secret (signs the webhooks). Stored encrypted, never"
-        " returned.",
+        description="shopify: the app's client secret (signs the webhooks); odoo: the Odoo user's API key"
+        " (or password, jsonrpc). Stored encrypted, never returned.",
     )
 
 

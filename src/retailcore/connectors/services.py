@@ -30,7 +30,7 @@ from retailcore.access.model import Principal, Role
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.paging import keyset_page
 from retailcore.connectors import commands as c
-from retailcore.connectors import shopify, vault
+from retailcore.connectors import odoo, shopify, vault
 from retailcore.connectors.links import Outcome, Permanent, Waiting
 from retailcore.connectors.tables import Connector, SyncMessage
 from retailcore.core.errors import Conflict, FieldProblem, NotFound, RetailcoreError, ValidationFailed
@@ -48,7 +48,7 @@ DUE = ("received", *RETRYABLE)
 """A ``received`` message with a ``next_attempt_at`` was queued (``"process": "queued"``)."""
 
 Handler = Callable[[Session, CommandContext, Connector, SyncMessage], Outcome]
-HANDLERS: dict[str, Handler] = {"shopify": shopify.handle}
+HANDLERS: dict[str, Handler] = {"shopify": shopify.handle, "odoo": odoo.handle}
 
 
 # -- configuration ---------------------------------------------------------------------------------
@@ -87,6 +87,8 @@ def _check_settings(kind: str, settings: dict[str, Any]) -> None:
         not isinstance(locations, dict) or not all(isinstance(v, str) for v in locations.values())
     ):
         problems.append(FieldProblem("settings.locations", "an object of Shopify location id -> store code"))
+    if kind == "odoo":
+        problems += odoo.settings_problems(settings)
     if problems:
         raise ValidationFailed("invalid connector settings", problems=problems)
 
@@ -106,6 +108,11 @@ def create_connector(
                 "a Shopify connector needs the app's client secret to check its webhooks",
                 problems=[FieldProblem("secret", "required for shopify")],
             )
+    if body.kind == "odoo" and body.secret is None:
+        raise ValidationFailed(
+            "an Odoo connector needs the Odoo user's API key (or password) to call Odoo",
+            problems=[FieldProblem("secret", "required for odoo")],
+        )
     _check_settings(body.kind, body.settings)
     if session.scalar(select(Connector.id).where(Connector.kind == body.kind, Connector.name == name)):
         raise Conflict(

@@ -5,7 +5,9 @@ external id (a Shopify order, line, fulfilment or refund) and what it became her
 installation's key (:mod:`retailcore.connectors.vault`); it is never returned. The sync log keeps each
 message's payload, so a failed or dead-lettered one can be processed again after a fix.
 ``connector_links`` is what makes a connector idempotent on the business side: one Shopify order id
-lands one order, whatever delivered it and however often.
+lands one order, whatever delivered it and however often; one retailcore product is one Odoo product.
+``connector_entries`` is an outbound connector's cursor over the ledger: each posted journal entry it
+has taken into a message (an Odoo move), at most once.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from retailcore.adapters.orm import Base, IdMixin, TimestampsMixin, UTCDateTime
 CONNECTOR_KINDS = ("shopify", "marketplace", "odoo")
 DIRECTIONS = ("inbound", "outbound")
 MESSAGE_STATUSES = ("received", "processed", "failed", "retried", "dead_lettered")
-LINK_KINDS = ("order", "line", "fulfillment", "refund")
+LINK_KINDS = ("order", "line", "fulfillment", "refund", "product", "customer", "move")
+"""Shopify's order, line, fulfillment and refund; Odoo's product.product, res.partner and account.move."""
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -110,4 +113,23 @@ class ConnectorLink(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     external_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     internal_id: Mapped[uuid.UUID]
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ConnectorEntry(Base):
+    """A posted journal entry an outbound connector has taken, and the message (Odoo move) it went into.
+
+    The primary key makes the cursor exact: an entry is taken once per connector, however often the
+    push runs, and an entry posted later (a reversal) goes into a message of its own."""
+
+    __tablename__ = "connector_entries"
+    __table_args__ = (Index("ix_connector_entries_key", "connector_id", "move_key"),)
+
+    connector_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("connectors.id", ondelete="CASCADE"), primary_key=True
+    )
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journal_entries.id"), primary_key=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sync_messages.id", ondelete="CASCADE"))
+    move_key: Mapped[str] = mapped_column(String(64))
+    """The aggregation key: the Odoo move's external id is ``retailcore.move_<key>``."""
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -53,4 +53,8 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
         echo=settings.echo_sql,
         background_checkpoints=settings.sqlite_background_checkpoints,
     )
-    return Runtime(settings, engine, make_session_factory(engine))
+    factory = make_session_factory(engine)
+    # Connectors that call out (Odoo) open their secret with the installation's key while a message is
+    # processed, by the API, the CLI or the sweep: the sessions carry where to read it.
+    factory.configure(info={"connector_key": lambda: settings.connector_key})
+    return Runtime(settings, engine, factory)

@@ -23,6 +23,7 @@ from retailcore.entrypoints.api.routers import (
     health,
     ledger,
     masterdata,
+    odoo,
     orders,
     payments,
     pos,
@@ -91,6 +92,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         # First: routes are matched in order (a request walks the list until one matches), and
         # Shopify's webhooks are the most frequent requests of an installation with a shop.
         connectors.router,
+        odoo.router,
         *masterdata.ROUTERS,
         ledger.router,
         fx.router,
