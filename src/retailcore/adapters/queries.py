@@ -57,3 +57,13 @@ def update_rows(
         .values({name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns}),
         [dict(zip(parameters, row, strict=True)) for row in rows],
     )
+
+
+def epoch_seconds(session: Session, column: Any) -> ColumnElement[int]:
+    """Whole seconds since 1970 of a ``UTCDateTime`` column, as an integer expression: PostgreSQL's
+    ``EXTRACT(EPOCH ...)``; on SQLite ``strftime('%s', ...)`` of the stored UTC text."""
+    from sqlalchemy import BigInteger, Integer, cast, extract
+
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.floor(extract("epoch", column)), BigInteger)
+    return cast(func.strftime("%s", column), Integer)
