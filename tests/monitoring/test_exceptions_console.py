@@ -5,6 +5,8 @@ seen by a store's token only where it is that store's."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
 import uuid
 from decimal import Decimal
 
@@ -332,6 +334,10 @@ def test_bad_input_is_refused_as_problem_json_and_writes_nothing(chain, client, 
     problem(client.get(f"{API}/exceptions", params={"sort": "size"}, headers=admin), 422, field="sort")
     params = {"company_id": str(chain.company_id), "sort": "priority", "cursor": "garbage"}
     problem(client.get(f"{API}/exceptions", params=params, headers=admin), 422, field="cursor")
+    params["cursor"] = f"1.{10**30}.{uuid.uuid4()}"  # beyond what a score can be
+    problem(client.get(f"{API}/exceptions", params=params, headers=admin), 422, field="cursor")
+    by_age = {"company_id": str(chain.company_id), "cursor": "not-an-id"}
+    problem(client.get(f"{API}/exceptions", params=by_age, headers=admin), 422, field="cursor")
     with runtime.session_factory() as session:
         row = session.get(ExceptionCase, uuid.UUID(negative["id"]))
         assert (row.status, row.owner) == ("open", None)
@@ -367,3 +373,39 @@ def test_old_clients_filter_by_kind_and_read_kind(chain, kind):
     [row] = chain.exceptions(**{kind: "negative_stock"})
     assert row["kind"] == row["type"] == "negative_stock"
     assert chain.exceptions(**{kind: "bill_mismatch"}) == []
+
+
+@pytest.mark.skipif(
+    not os.environ.get("RETAILCORE_TEST_DATABASE_URL"),
+    reason="two writers at once need PostgreSQL; SQLite has a single writer",
+)
+@pytest.mark.parametrize("round_", range(3))
+def test_two_transactions_raising_one_problem_at_once_make_one_row_counted_twice(runtime, company, round_):
+    barrier = threading.Barrier(2, timeout=10)
+    failures: list[BaseException] = []
+
+    def raise_it() -> None:
+        try:
+            with transaction(runtime.session_factory) as session:
+                acme = session.get(Company, uuid.UUID(company["id"]))
+                barrier.wait()  # both transactions have begun; neither has raised it yet
+                services.record(
+                    session,
+                    CommandContext(system_principal()),
+                    acme.id,
+                    type="failed_sync",
+                    key="race",
+                    message="x",
+                )
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=raise_it) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert failures == []
+    with runtime.session_factory() as session:
+        rows = session.scalars(select(ExceptionCase).where(ExceptionCase.dedupe_key == "race")).all()
+    assert [(row.occurrences, row.status) for row in rows] == [(2, "open")]

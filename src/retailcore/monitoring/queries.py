@@ -84,12 +84,19 @@ def _bad_cursor() -> ValidationFailed:
     )
 
 
+LARGEST = 2**62
+"""Bound of a cursor's numbers: both fit a 64-bit integer column's arithmetic."""
+
+
 def _priority_cursor(cursor: str) -> tuple[int, int, uuid.UUID]:
     try:
         at, score, last = cursor.split(".")
-        return int(at), int(score), uuid.UUID(last)
+        found = int(at), int(score), uuid.UUID(last)
     except ValueError:
         raise _bad_cursor() from None
+    if not (0 <= found[0] < 2**40 and 0 <= found[1] < LARGEST):
+        raise _bad_cursor()
+    return found
 
 
 def list_exceptions(

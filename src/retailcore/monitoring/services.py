@@ -32,6 +32,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from retailcore.adapters.orm import utcnow
@@ -191,7 +192,37 @@ def record(
         last_seen_at=now,
         updated_at=now,
     )
-    session.add(row)
+    if key is None:
+        session.add(row)
+        return row
+    try:
+        with session.begin_nested():  # another transaction may open the same problem at this moment
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        # It did (PostgreSQL waited for its commit): count this occurrence on its row instead.
+        return record(
+            session,
+            ctx,
+            company_id,
+            type=type,
+            message=message,
+            key=key,
+            severity=severity,
+            amount_at_risk=amount_at_risk,
+            currency=currency,
+            store_id=store_id,
+            product_id=product_id,
+            location_id=location_id,
+            order_id=order_id,
+            connector_id=connector_id,
+            sync_message_id=sync_message_id,
+            details=details,
+            event_id=event_id,
+            occurrences=occurrences,
+            open_new=False,
+            now=now,
+        )
     return row
 
 

@@ -1,8 +1,9 @@
 """Stock over HTTP: levels, moves (and the manual ones store staff make), available-to-promise,
-reservations, channel safety stock, and the stock exceptions queue.
+reservations and channel safety stock. Stock exceptions are in the one exceptions console
+(``routers/exceptions.py``).
 
-Store-scoped tokens see their store's locations only: levels, moves, reservations and exceptions of
-other stores are not found, and their locations are refused as invalid references.
+Store-scoped tokens see their store's locations only: levels, moves and reservations of other stores
+are not found, and their locations are refused as invalid references.
 """
 
 import uuid
