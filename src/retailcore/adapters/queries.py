@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, any_, bindparam, func, update
+from sqlalchemy import BigInteger, Integer, Table, any_, bindparam, cast, extract, func, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -57,3 +57,11 @@ def update_rows(
         .values({name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns}),
         [dict(zip(parameters, row, strict=True)) for row in rows],
     )
+
+
+def epoch_seconds(session: Session, column: Any) -> ColumnElement[int]:
+    """Whole seconds since 1970 of a ``UTCDateTime`` column, as an integer expression: PostgreSQL's
+    ``EXTRACT(EPOCH ...)``; on SQLite ``strftime('%s', ...)`` of the stored UTC text."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.floor(extract("epoch", column)), BigInteger)
+    return cast(func.strftime("%s", column), Integer)

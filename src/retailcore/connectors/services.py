@@ -11,6 +11,9 @@ again. A message that waits for something (a refund for its order) carries ``wai
 retried at once when a message lands that it (``order:<id>``), without waiting for its backoff.
 A retried message that fails again is ``retried``. :func:`retry_due` processes what is due; the
 serving process's sweep runs it, and so does ``retailcore connectors retry``.
+
+Failures, dead letters, flags and duplicates raise exceptions in the one exceptions console, and a
+message processed after failing resolves its own (:mod:`retailcore.connectors.raising`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from retailcore.access.model import Principal, Role
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.paging import keyset_page
 from retailcore.connectors import commands as c
-from retailcore.connectors import odoo, shopify, vault
+from retailcore.connectors import odoo, raising, shopify, vault
 from retailcore.connectors.links import Outcome, Permanent, Waiting
 from retailcore.connectors.tables import Connector, SyncMessage
 from retailcore.core.errors import Conflict, FieldProblem, NotFound, RetailcoreError, ValidationFailed
@@ -216,6 +219,10 @@ def find_delivery(session: Session, connector: Connector, webhook_id: str | None
 def count_duplicate(row: SyncMessage, now: dt.datetime) -> None:
     row.duplicate_deliveries += 1
     row.updated_at = now
+    session = Session.object_session(row)
+    connector = session.get(Connector, row.connector_id) if session is not None else None
+    if session is not None and connector is not None:
+        raising.repeated(session, _ctx(connector, now), connector, row)  # the exceptions console
 
 
 def queued(connector: Connector) -> bool:
@@ -316,6 +323,7 @@ def process(session: Session, connector: Connector, message: SyncMessage, now: d
 def _attempt(session: Session, connector: Connector, message: SyncMessage, now: dt.datetime) -> list[str]:
     handler = HANDLERS.get(connector.kind)
     retried = message.attempts > 0
+    had_failed = message.error is not None
     message.attempts += 1
     message.updated_at = now
     try:
@@ -335,6 +343,7 @@ def _attempt(session: Session, connector: Connector, message: SyncMessage, now: 
         else:
             message.status = "retried" if retried else "failed"
             message.next_attempt_at = now + backoff(base, message.attempts)
+        raising.failed(session, _ctx(connector, now), connector, message, error)  # the exceptions console
         return []
     message.status = "processed"
     message.error = None
@@ -344,6 +353,7 @@ def _attempt(session: Session, connector: Connector, message: SyncMessage, now: 
     message.flags = outcome.flags
     message.result = outcome.result
     message.duplicate_of = outcome.duplicate_of
+    raising.landed(session, _ctx(connector, now), connector, message, had_failed=had_failed)  # the console
     return outcome.wakes
 
 

@@ -87,13 +87,14 @@ AGGREGATE_CONTEXTS: dict[str, str] = {
     "Availability": "inventory",
     "Reservation": "inventory",
     "ChannelSafetyStock": "inventory",
-    "StockException": "inventory",
+    "StockException": "inventory",  # before migration 0023; now "Exception" (monitoring)
     "Transfer": "inventory",
     "CountSheet": "inventory",
     "PurchaseOrder": "inventory",
     "PurchasingSettings": "inventory",
     "VendorBill": "inventory",
     # the others
+    "Exception": "monitoring",
     "Order": "orders",
     "Invoice": "orders",
     "GiftCard": "payments",

@@ -45,9 +45,10 @@ from retailcore.core.inputs import Day, text
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.inventory import purchasing_tables as p
 from retailcore.inventory.services import MoveLine, move_stock
-from retailcore.inventory.tables import StockException
 from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, StoreRef
 from retailcore.masterdata.tables import Company, Location, Product, Store
+from retailcore.monitoring import services as monitoring
+from retailcore.monitoring.tables import ExceptionCase
 
 # -- state machine ---------------------------------------------------------------------------------
 
@@ -356,7 +357,7 @@ def bill_view(session: Session, bill: p.VendorBill) -> VendorBillView:
     assert order is not None  # a bill's PO is a foreign key
     mismatches: list[dict[str, Any]] = []
     if bill.exception_id is not None:
-        exception = session.get(StockException, bill.exception_id)
+        exception = session.get(ExceptionCase, bill.exception_id)
         if exception is not None:
             mismatches = list(exception.details.get("mismatches", []))
     return VendorBillView(
@@ -1074,10 +1075,14 @@ def record_vendor_bill(session: Session, ctx: CommandContext, request: RecordVen
     summary = "; ".join(
         f"line {m['line']} ({m['sku']}) {m['kind']} off by {m['difference']}" for m in mismatches
     )
-    exception = StockException(
-        company_id=bill.company_id,
-        kind="bill_mismatch",
-        status="open",
+    exception = monitoring.record(
+        session,
+        ctx,
+        bill.company_id,
+        type="bill_mismatch",
+        key=f"bill_mismatch:{bill.id}",
+        amount_at_risk=bill.total,  # the whole bill is held
+        currency=bill.currency,
         product_id=next(iter(products)) if len(products) == 1 else None,
         store_id=order.store_id,
         message=f"{bill.number} for {order.number} ({order.supplier}) does not match: {summary}"[:500],
@@ -1091,7 +1096,7 @@ def record_vendor_bill(session: Session, ctx: CommandContext, request: RecordVen
         },
         event_id=held.id,
     )
-    session.add(exception)
+    assert exception is not None
     session.flush()
     bill.exception_id = exception.id
     session.flush()
@@ -1122,12 +1127,16 @@ def get_bill(
 def _resolve_exception(session: Session, ctx: CommandContext, bill: p.VendorBill, resolution: str) -> None:
     if bill.exception_id is None:
         return
-    exception = session.get(StockException, bill.exception_id)
+    exception = session.get(ExceptionCase, bill.exception_id)
     if exception is None:
         return
-    exception.status = "resolved"
-    exception.updated_by = ctx.actor
-    exception.details = {**exception.details, "resolution": resolution, "resolved_by": ctx.actor}
+    monitoring.resolve_row(
+        session,
+        ctx,
+        exception,
+        note=f"bill {resolution}",
+        details={"resolution": resolution, "resolved_by": ctx.actor},
+    )
 
 
 def _require_exception(bill: p.VendorBill, action: str) -> None:

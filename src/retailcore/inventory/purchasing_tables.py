@@ -220,7 +220,7 @@ class VendorBill(IdMixin, TimestampsMixin, Base):
     tax_amount: Mapped[Decimal] = mapped_column(Amount())
     total: Mapped[Decimal] = mapped_column(Amount())
     created_by: Mapped[str] = mapped_column(String(128))
-    exception_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("stock_exceptions.id"))
+    exception_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("exceptions.id"))
     posted_event_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     """The ``VendorBillRecorded`` event the ledger posted (null while in exception or cancelled)."""
     approved_by: Mapped[str | None] = mapped_column(String(128))

@@ -27,8 +27,8 @@ Stock exceptions
 ----------------
 Exceptions (negative stock after a sale, goods promised to orders that left another way (``oversold``,
 see :func:`~retailcore.inventory.services.move_stock`), a receipt that does not match its bill...) are
-opened by the flows that find them; people :func:`acknowledge_exception` and :func:`resolve_exception`
-them here.
+opened by the flows that find them, as rows of the one exceptions console
+(:mod:`retailcore.monitoring`, decision 0031), where people acknowledge, assign and resolve them.
 """
 
 from __future__ import annotations
@@ -709,86 +709,3 @@ def set_safety_stock(
     if product_ids:
         publish_availability(session, ctx, company, product_ids, before=before)
     return row
-
-
-# -- stock exceptions ------------------------------------------------------------------------------
-
-
-def _exception(
-    session: Session, ctx: CommandContext, company: Company, exception_id: uuid.UUID
-) -> i.StockException:
-    row = session.scalar(
-        select(i.StockException)
-        .where(i.StockException.id == exception_id, i.StockException.company_id == company.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    # Strictly the store's own: company-level exceptions (store_id null) are for company tokens.
-    if row is None or ctx.principal.store_id not in (None, row.store_id):
-        raise NotFound(f"no stock exception {exception_id}")
-    return row
-
-
-def _note_exception(
-    session: Session,
-    ctx: CommandContext,
-    row: i.StockException,
-    *,
-    status: str,
-    event_type: str,
-    note: str,
-) -> i.StockException:
-    at = utcnow()
-    row.status = status
-    row.updated_by = ctx.actor
-    # A new dict, so the JSON column is seen as changed; earlier notes stay.
-    row.details = {**(row.details or {}), status: {"by": ctx.actor, "at": at.isoformat(), "note": note}}
-    session.flush()
-    record(
-        session,
-        ctx,
-        type=event_type,
-        company_id=row.company_id,
-        aggregate_type="StockException",
-        aggregate_id=row.id,
-        payload={
-            "exception_id": row.id,
-            "kind": row.kind,
-            "product_id": row.product_id,
-            "location_id": row.location_id,
-            "store_id": row.store_id,
-            "note": note,
-        },
-        store_id=row.store_id,
-    )
-    return row
-
-
-def acknowledge_exception(
-    session: Session, ctx: CommandContext, company: Company, exception_id: uuid.UUID, *, note: str = ""
-) -> i.StockException:
-    """Someone is looking at it: ``open`` -> ``acknowledged``."""
-    row = _exception(session, ctx, company, exception_id)
-    if row.status != "open":
-        raise Conflict(
-            f"the exception is {row.status}; only open ones are acknowledged",
-            code="exception-not-open",
-            problems=[FieldProblem("status", row.status)],
-        )
-    return _note_exception(
-        session, ctx, row, status="acknowledged", event_type="ExceptionAcknowledged", note=note
-    )
-
-
-def resolve_exception(
-    session: Session, ctx: CommandContext, company: Company, exception_id: uuid.UUID, *, note: str = ""
-) -> i.StockException:
-    """Done with it: ``open`` or ``acknowledged`` -> ``resolved``, which is final."""
-    row = _exception(session, ctx, company, exception_id)
-    if row.status == "resolved":
-        raise Conflict(
-            "the exception is already resolved",
-            code="exception-resolved",
-            problems=[FieldProblem("status", row.status)],
-        )
-    return _note_exception(session, ctx, row, status="resolved", event_type="ExceptionResolved", note=note)

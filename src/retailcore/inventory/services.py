@@ -42,6 +42,7 @@ from retailcore.eventlog.tables import Event
 from retailcore.inventory import tables as i
 from retailcore.inventory.reservation_tables import Reservation
 from retailcore.masterdata.tables import Company, Location, Product
+from retailcore.monitoring import services as monitoring
 
 ZERO = Decimal(0)
 INTERNAL = frozenset({"stock", "backroom", "damaged"})
@@ -562,10 +563,6 @@ def _write_back(
                 session.expire(cached)
 
 
-OVERSOLD_KEPT = ("open", "acknowledged")
-"""An oversold exception in these states is brought up to date rather than opened again."""
-
-
 def _flag_oversold(
     session: Session,
     ctx: CommandContext,
@@ -574,6 +571,7 @@ def _flag_oversold(
     quants: dict[Place, StockValue],
     products: dict,
     locations: dict,
+    unit_costs: dict[uuid.UUID, Decimal],
     *,
     event_id: uuid.UUID,
     reference: str,
@@ -581,7 +579,9 @@ def _flag_oversold(
 ) -> list[i.StockException]:
     """Open an ``oversold`` exception per place where on hand no longer covers what is promised, naming
     the orders whose active reservations are there, or bring up to date the one still open or
-    acknowledged there. Runs only for places found short: the common move reads nothing here."""
+    acknowledged there (:func:`retailcore.monitoring.services.record`, key ``oversold:<product>:<location>``;
+    money at risk: the shortfall at the current unit cost). Runs only for places found short: the
+    common move reads nothing here."""
     product_ids = {product_id for product_id, _ in places}
     location_ids = {location_id for _, location_id in places}
     promised: dict[Place, list[dict[str, str]]] = {place: [] for place in places}
@@ -613,22 +613,6 @@ def _flag_oversold(
                     "reservation_id": str(row.id),
                 }
             )
-    # Locked: acknowledging or resolving it meanwhile waits for this move (quant lock first, as here).
-    kept: dict[Place, i.StockException] = {}
-    for exception in session.scalars(
-        select(i.StockException)
-        .where(
-            i.StockException.company_id == company.id,
-            i.StockException.kind == "oversold",
-            i.StockException.status.in_(OVERSOLD_KEPT),
-            one_of(session, i.StockException.product_id, product_ids),
-            one_of(session, i.StockException.location_id, location_ids),
-        )
-        .order_by(i.StockException.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ):
-        kept.setdefault((exception.product_id, exception.location_id), exception)  # type: ignore[arg-type]
     flagged: list[i.StockException] = []
     for place in places:
         product, location = products[place[0]], locations[place[1]]
@@ -648,27 +632,26 @@ def _flag_oversold(
             "last_event_id": str(event_id),
             "last_reference": reference,
         }
-        exception = kept.get(place)
+        # One unresolved exception per place: brought up to date (notes of acknowledgement stay),
+        # locked meanwhile (quant lock first, as here); ``open_new=False`` opens none.
+        exception = monitoring.record(
+            session,
+            ctx,
+            company.id,
+            type="oversold",
+            key=f"oversold:{product.id}:{location.id}",
+            message=message,
+            amount_at_risk=round_to_currency(shortfall * unit_costs[place[0]], company.currency),
+            currency=company.currency,
+            store_id=location.store_id,
+            product_id=product.id,
+            location_id=location.id,
+            details=facts,
+            event_id=event_id,
+            open_new=open_new,
+        )
         if exception is not None:
-            # A new dict, so the JSON column is seen as changed; notes of acknowledgement stay.
-            exception.details = {**(exception.details or {}), **facts}
-            exception.message = message[:500]
-            exception.updated_by = ctx.actor
-        elif open_new:
-            exception = i.StockException(
-                company_id=company.id,
-                kind="oversold",
-                product_id=product.id,
-                location_id=location.id,
-                store_id=location.store_id,
-                message=message[:500],
-                details=facts,
-                event_id=event_id,
-            )
-            session.add(exception)
-        else:
-            continue
-        flagged.append(exception)
+            flagged.append(exception)
     return flagged
 
 
@@ -713,6 +696,7 @@ def move_stock(
     corrections: list[dict[str, Any]] = []
     moves: list[Move] = []
     exceptions: list[i.StockException] = []
+    negatives: list[tuple[Row, Row, Decimal, Decimal]] = []  # product, place, on hand, unit cost
     event_id = new_id()  # moves point at the event recorded after they are valued
     costs, quants = _lock_rows(session, company, lines, locations)
     created_at = utcnow()
@@ -781,17 +765,7 @@ def move_stock(
                 origin.value -= value
                 unit_cost = (value / line.quantity).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
                 if origin.quantity < 0 and line_kind == "delivery":
-                    exceptions.append(
-                        i.StockException(
-                            company_id=company.id,
-                            kind="negative_stock",
-                            product_id=product.id,
-                            location_id=source.id,
-                            store_id=source.store_id,
-                            message=f"{product.sku} at {source.code} is at {origin.quantity} after a sale",
-                            details={"quantity": str(origin.quantity), "reference": reference},
-                        )
-                    )
+                    negatives.append((product, source, origin.quantity, unit_cost))
             else:  # between valued locations: the company's stock value does not change
                 origin = quants[(product.id, source.id)]
                 if origin.quantity > 0 and line.quantity >= origin.quantity:
@@ -887,9 +861,25 @@ def move_stock(
             payload={"date": date, "reference": reference, "items": corrections},
             event_id=correction_event_id,
         )
-    for exception in exceptions:
-        exception.event_id = event.id
-        session.add(exception)
+    for product, source, quantity, unit_cost in negatives:
+        # One unresolved exception per place: a second sale below zero counts one more occurrence.
+        exceptions.append(
+            monitoring.record(  # type: ignore[arg-type]
+                session,
+                ctx,
+                company.id,
+                type="negative_stock",
+                key=f"negative_stock:{product.id}:{source.id}",
+                message=f"{product.sku} at {source.code} is at {quantity} after a sale",
+                amount_at_risk=round_to_currency(-quantity * unit_cost, company.currency),
+                currency=company.currency,
+                store_id=source.store_id,
+                product_id=product.id,
+                location_id=source.id,
+                details={"quantity": str(quantity), "reference": reference},
+                event_id=event.id,
+            )
+        )
     # Free unless a place is short: on hand and reserved were read with the quants' locks.
     short = [
         place for place, quant in quants.items() if quant.reserved > 0 and quant.quantity < quant.reserved
@@ -910,6 +900,7 @@ def move_stock(
             quants,
             products,
             locations,
+            {place[0]: current_unit_cost(products[place[0]], costs[place[0]]) for place in short},
             event_id=event.id,
             reference=reference,
             open_new=not consumes_reservation,

@@ -115,24 +115,6 @@ class SafetyStockView(BaseModel):
     updated_by: str
 
 
-class ExceptionView(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    company_id: uuid.UUID
-    kind: str
-    status: str
-    product_id: uuid.UUID | None
-    location_id: uuid.UUID | None
-    store_id: uuid.UUID | None
-    message: str
-    details: dict[str, Any]
-    event_id: uuid.UUID | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    updated_by: str | None
-
-
 @dataclass
 class Page:
     items: list[Any]
@@ -388,36 +370,3 @@ def safety_stock_page(
     """The company's safety stock settings in the order they were first set, ``limit`` after ``cursor``."""
     query = select(ChannelSafetyStock).where(ChannelSafetyStock.company_id == company.id)
     return keyset_page(session, query, ChannelSafetyStock.id, limit, cursor)
-
-
-# -- exceptions ------------------------------------------------------------------------------------
-
-
-def list_exceptions(
-    session: Session,
-    company: Company,
-    *,
-    visible_store_id: uuid.UUID | None = None,
-    status: str | None = None,
-    kind: str | None = None,
-    store_id: uuid.UUID | None = None,
-    product_id: uuid.UUID | None = None,
-    limit: int = 50,
-    cursor: str | None = None,
-) -> Page:
-    """Stock exceptions, oldest first. A store-scoped caller sees its store's exceptions only."""
-    query = select(i.StockException).where(i.StockException.company_id == company.id)
-    for column, value in (
-        (i.StockException.store_id, visible_store_id),
-        (i.StockException.store_id, store_id),
-        (i.StockException.status, status),
-        (i.StockException.kind, kind),
-        (i.StockException.product_id, product_id),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    rows, last_id = keyset_page(
-        session, query, i.StockException.id, limit, _uuid_cursor(cursor) if cursor else None
-    )
-    next_cursor = str(last_id) if last_id else None
-    return Page(items=[ExceptionView.model_validate(r) for r in rows], next_cursor=next_cursor)

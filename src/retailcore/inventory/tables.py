@@ -1,4 +1,4 @@
-"""Stock: moves between locations, cached quantities and values, valuation layers, exceptions.
+"""Stock: moves between locations, cached quantities and values, valuation layers.
 
 Quantities live in moves; ``stock_quants`` caches on hand (and its value) per product and location,
 updated in the same transaction as each move, so that on hand always equals the sum of the moves.
@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, Uuid
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from retailcore.adapters.orm import Amount, Base, IdMixin, Quantity, UnitCost, UTCDateTime, utcnow
+from retailcore.monitoring.tables import ExceptionCase
 
 MOVE_KINDS = (
     "receipt",  # supplier -> internal
@@ -118,25 +118,7 @@ class ProductCost(Base):
     last_unit_cost: Mapped[Decimal] = mapped_column(UnitCost(), default=Decimal(0))
 
 
-class StockException(IdMixin, Base):
-    """Something about stock a person should look at: negative stock after a sale, a bill that does not
-    match its receipt, a count far off. ``open`` -> ``acknowledged`` -> ``resolved``."""
-
-    __tablename__ = "stock_exceptions"
-    __table_args__ = (
-        CheckConstraint("status IN ('open', 'acknowledged', 'resolved')", name="status"),
-        Index("ix_stock_exceptions_company_status", "company_id", "status"),
-    )
-
-    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
-    kind: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="open")
-    product_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    location_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    store_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    message: Mapped[str] = mapped_column(String(500))
-    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    updated_by: Mapped[str | None] = mapped_column(String(128))
+StockException = ExceptionCase
+"""Stock exceptions are rows of the one exceptions console (``monitoring``, decision 0031): negative
+stock after a sale, oversold places, bills off their receipt. Raised through
+:func:`retailcore.monitoring.services.record`; ``kind`` is the console's ``type``."""

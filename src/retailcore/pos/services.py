@@ -57,8 +57,9 @@ from retailcore.core.ids import new_id, new_ids
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.eventlog.tables import Event
 from retailcore.inventory.services import STOCK_ROLE, MoveLine, move_stock
-from retailcore.inventory.tables import StockException, StockMove
+from retailcore.inventory.tables import StockMove
 from retailcore.masterdata.tables import Company, Customer, Location, PaymentMethod, Product, Store
+from retailcore.monitoring import services as monitoring
 from retailcore.orders.carry_out import CarryOutSale, known_client_uuids, record_carry_out, session_sales
 from retailcore.orders.invoices import issue as issue_invoice
 from retailcore.orders.tables import OrderRow
@@ -928,7 +929,7 @@ def ingest_batch(
         },
         store_id=target.store_id,
     )
-    _report_rebooked(session, loaded, target, ingested)
+    _report_rebooked(session, ctx, loaded, target, ingested)
     session.flush()
     return c.BatchResult(
         session_id=target.id, accepted=accepted, duplicates=duplicates, rescued=rescued, gift_cards=sold_cards
@@ -974,7 +975,9 @@ def _sell_gift_cards(
 MAX_LISTED_SALES = 100
 
 
-def _report_rebooked(session: Session, loaded: _Context, target: PosSession, ingested: Event) -> None:
+def _report_rebooked(
+    session: Session, ctx: CommandContext, loaded: _Context, target: PosSession, ingested: Event
+) -> None:
     """One stock exception per batch and reason for the sales booked on another day than their own,
     naming them (the first hundred) with the day the till said and the day they were booked on."""
     calendar, terminal = loaded.calendar, loaded.terminal
@@ -994,33 +997,34 @@ def _report_rebooked(session: Session, loaded: _Context, target: PosSession, ing
                 f"{len(sales)} sale(s) from till {terminal.code} dated on or before the lock date"
                 f" {calendar.lock_date} were booked on {days}"
             )
-        session.add(
-            StockException(
-                company_id=target.company_id,
-                kind=reason,
-                store_id=target.store_id,
-                message=message[:500],
-                details={
-                    "session_id": str(target.id),
-                    "terminal_id": str(terminal.id),
-                    "terminal_code": terminal.code,
-                    "count": len(sales),
-                    "window": {
-                        "from": calendar.earliest.isoformat(),
-                        "to": calendar.latest.isoformat(),
-                    },
-                    "lock_date": calendar.lock_date.isoformat() if calendar.lock_date else None,
-                    "sales": [
-                        {
-                            "client_uuid": str(sale.client_uuid),
-                            "sold_at": sale.sold_at.isoformat(),
-                            "booked_on": sale.booked_on.isoformat() if sale.booked_on else None,
-                        }
-                        for sale in sales[:MAX_LISTED_SALES]
-                    ],
+        monitoring.record(  # no key: one exception per batch and reason
+            session,
+            ctx,
+            target.company_id,
+            type=reason,
+            store_id=target.store_id,
+            message=message,
+            currency=loaded.currency,
+            details={
+                "session_id": str(target.id),
+                "terminal_id": str(terminal.id),
+                "terminal_code": terminal.code,
+                "count": len(sales),
+                "window": {
+                    "from": calendar.earliest.isoformat(),
+                    "to": calendar.latest.isoformat(),
                 },
-                event_id=ingested.id,
-            )
+                "lock_date": calendar.lock_date.isoformat() if calendar.lock_date else None,
+                "sales": [
+                    {
+                        "client_uuid": str(sale.client_uuid),
+                        "sold_at": sale.sold_at.isoformat(),
+                        "booked_on": sale.booked_on.isoformat() if sale.booked_on else None,
+                    }
+                    for sale in sales[:MAX_LISTED_SALES]
+                ],
+            },
+            event_id=ingested.id,
         )
 
 

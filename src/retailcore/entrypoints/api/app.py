@@ -18,6 +18,7 @@ from retailcore.entrypoints.api.limits import BodySizeLimit
 from retailcore.entrypoints.api.routers import (
     connectors,
     events,
+    exceptions,
     exports,
     fx,
     health,
@@ -100,6 +101,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         reports.router,
         exports.router,
         stock.router,
+        exceptions.router,
         stock_valuation.router,
         purchasing.router,
         transfers_counts.router,

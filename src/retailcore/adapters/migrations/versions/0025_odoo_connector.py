@@ -4,8 +4,7 @@ Revision ID: 0025
 Revises: 0022
 Create Date: 2026-12-07 01:10:00
 
-Numbered 0025 on the odoo branch; ``down_revision`` is 0022 here and becomes 0024 when the branches
-that add 0023 and 0024 are merged first (only ``down_revision`` changes).
+Follows 0023 (the exceptions console).
 
 * ``connector_links.kind`` also takes ``product``, ``customer`` and ``move``: an Odoo
   ``product.product``, ``res.partner`` or ``account.move`` id and what it is here (decision 0033).
@@ -23,7 +22,7 @@ from alembic import op
 from retailcore.adapters import orm
 
 revision: str = "0025"
-down_revision: str | None = "0022"
+down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,9 @@
 """Stock over HTTP: levels, moves (and the manual ones store staff make), available-to-promise,
-reservations, channel safety stock, and the stock exceptions queue.
+reservations and channel safety stock. Stock exceptions are in the one exceptions console
+(``routers/exceptions.py``).
 
-Store-scoped tokens see their store's locations only: levels, moves, reservations and exceptions of
-other stores are not found, and their locations are refused as invalid references.
+Store-scoped tokens see their store's locations only: levels, moves and reservations of other stores
+are not found, and their locations are refused as invalid references.
 """
 
 import uuid
@@ -25,7 +26,6 @@ from retailcore.entrypoints.api.pages import IdPageQuery, PageOf
 from retailcore.eventlog.services import CommandContext
 from retailcore.inventory import reservations as r
 from retailcore.inventory import stock_queries as q
-from retailcore.inventory import tables as i
 from retailcore.inventory.reservation_tables import Reservation
 from retailcore.inventory.services import MoveLine, move_stock
 from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, StoreRef
@@ -511,88 +511,5 @@ async def consume_reservation(
             move_event_id=result.event.id,
             moves=[q.MoveView.model_validate(m) for m in result.moves],
         )
-
-    return await api.command(work)
-
-
-# -- exceptions ------------------------------------------------------------------------------------
-
-
-class ExceptionQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
-    status: Literal["open", "acknowledged", "resolved"] | None = None
-    kind: Text | None = None
-    store_id: StoreRef | None = Field(None, description="Store code or id.")
-    product_id: uuid.UUID | None = None
-    limit: int = Field(50, ge=1, le=500)
-    cursor: Text | None = Field(None, description="The `next_cursor` of the previous page.")
-
-
-class ExceptionPage(BaseModel):
-    items: list[q.ExceptionView]
-    next_cursor: str | None
-
-
-class ExceptionNote(Request):
-    note: Note = ""
-
-
-@router.get(
-    "/exceptions",
-    response_model=ExceptionPage,
-    summary="The stock exceptions queue",
-    description="Negative stock after a sale, receipts that do not match, counts far off...: open ->"
-    " acknowledged -> resolved.",
-)
-def list_exceptions(
-    params: Annotated[ExceptionQuery, Query()], api: Annotated[Api, Depends(reader("exceptions:read"))]
-) -> Any:
-    def work(session: Session) -> ExceptionPage:
-        company, query = _resolved(session, api.principal, params)
-        page = q.list_exceptions(
-            session,
-            company,
-            visible_store_id=_visible_store(api.principal),
-            **query.model_dump(exclude={"company_id"}),
-        )
-        return ExceptionPage(items=page.items, next_cursor=page.next_cursor)
-
-    return api.read(work)
-
-
-@router.post(
-    "/exceptions/{exception_id}/acknowledge",
-    response_model=q.ExceptionView,
-    summary="Acknowledge a stock exception",
-)
-async def acknowledge_exception(
-    exception_id: Annotated[uuid.UUID, Path()],
-    api: Annotated[Api, Depends(writer("exceptions:write"))],
-    body: ExceptionNote | None = None,
-) -> Response:
-    def work(session: Session, ctx: CommandContext) -> q.ExceptionView:
-        company = _owner(session, api.principal, i.StockException, exception_id, "stock exception")
-        row = r.acknowledge_exception(session, ctx, company, exception_id, note=body.note if body else "")
-        return q.ExceptionView.model_validate(row)
-
-    return await api.command(work)
-
-
-@router.post(
-    "/exceptions/{exception_id}/resolve",
-    response_model=q.ExceptionView,
-    summary="Resolve a stock exception (final)",
-)
-async def resolve_exception(
-    exception_id: Annotated[uuid.UUID, Path()],
-    api: Annotated[Api, Depends(writer("exceptions:write"))],
-    body: ExceptionNote | None = None,
-) -> Response:
-    def work(session: Session, ctx: CommandContext) -> q.ExceptionView:
-        company = _owner(session, api.principal, i.StockException, exception_id, "stock exception")
-        row = r.resolve_exception(session, ctx, company, exception_id, note=body.note if body else "")
-        return q.ExceptionView.model_validate(row)
 
     return await api.command(work)
