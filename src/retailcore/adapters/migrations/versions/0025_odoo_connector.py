@@ -1,7 +1,7 @@
 """odoo connector: connector_links of Odoo products, partners and moves; connector_entries (the cursor)
 
 Revision ID: 0025
-Revises: 0022
+Revises: 0023
 Create Date: 2026-12-07 01:10:00
 
 Follows 0023 (the exceptions console).
