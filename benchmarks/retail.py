@@ -152,8 +152,12 @@ class Sales:
         self.made = 0
         self.tender: dict[uuid.UUID, str] = {}
         """The tender each sale was paid with (a refund of it is paid out the same way)."""
-        self.refundable: list[tuple[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID, Decimal, Decimal]]]] = []
-        """Sales taken and not refunded yet: ``(client_uuid, [(order line, product, quantity, gross)])``."""
+        self.refundable: list[tuple[bytes, tuple[tuple[bytes, bytes, Decimal, Decimal], ...]]] = []
+        """Sales taken and not refunded yet: ``(client uuid, ((order line, product, quantity, gross), ...))``,
+        the ids as bytes: this list only grows, and UUID objects (and lists) are tracked by the cyclic
+        garbage collector, so keeping tens of thousands of them would trigger collections inside the
+        timed batches that the product itself does not cause. Bytes, Decimals and tuples of them are not
+        tracked."""
 
     def refund(self) -> pos.SaleIn | None:
         """A refund of every line of an earlier sale (picked at random), paid out the way it was paid:
@@ -163,7 +167,7 @@ class Sales:
         rng = self.rng
         client_uuid, lines = self.refundable.pop(rng.randrange(len(self.refundable)))
         gross = sum((line_gross for _, _, _, line_gross in lines), Decimal(0))
-        method = self.tender[client_uuid]
+        method = self.tender[uuid.UUID(bytes=client_uuid)]
         if method == "CARD":
             self.card -= gross
         else:
@@ -174,7 +178,10 @@ class Sales:
             sold_at=self.start + dt.timedelta(milliseconds=self.made * 300),
             lines=[
                 pos.SaleLineIn(
-                    product_id=product_id, quantity=-quantity, unit_price=Decimal(0), refund_of=line_id
+                    product_id=uuid.UUID(bytes=product_id),
+                    quantity=-quantity,
+                    unit_price=Decimal(0),
+                    refund_of=uuid.UUID(bytes=line_id),
                 )
                 for line_id, product_id, quantity, _ in lines
             ],
@@ -227,7 +234,7 @@ class Sales:
     def taken(self, session: Session, batch: list[pos.SaleIn]) -> None:
         """Learn the order lines of a batch's sales (untimed): they can be refunded in later batches."""
         wanted = [sale.client_uuid for sale in batch if sale.client_uuid in self.tender]
-        found: dict[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID, Decimal, Decimal]]] = {}
+        found: dict[bytes, list[tuple[bytes, bytes, Decimal, Decimal]]] = {}
         for client_uuid, line_id, product_id, quantity, net, tax in session.execute(
             select(
                 OrderRow.client_uuid,
@@ -240,5 +247,7 @@ class Sales:
             .join(OrderLineRow, OrderLineRow.order_id == OrderRow.id)
             .where(OrderRow.client_uuid.in_(wanted))
         ):
-            found.setdefault(client_uuid, []).append((line_id, product_id, quantity, net + tax))
-        self.refundable += sorted(found.items())
+            found.setdefault(client_uuid.bytes, []).append(
+                (line_id.bytes, product_id.bytes, quantity, net + tax)
+            )
+        self.refundable += [(client_uuid, tuple(lines)) for client_uuid, lines in sorted(found.items())]

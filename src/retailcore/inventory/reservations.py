@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -56,7 +56,14 @@ from retailcore.inventory.reservation_tables import (
     ChannelSafetyStock,
     Reservation,
 )
-from retailcore.inventory.services import SELLABLE, MoveLine, MoveResult, move_stock, product_cost
+from retailcore.inventory.services import (
+    MOVES_OF_EVENT,
+    SELLABLE,
+    MoveLine,
+    MoveResult,
+    move_stock,
+    product_cost,
+)
 from retailcore.masterdata.tables import Company, Location, Product
 
 CHANNELS = RESERVATION_CHANNELS
@@ -278,14 +285,16 @@ def _on_stock_moved(session: Session, ctx: CommandContext, event: Event) -> None
     if session.info.get(_QUIET):
         return
     session.flush()
-    moves = session.execute(
-        select(
-            i.StockMove.product_id,
-            i.StockMove.from_location_id,
-            i.StockMove.to_location_id,
-            i.StockMove.quantity,
-        ).where(i.StockMove.event_id == event.id)
-    ).all()
+    moves: Sequence[Any] | None = session.info.get(MOVES_OF_EVENT, {}).get(event.id)
+    if moves is None:  # an event recorded elsewhere than move_stock: its moves are in the database
+        moves = session.execute(
+            select(
+                i.StockMove.product_id,
+                i.StockMove.from_location_id,
+                i.StockMove.to_location_id,
+                i.StockMove.quantity,
+            ).where(i.StockMove.event_id == event.id)
+        ).all()
     delta: dict[tuple[uuid.UUID, uuid.UUID], Decimal] = {}
     for move in moves:
         source = (move.product_id, move.from_location_id)

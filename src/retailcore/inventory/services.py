@@ -45,6 +45,8 @@ from retailcore.masterdata.tables import Company, Location, Product
 from retailcore.monitoring import services as monitoring
 
 ZERO = Decimal(0)
+MOVES_OF_EVENT = "retailcore.inventory.moves_of_event"
+"""``session.info`` key: the moves of the stock event being recorded, by event id, for its subscribers."""
 INTERNAL = frozenset({"stock", "backroom", "damaged"})
 SELLABLE = frozenset({"stock", "backroom"})
 """Locations whose stock can be promised: damaged goods and goods in transit cannot."""
@@ -827,17 +829,24 @@ def move_stock(
             event_type = "StockMoved"  # same account on both sides: nothing for the books, still audited
     payload = {"date": date, "reference": reference, "kind": kind, "items": items, **(details or {})}
     aggregate_type, aggregate_id = aggregate or ("StockOperation", uuid.uuid4())
-    event = record(
-        session,
-        ctx,
-        type=event_type,
-        company_id=company.id,
-        aggregate_type=aggregate_type,
-        aggregate_id=aggregate_id,
-        payload=payload,
-        store_id=items[0].get("store_id"),
-        event_id=event_id,
-    )
+    # The event's subscribers (availability) run inside record(): they get the moves from here rather
+    # than reading back the rows just written.
+    made = session.info.setdefault(MOVES_OF_EVENT, {})
+    made[event_id] = moves
+    try:
+        event = record(
+            session,
+            ctx,
+            type=event_type,
+            company_id=company.id,
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            payload=payload,
+            store_id=items[0].get("store_id"),
+            event_id=event_id,
+        )
+    finally:
+        made.pop(event_id, None)
     if corrections:
         correction_event_id = new_id()
         for correction in corrections:
