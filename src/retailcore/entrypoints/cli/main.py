@@ -36,6 +36,7 @@ from retailcore.adapters.orm import utcnow
 from retailcore.core.errors import FieldProblem, RetailcoreError
 from retailcore.entrypoints.api.orphans import PARENT_PID
 from retailcore.entrypoints.bootstrap import Runtime
+from retailcore.entrypoints.cli import connectors as connectors_cli
 from retailcore.entrypoints.cli import exports as export_cli
 from retailcore.entrypoints.cli import gift_cards as gift_cards_cli
 from retailcore.entrypoints.cli import ledger as ledger_cli
@@ -67,6 +68,7 @@ app.add_typer(orders_cli.app, name="orders")
 app.add_typer(returns_cli.app, name="returns")
 app.add_typer(pos_cli.app, name="pos")
 app.add_typer(gift_cards_cli.app, name="gift-cards")
+app.add_typer(connectors_cli.app, name="connectors")
 app.command("simulate")(simulate_cli.simulate)
 app.command("relay")(relay_cli.relay)
 
