@@ -9,15 +9,18 @@ received 5 at a time there.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from decimal import Decimal
 
 import httpx
 import pytest
+from apitools import API
 from sqlalchemy import func, select
 from test_shopify_webhooks import EXAMPLE_SKUS, example_order, shop  # noqa: F401 (the fixture)
+from typer.testing import CliRunner
 
-from contract.shopify_server import Clock, FakeShopify
+from contract.shopify_server import Clock, FakeShopify, served
 from retailcore.access.model import system_principal
 from retailcore.adapters.db import transaction
 from retailcore.adapters.orm import utcnow
@@ -25,11 +28,13 @@ from retailcore.connectors import services as connectors
 from retailcore.connectors import shopify_catchup, shopify_stock, vault
 from retailcore.connectors.sync_tables import ConnectorItem
 from retailcore.connectors.tables import Connector, SyncMessage
+from retailcore.entrypoints.cli.main import app
 from retailcore.eventlog.services import CommandContext
 from retailcore.inventory.services import MoveLine, move_stock
 from retailcore.masterdata.tables import Company, Location
 from retailcore.orders import tables as ot
 
+runner = CliRunner(env={"COLUMNS": "200"})
 TOKEN = "shpat_test"
 LOCATION = "gid://shopify/Location/1"
 
@@ -314,3 +319,112 @@ def test_items_are_linked_by_sku_once(shopify, runtime):
     with runtime.session_factory() as session:
         rows = session.scalars(select(ConnectorItem)).all()
     assert [(r.sku, r.external_id) for r in rows] == [("P001", "gid://shopify/InventoryItem/1")]
+
+
+# -- over HTTP: the API and the CLI, against the contract server served by uvicorn ------------------
+
+
+@pytest.fixture
+def live(shopify, monkeypatch):
+    """The contract server on a port of its own, the connector pointed at it, on the real clock (a
+    bucket large enough that nothing waits)."""
+    shopify.server.clock = time.monotonic
+    shopify.server._at = shopify.server.started_at = time.monotonic()
+    shopify.server._rest_at = shopify.server._at
+    monkeypatch.setenv("RETAILCORE_CONNECTOR_KEY", shopify.key)
+    with served(shopify.server) as url:
+        shopify.settings(admin_api_url=url)
+        yield shopify
+
+
+def sync(*args: str):
+    return runner.invoke(app, ["connectors", "sync", "shopify", *args])
+
+
+def test_the_api_pushes_stock_and_pulls_orders_and_shows_where_they_are(live, client, admin):
+    live.product("P001", 1)
+    connector = f"{API}/connectors/{live.connector_id}"
+    answer = client.post(f"{connector}/sync", json={"kind": "stock"}, headers=admin)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["kind"] == "stock"
+    assert (answer.json()["report"]["sent"], answer.json()["report"]["failed"]) == (1, 0)
+    assert live.server.level("P001", LOCATION) == 5
+
+    view = client.get(connector, headers=admin).json()
+    assert view["has_access_token"] is True and "access_token" not in view
+    assert view["stock_push"]["linked_products"] == 1
+    assert view["stock_push"]["pending_events"] == 0 and view["stock_push"]["unsent_batches"] == 0
+    assert view["stock_push"]["last_run"]["sent"] == 1
+
+    live.server.orders = [_pulled(2001, 1)]
+    pulled = client.post(f"{connector}/sync", json={"kind": "orders"}, headers=admin)
+    assert pulled.status_code == 200, pulled.text
+    assert pulled.json()["report"]["orders"] == 1 and pulled.json()["report"]["failed"] == 1  # no iPods here
+    assert client.get(connector, headers=admin).json()["orders_catch_up"]["cursor"] is not None
+
+    bad = client.post(f"{connector}/sync", json={"kind": "prices"}, headers=admin)
+    assert bad.status_code == 422
+    live.settings(locations={})
+    unmapped = client.post(f"{connector}/sync", json={"kind": "stock"}, headers=admin)
+    assert unmapped.status_code == 409 and unmapped.json()["code"] == "no-locations-mapped"
+
+
+def test_a_connector_is_given_an_access_token_that_is_never_returned(shop, client, admin, runtime):  # noqa: F811
+    answer = client.post(
+        f"{API}/connectors",
+        json={
+            "company_id": shop.company_id,
+            "kind": "shopify",
+            "name": "second.myshopify.com",
+            "secret": "s",
+            "access_token": "shpat_secret_value",
+            "settings": {"locations": {"1": "W1"}, "stock_batch_size": 50, "api_version": "2026-10"},
+        },
+        headers=admin,
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["has_access_token"] is True
+    assert "shpat_secret_value" not in answer.text
+    with runtime.session_factory() as session:
+        row = session.get(Connector, uuid.UUID(answer.json()["id"]))
+        assert row.access_token and "shpat_secret_value" not in row.access_token
+        assert vault.unseal(runtime.settings.connector_key, row.access_token) == "shpat_secret_value"
+    refused = client.post(
+        f"{API}/connectors",
+        json={
+            "company_id": shop.company_id,
+            "kind": "shopify",
+            "name": "third.myshopify.com",
+            "secret": "s",
+            "settings": {"stock_batch_size": 251, "stock_push": "always"},
+        },
+        headers=admin,
+    )
+    assert refused.status_code == 422
+    assert {p["field"] for p in refused.json()["errors"]} >= {
+        "settings.stock_batch_size",
+        "settings.stock_push",
+    }
+
+
+def test_the_cli_syncs_and_exits_non_zero_on_what_failed(live):
+    live.product("P001", 1)
+    done = sync("--shop", "example.myshopify.com", "--stock")
+    assert done.exit_code == 0, done.output
+    assert "stock: 1 quantities set in 1 batches" in done.stdout
+    assert live.server.level("P001", LOCATION) == 5
+
+    live.server.orders = [_pulled(3001, 1)]  # its iPods are not products here: it fails, and is kept
+    failed = sync("--orders")
+    assert failed.exit_code == 1
+    assert "orders: 1 pulled" in failed.stdout and "1 failed" in failed.stdout
+    assert "unknown-sku" in failed.stderr
+
+    assert sync("--shop", "nowhere.myshopify.com").exit_code == 1
+    assert sync("--stock", "--orders").exit_code == 1
+
+    live.settings(admin_api_url="http://127.0.0.1:9")  # nothing listens there
+    live.receive("P001", 1)
+    unreachable = sync("--stock")
+    assert unreachable.exit_code == 1  # the batch failed and waits for its retry in the sync log
+    assert "shopify-unreachable" in unreachable.stderr

@@ -27,11 +27,14 @@ same over real HTTP (uvicorn), for the CLI's tests.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import re
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -397,3 +400,27 @@ class FakeShopify:
             base = f"{request.url.scheme}://{request.url.netloc.decode()}{request.url.path}"
             headers["Link"] = f'<{base}?{urlencode({"limit": limit, "page_info": token})}>; rel="next"'
         return httpx.Response(200, content=json.dumps({"orders": page}, default=str), headers=headers)
+
+
+@contextlib.contextmanager
+def served(server: FakeShopify) -> Iterator[str]:
+    """Serve ``server`` over HTTP on a free port of 127.0.0.1 while inside; yields its base URL."""
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    http = uvicorn.Server(
+        uvicorn.Config(server.asgi, host="127.0.0.1", port=port, log_level="warning", interface="asgi3")
+    )
+    thread = threading.Thread(target=http.run, daemon=True)
+    thread.start()
+    while not http.started:  # uvicorn sets it once it listens
+        if not thread.is_alive():
+            raise RuntimeError("the contract server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        http.should_exit = True
+        thread.join(10)
