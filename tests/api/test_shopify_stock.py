@@ -28,6 +28,7 @@ from retailcore.connectors import services as connectors
 from retailcore.connectors import shopify_catchup, shopify_stock, vault
 from retailcore.connectors.sync_tables import ConnectorItem
 from retailcore.connectors.tables import Connector, SyncMessage
+from retailcore.entrypoints import sweeps
 from retailcore.entrypoints.cli.main import app
 from retailcore.eventlog.services import CommandContext
 from retailcore.inventory.services import MoveLine, move_stock
@@ -428,3 +429,16 @@ def test_the_cli_syncs_and_exits_non_zero_on_what_failed(live):
     unreachable = sync("--stock")
     assert unreachable.exit_code == 1  # the batch failed and waits for its retry in the sync log
     assert "shopify-unreachable" in unreachable.stderr
+
+
+def test_the_sweep_pushes_the_stock_of_a_connector_that_sweeps_it_only_when_it_changed(live, runtime):
+    live.product("P001", 1)
+    assert sweeps.push_connector_stock(runtime.session_factory, live.key) == 0  # "manual": not swept
+    live.settings(stock_push="sweep")
+    assert sweeps.push_connector_stock(runtime.session_factory, live.key) == 1
+    assert live.server.level("P001", LOCATION) == 5
+    with runtime.session_factory() as session:
+        assert shopify_stock.due_for_sweep(session) == []
+    live.receive("P001", 3)
+    assert sweeps.push_connector_stock(runtime.session_factory, live.key) == 1
+    assert live.server.level("P001", LOCATION) == 8

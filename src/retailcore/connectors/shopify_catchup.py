@@ -102,6 +102,7 @@ def catch_up(
             since = connector.created_at.astimezone(dt.UTC).isoformat()
         api = admin_api(connector, key, **(api_options or {}))
     report = CatchUpReport(full=full, since=since)
+    started = utcnow()
     newest = _when(since) if since else None
     params: dict[str, Any] = {"status": "any", "limit": PAGE_SIZE}
     if since:
@@ -116,7 +117,9 @@ def catch_up(
                     newest = updated
                 if progress is not None:
                     progress(report.orders)
-        report.cursor = newest.astimezone(dt.UTC).isoformat() if newest else since
+        # Nothing updated since: the cursor stays (or, after a full pull of an empty shop, starts now).
+        last = newest or (_when(since) if since else None) or started
+        report.cursor = last.astimezone(dt.UTC).isoformat()
         with transaction(session_factory) as session:
             _move_cursor(session, connector_id, report.cursor, report)
     finally:

@@ -661,6 +661,8 @@ class StockPushReport:
     waited_seconds: float = 0.0
     cost: int = 0
     messages: list[str] = field(default_factory=list)
+    error: str | None = None
+    """Why the run stopped before sending (the shop refused or could not be reached while linking)."""
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -685,6 +687,8 @@ def push_stock(
         full = full or cursor is None or cursor.position is None
         after = 0 if full else int(cursor.position or 0)
         upto = settled_head(session, after)
+        while (further := settled_head(session, upto)) != upto:  # a backlog beyond one read
+            upto = further
         pairs_wanted = None if full else changed_since(session, connector.company_id, after, upto)
         api = admin_api(connector, key, **(api_options or {}))
     report = StockPushReport(full=full, cursor=upto)
@@ -764,6 +768,9 @@ def push_stock(
                     report.messages.append(f"batch {done}: {message.error}")
             if progress is not None:
                 progress(done, len(message_ids))
+    except Exception as error:
+        report.error = str(error) or type(error).__name__
+        raise
     finally:
         report.requests = api.stats.requests
         report.throttled = api.stats.throttled
@@ -815,6 +822,7 @@ def _record_run(
         "refused": report.refused,
         "throttled": report.throttled,
         "cost": report.cost,
+        "error": report.error,
     }
     with transaction(session_factory) as session:
         row = session.get(ConnectorCursor, (connector_id, CURSOR))
@@ -827,6 +835,32 @@ def _record_run(
         else:
             row.last_run = summary
             row.updated_at = now
+
+
+def due_for_sweep(session: Session) -> list[uuid.UUID]:
+    """The Shopify connectors set to ``"stock_push": "sweep"`` with availability changes past their
+    cursor (or never pushed): what the serving process's sweep pushes."""
+    due = []
+    for connector in session.scalars(
+        select(Connector).where(Connector.kind == "shopify", Connector.active.is_(True))
+    ):
+        if (connector.settings or {}).get("stock_push") != "sweep" or connector.access_token is None:
+            continue
+        row = session.get(ConnectorCursor, (connector.id, CURSOR))
+        if row is None or not row.position:
+            due.append(connector.id)
+            continue
+        if session.scalar(
+            select(Event.position)
+            .where(
+                Event.company_id == connector.company_id,
+                Event.type == "AvailabilityChanged",
+                Event.position > int(row.position),
+            )
+            .limit(1)
+        ):
+            due.append(connector.id)
+    return due
 
 
 def status(session: Session, connector: Connector) -> dict[str, Any] | None:
