@@ -109,14 +109,18 @@ class Harness:
 
 
 @pytest.fixture
-def shopify(shop, runtime):  # noqa: F811 (the fixture imported above)
+def shopify(shop, runtime, client, admin):  # noqa: F811 (the fixture imported above)
     clock = Clock()
     server = FakeShopify(token=TOKEN, clock=clock)
     server.add_location(1)
-    with transaction(runtime.session_factory) as session:
-        row = session.get(Connector, uuid.UUID(shop.connector["id"]))
-        row.access_token = vault.seal(runtime.settings.connector_key, TOKEN)
-        row.settings = {**row.settings, "locations": {"1": "W1"}, "admin_api_url": "http://shop.test"}
+    settings = {**shop.connector["settings"], "locations": {"1": "W1"}, "admin_api_url": "http://shop.test"}
+    answer = client.patch(
+        f"{API}/connectors/{shop.connector['id']}",
+        json={"access_token": TOKEN, "settings": settings},
+        headers=admin,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["has_access_token"] is True and TOKEN not in answer.text
     harness = Harness(shop, runtime, server, clock)
     yield harness
     shopify_stock.configure(None)

@@ -47,6 +47,16 @@ class CreateConnector(CompanyScoped):
     )
 
 
+class UpdateConnector(Request):
+    settings: JsonObject | None = Field(
+        None, description="The connector's settings, replaced whole (see `POST /connectors` for the keys)."
+    )
+    access_token: text(min_length=1, max_length=500) | None = Field(
+        None, description="shopify: a new Admin API access token. Stored encrypted, never returned."
+    )
+    active: bool | None = Field(None, description="false: webhooks are refused (401) and nothing is synced.")
+
+
 class Replay(Request):
     message_id: uuid.UUID | None = Field(
         None, description="One message (failed or dead-lettered); omitted: every one of `status`."

@@ -20,8 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from retailcore.adapters.db import begin_writing
 from retailcore.adapters.orm import utcnow
 from retailcore.connectors import commands as c
+from retailcore.connectors import configure, shopify, shopify_catchup, shopify_stock
 from retailcore.connectors import services as svc
-from retailcore.connectors import shopify, shopify_catchup, shopify_stock
 from retailcore.core.errors import FieldProblem, Unauthenticated, ValidationFailed
 from retailcore.core.inputs import Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
@@ -110,6 +110,25 @@ def get_connector(connector_id: uuid.UUID, api: Annotated[Api, Depends(reader("c
         )
 
     return api.read(work)
+
+
+@router.patch(
+    "/connectors/{connector_id}",
+    response_model=c.ConnectorView,
+    summary="Change a connector's settings, access token or state",
+    description="What the body names is replaced (`settings` whole); the client secret is not changed here.",
+    responses={409: {"description": "No connector key to store the access token with"}},
+)
+async def update_connector(
+    connector_id: uuid.UUID,
+    body: c.UpdateConnector,
+    api: Annotated[Api, Depends(writer("connectors:write"))],
+) -> Response:
+    def work(session: Session, ctx: CommandContext) -> c.ConnectorView:
+        row = svc.connector_in_scope(session, api.principal, connector_id)
+        return configure.update_connector(session, ctx, row, body, _key(api))
+
+    return await api.command(work)
 
 
 @router.post(
