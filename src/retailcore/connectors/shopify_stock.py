@@ -239,7 +239,7 @@ def web_available(
     return {key: whole_units(value) for key, value in totals.items()}
 
 
-def settled_head(session: Session, after: int, limit: int = 50_000) -> int:
+def settled_head(session: Session, after: int, limit: int = 50_000, grace_seconds: float = 1.0) -> int:
     """The last event log position up to which every position is settled: present, or a hole no
     running transaction can fill any more. SQLite writes one transaction at a time and hands out
     positions in commit order, so there every hole is a rolled-back position."""
@@ -253,17 +253,17 @@ def settled_head(session: Session, after: int, limit: int = 50_000) -> int:
     ).all()
     head = after
     for row in rows:
-        if row.position != head + 1 and not _hole_settled(session, row.recorded_at):
+        if row.position != head + 1 and not _hole_settled(session, row.recorded_at, grace_seconds):
             break
         head = row.position
     return head
 
 
-def _hole_settled(session: Session, later_recorded_at: dt.datetime) -> bool:
+def _hole_settled(session: Session, later_recorded_at: dt.datetime, grace_seconds: float) -> bool:
     """A hole before an event recorded at ``later_recorded_at`` is settled once no transaction of this
     database that began before that moment (plus a grace second for clocks) is still writing: the one
     that drew the missing position began before the later one drew its own."""
-    grace = dt.timedelta(seconds=1)
+    grace = dt.timedelta(seconds=grace_seconds)
     if later_recorded_at > utcnow() - grace:
         return False
     writers = session.scalar(
