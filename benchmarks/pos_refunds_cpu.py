@@ -43,7 +43,7 @@ WRAPPED = {
 }
 
 
-def child(volume: int, share: float) -> None:
+def child(volume: int, share: float, collector: str) -> None:
     import importlib
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -63,7 +63,12 @@ def child(volume: int, share: float) -> None:
                     spent[__name] = spent.get(__name, 0.0) + time.process_time() - started
 
             setattr(module, name, functools.wraps(original)(timed))
-    gc.disable()
+    if collector == "off":
+        gc.disable()
+    else:  # as the product runs (decision 0010)
+        from retailcore.entrypoints.bootstrap import tune_garbage_collector
+
+        tune_garbage_collector(50_000)
     with tempfile.TemporaryDirectory() as work:
         cases.pos_batch(f"sqlite:///{work}/pos.db", volume, {"refund_share": share}, None)
     print(json.dumps(spent))
@@ -76,16 +81,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--volume", type=int, default=10_000)
     parser.add_argument("--share", type=float, default=0.05)
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--collector", choices=("off", "tuned"), default="off", help="off, or tuned as the product runs it"
+    )
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(int(args.child[0]), float(args.child[1]))
+        child(int(args.child[0]), float(args.child[1]), args.child[2])
         return
     results: dict[float, list[dict[str, float]]] = {0.0: [], args.share: []}
     for _ in range(args.runs):
         for share in results:
             out = subprocess.run(
-                [sys.executable, __file__, "--child", str(args.volume), str(share)],
+                [sys.executable, __file__, "--child", str(args.volume), str(share), args.collector],
                 check=True,
                 capture_output=True,
                 text=True,

@@ -109,6 +109,20 @@ def test_fifo_consumes_the_oldest_layers_first(shop):
     assert shop.balance("goods_received_not_invoiced") == D("-220.00")
 
 
+def test_fifo_takes_only_the_layers_a_sale_needs_and_their_order_holds_across_sales(shop):
+    """Many small layers (as customer returns leave): each sale reads only the oldest ones it needs,
+    ends exactly on a layer's boundary or inside one, and the next sale goes on where it stopped."""
+    product = shop.product("FL1", "fifo")
+    for day, cost in enumerate(["1.00", "2.00", "3.00", "4.00", "5.00", "6.00"], start=1):
+        shop.receive(product, "2", cost, day=day)
+    assert shop.sell(product, "4", day=7)[0] == D("6.00")  # 2 x 1 + 2 x 2: ends on a boundary
+    assert shop.sell(product, "3", day=8)[0] == D("10.00")  # 2 x 3 + 1 x 4: ends inside a layer
+    assert shop.sell(product, "1", day=9)[0] == D("4.00")  # the rest of that layer
+    # More than every open layer holds: 2 x 5 + 2 x 6, then 1 at the last cost (6.00).
+    assert shop.sell(product, "5", day=10)[0] == D("28.00")
+    assert shop.stock_value() == D("-6.00") == shop.balance("inventory")
+
+
 def test_average_cost_blends_receipts(shop):
     product = shop.product("A1", "average")
     shop.receive(product, "10", "10.00")

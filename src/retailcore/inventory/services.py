@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter
 from typing import Any, Protocol
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -282,21 +282,51 @@ def current_unit_cost(product: CostMethod, cost: i.ProductCost | StockValue) -> 
 
 
 def _open_layers_of(
-    session: Session, company: Company, product_ids: set[uuid.UUID]
+    session: Session, company: Company, needed: dict[uuid.UUID, Decimal]
 ) -> dict[uuid.UUID, list[i.ValuationLayer]]:
-    """The open layers of several products at once (one locking query), oldest first per product."""
-    found: dict[uuid.UUID, list[i.ValuationLayer]] = {product_id: [] for product_id in product_ids}
-    for layer in session.scalars(
-        select(i.ValuationLayer)
+    """The open layers the operation will consume, oldest first per product, locked in one query.
+
+    Only the oldest layers that cover ``needed`` (the quantity leaving stock per product) are loaded:
+    a product whose shelf is refilled by many small layers (every customer return adds one at its
+    original cost) would otherwise load them all, each time it sells. A window sum gives each layer
+    the quantity of the layers before it; those already covering the need are left in the database.
+    Safe without locking the others: the caller holds the products' cost rows (:func:`_lock_rows`),
+    which every operation consuming or adding layers takes first."""
+    layer = i.ValuationLayer
+    before = (
+        func.sum(layer.remaining_quantity)
+        .over(partition_by=layer.product_id, order_by=(layer.date, layer.id), rows=(None, -1))
+        .label("before")
+    )
+    ranked = (
+        select(layer.id, layer.product_id, before)
         .where(
-            i.ValuationLayer.company_id == company.id,
-            i.ValuationLayer.product_id.in_(sorted(product_ids, key=str)),
-            i.ValuationLayer.remaining_quantity > Decimal(0),
+            layer.company_id == company.id,
+            one_of(session, layer.product_id, needed),
+            layer.remaining_quantity > Decimal(0),
         )
-        .order_by(i.ValuationLayer.product_id, i.ValuationLayer.date, i.ValuationLayer.id)
+        .subquery()
+    )
+    # The largest need bounds every product's rows in SQL; each product's own need, below.
+    wanted = [
+        row.id
+        for row in session.execute(
+            select(ranked.c.id, ranked.c.product_id, ranked.c.before).where(
+                func.coalesce(ranked.c.before, ZERO) < max(needed.values())
+            )
+        )
+        if (row.before or ZERO) < needed[row.product_id]
+    ]
+    found: dict[uuid.UUID, list[i.ValuationLayer]] = {product_id: [] for product_id in needed}
+    if not wanted:
+        return found
+    for row in session.scalars(
+        select(layer)
+        .where(one_of(session, layer.id, wanted))
+        .order_by(layer.product_id, layer.date, layer.id)
         .with_for_update()
     ):
-        found[layer.product_id].append(layer)
+        found[row.product_id].append(row)
     return found
 
 
@@ -347,7 +377,7 @@ class _Valued:
     unit_cost: Decimal
     item: dict[str, Any]
     correction: Decimal = Decimal(0)
-    layer: i.ValuationLayer | None = None
+    layer: dict[str, Any] | None = None
 
 
 def _value_in(
@@ -380,15 +410,16 @@ def _value_in(
     if product.cost_method == "fifo":
         covered = min(line.quantity, max(-cost.quantity, Decimal(0)))
         if line.quantity - covered > 0:
-            layer = i.ValuationLayer(
-                company_id=company.id,
-                product_id=product.id,
-                move_id=move_id,
-                date=date,
-                quantity=line.quantity,
-                remaining_quantity=line.quantity - covered,
-                unit_cost=unit,
-            )
+            layer = {
+                "id": new_id(),
+                "company_id": company.id,
+                "product_id": product.id,
+                "move_id": move_id,
+                "date": date,
+                "quantity": line.quantity,
+                "remaining_quantity": line.quantity - covered,
+                "unit_cost": unit,
+            }
     return _Valued(value=value, unit_cost=unit, item=item, correction=correction, layer=layer)
 
 
@@ -685,15 +716,16 @@ def move_stock(
     event_id = new_id()  # moves point at the event recorded after they are valued
     costs, quants = _lock_rows(session, company, lines, locations)
     created_at = utcnow()
-    new_layers: list[i.ValuationLayer] = []
+    new_layers: list[dict[str, Any]] = []
     # The FIFO products leaving stock: their open layers, locked in one query, consumed in memory.
-    fifo_out = {
-        line.product_id
-        for line in lines
-        if products[line.product_id].cost_method == "fifo"
-        and locations[line.from_location_id].kind in VALUED
-        and locations[line.to_location_id].kind not in VALUED
-    }
+    fifo_out: dict[uuid.UUID, Decimal] = {}
+    for line in lines:
+        if (
+            products[line.product_id].cost_method == "fifo"
+            and locations[line.from_location_id].kind in VALUED
+            and locations[line.to_location_id].kind not in VALUED
+        ):
+            fifo_out[line.product_id] = fifo_out.get(line.product_id, ZERO) + line.quantity
     open_layers = _open_layers_of(session, company, fifo_out) if fifo_out else {}
     with session.no_autoflush:  # FIFO layers change in memory; the last flush writes them
         for line, move_id in zip(lines, new_ids(len(lines)), strict=True):
@@ -703,7 +735,7 @@ def move_stock(
             cost = costs[product.id]
             line_kind = line.kind or kind
 
-            layer: i.ValuationLayer | None = None
+            layer: dict[str, Any] | None = None
             store_id = destination.store_id or source.store_id
             dims = {
                 "product_category": product.category,
@@ -810,9 +842,10 @@ def move_stock(
                 item["kind"] = line_kind
             items.append(item)
     _write_back(session, company, costs, quants)
-    # The operation's moves go in as one multi-row insert; the layers that point at them after it.
+    # The operation's moves go in as one multi-row insert; the layers that point at them after it
+    # (rows, not ORM objects: a POS batch's refunds add a layer per FIFO product and original cost).
     insert_rows(session, i.StockMove.__table__, [_row(move) for move in moves])
-    session.add_all(new_layers)
+    insert_rows(session, i.ValuationLayer.__table__, new_layers)
 
     if event_type is None:
         event_type = spec.event_type

@@ -173,11 +173,19 @@ def load_originals(
             Order.number,
             Order.state,
             Order.customer_id,
+            Order.company_id,
         )
         .join(Order, Order.id == Line.order_id)
-        .where(Order.company_id == company_id, one_of(session, Line.id, wanted))
+        .where(one_of(session, Line.id, wanted))
     )
-    return {row.id: (row, Original(row.order_id, row.number, row.state, row.customer_id)) for row in rows}
+    # The company is checked here, not in SQL: SQLite without statistics answers `company_id = ?`
+    # with the orders' company index, walking every order of the company (20 ms a batch after 10,000
+    # sales, growing) instead of the lines' primary key (under 1 ms).
+    return {
+        row.id: (row, Original(row.order_id, row.number, row.state, row.customer_id))
+        for row in rows
+        if row.company_id == company_id
+    }
 
 
 def price_refund(
