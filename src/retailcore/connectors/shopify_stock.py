@@ -55,6 +55,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from retailcore.adapters.db import transaction
 from retailcore.adapters.orm import utcnow
+from retailcore.adapters.queries import one_of
 from retailcore.connectors import vault
 from retailcore.connectors.links import Outcome, Permanent
 from retailcore.connectors.shopify_client import DEFAULT_VERSION, AdminApi, ShopifyError
@@ -320,7 +321,8 @@ def _items(
             row.product_id: row
             for row in session.scalars(
                 select(ConnectorItem).where(
-                    ConnectorItem.connector_id == connector.id, ConnectorItem.product_id.in_(products)
+                    ConnectorItem.connector_id == connector.id,
+                    one_of(session, ConnectorItem.product_id, products),
                 )
             )
         }
@@ -335,7 +337,7 @@ def _items(
             for row in session.scalars(
                 select(ConnectorStockLevel).where(
                     ConnectorStockLevel.connector_id == connector.id,
-                    ConnectorStockLevel.product_id.in_({p for p, _ in pairs}),
+                    one_of(session, ConnectorStockLevel.product_id, {p for p, _ in pairs}),
                 )
             )
         }
@@ -388,7 +390,7 @@ def discover(
         if product_ids is not None:
             if not product_ids:
                 return 0
-            query = query.where(Product.id.in_(product_ids))
+            query = query.where(one_of(session, Product.id, product_ids))
         wanted = {sku: product for product, sku in session.execute(query).all()}
     found: dict[str, str] = {}
     skus = sorted(wanted)
