@@ -283,7 +283,7 @@ def _pulled(order_id: int, minutes: int) -> dict:
     return example_order(id=order_id, refunds=[], fulfillments=[], updated_at=stamp, financial_status="paid")
 
 
-def test_the_catch_up_lands_a_missed_order_once_and_lands_nothing_twice(shopify, runtime, monkeypatch):
+def test_the_catch_up_lands_a_missed_order_once_and_skips_a_known_one(shopify, runtime, monkeypatch):
     for n, sku in enumerate(EXAMPLE_SKUS, start=1):
         shopify.product(sku, n)
     known, missed = _pulled(1001, 1), _pulled(1002, 2)
@@ -293,19 +293,56 @@ def test_the_catch_up_lands_a_missed_order_once_and_lands_nothing_twice(shopify,
 
     report = shopify.catch_up()
 
-    assert (report.orders, report.landed, report.updated, report.duplicates, report.failed) == (2, 1, 1, 0, 0)
+    assert (report.orders, report.landed, report.skipped, report.updated, report.failed) == (2, 1, 1, 0, 0)
     assert report.requests == 2
-    with runtime.session_factory() as session:
-        assert session.scalar(select(func.count()).select_from(ot.OrderRow)) == 2
     assert report.cursor == dt.datetime.fromisoformat(missed["updated_at"]).astimezone(dt.UTC).isoformat()
-
-    again = shopify.catch_up()  # the same versions again (the cursor is inclusive)
-    assert (again.orders, again.landed, again.duplicates) == (1, 0, 1)
     with runtime.session_factory() as session:
         assert session.scalar(select(func.count()).select_from(ot.OrderRow)) == 2
-        pulled = session.scalars(select(SyncMessage).where(SyncMessage.webhook_id.like("catch-up:%"))).all()
-    assert len(pulled) == 2 and {m.status for m in pulled} == {"processed"}
-    assert max(m.duplicate_deliveries for m in pulled) == 1
+        (pulled,) = session.scalars(
+            select(SyncMessage).where(SyncMessage.webhook_id.like("catch-up:%"))
+        ).all()
+    assert (pulled.external_id, pulled.topic, pulled.status) == ("1002", "orders/updated", "processed")
+
+    again = shopify.catch_up()  # the cursor is inclusive: the newest order comes again, and is skipped
+    assert (again.orders, again.landed, again.skipped, again.updated) == (1, 0, 1, 0)
+    with runtime.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(ot.OrderRow)) == 2
+        assert (
+            session.scalar(
+                select(func.count()).select_from(SyncMessage).where(SyncMessage.webhook_id.like("catch-up:%"))
+            )
+            == 1
+        )
+
+
+def test_the_catch_up_repairs_a_cancellation_whose_webhook_never_came(shopify, runtime):
+    for n, sku in enumerate(EXAMPLE_SKUS, start=1):
+        shopify.product(sku, n)
+    order = _pulled(1001, 1)
+    shopify.shop.ok("orders/create", order)
+    later = (utcnow() + dt.timedelta(minutes=5)).isoformat()
+    shopify.server.orders = [
+        {**order, "updated_at": later, "cancelled_at": later, "cancel_reason": "customer"}
+    ]
+
+    report = shopify.catch_up()
+
+    assert (report.orders, report.landed, report.updated, report.skipped) == (1, 0, 1, 0)
+    (ours,) = shopify.shop.orders()
+    assert ours["state"] == "cancelled"
+
+
+def test_an_order_that_fails_is_kept_and_pulled_again_is_a_duplicate_delivery(shopify, runtime):
+    shopify.server.orders = [_pulled(1001, 1)]  # its iPods are not products here
+    first = shopify.catch_up()
+    again = shopify.catch_up()
+    assert (first.failed, again.duplicates, again.failed) == (1, 1, 0)
+    with runtime.session_factory() as session:
+        (message,) = session.scalars(
+            select(SyncMessage).where(SyncMessage.webhook_id.like("catch-up:%"))
+        ).all()
+    assert (message.status, message.duplicate_deliveries) == ("failed", 1)
+    assert message.error.startswith("unknown-sku")
 
 
 def test_a_catch_up_refused_by_the_shop_moves_no_cursor(shopify, runtime):

@@ -8,7 +8,8 @@ updated_at_min=...&limit=250``, following the ``Link`` header's ``rel="next"`` p
 one to :func:`retailcore.connectors.shopify.handle` as an inbound message of the sync log:
 
 * the order as ``orders/updated`` (lands it if it never did, else brings payment and cancellation up
-  to date; ``connector_links`` keeps one Shopify order one order);
+  to date; ``connector_links`` keeps one Shopify order one order), unless a webhook already brought
+  this very version (the same ``updated_at``): then it is skipped, and no message is written;
 * each of its ``fulfillments`` and ``refunds`` not linked yet as ``fulfillments/create`` and
   ``refunds/create`` (their own webhook bodies: the REST Fulfillment and Refund resources).
 
@@ -31,16 +32,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from retailcore.adapters.db import transaction
 from retailcore.adapters.orm import utcnow
-from retailcore.connectors import links
+from retailcore.connectors import links, shopify
 from retailcore.connectors import services as svc
 from retailcore.connectors.shopify_stock import _shopify, admin_api
 from retailcore.connectors.sync_tables import ConnectorCursor
-from retailcore.connectors.tables import Connector
+from retailcore.connectors.tables import Connector, SyncMessage
 
 CURSOR = "orders"
 PAGE_SIZE = 250
@@ -56,7 +58,10 @@ class CatchUpReport:
     landed: int = 0
     """Orders that were not here before the pull."""
     updated: int = 0
-    """Known orders fed again (payment, cancellation brought up to date; nothing placed twice)."""
+    """Known orders in a version no webhook brought, fed again (payment, cancellation brought up to
+    date; nothing placed twice)."""
+    skipped: int = 0
+    """Known orders in the version a webhook already brought: nothing to do."""
     repaired: int = 0
     """Fulfilments and refunds that had not arrived."""
     duplicates: int = 0
@@ -143,7 +148,11 @@ def _feed(
         assert connector is not None
         known = links.find(session, connector_id, "order", order.get("id")) is not None
         version = order.get("updated_at") or order.get("created_at") or ""
-        deliveries = [("orders/updated", order, version)]
+        deliveries = []
+        if known and _delivered(session, connector_id, order.get("id"), version):
+            report.skipped += 1
+        else:
+            deliveries.append(("orders/updated", order, version))
         for topic, kind, items in (
             ("fulfillments/create", "fulfillment", order.get("fulfillments") or []),
             ("refunds/create", "refund", order.get("refunds") or []),
@@ -180,6 +189,27 @@ def _feed(
                 report.repaired += 1
 
 
+def _delivered(session: Session, connector_id: uuid.UUID, order_id: object, version: str) -> bool:
+    """Did a processed message bring this order in this version (its ``updated_at``)?"""
+    wanted = _when(version)
+    for body in session.scalars(
+        select(SyncMessage.body).where(
+            SyncMessage.connector_id == connector_id,
+            SyncMessage.direction == "inbound",
+            SyncMessage.external_id == str(order_id),
+            SyncMessage.topic.in_(shopify.ORDER_TOPICS),
+            SyncMessage.status == "processed",
+        )
+    ):
+        try:
+            seen = json.loads(body).get("updated_at")
+        except (ValueError, AttributeError):
+            continue
+        if seen == version or (wanted is not None and seen and _when(seen) == wanted):
+            return True
+    return False
+
+
 def _move_cursor(
     session: Session, connector_id: uuid.UUID, position: str | None, report: CatchUpReport
 ) -> None:
@@ -190,6 +220,7 @@ def _move_cursor(
         "orders": report.orders,
         "landed": report.landed,
         "updated": report.updated,
+        "skipped": report.skipped,
         "repaired": report.repaired,
         "duplicates": report.duplicates,
         "failed": report.failed,
