@@ -3,9 +3,9 @@
 ``retailcore connectors sync shopify [--shop DOMAIN] [--stock|--orders] [--full]`` pushes the web
 channel's available-to-promise to the shop and pulls the orders its webhooks missed (both unless one is
 named), with a progress bar on stderr and a summary on stdout. Exit 0 when everything landed; 1 when
-Shopify refused something or a batch or an order failed (each failure stays in the sync log and is
-retried); 2 when the shop cannot be reached. ``sync_app`` is the ``sync`` group, for other systems'
-commands to join.
+Shopify refused something, the connector is not set up, or a batch or an order failed (each failure
+stays in the sync log and is retried); 2 when the shop cannot be reached before anything was sent.
+``sync_app`` is the ``sync`` group, for other systems' commands to join.
 """
 
 from __future__ import annotations
@@ -109,8 +109,9 @@ def sync_shopify(
             console.print(
                 f"orders: {pulled.orders} pulled since {pulled.since or 'the beginning'}:"
                 f" {pulled.landed} landed,"
-                f" {pulled.updated} brought up to date, {pulled.repaired} fulfilments and refunds repaired,"
-                f" {pulled.duplicates} already pulled, {pulled.failed} failed; cursor {pulled.cursor}"
+                f" {pulled.updated} brought up to date, {pulled.skipped} already here,"
+                f" {pulled.repaired} fulfilments and refunds repaired, {pulled.duplicates} pulled before,"
+                f" {pulled.failed} failed; cursor {pulled.cursor}"
             )
             failures += pulled.messages
     except ShopifyError as error:
