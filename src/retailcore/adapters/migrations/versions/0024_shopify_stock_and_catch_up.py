@@ -19,7 +19,7 @@ from alembic import op
 from retailcore.adapters import orm
 
 revision: str = "0024"
-down_revision: str | None = "0022"  # LOCAL: "0023" at merge
+down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
