@@ -56,6 +56,15 @@ def _locks(page: Any) -> dict[tuple[str, str], str | None]:
             return shown
 
 
+def _reveal(page: Any, locator: Any) -> Any:
+    """``locator`` once Swagger UI renders it: the page is scrolled from the top until it does (only the
+    operations near the window are rendered, so one further down the document is not there at first)."""
+    page.evaluate("window.scrollTo(0, 0)")
+    while locator.count() == 0 and page.evaluate(_SCROLL):
+        pass
+    return locator
+
+
 def _swagger_ui(page: Any, server: str) -> None:
     page.goto(f"{server}/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("retailcore")
@@ -84,7 +93,9 @@ def test_in_swagger_ui_a_user_sees_the_locks_authorizes_and_lists_the_companies(
     page.locator(".auth-container input[type=text]").fill(admin["Authorization"].removeprefix("Bearer "))
     page.locator(".auth-btn-wrapper button.authorize").click()
     page.locator(".auth-btn-wrapper button.btn-done").click()
-    operation = page.locator(".opblock-get").filter(has=page.locator('[data-path="/api/v1/companies"]'))
+    operation = _reveal(
+        page, page.locator(".opblock-get").filter(has=page.locator('[data-path="/api/v1/companies"]'))
+    )
     operation.locator(".opblock-summary-control").click()
     operation.locator("button.try-out__btn").click()
     operation.locator("button.execute").click()

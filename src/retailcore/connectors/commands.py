@@ -30,7 +30,12 @@ class CreateConnector(CompanyScoped):
         description="Per kind. shopify: `gateway` (default `shopify`), `max_attempts` (default 8),"
         " `retry_base_seconds` (default 60), `locations` ({Shopify location id: store code}), `process`"
         " (`inline`, the default: processed before the answer; `queued`: stored, answered, processed by"
-        " the server's sweep thread). odoo: `url`, `database`, `protocol` (`json2`, the default, for Odoo"
+        " the server's sweep thread); the stock push and the orders catch-up: `api_version` (default"
+        " 2026-10), `admin_api_url` (default `https://<shop>`), `stock_batch_size` (default 100, at most"
+        " 250), `stock_reason` (default `correction`), `stock_push` (`manual`, the default, or `sweep`:"
+        " pushed by the server's sweep thread); `locations` also says which Shopify location shows which"
+        " store's stock. "
+        "odoo: `url`, `database`, `protocol` (`json2`, the default, for Odoo"
         " 19+; `jsonrpc` before, with `login`), `aggregate` (`store_day`, `session` or `day`), the mapping"
         " `accounts` / `account_roles` / `journals` / `taxes` (our code -> Odoo id), `send_tax_ids`,"
         " `timeout_seconds` (docs/integrations.md#odoo).",
@@ -40,6 +45,21 @@ class CreateConnector(CompanyScoped):
         description="shopify: the app's client secret (signs the webhooks); odoo: the Odoo user's API key"
         " (or password, jsonrpc). Stored encrypted, never returned.",
     )
+    access_token: text(min_length=1, max_length=500) | None = Field(
+        None,
+        description="shopify: the app's Admin API access token (the stock push and the orders catch-up"
+        " call the shop with it). Stored encrypted, never returned.",
+    )
+
+
+class UpdateConnector(Request):
+    settings: JsonObject | None = Field(
+        None, description="The connector's settings, replaced whole (see `POST /connectors` for the keys)."
+    )
+    access_token: text(min_length=1, max_length=500) | None = Field(
+        None, description="shopify: a new Admin API access token. Stored encrypted, never returned."
+    )
+    active: bool | None = Field(None, description="false: webhooks are refused (401) and nothing is synced.")
 
 
 class Replay(Request):
@@ -60,8 +80,17 @@ class ConnectorView(BaseModel):
     name: str
     settings: dict[str, Any]
     has_secret: bool
+    has_access_token: bool = False
     active: bool
     webhook_path: str | None = Field(description="shopify: where to point the shop's webhooks.")
+    stock_push: dict[str, Any] | None = Field(
+        None,
+        description="shopify, when read one at a time: the stock push's `cursor` (event log position),"
+        " `pending_events`, `unsent_batches`, `linked_products` and `last_run`.",
+    )
+    orders_catch_up: dict[str, Any] | None = Field(
+        None, description="shopify, when read one at a time: the catch-up's `cursor` and `last_run`."
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -88,6 +117,22 @@ class SyncMessageView(BaseModel):
     received_at: dt.datetime
     processed_at: dt.datetime | None
     updated_at: dt.datetime
+
+
+class Sync(Request):
+    kind: Literal["stock", "orders"] = Field(
+        "stock",
+        description="`stock`: push available-to-promise; `orders`: pull orders updated since the cursor.",
+    )
+    full: bool = Field(
+        False,
+        description="stock: every linked product at every mapped location; orders: every order of the shop.",
+    )
+
+
+class SyncView(BaseModel):
+    kind: str
+    report: dict[str, Any] = Field(description="What the run did (counts, cursor, throttling, failures).")
 
 
 class ReplayView(BaseModel):

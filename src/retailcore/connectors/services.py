@@ -33,7 +33,7 @@ from retailcore.access.model import Principal, Role
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.paging import keyset_page
 from retailcore.connectors import commands as c
-from retailcore.connectors import odoo, raising, shopify, vault
+from retailcore.connectors import odoo, raising, shopify, shopify_stock, vault
 from retailcore.connectors.links import Outcome, Permanent, Waiting
 from retailcore.connectors.tables import Connector, SyncMessage
 from retailcore.core.errors import Conflict, FieldProblem, NotFound, RetailcoreError, ValidationFailed
@@ -65,6 +65,7 @@ def view(row: Connector) -> c.ConnectorView:
         name=row.name,
         settings=row.settings,
         has_secret=row.secret is not None,
+        has_access_token=row.access_token is not None,
         active=row.active,
         webhook_path=f"/api/v1/connectors/shopify/{row.name}/webhooks" if row.kind == "shopify" else None,
         created_at=row.created_at,
@@ -92,6 +93,7 @@ def _check_settings(kind: str, settings: dict[str, Any]) -> None:
         problems.append(FieldProblem("settings.locations", "an object of Shopify location id -> store code"))
     if kind == "odoo":
         problems += odoo.settings_problems(settings)
+    problems += shopify_stock.check_settings(settings)
     if problems:
         raise ValidationFailed("invalid connector settings", problems=problems)
 
@@ -129,6 +131,7 @@ def create_connector(
         name=name,
         settings=to_json(body.settings),  # numbers with a fraction arrive as Decimals: kept as text
         secret=vault.seal(key, body.secret) if body.secret is not None else None,
+        access_token=vault.seal(key, body.access_token) if body.access_token is not None else None,
         active=True,
         created_by=ctx.actor,
         updated_by=ctx.actor,

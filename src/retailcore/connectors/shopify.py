@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from retailcore.connectors import links
+from retailcore.connectors import links, shopify_stock
 from retailcore.connectors.links import Outcome, Permanent, Waiting
 from retailcore.connectors.tables import Connector, SyncMessage
 from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, ValidationFailed
@@ -127,7 +127,10 @@ def _one_at_a_time(session: Session, connector: Connector, shop_order: object) -
 
 def handle(session: Session, ctx: CommandContext, connector: Connector, message: SyncMessage) -> Outcome:
     """Process one Shopify webhook; raises to fail it (:class:`Waiting`, :class:`Permanent`, or any
-    domain error, retried with backoff)."""
+    domain error, retried with backoff). Outbound messages (stock pushed) are
+    :func:`retailcore.connectors.shopify_stock.handle`'s."""
+    if message.direction == "outbound":
+        return shopify_stock.handle(session, ctx, connector, message)
     data = parse(message.body)
     company = session.get(Company, connector.company_id)
     assert company is not None

@@ -52,6 +52,9 @@ class Connector(IdMixin, TimestampsMixin, Base):
     """Fernet token of the secret (never returned, never logged)."""
     previous_secret: Mapped[str | None] = mapped_column(Text)
     """The secret before the last rotation: Shopify may sign with it for up to an hour after."""
+    access_token: Mapped[str | None] = mapped_column(Text)
+    """Fernet token of the Admin API access token (Shopify: the stock push and the orders catch-up call
+    the shop with it); never returned, never logged."""
     active: Mapped[bool] = mapped_column(default=True)
     created_by: Mapped[str] = mapped_column(String(128))
     updated_by: Mapped[str] = mapped_column(String(128))

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from retailcore.accounting import subscriptions as accounting_subscriptions
 from retailcore.adapters.db import make_engine, make_session_factory
+from retailcore.connectors import shopify_stock
 from retailcore.entrypoints.settings import Settings
 from retailcore.inventory import reservations as inventory_reservations
 from retailcore.inventory.valuation import register_awaiting_posting
@@ -48,6 +49,8 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
     settings = settings or Settings()
     tune_garbage_collector(settings.gc_threshold)
     install_subscriptions()
+    # Retries of stock pushes, sent by the sweep, read the shop's access token with it.
+    shopify_stock.configure(settings.connector_key)
     engine = make_engine(
         settings.database_url,
         echo=settings.echo_sql,

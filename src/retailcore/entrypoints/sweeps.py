@@ -1,6 +1,7 @@
 """The sweeps of what is due: unpaid orders cancelled, expired reservations let go and gift cards past
 their last day expired (breakage per the company's policy), per company; then the connectors' failed
-messages whose backoff has run out are retried (:func:`retry_connector_messages`).
+messages whose backoff has run out are retried (:func:`retry_connector_messages`), and the Shopify
+connectors set to ``"stock_push": "sweep"`` push the availability that changed (:func:`push_connector_stock`).
 
 ``retailcore orders sweep`` runs them once; ``retailcore serve`` runs them every
 ``sweep_interval_seconds`` on a thread of its own (:func:`sweeping`, the API's lifespan). Each company
@@ -28,6 +29,7 @@ from retailcore.access.services import resolve_company
 from retailcore.adapters.db import transaction
 from retailcore.adapters.orm import utcnow
 from retailcore.connectors import services as connectors
+from retailcore.connectors import shopify_stock
 from retailcore.entrypoints.bootstrap import Runtime
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Company
@@ -125,15 +127,39 @@ def retry_connector_messages(factory: sessionmaker[Session], now: dt.datetime | 
     return tried
 
 
+def push_connector_stock(factory: sessionmaker[Session], key: str | None) -> int:
+    """Push stock for the connectors that sweep theirs and have changes (a read first, so an idle sweep
+    writes nothing); how many quantities were set. A failure is logged, never raised."""
+    try:
+        with factory() as session:
+            due = shopify_stock.due_for_sweep(session)
+    except Exception:
+        log.exception("finding the connectors' stock to push failed")
+        return 0
+    sent = 0
+    for connector_id in due:
+        try:
+            sent += shopify_stock.push_stock(factory, connector_id, key).sent
+        except Exception:  # the shop away, a mapping removed: logged, and tried again next time
+            log.exception("pushing stock for connector %s failed", connector_id)
+    return sent
+
+
 class Sweeper:
     """Sweeps every company now and then every ``interval`` seconds on a daemon thread, until stopped;
     in between, every ``connector_interval`` seconds, processes the connectors' messages that are due
-    (queued webhooks, retries whose backoff ran out)."""
+    (queued webhooks, retries whose backoff ran out) and pushes the stock of the Shopify connectors that
+    sweep theirs."""
 
     def __init__(
-        self, factory: sessionmaker[Session], interval: float, connector_interval: float | None = None
+        self,
+        factory: sessionmaker[Session],
+        interval: float,
+        connector_interval: float | None = None,
+        connector_key: str | None = None,
     ) -> None:
         self._factory = factory
+        self._connector_key = connector_key
         self._interval = interval
         self._connector_interval = connector_interval if connector_interval else interval
         self._stop = threading.Event()
@@ -159,6 +185,7 @@ class Sweeper:
                     log.exception("the sweep failed")
                 next_sweep = time.monotonic() + self._interval
             retry_connector_messages(self._factory)  # logs its own failures
+            push_connector_stock(self._factory, self._connector_key)  # so does this
             self._stop.wait(min(self._connector_interval, max(next_sweep - time.monotonic(), 0.0)))
 
 
@@ -169,7 +196,12 @@ def sweeping(runtime: Runtime) -> Iterator[Sweeper | None]:
     if interval <= 0:
         yield None
         return
-    sweeper = Sweeper(runtime.session_factory, interval, runtime.settings.connector_interval_seconds)
+    sweeper = Sweeper(
+        runtime.session_factory,
+        interval,
+        runtime.settings.connector_interval_seconds,
+        runtime.settings.connector_key,
+    )
     sweeper.start()
     try:
         yield sweeper

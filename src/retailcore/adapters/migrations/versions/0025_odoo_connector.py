@@ -1,10 +1,10 @@
 """odoo connector: connector_links of Odoo products, partners and moves; connector_entries (the cursor)
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0024
 Create Date: 2026-12-07 01:10:00
 
-Follows 0023 (the exceptions console).
+Follows 0024 (the Shopify stock push).
 
 * ``connector_links.kind`` also takes ``product``, ``customer`` and ``move``: an Odoo
   ``product.product``, ``res.partner`` or ``account.move`` id and what it is here (decision 0033).
@@ -22,7 +22,7 @@ from alembic import op
 from retailcore.adapters import orm
 
 revision: str = "0025"
-down_revision: str | None = "0023"
+down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -20,8 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from retailcore.adapters.db import begin_writing
 from retailcore.adapters.orm import utcnow
 from retailcore.connectors import commands as c
+from retailcore.connectors import configure, shopify, shopify_catchup, shopify_stock
 from retailcore.connectors import services as svc
-from retailcore.connectors import shopify
 from retailcore.core.errors import FieldProblem, Unauthenticated, ValidationFailed
 from retailcore.core.inputs import Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
@@ -92,9 +92,88 @@ def list_connectors(
     return api.read(work)
 
 
-@router.get("/connectors/{connector_id}", response_model=c.ConnectorView, summary="Read a connector")
+@router.get(
+    "/connectors/{connector_id}",
+    response_model=c.ConnectorView,
+    summary="Read a connector",
+    description="A Shopify connector's view also says how far its stock push (`stock_push`) and its"
+    " orders catch-up (`orders_catch_up`) have got, and how their last runs ended.",
+)
 def get_connector(connector_id: uuid.UUID, api: Annotated[Api, Depends(reader("connectors:read"))]) -> Any:
-    return api.read(lambda session: svc.view(svc.connector_in_scope(session, api.principal, connector_id)))
+    def work(session: Session) -> c.ConnectorView:
+        row = svc.connector_in_scope(session, api.principal, connector_id)
+        return svc.view(row).model_copy(
+            update={
+                "stock_push": shopify_stock.status(session, row),
+                "orders_catch_up": shopify_catchup.status(session, row),
+            }
+        )
+
+    return api.read(work)
+
+
+@router.patch(
+    "/connectors/{connector_id}",
+    response_model=c.ConnectorView,
+    summary="Change a connector's settings, access token or state",
+    description="What the body names is replaced (`settings` whole); the client secret is not changed here.",
+    responses={409: {"description": "No connector key to store the access token with"}},
+)
+async def update_connector(
+    connector_id: uuid.UUID,
+    body: c.UpdateConnector,
+    api: Annotated[Api, Depends(writer("connectors:write"))],
+) -> Response:
+    def work(session: Session, ctx: CommandContext) -> c.ConnectorView:
+        row = svc.connector_in_scope(session, api.principal, connector_id)
+        return configure.update_connector(session, ctx, row, body, _key(api))
+
+    return await api.command(work)
+
+
+@router.post(
+    "/connectors/{connector_id}/sync",
+    response_model=c.SyncView,
+    summary="Push stock to the shop, or pull the orders its webhooks missed, now",
+    description=(
+        "Shopify. `stock`: the web channel's available-to-promise per mapped Shopify location, for what"
+        " changed since the last push (`full`: every linked product), in batches of"
+        " `inventorySetQuantities` within Shopify's cost limits; each batch is an outbound message of the"
+        " sync log. `orders`: the orders updated since the cursor (`full`: every order), each through the"
+        " webhooks' handling, so nothing lands twice. Answers when done, with what the run did; a batch"
+        " or an order that failed stays in the sync log and is retried."
+    ),
+    responses={
+        409: {
+            "description": "No access token, no location mapped, or the shop refused or could not be reached"
+        },
+        422: {"description": "Not a Shopify connector"},
+    },
+)
+async def sync(
+    connector_id: uuid.UUID,
+    api: Annotated[Api, Depends(writer("connectors:write"))],
+    body: c.Sync | None = None,
+) -> Response:
+    request = body or c.Sync()
+
+    def work() -> c.SyncView:
+        factory = api.request.app.state.session_factory
+        with factory() as session:
+            connector = svc.connector_in_scope(session, api.principal, connector_id)
+            if connector.kind != "shopify":
+                raise ValidationFailed(
+                    f"connector {connector.name} is a {connector.kind} connector: only shopify syncs here",
+                    problems=[FieldProblem("connector_id", "not a shopify connector")],
+                )
+        if request.kind == "stock":
+            report = shopify_stock.push_stock(factory, connector_id, _key(api), full=request.full).as_dict()
+        else:
+            report = shopify_catchup.catch_up(factory, connector_id, _key(api), full=request.full).as_dict()
+        return c.SyncView(kind=request.kind, report=report)
+
+    answer = await run_in_threadpool(work)
+    return JSONResponse(answer.model_dump(mode="json"))
 
 
 class SyncLogQuery(BaseModel):
