@@ -22,6 +22,7 @@ from retailcore.entrypoints.api.routers import (
     fx,
     health,
     ledger,
+    marketplace,
     masterdata,
     orders,
     payments,
@@ -91,6 +92,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         # First: routes are matched in order (a request walks the list until one matches), and
         # Shopify's webhooks are the most frequent requests of an installation with a shop.
         connectors.router,
+        marketplace.router,
         *masterdata.ROUTERS,
         ledger.router,
         fx.router,

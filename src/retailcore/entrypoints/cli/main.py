@@ -39,6 +39,7 @@ from retailcore.entrypoints.bootstrap import Runtime
 from retailcore.entrypoints.cli import exports as export_cli
 from retailcore.entrypoints.cli import gift_cards as gift_cards_cli
 from retailcore.entrypoints.cli import ledger as ledger_cli
+from retailcore.entrypoints.cli import marketplace as marketplace_cli
 from retailcore.entrypoints.cli import orders as orders_cli
 from retailcore.entrypoints.cli import output
 from retailcore.entrypoints.cli import pos as pos_cli
@@ -69,6 +70,7 @@ app.add_typer(pos_cli.app, name="pos")
 app.add_typer(gift_cards_cli.app, name="gift-cards")
 app.command("simulate")(simulate_cli.simulate)
 app.command("relay")(relay_cli.relay)
+import_app.command("marketplace")(marketplace_cli.import_marketplace)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
