@@ -406,3 +406,20 @@ def test_importing_needs_a_marketplace_connector_and_the_permission(market, auth
     )
     assert response.status_code == 403, response.text
     assert market.messages() == 0
+
+
+def test_a_retried_upload_with_its_idempotency_key_answers_the_first_result(market, client, admin):
+    for sku in SKUS:
+        market.product(sku)
+    amazon = market.connector("amazon-de", AMAZON_LIKE)
+    headers = {**admin, "Content-Type": "text/csv", "Idempotency-Key": "report-2026-11-02"}
+    url = f"{API}/connectors/{amazon['id']}/imports"
+
+    first = client.post(url, content=amazon_report(), headers=headers)
+    again = client.post(url, content=amazon_report(), headers=headers)
+
+    assert first.status_code == again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert first.json()["landed"] == 3
+    assert market.messages() == 3
