@@ -137,3 +137,19 @@ class SyncView(BaseModel):
 
 class ReplayView(BaseModel):
     replayed: list[SyncMessageView]
+
+
+class ImportFailure(BaseModel):
+    order_id: str = Field(description="The marketplace's order id.")
+    message_id: uuid.UUID = Field(description="Its message in the sync log (replay it after a fix).")
+    error: str
+
+
+class ImportView(BaseModel):
+    """What one marketplace report did. Each order is one inbound message of the sync log."""
+
+    orders: int = Field(description="Distinct order ids in the file.")
+    landed: int = Field(description="Orders placed now.")
+    duplicates: int = Field(description="Orders that had landed before (`duplicate_of`), placed nothing.")
+    failed: int = Field(description="Orders that failed (bad SKU, bad amount...), kept for a replay.")
+    failures: list[ImportFailure]

@@ -33,7 +33,7 @@ from retailcore.access.model import Principal, Role
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.paging import keyset_page
 from retailcore.connectors import commands as c
-from retailcore.connectors import odoo, raising, shopify, shopify_stock, vault
+from retailcore.connectors import marketplace, odoo, raising, shopify, shopify_stock, vault
 from retailcore.connectors.links import Outcome, Permanent, Waiting
 from retailcore.connectors.tables import Connector, SyncMessage
 from retailcore.core.errors import Conflict, FieldProblem, NotFound, RetailcoreError, ValidationFailed
@@ -51,7 +51,11 @@ DUE = ("received", *RETRYABLE)
 """A ``received`` message with a ``next_attempt_at`` was queued (``"process": "queued"``)."""
 
 Handler = Callable[[Session, CommandContext, Connector, SyncMessage], Outcome]
-HANDLERS: dict[str, Handler] = {"shopify": shopify.handle, "odoo": odoo.handle}
+HANDLERS: dict[str, Handler] = {
+    "shopify": shopify.handle,
+    "odoo": odoo.handle,
+    "marketplace": marketplace.handle,
+}
 
 
 # -- configuration ---------------------------------------------------------------------------------

@@ -84,8 +84,13 @@ class Profile:
 
     # -- card payouts --------------------------------------------------------------------------------
     payout_delay_days: int = 2
-    fee_per_ten_thousand: tuple[tuple[str, int], ...] = (("adyen", 120), ("stripe", 120), ("amazon", 1500))
-    """Gateway fee in 1/100 %: cards 1.2 %, the marketplace's commission 15 %."""
+    fee_per_ten_thousand: tuple[tuple[str, int], ...] = (
+        ("adyen", 120),
+        ("stripe", 120),
+        ("amazon", 1500),
+        ("shopify", 190),
+    )
+    """Gateway fee in 1/100 %: cards 1.2 %, Shopify's payments 1.9 %, the marketplace's commission 15 %."""
 
     # -- returns -------------------------------------------------------------------------------------
     return_percent_by_category: tuple[tuple[str, int], ...] = (("Apparel", 20), ("Footwear", 15), ("Food", 1))

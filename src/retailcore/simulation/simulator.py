@@ -54,10 +54,13 @@ from retailcore.payments import services as pay
 from retailcore.pos import commands as pc
 from retailcore.pos import services as pos
 from retailcore.pos.tables import PosSession
+from retailcore.pricing.taxes import TaxableLine, compute_taxes, load_tax_rules
 from retailcore.returns import commands as rc
 from retailcore.returns import services as returns
 from retailcore.simulation import world as w
 from retailcore.simulation.profile import PROFILE, Profile
+from retailcore.simulation.shopify import GATEWAY as SHOPIFY
+from retailcore.simulation.shopify import Shop, ShopifyWeb
 from retailcore.simulation.summary import Counters, Summary, summarize
 
 CENT = Decimal("0.01")
@@ -109,6 +112,8 @@ class _Planned:
     channel: str
     gateway: str | None = None
     line_ids: list[uuid.UUID] | None = None
+    shopify: dict[str, Any] | None = None
+    """A Shopify order (``--web-via shopify``): the action is a webhook to send, not a service call."""
 
 
 @dataclass
@@ -183,8 +188,13 @@ class Simulator:
         start: dt.date,
         profile: Profile = PROFILE,
         progress: Progress | None = None,
+        shopify: ShopifyWeb | None = None,
     ) -> None:
         self.factory = factory
+        self.shopify = shopify
+        self.shop: Shop | None = None
+        """The web shop as a Shopify shop (``shopify``): its orders go to the webhook endpoint."""
+        self.shopify_today: dict[int, int] = defaultdict(int)
         self.options = options
         self.start = start
         self.profile = profile
@@ -293,6 +303,15 @@ class Simulator:
             )
             if self.world.created:
                 w.receive_opening_stock(session, ctx, self.world, profile, self.scale, self._date(-1))
+            if self.shopify is not None:
+                company = self.world.company
+                self.shop = Shop.connect(session, ctx, company, self.shopify)
+                self.tax_rules = load_tax_rules(session, company.id, company.tax_jurisdiction)
+                self.tax_categories = dict(
+                    session.execute(
+                        select(t.Product.id, t.Product.tax_category).where(t.Product.company_id == company.id)
+                    ).all()
+                )
         world = self.world
         self.by_id = world.by_id
         self.pos_products = _Weighted([p for p in world.products if p.pos])
@@ -316,6 +335,9 @@ class Simulator:
             self.progress("stores", len(world.stores), len(world.stores))
             with transaction(self.factory) as session:
                 self._orders_day(session, day)
+            if self.shop is not None:
+                # After the orders' commit: the endpoint's transactions never wait for the simulator's.
+                self.shop.flush()
             with transaction(self.factory) as session:
                 self._back_office_day(session, day)
             self.gift_cards += self.new_gift_cards
@@ -325,7 +347,7 @@ class Simulator:
             after = self._exceptions(session)
             opened = {kind: after.get(kind, 0) - before.get(kind, 0) for kind in sorted(after)}
             self.counters.stock_exceptions = {"total": sum(opened.values()), **opened}
-            return summarize(
+            summary = summarize(
                 session,
                 world.company,
                 self.counters,
@@ -335,6 +357,9 @@ class Simulator:
                 seed=self.options.seed,
                 scale=self.scale,
             )
+            if self.shop is not None:
+                summary["shopify"] = self.shop.summary(session)
+            return summary
 
     def _exceptions(self, session: Session) -> dict[str, int]:
         return dict(
@@ -555,6 +580,9 @@ class Simulator:
         company = self.world.company
         for plan in self.plans.pop(day, []):
             ctx = self._ctx(day, 15)
+            if plan.shopify is not None:
+                self._shopify_plan(day, plan)
+                continue
             if plan.action == "cancel":
                 with self._attempt(session, "cancel"):
                     view = orders.cancel(
@@ -794,7 +822,11 @@ class Simulator:
         customer: uuid.UUID | None = None,
     ) -> None:
         """A web order: paid by card, or first with a gift card (``gift_rng``) or the member
-        ``customer``'s store credit for as much as it holds."""
+        ``customer``'s store credit for as much as it holds. With a Shopify shop, the card-paid ones are
+        Shopify's (:meth:`_shopify_order`); store credit is ours, spent here."""
+        if self.shop is not None and customer is None:
+            self._shopify_order(day, rng, minute)
+            return
         profile = self.profile
         ctx = self._ctx(day, 8 + minute // 60, minute % 60)
         collect = _percent(rng, profile.click_and_collect_percent)
@@ -876,6 +908,67 @@ class Simulator:
             self.plans[ship_day + 1].append(_Planned(view.id, "fulfil", "web"))
         else:
             self.plans[ship_day].append(_Planned(view.id, "fulfil", "web"))
+
+    def _shopify_order(self, day: int, rng: random.Random, minute: int) -> None:
+        """A web order of the Shopify shop: shipped from the warehouse, paid through Shopify, sent as
+        webhooks after the day's commit (the endpoint places it); shipped or cancelled later by webhook."""
+        assert self.shop is not None
+        profile = self.profile
+        company = self.world.company
+        at = self._ctx(day, 8 + minute // 60, minute % 60).occurred_at
+        assert at is not None
+        picked = self._pick(
+            rng,
+            self.web_products,
+            self.world.warehouse,
+            _weighted(rng, ((1, 60), (2, 28), (3, 12))),
+            lambda p: Decimal(1),
+        )
+        if not picked:
+            # The warehouse is short of what was drawn: the order service sources it from a store.
+            picked = [(self.web_products.draw(rng), Decimal(1))]
+        taxes = compute_taxes(
+            [
+                TaxableLine(str(n), p.list_price * q, self.tax_categories[p.id])
+                for n, (p, q) in enumerate(picked)
+            ],
+            self.tax_rules,
+            company.currency,
+        )
+        included = all(
+            spec.price_included for p, _ in picked for spec in self.tax_rules[self.tax_categories[p.id]]
+        )
+        self.shopify_today[day] += 1
+        serial = self.shopify_today[day]
+        order = self.shop.place(
+            rng,
+            order_id=int(self._date(day).strftime("%Y%m%d")) * 100_000 + serial,
+            number=1000 + serial,
+            created_at=at,
+            currency=company.currency,
+            lines=[(p.sku, p.list_price, q) for p, q in picked],
+            total_tax=taxes.tax_total,
+            taxes_included=included,
+        )
+        self.counters.orders["web shopify"] += 1
+        self.card_days[(SHOPIFY, day)] += Decimal(order["total_price"])
+        if _percent(rng, profile.paid_cancel_percent):
+            self.plans[day + 1].append(_Planned(uuid.UUID(int=0), "cancel", "web", SHOPIFY, shopify=order))
+        elif _percent(rng, profile.same_day_ship_percent):
+            # Shipped today: sometimes its fulfilment overtakes the order's own deliveries.
+            self.shop.fulfil(rng, order, first=_percent(rng, self.shop.config.out_of_order_percent))
+        else:
+            self.plans[day + 1].append(_Planned(uuid.UUID(int=0), "fulfil", "web", SHOPIFY, shopify=order))
+
+    def _shopify_plan(self, day: int, plan: _Planned) -> None:
+        assert self.shop is not None and plan.shopify is not None
+        rng = self._rng("shopify", day, plan.shopify["id"])
+        if plan.action == "cancel":
+            self.shop.cancel(rng, plan.shopify, self._ctx(day, 15).occurred_at or dt.datetime.now(UTC))
+            self.counters.cancelled["web shopify"] += 1
+            self.card_days[(SHOPIFY, day)] -= Decimal(plan.shopify["total_price"])
+        else:
+            self.shop.fulfil(rng, plan.shopify)
 
     def _marketplace_order(self, session: Session, day: int, rng: random.Random, minute: int) -> None:
         assert self.marketplace_products is not None
@@ -1204,6 +1297,7 @@ def simulate(
     today: dt.date | None = None,
     profile: Profile = PROFILE,
     progress: Progress | None = None,
+    shopify: ShopifyWeb | None = None,
 ) -> Summary | None:
     """Run the simulation; ``None`` when the company's history already reaches the last day asked.
 
@@ -1230,7 +1324,7 @@ def simulate(
         scale=options.scale,
         return_rates=options.return_rates,
     )
-    return Simulator(factory, options, start=start, profile=profile, progress=progress).run()
+    return Simulator(factory, options, start=start, profile=profile, progress=progress, shopify=shopify).run()
 
 
 __all__ = ["Options", "Simulator", "last_simulated_day", "simulate"]

@@ -23,6 +23,7 @@ from retailcore.entrypoints.api.routers import (
     fx,
     health,
     ledger,
+    marketplace,
     masterdata,
     odoo,
     orders,
@@ -94,6 +95,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         # Shopify's webhooks are the most frequent requests of an installation with a shop.
         connectors.router,
         odoo.router,
+        marketplace.router,
         *masterdata.ROUTERS,
         ledger.router,
         fx.router,

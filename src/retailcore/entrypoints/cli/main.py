@@ -41,6 +41,7 @@ from retailcore.entrypoints.cli import exceptions as exceptions_cli
 from retailcore.entrypoints.cli import exports as export_cli
 from retailcore.entrypoints.cli import gift_cards as gift_cards_cli
 from retailcore.entrypoints.cli import ledger as ledger_cli
+from retailcore.entrypoints.cli import marketplace as marketplace_cli
 from retailcore.entrypoints.cli import orders as orders_cli
 from retailcore.entrypoints.cli import output
 from retailcore.entrypoints.cli import pos as pos_cli
@@ -73,6 +74,7 @@ app.add_typer(connectors_cli.app, name="connectors")
 app.add_typer(exceptions_cli.app, name="exceptions")
 app.command("simulate")(simulate_cli.simulate)
 app.command("relay")(relay_cli.relay)
+import_app.command("marketplace")(marketplace_cli.import_marketplace)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -6,9 +6,14 @@ Progress bars go to stderr; the summary table (or ``--json``) to stdout.
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -17,6 +22,7 @@ from retailcore.entrypoints.cli import errors, output
 from retailcore.entrypoints.cli.options import date_option
 from retailcore.simulation import Options
 from retailcore.simulation import simulate as run_simulation
+from retailcore.simulation.shopify import ShopifyWeb, Webhook
 
 
 def _scale(value: str) -> Decimal:
@@ -64,6 +70,15 @@ def simulate(
             " Food...; default=N for the others). Repeatable.",
         ),
     ] = None,
+    web_via: Annotated[
+        Literal["shopify"] | None,
+        typer.Option(
+            "--web-via",
+            help="shopify: the web shop's card-paid orders are delivered as signed Shopify webhooks to"
+            " the API's webhook endpoint (served on a local port for the run; needs"
+            " RETAILCORE_CONNECTOR_KEY), some repeated, some out of order.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Simulate a specialty retailer's trading: POS, web, marketplace, b2b, stock and the books."""
@@ -89,8 +104,8 @@ def simulate(
         progress.update(tasks[kind], completed=done, total=total)
 
     try:
-        with progress:
-            summary = run_simulation(runtime.session_factory, options, progress=report)
+        with progress, _webhook_endpoint(runtime, web_via) as shopify:
+            summary = run_simulation(runtime.session_factory, options, progress=report, shopify=shopify)
     except RetailcoreError as exc:
         raise errors.refused(exc) from None
     if summary is None:
@@ -120,3 +135,51 @@ def _table(summary: dict[str, Any]) -> output.Listing:
         [output.text("figure"), output.amount("value")],
         rows,
     )
+
+
+@contextmanager
+def _webhook_endpoint(runtime: Any, web_via: str | None) -> Iterator[ShopifyWeb | None]:
+    """``--web-via shopify``: the API served by uvicorn on a free local port for the run (in a thread
+    of this process, on the same database), and a sender that POSTs each webhook to it over one
+    keep-alive HTTP connection."""
+    if web_via is None:
+        yield None
+        return
+    import uvicorn
+
+    from retailcore.entrypoints.api.app import create_app
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime), log_level="warning", access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise errors.fail("the webhook endpoint could not be served", exit_code=errors.CANNOT_RUN)
+        threading.Event().wait(0.05)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def send(webhook: Webhook) -> int:
+        for attempt in (1, 2):
+            try:
+                connection.request("POST", webhook.path, body=webhook.body, headers=webhook.headers)
+                response = connection.getresponse()
+                response.read()
+                return response.status
+            except (ConnectionError, http.client.HTTPException):
+                connection.close()  # the server closed an idle keep-alive: reconnect once
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    try:
+        yield ShopifyWeb(send=send, connector_key=runtime.settings.connector_key)
+    finally:
+        connection.close()
+        server.should_exit = True
+        thread.join(timeout=30)
+        listener.close()
