@@ -29,9 +29,10 @@ from retailcore.access.model import system_principal
 from retailcore.accounting import tables as a
 from retailcore.adapters.db import transaction
 from retailcore.connectors import services as connectors
-from retailcore.connectors.tables import Connector, SyncMessage
+from retailcore.connectors.tables import Connector, ConnectorLink, SyncMessage
 from retailcore.entrypoints import sweeps
 from retailcore.eventlog.services import CommandContext
+from retailcore.eventlog.tables import Event
 from retailcore.inventory import tables as i
 from retailcore.inventory.services import MoveLine, move_stock
 from retailcore.masterdata.tables import Account, Company, Location
@@ -672,3 +673,66 @@ def test_free_form_settings_keep_their_numbers_as_text(shop, client, admin):
     assert_problem(
         client.post(f"{API}/connectors", json=bad, headers=admin), 422, fields=("settings.max_attempts",)
     )
+
+
+# -- the day a message is booked on ------------------------------------------------------------------
+
+
+def _booked(runtime, shopify_id: int) -> tuple[dt.date, set[dt.date]]:
+    """The day Shopify order ``shopify_id`` was placed on here, and the days of the entries it posted."""
+    with runtime.session_factory() as session:
+        order_id = session.scalar(
+            select(ConnectorLink.internal_id).where(
+                ConnectorLink.kind == "order", ConnectorLink.external_id == str(shopify_id)
+            )
+        )
+        order = session.get(ot.OrderRow, order_id)
+        events = select(Event.id).where(
+            Event.correlation_id.in_(select(Event.correlation_id).where(Event.aggregate_id == order.id))
+        )
+        days = set(session.scalars(select(a.JournalEntry.date).where(a.JournalEntry.event_id.in_(events))))
+        return order.ordered_at.date(), days
+
+
+def test_an_order_is_booked_on_the_day_shopify_processed_it_within_the_clock_window(shop, runtime):
+    stocked(shop)
+    now = dt.datetime.now(dt.UTC)
+    three_days_ago = (now - dt.timedelta(days=3)).replace(microsecond=0)
+    shop.ok(
+        "orders/create",
+        example_order(financial_status="paid", processed_at=three_days_ago.isoformat(), id=1000),
+    )
+    ordered_on, entry_days = _booked(runtime, 1000)
+    # A webhook that arrives (or a catch-up that pulls it) three days late books it on its own day.
+    assert ordered_on == three_days_ago.date()
+    assert entry_days == {three_days_ago.date()}
+
+
+def test_an_order_older_than_the_clock_window_or_from_the_future_is_booked_now(shop, runtime):
+    stocked(shop)
+    today = dt.datetime.now(dt.UTC).date()
+    # The fixture's own date (2008) is far outside the company's 30 days: booked today.
+    shop.ok("orders/create", example_order(financial_status="paid", id=1001))
+    assert _booked(runtime, 1001) == (today, {today})
+    future = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
+    shop.ok("orders/create", example_order(financial_status="paid", id=1002, processed_at=future))
+    assert _booked(runtime, 1002) == (today, {today})
+
+
+def test_an_order_dated_in_a_locked_period_is_booked_now(shop, runtime):
+    stocked(shop)
+    now = dt.datetime.now(dt.UTC)
+    five_days_ago = now - dt.timedelta(days=5)
+    with transaction(runtime.session_factory) as session:
+        company = session.scalar(select(Company).where(Company.code == "SHOP"))
+        settings = session.get(a.LedgerSettings, company.id)
+        if settings is None:
+            settings = a.LedgerSettings(company_id=company.id)
+            session.add(settings)
+        settings.lock_date = (now - dt.timedelta(days=2)).date()
+    shop.ok(
+        "orders/create",
+        example_order(financial_status="paid", processed_at=five_days_ago.isoformat(), id=1003),
+    )
+    ordered_on, entry_days = _booked(runtime, 1003)
+    assert ordered_on == now.date() and entry_days == {now.date()}

@@ -28,6 +28,8 @@ recorded as a duplicate of it, never placed again.
 from __future__ import annotations
 
 import base64
+import dataclasses
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -38,6 +40,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from retailcore.accounting.tables import LedgerSettings
 from retailcore.connectors import links, shopify_stock
 from retailcore.connectors.links import Outcome, Permanent, Waiting
 from retailcore.connectors.tables import Connector, SyncMessage
@@ -137,6 +140,7 @@ def handle(session: Session, ctx: CommandContext, connector: Connector, message:
     _one_at_a_time(
         session, connector, data.get("id") if message.topic in ORDER_TOPICS else data.get("order_id")
     )
+    ctx = dataclasses.replace(ctx, occurred_at=_booked_at(session, company, message.topic, data, ctx))
     if message.topic in ORDER_TOPICS:
         return _order(session, ctx, company, connector, data, message.topic)
     if message.topic == "fulfillments/create":
@@ -144,6 +148,45 @@ def handle(session: Session, ctx: CommandContext, connector: Connector, message:
     if message.topic == "refunds/create":
         return _refund(session, ctx, company, connector, data)
     raise Permanent(f"topic {message.topic} is not one this connector handles", code="unknown-topic")
+
+
+WHEN = {
+    "orders/create": ("processed_at", "created_at"),
+    "orders/updated": ("updated_at",),
+    "orders/paid": ("processed_at", "created_at"),
+    "orders/cancelled": ("cancelled_at", "updated_at"),
+    "fulfillments/create": ("created_at",),
+    "refunds/create": ("processed_at", "created_at"),
+}
+"""The resource's own time, by topic: what the books date the sale, the fulfilment or the refund by."""
+
+
+def _booked_at(
+    session: Session, company: Company, topic: str, data: dict[str, Any], ctx: CommandContext
+) -> dt.datetime:
+    """When the message's fact happened at Shopify, not when it reached us: a webhook retried for hours,
+    or an order pulled by the catch-up days later, is booked on its own day. As a till's sales are
+    (decision 0015): within the company's clock window only (``sale_clock_past_days``, 30 by default),
+    never in the future (a clock ahead of ours) and never in a locked period; anything else is booked
+    now."""
+    now = ctx.occurred_at or dt.datetime.now(dt.UTC)
+    for name in WHEN.get(topic, ()):
+        value = data.get(name)
+        if not isinstance(value, str):
+            continue
+        try:
+            happened = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if happened.tzinfo is None or happened > now:
+            return now
+        if happened < now - dt.timedelta(days=company.sale_clock_past_days):
+            return now
+        ledger = session.get(LedgerSettings, company.id)
+        if ledger is not None and ledger.lock_date is not None and happened.date() <= ledger.lock_date:
+            return now
+        return happened.astimezone(dt.UTC)
+    return now
 
 
 # -- orders ------------------------------------------------------------------------------------------

@@ -306,6 +306,10 @@ class Simulator:
             if self.shopify is not None:
                 company = self.world.company
                 self.shop = Shop.connect(session, ctx, company, self.shopify)
+                # The connector books a webhook's order on the order's own day when it falls in the
+                # company's clock window (decision 0015): replaying past days, the window must reach them.
+                back = (dt.datetime.now(UTC).date() - self.start).days + 1
+                company.sale_clock_past_days = min(366, max(company.sale_clock_past_days, back))
                 self.tax_rules = load_tax_rules(session, company.id, company.tax_jurisdiction)
                 self.tax_categories = dict(
                     session.execute(
