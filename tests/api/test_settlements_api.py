@@ -1,19 +1,28 @@
 """Gateway settlements over HTTP with the published Stripe and Adyen samples (issue 17, decision 0035):
-matched and posted, chargebacks, each mismatch class, re-imports as no-ops, bad files refused."""
+lines matched and posted, chargebacks won and lost, each mismatch class from a purpose-built file,
+re-imports that change nothing, bad files refused with their line and nothing written."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from apitools import API
 from settlement_shop import Shop
+from sqlalchemy import func, select
+
+from retailcore.eventlog.tables import Event
+from retailcore.settlements.tables import Gateway, Mismatch, SettlementBatch, SettlementFile, SettlementLine
 
 D = Decimal
 EXTERNAL = Path(__file__).parents[1] / "fixtures" / "external"
 STRIPE = (EXTERNAL / "stripe" / "balance_transactions_sample.csv").read_text()
 ADYEN = (EXTERNAL / "adyen" / "settlement_detail_sample.csv").read_text()
+STRIPE_HEADER = STRIPE.splitlines()[0]
+PAYOUT = "po_1RbQx2Kx7aZ3LmN0pQrStUvW"
+CH1, CH2, PI3 = "ch_3RZaA1Kx7aZ3LmN01XyZ0001", "ch_3RZaB2Kx7aZ3LmN02XyZ0002", "pi_3RZaC3Kx7aZ3LmN03AbC0003"
 
 
 @pytest.fixture
@@ -31,8 +40,291 @@ def upload(client, headers, shop, gateway, content, **fields):
     return client.post(f"{API}/settlements", json=body, headers=headers)
 
 
-def test_smoke(client, admin, finance, shop):
-    shop.order("59.99", "stripe", "ch_3RZaA1Kx7aZ3LmN01XyZ0001")
-    done = upload(client, finance, shop, "stripe", STRIPE)
+def imported(client, headers, shop, gateway, content, **fields):
+    done = upload(client, headers, shop, gateway, content, **fields)
     assert done.status_code == 201, done.text
-    print(done.json())
+    return done.json()
+
+
+def mismatches(client, headers, **params):
+    listed = client.get(f"{API}/mismatches", params=params, headers=headers)
+    assert listed.status_code == 200, listed.text
+    return listed.json()["items"]
+
+
+def stripe_row(txn, category, gross, fee, source="", charge="", intent="", payout=PAYOUT, order="", day=None,
+               currency="usd", facing=None):  # fmt: skip
+    """One balance transaction in the sample's columns (net = gross - fee)."""
+    day = day or dt.date.today().isoformat()
+    net = D(gross) - D(fee)
+    amount, facing_currency = facing or (gross, currency)
+    at = f"{day} 10:00:00"
+    fields = [txn, at, at, at, at, currency, gross, fee, f"{net:.2f}", category, source, "", amount]
+    fields += [facing_currency, payout, at if payout else "", "", "", charge, intent, "card", "visa", order]
+    return ",".join(fields)
+
+
+def stripe_file(*rows):
+    return "\n".join([STRIPE_HEADER, *rows]) + "\n"
+
+
+def counts(runtime):
+    with runtime.session_factory() as session:
+        return tuple(
+            session.scalar(select(func.count()).select_from(model))
+            for model in (Gateway, SettlementFile, SettlementBatch, SettlementLine, Mismatch, Event)
+        )
+
+
+# -- Stripe: a payout of 3 charges, 1 refund, fees, a dispute won ---------------------------------------
+
+
+def test_a_stripe_payout_is_matched_to_our_captures_and_posted(client, admin, finance, shop, runtime):
+    first = shop.order("59.99", "stripe", CH1)
+    shop.order("120.00", "stripe", CH2)
+    shop.order("24.50", "stripe", PI3)  # our reference is the payment intent: matched by reference2
+    card = first["payments"][0]
+    refunded = client.post(
+        f"{API}/orders/{first['id']}/payments/{card['id']}/refund", json={"amount": "20.00"}, headers=admin
+    )
+    assert refunded.status_code == 200, refunded.text
+    clearing = shop.code_of("card_clearing")
+    assert shop.balance(clearing) == D("184.49")  # 59.99 + 120.00 + 24.50 - 20.00 captured, not yet settled
+
+    result = imported(client, finance, shop, "stripe", STRIPE, filename="balance_transactions_sample.csv")
+
+    assert (result["replayed"], result["lines_read"], result["lines_new"]) == (False, 7, 7)
+    assert result["batches"] == [PAYOUT]
+    # 3 charges, the refund, the dispute and its reversal are about our payments; Radar's fee is not.
+    assert result["matched"] == 6
+    [entry_id] = result["entries"]
+    entry = client.get(f"{API}/journal-entries/{entry_id}", headers=finance).json()
+    fees, transit, chargebacks = (
+        shop.code_of("gateway_fees"),
+        shop.code_of("cash_in_transit"),
+        shop.code_of("dispute_receivable"),
+    )
+    posted = sorted((line["account_code"], line["debit"], line["credit"]) for line in entry["lines"])
+    assert posted == sorted(
+        [
+            (clearing, "0.00", "184.49"),  # gross of 3 charges less the refund
+            (fees, "6.83", "0.00"),  # 2.04 + 3.78 + 1.01
+            (transit, "177.66", "0.00"),  # their net
+            (chargebacks, "120.00", "0.00"),  # disputed
+            (fees, "15.00", "0.00"),  # the dispute fee
+            (transit, "0.00", "135.00"),
+            (transit, "120.00", "0.00"),  # the dispute won
+            (chargebacks, "0.00", "120.00"),
+            (fees, "2.00", "0.00"),  # Radar, billed apart
+            (transit, "0.00", "2.00"),
+        ]
+    )
+    assert shop.balance(clearing) == D(0)  # every capture explained
+    assert shop.balance(transit) == D("160.66")  # the payout on its way: the sum of the nets
+    assert shop.balance(fees) == D("23.83")
+    assert shop.balance(chargebacks) == D(0)
+    assert shop.unbalanced_entries() == []
+
+    matches = client.get(f"{API}/settlements/matches", headers=finance).json()["items"]
+    by_key = {line["line_key"]: line for line in matches}
+    assert by_key["txn_3RZaC3Kx7aZ3LmN03c4d5e6f"]["match"] == "gateway_reference"
+    assert by_key["txn_3RZbD4Kx7aZ3LmN04d5e6f7g"]["order_number"] == first["number"]
+    [batch] = client.get(f"{API}/settlements", headers=finance).json()["items"]
+    assert (batch["reference"], batch["lines"], batch["net"], batch["payout"]) == (PAYOUT, 7, "160.66", None)
+    # The dispute raised a chargeback, closed as won by its reversal in the same payout.
+    [chargeback] = mismatches(client, finance)
+    assert (chargeback["kind"], chargeback["amount_at_risk"], chargeback["state"]) == (
+        "chargeback",
+        "135.00",
+        "resolved",
+    )
+
+
+def test_reimporting_a_file_changes_nothing_and_a_known_line_is_skipped(client, finance, shop, runtime):
+    shop.order("59.99", "stripe", CH1)
+    first = imported(client, finance, shop, "stripe", STRIPE)
+    before = counts(runtime)
+
+    again = imported(client, finance, shop, "stripe", STRIPE)
+
+    assert again["replayed"] is True
+    assert {k: v for k, v in again.items() if k != "replayed"} == {
+        k: v for k, v in first.items() if k != "replayed"
+    }
+    assert counts(runtime) == before
+    # Another file with one known line and one new: only the new line goes in.
+    lines = STRIPE.splitlines()
+    other = imported(
+        client, finance, shop, "stripe", stripe_file(lines[1], stripe_row("txn_new", "fee", "-1.00", "0.00"))
+    )
+    assert (other["replayed"], other["lines_read"], other["lines_new"]) == (False, 2, 1)
+    assert counts(runtime)[3] == before[3] + 1
+
+
+# -- Adyen: a batch with a chargeback, paid out --------------------------------------------------------
+
+
+def test_an_adyen_batch_with_a_chargeback_is_posted_and_paid_out(client, admin, auth, runtime):
+    shop = Shop(runtime, client, admin, currency="EUR")
+    finance = auth("finance", company="SHOP")
+    one = shop.order("59.99", "adyen", "8815938472610001")
+    shop.order("120.00", "adyen", "8815938472610003")
+    shop.order("24.50", "adyen", "8815938472610005")  # GBP 21.00 at 1.1666667 settles as EUR 24.50
+    card = one["payments"][0]
+    assert (
+        client.post(
+            f"{API}/orders/{one['id']}/payments/{card['id']}/refund", json={"amount": "20.00"}, headers=admin
+        ).status_code
+        == 200
+    )
+
+    result = imported(client, finance, shop, "adyen", ADYEN)
+
+    assert (result["lines_new"], result["matched"], result["batches"]) == (8, 6, ["42"])
+    clearing, transit, bank = (
+        shop.code_of("card_clearing"),
+        shop.code_of("cash_in_transit"),
+        shop.code_of("bank"),
+    )
+    assert shop.balance(clearing) == D(0)
+    assert shop.balance(transit) == D(0)  # the MerchantPayout line took the batch's net to the bank
+    assert shop.balance(bank) == D("165.83")
+    assert shop.balance(shop.code_of("gateway_fees")) == D("0.36") + D("0.06") + D("0.12") + D("0.72") + D(
+        "0.13"
+    ) + D("0.24") + D("0.15") + D("0.03") + D("0.05") + D("15.00") + D("1.80")
+    [batch] = client.get(f"{API}/settlements", headers=finance).json()["items"]
+    assert (batch["payout"], batch["paid_on"]) == ("165.83", "2025-06-05")
+    [chargeback] = mismatches(client, finance, kind="chargeback")
+    assert (chargeback["amount_at_risk"], chargeback["state"]) == ("135.00", "resolved")
+    assert shop.unbalanced_entries() == []
+
+
+def test_an_adyen_chargeback_lost_posts_the_loss(client, admin, auth, runtime):
+    shop = Shop(runtime, client, admin, currency="EUR")
+    finance = auth("finance", company="SHOP")
+    shop.order("349.99", "adyen", "1313642467023511")
+    docs_lines = (EXTERNAL / "adyen" / "settlement_detail_docs_example_lines.csv").read_text().splitlines()
+    result = imported(client, finance, shop, "adyen", "\n".join([docs_lines[0], docs_lines[2]]) + "\n")
+    assert result["matched"] == 1
+    chargeback_account = shop.code_of("dispute_receivable")
+    assert shop.balance(chargeback_account) == D("349.99")
+    [open_one] = mismatches(client, finance, state="open", kind="chargeback")
+    assert open_one["amount_at_risk"] == "357.49"  # disputed 349.99 and the fee 7.50
+
+    refused = client.post(f"{API}/mismatches/{open_one['id']}/resolve", json={"note": "lost"}, headers=admin)
+    assert refused.status_code == 403  # resolving is finance's
+    lost = client.post(
+        f"{API}/mismatches/{open_one['id']}/resolve",
+        json={"note": "lost: no evidence", "adjustment": "dispute_lost"},
+        headers=finance,
+    )
+    assert lost.status_code == 200, lost.text
+    assert lost.json()["entry_id"] is not None
+    assert shop.balance(chargeback_account) == D(0)
+    assert shop.balance(shop.code_of("chargebacks")) == D("349.99")
+    assert shop.unbalanced_entries() == []
+
+
+# -- each mismatch class from a purpose-built file ------------------------------------------------------
+
+
+def test_each_mismatch_class_is_raised_with_its_amount_at_risk(client, admin, finance, shop):
+    made = client.post(
+        f"{API}/gateways",
+        json={"company_id": shop.company["id"], "code": "stripe", "format": "stripe", "fee_rate": "0.029",
+              "fee_fixed": "0.30"},
+        headers=admin,
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    shop.order("100.00", "stripe", "ch_fee")  # expected fee 3.20, charged 3.50
+    shop.order("50.00", "stripe", "ch_partial")  # settled 40.00 of 50.00
+    shop.order("30.00", "stripe", "ch_norefund")  # refunded by the gateway, not in our books
+    shop.order("80.00", "stripe", "ch_dispute")
+    shop.order("10.00", "stripe", "ch_timing")
+    shop.order("24.50", "stripe", "ch_fx")  # settled 24.40 after conversion from EUR 22.00
+    shop.order("60.00", "stripe", "ch_auth", pay=False)
+    never = shop.order("70.00", pay=False)  # the order exists, nothing captured
+    client.post(
+        f"{API}/orders/{shop.order('15.00', pay=False)['id']}/payments",
+        json={"gateway": "stripe", "reference": "ch_uncaptured", "amount": "15.00", "capture": False},
+        headers=admin,
+    )
+    shop.order("12.00", "stripe", "ch_twice")
+    content = stripe_file(
+        stripe_row("t1", "charge", "100.00", "3.50", charge="ch_fee"),
+        stripe_row("t2", "charge", "40.00", "1.46", charge="ch_partial"),
+        stripe_row("t3", "charge", "30.00", "1.17", charge="ch_norefund"),
+        stripe_row("t4", "refund", "-30.00", "0.00", charge="ch_norefund"),
+        stripe_row("t5", "charge", "80.00", "2.62", charge="ch_dispute"),
+        stripe_row("t6", "dispute", "-80.00", "15.00", charge="ch_dispute"),
+        stripe_row("t7", "charge", "10.00", "0.59", charge="ch_timing", payout=""),
+        stripe_row("t8", "charge", "24.40", "1.01", charge="ch_fx", facing=("22.00", "eur")),
+        stripe_row("t9", "charge", "70.00", "2.33", charge="ch_gone", order=never["number"]),
+        stripe_row("t10", "charge", "15.00", "0.74", charge="ch_uncaptured"),
+        stripe_row("t11", "charge", "12.00", "0.65", charge="ch_twice"),
+        stripe_row("t12", "charge", "12.00", "0.65", charge="ch_twice"),
+        stripe_row("t13", "charge", "5.00", "0.45", charge="ch_nobody"),
+    )
+    result = imported(client, finance, shop, "stripe", content)
+
+    found = {(m["kind"], m["line_key"]): m for m in mismatches(client, finance)}
+    assert {(kind, key): found[(kind, key)]["amount_at_risk"] for kind, key in found} == {
+        ("fee_difference", "t1"): "0.30",
+        ("partial_capture", "t2"): "10.00",
+        ("refund_unknown", "t4"): "30.00",
+        ("chargeback", "t6"): "95.00",
+        ("timing", "t7"): "9.41",
+        ("currency_conversion", "t8"): "0.10",
+        ("missing_capture", "t9"): "70.00",
+        ("missing_capture", "t10"): "15.00",
+        ("duplicate", "t12"): "12.00",
+        ("unmatched", "t13"): "5.00",
+    }
+    assert result["mismatches"] == 10
+    assert all(m["state"] == "open" and m["suggestion"] for m in found.values())
+    assert found[("fee_difference", "t1")]["details"] == {"fee": "3.50", "expected": "3.20"}
+    assert found[("timing", "t7")]["age_days"] == 0
+    assert shop.unbalanced_entries() == []
+
+    # The timing line comes with the next payout: it is placed in its batch and its mismatch resolved.
+    paid = stripe_file(stripe_row("t7", "charge", "10.00", "0.59", charge="ch_timing", payout="po_next"))
+    later = imported(client, finance, shop, "stripe", paid)
+    assert (later["lines_new"], later["batches"]) == (0, ["po_next"])
+    [timing] = mismatches(client, finance, kind="timing")
+    assert timing["state"] == "resolved"
+
+    # Resolving: the exchange difference is posted; a lost dispute moves its amount to the loss.
+    fx = found[("currency_conversion", "t8")]
+    resolution = {"note": "EUR card", "adjustment": "exchange_difference"}
+    done = client.post(f"{API}/mismatches/{fx['id']}/resolve", json=resolution, headers=finance)
+    assert done.status_code == 200, done.text
+    assert (done.json()["state"], done.json()["note"]) == ("resolved", "EUR card")
+    assert shop.balance(shop.code_of("fx_realized_loss")) == D("0.10")
+    lost = client.post(
+        f"{API}/mismatches/{found[('chargeback', 't6')]['id']}/resolve",
+        json={"note": "no evidence", "adjustment": "dispute_lost"},
+        headers=finance,
+    )
+    assert lost.status_code == 200, lost.text
+    assert shop.balance(shop.code_of("dispute_receivable")) == D(0)
+    assert shop.balance(shop.code_of("chargebacks")) == D("80.00")
+    again = client.post(f"{API}/mismatches/{fx['id']}/resolve", json={"note": "again"}, headers=finance)
+    assert again.status_code == 409
+    assert shop.unbalanced_entries() == []
+
+
+def test_a_line_without_our_reference_is_matched_by_order_number_amount_and_date(client, finance, shop):
+    order = shop.order("45.00", "stripe", "pi_ours")
+    content = stripe_file(
+        stripe_row("t1", "charge", "45.00", "1.61", charge="ch_theirs", order=order["number"])
+    )
+    result = imported(client, finance, shop, "stripe", content)
+    assert result["matched"] == 1
+    [line] = client.get(f"{API}/settlements/lines", headers=finance).json()["items"]
+    assert (line["match"], line["order_number"]) == ("order_reference", order["number"])
+    assert mismatches(client, finance) == []
+    # Outside the date window the same line would not be matched.
+    old = stripe_file(
+        stripe_row("t2", "charge", "45.00", "1.61", charge="ch_x", order=order["number"], day="2020-01-01")
+    )
+    assert imported(client, finance, shop, "stripe", old)["matched"] == 0

@@ -547,7 +547,8 @@ def classify(
                 "currency": r.currency,
                 "since": r.occurred_on,
                 "details": {
-                    key: str(value) if isinstance(value, Decimal) else value for key, value in details.items()
+                    key: str(round_to_currency(value, r.currency)) if isinstance(value, Decimal) else value
+                    for key, value in details.items()
                 },
             }
         )
@@ -597,8 +598,9 @@ def classify(
             add(r, "chargeback", -r.net, disputed=-r.gross, fee=r.fee, reference=r.reference)
         elif r.kind == "adjustment":
             add(r, "unmatched", r.net, reference=r.reference)
+    raised = raise_mismatches(session, ctx, company, gateway, found)
     _disputes_won(session, file)
-    return raise_mismatches(session, ctx, company, gateway, found)
+    return raised
 
 
 def _duplicates(file: SettlementFile) -> Any:
@@ -702,10 +704,14 @@ def _post(
     for batch_id, currency, kind, gross, fee, net, day in groups:
         total = sums.setdefault((batch_id, currency), defaultdict(lambda: Decimal(0)))
         total["date"] = max(total.get("date") or day, day)
-        if kind in ("dispute", "dispute_reversal"):
+        if kind == "dispute":
             total["disputes_amount"] -= gross
             total["disputes_fee"] += fee
             total["disputes_net"] -= net
+        elif kind == "dispute_reversal":
+            total["won_amount"] += gross
+            total["won_fee"] += fee
+            total["won_net"] += net
         elif kind == "fee":
             total["costs"] -= net
         elif kind == "payout":
