@@ -328,3 +328,108 @@ def test_a_line_without_our_reference_is_matched_by_order_number_amount_and_date
         stripe_row("t2", "charge", "45.00", "1.61", charge="ch_x", order=order["number"], day="2020-01-01")
     )
     assert imported(client, finance, shop, "stripe", old)["matched"] == 0
+
+
+# -- bad files: refused with their line, nothing written -----------------------------------------------
+
+
+def _without_column(text, column):
+    rows = [line.split(",") for line in text.splitlines()]
+    at = rows[0].index(column)
+    return "\n".join(",".join(row[:at] + row[at + 1 :]) for row in rows) + "\n"
+
+
+def _replace_on_line(text, number, old, new):
+    lines = text.splitlines()
+    lines[number - 1] = lines[number - 1].replace(old, new, 1)
+    return "\n".join(lines) + "\n"
+
+
+BAD_FILES = {
+    "wrong header": ("stripe", _without_column(STRIPE, "net"), 1, "wrong header: no column net"),
+    "truncated row": ("stripe", "\n".join([*STRIPE.splitlines()[:4], STRIPE.splitlines()[4][:60]]) + "\n", 5,
+                      "the row has"),
+    "unknown currency": ("stripe", _replace_on_line(STRIPE, 3, ",usd,", ",usx,"), 3, "unknown currency"),
+    "negative fee": ("stripe", _replace_on_line(STRIPE, 2, ",59.99,2.04,57.95,", ",59.99,-2.04,62.03,"), 2,
+                     "fee: -2.04 is negative on a charge line"),
+    "net not gross minus fee": ("stripe", _replace_on_line(STRIPE, 4, ",23.49,", ",23.50,"), 4, "net 23.50"),
+    "inexact amount": ("stripe", _replace_on_line(STRIPE, 6, ",-135.00,", ",-135.001,"), 6, "more decimals"),
+    "adyen negative commission": ("adyen", _replace_on_line(ADYEN, 3, ",,0.72,", ",-1,0.72,"), 3, "negative"),
+    "adyen unknown currency": ("adyen", _replace_on_line(ADYEN, 8, ",EUR,1.80,", ",XYZ,1.80,"), 8,
+                               "unknown currency 'XYZ'"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_a_bad_file_is_refused_with_its_line_and_nothing_is_written(client, finance, shop, runtime, case):
+    gateway, content, line, message = BAD_FILES[case]
+    before = counts(runtime)
+
+    refused = upload(client, finance, shop, gateway, content)
+
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert problem["code"] == "settlement-file-refused"
+    assert problem["detail"].startswith(f"line {line}: ")
+    [error] = problem["errors"]
+    assert error["field"] == f"file.line.{line}"
+    assert message in error["detail"]
+    assert counts(runtime) == before  # not even the gateway, created on a first good import
+
+
+def test_the_generic_csv_is_read_through_its_mapping(client, admin, finance, shop):
+    made = client.post(
+        f"{API}/gateways",
+        json={"company_id": shop.company["id"], "code": "paypal", "format": "csv", "name": "PayPal"},
+        headers=admin,
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["clearing_account"] == shop.code_of("card_clearing")
+    shop.order("33.00", "paypal", "PP-1")
+    mapping = {
+        "columns": {"line_id": "Txn", "date": "Date", "type": "Type", "currency": "Cur", "gross": "Gross",
+                    "fee": "Fee", "reference": "Payment", "batch": "Payout"},
+        "types": {"Sale": "charge", "Withdrawal": "payout"},
+    }  # fmt: skip
+    today = dt.date.today().isoformat()
+    content = f"Txn,Date,Type,Cur,Gross,Fee,Payment,Payout\nA1,{today},Sale,USD,33.00,1.20,PP-1,W9\n"
+    content += f"A2,{today},Withdrawal,USD,-31.80,0.00,,W9\n"
+    result = imported(client, finance, shop, "paypal", content, mapping=mapping)
+    assert (result["lines_new"], result["matched"], result["mismatches"]) == (2, 1, 0)
+    assert shop.balance(shop.code_of("bank")) == D("31.80")
+    assert shop.balance(shop.code_of("card_clearing")) == D(0)
+    bad = upload(client, finance, shop, "paypal", content + "x", mapping={"columns": {"line_id": "Txn"}})
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} >= {"mapping.columns.date", "mapping.columns.gross"}
+
+
+def test_gateways_are_listed_and_changed_with_an_audit_trail(client, admin, shop, runtime):
+    made = client.post(
+        f"{API}/gateways",
+        json={"company_id": shop.company["id"], "code": "adyen", "format": "adyen"},
+        headers=admin,
+    )
+    assert made.status_code == 201, made.text
+    bank = shop.code_of("bank")
+    changed = client.patch(
+        f"{API}/gateways/adyen",
+        json={"company_id": shop.company["id"], "fee_rate": "0.015", "transit_account": bank},
+        headers=admin,
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["fee_rate"], changed.json()["transit_account"]) == ("0.015", bank)
+    listed = client.get(f"{API}/gateways", params={"company_id": "SHOP"}, headers=admin).json()["items"]
+    assert [g["code"] for g in listed] == ["adyen"]
+    unknown = client.patch(
+        f"{API}/gateways/adyen",
+        json={"company_id": shop.company["id"], "bank_account": "9999"},
+        headers=admin,
+    )
+    assert unknown.status_code == 422
+    with runtime.session_factory() as session:
+        types = list(
+            session.scalars(select(Event.type).where(Event.type.like("Gateway%")).order_by(Event.recorded_at))
+        )
+        change = session.scalar(select(Event).where(Event.type == "GatewayChanged"))
+    assert types == ["GatewayCreated", "GatewayChanged"]
+    assert (change.payload["before"]["fee_rate"], change.payload["after"]["fee_rate"]) == (None, "0.015")
