@@ -63,8 +63,8 @@ DEFAULT_ROLES = {
     "transit": "cash_in_transit",
     "bank": "bank",
 }
-SELF_CREATING = ("stripe", "adyen")
-"""Gateway codes created on first import (with the format of the same name)."""
+SELF_CREATING = ("stripe", "adyen", "csv")
+"""Gateway codes created on first import, with the format of the same name (`csv` reads a mapping)."""
 SUGGESTIONS = {
     "fee_difference": "Check the fee against the contract; claim the difference or write it off.",
     "partial_capture": "Settled less than captured: refund or cancel the uncaptured rest of the payment.",
