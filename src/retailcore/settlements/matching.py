@@ -8,7 +8,7 @@ the new lines of a file at once, never a query per line (decision 0035).
    and an order created within ``[window_from, window_to]`` (the line's date minus ``DAYS_BEFORE``, plus
    ``DAYS_AFTER``).
 
-Each step is one correlated ``UPDATE`` that both backends run with the indexes on
+Each step is one ``UPDATE ... FROM`` join that both backends run with the indexes on
 ``order_payments (company_id, gateway, reference)`` and ``orders (company_id, number)``.
 """
 
@@ -46,7 +46,11 @@ def window(day: dt.date) -> tuple[dt.date, dt.date]:
 
 
 def match_file(session: Session, company_id: uuid.UUID, gateway: str, file_id: uuid.UUID) -> int:
-    """Match the unmatched payment lines of one file; returns how many lines are matched after it."""
+    """Match the unmatched payment lines of one file; returns how many lines are matched after it.
+
+    Each step is one ``UPDATE ... FROM`` join (PostgreSQL hashes or merges it; SQLite walks the
+    reference index). Two payments of ours with one gateway reference would be ambiguous: the join then
+    takes either, as the gateway reference is meant to be unique per gateway."""
     lines = SettlementLine.__table__
     payments = OrderPaymentRow.__table__
     orders = OrderRow.__table__
@@ -56,43 +60,34 @@ def match_file(session: Session, company_id: uuid.UUID, gateway: str, file_id: u
         lines.c.kind.in_(PAYMENT_KINDS),
     )
     for column in (lines.c.reference, lines.c.reference2):
-        found = (
-            select(payments.c.id)
+        session.execute(
+            update(lines)
             .where(
+                todo,
                 payments.c.company_id == company_id,
                 payments.c.gateway == gateway,
                 payments.c.reference == column,
             )
-            .order_by(payments.c.id)
-            .limit(1)
-            .scalar_subquery()
+            .values(payment_id=payments.c.id, match="gateway_reference")
+            .execution_options(synchronize_session=False)
         )
-        session.execute(
-            update(lines)
-            .where(todo, column.is_not(None), found.is_not(None))
-            .values(payment_id=found, match="gateway_reference")
-        )
-    by_order = (
-        select(payments.c.id)
-        .join(orders, and_(orders.c.company_id == payments.c.company_id, orders.c.id == payments.c.order_id))
+    session.execute(
+        update(lines)
         .where(
+            todo,
             orders.c.company_id == company_id,
             orders.c.number == lines.c.order_ref,
+            orders.c.created_at >= lines.c.window_from,
+            orders.c.created_at < lines.c.window_to,
+            payments.c.company_id == company_id,
+            payments.c.order_id == orders.c.id,
             payments.c.gateway == gateway,
             payments.c.kind == "card",
             func.abs(payments.c.authorized - func.abs(lines.c.gross))
             <= payments.c.authorized * AMOUNT_WINDOW,
-            orders.c.created_at >= lines.c.window_from,
-            orders.c.created_at < lines.c.window_to,
         )
-        .order_by(payments.c.id)
-        .limit(1)
-        .scalar_subquery()
-    )
-    session.execute(
-        update(lines)
-        .where(todo, lines.c.order_ref.is_not(None), by_order.is_not(None))
-        .values(payment_id=by_order, match="order_reference")
+        .values(payment_id=payments.c.id, match="order_reference")
+        .execution_options(synchronize_session=False)
     )
     return (
         session.scalar(

@@ -287,6 +287,8 @@ def import_file(
         progress("matched", len(rows), len(rows))
     _confirm_refunds(session, ctx, company, gateway, file)
     found = classify(session, ctx, company, gateway, file)
+    if progress:
+        progress("classified", len(rows), len(rows))
     entries = _post(session, ctx, company, gateway, file)
     if progress:
         progress("posted", len(rows), len(rows))
