@@ -433,3 +433,14 @@ def test_gateways_are_listed_and_changed_with_an_audit_trail(client, admin, shop
         change = session.scalar(select(Event).where(Event.type == "GatewayChanged"))
     assert types == ["GatewayCreated", "GatewayChanged"]
     assert (change.payload["before"]["fee_rate"], change.payload["after"]["fee_rate"]) == (None, "0.015")
+
+
+def test_settlement_postings_are_refused_at_the_ledger_events_door(client, finance, shop):
+    body = {
+        "company_id": shop.company["id"],
+        "type": "GatewaySettlementPosted",
+        "payload": {"gateway": "stripe", "batch": "x", "payout": "10.00", "bank_account": "1000"},
+    }
+    refused = client.post(f"{API}/ledger/events", json=body, headers=finance)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "balance-event-needs-its-flow"

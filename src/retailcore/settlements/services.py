@@ -462,11 +462,17 @@ def _confirm_refunds(
 
 
 def raise_mismatches(
-    session: Session, ctx: CommandContext, company: Company, gateway: Gateway, found: Sequence[dict[str, Any]]
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    gateway: Gateway,
+    file: SettlementFile,
+    found: Sequence[dict[str, Any]],
 ) -> int:
     """The one place mismatches are created (one bulk insert): ``found`` holds ``line_id``, ``kind``,
     ``amount_at_risk``, ``currency``, ``since`` and ``details``. A later exceptions console subscribes
-    here (or to the ``SettlementMismatchesRaised`` event this records)."""
+    here (or to the ``SettlementMismatchesRaised`` event this records: the gateway, the file whose
+    lines they are, and how many of each class)."""
     if not found:
         return 0
     rows = [
@@ -498,8 +504,8 @@ def raise_mismatches(
         "SettlementMismatchesRaised",
         gateway.id,
         gateway=gateway.code,
+        file_id=file.id,
         counts=dict(sorted(counts.items())),
-        mismatch_ids=[row["id"] for row in rows],
     )
     return len(rows)
 
@@ -600,7 +606,7 @@ def classify(
             add(r, "chargeback", -r.net, disputed=-r.gross, fee=r.fee, reference=r.reference)
         elif r.kind == "adjustment":
             add(r, "unmatched", r.net, reference=r.reference)
-    raised = raise_mismatches(session, ctx, company, gateway, found)
+    raised = raise_mismatches(session, ctx, company, gateway, file, found)
     _disputes_won(session, file)
     return raised
 
