@@ -875,10 +875,16 @@ def list_lines(
     ], next_cursor
 
 
+def _line_keys(session: Session, rows: Sequence[Mismatch]) -> dict[uuid.UUID, str]:
+    ids = [row.line_id for row in rows]
+    query = select(SettlementLine.id, SettlementLine.line_key).where(SettlementLine.id.in_(ids))
+    return dict(session.execute(query).all())
+
+
 def mismatch_view(
-    session: Session, row: Mismatch, today: dt.date, codes: dict[uuid.UUID, str]
+    row: Mismatch, today: dt.date, codes: dict[uuid.UUID, str], keys: dict[uuid.UUID, str]
 ) -> c.MismatchView:
-    key = session.scalar(select(SettlementLine.line_key).where(SettlementLine.id == row.line_id)) or ""
+    key = keys.get(row.line_id, "")
     return c.MismatchView(
         id=row.id,
         gateway=codes.get(row.gateway_id, ""),
@@ -917,7 +923,8 @@ def list_mismatches(
     rows, next_cursor = keyset_page(session, query, Mismatch.id, limit, cursor)
     codes = _gateway_codes(session, company)
     day = today or utcnow().date()
-    return [mismatch_view(session, row, day, codes) for row in rows], next_cursor
+    keys = _line_keys(session, rows)
+    return [mismatch_view(row, day, codes, keys) for row in rows], next_cursor
 
 
 def resolve_mismatch(
@@ -957,7 +964,7 @@ def resolve_mismatch(
         row.entry_id = session.scalar(select(JournalEntry.id).where(JournalEntry.event_id == event.id))
     row.state, row.note, row.resolved_at, row.resolved_by = "resolved", body.note, utcnow(), ctx.actor
     session.flush()
-    view = mismatch_view(session, row, today, _gateway_codes(session, company))
+    view = mismatch_view(row, today, _gateway_codes(session, company), {line.id: line.line_key})
     _record(
         session,
         ctx,
