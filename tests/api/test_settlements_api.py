@@ -264,6 +264,7 @@ def test_each_mismatch_class_is_raised_with_its_amount_at_risk(client, admin, fi
         stripe_row("t11", "charge", "12.00", "0.65", charge="ch_twice"),
         stripe_row("t12", "charge", "12.00", "0.65", charge="ch_twice"),
         stripe_row("t13", "charge", "5.00", "0.45", charge="ch_nobody"),
+        stripe_row("t14", "refund_failure", "30.00", "0.00", charge="ch_norefund"),
     )
     result = imported(client, finance, shop, "stripe", content)
 
@@ -279,8 +280,9 @@ def test_each_mismatch_class_is_raised_with_its_amount_at_risk(client, admin, fi
         ("missing_capture", "t10"): "15.00",
         ("duplicate", "t12"): "12.00",
         ("unmatched", "t13"): "5.00",
+        ("unmatched", "t14"): "30.00",
     }
-    assert result["mismatches"] == 10
+    assert result["mismatches"] == 11
     assert all(m["state"] == "open" and m["suggestion"] for m in found.values())
     assert found[("fee_difference", "t1")]["details"] == {"fee": "3.50", "expected": "3.20"}
     assert found[("timing", "t7")]["age_days"] == 0

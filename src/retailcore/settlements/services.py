@@ -604,6 +604,8 @@ def classify(
                 add(r, "refund_unknown", min(-r.gross, over), refunded_here=r.refunded, settled=-r.gross)
         elif r.kind == "dispute":
             add(r, "chargeback", -r.net, disputed=-r.gross, fee=r.fee, reference=r.reference)
+        elif r.kind == "refund_failure":
+            add(r, "unmatched", r.gross, reference=r.reference, reason="the gateway could not pay our refund")
         elif r.kind == "adjustment":
             add(r, "unmatched", r.net, reference=r.reference)
     raised = raise_mismatches(session, ctx, company, gateway, file, found)
