@@ -101,6 +101,13 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # sync log is also finance's to read (mismatches of money and tax).
     "connectors:read": frozenset({Role.admin, Role.integration, Role.finance}),
     "connectors:write": frozenset({Role.admin, Role.integration}),
+    # Gateway settlements (decision 0035): gateways are finance's and admins' master data; settlement
+    # files come from finance or a connector; mismatches are finance's to resolve.
+    "gateways:read": frozenset({Role.admin, Role.finance, Role.integration}),
+    "gateways:write": frozenset({Role.admin, Role.finance}),
+    "settlements:read": frozenset({Role.admin, Role.finance, Role.integration}),
+    "settlements:write": frozenset({Role.finance, Role.integration}),
+    "mismatches:resolve": frozenset({Role.finance}),
     # Point of sale. A close whose cash difference is above the threshold needs pos:approve.
     "pos:sell": frozenset({Role.cashier, Role.store_manager, Role.admin, Role.integration}),
     "pos:close": frozenset({Role.cashier, Role.store_manager, Role.admin}),

@@ -295,10 +295,13 @@ BALANCE_FLOWS = {
     "GiftCardReloaded": "reload a gift card with POST /gift-cards/{code}/reload",
     "GiftCardExpired": "gift cards expire with POST /gift-cards/expire (or the sweep)",
     "StoreCreditIssued": "give store credit with POST /store-credits",
+    "GatewaySettlementPosted": "import the gateway's settlement file with POST /settlements",
+    "SettlementMismatchAdjusted": "resolve the mismatch with POST /mismatches/{id}/resolve",
 }
 """Events of the payments context that move a gift card's or a customer's balance with their entry:
 the ledger alone would post the liability with no balance behind it. (``GiftCardSold`` stays open to
-systems that sell cards they keep the balances of.)"""
+systems that sell cards they keep the balances of.) Settlement postings likewise belong to their
+settlement lines and mismatches (decision 0035); ``SettlementImported`` stays open to outside systems."""
 
 
 def _refuse_stock_event(event_type: str, why: str, field: str = "type") -> ValidationFailed:

@@ -19,5 +19,6 @@ from retailcore.payments import tables as _payments  # noqa: F401
 from retailcore.pos import tables as _pos  # noqa: F401
 from retailcore.pricing import tables as _pricing  # noqa: F401
 from retailcore.returns import tables as _returns  # noqa: F401
+from retailcore.settlements import tables as _settlements  # noqa: F401
 
 metadata = Base.metadata

@@ -186,6 +186,8 @@ class OrderPaymentRow(IdMixin, Base):
             ["company_id", "order_id"], ["orders.company_id", "orders.id"], ondelete="CASCADE"
         ).ddl_if(dialect="sqlite"),
         UniqueConstraint("order_id", "gateway", "reference"),
+        # Settlement lines find their card payment by the gateway's reference (settlements.matching).
+        Index("ix_order_payments_gateway_reference", "company_id", "gateway", "reference"),
         CheckConstraint(_one_of("kind", PAYMENT_KINDS), name="kind"),
         CheckConstraint(_one_of("state", PAYMENT_STATES), name="state"),
         CheckConstraint(

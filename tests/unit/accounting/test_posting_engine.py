@@ -36,6 +36,9 @@ def test_every_default_rule_uses_roles_the_generic_chart_has():
     roles = {account.role.value for account in TEMPLATES["generic_retail"].accounts if account.role}
     for rule in DEFAULTS.values():
         for line in rule.lines:
+            if line.account_role is None:  # a pinned account: settlement rules take it from the event
+                assert line.account_code is not None and line.account_code.startswith("$"), rule.code
+                continue
             if line.account_role.startswith("$"):  # taken from the event: checked when posted
                 continue
             assert line.account_role in roles and AccountRole(line.account_role)
@@ -149,3 +152,24 @@ def test_design_section_3_events_all_have_a_default_rule():
         "StockCounted",
         "IntercompanySaleFulfilled",
     } <= POSTABLE_EVENT_TYPES
+
+
+def test_a_gateway_settlement_posts_to_the_accounts_its_payload_names():
+    payload = {
+        "gateway": "stripe",
+        "batch": "po_1",
+        "clearing_account": "1150",
+        "fee_account": "6200",
+        "transit_account": "1160",
+        "captures_gross": "100.00",
+        "captures_fee": "3.20",
+        "captures_net": "96.80",
+    }
+    drafts = draft_lines(DEFAULTS["gateway-settlement"], payload)
+    assert [(d.side, d.account_code, d.amount) for d in drafts] == [
+        ("credit", "1150", Decimal("100.00")),
+        ("debit", "6200", Decimal("3.20")),
+        ("debit", "1160", Decimal("96.80")),
+    ]
+    with pytest.raises(PostingError, match="no 'chargeback_account' account"):
+        draft_lines(DEFAULTS["gateway-settlement"], {**payload, "disputes_amount": "5.00"})

@@ -11,7 +11,9 @@ comes from in the payload:
 
 ``for_each`` walks a list of the payload (one line per matching item); without it the line reads the
 payload itself. An ``account_role`` of the form ``$field`` takes the role from that field of the item
-(stock rules use ``$stock_role``: the role of the location the goods were in).
+(stock rules use ``$stock_role``: the role of the location the goods were in). An ``account_code`` of
+the form ``$field`` takes the account's code from that field (settlement rules use
+``$clearing_account``: the accounts of the gateway the event names, decision 0035).
 
 Dimensions (``store_id``, ``channel``, ``product_category``, ``location_id``) and the
 tax fields (``tax_code``, ``tax_base``) come from the item, falling back to the payload. A negative
@@ -171,13 +173,20 @@ def draft_lines(rule: Rule, payload: Mapping[str, Any]) -> list[DraftLine]:
                 role = item.get(role[1:])
                 if not role:
                     raise PostingError(f"rule {rule.code}: the event has no '{line.account_role[1:]}' role")
+            code = line.account_code
+            if code is not None and code.startswith("$"):
+                code = item.get(code[1:])
+                if not code:
+                    raise PostingError(
+                        f"rule {rule.code}: the event has no '{line.account_code[1:]}' account"
+                    )
             tax_base = item.get("tax_base")
             drafts.append(
                 DraftLine(
                     side=side,
                     amount=abs(amount),
                     account_role=role,
-                    account_code=line.account_code,
+                    account_code=code,
                     label=line.label.format_map(_Blank(item)) if line.label else rule.code,
                     dimensions={d: item.get(d) for d in DIMENSIONS},
                     tax_code=item.get("tax_code"),

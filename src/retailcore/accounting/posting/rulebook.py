@@ -70,6 +70,47 @@ def _sales(label: str) -> list[dict[str, Any]]:
     ]
 
 
+def _pinned(side: str, field: str, amount: str, label: str) -> dict[str, Any]:
+    """A line to the account whose code the payload carries in ``field`` (a gateway's accounts)."""
+    return {"side": side, "account_code": f"${field}", "amount": amount, "label": label, "optional": True}
+
+
+SETTLEMENT_RULES: list[dict[str, Any]] = [
+    {
+        "code": "gateway-settlement",
+        "name": "Gateway settlement lines of a payout batch: clearing, fees, chargebacks, transit, bank",
+        "event_type": "GatewaySettlementPosted",
+        "journal_code": "BANK",
+        "lines": [
+            _pinned("credit", "clearing_account", "captures_gross", "Settled {gateway} {batch}"),
+            _pinned("debit", "fee_account", "captures_fee", "Fees {gateway} {batch}"),
+            _pinned("debit", "transit_account", "captures_net", "Net {gateway} {batch}"),
+            _pinned("debit", "chargeback_account", "disputes_amount", "Disputed {gateway} {batch}"),
+            _pinned("debit", "fee_account", "disputes_fee", "Dispute fees {gateway} {batch}"),
+            _pinned("credit", "transit_account", "disputes_net", "Disputes {gateway} {batch}"),
+            _pinned("debit", "transit_account", "won_net", "Disputes won {gateway} {batch}"),
+            _pinned("credit", "chargeback_account", "won_amount", "Disputes won {gateway} {batch}"),
+            _pinned("debit", "fee_account", "won_fee", "Dispute fees {gateway} {batch}"),
+            _pinned("debit", "fee_account", "costs", "Costs {gateway} {batch}"),
+            _pinned("credit", "transit_account", "costs", "Costs {gateway} {batch}"),
+            _pinned("debit", "bank_account", "payout", "Payout {gateway} {batch}"),
+            _pinned("credit", "transit_account", "payout", "Payout {gateway} {batch}"),
+        ],
+    },
+    {
+        "code": "settlement-adjustment",
+        "name": "Adjustment posted when a settlement mismatch is resolved",
+        "event_type": "SettlementMismatchAdjusted",
+        "journal_code": "BANK",
+        "lines": [
+            _pinned("debit", "debit_account", "amount", "{kind} {reference}"),
+            _pinned("credit", "credit_account", "amount", "{kind} {reference}"),
+        ],
+    },
+]
+"""Settlement import (decision 0035): each gateway names its own accounts in the payload."""
+
+
 DEFAULT_RULES: list[dict[str, Any]] = [
     {
         "code": "pos-session-close",
@@ -221,6 +262,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             _line("credit", "card_clearing", "amount", "Chargeback {gateway} {reference}"),
         ],
     },
+    *SETTLEMENT_RULES,
     {
         "code": "cash-deposit",
         "name": "Cash taken from the drawer to the bank",

@@ -48,6 +48,7 @@ from retailcore.entrypoints.cli import pos as pos_cli
 from retailcore.entrypoints.cli import relay as relay_cli
 from retailcore.entrypoints.cli import reports as report_cli
 from retailcore.entrypoints.cli import returns as returns_cli
+from retailcore.entrypoints.cli import settlements as settlements_cli
 from retailcore.entrypoints.cli import simulate as simulate_cli
 from retailcore.entrypoints.cli import stock as stock_cli
 from retailcore.entrypoints.cli.companies import CompanyOption, company_named
@@ -72,6 +73,7 @@ app.add_typer(pos_cli.app, name="pos")
 app.add_typer(gift_cards_cli.app, name="gift-cards")
 app.add_typer(connectors_cli.app, name="connectors")
 app.add_typer(exceptions_cli.app, name="exceptions")
+app.add_typer(settlements_cli.app, name="settlements")
 app.command("simulate")(simulate_cli.simulate)
 app.command("relay")(relay_cli.relay)
 import_app.command("marketplace")(marketplace_cli.import_marketplace)
