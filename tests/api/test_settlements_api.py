@@ -288,12 +288,43 @@ def test_each_mismatch_class_is_raised_with_its_amount_at_risk(client, admin, fi
     assert found[("timing", "t7")]["age_days"] == 0
     assert shop.unbalanced_entries() == []
 
+    def console() -> dict[str, dict]:
+        """The exceptions console's settlement rows, by mismatch class."""
+        rows = {}
+        for status in ("open", "resolved"):
+            listed = client.get(
+                f"{API}/exceptions",
+                params={"company_id": shop.company["id"], "type": "payment_mismatch", "status": status},
+                headers=admin,
+            )
+            assert listed.status_code == 200, listed.text
+            rows |= {row["details"]["mismatch_kind"]: row for row in listed.json()["items"]}
+        return rows
+
+    # One console row per class, with its count and the money at risk of the open ones.
+    rows = console()
+    assert {
+        kind: (row["occurrences"], row["amount_at_risk"], row["status"]) for kind, row in rows.items()
+    } == {
+        "fee_difference": (1, "0.30", "open"),
+        "partial_capture": (1, "10.00", "open"),
+        "refund_unknown": (1, "30.00", "open"),
+        "chargeback": (1, "95.00", "open"),
+        "timing": (1, "9.41", "open"),
+        "currency_conversion": (1, "0.10", "open"),
+        "missing_capture": (2, "85.00", "open"),
+        "duplicate": (1, "12.00", "open"),
+        "unmatched": (2, "35.00", "open"),
+    }
+    assert rows["chargeback"]["severity"] == "high" and rows["fee_difference"]["severity"] == "medium"
+
     # The timing line comes with the next payout: it is placed in its batch and its mismatch resolved.
     paid = stripe_file(stripe_row("t7", "charge", "10.00", "0.59", charge="ch_timing", payout="po_next"))
     later = imported(client, finance, shop, "stripe", paid)
     assert (later["lines_new"], later["batches"]) == (0, ["po_next"])
     [timing] = mismatches(client, finance, kind="timing")
     assert timing["state"] == "resolved"
+    assert console()["timing"]["status"] == "resolved"
 
     # Resolving: the exchange difference is posted; a lost dispute moves its amount to the loss.
     fx = found[("currency_conversion", "t8")]
@@ -312,6 +343,9 @@ def test_each_mismatch_class_is_raised_with_its_amount_at_risk(client, admin, fi
     assert shop.balance(shop.code_of("chargebacks")) == D("80.00")
     again = client.post(f"{API}/mismatches/{fx['id']}/resolve", json={"note": "again"}, headers=finance)
     assert again.status_code == 409
+    rows = console()
+    assert (rows["currency_conversion"]["status"], rows["chargeback"]["status"]) == ("resolved", "resolved")
+    assert rows["missing_capture"]["status"] == "open"
     assert shop.unbalanced_entries() == []
 
 

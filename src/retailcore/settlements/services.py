@@ -46,6 +46,7 @@ from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, Not
 from retailcore.core.ids import new_id
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.masterdata.tables import Account, Company
+from retailcore.monitoring import services as monitoring
 from retailcore.orders.tables import OrderPaymentRow, OrderRow
 from retailcore.returns import services as returns
 from retailcore.settlements import adyen, generic_csv, matching, stripe
@@ -287,6 +288,8 @@ def import_file(
         progress("matched", len(rows), len(rows))
     _confirm_refunds(session, ctx, company, gateway, file)
     found = classify(session, ctx, company, gateway, file)
+    # This file may have settled what earlier ones left open (a payout, a dispute won).
+    refresh_console(session, ctx, company, gateway, ("timing", "chargeback"), raised=False)
     if progress:
         progress("classified", len(rows), len(rows))
     entries = _post(session, ctx, company, gateway, file)
@@ -497,6 +500,7 @@ def raise_mismatches(
     counts: dict[str, int] = defaultdict(int)
     for row in rows:
         counts[row["kind"]] += 1
+    refresh_console(session, ctx, company, gateway, counts)
     _record(
         session,
         ctx,
@@ -508,6 +512,55 @@ def raise_mismatches(
         counts=dict(sorted(counts.items())),
     )
     return len(rows)
+
+
+CONSOLE_SEVERITY = dict.fromkeys(("chargeback", "missing_capture", "refund_unknown", "duplicate"), "high")
+"""The exceptions console's severity of a mismatch class (the others: medium)."""
+
+
+def refresh_console(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    gateway: Gateway,
+    kinds: Iterable[str],
+    *,
+    raised: bool = True,
+) -> None:
+    """The exceptions console holds one ``payment_mismatch`` per gateway and mismatch class while any of
+    that class is open, with their count and the money at risk when last raised (a person works the
+    class there, the lines in ``/mismatches``); it is resolved when the last one is. ``raised``: new
+    mismatches of these classes were just raised (else only a resolution is looked for)."""
+    for kind in sorted(set(kinds)):
+        key = f"settlement:{gateway.code}:{kind}"
+        open_ones = session.execute(
+            select(Mismatch.currency, func.count(), func.sum(Mismatch.amount_at_risk))
+            .where(Mismatch.gateway_id == gateway.id, Mismatch.kind == kind, Mismatch.state == "open")
+            .group_by(Mismatch.currency)
+            .order_by(func.count().desc())
+        ).all()
+        if not open_ones:
+            monitoring.resolve_key(
+                session, ctx, company.id, key, note=f"no open {kind} mismatch at {gateway.code} any more"
+            )
+            continue
+        if not raised:
+            continue
+        count = sum(n for _, n, _ in open_ones)
+        currency, _, at_risk = open_ones[0]  # the console's money is one currency: the largest group's
+        monitoring.record(
+            session,
+            ctx,
+            company.id,
+            type="payment_mismatch",
+            key=key,
+            severity=CONSOLE_SEVERITY.get(kind, "medium"),
+            message=f"{count} open {kind.replace('_', ' ')} mismatch(es) in {gateway.code}'s settlements",
+            amount_at_risk=at_risk or Decimal(0),
+            currency=currency,
+            occurrences=count,
+            details={"gateway": gateway.code, "mismatch_kind": kind, "open": count, "see": "/mismatches"},
+        )
 
 
 def classify(
@@ -966,6 +1019,7 @@ def resolve_mismatch(
         row.entry_id = session.scalar(select(JournalEntry.id).where(JournalEntry.event_id == event.id))
     row.state, row.note, row.resolved_at, row.resolved_by = "resolved", body.note, utcnow(), ctx.actor
     session.flush()
+    refresh_console(session, ctx, company, session.get(Gateway, row.gateway_id), [row.kind], raised=False)
     view = mismatch_view(row, today, _gateway_codes(session, company), {line.id: line.line_key})
     _record(
         session,

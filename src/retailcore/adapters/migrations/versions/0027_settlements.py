@@ -4,8 +4,7 @@ Revision ID: 0027
 Revises: 0025
 Create Date: 2026-12-07 01:30:00
 
-Numbered 0027 on the settlements branch, after 0022: other branches add 0023-0026, and this revision is
-re-chained onto the last of them at merge (only ``down_revision`` changes).
+Follows 0025 (the Odoo connector).
 
 * ``gateways``: per company and gateway code, the settlement format, currency, the five accounts
   (clearing, fee, chargeback, transit, bank) and the contract's fee (decision 0035).
