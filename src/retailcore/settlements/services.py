@@ -128,9 +128,12 @@ def gateway_by_code(session: Session, company: Company, code: str) -> Gateway:
     return found
 
 
-def list_gateways(session: Session, company: Company) -> list[c.GatewayView]:
-    rows = session.scalars(select(Gateway).where(Gateway.company_id == company.id).order_by(Gateway.code))
-    return [gateway_view(session, row) for row in rows]
+def list_gateways(
+    session: Session, company: Company, limit: int = 50, cursor: uuid.UUID | None = None
+) -> tuple[list[c.GatewayView], uuid.UUID | None]:
+    query = select(Gateway).where(Gateway.company_id == company.id)
+    rows, next_cursor = keyset_page(session, query, Gateway.id, limit, cursor)
+    return [gateway_view(session, row) for row in rows], next_cursor
 
 
 def create_gateway(

@@ -33,8 +33,14 @@ class CompanyQuery(BaseModel):
     company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
 
 
+class GatewayQuery(CompanyQuery):
+    limit: int = Field(50, ge=1, le=500)
+    cursor: uuid.UUID | None = Field(None, description=CURSOR)
+
+
 class GatewayList(BaseModel):
     items: list[c.GatewayView]
+    next_cursor: uuid.UUID | None
 
 
 class BatchQuery(CompanyQuery):
@@ -75,11 +81,12 @@ class MismatchPage(BaseModel):
 
 @router.get("/gateways", response_model=GatewayList, summary="List payment gateways")
 def list_gateways(
-    params: Annotated[CompanyQuery, Query()], api: Annotated[Api, Depends(reader("gateways:read"))]
+    params: Annotated[GatewayQuery, Query()], api: Annotated[Api, Depends(reader("gateways:read"))]
 ) -> Any:
     def work(session: Session) -> GatewayList:
         company = company_in_scope(session, api.principal, params.company_id)
-        return GatewayList(items=svc.list_gateways(session, company))
+        items, next_cursor = svc.list_gateways(session, company, params.limit, params.cursor)
+        return GatewayList(items=items, next_cursor=next_cursor)
 
     return api.read(work)
 
