@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -31,7 +33,7 @@ from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.commands import CreateCompany, CreateStore
 from retailcore.masterdata.services import create_company, create_store
 from retailcore.masterdata.tables import Account, Company
-from support import empty_database
+from support import POSTGRES_URL, empty_database
 
 CTX = CommandContext(system_principal("test"))
 FIRST, LAST = dt.date(2025, 11, 1), dt.date(2026, 4, 30)
@@ -265,3 +267,66 @@ def test_0028_computes_the_balances_of_periods_locked_before(old_database, from_
         assert balances.differences(session, company_id) == []
         assert figures(session, company_id) == from_lines(session, company_id)
     engine.dispose()
+
+
+def _wait_for_a_blocked_lock(runtime: Runtime) -> None:
+    """Until another connection waits on a lock (polled; nothing here asserts a duration)."""
+    for _ in range(600):
+        with runtime.engine.connect() as connection:
+            if connection.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar():
+                return
+        time.sleep(0.05)
+    raise AssertionError("nobody waited on a lock")
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="concurrent writers: PostgreSQL (SQLite serialises them)")
+def test_a_close_waits_for_postings_in_flight_and_refuses_those_that_waited_on_it(runtime: Runtime):
+    with transaction(runtime.session_factory) as session:
+        company_id = random_ledger(session, 13)
+        move_lock_date(session, CTX, company_id, dt.date(2025, 12, 31))
+        accounts = list(session.scalars(select(Account.id).where(Account.company_id == company_id)))
+
+    def post_in_january(session) -> None:
+        company = session.get(Company, company_id)
+        post_random(session, company, random.Random(1), dt.date(2026, 1, 15), accounts, [None])
+
+    def close_january() -> None:
+        with transaction(runtime.session_factory) as session:
+            move_lock_date(session, CTX, company_id, dt.date(2026, 1, 31))
+
+    # A posting in flight when the close starts: the close waits for it, and sums its lines.
+    with transaction(runtime.session_factory) as posting:
+        post_in_january(posting)
+        closing = threading.Thread(target=close_january)
+        closing.start()
+        _wait_for_a_blocked_lock(runtime)
+    closing.join(timeout=60)
+    assert not closing.is_alive()
+    with runtime.session_factory() as session:
+        assert balances.through(session, company_id) == dt.date(2026, 1, 31)
+        assert balances.differences(session, company_id) == []
+
+    # A posting that waits on a close in flight is refused once the close commits.
+    with transaction(runtime.session_factory) as session:
+        move_lock_date(session, CTX, company_id, dt.date(2025, 12, 31))
+    outcome: list[BaseException | None] = []
+
+    def post_and_record() -> None:
+        try:
+            with transaction(runtime.session_factory) as session:
+                post_in_january(session)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with transaction(runtime.session_factory) as session:
+        move_lock_date(session, CTX, company_id, dt.date(2026, 1, 31))
+        poster = threading.Thread(target=post_and_record)
+        poster.start()
+        _wait_for_a_blocked_lock(runtime)
+    poster.join(timeout=60)
+    assert not poster.is_alive()
+    (refused,) = outcome
+    assert isinstance(refused, Conflict) and refused.code == "period-locked"
+    with runtime.session_factory() as session:
+        assert balances.differences(session, company_id) == []

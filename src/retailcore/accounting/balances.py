@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, and_, cast, delete, func, insert, or_, select, type_coerce
+from sqlalchemy import Date, and_, cast, delete, func, insert, or_, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from retailcore.accounting import tables as a
@@ -63,8 +63,9 @@ def _month_of(session: Session, column: Any) -> Any:
 
 def through(session: Session, company_id: uuid.UUID) -> dt.date | None:
     """The last day the company's kept balances cover (None: no month is closed)."""
-    row = session.get(a.BalancesThrough, company_id)
-    return row.through if row is not None else None
+    # Read afresh, never from the session's identity map: the posting guard must see a close that
+    # committed while its transaction waited (see follow_lock).
+    return session.scalar(select(a.BalancesThrough.through).where(a.BalancesThrough.company_id == company_id))
 
 
 def _set_through(session: Session, company_id: uuid.UUID, day: dt.date | None) -> None:
@@ -117,6 +118,12 @@ def follow_lock(session: Session, company_id: uuid.UUID, lock_date: dt.date | No
         session.execute(reopened)
         current = target
     if target is not None and (current is None or target > current):
+        if session.get_bind().dialect.name == "postgresql":
+            # Wait for the transactions writing lines to finish, and hold new ones until this commits:
+            # the sums then include every line posted under the old lock date, and a posting that was
+            # waiting sees the new coverage in its guard (services._mark_posted) and is refused.
+            # SQLite writers are serialised by the database lock already.
+            session.execute(text("LOCK TABLE journal_lines IN SHARE MODE"))
         _insert_months(session, company_id, current, target)
     _set_through(session, company_id, target)
 
