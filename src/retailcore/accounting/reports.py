@@ -33,9 +33,21 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, and_, case, func, literal_column, or_, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
+from retailcore.accounting import balances
 from retailcore.accounting import tables as a
 from retailcore.adapters.orm import Amount
 from retailcore.core.decimals import DecimalStr, canonical
@@ -45,6 +57,7 @@ from retailcore.masterdata.tables import Account, Location, Store
 
 ZERO = Decimal(0)
 L = a.JournalLine
+B = a.PeriodBalance
 
 DIMENSIONS: dict[str, Any] = {
     "store_id": L.store_id,
@@ -199,6 +212,27 @@ def _sum(expression: Any) -> Any:
 def _when(condition: ColumnElement[bool], value: Any) -> Any:
     # A literal 0 rather than a bound Decimal keeps the SQL constant and needs no per-dialect binding.
     return case((condition, value), else_=literal_column("0"))
+
+
+def _combined(parts: list[Any], dimension_count: int, amounts: Sequence[str]) -> Any:
+    """The aggregates of lines (and of kept period balances) summed again per account and dimension
+    values, as one subquery. With the lines alone it is their aggregate as it is."""
+    if len(parts) == 1:
+        return parts[0].subquery()
+    union = union_all(*parts).subquery()
+    keys = [union.c.account_id, *(union.c[f"d{i}"] for i in range(dimension_count))]
+    return (
+        select(*(key.label(key.name) for key in keys), *(_sum(union.c[name]).label(name) for name in amounts))
+        .group_by(*keys)
+        .subquery()
+    )
+
+
+def _closed_months(cut: balances.Split) -> ColumnElement[bool]:
+    """The kept balances of the whole closed months inside a report's range."""
+    if cut.closed is None:
+        return false()
+    return and_(B.month >= cut.closed[0], B.month <= cut.closed[1])
 
 
 def _labels(session: Session, company_id: uuid.UUID, dimension: str, values: set[Any]) -> dict[Any, str]:
@@ -362,8 +396,9 @@ def trial_balance(
     span = resolve_range(session, company_id, date_from, date_to, period)
     dimensions = parse_group_by(group_by)
     columns = [DIMENSIONS[name] for name in dimensions]
+    cut = balances.split(span.date_from, span.date_to, balances.through_for(session, company_id, dimensions))
     before = L.date < span.date_from
-    aggregate = (
+    parts = [
         select(
             L.account_id.label("account_id"),
             *(column.label(f"d{i}") for i, column in enumerate(columns)),
@@ -371,10 +406,25 @@ def trial_balance(
             _sum(_when(~before, L.debit)).label("debit"),
             _sum(_when(~before, L.credit)).label("credit"),
         )
-        .where(*_posted(company_id), L.date <= span.date_to)
+        .where(*_posted(company_id), L.date <= span.date_to, *balances.lines_outside(cut))
         .group_by(L.account_id, *columns)
-        .subquery()
-    )
+    ]
+    if cut.lines_from is not None:  # closed months: their kept sums instead of their lines
+        kept = [balances.BALANCE_DIMENSIONS[name] for name in dimensions]
+        opening = B.month < cut.lines_from
+        in_range = _closed_months(cut)
+        parts.append(
+            select(
+                B.account_id.label("account_id"),
+                *(column.label(f"d{i}") for i, column in enumerate(kept)),
+                _sum(_when(opening, B.debit - B.credit)).label("opening"),
+                _sum(_when(in_range, B.debit)).label("debit"),
+                _sum(_when(in_range, B.credit)).label("credit"),
+            )
+            .where(B.company_id == company_id, or_(opening, in_range))
+            .group_by(B.account_id, *kept)
+        )
+    aggregate = _combined(parts, len(columns), ("opening", "debit", "credit"))
     statement = select(
         Account.id,
         Account.code,
@@ -721,17 +771,35 @@ def profit_and_loss(
     # Aggregate the lines first, then join the few resulting rows to the chart: joining first lets the
     # planner loop over accounts with one random-access heap scan each, several times slower on a
     # million lines than one sequential pass.
-    aggregate = (
+    cut = balances.split(span.date_from, span.date_to, balances.through_for(session, company_id, dimensions))
+    parts = [
         select(
             L.account_id.label("account_id"),
             *(column.label(f"d{i}") for i, column in enumerate(columns)),
             _sum(L.debit).label("debit"),
             _sum(L.credit).label("credit"),
         )
-        .where(*_posted(company_id), L.date >= span.date_from, L.date <= span.date_to)
+        .where(
+            *_posted(company_id),
+            L.date >= span.date_from,
+            L.date <= span.date_to,
+            *balances.lines_outside(cut),
+        )
         .group_by(L.account_id, *columns)
-        .subquery()
-    )
+    ]
+    if cut.closed is not None:  # whole closed months in the range: their kept sums
+        kept = [balances.BALANCE_DIMENSIONS[name] for name in dimensions]
+        parts.append(
+            select(
+                B.account_id.label("account_id"),
+                *(column.label(f"d{i}") for i, column in enumerate(kept)),
+                _sum(B.debit).label("debit"),
+                _sum(B.credit).label("credit"),
+            )
+            .where(B.company_id == company_id, _closed_months(cut))
+            .group_by(B.account_id, *kept)
+        )
+    aggregate = _combined(parts, len(columns), ("debit", "credit"))
     statement = (
         select(
             Account.id,
@@ -860,12 +928,21 @@ UNCLOSED_RESULT_NAME = "Current year earnings (unclosed result)"
 def balance_sheet(session: Session, company_id: uuid.UUID, as_of: dt.date) -> BalanceSheet:
     """Balances of every account at ``as_of`` (inclusive), with income and expense accounts folded into
     one unclosed-result row of equity, so that assets equal liabilities plus equity."""
-    aggregate = (  # aggregated before the join to the chart, as in profit_and_loss
+    # Aggregated before the join to the chart, as in profit_and_loss; whole closed months before the
+    # date from their kept balances, the rest from the lines.
+    cut = balances.split(as_of + dt.timedelta(days=1), as_of, balances.through_for(session, company_id, []))
+    parts = [
         select(L.account_id.label("account_id"), _sum(L.debit - L.credit).label("net"))
-        .where(*_posted(company_id), L.date <= as_of)
+        .where(*_posted(company_id), L.date <= as_of, *balances.lines_outside(cut))
         .group_by(L.account_id)
-        .subquery()
-    )
+    ]
+    if cut.lines_from is not None:
+        parts.append(
+            select(B.account_id.label("account_id"), _sum(B.debit - B.credit).label("net"))
+            .where(B.company_id == company_id, B.month < cut.lines_from)
+            .group_by(B.account_id)
+        )
+    aggregate = _combined(parts, 0, ("net",))
     statement = (
         select(Account.id, Account.code, Account.name, Account.type, aggregate.c.net)
         .join(aggregate, aggregate.c.account_id == Account.id)

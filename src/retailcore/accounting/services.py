@@ -21,6 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from retailcore.accounting import balances
 from retailcore.accounting import tables as a
 from retailcore.accounting.posting.engine import (
     DraftLine,
@@ -227,6 +228,7 @@ def move_lock_date(
         return settings
     settings.lock_date = lock_date
     settings.version += 1
+    balances.follow_lock(session, company_id, lock_date)
     record(
         session,
         ctx,
@@ -488,6 +490,11 @@ def _check_accounts(session: Session, company_id: uuid.UUID, account_ids: set[uu
 def _mark_posted(
     session: Session, ctx: CommandContext, entry: a.JournalEntry, target_journal: a.Journal
 ) -> None:
+    # The one place lines become posted: never into a month whose balances are kept (they would go
+    # stale). The lock date check of every caller already refuses it; this holds even if it did not.
+    through = balances.through(session, entry.company_id)
+    if through is not None and entry.date <= through:
+        raise period_locked(entry.date, through)
     number = _take_number(session, target_journal, entry.date.year)
     entry.number = f"{target_journal.code}/{entry.date.year}/{number:06d}"
     entry.state = "posted"

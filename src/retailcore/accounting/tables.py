@@ -13,7 +13,18 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from retailcore.adapters.orm import Amount, Base, IdMixin, Rate, TimestampsMixin, UTCDateTime, utcnow
@@ -67,6 +78,39 @@ class Journal(IdMixin, Base):
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), index=True)
     code: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))
+
+
+class PeriodBalance(Base):
+    """The posted lines of one closed month summed per account and store (decision 0036).
+
+    Written in one ``INSERT ... SELECT ... GROUP BY`` when the lock date passes the month's end
+    (``balances.follow_lock``), deleted when it moves back before it. A closed month receives no entry
+    (posting refuses dates on or before the lock date, and ``balances_through`` never passes it), so
+    these rows never go stale. Reports read them for whole closed months and the lines for the rest.
+    """
+
+    __tablename__ = "period_balances"
+    __table_args__ = (Index("ix_period_balances_company_month", "company_id", "month", "account_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    month: Mapped[dt.date] = mapped_column(Date)
+    """The first day of the calendar month (periods are calendar months)."""
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
+    store_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    debit: Mapped[Decimal] = mapped_column(Amount())
+    credit: Mapped[Decimal] = mapped_column(Amount())
+    line_count: Mapped[int] = mapped_column(BigInteger())
+
+
+class BalancesThrough(Base):
+    """How far a company's ``period_balances`` reach: the last day of the last whole month on or before
+    its lock date (see ``accounting/balances.py``). No row: no month is closed."""
+
+    __tablename__ = "period_balances_through"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), primary_key=True)
+    through: Mapped[dt.date] = mapped_column(Date)
 
 
 class JournalSequence(Base):

@@ -1,4 +1,4 @@
-"""``retailcore ledger ...``: exchange rates, revaluation and open items from the command line.
+"""``retailcore ledger ...``: exchange rates, revaluation, open items and period balances.
 
 Like every command: results on stdout, progress and errors on stderr, exit 1 on an expected failure
 (2 for usage errors such as a malformed date); ``open-items`` takes ``--output table|json|csv``.
@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import system_principal
-from retailcore.accounting import fx
+from retailcore.accounting import balances, fx
 from retailcore.accounting import reconciliation as r
 from retailcore.adapters.db import transaction
 from retailcore.core.decimals import canonical
@@ -28,7 +28,9 @@ from retailcore.entrypoints.cli.options import date_option
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Account, Company
 
-app = typer.Typer(help="Ledger: exchange rates, revaluation, reconciliation.", no_args_is_help=True)
+app = typer.Typer(
+    help="Ledger: exchange rates, revaluation, reconciliation, period balances.", no_args_is_help=True
+)
 
 MAX_PRINTED_PROBLEMS = 50
 LABEL_WIDTH = 40
@@ -182,3 +184,58 @@ def open_items(
     totals.append(["all accounts", *(report.buckets[label] for label in r.BUCKET_LABELS), report.total])
     listing = output.Listing("Totals", [output.text("account"), *buckets, output.amount("total")], totals)
     output.print_table(output.console(), listing)
+
+
+@app.command("rebuild-balances")
+def rebuild_balances(
+    company: CompanyOption = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only compare the kept balances with the lines; change nothing.")
+    ] = False,
+) -> None:
+    """Recompute the kept balances of closed months from the journal lines (or, with --check, compare).
+
+    The balances are written when the lock date moves and never go stale; this is a maintenance
+    command for a database edited by hand. Exit 1 when --check finds a difference."""
+    out = output.console()
+    runtime = errors.runtime()
+    found: list[balances.Difference] = []
+    written = 0
+    try:
+        with transaction(runtime.session_factory) as session:
+            target = company_named(session, company)
+            if check:
+                found = balances.differences(session, target.id)
+                through = balances.through(session, target.id)
+            else:
+                progress = output.progress_bar(output.console(stderr=True))
+                with progress:
+                    task = progress.add_task(f"summing the closed months of {target.code}", total=None)
+                    written = balances.rebuild(
+                        session,
+                        target.id,
+                        progress=lambda done, total: progress.update(task, completed=done, total=total),
+                    )
+                through = balances.through(session, target.id)
+    except RetailcoreError as exc:
+        raise refused(exc) from None
+    reach = through.isoformat() if through is not None else "no closed month"
+    if not check:
+        out.print(f"rebuilt {written} balance rows of {target.code} (through {reach})", highlight=False)
+        return
+    if not found:
+        out.print(f"the balances of {target.code} agree with its lines (through {reach})", highlight=False)
+        return
+    problems = [
+        FieldProblem(
+            f"{d.month.isoformat()[:7]} account {d.account_id} store {d.store_id or '-'}",
+            f"kept {_money(d.kept[0])} / {_money(d.kept[1])} ({d.kept[2]} lines),"
+            f" lines {_money(d.lines[0])} / {_money(d.lines[1])} ({d.lines[2]} lines)",
+        )
+        for d in found
+    ]
+    raise fail(
+        f"{len(found)} balance rows of {target.code} disagree with the lines",
+        problems=problems,
+        hint="run `retailcore ledger rebuild-balances` without --check to recompute them",
+    )
