@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from retailcore.core.decimals import DecimalStr
-from retailcore.core.inputs import Text, text
+from retailcore.core.inputs import JsonObject, Text, text
 from retailcore.masterdata.commands import CompanyScoped, CurrencyCode
 
 GatewayCode = text(strip_whitespace=True, to_lower=True, pattern=r"^[a-z0-9_.-]{1,64}$")
@@ -71,8 +71,8 @@ class ImportSettlement(CompanyScoped):
         description="The gateway's code; `stripe` and `adyen` are created on first use."
     )  # type: ignore[valid-type]
     filename: Text = Field("upload.csv", max_length=255)
-    content: str = Field(description="The file's text (CSV), as the gateway sent it.", max_length=64_000_000)
-    mapping: dict[str, Any] | None = Field(
+    content: text(max_length=64_000_000) = Field(description="The file's text (CSV), as the gateway sent it.")  # type: ignore[valid-type]
+    mapping: JsonObject | None = Field(
         None, description="For a `csv` gateway: the column mapping (docs/payments.md)."
     )
 

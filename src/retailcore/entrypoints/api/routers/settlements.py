@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from retailcore.core.inputs import Text, text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef
@@ -23,7 +24,7 @@ from retailcore.settlements.tables import MISMATCH_KINDS
 
 router = APIRouter(route_class=DecimalRoute, tags=["settlements"])
 
-GatewayPath = Annotated[str, Path(max_length=64, description="The gateway's code (`stripe`).")]
+GatewayPath = Annotated[Text, Path(max_length=64, description="The gateway's code (`stripe`).")]
 CURSOR = "The `next_cursor` of the previous page."
 
 
@@ -44,7 +45,7 @@ class GatewayList(BaseModel):
 
 
 class BatchQuery(CompanyQuery):
-    gateway: str | None = Field(None, max_length=64)
+    gateway: text(max_length=64) | None = Field(None)  # type: ignore[valid-type]
     limit: int = Field(50, ge=1, le=500)
     cursor: uuid.UUID | None = Field(None, description=CURSOR)
 
