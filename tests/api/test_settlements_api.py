@@ -5,6 +5,7 @@ re-imports that change nothing, bad files refused with their line and nothing wr
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -480,3 +481,59 @@ def test_settlement_postings_are_refused_at_the_ledger_events_door(client, finan
     refused = client.post(f"{API}/ledger/events", json=body, headers=finance)
     assert refused.status_code == 422, refused.text
     assert refused.json()["code"] == "balance-event-needs-its-flow"
+
+
+def test_the_settlement_lag_report_counts_days_to_settle_and_to_payout_and_what_is_in_flight(
+    client, admin, finance, shop, runtime
+):
+    from retailcore.orders.tables import OrderRow
+
+    today = dt.date.today()
+    early = shop.order("40.00", "stripe", "ch_lag4")  # ordered 4 days before its settlement
+    shop.order("60.00", "stripe", "ch_lag0")  # settled the day it was ordered
+    waiting = shop.order("25.00", "stripe", "ch_waiting")  # captured, not in any file: in flight
+    with runtime.session_factory() as session:
+        for order_id, days in ((early["id"], 4), (waiting["id"], 6)):
+            row = session.get(OrderRow, uuid.UUID(order_id))
+            row.ordered_at = row.ordered_at - dt.timedelta(days=days)
+        session.commit()
+    imported(
+        client,
+        finance,
+        shop,
+        "stripe",
+        stripe_file(
+            stripe_row("l1", "charge", "40.00", "1.46", charge="ch_lag4"),
+            stripe_row("l2", "charge", "60.00", "2.04", charge="ch_lag0"),
+        ),
+    )
+    answer = client.get(f"{API}/reports/settlement-lag", params={"company_id": "SHOP"}, headers=finance)
+    assert answer.status_code == 200, answer.text
+    [stripe] = [row for row in answer.json()["rows"] if row["gateway"] == "stripe"]
+    assert (stripe["settled_lines"], stripe["settled_gross"]) == (2, "100.00")
+    assert (stripe["days_to_settle_avg"], stripe["days_to_settle_p90"], stripe["days_to_settle_max"]) == (
+        "2.00",
+        4,
+        4,
+    )
+    assert (stripe["in_flight_payments"], stripe["in_flight_amount"], stripe["oldest_in_flight_days"]) == (
+        1,
+        "25.00",
+        6,
+    )
+    as_csv = client.get(
+        f"{API}/reports/settlement-lag",
+        params={
+            "company_id": "SHOP",
+            "format": "csv",
+            "date_from": (today - dt.timedelta(days=1)).isoformat(),
+        },
+        headers=finance,
+    )
+    assert as_csv.status_code == 200 and as_csv.text.splitlines()[0].startswith("gateway,currency,")
+    backwards = client.get(
+        f"{API}/reports/settlement-lag",
+        params={"company_id": "SHOP", "date_from": today.isoformat(), "date_to": "2026-01-01"},
+        headers=finance,
+    )
+    assert backwards.status_code == 422 and "date_from" in backwards.text

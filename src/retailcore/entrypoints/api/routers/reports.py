@@ -25,6 +25,7 @@ from retailcore.core.inputs import Day, Text, text
 from retailcore.entrypoints.api.deps import Api, reader
 from retailcore.entrypoints.api.references import CompanyParam
 from retailcore.masterdata.services import Ref, company_in_scope
+from retailcore.settlements import reports as settlement_reports
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -222,3 +223,28 @@ def tax(
         api, company_id, lambda session, company: r.tax_report(session, company, start, end, period=period)
     )
     return _answer(report, format, "tax")
+
+
+@router.get(
+    "/settlement-lag",
+    response_model=settlement_reports.SettlementLag,
+    summary="Settlement lag per gateway",
+    description=(
+        "Per payment gateway, for the settlement lines dated in the period (default: the last 30 days) that"
+        " settle one of our card payments: days from the order's day to the settlement and to the payout"
+        " (average, 90th percentile, longest) and the gross settled; and the card payments captured and not"
+        " settled by `date_to` (count, amount, the oldest one's age). See docs/payments.md."
+    ),
+    responses=CSV_RESPONSE,
+)
+def settlement_lag(
+    api: ReportsApi,
+    company_id: CompanyParam = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    format: Format = "json",
+) -> Any:
+    start, end = r.parse_date(date_from, "date_from"), r.parse_date(date_to, "date_to")
+    lag = settlement_reports.settlement_lag
+    report = _run(api, company_id, lambda session, company: lag(session, company, start, end))
+    return _answer(report, format, "settlement-lag")
