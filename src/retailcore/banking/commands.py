@@ -15,6 +15,7 @@ from retailcore.masterdata.commands import CompanyScoped, CurrencyCode
 
 BankCode = text(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.-]{1,32}$")
 Iban = text(strip_whitespace=True, pattern=r"^[A-Za-z0-9 ]{5,64}$")
+BankRef = text(strip_whitespace=True, pattern=r"^[A-Za-z0-9 _.-]{1,64}$")
 AccountRef = Annotated[Text, Field(min_length=1, max_length=64)]
 Tolerance = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 Money = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
@@ -55,7 +56,7 @@ class ImportStatement(CompanyScoped):
     filename: Text = Field("statement.xml", max_length=255)
     format: Literal["camt053", "csv"] = "camt053"
     content: str = Field(description="The file's text (CAMT.053 XML or CSV).", max_length=64_000_000)
-    account: Iban | None = Field(  # type: ignore[valid-type]
+    account: BankRef | None = Field(  # type: ignore[valid-type]
         None, description="The bank account's IBAN or code: required for CSV, checked against CAMT.053."
     )
     mapping: dict[str, Any] | None = Field(

@@ -177,6 +177,7 @@ def _record(
     company: Company,
     type_: str,
     aggregate_id: uuid.UUID,
+    store: uuid.UUID | None = None,
     **payload: Any,
 ) -> Any:
     return record(
@@ -187,7 +188,7 @@ def _record(
         aggregate_type="bank",
         aggregate_id=aggregate_id,
         payload=payload,
-        store_id=payload.get("store_id"),
+        store_id=store,
     )
 
 
@@ -249,7 +250,7 @@ def record_cash_deposit(
     session.add(row)
     session.flush()
     view = deposit_view(session, row)
-    _record(session, ctx, company, "CashDepositRecorded", row.id, **view.model_dump(mode="json"))
+    _record(session, ctx, company, "CashDepositRecorded", row.id, store.id, **view.model_dump(mode="json"))
     return view
 
 
@@ -419,6 +420,7 @@ def _store(
         entries=len(statement.entries),
     )
     session.add(row)
+    session.flush()
     new = []
     for key, entry in zip(keys, statement.entries, strict=True):
         if key in known:
@@ -627,6 +629,7 @@ def _post(
         company,
         "BankEntryMatched",
         row.id,
+        store_id,
         kind=row.match_kind,
         matched_id=row.matched_id,
         bank_account=_code(session, bank.account_id),
