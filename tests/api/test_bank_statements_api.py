@@ -383,34 +383,34 @@ BAD = {
         PAYOUT_XML.replace('<Amt Ccy="USD">160.66', '<Amt Ccy="XYZ">160.66'),
         "file.line.49",
         "entry 1 (line 49): unknown currency 'XYZ'",
-    ),  # fmt: skip
+    ),
     "balances": (
         PAYOUT_XML.replace(">1160.66<", ">1160.00<"),
         "file",
         "opening balance 1000.00 + entries 160.66 = 1160.66, not the closing balance 1160.00",
-    ),  # fmt: skip
+    ),
     "no amount": (
         PAYOUT_XML.replace('<Amt Ccy="USD">160.66</Amt>', ""),
         "file.line.49",
         "entry 1 (line 49): no amount (Amt)",
-    ),  # fmt: skip
+    ),
     "bad direction": (
         PAYOUT_XML.replace(
             "<CdtDbtInd>CRDT</CdtDbtInd>\n        <Sts>", "<CdtDbtInd>CR</CdtDbtInd>\n        <Sts>"
         ),
         "file.line.",
         "entry 1 (line 49): CdtDbtInd 'CR' is neither CRDT nor DBIT",
-    ),  # fmt: skip
+    ),
     "unknown IBAN": (
         PAYOUT_XML.replace("GB29NWBK60161331926819", "DE89370400440532013000"),
         "file",
         "unknown bank account DE89370400440532013000",
-    ),  # fmt: skip
+    ),
     "not camt.053": (
         PAYOUT_XML.replace("camt.053.001.02", "camt.052.001.02"),
         "file.line.2",
         "not a CAMT.053 document",
-    ),  # fmt: skip
+    ),
 }
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.inputs import Text, text
-from retailcore.masterdata.commands import CompanyScoped, CurrencyCode
+from retailcore.masterdata.commands import CompanyScoped, CurrencyCode, StoreRef
 
 BankCode = text(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.-]{1,32}$")
 Iban = text(strip_whitespace=True, pattern=r"^[A-Za-z0-9 ]{5,64}$")
@@ -132,7 +132,7 @@ class ResolveEntry(CompanyScoped):
 
 
 class RecordCashDeposit(CompanyScoped):
-    store_id: Annotated[str, Field(min_length=1, max_length=64)] = Field(description="Store code or id.")
+    store_id: StoreRef = Field(description="The store whose safe the cash came from.")
     bank_account: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
         None, description="The bank account's code or IBAN; default: the company's only bank account."
     )

@@ -164,11 +164,12 @@ def account_by_ref(session: Session, company: Company, ref: str, field: str | No
     return found
 
 
-def list_accounts(session: Session, company: Company) -> list[c.BankAccountView]:
-    rows = session.scalars(
-        select(BankAccount).where(BankAccount.company_id == company.id).order_by(BankAccount.code)
-    )
-    return [account_view(session, row) for row in rows]
+def list_accounts(
+    session: Session, company: Company, limit: int = 50, cursor: uuid.UUID | None = None
+) -> tuple[list[c.BankAccountView], uuid.UUID | None]:
+    query = select(BankAccount).where(BankAccount.company_id == company.id)
+    rows, next_cursor = keyset_page(session, query, BankAccount.id, limit, cursor)
+    return [account_view(session, row) for row in rows], next_cursor
 
 
 def _record(
@@ -254,11 +255,14 @@ def record_cash_deposit(
     return view
 
 
-def list_cash_deposits(session: Session, company: Company, state: str | None) -> list[c.CashDepositView]:
+def list_cash_deposits(
+    session: Session, company: Company, state: str | None, limit: int = 50, cursor: uuid.UUID | None = None
+) -> tuple[list[c.CashDepositView], uuid.UUID | None]:
     query = select(CashDeposit).where(CashDeposit.company_id == company.id)
     if state:
         query = query.where(CashDeposit.state == state)
-    return [deposit_view(session, row) for row in session.scalars(query.order_by(CashDeposit.deposited_on))]
+    rows, next_cursor = keyset_page(session, query, CashDeposit.id, limit, cursor)
+    return [deposit_view(session, row) for row in rows], next_cursor
 
 
 # -- import ---------------------------------------------------------------------------------------------
@@ -914,7 +918,9 @@ def reconciled(session: Session, company: Company, as_of: dt.date | None = None)
     """For the period close: every active bank account reconciled to its statement at ``as_of``, with
     the figures of each."""
     accounts = session.scalars(
-        select(BankAccount).where(BankAccount.company_id == company.id, BankAccount.active.is_(True))
+        select(BankAccount)
+        .where(BankAccount.company_id == company.id, BankAccount.active.is_(True))
+        .order_by(BankAccount.code)
     ).all()
     figures = [reconciliation(session, company, bank, as_of) for bank in accounts]
     return {"reconciled": all(f.reconciled for f in figures), "accounts": figures}

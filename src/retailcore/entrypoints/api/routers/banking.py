@@ -33,8 +33,14 @@ class CompanyQuery(BaseModel):
     company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
 
 
+class AccountQuery(CompanyQuery):
+    limit: int = Field(50, ge=1, le=500)
+    cursor: uuid.UUID | None = Field(None, description=CURSOR)
+
+
 class AccountList(BaseModel):
     items: list[c.BankAccountView]
+    next_cursor: uuid.UUID | None
 
 
 class ReconciliationQuery(CompanyQuery):
@@ -64,19 +70,23 @@ class EntryPage(BaseModel):
 
 class DepositQuery(CompanyQuery):
     state: Literal["pending", "banked"] | None = None
+    limit: int = Field(50, ge=1, le=500)
+    cursor: uuid.UUID | None = Field(None, description=CURSOR)
 
 
 class DepositList(BaseModel):
     items: list[c.CashDepositView]
+    next_cursor: uuid.UUID | None
 
 
 @router.get("/bank-accounts", response_model=AccountList, summary="List bank accounts")
 def list_accounts(
-    params: Annotated[CompanyQuery, Query()], api: Annotated[Api, Depends(reader("banking:read"))]
+    params: Annotated[AccountQuery, Query()], api: Annotated[Api, Depends(reader("banking:read"))]
 ) -> Any:
     def work(session: Session) -> AccountList:
         company = company_in_scope(session, api.principal, params.company_id)
-        return AccountList(items=svc.list_accounts(session, company))
+        items, next_cursor = svc.list_accounts(session, company, params.limit, params.cursor)
+        return AccountList(items=items, next_cursor=next_cursor)
 
     return api.read(work)
 
@@ -288,6 +298,9 @@ def list_deposits(
 ) -> Any:
     def work(session: Session) -> DepositList:
         company = company_in_scope(session, api.principal, params.company_id)
-        return DepositList(items=svc.list_cash_deposits(session, company, params.state))
+        items, next_cursor = svc.list_cash_deposits(
+            session, company, params.state, params.limit, params.cursor
+        )
+        return DepositList(items=items, next_cursor=next_cursor)
 
     return api.read(work)
