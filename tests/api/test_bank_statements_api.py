@@ -470,3 +470,46 @@ def test_the_reconciliation_as_of_a_day_before_any_statement_has_no_statement_ba
         "1000.00",
         False,
     )
+
+
+def test_an_adyen_payout_the_settlement_posted_is_confirmed_not_posted_again(client, admin, auth, runtime):
+    shop = Shop(runtime, client, admin, currency="EUR")
+    finance = auth("finance", company="SHOP")
+    made = client.post(
+        f"{API}/bank-accounts",
+        json={"company_id": shop.company["id"], "code": "EUR", "iban": "DE89370400440532013000"},
+        headers=finance,
+    )
+    assert made.status_code == 201, made.text
+    adyen = (FIXTURES / "external" / "adyen" / "settlement_detail_sample.csv").read_text()
+    body = {"company_id": shop.company["id"], "gateway": "adyen", "content": adyen}
+    assert client.post(f"{API}/settlements", json=body, headers=finance).status_code == 201
+    bank_code = shop.code_of("bank")
+    assert shop.balance(bank_code) == D("165.83")  # the MerchantPayout line posted transit to bank
+    before = client.get(f"{API}/bank-accounts/EUR/reconciliation", params={"as_of": "2025-06-06"},
+                        headers=finance).json()  # fmt: skip
+    assert [(i["kind"], i["what"], i["amount"]) for i in before["items"]] == [
+        ("in_books_not_in_bank", "payout 42", "165.83")
+    ]
+    statement = (
+        PAYOUT_XML.replace("GB29NWBK60161331926819", "DE89370400440532013000")
+        .replace('Ccy="USD"', 'Ccy="EUR"')
+        .replace("<Ccy>USD</Ccy>", "<Ccy>EUR</Ccy>")
+        .replace(">1000.00<", ">0.00<")
+        .replace(">160.66<", ">165.83<")
+        .replace(">1160.66<", ">165.83<")
+        .replace("STRIPE", "ADYEN TX4815162342XT")
+    )
+
+    result = imported(client, finance, shop, statement)
+
+    assert (result["matched"], result["entries"]) == (1, [])
+    assert shop.balance(bank_code) == D("165.83")
+    [entry] = entries(client, finance)
+    assert (entry["match_kind"], entry["matched_ref"], entry["entry_id"]) == ("payout", "42", None)
+    after = client.get(f"{API}/bank-accounts/EUR/reconciliation", headers=finance).json()
+    assert (after["statement_balance"], after["ledger_balance"], after["reconciled"]) == (
+        "165.83",
+        "165.83",
+        True,
+    )

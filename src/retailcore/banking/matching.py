@@ -9,7 +9,7 @@ What is expected is loaded once per import, one query per kind (``services``), n
 - **supplier payments** (debits): posted vendor bills in the account's currency not yet paid.
 
 An entry takes, in order: an item whose reference (batch reference, slip number, bill number or the
-supplier's invoice reference) appears in the entry's texts (``AcctSvcrRef``, ``EndToEndId``,
+supplier's invoice reference) appears as a whole word in the entry's texts (``AcctSvcrRef``, ``EndToEndId``,
 remittance information) with an amount within the tolerance; else, for payouts and deposits only, the
 item closest in amount within the tolerance and in date within the window (ties: the closest date,
 then the oldest item). A bill is never matched on amount alone: two bills of one amount are common.
@@ -19,6 +19,7 @@ Each item is taken once. Pure: no I/O.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -43,6 +44,14 @@ def _texts(entry: ParsedEntry) -> str:
     return " ".join(part for part in (entry.reference, entry.end_to_end_id, entry.remittance) if part).upper()
 
 
+def _names(text: str, reference: str) -> bool:
+    """The reference appears in the text as a whole token (``42`` is not in ``TX4815162342XT``)."""
+    if not reference:
+        return False
+    pattern = rf"(?<![A-Z0-9]){re.escape(reference.upper())}(?![A-Z0-9])"
+    return re.search(pattern, text) is not None
+
+
 def match(
     entries: list[tuple[uuid.UUID, ParsedEntry]],
     expected: list[Expected],
@@ -61,7 +70,7 @@ def match(
                 continue
             if abs(item.amount - entry.amount) > tolerance:
                 continue
-            if any(ref and ref.upper() in text for ref in item.references):
+            if any(_names(text, ref) for ref in item.references):
                 found[entry_id] = item
                 taken.add(item.id)
                 break

@@ -109,3 +109,8 @@ def test_matching_prefers_a_reference_then_the_closest_amount_within_the_toleran
     found = matching.match(entries, expected, D("0.50"), 5)
 
     assert {k: v.id for k, v in found.items()} == {e1: a, e2: b, e5: bill}
+
+
+def test_a_reference_counts_only_as_a_whole_word():
+    assert matching._names("ADYEN PAYOUT 42 / BATCH", "42")
+    assert not matching._names("ADYEN TX4815162342XT", "42")
