@@ -469,6 +469,16 @@ def _taken(kind: str) -> Any:
 def expected_items(session: Session, company: Company, bank: BankAccount) -> list[matching.Expected]:
     """Payouts, deposits and bill payments not yet matched, one query per kind."""
     items: list[matching.Expected] = []
+    open_batches = (
+        select(SettlementBatch.id)
+        .join(Gateway, Gateway.id == SettlementBatch.gateway_id)
+        .where(
+            SettlementBatch.company_id == company.id,
+            Gateway.bank_account_id == bank.account_id,
+            SettlementBatch.currency == bank.currency,
+            SettlementBatch.id.not_in(_taken("payout")),
+        )
+    )
     lines = SettlementLine
     nets = (
         select(
@@ -476,7 +486,7 @@ def expected_items(session: Session, company: Company, bank: BankAccount) -> lis
             func.sum(lines.net).label("net"),
             func.max(lines.occurred_on).label("last"),
         )
-        .where(lines.company_id == company.id, lines.batch_id.is_not(None), lines.kind != "payout")
+        .where(lines.batch_id.in_(open_batches), lines.kind != "payout")
         .group_by(lines.batch_id)
         .subquery()
     )
@@ -488,15 +498,7 @@ def expected_items(session: Session, company: Company, bank: BankAccount) -> lis
             SettlementBatch.paid_on,
             nets.c.net,
             nets.c.last,
-        )
-        .join(Gateway, Gateway.id == SettlementBatch.gateway_id)
-        .join(nets, nets.c.batch_id == SettlementBatch.id)
-        .where(
-            SettlementBatch.company_id == company.id,
-            Gateway.bank_account_id == bank.account_id,
-            SettlementBatch.currency == bank.currency,
-            SettlementBatch.id.not_in(_taken("payout")),
-        )
+        ).join(nets, nets.c.batch_id == SettlementBatch.id)
     ).all()
     for batch_id, reference, payout, paid_on, net, last in payouts:
         amount = payout if payout is not None else net
@@ -896,6 +898,13 @@ def reconciliation(
     )
     if day is not None:
         posted = posted.where(SettlementBatch.paid_on <= day)
+    first = session.scalar(
+        select(func.min(func.coalesce(BankStatement.opening_on, BankStatement.closing_on))).where(
+            BankStatement.bank_account_id == bank.id
+        )
+    )
+    if first is not None:  # payouts from before the first statement are history, not open items
+        posted = posted.where(SettlementBatch.paid_on >= first - dt.timedelta(days=bank.date_window_days))
     for b in session.scalars(posted.order_by(SettlementBatch.paid_on)):
         items.append(c.ReconciliationItem(kind="in_books_not_in_bank", what=f"payout {b.reference}",
                                           date=b.paid_on, amount=b.payout, id=b.id))  # fmt: skip
