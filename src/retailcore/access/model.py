@@ -108,6 +108,13 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "settlements:read": frozenset({Role.admin, Role.finance, Role.integration}),
     "settlements:write": frozenset({Role.finance, Role.integration}),
     "mismatches:resolve": frozenset({Role.finance}),
+    # Bank statements (decision 0037): bank accounts and statements are finance's; a store records the
+    # cash it takes to the bank; matching or resolving an entry by hand is finance's.
+    "banking:read": frozenset({Role.admin, Role.finance, Role.integration}),
+    "banking:write": frozenset({Role.admin, Role.finance}),
+    "bank_statements:write": frozenset({Role.finance, Role.integration}),
+    "bank_entries:resolve": frozenset({Role.finance}),
+    "cash_deposits:write": frozenset({Role.admin, Role.finance, Role.store_manager}),
     # Point of sale. A close whose cash difference is above the threshold needs pos:approve.
     "pos:sell": frozenset({Role.cashier, Role.store_manager, Role.admin, Role.integration}),
     "pos:close": frozenset({Role.cashier, Role.store_manager, Role.admin}),

@@ -297,6 +297,7 @@ BALANCE_FLOWS = {
     "StoreCreditIssued": "give store credit with POST /store-credits",
     "GatewaySettlementPosted": "import the gateway's settlement file with POST /settlements",
     "SettlementMismatchAdjusted": "resolve the mismatch with POST /mismatches/{id}/resolve",
+    "BankEntryMatched": "import the bank statement with POST /bank-statements, or match its entry",
 }
 """Events of the payments context that move a gift card's or a customer's balance with their entry:
 the ledger alone would post the liability with no balance behind it. (``GiftCardSold`` stays open to

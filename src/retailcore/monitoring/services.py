@@ -51,6 +51,7 @@ DEFAULT_SEVERITY = {
     "duplicate": "low",
     "tax_mismatch": "medium",
     "payment_mismatch": "high",
+    "bank_unmatched": "medium",
     "sync_flag": "low",
     "oversold": "high",
     "negative_stock": "medium",

@@ -36,6 +36,7 @@ SYNC_TYPES = (
     "duplicate",  # the same external resource or delivery arrived again: counted, never posted twice
     "tax_mismatch",  # the channel's tax differs from ours beyond rounding
     "payment_mismatch",  # order total, captured and settled amounts disagree
+    "bank_unmatched",  # a bank statement entry matched to nothing of ours (banking, decision 0037)
     "sync_flag",  # any other flag a connector sets on a message that landed
 )
 EXCEPTION_TYPES = (*SYNC_TYPES, *STOCK_TYPES)

@@ -110,6 +110,23 @@ SETTLEMENT_RULES: list[dict[str, Any]] = [
 ]
 """Settlement import (decision 0035): each gateway names its own accounts in the payload."""
 
+BANK_RULES: list[dict[str, Any]] = [
+    {
+        "code": "bank-statement-match",
+        "name": "Bank statement entry matched: bank against what it clears, the difference apart",
+        "event_type": "BankEntryMatched",
+        "journal_code": "BANK",
+        "lines": [
+            _pinned("debit", "bank_account", "amount", "Bank {what}"),
+            _pinned("credit", "counter_account", "expected", "Bank {what}"),
+            _pinned("debit", "difference_account", "difference", "Difference {what}"),
+        ],
+    },
+]
+"""Bank statements (decision 0037): the bank account's ledger account against the payout's transit
+account, the safe (cash deposits) or payables (supplier payments); a difference within the tolerance to
+the gateway's fee account or the cash difference accounts."""
+
 
 DEFAULT_RULES: list[dict[str, Any]] = [
     {
@@ -263,6 +280,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         ],
     },
     *SETTLEMENT_RULES,
+    *BANK_RULES,
     {
         "code": "cash-deposit",
         "name": "Cash taken from the drawer to the bank",

@@ -16,6 +16,7 @@ from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.api import contract, docs, problems
 from retailcore.entrypoints.api.limits import BodySizeLimit
 from retailcore.entrypoints.api.routers import (
+    banking,
     connectors,
     events,
     exceptions,
@@ -113,6 +114,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         payments.router,
         returns.router,
         settlements.router,
+        banking.router,
         pos.router,
         events.router,
         relay.router,
