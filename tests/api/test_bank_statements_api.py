@@ -195,6 +195,22 @@ def test_a_camt053_statement_matches_the_stripe_payout_and_moves_transit_to_the_
     }
     assert shop.unbalanced_entries() == []
 
+    # The gateway's payout report comes after the bank's statement: its payout line is recorded on the
+    # batch, and not posted out of transit a second time.
+    at = "2025-06-06 00:00:00"
+    first = ["txn_payout_1", at, at, at, at, "usd", "-160.66", "0.00", "-160.66", "payout", PAYOUT]
+    payout_line = ",".join([*first, "Payout", "-160.66", "usd", PAYOUT, at, at, "", "", "", "", "", ""])
+    body = {
+        "company_id": shop.company["id"],
+        "gateway": "stripe",
+        "content": f"{STRIPE.splitlines()[0]}\n{payout_line}\n",
+    }
+    later = client.post(f"{API}/settlements", json=body, headers=finance)
+    assert later.status_code == 201, later.text
+    assert shop.balance(transit) == D("0.00")
+    assert shop.balance(bank_code) == D("1160.66")
+    assert shop.unbalanced_entries() == []
+
 
 def test_importing_the_same_statement_again_changes_nothing(client, finance, shop, settled, runtime):
     first = imported(client, finance, shop, PAYOUT_XML)

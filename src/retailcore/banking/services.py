@@ -566,6 +566,7 @@ def _apply(
         assert batch is not None
         gateway = session.get(Gateway, batch.gateway_id)
         assert gateway is not None
+        batch.banked_by = row.id
         if batch.payout is None:  # still in transit: the bank's credit posts it
             payload = {
                 "counter_account": _code(session, gateway.transit_account_id),

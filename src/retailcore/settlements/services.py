@@ -786,13 +786,17 @@ def _post(
             total["captures_gross"] += gross
             total["captures_fee"] += fee
             total["captures_net"] += net
-    references = dict(
-        session.execute(
-            select(SettlementBatch.id, SettlementBatch.reference).where(
-                SettlementBatch.id.in_([key[0] for key in sums if key[0] is not None])
-            )
-        ).all()
-    )
+    references: dict[uuid.UUID, str] = {}
+    for batch_id, reference, banked_by in session.execute(
+        select(SettlementBatch.id, SettlementBatch.reference, SettlementBatch.banked_by).where(
+            SettlementBatch.id.in_([key[0] for key in sums if key[0] is not None])
+        )
+    ):
+        references[batch_id] = reference
+        if banked_by is not None:  # the bank's statement already moved this payout out of transit
+            for (summed_batch, _), total in sums.items():
+                if summed_batch == batch_id:
+                    total.pop("payout", None)
     accounts = _codes(session, gateway)
     entries: list[uuid.UUID] = []
     for (batch_id, currency), total in sorted(sums.items(), key=lambda item: (str(item[0][0]), item[0][1])):

@@ -111,6 +111,10 @@ class SettlementBatch(IdMixin, Base):
 
     payout
         What the gateway says it paid to the bank (its payout line), once that line has come.
+    banked_by
+        The bank statement entry that showed the payout arrive (set by the banking context when it
+        matches one). Its credit moved the batch from transit to the bank: a payout line that comes
+        later is recorded, not posted again.
     """
 
     __tablename__ = "settlement_batches"
@@ -121,6 +125,7 @@ class SettlementBatch(IdMixin, Base):
     reference: Mapped[str] = mapped_column(String(200))
     currency: Mapped[str] = mapped_column(String(3))
     payout: Mapped[Decimal | None] = mapped_column(Amount())
+    banked_by: Mapped[uuid.UUID | None]
     paid_on: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
