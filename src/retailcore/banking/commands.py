@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from retailcore.core.decimals import DecimalStr
-from retailcore.core.inputs import Text, text
+from retailcore.core.inputs import Day, JsonObject, Text, text
 from retailcore.masterdata.commands import CompanyScoped, CurrencyCode, StoreRef
 
 BankCode = text(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.-]{1,32}$")
@@ -55,13 +55,11 @@ class BankAccountView(BaseModel):
 class ImportStatement(CompanyScoped):
     filename: Text = Field("statement.xml", max_length=255)
     format: Literal["camt053", "csv"] = "camt053"
-    content: str = Field(description="The file's text (CAMT.053 XML or CSV).", max_length=64_000_000)
+    content: text(max_length=64_000_000) = Field(description="The file's text (CAMT.053 XML or CSV).")  # type: ignore[valid-type]
     account: BankRef | None = Field(  # type: ignore[valid-type]
         None, description="The bank account's IBAN or code: required for CSV, checked against CAMT.053."
     )
-    mapping: dict[str, Any] | None = Field(
-        None, description="For CSV: the column mapping (docs/payments.md)."
-    )
+    mapping: JsonObject | None = Field(None, description="For CSV: the column mapping (docs/payments.md).")
 
 
 class StatementResult(BaseModel):
@@ -133,12 +131,12 @@ class ResolveEntry(CompanyScoped):
 
 class RecordCashDeposit(CompanyScoped):
     store_id: StoreRef = Field(description="The store whose safe the cash came from.")
-    bank_account: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+    bank_account: text(min_length=1, max_length=64) | None = Field(  # type: ignore[valid-type]
         None, description="The bank account's code or IBAN; default: the company's only bank account."
     )
     reference: Annotated[Text, Field(min_length=1, max_length=64)] = Field(description="The slip's number.")
     amount: Money
-    deposited_on: dt.date
+    deposited_on: Day
 
 
 class CashDepositView(BaseModel):

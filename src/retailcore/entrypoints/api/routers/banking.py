@@ -5,7 +5,6 @@ statement file is posted as JSON (its text in ``content``); importing the same f
 first import (``replayed: true``) and writes nothing; a bad file is a 422 naming its entry and line.
 """
 
-import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.banking import commands as c
 from retailcore.banking import services as svc
+from retailcore.core.inputs import Day, Text, text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef
@@ -23,7 +23,7 @@ from retailcore.masterdata.services import company_in_scope, store_in_scope
 
 router = APIRouter(route_class=DecimalRoute, tags=["bank statements"])
 
-AccountPath = Annotated[str, Path(max_length=64, description="The bank account's code or IBAN.")]
+AccountPath = Annotated[Text, Path(max_length=64, description="The bank account's code or IBAN.")]
 CURSOR = "The `next_cursor` of the previous page."
 
 
@@ -44,11 +44,11 @@ class AccountList(BaseModel):
 
 
 class ReconciliationQuery(CompanyQuery):
-    as_of: dt.date | None = Field(None, description="Default: the latest statement's closing date.")
+    as_of: Day | None = Field(None, description="Default: the latest statement's closing date.")
 
 
 class StatementQuery(CompanyQuery):
-    account: str | None = Field(None, max_length=64, description="A bank account's code or IBAN.")
+    account: text(max_length=64) | None = Field(None, description="A bank account's code or IBAN.")  # type: ignore[valid-type]
     limit: int = Field(50, ge=1, le=500)
     cursor: uuid.UUID | None = Field(None, description=CURSOR)
 
