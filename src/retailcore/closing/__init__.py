@@ -1,0 +1,1 @@
+"""The period close: a checklist that measures each condition of a closed month, then the lock."""

@@ -1,0 +1,104 @@
+"""Views of the period close: the checklist's items with their figures, and the result of a close."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from retailcore.accounting.reports import Report, cell_text
+
+Status = Literal["green", "amber", "red", "n/a"]
+
+
+class CheckItem(BaseModel):
+    """One measured condition of the close.
+
+    code
+        Stable name (``pos_sessions``, ``gateway:stripe``, ``bank``, ``stock``, ``grni``,
+        ``deferred_revenue``, ``fx_revaluation``, ``tax_return``).
+    status
+        ``green`` (measured and right), ``amber`` (measured, needs a look, may be accepted), ``red``
+        (measured and wrong: blocks the close), ``n/a`` (cannot be measured with what exists; ``reason``).
+    figures
+        The numbers behind the status (amounts are decimals as strings in JSON).
+    action
+        What to do while the item is not green.
+    """
+
+    code: str
+    title: str
+    status: Status
+    figures: dict[str, Any]
+    action: str = ""
+    reason: str = ""
+
+
+class Checklist(Report):
+    company_id: Any
+    period: str
+    date_from: dt.date
+    date_to: dt.date
+    lock_date: dt.date | None
+    items: list[CheckItem]
+
+    @property
+    def red(self) -> list[str]:
+        return [i.code for i in self.items if i.status == "red"]
+
+    def title(self) -> str:
+        return f"Close checklist {self.period}"
+
+    def table(self) -> tuple[list[str], list[list[Any]]]:
+        header = ["code", "title", "status", "figures", "action", "reason"]
+        return header, [
+            [i.code, i.title, i.status, _figures(i.figures), i.action, i.reason] for i in self.items
+        ]
+
+    def summary(self) -> list[tuple[str, Any]]:
+        return [(s, sum(1 for i in self.items if i.status == s)) for s in ("green", "amber", "red", "n/a")]
+
+    def to_html(self) -> str:
+        """The close report as one server-rendered page: each check with its figures."""
+        e = html.escape
+        rows = "".join(
+            f'<tr class="{e(i.status)}"><td>{e(i.code)}</td><td>{e(i.title)}</td><td>{e(i.status)}</td>'
+            f"<td><pre>{e(_figures(i.figures, sep=chr(10)))}</pre></td>"
+            f"<td>{e(i.action or i.reason)}</td></tr>"
+            for i in self.items
+        )
+        return (
+            '<!doctype html><html><head><meta charset="utf-8">'
+            f"<title>{e(self.title())}</title><style>"
+            "body{font-family:sans-serif}td,th{border:1px solid #999;padding:4px;vertical-align:top}"
+            "table{border-collapse:collapse}.green td:nth-child(3){background:#cfc}"
+            ".amber td:nth-child(3){background:#fe9}.red td:nth-child(3){background:#f99}"
+            "</style></head><body>"
+            f"<h1>{e(self.title())}</h1><p>{e(str(self.date_from))} to {e(str(self.date_to))}; "
+            f"lock date {e(str(self.lock_date))}</p>"
+            "<table><tr><th>check</th><th>what</th><th>status</th><th>figures</th><th>to do</th></tr>"
+            f"{rows}</table></body></html>"
+        )
+
+
+def _figures(figures: dict[str, Any], sep: str = "; ") -> str:
+    parts = []
+    for key, value in figures.items():
+        if isinstance(value, list):
+            value = ", ".join(
+                " ".join(f"{k}={cell_text(v)}" for k, v in item.items())
+                if isinstance(item, dict)
+                else str(item)
+                for item in value
+            )
+        parts.append(f"{key}={cell_text(value)}")
+    return sep.join(parts)
+
+
+class CloseResult(BaseModel):
+    period: str
+    lock_date: dt.date
+    previous_lock_date: dt.date | None
+    checklist: Checklist

@@ -1,0 +1,475 @@
+"""The period close as a checklist that computes itself (issue 17, decision 0038).
+
+Rules of the flow:
+
+* **Measured, not ticked.** Every item reads the books and the contexts' own tables at the period's end
+  and says what it found: the figures, a status (``green``, ``amber``, ``red``, ``n/a``) and what to do
+  while it is not green. Nothing is stored: the checklist of a period is computed on every request.
+* **Reuse, never re-derive.** Each item calls the query its context already owns: the settlement lag's
+  money in flight, ``banking.services.reconciled``, ``inventory.valuation.check_agreement``,
+  ``accounting.fx.open_foreign_balances``, ``accounting.reports.tax_report``.
+* **Honest gaps.** What cannot be measured with what exists is ``n/a`` with its reason, never green.
+* **The lock.** :func:`run_close` refuses (409 ``close-refused``) while any item is red, or amber and
+  not accepted by name; otherwise it moves the lock date to the period's last day through
+  ``accounting.services.move_lock_date``, which writes the period balances.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from retailcore.accounting import fx, reports
+from retailcore.accounting import services as ledger
+from retailcore.accounting.tables import JournalLine
+from retailcore.banking import services as banking
+from retailcore.banking.tables import BankEntry
+from retailcore.closing.commands import CheckItem, Checklist, CloseResult
+from retailcore.core.errors import Conflict, FieldProblem, ValidationFailed
+from retailcore.eventlog.services import CommandContext
+from retailcore.inventory.purchasing_tables import PurchaseOrder, PurchaseOrderLine
+from retailcore.inventory.valuation import check_agreement
+from retailcore.masterdata.tables import Account, Company
+from retailcore.payments.tables import GiftCardMovement
+from retailcore.pos.tables import PosSession
+from retailcore.settlements.reports import settlement_lag
+from retailcore.settlements.tables import Gateway, Mismatch, SettlementBatch, SettlementLine
+
+ZERO = Decimal(0)
+PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def period_span(period: str) -> tuple[dt.date, dt.date]:
+    """First and last day of a ``YYYY-MM`` period (422 naming ``period`` otherwise)."""
+    found = PERIOD.match(period or "")
+    if found is None:
+        raise ValidationFailed(
+            f"period {period!r} is not YYYY-MM",
+            problems=[FieldProblem("period", "must be YYYY-MM, e.g. 2026-11")],
+        )
+    year, month = int(found[1]), int(found[2])
+    start = dt.date(year, month, 1)
+    end = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+    return start, end
+
+
+def _account_balance(session: Session, account_ids: Iterable[uuid.UUID], as_of: dt.date) -> Decimal:
+    """Debit minus credit of posted lines on ``account_ids`` up to ``as_of``."""
+    ids = list(account_ids)
+    if not ids:
+        return ZERO
+    total = session.scalar(
+        select(func.sum(JournalLine.debit) - func.sum(JournalLine.credit)).where(
+            JournalLine.account_id.in_(ids), JournalLine.state == "posted", JournalLine.date <= as_of
+        )
+    )
+    return total if total is not None else ZERO
+
+
+def _role_balance(session: Session, company_id: uuid.UUID, role: str, as_of: dt.date) -> Decimal:
+    ids = session.scalars(select(Account.id).where(Account.company_id == company_id, Account.role == role))
+    return _account_balance(session, ids, as_of)
+
+
+def _status(red: bool, amber: bool = False) -> str:
+    return "red" if red else "amber" if amber else "green"
+
+
+# -- the items -------------------------------------------------------------------------------------------
+
+
+def pos_sessions(session: Session, company: Company, start: dt.date, end: dt.date) -> CheckItem:
+    """(1) Every POS session opened by the period's end is closed."""
+    until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC)
+    since = dt.datetime.combine(start, dt.time(), dt.UTC)
+    rows = session.execute(
+        select(PosSession.id, PosSession.state, PosSession.opened_at, PosSession.closed_at).where(
+            PosSession.company_id == company.id,
+            PosSession.opened_at < until,
+            or_(PosSession.state == "open", PosSession.closed_at >= since),
+        )
+    ).all()
+    still_open = [r for r in rows if r.state == "open" or (r.closed_at is not None and r.closed_at >= until)]
+    return CheckItem(
+        code="pos_sessions",
+        title="All POS sessions of the period are closed",
+        status=_status(bool(still_open)),
+        figures={
+            "sessions": len(rows),
+            "open_at_period_end": len(still_open),
+            "open_sessions": [{"id": str(r.id), "opened_at": r.opened_at.isoformat()} for r in still_open],
+        },
+        action="Close the open sessions with their counted amounts (POST /pos/sessions/{id}/close)."
+        if still_open
+        else "",
+    )
+
+
+def _unpaid_batches(session: Session, gateway: Gateway, end: dt.date) -> tuple[Decimal, list[dict[str, Any]]]:
+    """What a gateway's transit account should hold at ``end``: the net of the settled lines (not
+    payouts) of every batch whose payout had not left transit by then (no payout line dated by ``end``,
+    and no bank entry booked by ``end`` that moved it), and of lines in no batch."""
+    line = SettlementLine
+    nets = session.execute(
+        select(line.batch_id, func.sum(line.net))
+        .where(line.gateway_id == gateway.id, line.kind != "payout", line.occurred_on <= end)
+        .group_by(line.batch_id)
+    ).all()
+    paid_by_line = set(
+        session.scalars(
+            select(line.batch_id).where(
+                line.gateway_id == gateway.id, line.kind == "payout", line.occurred_on <= end
+            )
+        )
+    )
+    paid_by_bank = set(
+        session.scalars(
+            select(SettlementBatch.id)
+            .join(BankEntry, BankEntry.id == SettlementBatch.banked_by)
+            .where(SettlementBatch.gateway_id == gateway.id, BankEntry.booked_on <= end)
+        )
+    )
+    references = dict(
+        session.execute(
+            select(SettlementBatch.id, SettlementBatch.reference).where(
+                SettlementBatch.gateway_id == gateway.id
+            )
+        ).all()
+    )
+    open_items = [
+        {"batch": references.get(batch_id, "unpaid"), "net": net}
+        for batch_id, net in nets
+        if batch_id is None or (batch_id not in paid_by_line and batch_id not in paid_by_bank)
+    ]
+    open_items = [item for item in open_items if item["net"] != 0]
+    return sum((item["net"] for item in open_items), ZERO), open_items
+
+
+def gateways(session: Session, company: Company, start: dt.date, end: dt.date) -> list[CheckItem]:
+    """(2) Per gateway: the period's settlements imported, its open mismatches, and its clearing and
+    transit balances at the period's end explained by open items (money captured and not settled; the
+    net of batches not paid out)."""
+    rows = session.scalars(
+        select(Gateway)
+        .where(Gateway.company_id == company.id, Gateway.active.is_(True))
+        .order_by(Gateway.code)
+    ).all()
+    in_flight = {row.gateway: row for row in settlement_lag(session, company.id, start, end).rows}
+    by_clearing: dict[uuid.UUID, list[Gateway]] = {}
+    for gateway in rows:
+        by_clearing.setdefault(gateway.clearing_account_id, []).append(gateway)
+    items = []
+    for gateway in rows:
+        lines = session.scalar(
+            select(func.count()).where(
+                SettlementLine.gateway_id == gateway.id,
+                SettlementLine.occurred_on >= start,
+                SettlementLine.occurred_on <= end,
+            )
+        )
+        mismatches = session.execute(
+            select(func.count(), func.sum(Mismatch.amount_at_risk))
+            .join(SettlementLine, SettlementLine.id == Mismatch.line_id)
+            .where(
+                Mismatch.gateway_id == gateway.id,
+                Mismatch.state == "open",
+                SettlementLine.occurred_on >= start,
+                SettlementLine.occurred_on <= end,
+            )
+        ).one()
+        sharing = by_clearing[gateway.clearing_account_id]
+        clearing = _account_balance(session, [gateway.clearing_account_id], end)
+        flying = sum((in_flight[g.code].in_flight_amount for g in sharing if g.code in in_flight), ZERO)
+        flying_count = sum(in_flight[g.code].in_flight_payments for g in sharing if g.code in in_flight)
+        transit = _account_balance(session, [gateway.transit_account_id], end)
+        unpaid, batches = _unpaid_batches(session, gateway, end)
+        clearing_unexplained = clearing - flying
+        transit_unexplained = transit - unpaid
+        not_imported = lines == 0 and clearing != 0
+        red = not_imported or mismatches[0] > 0 or clearing_unexplained != 0 or transit_unexplained != 0
+        actions = []
+        if not_imported:
+            actions.append("Import the gateway's settlement files for the period.")
+        if mismatches[0]:
+            actions.append("Resolve the period's open mismatches (GET /mismatches?state=open).")
+        if clearing_unexplained:
+            actions.append(
+                "Explain the clearing difference: a capture or refund the gateway has not settled nor we "
+                "recorded (see GET /reports/settlement-lag), or an entry posted to clearing by hand."
+            )
+        if transit_unexplained:
+            actions.append(
+                "Explain the transit difference: a payout not matched to its bank statement entry."
+            )
+        items.append(
+            CheckItem(
+                code=f"gateway:{gateway.code}",
+                title=f"Gateway {gateway.code}: settlements imported, clearing and transit explained",
+                status=_status(red),
+                figures={
+                    "settlement_lines_in_period": lines,
+                    "open_mismatches": mismatches[0],
+                    "open_mismatches_at_risk": mismatches[1] or ZERO,
+                    "clearing_balance": clearing,
+                    "captured_not_settled": flying,
+                    "payments_in_flight": flying_count,
+                    "clearing_unexplained": clearing_unexplained,
+                    "clearing_shared_with": [g.code for g in sharing if g.id != gateway.id],
+                    "transit_balance": transit,
+                    "unpaid_batches": unpaid,
+                    "transit_unexplained": transit_unexplained,
+                    "batches": batches,
+                },
+                action=" ".join(actions),
+            )
+        )
+    return items
+
+
+def bank_accounts(session: Session, company: Company, end: dt.date) -> CheckItem:
+    """(3) Every bank account reconciled to its statement at the period's end."""
+    result = banking.reconciled(session, company, end)
+    accounts = result["accounts"]
+    if not accounts:
+        return CheckItem(
+            code="bank", title="Bank accounts reconciled to their statements", status="n/a", figures={},
+            reason="the company has no bank account (POST /bank-accounts)",
+        )  # fmt: skip
+    return CheckItem(
+        code="bank",
+        title="Bank accounts reconciled to their statements",
+        status=_status(not result["reconciled"]),
+        figures={
+            "accounts": [
+                {
+                    "bank_account": f.bank_account,
+                    "statement_balance": f.statement_balance,
+                    "ledger_balance": f.ledger_balance,
+                    "difference": f.difference,
+                    "open_items": len(f.items),
+                    "unexplained": f.unexplained,
+                    "reconciled": f.reconciled,
+                }
+                for f in accounts
+            ]
+        },
+        action=""
+        if result["reconciled"]
+        else (
+            "Import the statement up to the period's end and match its open entries "
+            "(GET /bank-accounts/{code}/reconciliation)."
+        ),
+    )
+
+
+def stock(session: Session, company: Company, end: dt.date) -> CheckItem:
+    """(4) The stock valuation equals the ledger's inventory accounts at the period's end."""
+    check = check_agreement(session, company.id, end)
+    return CheckItem(
+        code="stock",
+        title="Stock valuation equals the ledger",
+        status=_status(not check.agrees),
+        figures={
+            "roles": [
+                {
+                    "role": r.role,
+                    "stock_value": r.stock_value,
+                    "ledger_balance": r.ledger_balance,
+                    "awaiting_posting": r.awaiting_posting,
+                    "difference": r.difference,
+                }
+                for r in check.roles
+            ]
+        },
+        action=""
+        if check.agrees
+        else (
+            "Find the stock move without its posting or the entry on an inventory account "
+            "(GET /stock/check)."
+        ),
+    )
+
+
+def goods_received_not_invoiced(session: Session, company: Company, end: dt.date) -> CheckItem:
+    """(5) The goods received not invoiced balance, with the receipts still to be billed (amber when not
+    zero: an accrual finance looks at, not an error)."""
+    balance = -_role_balance(session, company.id, "goods_received_not_invoiced", end)
+    lines = session.execute(
+        select(PurchaseOrder.number, PurchaseOrder.supplier, PurchaseOrderLine)
+        .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.purchase_order_id)
+        .where(
+            PurchaseOrderLine.company_id == company.id,
+            PurchaseOrderLine.received_quantity > PurchaseOrderLine.billed_quantity,
+        )
+        .order_by(PurchaseOrder.number, PurchaseOrderLine.sequence)
+    ).all()
+    receipts = [
+        {
+            "purchase_order": number,
+            "supplier": supplier,
+            "quantity": line.received_quantity - line.billed_quantity,
+            "value": (line.received_quantity - line.billed_quantity) * line.unit_price,
+        }
+        for number, supplier, line in lines
+    ]
+    return CheckItem(
+        code="grni",
+        title="Goods received not invoiced",
+        status=_status(False, amber=balance != 0),
+        figures={"balance": balance, "uninvoiced_lines": receipts},
+        action="Chase the suppliers' bills or accept the accrual (received lines are current, not as of "
+        "the period's end)."
+        if balance
+        else "",
+    )
+
+
+def gift_cards(session: Session, company: Company, end: dt.date) -> CheckItem:
+    """(6a) Gift card liability in the ledger against the cards' outstanding balances at the period's end
+    (the sum of their movements by then)."""
+    until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC)
+    outstanding = session.scalar(
+        select(func.sum(GiftCardMovement.amount)).where(
+            GiftCardMovement.company_id == company.id, GiftCardMovement.created_at < until
+        )
+    )
+    outstanding = outstanding if outstanding is not None else ZERO
+    liability = -_role_balance(session, company.id, "gift_card_liability", end)
+    difference = liability - outstanding
+    return CheckItem(
+        code="gift_cards",
+        title="Gift card liability equals the cards' outstanding balances",
+        status=_status(difference != 0),
+        figures={
+            "ledger_liability": liability,
+            "outstanding_balances": outstanding,
+            "difference": difference,
+        },
+        action="Find the card movement without its posting, or the entry on the liability by hand."
+        if difference
+        else "",
+    )
+
+
+def customer_deposits(session: Session, company: Company, end: dt.date) -> CheckItem:
+    """(6b) Customer deposits: the balance is listed; the paid, unfulfilled web orders at a past date
+    cannot be counted (orders keep their current state, not its history), so the item is ``n/a``."""
+    balance = -_role_balance(session, company.id, "customer_deposits", end)
+    return CheckItem(
+        code="customer_deposits",
+        title="Customer deposits against paid, unfulfilled web orders",
+        status="n/a",
+        figures={"ledger_balance": balance},
+        reason="orders keep their current state only: which were paid and unfulfilled at the period's "
+        "end cannot be measured yet",
+    )
+
+
+def fx_revaluation(session: Session, company: Company, end: dt.date) -> CheckItem:
+    """(7) FX revaluation run at the period's end when the company holds foreign balances."""
+    balances = fx.open_foreign_balances(session, company, end)
+    if not balances:
+        return CheckItem(
+            code="fx_revaluation", title="FX revaluation has run", status="n/a", figures={},
+            reason="no open foreign currency balances at the period's end",
+        )  # fmt: skip
+    done = fx.revaluation_done(session, company.id, end)
+    return CheckItem(
+        code="fx_revaluation",
+        title="FX revaluation has run",
+        status=_status(False, amber=not done),
+        figures={
+            "revalued": done,
+            "foreign_balances": len(balances),
+            "unrealised_difference": sum((b.difference for b in balances), ZERO),
+        },
+        action="" if done else f"Run the revaluation at {end} (POST /fx/revaluations).",
+    )
+
+
+def tax_return(session: Session, company: Company, start: dt.date, end: dt.date) -> CheckItem:
+    """(8) The tax return computed from the tax report: per-rate totals of the period."""
+    report = reports.tax_report(session, company.id, start, end)
+    return CheckItem(
+        code="tax_return",
+        title="Tax return computed (per rate)",
+        status="green",
+        figures={
+            "rates": [
+                {
+                    "tax_code": row.tax_code,
+                    "base_collected": row.base_collected,
+                    "tax_collected": row.tax_collected,
+                    "base_deductible": row.base_deductible,
+                    "tax_deductible": row.tax_deductible,
+                    "net_payable": row.net_payable,
+                }
+                for row in report.rows
+            ],
+            "net_payable": report.net_payable,
+            "csv": f"/reports/tax?date_from={start}&date_to={end}&format=csv",
+        },
+    )
+
+
+# -- the checklist and the close -------------------------------------------------------------------------
+
+
+def checklist(session: Session, company: Company, period: str) -> Checklist:
+    start, end = period_span(period)
+    items = [
+        pos_sessions(session, company, start, end),
+        *gateways(session, company, start, end),
+        bank_accounts(session, company, end),
+        stock(session, company, end),
+        goods_received_not_invoiced(session, company, end),
+        gift_cards(session, company, end),
+        customer_deposits(session, company, end),
+        fx_revaluation(session, company, end),
+        tax_return(session, company, start, end),
+    ]
+    return Checklist(
+        company_id=company.id,
+        period=period,
+        date_from=start,
+        date_to=end,
+        lock_date=ledger.settings_for(session, company.id).lock_date,
+        items=items,
+    )
+
+
+def run_close(
+    session: Session, ctx: CommandContext, company: Company, period: str, accept: Iterable[str] = ()
+) -> CloseResult:
+    """Lock the period when its checklist allows: no red item, every amber item accepted by code."""
+    found = checklist(session, company, period)
+    accepted = set(accept)
+    red = found.red
+    unaccepted = [i.code for i in found.items if i.status == "amber" and i.code not in accepted]
+    if red or unaccepted:
+        parts = []
+        if red:
+            parts.append(f"red: {', '.join(red)}")
+        if unaccepted:
+            parts.append(f"amber, not accepted: {', '.join(unaccepted)}")
+        raise Conflict(
+            f"period {period} cannot be closed ({'; '.join(parts)})",
+            code="close-refused",
+            problems=[
+                FieldProblem(code, "red" if code in red else "amber, not accepted")
+                for code in red + unaccepted
+            ],
+        )
+    previous = found.lock_date
+    if previous is not None and previous >= found.date_to:
+        raise Conflict(f"period {period} is already closed (lock date {previous})", code="period-closed")
+    ledger.move_lock_date(session, ctx, company.id, found.date_to)
+    found.lock_date = found.date_to
+    return CloseResult(period=period, lock_date=found.date_to, previous_lock_date=previous, checklist=found)
