@@ -6,9 +6,11 @@ import datetime as dt
 import html
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from retailcore.accounting.reports import Report, cell_text
+from retailcore.core.inputs import text
+from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef
 
 Status = Literal["green", "amber", "red", "n/a"]
 
@@ -102,3 +104,16 @@ class CloseResult(BaseModel):
     lock_date: dt.date
     previous_lock_date: dt.date | None
     checklist: Checklist
+
+
+class RunClose(BaseModel):
+    """Close a period: lock it when no item of its checklist is red and every amber one is accepted."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    company_id: CompanyRef | None = Field(default=None, description=COMPANY_DEFAULT)
+    accept: list[text(max_length=64)] = Field(  # type: ignore[valid-type]
+        default_factory=list,
+        max_length=100,
+        description="Codes of the amber items finance accepts (e.g. `grni`, `fx_revaluation`).",
+    )

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from retailcore.accounting import fx, reports
@@ -37,9 +37,10 @@ from retailcore.eventlog.services import CommandContext
 from retailcore.inventory.purchasing_tables import PurchaseOrder, PurchaseOrderLine
 from retailcore.inventory.valuation import check_agreement
 from retailcore.masterdata.tables import Account, Company
+from retailcore.orders.tables import OrderPaymentRow, OrderRow
 from retailcore.payments.tables import GiftCardMovement
 from retailcore.pos.tables import PosSession
-from retailcore.settlements.reports import settlement_lag
+from retailcore.settlements.reports import SETTLED_KINDS, settlement_lag
 from retailcore.settlements.tables import Gateway, Mismatch, SettlementBatch, SettlementLine
 
 ZERO = Decimal(0)
@@ -152,6 +153,40 @@ def _unpaid_batches(session: Session, gateway: Gateway, end: dt.date) -> tuple[D
     return sum((item["net"] for item in open_items), ZERO), open_items
 
 
+def _missing_from_settlement(
+    session: Session, company: Company, codes: list[str], end: dt.date
+) -> tuple[Decimal, list[dict[str, Any]]]:
+    """Captures the gateway should have settled: unsettled at ``end`` although the gateway settled a
+    payment captured after them. Gateways settle in capture order, so these are not in flight: the
+    gateway skipped them (or we recorded a capture it never made). What was captured after the newest
+    settled capture is in flight, and explains the clearing balance."""
+    payment, order, line = OrderPaymentRow, OrderRow, SettlementLine
+    settled = (
+        select(line.id)
+        .where(line.payment_id == payment.id, line.kind.in_(SETTLED_KINDS), line.occurred_on <= end)
+        .exists()
+    )
+    until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC)
+    captured = and_(
+        payment.company_id == company.id,
+        payment.gateway.in_(codes),
+        payment.captured > ZERO,
+        order.ordered_at < until,
+    )
+    joined = and_(order.company_id == payment.company_id, order.id == payment.order_id)
+    newest = session.scalar(select(func.max(order.ordered_at)).join(order, joined).where(captured, settled))
+    if newest is None:
+        return ZERO, []
+    rows = session.execute(
+        select(order.number, payment.reference, payment.captured - payment.refunded)
+        .join(order, joined)
+        .where(captured, ~settled, order.ordered_at < newest)
+        .order_by(order.ordered_at)
+    ).all()
+    missing = [{"order": number, "reference": ref, "amount": amount} for number, ref, amount in rows]
+    return sum((m["amount"] for m in missing), ZERO), missing
+
+
 def gateways(session: Session, company: Company, start: dt.date, end: dt.date) -> list[CheckItem]:
     """(2) Per gateway: the period's settlements imported, its open mismatches, and its clearing and
     transit balances at the period's end explained by open items (money captured and not settled; the
@@ -188,9 +223,10 @@ def gateways(session: Session, company: Company, start: dt.date, end: dt.date) -
         clearing = _account_balance(session, [gateway.clearing_account_id], end)
         flying = sum((in_flight[g.code].in_flight_amount for g in sharing if g.code in in_flight), ZERO)
         flying_count = sum(in_flight[g.code].in_flight_payments for g in sharing if g.code in in_flight)
+        missing, skipped = _missing_from_settlement(session, company, [g.code for g in sharing], end)
         transit = _account_balance(session, [gateway.transit_account_id], end)
         unpaid, batches = _unpaid_batches(session, gateway, end)
-        clearing_unexplained = clearing - flying
+        clearing_unexplained = clearing - (flying - missing)
         transit_unexplained = transit - unpaid
         not_imported = lines == 0 and clearing != 0
         red = not_imported or mismatches[0] > 0 or clearing_unexplained != 0 or transit_unexplained != 0
@@ -201,8 +237,9 @@ def gateways(session: Session, company: Company, start: dt.date, end: dt.date) -
             actions.append("Resolve the period's open mismatches (GET /mismatches?state=open).")
         if clearing_unexplained:
             actions.append(
-                "Explain the clearing difference: a capture or refund the gateway has not settled nor we "
-                "recorded (see GET /reports/settlement-lag), or an entry posted to clearing by hand."
+                "Explain the clearing difference: captures the gateway skipped (skipped_captures: ask the "
+                "gateway, or void the capture), a refund it has not settled, or an entry posted to clearing "
+                "by hand (GET /reports/settlement-lag lists what is in flight)."
             )
         if transit_unexplained:
             actions.append(
@@ -219,8 +256,11 @@ def gateways(session: Session, company: Company, start: dt.date, end: dt.date) -
                     "open_mismatches_at_risk": mismatches[1] or ZERO,
                     "clearing_balance": clearing,
                     "captured_not_settled": flying,
-                    "payments_in_flight": flying_count,
+                    "payments_not_settled": flying_count,
+                    "missing_from_settlement": missing,
+                    "in_flight": flying - missing,
                     "clearing_unexplained": clearing_unexplained,
+                    "skipped_captures": skipped,
                     "clearing_shared_with": [g.code for g in sharing if g.id != gateway.id],
                     "transit_balance": transit,
                     "unpaid_batches": unpaid,
@@ -291,8 +331,7 @@ def stock(session: Session, company: Company, end: dt.date) -> CheckItem:
         action=""
         if check.agrees
         else (
-            "Find the stock move without its posting or the entry on an inventory account "
-            "(GET /stock/check)."
+            "Find the stock move without its posting or the entry on an inventory account (GET /stock/check)."
         ),
     )
 

@@ -17,6 +17,7 @@ from retailcore.entrypoints.api import contract, docs, problems
 from retailcore.entrypoints.api.limits import BodySizeLimit
 from retailcore.entrypoints.api.routers import (
     banking,
+    closing,
     connectors,
     events,
     exceptions,
@@ -103,6 +104,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         fx.router,
         reconciliation.router,
         reports.router,
+        closing.router,
         exports.router,
         stock.router,
         exceptions.router,
