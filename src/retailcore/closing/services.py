@@ -32,6 +32,7 @@ from retailcore.accounting.tables import JournalLine
 from retailcore.banking import services as banking
 from retailcore.banking.tables import BankEntry
 from retailcore.closing.commands import CheckItem, Checklist, CloseResult
+from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import Conflict, FieldProblem, ValidationFailed
 from retailcore.eventlog.services import CommandContext
 from retailcore.inventory.purchasing_tables import PurchaseOrder, PurchaseOrderLine
@@ -77,6 +78,17 @@ def _account_balance(session: Session, account_ids: Iterable[uuid.UUID], as_of: 
 def _role_balance(session: Session, company_id: uuid.UUID, role: str, as_of: dt.date) -> Decimal:
     ids = session.scalars(select(Account.id).where(Account.company_id == company_id, Account.role == role))
     return _account_balance(session, ids, as_of)
+
+
+def _rounded(value: Any, currency: str, key: str = "") -> Any:
+    """Amounts in the figures rounded to the company currency's minor unit (quantities left as they are)."""
+    if isinstance(value, dict):
+        return {k: _rounded(v, currency, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v, currency, key) for v in value]
+    if isinstance(value, Decimal) and key != "quantity":
+        return round_to_currency(value, currency)
+    return value
 
 
 def _status(red: bool, amber: bool = False) -> str:
@@ -174,11 +186,14 @@ def _missing_from_settlement(
         order.ordered_at < until,
     )
     joined = and_(order.company_id == payment.company_id, order.id == payment.order_id)
-    newest = session.scalar(select(func.max(order.ordered_at)).join(order, joined).where(captured, settled))
+    newest = session.scalar(
+        select(func.max(order.ordered_at)).select_from(payment).join(order, joined).where(captured, settled)
+    )
     if newest is None:
         return ZERO, []
     rows = session.execute(
         select(order.number, payment.reference, payment.captured - payment.refunded)
+        .select_from(payment)
         .join(order, joined)
         .where(captured, ~settled, order.ordered_at < newest)
         .order_by(order.ordered_at)
@@ -474,6 +489,8 @@ def checklist(session: Session, company: Company, period: str) -> Checklist:
         fx_revaluation(session, company, end),
         tax_return(session, company, start, end),
     ]
+    for found in items:
+        found.figures = _rounded(found.figures, company.currency)
     return Checklist(
         company_id=company.id,
         period=period,
