@@ -56,7 +56,7 @@ class Checklist(Report):
     def table(self) -> tuple[list[str], list[list[Any]]]:
         header = ["code", "title", "status", "figures", "action", "reason"]
         return header, [
-            [i.code, i.title, i.status, _figures(i.figures), i.action, i.reason] for i in self.items
+            [i.code, i.title, i.status, figures_text(i.figures), i.action, i.reason] for i in self.items
         ]
 
     def summary(self) -> list[tuple[str, Any]]:
@@ -67,7 +67,7 @@ class Checklist(Report):
         e = html.escape
         rows = "".join(
             f'<tr class="{e(i.status)}"><td>{e(i.code)}</td><td>{e(i.title)}</td><td>{e(i.status)}</td>'
-            f"<td><pre>{e(_figures(i.figures, sep=chr(10)))}</pre></td>"
+            f"<td><pre>{e(figures_text(i.figures, sep=chr(10)))}</pre></td>"
             f"<td>{e(i.action or i.reason)}</td></tr>"
             for i in self.items
         )
@@ -85,7 +85,7 @@ class Checklist(Report):
         )
 
 
-def _figures(figures: dict[str, Any], sep: str = "; ") -> str:
+def figures_text(figures: dict[str, Any], sep: str = "; ") -> str:
     parts = []
     for key, value in figures.items():
         if isinstance(value, list):

@@ -37,6 +37,7 @@ from retailcore.core.errors import FieldProblem, RetailcoreError
 from retailcore.entrypoints.api.orphans import PARENT_PID
 from retailcore.entrypoints.bootstrap import Runtime
 from retailcore.entrypoints.cli import bank as bank_cli
+from retailcore.entrypoints.cli import closing as closing_cli
 from retailcore.entrypoints.cli import connectors as connectors_cli
 from retailcore.entrypoints.cli import exceptions as exceptions_cli
 from retailcore.entrypoints.cli import exports as export_cli
@@ -76,6 +77,7 @@ app.add_typer(connectors_cli.app, name="connectors")
 app.add_typer(exceptions_cli.app, name="exceptions")
 app.add_typer(settlements_cli.app, name="settlements")
 app.add_typer(bank_cli.app, name="bank")
+app.add_typer(closing_cli.app, name="close")
 app.command("simulate")(simulate_cli.simulate)
 app.command("relay")(relay_cli.relay)
 import_app.command("marketplace")(marketplace_cli.import_marketplace)
