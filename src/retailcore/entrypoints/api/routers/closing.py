@@ -24,7 +24,10 @@ from retailcore.masterdata.tables import Company
 router = APIRouter(prefix="/periods", tags=["close"])
 
 ReadApi = Annotated[Api, Depends(reader("reports:read"))]
-PeriodPath = Annotated[str, Path(description="The month, `YYYY-MM`.", examples=["2026-11"], max_length=16)]
+PeriodPath = Annotated[
+    str,
+    Path(description="The month, `YYYY-MM`.", examples=["2026-11"], pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$"),
+]
 
 
 def _checklist(api: Api, company_id: Ref | None, period: str) -> c.Checklist:
