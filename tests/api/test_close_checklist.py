@@ -180,6 +180,9 @@ def test_a_month_in_order_has_no_red_item_and_closes(client, admin, auth, financ
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert f"Close checklist {PERIOD}" in page.text and "gateway:stripe" in page.text
 
+    # Only finance closes a period (not even an admin), as only finance moves the lock date.
+    by_admin = client.post(f"{API}/periods/{PERIOD}/close", json={"accept": ["grni"]}, headers=admin)
+    assert_problem(by_admin, 403)
     # The amber accrual must be accepted by name; then the period is locked at its last day.
     refused = client.post(f"{API}/periods/{PERIOD}/close", json={}, headers=finance)
     assert_problem(refused, 409, "close-refused")
