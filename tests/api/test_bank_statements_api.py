@@ -529,3 +529,10 @@ def test_an_adyen_payout_the_settlement_posted_is_confirmed_not_posted_again(cli
         "165.83",
         True,
     )
+
+
+@pytest.mark.parametrize("path", ["bank-statements", "bank-statements/entries", "bank-statements/matches"])
+def test_a_list_filtered_by_an_unknown_bank_account_is_a_bad_request_naming_it(client, finance, shop, path):
+    answer = client.get(f"{API}/{path}", params={"account": "NOPE"}, headers=finance)
+    assert answer.status_code == 422, answer.text
+    assert [error["field"] for error in answer.json()["errors"]] == ["account"]

@@ -537,3 +537,13 @@ def test_the_settlement_lag_report_counts_days_to_settle_and_to_payout_and_what_
         headers=finance,
     )
     assert backwards.status_code == 422 and "date_from" in backwards.text
+    blank = client.get(f"{API}/reports/settlement-lag", params={"date_to": ""}, headers=finance)
+    assert blank.status_code == 422 and "date_to" in blank.text
+
+
+def test_a_list_filtered_by_an_unknown_gateway_is_a_bad_request_naming_it(client, finance, shop):
+    answer = client.get(
+        f"{API}/settlements", params={"company_id": "SHOP", "gateway": "nope"}, headers=finance
+    )
+    assert answer.status_code == 422, answer.text
+    assert [error["field"] for error in answer.json()["errors"]] == ["gateway"]

@@ -838,7 +838,11 @@ def list_batches(
 ) -> tuple[list[c.BatchView], uuid.UUID | None]:
     query = select(SettlementBatch).where(SettlementBatch.company_id == company.id)
     if gateway:
-        query = query.where(SettlementBatch.gateway_id == gateway_by_code(session, company, gateway).id)
+        found = find_gateway(session, company, gateway)
+        if found is None:  # a filter naming nothing is a bad request, not a missing resource
+            problem = FieldProblem("gateway", "no such gateway")
+            raise InvalidReference(f"no gateway {gateway}", problems=[problem])
+        query = query.where(SettlementBatch.gateway_id == found.id)
     batches, next_cursor = keyset_page(session, query, SettlementBatch.id, limit, cursor)
     codes = _gateway_codes(session, company)
     totals = {

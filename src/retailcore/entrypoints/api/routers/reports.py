@@ -225,6 +225,10 @@ def tax(
     return _answer(report, format, "tax")
 
 
+LagFrom = Annotated[Day | None, Query(description="First day (default: 29 days before `date_to`).")]
+LagTo = Annotated[Day | None, Query(description="Last day, inclusive (default: today).")]
+
+
 @router.get(
     "/settlement-lag",
     response_model=settlement_reports.SettlementLag,
@@ -240,8 +244,8 @@ def tax(
 def settlement_lag(
     api: ReportsApi,
     company_id: CompanyParam = None,
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
+    date_from: LagFrom = None,
+    date_to: LagTo = None,
     format: Format = "json",
 ) -> Any:
     start, end = r.parse_date(date_from, "date_from"), r.parse_date(date_to, "date_to")
