@@ -748,23 +748,14 @@ def resolve_entry(
 # -- reading --------------------------------------------------------------------------------------------
 
 
-def _account_filter(session: Session, company: Company, account: str) -> uuid.UUID:
-    """The bank account a list is filtered by: one that does not exist is a bad filter (422 naming
-    ``account``), not a missing resource."""
-    try:
-        return account_by_ref(session, company, account).id
-    except NotFound:
-        raise InvalidReference(
-            f"no bank account {account}", problems=[FieldProblem("account", "no such bank account")]
-        ) from None
-
-
 def list_statements(
     session: Session, company: Company, account: str | None, limit: int, cursor: uuid.UUID | None
 ) -> tuple[list[c.StatementView], uuid.UUID | None]:
     query = select(BankStatement).where(BankStatement.company_id == company.id)
     if account:
-        query = query.where(BankStatement.bank_account_id == _account_filter(session, company, account))
+        query = query.where(
+            BankStatement.bank_account_id == account_by_ref(session, company, account, field="account").id
+        )
     rows, next_cursor = keyset_page(session, query, BankStatement.id, limit, cursor)
     codes = dict(
         session.execute(
@@ -847,7 +838,9 @@ def list_entries(
     if statement_id is not None:
         query = query.where(BankEntry.statement_id == statement_id)
     if account:
-        query = query.where(BankEntry.bank_account_id == _account_filter(session, company, account))
+        query = query.where(
+            BankEntry.bank_account_id == account_by_ref(session, company, account, field="account").id
+        )
     if state:
         query = query.where(BankEntry.state == state)
     if matched is not None:

@@ -121,9 +121,13 @@ def find_gateway(session: Session, company: Company, code: str) -> Gateway | Non
     return session.scalar(select(Gateway).where(Gateway.company_id == company.id, Gateway.code == code))
 
 
-def gateway_by_code(session: Session, company: Company, code: str) -> Gateway:
+def gateway_by_code(session: Session, company: Company, code: str, field: str | None = None) -> Gateway:
+    """The gateway of ``code``: 404 when missing, or, when it is named by the input ``field`` (a list's
+    filter), a 422 naming it."""
     found = find_gateway(session, company, code)
     if found is None:
+        if field:
+            raise InvalidReference(f"no gateway {code}", problems=[FieldProblem(field, "no such gateway")])
         raise NotFound(f"no gateway {code}")
     return found
 
@@ -838,11 +842,9 @@ def list_batches(
 ) -> tuple[list[c.BatchView], uuid.UUID | None]:
     query = select(SettlementBatch).where(SettlementBatch.company_id == company.id)
     if gateway:
-        found = find_gateway(session, company, gateway)
-        if found is None:  # a filter naming nothing is a bad request, not a missing resource
-            problem = FieldProblem("gateway", "no such gateway")
-            raise InvalidReference(f"no gateway {gateway}", problems=[problem])
-        query = query.where(SettlementBatch.gateway_id == found.id)
+        query = query.where(
+            SettlementBatch.gateway_id == gateway_by_code(session, company, gateway, field="gateway").id
+        )
     batches, next_cursor = keyset_page(session, query, SettlementBatch.id, limit, cursor)
     codes = _gateway_codes(session, company)
     totals = {

@@ -17,6 +17,7 @@ See docs/cli.md, "Errors", and decision 0022.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Sequence
@@ -294,3 +295,18 @@ class Commands(TyperGroup):
         finally:
             _close_databases(failed=sys.exc_info()[0] is not None or status != 0)
         sys.exit(status)
+
+
+def json_mapping(path: Path | None) -> dict[str, Any] | None:
+    """A ``--mapping`` file (a JSON object), or a clear failure naming the file; None without one."""
+    if path is None:
+        return None
+    try:
+        mapping = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise fail(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(mapping, dict):
+        raise fail(f"{path}: the mapping is a JSON object")
+    return mapping

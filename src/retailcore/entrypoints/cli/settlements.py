@@ -9,9 +9,8 @@ matching and posting.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -20,25 +19,11 @@ from retailcore.adapters.db import transaction
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.cli import errors, output
 from retailcore.entrypoints.cli.companies import CompanyOption, company_named
-from retailcore.entrypoints.cli.errors import fail, refused
+from retailcore.entrypoints.cli.errors import fail, json_mapping, refused
 from retailcore.eventlog.services import CommandContext
 from retailcore.settlements import services as svc
 
 app = typer.Typer(help="Gateway settlements: import a settlement file.", no_args_is_help=True)
-
-
-def _mapping(path: Path | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    try:
-        mapping = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise fail(f"cannot read {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise fail(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
-    if not isinstance(mapping, dict):
-        raise fail(f"{path}: the mapping is a JSON object")
-    return mapping
 
 
 @app.command("import")
@@ -63,7 +48,7 @@ def import_file(
         content = file.read_bytes()
     except OSError as exc:
         raise fail(f"cannot read {file}: {exc.strerror}") from None
-    columns = _mapping(mapping)
+    columns = json_mapping(mapping)
     runtime = errors.runtime()
     err = output.console(stderr=True)
     try:
