@@ -330,3 +330,15 @@ def test_groups_are_listed_a_page_at_a_time(client, admin, group):
     assert [item["code"] for item in page.json()["items"]] == ["EUROPE"]
     assert page.json()["next_cursor"] is None
     assert client.get(f"{API}/company-groups/EUROPE", headers=admin).json()["currency"] == "EUR"
+
+
+def test_an_intercompany_side_cannot_be_posted_alone_through_the_ledger(client, auth, group):
+    finance = auth("finance", company="ACMEUK")
+    for event_type, code in (
+        ("IntercompanyPurchaseRecorded", "balance-event-needs-its-flow"),
+        ("IntercompanyGoodsReceived", "stock-event-needs-its-flow"),
+    ):
+        response = client.post(
+            f"{API}/ledger/events", json={"type": event_type, "payload": {"amount": "1"}}, headers=finance
+        )
+        assert_problem(response, 422, code, ("type",))
