@@ -342,3 +342,23 @@ def test_an_intercompany_side_cannot_be_posted_alone_through_the_ledger(client, 
             f"{API}/ledger/events", json={"type": event_type, "payload": {"amount": "1"}}, headers=finance
         )
         assert_problem(response, 422, code, ("type",))
+
+
+def test_closed_months_come_from_period_balances_with_the_same_figures(runtime, client, admin, auth, group):
+    _flows(client, admin)
+    url = f"{API}/reports/consolidated-trial-balance?group=EUROPE&as_of={AS_OF}"
+    before = client.get(url, headers=admin).json()
+
+    for code in ("ACME", "ACMEUK"):
+        locked = client.put(
+            f"{API}/ledger/lock-date", json={"lock_date": AS_OF}, headers=auth("finance", company=code)
+        )
+        assert locked.status_code == 200, locked.text
+
+    with runtime.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(a.PeriodBalance)) > 0
+    assert client.get(url, headers=admin).json()["rows"] == before["rows"]
+    late = client.post(
+        f"{API}/intercompany/transfers", json={**TRANSFER, "reference": "IC-T2"}, headers=admin
+    )
+    assert_problem(late, 409, "period-locked", ("date",))
