@@ -362,3 +362,42 @@ def test_closed_months_come_from_period_balances_with_the_same_figures(runtime, 
         f"{API}/intercompany/transfers", json={**TRANSFER, "reference": "IC-T2"}, headers=admin
     )
     assert_problem(late, 409, "period-locked", ("date",))
+
+
+def test_the_buyers_revaluation_of_its_euro_payable_makes_it_eliminate_again(client, admin, auth, group):
+    """GBP strengthens to 1.28 at the month's end: ACMEUK's payable, still at 0.80, no longer matches
+    (21.60 GBP x 1.28 = 27.65 EUR) until ACMEUK revalues it at 0.78125 (27.00 EUR = 21.09 GBP)."""
+    _flows(client, admin)
+    _post(
+        client,
+        "/exchange-rates",
+        {"currency": "GBP", "date": AS_OF, "rate": "1.28"},
+        auth("finance", company="ACME"),
+    )
+    uk_finance = auth("finance", company="ACMEUK")
+    _post(client, "/exchange-rates", {"currency": "EUR", "date": AS_OF, "rate": "0.78125"}, uk_finance)
+    url = f"{API}/reports/intercompany-eliminations?group=EUROPE&as_of={AS_OF}"
+
+    [stale] = client.get(url, headers=admin).json()["pairs"]
+    assert (stale["payable"], stale["payable_group"], stale["balance_difference"]) == (
+        "21.60",
+        "27.65",
+        "-0.65",
+    )
+    assert stale["eliminates"] is False
+
+    revalued = client.post(f"{API}/ledger/revaluations", json={"as_of": AS_OF}, headers=uk_finance)
+    assert revalued.status_code in (200, 201), revalued.text
+
+    [fresh] = client.get(url, headers=admin).json()["pairs"]
+    assert (fresh["payable"], fresh["payable_group"], fresh["balance_difference"]) == (
+        "21.09",
+        "27.00",
+        "0.00",
+    )
+    assert fresh["eliminates"] is True
+    consolidated = client.get(
+        f"{API}/reports/consolidated-trial-balance?group=EUROPE&as_of={AS_OF}", headers=admin
+    ).json()
+    assert consolidated["balanced"] is True
+    assert "IC-DIFF" not in {row["account_code"] for row in consolidated["rows"]}
