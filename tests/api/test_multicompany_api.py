@@ -245,6 +245,14 @@ def test_eliminations_match_to_zero_then_flag_a_payable_on_one_side_only(runtime
         "-12.50",
     )
     assert pair["eliminates"] is False and flagged["eliminates"] is False
+    consolidated = client.get(
+        f"{API}/reports/consolidated-trial-balance?group=EUROPE&as_of={AS_OF}", headers=admin
+    ).json()
+    rows = {row["account_code"]: row for row in consolidated["rows"]}
+    assert (rows["2020-ACME"]["translated"], rows["2020-ACME"]["consolidated"]) == ("-39.50", "0.00")
+    assert rows["IC-DIFF"]["consolidated"] == "-12.50"  # the recharge ACME never booked, not eliminated
+    assert rows["6000"]["translated"] == "12.25"  # 10.00 GBP of rent at the average 1.225
+    assert consolidated["balanced"] is True
     csv = client.get(
         f"{API}/reports/intercompany-eliminations?group=EUROPE&as_of={AS_OF}&format=csv", headers=admin
     )
