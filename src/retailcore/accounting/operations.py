@@ -285,6 +285,8 @@ STOCK_FLOWS = {
     "StockCounted": "count stock with POST /counts and approve the count",
     "SupplierReturned": "supplier returns are made by inventory's supplier_return moves",
     "StockCostCorrected": "stock cost corrections are made by the stock moves that re-cost negative stock",
+    "IntercompanyGoodsShipped": "record the flow with POST /intercompany/sales or /intercompany/transfers",
+    "IntercompanyGoodsReceived": "record the transfer with POST /intercompany/transfers",
 }
 """Events whose consequences are stock moves, by the flow that makes them: the ledger alone would post
 their value without moving the goods, and the stock check would then disagree."""
@@ -298,11 +300,15 @@ BALANCE_FLOWS = {
     "GatewaySettlementPosted": "import the gateway's settlement file with POST /settlements",
     "SettlementMismatchAdjusted": "resolve the mismatch with POST /mismatches/{id}/resolve",
     "BankEntryMatched": "import the bank statement with POST /bank-statements, or match its entry",
+    "IntercompanyResaleRecorded": "record the sale with POST /intercompany/sales (both companies' sides)",
+    "IntercompanyPurchaseRecorded": "record the sale with POST /intercompany/sales (both companies' sides)",
 }
 """Events of the payments context that move a gift card's or a customer's balance with their entry:
 the ledger alone would post the liability with no balance behind it. (``GiftCardSold`` stays open to
 systems that sell cards they keep the balances of.) Settlement postings likewise belong to their
-settlement lines and mismatches (decision 0035); ``SettlementImported`` stays open to outside systems."""
+settlement lines and mismatches (decision 0035); ``SettlementImported`` stays open to outside systems.
+An intercompany sale's sides belong to its document, posted on both companies' books together
+(decision 0040)."""
 
 
 def _refuse_stock_event(event_type: str, why: str, field: str = "type") -> ValidationFailed:

@@ -81,6 +81,8 @@ MOVE_EVENT_TYPES = (
     "StockScrapped",
     "StockCounted",
     "SupplierReturned",
+    "IntercompanyGoodsShipped",
+    "IntercompanyGoodsArrived",
 )
 """Events of ``move_stock``: each changes on hand somewhere, so possibly what can be promised."""
 

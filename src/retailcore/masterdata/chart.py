@@ -100,6 +100,10 @@ class AccountRole(StrEnum):
     INTERCOMPANY_RECEIVABLE = "intercompany_receivable"
     # Amounts this company owes to another company of the group.
     INTERCOMPANY_PAYABLE = "intercompany_payable"
+    # Sales of goods to another company of the group (eliminated on consolidation).
+    INTERCOMPANY_REVENUE = "intercompany_revenue"
+    # Goods bought from another company of the group and sold on (eliminated on consolidation).
+    INTERCOMPANY_COST = "intercompany_cost"
     # Difference between standard/expected cost and actual purchase price.
     PRICE_VARIANCE = "price_variance"
     # Cent differences from cash rounding at the till and from tax computed per line vs per total.
@@ -242,11 +246,13 @@ _GENERIC_RETAIL_ACCOUNTS: tuple[AccountTemplate, ...] = (
     _acc("4300", "Realized foreign exchange gains", _I, _R.FX_REALIZED_GAIN),
     _acc("4310", "Unrealized foreign exchange gains", _I, _R.FX_UNREALIZED_GAIN),
     _acc("4400", "Gift card breakage", _I, _R.GIFT_CARD_BREAKAGE),
+    _acc("4500", "Intercompany sales", _I, _R.INTERCOMPANY_REVENUE),
     # 5xxx cost of sales
     _acc("5000", "Cost of goods sold", _X, _R.COGS),
     _acc("5010", "Purchase price variance", _X, _R.PRICE_VARIANCE),
     _acc("5020", "Inventory shrinkage", _X, _R.INVENTORY_SHRINKAGE),
     _acc("5030", "Inbound freight and duties", _X),
+    _acc("5040", "Cost of goods bought from group companies", _X, _R.INTERCOMPANY_COST),
     # 6xxx operating expenses
     _acc("6000", "Store rent", _X),
     _acc("6010", "Utilities", _X),

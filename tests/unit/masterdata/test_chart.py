@@ -21,6 +21,7 @@ EXPECTED_ROLES = {
     "cash_difference_gain", "cogs", "inventory", "damaged_goods", "inventory_shrinkage", "stock_in_transit",
     "goods_received_not_invoiced", "payables", "customer_deposits", "bank", "cash_in_transit", "gateway_fees",
     "chargebacks", "dispute_receivable", "intercompany_receivable", "intercompany_payable", "price_variance",
+    "intercompany_revenue", "intercompany_cost",
     "rounding", "fx_unrealized_gain", "fx_unrealized_loss", "fx_realized_gain", "fx_realized_loss",
     "retained_earnings", "current_year_earnings", "opening_balance", "gift_card_breakage",
     "customer_goodwill", "refunds_payable", "restocking_fees",
@@ -60,7 +61,7 @@ def test_account_types() -> None:
 
 def test_account_roles_are_exactly_the_documented_set() -> None:
     assert {r.value for r in AccountRole} == EXPECTED_ROLES
-    assert len(AccountRole) == 39
+    assert len(AccountRole) == 41
     # StrEnum: roles compare equal to their plain string form, as they appear in posting-rule data.
     assert AccountRole.CASH_DRAWER == "cash_drawer"
     assert AccountRole("cogs") is AccountRole.COGS

@@ -128,6 +128,60 @@ account, the safe (cash deposits) or payables (supplier payments); a difference 
 the gateway's fee account or the cash difference accounts."""
 
 
+def _to_code(side: str, field: str, amount: str, label: str) -> dict[str, Any]:
+    """A line to the account whose code the payload carries in ``field``, never optional."""
+    return {"side": side, "account_code": f"${field}", "amount": amount, "label": label}
+
+
+INTERCOMPANY_RULES: list[dict[str, Any]] = [
+    {
+        "code": "intercompany-goods-shipped",
+        "name": "Goods of this company sold or moved to a group company: stock out at cost, due from it",
+        "event_type": "IntercompanyGoodsShipped",
+        "journal_code": "SALES",
+        "lines": [
+            _line("debit", "cogs", "cost", "IC COGS {reference} {product_category}", "items"),
+            _line("credit", "$stock_role", "cost", "IC stock out {reference} {product_category}", "items"),
+            _to_code("debit", "receivable_account", "amount", "Due from {counterparty} {reference}"),
+            _to_code("credit", "revenue_account", "amount", "IC sale to {counterparty} {reference}"),
+        ],
+    },
+    {
+        "code": "intercompany-goods-received",
+        "name": "Goods bought from a group company into stock at the transfer price, due to it",
+        "event_type": "IntercompanyGoodsReceived",
+        "journal_code": "STOCK",
+        "lines": [
+            _line("debit", "$stock_role", "cost", "IC stock in {reference} {product_category}", "items"),
+            _to_code("credit", "payable_account", "amount", "Due to {counterparty} {reference}"),
+        ],
+    },
+    {
+        "code": "intercompany-resale",
+        "name": "A group company's goods sold here to a customer: the customer's sale",
+        "event_type": "IntercompanyResaleRecorded",
+        "journal_code": "SALES",
+        "lines": [
+            _line("debit", "receivable", "gross", "Customer {reference}"),
+            _line("credit", "sales_revenue", "net", "Sale {reference}"),
+            _line("credit", "output_tax", "tax", "Sale tax {reference}", optional=True),
+        ],
+    },
+    {
+        "code": "intercompany-purchase",
+        "name": "A group company's goods sold on here: their transfer price due to it",
+        "event_type": "IntercompanyPurchaseRecorded",
+        "journal_code": "PURCH",
+        "lines": [
+            _to_code("debit", "cost_account", "amount", "IC cost {counterparty} {reference}"),
+            _to_code("credit", "payable_account", "amount", "Due to {counterparty} {reference}"),
+        ],
+    },
+]
+"""Intercompany flows (decision 0040, docs/multi-company.md): each company's side is its own event,
+posted to accounts kept per counterparty (the payload names their codes)."""
+
+
 DEFAULT_RULES: list[dict[str, Any]] = [
     {
         "code": "pos-session-close",
@@ -281,6 +335,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     *SETTLEMENT_RULES,
     *BANK_RULES,
+    *INTERCOMPANY_RULES,
     {
         "code": "cash-deposit",
         "name": "Cash taken from the drawer to the bank",

@@ -42,6 +42,7 @@ from retailcore.entrypoints.cli import connectors as connectors_cli
 from retailcore.entrypoints.cli import exceptions as exceptions_cli
 from retailcore.entrypoints.cli import exports as export_cli
 from retailcore.entrypoints.cli import gift_cards as gift_cards_cli
+from retailcore.entrypoints.cli import groups as groups_cli
 from retailcore.entrypoints.cli import ledger as ledger_cli
 from retailcore.entrypoints.cli import marketplace as marketplace_cli
 from retailcore.entrypoints.cli import orders as orders_cli
@@ -78,6 +79,7 @@ app.add_typer(exceptions_cli.app, name="exceptions")
 app.add_typer(settlements_cli.app, name="settlements")
 app.add_typer(bank_cli.app, name="bank")
 app.add_typer(closing_cli.app, name="close")
+app.add_typer(groups_cli.app, name="groups")
 app.command("simulate")(simulate_cli.simulate)
 app.command("relay")(relay_cli.relay)
 import_app.command("marketplace")(marketplace_cli.import_marketplace)

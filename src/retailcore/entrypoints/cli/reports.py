@@ -5,6 +5,8 @@
     retailcore report profit-and-loss --company ACME --period 2026 --by channel
     retailcore report balance-sheet --company ACME --as-of 2026-11-30
     retailcore report tax --company ACME --from 2026-10-01 --to 2026-12-31 --output json
+    retailcore report consolidated-trial-balance --group EUROPE --as-of 2026-11-30
+    retailcore report intercompany-eliminations --group EUROPE --as-of 2026-11-30 --csv ic.csv
 
 Expected failures (an unknown company, no such period) print one message on stderr and exit 1; a
 malformed date is a usage error (exit 2). ``--output json`` prints the report as the API serves it.
@@ -30,6 +32,8 @@ from retailcore.entrypoints.cli import output
 from retailcore.entrypoints.cli.companies import CompanyOption, company_named
 from retailcore.entrypoints.cli.errors import fail, refused, runtime
 from retailcore.entrypoints.cli.options import date_option
+from retailcore.intercompany import reports as ir
+from retailcore.intercompany import services as group_services
 from retailcore.masterdata.tables import Company
 
 app = typer.Typer(
@@ -219,4 +223,51 @@ def tax(
         csv_file,
         output_format,
         lambda session, found: r.tax_report(session, found.id, date_from, date_to, period=period),
+    )
+
+
+GroupOption = Annotated[str, typer.Option("--group", "-g", help="Company group code or id.")]
+AsOfOption = Annotated[dt.date, date_option("--as-of", help="The day.")]
+
+
+def _group_report(
+    group_ref: str,
+    csv_file: str | None,
+    output_format: output.Format,
+    work: Callable[[Session, Any], r.Report],
+) -> None:
+    try:
+        with runtime().session_factory() as session:
+            report = work(session, group_services.group_by_ref(session, group_ref, field="--group"))
+    except RetailcoreError as exc:
+        raise refused(exc, problems=False) from None
+    _emit(report, csv_file, output_format)
+
+
+@app.command("consolidated-trial-balance")
+def consolidated_trial_balance(
+    group: GroupOption,
+    as_of: AsOfOption,
+    csv_file: CsvOption = None,
+    output_format: output.OutputOption = output.Format.table,
+) -> None:
+    """The group's members' balances in the group currency, intercompany balances eliminated."""
+    _group_report(
+        group,
+        csv_file,
+        output_format,
+        lambda session, found: ir.consolidated_trial_balance(session, found, as_of),
+    )
+
+
+@app.command("intercompany-eliminations")
+def intercompany_eliminations(
+    group: GroupOption,
+    as_of: AsOfOption,
+    csv_file: CsvOption = None,
+    output_format: output.OutputOption = output.Format.table,
+) -> None:
+    """Per pair of member companies: receivable against payable, revenue against cost, differences."""
+    _group_report(
+        group, csv_file, output_format, lambda session, found: ir.eliminations(session, found, as_of)
     )
