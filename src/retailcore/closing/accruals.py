@@ -173,13 +173,9 @@ def accrual_entries(session: Session, company_id: uuid.UUID, period: str) -> lis
     ids += [e.id for e in _runs(session, company_id, period, REVERSED)]
     if not ids:
         return []
-    originals = list(session.scalars(select(a.JournalEntry).where(a.JournalEntry.event_id.in_(ids))))
-    reversals = list(
-        session.scalars(
-            select(a.JournalEntry).where(a.JournalEntry.reversal_of_id.in_([e.id for e in originals]))
-        )
-    )
-    return sorted(originals + reversals, key=lambda e: (e.date, e.number or ""))
+    # The accruals carry their own events; each reversal carries its ``ShippedNotInvoicedReversed``.
+    found = list(session.scalars(select(a.JournalEntry).where(a.JournalEntry.event_id.in_(ids))))
+    return sorted(found, key=lambda e: (e.date, e.number or ""))
 
 
 @dataclass

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from retailcore.accounting import fx
 from retailcore.accounting import services as ledger
@@ -460,20 +460,25 @@ def customer_deposits(session: Session, company: Company, end: dt.date) -> Check
             select(Account.id).where(Account.company_id == company.id, Account.role == "customer_deposits")
         )
     )
+    # A line counts for the order whose event posted it; a reversal's line for the order of the entry it
+    # reverses (a reversal by hand carries its own event, not the order's).
+    entry, original = aliased(JournalEntry), aliased(JournalEntry)
+    own, cause = aliased(Event), aliased(Event)
+    kind = func.coalesce(cause.aggregate_type, own.aggregate_type)
+    aggregate = func.coalesce(cause.aggregate_id, own.aggregate_id)
     ledger_rows = session.execute(
-        select(
-            Event.aggregate_type,
-            Event.aggregate_id,
-            func.sum(JournalLine.credit) - func.sum(JournalLine.debit),
-        )
+        select(kind, aggregate, func.sum(JournalLine.credit) - func.sum(JournalLine.debit))
         .select_from(JournalLine)
-        .outerjoin(Event, Event.id == JournalLine.event_id)
+        .join(entry, entry.id == JournalLine.entry_id)
+        .outerjoin(original, original.id == entry.reversal_of_id)
+        .outerjoin(cause, cause.id == original.event_id)
+        .outerjoin(own, own.id == JournalLine.event_id)
         .where(
             JournalLine.account_id.in_(accounts),
             JournalLine.state == "posted",
             JournalLine.date <= end,
         )
-        .group_by(Event.aggregate_type, Event.aggregate_id)
+        .group_by(kind, aggregate)
     ).all()
     booked: dict[uuid.UUID | None, Decimal] = {}
     for aggregate_type, aggregate_id, amount in ledger_rows:
