@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 from retailcore.accounting import tables as a
 from retailcore.eventlog.tables import Event
-from retailcore.masterdata.tables import Account
+from retailcore.masterdata.tables import Account, Location
 
 D = Decimal
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -341,4 +341,67 @@ def test_the_tax_return_per_rate_and_per_box_with_a_layout_as_data(client, finan
     ]
     assert_problem(
         client.get(f"{API}/reports/tax-return", params={"period": "2026-13"}, headers=finance), 422
+    )
+
+
+def test_grni_is_measured_against_the_receipts_not_billed_at_the_period_end(client, admin, finance, shop):
+    product = shop._product("12.00")  # 100 units received outside purchasing at 1.00: 100.00 on GRNI
+    with shop.runtime.session_factory() as session:
+        stock = session.scalar(
+            select(Location.id).where(
+                Location.store_id == uuid.UUID(shop.warehouse["id"]), Location.kind == "stock"
+            )
+        )
+    first = f"{PERIOD}-01"
+    order = {
+        "company_id": shop.company["id"],
+        "supplier": "Fabrikam",
+        "store_id": shop.warehouse["id"],
+        "order_date": first,
+        "lines": [{"product_id": product["id"], "quantity": "10", "unit_price": "4.50"}],
+    }
+    po = client.post(f"{API}/purchase-orders", json=order, headers=admin)
+    assert po.status_code == 201, po.text
+    po = client.post(f"{API}/purchase-orders/{po.json()['id']}/confirm", headers=admin).json()
+    line = po["lines"][0]["id"]
+    receipt = {
+        "purchase_order_id": po["id"],
+        "date": first,
+        "lines": [{"po_line_id": line, "quantity": "10", "location_id": str(stock)}],
+    }
+    assert client.post(f"{API}/receipts", json=receipt, headers=admin).status_code == 201
+    bill = {
+        "purchase_order_id": po["id"],
+        "bill_date": first,
+        "lines": [{"po_line_id": line, "quantity": "6", "unit_price": "4.50"}],
+    }
+    billed = client.post(f"{API}/vendor-bills", json=bill, headers=finance)
+    assert billed.status_code == 201 and billed.json()["state"] == "matched", billed.text
+
+    grni = item(checklist(client, finance), "grni")
+
+    # 100.00 outside purchasing + 45.00 received on the order - 27.00 billed = 118.00, the balance.
+    assert grni["status"] == "amber"
+    figures = grni["figures"]
+    assert (figures["balance"], figures["received_outside_purchasing"]) == ("118.00", "100.00")
+    assert (figures["received_not_billed_on_orders"], figures["difference"]) == ("18.00", "0.00")
+    assert [(r["purchase_order"], D(r["quantity"]), r["value"]) for r in figures["uninvoiced_lines"]] == [
+        (po["number"], D(4), "18.00")
+    ]
+
+    by_hand = {
+        "company_id": shop.company["id"],
+        "date": TODAY.isoformat(),
+        "reference": "GRNI by hand",
+        "lines": [
+            {"account_code": shop.code_of("opening_balance"), "debit": "3.00"},
+            {"account_code": shop.code_of("goods_received_not_invoiced"), "credit": "3.00"},
+        ],
+    }
+    assert client.post(f"{API}/journal-entries", json=by_hand, headers=finance).status_code == 201
+    grni = item(checklist(client, finance), "grni")
+    assert (grni["status"], grni["figures"]["balance"], grni["figures"]["difference"]) == (
+        "red",
+        "121.00",
+        "3.00",
     )

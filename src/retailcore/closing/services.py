@@ -45,7 +45,14 @@ from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import Conflict, FieldProblem, ValidationFailed
 from retailcore.eventlog.services import CommandContext
 from retailcore.eventlog.tables import Event
-from retailcore.inventory.purchasing_tables import PurchaseOrder, PurchaseOrderLine
+from retailcore.inventory.purchasing_tables import (
+    PurchaseOrder,
+    PurchaseOrderLine,
+    Receipt,
+    ReceiptLine,
+    VendorBill,
+    VendorBillLine,
+)
 from retailcore.inventory.valuation import check_agreement
 from retailcore.masterdata.tables import Account, Company
 from retailcore.orders.tables import OrderPaymentRow, OrderRow
@@ -361,37 +368,108 @@ def stock(session: Session, company: Company, end: dt.date) -> CheckItem:
     )
 
 
-def goods_received_not_invoiced(session: Session, company: Company, end: dt.date) -> CheckItem:
-    """(5) The goods received not invoiced balance, with the receipts still to be billed (amber when not
-    zero: an accrual finance looks at, not an error)."""
-    balance = -_role_balance(session, company.id, "goods_received_not_invoiced", end)
-    lines = session.execute(
-        select(PurchaseOrder.number, PurchaseOrder.supplier, PurchaseOrderLine)
-        .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.purchase_order_id)
-        .where(
-            PurchaseOrderLine.company_id == company.id,
-            PurchaseOrderLine.received_quantity > PurchaseOrderLine.billed_quantity,
+def _received_not_billed(session: Session, company: Company, end: dt.date) -> list[dict[str, Any]]:
+    """Purchase order lines received and not billed *at* ``end``: receipts dated by then, less what
+    bills dated by then (and posted) cleared, at the purchase order's price."""
+    received = session.execute(
+        select(
+            ReceiptLine.po_line_id,
+            func.sum(ReceiptLine.quantity),
+            func.sum(ReceiptLine.purchase_value),
         )
-        .order_by(PurchaseOrder.number, PurchaseOrderLine.sequence)
+        .join(Receipt, Receipt.id == ReceiptLine.receipt_id)
+        .where(Receipt.company_id == company.id, Receipt.date <= end)
+        .group_by(ReceiptLine.po_line_id)
     ).all()
-    receipts = [
-        {
-            "purchase_order": number,
-            "supplier": supplier,
-            "quantity": line.received_quantity - line.billed_quantity,
-            "value": (line.received_quantity - line.billed_quantity) * line.unit_price,
-        }
-        for number, supplier, line in lines
-    ]
+    if not received:
+        return []
+    billed: dict[uuid.UUID, list[Decimal]] = {}
+    for po_line_id, quantity, price in session.execute(
+        select(VendorBillLine.po_line_id, VendorBillLine.quantity, VendorBillLine.po_unit_price)
+        .join(VendorBill, VendorBill.id == VendorBillLine.bill_id)
+        .where(
+            VendorBill.company_id == company.id,
+            VendorBill.posted_event_id.is_not(None),
+            VendorBill.bill_date <= end,
+        )
+    ):
+        cell = billed.setdefault(po_line_id, [ZERO, ZERO])
+        cell[0] += quantity
+        cell[1] += round_to_currency(quantity * price, company.currency)
+    lines = {
+        line.id: (number, supplier, line)
+        for number, supplier, line in session.execute(
+            select(PurchaseOrder.number, PurchaseOrder.supplier, PurchaseOrderLine)
+            .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.purchase_order_id)
+            .where(PurchaseOrderLine.id.in_([row[0] for row in received]))
+        )
+    }
+    found = []
+    for po_line_id, quantity, value in received:
+        billed_quantity, billed_value = billed.get(po_line_id, [ZERO, ZERO])
+        open_quantity = quantity - min(billed_quantity, quantity)
+        if open_quantity <= 0:
+            continue
+        number, supplier, line = lines[po_line_id]
+        found.append(
+            {
+                "purchase_order": number,
+                "supplier": supplier,
+                "sequence": line.sequence,
+                "quantity": open_quantity,
+                "value": max(value - billed_value, ZERO),
+            }
+        )
+    return sorted(found, key=lambda item: (item["purchase_order"], item["sequence"]))
+
+
+def goods_received_not_invoiced(session: Session, company: Company, end: dt.date) -> CheckItem:
+    """(5) Goods received not invoiced, measured at the period's end. Receipts post to GRNI when they
+    arrive and bills clear it, so the balance *is* the accrual (decision 0041): the item checks it equals
+    the purchase order lines received and not billed by the end, plus the receipts made outside
+    purchasing (stock receipts with no purchase order) less goods sent back to suppliers, all dated by
+    the end. Red on a difference; amber while the balance is not zero (finance chases the bills or
+    accepts it); green at zero."""
+    balance = -_role_balance(session, company.id, "goods_received_not_invoiced", end)
+    receipts = _received_not_billed(session, company, end)
+    on_orders = sum((r["value"] for r in receipts), ZERO)
+    by_purchasing = set(session.scalars(select(Receipt.event_id).where(Receipt.company_id == company.id)))
+    outside, returned = ZERO, ZERO
+    for event in session.scalars(
+        select(Event).where(
+            Event.company_id == company.id, Event.type.in_(("GoodsReceived", "SupplierReturned"))
+        )
+    ):
+        if accrual.event_day(event) > end:
+            continue
+        items = (event.payload or {}).get("items", [])
+        if event.type == "SupplierReturned":
+            returned += sum((Decimal(str(i.get("cost") or 0)) for i in items), ZERO)
+        elif event.id not in by_purchasing:
+            outside += sum((Decimal(str(i.get("purchase_value") or 0)) for i in items), ZERO)
+    expected = on_orders + outside - returned
+    difference = balance - expected
+    actions = []
+    if difference:
+        actions.append(
+            "Find the receipt, bill or supplier return without its posting, or the entry on GRNI by hand."
+        )
+    if balance:
+        actions.append("Chase the suppliers' bills for the lines received, or accept the accrual.")
     return CheckItem(
         code="grni",
-        title="Goods received not invoiced",
-        status=_status(False, amber=balance != 0),
-        figures={"balance": balance, "uninvoiced_lines": receipts},
-        action="Chase the suppliers' bills or accept the accrual (received lines are current, not as of "
-        "the period's end)."
-        if balance
-        else "",
+        title="Goods received not invoiced equals the receipts not billed at the period's end",
+        status=_status(difference != 0, amber=balance != 0),
+        figures={
+            "balance": balance,
+            "received_not_billed_on_orders": on_orders,
+            "received_outside_purchasing": outside,
+            "returned_to_suppliers": returned,
+            "expected": expected,
+            "difference": difference,
+            "uninvoiced_lines": receipts,
+        },
+        action=" ".join(actions),
     )
 
 
