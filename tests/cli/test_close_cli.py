@@ -70,7 +70,7 @@ def test_accrue_posts_once_and_report_lists_the_entries(runtime, client, admin, 
     report = cli("close", "report", "--period", PERIOD, "--company", "SHOP")
 
     assert first.exit_code == 0, first.output
-    assert "accrued 1 order(s)" in first.stdout and "shipped not invoiced 100.00" in first.stdout
+    assert "accrued 1 order(s)" in first.stdout and "to accrue 100.00" in first.stdout
     assert again.exit_code == 0 and "already current" in again.stdout
     rows = [r for r in csv.DictReader(io.StringIO(report.stdout)) if r["code"] == "accruals"]
     assert rows[0]["status"] == "green"

@@ -298,11 +298,13 @@ BALANCE_FLOWS = {
     "GatewaySettlementPosted": "import the gateway's settlement file with POST /settlements",
     "SettlementMismatchAdjusted": "resolve the mismatch with POST /mismatches/{id}/resolve",
     "BankEntryMatched": "import the bank statement with POST /bank-statements, or match its entry",
+    "ShippedNotInvoicedAccrued": "run the period's accruals with POST /periods/{period}/accruals",
 }
 """Events of the payments context that move a gift card's or a customer's balance with their entry:
 the ledger alone would post the liability with no balance behind it. (``GiftCardSold`` stays open to
 systems that sell cards they keep the balances of.) Settlement postings likewise belong to their
-settlement lines and mismatches (decision 0035); ``SettlementImported`` stays open to outside systems."""
+settlement lines and mismatches (decision 0035); ``SettlementImported`` stays open to outside systems.
+An accrual belongs to the close's accrual run, which reverses it and measures it (decision 0041)."""
 
 
 def _refuse_stock_event(event_type: str, why: str, field: str = "type") -> ValidationFailed:

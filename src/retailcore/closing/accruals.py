@@ -38,6 +38,7 @@ from retailcore.accounting import reconciliation
 from retailcore.accounting import services as ledger
 from retailcore.accounting import tables as a
 from retailcore.core.currencies import round_to_currency
+from retailcore.core.errors import Conflict
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.eventlog.tables import Event
 from retailcore.masterdata.tables import Account, Company
@@ -233,8 +234,13 @@ def accrue(
         )
         session.flush()
         entry = session.scalar(select(a.JournalEntry).where(a.JournalEntry.event_id == event.id))
-        if entry is None:  # the company's rule was switched off: nothing posted, nothing to reverse
-            continue
+        if (
+            entry is None
+        ):  # the company's rule was switched off: refuse rather than record an accrual unposted
+            raise Conflict(
+                "no active posting rule posts ShippedNotInvoicedAccrued (rule accrual-shipped-not-invoiced)",
+                code="no-accrual-rule",
+            )
         reversal_event = record(
             session,
             ctx,

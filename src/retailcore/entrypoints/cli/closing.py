@@ -74,7 +74,7 @@ def accrue(period: PeriodOption, company: CompanyOption = None) -> None:
         message = f"period {period}: accrued {len(result.posted)} order(s), entries {numbers}"
     else:
         message = f"period {period}: accruals already current"
-    output.console().print(f"{message}; shipped not invoiced {to_accrue}", highlight=False)
+    output.console().print(f"{message}; to accrue {to_accrue}", highlight=False)
 
 
 @app.command("report")
