@@ -405,3 +405,14 @@ def test_grni_is_measured_against_the_receipts_not_billed_at_the_period_end(clie
         "121.00",
         "3.00",
     )
+
+
+def test_an_accrual_is_refused_at_the_ledger_events_door(client, finance, shop):
+    body = {
+        "company_id": shop.company["id"],
+        "type": "ShippedNotInvoicedAccrued",
+        "payload": {"date": LAST_DAY.isoformat(), "orders": [{"order_ref": "X", "amount": "10.00"}]},
+    }
+    refused = client.post(f"{API}/ledger/events", json=body, headers=finance)
+    assert_problem(refused, 422, "balance-event-needs-its-flow")
+    assert "/accruals" in refused.json()["detail"]
