@@ -205,6 +205,8 @@ def test_customer_deposits_green_then_red_naming_the_order_and_the_entry_by_hand
         "65.00",
     )
     assert deposits["figures"]["orders_with_deposit"] == 2
+    # The shipped web order was paid for: it owes nothing, there is nothing unbilled to accrue.
+    assert item(checklist(client, finance), "accruals")["figures"]["orders"] == []
 
     # Planted: the capture entry of one order reversed by hand (its lines keep the order's event).
     with shop.runtime.session_factory() as session:

@@ -83,7 +83,9 @@ class Unbilled:
 
 
 def shipped_not_invoiced(session: Session, company: Company, period: str, end: dt.date) -> list[Unbilled]:
-    """Orders shipped by ``end`` and not invoiced by then, with what the period's runs accrued."""
+    """Orders shipped by ``end``, not invoiced by then and owing for those goods then, and the orders the
+    period's runs accrued, with what they accrued. Orders paid for are left out (a shipped web order
+    owes nothing: there is no receivable to show as unbilled)."""
     invoiced = set(
         session.scalars(
             select(InvoiceRow.order_id).where(InvoiceRow.company_id == company.id, InvoiceRow.date <= end)
@@ -128,15 +130,16 @@ def shipped_not_invoiced(session: Session, company: Company, period: str, end: d
                 cell[2] += Decimal(event.payload.get("settled") or 0)
         for order_id, (shipped, due, settled) in sums.items():
             order = orders[order_id]
-            if shipped == 0:
-                continue
+            owed = round_to_currency(max(due - settled, ZERO), order.currency)
+            if owed == 0:
+                continue  # paid for (a web order, a B2B order paid on delivery): nothing unbilled to show
             found[order_id] = Unbilled(
                 order_id=order_id,
                 order_ref=order.number,
                 channel=order.channel,
                 currency=order.currency,
                 shipped=shipped,
-                to_accrue=round_to_currency(max(due - settled, ZERO), order.currency),
+                to_accrue=owed,
             )
     for event in _runs(session, company.id, period, ACCRUED):
         for item in event.payload.get("orders", []):
