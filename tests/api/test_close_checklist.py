@@ -137,9 +137,10 @@ IN_ORDER = {
     "gateway:stripe": "green",
     "bank": "green",
     "stock": "green",
+    "accruals": "green",
     "grni": "amber",
     "gift_cards": "green",
-    "customer_deposits": "n/a",
+    "customer_deposits": "green",
     "fx_revaluation": "n/a",
     "tax_return": "green",
 }
@@ -171,7 +172,15 @@ def test_a_month_in_order_has_no_red_item_and_closes(client, admin, auth, financ
         "1160.66",
         True,
     )
-    assert item(found, "customer_deposits")["reason"]
+    # The three web orders are paid and not shipped: 59.99 + 120.00 + 24.50 - 20.00 refunded = 184.49
+    # paid and undelivered by their events, and in customer deposits.
+    deposits = item(found, "customer_deposits")["figures"]
+    assert (deposits["ledger_balance"], deposits["paid_not_delivered"], deposits["orders_with_deposit"]) == (
+        "184.49",
+        "184.49",
+        3,
+    )
+    assert deposits["differing_orders"] == []
 
     # The report: CSV (one row per item) and HTML.
     as_csv = client.get(f"{API}/periods/{PERIOD}/close-checklist", params={"format": "csv"}, headers=finance)

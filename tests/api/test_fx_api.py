@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -354,3 +356,18 @@ def test_only_finance_revalues(client, auth, usd_books, snapshot, role):
 
     assert_problem(response, 403, "permission-denied")
     assert snapshot() == before
+
+
+def test_the_close_report_lists_the_revaluation_and_its_reversal(client, finance, usd_books):
+    assert client.post(f"{API}/ledger/revaluations", json={"as_of": "2026-03-31"}, headers=finance).is_success
+
+    report = client.get(f"{API}/periods/2026-03/close-report", params={"format": "csv"}, headers=finance)
+
+    assert report.status_code == 200, report.text
+    rows = [r for r in csv.DictReader(io.StringIO(report.text)) if r["code"] == "fx_revaluation"]
+    assert rows[0]["status"] == "green"
+    # The revaluation's total debit: 23.40 of gain on 1101 and 4.68 of loss on 2000.
+    assert [(r["entry_number"], r["entry_date"], r["amount"], r["reversal_of"]) for r in rows[1:]] == [
+        ("FX/2026/000001", "2026-03-31", "28.08", ""),
+        ("FX/2026/000002", "2026-04-01", "28.08", "FX/2026/000001"),
+    ]

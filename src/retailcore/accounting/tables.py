@@ -259,3 +259,24 @@ class ExchangeRate(IdMixin, Base):
     rate: Mapped[Decimal] = mapped_column(Rate())
     source: Mapped[str] = mapped_column(String(64), default="manual")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TaxReturnBox(IdMixin, Base):
+    """One box of a company's tax return: what it adds up, as data (decision 0041).
+
+    ``terms`` is a list of ``{"measure": m, "tax_code": code or "*", "sign": "+" or "-"}`` where ``m`` is
+    one of ``tax_collected``, ``tax_deductible``, ``base_collected``, ``base_deductible`` (the tax
+    report's columns per tax code). A company with no rows uses the generic layout
+    (``accounting.tax_return.DEFAULT_BOXES``); replacing the mapping replaces every row at once.
+    """
+
+    __tablename__ = "tax_return_boxes"
+    __table_args__ = (UniqueConstraint("company_id", "box"),)
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    box: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer)
+    terms: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    updated_by: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

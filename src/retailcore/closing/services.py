@@ -24,18 +24,35 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from retailcore.accounting import fx, reports
+from retailcore.accounting import fx
 from retailcore.accounting import services as ledger
-from retailcore.accounting.tables import JournalLine
+from retailcore.accounting import tax_return as returns
+from retailcore.accounting.tables import Journal, JournalEntry, JournalLine
 from retailcore.banking import services as banking
 from retailcore.banking.tables import BankEntry
-from retailcore.closing.commands import CheckItem, Checklist, CloseResult
+from retailcore.closing import accruals as accrual
+from retailcore.closing.commands import (
+    AccrualOrder,
+    AccrualResult,
+    CheckItem,
+    Checklist,
+    CloseResult,
+    EntryRef,
+)
 from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import Conflict, FieldProblem, ValidationFailed
 from retailcore.eventlog.services import CommandContext
-from retailcore.inventory.purchasing_tables import PurchaseOrder, PurchaseOrderLine
+from retailcore.eventlog.tables import Event
+from retailcore.inventory.purchasing_tables import (
+    PurchaseOrder,
+    PurchaseOrderLine,
+    Receipt,
+    ReceiptLine,
+    VendorBill,
+    VendorBillLine,
+)
 from retailcore.inventory.valuation import check_agreement
 from retailcore.masterdata.tables import Account, Company
 from retailcore.orders.tables import OrderPaymentRow, OrderRow
@@ -351,37 +368,108 @@ def stock(session: Session, company: Company, end: dt.date) -> CheckItem:
     )
 
 
-def goods_received_not_invoiced(session: Session, company: Company, end: dt.date) -> CheckItem:
-    """(5) The goods received not invoiced balance, with the receipts still to be billed (amber when not
-    zero: an accrual finance looks at, not an error)."""
-    balance = -_role_balance(session, company.id, "goods_received_not_invoiced", end)
-    lines = session.execute(
-        select(PurchaseOrder.number, PurchaseOrder.supplier, PurchaseOrderLine)
-        .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.purchase_order_id)
-        .where(
-            PurchaseOrderLine.company_id == company.id,
-            PurchaseOrderLine.received_quantity > PurchaseOrderLine.billed_quantity,
+def _received_not_billed(session: Session, company: Company, end: dt.date) -> list[dict[str, Any]]:
+    """Purchase order lines received and not billed *at* ``end``: receipts dated by then, less what
+    bills dated by then (and posted) cleared, at the purchase order's price."""
+    received = session.execute(
+        select(
+            ReceiptLine.po_line_id,
+            func.sum(ReceiptLine.quantity),
+            func.sum(ReceiptLine.purchase_value),
         )
-        .order_by(PurchaseOrder.number, PurchaseOrderLine.sequence)
+        .join(Receipt, Receipt.id == ReceiptLine.receipt_id)
+        .where(Receipt.company_id == company.id, Receipt.date <= end)
+        .group_by(ReceiptLine.po_line_id)
     ).all()
-    receipts = [
-        {
-            "purchase_order": number,
-            "supplier": supplier,
-            "quantity": line.received_quantity - line.billed_quantity,
-            "value": (line.received_quantity - line.billed_quantity) * line.unit_price,
-        }
-        for number, supplier, line in lines
-    ]
+    if not received:
+        return []
+    billed: dict[uuid.UUID, list[Decimal]] = {}
+    for po_line_id, quantity, price in session.execute(
+        select(VendorBillLine.po_line_id, VendorBillLine.quantity, VendorBillLine.po_unit_price)
+        .join(VendorBill, VendorBill.id == VendorBillLine.bill_id)
+        .where(
+            VendorBill.company_id == company.id,
+            VendorBill.posted_event_id.is_not(None),
+            VendorBill.bill_date <= end,
+        )
+    ):
+        cell = billed.setdefault(po_line_id, [ZERO, ZERO])
+        cell[0] += quantity
+        cell[1] += round_to_currency(quantity * price, company.currency)
+    lines = {
+        line.id: (number, supplier, line)
+        for number, supplier, line in session.execute(
+            select(PurchaseOrder.number, PurchaseOrder.supplier, PurchaseOrderLine)
+            .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.purchase_order_id)
+            .where(PurchaseOrderLine.id.in_([row[0] for row in received]))
+        )
+    }
+    found = []
+    for po_line_id, quantity, value in received:
+        billed_quantity, billed_value = billed.get(po_line_id, [ZERO, ZERO])
+        open_quantity = quantity - min(billed_quantity, quantity)
+        if open_quantity <= 0:
+            continue
+        number, supplier, line = lines[po_line_id]
+        found.append(
+            {
+                "purchase_order": number,
+                "supplier": supplier,
+                "sequence": line.sequence,
+                "quantity": open_quantity,
+                "value": max(value - billed_value, ZERO),
+            }
+        )
+    return sorted(found, key=lambda item: (item["purchase_order"], item["sequence"]))
+
+
+def goods_received_not_invoiced(session: Session, company: Company, end: dt.date) -> CheckItem:
+    """(5) Goods received not invoiced, measured at the period's end. Receipts post to GRNI when they
+    arrive and bills clear it, so the balance *is* the accrual (decision 0041): the item checks it equals
+    the purchase order lines received and not billed by the end, plus the receipts made outside
+    purchasing (stock receipts with no purchase order) less goods sent back to suppliers, all dated by
+    the end. Red on a difference; amber while the balance is not zero (finance chases the bills or
+    accepts it); green at zero."""
+    balance = -_role_balance(session, company.id, "goods_received_not_invoiced", end)
+    receipts = _received_not_billed(session, company, end)
+    on_orders = sum((r["value"] for r in receipts), ZERO)
+    by_purchasing = set(session.scalars(select(Receipt.event_id).where(Receipt.company_id == company.id)))
+    outside, returned = ZERO, ZERO
+    for event in session.scalars(
+        select(Event).where(
+            Event.company_id == company.id, Event.type.in_(("GoodsReceived", "SupplierReturned"))
+        )
+    ):
+        if accrual.event_day(event) > end:
+            continue
+        items = (event.payload or {}).get("items", [])
+        if event.type == "SupplierReturned":
+            returned += sum((Decimal(str(i.get("cost") or 0)) for i in items), ZERO)
+        elif event.id not in by_purchasing:
+            outside += sum((Decimal(str(i.get("purchase_value") or 0)) for i in items), ZERO)
+    expected = on_orders + outside - returned
+    difference = balance - expected
+    actions = []
+    if difference:
+        actions.append(
+            "Find the receipt, bill or supplier return without its posting, or the entry on GRNI by hand."
+        )
+    if balance:
+        actions.append("Chase the suppliers' bills for the lines received, or accept the accrual.")
     return CheckItem(
         code="grni",
-        title="Goods received not invoiced",
-        status=_status(False, amber=balance != 0),
-        figures={"balance": balance, "uninvoiced_lines": receipts},
-        action="Chase the suppliers' bills or accept the accrual (received lines are current, not as of "
-        "the period's end)."
-        if balance
-        else "",
+        title="Goods received not invoiced equals the receipts not billed at the period's end",
+        status=_status(difference != 0, amber=balance != 0),
+        figures={
+            "balance": balance,
+            "received_not_billed_on_orders": on_orders,
+            "received_outside_purchasing": outside,
+            "returned_to_suppliers": returned,
+            "expected": expected,
+            "difference": difference,
+            "uninvoiced_lines": receipts,
+        },
+        action=" ".join(actions),
     )
 
 
@@ -412,17 +500,105 @@ def gift_cards(session: Session, company: Company, end: dt.date) -> CheckItem:
     )
 
 
+DEPOSIT_IN = ("PaymentCaptured", "TenderAccepted")
+DEPOSIT_OUT = ("PaymentRefunded", "TenderReturned")
+
+
+def _deposit_change(event: Event) -> Decimal:
+    """What an order event did to the order's deposit (paid, not delivered): the split its payload
+    carries (``deposit`` of money in, the ``amount`` of money given back, the ``paid_amount`` a
+    delivery used)."""
+    payload = event.payload or {}
+    if event.type in DEPOSIT_IN:
+        return Decimal(payload["deposit"] if payload.get("split") else payload.get("amount") or 0)
+    if event.type in DEPOSIT_OUT:
+        return ZERO if payload.get("for_return") else -Decimal(payload.get("amount") or 0)
+    return -Decimal(payload.get("paid_amount") or 0)
+
+
 def customer_deposits(session: Session, company: Company, end: dt.date) -> CheckItem:
-    """(6b) Customer deposits: the balance is listed; the paid, unfulfilled web orders at a past date
-    cannot be counted (orders keep their current state, not its history), so the item is ``n/a``."""
+    """(6b) Customer deposits: per order, what its timestamped facts left paid and undelivered at the
+    period's end (payments taken, deliveries, money given back: the order's events dated by then) against
+    the ``customer_deposits`` lines those events posted by then; lines no order event explains (an entry
+    by hand) are a difference of their own."""
     balance = -_role_balance(session, company.id, "customer_deposits", end)
+    facts: dict[uuid.UUID, Decimal] = {}
+    events = session.scalars(
+        select(Event).where(
+            Event.company_id == company.id,
+            Event.aggregate_type == "Order",
+            Event.type.in_((*DEPOSIT_IN, *DEPOSIT_OUT, "OrderFulfilled")),
+        )
+    )
+    for event in events:
+        if accrual.event_day(event) <= end:
+            facts[event.aggregate_id] = facts.get(event.aggregate_id, ZERO) + _deposit_change(event)
+    accounts = list(
+        session.scalars(
+            select(Account.id).where(Account.company_id == company.id, Account.role == "customer_deposits")
+        )
+    )
+    # A line counts for the order whose event posted it; a reversal's line for the order of the entry it
+    # reverses (a reversal by hand carries its own event, not the order's).
+    entry, original = aliased(JournalEntry), aliased(JournalEntry)
+    own, cause = aliased(Event), aliased(Event)
+    kind = func.coalesce(cause.aggregate_type, own.aggregate_type)
+    aggregate = func.coalesce(cause.aggregate_id, own.aggregate_id)
+    ledger_rows = session.execute(
+        select(kind, aggregate, func.sum(JournalLine.credit) - func.sum(JournalLine.debit))
+        .select_from(JournalLine)
+        .join(entry, entry.id == JournalLine.entry_id)
+        .outerjoin(original, original.id == entry.reversal_of_id)
+        .outerjoin(cause, cause.id == original.event_id)
+        .outerjoin(own, own.id == JournalLine.event_id)
+        .where(
+            JournalLine.account_id.in_(accounts),
+            JournalLine.state == "posted",
+            JournalLine.date <= end,
+        )
+        .group_by(kind, aggregate)
+    ).all()
+    booked: dict[uuid.UUID | None, Decimal] = {}
+    for aggregate_type, aggregate_id, amount in ledger_rows:
+        key = aggregate_id if aggregate_type == "Order" else None
+        booked[key] = booked.get(key, ZERO) + (amount or ZERO)
+    ids = {k for k in (*facts, *booked) if k is not None}
+    numbers = (
+        dict(session.execute(select(OrderRow.id, OrderRow.number).where(OrderRow.id.in_(ids))).all())
+        if ids
+        else {}
+    )
+    differing = []
+    for order_id in sorted(ids, key=lambda i: numbers.get(i, "")):
+        paid, posted = facts.get(order_id, ZERO), booked.get(order_id, ZERO)
+        if paid != posted:
+            differing.append(
+                {
+                    "order": numbers.get(order_id),
+                    "deposit": paid,
+                    "ledger": posted,
+                    "difference": posted - paid,
+                }
+            )
+    if booked.get(None, ZERO):
+        differing.append({"order": None, "deposit": ZERO, "ledger": booked[None], "difference": booked[None]})
+    deposits = sum(facts.values(), ZERO)
+    open_orders = sum(1 for v in facts.values() if v != 0)
     return CheckItem(
         code="customer_deposits",
-        title="Customer deposits against paid, unfulfilled web orders",
-        status="n/a",
-        figures={"ledger_balance": balance},
-        reason="orders keep their current state only: which were paid and unfulfilled at the period's "
-        "end cannot be measured yet",
+        title="Customer deposits equal the paid, undelivered orders",
+        status=_status(bool(differing) or balance != deposits),
+        figures={
+            "ledger_balance": balance,
+            "paid_not_delivered": deposits,
+            "orders_with_deposit": open_orders,
+            "difference": balance - deposits,
+            "differing_orders": differing,
+        },
+        action="Find the order whose payment, delivery or refund was not posted as it happened, or the "
+        "entry on customer deposits by hand (differing_orders; order null: lines no order explains)."
+        if differing
+        else "",
     )
 
 
@@ -445,31 +621,116 @@ def fx_revaluation(session: Session, company: Company, end: dt.date) -> CheckIte
             "unrealised_difference": sum((b.difference for b in balances), ZERO),
         },
         action="" if done else f"Run the revaluation at {end} (POST /fx/revaluations).",
+        entries=entry_refs(session, fx.revaluation_entries(session, company.id, end)),
     )
 
 
 def tax_return(session: Session, company: Company, start: dt.date, end: dt.date) -> CheckItem:
-    """(8) The tax return computed from the tax report: per-rate totals of the period."""
-    report = reports.tax_report(session, company.id, start, end)
+    """(8) The tax return computed: per-rate totals of the period and the boxes of the company's layout
+    (``accounting.tax_return``), exported as CSV."""
+    found = returns.tax_return(session, company.id, start, end)
     return CheckItem(
         code="tax_return",
-        title="Tax return computed (per rate)",
+        title="Tax return computed (per rate and per box)",
         status="green",
         figures={
-            "rates": [
-                {
-                    "tax_code": row.tax_code,
-                    "base_collected": row.base_collected,
-                    "tax_collected": row.tax_collected,
-                    "base_deductible": row.base_deductible,
-                    "tax_deductible": row.tax_deductible,
-                    "net_payable": row.net_payable,
-                }
-                for row in report.rows
-            ],
-            "net_payable": report.net_payable,
-            "csv": f"/reports/tax?date_from={start}&date_to={end}&format=csv",
+            "rates": [rate.model_dump() for rate in found.rates],
+            "boxes": [{"box": b.box, "label": b.label, "amount": b.amount} for b in found.boxes],
+            "default_layout": found.default_layout,
+            "csv": f"/reports/tax-return?period={start:%Y-%m}&format=csv",
         },
+    )
+
+
+def entry_refs(session: Session, entries: Iterable[JournalEntry]) -> list[EntryRef]:
+    found = list(entries)
+    codes = (
+        dict(
+            session.execute(
+                select(Journal.id, Journal.code).where(Journal.id.in_({e.journal_id for e in found}))
+            ).all()
+        )
+        if found
+        else {}
+    )
+    numbers = {e.id: e.number for e in found}
+    missing = {e.reversal_of_id for e in found if e.reversal_of_id and e.reversal_of_id not in numbers}
+    if missing:
+        numbers.update(
+            session.execute(
+                select(JournalEntry.id, JournalEntry.number).where(JournalEntry.id.in_(missing))
+            ).all()
+        )
+    return [
+        EntryRef(
+            id=e.id,
+            number=e.number,
+            date=e.date,
+            journal=codes.get(e.journal_id, ""),
+            reference=e.reference,
+            amount=sum((line.debit for line in e.lines), ZERO),
+            reversal_of=numbers.get(e.reversal_of_id) if e.reversal_of_id else None,
+        )
+        for e in found
+    ]
+
+
+def _accrual_orders(orders: list[accrual.Unbilled]) -> list[AccrualOrder]:
+    return [
+        AccrualOrder(
+            order_id=o.order_id,
+            order_ref=o.order_ref,
+            channel=o.channel,
+            currency=o.currency,
+            shipped=o.shipped,
+            to_accrue=o.to_accrue,
+            accrued=o.accrued,
+        )
+        for o in orders
+    ]
+
+
+def accruals(session: Session, company: Company, period: str, end: dt.date) -> CheckItem:
+    """(4b) Accruals posted and current: goods shipped and not invoiced at the period's end, accrued
+    per order by the period's accrual runs (each reversed on the next period's first day)."""
+    orders = accrual.shipped_not_invoiced(session, company, period, end)
+    entries = accrual.accrual_entries(session, company.id, period)
+    to_accrue = sum((o.to_accrue for o in orders), ZERO)
+    accrued = sum((o.accrued for o in orders), ZERO)
+    stale = [o for o in orders if o.difference != 0]
+    return CheckItem(
+        code="accruals",
+        title="Accruals posted and current (shipped not invoiced), reversed next period",
+        status=_status(bool(stale)),
+        figures={
+            "ran": bool(entries),
+            "shipped_not_invoiced": sum((o.shipped for o in orders), ZERO),
+            "to_accrue": to_accrue,
+            "accrued": accrued,
+            "difference": to_accrue - accrued,
+            "orders": [
+                {"order": o.order_ref, "shipped": o.shipped, "to_accrue": o.to_accrue, "accrued": o.accrued}
+                for o in orders
+            ],
+        },
+        action=f"Run the accruals (close accrue --period {period}; POST /periods/{period}/accruals)."
+        if stale
+        else "",
+        entries=entry_refs(session, entries),
+    )
+
+
+def run_accruals(session: Session, ctx: CommandContext, company: Company, period: str) -> AccrualResult:
+    """Post the period's missing accruals and their reversals (see :mod:`retailcore.closing.accruals`)."""
+    start, end = period_span(period)
+    run = accrual.accrue(session, ctx, company, period, start, end)
+    return AccrualResult(
+        period=period,
+        date=run.date,
+        reversal_date=run.reversal_date,
+        orders=_accrual_orders(run.orders),
+        posted=run.posted,
+        entries=entry_refs(session, run.entries),
     )
 
 
@@ -483,6 +744,7 @@ def checklist(session: Session, company: Company, period: str) -> Checklist:
         *gateways(session, company, start, end),
         bank_accounts(session, company, end),
         stock(session, company, end),
+        accruals(session, company, period, end),
         goods_received_not_invoiced(session, company, end),
         gift_cards(session, company, end),
         customer_deposits(session, company, end),

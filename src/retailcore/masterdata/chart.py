@@ -54,6 +54,9 @@ class AccountRole(StrEnum):
     STORE_CREDIT_LIABILITY = "store_credit_liability"
     # Amounts invoiced to customers (B2B, on-account sales) not yet collected.
     RECEIVABLE = "receivable"
+    # Goods shipped by a period's end and not invoiced yet: the receivable reclassified by the close's
+    # accrual run, reversed on the next period's first day (decision 0041).
+    UNBILLED_RECEIVABLE = "unbilled_receivable"
     # Revenue from goods sold, net of tax.
     SALES_REVENUE = "sales_revenue"
     # Contra-revenue for customer returns and refunds, kept apart from gross sales.
@@ -207,6 +210,7 @@ _GENERIC_RETAIL_ACCOUNTS: tuple[AccountTemplate, ...] = (
     _acc("1100", "Bank - current account", _A, _R.BANK, reconcilable=True),
     _acc("1200", "Card payments clearing", _A, _R.CARD_CLEARING, reconcilable=True),
     _acc("1210", "Trade receivables", _A, _R.RECEIVABLE, reconcilable=True),
+    _acc("1215", "Unbilled receivables (shipped, not invoiced)", _A, _R.UNBILLED_RECEIVABLE),
     _acc("1220", "Card disputes withheld by acquirer", _A, _R.DISPUTE_RECEIVABLE, reconcilable=True),
     _acc("1230", "Intercompany receivables", _A, _R.INTERCOMPANY_RECEIVABLE, reconcilable=True),
     _acc("1300", "Input VAT recoverable", _A, _R.INPUT_TAX),

@@ -180,6 +180,21 @@ INTERCOMPANY_RULES: list[dict[str, Any]] = [
 ]
 """Intercompany flows (decision 0040, docs/multi-company.md): each company's side is its own event,
 posted to accounts kept per counterparty (the payload names their codes)."""
+ACCRUAL_RULES: list[dict[str, Any]] = [
+    {
+        "code": "accrual-shipped-not-invoiced",
+        "name": "Period-end accrual: the receivable of goods shipped and not invoiced, shown as unbilled",
+        "event_type": "ShippedNotInvoicedAccrued",
+        "journal_code": "MISC",
+        "lines": [
+            _line("debit", "unbilled_receivable", "amount", "Unbilled {order_ref}", "orders"),
+            _line("credit", "receivable", "amount", "Unbilled {order_ref}", "orders"),
+        ],
+    },
+]
+"""The close's accrual run (decision 0041): revenue was recognised at shipment, so the accrual moves the
+uninvoiced part of the receivable to ``unbilled_receivable`` at the period's end; the run reverses it on
+the next period's first day. A negative amount (less to accrue than a previous run did) swaps sides."""
 
 
 DEFAULT_RULES: list[dict[str, Any]] = [
@@ -336,6 +351,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     *SETTLEMENT_RULES,
     *BANK_RULES,
     *INTERCOMPANY_RULES,
+    *ACCRUAL_RULES,
     {
         "code": "cash-deposit",
         "name": "Cash taken from the drawer to the bank",

@@ -1,5 +1,8 @@
-"""``retailcore close check --period 2026-11`` and ``retailcore close run --period 2026-11``: the period
-close (decision 0038).
+"""``retailcore close check|accrue|report|run --period 2026-11``: the period close (decisions 0038, 0041).
+
+``accrue`` posts the period's accruals (goods shipped and not invoiced) and their reversal on the next
+period's first day, as ``POST /periods/{period}/accruals`` does; ``report`` prints the close report as
+CSV (each check, then the entries it produced).
 
 ``check`` prints the checklist (each item's status, figures and what to do) and exits 1 when an item is
 red; ``run`` locks the period as ``POST /periods/{period}/close`` does, refused (exit 1, naming the items)
@@ -8,6 +11,8 @@ while an item is red or amber and not accepted with ``--accept CODE``.
 
 from __future__ import annotations
 
+import sys
+from decimal import Decimal
 from typing import Annotated
 
 import typer
@@ -15,7 +20,7 @@ import typer
 from retailcore.access.model import system_principal
 from retailcore.adapters.db import transaction
 from retailcore.closing import services
-from retailcore.closing.commands import figures_text
+from retailcore.closing.commands import figures_text, report_csv
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.cli import errors, output
 from retailcore.entrypoints.cli.companies import CompanyOption, company_named
@@ -51,6 +56,37 @@ def check(
     output.emit(listing, output_format, document=found.model_dump(mode="json"))
     if found.red:
         raise fail(f"period {period}: red: {', '.join(found.red)}")
+
+
+@app.command("accrue")
+def accrue(period: PeriodOption, company: CompanyOption = None) -> None:
+    """Post the period's missing accruals (shipped, not invoiced) and their reversal next period."""
+    runtime = errors.runtime()
+    try:
+        with transaction(runtime.session_factory) as session:
+            ctx = CommandContext(system_principal("cli:close:accrue"))
+            result = services.run_accruals(session, ctx, company_named(session, company), period)
+    except RetailcoreError as exc:
+        raise refused(exc) from None
+    to_accrue = sum((o.to_accrue for o in result.orders), Decimal(0))
+    numbers = ", ".join(str(e.number) for e in result.entries)
+    if result.posted:
+        message = f"period {period}: accrued {len(result.posted)} order(s), entries {numbers}"
+    else:
+        message = f"period {period}: accruals already current"
+    output.console().print(f"{message}; to accrue {to_accrue}", highlight=False)
+
+
+@app.command("report")
+def report(period: PeriodOption, company: CompanyOption = None) -> None:
+    """Print the close report as CSV: each check, then the journal entries it produced."""
+    runtime = errors.runtime()
+    try:
+        with runtime.session_factory() as session:
+            found = services.checklist(session, company_named(session, company), period)
+    except RetailcoreError as exc:
+        raise refused(exc) from None
+    sys.stdout.write(report_csv(found))
 
 
 @app.command("run")

@@ -7,6 +7,7 @@
     retailcore report tax --company ACME --from 2026-10-01 --to 2026-12-31 --output json
     retailcore report consolidated-trial-balance --group EUROPE --as-of 2026-11-30
     retailcore report intercompany-eliminations --group EUROPE --as-of 2026-11-30 --csv ic.csv
+    retailcore report tax-return --company ACME --period 2026-11 --csv return.csv
 
 Expected failures (an unknown company, no such period) print one message on stderr and exit 1; a
 malformed date is a usage error (exit 2). ``--output json`` prints the report as the API serves it.
@@ -27,6 +28,8 @@ from rich.console import Console
 from sqlalchemy.orm import Session
 
 from retailcore.accounting import reports as r
+from retailcore.accounting import tax_return as tr
+from retailcore.closing.services import period_span
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.cli import output
 from retailcore.entrypoints.cli.companies import CompanyOption, company_named
@@ -270,4 +273,20 @@ def intercompany_eliminations(
     """Per pair of member companies: receivable against payable, revenue against cost, differences."""
     _group_report(
         group, csv_file, output_format, lambda session, found: ir.eliminations(session, found, as_of)
+    )
+
+
+@app.command("tax-return")
+def tax_return(
+    period: Annotated[str, typer.Option("--period", help="The month, YYYY-MM.")],
+    company: CompanyOption = None,
+    csv_file: CsvOption = None,
+    output_format: output.OutputOption = output.Format.table,
+) -> None:
+    """The month's tax return: totals per tax code, then the boxes of the company's layout."""
+    _run(
+        company,
+        csv_file,
+        output_format,
+        lambda session, found: tr.tax_return(session, found.id, *period_span(period)),
     )

@@ -71,12 +71,57 @@ def close_checklist(
 @router.get(
     "/{period}/close-report",
     response_class=HTMLResponse,
-    summary="The period's close report (HTML)",
-    description="The close checklist as one page: each check with its status, figures and what to do.",
-    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "The page"}},
+    summary="The period's close report (HTML or CSV)",
+    description=(
+        "The close checklist as one page: each check with its status, figures, what to do and the journal"
+        " entries it produced (accruals and their reversals, the FX revaluation). `format=csv`: one row per"
+        " check, then one row per entry it produced."
+    ),
+    responses={
+        200: {
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+            "description": "The page, or the CSV",
+        }
+    },
 )
-def close_report(api: ReadApi, period: PeriodPath, company_id: CompanyParam = None) -> HTMLResponse:
-    return HTMLResponse(_checklist(api, company_id, period).to_html())
+def close_report(
+    api: ReadApi,
+    period: PeriodPath,
+    company_id: CompanyParam = None,
+    format: Annotated[Literal["html", "csv"], Query(description="`csv` answers `text/csv`.")] = "html",
+) -> Response:
+    found = _checklist(api, company_id, period)
+    if format == "csv":
+        return Response(
+            c.report_csv(found),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="close-report-{period}.csv"'},
+        )
+    return HTMLResponse(found.to_html())
+
+
+@router.post(
+    "/{period}/accruals",
+    response_model=c.AccrualResult,
+    summary="Post the period's accruals (finance only)",
+    description=(
+        "Goods shipped by the period's end and not invoiced by then: the uninvoiced receivable moved to"
+        " `unbilled_receivable` at the period's end through the `accrual-shipped-not-invoiced` rule, and"
+        " reversed on the next period's first day. Runs again post only the difference per order (nothing"
+        " when current). Refused (409 `period-locked`) once the period is locked. See docs/close.md."
+    ),
+)
+async def run_accruals(
+    period: PeriodPath, body: c.RunAccruals, api: Annotated[Api, Depends(writer("ledger:write"))]
+) -> Response:
+    def work(session: Session, ctx: CommandContext) -> c.AccrualResult:
+        company = company_in_scope(session, api.principal, body.company_id)
+        return services.run_accruals(session, ctx, company, period)
+
+    return await api.command(work)
 
 
 @router.post(

@@ -9,6 +9,7 @@ This module deliberately has no ``from __future__ import annotations``: FastAPI 
 annotations of the route functions, and they must be real classes.
 """
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -20,10 +21,12 @@ from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
 from retailcore.accounting import reports as r
+from retailcore.accounting import tax_return as tr
 from retailcore.core.errors import PermissionDenied
 from retailcore.core.inputs import Day, Text, text
-from retailcore.entrypoints.api.deps import Api, reader
+from retailcore.entrypoints.api.deps import Api, reader, writer
 from retailcore.entrypoints.api.references import CompanyParam
+from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.services import Ref, company_in_scope
 from retailcore.settlements import reports as settlement_reports
 
@@ -223,6 +226,68 @@ def tax(
         api, company_id, lambda session, company: r.tax_report(session, company, start, end, period=period)
     )
     return _answer(report, format, "tax")
+
+
+MonthParam = Annotated[
+    str,
+    Query(description="The month, `YYYY-MM`.", examples=["2026-11"], pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$"),
+]
+
+
+def _month(period: str) -> tuple[dt.date, dt.date]:
+    year, month = int(period[:4]), int(period[5:7])
+    start = dt.date(year, month, 1)
+    return start, dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+
+
+@router.get(
+    "/tax-return",
+    response_model=tr.TaxReturn,
+    summary="Tax return of a month: per rate and per box",
+    description=(
+        "The tax report's totals per tax code for the month, and the return's boxes as the company's layout"
+        " adds them up (GET /reports/tax-return/boxes; a generic VAT return by default). CSV: the rates"
+        " (`section=rate`), then the boxes (`section=box`)."
+    ),
+    responses=CSV_RESPONSE,
+)
+def tax_return(
+    api: ReportsApi, period: MonthParam, company_id: CompanyParam = None, format: Format = "json"
+) -> Any:
+    start, end = _month(period)
+    report = _run(api, company_id, lambda session, company: tr.tax_return(session, company, start, end))
+    return _answer(report, format, f"tax-return-{period}")
+
+
+@router.get(
+    "/tax-return/boxes",
+    response_model=tr.BoxLayout,
+    summary="The company's tax return layout",
+    description="Each box with the tax report measures it adds up; `default` when the company never set one.",
+)
+def tax_return_boxes(api: ReportsApi, company_id: CompanyParam = None) -> Any:
+    return api.read(lambda session: tr.layout(session, _company_id(session, api.principal, company_id)))
+
+
+@router.put(
+    "/tax-return/boxes",
+    response_model=tr.BoxLayout,
+    summary="Replace the company's tax return layout (finance only)",
+    description=(
+        "Every box at once, each a list of terms: a measure (`tax_collected`, `tax_deductible`,"
+        " `base_collected`, `base_deductible`) for one tax code or every code (`*`), added (`+`) or"
+        " subtracted (`-`). An empty list goes back to the default layout. Recorded as"
+        " `TaxReturnBoxesChanged`."
+    ),
+)
+async def replace_tax_return_boxes(
+    body: tr.ReplaceBoxes, api: Annotated[Api, Depends(writer("ledger:write"))]
+) -> Response:
+    def work(session: Session, ctx: CommandContext) -> tr.BoxLayout:
+        company = company_in_scope(session, api.principal, body.company_id)
+        return tr.replace_boxes(session, ctx, company, body.boxes)
+
+    return await api.command(work)
 
 
 LagFrom = Annotated[Day | None, Query(description="First day (default: 29 days before `date_to`).")]
