@@ -104,7 +104,7 @@ def _add(session: Session, table: Any, keys: Sequence[str], sums: Sequence[str],
     session.execute(statement, rows)
 
 
-SALES_SUMS = ("net", "cost", "discount", "units", "lines")
+SALES_SUMS = ("net", "cost", "list_amount", "discount", "units", "lines")
 BASKET_SUMS = ("baskets", "net", "units")
 
 
@@ -112,18 +112,26 @@ class SalesSums:
     """Sales and baskets being summed before they are added to the read models."""
 
     def __init__(self) -> None:
-        self.sales: dict[SalesKey, list[Any]] = defaultdict(lambda: [ZERO, ZERO, ZERO, ZERO, 0])
+        self.sales: dict[SalesKey, list[Any]] = defaultdict(lambda: [ZERO, ZERO, ZERO, ZERO, ZERO, 0])
         self.baskets: dict[BasketKey, list[Any]] = defaultdict(lambda: [0, ZERO, ZERO])
 
     def line(
-        self, key: SalesKey, net: Decimal, cost: Decimal, discount: Decimal, units: Decimal, lines: int = 1
+        self,
+        key: SalesKey,
+        net: Decimal,
+        cost: Decimal,
+        list_amount: Decimal,
+        discount: Decimal,
+        units: Decimal,
+        lines: int = 1,
     ) -> None:
         sums = self.sales[key]
         sums[0] += net
         sums[1] += cost
-        sums[2] += discount
-        sums[3] += units
-        sums[4] += lines
+        sums[2] += list_amount
+        sums[3] += discount
+        sums[4] += units
+        sums[5] += lines
         basket = self.baskets[key[:3]]
         basket[1] += net
         basket[2] += units
@@ -164,9 +172,11 @@ _POS_COLUMNS = (
     OrderRow.store_id,
     OrderRow.ordered_at,
     OrderRow.created_at,
+    OrderRow.currency,
     OrderLineRow.product_category,
     OrderLineRow.net,
     OrderLineRow.cost,
+    OrderLineRow.unit_price,
     OrderLineRow.discount,
     OrderLineRow.quantity,
 )
@@ -175,10 +185,23 @@ _POS_COLUMNS = (
 def _sum_pos(zones: Zones, rows: Iterable[Sequence[Any]], sums: SalesSums) -> int:
     seen: set[uuid.UUID] = set()
     count = 0
-    for order_id, store_id, ordered_at, created_at, category, net, cost, discount, quantity in rows:
+    for (
+        order_id,
+        store_id,
+        ordered_at,
+        created_at,
+        currency,
+        category,
+        net,
+        cost,
+        price,
+        discount,
+        quantity,
+    ) in rows:
         store = store_id or NO_STORE
         day = zones.day(store_id, ordered_at or created_at)
-        sums.line((day, store, "pos", category), net, cost, discount, quantity)
+        listed = round_to_currency(price * quantity, currency)
+        sums.line((day, store, "pos", category), net, cost, listed, discount, quantity)
         if order_id not in seen:
             seen.add(order_id)
             sums.basket((day, store, "pos"))
@@ -258,6 +281,13 @@ def add_delivery(
             (day, store, order.channel, line.product_category),
             _share(line.net, before, after, line.quantity, order.currency),
             cost,
+            _share(
+                round_to_currency(line.unit_price * line.quantity, order.currency),
+                before,
+                after,
+                line.quantity,
+                order.currency,
+            ),
             _share(line.discount, before, after, line.quantity, order.currency),
             after - before,
             1,
@@ -534,4 +564,4 @@ def rebuild(session: Session, company_id: uuid.UUID, progress: Progress | None =
 
 
 def companies(session: Session) -> list[tuple[uuid.UUID, str]]:
-    return list(session.execute(select(Company.id, Company.code).order_by(Company.code)).tuples())
+    return list(session.execute(select(Company.id, Company.code).order_by(Company.code)).all())

@@ -132,7 +132,7 @@ def _where(table: Any, where: Scope, *, channel: bool = True) -> list[Any]:
 
 
 def _store_codes(session: Session, company_id: uuid.UUID) -> dict[uuid.UUID, str]:
-    codes = dict(session.execute(select(Store.id, Store.code).where(Store.company_id == company_id)).tuples().all())
+    codes = dict(session.execute(select(Store.id, Store.code).where(Store.company_id == company_id)).all())
     codes[NO_STORE] = ""
     return codes
 
@@ -169,21 +169,26 @@ class SalesFigures(BaseModel):
     cost_of_sales: DecimalStr
     gross_margin: DecimalStr
     margin_percent: DecimalStr | None
+    list_amount: DecimalStr
+    """Quantity x unit price before discounts, on the prices' basis (tax included where prices include it)."""
     discounts: DecimalStr
     discount_rate_percent: DecimalStr | None
-    """Discounts over what the goods would have sold for without them (net sales + discounts)."""
+    """Discounts / list amount (both on the prices' basis)."""
     units: DecimalStr
     lines: int
 
 
-def _figures(net: Decimal, cost: Decimal, discount: Decimal, units: Decimal, lines: int) -> dict[str, Any]:
+def _figures(
+    net: Decimal, cost: Decimal, listed: Decimal, discount: Decimal, units: Decimal, lines: int
+) -> dict[str, Any]:
     return {
         "net_sales": net,
         "cost_of_sales": cost,
         "gross_margin": net - cost,
         "margin_percent": percent(net - cost, net),
+        "list_amount": listed,
         "discounts": discount,
-        "discount_rate_percent": percent(discount, net + discount),
+        "discount_rate_percent": percent(discount, listed),
         "units": units,
         "lines": lines,
     }
@@ -221,6 +226,7 @@ def _sales_sums(session: Session, where: Scope, group: str | None) -> dict[Any, 
     sums = (
         _sum(DailySales.net),
         _sum(DailySales.cost),
+        _sum(DailySales.list_amount),
         _sum(DailySales.discount),
         _sum(DailySales.units),
         _sum(DailySales.lines),
@@ -234,9 +240,9 @@ def _sales_sums(session: Session, where: Scope, group: str | None) -> dict[Any, 
     }
 
 
-def _exact(values: tuple) -> tuple[Decimal, Decimal, Decimal, Decimal, int]:
-    net, cost, discount, units, lines = values
-    return Decimal(net), Decimal(cost), Decimal(discount), Decimal(units), int(lines)
+def _exact(values: tuple) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal, int]:
+    net, cost, listed, discount, units, lines = values
+    return Decimal(net), Decimal(cost), Decimal(listed), Decimal(discount), Decimal(units), int(lines)
 
 
 def sales(session: Session, where: Scope, group_by: str = "day") -> SalesReport:
@@ -303,7 +309,7 @@ class ReturnsReport(_Table):
 def _returns_row(group: str, returned: tuple, sold: tuple | None) -> ReturnsRow:
     net, units, lines = Decimal(returned[0]), Decimal(returned[1]), int(returned[2])
     sold_net = Decimal(sold[0]) if sold is not None else None
-    sold_units = Decimal(sold[3]) if sold is not None else None
+    sold_units = Decimal(sold[4]) if sold is not None else None
     return ReturnsRow(
         group=group,
         returned_net=net,

@@ -29,7 +29,9 @@ class DailySales(Base):
     Fields:
       net: revenue net of tax (the lines' ``net``; for a partly delivered line, the delivered share).
       cost: the cost of goods sold (the stock value the delivery took out).
-      discount: the line discounts given (on the same basis as ``net``).
+      list_amount: quantity x unit price before the line discounts, rounded like a receipt's line
+        (on the prices' basis: tax included where the order's prices include tax).
+      discount: the line discounts given (on the same basis as ``list_amount``).
       units: quantities sold, in the products' units.
       lines: order lines (or delivered parts of lines) counted.
     """
@@ -43,6 +45,7 @@ class DailySales(Base):
     category: Mapped[str] = mapped_column(String(200), primary_key=True)
     net: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
     cost: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
+    list_amount: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
     discount: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
     units: Mapped[Decimal] = mapped_column(Quantity(), default=Decimal(0))
     lines: Mapped[int] = mapped_column(default=0)

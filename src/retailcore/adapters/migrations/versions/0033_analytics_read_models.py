@@ -54,6 +54,7 @@ def upgrade() -> None:
         ),
         _amount("net"),
         _amount("cost"),
+        _amount("list_amount"),
         _amount("discount"),
         _amount("units"),
         _count("lines"),
