@@ -6,10 +6,11 @@
 * **POS batches add one aggregated upsert per batch**, not per line: ``PosSalesIngested`` reads the
   batch's order lines back in one query and adds their sums per (day, store, channel, category) and the
   receipts per (day, store, channel) with one ``INSERT ... ON CONFLICT DO UPDATE`` each.
-* **Other channels count at delivery**, from ``OrderFulfilled``: the delivered share of each line's net
-  and discount (rounded cumulatively, as the order's revenue is), the delivered units, and the cost of
-  the stock moves that delivery made (same command, the order's reference). An order is a basket on the
-  day of its first delivery.
+* **Every other order counts at delivery** (all but the tills' carry-out sales), from
+  ``OrderFulfilled``: the delivered share of each line's net, list amount and discount (rounded
+  cumulatively, as the order's revenue is), the delivered units, and the cost of the stock moves that
+  delivery made (same command, the order's reference). An order is a basket on the day of its first
+  delivery.
 * **Returns and counts are refreshed by slice** (a store's day), at commit: a refund or an approved
   count marks its slice, and the slice is recomputed from its rows when the transaction commits (their
   rows change after the events are recorded, and a store's day has few of them).
@@ -303,8 +304,8 @@ def _delivered(payload: dict[str, Any]) -> list[tuple[uuid.UUID, Decimal]]:
 def order_fulfilled(session: Session, event: Event) -> None:
     """Add a delivery, as it is recorded (the order's lines already carry it)."""
     order = session.get(OrderRow, event.aggregate_id)
-    if order is None or order.channel == "pos":
-        return
+    if order is None or order.fulfillment_mode == "carry_out":
+        return  # a till's sale counts with its batch
     delivered = _delivered(event.payload)
     lines = {
         line.id: line
@@ -508,7 +509,7 @@ def rebuild(session: Session, company_id: uuid.UUID, progress: Progress | None =
     pos_orders = list(
         session.scalars(
             select(OrderRow.id)
-            .where(OrderRow.company_id == company_id, OrderRow.channel == "pos")
+            .where(OrderRow.company_id == company_id, OrderRow.fulfillment_mode == "carry_out")
             .order_by(OrderRow.id)
         )
     )
@@ -532,7 +533,7 @@ def rebuild(session: Session, company_id: uuid.UUID, progress: Progress | None =
     done_before: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
     for index, event in enumerate(fulfilments):
         order = session.get(OrderRow, event.aggregate_id)
-        if order is None or order.channel == "pos":
+        if order is None or order.fulfillment_mode == "carry_out":
             continue
         lines = {
             line.id: line
