@@ -61,7 +61,13 @@ def till(client, admin, auth, company, store_factory, product_factory):
         f"{API}/pos/sessions/{opened.json()['id']}/sales:batch", json={"sales": sales}, headers=cashier
     )
     assert batch.status_code == 200, batch.text
-    return {"manager": manager, "other": auth("store_manager", company="ACME", store="S2")}
+    return {
+        "manager": manager,
+        "other": auth("store_manager", company="ACME", store="S2"),
+        "cashier": cashier,
+        "session_id": opened.json()["id"],
+        "product_id": product["id"],
+    }
 
 
 def _period() -> dict[str, str]:
@@ -118,3 +124,48 @@ def test_the_previous_period_is_compared(client, admin, till):
     assert later["totals"]["net_sales"] == "0.00"
     assert later["previous"]["totals"]["net_sales"] == "8.00"
     assert later["previous"]["net_sales_change_percent"] == "-100.00"
+
+
+def test_a_refund_at_the_till_is_a_return_by_reason(client, admin, till):
+    orders = client.get(f"{API}/orders", params={"channel": "pos"}, headers=admin).json()["items"]
+    cash_sale = next(order for order in orders if order["payments"][0]["kind"] == "cash")
+    refund = {
+        "client_uuid": str(uuid.uuid4()),
+        "sold_at": dt.datetime.now(dt.UTC).isoformat(),
+        "lines": [
+            {
+                "product_id": till["product_id"],
+                "quantity": "-1",
+                "unit_price": "3.60",
+                "refund_of": cash_sale["lines"][0]["id"],
+                "reason": "changed_mind",
+            }
+        ],
+        "payments": [{"payment_method_code": "CASH", "amount": "3.60"}],
+    }
+    taken = client.post(
+        f"{API}/pos/sessions/{till['session_id']}/sales:batch",
+        json={"sales": [refund]},
+        headers=till["cashier"],
+    )
+    assert taken.status_code == 200, taken.text
+
+    # 1 coffee of 3.60 incl. VAT back: 3.00 net of the 8.00 sold, 1 unit of 3.
+    by_reason = client.get(
+        f"{API}/kpis/returns", params={**_period(), "group_by": "reason"}, headers=admin
+    ).json()
+    (row,) = by_reason["rows"]
+    assert (row["group"], row["returned_net"], row["returned_units"], row["return_lines"]) == (
+        "changed_mind",
+        "3.00",
+        "1.00",
+        1,
+    )
+    assert row["return_rate_value_percent"] is None  # sales have no reason
+    totals = by_reason["totals"]
+    assert (totals["return_rate_value_percent"], totals["return_rate_units_percent"]) == ("37.50", "33.33")
+    by_channel = client.get(f"{API}/kpis/returns", params=_period(), headers=admin).json()
+    assert [(r["group"], r["return_rate_value_percent"]) for r in by_channel["rows"]] == [("pos", "37.50")]
+    # The refund is not a sale: net sales stay 8.00.
+    sales = client.get(f"{API}/kpis/sales", params=_period(), headers=admin).json()
+    assert sales["totals"]["net_sales"] == "8.00"
