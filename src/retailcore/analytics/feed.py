@@ -33,10 +33,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, func, literal_column, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from retailcore.adapters.orm import Amount, Quantity
 from retailcore.adapters.queries import one_of
 from retailcore.analytics.tables import NO_STORE, DailyBaskets, DailyCounts, DailyReturns, DailySales
 from retailcore.core.currencies import round_to_currency
@@ -168,40 +169,33 @@ class SalesSums:
 
 # -- POS sales -------------------------------------------------------------------------------------
 
+_LISTED = (
+    case((OrderRow.prices_include_tax, OrderLineRow.gross), else_=OrderLineRow.net) + OrderLineRow.discount
+)
+"""A line's list amount (quantity x unit price, rounded like the receipt's line), on the prices' basis:
+what the line came to after its discount (gross where prices include tax, else net), plus the discount."""
+
 _POS_COLUMNS = (
     OrderRow.id,
     OrderRow.store_id,
     OrderRow.ordered_at,
     OrderRow.created_at,
-    OrderRow.currency,
     OrderLineRow.product_category,
     OrderLineRow.net,
     OrderLineRow.cost,
-    OrderLineRow.unit_price,
+    type_coerce(_LISTED, Amount()),
     OrderLineRow.discount,
     OrderLineRow.quantity,
 )
 
 
 def _sum_pos(zones: Zones, rows: Iterable[Sequence[Any]], sums: SalesSums) -> int:
+    """POS lines one by one (the rebuild, and a batch that spans a store's midnight)."""
     seen: set[uuid.UUID] = set()
     count = 0
-    for (
-        order_id,
-        store_id,
-        ordered_at,
-        created_at,
-        currency,
-        category,
-        net,
-        cost,
-        price,
-        discount,
-        quantity,
-    ) in rows:
+    for order_id, store_id, ordered_at, created_at, category, net, cost, listed, discount, quantity in rows:
         store = store_id or NO_STORE
         day = zones.day(store_id, ordered_at or created_at)
-        listed = round_to_currency(price * quantity, currency)
         sums.line((day, store, "pos", category), net, cost, listed, discount, quantity)
         if order_id not in seen:
             seen.add(order_id)
@@ -210,17 +204,58 @@ def _sum_pos(zones: Zones, rows: Iterable[Sequence[Any]], sums: SalesSums) -> in
     return count
 
 
+def _summed(expression: Any, kind: Any) -> Any:
+    return type_coerce(func.coalesce(func.sum(expression), literal_column("0")), kind)
+
+
 def pos_sales(session: Session, company_id: uuid.UUID, client_uuids: Sequence[uuid.UUID]) -> None:
-    """Add a POS batch's sales (the orders of these terminal sale ids) to the read models."""
+    """Add a POS batch's sales (the orders of these terminal sale ids) to the read models.
+
+    The database sums the batch's lines per store and category (a batch is minutes of one till's
+    sales: one local day), so no line is read back into Python; a batch whose sales span a local
+    midnight is summed line by line instead."""
     if not client_uuids:
         return
-    rows = session.execute(
-        select(*_POS_COLUMNS)
-        .join(OrderLineRow, OrderLineRow.order_id == OrderRow.id)
-        .where(OrderRow.company_id == company_id, one_of(session, OrderRow.client_uuid, client_uuids))
-    )
+    batch = [OrderRow.company_id == company_id, one_of(session, OrderRow.client_uuid, client_uuids)]
+    lines = select().select_from(OrderRow).join(OrderLineRow, OrderLineRow.order_id == OrderRow.id)
+    grouped = session.execute(
+        lines.add_columns(
+            OrderRow.store_id,
+            OrderLineRow.product_category,
+            func.min(OrderRow.ordered_at),
+            func.max(OrderRow.ordered_at),
+            _summed(OrderLineRow.net, Amount()),
+            _summed(OrderLineRow.cost, Amount()),
+            _summed(_LISTED, Amount()),
+            _summed(OrderLineRow.discount, Amount()),
+            _summed(OrderLineRow.quantity, Quantity()),
+            func.count(),
+        )
+        .where(*batch)
+        .group_by(OrderRow.store_id, OrderLineRow.product_category)
+    ).all()
+    zones = Zones(session, company_id)
     sums = SalesSums()
-    _sum_pos(Zones(session, company_id), rows, sums)
+    one_day = all(
+        first is not None and last is not None and zones.day(store, first) == zones.day(store, last)
+        for store, _, first, last, *_ in grouped
+    )
+    if not one_day:
+        _sum_pos(zones, session.execute(lines.add_columns(*_POS_COLUMNS).where(*batch)), sums)
+        sums.write(session, company_id)
+        return
+    for store_id, category, first, _, net, cost, listed, discount, units, count in grouped:
+        key = (zones.day(store_id, first), store_id or NO_STORE, "pos", category)
+        sums.line(key, net, cost, listed, discount, units, count)
+    # Baskets: the batch's receipts that sold goods, per store (a receipt spans categories).
+    for store_id, first, baskets in session.execute(
+        lines.add_columns(
+            OrderRow.store_id, func.min(OrderRow.ordered_at), func.count(func.distinct(OrderRow.id))
+        )
+        .where(*batch)
+        .group_by(OrderRow.store_id)
+    ):
+        sums.baskets[(zones.day(store_id, first), store_id or NO_STORE, "pos")][0] += baskets
     sums.write(session, company_id)
 
 
@@ -235,6 +270,11 @@ def _share(amount: Decimal, before: Decimal, after: Decimal, quantity: Decimal, 
         return round_to_currency(amount * done / quantity, currency)
 
     return upto(after) - upto(before)
+
+
+def _listed(order: OrderRow, line: OrderLineRow) -> Decimal:
+    """The line's list amount, as :data:`_LISTED` reads it."""
+    return (line.gross if order.prices_include_tax else line.net) + line.discount
 
 
 def _delivery_costs(session: Session, order: OrderRow, event: Event) -> dict[uuid.UUID, Decimal]:
@@ -283,7 +323,7 @@ def add_delivery(
             _share(line.net, before, after, line.quantity, order.currency),
             cost,
             _share(
-                round_to_currency(line.unit_price * line.quantity, order.currency),
+                _listed(order, line),
                 before,
                 after,
                 line.quantity,
