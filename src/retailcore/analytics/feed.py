@@ -3,9 +3,10 @@
 * **In the fact's own transaction.** The read models change in the transaction that records the fact
   (:mod:`retailcore.analytics.subscriptions`), so a dashboard never lags behind the books and there is
   no cursor to keep: a rolled-back batch takes its KPI rows with it.
-* **POS batches add one aggregated upsert per batch**, not per line: ``PosSalesIngested`` reads the
-  batch's order lines back in one query and adds their sums per (day, store, channel, category) and the
-  receipts per (day, store, channel) with one ``INSERT ... ON CONFLICT DO UPDATE`` each.
+* **POS batches add one aggregated upsert per batch**, not per line: on ``PosSalesIngested`` the
+  database sums the batch's order lines per store and category, and its receipts per store (no line is
+  read back), and the sums are added per (day, store, channel, category) and (day, store, channel) with
+  one ``INSERT ... ON CONFLICT DO UPDATE`` each.
 * **Every other order counts at delivery** (all but the tills' carry-out sales), from
   ``OrderFulfilled``: the delivered share of each line's net, list amount and discount (rounded
   cumulatively, as the order's revenue is), the delivered units, and the cost of the stock moves that
