@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from apitools import API
+from sqlalchemy import select
+
+from retailcore.adapters.db import transaction
+from retailcore.analytics import feed
+from retailcore.analytics.tables import DailySales
+from retailcore.masterdata.tables import Company
 
 
 @pytest.fixture
@@ -169,3 +177,46 @@ def test_a_refund_at_the_till_is_a_return_by_reason(client, admin, till):
     # The refund is not a sale: net sales stay 8.00.
     sales = client.get(f"{API}/kpis/sales", params=_period(), headers=admin).json()
     assert sales["totals"]["net_sales"] == "8.00"
+
+
+def test_a_batch_across_the_stores_midnight_counts_on_both_days(client, admin, till, runtime):
+    store = next(s for s in client.get(f"{API}/stores", headers=admin).json()["items"] if s["code"] == "S1")
+    zone = ZoneInfo(store["timezone"])
+    midnight = dt.datetime.combine(dt.datetime.now(zone).date(), dt.time(), zone)
+    sales = [
+        {
+            "client_uuid": str(uuid.uuid4()),
+            "sold_at": (midnight + dt.timedelta(minutes=minutes)).astimezone(dt.UTC).isoformat(),
+            "lines": [{"product_id": till["product_id"], "quantity": 1, "unit_price": price}],
+            "payments": [{"payment_method_code": "CASH", "amount": price}],
+        }
+        for minutes, price in ((-10, "1.20"), (10, "2.40"))
+    ]
+    taken = client.post(
+        f"{API}/pos/sessions/{till['session_id']}/sales:batch", json={"sales": sales}, headers=till["cashier"]
+    )
+    assert taken.status_code == 200, taken.text
+    today = midnight.date()
+    yesterday = today - dt.timedelta(days=1)
+    by_day = client.get(
+        f"{API}/kpis/sales",
+        params={"date_from": yesterday.isoformat(), "date_to": today.isoformat(), "group_by": "day"},
+        headers=admin,
+    ).json()
+    days = {row["group"]: Decimal(row["net_sales"]) for row in by_day["rows"]}
+    # 1.20 and 2.40 incl. 20% VAT are 1.00 and 2.00 net, one on each side of the store's midnight; the
+    # fixture's 8.00 was sold 5 minutes before the test began.
+    expected = {yesterday.isoformat(): Decimal("1.00"), today.isoformat(): Decimal("2.00")}
+    fixture_day = (dt.datetime.now(zone) - dt.timedelta(minutes=5)).date().isoformat()
+    expected[fixture_day] += Decimal("8.00")
+    assert days == expected
+
+    def rows():
+        with runtime.session_factory() as session:
+            return sorted(tuple(row) for row in session.execute(select(DailySales.__table__)).all())
+
+    incremental = rows()
+    with transaction(runtime.session_factory) as session:
+        company_id = session.scalar(select(Company.id).where(Company.code == "ACME"))
+        feed.rebuild(session, company_id)
+    assert rows() == incremental
