@@ -62,6 +62,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "exchange_rates:write": frozenset({Role.finance, Role.integration}),
     "reconciliation:write": frozenset({Role.finance}),
     "reports:read": frozenset({Role.admin, Role.finance}),
+    # KPI dashboards: a store-scoped token sees its own store's figures (docs/analytics.md).
+    "kpis:read": frozenset({Role.admin, Role.finance, Role.store_manager}),
     # Exports of the books (SAF-T, GL and journal CSV): every posted line of a period leaves the system.
     "exports:read": frozenset({Role.admin, Role.finance}),
     # Stock. Store staff see and move their store's stock; integrations (web shops) reserve.

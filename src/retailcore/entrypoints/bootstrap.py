@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from retailcore.accounting import subscriptions as accounting_subscriptions
 from retailcore.adapters.db import make_engine, make_session_factory
+from retailcore.analytics import subscriptions as analytics_subscriptions
 from retailcore.connectors import shopify_stock
 from retailcore.entrypoints.settings import Settings
 from retailcore.inventory import reservations as inventory_reservations
@@ -29,6 +30,7 @@ class Runtime:
 def install_subscriptions() -> None:
     """Wire downstream contexts to upstream events (idempotent)."""
     accounting_subscriptions.install()
+    analytics_subscriptions.install()
     inventory_reservations.install()
     register_awaiting_posting(pos_cogs_awaiting_posting)
     # A refund to store credit is posted by returns and recorded on the customer's balance by payments.
