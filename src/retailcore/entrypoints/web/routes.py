@@ -114,7 +114,8 @@ def render(
 
 # Nothing loads from elsewhere, no inline script runs, and no other site frames the pages.
 HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self';"
+    " img-src 'self' data:;"
     " form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -390,7 +391,13 @@ def order_page(request: Request, order_id: str) -> Response:
         principal.require("orders:read")
         company = _company(session, principal)
         order = orders.get_order(session, principal, company, _uuid(order_id, "order"))
-        trail = order_trail(session, company.id, order.id)
+        trail = order_trail(
+            session,
+            company.id,
+            order.id,
+            pos_session_id=order.pos_session_id,
+            product_ids={line.product_id for line in order.lines},
+        )
         return "order.html", {"order": order, "trail": trail, "ledger": principal.can("ledger:read")}
 
     return page(request, "orders", work)
