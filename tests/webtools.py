@@ -11,7 +11,6 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from apitools import API
 from sqlalchemy import select
 
 from retailcore.access.model import system_principal
@@ -22,6 +21,7 @@ from retailcore.inventory.services import MoveLine, move_stock
 from retailcore.masterdata.tables import Company, Location
 from retailcore.monitoring import services as exceptions
 
+API = "/api/v1"
 PASSWORD = "correct horse battery"
 USERS = {
     "manager1": ("store_manager", "S1"),
@@ -33,13 +33,7 @@ USERS = {
 
 
 def build_shop(
-    runtime: Any,
-    client: Any,
-    admin: dict[str, str],
-    auth: Any,
-    company: dict[str, Any],
-    store_factory: Any,
-    product_factory: Any,
+    runtime: Any, client: Any, admin: dict[str, str], auth: Any, company: dict[str, Any], store_factory: Any
 ) -> dict[str, Any]:
     for path, body in (
         (
@@ -55,7 +49,12 @@ def build_shop(
     ):
         response = client.post(f"{API}/{path}", json={"company_id": company["id"], **body}, headers=admin)
         assert response.status_code == 201, response.text
-    product = product_factory("COFFEE", category="Drinks", cost_method="average")
+    body = {"company_id": company["id"], "sku": "COFFEE", "name": "Coffee", "category": "Drinks"}
+    response = client.post(
+        f"{API}/products", json={**body, "list_price": "3.60", "cost_method": "average"}, headers=admin
+    )
+    assert response.status_code == 201, response.text
+    product = response.json()
     company_id = uuid.UUID(company["id"])
     shop: dict[str, Any] = {"product": product, "sessions": {}, "orders": {}}
     for code in ("S1", "S2"):

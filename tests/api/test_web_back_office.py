@@ -23,8 +23,8 @@ from webtools import PASSWORD, build_shop, csrf_of, sign_in
 
 
 @pytest.fixture
-def shop(runtime, client, admin, auth, company, store_factory, product_factory):
-    return build_shop(runtime, client, admin, auth, company, store_factory, product_factory)
+def shop(runtime, client, admin, auth, company, store_factory):
+    return build_shop(runtime, client, admin, auth, company, store_factory)
 
 
 def test_a_password_is_stored_as_an_argon2id_hash_that_verifies_it_and_no_other(runtime, company):

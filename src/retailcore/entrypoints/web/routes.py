@@ -32,6 +32,7 @@ from retailcore.accounting import views as ledger_views
 from retailcore.accounting.tables import JournalEntry
 from retailcore.adapters.db import begin_writing
 from retailcore.closing import services as closing
+from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import (
     Conflict,
     FieldProblem,
@@ -450,7 +451,9 @@ def pos_session_page(request: Request, session_id: str) -> Response:
         return "pos_session.html", {
             "pos_session": view,
             "methods": pos.closing_methods(session, company),
-            "expected": pos.expected_cash(session, found, pos.running_totals(session, found.id)),
+            "expected": round_to_currency(
+                pos.expected_cash(session, found, pos.running_totals(session, found.id)), company.currency
+            ),
             "can_close": principal.can("pos:close"),
             "threshold": company.pos_approval_threshold,
             "can_approve": principal.can("pos:approve"),
