@@ -48,12 +48,21 @@ def _sign_in(page: Any, server: str, username: str) -> None:
     expect(page).to_have_url(f"{server}/login?next=%2F")
     page.get_by_label("User name").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
+    _settled(page)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    _settled(page)
 
 
 def _nav(page: Any, name: str) -> None:
     page.get_by_role("navigation", name="Sections").get_by_role("link", name=name).click()
+    page.wait_for_load_state("load")
+
+
+def _settled(page: Any) -> None:
+    """Wait until the page has loaded its script (htmx): leaving it before would abort that request,
+    which ``assert_self_contained`` counts as a failed request."""
+    page.wait_for_load_state("load")
 
 
 def test_a_user_signs_in_with_the_keyboard_and_the_pages_load_nothing_from_elsewhere(
@@ -69,6 +78,7 @@ def test_a_user_signs_in_with_the_keyboard_and_the_pages_load_nothing_from_elsew
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.screenshot(path=str(shots / "sign-in.png"))
+    _settled(page)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     page.screenshot(path=str(shots / "dashboard.png"))
@@ -95,10 +105,12 @@ def test_an_order_is_searched_by_its_number_and_shows_its_trail(visit, server, s
     order = shop["orders"]["S1"][0]
     _nav(page, "Orders")
     page.get_by_label("Order number").fill(order["number"])
+    _settled(page)
     page.get_by_role("button", name="Search").click()
     rows = page.locator("#orders tbody tr")
     expect(rows).to_have_count(1)
     page.screenshot(path=str(shots / "orders.png"))
+    _settled(page)
     page.get_by_role("link", name=order["number"]).click()
     expect(page.get_by_role("heading", name=f"Order {order['number']}")).to_be_visible()
     for section in ("Lines", "Payments", "Stock moves", "Journal entries", "Events, in order"):
@@ -117,9 +129,11 @@ def test_a_figure_of_the_profit_and_loss_drills_down_to_journal_lines_and_their_
     expect(page.get_by_role("heading", name="Profit and loss")).to_be_visible()
     page.screenshot(path=str(shots / "profit-and-loss.png"), full_page=True)
     figure = page.locator("table.report tbody a[aria-label*='lines of account']").first
+    _settled(page)
     figure.click()
     expect(page.get_by_role("heading", name="Account")).to_be_visible()
     page.screenshot(path=str(shots / "account.png"), full_page=True)
+    _settled(page)
     page.locator("table tbody a[href^='/accounting/entries/']").first.click()
     expect(page.get_by_role("heading", name="Journal entry")).to_be_visible()
     expect(page.get_by_role("heading", name="The events behind it, in order")).to_be_visible()
@@ -134,10 +148,12 @@ def test_a_store_manager_closes_a_pos_session_from_its_page(visit, server, shop,
     _nav(page, "POS sessions")
     session_id = shop["sessions"]["S1"]["id"]
     page.locator(f"a[href='/pos/sessions/{session_id}']").click()
+    _settled(page)
     expect(page.locator("#expected-cash")).to_have_text("57.20")
     page.get_by_label("Counted Cash (CASH, cash)").fill("56.70")
     page.get_by_label("Counted Card (CARD)").fill("7.20")
     page.screenshot(path=str(shots / "pos-close.png"), full_page=True)
+    _settled(page)
     page.get_by_role("button", name="Close session").click()
     expect(page.locator("#close-result")).to_contain_text("-0.50")
     with runtime.session_factory() as session:
@@ -152,6 +168,7 @@ def test_an_exception_is_resolved_from_the_console(visit, server, shop, runtime)
     _nav(page, "Exceptions")
     row = page.locator(f"#exception-{shop['exception_id']}")
     row.get_by_label("Note").fill("recounted: the shelf was right")
+    _settled(page)
     row.get_by_role("button", name="Resolve").click()
     expect(page.locator(f"#exception-{shop['exception_id']}")).to_have_count(0)
     with runtime.session_factory() as session:
