@@ -60,6 +60,8 @@ HERE = Path(__file__).parent
 STATIC = "/static"
 router = APIRouter(include_in_schema=False)
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape())
+# Amounts and quantities as the reports and CSV write them: at least 2 decimals, no trailing zeros past.
+templates.filters["amount"] = r.cell_text
 
 NAV = [
     ("dashboard", "/", "Dashboard"),
