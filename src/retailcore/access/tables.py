@@ -38,3 +38,31 @@ class ApiToken(IdMixin, Base):
     revoked_by: Mapped[str | None] = mapped_column(String(128))
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     """When it last authenticated a request, to the minute (written at most once a minute)."""
+
+
+class User(IdMixin, Base):
+    """A person who signs in to the back office (``/``): a password hash (argon2id), never the password.
+
+    The role and scope are the same as a token's, and map to the same :class:`Principal`."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('cashier', 'store_manager', 'finance', 'integration', 'admin')", name="role"
+        ),
+        CheckConstraint("store_id IS NULL OR company_id IS NOT NULL", name="store_needs_company"),
+    )
+
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    company_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("companies.id"), index=True)
+    store_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("stores.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    failed_attempts: Mapped[int] = mapped_column(default=0)
+    """Failed sign-ins in a row; reset by a successful one."""
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """Sign-in is refused until then (after too many failures in a row)."""
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     rate_limit_burst: int = 200
     """Requests a token may make at once before the average applies (the bucket's size)."""
 
+    # -- the back office (docs/ui.md, docs/security.md) ---------------------------------------------
+
+    session_key: str | None = None
+    """The secret the back office's session cookies are signed with (32 random bytes or more, e.g.
+    ``python -c "import secrets; print(secrets.token_urlsafe(32))"``). Unset: a random key per server
+    process, so sign-ins end when the server restarts, and several worker processes need it set."""
+
     # -- connectors (docs/integrations.md#shopify) -------------------------------------------------
 
     connector_key: str | None = None

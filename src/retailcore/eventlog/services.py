@@ -181,3 +181,24 @@ def find_by_key(session: Session, source: str, idempotency_key: str) -> Event | 
     return session.scalar(
         select(Event).where(Event.source == source, Event.idempotency_key == idempotency_key)
     )
+
+
+CHAIN_LIMIT = 200
+"""An event chain shows at most this many events (a POS batch is one command of many sales)."""
+
+
+def event_chain(session: Session, company_id: uuid.UUID, event_id: uuid.UUID) -> list[Event]:
+    """The event and the others its command recorded (the same ``correlation_id``), in log order: what
+    caused a journal entry or a stock move, and what happened with it. Empty if the event is not the
+    company's."""
+    event = session.scalar(select(Event).where(Event.id == event_id, Event.company_id == company_id))
+    if event is None:
+        return []
+    chain = session.scalars(
+        select(Event)
+        .where(Event.company_id == company_id, Event.correlation_id == event.correlation_id)
+        .order_by(Event.position)
+        .limit(CHAIN_LIMIT)
+    )
+    found = list(chain)
+    return found if event in found else [event, *found]

@@ -116,6 +116,7 @@ def list_exceptions(
     limit: int = 50,
     cursor: str | None = None,
     now: dt.datetime | None = None,
+    types: tuple[str, ...] | None = None,
 ) -> ExceptionPage:
     """The company's exceptions, oldest first or by priority (highest first). ``status`` also takes
     ``unresolved`` (open or acknowledged). A store-scoped caller (``visible_store_id``) sees its store's
@@ -133,6 +134,8 @@ def list_exceptions(
     ):
         if value is not None:
             query = query.where(column == value)
+    if types is not None:
+        query = query.where(ExceptionCase.type.in_(types))
     if status == "unresolved":
         query = query.where(ExceptionCase.status.in_(UNRESOLVED))
     elif status is not None:

@@ -1576,14 +1576,26 @@ def list_orders(
     state: str | None = None,
     limit: int = 50,
     cursor: uuid.UUID | None = None,
+    number: str | None = None,
+    newest_first: bool = False,
 ) -> tuple[list[OrderView], uuid.UUID | None]:
-    """Orders oldest first (ids are time-ordered), ``limit`` at a time after ``cursor``."""
+    """Orders oldest first (ids are time-ordered), ``limit`` at a time after ``cursor``; newest first
+    with ``newest_first`` (the back office's list). ``number``: orders whose number contains it."""
     query = select(t.OrderRow).where(t.OrderRow.company_id == company.id)
+    if number:
+        query = query.where(t.OrderRow.number.contains(number, autoescape=True))
     if channel:
         query = query.where(t.OrderRow.channel == channel)
     if state:
         query = query.where(t.OrderRow.state == state)
     if principal.store_id is not None:
         query = query.where(t.OrderRow.store_id == principal.store_id)
+    if newest_first:
+        if cursor is not None:
+            query = query.where(t.OrderRow.id < cursor)
+        rows = list(session.scalars(query.order_by(t.OrderRow.id.desc()).limit(limit + 1)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [view(session, row) for row in rows], rows[-1].id if more else None
     rows, next_cursor = keyset_page(session, query, t.OrderRow.id, limit, cursor)
     return [view(session, row) for row in rows], next_cursor

@@ -1327,3 +1327,31 @@ def session_view(session: Session, pos_session: PosSession) -> c.SessionView:
     view = c.SessionView.model_validate(pos_session)
     view.totals = [c.TotalView.model_validate(r) for r in running_totals(session, pos_session.id)]
     return view
+
+
+# -- the back office's reads -----------------------------------------------------------------------
+
+
+def recent_sessions(
+    session: Session, principal: Principal, company: Company, *, state: str | None = None, limit: int = 100
+) -> list[c.SessionView]:
+    """The company's sessions, newest first (a store's user: its store's only)."""
+    query = select(PosSession).where(PosSession.company_id == company.id)
+    if principal.store_id is not None:
+        query = query.where(PosSession.store_id == principal.store_id)
+    if state is not None:
+        query = query.where(PosSession.state == state)
+    rows = session.scalars(query.order_by(PosSession.opened_at.desc(), PosSession.id.desc()).limit(limit))
+    return [session_view(session, row) for row in rows]
+
+
+def store_codes(session: Session, company: Company) -> dict[uuid.UUID, str]:
+    return {
+        store.id: store.code for store in session.scalars(select(Store).where(Store.company_id == company.id))
+    }
+
+
+def closing_methods(session: Session, company: Company) -> list[PaymentMethod]:
+    """The payment methods a close may count, cash first."""
+    methods = session.scalars(select(PaymentMethod).where(PaymentMethod.company_id == company.id))
+    return sorted(methods, key=lambda m: (m.kind != "cash", m.code))

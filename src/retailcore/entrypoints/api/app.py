@@ -48,6 +48,7 @@ from retailcore.entrypoints.api.routers import (
 from retailcore.entrypoints.bootstrap import Runtime
 from retailcore.entrypoints.relaying import relaying
 from retailcore.entrypoints.sweeps import sweeping
+from retailcore.entrypoints.web import routes as web
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """
@@ -132,5 +133,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     included = [(API_PREFIX, router) for router in routers]
     contract.install(app, included)
     docs.install(app)
+    # The back office at / (docs/ui.md): its own routes, outside the OpenAPI document.
+    key = runtime.settings.session_key
+    web.install(app, key.encode() if key else None)
     app.add_middleware(contract.LiteralPaths, routers=included)
     return app

@@ -30,6 +30,7 @@ from retailcore.access.services import (
     revoke_token,
     scope_label,
 )
+from retailcore.access.users import create_user, list_users
 from retailcore.adapters import migrations
 from retailcore.adapters.db import transaction
 from retailcore.adapters.orm import utcnow
@@ -55,6 +56,7 @@ from retailcore.entrypoints.cli import returns as returns_cli
 from retailcore.entrypoints.cli import settlements as settlements_cli
 from retailcore.entrypoints.cli import simulate as simulate_cli
 from retailcore.entrypoints.cli import stock as stock_cli
+from retailcore.entrypoints.cli import users as users_cli
 from retailcore.entrypoints.cli.companies import CompanyOption, company_named
 from retailcore.entrypoints.cli.errors import CANNOT_RUN, Commands, fail, refused
 from retailcore.entrypoints.cli.errors import runtime as _runtime
@@ -82,6 +84,7 @@ app.add_typer(settlements_cli.app, name="settlements")
 app.add_typer(bank_cli.app, name="bank")
 app.add_typer(closing_cli.app, name="close")
 app.add_typer(groups_cli.app, name="groups")
+app.add_typer(users_cli.app, name="users")
 app.command("simulate")(simulate_cli.simulate)
 app.command("relay")(relay_cli.relay)
 import_app.command("marketplace")(marketplace_cli.import_marketplace)
@@ -161,8 +164,18 @@ def init(
             session, role=Role.finance, company=company.code, name="demo-finance", created_by="cli:init"
         )
         admin = create_token(session, role=Role.admin, name="demo-admin", created_by="cli:init")
+        if not any(u.username == DEMO_USER for u in list_users(session)):
+            # The demo's back-office login, in the demo's own database only (docs/ui.md).
+            create_user(
+                session, DEMO_USER, DEMO_PASSWORD, Role.admin, company=company.code, created_by="cli:init"
+            )
     for line in demo_welcome(company.code, finance.token, admin.token, dt.date.today(), api_url):
         print(line)
+
+
+DEMO_USER = "demo"
+DEMO_PASSWORD = "retailcore-demo"
+"""The demo's back-office login (an admin of the demo company), created by ``init --demo`` only."""
 
 
 def demo_welcome(
@@ -195,7 +208,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = DEFAULT_PORT,
     workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only).")] = 1,
 ) -> None:
-    """Serve the REST API (OpenAPI docs at /docs)."""
+    """Serve the REST API (OpenAPI docs at /docs) and the back office (at /)."""
     import uvicorn
 
     runtime = _runtime()
@@ -205,7 +218,10 @@ def serve(
             hint="run 'retailcore db upgrade' first",
             exit_code=CANNOT_RUN,
         )
-    out.print(f"serving retailcore on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    out.print(
+        f"serving retailcore on http://{host}:{port}  (back office: http://{host}:{port}/;"
+        f" API docs: http://{host}:{port}/docs)"
+    )
     if workers > 1:
         # Each worker watches that this process is alive, and stops when it is not.
         os.environ[PARENT_PID] = str(os.getpid())

@@ -1,0 +1,752 @@
+"""The back office's routes. Thin, as the API's: each page asks the contexts' services and queries for
+what it shows, as the signed-in user (the same :class:`Principal` as a token of that role and scope).
+
+Errors become pages: not found or out of scope -> 404, a role that may not -> 403, bad input -> 422,
+each with the service's own message. Every POST checks the session's CSRF token first.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import secrets
+import uuid
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from retailcore.access.model import Principal
+from retailcore.access.users import active_user, principal_of, sign_in
+from retailcore.accounting import reports as r
+from retailcore.accounting import views as ledger_views
+from retailcore.accounting.tables import JournalEntry
+from retailcore.adapters.db import begin_writing
+from retailcore.closing import services as closing
+from retailcore.core.currencies import round_to_currency
+from retailcore.core.errors import (
+    Conflict,
+    FieldProblem,
+    InvalidReference,
+    NotFound,
+    PermissionDenied,
+    RetailcoreError,
+    Unauthenticated,
+    ValidationFailed,
+)
+from retailcore.entrypoints.web import sessions as ws
+from retailcore.eventlog import services as events
+from retailcore.eventlog.services import CommandContext
+from retailcore.inventory import stock_queries, valuation
+from retailcore.masterdata.services import company_in_scope
+from retailcore.masterdata.tables import Company
+from retailcore.monitoring import queries as exception_queries
+from retailcore.monitoring import services as exception_services
+from retailcore.monitoring.tables import STOCK_TYPES
+from retailcore.orders import services as orders
+from retailcore.orders.trail import order_trail
+from retailcore.pos import services as pos
+
+HERE = Path(__file__).parent
+STATIC = "/static"
+router = APIRouter(include_in_schema=False)
+templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape())
+# Amounts and quantities as the reports and CSV write them: at least 2 decimals, no trailing zeros past.
+templates.filters["amount"] = r.cell_text
+
+NAV = [
+    ("dashboard", "/", "Dashboard"),
+    ("orders", "/orders", "Orders"),
+    ("pos", "/pos/sessions", "POS sessions"),
+    ("stock", "/stock", "Stock"),
+    ("accounting", "/accounting/profit-and-loss", "Accounting"),
+    ("returns", "/returns", "Returns"),
+    ("settlements", "/settlements", "Settlements & mismatches"),
+    ("close", "/close", "Close checklist"),
+    ("exceptions", "/exceptions", "Exceptions"),
+]
+STATUS = {NotFound: 404, InvalidReference: 404, PermissionDenied: 403, Unauthenticated: 401, Conflict: 409}
+
+
+class SignInNeeded(Exception):
+    pass
+
+
+def _factory(request: Request) -> sessionmaker[Session]:
+    return request.app.state.session_factory
+
+
+def _principal(request: Request) -> tuple[Principal, ws.WebSession]:
+    web_session = ws.current(request)
+    if web_session is None or web_session.user_id is None:
+        raise SignInNeeded
+    with _factory(request)() as session:
+        user = active_user(session, web_session.user_id)
+        if user is None:
+            raise SignInNeeded
+        return principal_of(user), web_session
+
+
+def render(
+    request: Request,
+    template: str,
+    status_code: int = 200,
+    web_session: ws.WebSession | None = None,
+    **values: Any,
+) -> HTMLResponse:
+    web_session = web_session or ws.current(request)
+    html = templates.get_template(template).render(
+        request=request,
+        nav=NAV,
+        csv_link=lambda table: csv_link(request, table),
+        csrf=web_session.csrf if web_session else "",
+        static=STATIC,
+        **values,
+    )
+    return HTMLResponse(html, status_code=status_code, headers=HEADERS)
+
+
+# Nothing loads from elsewhere, no inline script runs, and no other site frames the pages.
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self';"
+    " img-src 'self' data:;"
+    " form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _error_page(request: Request, error: RetailcoreError, principal: Principal | None) -> HTMLResponse:
+    status = next((code for kind, code in STATUS.items() if isinstance(error, kind)), 422)
+    return render(request, "error.html", status_code=status, status=status, error=error, user=principal)
+
+
+def page(
+    request: Request,
+    section: str,
+    work: Callable[[Session, Principal], tuple[str, dict[str, Any]]],
+) -> Response:
+    """A page read as the signed-in user: ``work`` answers its template and values."""
+    try:
+        principal, web_session = _principal(request)
+    except SignInNeeded:
+        return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", status_code=303)
+    try:
+        with _factory(request)() as session:
+            template, values = work(session, principal)
+    except RetailcoreError as error:
+        return _error_page(request, error, principal)
+    wanted = request.query_params.get("csv")
+    if wanted is not None:
+        tables: dict[str, Table] = values.get("tables", {})
+        if wanted not in tables:
+            return _error_page(request, NotFound(f"no table '{wanted}' on this page"), principal)
+        return _csv(wanted, *tables[wanted])
+    return render(request, template, web_session=web_session, user=principal, section=section, **values)
+
+
+Table = tuple[list[str], list[list[Any]]]
+
+
+def _csv(name: str, header: list[str], rows: list[list[Any]]) -> Response:
+    """A page's table as CSV (``?csv=<table>`` on any page): a header row, amounts as plain decimals."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([r.cell_text(value) for value in row] for row in rows)
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+def csv_link(request: Request, table: str) -> str:
+    """The address of a table's CSV: the page's own, with its filters, and ``csv=<table>``."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("csv", "cursor")]
+    return f"{request.url.path}?{urlencode([*query, ('csv', table)])}"
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
+
+
+async def command(
+    request: Request,
+    work: Callable[[Session, CommandContext, dict[str, str]], str],
+) -> Response:
+    """A POST: CSRF first, then ``work`` in one writing transaction; it answers where to go next."""
+    form = await _form(request)
+    web_session = ws.current(request)
+    sent = request.headers.get(ws.CSRF_HEADER) or form.get(ws.CSRF_FIELD)
+    if not ws.csrf_ok(request, web_session, sent):
+        return render(
+            request,
+            "error.html",
+            status_code=403,
+            status=403,
+            error="the form has expired or"
+            " did not come from this site (CSRF token refused): reload the page and try again",
+            user=None,
+        )
+    try:
+        principal, _ = _principal(request)
+    except SignInNeeded:
+        return RedirectResponse("/login", status_code=303)
+
+    def run() -> str:
+        with _factory(request)() as session, session.begin():
+            begin_writing(session)
+            return work(session, CommandContext(principal), form)
+
+    try:
+        where = await run_in_threadpool(run)
+    except RetailcoreError as error:
+        return _error_page(request, error, principal)
+    if request.headers.get("HX-Request"):
+        return Response(status_code=204, headers={"HX-Redirect": where})
+    return RedirectResponse(where, status_code=303)
+
+
+def _company(session: Session, principal: Principal) -> Company:
+    return company_in_scope(session, principal, None)
+
+
+def _day(value: str | None, field: str) -> dt.date | None:
+    return r.parse_date(value or None, field)
+
+
+# -- signing in and out ----------------------------------------------------------------------------
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this site: never ``//elsewhere`` nor a full address."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "/") -> Response:
+    web_session = ws.current(request)
+    if web_session is None or web_session.user_id is not None:
+        web_session = ws.WebSession.fresh()
+    response = render(request, "login.html", web_session=web_session, next=_safe_next(next), error=None)
+    ws.set_cookie(request, response, web_session)
+    return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await _form(request)
+    web_session = ws.current(request)
+    target = _safe_next(form.get("next"))
+    if not ws.csrf_ok(request, web_session, form.get(ws.CSRF_FIELD)):
+        fresh = ws.WebSession.fresh()
+        response = render(
+            request,
+            "login.html",
+            status_code=403,
+            web_session=fresh,
+            next=target,
+            error="The sign-in form expired: please sign in again.",
+        )
+        ws.set_cookie(request, response, fresh)
+        return response
+
+    def run() -> uuid.UUID | Unauthenticated:
+        with _factory(request)() as session, session.begin():
+            begin_writing(session)
+            try:
+                return sign_in(session, form.get("username", ""), form.get("password", "")).id
+            except Unauthenticated as refused:
+                return refused  # the failure is counted: the transaction commits
+
+    outcome = await run_in_threadpool(run)
+    if isinstance(outcome, Unauthenticated):
+        assert web_session is not None
+        response = render(
+            request,
+            "login.html",
+            status_code=401,
+            web_session=web_session,
+            next=target,
+            error=outcome.detail,
+            username=form.get("username", ""),
+        )
+        return response
+    response = RedirectResponse(target, status_code=303)
+    ws.set_cookie(request, response, ws.WebSession.fresh(outcome))  # a new session, a new CSRF token
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    form = await _form(request)
+    web_session = ws.current(request)
+    if not ws.csrf_ok(request, web_session, form.get(ws.CSRF_FIELD)):
+        return render(
+            request, "error.html", status_code=403, status=403, error="CSRF token refused", user=None
+        )
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(ws.COOKIE, path="/")
+    return response
+
+
+# -- dashboard and placeholders --------------------------------------------------------------------
+
+
+@router.get("/")
+def dashboard(request: Request) -> Response:
+    return page(request, "dashboard", lambda session, principal: ("dashboard.html", {}))
+
+
+PLACEHOLDERS = {
+    "returns": ("Returns", "/api/v1/returns", "Returns and their refunds"),
+    "settlements": ("Settlements & mismatches", "/api/v1/settlements", "Gateway settlements and mismatches"),
+}
+
+
+def _placeholder(section: str) -> Callable[[Request], Response]:
+    title, api, what = PLACEHOLDERS[section]
+
+    def route(request: Request) -> Response:
+        return page(
+            request,
+            section,
+            lambda session, principal: ("placeholder.html", {"title": title, "api": api, "what": what}),
+        )
+
+    return route
+
+
+for _section in PLACEHOLDERS:
+    router.add_api_route(f"/{_section}", _placeholder(_section), methods=["GET"])
+
+
+# -- orders ----------------------------------------------------------------------------------------
+
+
+@router.get("/orders")
+def orders_page(
+    request: Request, number: str = "", state: str = "", channel: str = "", cursor: str = ""
+) -> Response:
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        principal.require("orders:read")
+        company = _company(session, principal)
+        after = _uuid(cursor, "cursor") if cursor else None
+        items, next_cursor = orders.list_orders(
+            session,
+            principal,
+            company,
+            channel=channel or None,
+            state=state or None,
+            number=number.strip() or None,
+            limit=50,
+            cursor=after,
+            newest_first=True,
+        )
+        more = urlencode({"number": number, "state": state, "channel": channel, "cursor": next_cursor or ""})
+        template = "orders_table.html" if request.headers.get("HX-Request") else "orders.html"
+        return template, {
+            "orders": items,
+            "number": number,
+            "state": state,
+            "channel": channel,
+            "next": f"/orders?{more}" if next_cursor else None,
+            "states": orders.t.ORDER_STATES,
+            "channels": ("pos", "web", "marketplace", "b2b"),
+            "tables": {
+                "orders": (
+                    ["number", "channel", "state", "ordered_at", "currency", "gross_total", "paid_amount"],
+                    [
+                        [o.number, o.channel, o.state, o.ordered_at, o.currency, o.gross_total, o.paid_amount]
+                        for o in items
+                    ],
+                )
+            },
+        }
+
+    return page(request, "orders", work)
+
+
+def _uuid(value: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"no {field} {value}") from None
+
+
+@router.get("/orders/{order_id}")
+def order_page(request: Request, order_id: str) -> Response:
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        principal.require("orders:read")
+        company = _company(session, principal)
+        order = orders.get_order(session, principal, company, _uuid(order_id, "order"))
+        trail = order_trail(
+            session,
+            company.id,
+            order.id,
+            pos_session_id=order.pos_session_id,
+            product_ids={line.product_id for line in order.lines},
+        )
+        return "order.html", {"order": order, "trail": trail, "ledger": principal.can("ledger:read")}
+
+    return page(request, "orders", work)
+
+
+# -- POS sessions ----------------------------------------------------------------------------------
+
+
+@router.get("/pos/sessions")
+def pos_sessions_page(request: Request, state: str = "") -> Response:
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        principal.require("pos:sell")
+        company = _company(session, principal)
+        rows = pos.recent_sessions(session, principal, company, state=state or None, limit=100)
+        stores = pos.store_codes(session, company)
+        table = (
+            ["store", "number", "state", "opened_at", "opened_by", "closed_at", "sales", "cash_difference"],
+            [
+                [
+                    stores.get(s.store_id),
+                    s.number,
+                    s.state,
+                    s.opened_at,
+                    s.opened_by,
+                    s.closed_at,
+                    s.sale_count,
+                    s.cash_difference,
+                ]
+                for s in rows
+            ],
+        )
+        return "pos_sessions.html", {
+            "rows": rows,
+            "state": state,
+            "stores": stores,
+            "tables": {"sessions": table},
+        }
+
+    return page(request, "pos", work)
+
+
+@router.get("/pos/sessions/{session_id}")
+def pos_session_page(request: Request, session_id: str) -> Response:
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        principal.require("pos:sell")
+        found = pos.get_session(session, principal, _uuid(session_id, "POS session"))
+        view = pos.session_view(session, found)
+        company = session.get(Company, found.company_id)
+        assert company is not None
+        return "pos_session.html", {
+            "pos_session": view,
+            "methods": pos.closing_methods(session, company),
+            "expected": round_to_currency(
+                pos.expected_cash(session, found, pos.running_totals(session, found.id)), company.currency
+            ),
+            "can_close": principal.can("pos:close"),
+            "threshold": company.pos_approval_threshold,
+            "can_approve": principal.can("pos:approve"),
+        }
+
+    return page(request, "pos", work)
+
+
+@router.post("/pos/sessions/{session_id}/close")
+async def close_pos_session(request: Request, session_id: str) -> Response:
+    def work(session: Session, ctx: CommandContext, form: dict[str, str]) -> str:
+        ctx.principal.require("pos:close")
+        counted: dict[str, Decimal] = {}
+        for key, value in form.items():
+            if key.startswith("counted.") and value.strip():
+                try:
+                    counted[key.removeprefix("counted.")] = Decimal(value.strip())
+                except InvalidOperation:
+                    raise ValidationFailed(
+                        f"'{value}' is not an amount", problems=[FieldProblem(key, "not an amount")]
+                    ) from None
+        closed = pos.close_session(session, ctx, _uuid(session_id, "POS session"), counted)
+        return f"/pos/sessions/{closed.id}"
+
+    return await command(request, work)
+
+
+# -- stock -----------------------------------------------------------------------------------------
+
+
+@router.get("/stock")
+def stock_page(request: Request, sku: str = "", as_of: str = "") -> Response:
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        principal.require("stock:read")
+        company = _company(session, principal)
+        day = _day(as_of, "as_of") or dt.date.today()
+        levels = stock_queries.stock_levels(
+            session,
+            company,
+            visible_store_id=principal.store_id,
+            sku=sku.strip() or None,
+            only_nonzero=True,
+            limit=200,
+        )
+        stock_exceptions = exception_queries.list_exceptions(
+            session,
+            company,
+            visible_store_id=principal.store_id,
+            status="unresolved",
+            limit=50,
+            types=STOCK_TYPES,
+        )
+        check = valuation.check_agreement(session, company.id, day) if principal.can("reports:read") else None
+        if principal.store_id is not None:
+            check = None  # the ledger is the company's: a store's user sees its levels only
+        tables: dict[str, Table] = {
+            "levels": (
+                ["sku", "location", "on_hand", "reserved", "available", "value"],
+                [
+                    [lv.sku, lv.location_code, lv.on_hand, lv.reserved, lv.available, lv.value]
+                    for lv in levels.items
+                ],
+            ),
+            "exceptions": (
+                ["type", "severity", "status", "amount_at_risk", "owner"],
+                [[e.type, e.severity, e.status, e.amount_at_risk, e.owner] for e in stock_exceptions.items],
+            ),
+        }
+        if check is not None:
+            tables["valuation"] = (
+                ["role", "stock_value", "ledger_balance", "awaiting_posting", "difference"],
+                [
+                    [c.role, c.stock_value, c.ledger_balance, c.awaiting_posting, c.difference]
+                    for c in check.roles
+                ],
+            )
+        return "stock.html", {
+            "levels": levels.items,
+            "sku": sku,
+            "exceptions": stock_exceptions.items,
+            "check": check,
+            "as_of": day,
+            "tables": tables,
+        }
+
+    return page(request, "stock", work)
+
+
+# -- accounting ------------------------------------------------------------------------------------
+
+
+def _books(session: Session, principal: Principal) -> Company:
+    principal.require("reports:read")
+    if principal.store_id is not None:
+        raise PermissionDenied("the books cover a whole company; a store's user does not see them")
+    return _company(session, principal)
+
+
+def _period(request: Request) -> dict[str, str]:
+    """The period a report page shows: as asked, else the year to date."""
+    query = request.query_params
+    values = {key: query.get(key, "") for key in ("date_from", "date_to", "period")}
+    if not any(values.values()):
+        today = dt.date.today()
+        values |= {"date_from": today.replace(month=1, day=1).isoformat(), "date_to": today.isoformat()}
+    return values
+
+
+def _report(session: Session, company: Company, name: str, values: dict[str, str]) -> r.Report:
+    start, end = _day(values["date_from"], "date_from"), _day(values["date_to"], "date_to")
+    period = values["period"] or None
+    if name == "trial-balance":
+        return r.trial_balance(session, company.id, start, end, period=period)
+    if name == "profit-and-loss":
+        return r.profit_and_loss(session, company.id, start, end, period=period)
+    if name == "balance-sheet":
+        return r.balance_sheet(session, company.id, end or dt.date.today())
+    raise NotFound(f"no report {name}")
+
+
+REPORTS = {
+    "trial-balance": "Trial balance",
+    "profit-and-loss": "Profit and loss",
+    "balance-sheet": "Balance sheet",
+}
+
+
+@router.get("/accounting/{name}")
+def report_page(request: Request, name: str, printable: bool = False) -> Response:
+    values = _period(request)
+
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        company = _books(session, principal)
+        report = _report(session, company, name, values)
+        header, rows = report.table()
+        link = {k: v for k, v in values.items() if v}
+        if isinstance(report, r.BalanceSheet):
+            link = {"date_to": report.as_of.isoformat()}
+        elif hasattr(report, "date_from"):
+            link = {"date_from": report.date_from.isoformat(), "date_to": report.date_to.isoformat()}
+        return ("report_print.html" if printable else "report.html"), {
+            "name": name,
+            "title": REPORTS[name],
+            "report": report,
+            "header": header,
+            "rows": rows,
+            "summary": report.summary(),
+            "values": values,
+            "company": company,
+            "account_column": header.index("account_code") if "account_code" in header else None,
+            "drill": urlencode(link),
+            "reports": REPORTS,
+            "cell": r.cell_text,
+            "tables": {name: (header, rows)},
+        }
+
+    return page(request, "accounting", work)
+
+
+@router.get("/accounting/accounts/{code}")
+def account_page(request: Request, code: str, cursor: str = "") -> Response:
+    values = _period(request)
+
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        company = _books(session, principal)
+        account = r.resolve_account(session, company.id, code)
+        ledger = r.general_ledger(
+            session,
+            company.id,
+            account.id,
+            _day(values["date_from"], "date_from"),
+            _day(values["date_to"], "date_to"),
+            period=values["period"] or None,
+            limit=200,
+            cursor=cursor or None,
+        )
+        query = {k: v for k, v in values.items() if v}
+        return "account.html", {
+            "ledger": ledger,
+            "values": values,
+            "next": f"?{urlencode(dict(query, cursor=ledger.next_cursor))}" if ledger.next_cursor else None,
+            "tables": {"ledger": ledger.table()},
+        }
+
+    return page(request, "accounting", work)
+
+
+@router.get("/accounting/entries/{entry_id}")
+def entry_page(request: Request, entry_id: str) -> Response:
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        company = _books(session, principal)
+        entry = session.get(JournalEntry, _uuid(entry_id, "journal entry"))
+        if entry is None or entry.company_id != company.id:
+            raise NotFound(f"no journal entry {entry_id}")
+        view = ledger_views.entry_view(session, entry)
+        caused_by = events.event_chain(session, company.id, entry.event_id) if entry.event_id else []
+        lines = (
+            ["account", "name", "label", "debit", "credit"],
+            [[li.account_code, li.account_name, li.label, li.debit, li.credit] for li in view.lines],
+        )
+        return "entry.html", {"entry": view, "events": caused_by, "tables": {"lines": lines}}
+
+    return page(request, "accounting", work)
+
+
+# -- exceptions ------------------------------------------------------------------------------------
+
+
+@router.get("/exceptions")
+def exceptions_page(request: Request, status: str = "unresolved") -> Response:
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        principal.require("exceptions:read")
+        company = _company(session, principal)
+        found = exception_queries.list_exceptions(
+            session,
+            company,
+            visible_store_id=principal.store_id,
+            status=status or None,
+            sort="priority",
+            limit=200,
+        )
+        table = (
+            ["type", "severity", "status", "priority", "amount_at_risk", "currency", "owner", "resolution"],
+            [
+                [
+                    e.type,
+                    e.severity,
+                    e.status,
+                    e.priority,
+                    e.amount_at_risk,
+                    e.currency,
+                    e.owner,
+                    e.resolution,
+                ]
+                for e in found.items
+            ],
+        )
+        return "exceptions.html", {
+            "items": found.items,
+            "status": status,
+            "can_write": principal.can("exceptions:write"),
+            "tables": {"exceptions": table},
+        }
+
+    return page(request, "exceptions", work)
+
+
+@router.post("/exceptions/{exception_id}/{action}")
+async def exception_action(request: Request, exception_id: str, action: str) -> Response:
+    def work(session: Session, ctx: CommandContext, form: dict[str, str]) -> str:
+        ctx.principal.require("exceptions:write")
+        company = _company(session, ctx.principal)
+        found = _uuid(exception_id, "exception")
+        exception_services.get(session, None, company, found, store_id=ctx.principal.store_id)
+        note = form.get("note", "").strip()
+        if action == "acknowledge":
+            exception_services.acknowledge(session, ctx, company, found, note=note)
+        elif action == "assign":
+            exception_services.assign(
+                session, ctx, company, found, owner=form.get("owner", "").strip(), note=note
+            )
+        elif action == "resolve":
+            exception_services.resolve(session, ctx, company, found, note=note)
+        else:
+            raise NotFound(f"no action {action}")
+        return f"/exceptions?status={form.get('status', 'unresolved')}"
+
+    return await command(request, work)
+
+
+# -- the close -------------------------------------------------------------------------------------
+
+
+@router.get("/close")
+def close_page(request: Request, period: str = "") -> Response:
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        company = _books(session, principal)
+        month = period or (dt.date.today().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+        checklist = closing.checklist(session, company, month)
+        return "close.html", {
+            "checklist": checklist,
+            "period": month,
+            "tables": {"checklist": checklist.table()},
+        }
+
+    return page(request, "close", work)
+
+
+def install(app: FastAPI, session_key: bytes | None) -> None:
+    """Serve the back office at ``/`` and its files at ``/static``; ``session_key`` signs the session
+    cookies (None: a random key for this process, so sign-ins end when it stops)."""
+    app.state.web_session_key = session_key or secrets.token_bytes(32)
+    app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="web-static")
+    app.include_router(router)
