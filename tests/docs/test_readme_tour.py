@@ -40,7 +40,8 @@ def demo_recipe(makefile: str) -> list[str]:
     """The commands of ``make demo``, with ``$(BIN)/`` dropped."""
     recipe = re.search(r"^demo:.*\n((?:\t.*\n)+)", makefile, flags=re.M)
     assert recipe, "no demo target in the Makefile"
-    return [line.strip().replace("$(BIN)/", "") for line in recipe.group(1).splitlines()]
+    lines = [line.strip().replace("$(BIN)/", "") for line in recipe.group(1).splitlines()]
+    return [line for line in lines if not line.startswith("@echo")]  # make's messages, not steps
 
 
 def _free_port() -> int:
