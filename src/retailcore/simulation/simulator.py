@@ -1403,7 +1403,7 @@ class Simulator:
             return lines
         self.unsettled.add(skipped.payment_id)
         self.counters.faults["unsettled-capture"] = (
-            f"adyen never settles order {skipped.order} ({skipped.reference}, {skipped.amount})"
+            f"adyen never settles order {skipped.order} ({skipped.reference}, {skipped.amount:.2f})"
         )
         return [line for line in lines if line.payment_id != skipped.payment_id]
 
