@@ -168,6 +168,12 @@ class Line:
     fee: Decimal
     on: dt.datetime
 
+    @property
+    def key(self) -> str:
+        """What the gateway's own ids derive from: the order and the payment's reference (both given by
+        the seed), never our random row ids, so a seed gives the same files."""
+        return f"{self.order}/{self.reference}"
+
 
 @dataclass
 class Payout:
@@ -265,7 +271,7 @@ def settlement_file(company: t.Company, payout: Payout, currency: str) -> tuple[
             else:
                 when, kind = booked, "Refunded"
                 amounts = [gross, "", "1", currency, gross, "", "", "", "", ""]
-            modification = digest("mod", line.payment_id, line.kind, day)
+            modification = digest("mod", line.key, line.kind, day)
             rows.append(
                 [company.code, merchant, line.reference, line.order, "visa", f"{when:%Y-%m-%d %H:%M:%S}",
                  "UTC", kind, modification, currency, *amounts, "visadebit", "", payout.batch, *[""] * 7]
@@ -280,13 +286,13 @@ def settlement_file(company: t.Company, payout: Payout, currency: str) -> tuple[
         effective = f"{paid:%Y-%m-%d %H:%M:%S}"
         rows = [STRIPE_HEADER.split(",")]
         for line in payout.lines:
-            charge = f"ch_{digest('ch', line.payment_id, size=24)}"
+            charge = f"ch_{digest('ch', line.key, size=24)}"
             if line.kind == "charge":
-                txn = f"txn_{digest('txn', line.payment_id, 'charge', size=24)}"
+                txn = f"txn_{digest('txn', line.key, 'charge', size=24)}"
                 source, category, gross, fee, created = charge, "charge", line.amount, line.fee, line.on
             else:
-                txn = f"txn_{digest('txn', line.payment_id, 'refund', day, size=24)}"
-                source = f"re_{digest('re', line.payment_id, day, size=24)}"
+                txn = f"txn_{digest('txn', line.key, 'refund', day, size=24)}"
+                source = f"re_{digest('re', line.key, day, size=24)}"
                 category, gross, fee, created = "refund", -line.amount, ZERO, booked
             rows.append(
                 [txn, f"{created:%Y-%m-%d %H:%M:%S}", effective, currency.lower(), _fmt(gross), _fmt(fee),
@@ -303,7 +309,7 @@ def settlement_file(company: t.Company, payout: Payout, currency: str) -> tuple[
     for line in payout.lines:
         if line.kind == "charge":
             key, kind, gross, fee = (
-                f"{payout.gateway}-{digest(line.payment_id)}",
+                f"{payout.gateway}-{digest(line.key)}",
                 "Order",
                 line.amount,
                 line.fee,
@@ -311,7 +317,7 @@ def settlement_file(company: t.Company, payout: Payout, currency: str) -> tuple[
             when = line.on
         else:
             key, kind, gross, fee = (
-                f"{payout.gateway}-{digest(line.payment_id, day)}",
+                f"{payout.gateway}-{digest(line.key, day)}",
                 "Refund",
                 -line.amount,
                 ZERO,
