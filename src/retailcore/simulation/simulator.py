@@ -233,7 +233,6 @@ class Simulator:
         self.arrivals: dict[int, list[_Arrival]] = defaultdict(list)
         self.in_transit: dict[tuple[uuid.UUID, uuid.UUID], Decimal] = defaultdict(lambda: ZERO)
         self.on_order: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
-        self.card_days: dict[tuple[str, int], Decimal] = defaultdict(lambda: ZERO)
         self.available: dict[uuid.UUID, dict[uuid.UUID, Decimal]] = {}
         self.on_hand: dict[uuid.UUID, dict[uuid.UUID, Decimal]] = {}
         self.carry: dict[str, Decimal] = defaultdict(lambda: Decimal("0.5"))
@@ -488,7 +487,6 @@ class Simulator:
                 )
             )
             self.new_gift_cards.append([code, amount])
-            self.card_days[("adyen", day)] += amount
             self.counters.gift_cards_sold += 1
             self.counters.gift_cards_sold_amount += amount
         return tickets
@@ -589,7 +587,6 @@ class Simulator:
                 self.tills[pos_session.id] += kept
             elif code == "CARD":
                 cards[pos_session.id] += amount
-                self.card_days[("adyen", day)] += amount
         sold_at = dt.datetime.combine(self._date(day), dt.time(8, 0), UTC) + dt.timedelta(
             minutes=minute, seconds=rng.randrange(60)
         )
@@ -673,9 +670,6 @@ class Simulator:
                         session, ctx, company, plan.order_id, orders.CancelOrder(reason="customer")
                     )
                     self.counters.cancelled[plan.channel] += 1
-                    refunded = sum((p.refunded for p in view.payments if p.kind == "card"), ZERO)
-                    if refunded:
-                        self.card_days[(plan.gateway or "stripe", day)] -= refunded
                 continue
             body = None
             if plan.line_ids is not None:
@@ -842,22 +836,18 @@ class Simulator:
         returns.receive_return(session, ctx, company, requested.id, rc.ReceiveReturn())
         tenders: list[rc.RefundTenderIn] = []
         left = amount
-        card_refunds: list[tuple[str, Decimal]] = []
         if not planned.store_credit:
             for payment in reversed(order.payments):
                 refundable = payment.captured - payment.refunded
                 if left > 0 and payment.kind == "card" and refundable > 0:
                     take = min(left, refundable)
                     tenders.append(rc.RefundTenderIn(kind="card", tender_id=payment.id, amount=take))
-                    card_refunds.append((payment.gateway or "stripe", take))
                     left -= take
         if left > 0:
             tenders.append(rc.RefundTenderIn(kind="store_credit", amount=left))
         refunded = returns.refund_return(
             session, ctx, company, requested.id, rc.RefundReturn(tenders=tenders if amount > 0 else None)
         )
-        for gateway, take in card_refunds:
-            self.card_days[(gateway, day)] -= take
         if left > 0:
             self.credit[customer] += left
             self.counters.store_credit_issued += left
@@ -978,7 +968,6 @@ class Simulator:
                 view.id,
                 orders.TakePayment(kind="card", gateway="stripe", reference=f"pi_{view.number}", amount=due),
             )
-            self.card_days[("stripe", day)] += due
         if _percent(rng, profile.paid_cancel_percent):
             self.plans[day + rng.randint(0, 1)].append(_Planned(view.id, "cancel", "web", "stripe"))
             return
@@ -1035,7 +1024,6 @@ class Simulator:
             taxes_included=included,
         )
         self.counters.orders["web shopify"] += 1
-        self.card_days[(SHOPIFY, day)] += Decimal(order["total_price"])
         if _percent(rng, profile.paid_cancel_percent):
             self.plans[day + 1].append(_Planned(uuid.UUID(int=0), "cancel", "web", SHOPIFY, shopify=order))
         elif _percent(rng, profile.same_day_ship_percent):
@@ -1050,7 +1038,6 @@ class Simulator:
         if plan.action == "cancel":
             self.shop.cancel(rng, plan.shopify, self._ctx(day, 15).occurred_at or dt.datetime.now(UTC))
             self.counters.cancelled["web shopify"] += 1
-            self.card_days[(SHOPIFY, day)] -= Decimal(plan.shopify["total_price"])
         else:
             self.shop.fulfil(rng, plan.shopify)
 
@@ -1083,7 +1070,6 @@ class Simulator:
                 kind="card", gateway="amazon", reference=f"AMZ-{view.number}", amount=view.gross_total
             ),
         )
-        self.card_days[("amazon", day)] += view.gross_total
         if _percent(rng, self.profile.paid_cancel_percent):
             self.plans[day].append(_Planned(view.id, "cancel", "marketplace", "amazon"))
         else:
