@@ -115,6 +115,10 @@ def _csv(rows: list[list[str]]) -> str:
     return out.getvalue()
 
 
+def _booked(line: Line, day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(line.day or day, dt.time(5))
+
+
 def _fmt(value: Decimal) -> str:
     return f"{value:.2f}"
 
@@ -167,6 +171,8 @@ class Line:
     amount: Decimal
     fee: Decimal
     on: dt.datetime
+    day: dt.date | None = None
+    """A refund's booking day at the gateway (the day of the file that first carried it)."""
 
     @property
     def key(self) -> str:
@@ -181,6 +187,8 @@ class Payout:
     batch: str
     day: dt.date
     lines: list[Line]
+    paid: bool = True
+    """False: the batch is not paid out yet (its net is not above zero): no payout line."""
 
     @property
     def net(self) -> Decimal:
@@ -259,7 +267,6 @@ def settlement_file(company: t.Company, payout: Payout, currency: str) -> tuple[
     """The payout's settlement report, in its gateway's own format: ``(filename, text)``."""
     day = payout.day
     paid = dt.datetime.combine(day, dt.time(6))
-    booked = dt.datetime.combine(day, dt.time(5))
     if payout.gateway == "adyen":
         merchant = f"{company.code}POS"
         rows = [ADYEN_HEADER.split(",")]
@@ -269,18 +276,18 @@ def settlement_file(company: t.Company, payout: Payout, currency: str) -> tuple[
                 when, kind = line.on, "Settled"
                 amounts = ["", gross, "1", currency, "", net, fee, "", "", ""]
             else:
-                when, kind = booked, "Refunded"
+                when, kind = _booked(line, day), "Refunded"
                 amounts = [gross, "", "1", currency, gross, "", "", "", "", ""]
-            modification = digest("mod", line.key, line.kind, day)
+            modification = digest("mod", line.key, line.kind, line.day or day)
             rows.append(
                 [company.code, merchant, line.reference, line.order, "visa", f"{when:%Y-%m-%d %H:%M:%S}",
                  "UTC", kind, modification, currency, *amounts, "visadebit", "", payout.batch, *[""] * 7]
             )  # fmt: skip
-        rows.append(
+        rows += [
             [company.code, merchant, "", "", "", f"{paid:%Y-%m-%d %H:%M:%S}", "UTC", "MerchantPayout",
              f"TX{payout.batch}XT batch {payout.batch}, {merchant}", currency, "", "", "1", currency,
              _fmt(payout.net), "", "", "", "", "", "", "", payout.batch, *[""] * 7]
-        )  # fmt: skip
+        ][: int(payout.paid)]  # fmt: skip
         return f"settlement_detail_report_batch_{payout.batch}.csv", _csv(rows)
     if payout.gateway == "stripe":
         effective = f"{paid:%Y-%m-%d %H:%M:%S}"
@@ -291,19 +298,19 @@ def settlement_file(company: t.Company, payout: Payout, currency: str) -> tuple[
                 txn = f"txn_{digest('txn', line.key, 'charge', size=24)}"
                 source, category, gross, fee, created = charge, "charge", line.amount, line.fee, line.on
             else:
-                txn = f"txn_{digest('txn', line.key, 'refund', day, size=24)}"
-                source = f"re_{digest('re', line.key, day, size=24)}"
-                category, gross, fee, created = "refund", -line.amount, ZERO, booked
+                txn = f"txn_{digest('txn', line.key, 'refund', line.day or day, size=24)}"
+                source = f"re_{digest('re', line.key, line.day or day, size=24)}"
+                category, gross, fee, created = "refund", -line.amount, ZERO, _booked(line, day)
             rows.append(
                 [txn, f"{created:%Y-%m-%d %H:%M:%S}", effective, currency.lower(), _fmt(gross), _fmt(fee),
                  _fmt(gross - fee), category, source, f"{category} {line.order}", payout.batch, effective,
                  charge, line.reference, line.order]
             )  # fmt: skip
-        rows.append(
+        rows += [
             [f"txn_{digest('txn', payout.batch, size=24)}", effective, effective, currency.lower(),
              _fmt(-payout.net), "0.00", _fmt(-payout.net), "payout", payout.batch, "STRIPE PAYOUT",
              payout.batch, effective, "", "", ""]
-        )  # fmt: skip
+        ][: int(payout.paid)]  # fmt: skip
         return f"stripe_payout_reconciliation_{payout.batch}.csv", _csv(rows)
     rows = [CSV_HEADER.split(",")]
     for line in payout.lines:
@@ -317,20 +324,20 @@ def settlement_file(company: t.Company, payout: Payout, currency: str) -> tuple[
             when = line.on
         else:
             key, kind, gross, fee = (
-                f"{payout.gateway}-{digest(line.key, day)}",
+                f"{payout.gateway}-{digest(line.key, line.day or day)}",
                 "Refund",
                 -line.amount,
                 ZERO,
             )
-            when = booked
+            when = _booked(line, day)
         rows.append(
             [key, f"{when:%Y-%m-%d}", kind, currency, _fmt(gross), _fmt(fee), _fmt(gross - fee),
              line.reference, line.order, payout.batch]
         )  # fmt: skip
-    rows.append(
+    rows += [
         [f"{payout.batch}-PAYOUT", f"{day:%Y-%m-%d}", "Disbursement", currency, _fmt(-payout.net), "0.00",
          _fmt(-payout.net), "", "", payout.batch]
-    )  # fmt: skip
+    ][: int(payout.paid)]  # fmt: skip
     return f"{payout.gateway}_settlement_{payout.batch}.csv", _csv(rows)
 
 

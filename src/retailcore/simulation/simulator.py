@@ -249,6 +249,8 @@ class Simulator:
         """Store credit per customer, as the simulator gave and spent it."""
         self.deposits: dict[int, list[tuple[str, Decimal]]] = defaultdict(list)
         """Cash deposits (slip, amount) the bank books on a day."""
+        self.open_batches: dict[str, tuple[str, list[money.Line]]] = {}
+        """Per gateway, a batch reported but not paid out yet (its net was not above zero) and its lines."""
         self.unsettled: set[uuid.UUID] = set()
         """Card payments the gateways never settle (the planted ``unsettled-capture``)."""
         self.planted: dict[str, str] = {}
@@ -1345,16 +1347,27 @@ class Simulator:
             lines = money.due_lines(session, company, gateway, cutoff, rate, self.unsettled)
             if gateway == "adyen" and day >= self.options.days // 2:
                 lines = self._plant_unsettled_capture(lines)
-            if not lines:
+            for line in lines:
+                if line.kind == "refund":
+                    line.day = date
+            batch, carried = self.open_batches.pop(gateway, (None, []))
+            if not lines and not carried:
                 continue
-            payout = money.Payout(gateway, money.batch_reference(company, gateway, date), date, lines)
+            batch = batch or money.batch_reference(company, gateway, date)
+            payout = money.Payout(gateway, batch, date, carried + lines)
             if payout.net <= 0:
-                continue  # refunds above the captures: the gateway keeps them for the next payout
+                # Refunds above the captures: the gateway reports its lines in a batch it pays out with
+                # the next one (in transit meanwhile, explained by the unpaid batch).
+                payout.paid = False
+                self.open_batches[gateway] = (batch, payout.lines)
             result = money.import_settlement(session, ctx, company, payout, self.options.settlement_files)
-            charges = [line for line in lines if line.kind == "charge"]
-            self.counters.payouts += 1
             self.counters.settlement_lines += result.lines_new
             self.counters.settlement_mismatches += result.mismatches
+            if not payout.paid:
+                continue
+            lines = payout.lines
+            charges = [line for line in lines if line.kind == "charge"]
+            self.counters.payouts += 1
             self.counters.payout_gross += sum((line.amount for line in charges), ZERO) - sum(
                 (line.amount for line in lines if line.kind == "refund"), ZERO
             )
