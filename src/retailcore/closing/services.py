@@ -255,12 +255,17 @@ def gateways(session: Session, company: Company, start: dt.date, end: dt.date) -
         clearing = _account_balance(session, [gateway.clearing_account_id], end)
         flying = sum((in_flight[g.code].in_flight_amount for g in sharing if g.code in in_flight), ZERO)
         flying_count = sum(in_flight[g.code].in_flight_payments for g in sharing if g.code in in_flight)
-        missing, skipped = _missing_from_settlement(session, company, [g.code for g in sharing], end)
+        # Skipped is per gateway: each settles its own captures in order (another gateway's slower
+        # payouts are not this one's gaps); what the group's captures in flight leave unexplained in the
+        # shared clearing account is every sharing gateway's.
+        missing, skipped = _missing_from_settlement(session, company, [gateway.code], end)
         transit = _account_balance(session, [gateway.transit_account_id], end)
         unpaid, batches = _unpaid_batches(session, gateway, end)
         clearing_unexplained = clearing - (flying - missing)
         transit_unexplained = transit - unpaid
-        not_imported = lines == 0 and clearing != 0
+        # Shared clearing holds the other gateways' captures: nothing to import unless this one's own.
+        own = in_flight[gateway.code].in_flight_amount if gateway.code in in_flight else ZERO
+        not_imported = lines == 0 and (own if len(sharing) > 1 else clearing) != 0
         red = not_imported or mismatches[0] > 0 or clearing_unexplained != 0 or transit_unexplained != 0
         actions = []
         if not_imported:

@@ -138,7 +138,7 @@ def record_carry_out(
             payments.append(
                 [
                     next(payment_ids), company_id, order_id, position, kind, code, tender["gateway"],
-                    f"{code or kind}#{position}", amount, amount, ZERO,
+                    tender.get("reference") or f"{code or kind}#{position}", amount, amount, ZERO,
                     "captured" if kind == "card" else "accepted",
                 ]
             )  # fmt: skip

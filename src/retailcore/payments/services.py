@@ -281,6 +281,9 @@ def _movement(
         amount=amount,
         balance_after=after,
         reference=ref[:100],
+        # The business time of the command (a back-dated import, the simulator's day), as its posting's
+        # date: the close's gift card check counts the movements by the period's end.
+        created_at=ctx.occurred_at or utcnow(),
         created_by=ctx.actor,
     )
     session.add(movement)

@@ -82,7 +82,9 @@ class PaymentIn(Request):
     reference: Annotated[Text, Field(max_length=64)] | None = Field(
         None,
         description="A payment method of kind `gift_card`: the card's code (its balance is redeemed when"
-        " the batch is taken). Store credit draws on the sale's `customer_id`.",
+        " the batch is taken). Store credit draws on the sale's `customer_id`. Kind `card`: the terminal's"
+        " reference of the payment (the acquirer's, e.g. Adyen's psp reference), kept on the order payment"
+        " where the gateway's settlement file finds it.",
     )
 
 

@@ -607,7 +607,7 @@ def _price_sale(
             }
         )
     paid = cash = ZERO
-    by_tender: dict[tuple[str, str, str | None], Decimal] = {}
+    by_tender: dict[tuple[str, str, str | None, str | None], Decimal] = {}
     redeemed: list[tuple[int, str, str, Decimal]] = []
     cards = [card.amount for card in sale.gift_cards]
     for k, amount in enumerate(cards):
@@ -643,11 +643,14 @@ def _price_sale(
         paid += amount
         if method.kind == "cash":
             cash += amount
-        key = (method.code, method.kind, method.gateway)
+        # A card payment's reference is the terminal's (the acquirer's, e.g. Adyen's psp reference): it
+        # stays on the order payment, where the gateway's settlement file finds it.
+        reference = payment.reference if method.kind == "card" else None
+        key = (method.code, method.kind, method.gateway, reference)
         by_tender[key] = by_tender.get(key, ZERO) + amount
     by_card = ZERO
     if cards:  # a gift card never pays a gift card: gift card tenders pay the goods at most
-        by_card = sum((amount for (_, kind, _), amount in by_tender.items() if kind == "gift_card"), ZERO)
+        by_card = sum((amount for (_, kind, *_), amount in by_tender.items() if kind == "gift_card"), ZERO)
     if by_card > gross:
         raise _refuse(
             index,
@@ -667,17 +670,20 @@ def _price_sale(
             index, "payments", "only cash can be overpaid (change is given in cash)", code="overpaid"
         )
     tenders = []
-    for (code, kind, gateway), amount in by_tender.items():
+    for (code, kind, gateway, reference), amount in by_tender.items():
         if kind == "cash" and change:
             taken = min(change, amount)
             amount, change = amount - taken, change - taken
         if amount:
-            tenders.append({"payment_method_code": code, "kind": kind, "gateway": gateway, "amount": amount})
+            tender = {"payment_method_code": code, "kind": kind, "gateway": gateway, "amount": amount}
+            if reference:
+                tender["reference"] = reference
+            tenders.append(tender)
     if shared:
         tenders.append(
             {"payment_method_code": None, "kind": pos_refunds.EXCHANGE, "gateway": None, "amount": shared}
         )
-    on_account = any(kind == "on_account" for _, kind, _ in by_tender)
+    on_account = any(kind == "on_account" for _, kind, *_ in by_tender)
     if sale.invoice and sale.customer_id is None:
         raise _refuse(index, "invoice", "an invoice needs a customer_id")
     priced = CarryOutSale(

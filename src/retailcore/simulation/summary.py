@@ -58,6 +58,15 @@ class Counters:
     payouts: int = 0
     payout_gross: Decimal = ZERO
     payout_fees: Decimal = ZERO
+    payout_net: Decimal = ZERO
+    settlement_lines: int = 0
+    settlement_mismatches: int = 0
+    cash_deposits: int = 0
+    cash_deposited: Decimal = ZERO
+    bank_statements: int = 0
+    bank_entries: int = 0
+    bank_unmatched: int = 0
+    faults: dict[str, str] = field(default_factory=dict)
     stock_exceptions: dict[str, int] = field(default_factory=dict)
     returns: int = 0
     returned_units: Decimal = ZERO
@@ -139,7 +148,18 @@ def summarize(
             "count": counters.payouts,
             "gross": _money(counters.payout_gross),
             "fees": _money(counters.payout_fees),
+            "net": _money(counters.payout_net),
+            "settlement_lines": counters.settlement_lines,
+            "mismatches": counters.settlement_mismatches,
         },
+        "bank": {
+            "statements": counters.bank_statements,
+            "entries": counters.bank_entries,
+            "unmatched": counters.bank_unmatched,
+            "cash_deposits": counters.cash_deposits,
+            "cash_deposited": _money(counters.cash_deposited),
+        },
+        **({"planted_faults": dict(counters.faults)} if counters.faults else {}),
         "cash_differences": {
             "sessions": counters.cash_differences,
             "over_threshold": counters.cash_differences_over_threshold,

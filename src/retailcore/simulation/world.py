@@ -13,6 +13,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -398,18 +399,43 @@ def receive_opening_stock(
             ),
         )
         po.confirm_order(session, ctx, order)
+        received = [
+            po.ReceiptLineIn(po_line_id=line.id, quantity=line.quantity, location_id=store.stock_location_id)
+            for line in order.lines
+        ]
         po.receive(
             session,
             ctx,
             po.RecordReceipt(
-                purchase_order_id=order.id,
-                date=date,
-                reference="Opening stock",
-                lines=[
-                    po.ReceiptLineIn(
-                        po_line_id=line.id, quantity=line.quantity, location_id=store.stock_location_id
-                    )
-                    for line in order.lines
-                ],
+                purchase_order_id=order.id, date=date, reference="Opening stock", lines=received
             ),
         )
+        bill_receipt(session, ctx, order, received, date, f"F{order.number}")
+
+
+def bill_receipt(
+    session: Session,
+    ctx: CommandContext,
+    order: Any,
+    received: list[po.ReceiptLineIn],
+    date: dt.date,
+    reference: str,
+) -> None:
+    """The supplier's bill for what was just received, at the order's prices (it comes with the goods):
+    the three-way match posts it, so goods received not invoiced clears."""
+    prices = {line.id: line.unit_price for line in order.lines}
+    po.record_vendor_bill(
+        session,
+        ctx,
+        po.RecordVendorBill(
+            purchase_order_id=order.id,
+            bill_date=date,
+            supplier_invoice_ref=reference,
+            lines=[
+                po.BillLineIn(
+                    po_line_id=line.po_line_id, quantity=line.quantity, unit_price=prices[line.po_line_id]
+                )
+                for line in received
+            ],
+        ),
+    )

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
@@ -23,6 +24,7 @@ from retailcore.entrypoints.cli.options import date_option
 from retailcore.simulation import Options
 from retailcore.simulation import simulate as run_simulation
 from retailcore.simulation.shopify import ShopifyWeb, Webhook
+from retailcore.simulation.simulator import FAULTS
 
 
 def _scale(value: str) -> Decimal:
@@ -45,6 +47,15 @@ def _return_rates(values: list[str] | None) -> tuple[tuple[str, int], ...]:
             )
         rates.append((category.strip(), int(percent)))
     return tuple(rates)
+
+
+def _faults(values: list[str] | None) -> tuple[str, ...]:
+    for value in values or []:
+        if value not in FAULTS:
+            raise typer.BadParameter(
+                f"'{value}' is not one of {', '.join(FAULTS)}", param_hint="--plant-fault"
+            )
+    return tuple(dict.fromkeys(values or []))
 
 
 def simulate(
@@ -79,6 +90,23 @@ def simulate(
             " RETAILCORE_CONNECTOR_KEY), some repeated, some out of order.",
         ),
     ] = None,
+    settlement_files: Annotated[
+        Path | None,
+        typer.Option(
+            "--settlement-files",
+            help="Write the gateways' settlement reports and the bank's CAMT.053 statements here (they are"
+            " imported through the settlements and bank services either way).",
+            file_okay=False,
+        ),
+    ] = None,
+    plant_fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--plant-fault",
+            help="A fault for the close checklist to find: unsettled-capture (a store card capture Adyen"
+            " never settles) or stock-difference (an entry on the inventory account by hand). Repeatable.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Simulate a specialty retailer's trading: POS, web, marketplace, b2b, stock and the books."""
@@ -90,6 +118,8 @@ def simulate(
         start=start,
         scale=_scale(scale),
         return_rates=_return_rates(return_rate),
+        settlement_files=settlement_files,
+        faults=_faults(plant_fault),
     )
     runtime = errors.runtime()
     err = output.console(stderr=True)
