@@ -8,6 +8,7 @@ each with the service's own message. Every POST checks the session's CSRF token 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import secrets
@@ -22,6 +23,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -31,6 +33,8 @@ from retailcore.accounting import reports as r
 from retailcore.accounting import views as ledger_views
 from retailcore.accounting.tables import JournalEntry
 from retailcore.adapters.db import begin_writing
+from retailcore.analytics import dashboard as kpi_dashboard
+from retailcore.analytics import queries as kpi_queries
 from retailcore.closing import services as closing
 from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import (
@@ -48,13 +52,15 @@ from retailcore.eventlog import services as events
 from retailcore.eventlog.services import CommandContext
 from retailcore.inventory import stock_queries, valuation
 from retailcore.masterdata.services import company_in_scope
-from retailcore.masterdata.tables import Company
+from retailcore.masterdata.tables import Company, Store
 from retailcore.monitoring import queries as exception_queries
 from retailcore.monitoring import services as exception_services
 from retailcore.monitoring.tables import STOCK_TYPES
 from retailcore.orders import services as orders
+from retailcore.orders.tables import ORDER_CHANNELS
 from retailcore.orders.trail import order_trail
 from retailcore.pos import services as pos
+from retailcore.settlements import reports as settlement_reports
 
 HERE = Path(__file__).parent
 STATIC = "/static"
@@ -308,8 +314,101 @@ async def logout(request: Request) -> Response:
 
 
 @router.get("/")
-def dashboard(request: Request) -> Response:
-    return page(request, "dashboard", lambda session, principal: ("dashboard.html", {}))
+def dashboard(
+    request: Request, date_from: str = "", date_to: str = "", store: str = "", channel: str = ""
+) -> Response:
+    """The KPIs of the analytics context for a period, a store and a channel, against the previous
+    period; the same query functions as ``/api/v1/kpis/...`` (docs/ui.md)."""
+
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        if not principal.can("kpis:read"):  # a cashier: the sections only
+            return "dashboard.html", {"board": None}
+        company = _company(session, principal)
+        if channel and channel not in ORDER_CHANNELS:
+            raise ValidationFailed(
+                f"no channel '{channel}'", problems=[FieldProblem("channel", "no such channel")]
+            )
+        start, end = _day(date_from, "date_from"), _day(date_to, "date_to")
+        where = kpi_queries.scope(
+            session,
+            principal,
+            company=company.id,
+            store=store.strip() or None,
+            channel=channel or None,
+            date_from=start,
+            date_to=end,
+        )
+        if start is None and end is None:
+            start, end = kpi_dashboard.default_period(session, company.id, where.store_id, dt.date.today())
+            where = dataclasses.replace(where, date_from=start, date_to=end)
+        board = kpi_dashboard.dashboard(session, where)
+        lag = None
+        if principal.store_id is None:  # card money is the company's, as /kpis/settlement-lag
+            lag = settlement_reports.settlement_lag(session, company.id, where.date_from, where.date_to)
+        stores = [
+            (s.code, s.name)
+            for s in session.scalars(select(Store).where(Store.company_id == company.id).order_by(Store.code))
+            if principal.sees_store(s.id)
+        ]
+        books = principal.can("reports:read") and principal.store_id is None
+        period = {"date_from": where.date_from.isoformat(), "date_to": where.date_to.isoformat()}
+        tables: dict[str, Table] = {
+            "kpis": (
+                ["kpi", "value", "previous", "change"],
+                [[t.key, t.value, t.previous, t.change] for t in board.tiles],
+            ),
+            "sales-by-day": _sales_table(board.by_day),
+            "margin-by-channel": _sales_table(board.by_channel),
+            "margin-by-store": _sales_table(board.by_store),
+            "margin-by-category": _sales_table(board.by_category),
+        }
+        if lag is not None:
+            tables["settlement-lag"] = lag.table()
+        return "dashboard.html", {
+            "board": board,
+            "company": company,
+            "stores": stores,
+            "channels": ORDER_CHANNELS,
+            "store": store.strip() if principal.store_id is None else (stores[0][0] if stores else ""),
+            "channel": channel,
+            "books": books,
+            "drill": urlencode(period),
+            "drill_of": lambda day: urlencode({"date_from": day, "date_to": day} if day else period),
+            "lag": lag,
+            "charts": {
+                "days": _series(board.by_day),
+                "channel": _series(board.by_channel),
+                "store": _series(board.by_store),
+                "category": _series(board.by_category),
+            },
+            "tables": tables,
+        }
+
+    return page(request, "dashboard", work)
+
+
+SALES_COLUMNS = [
+    "group",
+    "net_sales",
+    "cost_of_sales",
+    "gross_margin",
+    "margin_percent",
+    "discounts",
+    "units",
+]
+
+
+def _sales_table(report: kpi_queries.SalesReport) -> Table:
+    return SALES_COLUMNS, [[getattr(row, name) for name in SALES_COLUMNS] for row in report.rows]
+
+
+def _series(report: kpi_queries.SalesReport) -> dict[str, list[str]]:
+    """A chart's data: labels, and the amounts as decimal strings (the script draws them)."""
+    return {
+        "labels": [row.group or "(no store)" for row in report.rows],
+        "net_sales": [str(row.net_sales) for row in report.rows],
+        "gross_margin": [str(row.gross_margin) for row in report.rows],
+    }
 
 
 PLACEHOLDERS = {
