@@ -16,6 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from retailcore.accounting.reports import cell_text
 from retailcore.analytics import queries as q
 from retailcore.analytics.tables import DailySales
 
@@ -103,7 +104,7 @@ def dashboard(session: Session, where: q.Scope) -> Dashboard:
     accuracy_then = q.stock_accuracy(session, before, "store")
     shrink_now, shrink_then = q.shrinkage(session, where, "store"), q.shrinkage(session, before, "store")
     exceptions = q.open_exceptions(session, where)
-    at_risk = ", ".join(f"{amount} {code}" for code, amount in exceptions.money_at_risk.items()) or "0"
+    at_risk = ", ".join(f"{cell_text(amount)} {code}" for code, amount in exceptions.money_at_risk.items())
     tiles = [
         tile("net_sales", "Net sales", "money", now.net_sales, then.net_sales),
         tile("gross_margin", "Gross margin", "money", now.gross_margin, then.gross_margin, margin=True),
@@ -159,7 +160,7 @@ def dashboard(session: Session, where: q.Scope) -> Dashboard:
             "count",
             exceptions.open,
             compared=False,
-            note=f"now; money at risk {at_risk}",
+            note=f"now; money at risk {at_risk or '0.00'}",
         ),
     ]
     return Dashboard(

@@ -376,7 +376,7 @@ def dashboard(
             "drill_of": lambda day: urlencode({"date_from": day, "date_to": day} if day else period),
             "lag": lag,
             "charts": {
-                "days": _series(board.by_day),
+                "days": _series(board.by_day, days=(where.date_from, where.date_to)),
                 "channel": _series(board.by_channel),
                 "store": _series(board.by_store),
                 "category": _series(board.by_category),
@@ -402,12 +402,20 @@ def _sales_table(report: kpi_queries.SalesReport) -> Table:
     return SALES_COLUMNS, [[getattr(row, name) for name in SALES_COLUMNS] for row in report.rows]
 
 
-def _series(report: kpi_queries.SalesReport) -> dict[str, list[str]]:
-    """A chart's data: labels, and the amounts as decimal strings (the script draws them)."""
+def _series(
+    report: kpi_queries.SalesReport, days: tuple[dt.date, dt.date] | None = None
+) -> dict[str, list[str]]:
+    """A chart's data: labels, and the amounts as decimal strings (the script draws them). By day, every
+    day of the period is there, zero where nothing sold (the report has rows for days with sales)."""
+    rows = {row.group or "(no store)": row for row in report.rows}
+    labels = list(rows)
+    if days is not None:
+        count = (days[1] - days[0]).days + 1
+        labels = [(days[0] + dt.timedelta(days=n)).isoformat() for n in range(count)]
     return {
-        "labels": [row.group or "(no store)" for row in report.rows],
-        "net_sales": [str(row.net_sales) for row in report.rows],
-        "gross_margin": [str(row.gross_margin) for row in report.rows],
+        "labels": labels,
+        "net_sales": [str(rows[k].net_sales) if k in rows else "0" for k in labels],
+        "gross_margin": [str(rows[k].gross_margin) if k in rows else "0" for k in labels],
     }
 
 
