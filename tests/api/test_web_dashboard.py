@@ -136,3 +136,21 @@ def test_a_cashier_sees_the_sections_and_a_bad_channel_is_refused(client, shop):
     sign_in(client, "finance")
     refused = client.get("/", params={"channel": "telepathy"})
     assert refused.status_code == 422 and "channel" in refused.text
+
+
+def test_a_stores_margin_drills_to_the_profit_and_loss_split_by_store(client, shop):
+    sign_in(client, "finance")
+    today = dt.date.today().isoformat()
+    page = client.get("/", params={"date_from": today, "date_to": today, "store": "S2"})
+    link = re.search(r'id="tile-gross_margin".*?<a href="([^"]+)"', page.text, re.S)
+    assert link is not None
+    target = link.group(1).replace("&amp;", "&")
+    assert target == f"/accounting/profit-and-loss?date_from={today}&date_to={today}&group_by=store_id"
+    books = client.get(target)
+    assert books.status_code == 200
+    rows = list(csv.reader(io.StringIO(client.get(target + "&csv=profit-and-loss").text)))
+    assert rows[0] == ["section", "account_code", "account_name", "store_id", "amount"]
+    # S2's session is closed: its two sales (6.00 net each) and their cost (2 x 2 x 1.50) are booked.
+    income = [row for row in rows[1:] if row[0] == "income" and row[3] == "S2"]
+    assert sum(Decimal(row[4]) for row in income) == Decimal("12.00")
+    assert client.get("/accounting/profit-and-loss", params={"group_by": "colour"}).status_code == 422

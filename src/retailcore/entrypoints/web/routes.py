@@ -373,7 +373,13 @@ def dashboard(
             "channel": channel,
             "books": books,
             "drill": urlencode(period),
-            "drill_of": lambda day: urlencode({"date_from": day, "date_to": day} if day else period),
+            "drill_of": lambda split, day=None: urlencode(
+                {
+                    **({"date_from": day, "date_to": day} if day else period),
+                    **({"group_by": split} if split else {}),
+                }
+            ),
+            "tile_split": "store_id" if where.store_id else "channel" if where.channel else None,
             "lag": lag,
             "charts": {
                 "days": _series(board.by_day, days=(where.date_from, where.date_to)),
@@ -665,10 +671,11 @@ def _period(request: Request) -> dict[str, str]:
     """The period a report page shows: as asked, else the year to date."""
     query = request.query_params
     values = {key: query.get(key, "") for key in ("date_from", "date_to", "period")}
+    split = query.get("group_by", "")
     if not any(values.values()):
         today = dt.date.today()
         values |= {"date_from": today.replace(month=1, day=1).isoformat(), "date_to": today.isoformat()}
-    return values
+    return values | {"group_by": split}
 
 
 def _report(session: Session, company: Company, name: str, values: dict[str, str]) -> r.Report:
@@ -676,12 +683,20 @@ def _report(session: Session, company: Company, name: str, values: dict[str, str
     period = values["period"] or None
     if name == "trial-balance":
         return r.trial_balance(session, company.id, start, end, period=period)
-    if name == "profit-and-loss":
-        return r.profit_and_loss(session, company.id, start, end, period=period)
+    if name == "profit-and-loss":  # split by a dimension of the lines (the dashboard's drill-down)
+        split = values.get("group_by") or None
+        if split is not None and split not in PNL_SPLITS:
+            raise ValidationFailed(
+                f"no split '{split}'", problems=[FieldProblem("group_by", f"one of {', '.join(PNL_SPLITS)}")]
+            )
+        return r.profit_and_loss(session, company.id, start, end, period=period, group_by=split)
     if name == "balance-sheet":
         return r.balance_sheet(session, company.id, end or dt.date.today())
     raise NotFound(f"no report {name}")
 
+
+PNL_SPLITS = {"store_id": "store", "channel": "channel", "product_category": "category"}
+"""Dimensions of the journal lines the P&L page may split by (``?group_by=``)."""
 
 REPORTS = {
     "trial-balance": "Trial balance",
@@ -698,7 +713,7 @@ def report_page(request: Request, name: str, printable: bool = False) -> Respons
         company = _books(session, principal)
         report = _report(session, company, name, values)
         header, rows = report.table()
-        link = {k: v for k, v in values.items() if v}
+        link = {k: v for k, v in values.items() if v and k != "group_by"}
         if isinstance(report, r.BalanceSheet):
             link = {"date_to": report.as_of.isoformat()}
         elif hasattr(report, "date_from"):
@@ -715,6 +730,7 @@ def report_page(request: Request, name: str, printable: bool = False) -> Respons
             "account_column": header.index("account_code") if "account_code" in header else None,
             "drill": urlencode(link),
             "reports": REPORTS,
+            "splits": PNL_SPLITS,
             "cell": r.cell_text,
             "tables": {name: (header, rows)},
         }
@@ -739,7 +755,7 @@ def account_page(request: Request, code: str, cursor: str = "") -> Response:
             limit=200,
             cursor=cursor or None,
         )
-        query = {k: v for k, v in values.items() if v}
+        query = {k: v for k, v in values.items() if v and k != "group_by"}
         return "account.html", {
             "ledger": ledger,
             "values": values,
