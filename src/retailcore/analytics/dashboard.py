@@ -16,9 +16,11 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from retailcore.access.model import Principal
 from retailcore.accounting.reports import cell_text
 from retailcore.analytics import queries as q
 from retailcore.analytics.tables import DailySales
+from retailcore.masterdata.tables import Store
 
 Unit = Literal["money", "percent", "count"]
 
@@ -69,6 +71,13 @@ class Dashboard:
     by_category: q.SalesReport
     exceptions: q.ExceptionsReport
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def visible_stores(session: Session, principal: Principal, company_id: uuid.UUID) -> list[tuple[str, str]]:
+    """The (code, name) of the company's stores the caller sees, for the store filter: a store's user
+    gets its own store only."""
+    stores = session.scalars(select(Store).where(Store.company_id == company_id).order_by(Store.code))
+    return [(store.code, store.name) for store in stores if principal.sees_store(store.id)]
 
 
 def last_day_with_sales(

@@ -23,7 +23,6 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -52,7 +51,7 @@ from retailcore.eventlog import services as events
 from retailcore.eventlog.services import CommandContext
 from retailcore.inventory import stock_queries, valuation
 from retailcore.masterdata.services import company_in_scope
-from retailcore.masterdata.tables import Company, Store
+from retailcore.masterdata.tables import Company
 from retailcore.monitoring import queries as exception_queries
 from retailcore.monitoring import services as exception_services
 from retailcore.monitoring.tables import STOCK_TYPES
@@ -345,11 +344,7 @@ def dashboard(
         lag = None
         if principal.store_id is None:  # card money is the company's, as /kpis/settlement-lag
             lag = settlement_reports.settlement_lag(session, company.id, where.date_from, where.date_to)
-        stores = [
-            (s.code, s.name)
-            for s in session.scalars(select(Store).where(Store.company_id == company.id).order_by(Store.code))
-            if principal.sees_store(s.id)
-        ]
+        stores = kpi_dashboard.visible_stores(session, principal, company.id)
         books = principal.can("reports:read") and principal.store_id is None
         period = {"date_from": where.date_from.isoformat(), "date_to": where.date_to.isoformat()}
         tables: dict[str, Table] = {
