@@ -3,9 +3,11 @@ with every address but this machine's unreachable, against ``retailcore serve``.
 
 Sign in; search an order and open it; drill from a P&L figure to its journal lines and the events
 behind them; close a POS session from its page; resolve an exception; a cashier cannot see another
-store's pages. Each test checks the page loaded nothing from elsewhere. Screenshots of the main pages
-go to the test's tmp_path, or to ``$RETAILCORE_UI_SCREENSHOTS`` when set (docs/ui.md shows the ones in
-docs/ui/: ``RETAILCORE_UI_SCREENSHOTS=docs/ui pytest tests/browser/test_back_office.py``).
+store's pages; the dashboard draws its charts from the data, filters by store, and a margin figure
+drills down to journal lines and their events. Each test checks the page loaded nothing from elsewhere.
+Screenshots of the main pages go to the test's tmp_path, or to ``$RETAILCORE_UI_SCREENSHOTS`` when set
+(docs/ui.md shows the ones in docs/ui/:
+``RETAILCORE_UI_SCREENSHOTS=docs/ui pytest tests/browser/test_back_office.py``).
 
 Skipped, saying why, without Debian's ``chromium`` or the ``playwright`` package (conftest.py).
 """
