@@ -3,9 +3,11 @@ with every address but this machine's unreachable, against ``retailcore serve``.
 
 Sign in; search an order and open it; drill from a P&L figure to its journal lines and the events
 behind them; close a POS session from its page; resolve an exception; a cashier cannot see another
-store's pages. Each test checks the page loaded nothing from elsewhere. Screenshots of the main pages
-go to the test's tmp_path, or to ``$RETAILCORE_UI_SCREENSHOTS`` when set (docs/ui.md shows the ones in
-docs/ui/: ``RETAILCORE_UI_SCREENSHOTS=docs/ui pytest tests/browser/test_back_office.py``).
+store's pages; the dashboard draws its charts from the data, filters by store, and a margin figure
+drills down to journal lines and their events. Each test checks the page loaded nothing from elsewhere.
+Screenshots of the main pages go to the test's tmp_path, or to ``$RETAILCORE_UI_SCREENSHOTS`` when set
+(docs/ui.md shows the ones in docs/ui/:
+``RETAILCORE_UI_SCREENSHOTS=docs/ui pytest tests/browser/test_back_office.py``).
 
 Skipped, saying why, without Debian's ``chromium`` or the ``playwright`` package (conftest.py).
 """
@@ -13,7 +15,9 @@ Skipped, saying why, without Debian's ``chromium`` or the ``playwright`` package
 from __future__ import annotations
 
 import os
+import re
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +195,81 @@ def test_a_cashier_cannot_see_another_stores_pages(visit, server, shop):
     page.goto(f"{server}/orders")
     expect(page.locator("#orders")).not_to_contain_text(other["number"])
     expect(page.locator("#orders")).to_contain_text(shop["orders"]["S1"][0]["number"])
+
+
+def _csp_complaints(page: Any) -> list[str]:
+    """What the console says the page's Content-Security-Policy refused (inline scripts or styles)."""
+    complaints: list[str] = []
+
+    def heard(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            complaints.append(message.text)
+
+    page.on("console", heard)
+    return complaints
+
+
+def _value(page: Any, key: str) -> Decimal:
+    return Decimal(page.locator(f"#tile-{key}").get_attribute("data-value") or "NaN")
+
+
+def _points(page: Any, chart: str) -> int:
+    canvas = page.locator(f"#chart-{chart}")
+    expect(canvas).to_have_attribute("data-points", re.compile(r"^[0-9]+$"))
+    return int(canvas.get_attribute("data-points") or 0)
+
+
+def test_the_dashboard_draws_its_charts_from_the_data_and_filters_by_store(visit, server, shop, shots):
+    page = visit.page
+    complaints = _csp_complaints(page)
+    _sign_in(page, server, "boss")
+    assert _value(page, "net_sales") == Decimal("24.00")
+    # Sales and margin of the 30 days (two series); by store: S1 and S2, two bars each.
+    assert _points(page, "days") == 60
+    assert _points(page, "store") == 4
+    assert _points(page, "channel") == 2 and _points(page, "category") == 2
+    drawn = page.evaluate(
+        "() => { const c = document.getElementById('chart-store');"
+        " const g = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let inked = 0; for (let i = 3; i < g.length; i += 4) { if (g[i] > 0) inked++; } return inked; }"
+    )
+    assert drawn > 0, "the store chart's canvas is blank"
+    page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+    page.get_by_label("Store", exact=True).select_option("S1")
+    _settled(page)
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"store=S1"))
+    assert _value(page, "net_sales") == Decimal("12.00")
+    assert _points(page, "store") == 2
+    expect(page.locator("#table-margin-by-store tbody")).to_contain_text("S1")
+    expect(page.locator("#table-margin-by-store tbody")).not_to_contain_text("S2")
+    # A tablet held upright: the tiles wrap, the charts shrink, nothing is wider than the screen.
+    page.set_viewport_size({"width": 768, "height": 1024})
+    page.reload()
+    page.wait_for_load_state("load")
+    assert _points(page, "days") == 60
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(shots / "dashboard-tablet.png"), full_page=True)
+    assert complaints == []
+    visit.assert_self_contained()
+
+
+def test_a_margin_figure_of_the_dashboard_drills_down_to_journal_lines_and_their_events(
+    visit, server, shop, shots
+):
+    page = visit.page
+    _sign_in(page, server, "finance")
+    margin = page.locator("#tile-gross_margin a")
+    expect(margin).to_have_attribute("aria-label", re.compile("the journal lines behind it"))
+    _settled(page)
+    margin.click()
+    expect(page.get_by_role("heading", name="Profit and loss")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"date_from=.*date_to="))
+    _settled(page)
+    page.locator("table.report tbody a[aria-label*='lines of account']").first.click()
+    expect(page.get_by_role("heading", name="Account")).to_be_visible()
+    _settled(page)
+    page.locator("table tbody a[href^='/accounting/entries/']").first.click()
+    expect(page.get_by_role("heading", name="The events behind it, in order")).to_be_visible()
+    expect(page.locator("table.events")).to_contain_text("PosSessionClosed")
+    visit.assert_self_contained()

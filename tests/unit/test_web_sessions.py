@@ -40,3 +40,10 @@ def test_htmx_is_the_pinned_file_with_its_licence():
     digest = hashlib.sha256((VENDOR / "htmx" / "htmx.min.js").read_bytes()).hexdigest()
     assert digest in readme
     assert "Zero-Clause BSD" in (VENDOR / "htmx" / "LICENSE").read_text()
+
+
+def test_chart_js_is_the_pinned_file_with_its_licence():
+    readme = (VENDOR / "README.md").read_text()
+    digest = hashlib.sha256((VENDOR / "chartjs" / "chart.umd.min.js").read_bytes()).hexdigest()
+    assert digest == "48444a82d4edcb5bec0f1965faacdde18d9c17db3063d042abada2f705c9f54a" and digest in readme
+    assert "MIT License" in (VENDOR / "chartjs" / "LICENSE.md").read_text()

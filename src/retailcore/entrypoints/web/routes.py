@@ -8,6 +8,7 @@ each with the service's own message. Every POST checks the session's CSRF token 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import secrets
@@ -31,6 +32,8 @@ from retailcore.accounting import reports as r
 from retailcore.accounting import views as ledger_views
 from retailcore.accounting.tables import JournalEntry
 from retailcore.adapters.db import begin_writing
+from retailcore.analytics import dashboard as kpi_dashboard
+from retailcore.analytics import queries as kpi_queries
 from retailcore.closing import services as closing
 from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import (
@@ -53,8 +56,10 @@ from retailcore.monitoring import queries as exception_queries
 from retailcore.monitoring import services as exception_services
 from retailcore.monitoring.tables import STOCK_TYPES
 from retailcore.orders import services as orders
+from retailcore.orders.tables import ORDER_CHANNELS
 from retailcore.orders.trail import order_trail
 from retailcore.pos import services as pos
+from retailcore.settlements import reports as settlement_reports
 
 HERE = Path(__file__).parent
 STATIC = "/static"
@@ -308,8 +313,111 @@ async def logout(request: Request) -> Response:
 
 
 @router.get("/")
-def dashboard(request: Request) -> Response:
-    return page(request, "dashboard", lambda session, principal: ("dashboard.html", {}))
+def dashboard(
+    request: Request, date_from: str = "", date_to: str = "", store: str = "", channel: str = ""
+) -> Response:
+    """The KPIs of the analytics context for a period, a store and a channel, against the previous
+    period; the same query functions as ``/api/v1/kpis/...`` (docs/ui.md)."""
+
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        if not principal.can("kpis:read"):  # a cashier: the sections only
+            return "dashboard.html", {"board": None}
+        company = _company(session, principal)
+        if channel and channel not in ORDER_CHANNELS:
+            raise ValidationFailed(
+                f"no channel '{channel}'", problems=[FieldProblem("channel", "no such channel")]
+            )
+        start, end = _day(date_from, "date_from"), _day(date_to, "date_to")
+        where = kpi_queries.scope(
+            session,
+            principal,
+            company=company.id,
+            store=store.strip() or None,
+            channel=channel or None,
+            date_from=start,
+            date_to=end,
+        )
+        if start is None and end is None:
+            start, end = kpi_dashboard.default_period(session, company.id, where.store_id, dt.date.today())
+            where = dataclasses.replace(where, date_from=start, date_to=end)
+        board = kpi_dashboard.dashboard(session, where)
+        lag = None
+        if principal.store_id is None:  # card money is the company's, as /kpis/settlement-lag
+            lag = settlement_reports.settlement_lag(session, company.id, where.date_from, where.date_to)
+        stores = kpi_dashboard.visible_stores(session, principal, company.id)
+        books = principal.can("reports:read") and principal.store_id is None
+        period = {"date_from": where.date_from.isoformat(), "date_to": where.date_to.isoformat()}
+        tables: dict[str, Table] = {
+            "kpis": (
+                ["kpi", "value", "previous", "change"],
+                [[t.key, t.value, t.previous, t.change] for t in board.tiles],
+            ),
+            "sales-by-day": _sales_table(board.by_day),
+            "margin-by-channel": _sales_table(board.by_channel),
+            "margin-by-store": _sales_table(board.by_store),
+            "margin-by-category": _sales_table(board.by_category),
+        }
+        if lag is not None:
+            tables["settlement-lag"] = lag.table()
+        return "dashboard.html", {
+            "board": board,
+            "company": company,
+            "stores": stores,
+            "channels": ORDER_CHANNELS,
+            "store": store.strip() if principal.store_id is None else (stores[0][0] if stores else ""),
+            "channel": channel,
+            "books": books,
+            "drill": urlencode(period),
+            "drill_of": lambda split, day=None: urlencode(
+                {
+                    **({"date_from": day, "date_to": day} if day else period),
+                    **({"group_by": split} if split else {}),
+                }
+            ),
+            "tile_split": "store_id" if where.store_id else "channel" if where.channel else None,
+            "lag": lag,
+            "charts": {
+                "days": _series(board.by_day, days=(where.date_from, where.date_to)),
+                "channel": _series(board.by_channel),
+                "store": _series(board.by_store),
+                "category": _series(board.by_category),
+            },
+            "tables": tables,
+        }
+
+    return page(request, "dashboard", work)
+
+
+SALES_COLUMNS = [
+    "group",
+    "net_sales",
+    "cost_of_sales",
+    "gross_margin",
+    "margin_percent",
+    "discounts",
+    "units",
+]
+
+
+def _sales_table(report: kpi_queries.SalesReport) -> Table:
+    return SALES_COLUMNS, [[getattr(row, name) for name in SALES_COLUMNS] for row in report.rows]
+
+
+def _series(
+    report: kpi_queries.SalesReport, days: tuple[dt.date, dt.date] | None = None
+) -> dict[str, list[str]]:
+    """A chart's data: labels, and the amounts as decimal strings (the script draws them). By day, every
+    day of the period is there, zero where nothing sold (the report has rows for days with sales)."""
+    rows = {row.group or "(no store)": row for row in report.rows}
+    labels = list(rows)
+    if days is not None:
+        count = (days[1] - days[0]).days + 1
+        labels = [(days[0] + dt.timedelta(days=n)).isoformat() for n in range(count)]
+    return {
+        "labels": labels,
+        "net_sales": [str(rows[k].net_sales) if k in rows else "0" for k in labels],
+        "gross_margin": [str(rows[k].gross_margin) if k in rows else "0" for k in labels],
+    }
 
 
 PLACEHOLDERS = {
@@ -558,10 +666,11 @@ def _period(request: Request) -> dict[str, str]:
     """The period a report page shows: as asked, else the year to date."""
     query = request.query_params
     values = {key: query.get(key, "") for key in ("date_from", "date_to", "period")}
+    split = query.get("group_by", "")
     if not any(values.values()):
         today = dt.date.today()
         values |= {"date_from": today.replace(month=1, day=1).isoformat(), "date_to": today.isoformat()}
-    return values
+    return values | {"group_by": split}
 
 
 def _report(session: Session, company: Company, name: str, values: dict[str, str]) -> r.Report:
@@ -569,12 +678,20 @@ def _report(session: Session, company: Company, name: str, values: dict[str, str
     period = values["period"] or None
     if name == "trial-balance":
         return r.trial_balance(session, company.id, start, end, period=period)
-    if name == "profit-and-loss":
-        return r.profit_and_loss(session, company.id, start, end, period=period)
+    if name == "profit-and-loss":  # split by a dimension of the lines (the dashboard's drill-down)
+        split = values.get("group_by") or None
+        if split is not None and split not in PNL_SPLITS:
+            raise ValidationFailed(
+                f"no split '{split}'", problems=[FieldProblem("group_by", f"one of {', '.join(PNL_SPLITS)}")]
+            )
+        return r.profit_and_loss(session, company.id, start, end, period=period, group_by=split)
     if name == "balance-sheet":
         return r.balance_sheet(session, company.id, end or dt.date.today())
     raise NotFound(f"no report {name}")
 
+
+PNL_SPLITS = {"store_id": "store", "channel": "channel", "product_category": "category"}
+"""Dimensions of the journal lines the P&L page may split by (``?group_by=``)."""
 
 REPORTS = {
     "trial-balance": "Trial balance",
@@ -591,7 +708,7 @@ def report_page(request: Request, name: str, printable: bool = False) -> Respons
         company = _books(session, principal)
         report = _report(session, company, name, values)
         header, rows = report.table()
-        link = {k: v for k, v in values.items() if v}
+        link = {k: v for k, v in values.items() if v and k != "group_by"}
         if isinstance(report, r.BalanceSheet):
             link = {"date_to": report.as_of.isoformat()}
         elif hasattr(report, "date_from"):
@@ -608,6 +725,7 @@ def report_page(request: Request, name: str, printable: bool = False) -> Respons
             "account_column": header.index("account_code") if "account_code" in header else None,
             "drill": urlencode(link),
             "reports": REPORTS,
+            "splits": PNL_SPLITS,
             "cell": r.cell_text,
             "tables": {name: (header, rows)},
         }
@@ -632,7 +750,7 @@ def account_page(request: Request, code: str, cursor: str = "") -> Response:
             limit=200,
             cursor=cursor or None,
         )
-        query = {k: v for k, v in values.items() if v}
+        query = {k: v for k, v in values.items() if v and k != "group_by"}
         return "account.html", {
             "ledger": ledger,
             "values": values,
