@@ -9,31 +9,13 @@ import csv
 import datetime as dt
 import io
 import uuid
-from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from retailcore.eventlog.tables import Event
 from retailcore.settlements.tables import Mismatch
-from webtools import API, build_shop, csrf_of, sign_in
-
-STRIPE_HEADER = (
-    (Path(__file__).parents[1] / "fixtures" / "external" / "stripe" / "balance_transactions_sample.csv")
-    .read_text()
-    .splitlines()[0]
-)
-PAYOUT = "po_web_1"
-
-
-def stripe_row(txn: str, gross: str, fee: str, charge: str) -> str:
-    """A charge balance transaction in the published sample's columns, paid out in ``PAYOUT``."""
-    at = f"{dt.date.today().isoformat()} 10:00:00"
-    net = str(Decimal(gross) - Decimal(fee))
-    fields = [txn, at, at, at, at, "eur", gross, fee, net, "charge", charge, "", gross, "eur", PAYOUT, at]
-    fields += [at, "", charge, "", "card", "visa", ""]
-    return ",".join(fields)
+from webtools import API, PAYOUT, build_shop, csrf_of, settle_unknown_charges, sign_in
 
 
 @pytest.fixture
@@ -59,27 +41,7 @@ def shop(runtime, client, admin, auth, company, store_factory):
         received = client.post(f"{API}/returns/{made.json()['id']}/receive", headers=manager)
         assert received.status_code == 200, received.text
         shop["returns"][code] = received.json()
-    gateway = client.post(
-        f"{API}/gateways",
-        json={"company_id": company["id"], "code": "stripe", "format": "stripe", "fee_rate": "0.029",
-              "fee_fixed": "0.30"},
-        headers=admin,
-    )  # fmt: skip
-    assert gateway.status_code == 201, gateway.text
-    content = "\n".join(
-        [
-            STRIPE_HEADER,
-            stripe_row("t1", "5.00", "0.45", "ch_nobody"),
-            stripe_row("t2", "8.00", "0.53", "ch_who"),
-        ]
-    )
-    shop["finance_token"] = auth("finance", company="ACME")
-    imported = client.post(
-        f"{API}/settlements",
-        json={"company_id": company["id"], "gateway": "stripe", "content": content + "\n"},
-        headers=shop["finance_token"],
-    )
-    assert imported.status_code == 201, imported.text
+    shop["finance_token"] = settle_unknown_charges(client, admin, auth, company)
     return shop
 
 
