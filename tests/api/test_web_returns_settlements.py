@@ -84,7 +84,7 @@ def test_the_returns_list_and_a_returns_page_show_the_apis_numbers(runtime, clie
             "refunded_tax": api_line["refunded_tax"],
         }
     ]
-    assert "(damaged)" in lines[0]["disposition"]  # the damaged location, as the disposition rule says
+    assert lines[0]["disposition"] == "S1/DAMAGED (damaged)"  # where the default disposition rule sends it
     assert "<td>customer_return</td>" in detail.text  # the goods back in, at the sale's cost
     assert "/accounting/entries/" in detail.text
     with runtime.session_factory() as session:
