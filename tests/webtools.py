@@ -9,6 +9,7 @@ import datetime as dt
 import re
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -131,6 +132,48 @@ def build_shop(
         assert raised is not None
         shop["exception_id"] = raised.id
     return shop
+
+
+STRIPE_HEADER = (
+    (Path(__file__).parent / "fixtures" / "external" / "stripe" / "balance_transactions_sample.csv")
+    .read_text()
+    .splitlines()[0]
+)
+PAYOUT = "po_web_1"
+
+
+def stripe_row(txn: str, gross: str, fee: str, charge: str) -> str:
+    """A charge balance transaction in the published sample's columns, paid out in ``PAYOUT``."""
+    at = f"{dt.date.today().isoformat()} 10:00:00"
+    net = str(Decimal(gross) - Decimal(fee))
+    fields = [txn, at, at, at, at, "eur", gross, fee, net, "charge", charge, "", gross, "eur", PAYOUT, at]
+    fields += [at, "", charge, "", "card", "visa", ""]
+    return ",".join(fields)
+
+
+def settle_unknown_charges(client: Any, admin: dict[str, str], auth: Any, company: dict[str, Any]) -> Any:
+    """A Stripe gateway for ACME and a settlement file of one payout holding two charges nobody sold
+    (t1 5.00, fee 0.45; t2 8.00, fee 0.53): two ``unmatched`` mismatches. The finance token's headers."""
+    made = client.post(
+        f"{API}/gateways",
+        json={"company_id": company["id"], "code": "stripe", "format": "stripe", "fee_rate": "0.029",
+              "fee_fixed": "0.30"},
+        headers=admin,
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    rows = [stripe_row("t1", "5.00", "0.45", "ch_nobody"), stripe_row("t2", "8.00", "0.53", "ch_who")]
+    finance = auth("finance", company="ACME")
+    imported = client.post(
+        f"{API}/settlements",
+        json={
+            "company_id": company["id"],
+            "gateway": "stripe",
+            "content": "\n".join([STRIPE_HEADER, *rows, ""]),
+        },
+        headers=finance,
+    )
+    assert imported.status_code == 201, imported.text
+    return finance
 
 
 def csrf_of(html: str) -> str:

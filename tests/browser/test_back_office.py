@@ -2,9 +2,10 @@
 with every address but this machine's unreachable, against ``retailcore serve``.
 
 Sign in; search an order and open it; drill from a P&L figure to its journal lines and the events
-behind them; close a POS session from its page; resolve an exception; a cashier cannot see another
-store's pages; the dashboard draws its charts from the data, filters by store, and a margin figure
-drills down to journal lines and their events. Each test checks the page loaded nothing from elsewhere.
+behind them; close a POS session from its page; resolve an exception and a settlement mismatch; a
+cashier cannot see another store's pages; the dashboard draws its charts from the data, filters by
+store, and a margin figure drills down to journal lines and their events. Each test checks the page
+loaded nothing from elsewhere.
 Screenshots of the main pages go to the test's tmp_path, or to ``$RETAILCORE_UI_SCREENSHOTS`` when set
 (docs/ui.md shows the ones in docs/ui/:
 ``RETAILCORE_UI_SCREENSHOTS=docs/ui pytest tests/browser/test_back_office.py``).
@@ -26,7 +27,8 @@ from sqlalchemy import select
 
 from retailcore.monitoring.tables import ExceptionCase
 from retailcore.pos.tables import PosSession
-from webtools import PASSWORD, build_shop
+from retailcore.settlements.tables import Mismatch
+from webtools import PASSWORD, build_shop, settle_unknown_charges
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (dev extra)")
 expect = sync_api.expect
@@ -272,4 +274,30 @@ def test_a_margin_figure_of_the_dashboard_drills_down_to_journal_lines_and_their
     page.locator("table tbody a[href^='/accounting/entries/']").first.click()
     expect(page.get_by_role("heading", name="The events behind it, in order")).to_be_visible()
     expect(page.locator("table.events")).to_contain_text("PosSessionClosed")
+    visit.assert_self_contained()
+
+
+def test_a_settlement_mismatch_is_resolved_from_its_page(
+    visit, server, shop, runtime, client, admin, auth, company, shots
+):
+    finance = settle_unknown_charges(client, admin, auth, company)
+    first = client.get("/api/v1/mismatches", headers=finance).json()["items"][0]
+    page = visit.page
+    _sign_in(page, server, "finance")
+    _nav(page, "Settlements & mismatches")
+    expect(page.get_by_role("heading", name="Settlements & mismatches")).to_be_visible()
+    page.screenshot(path=str(shots / "settlements.png"), full_page=True)
+    page.get_by_role("link", name="2 open mismatches").click()
+    row = page.locator(f"#mismatch-{first['id']}")
+    expect(row).to_contain_text(first["amount_at_risk"])
+    page.screenshot(path=str(shots / "mismatches.png"), full_page=True)
+    row.get_by_label("Note").fill("not ours: written off")
+    row.get_by_label("Post").select_option("write_off")
+    _settled(page)
+    row.get_by_role("button", name="Resolve").click()
+    expect(page.locator(f"#mismatch-{first['id']}")).to_have_count(0)
+    with runtime.session_factory() as session:
+        found = session.get(Mismatch, uuid.UUID(first["id"]))
+        assert found is not None and found.state == "resolved" and found.resolved_by == "user:finance"
+        assert found.entry_id is not None
     visit.assert_self_contained()

@@ -846,6 +846,19 @@ def list_batches(
             SettlementBatch.gateway_id == gateway_by_code(session, company, gateway, field="gateway").id
         )
     batches, next_cursor = keyset_page(session, query, SettlementBatch.id, limit, cursor)
+    return batch_views(session, company, batches), next_cursor
+
+
+def get_batch(session: Session, company: Company, batch_id: uuid.UUID) -> c.BatchView:
+    """One settlement batch (payout) of the company, with its totals as :func:`list_batches` gives them."""
+    batch = session.get(SettlementBatch, batch_id)
+    if batch is None or batch.company_id != company.id:
+        raise NotFound(f"no settlement batch {batch_id}")
+    return batch_views(session, company, [batch])[0]
+
+
+def batch_views(session: Session, company: Company, batches: Sequence[SettlementBatch]) -> list[c.BatchView]:
+    """The batches with their lines' count and gross, fee and net totals (payout lines left out)."""
     codes = _gateway_codes(session, company)
     totals = {
         row[0]: row[1:]
@@ -876,7 +889,7 @@ def list_batches(
             paid_on=b.paid_on,
         )
         for b in batches
-    ], next_cursor
+    ]
 
 
 def list_lines(

@@ -13,12 +13,13 @@ import datetime as dt
 import io
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import parse_qs, urlencode
 
+import pydantic
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -34,6 +35,8 @@ from retailcore.accounting.tables import JournalEntry
 from retailcore.adapters.db import begin_writing
 from retailcore.analytics import dashboard as kpi_dashboard
 from retailcore.analytics import queries as kpi_queries
+from retailcore.banking import services as banking
+from retailcore.closing import commands as closing_commands
 from retailcore.closing import services as closing
 from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import (
@@ -50,8 +53,8 @@ from retailcore.entrypoints.web import sessions as ws
 from retailcore.eventlog import services as events
 from retailcore.eventlog.services import CommandContext
 from retailcore.inventory import stock_queries, valuation
-from retailcore.masterdata.services import company_in_scope
-from retailcore.masterdata.tables import Company
+from retailcore.masterdata.services import company_in_scope, store_id_in_scope
+from retailcore.masterdata.tables import Company, Location
 from retailcore.monitoring import queries as exception_queries
 from retailcore.monitoring import services as exception_services
 from retailcore.monitoring.tables import STOCK_TYPES
@@ -59,7 +62,12 @@ from retailcore.orders import services as orders
 from retailcore.orders.tables import ORDER_CHANNELS
 from retailcore.orders.trail import order_trail
 from retailcore.pos import services as pos
+from retailcore.returns import services as returns
+from retailcore.returns.commands import Status as ReturnStatus
+from retailcore.settlements import commands as settlement_commands
 from retailcore.settlements import reports as settlement_reports
+from retailcore.settlements import services as settlements
+from retailcore.settlements.tables import MISMATCH_KINDS, MISMATCH_STATES
 
 HERE = Path(__file__).parent
 STATIC = "/static"
@@ -309,7 +317,7 @@ async def logout(request: Request) -> Response:
     return response
 
 
-# -- dashboard and placeholders --------------------------------------------------------------------
+# -- dashboard --------------------------------------------------------------------------------
 
 
 @router.get("/")
@@ -418,29 +426,6 @@ def _series(
         "net_sales": [str(rows[k].net_sales) if k in rows else "0" for k in labels],
         "gross_margin": [str(rows[k].gross_margin) if k in rows else "0" for k in labels],
     }
-
-
-PLACEHOLDERS = {
-    "returns": ("Returns", "/api/v1/returns", "Returns and their refunds"),
-    "settlements": ("Settlements & mismatches", "/api/v1/settlements", "Gateway settlements and mismatches"),
-}
-
-
-def _placeholder(section: str) -> Callable[[Request], Response]:
-    title, api, what = PLACEHOLDERS[section]
-
-    def route(request: Request) -> Response:
-        return page(
-            request,
-            section,
-            lambda session, principal: ("placeholder.html", {"title": title, "api": api, "what": what}),
-        )
-
-    return route
-
-
-for _section in PLACEHOLDERS:
-    router.add_api_route(f"/{_section}", _placeholder(_section), methods=["GET"])
 
 
 # -- orders ----------------------------------------------------------------------------------------
@@ -844,6 +829,267 @@ async def exception_action(request: Request, exception_id: str, action: str) -> 
     return await command(request, work)
 
 
+# -- returns ---------------------------------------------------------------------------------------
+
+
+@router.get("/returns")
+def returns_page(
+    request: Request, status: str = "", channel: str = "", store: str = "", cursor: str = ""
+) -> Response:
+    """Returns, oldest first, as ``GET /api/v1/returns`` lists them: a store's user sees its stores'."""
+
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        principal.require("returns:read")
+        company = _company(session, principal)
+        _one_of(status, RETURN_STATUSES, "status")
+        _one_of(channel, ORDER_CHANNELS, "channel")
+        store_id = store_id_in_scope(
+            session, principal, store.strip() or None, company=company, field="store"
+        )
+        items, next_cursor = returns.list_returns(
+            session,
+            principal,
+            company,
+            status=status or None,
+            channel=channel or None,
+            store_id=store_id,
+            limit=100,
+            cursor=_uuid(cursor, "cursor") if cursor else None,
+        )
+        stores = pos.store_codes(session, company)
+        more = urlencode({"status": status, "channel": channel, "store": store, "cursor": next_cursor or ""})
+        return "returns.html", {
+            "items": items,
+            "status": status,
+            "channel": channel,
+            "store": store.strip(),
+            "stores": stores,
+            "visible_stores": kpi_dashboard.visible_stores(session, principal, company.id),
+            "statuses": RETURN_STATUSES,
+            "channels": ORDER_CHANNELS,
+            "next": f"/returns?{more}" if next_cursor else None,
+            "tables": {
+                "returns": (
+                    RETURN_COLUMNS,
+                    [
+                        [
+                            x.number,
+                            x.channel,
+                            stores.get(x.store_id),
+                            x.order_number,
+                            x.reason,
+                            x.status,
+                            x.no_receipt,
+                            x.currency,
+                            x.refunded_total,
+                            x.restocking_fee,
+                            x.credit_note_number,
+                            x.created_at,
+                        ]
+                        for x in items
+                    ],
+                )
+            },
+        }
+
+    return page(request, "returns", work)
+
+
+RETURN_STATUSES = get_args(ReturnStatus)
+RETURN_COLUMNS = [
+    "number",
+    "channel",
+    "store",
+    "order_number",
+    "reason",
+    "status",
+    "no_receipt",
+    "currency",
+    "refunded_total",
+    "restocking_fee",
+    "credit_note",
+    "created_at",
+]
+
+
+def _one_of(value: str, allowed: Collection[str], field: str) -> None:
+    if value and value not in allowed:
+        raise ValidationFailed(
+            f"no {field} '{value}'", problems=[FieldProblem(field, f"one of {', '.join(allowed)}")]
+        )
+
+
+@router.get("/returns/{return_id}")
+def return_page(request: Request, return_id: str) -> Response:
+    """A return: its lines with their condition and where the goods went, the refund, the card refunds,
+    and its trail (events, stock moves, journal entries) as the order page shows an order's."""
+
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        principal.require("returns:read")
+        company = _company(session, principal)
+        found = returns.get_return(session, principal, company, _uuid(return_id, "return"))
+        trail = order_trail(session, company.id, found.id, product_ids={li.product_id for li in found.lines})
+        places = {
+            li.location_id: session.get(Location, li.location_id) for li in found.lines if li.location_id
+        }
+        lines = (
+            ["sku", "quantity", "received", "refunded", "condition", "disposition", "unit_price", "cost",
+             "refunded_net", "refunded_tax"],
+            [
+                [li.sku, li.quantity, li.received_quantity, li.refunded_quantity, li.condition,
+                 _place(places.get(li.location_id)), li.unit_price, li.cost, li.refunded_net,
+                 li.refunded_tax]
+                for li in found.lines
+            ],
+        )  # fmt: skip
+        return "return.html", {
+            "ret": found,
+            "store": pos.store_codes(session, company).get(found.store_id),
+            "lines": lines[1],
+            "trail": trail,
+            "ledger": principal.can("ledger:read"),
+            "tables": {"lines": lines},
+        }
+
+    return page(request, "returns", work)
+
+
+def _place(location: Location | None) -> str:
+    return f"{location.code} ({location.kind})" if location is not None else ""
+
+
+# -- settlements and mismatches --------------------------------------------------------------------
+
+
+def _settlements(session: Session, principal: Principal) -> Company:
+    """Card money is the company's: ``settlements:read``, as the API's settlement routes."""
+    principal.require("settlements:read")
+    return _company(session, principal)
+
+
+@router.get("/settlements")
+def settlements_page(request: Request, gateway: str = "", cursor: str = "") -> Response:
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        company = _settlements(session, principal)
+        batches, next_cursor = settlements.list_batches(
+            session, company, gateway.strip() or None, 100, _uuid(cursor, "cursor") if cursor else None
+        )
+        gateways, _ = settlements.list_gateways(session, company, 100, None)
+        open_count = len(settlements.list_mismatches(session, company, state="open", limit=500)[0])
+        banks = []
+        if principal.can("banking:read"):
+            for account in banking.list_accounts(session, company, limit=50)[0]:
+                bank = banking.account_by_ref(session, company, account.code)
+                banks.append(banking.reconciliation(session, company, bank))
+        more = urlencode({"gateway": gateway, "cursor": next_cursor or ""})
+        tables: dict[str, Table] = {
+            "batches": (
+                ["gateway", "reference", "paid_on", "currency", "lines", "gross", "fees", "net", "payout"],
+                [
+                    [b.gateway, b.reference, b.paid_on, b.currency, b.lines, b.gross, b.fees, b.net, b.payout]
+                    for b in batches
+                ],
+            ),
+            "bank-reconciliation": (
+                ["bank_account", "as_of", "statement_balance", "ledger_balance", "difference",
+                 "unexplained", "reconciled"],
+                [
+                    [k.bank_account, k.as_of, k.statement_balance, k.ledger_balance, k.difference,
+                     k.unexplained, k.reconciled]
+                    for k in banks
+                ],
+            ),
+        }  # fmt: skip
+        return "settlements.html", {
+            "batches": batches,
+            "gateway": gateway.strip(),
+            "gateways": [g.code for g in gateways],
+            "open_mismatches": open_count,
+            "banks": banks,
+            "show_banks": principal.can("banking:read"),
+            "next": f"/settlements?{more}" if next_cursor else None,
+            "tables": tables,
+        }
+
+    return page(request, "settlements", work)
+
+
+@router.get("/settlements/batches/{batch_id}")
+def settlement_batch_page(request: Request, batch_id: str) -> Response:
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        company = _settlements(session, principal)
+        batch = settlements.get_batch(session, company, _uuid(batch_id, "settlement batch"))
+        lines, _ = settlements.list_lines(session, company, batch_id=batch.id, limit=500)
+        table = (
+            ["line", "key", "kind", "occurred_on", "currency", "gross", "fee", "net", "reference",
+             "order_number", "match"],
+            [
+                [li.line_number, li.line_key, li.kind, li.occurred_on, li.currency, li.gross, li.fee,
+                 li.net, li.reference, li.order_number, li.match or "unmatched"]
+                for li in lines
+            ],
+        )  # fmt: skip
+        return "settlement_batch.html", {"batch": batch, "lines": lines, "tables": {"lines": table}}
+
+    return page(request, "settlements", work)
+
+
+@router.get("/settlements/mismatches")
+def mismatches_page(request: Request, state: str = "open", kind: str = "") -> Response:
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        company = _settlements(session, principal)
+        _one_of(state, MISMATCH_STATES, "state")
+        _one_of(kind, MISMATCH_KINDS, "kind")
+        items, _ = settlements.list_mismatches(
+            session, company, state=state or None, kind=kind or None, limit=500
+        )
+        table = (
+            ["gateway", "line_key", "class", "amount_at_risk", "currency", "since", "age_days",
+             "suggestion", "state", "note", "resolved_by"],
+            [
+                [m.gateway, m.line_key, m.kind, m.amount_at_risk, m.currency, m.since, m.age_days,
+                 m.suggestion, m.state, m.note, m.resolved_by]
+                for m in items
+            ],
+        )  # fmt: skip
+        return "mismatches.html", {
+            "items": items,
+            "state": state,
+            "kind": kind,
+            "states": MISMATCH_STATES,
+            "kinds": MISMATCH_KINDS,
+            "adjustments": get_args(
+                settlement_commands.ResolveMismatch.model_fields["adjustment"].annotation
+            ),
+            "can_resolve": principal.can("mismatches:resolve"),
+            "tables": {"mismatches": table},
+        }
+
+    return page(request, "settlements", work)
+
+
+@router.post("/settlements/mismatches/{mismatch_id}/resolve")
+async def resolve_mismatch(request: Request, mismatch_id: str) -> Response:
+    """As ``POST /api/v1/mismatches/{id}/resolve``: the same service, the signed-in user the actor."""
+
+    def work(session: Session, ctx: CommandContext, form: dict[str, str]) -> str:
+        ctx.principal.require("mismatches:resolve")
+        company = _company(session, ctx.principal)
+        try:
+            body = settlement_commands.ResolveMismatch(
+                note=form.get("note", "").strip(), adjustment=form.get("adjustment") or "none"
+            )
+        except pydantic.ValidationError as refused:
+            raise ValidationFailed(
+                "the resolution is not valid",
+                problems=[FieldProblem(str(e["loc"][-1]), e["msg"]) for e in refused.errors()],
+            ) from None
+        settlements.resolve_mismatch(session, ctx, company, _uuid(mismatch_id, "mismatch"), body)
+        return f"/settlements/mismatches?{urlencode({'state': form.get('state', 'open')})}"
+
+    return await command(request, work)
+
+
 # -- the close -------------------------------------------------------------------------------------
 
 
@@ -857,6 +1103,28 @@ def close_page(request: Request, period: str = "") -> Response:
             "checklist": checklist,
             "period": month,
             "tables": {"checklist": checklist.table()},
+        }
+
+    return page(request, "close", work)
+
+
+@router.get("/close/report")
+def close_report_page(request: Request, period: str = "") -> Response:
+    """The printable close report: the checklist of :func:`retailcore.closing.services.checklist` with
+    the entries each check produced, as ``GET /api/v1/periods/{period}/close-report`` (which needs a
+    token); ``?csv=close-report`` is that route's CSV, the same columns and rows."""
+
+    def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
+        company = _books(session, principal)
+        month = period or (dt.date.today().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+        checklist = closing.checklist(session, company, month)
+        header, *rows = list(csv.reader(io.StringIO(closing_commands.report_csv(checklist))))
+        return "close_report.html", {
+            "checklist": checklist,
+            "company": company,
+            "period": month,
+            "figures": closing_commands.figures_text,
+            "tables": {"close-report": (header, rows)},
         }
 
     return page(request, "close", work)
