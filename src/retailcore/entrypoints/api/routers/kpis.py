@@ -18,11 +18,18 @@ from sqlalchemy.orm import Session
 from retailcore.accounting.reports import Report, parse_date
 from retailcore.analytics import queries as q
 from retailcore.core.errors import PermissionDenied
+from retailcore.core.inputs import Day
 from retailcore.entrypoints.api.deps import Api, reader
 from retailcore.entrypoints.api.references import CompanyParam, StoreParam
-from retailcore.entrypoints.api.routers.reports import CSV_RESPONSE, DateFrom, DateTo, Format
+from retailcore.entrypoints.api.routers.reports import CSV_RESPONSE, Format
 from retailcore.orders.tables import ORDER_CHANNELS
 from retailcore.settlements import reports as settlement_reports
+
+# A blank date is refused (422 naming it), not taken as absent: leave the parameter out instead.
+DateFrom = Annotated[Day | None, Query(description="First day, `YYYY-MM-DD`.", examples=["2026-11-01"])]
+DateTo = Annotated[
+    Day | None, Query(description="Last day, inclusive, `YYYY-MM-DD`.", examples=["2026-11-30"])
+]
 
 router = APIRouter(prefix="/kpis", tags=["kpis"])
 
