@@ -16,7 +16,7 @@ from retailcore.closing import commands as c
 from retailcore.closing import services
 from retailcore.entrypoints.api.deps import Api, reader, writer
 from retailcore.entrypoints.api.references import CompanyParam
-from retailcore.entrypoints.api.routers.reports import CSV_RESPONSE, _company_id
+from retailcore.entrypoints.api.routers.reports import CSV_RESPONSE, _company_id, csv_attachment
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.services import Ref, company_in_scope
 from retailcore.masterdata.tables import Company
@@ -60,11 +60,7 @@ def close_checklist(
 ) -> Any:
     found = _checklist(api, company_id, period)
     if format == "csv":
-        return Response(
-            found.to_csv(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="close-checklist-{period}.csv"'},
-        )
+        return csv_attachment(found.to_csv(), f"close-checklist-{period}")
     return found
 
 
@@ -95,11 +91,7 @@ def close_report(
 ) -> Response:
     found = _checklist(api, company_id, period)
     if format == "csv":
-        return Response(
-            c.report_csv(found),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="close-report-{period}.csv"'},
-        )
+        return csv_attachment(c.report_csv(found), f"close-report-{period}")
     return HTMLResponse(found.to_html())
 
 

@@ -15,7 +15,7 @@ from retailcore.accounting import reports as r
 from retailcore.core.inputs import Day, text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.entrypoints.api.pages import PageOf
-from retailcore.entrypoints.api.routers.reports import CSV_RESPONSE, Format, _answer
+from retailcore.entrypoints.api.routers.reports import CSV_RESPONSE, Format, report_answer
 from retailcore.eventlog.services import CommandContext
 from retailcore.intercompany import commands as c
 from retailcore.intercompany import reports as ir
@@ -180,7 +180,7 @@ def intercompany_eliminations(
     def work(session: Session) -> r.Report:
         return ir.eliminations(session, s.group_by_ref(session, group, principal=api.principal), as_of)
 
-    return _answer(api.read(work), format, "intercompany-eliminations")
+    return report_answer(api.read(work), format, "intercompany-eliminations")
 
 
 @router.get(
@@ -203,4 +203,4 @@ def consolidated_trial_balance(
         found = s.group_by_ref(session, group, principal=api.principal)
         return ir.consolidated_trial_balance(session, found, as_of)
 
-    return _answer(api.read(work), format, "consolidated-trial-balance")
+    return report_answer(api.read(work), format, "consolidated-trial-balance")

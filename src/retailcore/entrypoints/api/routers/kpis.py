@@ -8,20 +8,20 @@ This module deliberately has no ``from __future__ import annotations``: FastAPI 
 annotations of the route functions, and they must be real classes.
 """
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from retailcore.accounting.reports import Report, parse_date
+from retailcore.accounting.reports import Report
 from retailcore.analytics import queries as q
 from retailcore.core.errors import PermissionDenied
 from retailcore.core.inputs import Day
 from retailcore.entrypoints.api.deps import Api, reader
 from retailcore.entrypoints.api.references import CompanyParam, StoreParam
-from retailcore.entrypoints.api.routers.reports import CSV_RESPONSE, Format
+from retailcore.entrypoints.api.routers.reports import CSV_RESPONSE, Format, report_answer
 from retailcore.orders.tables import ORDER_CHANNELS
 from retailcore.settlements import reports as settlement_reports
 
@@ -44,16 +44,6 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _answer(report: Report, format: str, name: str) -> Any:
-    if format == "csv":
-        return Response(
-            report.to_csv(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
-    return report
-
-
 def _run(
     api: Api,
     work: Callable[[Session, q.Scope], Report],
@@ -61,11 +51,9 @@ def _run(
     company_id: Any,
     store: Any = None,
     channel: str | None = None,
-    date_from: Any = None,
-    date_to: Any = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
 ) -> Report:
-    start, end = parse_date(date_from, "date_from"), parse_date(date_to, "date_to")
-
     def read(session: Session) -> Report:
         where = q.scope(
             session,
@@ -73,8 +61,8 @@ def _run(
             company=company_id,
             store=store,
             channel=channel,
-            date_from=start,
-            date_to=end,
+            date_from=date_from,
+            date_to=date_to,
         )
         return work(session, where)
 
@@ -111,7 +99,7 @@ def sales(
         date_from=date_from,
         date_to=date_to,
     )
-    return _answer(report, format, "kpi-sales")
+    return report_answer(report, format, "kpi-sales")
 
 
 @router.get(
@@ -143,7 +131,7 @@ def returns(
         date_from=date_from,
         date_to=date_to,
     )
-    return _answer(report, format, "kpi-returns")
+    return report_answer(report, format, "kpi-returns")
 
 
 @router.get(
@@ -172,7 +160,7 @@ def basket(
         date_from=date_from,
         date_to=date_to,
     )
-    return _answer(report, format, "kpi-basket")
+    return report_answer(report, format, "kpi-basket")
 
 
 @router.get(
@@ -201,7 +189,7 @@ def sell_through(
         date_from=date_from,
         date_to=date_to,
     )
-    return _answer(report, format, "kpi-sell-through")
+    return report_answer(report, format, "kpi-sell-through")
 
 
 @router.get(
@@ -231,7 +219,7 @@ def stock_accuracy(
         date_from=date_from,
         date_to=date_to,
     )
-    return _answer(report, format, "kpi-stock-accuracy")
+    return report_answer(report, format, "kpi-stock-accuracy")
 
 
 @router.get(
@@ -260,7 +248,7 @@ def shrinkage(
         date_from=date_from,
         date_to=date_to,
     )
-    return _answer(report, format, "kpi-shrinkage")
+    return report_answer(report, format, "kpi-shrinkage")
 
 
 @router.get(
@@ -287,7 +275,7 @@ def settlement_lag(
         return settlement_reports.settlement_lag(session, where.company_id, where.date_from, where.date_to)
 
     report = _run(api, work, company_id=company_id, date_from=date_from, date_to=date_to)
-    return _answer(report, format, "kpi-settlement-lag")
+    return report_answer(report, format, "kpi-settlement-lag")
 
 
 @router.get(
@@ -306,4 +294,4 @@ def exceptions(
     format: Format = "json",
 ) -> Any:
     report = _run(api, q.open_exceptions, company_id=company_id, store=store)
-    return _answer(report, format, "kpi-exceptions")
+    return report_answer(report, format, "kpi-exceptions")

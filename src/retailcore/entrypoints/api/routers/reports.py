@@ -63,14 +63,18 @@ def _company_id(session: Session, principal: Principal, company_id: Ref | None) 
     return company_in_scope(session, principal, company_id).id
 
 
-def _answer(report: r.Report, format: str, name: str) -> Any:
-    if format == "csv":
-        return Response(
-            report.to_csv(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
-    return report
+def csv_attachment(content: str, name: str) -> Response:
+    """A CSV download named ``name.csv``."""
+    return Response(
+        content,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+def report_answer(report: r.Report, format: str, name: str) -> Any:
+    """The report itself (JSON), or its CSV as a download when ``format`` is ``csv``."""
+    return csv_attachment(report.to_csv(), name) if format == "csv" else report
 
 
 def _run(api: Api, company_id: Ref | None, work: Callable[[Session, uuid.UUID], r.Report]) -> r.Report:
@@ -108,7 +112,7 @@ def trial_balance(
             session, company, start, end, period=period, group_by=dimensions
         ),
     )
-    return _answer(report, format, "trial-balance")
+    return report_answer(report, format, "trial-balance")
 
 
 @router.get(
@@ -142,7 +146,7 @@ def general_ledger(
         )
 
     report = _run(api, company_id, work)
-    answer = _answer(report, format, "general-ledger")
+    answer = report_answer(report, format, "general-ledger")
     if isinstance(answer, Response) and isinstance(report, r.GeneralLedger) and report.next_cursor:
         answer.headers["X-Next-Cursor"] = report.next_cursor
     return answer
@@ -178,7 +182,7 @@ def profit_and_loss(
             session, company, start, end, period=period, group_by=dimension
         ),
     )
-    return _answer(report, format, "profit-and-loss")
+    return report_answer(report, format, "profit-and-loss")
 
 
 @router.get(
@@ -200,7 +204,7 @@ def balance_sheet(
 ) -> Any:
     day = r.require_date(as_of, "as_of")
     report = _run(api, company_id, lambda session, company: r.balance_sheet(session, company, day))
-    return _answer(report, format, "balance-sheet")
+    return report_answer(report, format, "balance-sheet")
 
 
 @router.get(
@@ -225,7 +229,7 @@ def tax(
     report = _run(
         api, company_id, lambda session, company: r.tax_report(session, company, start, end, period=period)
     )
-    return _answer(report, format, "tax")
+    return report_answer(report, format, "tax")
 
 
 MonthParam = Annotated[
@@ -256,7 +260,7 @@ def tax_return(
 ) -> Any:
     start, end = _month(period)
     report = _run(api, company_id, lambda session, company: tr.tax_return(session, company, start, end))
-    return _answer(report, format, f"tax-return-{period}")
+    return report_answer(report, format, f"tax-return-{period}")
 
 
 @router.get(
@@ -316,4 +320,4 @@ def settlement_lag(
     start, end = r.parse_date(date_from, "date_from"), r.parse_date(date_to, "date_to")
     lag = settlement_reports.settlement_lag
     report = _run(api, company_id, lambda session, company: lag(session, company, start, end))
-    return _answer(report, format, "settlement-lag")
+    return report_answer(report, format, "settlement-lag")
