@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
@@ -141,6 +142,18 @@ def _key(session: Session, table: Any, group: str) -> Any:
     return getattr(table, "store_id" if group == "store" else group)
 
 
+def _grouped(
+    session: Session, table: Any, conditions: list[Any], group: str | None, sums: Sequence[Any]
+) -> dict[Any, tuple]:
+    """The read model's ``sums`` per value of ``group`` (one row under ``None`` when not grouped)."""
+    if group is None:
+        return {None: tuple(session.execute(select(*sums).where(*conditions)).one())}
+    key = _key(session, table, group)
+    return {
+        row[0]: tuple(row[1:]) for row in session.execute(select(key, *sums).where(*conditions).group_by(key))
+    }
+
+
 def _label(value: Any, group: str, codes: dict[uuid.UUID, str]) -> str:
     if group == "store":
         return codes.get(value, str(value))
@@ -231,13 +244,7 @@ def _sales_sums(session: Session, where: Scope, group: str | None) -> dict[Any, 
         _sum(DailySales.units),
         _sum(DailySales.lines),
     )
-    if group is None:
-        return {None: tuple(session.execute(select(*sums).where(*_where(DailySales, where))).one())}
-    key = _key(session, DailySales, group)
-    return {
-        row[0]: tuple(row[1:])
-        for row in session.execute(select(key, *sums).where(*_where(DailySales, where)).group_by(key))
-    }
+    return _grouped(session, DailySales, _where(DailySales, where), group, sums)
 
 
 def _exact(values: tuple) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal, int]:
@@ -331,11 +338,7 @@ def returns(session: Session, where: Scope, group_by: str = "channel") -> Return
         _sum(DailyReturns.units),
         _sum(DailyReturns.lines),
     )
-    key = _key(session, DailyReturns, group_by)
-    grouped = {
-        row[0]: tuple(row[1:])
-        for row in session.execute(select(key, *sums).where(*_where(DailyReturns, where)).group_by(key))
-    }
+    grouped = _grouped(session, DailyReturns, _where(DailyReturns, where), group_by, sums)
     sold = _sales_sums(session, where, None if group_by == "reason" else group_by)
     rows = [
         _returns_row(_label(k, group_by, codes), values, None if group_by == "reason" else sold.get(k))
@@ -396,11 +399,7 @@ def basket(session: Session, where: Scope, group_by: str = "day") -> BasketRepor
         _sum(DailyBaskets.net),
         _sum(DailyBaskets.units),
     )
-    key = _key(session, DailyBaskets, group_by)
-    grouped = {
-        row[0]: tuple(row[1:])
-        for row in session.execute(select(key, *sums).where(*_where(DailyBaskets, where)).group_by(key))
-    }
+    grouped = _grouped(session, DailyBaskets, _where(DailyBaskets, where), group_by, sums)
     rows = [
         _basket_row(_label(k, group_by, codes), values)
         for k, values in sorted(grouped.items(), key=lambda item: _label(item[0], group_by, codes))
@@ -449,13 +448,8 @@ def sell_through(session: Session, where: Scope, group_by: str = "category") -> 
     """Units sold in the period per store or category, against those units plus what is on hand now.
     On hand is read from the stock quants (one row per product and location, not per sale)."""
     codes = _store_codes(session, where.company_id)
-    key = _key(session, DailySales, group_by)
-    sold = {
-        k: Decimal(units)
-        for k, units in session.execute(
-            select(key, _sum(DailySales.units)).where(*_where(DailySales, where)).group_by(key)
-        )
-    }
+    grouped = _grouped(session, DailySales, _where(DailySales, where), group_by, [_sum(DailySales.units)])
+    sold = {k: Decimal(units) for k, (units,) in grouped.items()}
     on_hand_key = Location.store_id if group_by == "store" else Product.category
     query = (
         select(on_hand_key, _sum(StockQuant.quantity))
@@ -515,12 +509,7 @@ COUNT_SUMS = ("sheets", "lines_counted", "lines_exact", "lines_within_tolerance"
 def _count_sums(session: Session, where: Scope, group: str | None) -> dict[Any, tuple]:
     sums = [_sum(getattr(DailyCounts, name)) for name in COUNT_SUMS]
     conditions = _where(DailyCounts, where, channel=False)
-    if group is None:
-        return {None: tuple(session.execute(select(*sums).where(*conditions)).one())}
-    key = _key(session, DailyCounts, group)
-    return {
-        row[0]: tuple(row[1:]) for row in session.execute(select(key, *sums).where(*conditions).group_by(key))
-    }
+    return _grouped(session, DailyCounts, conditions, group, sums)
 
 
 def _accuracy_row(group: str, values: tuple) -> AccuracyRow:
