@@ -21,6 +21,7 @@ from retailcore.orders import tables as _orders  # noqa: F401
 from retailcore.payments import tables as _payments  # noqa: F401
 from retailcore.pos import tables as _pos  # noqa: F401
 from retailcore.pricing import tables as _pricing  # noqa: F401
+from retailcore.promotions import tables as _promotions  # noqa: F401
 from retailcore.returns import tables as _returns  # noqa: F401
 from retailcore.settlements import tables as _settlements  # noqa: F401
 
