@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
@@ -156,13 +157,26 @@ class _Rule:
 class _Pricing:
     """One basket being priced: its lines sorted by key, their amounts, the quantum."""
 
-    __slots__ = ("amounts", "lines", "q", "shipping")
+    __slots__ = ("amounts", "lines", "q", "shipping", "targets")
 
     def __init__(self, lines: list[BasketLine], amounts: list[Decimal], q: Decimal, shipping: Decimal):
         self.lines = lines
         self.amounts = amounts
         self.q = q
         self.shipping = shipping
+        self.targets: dict[int, tuple[list[int], Decimal]] = {}
+
+    def targeted(self, rule: _Rule) -> list[int]:
+        """The lines ``rule`` targets (computed once per basket)."""
+        return self.targeted_and_spent(rule)[0]
+
+    def targeted_and_spent(self, rule: _Rule) -> tuple[list[int], Decimal]:
+        """The lines ``rule`` targets and their amount before any promotion."""
+        found = self.targets.get(rule.rank)
+        if found is None:
+            idx = rule.targeted(self.lines)
+            found = self.targets[rule.rank] = (idx, sum((self.amounts[i] for i in idx), _ZERO))
+        return found
 
 
 # -- allocation -------------------------------------------------------------------------------------
@@ -188,7 +202,9 @@ def _spread(total: Decimal, weights: list[tuple[int, Decimal]], q: Decimal) -> l
         return []
     whole = sum(w for _, w in weights)
     if total >= whole:
-        return weights
+        total = whole.quantize(q, ROUND_DOWN)  # weights need not be whole quanta (bundle units)
+        if total <= 0:
+            return []
     return _round_shares([(i, total * w / whole) for i, w in weights], total, q)
 
 
@@ -213,7 +229,7 @@ def _percent_off(rule: _Rule, ctx: _Pricing, left: list[Decimal], ship: Decimal)
     if f is None:
         return [], _ZERO
     q = ctx.q
-    idx = rule.targeted(ctx.lines)
+    idx = ctx.targeted(rule)
     if rule.promotion.scope == "line":
         out = []
         for i in idx:
@@ -232,7 +248,7 @@ def _amount_off(rule: _Rule, ctx: _Pricing, left: list[Decimal], ship: Decimal) 
     if amount is None:
         return [], _ZERO
     q = ctx.q
-    idx = rule.targeted(ctx.lines)
+    idx = ctx.targeted(rule)
     if rule.promotion.scope == "line":
         out = []
         for i in idx:
@@ -260,7 +276,7 @@ def _buy_x_get_y(rule: _Rule, ctx: _Pricing, left: list[Decimal], ship: Decimal)
     f = rule.factor
     if not rule.buy or not rule.get or not f:
         return [], _ZERO
-    runs = _units(rule.targeted(ctx.lines), ctx, left)
+    runs = _units(ctx.targeted(rule), ctx, left)
     free = sum(n for _, _, n in runs) // (rule.buy + rule.get) * rule.get
     if not free:
         return [], _ZERO
@@ -282,7 +298,7 @@ def _mix_and_match(rule: _Rule, ctx: _Pricing, left: list[Decimal], ship: Decima
     size, price = rule.buy, rule.price
     if not size or price is None:
         return [], _ZERO
-    runs = sorted(_units(rule.targeted(ctx.lines), ctx, left), key=lambda r: (-r[0], r[1]))
+    runs = sorted(_units(ctx.targeted(rule), ctx, left), key=lambda r: (-r[0], r[1]))
     groups = sum(n for _, _, n in runs) // size
     if not groups:
         return [], _ZERO
@@ -354,8 +370,7 @@ def _bundle_price(rule: _Rule, ctx: _Pricing, left: list[Decimal], ship: Decimal
 
 
 def _tiered_spend(rule: _Rule, ctx: _Pricing, left: list[Decimal], ship: Decimal) -> _Result:
-    idx = rule.targeted(ctx.lines)
-    spent = sum(ctx.amounts[i] for i in idx)
+    idx, spent = ctx.targeted_and_spent(rule)
     for tier in rule.tiers:
         if spent >= tier.threshold:
             break
@@ -375,8 +390,8 @@ def _tiered_spend(rule: _Rule, ctx: _Pricing, left: list[Decimal], ship: Decimal
 def _free_shipping(rule: _Rule, ctx: _Pricing, left: list[Decimal], ship: Decimal) -> _Result:
     if ship <= 0:
         return [], _ZERO
-    idx = rule.targeted(ctx.lines)
-    if not idx or sum(ctx.amounts[i] for i in idx) < rule.threshold:
+    idx, spent = ctx.targeted_and_spent(rule)
+    if not idx or spent < rule.threshold:
         return [], _ZERO
     return [], ship
 
@@ -394,13 +409,28 @@ _KINDS: dict[str, Callable[[_Rule, _Pricing, list[Decimal], Decimal], _Result]] 
 _Applied = list[tuple[_Rule, list[tuple[int, Decimal]], Decimal]]
 
 
-def _run(rules: list[_Rule], ctx: _Pricing) -> tuple[Decimal, _Applied]:
-    """Apply ``rules`` in order, each on what the previous left: what they take off, and each one's part."""
-    left = list(ctx.amounts)
-    ship = ctx.shipping
-    applied: _Applied = []
-    taken = _ZERO
+_State = tuple[list[Decimal], Decimal, Decimal, int]
+"""What is left per line and of shipping, what was taken, and how many promotions took something."""
+
+
+def _run(
+    rules: Iterable[_Rule],
+    ctx: _Pricing,
+    start: _State | None = None,
+    applied: _Applied | None = None,
+    states: list[_State] | None = None,
+) -> tuple[Decimal, _Applied]:
+    """Apply ``rules`` in order, each on what the previous left (from ``start``, after ``applied``):
+    what they take off in all, and each one's part. ``states`` collects the state before each rule and
+    the final one, for the ``best`` promotions to start from."""
+    if start is None:
+        left, ship, taken = list(ctx.amounts), ctx.shipping, _ZERO
+    else:
+        left, ship, taken = list(start[0]), start[1], start[2]
+    applied = [] if applied is None else list(applied)
     for rule in rules:
+        if states is not None:
+            states.append((list(left), ship, taken, len(applied)))
         offs, ship_off = rule.apply(rule, ctx, left, ship)
         if not offs and not ship_off:
             continue
@@ -410,6 +440,8 @@ def _run(rules: list[_Rule], ctx: _Pricing) -> tuple[Decimal, _Applied]:
         ship -= ship_off
         taken += ship_off
         applied.append((rule, offs, ship_off))
+    if states is not None:
+        states.append((left, ship, taken, len(applied)))
     return taken, applied
 
 
@@ -456,7 +488,7 @@ class PromotionBook:
         order = sorted(range(len(basket.lines)), key=lambda k: (basket.lines[k].key, k))
         lines = [basket.lines[k] for k in order]
         amounts = [(ln.quantity * ln.unit_price).quantize(q, ROUND_HALF_UP) for ln in lines]
-        shipping = basket.shipping.quantize(q, ROUND_HALF_UP) if basket.shipping > 0 else _ZERO
+        shipping = basket.shipping if basket.shipping > 0 else _ZERO
         ctx = _Pricing(lines, amounts, q, shipping)
 
         granted: dict[uuid.UUID, str] = {}
@@ -518,9 +550,15 @@ class PromotionBook:
             return min((r.rank for r, _, _ in applied), default=1 << 30)
 
         if bests:
+            # The stackable ones run once; each ``best`` starts from the state before the first
+            # stackable promotion ranked after it, then the rest follow.
+            states: list[_State] = []
+            _, base = _run(stackable, ctx, states=states)
             chosen = None
             for best in bests:  # in rank order: a tie keeps the higher priority, lower code
-                taken, applied = _run(sorted([*stackable, best], key=lambda r: r.rank), ctx)
+                k = bisect_left([r.rank for r in stackable], best.rank)
+                state = states[k]
+                taken, applied = _run([best, *stackable[k:]], ctx, state, base[: state[3]])
                 if chosen is None or taken > chosen[0]:
                     chosen = (taken, applied)
             assert chosen is not None
