@@ -541,7 +541,19 @@ class PromotionBook:
 
     @staticmethod
     def _choose(rules: list[_Rule], ctx: _Pricing) -> _Applied:
-        """The stacking modes: each exclusive alone, or the stackable ones plus the best ``best``."""
+        """The stacking modes: each exclusive alone, or the stackable ones plus the best ``best``.
+
+        A promotion that takes nothing from the untouched basket takes nothing after others either
+        (what is left only shrinks; thresholds and unit counts read the untouched basket), so each is
+        first tried alone and those taking nothing are left out of the chains."""
+        alone: dict[int, tuple[Decimal, _Applied]] = {}
+        for rule in rules:
+            found = _run((rule,), ctx)
+            if found[0] > 0:
+                alone[rule.rank] = found
+        if not alone:
+            return []
+        rules = [r for r in rules if r.rank in alone]
         stackable = [r for r in rules if r.promotion.stacking == "stackable"]
         bests = [r for r in rules if r.promotion.stacking == "best"]
         options: list[tuple[Decimal, int, _Applied]] = []
@@ -568,7 +580,7 @@ class PromotionBook:
             options.append((taken, lead(applied), applied))
         for rule in rules:
             if rule.promotion.stacking == "exclusive":
-                taken, applied = _run([rule], ctx)
+                taken, applied = alone[rule.rank]
                 options.append((taken, rule.rank, applied))
         taken, _, applied = min(options, key=lambda o: (-o[0], o[1]))
         return applied if taken > 0 else []
