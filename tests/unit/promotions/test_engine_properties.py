@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from hypothesis import given, settings
@@ -167,6 +168,19 @@ def test_the_customer_gets_at_least_what_any_exclusive_or_the_stack_alone_gives(
             assert chosen >= promotion_discount(PromotionBook([p]).price(b))
     stackable = [p for p in promos if p.stacking == "stackable"]
     assert chosen >= promotion_discount(PromotionBook(stackable).price(b))
+
+
+@settings(max_examples=200, deadline=None)
+@given(baskets(), books)
+def test_the_chosen_option_is_the_best_of_the_options_computed_one_by_one(b, promos):
+    """Against the definition, without the engine's shortcuts (shared prefix, pruning): each exclusive
+    alone, and the stackable chain with each ``best`` made stackable in its place."""
+    stackable = [p for p in promos if p.stacking == "stackable"]
+    bests = [p for p in promos if p.stacking == "best"]
+    options = [promotion_discount(PromotionBook([p]).price(b)) for p in promos if p.stacking == "exclusive"]
+    chains = [[*stackable, replace(best, stacking="stackable")] for best in bests] or [stackable]
+    options += [promotion_discount(PromotionBook(chain).price(b)) for chain in chains]
+    assert promotion_discount(PromotionBook(promos).price(b)) == max(options)
 
 
 @given(
