@@ -544,16 +544,16 @@ class PromotionBook:
         """The stacking modes: each exclusive alone, or the stackable ones plus the best ``best``.
 
         A promotion that takes nothing from the untouched basket takes nothing after others either
-        (what is left only shrinks; thresholds and unit counts read the untouched basket), so each is
-        first tried alone and those taking nothing are left out of the chains."""
+        (what is left only shrinks; thresholds and unit counts read the untouched basket), so each
+        exclusive and ``best`` one is first tried alone, and a ``best`` taking nothing is not tried
+        in the chain. (Stackable ones taking nothing cost little in the chain: not tried alone.)"""
         alone: dict[int, tuple[Decimal, _Applied]] = {}
         for rule in rules:
-            found = _run((rule,), ctx)
-            if found[0] > 0:
-                alone[rule.rank] = found
-        if not alone:
+            if rule.promotion.stacking != "stackable":
+                alone[rule.rank] = _run((rule,), ctx)
+        rules = [r for r in rules if r.promotion.stacking == "stackable" or alone[r.rank][0] > 0]
+        if not rules:
             return []
-        rules = [r for r in rules if r.rank in alone]
         stackable = [r for r in rules if r.promotion.stacking == "stackable"]
         bests = [r for r in rules if r.promotion.stacking == "best"]
         options: list[tuple[Decimal, int, _Applied]] = []
@@ -566,9 +566,10 @@ class PromotionBook:
             # stackable promotion ranked after it, then the rest follow.
             states: list[_State] = []
             _, base = _run(stackable, ctx, states=states)
+            ranks = [r.rank for r in stackable]
             chosen = None
             for best in bests:  # in rank order: a tie keeps the higher priority, lower code
-                k = bisect_left([r.rank for r in stackable], best.rank)
+                k = bisect_left(ranks, best.rank)
                 state = states[k]
                 taken, applied = _run([best, *stackable[k:]], ctx, state, base[: state[3]])
                 if chosen is None or taken > chosen[0]:
