@@ -124,7 +124,9 @@ def test_amounts_stay_within_each_line_and_sum_exactly(b, promos):
         assert ln.below_floor == (
             source.floor_amount is not None and ln.net < source.quantity * source.floor_amount
         )
-    assert sum((d.amount for d in priced.shipping_discounts), D(0)) <= b.shipping
+    shipping = sum((d.amount for d in priced.shipping_discounts), D(0))
+    assert shipping <= b.shipping
+    assert priced.discount == sum((ln.discount for ln in priced.lines), D(0)) + shipping
     applied = {d.promotion_id for ln in priced.lines for d in ln.discounts if d.source != "manual"}
     applied |= {d.promotion_id for d in priced.shipping_discounts}
     assert {p.code for p in promos if p.id in applied} == set(priced.promotions)
