@@ -528,6 +528,22 @@ def test_a_floor_breached_by_buy_one_get_one_but_not_by_a_quarter_off():
     assert till.below_floor == ("a",)  # 10.00 for 2 < 14.40
 
 
+def test_an_empty_basket_and_a_returned_line_take_nothing():
+    promos = [
+        promo("ALL", "percent_off", percent=D(10)),
+        promo("TIER", "tiered_spend", tiers=(Tier(D(0), amount=D(5)),)),
+        promo("SHIP", "free_shipping", threshold=D(0)),
+    ]
+    empty = price(promos, basket(shipping=D("4.95")))
+    assert empty.lines == () and empty.discount == 0
+    returned = price(promos, basket(line("a", "tee", "-1", "10.00", manual="1.00")))
+    assert (returned.lines[0].amount, returned.lines[0].discount, returned.lines[0].net) == (
+        D(-10),
+        0,
+        D(-10),
+    )
+
+
 # -- the index ---------------------------------------------------------------------------------------
 
 

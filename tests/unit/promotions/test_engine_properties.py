@@ -46,6 +46,7 @@ def promotions(draw, code: str):
         "stacking": draw(st.sampled_from(["exclusive", "stackable", "best"])),
         "priority": draw(st.integers(0, 3)),
         "target": draw(targets()),
+        "coupon_only": draw(st.booleans()),
     }
     if draw(st.booleans()):
         common["windows"] = (Window(frozenset({0}), dt.time(10), dt.time(14)),)  # holds at Monday noon
@@ -134,13 +135,21 @@ def test_amounts_stay_within_each_line_and_sum_exactly(b, promos):
 
 @settings(max_examples=200, deadline=None)
 @given(baskets(), books, st.randoms(use_true_random=False))
-def test_the_order_of_lines_and_promotions_does_not_matter(b, promos, rnd: random.Random):
+def test_the_order_of_lines_promotions_and_coupons_does_not_matter(b, promos, rnd: random.Random):
+    coupons = [(f"C{k}", p.id) for k, p in enumerate(promos) if rnd.random() < 0.5]
+    coupons += [(f"D{k}", p.id) for k, p in enumerate(promos) if rnd.random() < 0.2]
+    b = replace(b, coupons=tuple(coupons))
     first = PromotionBook(promos).price(b)
+    for ln in first.lines:
+        for d in ln.discounts:
+            if d.source == "coupon":
+                assert d.code == min(code for code, pid in coupons if pid == d.promotion_id)
     lines = list(b.lines)
     rnd.shuffle(lines)
     shuffled = list(promos)
     rnd.shuffle(shuffled)
-    again = PromotionBook(shuffled).price(Basket(**{**b.__dict__, "lines": tuple(lines)}))
+    rnd.shuffle(coupons)
+    again = PromotionBook(shuffled).price(replace(b, lines=tuple(lines), coupons=tuple(coupons)))
     assert by_key(first) == by_key(again)
     assert first.promotions == again.promotions
     assert first.shipping_discounts == again.shipping_discounts
