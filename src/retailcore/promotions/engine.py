@@ -22,7 +22,7 @@ Rules of the engine:
 * **Money.** Every discount is rounded to ``basket.currency_decimals`` with ROUND_HALF_UP. An amount
   spread over several lines (``category``/``order`` scope, mix and match, bundles, tiers) is rounded
   once and allocated pro rata by largest remainder (ties to the lower line key), so the parts sum to it
-  exactly. A discount never exceeds what is left on its line; a line never goes below zero. A line
+  exactly. A discount never exceeds what is left on its line: discounts never take a line below zero. A line
   whose amount is zero or negative (a returned line) takes no discount.
 * **Units.** Unit kinds (buy X get Y, mix and match, bundles) count whole units (2.5 kg is 2 units),
   each worth what is left on its line divided by the line's quantity.
