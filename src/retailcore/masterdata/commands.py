@@ -143,12 +143,6 @@ class UpdateCompany(Request):
         description="How long a confirmed web or marketplace order with nothing paid keeps its stock "
         "before the sweep cancels it; null: they keep it until someone cancels them.",
     )
-    discount_posting: Literal["net", "contra"] | None = Field(
-        default=None,
-        description="How sales discounts post (docs/discounts.md): `net` credits revenue net of them;"
-        " `contra` credits revenue before discounts and debits the discounts to the `sales_discounts`"
-        " account (the chart needs an account of that role).",
-    )
 
 
 class CreateStore(CompanyScoped):

@@ -28,7 +28,6 @@ class Company(IdMixin, TimestampsMixin, Base):
         CheckConstraint(
             "unpaid_order_hold_minutes IS NULL OR unpaid_order_hold_minutes > 0", name="unpaid_order_hold"
         ),
-        CheckConstraint("discount_posting IN ('net', 'contra')", name="discount_posting"),
     )
 
     code: Mapped[str] = mapped_column(String(32), unique=True)
@@ -52,9 +51,6 @@ class Company(IdMixin, TimestampsMixin, Base):
     unpaid_order_hold_minutes: Mapped[int | None] = mapped_column(default=1440)
     """How long a confirmed web or marketplace order with nothing paid keeps its stock before it is
     cancelled; null: until someone cancels it."""
-    discount_posting: Mapped[str] = mapped_column(String(8), default="net")
-    """How sales discounts are posted (decision 0050): ``net`` (revenue is credited net of them) or
-    ``contra`` (revenue before discounts, the discounts debited to ``sales_discounts``)."""
 
 
 class Store(IdMixin, TimestampsMixin, Base):

@@ -32,7 +32,6 @@ class CompanyView(View):
     sale_clock_future_days: int
     sale_clock_policy: str
     unpaid_order_hold_minutes: int | None
-    discount_posting: str
 
 
 class StoreView(View):

@@ -15,9 +15,9 @@
   line below its margin floor (:func:`floor_breaches`): its net excluding tax stays at or above
   quantity x cost x (1 + floor), the product's floor beating its category's, cost being the product's
   current unit cost as the inventory values it.
-* Posting (:func:`contra_lines`): a company with ``discount_posting = contra`` sends the discounts net
-  of tax per category with its sales events, and the rules credit revenue before discounts and debit
-  ``sales_discounts`` (decision 0050).
+* Posting (:func:`contra_lines`): a company whose ``discount_settings.posting`` is ``contra``
+  (:func:`set_posting`) sends the discounts net of tax per category with its sales events, and the
+  rules credit revenue before discounts and debit ``sales_discounts`` (decision 0050).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.access.model import Role
 from retailcore.access.tables import User
+from retailcore.adapters.orm import utcnow
 from retailcore.core.currencies import round_to_currency
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFailed
@@ -42,7 +43,7 @@ from retailcore.eventlog.services import CommandContext, record
 from retailcore.inventory import tables as i
 from retailcore.inventory.services import StockValue, current_unit_cost
 from retailcore.masterdata.commands import CompanyScoped, Request, StoreRef
-from retailcore.masterdata.tables import Company, Product, Store
+from retailcore.masterdata.tables import Account, Company, Product, Store
 from retailcore.orders import tables as t
 from retailcore.promotions.tables import MarginFloor
 
@@ -375,6 +376,84 @@ def refuse_breaches(problems: list[FieldProblem]) -> None:
 
 
 # -- posting -----------------------------------------------------------------------------------------
+
+Posting = Literal["net", "contra"]
+
+
+class SetDiscountPosting(CompanyScoped):
+    posting: Posting = Field(
+        description="`net`: revenue is credited net of discounts (the default). `contra`: revenue is"
+        " credited before discounts and the discounts debited to the `sales_discounts` account."
+    )
+
+
+class DiscountPostingView(BaseModel):
+    company_id: uuid.UUID
+    posting: Posting
+    updated_by: str | None
+    version: int
+
+
+def posting_mode(session: Session, company_id: uuid.UUID) -> str:
+    """``net`` or ``contra`` (``net`` for a company that never chose)."""
+    found = session.scalar(
+        select(t.DiscountSettingsRow.posting).where(t.DiscountSettingsRow.company_id == company_id)
+    )
+    return found or "net"
+
+
+def posting_view(session: Session, company: Company) -> DiscountPostingView:
+    row = session.get(t.DiscountSettingsRow, company.id)
+    if row is None:
+        return DiscountPostingView(company_id=company.id, posting="net", updated_by=None, version=0)
+    return DiscountPostingView(
+        company_id=company.id,
+        posting=row.posting,  # type: ignore[arg-type]
+        updated_by=row.updated_by,
+        version=row.version,
+    )
+
+
+def set_posting(
+    session: Session, ctx: CommandContext, company: Company, request: SetDiscountPosting
+) -> DiscountPostingView:
+    """Choose how the company's discounts post from now on (events already posted stay as they are).
+    ``contra`` needs an active account with the role ``sales_discounts``."""
+    if request.posting == "contra":
+        account = session.scalar(
+            select(Account.id).where(
+                Account.company_id == company.id,
+                Account.role == "sales_discounts",
+                Account.active.is_(True),
+            )
+        )
+        if account is None:
+            raise ValidationFailed(
+                "contra posting needs an account with the role sales_discounts in the chart",
+                code="no-sales-discounts-account",
+                problems=[FieldProblem("posting", "no active account with the role sales_discounts")],
+            )
+    row = session.get(t.DiscountSettingsRow, company.id, with_for_update=True)
+    before = row.posting if row is not None else "net"
+    if row is None:
+        row = t.DiscountSettingsRow(
+            company_id=company.id, posting=request.posting, updated_at=utcnow(), updated_by=ctx.actor
+        )
+        session.add(row)
+    else:
+        row.posting, row.updated_at, row.updated_by = request.posting, utcnow(), ctx.actor
+        row.version += 1
+    session.flush()
+    record(
+        session,
+        ctx,
+        type="DiscountPostingSet",
+        company_id=company.id,
+        aggregate_type="Company",
+        aggregate_id=company.id,
+        payload={"posting": request.posting, "before": before},
+    )
+    return posting_view(session, company)
 
 
 def discount_net(

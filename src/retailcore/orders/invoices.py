@@ -33,7 +33,7 @@ from retailcore.core.ids import new_id
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.masterdata.tables import Company
 from retailcore.orders import tables as t
-from retailcore.orders.discounts import contra_lines, discount_net
+from retailcore.orders.discounts import contra_lines, discount_net, posting_mode
 
 ZERO = Decimal(0)
 
@@ -138,7 +138,7 @@ def issue(
     )
     contra = (
         discount_lines(lines, order.prices_include_tax, currency)
-        if company.discount_posting == "contra" and posting == "receivable"
+        if posting == "receivable" and posting_mode(session, company.id) == "contra"
         else []
     )
     invoice_id = new_id()

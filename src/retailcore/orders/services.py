@@ -1362,7 +1362,7 @@ def fulfill(
             line_row.cost += sum(moved.values, Decimal(0))
     _save(session, ctx, row, order, payments, line_rows)
     fulfilled: dict[str, Any] = {"sales": sales, "paid_amount": str(applied), "due_amount": str(due)}
-    if company.discount_posting == "contra":
+    if discounts.posting_mode(session, company.id) == "contra":
         contra = _delivered_discounts(line_rows, delivered, row.currency, row.prices_include_tax)
         if contra:
             fulfilled["discounts"] = contra

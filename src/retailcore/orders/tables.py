@@ -273,3 +273,18 @@ class DiscountPolicyRow(IdMixin, TimestampsMixin, Base):
     max_amount: Mapped[Decimal | None] = mapped_column(Amount())
     """Amount per line, on the unit price's basis."""
     updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class DiscountSettingsRow(Base):
+    """How a company posts the discounts it gives (decision 0050): ``net`` (revenue credited net of
+    them, the default when the company has no row) or ``contra`` (revenue before discounts, the
+    discounts debited to the ``sales_discounts`` account)."""
+
+    __tablename__ = "discount_settings"
+    __table_args__ = (CheckConstraint("posting IN ('net', 'contra')", name="posting"),)
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), primary_key=True)
+    posting: Mapped[str] = mapped_column(String(8), default="net")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(default=1)

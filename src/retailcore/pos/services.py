@@ -1254,7 +1254,7 @@ def close_session(
             cogs.append({"product_category": category, "stock_role": role, "cost": r.amount})
     contra = (
         discounts.contra_lines(((r.key, r.amount) for r in rows if r.kind == "category"), company.currency)
-        if company.discount_posting == "contra"
+        if discounts.posting_mode(session, company.id) == "contra"
         else []
     )
     invoice_payments = sum((r.amount for r in rows if r.kind == "receivable"), ZERO)

@@ -7,7 +7,7 @@ Create Date: 2026-12-07 08:00:00
 * ``order_lines.discounts``: the discounts a line's ``discount`` sums, each with its source (JSON, null
   when none; lines written before read their bare ``discount`` as one manual discount, no backfill).
 * ``discount_policies``: the most a cashier may give by hand on a POS line, per company or store.
-* ``companies.discount_posting``: ``net`` (as before, the default) or ``contra``.
+* ``discount_settings``: per company, ``posting`` ``net`` (as before; also without a row) or ``contra``.
 * Companies set up before: on the generic chart, account 4020 (role ``sales_discounts``) where the code
   and the role are free; the rules ``pos-session-close``, ``invoice-to-receivable`` and
   ``order-fulfilled`` get the two discount lines (frozen copies) they lack. Those lines read a
@@ -85,12 +85,19 @@ _accounts = sa.table(
 def upgrade() -> None:
     with op.batch_alter_table("order_lines", schema=None) as batch_op:
         batch_op.add_column(sa.Column("discounts", sa.JSON(), nullable=True))
-    with op.batch_alter_table("companies", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("discount_posting", sa.String(length=8), nullable=True))
-    op.get_bind().execute(sa.text("UPDATE companies SET discount_posting = 'net'"))
-    with op.batch_alter_table("companies", schema=None) as batch_op:
-        batch_op.alter_column("discount_posting", existing_type=sa.String(length=8), nullable=False)
-        batch_op.create_check_constraint("discount_posting", "discount_posting IN ('net', 'contra')")
+    op.create_table(
+        "discount_settings",
+        sa.Column("company_id", sa.Uuid(), nullable=False),
+        sa.Column("posting", sa.String(length=8), nullable=False),
+        sa.Column("updated_at", orm.UTCDateTime(), nullable=False),
+        sa.Column("updated_by", sa.String(length=128), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.CheckConstraint("posting IN ('net', 'contra')", name=op.f("ck_discount_settings_posting")),
+        sa.ForeignKeyConstraint(
+            ["company_id"], ["companies.id"], name=op.f("fk_discount_settings_company_id_companies")
+        ),
+        sa.PrimaryKeyConstraint("company_id", name=op.f("pk_discount_settings")),
+    )
     op.create_table(
         "discount_policies",
         sa.Column("company_id", sa.Uuid(), nullable=False),
@@ -167,8 +174,6 @@ def downgrade() -> None:
         bind.execute(_rules.update().where(_rules.c.id == rule_id).values(lines=kept))
     op.drop_index(op.f("ix_discount_policies_company_id"), table_name="discount_policies")
     op.drop_table("discount_policies")
-    with op.batch_alter_table("companies", schema=None) as batch_op:
-        batch_op.drop_constraint(op.f("ck_companies_discount_posting"), type_="check")
-        batch_op.drop_column("discount_posting")
+    op.drop_table("discount_settings")
     with op.batch_alter_table("order_lines", schema=None) as batch_op:
         batch_op.drop_column("discounts")

@@ -1,4 +1,5 @@
-"""Manual discount limits of the tills: read (``discount_policies:read``), set (``discount_policies:write``).
+"""Manual discount limits of the tills (``discount_policies:read|write``) and how discounts post
+(``posting_rules:read|write``, finance).
 
 A policy is the company's (no ``store_id``) or one store's, which beats the company's; beyond it a POS
 line's manual discount needs a manager's override (docs/discounts.md). No ``from __future__ import
@@ -61,5 +62,39 @@ async def set_policy(
         company = company_in_scope(session, api.principal, body.company_id)
         request = with_store_ids(session, api.principal, company, body, "store_id")
         return svc.set_policy(session, ctx, company, request)
+
+    return await api.command(work)
+
+
+@router.get(
+    "/discount-posting",
+    response_model=svc.DiscountPostingView,
+    summary="How the company posts its discounts",
+    description="`net` (revenue net of discounts, the default) or `contra` (revenue before discounts, the"
+    " discounts in `sales_discounts`).",
+)
+def get_posting(
+    params: Annotated[PolicyQuery, Query()], api: Annotated[Api, Depends(reader("posting_rules:read"))]
+) -> Any:
+    def work(session: Session) -> svc.DiscountPostingView:
+        return svc.posting_view(session, company_in_scope(session, api.principal, params.company_id))
+
+    return api.read(work)
+
+
+@router.put(
+    "/discount-posting",
+    response_model=svc.DiscountPostingView,
+    summary="Choose how the company posts its discounts",
+    description="From now on: sessions closed, orders fulfilled and invoices issued after the change post"
+    " their discounts this way (docs/discounts.md). `contra` needs an active account with the role"
+    " `sales_discounts` (`422 no-sales-discounts-account`).",
+    responses={422: {"description": "Invalid input, or no sales_discounts account"}},
+)
+async def set_posting(
+    body: svc.SetDiscountPosting, api: Annotated[Api, Depends(writer("posting_rules:write"))]
+) -> Response:
+    def work(session: Session, ctx: CommandContext) -> svc.DiscountPostingView:
+        return svc.set_posting(session, ctx, company_in_scope(session, api.principal, body.company_id), body)
 
     return await api.command(work)
