@@ -110,7 +110,7 @@ def upgrade() -> None:
         sa.Column("updated_at", orm.UTCDateTime(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.CheckConstraint(
-            "max_percent IS NULL OR (max_percent >= 0 AND max_percent <= 100)",
+            "max_percent IS NULL OR max_percent >= 0",
             name=op.f("ck_discount_policies_max_percent"),
         ),
         sa.CheckConstraint(
