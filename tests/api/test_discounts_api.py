@@ -375,13 +375,23 @@ def test_a_web_order_fulfilled_posts_its_discounts_to_contra_revenue(runtime, cl
         headers=web["manager"],
     )
     assert paid.status_code == 200, paid.text
-    done = client.post(f"{API}/orders/{order['id']}/fulfillments", headers=web["manager"])
-    assert done.status_code == 200, done.text
+    line_id = order["lines"][0]["id"]
+    for _ in range(2):  # one shirt at a time: each delivery posts its share of the discount
+        done = client.post(
+            f"{API}/orders/{order['id']}/fulfillments",
+            json={"lines": [{"line_id": line_id, "quantity": "1"}]},
+            headers=web["manager"],
+        )
+        assert done.status_code == 200, done.text
 
     company_id = uuid.UUID(web["company"]["id"])
     with transaction(runtime.session_factory) as session:
-        by_role = _by_role(session, company_id, _entries_of(session, company_id, "OrderFulfilled"))
+        entries = _entries_of(session, company_id, "OrderFulfilled")
+        first = _by_role(session, company_id, entries[:1])
+        by_role = _by_role(session, company_id, entries)
         _balanced(session, company_id)
+    assert len(entries) == 2
+    assert first["sales_discounts"] == (Decimal("5.00"), Decimal(0))
     # 48.00 incl. VAT: 40.00 net; the 12.00 discount is 10.00 net of VAT
     assert by_role["sales_revenue"] == (Decimal(0), Decimal("50.00"))
     assert by_role["sales_discounts"] == (Decimal("10.00"), Decimal(0))
@@ -405,3 +415,32 @@ def test_contra_posting_needs_a_sales_discounts_account(runtime, client, auth, c
 
     assert_problem(response, 422, "no-sales-discounts-account", fields=("posting",))
     assert snapshot() == before
+
+
+def test_a_sale_invoiced_at_the_till_posts_its_discounts_to_contra_revenue(
+    runtime, client, admin, auth, till
+):
+    finance = auth("finance", company="ACME")
+    body = {"company_id": till["company"]["id"], "posting": "contra"}
+    assert client.put(f"{API}/discount-posting", json=body, headers=finance).status_code == 200
+    customer = client.post(
+        f"{API}/customers", json={"company_id": till["company"]["id"], "name": "Dana"}, headers=admin
+    )
+    assert customer.status_code == 201, customer.text
+    sale = {
+        **_sale(till, "6.00", {"by": "mia", "reason": "trade customer"}, paid="14.00"),
+        "invoice": True,
+        "customer_id": customer.json()["id"],
+    }
+
+    response = _sell(client, till, sale)
+
+    assert response.status_code == 200, response.text
+    company_id = uuid.UUID(till["company"]["id"])
+    with transaction(runtime.session_factory) as session:
+        by_role = _by_role(session, company_id, _entries_of(session, company_id, "InvoiceIssued"))
+        _balanced(session, company_id)
+    assert by_role["receivable"] == (Decimal("14.00"), Decimal(0))
+    assert by_role["sales_revenue"] == (Decimal(0), Decimal("16.67"))
+    assert by_role["sales_discounts"] == (Decimal("5.00"), Decimal(0))
+    assert by_role["output_tax"] == (Decimal(0), Decimal("2.33"))
