@@ -148,7 +148,12 @@ class LineIn(Request):
         description="marketplace and b2b: the price agreed (the marketplace's, the contract's); "
         "web prices always come from the price list.",
     )
-    discount: MoneyIn = Field(Decimal(0), description="Amount off the line, on the unit price's basis.")
+    discount: MoneyIn = Field(
+        Decimal(0),
+        description="Amount off the line, on the unit price's basis: one manual discount given by the"
+        " caller, which needs `orders:discount` and never takes the line below its margin floor"
+        " (docs/discounts.md).",
+    )
 
 
 class PlaceOrder(CompanyScoped):
