@@ -251,7 +251,7 @@ def _order(web, discount):
     }
 
 
-def test_a_web_discount_above_the_floor_is_accepted_and_shown(client, web):
+def test_a_web_discount_above_the_floor_is_accepted_and_shown(runtime, client, web):
     # 60.00 - 12.00 = 48.00 incl. VAT: 40.00 net, above 2 x 10.00 x 1.5 = 30.00 (the product's floor
     # beats its category's, which would ask 60.00)
     response = client.post(f"{API}/orders", json=_order(web, "12.00"), headers=web["manager"])
@@ -260,6 +260,11 @@ def test_a_web_discount_above_the_floor_is_accepted_and_shown(client, web):
     [line] = response.json()["lines"]
     assert (line["discount"], line["net"]) == ("12.00", "40.00")
     assert [(d["source"], d["amount"]) for d in line["discounts"]] == [("manual", "12.00")]
+    with transaction(runtime.session_factory) as session:
+        confirmed = session.scalar(select(Event).where(Event.type == "OrderConfirmed"))
+        [trail] = confirmed.payload["line_discounts"]
+    assert (trail["position"], trail["discounts"][0]["amount"]) == (1, "12.00")
+    assert trail["discounts"][0]["given_by"].startswith("token:")
 
 
 def test_a_web_discount_below_the_floor_is_refused(client, web, snapshot):

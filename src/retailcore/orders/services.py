@@ -608,6 +608,13 @@ def _delivered_revenue(
     return revenue_lines(parts, currency), gross
 
 
+def _discount_trail(line_rows: Sequence[t.OrderLineRow]) -> dict[str, dict[str, Any]] | None:
+    """``OrderConfirmed`` carries each discounted line's records (source, who gave it): the log's trail
+    of the discounts an order was confirmed with."""
+    trail = [{"position": line.position, "discounts": line.discounts} for line in line_rows if line.discounts]
+    return {"OrderConfirmed": {"line_discounts": trail}} if trail else None
+
+
 def _delivered_discounts(
     line_rows: Sequence[t.OrderLineRow], delivered: dict[uuid.UUID, Decimal], currency: str, included: bool
 ) -> list[dict[str, str]]:
@@ -1018,7 +1025,7 @@ def place_order(
         assert order.total.amount == taxes.gross_total, (order.total, taxes.gross_total)
         row.state = order.state.value
         row.payment_due_at = _payment_due(company, row, None, row.ordered_at or utcnow())
-        _emit(session, ctx, row, order.pending_events)
+        _emit(session, ctx, row, order.pending_events, _discount_trail(line_rows))
         _reserve_lines(session, ctx, company, row, line_rows)
     session.flush()
     return view(session, row)
@@ -1052,7 +1059,7 @@ def confirm_order(session: Session, ctx: CommandContext, company: Company, order
     order.confirm()
     row.payment_due_at = _payment_due(company, row, payments, ctx.occurred_at or utcnow())
     _save(session, ctx, row, order, payments, line_rows)
-    _emit(session, ctx, row, order.pending_events)
+    _emit(session, ctx, row, order.pending_events, _discount_trail(line_rows))
     _reserve_lines(session, ctx, company, row, line_rows)
     session.flush()
     return view(session, row)
