@@ -83,6 +83,12 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Orders (web, marketplace): everyone reads; staff and integrations place and drive them.
     "orders:read": ALL,
     "orders:write": frozenset({Role.admin, Role.store_manager, Role.integration, Role.cashier}),
+    # A manual discount on a web, marketplace or b2b order line (never below its margin floor): managers,
+    # and integrations (a web shop sends its cart's discounts); and the manual discount limits of the
+    # tills (docs/discounts.md). Store staff read the limits.
+    "orders:discount": frozenset({Role.admin, Role.store_manager, Role.integration}),
+    "discount_policies:read": frozenset({Role.admin, Role.store_manager, Role.cashier, Role.finance}),
+    "discount_policies:write": frozenset({Role.admin}),
     # Invoices are numbered without gaps: issuing one is a finance act (or a store manager's at the desk).
     "invoices:write": frozenset({Role.admin, Role.finance, Role.store_manager, Role.integration}),
     # Gift cards and store credit (payments). Staff at the till and integrations (web shops) issue and

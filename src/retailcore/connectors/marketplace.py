@@ -576,7 +576,7 @@ def _land(
             for line in lines
         ],
     )
-    view = orders.place_order(session, ctx, company, body)
+    view = orders.place_order(session, ctx, company, body, sold_elsewhere=True)
     links.add(session, connector.id, "order", order_key, view.id)
     for line, placed in zip(lines, sorted(view.lines, key=lambda ln: ln.position), strict=True):
         links.add(session, connector.id, "line", f"{order_key}/{line.line_id}", placed.id)

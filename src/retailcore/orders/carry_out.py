@@ -32,8 +32,9 @@ ZERO = Decimal(0)
 @dataclass
 class CarryOutSale:
     """One priced POS sale. ``lines`` and ``tenders`` are what the session totals are built from:
-    lines ``{product_id, sku, category, tax_category, quantity, unit_price, discount, net, tax, gross,
-    taxes: [{code, rate_percent, base, amount}], cost, location_id}`` and tenders ``{payment_method_code,
+    lines ``{product_id, sku, category, tax_category, quantity, unit_price, discount, discounts, net, tax,
+    gross, taxes: [{code, rate_percent, base, amount}], cost, location_id}`` (``discounts``: the records
+    of :mod:`retailcore.orders.discounts`, or None) and tenders ``{payment_method_code,
     kind, gateway, amount}`` (after change); ids are UUIDs, amounts Decimals (in ``taxes``, decimal
     strings, as stored)."""
 
@@ -86,8 +87,8 @@ ORDER_COLUMNS = (
 )  # fmt: skip
 LINE_COLUMNS = (
     "id", "company_id", "order_id", "position", "product_id", "sku", "product_category", "quantity",
-    "unit_price", "discount", "tax_category", "net", "tax", "gross", "taxes", "fulfilled_quantity",
-    "cancelled_quantity", "cost", "location_id", "reservation_id",
+    "unit_price", "discount", "discounts", "tax_category", "net", "tax", "gross", "taxes",
+    "fulfilled_quantity", "cancelled_quantity", "cost", "location_id", "reservation_id",
 )  # fmt: skip
 PAYMENT_COLUMNS = (
     "id", "company_id", "order_id", "position", "kind", "payment_method_code", "gateway", "reference",
@@ -128,7 +129,7 @@ def record_carry_out(
             lines.append(
                 [
                     next(line_ids), company_id, order_id, position, line["product_id"], line["sku"],
-                    line["category"], quantity, line["unit_price"], line["discount"],
+                    line["category"], quantity, line["unit_price"], line["discount"], line["discounts"],
                     line["tax_category"], line["net"], line["tax"], line["gross"], line["taxes"],
                     quantity, ZERO, line["cost"], line["location_id"], None,
                 ]
@@ -174,6 +175,7 @@ def session_sales(session: Session, pos_session_id: uuid.UUID) -> list[CarryOutS
                     "quantity": line.quantity,
                     "unit_price": line.unit_price,
                     "discount": line.discount,
+                    "discounts": line.discounts,
                     "net": line.net,
                     "tax": line.tax,
                     "gross": line.gross,

@@ -33,6 +33,7 @@ from retailcore.core.ids import new_id
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.masterdata.tables import Company
 from retailcore.orders import tables as t
+from retailcore.orders.discounts import contra_lines, discount_net, posting_mode
 
 ZERO = Decimal(0)
 
@@ -61,6 +62,23 @@ def revenue_lines(
         }
         for (category, code), (net, tax, base) in totals.items()
     ]
+
+
+def discount_lines(
+    lines: Iterable[Mapping[str, Any]], prices_include_tax: bool, currency: str
+) -> list[dict[str, str]]:
+    """The ``discounts`` list a contra-posting company's sales event carries (decision 0050)."""
+    return contra_lines(
+        (
+            (
+                line["product_category"],
+                discount_net(Decimal(str(line["discount"])), line["taxes"], prices_include_tax, currency),
+            )
+            for line in lines
+            if line["discount"]
+        ),
+        currency,
+    )
 
 
 def take_number(session: Session, company_id: uuid.UUID, prefix: str) -> int:
@@ -118,6 +136,11 @@ def issue(
     sales = revenue_lines(
         ((line["product_category"], Decimal(str(line["net"])), line["taxes"]) for line in lines), currency
     )
+    contra = (
+        discount_lines(lines, order.prices_include_tax, currency)
+        if posting == "receivable" and posting_mode(session, company.id) == "contra"
+        else []
+    )
     invoice_id = new_id()
     event = record(
         session,
@@ -141,6 +164,7 @@ def issue(
             "tax": round_to_currency(order.tax_total, currency),
             "gross": round_to_currency(order.gross_total, currency),
             "sales": sales,
+            **({"discounts": contra} if contra else {}),
         },
         store_id=order.store_id,
     )

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -62,7 +62,14 @@ from retailcore.access.model import Principal
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.paging import keyset_page
 from retailcore.core.decimals import DecimalStr
-from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, NotFound, ValidationFailed
+from retailcore.core.errors import (
+    Conflict,
+    FieldProblem,
+    InvalidReference,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from retailcore.core.inputs import text
 from retailcore.core.money import Money
 from retailcore.eventlog.services import CommandContext, record
@@ -71,7 +78,9 @@ from retailcore.inventory import tables as i
 from retailcore.inventory.reservation_tables import Reservation
 from retailcore.masterdata.commands import CompanyScoped, Request, StoreRef
 from retailcore.masterdata.tables import Company, Customer, Location, Product, Store
+from retailcore.orders import discounts
 from retailcore.orders import tables as t
+from retailcore.orders.discounts import DiscountView
 from retailcore.orders.invoices import InvoiceView, revenue_lines, take_number
 from retailcore.orders.invoices import issue as issue_invoice
 from retailcore.orders.invoices import view as invoice_view
@@ -139,7 +148,12 @@ class LineIn(Request):
         description="marketplace and b2b: the price agreed (the marketplace's, the contract's); "
         "web prices always come from the price list.",
     )
-    discount: MoneyIn = Field(Decimal(0), description="Amount off the line, on the unit price's basis.")
+    discount: MoneyIn = Field(
+        Decimal(0),
+        description="Amount off the line, on the unit price's basis: one manual discount given by the"
+        " caller, which needs `orders:discount` and never takes the line below its margin floor"
+        " (docs/discounts.md).",
+    )
 
 
 class PlaceOrder(CompanyScoped):
@@ -216,6 +230,12 @@ class OrderLineView(BaseModel):
     quantity: DecimalStr
     unit_price: DecimalStr
     discount: DecimalStr
+    """The sum of ``discounts``."""
+    discounts: list[DiscountView] = Field(
+        default_factory=list,
+        description="Each discount of the line with its source (promotion, coupon, manual), and for a"
+        " manual one who gave it and the manager's override (docs/discounts.md).",
+    )
     tax_category: str
     net: DecimalStr
     tax: DecimalStr
@@ -225,6 +245,11 @@ class OrderLineView(BaseModel):
     cancelled_quantity: DecimalStr
     location_id: uuid.UUID | None
     reservation_id: uuid.UUID | None
+
+    @field_validator("discounts", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
 
 
 class OrderPaymentView(BaseModel):
@@ -583,6 +608,28 @@ def _delivered_revenue(
     return revenue_lines(parts, currency), gross
 
 
+def _discount_trail(line_rows: Sequence[t.OrderLineRow]) -> dict[str, dict[str, Any]] | None:
+    """``OrderConfirmed`` carries each discounted line's records (source, who gave it): the log's trail
+    of the discounts an order was confirmed with."""
+    trail = [{"position": line.position, "discounts": line.discounts} for line in line_rows if line.discounts]
+    return {"OrderConfirmed": {"line_discounts": trail}} if trail else None
+
+
+def _delivered_discounts(
+    line_rows: Sequence[t.OrderLineRow], delivered: dict[uuid.UUID, Decimal], currency: str, included: bool
+) -> list[dict[str, str]]:
+    """The discounts (net of tax) of the quantities delivered now, per category, shared like the net."""
+    parts = []
+    for line in line_rows:
+        quantity = delivered.get(line.id)
+        if not quantity or not line.discount:
+            continue
+        before, after = line.fulfilled_quantity, line.fulfilled_quantity + quantity
+        whole = discounts.discount_net(line.discount, line.taxes, included, currency)
+        parts.append((line.product_category, _share(whole, before, after, line.quantity, currency)))
+    return discounts.contra_lines(parts, currency)
+
+
 # -- sourcing ----------------------------------------------------------------------------------------
 
 
@@ -754,14 +801,36 @@ def _reserve_lines(
 
 
 def place_order(
-    session: Session, ctx: CommandContext, company: Company, body: PlaceOrder, *, channel_prices: bool = False
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    body: PlaceOrder,
+    *,
+    channel_prices: bool = False,
+    sold_elsewhere: bool = False,
 ) -> OrderView:
     """Price, tax and source the lines; unless ``confirm`` is false, reserve them and confirm the
     order. All or nothing.
 
     ``channel_prices``: a web order that was already sold elsewhere at its own prices (a Shopify order
     landed by :mod:`retailcore.connectors.shopify`) keeps the ``unit_price`` of its lines; the API's
-    own web orders never pass it, so their prices stay the price list's."""
+    own web orders never pass it, so their prices stay the price list's.
+
+    A line's ``discount`` is recorded as one manual discount given by the caller. It needs
+    ``orders:discount`` and may not take the line below its margin floor (``422 below-margin-floor``
+    naming ``lines.N.discount``, :func:`retailcore.orders.discounts.floor_breaches`), unless the order
+    was sold elsewhere (``channel_prices`` or ``sold_elsewhere``: a connector landing what a shop or a
+    marketplace already sold, with its discounts)."""
+    checked = not (channel_prices or sold_elsewhere)
+    if checked and any(line.discount for line in body.lines) and not ctx.principal.can("orders:discount"):
+        raise PermissionDenied(
+            f"role '{ctx.principal.role}' may not give a manual discount on an order",
+            problems=[
+                FieldProblem(f"lines.{n}.discount", "needs orders:discount")
+                for n, line in enumerate(body.lines)
+                if line.discount
+            ],
+        )
     currency = company.currency
     today = (ctx.occurred_at or utcnow()).date()
     if body.customer_id is not None:
@@ -873,6 +942,23 @@ def place_order(
     except NoTaxRule as error:  # pragma: no cover - checked above
         raise ValidationFailed(str(error), code="no-tax-rule") from error
     order.set_taxes(Money(taxes.tax_total, currency))
+    if checked:
+        discounts.refuse_breaches(
+            discounts.floor_breaches(
+                session,
+                company,
+                [
+                    discounts.FloorLine(
+                        f"lines.{n}.discount",
+                        line.product_id,
+                        line.quantity,
+                        taxes.line(str(line.line_id)).net,
+                    )
+                    for n, line in enumerate(order.lines)
+                    if line.discount.amount
+                ],
+            )
+        )
 
     row = t.OrderRow(
         id=order.order_id,
@@ -912,6 +998,7 @@ def place_order(
             quantity=line.quantity,
             unit_price=line.unit_price.amount,
             discount=line.discount.amount,
+            discounts=[discounts.manual(line.discount.amount, ctx.actor)] if line.discount.amount else None,
             tax_category=line.tax_category,
             net=line_tax.net,
             tax=line_tax.tax,
@@ -938,7 +1025,7 @@ def place_order(
         assert order.total.amount == taxes.gross_total, (order.total, taxes.gross_total)
         row.state = order.state.value
         row.payment_due_at = _payment_due(company, row, None, row.ordered_at or utcnow())
-        _emit(session, ctx, row, order.pending_events)
+        _emit(session, ctx, row, order.pending_events, _discount_trail(line_rows))
         _reserve_lines(session, ctx, company, row, line_rows)
     session.flush()
     return view(session, row)
@@ -972,7 +1059,7 @@ def confirm_order(session: Session, ctx: CommandContext, company: Company, order
     order.confirm()
     row.payment_due_at = _payment_due(company, row, payments, ctx.occurred_at or utcnow())
     _save(session, ctx, row, order, payments, line_rows)
-    _emit(session, ctx, row, order.pending_events)
+    _emit(session, ctx, row, order.pending_events, _discount_trail(line_rows))
     _reserve_lines(session, ctx, company, row, line_rows)
     session.flush()
     return view(session, row)
@@ -1286,7 +1373,12 @@ def fulfill(
             )
             line_row.cost += sum(moved.values, Decimal(0))
     _save(session, ctx, row, order, payments, line_rows)
-    extra = {"OrderFulfilled": {"sales": sales, "paid_amount": str(applied), "due_amount": str(due)}}
+    fulfilled: dict[str, Any] = {"sales": sales, "paid_amount": str(applied), "due_amount": str(due)}
+    if discounts.posting_mode(session, company.id) == "contra":
+        contra = _delivered_discounts(line_rows, delivered, row.currency, row.prices_include_tax)
+        if contra:
+            fulfilled["discounts"] = contra
+    extra = {"OrderFulfilled": fulfilled}
     _emit(session, ctx, row, order.pending_events, extra)
     session.flush()
     return view(session, row)
@@ -1512,6 +1604,7 @@ def view(session: Session, row: t.OrderRow) -> OrderView:
                 "tax": money(line.tax),
                 "gross": money(line.gross),
                 "discount": money(line.discount),
+                "discounts": discounts.records_of(money(line.discount), line.discounts),
                 "cost": money(line.cost),
             }
         )

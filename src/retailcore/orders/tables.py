@@ -161,6 +161,12 @@ class OrderLineRow(IdMixin, Base):
     quantity: Mapped[Decimal] = mapped_column(Quantity())
     unit_price: Mapped[Decimal] = mapped_column(Amount())
     discount: Mapped[Decimal] = mapped_column(Amount())
+    """The sum of :attr:`discounts`, on the unit price's basis."""
+    discounts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    """Each discount the line got, with its source (:mod:`retailcore.orders.discounts`): ``[{source,
+    code, amount, promotion_id, given_by, override: {by, reason}}]``, amounts as decimal strings. Null
+    when the line has none, and on lines written before the records existed (a bare ``discount`` there
+    reads as one manual discount)."""
     tax_category: Mapped[str] = mapped_column(String(32))
     net: Mapped[Decimal] = mapped_column(Amount())
     tax: Mapped[Decimal] = mapped_column(Amount())
@@ -244,3 +250,40 @@ class InvoiceRow(IdMixin, Base):
     event_id: Mapped[uuid.UUID]
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(128))
+
+
+class DiscountPolicyRow(IdMixin, TimestampsMixin, Base):
+    """The most a cashier may take off a POS line by hand, per company (``store_id`` null) or per store
+    (which beats the company's). Beyond it the line needs a manager's override; a store manager's or an
+    admin's own sale needs none. Both limits null, or no policy: no limit."""
+
+    __tablename__ = "discount_policies"
+    __table_args__ = (
+        UniqueConstraint("company_id", "store_id"),
+        # At most 100 is the request's check: amounts are scaled integers on SQLite.
+        CheckConstraint("max_percent IS NULL OR max_percent >= 0", name="max_percent"),
+        CheckConstraint("max_amount IS NULL OR max_amount >= 0", name="max_amount"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), index=True)
+    store_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("stores.id"))
+    max_percent: Mapped[Decimal | None] = mapped_column(Amount())
+    """Percent of the line's amount (quantity x unit price)."""
+    max_amount: Mapped[Decimal | None] = mapped_column(Amount())
+    """Amount per line, on the unit price's basis."""
+    updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class DiscountSettingsRow(Base):
+    """How a company posts the discounts it gives (decision 0050): ``net`` (revenue credited net of
+    them, the default when the company has no row) or ``contra`` (revenue before discounts, the
+    discounts debited to the ``sales_discounts`` account)."""
+
+    __tablename__ = "discount_settings"
+    __table_args__ = (CheckConstraint("posting IN ('net', 'contra')", name="posting"),)
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), primary_key=True)
+    posting: Mapped[str] = mapped_column(String(8), default="net")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(default=1)

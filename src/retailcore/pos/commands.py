@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.inputs import Instant, Text, text
 from retailcore.masterdata.commands import Code, CompanyScoped, Name, Request, StoreRef
+from retailcore.orders.discounts import OverrideIn
 from retailcore.returns.tables import CONDITIONS, REASONS
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
@@ -46,7 +47,13 @@ class SaleLineIn(Request):
     """Gross when the product's taxes are price-included, net otherwise. A refund line with
     ``refund_of`` is refunded at the original line's prices: its own unit price is not used."""
     discount: Money = Decimal(0)
-    """Amount off the line (same basis as the unit price)."""
+    """Amount off the line given by hand (same basis as the unit price): recorded as one manual
+    discount, given by the caller."""
+    override: OverrideIn | None = Field(
+        None,
+        description="A manual discount beyond the cashier's limit (docs/discounts.md): the store manager"
+        " who approved it (`by`, a user name) and why. Not needed on a store manager's or admin's sale.",
+    )
     refund_of: uuid.UUID | None = Field(
         None,
         description="A refund line: the original order line (a POS sale of any store, or a delivered"
@@ -69,6 +76,8 @@ class SaleLineIn(Request):
     def _signed(self) -> SaleLineIn:
         if self.quantity > 0 and self.refund_of is not None:
             raise ValueError("refund_of: only a refund line (negative quantity) refers to an original line")
+        if self.override is not None and not self.discount:
+            raise ValueError("override: only a line with a discount needs one")
         return self
 
     @property

@@ -60,6 +60,7 @@ from retailcore.inventory.services import STOCK_ROLE, MoveLine, move_stock
 from retailcore.inventory.tables import StockMove
 from retailcore.masterdata.tables import Company, Customer, Location, PaymentMethod, Product, Store
 from retailcore.monitoring import services as monitoring
+from retailcore.orders import discounts
 from retailcore.orders.carry_out import CarryOutSale, known_client_uuids, record_carry_out, session_sales
 from retailcore.orders.invoices import issue as issue_invoice
 from retailcore.orders.tables import OrderRow
@@ -305,6 +306,10 @@ def _sale_totals(totals: Totals, sale: CarryOutSale) -> None:
         category = _total(totals, "category", line["category"])
         category["net"] += line["net"]
         category["tax"] += line["tax"]
+        if line["discount"]:  # a category's ``amount``: its discounts net of tax (contra posting)
+            category["amount"] += discounts.discount_net(
+                line["discount"], line["taxes"], sale.prices_include_tax, sale.currency
+            )
         for tax in line["taxes"]:
             by_code = _total(totals, "tax", tax["code"])
             by_code["tax"] += Decimal(tax["amount"])
@@ -388,7 +393,12 @@ class _Context:
     """What every sale of a batch needs, loaded once."""
 
     def __init__(
-        self, session: Session, pos_session: PosSession, batch: Sequence[c.SaleIn], now: dt.datetime
+        self,
+        session: Session,
+        pos_session: PosSession,
+        batch: Sequence[c.SaleIn],
+        now: dt.datetime,
+        principal: Principal | None = None,
     ) -> None:
         company = session.get(Company, pos_session.company_id)
         store = session.get(Store, pos_session.store_id)
@@ -415,6 +425,18 @@ class _Context:
         """The original order lines the batch's refund lines name."""
         self._session = session
         self._policy: Any = None
+        # Manual discounts: the cashier's limit and the overriding users, read only for a batch that
+        # has discounts (most lines have none: nothing more to read).
+        self.unlimited = principal is None or principal.role in discounts.UNLIMITED_ROLES
+        self.discount_limit: discounts.Limit | None = None
+        self.overriders: dict[str, str | None] = {}
+        self.overrides: list[dict[str, Any]] = []
+        """The batch's manual discounts a manager approved, for the ingest event."""
+        if any(line.discount for sale in batch for line in sale.lines):
+            if not self.unlimited:
+                self.discount_limit = discounts.limit_for(session, company.id, store.id)
+            named = {line.override.by for sale in batch for line in sale.lines if line.override is not None}
+            self.overriders = discounts.overriders(session, company.id, store.id, named)
         product_ids = {line.product_id for sale in batch for line in sale.lines}
         # Columns, not ORM objects: a batch touches hundreds of products and needs four fields of each.
         self.products: dict[uuid.UUID, _Item] = {}
@@ -548,7 +570,12 @@ def _booking_day(ctx: _Context, index: int, sold_at: dt.datetime) -> tuple[dt.da
 
 
 def _price_sale(
-    ctx: _Context, index: int, sale: c.SaleIn, order_id: uuid.UUID, credit: Decimal | None = None
+    ctx: _Context,
+    index: int,
+    sale: c.SaleIn,
+    order_id: uuid.UUID,
+    credit: Decimal | None = None,
+    actor: str = "",
 ) -> CarryOutSale:
     """Tax the sale, check its payments and give change: the sale as it will be recorded.
 
@@ -573,9 +600,17 @@ def _price_sale(
         if item.tax_category not in ctx.rules:
             raise _refuse(index, "lines", str(NoTaxRule(item.tax_category)), code="no-tax-rule")
         discount = line.discount
-        gross = round_to_currency(line.quantity * line.unit_price, currency) - discount
+        amount = round_to_currency(line.quantity * line.unit_price, currency)
+        gross = amount - discount
         if gross < 0 or (discount and round_to_currency(discount, currency) != discount):
             raise _refuse(index, f"lines.{n}.discount", "the discount is invalid for this line")
+        if discount:
+            refused = discounts.check_manual(
+                ctx.discount_limit, ctx.unlimited, amount, discount, line.override, ctx.overriders
+            )
+            if refused is not None:
+                where, message = refused
+                raise _refuse(index, f"lines.{n}.{where}", message, code="discount-refused")
         items.append(item)
         grosses.append(gross)
     taxed_lines = _tax(ctx, items, grosses)
@@ -583,8 +618,19 @@ def _price_sale(
     included: set[bool] = set()
     net_total = tax_total = gross = ZERO
     stock_id = ctx.stock.id
-    for (_, line), item, taxed in zip(selling, items, taxed_lines, strict=True):
+    for (n, line), item, taxed in zip(selling, items, taxed_lines, strict=True):
         included |= item.price_included
+        if line.override is not None:
+            ctx.overrides.append(
+                {
+                    "client_uuid": str(sale.client_uuid),
+                    "line": n,
+                    "discount": line.discount,
+                    "by": line.override.by,
+                    "reason": line.override.reason,
+                    "given_by": actor,
+                }
+            )
         tax = taxed.tax
         net_total += taxed.net
         tax_total += tax
@@ -598,6 +644,9 @@ def _price_sale(
                 "quantity": line.quantity,
                 "unit_price": line.unit_price,
                 "discount": line.discount,
+                "discounts": (
+                    [discounts.manual(line.discount, actor, line.override)] if line.discount else None
+                ),
                 "net": taxed.net,
                 "tax": tax,
                 "gross": taxed.gross,
@@ -854,7 +903,7 @@ def ingest_batch(
         rescue = _rescue_session(session, ctx, named.terminal_id)
         target = get_session(session, ctx.principal, rescue.id, lock=True)
 
-    loaded = _Context(session, target, [sale for _, sale in fresh], _now(ctx))
+    loaded = _Context(session, target, [sale for _, sale in fresh], _now(ctx), ctx.principal)
     # All or nothing. Refunds (and the refund lines of exchanges) first: claimed on the returns counter,
     # which prices them at their original lines' shares, before an exchange's sale part is priced
     # against that value. A refusal afterwards rolls the claim back with the rest of the batch.
@@ -875,7 +924,12 @@ def ingest_batch(
             priced.append((None, refund))
             continue
         selling = _price_sale(
-            loaded, index, sale, next(next_order), credit=refund.gross if refund is not None else None
+            loaded,
+            index,
+            sale,
+            next(next_order),
+            credit=refund.gross if refund is not None else None,
+            actor=ctx.actor,
         )
         if refund is not None:
             pos_refunds.settle_exchange(loaded, refund, selling.gross)
@@ -932,6 +986,8 @@ def ingest_batch(
             "refunds": [str(refund.request.client_uuid) for refund in refunds],
             "exchanges": [str(refund.request.client_uuid) for refund in refunds if refund.exchange],
             "duplicates": duplicates,
+            # Manual discounts beyond the cashier's limit, each with the manager who approved it and why.
+            **({"discount_overrides": loaded.overrides} if loaded.overrides else {}),
         },
         store_id=target.store_id,
     )
@@ -1196,6 +1252,11 @@ def close_session(
         if r.kind == "cogs" and r.amount:
             category, _, role = r.key.partition("|")
             cogs.append({"product_category": category, "stock_role": role, "cost": r.amount})
+    contra = (
+        discounts.contra_lines(((r.key, r.amount) for r in rows if r.kind == "category"), company.currency)
+        if discounts.posting_mode(session, company.id) == "contra"
+        else []
+    )
     invoice_payments = sum((r.amount for r in rows if r.kind == "receivable"), ZERO)
     gift_cards_sold = sum((r.amount for r in rows if r.kind == "gift_cards"), ZERO)
     pos_session.state = "closed"
@@ -1214,6 +1275,7 @@ def close_session(
         "channel": "pos",
         "session_id": pos_session.id,
         "sales": sales,
+        **({"discounts": contra} if contra else {}),
         "tenders": tenders,
         "cogs": cogs,
         "invoice_payments": invoice_payments or None,

@@ -80,6 +80,8 @@ class PosSessionTotal(IdMixin, Base):
     tax: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
     tax_base: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
     amount: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
+    """Tenders, COGS, receivable, gift cards: their amount. Category: the discounts given on the
+    category's lines, net of tax (posted apart when the company posts discounts to contra-revenue)."""
 
 
 class PosCashMovement(IdMixin, Base):

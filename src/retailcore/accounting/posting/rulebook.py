@@ -67,6 +67,19 @@ def _sales(label: str) -> list[dict[str, Any]]:
     return [
         _line("credit", "sales_revenue", "net", f"{label} {{product_category}}", "sales"),
         _line("credit", "output_tax", "tax", f"{label} tax {{tax_code}}", "sales"),
+        *_discount_lines(label),
+    ]
+
+
+def _discount_lines(label: str) -> list[dict[str, Any]]:
+    """A company posting discounts to contra-revenue (``discount_settings.posting`` is ``contra``,
+    decision 0050) sends a ``discounts`` list ``[{product_category, amount}]`` (the discounts net of
+    tax): revenue is credited what the goods were worth before them and ``sales_discounts`` debited the
+    discounts, so the two add up to the net revenue. Net posting sends no list: these lines write
+    nothing."""
+    return [
+        _line("credit", "sales_revenue", "amount", f"{label} discounts {{product_category}}", "discounts"),
+        _line("debit", "sales_discounts", "amount", f"{label} discounts {{product_category}}", "discounts"),
     ]
 
 
