@@ -1,8 +1,9 @@
 """The sweeps of what is due: unpaid orders cancelled, expired reservations let go, gift cards past
 their last day expired (breakage per the company's policy), approved promotions moved to active and
 expired as their local times come and approved price changes applied (decision 0048), per company;
-then the connectors' failed messages whose backoff has run out are retried (:func:`retry_connector_messages`), and the Shopify
-connectors set to ``"stock_push": "sweep"`` push the availability that changed (:func:`push_connector_stock`).
+then the connectors' failed messages whose backoff has run out are retried
+(:func:`retry_connector_messages`), and the Shopify connectors set to ``"stock_push": "sweep"`` push
+the availability that changed (:func:`push_connector_stock`).
 
 ``retailcore orders sweep`` runs them once; ``retailcore serve`` runs them every
 ``sweep_interval_seconds`` on a thread of its own (:func:`sweeping`, the API's lifespan). Each company

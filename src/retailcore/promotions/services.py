@@ -472,7 +472,7 @@ def _targets_meet(session: Session, a: PromotionRow, b: PromotionRow) -> bool:
     if pa & pb or ca & cb:
         return True
     categories = dict(
-        session.execute(select(Product.id, Product.category).where(Product.id.in_(pa | pb))).tuples().all()
+        session.execute(select(Product.id, Product.category).where(Product.id.in_(pa | pb))).all()
         if pa | pb
         else []
     )
