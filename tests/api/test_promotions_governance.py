@@ -4,11 +4,20 @@ overrides, exclusive overlaps, the sweep's scheduled activation, governed price 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 from apitools import API, assert_problem, events
 
 from retailcore.entrypoints.sweeps import sweep_companies
+from retailcore.promotions.book import book_for
+from retailcore.promotions.tables import PromotionRow
+
+
+def book_codes(runtime, company):
+    with runtime.session_factory() as session:
+        return [p.code for p in book_for(session, uuid.UUID(company["id"])).promotions]
+
 
 VAT_20 = {"code": "FR-VAT-20", "name": "VAT 20%", "rate_percent": "20"}
 
@@ -66,8 +75,6 @@ def state_of(client, headers, promotion_id):
 
 
 def promotion_events(runtime, promotion_id):
-    import uuid
-
     return [e.type for e in events(runtime, aggregate_id=uuid.UUID(promotion_id))]
 
 
@@ -78,6 +85,10 @@ def test_draft_submit_and_approve_by_another_person(client, runtime, company, pr
     assert created["product_ids"] == [products["TEA"]["id"]]
     assert created["channels"] == ["pos", "web"]
     url = f"{API}/promotions/{created['id']}"
+    with runtime.session_factory() as session:
+        rule = session.get(PromotionRow, uuid.UUID(created["id"])).rule
+    assert rule == {"percent": "10", "product_ids": [products["TEA"]["id"]], "categories": []}
+    assert book_codes(runtime, company) == []
 
     sent = client.post(f"{url}/submit", headers=people["ann"])
     assert sent.json()["state"] == "submitted"
@@ -104,6 +115,7 @@ def test_draft_submit_and_approve_by_another_person(client, runtime, company, pr
         "PromotionApproved",
         "PromotionActivated",
     ]
+    assert book_codes(runtime, company) == ["TEA10"]
     listed = client.get(f"{API}/promotions", params={"state": "active"}, headers=people["cashier"]).json()
     assert [row["code"] for row in listed["items"]] == ["TEA10"]
 
@@ -271,6 +283,8 @@ def test_the_sweep_activates_and_expires_scheduled_promotions(client, runtime, c
     )
     approved = client.post(f"{API}/promotions/{created['id']}/approve", json={}, headers=people["bob"])
     assert approved.json()["state"] == "scheduled"
+    # Pricing does not wait for the sweep: a scheduled promotion is in the book, the engine checks the time.
+    assert book_codes(runtime, company) == ["XMAS"]
 
     before_start = sweep_companies(
         runtime.session_factory, now=dt.datetime(2199, 12, 23, 23, 0, tzinfo=dt.UTC)
@@ -284,6 +298,7 @@ def test_the_sweep_activates_and_expires_scheduled_promotions(client, runtime, c
     ended = sweep_companies(runtime.session_factory, now=dt.datetime(2199, 12, 27, 0, 0, tzinfo=dt.UTC))
     assert ended[0].promotions_expired == ["XMAS"]
     assert state_of(client, people["ann"], created["id"])[0] == "expired"
+    assert book_codes(runtime, company) == []
     assert promotion_events(runtime, created["id"])[-2:] == ["PromotionActivated", "PromotionExpired"]
 
 

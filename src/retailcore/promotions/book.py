@@ -10,11 +10,12 @@ margin floors callers hand the engine.
   cached per company and process; each call first reads a cheap stamp (count, latest ``updated_at`` and
   sum of versions of those rows), so a promotion approved, edited or expired in another process is seen
   on the next call.
-* :func:`floor_amounts`: per product, the least a unit may come to: cost x (1 + floor), the product's
-  floor beating its category's, plus the price-included taxes when prices include them. Cost is the
-  product's current unit cost by its own cost method (standard: the standard cost; average and FIFO:
-  the company's stock value over quantity, or the last unit cost when out of stock), as inventory values
-  the next unit (:func:`retailcore.inventory.services.current_unit_cost`), decision 0048.
+* :func:`floors` and :func:`floor_amounts`: per product, the least a unit may come to: cost x
+  (1 + floor), the product's floor beating its category's, plus the price-included taxes when prices
+  include them. Cost is the product's current unit cost by its own cost method (standard: the
+  standard cost; average and FIFO: the company's stock value over quantity, or the last unit cost when
+  out of stock), as inventory values the next unit
+  (:func:`retailcore.inventory.services.current_unit_cost`), decision 0048.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.inventory.services import current_unit_cost
 from retailcore.inventory.tables import ProductCost
-from retailcore.masterdata.tables import Product
+from retailcore.masterdata.tables import Company, Product
 from retailcore.pricing.taxes import TaxSpec
 from retailcore.promotions.engine import PromotionBook
 from retailcore.promotions.model import BundleComponent, Promotion, Target, Tier, Window
@@ -249,22 +250,23 @@ def unit_costs(
     return result
 
 
-def floor_amounts(
+def floors(
     session: Session,
-    company_id: uuid.UUID,
+    company: Company | uuid.UUID,
     products: Iterable[Product],
     *,
     tax_rules: Mapping[str, list[TaxSpec]] | None = None,
 ) -> dict[uuid.UUID, Floor]:
-    """The floors of the products that have one (others are absent). ``tax_rules`` (from
-    :func:`retailcore.pricing.taxes.load_tax_rules`): when a product's taxes are price-included, the
-    floor is raised by them, so it compares with prices that include tax."""
+    """The floors of the products that have one (others are absent), with where each comes from.
+    ``tax_rules`` (from :func:`retailcore.pricing.taxes.load_tax_rules`): when a product's taxes are
+    price-included, the floor is raised by them, so it compares with prices that include tax."""
+    company_id = company.id if isinstance(company, Company) else company
     products = list(products)
     if not products:
         return {}
-    floors = list(session.scalars(select(MarginFloor).where(MarginFloor.company_id == company_id)))
-    by_product = {f.product_id: f.floor for f in floors if f.product_id is not None}
-    by_category = {f.category: f.floor for f in floors if f.category is not None}
+    rows = list(session.scalars(select(MarginFloor).where(MarginFloor.company_id == company_id)))
+    by_product = {f.product_id: f.floor for f in rows if f.product_id is not None}
+    by_category = {f.category: f.floor for f in rows if f.category is not None}
     wanted = [p for p in products if p.id in by_product or p.category in by_category]
     costs = unit_costs(session, company_id, wanted)
     result = {}
@@ -282,3 +284,18 @@ def floor_amounts(
             product.id, fraction, source, costs[product.id], net, net * (1 + included / 100)
         )
     return result
+
+
+def floor_amounts(
+    session: Session,
+    company: Company | uuid.UUID,
+    products: Iterable[Product],
+    *,
+    tax_rules: Mapping[str, list[TaxSpec]] | None = None,
+) -> dict[uuid.UUID, Decimal]:
+    """Per product with a floor, the least a unit may come to: what
+    :attr:`retailcore.promotions.model.BasketLine.floor_amount` takes (see :func:`floors`)."""
+    return {
+        product_id: floor.amount
+        for product_id, floor in floors(session, company, products, tax_rules=tax_rules).items()
+    }

@@ -76,7 +76,7 @@ from retailcore.promotions.book import (
     IN_FORCE,
     book_for,
     fields_of,
-    floor_amounts,
+    floors,
     rule_of,
     to_model,
     unit_costs,
@@ -571,13 +571,13 @@ def floor_breaches(session: Session, company: Company, row: PromotionRow) -> lis
         session, company.id, set(promotion_fields["product_ids"]), set(promotion_fields["categories"])
     )
     rules = load_tax_rules(session, company.id, company.tax_jurisdiction)
-    floors = floor_amounts(session, company.id, products, tax_rules=rules)
-    products = [p for p in products if p.id in floors]
+    found = floors(session, company.id, products, tax_rules=rules)
+    products = [p for p in products if p.id in found]
     prices = _lowest_prices(session, company, row, products)
     promotion = to_model(row)
     breaches = []
     for product in products:
-        floor = floors[product.id]
+        floor = found[product.id]
         line = BasketLine(
             key=product.sku,
             product_id=product.id,
@@ -1146,7 +1146,7 @@ def quote(session: Session, principal: Principal, company: Company, body: c.Pric
             problems=[FieldProblem("lines", "taxes mix price-included and excluded")],
         )
     prices_include_tax = included == {True}
-    floors = floor_amounts(
+    line_floors = floors(
         session, company.id, products.values(), tax_rules=rules if prices_include_tax else None
     )
     costs = unit_costs(session, company.id, products.values())
@@ -1179,7 +1179,7 @@ def quote(session: Session, principal: Principal, company: Company, body: c.Pric
                 quantity=line.quantity,
                 unit_price=quotes[n].unit_price,
                 manual_discount=line.manual_discount,
-                floor_amount=floors[line.product_id].amount if line.product_id in floors else None,
+                floor_amount=line_floors[line.product_id].amount if line.product_id in line_floors else None,
             )
             for n, line in enumerate(body.lines)
         ),
@@ -1206,7 +1206,7 @@ def quote(session: Session, principal: Principal, company: Company, body: c.Pric
         request = body.lines[int(p.key)]
         taxed = taxes.line(p.key)
         unit_cost = costs[request.product_id]
-        floor = floors.get(request.product_id)
+        floor = line_floors.get(request.product_id)
         lines.append(
             c.QuoteLineView(
                 product_id=request.product_id,
