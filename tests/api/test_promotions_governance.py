@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from zoneinfo import ZoneInfo
 
 import pytest
 from apitools import API, assert_problem, events
@@ -526,3 +527,48 @@ def test_a_quote_shows_the_discount_taxes_margin_and_floor(
         headers=people["cashier"],
     )
     assert_problem(unknown, 422, fields=("lines.0.product_id",))
+
+
+def test_a_scheduled_promotion_prices_baskets_from_its_local_start_before_any_sweep(
+    client, admin, company, products, people, store_factory
+):
+    store = store_factory("S1")  # Europe/Paris unless told otherwise
+    rule = {"company_id": company["id"], "jurisdiction": "FR", "tax_category": "standard", "taxes": [VAT_20]}
+    assert client.post(f"{API}/tax-rules", json=rule, headers=admin).status_code == 201
+    created = submitted(
+        client,
+        people["ann"],
+        promotion(company, "NYE", percent="20", starts_at="2199-12-31T18:00", ends_at="2199-12-31T23:00"),
+    )
+    approved = client.post(f"{API}/promotions/{created['id']}/approve", json={}, headers=people["bob"])
+    assert approved.json()["state"] == "scheduled"
+    zone = client.get(f"{API}/stores/{store['id']}", headers=admin).json()["timezone"]
+    offset = dt.datetime(2199, 12, 31, tzinfo=ZoneInfo(zone)).utcoffset()
+
+    def quoted(local):
+        moment = (dt.datetime(2199, 12, 31, *local) - offset).replace(tzinfo=dt.UTC)
+        body = {
+            "channel": "pos",
+            "store_id": store["id"],
+            "at": moment.isoformat(),
+            "lines": [{"product_id": products["TEA"]["id"], "quantity": "1"}],
+        }
+        response = client.post(f"{API}/pricing/quote", json=body, headers=people["cashier"])
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    assert quoted((17, 59))["promotions"] == []
+    in_force = quoted((18, 0))
+    assert in_force["promotions"] == ["NYE"] and in_force["gross"] == "8.00"
+    assert in_force["local_time"] == "2199-12-31T18:00:00"
+    assert quoted((23, 0))["promotions"] == []
+
+
+def test_drafting_honours_the_idempotency_key(client, company, people, snapshot):
+    headers = {**people["ann"], "Idempotency-Key": "promo-1"}
+    first = client.post(f"{API}/promotions", json=promotion(company, percent="10"), headers=headers)
+    before = snapshot()
+    again = client.post(f"{API}/promotions", json=promotion(company, percent="10"), headers=headers)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert snapshot() == before
