@@ -119,6 +119,8 @@ def test_draft_submit_and_approve_by_another_person(client, runtime, company, pr
     assert book_codes(runtime, company) == ["TEA10"]
     listed = client.get(f"{API}/promotions", params={"state": "active"}, headers=people["cashier"]).json()
     assert [row["code"] for row in listed["items"]] == ["TEA10"]
+    in_force = client.get(f"{API}/promotions", params={"state": "approved"}, headers=people["cashier"]).json()
+    assert [row["code"] for row in in_force["items"]] == ["TEA10"]
 
 
 def test_only_drafts_and_rejected_ones_change_and_rejecting_says_why(
@@ -518,6 +520,11 @@ def test_a_quote_shows_the_discount_taxes_margin_and_floor(
         and plain["lines"][0]["below_floor"] is True
         and plain["below_floor"] is True
     )
+    # The customer leaves the group: its quote loses the promotion.
+    moved = client.patch(f"{API}/customers/{customer['id']}", json={"customer_group": None}, headers=admin)
+    assert moved.status_code == 200 and moved.json()["customer_group"] is None
+    left = client.post(f"{API}/pricing/quote", json=body, headers=people["cashier"]).json()
+    assert left["customer_group"] is None and left["promotions"] == []
     unknown = client.post(
         f"{API}/pricing/quote",
         json={

@@ -97,8 +97,20 @@ def _canonical(value: Decimal) -> str:
 # -- reading -----------------------------------------------------------------------------------------
 
 
-def get_promotion(session: Session, principal: Principal, promotion_id: uuid.UUID) -> PromotionRow:
-    row = session.get(PromotionRow, promotion_id)
+def get_promotion(
+    session: Session, principal: Principal, promotion_id: uuid.UUID, *, lock: bool = False
+) -> PromotionRow:
+    """The promotion, if the caller sees its company; ``lock``: locked for this transaction
+    (PostgreSQL) and read as the transaction that held it left it, so two decisions never both pass."""
+    if lock:
+        row = session.scalar(
+            select(PromotionRow)
+            .where(PromotionRow.id == promotion_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    else:
+        row = session.get(PromotionRow, promotion_id)
     if row is None or not principal.sees_company(row.company_id):
         raise NotFound(f"no promotion {promotion_id}")
     return row
@@ -114,8 +126,12 @@ def promotion_by_code(session: Session, company: Company, code: str) -> Promotio
 
 
 def promotions_query(company_id: uuid.UUID, state: str | None = None) -> Select[Any]:
+    """The company's promotions; ``state`` ``approved`` means every approved one not expired
+    (``scheduled`` and ``active``: an approval lands in one of them)."""
     query = select(PromotionRow).where(PromotionRow.company_id == company_id)
-    if state is not None:
+    if state == "approved":
+        query = query.where(PromotionRow.state.in_(IN_FORCE))
+    elif state is not None:
         query = query.where(PromotionRow.state == state)
     return query
 
@@ -333,7 +349,7 @@ def update_promotion(
 ) -> PromotionRow:
     """Change a draft or rejected promotion (PATCH); a rejected one becomes a draft again. Records
     ``PromotionChanged`` with the fields before and after."""
-    row = get_promotion(session, ctx.principal, promotion_id)
+    row = get_promotion(session, ctx.principal, promotion_id, lock=True)
     _expect_version("promotion", row, expected_version)
     _transition("promotion", row, EDITABLE, "changed")
     sent = {name: getattr(body, name) for name in body.model_fields_set}
@@ -388,7 +404,7 @@ def update_promotion(
 def submit_promotion(
     session: Session, ctx: CommandContext, promotion_id: uuid.UUID, *, expected_version: int | None = None
 ) -> PromotionRow:
-    row = get_promotion(session, ctx.principal, promotion_id)
+    row = get_promotion(session, ctx.principal, promotion_id, lock=True)
     _expect_version("promotion", row, expected_version)
     _transition("promotion", row, EDITABLE, "submitted")
     row.state, row.submitted_by, row.submitted_at = "submitted", ctx.actor, utcnow()
@@ -410,7 +426,7 @@ def submit_promotion(
 def reject_promotion(
     session: Session, ctx: CommandContext, promotion_id: uuid.UUID, body: c.ReasonRequired
 ) -> PromotionRow:
-    row = get_promotion(session, ctx.principal, promotion_id)
+    row = get_promotion(session, ctx.principal, promotion_id, lock=True)
     _transition("promotion", row, ("submitted",), "rejected")
     row.state, row.decided_by, row.decided_at, row.decision_reason = (
         "rejected",
@@ -619,7 +635,11 @@ def approve_promotion(
     """Approve a submitted promotion (module docstring); with ``override``, over a margin-floor breach.
     Records ``PromotionApproved`` and, when it is in force at once, ``PromotionActivated``."""
     now = now or utcnow()
-    row = get_promotion(session, ctx.principal, promotion_id)
+    row = get_promotion(session, ctx.principal, promotion_id, lock=True)
+    if row.stacking == "exclusive":
+        # Exclusive approvals of a company one at a time: two overlapping ones approved at once would
+        # each miss the other (the check reads approved rows only).
+        session.execute(select(Company.id).where(Company.id == row.company_id).with_for_update())
     if override:
         if not ctx.principal.can("promotions:override"):
             raise PermissionDenied(
@@ -826,8 +846,18 @@ def delete_floor(
 # -- governed price changes --------------------------------------------------------------------------
 
 
-def get_price_change(session: Session, principal: Principal, change_id: uuid.UUID) -> PriceChange:
-    row = session.get(PriceChange, change_id)
+def get_price_change(
+    session: Session, principal: Principal, change_id: uuid.UUID, *, lock: bool = False
+) -> PriceChange:
+    if lock:
+        row = session.scalar(
+            select(PriceChange)
+            .where(PriceChange.id == change_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    else:
+        row = session.get(PriceChange, change_id)
     if row is None or not principal.sees_company(row.company_id):
         raise NotFound(f"no price change {change_id}")
     return row
@@ -901,7 +931,7 @@ def update_price_change(
     *,
     expected_version: int | None = None,
 ) -> PriceChange:
-    row = get_price_change(session, ctx.principal, change_id)
+    row = get_price_change(session, ctx.principal, change_id, lock=True)
     _expect_version("price change", row, expected_version)
     _transition("price change", row, EDITABLE, "changed")
     sent = {name: getattr(body, name) for name in body.model_fields_set}
@@ -943,7 +973,7 @@ def update_price_change(
 def submit_price_change(
     session: Session, ctx: CommandContext, change_id: uuid.UUID, *, expected_version: int | None = None
 ) -> PriceChange:
-    row = get_price_change(session, ctx.principal, change_id)
+    row = get_price_change(session, ctx.principal, change_id, lock=True)
     _expect_version("price change", row, expected_version)
     _transition("price change", row, EDITABLE, "submitted")
     row.state, row.submitted_by, row.submitted_at = "submitted", ctx.actor, utcnow()
@@ -957,7 +987,7 @@ def submit_price_change(
 def reject_price_change(
     session: Session, ctx: CommandContext, change_id: uuid.UUID, body: c.ReasonRequired
 ) -> PriceChange:
-    row = get_price_change(session, ctx.principal, change_id)
+    row = get_price_change(session, ctx.principal, change_id, lock=True)
     _transition("price change", row, ("submitted",), "rejected")
     row.state, row.decided_by, row.decided_at, row.decision_reason = (
         "rejected",
@@ -981,7 +1011,7 @@ def approve_price_change(
 ) -> PriceChange:
     """Approve a submitted change (four eyes); applied at once when already due, else by the sweep."""
     now = now or utcnow()
-    row = get_price_change(session, ctx.principal, change_id)
+    row = get_price_change(session, ctx.principal, change_id, lock=True)
     _transition("price change", row, ("submitted",), "approved")
     _four_eyes("price change", row, ctx, "approve")
     row.state, row.decided_by, row.decided_at, row.decision_reason = "approved", ctx.actor, now, body.reason
@@ -1067,7 +1097,14 @@ def sweep(session: Session, ctx: CommandContext, company: Company, now: dt.datet
     approved price changes that are due (oldest first)."""
     done = Swept()
     span = _local_span(session, company.id, now)
-    for row in session.scalars(_due_promotions(session, company.id, now).order_by(PromotionRow.code)):
+    # Locked, and read as left by a sweep of another process that held them: each move is recorded once.
+    due = (
+        _due_promotions(session, company.id, now)
+        .order_by(PromotionRow.code)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    for row in list(session.scalars(due)):
         phase = _phase(row, span)
         if phase == row.state:
             continue
@@ -1080,9 +1117,13 @@ def sweep(session: Session, ctx: CommandContext, company: Company, now: dt.datet
         elif phase == "expired":
             _record_phase(session, ctx, row, "PromotionExpired")
             done.expired.append(row.code)
-    for change in session.scalars(
-        _due_changes(company.id, now).order_by(PriceChange.effective_at, PriceChange.id)
-    ):
+    changes = (
+        _due_changes(company.id, now)
+        .order_by(PriceChange.effective_at, PriceChange.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    for change in list(session.scalars(changes)):
         apply_price_change(session, ctx, change, now)
         done.price_changes.append(change.id)
     return done
