@@ -15,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.adapters.paging import keyset_page
-from retailcore.core.inputs import Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.entrypoints.api.routers.pricing import IfMatch, _if_match
 from retailcore.eventlog.services import CommandContext
@@ -55,7 +54,7 @@ class FloorQuery(BaseModel):
 
     company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     limit: int = Field(100, ge=1, le=500)
-    cursor: Text | None = Field(None, description="The `next_cursor` of the previous page.")
+    cursor: uuid.UUID | None = Field(None, description="The `next_cursor` of the previous page.")
 
 
 class FloorPage(BaseModel):

@@ -211,7 +211,7 @@ class PriceChangeQuery(BaseModel):
     state: c.PriceChangeState | None = None
     price_list_id: uuid.UUID | None = None
     limit: int = Field(50, ge=1, le=500)
-    cursor: Text | None = Field(None, description="The `next_cursor` of the previous page.")
+    cursor: uuid.UUID | None = Field(None, description="The `next_cursor` of the previous page.")
 
 
 class PriceChangePage(BaseModel):
