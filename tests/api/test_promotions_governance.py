@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 from apitools import API, assert_problem, events
 
+from retailcore.adapters.db import transaction
 from retailcore.entrypoints.sweeps import sweep_companies
+from retailcore.inventory.tables import ProductCost
 from retailcore.promotions.book import book_for
 from retailcore.promotions.tables import PromotionRow
 
@@ -579,3 +582,112 @@ def test_drafting_honours_the_idempotency_key(client, company, people, snapshot)
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
     assert snapshot() == before
+
+
+def test_an_average_cost_product_is_floored_at_its_stock_value_over_quantity(
+    client, runtime, company, product_factory, people
+):
+    jam = product_factory(
+        "JAM", list_price="10.00", category="Food", cost_method="average", standard_cost="1"
+    )
+    with transaction(runtime.session_factory) as session:
+        session.add(
+            ProductCost(
+                product_id=uuid.UUID(jam["id"]),
+                company_id=uuid.UUID(company["id"]),
+                quantity=Decimal(10),
+                value=Decimal(60),
+                last_unit_cost=Decimal(7),
+            )
+        )
+    client.post(f"{API}/margin-floors", json={"category": "Food", "floor": "0"}, headers=people["ann"])
+    created = submitted(
+        client, people["ann"], promotion(company, "JAM45", percent="45", product_ids=[jam["id"]])
+    )
+    refused = client.post(f"{API}/promotions/{created['id']}/approve", json={}, headers=people["bob"])
+    body = assert_problem(refused, 409, "margin-floor-breach", fields=("products.JAM",))
+    assert (
+        "worst case 5.5 < floor 6 (unit cost 6, margin floor 0 from category:Food)"
+        in body["errors"][0]["detail"]
+    )
+
+
+def test_an_override_keeps_four_eyes(client, auth, company, products, people):
+    boss = auth("admin", company="ACME")
+    client.post(
+        f"{API}/margin-floors",
+        json={"product_id": products["TEA"]["id"], "floor": "0.5"},
+        headers=people["ann"],
+    )
+    created = submitted(
+        client, boss, promotion(company, "DEEP", percent="60", product_ids=[products["TEA"]["id"]])
+    )
+    url = f"{API}/promotions/{created['id']}"
+    assert_problem(client.post(f"{url}/override", json={"reason": "mine"}, headers=boss), 403, "four-eyes")
+    assert client.post(f"{url}/override", json={"reason": "agreed"}, headers=people["fin"]).status_code == 200
+
+
+def test_a_patch_resolves_stores_by_code_and_a_new_kind_drops_the_old_parameters(
+    client, runtime, company, products, people, store_factory
+):
+    store = store_factory("S1")
+    created = draft(client, people["ann"], promotion(company, percent="10"))
+    url = f"{API}/promotions/{created['id']}"
+    patched = client.patch(
+        url,
+        json={"kind": "buy_x_get_y", "buy_quantity": "2", "get_quantity": "1", "store_ids": ["S1"]},
+        headers=people["ann"],
+    )
+    assert patched.status_code == 200, patched.text
+    result = patched.json()
+    assert (result["kind"], result["percent"], result["buy_quantity"], result["store_ids"]) == (
+        "buy_x_get_y",
+        "100.00",
+        "2.00",
+        [store["id"]],
+    )
+    missing = client.patch(url, json={"kind": "amount_off"}, headers=people["ann"])
+    assert_problem(missing, 422, fields=("amount",))
+    bad_store = client.patch(url, json={"store_ids": ["NOPE"]}, headers=people["ann"])
+    assert_problem(bad_store, 422, fields=("store_ids.0",))
+    assert client.get(url, headers=people["ann"]).json()["version"] == 2
+    assert [e.type for e in events(runtime, aggregate_id=uuid.UUID(created["id"]))] == [
+        "PromotionCreated",
+        "PromotionChanged",
+    ]
+
+
+def test_a_rejected_price_change_is_edited_and_resubmitted(client, admin, company, products, people):
+    tea = products["TEA"]["id"]
+    price_list = client.post(
+        f"{API}/price-lists",
+        json={"company_id": company["id"], "code": "R", "name": "R", "currency": "EUR"},
+        headers=admin,
+    ).json()
+    body = {
+        "price_list_id": price_list["id"],
+        "items": [{"product_id": tea, "unit_price": "8.00"}],
+        "effective_at": "2199-01-01T00:00:00Z",
+    }
+    unknown_list = client.post(
+        f"{API}/price-changes",
+        json={**body, "price_list_id": "00000000-0000-0000-0000-000000000001"},
+        headers=people["ann"],
+    )
+    assert_problem(unknown_list, 422, fields=("price_list_id",))
+    change = client.post(f"{API}/price-changes", json=body, headers=people["ann"]).json()
+    url = f"{API}/price-changes/{change['id']}"
+    client.post(f"{url}/submit", headers=people["ann"])
+    assert_problem(client.post(f"{url}/reject", json={}, headers=people["bob"]), 422, fields=("reason",))
+    rejected = client.post(f"{url}/reject", json={"reason": "too low"}, headers=people["bob"])
+    assert rejected.json()["state"] == "rejected"
+    edited = client.patch(
+        url, json={"items": [{"product_id": tea, "unit_price": "8.50"}]}, headers=people["bob"]
+    )
+    assert (edited.json()["state"], edited.json()["last_edited_by"]) == ("draft", edited.json()["decided_by"])
+    client.post(f"{url}/submit", headers=people["ann"])
+    # Bob edited it last: he may not approve it now; Ann submitted it: nor may she.
+    assert_problem(client.post(f"{url}/approve", json={}, headers=people["bob"]), 403, "four-eyes")
+    assert_problem(client.post(f"{url}/approve", json={}, headers=people["ann"]), 403, "four-eyes")
+    third = client.post(f"{url}/approve", json={}, headers=admin)
+    assert third.json()["state"] == "approved"
