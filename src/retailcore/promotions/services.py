@@ -1,6 +1,8 @@
-"""Promotion and price governance (decision 0048): promotions drafted, submitted and approved by another
-person; margin floors; governed price-list changes; the sweep that moves approved promotions through
-their life and applies price changes when due; and price quotes.
+"""Promotion governance (decision 0048): promotions drafted, submitted and approved by another person,
+and the sweep that moves approved promotions through their life (and applies the approved price
+changes that are due, :mod:`retailcore.promotions.price_changes`). Margin floors and the breach check
+are :mod:`retailcore.promotions.floors`; quotes :mod:`retailcore.promotions.quotes`; the guards they
+share :mod:`retailcore.promotions.governance`.
 
 The life of a promotion
 -----------------------
@@ -28,16 +30,9 @@ The life of a promotion
   recording ``PromotionActivated`` and ``PromotionExpired``. Pricing does not wait for the sweep: every
   approved promotion not expired is in the book, and the engine checks the basket's local time.
 
-Governed price changes
-----------------------
-A price change holds a price list's complete new items and the moment they apply. Same states and four
-eyes as promotions (no floors); an approved change is applied by the sweep when due (at once, when it is
-already due on approval), through :func:`retailcore.pricing.price_lists.replace_items`, so the list
-records ``PriceListItemsReplaced`` as a direct edit does, and the change becomes ``applied``.
-Direct edits of price lists (``products:write``: admins and integrations) remain allowed: integrations
-that own prices elsewhere (an ERP) keep their path.
-
-Every change records an event (``Promotion*``, ``MarginFloor*``, ``PriceChange*``) with who, when and why.
+Every change records an event (``PromotionCreated``, ``PromotionChanged``, ``PromotionSubmitted``,
+``PromotionApproved``, ``PromotionRejected``, ``PromotionActivated``, ``PromotionExpired``) with who,
+when and why.
 """
 
 from __future__ import annotations
@@ -45,7 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,44 +49,38 @@ from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
 from retailcore.adapters.orm import utcnow
-from retailcore.core.currencies import minor_unit
 from retailcore.core.errors import (
     Conflict,
     FieldProblem,
     InvalidReference,
     NotFound,
     PermissionDenied,
-    PreconditionFailed,
     RetailcoreError,
     ValidationFailed,
 )
 from retailcore.eventlog.services import CommandContext, record
-from retailcore.masterdata.services import store_id_in_scope, store_in_scope
-from retailcore.masterdata.tables import Company, Customer, Product, Store
-from retailcore.pricing import price_lists as pl
-from retailcore.pricing.tables import PriceList, PriceListItem
-from retailcore.pricing.taxes import NoTaxRule, TaxableLine, compute_taxes, load_tax_rules
+from retailcore.masterdata.services import store_id_in_scope
+from retailcore.masterdata.tables import Company, Product, Store
 from retailcore.promotions import commands as c
+from retailcore.promotions import price_changes
 from retailcore.promotions.book import (
     IN_FORCE,
-    book_for,
     fields_of,
-    floors,
     rule_of,
-    to_model,
-    unit_costs,
     windows_of,
 )
-from retailcore.promotions.engine import worst_case
-from retailcore.promotions.model import Basket, BasketLine
-from retailcore.promotions.tables import MarginFloor, PriceChange, PromotionRow
+from retailcore.promotions.floors import floor_breaches
+from retailcore.promotions.governance import (
+    EDITABLE,
+    expect_version,
+    four_eyes,
+    money_text,
+    plain,
+    transition,
+)
+from retailcore.promotions.tables import PriceChange, PromotionRow
 
 UTC = ZoneInfo("UTC")
-EDITABLE = ("draft", "rejected")
-
-
-def _canonical(value: Decimal) -> str:
-    return f"{value.normalize():f}"
 
 
 # -- reading -----------------------------------------------------------------------------------------
@@ -190,33 +179,6 @@ def _phase(row: PromotionRow, span: tuple[dt.datetime, dt.datetime]) -> str:
 
 
 # -- checks ------------------------------------------------------------------------------------------
-
-
-def _expect_version(kind: str, row: Any, expected_version: int | None) -> None:
-    if expected_version is not None and row.version != expected_version:
-        raise PreconditionFailed(
-            f"{kind} {row.id} is at version {row.version}, not {expected_version}", code="version-mismatch"
-        )
-
-
-def _transition(kind: str, row: Any, allowed: tuple[str, ...], action: str) -> None:
-    if row.state not in allowed:
-        raise Conflict(
-            f"{kind} {getattr(row, 'code', row.id)} is {row.state}:"
-            f" only {' or '.join(allowed)} ones can be {action}",
-            code="invalid-transition",
-            problems=[FieldProblem("state", f"is {row.state}")],
-        )
-
-
-def _four_eyes(kind: str, row: Any, ctx: CommandContext, action: str) -> None:
-    involved = {row.created_by, row.last_edited_by, row.submitted_by} - {None}
-    if ctx.actor in involved:
-        raise PermissionDenied(
-            f"four eyes: {ctx.actor} drafted, changed or submitted this {kind} and may not {action} it;"
-            " another person with the permission must",
-            code="four-eyes",
-        )
 
 
 def _references(
@@ -350,8 +312,8 @@ def update_promotion(
     """Change a draft or rejected promotion (PATCH); a rejected one becomes a draft again. Records
     ``PromotionChanged`` with the fields before and after."""
     row = get_promotion(session, ctx.principal, promotion_id, lock=True)
-    _expect_version("promotion", row, expected_version)
-    _transition("promotion", row, EDITABLE, "changed")
+    expect_version("promotion", row, expected_version)
+    transition("promotion", row, EDITABLE, "changed")
     sent = {name: getattr(body, name) for name in body.model_fields_set}
     for name in ("name", "kind", "stacking", "priority", "scope", "coupon_only", "description"):
         if name in sent and sent[name] is None:
@@ -405,8 +367,8 @@ def submit_promotion(
     session: Session, ctx: CommandContext, promotion_id: uuid.UUID, *, expected_version: int | None = None
 ) -> PromotionRow:
     row = get_promotion(session, ctx.principal, promotion_id, lock=True)
-    _expect_version("promotion", row, expected_version)
-    _transition("promotion", row, EDITABLE, "submitted")
+    expect_version("promotion", row, expected_version)
+    transition("promotion", row, EDITABLE, "submitted")
     row.state, row.submitted_by, row.submitted_at = "submitted", ctx.actor, utcnow()
     row.decided_by = row.decided_at = row.decision_reason = None
     row.version += 1
@@ -427,7 +389,7 @@ def reject_promotion(
     session: Session, ctx: CommandContext, promotion_id: uuid.UUID, body: c.ReasonRequired
 ) -> PromotionRow:
     row = get_promotion(session, ctx.principal, promotion_id, lock=True)
-    _transition("promotion", row, ("submitted",), "rejected")
+    transition("promotion", row, ("submitted",), "rejected")
     row.state, row.decided_by, row.decided_at, row.decision_reason = (
         "rejected",
         ctx.actor,
@@ -449,20 +411,6 @@ def reject_promotion(
 
 
 # -- promotions: approval ----------------------------------------------------------------------------
-
-
-def _targeted_products(
-    session: Session, company_id: uuid.UUID, product_ids: set[uuid.UUID], categories: set[str]
-) -> list[Product]:
-    query = select(Product).where(Product.company_id == company_id, Product.active.is_(True))
-    if product_ids or categories:
-        conditions = []
-        if product_ids:
-            conditions.append(Product.id.in_(product_ids))
-        if categories:
-            conditions.append(Product.category.in_(categories))
-        query = query.where(or_(*conditions))
-    return list(session.scalars(query.order_by(Product.sku)))
 
 
 def _meets(a: list[Any] | None, b: list[Any] | None) -> bool:
@@ -521,108 +469,6 @@ def exclusive_overlaps(session: Session, row: PromotionRow) -> list[PromotionRow
     ]
 
 
-@dataclass(frozen=True)
-class Breach:
-    product_id: uuid.UUID
-    sku: str
-    unit_price: Decimal
-    worst_case: Decimal
-    floor: Decimal
-    unit_cost: Decimal
-    fraction: Decimal
-    source: str
-
-    def payload(self) -> dict[str, Any]:
-        return {
-            "product_id": str(self.product_id),
-            "sku": self.sku,
-            "unit_price": _canonical(self.unit_price),
-            "worst_case": _canonical(self.worst_case),
-            "floor": _canonical(self.floor),
-            "unit_cost": _canonical(self.unit_cost),
-            "margin_floor": _canonical(self.fraction),
-            "floor_source": self.source,
-        }
-
-
-def _lowest_prices(
-    session: Session, company: Company, row: PromotionRow, products: list[Product]
-) -> dict[uuid.UUID, Decimal]:
-    """Per product, the lowest price it sells at where ``row`` applies: its list price, or an active
-    price list's item in the company currency whose channel, store and group the promotion reaches."""
-    prices = {p.id: p.list_price for p in products}
-    if not products:
-        return prices
-    query = (
-        select(PriceListItem.product_id, func.min(PriceListItem.unit_price))
-        .join(PriceList, PriceList.id == PriceListItem.price_list_id)
-        .where(
-            PriceList.company_id == company.id,
-            PriceList.active.is_(True),
-            PriceList.currency == company.currency,
-            PriceListItem.product_id.in_(prices),
-        )
-        .group_by(PriceListItem.product_id)
-    )
-    if row.channels is not None:
-        query = query.where(or_(PriceList.channel.is_(None), PriceList.channel.in_(row.channels)))
-    if row.store_ids is not None:
-        query = query.where(
-            or_(PriceList.store_id.is_(None), PriceList.store_id.in_([uuid.UUID(s) for s in row.store_ids]))
-        )
-    if row.customer_groups is not None:
-        query = query.where(
-            or_(PriceList.customer_group.is_(None), PriceList.customer_group.in_(row.customer_groups))
-        )
-    for product_id, price in session.execute(query):
-        prices[product_id] = min(prices[product_id], price)
-    return prices
-
-
-def floor_breaches(session: Session, company: Company, row: PromotionRow) -> list[Breach]:
-    """The targeted products that ``row`` alone can take below their margin floor (the engine's
-    worst case at the product's lowest price where the promotion applies)."""
-    promotion_fields = fields_of(row)
-    products = _targeted_products(
-        session, company.id, set(promotion_fields["product_ids"]), set(promotion_fields["categories"])
-    )
-    rules = load_tax_rules(session, company.id, company.tax_jurisdiction)
-    found = floors(session, company.id, products, tax_rules=rules)
-    products = [p for p in products if p.id in found]
-    prices = _lowest_prices(session, company, row, products)
-    promotion = to_model(row)
-    breaches = []
-    for product in products:
-        floor = found[product.id]
-        line = BasketLine(
-            key=product.sku,
-            product_id=product.id,
-            category=product.category,
-            quantity=Decimal(1),
-            unit_price=prices[product.id],
-            floor_amount=floor.amount,
-        )
-        worst = worst_case(promotion, line)
-        if worst < floor.amount:
-            breaches.append(
-                Breach(
-                    product.id,
-                    product.sku,
-                    prices[product.id],
-                    worst,
-                    floor.amount,
-                    floor.unit_cost,
-                    floor.fraction,
-                    floor.source,
-                )
-            )
-    return breaches
-
-
-def _money(value: Decimal) -> str:
-    return _canonical(value.quantize(Decimal("0.0001"), ROUND_HALF_UP))
-
-
 def approve_promotion(
     session: Session,
     ctx: CommandContext,
@@ -649,8 +495,8 @@ def approve_promotion(
             )
         if not body.reason:
             raise ValidationFailed("an override says why", problems=[FieldProblem("reason", "required")])
-    _transition("promotion", row, ("submitted",), "approved")
-    _four_eyes("promotion", row, ctx, "approve")
+    transition("promotion", row, ("submitted",), "approved")
+    four_eyes("promotion", row, ctx, "approve")
     company = session.get(Company, row.company_id)
     assert company is not None
     overlaps = exclusive_overlaps(session, row)
@@ -671,9 +517,9 @@ def approve_promotion(
             problems=[
                 FieldProblem(
                     f"products.{b.sku}",
-                    f"price {_money(b.unit_price)}, worst case {_money(b.worst_case)}"
-                    f" < floor {_money(b.floor)} (unit cost {_money(b.unit_cost)},"
-                    f" margin floor {_canonical(b.fraction)} from {b.source})",
+                    f"price {money_text(b.unit_price)}, worst case {money_text(b.worst_case)}"
+                    f" < floor {money_text(b.floor)} (unit cost {money_text(b.unit_cost)},"
+                    f" margin floor {plain(b.fraction)} from {b.source})",
                 )
                 for b in breaches
             ],
@@ -725,332 +571,6 @@ def _record_phase(session: Session, ctx: CommandContext, row: PromotionRow, type
     )
 
 
-# -- margin floors -----------------------------------------------------------------------------------
-
-
-def get_floor(session: Session, principal: Principal, floor_id: uuid.UUID) -> MarginFloor:
-    row = session.get(MarginFloor, floor_id)
-    if row is None or not principal.sees_company(row.company_id):
-        raise NotFound(f"no margin floor {floor_id}")
-    return row
-
-
-def _floor_payload(row: MarginFloor) -> dict[str, Any]:
-    return {"product_id": row.product_id, "category": row.category, "floor": row.floor}
-
-
-def create_floor(
-    session: Session, ctx: CommandContext, company: Company, body: c.CreateMarginFloor
-) -> MarginFloor:
-    if (body.product_id is None) == (body.category is None):
-        raise ValidationFailed(
-            "a margin floor is for a product or for a category",
-            problems=[FieldProblem("product_id", "give product_id or category, not both nor neither")],
-        )
-    if body.product_id is not None:
-        product = session.get(Product, body.product_id)
-        if product is None or product.company_id != company.id:
-            raise InvalidReference(
-                f"no product {body.product_id} in {company.code}",
-                problems=[FieldProblem("product_id", "no such product")],
-            )
-        taken = select(MarginFloor.id).where(
-            MarginFloor.company_id == company.id, MarginFloor.product_id == body.product_id
-        )
-        field_name = "product_id"
-    else:
-        known = session.scalar(
-            select(Product.id)
-            .where(Product.company_id == company.id, Product.category == body.category)
-            .limit(1)
-        )
-        if known is None:
-            raise InvalidReference(
-                f"no product of {company.code} is in {body.category!r}",
-                problems=[FieldProblem("category", "no such category")],
-            )
-        taken = select(MarginFloor.id).where(
-            MarginFloor.company_id == company.id, MarginFloor.category == body.category
-        )
-        field_name = "category"
-    if session.scalar(taken) is not None:
-        raise Conflict(
-            f"that {field_name.replace('_id', '')} has a floor already: change it",
-            problems=[FieldProblem(field_name, "has a floor already")],
-        )
-    row = MarginFloor(
-        company_id=company.id, product_id=body.product_id, category=body.category, floor=body.floor
-    )
-    session.add(row)
-    session.flush()
-    record(
-        session,
-        ctx,
-        type="MarginFloorCreated",
-        company_id=company.id,
-        aggregate_type="MarginFloor",
-        aggregate_id=row.id,
-        payload=_floor_payload(row),
-    )
-    return row
-
-
-def update_floor(
-    session: Session,
-    ctx: CommandContext,
-    floor_id: uuid.UUID,
-    body: c.UpdateMarginFloor,
-    *,
-    expected_version: int | None = None,
-) -> MarginFloor:
-    row = get_floor(session, ctx.principal, floor_id)
-    _expect_version("margin floor", row, expected_version)
-    if row.floor == body.floor:
-        return row
-    before = row.floor
-    row.floor = body.floor
-    row.version += 1
-    session.flush()
-    record(
-        session,
-        ctx,
-        type="MarginFloorChanged",
-        company_id=row.company_id,
-        aggregate_type="MarginFloor",
-        aggregate_id=row.id,
-        payload={**_floor_payload(row), "changes": {"floor": {"from": before, "to": row.floor}}},
-    )
-    return row
-
-
-def delete_floor(
-    session: Session, ctx: CommandContext, floor_id: uuid.UUID, *, expected_version: int | None = None
-) -> c.MarginFloorView:
-    row = get_floor(session, ctx.principal, floor_id)
-    _expect_version("margin floor", row, expected_version)
-    gone = c.MarginFloorView.model_validate(row)
-    record(
-        session,
-        ctx,
-        type="MarginFloorRemoved",
-        company_id=row.company_id,
-        aggregate_type="MarginFloor",
-        aggregate_id=row.id,
-        payload=_floor_payload(row),
-    )
-    session.delete(row)
-    session.flush()
-    return gone
-
-
-# -- governed price changes --------------------------------------------------------------------------
-
-
-def get_price_change(
-    session: Session, principal: Principal, change_id: uuid.UUID, *, lock: bool = False
-) -> PriceChange:
-    if lock:
-        row = session.scalar(
-            select(PriceChange)
-            .where(PriceChange.id == change_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    else:
-        row = session.get(PriceChange, change_id)
-    if row is None or not principal.sees_company(row.company_id):
-        raise NotFound(f"no price change {change_id}")
-    return row
-
-
-def _check_items(session: Session, company: Company, items: list[pl.ItemIn]) -> list[dict[str, Any]]:
-    wanted = {item.product_id for item in items}
-    found = set(
-        session.scalars(select(Product.id).where(Product.company_id == company.id, Product.id.in_(wanted)))
-        if wanted
-        else []
-    )
-    missing = [
-        FieldProblem(f"items.{n}.product_id", "no such product")
-        for n, item in enumerate(items)
-        if item.product_id not in found
-    ]
-    if missing:
-        raise InvalidReference(f"{len(missing)} item(s) name no product of {company.code}", problems=missing)
-    return [item.model_dump(mode="json") for item in items]
-
-
-def create_price_change(
-    session: Session, ctx: CommandContext, company: Company, body: c.CreatePriceChange
-) -> PriceChange:
-    price_list = session.get(PriceList, body.price_list_id)
-    if (
-        price_list is None
-        or price_list.company_id != company.id
-        or not ctx.principal.sees_store(price_list.store_id)
-    ):
-        raise InvalidReference(
-            f"no price list {body.price_list_id} in {company.code}",
-            problems=[FieldProblem("price_list_id", "no such price list")],
-        )
-    items = _check_items(session, company, body.items)
-    row = PriceChange(
-        company_id=company.id,
-        price_list_id=price_list.id,
-        items=items,
-        effective_at=body.effective_at,
-        reason=body.reason,
-        state="draft",
-        created_by=ctx.actor,
-    )
-    session.add(row)
-    session.flush()
-    record(
-        session,
-        ctx,
-        type="PriceChangeCreated",
-        company_id=company.id,
-        aggregate_type="PriceChange",
-        aggregate_id=row.id,
-        payload={
-            "price_list": price_list.code,
-            "items": items,
-            "effective_at": row.effective_at,
-            "reason": row.reason,
-        },
-        store_id=price_list.store_id,
-    )
-    return row
-
-
-def update_price_change(
-    session: Session,
-    ctx: CommandContext,
-    change_id: uuid.UUID,
-    body: c.UpdatePriceChange,
-    *,
-    expected_version: int | None = None,
-) -> PriceChange:
-    row = get_price_change(session, ctx.principal, change_id, lock=True)
-    _expect_version("price change", row, expected_version)
-    _transition("price change", row, EDITABLE, "changed")
-    sent = {name: getattr(body, name) for name in body.model_fields_set}
-    for name in sent:
-        if sent[name] is None:
-            raise ValidationFailed(f"{name} cannot be null", problems=[FieldProblem(name, "cannot be null")])
-    company = session.get(Company, row.company_id)
-    assert company is not None
-    changes: dict[str, Any] = {}
-    if "items" in sent:
-        items = _check_items(session, company, sent["items"])
-        if items != row.items:
-            changes["items"] = {"from": row.items, "to": items}
-            row.items = items
-    if "effective_at" in sent and sent["effective_at"] != row.effective_at:
-        changes["effective_at"] = {"from": row.effective_at, "to": sent["effective_at"]}
-        row.effective_at = sent["effective_at"]
-    if "reason" in sent and sent["reason"] != row.reason:
-        changes["reason"] = {"from": row.reason, "to": sent["reason"]}
-        row.reason = sent["reason"]
-    if not changes:
-        return row
-    changes["state"] = {"from": row.state, "to": "draft"}
-    row.state, row.last_edited_by = "draft", ctx.actor
-    row.version += 1
-    session.flush()
-    record(
-        session,
-        ctx,
-        type="PriceChangeChanged",
-        company_id=row.company_id,
-        aggregate_type="PriceChange",
-        aggregate_id=row.id,
-        payload={"changes": changes},
-    )
-    return row
-
-
-def submit_price_change(
-    session: Session, ctx: CommandContext, change_id: uuid.UUID, *, expected_version: int | None = None
-) -> PriceChange:
-    row = get_price_change(session, ctx.principal, change_id, lock=True)
-    _expect_version("price change", row, expected_version)
-    _transition("price change", row, EDITABLE, "submitted")
-    row.state, row.submitted_by, row.submitted_at = "submitted", ctx.actor, utcnow()
-    row.decided_by = row.decided_at = row.decision_reason = None
-    row.version += 1
-    session.flush()
-    _record_change(session, ctx, row, "PriceChangeSubmitted", {})
-    return row
-
-
-def reject_price_change(
-    session: Session, ctx: CommandContext, change_id: uuid.UUID, body: c.ReasonRequired
-) -> PriceChange:
-    row = get_price_change(session, ctx.principal, change_id, lock=True)
-    _transition("price change", row, ("submitted",), "rejected")
-    row.state, row.decided_by, row.decided_at, row.decision_reason = (
-        "rejected",
-        ctx.actor,
-        utcnow(),
-        body.reason,
-    )
-    row.version += 1
-    session.flush()
-    _record_change(session, ctx, row, "PriceChangeRejected", {"reason": body.reason})
-    return row
-
-
-def approve_price_change(
-    session: Session,
-    ctx: CommandContext,
-    change_id: uuid.UUID,
-    body: c.Decision,
-    *,
-    now: dt.datetime | None = None,
-) -> PriceChange:
-    """Approve a submitted change (four eyes); applied at once when already due, else by the sweep."""
-    now = now or utcnow()
-    row = get_price_change(session, ctx.principal, change_id, lock=True)
-    _transition("price change", row, ("submitted",), "approved")
-    _four_eyes("price change", row, ctx, "approve")
-    row.state, row.decided_by, row.decided_at, row.decision_reason = "approved", ctx.actor, now, body.reason
-    row.version += 1
-    session.flush()
-    _record_change(session, ctx, row, "PriceChangeApproved", {"reason": body.reason})
-    if row.effective_at <= now:
-        apply_price_change(session, ctx, row, now)
-    return row
-
-
-def apply_price_change(session: Session, ctx: CommandContext, row: PriceChange, now: dt.datetime) -> None:
-    """Replace the list's items with the change's (``PriceListItemsReplaced``) and mark it applied."""
-    items = [pl.ItemIn.model_validate(item) for item in row.items]
-    pl.replace_items(session, ctx, row.price_list_id, items)
-    row.state, row.applied_at = "applied", now
-    row.version += 1
-    session.flush()
-    _record_change(session, ctx, row, "PriceChangeApplied", {"applied_at": now})
-
-
-def _record_change(
-    session: Session, ctx: CommandContext, row: PriceChange, type: str, extra: dict[str, Any]
-) -> None:
-    record(
-        session,
-        ctx,
-        type=type,
-        company_id=row.company_id,
-        aggregate_type="PriceChange",
-        aggregate_id=row.id,
-        payload={"price_list_id": row.price_list_id, "effective_at": row.effective_at, **extra},
-    )
-
-
-def change_view(row: PriceChange) -> c.PriceChangeView:
-    return c.PriceChangeView.model_validate(row)
-
-
 # -- the sweep ---------------------------------------------------------------------------------------
 
 
@@ -1075,19 +595,13 @@ def _due_promotions(session: Session, company_id: uuid.UUID, now: dt.datetime) -
     )
 
 
-def _due_changes(company_id: uuid.UUID, now: dt.datetime) -> Select[Any]:
-    return select(PriceChange).where(
-        PriceChange.company_id == company_id, PriceChange.state == "approved", PriceChange.effective_at <= now
-    )
-
-
 def sweep_due(session: Session, company_id: uuid.UUID, now: dt.datetime) -> bool:
     """Whether :func:`sweep` has anything to do (reads only)."""
     return any(
         session.scalar(query.with_only_columns(func.count()).order_by(None))
         for query in (
             _due_promotions(session, company_id, now),
-            _due_changes(company_id, now),
+            price_changes.due_changes(company_id, now),
         )
     )
 
@@ -1118,173 +632,12 @@ def sweep(session: Session, ctx: CommandContext, company: Company, now: dt.datet
             _record_phase(session, ctx, row, "PromotionExpired")
             done.expired.append(row.code)
     changes = (
-        _due_changes(company.id, now)
+        price_changes.due_changes(company.id, now)
         .order_by(PriceChange.effective_at, PriceChange.id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
     for change in list(session.scalars(changes)):
-        apply_price_change(session, ctx, change, now)
+        price_changes.apply_price_change(session, ctx, change, now)
         done.price_changes.append(change.id)
     return done
-
-
-# -- quotes ------------------------------------------------------------------------------------------
-
-
-def quote(session: Session, principal: Principal, company: Company, body: c.PriceQuote) -> c.QuoteView:
-    """Price a basket as a channel would (see docs/promotions-governance.md#quotes). Coupons are not
-    taken yet."""
-    store = store_in_scope(session, principal, body.store_id, company=company)
-    group = body.customer_group
-    if body.customer_id is not None:
-        customer = session.get(Customer, body.customer_id)
-        if customer is None or customer.company_id != company.id:
-            raise InvalidReference(
-                f"no customer {body.customer_id}", problems=[FieldProblem("customer_id", "no such customer")]
-            )
-        group = customer.customer_group
-    at = body.at or utcnow()
-    zone = ZoneInfo(store.timezone) if store is not None else default_zone(session, company.id)
-    local = at.astimezone(zone).replace(tzinfo=None)
-    currency = body.currency or company.currency
-    places = minor_unit(currency)
-    quantum = Decimal(1).scaleb(-places)
-    ids = {line.product_id for line in body.lines}
-    products = {
-        p.id: p
-        for p in session.scalars(select(Product).where(Product.company_id == company.id, Product.id.in_(ids)))
-    }
-    problems = [
-        FieldProblem(f"lines.{n}.product_id", "no such product")
-        for n, line in enumerate(body.lines)
-        if line.product_id not in products
-    ]
-    if problems:
-        raise InvalidReference(
-            f"{len(problems)} line(s) name no product of {company.code}", problems=problems
-        )
-    for n, line in enumerate(body.lines):
-        if line.manual_discount != line.manual_discount.quantize(quantum):
-            problems.append(FieldProblem(f"lines.{n}.manual_discount", f"more decimals than {currency} has"))
-    jurisdiction = (store.tax_jurisdiction if store else None) or company.tax_jurisdiction
-    rules = load_tax_rules(session, company.id, jurisdiction)
-    for n, line in enumerate(body.lines):
-        product = products[line.product_id]
-        if product.tax_category not in rules:
-            problems.append(
-                FieldProblem(
-                    f"lines.{n}.product_id",
-                    f"{product.sku}: no tax rule for {product.tax_category} in {jurisdiction}",
-                )
-            )
-    if problems:
-        raise ValidationFailed("some lines cannot be quoted", problems=problems)
-    included = {tax.price_included for p in products.values() for tax in rules[p.tax_category]}
-    if len(included) > 1:
-        raise ValidationFailed(
-            "a basket cannot mix price-included and price-excluded taxes",
-            problems=[FieldProblem("lines", "taxes mix price-included and excluded")],
-        )
-    prices_include_tax = included == {True}
-    line_floors = floors(
-        session, company.id, products.values(), tax_rules=rules if prices_include_tax else None
-    )
-    costs = unit_costs(session, company.id, products.values())
-    quotes = []
-    for n, line in enumerate(body.lines):
-        try:
-            quotes.append(
-                pl.price_for(
-                    session,
-                    company,
-                    products[line.product_id],
-                    channel=body.channel,
-                    store_id=store.id if store else None,
-                    currency=currency,
-                    on=local.date(),
-                    quantity=line.quantity,
-                    customer_group=group,
-                )
-            )
-        except pl.NoPrice as error:
-            raise pl.NoPrice(
-                error.detail, problems=[FieldProblem(f"lines.{n}.product_id", f"no price in {currency}")]
-            ) from None
-    basket = Basket(
-        lines=tuple(
-            BasketLine(
-                key=str(n),
-                product_id=line.product_id,
-                category=products[line.product_id].category,
-                quantity=line.quantity,
-                unit_price=quotes[n].unit_price,
-                manual_discount=line.manual_discount,
-                floor_amount=line_floors[line.product_id].amount if line.product_id in line_floors else None,
-            )
-            for n, line in enumerate(body.lines)
-        ),
-        currency_decimals=places,
-        channel=body.channel,
-        local_time=local,
-        store_id=store.id if store else None,
-        customer_group=group,
-    )
-    priced = book_for(session, company.id).price(basket)
-    try:
-        taxes = compute_taxes(
-            [
-                TaxableLine(p.key, p.net, products[body.lines[int(p.key)].product_id].tax_category)
-                for p in priced.lines
-            ],
-            rules,
-            currency,
-        )
-    except NoTaxRule as error:  # pragma: no cover - checked above
-        raise ValidationFailed(str(error), code="no-tax-rule") from error
-    lines = []
-    for p in priced.lines:
-        request = body.lines[int(p.key)]
-        taxed = taxes.line(p.key)
-        unit_cost = costs[request.product_id]
-        floor = line_floors.get(request.product_id)
-        lines.append(
-            c.QuoteLineView(
-                product_id=request.product_id,
-                quantity=p.quantity,
-                unit_price=p.unit_price,
-                price_source=quotes[int(p.key)].source,
-                amount=p.amount,
-                discounts=[
-                    c.QuoteDiscountView(source=d.source, code=d.code, amount=d.amount) for d in p.discounts
-                ],
-                discount=p.discount,
-                net=taxed.net,
-                tax=taxed.tax,
-                gross=taxed.gross,
-                cost=unit_cost,
-                margin=(taxed.net - unit_cost * p.quantity).quantize(quantum, ROUND_HALF_UP),
-                floor_amount=floor.amount.quantize(quantum, ROUND_HALF_UP) if floor else None,
-                below_floor=p.below_floor,
-            )
-        )
-    total_cost = sum((line.cost * line.quantity for line in lines), Decimal(0)).quantize(
-        quantum, ROUND_HALF_UP
-    )
-    return c.QuoteView(
-        currency=currency,
-        channel=body.channel,
-        store_id=store.id if store else None,
-        customer_group=group,
-        local_time=local,
-        prices_include_tax=prices_include_tax,
-        lines=lines,
-        promotions=list(priced.promotions),
-        discount=priced.discount,
-        net=taxes.net_total,
-        tax=taxes.tax_total,
-        gross=taxes.gross_total,
-        cost=total_cost,
-        margin=taxes.net_total - total_cost,
-        below_floor=bool(priced.below_floor),
-    )

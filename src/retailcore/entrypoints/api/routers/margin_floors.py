@@ -21,7 +21,7 @@ from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef
 from retailcore.masterdata.services import company_in_scope
 from retailcore.promotions import commands as c
-from retailcore.promotions import services as svc
+from retailcore.promotions import floors
 from retailcore.promotions.tables import MarginFloor
 
 router = APIRouter(route_class=DecimalRoute, tags=["promotions"])
@@ -40,7 +40,7 @@ async def create_floor(
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> c.MarginFloorView:
         company = company_in_scope(session, api.principal, body.company_id)
-        return c.MarginFloorView.model_validate(svc.create_floor(session, ctx, company, body))
+        return c.MarginFloorView.model_validate(floors.create_floor(session, ctx, company, body))
 
     return await api.command(
         work,
@@ -82,7 +82,7 @@ def get_floor(
     floor_id: Annotated[uuid.UUID, Path()], api: Annotated[Api, Depends(reader("margin_floors:read"))]
 ) -> Response:
     result = api.read(
-        lambda session: c.MarginFloorView.model_validate(svc.get_floor(session, api.principal, floor_id))
+        lambda session: c.MarginFloorView.model_validate(floors.get_floor(session, api.principal, floor_id))
     )
     return JSONResponse(result.model_dump(mode="json"), headers={"ETag": f'"{result.version}"'})
 
@@ -97,7 +97,7 @@ async def update_floor(
     expected = _if_match(if_match)
 
     def work(session: Session, ctx: CommandContext) -> c.MarginFloorView:
-        row = svc.update_floor(session, ctx, floor_id, body, expected_version=expected)
+        row = floors.update_floor(session, ctx, floor_id, body, expected_version=expected)
         return c.MarginFloorView.model_validate(row)
 
     return await api.command(work)
@@ -112,6 +112,6 @@ async def delete_floor(
     expected = _if_match(if_match)
 
     def work(session: Session, ctx: CommandContext) -> c.MarginFloorView:
-        return svc.delete_floor(session, ctx, floor_id, expected_version=expected)
+        return floors.delete_floor(session, ctx, floor_id, expected_version=expected)
 
     return await api.command(work)

@@ -24,6 +24,8 @@ from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef
 from retailcore.masterdata.services import company_in_scope
 from retailcore.promotions import commands as c
+from retailcore.promotions import price_changes as changes
+from retailcore.promotions import quotes
 from retailcore.promotions import services as svc
 from retailcore.promotions.tables import PriceChange
 
@@ -199,7 +201,7 @@ async def create_price_change(
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> c.PriceChangeView:
         company = company_in_scope(session, api.principal, body.company_id)
-        return svc.change_view(svc.create_price_change(session, ctx, company, body))
+        return changes.change_view(changes.create_price_change(session, ctx, company, body))
 
     return await api.command(work, status_code=201, location=_change_location)
 
@@ -231,7 +233,7 @@ def list_price_changes(
         if params.price_list_id is not None:
             query = query.where(PriceChange.price_list_id == params.price_list_id)
         rows, next_cursor = keyset_page(session, query, PriceChange.id, params.limit, params.cursor)
-        return PriceChangePage(items=[svc.change_view(row) for row in rows], next_cursor=next_cursor)
+        return PriceChangePage(items=[changes.change_view(row) for row in rows], next_cursor=next_cursor)
 
     return api.read(work)
 
@@ -241,7 +243,7 @@ def get_price_change(
     change_id: Annotated[uuid.UUID, Path()], api: Annotated[Api, Depends(reader("price_changes:read"))]
 ) -> Response:
     result = api.read(
-        lambda session: svc.change_view(svc.get_price_change(session, api.principal, change_id))
+        lambda session: changes.change_view(changes.get_price_change(session, api.principal, change_id))
     )
     return JSONResponse(result.model_dump(mode="json"), headers={"ETag": f'"{result.version}"'})
 
@@ -260,8 +262,8 @@ async def update_price_change(
     expected = _if_match(if_match)
 
     def work(session: Session, ctx: CommandContext) -> c.PriceChangeView:
-        return svc.change_view(
-            svc.update_price_change(session, ctx, change_id, body, expected_version=expected)
+        return changes.change_view(
+            changes.update_price_change(session, ctx, change_id, body, expected_version=expected)
         )
 
     return await api.command(work)
@@ -278,7 +280,9 @@ async def submit_price_change(
     expected = _if_match(if_match)
 
     def work(session: Session, ctx: CommandContext) -> c.PriceChangeView:
-        return svc.change_view(svc.submit_price_change(session, ctx, change_id, expected_version=expected))
+        return changes.change_view(
+            changes.submit_price_change(session, ctx, change_id, expected_version=expected)
+        )
 
     return await api.command(work)
 
@@ -295,7 +299,9 @@ async def approve_price_change(
     body: c.Decision | None = None,
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> c.PriceChangeView:
-        return svc.change_view(svc.approve_price_change(session, ctx, change_id, body or c.Decision()))
+        return changes.change_view(
+            changes.approve_price_change(session, ctx, change_id, body or c.Decision())
+        )
 
     return await api.command(work)
 
@@ -311,7 +317,7 @@ async def reject_price_change(
     api: Annotated[Api, Depends(writer("price_changes:approve"))],
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> c.PriceChangeView:
-        return svc.change_view(svc.reject_price_change(session, ctx, change_id, body))
+        return changes.change_view(changes.reject_price_change(session, ctx, change_id, body))
 
     return await api.command(work)
 
@@ -330,6 +336,6 @@ async def reject_price_change(
 def quote(body: c.PriceQuote, api: Annotated[Api, Depends(reader("products:read"))]) -> Any:
     def work(session: Session) -> c.QuoteView:
         company = company_in_scope(session, api.principal, body.company_id)
-        return svc.quote(session, api.principal, company, body)
+        return quotes.quote(session, api.principal, company, body)
 
     return api.read(work)
