@@ -143,23 +143,25 @@ def test_a_role_with_the_permission_is_let_through(client, auth, company, role, 
     assert response.status_code == status, response.text
 
 
+# Every role reads master data, the pricing managers (decision 0048) included.
+ALL_ROLES = {"cashier", "store_manager", "finance", "integration", "pricing_manager", "admin"}
 MASTER_DATA_MATRIX = {
-    "companies": ({"cashier", "store_manager", "finance", "integration", "admin"}, {"admin"}),
-    "stores": ({"cashier", "store_manager", "finance", "integration", "admin"}, {"admin"}),
+    "companies": (ALL_ROLES, {"admin"}),
+    "stores": (ALL_ROLES, {"admin"}),
     "locations": (
-        {"cashier", "store_manager", "finance", "integration", "admin"},
+        ALL_ROLES,
         {"admin", "store_manager"},
     ),
-    "products": ({"cashier", "store_manager", "finance", "integration", "admin"}, {"admin", "integration"}),
+    "products": (ALL_ROLES, {"admin", "integration"}),
     "customers": (
-        {"cashier", "store_manager", "finance", "integration", "admin"},
+        ALL_ROLES,
         {"admin", "integration", "store_manager", "cashier"},
     ),
     "payment_methods": (
-        {"cashier", "store_manager", "finance", "integration", "admin"},
+        ALL_ROLES,
         {"admin", "finance"},
     ),
-    "tax_rules": ({"cashier", "store_manager", "finance", "integration", "admin"}, {"admin", "finance"}),
+    "tax_rules": (ALL_ROLES, {"admin", "finance"}),
     "accounts": ({"admin", "finance", "integration"}, {"admin", "finance"}),
 }
 

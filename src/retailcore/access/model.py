@@ -21,6 +21,8 @@ class Role(StrEnum):
     store_manager = "store_manager"
     finance = "finance"
     integration = "integration"
+    pricing_manager = "pricing_manager"
+    """Prices and promotions: drafts them, and approves (or rejects) what another person drafted."""
     admin = "admin"
 
 
@@ -127,6 +129,19 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "pos:sell": frozenset({Role.cashier, Role.store_manager, Role.admin, Role.integration}),
     "pos:close": frozenset({Role.cashier, Role.store_manager, Role.admin}),
     "pos:approve": frozenset({Role.store_manager, Role.admin}),
+    # Promotions and governed price changes (decision 0048). Everyone reads what is in force; pricing
+    # managers draft and approve, four eyes apart (the approver is never the author, the last editor nor
+    # the submitter). Approving a promotion that breaches a margin floor takes a role above the
+    # approver's: finance, who answers for the margin, or an admin.
+    "promotions:read": ALL,
+    "promotions:write": frozenset({Role.admin, Role.pricing_manager}),
+    "promotions:approve": frozenset({Role.admin, Role.pricing_manager}),
+    "promotions:override": frozenset({Role.admin, Role.finance}),
+    "margin_floors:read": frozenset({Role.admin, Role.pricing_manager, Role.finance, Role.store_manager}),
+    "margin_floors:write": frozenset({Role.admin, Role.pricing_manager, Role.finance}),
+    "price_changes:read": ALL,
+    "price_changes:write": frozenset({Role.admin, Role.pricing_manager}),
+    "price_changes:approve": frozenset({Role.admin, Role.pricing_manager}),
 }
 
 

@@ -16,7 +16,8 @@ class ApiToken(IdMixin, Base):
     __tablename__ = "api_tokens"
     __table_args__ = (
         CheckConstraint(
-            "role IN ('cashier', 'store_manager', 'finance', 'integration', 'admin')", name="role"
+            "role IN ('cashier', 'store_manager', 'finance', 'integration', 'pricing_manager', 'admin')",
+            name="role",
         ),
         CheckConstraint("store_id IS NULL OR company_id IS NOT NULL", name="store_needs_company"),
     )
@@ -48,7 +49,8 @@ class User(IdMixin, Base):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint(
-            "role IN ('cashier', 'store_manager', 'finance', 'integration', 'admin')", name="role"
+            "role IN ('cashier', 'store_manager', 'finance', 'integration', 'pricing_manager', 'admin')",
+            name="role",
         ),
         CheckConstraint("store_id IS NULL OR company_id IS NOT NULL", name="store_needs_company"),
     )

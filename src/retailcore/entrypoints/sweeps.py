@@ -1,7 +1,9 @@
-"""The sweeps of what is due: unpaid orders cancelled, expired reservations let go and gift cards past
-their last day expired (breakage per the company's policy), per company; then the connectors' failed
-messages whose backoff has run out are retried (:func:`retry_connector_messages`), and the Shopify
-connectors set to ``"stock_push": "sweep"`` push the availability that changed (:func:`push_connector_stock`).
+"""The sweeps of what is due: unpaid orders cancelled, expired reservations let go, gift cards past
+their last day expired (breakage per the company's policy), approved promotions moved to active and
+expired as their local times come and approved price changes applied (decision 0048), per company;
+then the connectors' failed messages whose backoff has run out are retried
+(:func:`retry_connector_messages`), and the Shopify connectors set to ``"stock_push": "sweep"`` push
+the availability that changed (:func:`push_connector_stock`).
 
 ``retailcore orders sweep`` runs them once; ``retailcore serve`` runs them every
 ``sweep_interval_seconds`` on a thread of its own (:func:`sweeping`, the API's lifespan). Each company
@@ -35,6 +37,7 @@ from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Company
 from retailcore.orders import services as orders
 from retailcore.payments import services as payments
+from retailcore.promotions import services as promotions
 
 log = logging.getLogger("retailcore.sweeps")
 
@@ -52,6 +55,11 @@ class CompanySwept:
     expired: list[str] = field(default_factory=list)
     gift_cards: list[str] = field(default_factory=list)
     """The gift cards expired (``****`` and their last four characters)."""
+    promotions_activated: list[str] = field(default_factory=list)
+    promotions_expired: list[str] = field(default_factory=list)
+    """Codes of the approved promotions that started or ended (decision 0048)."""
+    price_changes: list[uuid.UUID] = field(default_factory=list)
+    """The approved price changes applied, their time having come."""
     error: str | None = None
 
 
@@ -94,9 +102,27 @@ def sweep_companies(
                         session, CommandContext(system_principal(actor)), target, now.date()
                     )
                     done.gift_cards = [f"****{card.last4}" for card in cards]
+            with factory() as session:
+                pricing_due = promotions.sweep_due(session, company_id, now)
+            if pricing_due:
+                with transaction(factory) as session:
+                    target = session.get(Company, company_id)
+                    assert target is not None
+                    moved = promotions.sweep(session, CommandContext(system_principal(actor)), target, now)
+                    done.promotions_activated = moved.activated
+                    done.promotions_expired = moved.expired
+                    done.price_changes = moved.price_changes
         except Exception as error:  # one company's failure must not stop the others
             log.exception("sweeping company %s failed", code)
             done.error = str(error) or type(error).__name__
+        if done.promotions_activated or done.promotions_expired or done.price_changes:
+            log.info(
+                "company %s: %d promotions activated, %d expired, %d price changes applied",
+                code,
+                len(done.promotions_activated),
+                len(done.promotions_expired),
+                len(done.price_changes),
+            )
         if done.cancelled or done.expired or done.gift_cards:
             log.info(
                 "company %s: cancelled %d unpaid orders, expired %d reservations and %d gift cards",

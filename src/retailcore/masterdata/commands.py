@@ -226,6 +226,8 @@ def _email(value: str | None) -> str | None:
 
 
 Email = Annotated[text(strip_whitespace=True, to_lower=True, max_length=320), AfterValidator(_email)]
+CustomerGroup = text(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+"""A customer group (``staff``, ``vip``): what price lists and promotions target."""
 Phone = text(strip_whitespace=True, max_length=40, pattern=r"^[0-9+() .-]{3,40}$")
 
 
@@ -237,6 +239,7 @@ class CreateCustomer(CompanyScoped):
     email: Email | None = None
     phone: Phone | None = None
     credit_limit: Price = Decimal(0)
+    customer_group: CustomerGroup | None = None
     active: bool = True
 
 
@@ -245,6 +248,7 @@ class UpdateCustomer(Request):
     email: Email | None = None
     phone: Phone | None = None
     credit_limit: Price | None = None
+    customer_group: CustomerGroup | None = None
     active: bool | None = None
 
 

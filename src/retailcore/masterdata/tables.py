@@ -163,6 +163,8 @@ class Customer(IdMixin, TimestampsMixin, Base):
     email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(40))
     credit_limit: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
+    customer_group: Mapped[str | None] = mapped_column(String(64))
+    """What price lists and promotions target (``retail``, ``staff``, ``vip``...); None: no group."""
     """How much the customer may owe on account, in company currency; zero means no credit."""
     active: Mapped[bool] = mapped_column(default=True)
 

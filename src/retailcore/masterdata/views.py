@@ -99,6 +99,7 @@ class CustomerView(View):
     email: str | None
     phone: str | None
     credit_limit: DecimalStr
+    customer_group: str | None = None
     active: bool
 
 

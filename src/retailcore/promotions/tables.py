@@ -72,6 +72,8 @@ class PromotionRow(IdMixin, TimestampsMixin, Base):
     coupon_only: Mapped[bool] = mapped_column(default=False)
     state: Mapped[str] = mapped_column(String(16), default="draft")
     created_by: Mapped[str] = mapped_column(String(128))
+    last_edited_by: Mapped[str | None] = mapped_column(String(128))
+    """Who last changed it while a draft (four eyes: nor may they approve it). Migration 0036."""
     submitted_by: Mapped[str | None] = mapped_column(String(128))
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     decided_by: Mapped[str | None] = mapped_column(String(128))
@@ -155,3 +157,36 @@ class CouponRedemption(IdMixin, Base):
     """What the coupon took off the order."""
     redeemed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     redeemed_by: Mapped[str] = mapped_column(String(128))
+
+
+PRICE_CHANGE_STATES = ("draft", "submitted", "approved", "rejected", "applied")
+
+
+class PriceChange(IdMixin, TimestampsMixin, Base):
+    """A governed change of a price list's items (decision 0048): the complete new items, effective at
+    a moment; drafted, submitted, approved by another person, then applied by the sweep when due (or at
+    once on approval if already due), which replaces the list's items and records
+    ``PriceListItemsReplaced`` as a direct edit does. Migration 0036."""
+
+    __tablename__ = "price_changes"
+    __table_args__ = (
+        ForeignKeyConstraint(["company_id", "price_list_id"], ["price_lists.company_id", "price_lists.id"]),
+        CheckConstraint("state IN ('draft', 'submitted', 'approved', 'rejected', 'applied')", name="state"),
+        Index("ix_price_changes_company_state", "company_id", "state", "effective_at"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    price_list_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    """The list's complete new items: ``product_id``, ``unit_price`` and ``min_quantity`` (strings)."""
+    effective_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(2000), default="")
+    state: Mapped[str] = mapped_column(String(16), default="draft")
+    created_by: Mapped[str] = mapped_column(String(128))
+    last_edited_by: Mapped[str | None] = mapped_column(String(128))
+    submitted_by: Mapped[str | None] = mapped_column(String(128))
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    decision_reason: Mapped[str | None] = mapped_column(String(2000))
+    applied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -51,6 +51,7 @@ from retailcore.entrypoints.cli import marketplace as marketplace_cli
 from retailcore.entrypoints.cli import orders as orders_cli
 from retailcore.entrypoints.cli import output
 from retailcore.entrypoints.cli import pos as pos_cli
+from retailcore.entrypoints.cli import promotions as promotions_cli
 from retailcore.entrypoints.cli import relay as relay_cli
 from retailcore.entrypoints.cli import reports as report_cli
 from retailcore.entrypoints.cli import returns as returns_cli
@@ -80,6 +81,7 @@ app.add_typer(returns_cli.app, name="returns")
 app.add_typer(pos_cli.app, name="pos")
 app.add_typer(discounts_cli.app, name="discounts")
 app.add_typer(gift_cards_cli.app, name="gift-cards")
+app.add_typer(promotions_cli.app, name="promotions")
 app.add_typer(connectors_cli.app, name="connectors")
 app.add_typer(exceptions_cli.app, name="exceptions")
 app.add_typer(settlements_cli.app, name="settlements")
@@ -264,7 +266,9 @@ def _when(instant: dt.datetime | None, never: str = "-") -> str:
 
 @token_app.command("create")
 def token_create(
-    role: Annotated[str, typer.Option(help="cashier | store_manager | finance | integration | admin")],
+    role: Annotated[
+        str, typer.Option(help="cashier | store_manager | finance | integration | pricing_manager | admin")
+    ],
     company: Annotated[str | None, typer.Option(help="Company code or id the token is scoped to.")] = None,
     store: Annotated[str | None, typer.Option(help="Store code or id (needs --company).")] = None,
     name: Annotated[str | None, typer.Option(help="A name to recognise the token by.")] = None,

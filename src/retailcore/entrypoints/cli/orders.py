@@ -465,6 +465,11 @@ def sweep(
         if done.error is None:
             cancelled = ", ".join(done.cancelled) or "none"
             cards = f", expired {len(done.gift_cards)} gift cards" if done.gift_cards else ""
+            if done.promotions_activated or done.promotions_expired or done.price_changes:
+                cards += (
+                    f", promotions activated {len(done.promotions_activated)}, expired"
+                    f" {len(done.promotions_expired)}, price changes applied {len(done.price_changes)}"
+                )
             out.print(
                 f"{_text(done.company_code)}: cancelled {len(done.cancelled)} unpaid orders"
                 f" ({_text(cancelled)}), expired {len(done.expired)} reservations{cards}",

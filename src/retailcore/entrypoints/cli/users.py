@@ -21,7 +21,9 @@ out = Console(highlight=False)
 @app.command("create")
 def create(
     username: Annotated[str, typer.Argument(help="The name to sign in with.")],
-    role: Annotated[str, typer.Option(help="cashier | store_manager | finance | integration | admin")],
+    role: Annotated[
+        str, typer.Option(help="cashier | store_manager | finance | integration | pricing_manager | admin")
+    ],
     company: Annotated[str | None, typer.Option(help="Company code or id the user is scoped to.")] = None,
     store: Annotated[str | None, typer.Option(help="Store code or id (needs --company).")] = None,
     password: Annotated[
