@@ -89,8 +89,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # and integrations (a web shop sends its cart's discounts); and the manual discount limits of the
     # tills (docs/discounts.md). Store staff read the limits.
     "orders:discount": frozenset({Role.admin, Role.store_manager, Role.integration}),
-    "discount_policies:read": frozenset({Role.admin, Role.store_manager, Role.cashier, Role.finance}),
-    "discount_policies:write": frozenset({Role.admin}),
+    "discount_policies:read": frozenset(
+        {Role.admin, Role.store_manager, Role.cashier, Role.finance, Role.pricing_manager}
+    ),
+    "discount_policies:write": frozenset({Role.admin, Role.pricing_manager}),
     # Invoices are numbered without gaps: issuing one is a finance act (or a store manager's at the desk).
     "invoices:write": frozenset({Role.admin, Role.finance, Role.store_manager, Role.integration}),
     # Gift cards and store credit (payments). Staff at the till and integrations (web shops) issue and
