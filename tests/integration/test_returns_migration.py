@@ -41,7 +41,12 @@ def test_existing_companies_get_the_return_accounts_and_rules(tmp_path):
         later += ["intercompany-goods-shipped", "intercompany-goods-received"]
         later += ["intercompany-resale", "intercompany-purchase", "accrual-shipped-not-invoiced"]
         # 0037 (loyalty, decision 0049)
-        later += ["loyalty-points-earned", "loyalty-points-reversed", "loyalty-revalued-up", "loyalty-revalued-down"]
+        later += [
+            "loyalty-points-earned",
+            "loyalty-points-reversed",
+            "loyalty-revalued-up",
+            "loyalty-revalued-down",
+        ]
         assert sorted(rules) == sorted([*RULES, *later])
         engine.dispose()
 

@@ -95,7 +95,7 @@ def test_account_codes_unique_and_numeric(generic: ChartTemplate) -> None:
 
 
 def test_template_size(generic: ChartTemplate) -> None:
-    assert 45 <= len(generic.accounts) <= 65
+    assert 45 <= len(generic.accounts) <= 70
 
 
 def test_codes_follow_type_ranges(generic: ChartTemplate) -> None:
