@@ -41,6 +41,7 @@ from retailcore.entrypoints.cli import analytics as analytics_cli
 from retailcore.entrypoints.cli import bank as bank_cli
 from retailcore.entrypoints.cli import closing as closing_cli
 from retailcore.entrypoints.cli import connectors as connectors_cli
+from retailcore.entrypoints.cli import coupons as coupons_cli
 from retailcore.entrypoints.cli import exceptions as exceptions_cli
 from retailcore.entrypoints.cli import exports as export_cli
 from retailcore.entrypoints.cli import gift_cards as gift_cards_cli
@@ -78,6 +79,7 @@ app.add_typer(orders_cli.app, name="orders")
 app.add_typer(returns_cli.app, name="returns")
 app.add_typer(pos_cli.app, name="pos")
 app.add_typer(gift_cards_cli.app, name="gift-cards")
+app.add_typer(coupons_cli.app, name="coupons")
 app.add_typer(connectors_cli.app, name="connectors")
 app.add_typer(exceptions_cli.app, name="exceptions")
 app.add_typer(settlements_cli.app, name="settlements")
