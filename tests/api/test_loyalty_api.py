@@ -49,7 +49,8 @@ def shop(runtime, client, admin, company, store_factory):
             "taxes": [{"code": "VAT20", "name": "VAT 20%", "rate_percent": "20", "price_included": True}],
         },
     )
-    send("payment-methods", {"company_id": company_id, "code": "POINTS", "name": "Points", "kind": "loyalty"})
+    for code, kind in (("POINTS", "loyalty"), ("CASH", "cash")):
+        send("payment-methods", {"company_id": company_id, "code": code, "name": code, "kind": kind})
     mug = send(
         "products",
         {
@@ -104,6 +105,28 @@ def shop(runtime, client, admin, company, store_factory):
             if kind == "card":
                 body |= {"gateway": "stripe", "reference": f"pi_{uuid.uuid4().hex[:8]}"}
             response = client.post(f"{API}/orders/{order['id']}/payments", json=body, headers=admin)
+            assert response.status_code == status, response.text
+            return response
+
+        def till(self):
+            terminal = send("pos/terminals", {"store_id": store["id"], "code": "T1", "name": "Till"})
+            return send("pos/sessions", {"terminal_id": terminal["id"], "opening_float": "0.00"})
+
+        def sale(self, payments, customer=None):
+            sale = {
+                "client_uuid": str(uuid.uuid4()),
+                "sold_at": (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).isoformat(),
+                "lines": [{"product_id": mug, "quantity": "1", "unit_price": "12.00"}],
+                "payments": [{"payment_method_code": code, "amount": amount} for code, amount in payments],
+            }
+            if customer:
+                sale["customer_id"] = customer
+            return sale
+
+        def batch(self, pos_session, sales, status=200):
+            response = client.post(
+                f"{API}/pos/sessions/{pos_session['id']}/sales:batch", json={"sales": sales}, headers=admin
+            )
             assert response.status_code == status, response.text
             return response
 
@@ -300,6 +323,32 @@ def test_without_a_programme_nothing_is_earned(shop):
     shop.pay(order, "card", "12.00")
     shop.fulfil(order)
     assert_problem(shop.earn(order, status=409), 409, "loyalty-inactive")
+
+
+def test_points_pay_at_the_till_and_the_close_books_them(enrolled, snapshot):
+    shop = enrolled
+    first = shop.order("2")
+    shop.pay(first, "card", "24.00")
+    shop.fulfil(first)
+    shop.earn(first)  # 24 points
+    till = shop.till()
+    shop.batch(till, [shop.sale([("POINTS", "1.00"), ("CASH", "11.00")], customer=shop.anna)])
+    account = shop.account()
+    assert account["balance"] == 4 and account["movements"][-1]["kind"] == "burn"
+
+    before = snapshot()
+    short = shop.batch(
+        till, [shop.sale([("POINTS", "1.00"), ("CASH", "11.00")], customer=shop.anna)], status=409
+    )
+    assert_problem(short, 409, "insufficient-balance", ("sales.0.payments.0.amount",))
+    nobody = shop.batch(till, [shop.sale([("POINTS", "1.00"), ("CASH", "11.00")])], status=422)
+    assert_problem(nobody, 422, "sale-refused", ("sales.0.payments.0.payment_method_code",))
+    assert snapshot() == before
+
+    shop.post(f"pos/sessions/{till['id']}/close", {"counted": {"CASH": "11.00"}}, status=200)
+    closing = shop.entry("PosSessionClosed")  # balanced
+    assert closing["loyalty_liability"] == D("1.00") and closing["sales_revenue"] == D("-10.00")
+    shop.check_liability()
 
 
 @pytest.mark.parametrize(
