@@ -351,6 +351,38 @@ def test_points_pay_at_the_till_and_the_close_books_them(enrolled, snapshot):
     shop.check_liability()
 
 
+def test_the_worked_example_of_the_docs(enrolled):
+    """docs/coupons-and-loyalty.md, "points earned and burned, with the entries"."""
+    shop = enrolled
+    first = shop.order("2")  # 1. two mugs, 24.00, by card; fulfilled; 24 points
+    shop.pay(first, "card", "24.00")
+    shop.fulfil(first)
+    shop.earn(first)
+    assert shop.entry("LoyaltyPointsEarned") == {"loyalty_cost": D("1.20"), "loyalty_liability": D("-1.20")}
+    assert (shop.account()["balance"], shop.balance("loyalty_liability")) == (24, D("-1.20"))
+    mug = shop.order()  # 2. 1.00 in points (20)
+    shop.pay(mug, "loyalty", "1.00")
+    assert shop.entry("TenderAccepted") == {"loyalty_liability": D("1.00"), "customer_deposits": D("-1.00")}
+    assert (shop.account()["balance"], shop.balance("loyalty_liability")) == (4, D("-0.20"))
+    assert_problem(shop.pay(mug, "loyalty", "0.25", status=409), 409, "insufficient-balance")  # 3.
+    shop.pay(mug, "card", "11.00")
+    shop.fulfil(mug)  # 4. the rest by card; 11 points on the 11.00 paid in money
+    assert shop.earn(mug).json()["points"] == 11
+    assert shop.entry("LoyaltyPointsEarned") == {"loyalty_cost": D("0.55"), "loyalty_liability": D("-0.55")}
+    assert (shop.account()["balance"], shop.balance("loyalty_liability")) == (15, D("-0.75"))
+    shop.post(
+        "loyalty/programme", {"points_per_unit": "1", "point_value": "0.10"}, status=200, method="put"
+    )  # 5.
+    assert shop.entry("LoyaltyLiabilityRevalued") == {
+        "loyalty_cost": D("0.75"),
+        "loyalty_liability": D("-0.75"),
+    }
+    assert shop.balance("loyalty_liability") == D("-1.50")
+    movements = [(m["kind"], m["points"], m["balance_after"]) for m in shop.account()["movements"]]
+    assert movements == [("earn", 24, 24), ("burn", -20, 4), ("earn", 11, 15)]
+    shop.check_liability()
+
+
 @pytest.mark.parametrize(
     ("amount", "rate", "rounding", "points"),
     [
