@@ -395,3 +395,17 @@ def test_the_worked_example_of_the_docs(enrolled):
 )
 def test_points_are_whole_and_rounded_by_the_programme(amount, rate, rounding, points):
     assert points_for(D(amount), D(rate), rounding) == points
+
+
+@pytest.mark.parametrize(
+    "event_type", ["LoyaltyPointsEarned", "LoyaltyPointsReversed", "LoyaltyLiabilityRevalued"]
+)
+def test_loyalty_entries_are_refused_at_the_ledger_events_door(client, auth, shop, event_type):
+    body = {
+        "company_id": shop.company_id,
+        "type": event_type,
+        "payload": {"amount": "1.00", "direction": "up"},
+    }
+    refused = client.post(f"{API}/ledger/events", json=body, headers=auth("finance", company="ACME"))
+    assert_problem(refused, 422, "balance-event-needs-its-flow", ("type",))
+    assert "/loyalty/" in refused.json()["detail"]

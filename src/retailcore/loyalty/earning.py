@@ -17,16 +17,16 @@ from retailcore.core.errors import Conflict, FieldProblem, InvalidReference
 from retailcore.eventlog.services import CommandContext
 from retailcore.loyalty import commands as c
 from retailcore.loyalty.services import (
-    _earned,
-    _enrolled,
-    _event,
-    _move,
-    _movement,
-    _once,
-    _programme,
-    _running,
-    _value,
+    append_movement,
+    earned_view,
+    enrolled_account,
+    move_points,
+    movement_once,
     points_for,
+    programme_of,
+    record_points_event,
+    running_programme,
+    value_of,
 )
 from retailcore.loyalty.tables import LoyaltyAccount
 from retailcore.masterdata.tables import Company
@@ -65,11 +65,11 @@ def earn_for_order(
     account (``409 loyalty-not-enrolled``), no active programme (``409 loyalty-inactive``). Nothing to
     earn (0 points) writes nothing."""
     order = _order(session, company, order_id, field)
-    programme = _running(session, company.id, field)
-    account = _enrolled(session, company.id, order.customer_id, field)
+    programme = running_programme(session, company.id, field)
+    account = enrolled_account(session, company.id, order.customer_id, field)
     key = f"earn:{order.id}"
-    if (existing := _once(session, company.id, key)) is not None:
-        return _earned(account, order.id, existing)
+    if (existing := movement_once(session, company.id, key)) is not None:
+        return earned_view(account, order.id, existing)
     if order.state not in EARNING_STATES:
         raise Conflict(
             f"order {order.number} is {order.state}: points are earned once it is delivered",
@@ -85,11 +85,11 @@ def earn_for_order(
     basis = max(order.gross_total - _paid_by_points(session, order), Decimal(0))
     points = points_for(basis, programme.points_per_unit, programme.rounding)
     if points <= 0:
-        return _earned(account, order.id, None)
-    balance = _move(session, account, points)
+        return earned_view(account, order.id, None)
+    balance = move_points(session, account, points)
     assert balance is not None
-    value = _value(points, programme)
-    movement = _movement(
+    value = value_of(points, programme)
+    movement = append_movement(
         session,
         ctx,
         account,
@@ -101,8 +101,10 @@ def earn_for_order(
         order_id=order.id,
         once_key=key,
     )
-    _event(session, ctx, account, "LoyaltyPointsEarned", programme, points, value, order, basis=basis)
-    return _earned(account, order.id, movement)
+    record_points_event(
+        session, ctx, account, "LoyaltyPointsEarned", programme, points, value, order, basis=basis
+    )
+    return earned_view(account, order.id, movement)
 
 
 def reverse_for_order(
@@ -112,14 +114,14 @@ def reverse_for_order(
     once (``LoyaltyPointsReversed``, posted loyalty_liability / loyalty_cost). An order that earned
     nothing reverses nothing."""
     order = _order(session, company, order_id, field)
-    account = _enrolled(session, company.id, order.customer_id, field)
+    account = enrolled_account(session, company.id, order.customer_id, field)
     key = f"reverse:{order.id}"
-    if (existing := _once(session, company.id, key)) is not None:
-        return _earned(account, order.id, existing)
-    earned = _once(session, company.id, f"earn:{order.id}")
-    programme = _programme(session, company.id)
+    if (existing := movement_once(session, company.id, key)) is not None:
+        return earned_view(account, order.id, existing)
+    earned = movement_once(session, company.id, f"earn:{order.id}")
+    programme = programme_of(session, company.id)
     if earned is None or programme is None:
-        return _earned(account, order.id, None)
+        return earned_view(account, order.id, None)
     session.execute(  # the row lock first: what the account holds cannot change under us
         update(LoyaltyAccount)
         .where(LoyaltyAccount.id == account.id)
@@ -129,11 +131,11 @@ def reverse_for_order(
     session.refresh(account)
     points = min(earned.points, account.balance)
     if points <= 0:
-        return _earned(account, order.id, None)
-    balance = _move(session, account, -points, at_least=points)
+        return earned_view(account, order.id, None)
+    balance = move_points(session, account, -points, at_least=points)
     assert balance is not None
-    value = _value(points, programme)
-    movement = _movement(
+    value = value_of(points, programme)
+    movement = append_movement(
         session,
         ctx,
         account,
@@ -145,5 +147,5 @@ def reverse_for_order(
         order_id=order.id,
         once_key=key,
     )
-    _event(session, ctx, account, "LoyaltyPointsReversed", programme, points, value, order)
-    return _earned(account, order.id, movement)
+    record_points_event(session, ctx, account, "LoyaltyPointsReversed", programme, points, value, order)
+    return earned_view(account, order.id, movement)

@@ -47,6 +47,8 @@ from retailcore.loyalty.tables import LoyaltyAccount, LoyaltyMovement, LoyaltyPr
 from retailcore.masterdata.tables import Company, Customer
 
 __all__ = ["burn", "give_back", "open_account", "points_for", "set_programme"]
+"""What other contexts call. :mod:`retailcore.loyalty.earning` also uses the account, movement and event
+helpers below (shared within the context only)."""
 
 ROUNDING = {"down": ROUND_FLOOR, "half_up": ROUND_HALF_UP, "up": ROUND_CEILING}
 
@@ -59,12 +61,12 @@ def points_for(amount: Decimal, points_per_unit: Decimal, rounding: str) -> int:
 # -- the programme -----------------------------------------------------------------------------------
 
 
-def _programme(session: Session, company_id: uuid.UUID) -> LoyaltyProgramme | None:
+def programme_of(session: Session, company_id: uuid.UUID) -> LoyaltyProgramme | None:
     return session.get(LoyaltyProgramme, company_id, populate_existing=True)
 
 
-def _running(session: Session, company_id: uuid.UUID, field: str) -> LoyaltyProgramme:
-    row = _programme(session, company_id)
+def running_programme(session: Session, company_id: uuid.UUID, field: str) -> LoyaltyProgramme:
+    row = programme_of(session, company_id)
     if row is None or not row.active:
         raise Conflict(
             "the company has no active loyalty programme",
@@ -85,12 +87,12 @@ def _outstanding(session: Session, company_id: uuid.UUID) -> int:
     )
 
 
-def _value(points: int, programme: LoyaltyProgramme) -> Decimal:
+def value_of(points: int, programme: LoyaltyProgramme) -> Decimal:
     return round_to_currency(Decimal(points) * programme.point_value, programme.currency)
 
 
 def programme_view(session: Session, company: Company) -> c.ProgrammeView:
-    row = _programme(session, company.id)
+    row = programme_of(session, company.id)
     if row is None:
         raise NotFound("the company has no loyalty programme")
     points = _outstanding(session, company.id)
@@ -102,7 +104,7 @@ def programme_view(session: Session, company: Company) -> c.ProgrammeView:
         point_value=row.point_value,
         active=row.active,
         points_outstanding=points,
-        liability=_value(points, row),
+        liability=value_of(points, row),
     )
 
 
@@ -111,13 +113,7 @@ def set_programme(
 ) -> c.ProgrammeView:
     """Create or change the programme (``LoyaltyProgrammeChanged``). A new point value revalues the points
     outstanding (``LoyaltyLiabilityRevalued``, posted)."""
-    if round_to_currency(
-        body.point_value, company.currency
-    ) != body.point_value and body.point_value < Decimal(
-        "0.0001"
-    ):  # pragma: no cover - bounded by the request's decimals
-        raise ValidationFailed("point_value too small", problems=[FieldProblem("point_value", "too small")])
-    row = _programme(session, company.id)
+    row = programme_of(session, company.id)
     before: dict[str, Any] | None = None
     if row is None:
         row = LoyaltyProgramme(company_id=company.id, currency=company.currency)
@@ -186,7 +182,7 @@ def _account(session: Session, company_id: uuid.UUID, customer_id: uuid.UUID) ->
 
 
 def _account_view(account: LoyaltyAccount, programme: LoyaltyProgramme | None) -> c.AccountView:
-    value = _value(account.balance, programme) if programme else Decimal(0)
+    value = value_of(account.balance, programme) if programme else Decimal(0)
     return c.AccountView(
         id=account.id,
         company_id=account.company_id,
@@ -224,7 +220,7 @@ def open_account(
         aggregate_id=account.id,
         payload={"customer_id": customer.id, "customer_code": customer.code},
     )
-    return _account_view(account, _programme(session, company.id))
+    return _account_view(account, programme_of(session, company.id))
 
 
 def list_accounts(
@@ -232,7 +228,7 @@ def list_accounts(
 ) -> tuple[list[c.AccountView], uuid.UUID | None]:
     query = select(LoyaltyAccount).where(LoyaltyAccount.company_id == company.id)
     rows, next_cursor = keyset_page(session, query, LoyaltyAccount.id, limit, cursor)
-    programme = _programme(session, company.id)
+    programme = programme_of(session, company.id)
     return [_account_view(row, programme) for row in rows], next_cursor
 
 
@@ -248,7 +244,7 @@ def account_detail(
     query = select(LoyaltyMovement).where(LoyaltyMovement.account_id == account.id)
     rows, next_cursor = keyset_page(session, query, LoyaltyMovement.id, limit, cursor)
     return c.AccountDetail(
-        **_account_view(account, _programme(session, company.id)).model_dump(),
+        **_account_view(account, programme_of(session, company.id)).model_dump(),
         movements=[
             c.MovementView(
                 id=m.id,
@@ -269,7 +265,7 @@ def account_detail(
 # -- moving points -----------------------------------------------------------------------------------
 
 
-def _move(
+def move_points(
     session: Session, account: LoyaltyAccount, delta: int, *, at_least: int | None = None
 ) -> int | None:
     """Add ``delta`` points in one statement; with ``at_least``, only while the balance is at least that.
@@ -286,7 +282,7 @@ def _move(
     return balance
 
 
-def _movement(
+def append_movement(
     session: Session,
     ctx: CommandContext,
     account: LoyaltyAccount,
@@ -317,7 +313,7 @@ def _movement(
     return movement
 
 
-def _once(session: Session, company_id: uuid.UUID, key: str) -> LoyaltyMovement | None:
+def movement_once(session: Session, company_id: uuid.UUID, key: str) -> LoyaltyMovement | None:
     return session.scalar(
         select(LoyaltyMovement).where(
             LoyaltyMovement.company_id == company_id, LoyaltyMovement.once_key == key
@@ -325,7 +321,7 @@ def _once(session: Session, company_id: uuid.UUID, key: str) -> LoyaltyMovement 
     )
 
 
-def _enrolled(
+def enrolled_account(
     session: Session, company_id: uuid.UUID, customer_id: uuid.UUID | None, field: str
 ) -> LoyaltyAccount:
     account = _account(session, company_id, customer_id) if customer_id else None
@@ -338,7 +334,7 @@ def _enrolled(
     return account
 
 
-def _earned(account: LoyaltyAccount, order_id: uuid.UUID, movement: LoyaltyMovement | None) -> c.Earned:
+def earned_view(account: LoyaltyAccount, order_id: uuid.UUID, movement: LoyaltyMovement | None) -> c.Earned:
     return c.Earned(
         account_id=account.id,
         order_id=order_id,
@@ -348,7 +344,7 @@ def _earned(account: LoyaltyAccount, order_id: uuid.UUID, movement: LoyaltyMovem
     )
 
 
-def _event(
+def record_points_event(
     session: Session,
     ctx: CommandContext,
     account: LoyaltyAccount,
@@ -414,7 +410,7 @@ def burn(
     (``409 loyalty-currency``), not enrolled (``409 loyalty-not-enrolled``), not a whole number of points
     (``422``), more than the balance (``409 insufficient-balance``, concurrent burns included). Posts
     nothing: the tender's event debits loyalty_liability (``LoyaltyPointsBurned`` is recorded)."""
-    programme = _running(session, company_id, field)
+    programme = running_programme(session, company_id, field)
     if currency != programme.currency:
         raise Conflict(
             f"points pay in {programme.currency}, not {currency}",
@@ -426,19 +422,19 @@ def burn(
         customer = uuid.UUID(str(customer_id)) if customer_id is not None else None
     except ValueError:
         customer = None
-    account = _enrolled(session, company_id, customer, field)
-    balance = _move(session, account, -points, at_least=points)
+    account = enrolled_account(session, company_id, customer, field)
+    balance = move_points(session, account, -points, at_least=points)
     if balance is None:
         raise Conflict(
             f"the customer has {account.balance} points: {points} cannot be burned",
             code="insufficient-balance",
             problems=[
                 FieldProblem(
-                    field, f"at most {_value(account.balance, programme)} ({account.balance} points)"
+                    field, f"at most {value_of(account.balance, programme)} ({account.balance} points)"
                 )
             ],
         )
-    movement = _movement(
+    movement = append_movement(
         session,
         ctx,
         account,
@@ -449,7 +445,9 @@ def burn(
         reference=reference,
         order_id=order_id,
     )
-    _event(session, ctx, account, "LoyaltyPointsBurned", programme, points, amount, None, reference=reference)
+    record_points_event(
+        session, ctx, account, "LoyaltyPointsBurned", programme, points, amount, None, reference=reference
+    )
     return movement
 
 
@@ -466,14 +464,14 @@ def give_back(
 ) -> LoyaltyMovement:
     """Give back points worth ``amount`` (a loyalty tender returned when an order is cancelled), at the
     point value of the day. Posts nothing: ``TenderReturned`` credits loyalty_liability."""
-    programme = _programme(session, company_id)
+    programme = programme_of(session, company_id)
     if programme is None:
         raise Conflict("the company has no loyalty programme", code="loyalty-inactive")
     points = _points_of(amount, programme, "amount")
-    account = _enrolled(session, company_id, uuid.UUID(str(customer_id)), "customer_id")
-    balance = _move(session, account, points)
+    account = enrolled_account(session, company_id, uuid.UUID(str(customer_id)), "customer_id")
+    balance = move_points(session, account, points)
     assert balance is not None
-    movement = _movement(
+    movement = append_movement(
         session,
         ctx,
         account,
@@ -484,7 +482,7 @@ def give_back(
         reference=reference,
         order_id=order_id,
     )
-    _event(
+    record_points_event(
         session, ctx, account, "LoyaltyPointsReturned", programme, points, amount, None, reference=reference
     )
     return movement
