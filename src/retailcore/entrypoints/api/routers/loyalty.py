@@ -47,7 +47,13 @@ class AccountPage(BaseModel):
     next_cursor: uuid.UUID | None
 
 
-@router.get("/loyalty/programme", response_model=c.ProgrammeView, summary="Read the loyalty programme")
+@router.get(
+    "/loyalty/programme",
+    response_model=c.ProgrammeView,
+    summary="Read the loyalty programme",
+    description="With the points outstanding and the liability they are booked at.",
+    responses={404: {"description": "The company has no loyalty programme"}},
+)
 def get_programme(
     params: Annotated[CompanyQuery, Query()], api: Annotated[Api, Depends(reader("loyalty:read"))]
 ) -> Any:
