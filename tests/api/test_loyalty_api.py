@@ -265,6 +265,27 @@ def test_cancelling_an_order_gives_the_points_back(enrolled):
     shop.check_liability()
 
 
+def test_points_given_back_after_the_point_value_changed_keep_the_liability_true(enrolled):
+    shop = enrolled
+    first = shop.order("2")
+    shop.pay(first, "card", "24.00")
+    shop.fulfil(first)
+    shop.earn(first)  # 24 points
+    order = shop.order()
+    shop.pay(order, "loyalty", "0.50")  # 10 points at 0.05
+    shop.post("loyalty/programme", {"points_per_unit": "1", "point_value": "0.03"}, status=200, method="put")
+    shop.check_liability()  # 14 points at 0.03
+    shop.post(f"orders/{order['id']}/cancel", {"reason": "changed mind"}, status=200)
+    account = shop.account()  # 0.50 at 0.03 is 16 whole points (0.48)
+    assert account["movements"][-1]["kind"] == "return" and account["movements"][-1]["points"] == 16
+    assert account["balance"] == 30
+    assert shop.entry("LoyaltyLiabilityRevalued") == {
+        "loyalty_liability": D("0.02"),
+        "loyalty_cost": D("-0.02"),
+    }
+    shop.check_liability()
+
+
 def test_a_refund_takes_the_points_back_and_a_new_point_value_revalues_them(enrolled):
     shop = enrolled
     order = shop.order("2")

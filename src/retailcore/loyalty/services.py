@@ -463,11 +463,19 @@ def give_back(
     order_id: uuid.UUID | None = None,
 ) -> LoyaltyMovement:
     """Give back points worth ``amount`` (a loyalty tender returned when an order is cancelled), at the
-    point value of the day. Posts nothing: ``TenderReturned`` credits loyalty_liability."""
+    point value of the day, rounded down to whole points. ``TenderReturned`` credits loyalty_liability
+    with ``amount``; when the point value changed since the burn and the whole points are worth less,
+    the difference is posted back (``LoyaltyLiabilityRevalued``, down), so the liability stays points x
+    point value."""
     programme = programme_of(session, company_id)
     if programme is None:
         raise Conflict("the company has no loyalty programme", code="loyalty-inactive")
-    points = _points_of(amount, programme, "amount")
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
+        raise ValidationFailed(
+            "amount must be positive", problems=[FieldProblem("amount", "must be positive")]
+        )
+    points = int((amount / programme.point_value).to_integral_value(rounding=ROUND_FLOOR))
+    value = value_of(points, programme)
     account = enrolled_account(session, company_id, uuid.UUID(str(customer_id)), "customer_id")
     balance = move_points(session, account, points)
     assert balance is not None
@@ -478,11 +486,29 @@ def give_back(
         kind="return",
         points=points,
         balance=balance,
-        value=amount,
+        value=value,
         reference=reference,
         order_id=order_id,
     )
     record_points_event(
-        session, ctx, account, "LoyaltyPointsReturned", programme, points, amount, None, reference=reference
+        session, ctx, account, "LoyaltyPointsReturned", programme, points, value, None, reference=reference
     )
+    if amount > value:
+        record(
+            session,
+            ctx,
+            type="LoyaltyLiabilityRevalued",
+            company_id=company_id,
+            aggregate_type="LoyaltyAccount",
+            aggregate_id=account.id,
+            payload={
+                "currency": programme.currency,
+                "points": points,
+                "point_value_before": None,
+                "point_value_after": programme.point_value,
+                "direction": "down",
+                "amount": amount - value,
+                "reference": f"{reference} points given back at {programme.point_value}",
+            },
+        )
     return movement
