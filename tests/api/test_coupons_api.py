@@ -287,6 +287,7 @@ def test_validate_reports_every_code_at_once(shop, runtime):
     assert [p.field for p in refused.value.problems] == ["coupons.1", "coupons.2"]
     (valid,) = shop.validate(["good"])
     assert valid.code == "GOOD"
+    assert svc.basket_coupons([valid]) == (("GOOD", uuid.UUID(shop.promotion_id)),)
 
 
 def test_the_service_redeem_is_idempotent_and_writes_nothing_when_refused(shop, runtime):

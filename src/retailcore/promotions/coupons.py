@@ -52,6 +52,7 @@ from retailcore.promotions.tables import Coupon, CouponRedemption, PromotionRow
 
 __all__ = [
     "ValidCoupon",
+    "basket_coupons",
     "create_coupon",
     "deactivate",
     "find_coupon",
@@ -428,6 +429,11 @@ def _customer_uses(session: Session, coupon_id: uuid.UUID, customer_id: uuid.UUI
         )
         or 0
     )
+
+
+def basket_coupons(valid: Sequence[ValidCoupon]) -> tuple[tuple[str, uuid.UUID], ...]:
+    """What :attr:`retailcore.promotions.model.Basket.coupons` takes: ``(code, promotion_id)`` each."""
+    return tuple((coupon.code, coupon.promotion_id) for coupon in valid)
 
 
 def _over_customer_limit(session: Session, coupon: Coupon, customer_id: uuid.UUID | None) -> bool:
