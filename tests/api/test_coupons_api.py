@@ -303,3 +303,17 @@ def test_the_service_redeem_is_idempotent_and_writes_nothing_when_refused(shop, 
         coupon = svc.find_coupon(session, uuid.UUID(shop.company_id), "SVC")
         svc.redeem(session, ctx, coupon, order_id=uuid.uuid4(), customer_id=None, amount=Decimal("1"))
     assert shop.get("coupons/SVC")["uses"] == 1 and shop.count(CouponRedemption) == 1
+
+
+def test_a_generated_batch_keeps_its_window_and_limits(shop):
+    until = (NOW + dt.timedelta(days=30)).replace(microsecond=0)
+    made = shop.post(
+        "coupons/generate",
+        {"promotion": shop.promotion_id, "count": 3, "max_uses": 2, "valid_to": until.isoformat()},
+    )
+    status = shop.get(f"coupons/{made['codes'][0].lower()}")
+    assert (status["max_uses"], status["uses_left"], status["batch"]) == (2, 2, made["batch"])
+    assert dt.datetime.fromisoformat(status["valid_to"]) == until and status["valid_now"] is True
+    assert shop.redeem(made["codes"][1]).status_code == 201
+    (event,) = shop.events("CouponsGenerated")
+    assert event.payload["valid_to"] is not None and event.payload["max_uses"] == 2
