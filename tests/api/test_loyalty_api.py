@@ -26,6 +26,7 @@ from retailcore.inventory.services import MoveLine, move_stock
 from retailcore.loyalty.services import points_for
 from retailcore.loyalty.tables import LoyaltyAccount
 from retailcore.masterdata.tables import Account, Company, Location
+from retailcore.orders.tables import OrderRow
 
 D = Decimal
 
@@ -346,7 +347,7 @@ def test_without_a_programme_nothing_is_earned(shop):
     assert_problem(shop.earn(order, status=409), 409, "loyalty-inactive")
 
 
-def test_points_pay_at_the_till_and_the_close_books_them(enrolled, snapshot):
+def test_points_pay_at_the_till_and_the_close_books_them(enrolled, snapshot, runtime):
     shop = enrolled
     first = shop.order("2")
     shop.pay(first, "card", "24.00")
@@ -366,6 +367,10 @@ def test_points_pay_at_the_till_and_the_close_books_them(enrolled, snapshot):
     assert_problem(nobody, 422, "sale-refused", ("sales.0.payments.0.payment_method_code",))
     assert snapshot() == before
 
+    with runtime.session_factory() as session:  # the till's sale earns on what was paid in money
+        sale_id = session.scalar(select(OrderRow.id).where(OrderRow.channel == "pos"))
+    earned = shop.earn({"id": str(sale_id)}).json()
+    assert (earned["points"], earned["balance"]) == (11, 15)
     shop.post(f"pos/sessions/{till['id']}/close", {"counted": {"CASH": "11.00"}}, status=200)
     closing = shop.entry("PosSessionClosed")  # balanced
     assert closing["loyalty_liability"] == D("1.00") and closing["sales_revenue"] == D("-10.00")

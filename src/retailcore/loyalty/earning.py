@@ -35,7 +35,7 @@ from retailcore.orders.tables import OrderPaymentRow, OrderRow
 __all__ = ["earn_for_order", "reverse_for_order"]
 
 EARNING_STATES = frozenset({"fulfilled", "invoiced", "closed"})
-"""Goods delivered: a POS sale is closed when taken."""
+"""Goods delivered: a POS sale is born fulfilled."""
 LOYALTY = "loyalty"
 
 

@@ -12,7 +12,7 @@ Rules of the flow (decision 0049):
   always equals ``points outstanding x point value``.
 * **Points are earned once per order,** on what the customer paid in money for goods delivered: the
   order's gross total less what points paid, once the order is fulfilled (or invoiced, or closed; a POS
-  sale is closed when taken). A replay answers the first earning (``once_key`` ``earn:<order id>``).
+  sale is born fulfilled). A replay answers the first earning (``once_key`` ``earn:<order id>``).
   Earning reads orders, so it lives in :mod:`retailcore.loyalty.earning` (downstream of orders); this
   module is upstream of them: the orders context burns points through it, as it redeems gift cards.
 * **Enrolment is explicit.** A customer earns and burns only with an account (``POST
