@@ -35,11 +35,18 @@ def test_existing_companies_get_the_return_accounts_and_rules(tmp_path):
             roles = set(connection.scalars(text("SELECT role FROM accounts WHERE code IN ('2230', '4110')")))
             rules = list(connection.scalars(text("SELECT code FROM posting_rules ORDER BY code")))
         assert roles == {"refunds_payable", "restocking_fees"}
-        # 0027 (settlements), 0029 (bank statements), 0030 (intercompany) and 0031 (accruals) give
+        # 0027 (settlements), 0029 (bank statements), 0030 (intercompany), 0031 (accruals) and 0037 give
         # existing companies their rules as well.
         later = ["gateway-settlement", "settlement-adjustment", "bank-statement-match"]
         later += ["intercompany-goods-shipped", "intercompany-goods-received"]
         later += ["intercompany-resale", "intercompany-purchase", "accrual-shipped-not-invoiced"]
+        # 0037 (loyalty, decision 0049)
+        later += [
+            "loyalty-points-earned",
+            "loyalty-points-reversed",
+            "loyalty-revalued-up",
+            "loyalty-revalued-down",
+        ]
         assert sorted(rules) == sorted([*RULES, *later])
         engine.dispose()
 

@@ -103,6 +103,16 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "gift_cards:expire": frozenset({Role.admin, Role.finance}),
     "store_credit:read": ALL,
     "store_credit:write": frozenset({Role.admin, Role.store_manager, Role.finance}),
+    # Coupons (decision 0049): everyone reads a code's status; staff and integrations make codes and
+    # batches; tills, web shops and staff redeem them.
+    "coupons:read": ALL,
+    "coupons:write": frozenset({Role.admin, Role.store_manager, Role.integration}),
+    "coupons:redeem": frozenset({Role.admin, Role.store_manager, Role.cashier, Role.integration}),
+    # Loyalty (decision 0049): staff and integrations open accounts and earn points for orders; the
+    # programme (earn rate, point value: what the liability is worth) is finance's and admins'.
+    "loyalty:read": ALL,
+    "loyalty:write": frozenset({Role.admin, Role.store_manager, Role.cashier, Role.integration}),
+    "loyalty:programme": frozenset({Role.admin, Role.finance}),
     # Returns: everyone reads; store staff and integrations drive them; the policy is an admin's.
     "returns:read": ALL,
     "returns:write": frozenset({Role.admin, Role.store_manager, Role.integration, Role.cashier}),

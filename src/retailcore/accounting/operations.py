@@ -303,13 +303,16 @@ BALANCE_FLOWS = {
     "IntercompanyResaleRecorded": "record the sale with POST /intercompany/sales (both companies' sides)",
     "IntercompanyPurchaseRecorded": "record the sale with POST /intercompany/sales (both companies' sides)",
     "ShippedNotInvoicedAccrued": "run the period's accruals with POST /periods/{period}/accruals",
+    "LoyaltyPointsEarned": "earn an order's points with POST /loyalty/earnings",
+    "LoyaltyPointsReversed": "take an order's points back with POST /loyalty/reversals",
+    "LoyaltyLiabilityRevalued": "change the point value with PUT /loyalty/programme",
 }
 """Events of the payments context that move a gift card's or a customer's balance with their entry:
 the ledger alone would post the liability with no balance behind it. (``GiftCardSold`` stays open to
 systems that sell cards they keep the balances of.) Settlement postings likewise belong to their
 settlement lines and mismatches (decision 0035); ``SettlementImported`` stays open to outside systems.
 An intercompany sale's sides belong to its document, posted on both companies' books together
-(decision 0040).
+(decision 0040). Loyalty entries belong to the points behind them (decision 0049).
 An accrual belongs to the close's accrual run, which reverses it and measures it (decision 0041)."""
 
 

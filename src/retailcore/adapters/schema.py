@@ -15,6 +15,7 @@ from retailcore.inventory import purchasing_tables as _purchasing  # noqa: F401
 from retailcore.inventory import reservation_tables as _reservations  # noqa: F401
 from retailcore.inventory import tables as _inventory  # noqa: F401
 from retailcore.inventory import transfer_tables as _transfers  # noqa: F401
+from retailcore.loyalty import tables as _loyalty  # noqa: F401
 from retailcore.masterdata import tables as _masterdata  # noqa: F401
 from retailcore.monitoring import tables as _monitoring  # noqa: F401
 from retailcore.orders import tables as _orders  # noqa: F401

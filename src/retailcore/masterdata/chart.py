@@ -129,6 +129,10 @@ class AccountRole(StrEnum):
     GIFT_CARD_BREAKAGE = "gift_card_breakage"
     # Store credit and gift cards given away (goodwill gestures, promotions): a marketing cost.
     CUSTOMER_GOODWILL = "customer_goodwill"
+    # Loyalty points earned and not burned yet, valued at the programme's point value (decision 0049).
+    LOYALTY_LIABILITY = "loyalty_liability"
+    # What loyalty points given to customers cost (earned on orders, revaluations of the points outstanding).
+    LOYALTY_COST = "loyalty_cost"
     # Counterpart for balances imported when migrating from another system.
     OPENING_BALANCE = "opening_balance"
 
@@ -233,6 +237,7 @@ _GENERIC_RETAIL_ACCOUNTS: tuple[AccountTemplate, ...] = (
     _acc("2210", "Store credit outstanding", _L, _R.STORE_CREDIT_LIABILITY),
     _acc("2220", "Customer deposits and prepayments", _L, _R.CUSTOMER_DEPOSITS, reconcilable=True),
     _acc("2230", "Refunds payable to customers", _L, _R.REFUNDS_PAYABLE, reconcilable=True),
+    _acc("2240", "Loyalty points outstanding", _L, _R.LOYALTY_LIABILITY),
     _acc("2300", "Accrued wages", _L),
     _acc("2310", "Social security contributions payable", _L),
     _acc("2400", "Bank loans", _L),
@@ -268,6 +273,7 @@ _GENERIC_RETAIL_ACCOUNTS: tuple[AccountTemplate, ...] = (
     _acc("6030", "Social security contributions", _X),
     # Also where goodwill store credit and gift cards given away are booked (customer_goodwill).
     _acc("6040", "Marketing and advertising", _X, _R.CUSTOMER_GOODWILL),
+    _acc("6045", "Loyalty programme cost", _X, _R.LOYALTY_COST),
     _acc("6050", "Store supplies and packaging", _X),
     _acc("6060", "Insurance", _X),
     _acc("6070", "Repairs and maintenance", _X),

@@ -47,7 +47,7 @@ CostMethod = Literal["fifo", "average", "standard"]
 UnitOfMeasure = Literal["unit", "pack", "kg", "g", "l", "ml", "m", "cm"]
 StoreKind = Literal["store", "warehouse"]
 LocationKind = Literal["stock", "backroom", "damaged", "supplier", "customer", "in_transit", "inventory_loss"]
-PaymentMethodKind = Literal["cash", "card", "gift_card", "store_credit", "on_account"]
+PaymentMethodKind = Literal["cash", "card", "gift_card", "store_credit", "on_account", "loyalty"]
 TaxRounding = Literal["line", "document"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -176,7 +176,9 @@ class PaymentMethod(IdMixin, TimestampsMixin, Base):
     __tablename__ = "payment_methods"
     __table_args__ = (
         UniqueConstraint("company_id", "code"),
-        CheckConstraint("kind IN ('cash', 'card', 'gift_card', 'store_credit', 'on_account')", name="kind"),
+        CheckConstraint(
+            "kind IN ('cash', 'card', 'gift_card', 'store_credit', 'on_account', 'loyalty')", name="kind"
+        ),
         CheckConstraint("(kind = 'card') = (gateway IS NOT NULL)", name="card_gateway"),
     )
 

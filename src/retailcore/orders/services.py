@@ -76,6 +76,7 @@ from retailcore.eventlog.services import CommandContext, record
 from retailcore.inventory import reservations as r
 from retailcore.inventory import tables as i
 from retailcore.inventory.reservation_tables import Reservation
+from retailcore.loyalty import services as loyalty
 from retailcore.masterdata.commands import CompanyScoped, Request, StoreRef
 from retailcore.masterdata.tables import Company, Customer, Location, Product, Store
 from retailcore.orders import discounts
@@ -173,14 +174,14 @@ class PlaceOrder(CompanyScoped):
 
 
 class TakePayment(Request):
-    kind: Literal["card", "gift_card", "store_credit", "on_account"] = "card"
+    kind: Literal["card", "gift_card", "store_credit", "on_account", "loyalty"] = "card"
     gateway: text(min_length=1, max_length=64) | None = Field(
         None, description="card: the gateway (or the marketplace that collected)."
     )
     reference: text(min_length=1, max_length=200) | None = Field(
         None,
         description="card: the gateway's payment reference; gift_card: the card's code (the order keeps"
-        " the card's id).",
+        " the card's id). store_credit, loyalty, on_account: the order's customer's (no reference).",
     )
     amount: AmountIn
     capture: bool = Field(True, description="card: false records the authorization only.")
@@ -496,7 +497,7 @@ def _split_money(row: t.OrderRow, event_type: str, payload: dict[str, Any]) -> N
         payload["tenders"] = [{"kind": kind, "amount": str(amount)}] if amount else []
 
 
-BALANCE_TENDERS = (TenderKind.gift_card, TenderKind.store_credit)
+BALANCE_TENDERS = (TenderKind.gift_card, TenderKind.store_credit, TenderKind.loyalty)
 
 
 def _names_a_card(reference: object) -> bool:
@@ -510,9 +511,9 @@ def _names_a_card(reference: object) -> bool:
 def _move_tender_balance(
     session: Session, ctx: CommandContext, row: t.OrderRow, event_type: str, payload: dict[str, Any]
 ) -> None:
-    """A gift card or store credit tender moves its balance in the payments context, in this
-    transaction: taken (refused beyond the balance, ``409 insufficient-balance``, writing nothing) or
-    given back. The ledger entry is the tender's own event's."""
+    """A gift card or store credit tender moves its balance in the payments context (loyalty points in
+    the loyalty context), in this transaction: taken (refused beyond the balance, ``409
+    insufficient-balance``, writing nothing) or given back. The ledger entry is the tender's own event's."""
     amount = Decimal(str(payload["amount"]))
     common = {
         "company_id": row.company_id,
@@ -528,6 +529,11 @@ def _move_tender_balance(
             pay.credit_gift_card(session, ctx, card_id=payload["reference"], **common)
         # else: a tender taken before gift cards had balances (its reference is what the client sent):
         # there is no card to credit; the ledger entry still gives the liability back.
+    elif payload["kind"] == TenderKind.loyalty:
+        if accepted:
+            loyalty.burn(session, ctx, customer_id=payload["reference"], order_id=row.id, **common)
+        else:
+            loyalty.give_back(session, ctx, customer_id=payload["reference"], order_id=row.id, **common)
     elif accepted:
         pay.spend_store_credit(session, ctx, customer_id=payload["reference"], **common)
     else:
@@ -1122,6 +1128,8 @@ def take_payment(
             )
         if body.kind == "store_credit":
             payments.add_store_credit(row.customer_id, amount)
+        elif body.kind == "loyalty":
+            payments.add_loyalty(row.customer_id, amount)
         else:
             payments.add_on_account(row.customer_id, amount)
     _save(session, ctx, row, order, payments, line_rows)
@@ -1396,7 +1404,7 @@ def _give_back_deposit(row: t.OrderRow, payments: OrderPayments) -> None:
                 amount = min(left, tender.refundable)
                 payments.refund(tender.tender_id, amount)
                 left -= amount
-        elif tender.kind in (TenderKind.gift_card, TenderKind.store_credit) and left.amount > 0:
+        elif tender.kind in BALANCE_TENDERS and left.amount > 0:
             amount = min(left, tender.amount)
             payments.give_back(tender.tender_id, amount)
             left -= amount

@@ -38,9 +38,10 @@ ORDER_STATES = (
     "cancelled",
     "closed",
 )
-PAYMENT_KINDS = ("cash", "card", "gift_card", "store_credit", "on_account", "exchange")
+PAYMENT_KINDS = ("cash", "card", "gift_card", "store_credit", "on_account", "exchange", "loyalty")
 """``exchange``: the part of a POS exchange's new goods paid by the goods it gave back (no payment
-method; docs/decisions/0030-exchanges-and-gift-cards-at-the-till.md)."""
+method; docs/decisions/0030-exchanges-and-gift-cards-at-the-till.md). ``loyalty``: loyalty points burned
+(decision 0049)."""
 PAYMENT_STATES = ("accepted", "authorized", "captured", "partially_refunded", "refunded", "voided")
 
 

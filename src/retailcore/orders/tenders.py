@@ -7,7 +7,7 @@ and collects tenders, several kinds on one order if need be (split tender):
 * ``card``: a :class:`CardPayment` with its own small state machine (:data:`CARD_TRANSITIONS`):
   authorized -> captured -> refunded (in parts if need be), or authorized -> voided. A capture never
   exceeds the authorization, a refund never exceeds what was captured and not yet refunded.
-* ``gift_card``, ``store_credit``, ``on_account``: redeemed or charged for the amount given.
+* ``gift_card``, ``store_credit``, ``loyalty``, ``on_account``: redeemed or charged for the amount given.
 
 A non-cash tender larger than what is still due is refused (``409 overpayment``): a card or a gift card
 cannot "give change", and a gift card overcharged would shift liability for nothing. Balances of
@@ -55,6 +55,7 @@ class TenderKind(StrEnum):
     gift_card = "gift_card"  # redeems a gift card's balance (a liability, not revenue)
     store_credit = "store_credit"  # redeems a customer's store credit (a liability too)
     on_account = "on_account"  # charged to the customer's account: a receivable
+    loyalty = "loyalty"  # burns the customer's loyalty points worth the amount (a liability too)
 
 
 class CardState(StrEnum):
@@ -332,6 +333,10 @@ class OrderPayments:
         """Redeem ``amount`` of the customer's store credit."""
         return self._take(TenderKind.store_credit, amount, str(self._customer(customer_id)))
 
+    def add_loyalty(self, customer_id: uuid.UUID, amount: Money) -> Tender:
+        """Burn the customer's loyalty points worth ``amount`` (the loyalty context checks and moves them)."""
+        return self._take(TenderKind.loyalty, amount, str(self._customer(customer_id)))
+
     def add_on_account(self, customer_id: uuid.UUID, amount: Money) -> Tender:
         """Charge ``amount`` to the customer's account (credit limit checked by the payments context)."""
         return self._take(TenderKind.on_account, amount, str(self._customer(customer_id)))
@@ -477,6 +482,7 @@ class OrderPayments:
         if isinstance(tender, CardPayment) or tender.kind not in (
             TenderKind.gift_card,
             TenderKind.store_credit,
+            TenderKind.loyalty,
         ):
             raise Conflict(
                 "only gift cards and store credit are given back; cards are refunded",

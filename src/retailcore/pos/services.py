@@ -58,6 +58,7 @@ from retailcore.eventlog.services import CommandContext, record
 from retailcore.eventlog.tables import Event
 from retailcore.inventory.services import STOCK_ROLE, MoveLine, move_stock
 from retailcore.inventory.tables import StockMove
+from retailcore.loyalty import services as loyalty
 from retailcore.masterdata.tables import Company, Customer, Location, PaymentMethod, Product, Store
 from retailcore.monitoring import services as monitoring
 from retailcore.orders import discounts
@@ -375,7 +376,7 @@ class _Calendar(NamedTuple):
 
 
 OUT_OF_WINDOW, LOCKED = "sale_clock_out_of_window", "sale_in_locked_period"
-BALANCE_KINDS = ("gift_card", "store_credit")
+BALANCE_KINDS = ("gift_card", "store_credit", "loyalty")
 
 
 class _Redemption(NamedTuple):
@@ -687,6 +688,8 @@ def _price_sale(
                 raise _refuse(index, f"payments.{n}.reference", "a gift card payment names the card's code")
             if method.kind == "store_credit" and sale.customer_id is None:
                 raise _refuse(index, f"payments.{n}.payment_method_code", "store credit needs a customer_id")
+            if method.kind == "loyalty" and sale.customer_id is None:
+                raise _refuse(index, f"payments.{n}.payment_method_code", "loyalty points need a customer_id")
             reference = payment.reference if method.kind == "gift_card" else str(sale.customer_id)
             redeemed.append((n, method.kind, reference or "", amount))
         paid += amount
@@ -781,8 +784,8 @@ def _price_refund(
 
 
 def _redeem(session: Session, ctx: CommandContext, loaded: _Context) -> None:
-    """Take the batch's gift card and store credit payments off their balances (only sales paying that
-    way do this work). A payment its card or customer cannot cover refuses the whole batch like any
+    """Take the batch's gift card, store credit and loyalty payments off their balances (only sales paying
+    that way do this work). A payment its card or customer cannot cover refuses the whole batch like any
     other refused sale: ``422 invalid-reference`` (no such card), ``409 gift-card-expired``, ``409
     insufficient-balance``, naming ``sales.{i}.payments.{n}``; nothing of the batch is written. The
     liability moves at the session's close, with the other tenders."""
@@ -806,6 +809,17 @@ def _redeem(session: Session, ctx: CommandContext, loaded: _Context) -> None:
                     on=on,
                     field=f"{at}.amount",
                     store_id=sale.store_id,
+                )
+            elif kind == "loyalty":
+                loyalty.burn(
+                    session,
+                    ctx,
+                    company_id=company_id,
+                    customer_id=reference,
+                    amount=amount,
+                    currency=currency,
+                    reference=sale.number,
+                    field=f"{at}.amount",
                 )
             else:
                 pay.spend_store_credit(

@@ -26,6 +26,7 @@ EXPECTED_ROLES = {
     "rounding", "fx_unrealized_gain", "fx_unrealized_loss", "fx_realized_gain", "fx_realized_loss",
     "retained_earnings", "current_year_earnings", "opening_balance", "gift_card_breakage",
     "customer_goodwill", "refunds_payable", "restocking_fees",
+    "loyalty_liability", "loyalty_cost",
 }  # fmt: skip
 
 RECONCILABLE_ROLES = {
@@ -62,7 +63,7 @@ def test_account_types() -> None:
 
 def test_account_roles_are_exactly_the_documented_set() -> None:
     assert {r.value for r in AccountRole} == EXPECTED_ROLES
-    assert len(AccountRole) == 43
+    assert len(AccountRole) == 45
     # StrEnum: roles compare equal to their plain string form, as they appear in posting-rule data.
     assert AccountRole.CASH_DRAWER == "cash_drawer"
     assert AccountRole("cogs") is AccountRole.COGS

@@ -63,6 +63,17 @@ EXCHANGE_GIVEN = _line("credit", "refunds_payable", "amount", "Exchange", "refun
 ``TENDER_ROLES``: no other rule has an exchange to post."""
 
 
+LOYALTY_TAKEN = _line(
+    "debit", "loyalty_liability", "amount", "Paid by loyalty points", "tenders", kind="loyalty"
+)
+"""Points burned as a tender (an order's ``TenderAccepted``, a POS session's close): the liability they
+were booked at goes (decision 0049). Not in ``TENDER_ROLES``: points never pay for gift cards."""
+LOYALTY_GIVEN = _line(
+    "credit", "loyalty_liability", "amount", "Returned to loyalty points", "tenders", kind="loyalty"
+)
+"""Points given back when an order they paid is cancelled (``TenderReturned``)."""
+
+
 def _sales(label: str) -> list[dict[str, Any]]:
     return [
         _line("credit", "sales_revenue", "net", f"{label} {{product_category}}", "sales"),
@@ -210,6 +221,61 @@ uninvoiced part of the receivable to ``unbilled_receivable`` at the period's end
 the next period's first day. A negative amount (less to accrue than a previous run did) swaps sides."""
 
 
+def _loyalty(
+    code: str, name: str, event_type: str, debit: str, credit: str, label: str, **conditions: Any
+) -> dict[str, Any]:
+    rule: dict[str, Any] = {
+        "code": code,
+        "name": name,
+        "event_type": event_type,
+        "journal_code": "SALES",
+        "lines": [_line("debit", debit, "amount", label), _line("credit", credit, "amount", label)],
+    }
+    if conditions:
+        rule["conditions"] = conditions
+    return rule
+
+
+LOYALTY_RULES: list[dict[str, Any]] = [
+    _loyalty(
+        "loyalty-points-earned",
+        "Loyalty points earned on an order: a cost, and a liability at the points' value",
+        "LoyaltyPointsEarned",
+        "loyalty_cost",
+        "loyalty_liability",
+        "Loyalty points {order_ref}",
+    ),
+    _loyalty(
+        "loyalty-points-reversed",
+        "Loyalty points of a refunded order taken back",
+        "LoyaltyPointsReversed",
+        "loyalty_liability",
+        "loyalty_cost",
+        "Loyalty points reversed {order_ref}",
+    ),
+    _loyalty(
+        "loyalty-revalued-up",
+        "Loyalty points outstanding revalued at a higher point value",
+        "LoyaltyLiabilityRevalued",
+        "loyalty_cost",
+        "loyalty_liability",
+        "Loyalty points revalued",
+        direction="up",
+    ),
+    _loyalty(
+        "loyalty-revalued-down",
+        "Loyalty points outstanding revalued at a lower point value",
+        "LoyaltyLiabilityRevalued",
+        "loyalty_liability",
+        "loyalty_cost",
+        "Loyalty points revalued",
+        direction="down",
+    ),
+]
+"""Decision 0049: the liability is points outstanding x point value. Burning is a tender
+(:data:`LOYALTY_TAKEN`)."""
+
+
 DEFAULT_RULES: list[dict[str, Any]] = [
     {
         "code": "pos-session-close",
@@ -219,6 +285,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "lines": [
             *_tenders("debit", "tenders", "POS tender"),
             EXCHANGE_TAKEN,
+            LOYALTY_TAKEN,
             *_sales("POS sales"),
             _line("credit", "receivable", "invoice_payments", "Paid at the till on invoices", optional=True),
             _line("credit", "gift_card_liability", "gift_cards_sold", "Gift cards sold", optional=True),
@@ -305,6 +372,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "journal_code": "SALES",
         "lines": [
             *_tenders("debit", "tenders", "Paid by"),
+            LOYALTY_TAKEN,
             _line("credit", "customer_deposits", "deposit", "Deposit {order_ref}", optional=True),
             _line("credit", "receivable", "settled", "Paid {order_ref}", optional=True),
         ],
@@ -327,6 +395,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "lines": [
             _line("debit", "customer_deposits", "amount", "Deposit returned {order_ref}"),
             *_tenders("credit", "tenders", "Returned to"),
+            LOYALTY_GIVEN,
         ],
     },
     {
@@ -425,6 +494,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             _line("credit", "gift_card_breakage", "amount", "Breakage {card_ref}"),
         ],
     },
+    *LOYALTY_RULES,
     {
         "code": "store-credit-goodwill",
         "name": "Store credit given as a goodwill gesture: a cost and a liability to the customer",

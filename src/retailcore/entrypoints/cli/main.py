@@ -42,6 +42,7 @@ from retailcore.entrypoints.cli import bank as bank_cli
 from retailcore.entrypoints.cli import closing as closing_cli
 from retailcore.entrypoints.cli import connectors as connectors_cli
 from retailcore.entrypoints.cli import discounts as discounts_cli
+from retailcore.entrypoints.cli import coupons as coupons_cli
 from retailcore.entrypoints.cli import exceptions as exceptions_cli
 from retailcore.entrypoints.cli import exports as export_cli
 from retailcore.entrypoints.cli import gift_cards as gift_cards_cli
@@ -82,6 +83,7 @@ app.add_typer(pos_cli.app, name="pos")
 app.add_typer(discounts_cli.app, name="discounts")
 app.add_typer(gift_cards_cli.app, name="gift-cards")
 app.add_typer(promotions_cli.app, name="promotions")
+app.add_typer(coupons_cli.app, name="coupons")
 app.add_typer(connectors_cli.app, name="connectors")
 app.add_typer(exceptions_cli.app, name="exceptions")
 app.add_typer(settlements_cli.app, name="settlements")
