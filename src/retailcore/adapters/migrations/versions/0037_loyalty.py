@@ -1,7 +1,7 @@
 """loyalty: programmes, points accounts and movements; loyalty tenders; the loyalty accounts and rules
 
 Revision ID: 0037
-Revises: 0035
+Revises: 0036
 Create Date: 2026-12-07 08:00:00
 
 Numbered 0037 on the coupons branch, after 0035: other branches add 0036, and this revision is re-chained
@@ -33,7 +33,7 @@ from alembic import op
 from retailcore.adapters import orm
 
 revision: str = "0037"
-down_revision: str | None = "0035"
+down_revision: str | None = "0036"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """discounts: per-line discount records, manual discount limits, contra-revenue posting
 
 Revision ID: 0038
-Revises: 0036
+Revises: 0037
 Create Date: 2026-12-07 08:00:00
 
 * ``order_lines.discounts``: the discounts a line's ``discount`` sums, each with its source (JSON, null
@@ -28,7 +28,7 @@ from alembic import op
 from retailcore.adapters import orm
 
 revision: str = "0038"
-down_revision: str | None = "0036"
+down_revision: str | None = "0037"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
