@@ -41,8 +41,8 @@ from retailcore.entrypoints.cli import analytics as analytics_cli
 from retailcore.entrypoints.cli import bank as bank_cli
 from retailcore.entrypoints.cli import closing as closing_cli
 from retailcore.entrypoints.cli import connectors as connectors_cli
-from retailcore.entrypoints.cli import discounts as discounts_cli
 from retailcore.entrypoints.cli import coupons as coupons_cli
+from retailcore.entrypoints.cli import discounts as discounts_cli
 from retailcore.entrypoints.cli import exceptions as exceptions_cli
 from retailcore.entrypoints.cli import exports as export_cli
 from retailcore.entrypoints.cli import gift_cards as gift_cards_cli
