@@ -262,6 +262,25 @@ def account_detail(
     )
 
 
+def account_of_customer(
+    session: Session, company: Company, customer: str, *, limit: int = 100
+) -> c.AccountDetail:
+    """The account of a customer named by its code (or its id), with its movements (the back office's
+    lookup); 404 when there is no such customer or it has no account."""
+    ref = customer.strip()
+    found = session.scalar(select(Customer).where(Customer.company_id == company.id, Customer.code == ref))
+    if found is None:
+        try:
+            found = session.get(Customer, uuid.UUID(ref))
+        except ValueError:
+            found = None
+    if found is None or found.company_id != company.id:
+        raise NotFound(f"no customer {ref}", problems=[FieldProblem("customer", "no such customer")])
+    if _account(session, company.id, found.id) is None:
+        raise NotFound(f"customer {found.code} has no loyalty account")
+    return account_detail(session, company, found.id, limit=limit)
+
+
 # -- moving points -----------------------------------------------------------------------------------
 
 

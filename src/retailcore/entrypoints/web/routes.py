@@ -81,6 +81,7 @@ NAV = [
     ("orders", "/orders", "Orders"),
     ("pos", "/pos/sessions", "POS sessions"),
     ("stock", "/stock", "Stock"),
+    ("promotions", "/promotions", "Promotions"),
     ("accounting", "/accounting/profit-and-loss", "Accounting"),
     ("returns", "/returns", "Returns"),
     ("settlements", "/settlements", "Settlements & mismatches"),
@@ -1136,3 +1137,6 @@ def install(app: FastAPI, session_key: bytes | None) -> None:
     app.state.web_session_key = session_key or secrets.token_bytes(32)
     app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="web-static")
     app.include_router(router)
+    from retailcore.entrypoints.web import promotions  # its pages build on this module
+
+    app.include_router(promotions.router)
