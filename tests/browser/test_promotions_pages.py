@@ -24,8 +24,9 @@ from retailcore.adapters.db import transaction
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Company
 from retailcore.promotions import commands as c
+from retailcore.promotions import price_changes as changes
 from retailcore.promotions import services as promotions
-from retailcore.promotions.tables import PromotionRow
+from retailcore.promotions.tables import PriceChange, PromotionRow
 from webtools import API, PASSWORD
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (dev extra)")
@@ -131,7 +132,14 @@ def test_a_promotion_is_submitted_refused_to_its_author_and_approved_by_another(
     visit, server, shop, runtime, shots
 ):
     mug = draft(
-        runtime, shop, "pm1", "MUG10", percent=Decimal("10"), product_ids=[shop["products"]["MUG"]["id"]]
+        runtime,
+        shop,
+        "pm1",
+        "MUG10",
+        percent=Decimal("10"),
+        product_ids=[shop["products"]["MUG"]["id"]],
+        store_ids=["S1"],
+        channels=["pos"],
     )
     other = draft(runtime, shop, "pm1", "ALL5", percent=Decimal("5"))
     with transaction(runtime.session_factory) as session:
@@ -144,7 +152,7 @@ def test_a_promotion_is_submitted_refused_to_its_author_and_approved_by_another(
     ).to_have_attribute("aria-current", "page")
     _open(page, "MUG10")
     expect(page.locator("#rule")).to_have_text("10% off each targeted line")
-    expect(page.locator("#targeting")).to_contain_text("products MUG")
+    expect(page.locator("#targeting")).to_have_text("products MUG; channels pos; stores S1")
     page.get_by_role("button", name="Submit for approval").click()
     expect(page.locator("#done")).to_have_text("Submitted for approval.")
     expect(page.locator("#state")).to_have_text("submitted")
@@ -310,3 +318,80 @@ def test_a_cashier_cannot_see_the_promotions_pages(visit, server, shop, runtime)
     answer = page.request.post(f"{server}/promotions/{found}/submit", form={"csrf_token": token or ""})
     assert answer.status == 403
     assert promotion(runtime, found).state == "draft"
+
+
+def test_a_price_change_is_approved_and_coupons_and_loyalty_are_looked_up(
+    visit, server, shop, runtime, client, admin, company
+):
+    tea = shop["products"]["TEA"]["id"]
+    price_list = client.post(
+        f"{API}/price-lists",
+        json={"company_id": company["id"], "code": "RETAIL", "name": "Retail", "currency": "EUR",
+              "items": [{"product_id": tea, "unit_price": "9.00"}]},
+        headers=admin,
+    ).json()  # fmt: skip
+    with transaction(runtime.session_factory) as session:
+        ctx = CommandContext(shop["principals"]["pm1"])
+        body = c.CreatePriceChange(
+            price_list_id=price_list["id"],
+            items=[{"product_id": tea, "unit_price": "8.50"}],
+            effective_at="2199-01-01T00:00:00+01:00",
+            reason="new season",
+        )
+        company_row = session.get_one(Company, shop["company_id"])
+        change = changes.create_price_change(session, ctx, company_row, body)
+        changes.submit_price_change(session, ctx, change.id)
+        change_id = change.id
+    coupon_promotion = draft(runtime, shop, "pm1", "WELCOME", percent=Decimal("5"), coupon_only=True)
+    generated = client.post(
+        f"{API}/coupons",
+        json={"company_id": company["id"], "promotion": "WELCOME", "code": "HELLO-2026", "max_uses": 3},
+        headers=admin,
+    )
+    assert generated.status_code == 201, generated.text
+    assert coupon_promotion
+    customer = client.post(
+        f"{API}/customers", json={"company_id": company["id"], "code": "ANNA", "name": "Anna"}, headers=admin
+    )
+    assert customer.status_code == 201, customer.text
+    opened = client.post(
+        f"{API}/loyalty/accounts", json={"customer_id": customer.json()["id"]}, headers=admin
+    )
+    assert opened.status_code == 201, opened.text
+
+    page = visit.page
+    _sign_in(page, server, "pm2", "/price-changes")
+    row = page.locator(f"#change-{change_id}")
+    expect(row).to_contain_text("RETAIL")
+    expect(row).to_contain_text("awaiting approval")
+    _settled(page)
+    row.get_by_role("button", name="Approve").click()
+    expect(page.locator("#done")).to_have_text("Approved.")
+    expect(page.locator(f"#change-{change_id}")).to_contain_text("user:pm2")
+    with runtime.session_factory() as session:
+        approved = session.get_one(PriceChange, change_id)
+        assert (approved.state, approved.decided_by) == ("approved", "user:pm2")
+
+    page.get_by_role("navigation", name="Promotions section").get_by_role("link", name="Coupons").click()
+    page.get_by_label("Coupon code").fill("hello 2026")
+    _settled(page)
+    page.get_by_role("button", name="Look up").click()
+    coupon = page.locator("#coupon")
+    expect(coupon).to_contain_text("WELCOME")
+    expect(coupon).to_contain_text("Uses left")
+    expect(coupon.locator("dd").nth(3)).to_have_text("3")
+    expect(coupon).to_contain_text("no")  # its promotion is a draft: not usable yet
+    page.get_by_label("Coupon code").fill("NOSUCHCODE")
+    _settled(page)
+    page.get_by_role("button", name="Look up").click()
+    expect(page.get_by_role("alert")).to_contain_text("no coupon with this code")
+
+    page.get_by_role("navigation", name="Promotions section").get_by_role("link", name="Loyalty").click()
+    page.get_by_label("Customer code").fill("ANNA")
+    _settled(page)
+    page.get_by_role("button", name="Look up").click()
+    expect(page.locator("#account")).to_contain_text("0 points")
+    expect(page.locator("#movements tbody")).to_contain_text("None.")
+    csv = page.request.get(f"{server}/loyalty?customer=ANNA&csv=movements")
+    assert csv.status == 200 and csv.text().splitlines()[0].startswith("created_at,kind,points")
+    visit.assert_self_contained()

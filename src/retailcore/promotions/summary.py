@@ -132,7 +132,7 @@ def targeting(session: Session, view: c.PromotionView) -> Targeting:
     stores: list[str] | None = None
     if view.store_ids:
         codes = dict(
-            session.execute(select(Store.id, Store.code).where(Store.id.in_(view.store_ids))).tuples()
+            session.execute(select(Store.id, Store.code).where(Store.id.in_(view.store_ids))).tuples().all()
         )
         stores = sorted(codes.get(store, str(store)) for store in view.store_ids)
     windows = [
@@ -218,4 +218,6 @@ def price_list_codes(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, 
     """The codes of the price lists the changes are for."""
     if not ids:
         return {}
-    return dict(session.execute(select(PriceList.id, PriceList.code).where(PriceList.id.in_(ids))).tuples())
+    return dict(
+        session.execute(select(PriceList.id, PriceList.code).where(PriceList.id.in_(ids))).tuples().all()
+    )
