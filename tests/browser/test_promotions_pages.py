@@ -395,3 +395,29 @@ def test_a_price_change_is_approved_and_coupons_and_loyalty_are_looked_up(
     csv = page.request.get(f"{server}/loyalty?customer=ANNA&csv=movements")
     assert csv.status == 200 and csv.text().splitlines()[0].startswith("created_at,kind,points")
     visit.assert_self_contained()
+
+
+def test_an_exclusive_overlap_is_refused_naming_the_other_promotion(visit, server, shop, runtime):
+    tea = shop["products"]["TEA"]["id"]
+    first = draft(
+        runtime, shop, "pm1", "SOLO1", percent=Decimal("5"), product_ids=[tea], stacking="exclusive"
+    )
+    second = draft(
+        runtime, shop, "pm1", "SOLO2", percent=Decimal("5"), product_ids=[tea], stacking="exclusive"
+    )
+    with transaction(runtime.session_factory) as session:
+        promotions.submit_promotion(session, CommandContext(shop["principals"]["pm1"]), first)
+        promotions.submit_promotion(session, CommandContext(shop["principals"]["pm1"]), second)
+        promotions.approve_promotion(session, CommandContext(shop["principals"]["pm2"]), first, c.Decision())
+    page = visit.page
+    _sign_in(page, server, "pm2", f"/promotions/{second}")
+    expect(page.get_by_role("heading", name="Promotion SOLO2")).to_be_visible()
+    _settled(page)
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Approve", exact=True).click()
+    assert answer.value.status == 409
+    expect(page.locator("#problem")).to_contain_text("exclusive-overlap")
+    expect(page.locator("#problem")).to_contain_text("exclusive promotion SOLO2 overlaps exclusive SOLO1")
+    expect(page.locator("#problem-fields")).to_contain_text("overlaps SOLO1 (active)")
+    assert promotion(runtime, second).state == "submitted"
+    visit.assert_self_contained()
