@@ -412,6 +412,10 @@ def test_an_exclusive_overlap_is_refused_naming_the_other_promotion(visit, serve
     page = visit.page
     _sign_in(page, server, "pm2", f"/promotions/{second}")
     expect(page.get_by_role("heading", name="Promotion SOLO2")).to_be_visible()
+    # Without the page's CSRF token (a forged form), the approval is refused and nothing changes.
+    forged = page.request.post(f"{server}/promotions/{second}/approve", form={"reason": "x"})
+    assert forged.status == 403 and "CSRF token refused" in forged.text()
+    assert promotion(runtime, second).state == "submitted"
     _settled(page)
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.get_by_role("button", name="Approve", exact=True).click()
