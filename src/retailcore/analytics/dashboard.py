@@ -20,7 +20,7 @@ from retailcore.access.model import Principal
 from retailcore.accounting.reports import cell_text
 from retailcore.analytics import queries as q
 from retailcore.analytics.tables import DailySales
-from retailcore.masterdata.tables import Store
+from retailcore.masterdata.tables import Product, Store
 
 Unit = Literal["money", "percent", "count"]
 
@@ -78,6 +78,15 @@ def visible_stores(session: Session, principal: Principal, company_id: uuid.UUID
     gets its own store only."""
     stores = session.scalars(select(Store).where(Store.company_id == company_id).order_by(Store.code))
     return [(store.code, store.name) for store in stores if principal.sees_store(store.id)]
+
+
+def product_categories(session: Session, company_id: uuid.UUID) -> list[str]:
+    """The company's product categories, for the category filters (what the posting rules copy onto
+    the journal lines and the sales read model groups by)."""
+    found = session.scalars(
+        select(Product.category).where(Product.company_id == company_id, Product.category != "").distinct()
+    )
+    return sorted(category for category in found if category)
 
 
 def last_day_with_sales(
