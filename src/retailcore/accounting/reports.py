@@ -627,7 +627,11 @@ def general_ledger(
             )
         after = or_(L.date > cursor_date, and_(L.date == cursor_date, L.id > cursor_id))
     mine = [*_posted(company_id), L.account_id == account.id]
-    for column, value in ((L.store_id, store_id), (L.channel, channel), (L.product_category, product_category)):
+    for column, value in (
+        (L.store_id, store_id),
+        (L.channel, channel),
+        (L.product_category, product_category),
+    ):
         if value is not None:
             mine.append(column == value)
     in_period = L.date >= span.date_from

@@ -974,7 +974,9 @@ def return_page(request: Request, return_id: str) -> Response:
             "tables": {"lines": lines},
             "actions": _return_actions(found, principal),
             "conditions": get_args(return_commands.Condition),
-            "line_ids": [(li.id, li.position, li.sku, li.condition, li.received_quantity) for li in found.lines],
+            "line_ids": [
+                (li.id, li.position, li.sku, li.condition, li.received_quantity) for li in found.lines
+            ],
         }
 
     return page(request, "returns", work)
@@ -1004,7 +1006,9 @@ def _return_command(action: str, form: dict[str, str]) -> pydantic.BaseModel:
         if action == "inspect":
             return return_commands.InspectReturn(
                 lines=[
-                    return_commands.InspectedLine(return_line_id=key.removeprefix("condition."), condition=value)
+                    return_commands.InspectedLine(
+                        return_line_id=key.removeprefix("condition."), condition=value
+                    )
                     for key, value in form.items()
                     if key.startswith("condition.") and value
                 ]
@@ -1015,7 +1019,9 @@ def _return_command(action: str, form: dict[str, str]) -> pydantic.BaseModel:
     except pydantic.ValidationError as refused:
         raise ValidationFailed(
             f"the {action} form is not valid",
-            problems=[FieldProblem(".".join(str(part) for part in e["loc"]), e["msg"]) for e in refused.errors()],
+            problems=[
+                FieldProblem(".".join(str(part) for part in e["loc"]), e["msg"]) for e in refused.errors()
+            ],
         ) from None
 
 
