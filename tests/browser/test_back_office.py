@@ -27,8 +27,9 @@ from sqlalchemy import select
 
 from retailcore.monitoring.tables import ExceptionCase
 from retailcore.pos.tables import PosSession
+from retailcore.returns.tables import ReturnRow
 from retailcore.settlements.tables import Mismatch
-from webtools import PASSWORD, build_shop, settle_unknown_charges
+from webtools import API, PASSWORD, build_shop, settle_unknown_charges
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (dev extra)")
 expect = sync_api.expect
@@ -138,6 +139,12 @@ def test_a_figure_of_the_profit_and_loss_drills_down_to_journal_lines_and_their_
     _settled(page)
     figure.click()
     expect(page.get_by_role("heading", name="Account")).to_be_visible()
+    _settled(page)
+    page.get_by_label("Store").select_option("S2")  # the closed session's store: its lines carry S2
+    page.get_by_label("Channel").select_option("pos")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_text("Only the lines carrying S2, pos")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"store=S2&channel=pos"))
     page.screenshot(path=str(shots / "account.png"), full_page=True)
     _settled(page)
     page.locator("table tbody a[href^='/accounting/entries/']").first.click()
@@ -300,4 +307,45 @@ def test_a_settlement_mismatch_is_resolved_from_its_page(
         found = session.get(Mismatch, uuid.UUID(first["id"]))
         assert found is not None and found.state == "resolved" and found.resolved_by == "user:finance"
         assert found.entry_id is not None
+    visit.assert_self_contained()
+
+
+def test_a_store_manager_receives_and_refunds_a_return_from_its_page(
+    visit, server, shop, runtime, client, auth, shots
+):
+    order = shop["orders"]["S1"][0]
+    made = client.post(
+        f"{API}/returns",
+        json={
+            "order_id": order["id"],
+            "store_id": "S1",
+            "reason": "changed_mind",
+            "lines": [{"order_line_id": order["lines"][0]["id"], "quantity": "1"}],
+        },
+        headers=auth("store_manager", company="ACME", store="S1"),
+    )
+    assert made.status_code == 201, made.text
+    returned = made.json()
+    page = visit.page
+    _sign_in(page, server, "manager1")
+    _nav(page, "Returns")
+    expect(page.locator(f"#return-{returned['id']}")).to_contain_text("requested")
+    page.screenshot(path=str(shots / "returns.png"), full_page=True)
+    _settled(page)
+    page.get_by_role("link", name=returned["number"]).click()
+    expect(page.get_by_role("heading", name=f"Return {returned['number']}")).to_be_visible()
+    _settled(page)
+    page.get_by_role("button", name="Receive the goods").click()
+    expect(page.get_by_role("button", name="Refund")).to_be_visible()
+    expect(page.locator("dl.facts")).to_contain_text("received")
+    page.get_by_label("Restocking fee (EUR)").fill("0.60")
+    page.screenshot(path=str(shots / "return.png"), full_page=True)
+    _settled(page)
+    page.get_by_role("button", name="Refund").click()
+    expect(page.locator("dl.facts")).to_contain_text("refunded")
+    expect(page.locator("dl.facts")).to_contain_text("3.00 EUR")
+    expect(page.get_by_role("heading", name="Act on this return")).to_have_count(0)
+    with runtime.session_factory() as session:
+        found = session.get(ReturnRow, uuid.UUID(returned["id"]))
+        assert found is not None and found.status == "refunded"
     visit.assert_self_contained()
