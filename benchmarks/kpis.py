@@ -229,6 +229,11 @@ def main() -> None:
         help="top the sales and basket read models up to every day x store x channel x category key",
     )
     parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="--url already holds the simulated world of an earlier run (without --ingest): time it again",
+    )
+    parser.add_argument(
         "--ingest",
         type=int,
         default=0,
@@ -239,7 +244,8 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     with tempfile.TemporaryDirectory() as scratch:
         url = args.url or f"sqlite:///{Path(scratch) / 'kpis.db'}"
-        prepare(url)
+        if not args.reuse:
+            prepare(url)
         runtime = bootstrap(Settings(database_url=url, sweep_interval_seconds=0))
         start = dt.date(2026, 3, 2)
         options = Options(
@@ -250,9 +256,10 @@ def main() -> None:
             start=start,
             scale=Decimal(args.scale),
         )
-        began = time.perf_counter()
-        simulate(runtime.session_factory, options)
-        print(f"simulated {args.stores} stores x {args.days} days in {time.perf_counter() - began:.1f} s")
+        if not args.reuse:
+            began = time.perf_counter()
+            simulate(runtime.session_factory, options)
+            print(f"simulated {args.stores} stores x {args.days} days in {time.perf_counter() - began:.1f} s")
         with runtime.session_factory() as session:
             company_id = session.scalar(select(Company.id).where(Company.code == "KPI"))
             assert company_id is not None
@@ -276,7 +283,8 @@ def main() -> None:
                 print(f"{table.__tablename__}: {count:,} rows")
         with transaction(runtime.session_factory) as session:
             token = create_token(session, role="admin", company="KPI").token
-            create_user(session, "kpi-admin", PASSWORD, "admin", company="KPI")
+            if not args.reuse:
+                create_user(session, "kpi-admin", PASSWORD, "admin", company="KPI")
         headers = {"Authorization": f"Bearer {token}"}
         end = start + dt.timedelta(days=args.days - 1)
         period = {"date_from": start.isoformat(), "date_to": end.isoformat()}

@@ -110,12 +110,22 @@ def default_period(
 
 
 def dashboard(session: Session, where: q.Scope) -> Dashboard:
-    """The dashboard's figures for ``where``, compared with the period of the same length before it."""
+    """The dashboard's figures for ``where``, compared with the period of the same length before it.
+
+    The reports share their reads (:func:`queries.memoised`): each read model is scanned once per scope
+    and grouping, and the previous period's reports, of which only the totals are shown, are asked by
+    store (sell-through by category, to share the stock on hand), so that period is read once.
+    """
+    with q.memoised(session):
+        return _dashboard(session, where)
+
+
+def _dashboard(session: Session, where: q.Scope) -> Dashboard:
     before = where.previous()
     by_day = q.sales(session, where, "day")
     now, then = by_day.totals, by_day.previous.totals
-    returns_now, returns_then = q.returns(session, where, "channel"), q.returns(session, before, "channel")
-    basket_now, basket_then = q.basket(session, where, "day"), q.basket(session, before, "day")
+    returns_now, returns_then = q.returns(session, where, "channel"), q.returns(session, before, "store")
+    basket_now, basket_then = q.basket(session, where, "day"), q.basket(session, before, "store")
     through_now = q.sell_through(session, where, "category")
     through_then = q.sell_through(session, before, "category")
     accuracy_now = q.stock_accuracy(session, where, "store")
