@@ -306,15 +306,19 @@ class SalesReport(_Table):
         return f"Sales by {self.group_by} {self.date_from} to {self.date_to}"
 
 
+SALES_SUMS = (
+    _sum(DailySales.net),
+    _sum(DailySales.cost),
+    _sum(DailySales.list_amount),
+    _sum(DailySales.discount),
+    _sum(DailySales.units),
+    _sum(DailySales.lines),
+)
+"""Built once: the dashboard asks for sales sums a few dozen times a request."""
+
+
 def _sales_sums(session: Session, where: Scope, group: str | None) -> dict[Any, tuple]:
-    sums = (
-        _sum(DailySales.net),
-        _sum(DailySales.cost),
-        _sum(DailySales.list_amount),
-        _sum(DailySales.discount),
-        _sum(DailySales.units),
-        _sum(DailySales.lines),
-    )
+    sums = SALES_SUMS
     return _memo(
         session,
         "sales",
@@ -589,10 +593,11 @@ class AccuracyReport(_Table):
 
 
 COUNT_SUMS = ("sheets", "lines_counted", "lines_exact", "lines_within_tolerance", "gain_value", "loss_value")
+COUNT_SUM_COLUMNS = [_sum(getattr(DailyCounts, name)) for name in COUNT_SUMS]
 
 
 def _count_sums(session: Session, where: Scope, group: str | None) -> dict[Any, tuple]:
-    sums = [_sum(getattr(DailyCounts, name)) for name in COUNT_SUMS]
+    sums = COUNT_SUM_COLUMNS
     conditions = _where(DailyCounts, where, channel=False)
     return _memo(
         session,
