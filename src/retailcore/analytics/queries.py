@@ -533,8 +533,8 @@ def sell_through(session: Session, where: Scope, group_by: str = "category") -> 
     """Units sold in the period per store or category, against those units plus what is on hand now.
     On hand is read from the stock quants (one row per product and location, not per sale)."""
     codes = _store_codes(session, where.company_id)
-    grouped = _grouped(session, DailySales, _where(DailySales, where), group_by, [_sum(DailySales.units)])
-    sold = {k: Decimal(units) for k, (units,) in grouped.items()}
+    grouped = _sales_sums(session, where, group_by)  # shared with the other reports' (units: 5th)
+    sold = {k: Decimal(values[4]) for k, values in grouped.items()}
     on_hand_key = Location.store_id if group_by == "store" else Product.category
     query = (
         select(on_hand_key, _sum(StockQuant.quantity))
