@@ -106,7 +106,8 @@ def densify(session, company_id: uuid.UUID, start: dt.date, days: int) -> tuple[
     """Top up ``analytics_daily_sales`` and ``analytics_daily_baskets`` to every key a full-scale month
     can have: each day x store x channel (x category for sales), the keys the simulation left empty
     given small synthetic sums. A dashboard request then reads as many rows as the densest possible
-    40-store month, whatever ``--scale`` traded; returns the rows added to each table."""
+    40-store month, whatever ``--scale`` traded; returns the rows added to each table. (The ``rebuild``
+    timed at the end recomputes the tables from the raw rows, so it drops these rows again.)"""
     stores = list(session.scalars(select(Store.id).where(Store.company_id == company_id)))
     categories = sorted(
         {c or "" for c in session.scalars(select(Product.category).where(Product.company_id == company_id))}
