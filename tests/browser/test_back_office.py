@@ -1,8 +1,9 @@
 """The back office in a real browser: headless Chromium (Debian's ``chromium``, driven by Playwright),
 with every address but this machine's unreachable, against ``retailcore serve``.
 
-Sign in; search an order and open it; drill from a P&L figure to its journal lines and the events
-behind them; close a POS session from its page; resolve an exception and a settlement mismatch; a
+Sign in; search an order and open it; drill from a P&L figure to its journal lines (filtered by store
+and channel) and the events behind them; close a POS session from its page; receive and refund a
+return from its page; resolve an exception and a settlement mismatch; a
 cashier cannot see another store's pages; the dashboard draws its charts from the data, filters by
 store, and a margin figure drills down to journal lines and their events. Each test checks the page
 loaded nothing from elsewhere.
