@@ -220,3 +220,30 @@ def test_an_exception_is_resolved_from_the_console(runtime, client, shop):
         row = session.get(ExceptionCase, shop["exception_id"])
         assert row.status == "resolved"
     assert f'id="exception-{shop["exception_id"]}"' not in client.get("/exceptions").text
+
+
+def test_an_accounts_journal_lines_are_filtered_by_store_channel_and_category(client, shop):
+    # S2's session was closed (webtools): its sales are in the books, with S2, pos and Drinks on the lines.
+    sign_in(client, "finance")
+    split = client.get("/accounting/profit-and-loss?group_by=store_id").text
+    links = [link.replace("&amp;", "&") for link in re.findall(r'href="(/accounting/accounts/[^"]+)"', split)]
+    assert links and all("store=S2" in link for link in links)
+    account = links[0].split("?")[0]
+
+    def lines(**filters: str) -> list[dict[str, str]]:
+        response = client.get(account, params={**filters, "csv": "ledger"})
+        assert response.status_code == 200, response.text
+        rows = csv.DictReader(io.StringIO(response.text))
+        return [row for row in rows if row["kind"] not in ("opening", "closing")]
+
+    every = lines()
+    assert every
+    assert lines(store="S2") == every
+    assert lines(store="S2", channel="pos", category="Drinks") == every
+    assert lines(store="S1") == [] and lines(channel="web") == [] and lines(category="Shoes") == []
+    page = client.get(account, params={"store": "S1"}).text
+    assert "No line in the period." in page and "Only the lines carrying S1" in page
+    wrong = client.get(account, params={"channel": "telepathy"})
+    assert wrong.status_code == 422 and "channel" in wrong.text
+    unknown = client.get(account, params={"store": "NOPE"})
+    assert unknown.status_code in (404, 422) and "store" in unknown.text

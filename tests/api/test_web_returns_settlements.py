@@ -207,3 +207,84 @@ def test_the_printable_close_report_is_the_checklist_with_the_apis_csv(client, s
     downloaded = client.get(f"/close/report?period={period}&csv=close-report")
     assert downloaded.status_code == 200 and downloaded.text == api_csv
     assert client.get("/close/report?period=2026-13").status_code == 422
+
+
+def test_a_store_manager_inspects_and_refunds_a_return_from_its_page_with_the_csrf_token_only(
+    runtime, client, shop
+):
+    returned = shop["returns"]["S1"]
+    line_id = returned["lines"][0]["id"]
+
+    def state() -> tuple[str, str, str, list[tuple[str, str]]]:
+        api = client.get(f"{API}/returns/{returned['id']}", headers=shop["finance_token"]).json()
+        with runtime.session_factory() as session:
+            trail = [
+                (event.type, event.actor)
+                for event in session.scalars(
+                    select(Event)
+                    .where(Event.aggregate_id == uuid.UUID(returned["id"]))
+                    .order_by(Event.position)
+                )
+            ]
+        return api["status"], api["lines"][0]["condition"], api["refunded_total"], trail
+
+    sign_in(client, "manager1")
+    page = client.get(f"/returns/{returned['id']}").text
+    assert "Record the inspection" in page and "Refund" in page and "Receive the goods" not in page
+    before = state()
+    assert before[:3] == ("received", "damaged", "0.00")
+    path = f"/returns/{returned['id']}"
+    refused = client.post(
+        f"{path}/inspect", data={f"condition.{line_id}": "resaleable"}, follow_redirects=False
+    )
+    assert refused.status_code == 403
+    assert state() == before
+    token = csrf_of(page)
+    inspected = client.post(
+        f"{path}/inspect",
+        data={"csrf_token": token, f"condition.{line_id}": "resaleable"},
+        follow_redirects=False,
+    )
+    assert inspected.status_code == 303 and inspected.headers["location"] == path, inspected.text
+    after_inspection = state()
+    assert after_inspection[:3] == ("inspected", "resaleable", "0.00")
+    assert after_inspection[3][-1][1] == "user:manager1"
+    bad_fee = client.post(
+        f"{path}/refund", data={"csrf_token": token, "restocking_fee": "a lot"}, follow_redirects=False
+    )
+    assert bad_fee.status_code == 422 and "restocking_fee" in bad_fee.text
+    assert state() == after_inspection
+    refunded = client.post(
+        f"{path}/refund", data={"csrf_token": token, "restocking_fee": "0.20"}, follow_redirects=False
+    )
+    assert refunded.status_code == 303, refunded.text
+    status, _, total, trail = state()
+    assert status == "refunded" and total == "3.40"  # 3.60 less the fee
+    assert [actor for _, actor in trail[len(after_inspection[3]) :]] and all(
+        actor == "user:manager1" for _, actor in trail[len(after_inspection[3]) :]
+    )
+    again = client.post(f"{path}/refund", data={"csrf_token": token}, follow_redirects=False)
+    assert again.status_code == 409
+    assert "Act on this return" not in client.get(path).text
+
+
+def test_a_return_action_needs_returns_write_and_the_returns_store(runtime, client, shop):
+    own, other = shop["returns"]["S1"], shop["returns"]["S2"]
+    sign_in(client, "manager1")
+    token = csrf_of(client.get(f"/returns/{own['id']}").text)
+    foreign = client.post(
+        f"/returns/{other['id']}/refund", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert foreign.status_code == 404
+    unknown = client.post(f"/returns/{own['id']}/approve", data={"csrf_token": token}, follow_redirects=False)
+    assert unknown.status_code == 404
+    sign_in(client, "finance")  # reads returns, does not act on them
+    page = client.get(f"/returns/{other['id']}").text
+    assert "Act on this return" not in page
+    denied = client.post(
+        f"/returns/{other['id']}/refund", data={"csrf_token": csrf_of(page)}, follow_redirects=False
+    )
+    assert denied.status_code == 403
+    for returned in (own, other):
+        api = client.get(f"{API}/returns/{returned['id']}", headers=shop["finance_token"]).json()
+        assert (api["status"], api["refunded_total"]) == ("received", "0.00")

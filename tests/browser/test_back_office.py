@@ -1,8 +1,9 @@
 """The back office in a real browser: headless Chromium (Debian's ``chromium``, driven by Playwright),
 with every address but this machine's unreachable, against ``retailcore serve``.
 
-Sign in; search an order and open it; drill from a P&L figure to its journal lines and the events
-behind them; close a POS session from its page; resolve an exception and a settlement mismatch; a
+Sign in; search an order and open it; drill from a P&L figure to its journal lines (filtered by store
+and channel) and the events behind them; close a POS session from its page; receive and refund a
+return from its page; resolve an exception and a settlement mismatch; a
 cashier cannot see another store's pages; the dashboard draws its charts from the data, filters by
 store, and a margin figure drills down to journal lines and their events. Each test checks the page
 loaded nothing from elsewhere.
@@ -27,8 +28,9 @@ from sqlalchemy import select
 
 from retailcore.monitoring.tables import ExceptionCase
 from retailcore.pos.tables import PosSession
+from retailcore.returns.tables import ReturnRow
 from retailcore.settlements.tables import Mismatch
-from webtools import PASSWORD, build_shop, settle_unknown_charges
+from webtools import API, PASSWORD, build_shop, settle_unknown_charges
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (dev extra)")
 expect = sync_api.expect
@@ -97,6 +99,15 @@ def test_a_user_signs_in_with_the_keyboard_and_the_pages_load_nothing_from_elsew
         _nav(page, name)
         expect(page.get_by_role("heading", name=heading, exact=False).first).to_be_visible()
         page.screenshot(path=str(shots / f"{shot}.png"), full_page=True)
+    _nav(page, "Close checklist")
+    page.get_by_role("link", name="Printable report").click()  # the close checklist's printable report
+    expect(page.get_by_role("heading", name="Close report", exact=False).first).to_be_visible()
+    page.screenshot(path=str(shots / "close-report.png"), full_page=True)
+    for name, heading in (("trial-balance", "Trial balance"), ("balance-sheet", "Balance sheet")):
+        page.goto(f"{server}/accounting/{name}")
+        expect(page.get_by_role("heading", name=heading).first).to_be_visible()
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        _settled(page)
     # A tablet held upright: the sections go above the page, nothing is wider than the screen.
     page.set_viewport_size({"width": 768, "height": 1024})
     page.goto(f"{server}/orders")
@@ -138,6 +149,12 @@ def test_a_figure_of_the_profit_and_loss_drills_down_to_journal_lines_and_their_
     _settled(page)
     figure.click()
     expect(page.get_by_role("heading", name="Account")).to_be_visible()
+    _settled(page)
+    page.get_by_label("Store").select_option("S2")  # the closed session's store: its lines carry S2
+    page.get_by_label("Channel").select_option("pos")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_text("Only the lines carrying S2, pos")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"store=S2&channel=pos"))
     page.screenshot(path=str(shots / "account.png"), full_page=True)
     _settled(page)
     page.locator("table tbody a[href^='/accounting/entries/']").first.click()
@@ -287,6 +304,13 @@ def test_a_settlement_mismatch_is_resolved_from_its_page(
     _nav(page, "Settlements & mismatches")
     expect(page.get_by_role("heading", name="Settlements & mismatches")).to_be_visible()
     page.screenshot(path=str(shots / "settlements.png"), full_page=True)
+    _settled(page)
+    page.locator("a[href^='/settlements/batches/']").first.click()
+    expect(page.locator("main")).to_contain_text("unmatched")
+    page.screenshot(path=str(shots / "settlement-batch.png"), full_page=True)
+    _settled(page)
+    page.go_back()
+    page.wait_for_load_state("load")
     page.get_by_role("link", name="2 open mismatches").click()
     row = page.locator(f"#mismatch-{first['id']}")
     expect(row).to_contain_text(first["amount_at_risk"])
@@ -300,4 +324,45 @@ def test_a_settlement_mismatch_is_resolved_from_its_page(
         found = session.get(Mismatch, uuid.UUID(first["id"]))
         assert found is not None and found.state == "resolved" and found.resolved_by == "user:finance"
         assert found.entry_id is not None
+    visit.assert_self_contained()
+
+
+def test_a_store_manager_receives_and_refunds_a_return_from_its_page(
+    visit, server, shop, runtime, client, auth, shots
+):
+    order = shop["orders"]["S1"][0]
+    made = client.post(
+        f"{API}/returns",
+        json={
+            "order_id": order["id"],
+            "store_id": "S1",
+            "reason": "changed_mind",
+            "lines": [{"order_line_id": order["lines"][0]["id"], "quantity": "1"}],
+        },
+        headers=auth("store_manager", company="ACME", store="S1"),
+    )
+    assert made.status_code == 201, made.text
+    returned = made.json()
+    page = visit.page
+    _sign_in(page, server, "manager1")
+    _nav(page, "Returns")
+    expect(page.locator(f"#return-{returned['id']}")).to_contain_text("requested")
+    page.screenshot(path=str(shots / "returns.png"), full_page=True)
+    _settled(page)
+    page.get_by_role("link", name=returned["number"]).click()
+    expect(page.get_by_role("heading", name=f"Return {returned['number']}")).to_be_visible()
+    _settled(page)
+    page.get_by_role("button", name="Receive the goods").click()
+    expect(page.get_by_role("button", name="Refund")).to_be_visible()
+    expect(page.locator("dl.facts")).to_contain_text("received")
+    page.get_by_label("Restocking fee (EUR)").fill("0.60")
+    page.screenshot(path=str(shots / "return.png"), full_page=True)
+    _settled(page)
+    page.get_by_role("button", name="Refund").click()
+    expect(page.locator("dl.facts")).to_contain_text("refunded")
+    expect(page.locator("dl.facts")).to_contain_text("3.00 EUR")
+    expect(page.get_by_role("heading", name="Act on this return")).to_have_count(0)
+    with runtime.session_factory() as session:
+        found = session.get(ReturnRow, uuid.UUID(returned["id"]))
+        assert found is not None and found.status == "refunded"
     visit.assert_self_contained()

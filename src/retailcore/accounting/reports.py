@@ -597,8 +597,15 @@ def general_ledger(
     period: str | None = None,
     limit: int = 1000,
     cursor: str | None = None,
+    store_id: uuid.UUID | None = None,
+    channel: str | None = None,
+    product_category: str | None = None,
 ) -> GeneralLedger:
     """One account's posted lines in the period with a running balance, a page at a time.
+
+    ``store_id``, ``channel`` and ``product_category`` keep only the lines carrying that dimension
+    value (the back office's drill-down from a P&L split); the opening balance, the totals and the
+    running balance are then those of the kept lines.
 
     Pages follow a keyset on (date, line id); line ids are UUIDv7, so lines of one day come in posting
     order. The balance brought into a page is one aggregate over the lines before it, so every page
@@ -620,6 +627,13 @@ def general_ledger(
             )
         after = or_(L.date > cursor_date, and_(L.date == cursor_date, L.id > cursor_id))
     mine = [*_posted(company_id), L.account_id == account.id]
+    for column, value in (
+        (L.store_id, store_id),
+        (L.channel, channel),
+        (L.product_category, product_category),
+    ):
+        if value is not None:
+            mine.append(column == value)
     in_period = L.date >= span.date_from
     carried = _sum(_when(~after, L.debit - L.credit)) if after is not None else _money(literal_column("0"))
     totals = session.execute(

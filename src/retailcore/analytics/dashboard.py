@@ -20,7 +20,7 @@ from retailcore.access.model import Principal
 from retailcore.accounting.reports import cell_text
 from retailcore.analytics import queries as q
 from retailcore.analytics.tables import DailySales
-from retailcore.masterdata.tables import Store
+from retailcore.masterdata.tables import Product, Store
 
 Unit = Literal["money", "percent", "count"]
 
@@ -80,6 +80,15 @@ def visible_stores(session: Session, principal: Principal, company_id: uuid.UUID
     return [(store.code, store.name) for store in stores if principal.sees_store(store.id)]
 
 
+def product_categories(session: Session, company_id: uuid.UUID) -> list[str]:
+    """The company's product categories, for the category filters (what the posting rules copy onto
+    the journal lines and the sales read model groups by)."""
+    found = session.scalars(
+        select(Product.category).where(Product.company_id == company_id, Product.category != "").distinct()
+    )
+    return sorted(category for category in found if category)
+
+
 def last_day_with_sales(
     session: Session, company_id: uuid.UUID, store_id: uuid.UUID | None, today: dt.date
 ) -> dt.date | None:
@@ -101,12 +110,22 @@ def default_period(
 
 
 def dashboard(session: Session, where: q.Scope) -> Dashboard:
-    """The dashboard's figures for ``where``, compared with the period of the same length before it."""
+    """The dashboard's figures for ``where``, compared with the period of the same length before it.
+
+    The reports share their reads (:func:`queries.memoised`): each read model is scanned once per scope
+    and grouping, and the previous period's reports, of which only the totals are shown, are asked by
+    store (sell-through by category, to share the stock on hand), so that period is read once.
+    """
+    with q.memoised(session):
+        return _dashboard(session, where)
+
+
+def _dashboard(session: Session, where: q.Scope) -> Dashboard:
     before = where.previous()
     by_day = q.sales(session, where, "day")
     now, then = by_day.totals, by_day.previous.totals
-    returns_now, returns_then = q.returns(session, where, "channel"), q.returns(session, before, "channel")
-    basket_now, basket_then = q.basket(session, where, "day"), q.basket(session, before, "day")
+    returns_now, returns_then = q.returns(session, where, "channel"), q.returns(session, before, "store")
+    basket_now, basket_then = q.basket(session, where, "day"), q.basket(session, before, "store")
     through_now = q.sell_through(session, where, "category")
     through_then = q.sell_through(session, before, "category")
     accuracy_now = q.stock_accuracy(session, where, "store")

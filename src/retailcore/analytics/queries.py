@@ -9,9 +9,11 @@ docs/analytics.md.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
@@ -132,9 +134,78 @@ def _where(table: Any, where: Scope, *, channel: bool = True) -> list[Any]:
     return conditions
 
 
+MEMO = "retailcore.analytics.memo"
+"""``session.info`` key of the grouped sums already read while :func:`memoised` is active."""
+
+
+@contextmanager
+def memoised(session: Session) -> Iterator[None]:
+    """Within the block, each read model's sums for one scope and grouping are read once, and a scope's
+    totals are added up from a grouping already read instead of scanning the days again: a report
+    asks for its groups and its totals (one scan, not two), and the dashboard's thirteen reports share
+    their scans (decision 0051). Reentrant; the sums are forgotten when the outermost block ends, so
+    nothing outlives a request."""
+    if MEMO in session.info:
+        yield
+        return
+    session.info[MEMO] = {}
+    try:
+        yield
+    finally:
+        session.info.pop(MEMO, None)
+
+
+def _memo(
+    session: Session,
+    name: str,
+    where: Scope,
+    group: str | None,
+    read: Callable[[str | None], dict[Any, tuple]],
+) -> dict[Any, tuple]:
+    """``read(group)``, or what it gave already for this scope; totals (``group`` None) are the sum of
+    any grouping read for the scope (every row of the scope falls in exactly one group), else of the
+    grouping by store, read for the purpose (a few dozen rows, which later reports by store reuse)."""
+    memo = session.info.get(MEMO)
+    if memo is None:
+        return read(group)
+    key = ("sums", name, where, group)
+    if key not in memo:
+        if group is None:
+            grouped = next((found for k, found in memo.items() if k[:3] == ("sums", name, where)), None)
+            if grouped is None:
+                grouped = memo["sums", name, where, "store"] = read("store")
+            if not grouped:  # no row
+                memo[key] = read(None)
+            else:
+                rows = iter(grouped.values())
+                totals = [Decimal(value) for value in next(rows)]
+                for values in rows:
+                    totals = [total + Decimal(value) for total, value in zip(totals, values, strict=True)]
+                memo[key] = {None: tuple(totals)}
+        else:
+            memo[key] = read(group)
+    return memo[key]
+
+
+def shared(report: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a report under :func:`memoised`: its totals come from its groups' sums."""
+
+    @functools.wraps(report)
+    def run(session: Session, *args: Any, **kwargs: Any) -> Any:
+        with memoised(session):
+            return report(session, *args, **kwargs)
+
+    return run
+
+
 def _store_codes(session: Session, company_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    memo = session.info.get(MEMO)
+    if memo is not None and ("codes", company_id) in memo:
+        return memo["codes", company_id]
     codes = dict(session.execute(select(Store.id, Store.code).where(Store.company_id == company_id)).all())
     codes[NO_STORE] = ""
+    if memo is not None:
+        memo["codes", company_id] = codes
     return codes
 
 
@@ -235,16 +306,26 @@ class SalesReport(_Table):
         return f"Sales by {self.group_by} {self.date_from} to {self.date_to}"
 
 
+SALES_SUMS = (
+    _sum(DailySales.net),
+    _sum(DailySales.cost),
+    _sum(DailySales.list_amount),
+    _sum(DailySales.discount),
+    _sum(DailySales.units),
+    _sum(DailySales.lines),
+)
+"""Built once: the dashboard asks for sales sums a few dozen times a request."""
+
+
 def _sales_sums(session: Session, where: Scope, group: str | None) -> dict[Any, tuple]:
-    sums = (
-        _sum(DailySales.net),
-        _sum(DailySales.cost),
-        _sum(DailySales.list_amount),
-        _sum(DailySales.discount),
-        _sum(DailySales.units),
-        _sum(DailySales.lines),
+    sums = SALES_SUMS
+    return _memo(
+        session,
+        "sales",
+        where,
+        group,
+        lambda grouping: _grouped(session, DailySales, _where(DailySales, where), grouping, sums),
     )
-    return _grouped(session, DailySales, _where(DailySales, where), group, sums)
 
 
 def _exact(values: tuple) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal, int]:
@@ -252,6 +333,7 @@ def _exact(values: tuple) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal, 
     return Decimal(net), Decimal(cost), Decimal(listed), Decimal(discount), Decimal(units), int(lines)
 
 
+@shared
 def sales(session: Session, where: Scope, group_by: str = "day") -> SalesReport:
     """Net sales, cost, gross margin and margin %, discounts and discount rate, units, per group; the
     totals, and the totals of the previous period of the same length."""
@@ -329,6 +411,7 @@ def _returns_row(group: str, returned: tuple, sold: tuple | None) -> ReturnsRow:
     )
 
 
+@shared
 def returns(session: Session, where: Scope, group_by: str = "channel") -> ReturnsReport:
     """Refunded value and units per group, and the return rates: refunded over sold, by value and by
     units, for the same days, stores and channel (returns count on the day the return was recorded)."""
@@ -392,6 +475,7 @@ def _basket_row(group: str, values: tuple) -> BasketRow:
     )
 
 
+@shared
 def basket(session: Session, where: Scope, group_by: str = "day") -> BasketReport:
     codes = _store_codes(session, where.company_id)
     sums = (
@@ -444,12 +528,13 @@ def _through(group: str, sold: Decimal, on_hand: Decimal) -> SellThroughRow:
     )
 
 
+@shared
 def sell_through(session: Session, where: Scope, group_by: str = "category") -> SellThroughReport:
     """Units sold in the period per store or category, against those units plus what is on hand now.
     On hand is read from the stock quants (one row per product and location, not per sale)."""
     codes = _store_codes(session, where.company_id)
-    grouped = _grouped(session, DailySales, _where(DailySales, where), group_by, [_sum(DailySales.units)])
-    sold = {k: Decimal(units) for k, (units,) in grouped.items()}
+    grouped = _sales_sums(session, where, group_by)  # shared with the other reports' (units: 5th)
+    sold = {k: Decimal(values[4]) for k, values in grouped.items()}
     on_hand_key = Location.store_id if group_by == "store" else Product.category
     query = (
         select(on_hand_key, _sum(StockQuant.quantity))
@@ -460,7 +545,11 @@ def sell_through(session: Session, where: Scope, group_by: str = "category") -> 
     )
     if where.store_id is not None:
         query = query.where(Location.store_id == where.store_id)
-    on_hand = {k if k is not None else NO_STORE: Decimal(units) for k, units in session.execute(query)}
+    memo = session.info.get(MEMO, {})  # on hand is now's, whatever the period: read once
+    key = ("on_hand", where.company_id, where.store_id, group_by)
+    if key not in memo:
+        memo[key] = {k if k is not None else NO_STORE: Decimal(units) for k, units in session.execute(query)}
+    on_hand = memo[key]
     keys = sorted(set(sold) | set(on_hand), key=lambda k: _label(k, group_by, codes))
     rows = [_through(_label(k, group_by, codes), sold.get(k, ZERO), on_hand.get(k, ZERO)) for k in keys]
     return SellThroughReport(
@@ -504,12 +593,19 @@ class AccuracyReport(_Table):
 
 
 COUNT_SUMS = ("sheets", "lines_counted", "lines_exact", "lines_within_tolerance", "gain_value", "loss_value")
+COUNT_SUM_COLUMNS = [_sum(getattr(DailyCounts, name)) for name in COUNT_SUMS]
 
 
 def _count_sums(session: Session, where: Scope, group: str | None) -> dict[Any, tuple]:
-    sums = [_sum(getattr(DailyCounts, name)) for name in COUNT_SUMS]
+    sums = COUNT_SUM_COLUMNS
     conditions = _where(DailyCounts, where, channel=False)
-    return _grouped(session, DailyCounts, conditions, group, sums)
+    return _memo(
+        session,
+        "counts",
+        replace(where, channel=None),
+        group,
+        lambda grouping: _grouped(session, DailyCounts, conditions, grouping, sums),
+    )
 
 
 def _accuracy_row(group: str, values: tuple) -> AccuracyRow:
@@ -530,6 +626,7 @@ def _accuracy_row(group: str, values: tuple) -> AccuracyRow:
     )
 
 
+@shared
 def stock_accuracy(session: Session, where: Scope, group_by: str = "store") -> AccuracyReport:
     codes = _store_codes(session, where.company_id)
     grouped = _count_sums(session, where, group_by)
@@ -582,6 +679,7 @@ def _shrinkage_row(group: str, counts: tuple | None, sold: tuple | None) -> Shri
     )
 
 
+@shared
 def shrinkage(session: Session, where: Scope, group_by: str = "store") -> ShrinkageReport:
     codes = _store_codes(session, where.company_id)
     sales_scope = replace(where, channel=None)

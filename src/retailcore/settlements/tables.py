@@ -154,6 +154,7 @@ class SettlementLine(IdMixin, Base):
         Index("ix_settlement_lines_file", "file_id"),
         Index("ix_settlement_lines_batch", "batch_id"),
         Index("ix_settlement_lines_reference", "company_id", "gateway_id", "reference"),
+        Index("ix_settlement_lines_payment", "payment_id"),  # the settlement lag's "settled yet?"
     )
 
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))

@@ -62,6 +62,7 @@ from retailcore.orders import services as orders
 from retailcore.orders.tables import ORDER_CHANNELS
 from retailcore.orders.trail import order_trail
 from retailcore.pos import services as pos
+from retailcore.returns import commands as return_commands
 from retailcore.returns import services as returns
 from retailcore.returns.commands import Status as ReturnStatus
 from retailcore.settlements import commands as settlement_commands
@@ -699,6 +700,11 @@ def report_page(request: Request, name: str, printable: bool = False) -> Respons
             link = {"date_to": report.as_of.isoformat()}
         elif hasattr(report, "date_from"):
             link = {"date_from": report.date_from.isoformat(), "date_to": report.date_to.isoformat()}
+        drills = None  # a P&L split: each row's figures drill to the lines of its store, channel, category
+        split = values.get("group_by") or ""
+        if name == "profit-and-loss" and split in header:
+            column, param = header.index(split), PNL_SPLITS[split]
+            drills = [urlencode({**link, **({param: row[column]} if row[column] else {})}) for row in rows]
         return ("report_print.html" if printable else "report.html"), {
             "name": name,
             "title": REPORTS[name],
@@ -710,6 +716,7 @@ def report_page(request: Request, name: str, printable: bool = False) -> Respons
             "company": company,
             "account_column": header.index("account_code") if "account_code" in header else None,
             "drill": urlencode(link),
+            "drills": drills,
             "reports": REPORTS,
             "splits": PNL_SPLITS,
             "cell": r.cell_text,
@@ -720,12 +727,19 @@ def report_page(request: Request, name: str, printable: bool = False) -> Respons
 
 
 @router.get("/accounting/accounts/{code}")
-def account_page(request: Request, code: str, cursor: str = "") -> Response:
+def account_page(
+    request: Request, code: str, cursor: str = "", store: str = "", channel: str = "", category: str = ""
+) -> Response:
+    """An account's journal lines in the period, optionally only those carrying a store, a channel or
+    a product category (the dimensions the posting rules put on the lines; docs/ui.md)."""
     values = _period(request)
+    dimensions = {"store": store.strip(), "channel": channel.strip(), "category": category.strip()}
 
     def work(session: Session, principal: Principal) -> tuple[str, dict[str, Any]]:
         company = _books(session, principal)
         account = r.resolve_account(session, company.id, code)
+        if dimensions["channel"]:
+            _one_of(dimensions["channel"], ORDER_CHANNELS, "channel")
         ledger = r.general_ledger(
             session,
             company.id,
@@ -735,11 +749,20 @@ def account_page(request: Request, code: str, cursor: str = "") -> Response:
             period=values["period"] or None,
             limit=200,
             cursor=cursor or None,
+            store_id=store_id_in_scope(
+                session, principal, dimensions["store"] or None, company=company, field="store"
+            ),
+            channel=dimensions["channel"] or None,
+            product_category=dimensions["category"] or None,
         )
-        query = {k: v for k, v in values.items() if v and k != "group_by"}
+        query = {k: v for k, v in {**values, **dimensions}.items() if v and k != "group_by"}
         return "account.html", {
             "ledger": ledger,
             "values": values,
+            "dimensions": dimensions,
+            "stores": kpi_dashboard.visible_stores(session, principal, company.id),
+            "channels": ORDER_CHANNELS,
+            "categories": kpi_dashboard.product_categories(session, company.id),
             "next": f"?{urlencode(dict(query, cursor=ledger.next_cursor))}" if ledger.next_cursor else None,
             "tables": {"ledger": ledger.table()},
         }
@@ -950,9 +973,84 @@ def return_page(request: Request, return_id: str) -> Response:
             "trail": trail,
             "ledger": principal.can("ledger:read"),
             "tables": {"lines": lines},
+            "actions": _return_actions(found, principal),
+            "conditions": get_args(return_commands.Condition),
+            "line_ids": [
+                (li.id, li.position, li.sku, li.condition, li.received_quantity) for li in found.lines
+            ],
         }
 
     return page(request, "returns", work)
+
+
+def _return_actions(found: return_commands.ReturnView, principal: Principal) -> list[str]:
+    """The actions the return page offers a user with returns:write: those its status allows and its
+    lines leave something to do for (goods outstanding, received, or received and not refunded)."""
+    if not principal.can("returns:write"):
+        return []
+    allowed = returns.TRANSITIONS.get(found.status, frozenset())
+    lines = found.lines
+    offered = {
+        "receive": ("received", any(li.quantity > li.received_quantity for li in lines)),
+        "inspect": ("inspected", any(li.received_quantity > 0 for li in lines)),
+        "refund": ("refunded", any(li.received_quantity > li.refunded_quantity for li in lines)),
+        "cancel": ("cancelled", True),
+    }
+    return [action for action, (target, useful) in offered.items() if target in allowed and useful]
+
+
+def _return_command(action: str, form: dict[str, str]) -> pydantic.BaseModel:
+    """The returns context's command for a return page's form (as the API's bodies)."""
+    try:
+        if action == "receive":  # every outstanding quantity, in the declared conditions
+            return return_commands.ReceiveReturn()
+        if action == "inspect":
+            return return_commands.InspectReturn(
+                lines=[
+                    return_commands.InspectedLine(
+                        return_line_id=key.removeprefix("condition."), condition=value
+                    )
+                    for key, value in form.items()
+                    if key.startswith("condition.") and value
+                ]
+            )
+        if action == "refund":  # every received, unrefunded quantity, to the default tenders
+            return return_commands.RefundReturn(restocking_fee=form.get("restocking_fee", "").strip() or "0")
+        return return_commands.CancelReturn(reason=form.get("reason", "").strip())
+    except pydantic.ValidationError as refused:
+        raise ValidationFailed(
+            f"the {action} form is not valid",
+            problems=[
+                FieldProblem(".".join(str(part) for part in e["loc"]), e["msg"]) for e in refused.errors()
+            ],
+        ) from None
+
+
+RETURN_ACTIONS = {
+    "receive": returns.receive_return,
+    "inspect": returns.inspect_return,
+    "refund": returns.refund_return,
+    "cancel": returns.cancel_return,
+}
+"""The return page's forms and the service each calls: the same as ``POST /api/v1/returns/{id}/...``."""
+
+
+@router.post("/returns/{return_id}/{action}")
+async def return_action(request: Request, return_id: str, action: str) -> Response:
+    """Receive, inspect, refund or cancel a return from its page: returns:write, the store scope
+    enforced by the service (a store's user acts on its own store's returns only)."""
+
+    def work(session: Session, ctx: CommandContext, form: dict[str, str]) -> str:
+        if action not in RETURN_ACTIONS:
+            raise NotFound(f"no return action {action}")
+        ctx.principal.require("returns:write")
+        company = _company(session, ctx.principal)
+        found = RETURN_ACTIONS[action](
+            session, ctx, company, _uuid(return_id, "return"), _return_command(action, form)
+        )
+        return f"/returns/{found.id}"
+
+    return await command(request, work)
 
 
 def _place(location: Location | None) -> str:
