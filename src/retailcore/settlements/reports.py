@@ -18,10 +18,11 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import and_, exists, select
+from sqlalchemy import Date, and_, cast, exists, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from retailcore.accounting.reports import Report
+from retailcore.adapters.orm import Amount
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.errors import FieldProblem, ValidationFailed
 from retailcore.orders.tables import OrderPaymentRow, OrderRow
@@ -65,9 +66,26 @@ class SettlementLag(Report):
         ]
 
 
-def _percentile(days: list[int], share: float) -> int:
-    """The nearest-rank percentile of sorted ``days``."""
-    return days[max(0, math.ceil(share * len(days)) - 1)]
+def _percentile(days: list[tuple[int, int]], share: Decimal) -> int:
+    """The nearest-rank percentile of sorted ``(days, how many lines)``."""
+    rank = max(1, math.ceil(share * sum(count for _, count in days)))
+    seen = 0
+    for value, count in days:
+        seen += count
+        if seen >= rank:
+            return value
+    return days[-1][0]
+
+
+def _utc_day(session: Session, column: Any) -> Any:
+    """The UTC calendar day of a timestamp column, in SQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone("UTC", column), Date)
+    return func.date(column)  # SQLite keeps UTC text; date() gives 'YYYY-MM-DD'
+
+
+def _as_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
 
 def settlement_lag(
@@ -85,9 +103,19 @@ def settlement_lag(
         row.id: row for row in session.scalars(select(Gateway).where(Gateway.company_id == company_id))
     }
     line, payment, order, batch = SettlementLine, OrderPaymentRow, OrderRow, SettlementBatch
-    settled: dict[uuid.UUID, list[tuple[int, int | None, Decimal]]] = defaultdict(list)
-    for gateway_id, ordered_at, settled_on, paid_on, gross in session.execute(
-        select(line.gateway_id, order.ordered_at, line.occurred_on, batch.paid_on, line.gross)
+    # Summed in SQL per gateway, sale day, settlement day and payout day: a month of a chain's card
+    # sales is tens of thousands of lines, but only a few hundred such groups.
+    sold_on = _utc_day(session, order.ordered_at)
+    settled: dict[uuid.UUID, list[tuple[int, int | None, int, Decimal]]] = defaultdict(list)
+    for gateway_id, sold_day, settled_on, paid_on, count, gross in session.execute(
+        select(
+            line.gateway_id,
+            sold_on,
+            line.occurred_on,
+            batch.paid_on,
+            func.count(),
+            type_coerce(func.sum(line.gross), Amount()),
+        )
         .join(payment, payment.id == line.payment_id)
         .join(order, and_(order.company_id == payment.company_id, order.id == payment.order_id))
         .outerjoin(batch, batch.id == line.batch_id)
@@ -97,12 +125,14 @@ def settlement_lag(
             line.occurred_on >= start,
             line.occurred_on <= end,
         )
+        .group_by(line.gateway_id, sold_on, line.occurred_on, batch.paid_on)
     ):
-        sold_on = (ordered_at or dt.datetime.combine(settled_on, dt.time(), dt.UTC)).date()
+        sale_day = _as_date(sold_day) if sold_day is not None else settled_on
         settled[gateway_id].append(
             (
-                max((settled_on - sold_on).days, 0),
-                max((paid_on - sold_on).days, 0) if paid_on is not None else None,
+                max((settled_on - sale_day).days, 0),
+                max((paid_on - sale_day).days, 0) if paid_on is not None else None,
+                count,
                 gross,
             )
         )
@@ -128,19 +158,19 @@ def settlement_lag(
             in_flight[code].append((age, captured - refunded))
     rows = []
     for gateway in sorted(gateways.values(), key=lambda g: g.code):
-        lines = settled.get(gateway.id, [])
-        to_settle = sorted(days for days, _, _ in lines)
-        to_payout = [days for _, days, _ in lines if days is not None]
+        groups = settled.get(gateway.id, [])
+        to_settle = sorted((days, count) for days, _, count, _ in groups)
+        to_payout = [(days, count) for _, days, count, _ in groups if days is not None]
         flying = in_flight.get(gateway.code, [])
         rows.append(
             SettlementLagRow(
                 gateway=gateway.code,
                 currency=gateway.currency,
-                settled_lines=len(lines),
-                settled_gross=sum((gross for _, _, gross in lines), ZERO),
+                settled_lines=sum(count for _, count in to_settle),
+                settled_gross=sum((gross for _, _, _, gross in groups), ZERO),
                 days_to_settle_avg=_average(to_settle),
-                days_to_settle_p90=_percentile(to_settle, 0.9) if to_settle else None,
-                days_to_settle_max=to_settle[-1] if to_settle else None,
+                days_to_settle_p90=_percentile(to_settle, Decimal("0.9")) if to_settle else None,
+                days_to_settle_max=to_settle[-1][0] if to_settle else None,
                 days_to_payout_avg=_average(to_payout),
                 in_flight_payments=len(flying),
                 in_flight_amount=sum((amount for _, amount in flying), ZERO),
@@ -150,7 +180,9 @@ def settlement_lag(
     return SettlementLag(date_from=start, date_to=end, rows=rows)
 
 
-def _average(days: list[int]) -> Decimal | None:
-    if not days:
+def _average(days: list[tuple[int, int]]) -> Decimal | None:
+    """The mean of ``(days, how many lines)``, to a tenth of a day."""
+    lines = sum(count for _, count in days)
+    if not lines:
         return None
-    return (Decimal(sum(days)) / len(days)).quantize(Decimal("0.1"))
+    return (Decimal(sum(value * count for value, count in days)) / lines).quantize(Decimal("0.1"))
