@@ -44,7 +44,7 @@ from retailcore.accounting.tables import JournalEntry, LedgerSettings
 from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.queries import one_of
-from retailcore.core.currencies import round_to_currency
+from retailcore.core.currencies import minor_unit, round_to_currency
 from retailcore.core.errors import (
     Conflict,
     FieldProblem,
@@ -79,6 +79,11 @@ from retailcore.pricing.taxes import (
     load_tax_rules,
     tax_line_alone,
 )
+from retailcore.promotions import channels as pricing
+from retailcore.promotions.coupons import find_coupon, normalise_code
+from retailcore.promotions.coupons import redeem as redeem_coupon
+from retailcore.promotions.model import AppliedDiscount, Basket, BasketLine
+from retailcore.promotions.tables import Coupon
 from retailcore.returns.services import policy_for
 
 ZERO = Decimal(0)
@@ -407,6 +412,7 @@ class _Context:
         assert company is not None and store is not None and terminal is not None
         self.company, self.store, self.terminal = company, store, terminal
         self.currency = company.currency
+        self.decimals = minor_unit(company.currency)
         self.zone = ZoneInfo(store.timezone or "UTC")
         ledger = session.get(LedgerSettings, company.id)
         self.calendar = _Calendar(
@@ -457,17 +463,18 @@ class _Context:
                 frozenset(tax.price_included for tax in taxes),
             )
         customer_ids = {sale.customer_id for sale in batch if sale.customer_id is not None}
-        self.customers = (
-            set(
-                session.scalars(
-                    select(Customer.id).where(
+        self.customers: dict[uuid.UUID, str | None] = (
+            dict(
+                session.execute(
+                    select(Customer.id, Customer.customer_group).where(
                         Customer.company_id == company.id, Customer.id.in_(customer_ids)
                     )
-                )
+                ).tuples()
             )
             if customer_ids
-            else set()
+            else {}
         )
+        self._pricing(session, batch)
         self.methods = {
             m.code: _Method(m.code, m.kind, m.gateway, m.active)
             for m in session.execute(
@@ -486,6 +493,38 @@ class _Context:
         )
         if self.stock is None or self.customer is None:
             raise Conflict(f"store {store.code} has no stock location to sell from", code="no-stock-location")
+
+    def _pricing(self, session: Session, batch: Sequence[c.SaleIn]) -> None:
+        """The promotions in force, read once per batch (docs/promotions.md#every-channel). No
+        promotion in force and no sale sending promotion discounts or coupons: ``book`` stays None and
+        the batch is priced as before, nothing more is read."""
+        self.book: Any = None
+        self.prefilter: pricing.Prefilter | None = None
+        self.promotion_ids: dict[str, uuid.UUID] = {}
+        self.coupons: dict[str, Coupon | None] = {}
+        self.priced_memo: dict[tuple[Any, ...], Any] = {}
+        self.mismatches: list[dict[str, Any]] = []
+        """Sales whose till's promotion discounts differ from the server's: one exception per batch."""
+        self.coupon_uses: list[tuple[CarryOutSale, int, Coupon, Decimal]] = []
+        """(sale, position in its ``coupons``, coupon, what it took): redeemed once the sales are written."""
+        self.coupon_reuses: list[dict[str, Any]] = []
+        book = pricing.book_for(session, self.company.id)
+        codes = {normalise_code(code) for sale in batch for code in sale.coupons}
+        sends = any(line.discounts for sale in batch for line in sale.lines)
+        if not book.promotions and not codes and not sends:
+            return
+        self.book = book
+        self.prefilter = pricing.Prefilter(book)
+        self.promotion_ids = {p.code: p.id for p in book.promotions}
+        self.coupons = {code: find_coupon(session, self.company.id, code) for code in sorted(codes)}
+        # Promotions start, end and open their windows on whole minutes: baskets sold within the same
+        # minute price alike, so the batch's memo keys on the minute.
+        self.by_minute = all(
+            (p.starts_at is None or (p.starts_at.second, p.starts_at.microsecond) == (0, 0))
+            and (p.ends_at is None or (p.ends_at.second, p.ends_at.microsecond) == (0, 0))
+            and all((w.start.second, w.end.second) == (0, 0) for w in p.windows)
+            for p in book.promotions
+        )
 
     def refund_policy(self) -> Any:
         """The company's return policy (read once, when a refund has no receipt)."""
@@ -603,6 +642,11 @@ def _price_sale(
         discount = line.discount
         amount = round_to_currency(line.quantity * line.unit_price, currency)
         gross = amount - discount
+        if line.discounts:  # the promotions and coupons the till applied
+            for k, applied in enumerate(line.discounts):
+                if round_to_currency(applied.amount, currency) != applied.amount:
+                    raise _refuse(index, f"lines.{n}.discounts.{k}.amount", "more decimals than the currency")
+                gross -= applied.amount
         if gross < 0 or (discount and round_to_currency(discount, currency) != discount):
             raise _refuse(index, f"lines.{n}.discount", "the discount is invalid for this line")
         if discount:
@@ -614,12 +658,13 @@ def _price_sale(
                 raise _refuse(index, f"lines.{n}.{where}", message, code="discount-refused")
         items.append(item)
         grosses.append(gross)
+    verified = _verify(ctx, sale, selling, actor) if ctx.book is not None else None
     taxed_lines = _tax(ctx, items, grosses)
     lines = []
     included: set[bool] = set()
     net_total = tax_total = gross = ZERO
     stock_id = ctx.stock.id
-    for (n, line), item, taxed in zip(selling, items, taxed_lines, strict=True):
+    for k, ((n, line), item, taxed) in enumerate(zip(selling, items, taxed_lines, strict=True)):
         included |= item.price_included
         if line.override is not None:
             ctx.overrides.append(
@@ -644,9 +689,15 @@ def _price_sale(
                 "tax_category": item.tax_category,
                 "quantity": line.quantity,
                 "unit_price": line.unit_price,
-                "discount": line.discount,
+                "discount": line.discount + sum((d.amount for d in line.discounts), ZERO)
+                if line.discounts
+                else line.discount,
                 "discounts": (
-                    [discounts.manual(line.discount, actor, line.override)] if line.discount else None
+                    verified[0][k]
+                    if verified is not None
+                    else [discounts.manual(line.discount, actor, line.override)]
+                    if line.discount
+                    else None
                 ),
                 "net": taxed.net,
                 "tax": tax,
@@ -767,7 +818,137 @@ def _price_sale(
         ctx.rebooked[reason].append(priced)
     for n, kind, reference, amount in redeemed:
         ctx.redemptions.append(_Redemption(index, n, priced, kind, reference, amount))
+    if verified is not None:
+        for position, coupon, taken in verified[1]:
+            ctx.coupon_uses.append((priced, position, coupon, taken))
     return priced
+
+
+def _till_records(
+    ctx: _Context, line: c.SaleLineIn, actor: str
+) -> tuple[list[dict[str, Any]] | None, tuple[tuple[str, str, Decimal], ...]]:
+    """What the till applied to a line: its records (as sent, with their promotions) and, comparable
+    with :func:`pricing.offered`, its promotion and coupon discounts."""
+    applied = []
+    for d in line.discounts:
+        if d.source == "coupon":
+            code = normalise_code(d.code)
+            coupon = ctx.coupons.get(code)
+            promotion_id = coupon.promotion_id if coupon is not None else None
+        else:
+            code, promotion_id = d.code, ctx.promotion_ids.get(d.code)
+        applied.append(AppliedDiscount(d.source, code, d.amount, promotion_id))
+    if line.discount:
+        applied.append(AppliedDiscount("manual", "manual", line.discount))
+    override = {"by": line.override.by, "reason": line.override.reason} if line.override else None
+    return pricing.records(applied, actor, override), pricing.offered(applied)
+
+
+def _verify(
+    ctx: _Context, sale: c.SaleIn, selling: list[tuple[int, c.SaleLineIn]], actor: str
+) -> tuple[list[list[dict[str, Any]] | None], list[tuple[int, Coupon, Decimal]]] | None:
+    """Price the sale again with the one pricing function, at its local time and with the till's unit
+    prices, and compare with the promotion and coupon discounts the till sent (decision 0052).
+
+    Returns each selling line's discount records (the server's, the same as the till's, when they
+    agree; the till's otherwise: the customer paid them, and the difference joins the batch's
+    ``pricing_mismatch`` exception) and the coupons to redeem with what each took; None when no
+    promotion can touch the sale and it sends none (nothing to do: the fast path)."""
+    prefilter = ctx.prefilter
+    assert prefilter is not None
+    grants: list[tuple[int, Coupon]] = []
+    for position, code in enumerate(sale.coupons):
+        coupon = ctx.coupons.get(normalise_code(code))
+        if coupon is not None:
+            grants.append((position, coupon))
+    selling_lines = [(k, n, line) for k, (n, line) in enumerate(selling) if line.quantity > 0]
+    products = ctx.products
+    if (
+        not grants
+        and not any(line.discounts for _, _, line in selling_lines)
+        and not any(
+            prefilter.touches(line.product_id, products[line.product_id].category)
+            for _, _, line in selling_lines
+        )
+    ):
+        return None
+    local = sale.sold_at.astimezone(ctx.zone).replace(tzinfo=None)
+    group = ctx.customers.get(sale.customer_id) if sale.customer_id is not None else None
+    granted = tuple(sorted({(coupon.code, coupon.promotion_id) for _, coupon in grants}))
+    key = (
+        local.replace(second=0, microsecond=0) if ctx.by_minute else local,
+        group,
+        granted,
+        tuple(
+            (n, line.product_id, line.quantity, line.unit_price, line.discount)
+            for _, n, line in selling_lines
+        ),
+    )
+    priced = ctx.priced_memo.get(key)
+    if priced is None:
+        priced = ctx.priced_memo[key] = ctx.book.price(
+            Basket(
+                lines=tuple(
+                    BasketLine(
+                        key=str(n),
+                        product_id=line.product_id,
+                        category=products[line.product_id].category,
+                        quantity=line.quantity,
+                        unit_price=line.unit_price,
+                        manual_discount=line.discount,
+                    )
+                    for _, n, line in selling_lines
+                ),
+                currency_decimals=ctx.decimals,
+                channel="pos",
+                local_time=local,
+                store_id=ctx.store.id,
+                customer_group=group,
+                coupons=granted,
+            )
+        )
+    by_key = {priced_line.key: priced_line for priced_line in priced.lines}
+    records: list[list[dict[str, Any]] | None] = [None] * len(selling)
+    tills: list[list[dict[str, Any]] | None] = [None] * len(selling)
+    differences = []
+    till_total = server_total = ZERO
+    for k, n, line in selling_lines:
+        server = by_key[str(n)]
+        till_records, till = _till_records(ctx, line, actor)
+        tills[k] = till_records
+        offered = pricing.offered(server)
+        manual = sum((d.amount for d in server.discounts if d.source == "manual"), ZERO)
+        till_total += sum((amount for _, _, amount in till), ZERO)
+        server_total += sum((amount for _, _, amount in offered), ZERO)
+        if till != offered or manual != line.discount:
+            differences.append(
+                {
+                    "line": n,
+                    "product_id": str(line.product_id),
+                    "till": [{"source": s, "code": c_, "amount": str(a)} for s, c_, a in till],
+                    "server": [{"source": s, "code": c_, "amount": str(a)} for s, c_, a in offered],
+                }
+            )
+        override = {"by": line.override.by, "reason": line.override.reason} if line.override else None
+        records[k] = pricing.records(server.discounts, actor, override)
+    if differences:
+        records = tills
+        ctx.mismatches.append(
+            {
+                "client_uuid": str(sale.client_uuid),
+                "sold_at": sale.sold_at.isoformat(),
+                "till_discount": str(till_total),
+                "server_discount": str(server_total),
+                "difference": str(abs(server_total - till_total)),
+                "lines": differences,
+            }
+        )
+    taken: dict[str, Decimal] = {}
+    for found in records:
+        for kept in found or ():
+            if kept["source"] == "coupon":
+                taken[kept["code"]] = taken.get(kept["code"], ZERO) + Decimal(kept["amount"])
+    return records, [(position, coupon, taken.get(coupon.code, ZERO)) for position, coupon in grants]
 
 
 def _price_refund(
@@ -967,6 +1148,8 @@ def ingest_batch(
     _move_goods(session, ctx, loaded, target, sales, refunds)
     if sales:
         record_carry_out(session, target.company_id, sales, ctx.actor)
+    if loaded.coupon_uses:
+        _redeem_coupons(session, ctx, loaded)
     if refunds:
         pos_refunds.take_refunds(session, ctx, loaded, target, refunds, totals, _total)
     for sale in sales:
@@ -1006,6 +1189,8 @@ def ingest_batch(
         store_id=target.store_id,
     )
     _report_rebooked(session, ctx, loaded, target, ingested)
+    if loaded.mismatches or loaded.coupon_reuses:
+        _report_pricing(session, ctx, loaded, target, ingested)
     session.flush()
     return c.BatchResult(
         session_id=target.id, accepted=accepted, duplicates=duplicates, rescued=rescued, gift_cards=sold_cards
@@ -1049,6 +1234,87 @@ def _sell_gift_cards(
 
 
 MAX_LISTED_SALES = 100
+
+
+def _redeem_coupons(session: Session, ctx: CommandContext, loaded: _Context) -> None:
+    """Redeem the coupons the batch's sales presented, each once per sale, with what it took. A coupon
+    the till should not have taken (used up elsewhere while it was offline, expired, deactivated) is
+    not a reason to refuse a sale the customer has paid: the redemption is left out (its savepoint
+    rolled back) and the batch's ``coupon_reuse`` exception names it."""
+    for sale, position, coupon, amount in loaded.coupon_uses:
+        try:
+            with session.begin_nested():
+                redeem_coupon(
+                    session,
+                    ctx,
+                    coupon,
+                    order_id=sale.order_id,
+                    customer_id=sale.customer_id,
+                    amount=amount,
+                    at=sale.sold_at,
+                    field=f"coupons.{position}",
+                )
+        except Conflict as refused:
+            loaded.coupon_reuses.append(
+                {
+                    "client_uuid": str(sale.client_uuid),
+                    "number": sale.number,
+                    "order_id": str(sale.order_id),
+                    "code": coupon.code,
+                    "amount": str(amount),
+                    "reason": refused.code,
+                    "detail": refused.detail,
+                }
+            )
+
+
+def _report_pricing(
+    session: Session, ctx: CommandContext, loaded: _Context, target: PosSession, ingested: Event
+) -> None:
+    """One ``pricing_mismatch`` exception per batch whose till priced sales otherwise than the server
+    (money at risk: the differences of their discounts), one ``coupon_reuse`` per batch that redeemed
+    coupons it should not have (money at risk: what they took). Each names its sales (the first
+    hundred); the sales themselves are kept as sold."""
+    terminal = loaded.terminal
+    common = {"session_id": str(target.id), "terminal_id": str(terminal.id), "terminal_code": terminal.code}
+    if loaded.mismatches:
+        at_risk = sum((Decimal(m["difference"]) for m in loaded.mismatches), ZERO)
+        monitoring.record(  # no key: one exception per batch
+            session,
+            ctx,
+            target.company_id,
+            type="pricing_mismatch",
+            store_id=target.store_id,
+            message=f"{len(loaded.mismatches)} sale(s) from till {terminal.code} applied other promotion"
+            f" discounts than the server computes (difference {at_risk}): check the till's promotions",
+            amount_at_risk=at_risk,
+            currency=loaded.currency,
+            details={
+                **common,
+                "count": len(loaded.mismatches),
+                "sales": loaded.mismatches[:MAX_LISTED_SALES],
+            },
+            event_id=ingested.id,
+        )
+    if loaded.coupon_reuses:
+        at_risk = sum((Decimal(r["amount"]) for r in loaded.coupon_reuses), ZERO)
+        monitoring.record(
+            session,
+            ctx,
+            target.company_id,
+            type="coupon_reuse",
+            store_id=target.store_id,
+            message=f"{len(loaded.coupon_reuses)} coupon(s) taken by till {terminal.code} could not be"
+            f" redeemed ({', '.join(sorted({r['code'] for r in loaded.coupon_reuses}))}): sales kept",
+            amount_at_risk=at_risk,
+            currency=loaded.currency,
+            details={
+                **common,
+                "count": len(loaded.coupon_reuses),
+                "coupons": loaded.coupon_reuses[:MAX_LISTED_SALES],
+            },
+            event_id=ingested.id,
+        )
 
 
 def _report_rebooked(

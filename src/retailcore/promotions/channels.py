@@ -49,9 +49,7 @@ Offered = tuple[tuple[str, str, Decimal], ...]
 """A line's promotion and coupon discounts as ``(source, code, amount)``, sorted."""
 
 
-def local_time(
-    session: Session, company_id: uuid.UUID, timezone: str | None, at: dt.datetime
-) -> dt.datetime:
+def local_time(session: Session, company_id: uuid.UUID, timezone: str | None, at: dt.datetime) -> dt.datetime:
     """``at`` as the naive wall-clock time of the store's ``timezone`` (None: the company's default
     zone, as :func:`~retailcore.promotions.services.default_zone` says)."""
     zone = ZoneInfo(timezone) if timezone else default_zone(session, company_id)
