@@ -926,7 +926,7 @@ def place_order(
     )
     at = ctx.occurred_at or utcnow()
     # The store the customer named (collecting there, or its stock leaving): its zone and its promotions.
-    priced_at = store if mode is not FulfillmentMode.ship else None
+    priced_at = store if body.fulfillment_mode != "ship" else None
     local = pricing.local_time(session, company.id, priced_at.timezone if priced_at else None, at)
     group = pricing.customer_group(session, company.id, body.customer_id)
     unit_prices: list[Decimal] = []
