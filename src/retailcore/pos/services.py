@@ -824,11 +824,9 @@ def _price_sale(
     return priced
 
 
-def _till_records(
-    ctx: _Context, line: c.SaleLineIn, actor: str
-) -> tuple[list[dict[str, Any]] | None, tuple[tuple[str, str, Decimal], ...]]:
-    """What the till applied to a line: its records (as sent, with their promotions) and, comparable
-    with :func:`pricing.offered`, its promotion and coupon discounts."""
+def _till_records(ctx: _Context, line: c.SaleLineIn, actor: str) -> list[dict[str, Any]] | None:
+    """What the till applied to a line, as recorded when it differs from the server (the customer
+    paid it): its promotion and coupon discounts, with their promotions, then the manual one."""
     applied = []
     for d in line.discounts:
         if d.source == "coupon":
@@ -841,7 +839,51 @@ def _till_records(
     if line.discount:
         applied.append(AppliedDiscount("manual", "manual", line.discount))
     override = {"by": line.override.by, "reason": line.override.reason} if line.override else None
-    return pricing.records(applied, actor, override), pricing.offered(applied)
+    return pricing.records(applied, actor, override)
+
+
+def _till_offered(line: c.SaleLineIn) -> tuple[tuple[str, str, Decimal], ...]:
+    """The till's promotion and coupon discounts of a line, comparable with :func:`pricing.offered`."""
+    if not line.discounts:
+        return ()
+    return tuple(
+        sorted(
+            (d.source, normalise_code(d.code) if d.source == "coupon" else d.code, d.amount)
+            for d in line.discounts
+        )
+    )
+
+
+class _Server(NamedTuple):
+    """A line as the server prices it: what :func:`_verify` compares and records."""
+
+    offered: tuple[tuple[str, str, Decimal], ...]
+    manual: Decimal
+    discounts: tuple[AppliedDiscount, ...]
+    records: list[dict[str, Any]] | None
+    """Shared by the batch's alike lines (read-only); a line with an override builds its own."""
+
+
+def _server(ctx: _Context, discounts: tuple[AppliedDiscount, ...], actor: str) -> _Server:
+    return _Server(
+        pricing.offered(discounts),
+        sum((d.amount for d in discounts if d.source == "manual"), ZERO),
+        discounts,
+        pricing.records(discounts, actor),
+    )
+
+
+_LINE_LOCAL = frozenset({"percent_off", "amount_off"})
+
+
+def _line_local(rules: Any) -> bool:
+    """Whether every rule prices each line on its own: ``line``-scope percent or amount off, stackable.
+    Then a basket's pricing is each line's pricing alone, and alike lines price alike."""
+    for rule in rules:
+        p = rule.promotion
+        if p.kind not in _LINE_LOCAL or p.scope != "line" or p.stacking != "stackable":
+            return False
+    return True
 
 
 def _verify(
@@ -853,9 +895,13 @@ def _verify(
     Returns each selling line's discount records (the server's, the same as the till's, when they
     agree; the till's otherwise: the customer paid them, and the difference joins the batch's
     ``pricing_mismatch`` exception) and the coupons to redeem with what each took; None when no
-    promotion can touch the sale and it sends none (nothing to do: the fast path)."""
-    prefilter = ctx.prefilter
-    assert prefilter is not None
+    promotion can touch the sale and it sends none (nothing to do: the fast path).
+
+    Pricing is memoised for the batch: by line when every promotion the sale can trigger prices lines
+    on their own (:func:`_line_local`), else by basket; keyed on the local minute when promotions
+    change on whole minutes only."""
+    prefilter, book = ctx.prefilter, ctx.book
+    assert prefilter is not None and book is not None
     grants: list[tuple[int, Coupon]] = []
     for position, code in enumerate(sale.coupons):
         coupon = ctx.coupons.get(normalise_code(code))
@@ -875,64 +921,84 @@ def _verify(
     local = sale.sold_at.astimezone(ctx.zone).replace(tzinfo=None)
     group = ctx.customers.get(sale.customer_id) if sale.customer_id is not None else None
     granted = tuple(sorted({(coupon.code, coupon.promotion_id) for _, coupon in grants}))
-    key = (
-        local.replace(second=0, microsecond=0) if ctx.by_minute else local,
-        group,
-        granted,
-        tuple(
-            (n, line.product_id, line.quantity, line.unit_price, line.discount)
-            for _, n, line in selling_lines
-        ),
-    )
-    priced = ctx.priced_memo.get(key)
-    if priced is None:
-        priced = ctx.priced_memo[key] = ctx.book.price(
-            Basket(
-                lines=tuple(
-                    BasketLine(
-                        key=str(n),
-                        product_id=line.product_id,
-                        category=products[line.product_id].category,
-                        quantity=line.quantity,
-                        unit_price=line.unit_price,
-                        manual_discount=line.discount,
-                    )
-                    for _, n, line in selling_lines
-                ),
-                currency_decimals=ctx.decimals,
-                channel="pos",
-                local_time=local,
-                store_id=ctx.store.id,
-                customer_group=group,
-                coupons=granted,
-            )
+    moment = local.replace(second=0, microsecond=0) if ctx.by_minute else local
+    memo = ctx.priced_memo
+
+    def basket(lines: list[tuple[int, int, c.SaleLineIn]]) -> Basket:
+        return Basket(
+            lines=tuple(
+                BasketLine(
+                    key=str(n),
+                    product_id=line.product_id,
+                    category=products[line.product_id].category,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    manual_discount=line.discount,
+                )
+                for _, n, line in lines
+            ),
+            currency_decimals=ctx.decimals,
+            channel="pos",
+            local_time=local,
+            store_id=ctx.store.id,
+            customer_group=group,
+            coupons=granted,
         )
-    by_key = {priced_line.key: priced_line for priced_line in priced.lines}
+
+    servers: list[_Server] = []
+    rules = []
+    for _, _, line in selling_lines:
+        item = products[line.product_id]
+        rules += book.by_product.get(line.product_id, ())
+        rules += book.by_category.get(item.category, ())
+    if _line_local(rules) and _line_local(book.everywhere):
+        for entry in selling_lines:
+            line = entry[2]
+            key = (moment, group, granted, line.product_id, line.quantity, line.unit_price, line.discount)
+            found = memo.get(key)
+            if found is None:
+                found = memo[key] = _server(ctx, book.price(basket([entry])).lines[0].discounts, actor)
+            servers.append(found)
+    else:
+        key = (
+            moment,
+            group,
+            granted,
+            tuple(
+                (n, line.product_id, line.quantity, line.unit_price, line.discount)
+                for _, n, line in selling_lines
+            ),
+        )
+        priced = memo.get(key)
+        if priced is None:
+            by_key = {p.key: p for p in book.price(basket(selling_lines)).lines}
+            priced = memo[key] = [_server(ctx, by_key[str(n)].discounts, actor) for _, n, _ in selling_lines]
+        servers = priced
     records: list[list[dict[str, Any]] | None] = [None] * len(selling)
-    tills: list[list[dict[str, Any]] | None] = [None] * len(selling)
     differences = []
-    till_total = server_total = ZERO
-    for k, n, line in selling_lines:
-        server = by_key[str(n)]
-        till_records, till = _till_records(ctx, line, actor)
-        tills[k] = till_records
-        offered = pricing.offered(server)
-        manual = sum((d.amount for d in server.discounts if d.source == "manual"), ZERO)
-        till_total += sum((amount for _, _, amount in till), ZERO)
-        server_total += sum((amount for _, _, amount in offered), ZERO)
-        if till != offered or manual != line.discount:
+    for (k, n, line), server in zip(selling_lines, servers, strict=True):
+        till = _till_offered(line)
+        if till != server.offered or server.manual != line.discount:
             differences.append(
                 {
                     "line": n,
                     "product_id": str(line.product_id),
-                    "till": [{"source": s, "code": c_, "amount": str(a)} for s, c_, a in till],
-                    "server": [{"source": s, "code": c_, "amount": str(a)} for s, c_, a in offered],
+                    "till": [{"source": s, "code": code, "amount": str(a)} for s, code, a in till],
+                    "server": [
+                        {"source": s, "code": code, "amount": str(a)} for s, code, a in server.offered
+                    ],
                 }
             )
-        override = {"by": line.override.by, "reason": line.override.reason} if line.override else None
-        records[k] = pricing.records(server.discounts, actor, override)
+        if line.override is not None:
+            override = {"by": line.override.by, "reason": line.override.reason}
+            records[k] = pricing.records(server.discounts, actor, override)
+        else:
+            records[k] = server.records
     if differences:
-        records = tills
+        till_total = sum((a for _, _, line in selling_lines for _, _, a in _till_offered(line)), ZERO)
+        server_total = sum((a for server in servers for _, _, a in server.offered), ZERO)
+        for k, _, line in selling_lines:
+            records[k] = _till_records(ctx, line, actor)
         ctx.mismatches.append(
             {
                 "client_uuid": str(sale.client_uuid),
@@ -943,6 +1009,8 @@ def _verify(
                 "lines": differences,
             }
         )
+    if not grants:
+        return records, []
     taken: dict[str, Decimal] = {}
     for found in records:
         for kept in found or ():
