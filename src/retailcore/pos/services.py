@@ -503,6 +503,7 @@ class _Context:
         self.promotion_ids: dict[str, uuid.UUID] = {}
         self.coupons: dict[str, Coupon | None] = {}
         self.priced_memo: dict[tuple[Any, ...], Any] = {}
+        self.eligible: dict[tuple[Any, ...], frozenset[int]] = {}
         self.mismatches: list[dict[str, Any]] = []
         """Sales whose till's promotion discounts differ from the server's: one exception per batch."""
         self.coupon_uses: list[tuple[CarryOutSale, int, Coupon, Decimal]] = []
@@ -898,8 +899,9 @@ def _verify(
     promotion can touch the sale and it sends none (nothing to do: the fast path).
 
     Pricing is memoised for the batch: by line when every promotion the sale can trigger prices lines
-    on their own (:func:`_line_local`), else by basket; keyed on the local minute when promotions
-    change on whole minutes only."""
+    on their own (:func:`_line_local`), else by basket; keyed on the set of promotions eligible at
+    the sale's moment for its customer and coupons (the engine's only use of them), worked out once a
+    minute when promotions change on whole minutes only."""
     prefilter, book = ctx.prefilter, ctx.book
     assert prefilter is not None and book is not None
     grants: list[tuple[int, Coupon]] = []
@@ -921,8 +923,16 @@ def _verify(
     local = sale.sold_at.astimezone(ctx.zone).replace(tzinfo=None)
     group = ctx.customers.get(sale.customer_id) if sale.customer_id is not None else None
     granted = tuple(sorted({(coupon.code, coupon.promotion_id) for _, coupon in grants}))
-    moment = local.replace(second=0, microsecond=0) if ctx.by_minute else local
     memo = ctx.priced_memo
+    # What time, customer group and coupons change is which promotions are eligible: the memo keys on
+    # that set (worked out once per minute when promotions change on whole minutes).
+    moment = local.replace(second=0, microsecond=0) if ctx.by_minute else local
+    when = (moment, group, granted)
+    eligible = ctx.eligible.get(when)
+    if eligible is None:
+        probe = Basket((), ctx.decimals, "pos", local, ctx.store.id, group, granted)
+        grant = {promotion_id: code for code, promotion_id in granted}
+        eligible = ctx.eligible[when] = frozenset(r.rank for r in book.rules if r.eligible(probe, grant))
 
     def basket(lines: list[tuple[int, int, c.SaleLineIn]]) -> Basket:
         return Basket(
@@ -954,15 +964,14 @@ def _verify(
     if _line_local(rules) and _line_local(book.everywhere):
         for entry in selling_lines:
             line = entry[2]
-            key = (moment, group, granted, line.product_id, line.quantity, line.unit_price, line.discount)
+            key = (eligible, granted, line.product_id, line.quantity, line.unit_price, line.discount)
             found = memo.get(key)
             if found is None:
                 found = memo[key] = _server(ctx, book.price(basket([entry])).lines[0].discounts, actor)
             servers.append(found)
     else:
         key = (
-            moment,
-            group,
+            eligible,
             granted,
             tuple(
                 (n, line.product_id, line.quantity, line.unit_price, line.discount)
