@@ -29,7 +29,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
@@ -515,6 +517,7 @@ class _Context:
         if not book.promotions and not codes and not sends:
             return
         self.book = book
+        self.priced_memo = _memo_of(book)
         self.prefilter = pricing.Prefilter(book)
         self.promotion_ids = {p.code: p.id for p in book.promotions}
         self.coupons = {code: find_coupon(session, self.company.id, code) for code in sorted(codes)}
@@ -855,6 +858,21 @@ def _till_offered(line: c.SaleLineIn) -> tuple[tuple[str, str, Decimal], ...]:
     )
 
 
+_MEMOS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
+"""Each promotion book's pricing memo (:func:`_verify`), kept while the book is the company's: a book
+never changes (an approval or an edit makes a new one), so what it priced stays true."""
+MEMO_SIZE = 50_000
+_memo_lock = threading.Lock()
+
+
+def _memo_of(book: Any) -> dict[tuple[Any, ...], Any]:
+    with _memo_lock:
+        memo = _MEMOS.get(book)
+        if memo is None or len(memo) > MEMO_SIZE:
+            memo = _MEMOS[book] = {}
+        return memo
+
+
 class _Server(NamedTuple):
     """A line as the server prices it: what :func:`_verify` compares and records."""
 
@@ -898,8 +916,9 @@ def _verify(
     ``pricing_mismatch`` exception) and the coupons to redeem with what each took; None when no
     promotion can touch the sale and it sends none (nothing to do: the fast path).
 
-    Pricing is memoised for the batch: by line when every promotion the sale can trigger prices lines
-    on their own (:func:`_line_local`), else by basket; keyed on the set of promotions eligible at
+    Pricing is memoised with the book (:func:`_memo_of`): by line when every promotion the sale can
+    trigger prices lines on their own (:func:`_line_local`), else by basket; keyed on the set of
+    promotions eligible at
     the sale's moment for its customer and coupons (the engine's only use of them), worked out once a
     minute when promotions change on whole minutes only."""
     prefilter, book = ctx.prefilter, ctx.book
@@ -933,6 +952,8 @@ def _verify(
         probe = Basket((), ctx.decimals, "pos", local, ctx.store.id, group, granted)
         grant = {promotion_id: code for code, promotion_id in granted}
         eligible = ctx.eligible[when] = frozenset(r.rank for r in book.rules if r.eligible(probe, grant))
+    # The memo outlives the batch (it is the book's): the rest of what a line's pricing depends on.
+    base = (eligible, granted, ctx.decimals, actor)
 
     def basket(lines: list[tuple[int, int, c.SaleLineIn]]) -> Basket:
         return Basket(
@@ -964,15 +985,14 @@ def _verify(
     if _line_local(rules) and _line_local(book.everywhere):
         for entry in selling_lines:
             line = entry[2]
-            key = (eligible, granted, line.product_id, line.quantity, line.unit_price, line.discount)
+            key = (base, line.product_id, line.quantity, line.unit_price, line.discount)
             found = memo.get(key)
             if found is None:
                 found = memo[key] = _server(ctx, book.price(basket([entry])).lines[0].discounts, actor)
             servers.append(found)
     else:
         key = (
-            eligible,
-            granted,
+            base,
             tuple(
                 (n, line.product_id, line.quantity, line.unit_price, line.discount)
                 for _, n, line in selling_lines
