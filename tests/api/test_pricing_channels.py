@@ -422,3 +422,22 @@ def test_quote_web_and_pos_price_the_same_basket_identically(
     assert order["gross_total"] == web_quote["gross"] == pos_quote["gross"]
     assert [row.gross for row in rows] == [Decimal(line["gross"]) for line in pos_quote["lines"]]
     assert exceptions(runtime, "pricing_mismatch") == []
+
+
+def test_line_by_line_pricing_at_the_till_agrees_with_the_quote(client, admin, runtime, shop):
+    """Without the order-wide SUMMER, every promotion prices lines on their own: the till's check
+    prices (and memoises) line by line, and still agrees with the basket's quote."""
+    with transaction(runtime.session_factory) as session:
+        summer = session.get(PromotionRow, shop["promotions"]["SUMMER"])
+        summer.state, summer.version = "expired", summer.version + 1
+    lines = [{"product_id": shop["tea"], "quantity": "3"}, {"product_id": shop["mug"], "quantity": "2"}]
+    quoted = quote(client, admin, shop, lines, channel="pos")
+    first, again = till_sale(quoted), till_sale(quoted)
+    assert ingest(client, shop, first, again)["accepted"] == 2
+    for sale in (first, again):
+        _, rows = sale_lines(runtime, sale["client_uuid"])
+        assert [[(d["source"], d["code"], d["amount"]) for d in row.discounts] for row in rows] == [
+            [("promotion", "TEA10", "3.00")],
+            [("promotion", "MUG2", "4.00")],
+        ]
+    assert exceptions(runtime, "pricing_mismatch") == []

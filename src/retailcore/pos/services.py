@@ -848,8 +848,12 @@ def _till_records(ctx: _Context, line: c.SaleLineIn, actor: str) -> list[dict[st
 
 def _till_offered(line: c.SaleLineIn) -> tuple[tuple[str, str, Decimal], ...]:
     """The till's promotion and coupon discounts of a line, comparable with :func:`pricing.offered`."""
-    if not line.discounts:
+    discounts = line.discounts
+    if not discounts:
         return ()
+    if len(discounts) == 1:
+        d = discounts[0]
+        return ((d.source, normalise_code(d.code) if d.source == "coupon" else d.code, d.amount),)
     return tuple(
         sorted(
             (d.source, normalise_code(d.code) if d.source == "coupon" else d.code, d.amount)
@@ -892,19 +896,6 @@ def _server(ctx: _Context, discounts: tuple[AppliedDiscount, ...], actor: str) -
     )
 
 
-_LINE_LOCAL = frozenset({"percent_off", "amount_off"})
-
-
-def _line_local(rules: Any) -> bool:
-    """Whether every rule prices each line on its own: ``line``-scope percent or amount off, stackable.
-    Then a basket's pricing is each line's pricing alone, and alike lines price alike."""
-    for rule in rules:
-        p = rule.promotion
-        if p.kind not in _LINE_LOCAL or p.scope != "line" or p.stacking != "stackable":
-            return False
-    return True
-
-
 def _verify(
     ctx: _Context, sale: c.SaleIn, selling: list[tuple[int, c.SaleLineIn]], actor: str
 ) -> tuple[list[list[dict[str, Any]] | None], list[tuple[int, Coupon, Decimal]]] | None:
@@ -917,10 +908,9 @@ def _verify(
     promotion can touch the sale and it sends none (nothing to do: the fast path).
 
     Pricing is memoised with the book (:func:`_memo_of`): by line when every promotion the sale can
-    trigger prices lines on their own (:func:`_line_local`), else by basket; keyed on the set of
-    promotions eligible at
-    the sale's moment for its customer and coupons (the engine's only use of them), worked out once a
-    minute when promotions change on whole minutes only."""
+    trigger prices lines on their own (:meth:`pricing.Prefilter.line_local`), else by basket; keyed
+    on the set of promotions eligible at the sale's moment for its customer and coupons (the engine's
+    only use of them), worked out once a minute when promotions change on whole minutes only."""
     prefilter, book = ctx.prefilter, ctx.book
     assert prefilter is not None and book is not None
     grants: list[tuple[int, Coupon]] = []
@@ -977,12 +967,10 @@ def _verify(
         )
 
     servers: list[_Server] = []
-    rules = []
-    for _, _, line in selling_lines:
-        item = products[line.product_id]
-        rules += book.by_product.get(line.product_id, ())
-        rules += book.by_category.get(item.category, ())
-    if _line_local(rules) and _line_local(book.everywhere):
+    if all(
+        prefilter.line_local(line.product_id, products[line.product_id].category)
+        for _, _, line in selling_lines
+    ):
         for entry in selling_lines:
             line = entry[2]
             key = (base, line.product_id, line.quantity, line.unit_price, line.discount)

@@ -119,8 +119,37 @@ class Prefilter:
         self.everything = bool(book.everywhere)
         self.products = frozenset(book.by_product)
         self.categories = frozenset(book.by_category)
+        # Where a promotion that does not price each line on its own can apply (see :meth:`line_local`).
+        self.everywhere_local = all(_prices_lines_alone(r.promotion) for r in book.everywhere)
+        self.joint_products = frozenset(
+            p
+            for p, rules in book.by_product.items()
+            if not all(_prices_lines_alone(r.promotion) for r in rules)
+        )
+        self.joint_categories = frozenset(
+            c
+            for c, rules in book.by_category.items()
+            if not all(_prices_lines_alone(r.promotion) for r in rules)
+        )
 
     def touches(self, product_id: uuid.UUID, category: str) -> bool:
         if self.empty:
             return False
         return self.everything or product_id in self.products or category in self.categories
+
+    def line_local(self, product_id: uuid.UUID, category: str) -> bool:
+        """Every promotion that can touch this product prices each line on its own (line-scope percent
+        or amount off, stackable): then a basket of such lines prices as each line alone."""
+        return (
+            self.everywhere_local
+            and product_id not in self.joint_products
+            and category not in self.joint_categories
+        )
+
+
+def _prices_lines_alone(promotion: Any) -> bool:
+    return (
+        promotion.kind in ("percent_off", "amount_off")
+        and promotion.scope == "line"
+        and promotion.stacking == "stackable"
+    )
