@@ -465,17 +465,15 @@ class _Context:
                 frozenset(tax.price_included for tax in taxes),
             )
         customer_ids = {sale.customer_id for sale in batch if sale.customer_id is not None}
-        self.customers: dict[uuid.UUID, str | None] = (
-            dict(
-                session.execute(
-                    select(Customer.id, Customer.customer_group).where(
-                        Customer.company_id == company.id, Customer.id.in_(customer_ids)
-                    )
-                ).tuples()
-            )
-            if customer_ids
-            else {}
-        )
+        self.customers: dict[uuid.UUID, str | None] = {}
+        """The batch's customers (id -> customer group, for pricing)."""
+        if customer_ids:
+            for customer in session.execute(
+                select(Customer.id, Customer.customer_group).where(
+                    Customer.company_id == company.id, Customer.id.in_(customer_ids)
+                )
+            ):
+                self.customers[customer.id] = customer.customer_group
         self._pricing(session, batch)
         self.methods = {
             m.code: _Method(m.code, m.kind, m.gateway, m.active)
