@@ -504,6 +504,7 @@ class _Context:
         self.coupons: dict[str, Coupon | None] = {}
         self.priced_memo: dict[tuple[Any, ...], Any] = {}
         self.eligible: dict[tuple[Any, ...], frozenset[int]] = {}
+        self.reach: dict[uuid.UUID, tuple[bool, bool]] = {}
         self.mismatches: list[dict[str, Any]] = []
         """Sales whose till's promotion discounts differ from the server's: one exception per batch."""
         self.coupon_uses: list[tuple[CarryOutSale, int, Coupon, Decimal]] = []
@@ -644,10 +645,8 @@ def _price_sale(
         discount = line.discount
         amount = round_to_currency(line.quantity * line.unit_price, currency)
         gross = amount - discount
-        if line.discounts:  # the promotions and coupons the till applied
-            for k, applied in enumerate(line.discounts):
-                if round_to_currency(applied.amount, currency) != applied.amount:
-                    raise _refuse(index, f"lines.{n}.discounts.{k}.amount", "more decimals than the currency")
+        if line.discounts:  # the promotions and coupons the till applied (decimals: see _verify)
+            for applied in line.discounts:
                 gross -= applied.amount
         if gross < 0 or (discount and round_to_currency(discount, currency) != discount):
             raise _refuse(index, f"lines.{n}.discount", "the discount is invalid for this line")
@@ -660,7 +659,7 @@ def _price_sale(
                 raise _refuse(index, f"lines.{n}.{where}", message, code="discount-refused")
         items.append(item)
         grosses.append(gross)
-    verified = _verify(ctx, sale, selling, actor) if ctx.book is not None else None
+    verified = _verify(ctx, index, sale, selling, actor) if ctx.book is not None else None
     taxed_lines = _tax(ctx, items, grosses)
     lines = []
     included: set[bool] = set()
@@ -693,7 +692,7 @@ def _price_sale(
                 "unit_price": line.unit_price,
                 "discount": line.discount + sum((d.amount for d in line.discounts), ZERO)
                 if line.discounts
-                else line.discount,
+                else line.discount,  # the amount the line was taxed on: `amount - gross` above
                 "discounts": (
                     verified[0][k]
                     if verified is not None
@@ -895,7 +894,7 @@ def _server(ctx: _Context, discounts: tuple[AppliedDiscount, ...], actor: str) -
 
 
 def _verify(
-    ctx: _Context, sale: c.SaleIn, selling: list[tuple[int, c.SaleLineIn]], actor: str
+    ctx: _Context, index: int, sale: c.SaleIn, selling: list[tuple[int, c.SaleLineIn]], actor: str
 ) -> tuple[list[list[dict[str, Any]] | None], list[tuple[int, Coupon, Decimal]]] | None:
     """Price the sale again with the one pricing function, at its local time and with the till's unit
     prices, and compare with the promotion and coupon discounts the till sent (decision 0052).
@@ -918,24 +917,33 @@ def _verify(
             grants.append((position, coupon))
     selling_lines = [(k, n, line) for k, (n, line) in enumerate(selling) if line.quantity > 0]
     products = ctx.products
-    if (
-        not grants
-        and not any(line.discounts for _, _, line in selling_lines)
-        and not any(
-            prefilter.touches(line.product_id, products[line.product_id].category)
-            for _, _, line in selling_lines
-        )
-    ):
+    # Per product of the batch: whether a promotion can touch it, and whether all of them price lines
+    # on their own.
+    reach = ctx.reach
+    touched = sends = False
+    alone = True
+    for _, _, line in selling_lines:
+        found = reach.get(line.product_id)
+        if found is None:
+            category = products[line.product_id].category
+            found = reach[line.product_id] = (
+                prefilter.touches(line.product_id, category),
+                prefilter.line_local(line.product_id, category),
+            )
+        touched = touched or found[0]
+        alone = alone and found[1]
+        sends = sends or bool(line.discounts)
+    if not grants and not sends and not touched:
         return None
-    local = sale.sold_at.astimezone(ctx.zone).replace(tzinfo=None)
+    sold_at = sale.sold_at
     group = ctx.customers.get(sale.customer_id) if sale.customer_id is not None else None
-    granted = tuple(sorted({(coupon.code, coupon.promotion_id) for _, coupon in grants}))
+    granted = tuple(sorted({(coupon.code, coupon.promotion_id) for _, coupon in grants})) if grants else ()
     memo = ctx.priced_memo
     # What time, customer group and coupons change is which promotions are eligible: the memo keys on
-    # that set (worked out once per minute when promotions change on whole minutes).
-    moment = local.replace(second=0, microsecond=0) if ctx.by_minute else local
-    when = (moment, group, granted)
+    # that set (worked out once per minute of the sale when promotions change on whole minutes).
+    when = (sold_at.replace(second=0, microsecond=0) if ctx.by_minute else sold_at, group, granted)
     eligible = ctx.eligible.get(when)
+    local = sold_at.astimezone(ctx.zone).replace(tzinfo=None)
     if eligible is None:
         probe = Basket((), ctx.decimals, "pos", local, ctx.store.id, group, granted)
         grant = {promotion_id: code for code, promotion_id in granted}
@@ -965,10 +973,7 @@ def _verify(
         )
 
     servers: list[_Server] = []
-    if all(
-        prefilter.line_local(line.product_id, products[line.product_id].category)
-        for _, _, line in selling_lines
-    ):
+    if alone:
         for entry in selling_lines:
             line = entry[2]
             key = (base, line.product_id, line.quantity, line.unit_price, line.discount)
@@ -1010,6 +1015,12 @@ def _verify(
         else:
             records[k] = server.records
     if differences:
+        for _, n, line in selling_lines:
+            for position, applied in enumerate(line.discounts):
+                if round_to_currency(applied.amount, ctx.currency) != applied.amount:
+                    raise _refuse(
+                        index, f"lines.{n}.discounts.{position}.amount", "more decimals than the currency"
+                    )
         till_total = sum((a for _, _, line in selling_lines for _, _, a in _till_offered(line)), ZERO)
         server_total = sum((a for server in servers for _, _, a in server.offered), ZERO)
         for k, _, line in selling_lines:
