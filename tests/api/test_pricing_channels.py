@@ -441,3 +441,18 @@ def test_line_by_line_pricing_at_the_till_agrees_with_the_quote(client, admin, r
             [("promotion", "MUG2", "4.00")],
         ]
     assert exceptions(runtime, "pricing_mismatch") == []
+
+
+def test_a_manual_web_discount_beyond_what_the_promotions_left_is_refused(client, admin, runtime, shop):
+    # TEA 10.00 loses 1.00 to TEA10: 9.00 is left, a manual 9.50 is more than the line.
+    refused = client.post(
+        f"{API}/orders",
+        json={
+            "company_id": shop["company"]["id"],
+            "lines": [{"product_id": shop["tea"], "quantity": "1", "discount": "9.50"}],
+        },
+        headers=admin,
+    )
+    assert_problem(refused, 422, fields=("lines.0.discount",))
+    with runtime.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(OrderRow)) == 0

@@ -996,6 +996,12 @@ def place_order(
             manual_parts.append(
                 sum((d.amount for d in priced_line.discounts if d.source == "manual"), Decimal(0))
             )
+            if manual_parts[-1] != line.discount:  # the engine never takes a line below zero
+                raise ValidationFailed(
+                    f"the discount {line.discount} is more than what is left of the line after its"
+                    f" promotions ({priced_line.net + manual_parts[-1]})",
+                    problems=[FieldProblem(f"lines.{index}.discount", "more than the line")],
+                )
             line_records.append(pricing.records(priced_line.discounts, ctx.actor))
         else:
             discount = line.discount

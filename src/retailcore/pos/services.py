@@ -520,8 +520,8 @@ class _Context:
         self.prefilter = pricing.Prefilter(book)
         self.promotion_ids = {p.code: p.id for p in book.promotions}
         self.coupons = {code: find_coupon(session, self.company.id, code) for code in sorted(codes)}
-        # Promotions start, end and open their windows on whole minutes: baskets sold within the same
-        # minute price alike, so the batch's memo keys on the minute.
+        # Promotions start, end and open their windows on whole minutes: the promotions eligible for a
+        # sale are then worked out once a minute (see _verify).
         self.by_minute = all(
             (p.starts_at is None or (p.starts_at.second, p.starts_at.microsecond) == (0, 0))
             and (p.ends_at is None or (p.ends_at.second, p.ends_at.microsecond) == (0, 0))
