@@ -893,6 +893,36 @@ def _server(ctx: _Context, discounts: tuple[AppliedDiscount, ...], actor: str) -
     )
 
 
+def _basket(
+    ctx: _Context,
+    sold_at: dt.datetime,
+    lines: list[tuple[int, int, c.SaleLineIn]],
+    group: str | None,
+    granted: tuple[tuple[str, uuid.UUID], ...],
+) -> Basket:
+    """The basket the server prices for a sale's selling lines (keys: their positions in the sale)."""
+    products = ctx.products
+    return Basket(
+        lines=tuple(
+            BasketLine(
+                key=str(n),
+                product_id=line.product_id,
+                category=products[line.product_id].category,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                manual_discount=line.discount,
+            )
+            for _, n, line in lines
+        ),
+        currency_decimals=ctx.decimals,
+        channel="pos",
+        local_time=sold_at.astimezone(ctx.zone).replace(tzinfo=None),
+        store_id=ctx.store.id,
+        customer_group=group,
+        coupons=granted,
+    )
+
+
 def _verify(
     ctx: _Context, index: int, sale: c.SaleIn, selling: list[tuple[int, c.SaleLineIn]], actor: str
 ) -> tuple[list[list[dict[str, Any]] | None], list[tuple[int, Coupon, Decimal]]] | None:
@@ -938,40 +968,21 @@ def _verify(
     sold_at = sale.sold_at
     group = ctx.customers.get(sale.customer_id) if sale.customer_id is not None else None
     granted = tuple(sorted({(coupon.code, coupon.promotion_id) for _, coupon in grants})) if grants else ()
-    memo = ctx.priced_memo
     # What time, customer group and coupons change is which promotions are eligible: the memo keys on
     # that set (worked out once per minute of the sale when promotions change on whole minutes).
     when = (sold_at.replace(second=0, microsecond=0) if ctx.by_minute else sold_at, group, granted)
     eligible = ctx.eligible.get(when)
-    local = sold_at.astimezone(ctx.zone).replace(tzinfo=None)
     if eligible is None:
+        local = sold_at.astimezone(ctx.zone).replace(tzinfo=None)
         probe = Basket((), ctx.decimals, "pos", local, ctx.store.id, group, granted)
         grant = {promotion_id: code for code, promotion_id in granted}
         eligible = ctx.eligible[when] = frozenset(r.rank for r in book.rules if r.eligible(probe, grant))
-    # The memo outlives the batch (it is the book's): the rest of what a line's pricing depends on.
+    # The memo outlives the batch (it is the book's): per what a line's pricing depends on besides the
+    # line, a dict of lines (or baskets) priced.
     base = (eligible, granted, ctx.decimals, actor)
-
-    def basket(lines: list[tuple[int, int, c.SaleLineIn]]) -> Basket:
-        return Basket(
-            lines=tuple(
-                BasketLine(
-                    key=str(n),
-                    product_id=line.product_id,
-                    category=products[line.product_id].category,
-                    quantity=line.quantity,
-                    unit_price=line.unit_price,
-                    manual_discount=line.discount,
-                )
-                for _, n, line in lines
-            ),
-            currency_decimals=ctx.decimals,
-            channel="pos",
-            local_time=local,
-            store_id=ctx.store.id,
-            customer_group=group,
-            coupons=granted,
-        )
-
+    memo = ctx.priced_memo.get(base)
+    if memo is None or len(memo) > MEMO_SIZE:
+        memo = ctx.priced_memo[base] = {}
     servers: list[_Server] = []
     agreed: list[bool] | None = None
     if alone:
@@ -979,28 +990,34 @@ def _verify(
         agreed = []
         for entry in selling_lines:
             line = entry[2]
-            sent = tuple((d.source, d.code, d.amount) for d in line.discounts) if line.discounts else ()
-            key = (base, line.product_id, line.quantity, line.unit_price, line.discount, sent)
+            applied = line.discounts
+            if not applied:
+                sent: tuple[Any, ...] = ()
+            elif len(applied) == 1:
+                sent = (applied[0].source, applied[0].code, applied[0].amount)
+            else:
+                sent = tuple((d.source, d.code, d.amount) for d in applied)
+            key = (line.product_id, line.quantity, line.unit_price, line.discount, sent)
             found = memo.get(key)
             if found is None:
-                server = _server(ctx, book.price(basket([entry])).lines[0].discounts, actor)
+                priced = book.price(_basket(ctx, sold_at, [entry], group, granted))
+                server = _server(ctx, priced.lines[0].discounts, actor)
                 agrees = _till_offered(line) == server.offered and server.manual == line.discount
                 found = memo[key] = (agrees, server)
             agreed.append(found[0])
             servers.append(found[1])
     else:
-        key = (
-            base,
-            tuple(
-                (n, line.product_id, line.quantity, line.unit_price, line.discount)
-                for _, n, line in selling_lines
-            ),
+        key = tuple(
+            (n, line.product_id, line.quantity, line.unit_price, line.discount)
+            for _, n, line in selling_lines
         )
-        priced = memo.get(key)
-        if priced is None:
-            by_key = {p.key: p for p in book.price(basket(selling_lines)).lines}
-            priced = memo[key] = [_server(ctx, by_key[str(n)].discounts, actor) for _, n, _ in selling_lines]
-        servers = priced
+        found = memo.get(key)
+        if found is None:
+            by_key = {
+                p.key: p for p in book.price(_basket(ctx, sold_at, selling_lines, group, granted)).lines
+            }
+            found = memo[key] = [_server(ctx, by_key[str(n)].discounts, actor) for _, n, _ in selling_lines]
+        servers = found
     records: list[list[dict[str, Any]] | None] = [None] * len(selling)
     differences = []
     for m, ((k, n, line), server) in enumerate(zip(selling_lines, servers, strict=True)):
