@@ -110,7 +110,9 @@ def pos_batch(url: str, volume: int, options: dict[str, Any], profile: cProfile.
     """``volume`` sales into one session in batches of 1000 (one transaction each), then the close."""
     till = retail.open_till(url, "BENCH1", "Bench till")
     engine, factory, session_id = till.engine, till.factory, till.session_id
-    sales = retail.Sales(till.shop.pos_products, seed=volume)
+    promotions = int(options.get("promotions") or 0)
+    pricer = with_promotions(till, promotions) if promotions else None
+    sales = retail.Sales(till.shop.pos_products, seed=volume, pricer=pricer)
     share = float(options.get("refund_share") or 0)
     timer = Timer(profile)
     batch_seconds = []
@@ -150,6 +152,8 @@ def pos_batch(url: str, volume: int, options: dict[str, Any], profile: cProfile.
     first = statistics.mean(batch_seconds[:tenth])
     last = statistics.mean(batch_seconds[-tenth:])
     label = f", {share:.0%} refund lines" if share else ""
+    if promotions:
+        label += f", {promotions} active promotions"
     refunded = f"; {refunds:,} of the {volume:,} sales are refunds of whole earlier sales" if share else ""
     return [
         row(
@@ -163,6 +167,72 @@ def pos_batch(url: str, volume: int, options: dict[str, Any], profile: cProfile.
         ),
         row(f"POS session close{label}", volume, close.seconds, "s", "close_session alone", rate=False),
     ]
+
+
+def with_promotions(till: retail.Till, count: int) -> Callable[[list[Any]], list[list[Any]]]:
+    """``count`` approved promotions (10 % off, or 0.20 off a unit, each on 5 products drawn at random
+    from the till's catalogue; one in ten on a whole category instead), and a till that applies them:
+    it prices each sale with the same engine (untimed, while the batches are drawn) and sends what it
+    took, so the server's check agrees and records the discounts."""
+    from retailcore.masterdata.tables import Product
+    from retailcore.pos import commands as pos_commands
+    from retailcore.promotions.book import book_for
+    from retailcore.promotions.model import Basket, BasketLine
+    from retailcore.promotions.tables import PromotionRow
+
+    rng = random.Random(count)
+    ids = [product_id for product_id, _ in till.shop.pos_products]
+    with transaction(till.factory) as session:
+        categories = dict(
+            session.execute(
+                select(Product.id, Product.category).where(Product.company_id == till.shop.company_id)
+            ).all()
+        )
+        for n in range(count):
+            rule: dict[str, Any] = {"percent": "10"} if n % 2 else {"amount": "0.20"}
+            if n % 10 == 9:
+                rule["categories"] = [categories[rng.choice(ids)]]
+            else:
+                rule["product_ids"] = sorted(str(p) for p in rng.sample(ids, 5))
+            session.add(
+                PromotionRow(
+                    company_id=till.shop.company_id,
+                    code=f"BENCH{n:03d}",
+                    name=f"Bench promotion {n}",
+                    kind="percent_off" if n % 2 else "amount_off",
+                    rule=rule,
+                    state="active",
+                    created_by="bench",
+                )
+            )
+    with till.factory() as session:
+        book = book_for(session, till.shop.company_id)
+    store_id = till.shop.stores["PAR01"]
+    moment = dt.datetime(2026, 6, 1, 12, 0)
+
+    def price(lines: list[Any]) -> list[list[Any]]:
+        priced = book.price(
+            Basket(
+                lines=tuple(
+                    BasketLine(str(n), product_id, categories[product_id], quantity, unit_price, discount)
+                    for n, (product_id, quantity, unit_price, discount) in enumerate(lines)
+                ),
+                currency_decimals=2,
+                channel="pos",
+                local_time=moment,
+                store_id=store_id,
+            )
+        )
+        return [
+            [
+                pos_commands.AppliedDiscountIn(source=d.source, code=d.code, amount=d.amount)
+                for d in line.discounts
+                if d.source != "manual"
+            ]
+            for line in priced.lines
+        ]
+
+    return price
 
 
 # -- POS through HTTP, concurrent terminals ------------------------------------------------------------

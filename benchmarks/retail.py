@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
+from typing import Any
 
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -143,8 +144,16 @@ class Sales:
     discount), tax included in the price; half paid by card to the cent, half in cash rounded up to
     the next 5 euros (the drawer gives change). Tracks the cash the drawer should hold."""
 
-    def __init__(self, products: list[tuple[uuid.UUID, Decimal]], seed: int) -> None:
+    def __init__(
+        self,
+        products: list[tuple[uuid.UUID, Decimal]],
+        seed: int,
+        pricer: Callable[[list[tuple[uuid.UUID, Decimal, Decimal, Decimal]]], list[list[Any]]] | None = None,
+    ) -> None:
         self.products = products
+        self.pricer = pricer
+        """A till that knows the promotions: what it takes off each line (the same baskets are drawn
+        with or without it)."""
         self.rng = random.Random(seed)
         self.cash = Decimal(0)
         self.card = Decimal(0)
@@ -196,9 +205,18 @@ class Sales:
             quantity = Decimal(rng.randint(1, 3))
             discount = Decimal("0.50") if rng.random() < 0.1 and price * quantity > 1 else Decimal(0)
             gross += (quantity * price).quantize(CENT) - discount
-            lines.append(
-                pos.SaleLineIn(product_id=product_id, quantity=quantity, unit_price=price, discount=discount)
+            lines.append((product_id, quantity, price, discount))
+        applied: list[list[Any]] = self.pricer(lines) if self.pricer is not None else [[] for _ in lines]
+        for found in applied:
+            gross -= sum((d.amount for d in found), Decimal(0))
+        lines = [
+            pos.SaleLineIn(
+                product_id=product_id, quantity=quantity, unit_price=price, discount=discount, discounts=found
             )
+            if found
+            else pos.SaleLineIn(product_id=product_id, quantity=quantity, unit_price=price, discount=discount)
+            for (product_id, quantity, price, discount), found in zip(lines, applied, strict=True)
+        ]
         if rng.random() < 0.5:
             payments = [pos.PaymentIn(payment_method_code="CARD", amount=gross)]
             self.card += gross

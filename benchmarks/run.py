@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/run.py --backend postgres --postgres URL --case http --clients 8
     .venv/bin/python benchmarks/run.py --backend sqlite --case pos --volumes 10000 --profile /tmp/pos.prof
     .venv/bin/python benchmarks/run.py --backend sqlite --case pos --volumes 10000 --refund-share 0.05
+    .venv/bin/python benchmarks/run.py --backend sqlite --case pos --volumes 10000,10000 --promotions 50
 
 Cases (full volumes; ``--quick`` in brackets):
 
@@ -111,7 +112,13 @@ def child(spec: dict[str, Any]) -> None:
 
 
 def run_case(
-    case: str, volume: int, backend: str, args: argparse.Namespace, work: Path, refund_share: float = 0.0
+    case: str,
+    volume: int,
+    backend: str,
+    args: argparse.Namespace,
+    work: Path,
+    refund_share: float = 0.0,
+    promotions: int = 0,
 ) -> list[dict]:
     if backend == "SQLite":
         path = work / f"{case}-{volume}.db"
@@ -123,6 +130,7 @@ def run_case(
         "http_batch": args.http_batch,
         "http_workers": args.http_workers,
         "refund_share": refund_share,
+        "promotions": promotions,
         "relay_batch": args.relay_batch,
     }
     spec = {"case": case, "volume": volume, "url": url, "options": options}
@@ -206,6 +214,13 @@ def main() -> None:
         default=0.0,
         help="pos case: run it again with about this share of refund lines (0.05: 5 %%), same run",
     )
+    parser.add_argument(
+        "--promotions",
+        type=int,
+        default=0,
+        help="pos case: run it again with this many active promotions (the till sending the discounts"
+        " they give), same run; repeat a volume (--volumes 10000,10000,10000) to alternate rounds",
+    )
     parser.add_argument("--profile", help="cProfile the measured sections; stats written to PROFILE.case...")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -237,6 +252,8 @@ def main() -> None:
                     results[backend] += run_case(case, volume, backend, args, work)
                     if case == "pos" and args.refund_share:  # the same case with refunds, same run
                         results[backend] += run_case(case, volume, backend, args, work, args.refund_share)
+                    if case == "pos" and args.promotions:  # the same case with promotions, same run
+                        results[backend] += run_case(case, volume, backend, args, work, 0.0, args.promotions)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for backend, rows in results.items():

@@ -491,7 +491,9 @@ def test_a_quote_shows_the_discount_taxes_margin_and_floor(
         True,
     )
     tea_line, mug_line = result["lines"]
-    assert tea_line["discounts"] == [{"source": "promotion", "code": "VIP10", "amount": "2.00"}]
+    assert tea_line["discounts"] == [
+        {"source": "promotion", "code": "VIP10", "amount": "2.00", "promotion_id": created["id"]}
+    ]
     assert (tea_line["amount"], tea_line["gross"], tea_line["net"], tea_line["tax"]) == (
         "20.00",
         "18.00",
@@ -504,7 +506,9 @@ def test_a_quote_shows_the_discount_taxes_margin_and_floor(
         "9.00",
         False,
     )
-    assert mug_line["discounts"] == [{"source": "manual", "code": "manual", "amount": "2.00"}]
+    assert mug_line["discounts"] == [
+        {"source": "manual", "code": "manual", "amount": "2.00", "promotion_id": None}
+    ]
     assert (mug_line["gross"], mug_line["margin"], mug_line["floor_amount"]) == ("18.00", "7.00", None)
     assert (result["gross"], result["discount"], result["margin"]) == ("36.00", "4.00", "12.00")
 

@@ -59,6 +59,8 @@ DEFAULT_SEVERITY = {
     "bill_mismatch": "medium",
     "sale_clock_out_of_window": "low",
     "sale_in_locked_period": "medium",
+    "pricing_mismatch": "medium",
+    "coupon_reuse": "medium",
 }
 """What a type weighs unless its producer says otherwise."""
 

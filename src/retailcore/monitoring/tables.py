@@ -39,7 +39,11 @@ SYNC_TYPES = (
     "bank_unmatched",  # a bank statement entry matched to nothing of ours (banking, decision 0037)
     "sync_flag",  # any other flag a connector sets on a message that landed
 )
-EXCEPTION_TYPES = (*SYNC_TYPES, *STOCK_TYPES)
+PRICING_TYPES = (
+    "pricing_mismatch",  # a till's promotion discounts differ from the server's pricing (pos, decision 0052)
+    "coupon_reuse",  # a till redeemed a coupon already used up elsewhere (pos, decision 0052)
+)
+EXCEPTION_TYPES = (*SYNC_TYPES, *STOCK_TYPES, *PRICING_TYPES)
 SEVERITIES = ("low", "medium", "high", "critical")
 STATUSES = ("open", "acknowledged", "resolved")
 UNRESOLVED = ("open", "acknowledged")

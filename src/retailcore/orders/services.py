@@ -61,6 +61,7 @@ from sqlalchemy.orm import Session
 from retailcore.access.model import Principal
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.paging import keyset_page
+from retailcore.core.currencies import minor_unit
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.errors import (
     Conflict,
@@ -99,6 +100,10 @@ from retailcore.orders.tenders import CardPayment, CardState, OrderPayments, Ten
 from retailcore.payments import services as pay
 from retailcore.pricing.price_lists import price_for
 from retailcore.pricing.taxes import NoTaxRule, TaxableLine, compute_taxes, load_tax_rules
+from retailcore.promotions import channels as pricing
+from retailcore.promotions import coupons as coupon_service
+from retailcore.promotions.model import Basket, BasketLine
+from retailcore.promotions.tables import Coupon
 
 __all__ = [
     "CancelOrder",
@@ -171,6 +176,12 @@ class PlaceOrder(CompanyScoped):
         True, description="false: keep the order as a draft (nothing reserved) until `/confirm`."
     )
     lines: list[LineIn] = Field(min_length=1, max_length=200)
+    coupons: list[text(min_length=1, max_length=64)] = Field(  # type: ignore[valid-type]
+        default_factory=list,
+        max_length=20,
+        description="Coupon codes the customer presents: validated when the order is placed (`coupons.N`"
+        " named on a refusal) and redeemed with it (docs/promotions.md#every-channel).",
+    )
 
 
 class TakePayment(Request):
@@ -822,11 +833,18 @@ def place_order(
     landed by :mod:`retailcore.connectors.shopify`) keeps the ``unit_price`` of its lines; the API's
     own web orders never pass it, so their prices stay the price list's.
 
-    A line's ``discount`` is recorded as one manual discount given by the caller. It needs
-    ``orders:discount`` and may not take the line below its margin floor (``422 below-margin-floor``
-    naming ``lines.N.discount``, :func:`retailcore.orders.discounts.floor_breaches`), unless the order
-    was sold elsewhere (``channel_prices`` or ``sold_elsewhere``: a connector landing what a shop or a
-    marketplace already sold, with its discounts)."""
+    Unless the order was sold elsewhere (``channel_prices`` or ``sold_elsewhere``: a connector landing
+    what a shop or a marketplace already sold, with its discounts), the lines go through the one
+    pricing function (:mod:`retailcore.promotions.channels`, decision 0052): the promotions in force at
+    the named store's local time (the company's default zone otherwise), for the customer's group,
+    with the ``coupons`` presented (validated first: ``422``/``409`` naming ``coupons.N``, nothing
+    written; redeemed once the order is written, in the same transaction). Each line records its
+    discounts with their source; its ``discount`` is their sum.
+
+    A line's ``discount`` in the request is one manual discount given by the caller, applied after the
+    promotions. It needs ``orders:discount`` and may not take the line below its margin floor (``422
+    below-margin-floor`` naming ``lines.N.discount``, :func:`retailcore.orders.discounts.floor_breaches`);
+    a line with promotion discounts only is not checked (its floor was judged at approval)."""
     checked = not (channel_prices or sold_elsewhere)
     if checked and any(line.discount for line in body.lines) and not ctx.principal.can("orders:discount"):
         raise PermissionDenied(
@@ -906,32 +924,96 @@ def place_order(
         customer_id=body.customer_id,
         prices_include_tax=included == {True},
     )
+    at = ctx.occurred_at or utcnow()
+    # The store the customer named (collecting there, or its stock leaving): its zone and its promotions.
+    priced_at = store if body.fulfillment_mode != "ship" else None
+    local = pricing.local_time(session, company.id, priced_at.timezone if priced_at else None, at)
+    group = pricing.customer_group(session, company.id, body.customer_id)
+    unit_prices: list[Decimal] = []
     for index, (line, product) in enumerate(zip(body.lines, products, strict=True)):
         if line.unit_price is not None:
-            unit_price = line.unit_price
+            unit_prices.append(line.unit_price)
         else:
-            unit_price = price_for(
-                session,
-                company,
-                product,
-                channel=body.channel,
-                store_id=None,
-                currency=currency,
-                on=today,
-                quantity=line.quantity,
-            ).unit_price
+            unit_prices.append(
+                price_for(
+                    session,
+                    company,
+                    product,
+                    channel=body.channel,
+                    store_id=None,
+                    currency=currency,
+                    on=local.date() if checked else today,
+                    quantity=line.quantity,
+                    customer_group=group if checked else None,
+                ).unit_price
+            )
         if _rounded(line.discount, currency).amount != line.discount:
             raise ValidationFailed(
                 "the discount has more decimals than the currency",
                 problems=[FieldProblem(f"lines.{index}.discount", "too many decimals")],
             )
+    # Promotions and coupons: only for orders we price (a connector's import keeps the discounts the
+    # shop or marketplace gave, as its manual discount).
+    coupons: list[coupon_service.ValidCoupon] = []
+    if body.coupons:
+        if not checked:
+            raise ValidationFailed(
+                "an order sold elsewhere carries its own discounts, not our coupons",
+                problems=[FieldProblem("coupons", "not taken on an imported order")],
+            )
+        coupons = coupon_service.validate_coupons(
+            session, company, body.coupons, customer_id=body.customer_id, at=at
+        )
+    priced = None
+    if checked:
+        priced = pricing.book_for(session, company.id).price(
+            Basket(
+                lines=tuple(
+                    BasketLine(
+                        key=str(n),
+                        product_id=product.id,
+                        category=product.category,
+                        quantity=line.quantity,
+                        unit_price=unit_prices[n],
+                        manual_discount=line.discount,
+                    )
+                    for n, (line, product) in enumerate(zip(body.lines, products, strict=True))
+                ),
+                currency_decimals=minor_unit(currency),
+                channel=body.channel,
+                local_time=local,
+                store_id=priced_at.id if priced_at else None,
+                customer_group=group,
+                coupons=coupon_service.basket_coupons(coupons),
+            )
+        )
+    line_records: list[list[dict[str, Any]] | None] = []
+    manual_parts: list[Decimal] = []
+    for index, (line, product) in enumerate(zip(body.lines, products, strict=True)):
+        if priced is not None:
+            priced_line = priced.lines[index]
+            discount = priced_line.discount
+            manual_parts.append(
+                sum((d.amount for d in priced_line.discounts if d.source == "manual"), Decimal(0))
+            )
+            if manual_parts[-1] != line.discount:  # the engine never takes a line below zero
+                raise ValidationFailed(
+                    f"the discount {line.discount} is more than what is left of the line after its"
+                    f" promotions ({priced_line.net + manual_parts[-1]})",
+                    problems=[FieldProblem(f"lines.{index}.discount", "more than the line")],
+                )
+            line_records.append(pricing.records(priced_line.discounts, ctx.actor))
+        else:
+            discount = line.discount
+            manual_parts.append(line.discount)
+            line_records.append([discounts.manual(line.discount, ctx.actor)] if line.discount else None)
         try:
             order.add_line(
                 product_id=product.id,
                 sku=product.sku,
                 quantity=line.quantity,
-                unit_price=Money(unit_price, currency),
-                discount=Money(line.discount, currency),
+                unit_price=Money(unit_prices[index], currency),
+                discount=Money(discount, currency),
                 tax_category=product.tax_category,
             )
         except ValidationFailed as error:
@@ -949,6 +1031,8 @@ def place_order(
         raise ValidationFailed(str(error), code="no-tax-rule") from error
     order.set_taxes(Money(taxes.tax_total, currency))
     if checked:
+        # The floor was judged when a promotion was approved: only a line with a manual discount is
+        # checked here, on its net after every discount.
         discounts.refuse_breaches(
             discounts.floor_breaches(
                 session,
@@ -961,7 +1045,7 @@ def place_order(
                         taxes.line(str(line.line_id)).net,
                     )
                     for n, line in enumerate(order.lines)
-                    if line.discount.amount
+                    if manual_parts[n]
                 ],
             )
         )
@@ -1004,7 +1088,7 @@ def place_order(
             quantity=line.quantity,
             unit_price=line.unit_price.amount,
             discount=line.discount.amount,
-            discounts=[discounts.manual(line.discount.amount, ctx.actor)] if line.discount.amount else None,
+            discounts=line_records[position - 1],
             tax_category=line.tax_category,
             net=line_tax.net,
             tax=line_tax.tax,
@@ -1026,6 +1110,22 @@ def place_order(
         session.add(line_row)
         line_rows.append(line_row)
     session.flush()
+    if coupons:
+        assert priced is not None
+        taken = pricing.coupon_amounts(priced)
+        for n, coupon in enumerate(coupons):
+            found = session.get(Coupon, coupon.coupon_id)
+            assert found is not None
+            coupon_service.redeem(
+                session,
+                ctx,
+                found,
+                order_id=row.id,
+                customer_id=body.customer_id,
+                amount=taken.get(coupon.code, Decimal(0)),
+                at=at,
+                field=f"coupons.{n}",
+            )
     if body.confirm:
         order.confirm()
         assert order.total.amount == taxes.gross_total, (order.total, taxes.gross_total)

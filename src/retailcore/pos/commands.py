@@ -38,6 +38,16 @@ class OpenSession(Request):
     opening_float: Money = Decimal(0)
 
 
+class AppliedDiscountIn(Request):
+    """A promotion or coupon discount the till applied to a line (docs/promotions.md#every-channel)."""
+
+    source: Literal["promotion", "coupon"]
+    code: Annotated[Text, Field(min_length=1, max_length=64)] = Field(
+        description="The promotion's code, or the coupon's code."
+    )
+    amount: Positive = Field(description="Amount off the line, on the unit price's basis.")
+
+
 class SaleLineIn(Request):
     product_id: uuid.UUID
     quantity: Signed = Field(
@@ -53,6 +63,13 @@ class SaleLineIn(Request):
         None,
         description="A manual discount beyond the cashier's limit (docs/discounts.md): the store manager"
         " who approved it (`by`, a user name) and why. Not needed on a store manager's or admin's sale.",
+    )
+    discounts: list[AppliedDiscountIn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="The promotion and coupon discounts the till applied (before the manual `discount`)."
+        " The server prices the sale again with the same engine: a difference is accepted as sold and"
+        " raises a `pricing_mismatch` exception.",
     )
     refund_of: uuid.UUID | None = Field(
         None,
@@ -78,6 +95,8 @@ class SaleLineIn(Request):
             raise ValueError("refund_of: only a refund line (negative quantity) refers to an original line")
         if self.override is not None and not self.discount:
             raise ValueError("override: only a line with a discount needs one")
+        if self.discounts and self.quantity < 0:
+            raise ValueError("discounts: a refund line is refunded at its original line's prices")
         return self
 
     @property
@@ -128,6 +147,13 @@ class SaleIn(Request):
     )
     payments: list[PaymentIn] = Field(default_factory=list, max_length=20)
     customer_id: uuid.UUID | None = None
+    coupons: list[Annotated[Text, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Coupon codes the customer presented: redeemed when the batch is taken; a single-use"
+        " code already used elsewhere is accepted (the customer has paid) and raises a `coupon_reuse`"
+        " exception.",
+    )
     invoice: bool = Field(
         default=False,
         description="The customer asked for an invoice: the sale is posted to their receivable. A sale "

@@ -29,7 +29,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
@@ -44,7 +46,7 @@ from retailcore.accounting.tables import JournalEntry, LedgerSettings
 from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.queries import one_of
-from retailcore.core.currencies import round_to_currency
+from retailcore.core.currencies import minor_unit, round_to_currency
 from retailcore.core.errors import (
     Conflict,
     FieldProblem,
@@ -79,6 +81,11 @@ from retailcore.pricing.taxes import (
     load_tax_rules,
     tax_line_alone,
 )
+from retailcore.promotions import channels as pricing
+from retailcore.promotions.coupons import find_coupon, normalise_code
+from retailcore.promotions.coupons import redeem as redeem_coupon
+from retailcore.promotions.model import AppliedDiscount, Basket, BasketLine
+from retailcore.promotions.tables import Coupon
 from retailcore.returns.services import policy_for
 
 ZERO = Decimal(0)
@@ -407,6 +414,7 @@ class _Context:
         assert company is not None and store is not None and terminal is not None
         self.company, self.store, self.terminal = company, store, terminal
         self.currency = company.currency
+        self.decimals = minor_unit(company.currency)
         self.zone = ZoneInfo(store.timezone or "UTC")
         ledger = session.get(LedgerSettings, company.id)
         self.calendar = _Calendar(
@@ -457,17 +465,16 @@ class _Context:
                 frozenset(tax.price_included for tax in taxes),
             )
         customer_ids = {sale.customer_id for sale in batch if sale.customer_id is not None}
-        self.customers = (
-            set(
-                session.scalars(
-                    select(Customer.id).where(
-                        Customer.company_id == company.id, Customer.id.in_(customer_ids)
-                    )
+        self.customers: dict[uuid.UUID, str | None] = {}
+        """The batch's customers (id -> customer group, for pricing)."""
+        if customer_ids:
+            for customer in session.execute(
+                select(Customer.id, Customer.customer_group).where(
+                    Customer.company_id == company.id, Customer.id.in_(customer_ids)
                 )
-            )
-            if customer_ids
-            else set()
-        )
+            ):
+                self.customers[customer.id] = customer.customer_group
+        self._pricing(session, batch)
         self.methods = {
             m.code: _Method(m.code, m.kind, m.gateway, m.active)
             for m in session.execute(
@@ -486,6 +493,41 @@ class _Context:
         )
         if self.stock is None or self.customer is None:
             raise Conflict(f"store {store.code} has no stock location to sell from", code="no-stock-location")
+
+    def _pricing(self, session: Session, batch: Sequence[c.SaleIn]) -> None:
+        """The promotions in force, read once per batch (docs/promotions.md#every-channel). No
+        promotion in force and no sale sending promotion discounts or coupons: ``book`` stays None and
+        the batch is priced as before, nothing more is read."""
+        self.book: Any = None
+        self.prefilter: pricing.Prefilter | None = None
+        self.promotion_ids: dict[str, uuid.UUID] = {}
+        self.coupons: dict[str, Coupon | None] = {}
+        self.priced_memo: dict[tuple[Any, ...], Any] = {}
+        self.eligible: dict[tuple[Any, ...], frozenset[int]] = {}
+        self.reach: dict[uuid.UUID, tuple[bool, bool]] = {}
+        self.mismatches: list[dict[str, Any]] = []
+        """Sales whose till's promotion discounts differ from the server's: one exception per batch."""
+        self.coupon_uses: list[tuple[CarryOutSale, int, Coupon, Decimal]] = []
+        """(sale, position in its ``coupons``, coupon, what it took): redeemed once the sales are written."""
+        self.coupon_reuses: list[dict[str, Any]] = []
+        book = pricing.book_for(session, self.company.id)
+        codes = {normalise_code(code) for sale in batch for code in sale.coupons}
+        sends = any(line.discounts for sale in batch for line in sale.lines)
+        if not book.promotions and not codes and not sends:
+            return
+        self.book = book
+        self.priced_memo = _memo_of(book)
+        self.prefilter = pricing.Prefilter(book)
+        self.promotion_ids = {p.code: p.id for p in book.promotions}
+        self.coupons = {code: find_coupon(session, self.company.id, code) for code in sorted(codes)}
+        # Promotions start, end and open their windows on whole minutes: the promotions eligible for a
+        # sale are then worked out once a minute (see _verify).
+        self.by_minute = all(
+            (p.starts_at is None or (p.starts_at.second, p.starts_at.microsecond) == (0, 0))
+            and (p.ends_at is None or (p.ends_at.second, p.ends_at.microsecond) == (0, 0))
+            and all((w.start.second, w.end.second) == (0, 0) for w in p.windows)
+            for p in book.promotions
+        )
 
     def refund_policy(self) -> Any:
         """The company's return policy (read once, when a refund has no receipt)."""
@@ -603,6 +645,9 @@ def _price_sale(
         discount = line.discount
         amount = round_to_currency(line.quantity * line.unit_price, currency)
         gross = amount - discount
+        if line.discounts:  # the promotions and coupons the till applied (decimals: see _verify)
+            for applied in line.discounts:
+                gross -= applied.amount
         if gross < 0 or (discount and round_to_currency(discount, currency) != discount):
             raise _refuse(index, f"lines.{n}.discount", "the discount is invalid for this line")
         if discount:
@@ -614,12 +659,13 @@ def _price_sale(
                 raise _refuse(index, f"lines.{n}.{where}", message, code="discount-refused")
         items.append(item)
         grosses.append(gross)
+    verified = _verify(ctx, index, sale, selling, actor) if ctx.book is not None else None
     taxed_lines = _tax(ctx, items, grosses)
     lines = []
     included: set[bool] = set()
     net_total = tax_total = gross = ZERO
     stock_id = ctx.stock.id
-    for (n, line), item, taxed in zip(selling, items, taxed_lines, strict=True):
+    for k, ((n, line), item, taxed) in enumerate(zip(selling, items, taxed_lines, strict=True)):
         included |= item.price_included
         if line.override is not None:
             ctx.overrides.append(
@@ -644,9 +690,15 @@ def _price_sale(
                 "tax_category": item.tax_category,
                 "quantity": line.quantity,
                 "unit_price": line.unit_price,
-                "discount": line.discount,
+                "discount": line.discount + sum((d.amount for d in line.discounts), ZERO)
+                if line.discounts
+                else line.discount,  # the amount the line was taxed on: `amount - gross` above
                 "discounts": (
-                    [discounts.manual(line.discount, actor, line.override)] if line.discount else None
+                    verified[0][k]
+                    if verified is not None
+                    else [discounts.manual(line.discount, actor, line.override)]
+                    if line.discount
+                    else None
                 ),
                 "net": taxed.net,
                 "tax": tax,
@@ -767,7 +819,255 @@ def _price_sale(
         ctx.rebooked[reason].append(priced)
     for n, kind, reference, amount in redeemed:
         ctx.redemptions.append(_Redemption(index, n, priced, kind, reference, amount))
+    if verified is not None:
+        for position, coupon, taken in verified[1]:
+            ctx.coupon_uses.append((priced, position, coupon, taken))
     return priced
+
+
+def _till_records(ctx: _Context, line: c.SaleLineIn, actor: str) -> list[dict[str, Any]] | None:
+    """What the till applied to a line, as recorded when it differs from the server (the customer
+    paid it): its promotion and coupon discounts, with their promotions, then the manual one."""
+    applied = []
+    for d in line.discounts:
+        if d.source == "coupon":
+            code = normalise_code(d.code)
+            coupon = ctx.coupons.get(code)
+            promotion_id = coupon.promotion_id if coupon is not None else None
+        else:
+            code, promotion_id = d.code, ctx.promotion_ids.get(d.code)
+        applied.append(AppliedDiscount(d.source, code, d.amount, promotion_id))
+    if line.discount:
+        applied.append(AppliedDiscount("manual", "manual", line.discount))
+    override = {"by": line.override.by, "reason": line.override.reason} if line.override else None
+    return pricing.records(applied, actor, override)
+
+
+def _till_offered(line: c.SaleLineIn) -> tuple[tuple[str, str, Decimal], ...]:
+    """The till's promotion and coupon discounts of a line, comparable with :func:`pricing.offered`."""
+    discounts = line.discounts
+    if not discounts:
+        return ()
+    if len(discounts) == 1:
+        d = discounts[0]
+        return ((d.source, normalise_code(d.code) if d.source == "coupon" else d.code, d.amount),)
+    return tuple(
+        sorted(
+            (d.source, normalise_code(d.code) if d.source == "coupon" else d.code, d.amount)
+            for d in line.discounts
+        )
+    )
+
+
+_MEMOS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
+"""Each promotion book's pricing memo (:func:`_verify`), kept while the book is the company's: a book
+never changes (an approval or an edit makes a new one), so what it priced stays true."""
+MEMO_SIZE = 50_000
+_memo_lock = threading.Lock()
+
+
+def _memo_of(book: Any) -> dict[tuple[Any, ...], Any]:
+    with _memo_lock:
+        memo = _MEMOS.get(book)
+        if memo is None or len(memo) > MEMO_SIZE:
+            memo = _MEMOS[book] = {}
+        return memo
+
+
+class _Server(NamedTuple):
+    """A line as the server prices it: what :func:`_verify` compares and records."""
+
+    offered: tuple[tuple[str, str, Decimal], ...]
+    manual: Decimal
+    discounts: tuple[AppliedDiscount, ...]
+    records: list[dict[str, Any]] | None
+    """Shared by the batch's alike lines (read-only); a line with an override builds its own."""
+
+
+def _server(ctx: _Context, discounts: tuple[AppliedDiscount, ...], actor: str) -> _Server:
+    return _Server(
+        pricing.offered(discounts),
+        sum((d.amount for d in discounts if d.source == "manual"), ZERO),
+        discounts,
+        pricing.records(discounts, actor),
+    )
+
+
+def _basket(
+    ctx: _Context,
+    sold_at: dt.datetime,
+    lines: list[tuple[int, int, c.SaleLineIn]],
+    group: str | None,
+    granted: tuple[tuple[str, uuid.UUID], ...],
+) -> Basket:
+    """The basket the server prices for a sale's selling lines (keys: their positions in the sale)."""
+    products = ctx.products
+    return Basket(
+        lines=tuple(
+            BasketLine(
+                key=str(n),
+                product_id=line.product_id,
+                category=products[line.product_id].category,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                manual_discount=line.discount,
+            )
+            for _, n, line in lines
+        ),
+        currency_decimals=ctx.decimals,
+        channel="pos",
+        local_time=sold_at.astimezone(ctx.zone).replace(tzinfo=None),
+        store_id=ctx.store.id,
+        customer_group=group,
+        coupons=granted,
+    )
+
+
+def _verify(
+    ctx: _Context, index: int, sale: c.SaleIn, selling: list[tuple[int, c.SaleLineIn]], actor: str
+) -> tuple[list[list[dict[str, Any]] | None], list[tuple[int, Coupon, Decimal]]] | None:
+    """Price the sale again with the one pricing function, at its local time and with the till's unit
+    prices, and compare with the promotion and coupon discounts the till sent (decision 0052).
+
+    Returns each selling line's discount records (the server's, the same as the till's, when they
+    agree; the till's otherwise: the customer paid them, and the difference joins the batch's
+    ``pricing_mismatch`` exception) and the coupons to redeem with what each took; None when no
+    promotion can touch the sale and it sends none (nothing to do: the fast path).
+
+    Pricing is memoised with the book (:func:`_memo_of`): by line when every promotion the sale can
+    trigger prices lines on their own (:meth:`pricing.Prefilter.line_local`), else by basket; keyed
+    on the set of promotions eligible at the sale's moment for its customer and coupons (the engine's
+    only use of them), worked out once a minute when promotions change on whole minutes only."""
+    prefilter, book = ctx.prefilter, ctx.book
+    assert prefilter is not None and book is not None
+    grants: list[tuple[int, Coupon]] = []
+    for position, code in enumerate(sale.coupons):
+        coupon = ctx.coupons.get(normalise_code(code))
+        if coupon is not None:
+            grants.append((position, coupon))
+    selling_lines = [(k, n, line) for k, (n, line) in enumerate(selling) if line.quantity > 0]
+    products = ctx.products
+    # Per product of the batch: whether a promotion can touch it, and whether all of them price lines
+    # on their own.
+    reach = ctx.reach
+    touched = sends = False
+    alone = True
+    for _, _, line in selling_lines:
+        found = reach.get(line.product_id)
+        if found is None:
+            category = products[line.product_id].category
+            found = reach[line.product_id] = (
+                prefilter.touches(line.product_id, category),
+                prefilter.line_local(line.product_id, category),
+            )
+        touched = touched or found[0]
+        alone = alone and found[1]
+        sends = sends or bool(line.discounts)
+    if not grants and not sends and not touched:
+        return None
+    sold_at = sale.sold_at
+    group = ctx.customers.get(sale.customer_id) if sale.customer_id is not None else None
+    granted = tuple(sorted({(coupon.code, coupon.promotion_id) for _, coupon in grants})) if grants else ()
+    # What time, customer group and coupons change is which promotions are eligible: the memo keys on
+    # that set (worked out once per minute of the sale when promotions change on whole minutes).
+    when = (sold_at.replace(second=0, microsecond=0) if ctx.by_minute else sold_at, group, granted)
+    eligible = ctx.eligible.get(when)
+    if eligible is None:
+        local = sold_at.astimezone(ctx.zone).replace(tzinfo=None)
+        probe = Basket((), ctx.decimals, "pos", local, ctx.store.id, group, granted)
+        grant = {promotion_id: code for code, promotion_id in granted}
+        eligible = ctx.eligible[when] = frozenset(r.rank for r in book.rules if r.eligible(probe, grant))
+    # The memo outlives the batch (it is the book's): per what a line's pricing depends on besides the
+    # line, a dict of lines (or baskets) priced.
+    base = (eligible, granted, ctx.decimals, actor)
+    memo = ctx.priced_memo.get(base)
+    if memo is None or len(memo) > MEMO_SIZE:
+        memo = ctx.priced_memo[base] = {}
+    servers: list[_Server] = []
+    agreed: list[bool] | None = None
+    if alone:
+        # Line by line, the till's discounts in the key: an alike line that agreed agrees again.
+        agreed = []
+        for entry in selling_lines:
+            line = entry[2]
+            applied = line.discounts
+            if not applied:
+                sent: tuple[Any, ...] = ()
+            elif len(applied) == 1:
+                sent = (applied[0].source, applied[0].code, applied[0].amount)
+            else:
+                sent = tuple((d.source, d.code, d.amount) for d in applied)
+            key = (line.product_id, line.quantity, line.unit_price, line.discount, sent)
+            found = memo.get(key)
+            if found is None:
+                priced = book.price(_basket(ctx, sold_at, [entry], group, granted))
+                server = _server(ctx, priced.lines[0].discounts, actor)
+                agrees = _till_offered(line) == server.offered and server.manual == line.discount
+                found = memo[key] = (agrees, server)
+            agreed.append(found[0])
+            servers.append(found[1])
+    else:
+        key = tuple(
+            (n, line.product_id, line.quantity, line.unit_price, line.discount)
+            for _, n, line in selling_lines
+        )
+        found = memo.get(key)
+        if found is None:
+            by_key = {
+                p.key: p for p in book.price(_basket(ctx, sold_at, selling_lines, group, granted)).lines
+            }
+            found = memo[key] = [_server(ctx, by_key[str(n)].discounts, actor) for _, n, _ in selling_lines]
+        servers = found
+    records: list[list[dict[str, Any]] | None] = [None] * len(selling)
+    differences = []
+    for m, ((k, n, line), server) in enumerate(zip(selling_lines, servers, strict=True)):
+        if agreed is not None and agreed[m]:
+            pass
+        elif (till := _till_offered(line)) != server.offered or server.manual != line.discount:
+            differences.append(
+                {
+                    "line": n,
+                    "product_id": str(line.product_id),
+                    "till": [{"source": s, "code": code, "amount": str(a)} for s, code, a in till],
+                    "server": [
+                        {"source": s, "code": code, "amount": str(a)} for s, code, a in server.offered
+                    ],
+                }
+            )
+        if line.override is not None:
+            override = {"by": line.override.by, "reason": line.override.reason}
+            records[k] = pricing.records(server.discounts, actor, override)
+        else:
+            records[k] = server.records
+    if differences:
+        for _, n, line in selling_lines:
+            for position, applied in enumerate(line.discounts):
+                if round_to_currency(applied.amount, ctx.currency) != applied.amount:
+                    raise _refuse(
+                        index, f"lines.{n}.discounts.{position}.amount", "more decimals than the currency"
+                    )
+        till_total = sum((a for _, _, line in selling_lines for _, _, a in _till_offered(line)), ZERO)
+        server_total = sum((a for server in servers for _, _, a in server.offered), ZERO)
+        for k, _, line in selling_lines:
+            records[k] = _till_records(ctx, line, actor)
+        ctx.mismatches.append(
+            {
+                "client_uuid": str(sale.client_uuid),
+                "sold_at": sale.sold_at.isoformat(),
+                "till_discount": str(till_total),
+                "server_discount": str(server_total),
+                "difference": str(abs(server_total - till_total)),
+                "lines": differences,
+            }
+        )
+    if not grants:
+        return records, []
+    taken: dict[str, Decimal] = {}
+    for found in records:
+        for kept in found or ():
+            if kept["source"] == "coupon":
+                taken[kept["code"]] = taken.get(kept["code"], ZERO) + Decimal(kept["amount"])
+    return records, [(position, coupon, taken.get(coupon.code, ZERO)) for position, coupon in grants]
 
 
 def _price_refund(
@@ -967,6 +1267,8 @@ def ingest_batch(
     _move_goods(session, ctx, loaded, target, sales, refunds)
     if sales:
         record_carry_out(session, target.company_id, sales, ctx.actor)
+    if loaded.coupon_uses:
+        _redeem_coupons(session, ctx, loaded)
     if refunds:
         pos_refunds.take_refunds(session, ctx, loaded, target, refunds, totals, _total)
     for sale in sales:
@@ -1006,6 +1308,8 @@ def ingest_batch(
         store_id=target.store_id,
     )
     _report_rebooked(session, ctx, loaded, target, ingested)
+    if loaded.mismatches or loaded.coupon_reuses:
+        _report_pricing(session, ctx, loaded, target, ingested)
     session.flush()
     return c.BatchResult(
         session_id=target.id, accepted=accepted, duplicates=duplicates, rescued=rescued, gift_cards=sold_cards
@@ -1049,6 +1353,87 @@ def _sell_gift_cards(
 
 
 MAX_LISTED_SALES = 100
+
+
+def _redeem_coupons(session: Session, ctx: CommandContext, loaded: _Context) -> None:
+    """Redeem the coupons the batch's sales presented, each once per sale, with what it took. A coupon
+    the till should not have taken (used up elsewhere while it was offline, expired, deactivated) is
+    not a reason to refuse a sale the customer has paid: the redemption is left out (its savepoint
+    rolled back) and the batch's ``coupon_reuse`` exception names it."""
+    for sale, position, coupon, amount in loaded.coupon_uses:
+        try:
+            with session.begin_nested():
+                redeem_coupon(
+                    session,
+                    ctx,
+                    coupon,
+                    order_id=sale.order_id,
+                    customer_id=sale.customer_id,
+                    amount=amount,
+                    at=sale.sold_at,
+                    field=f"coupons.{position}",
+                )
+        except Conflict as refused:
+            loaded.coupon_reuses.append(
+                {
+                    "client_uuid": str(sale.client_uuid),
+                    "number": sale.number,
+                    "order_id": str(sale.order_id),
+                    "code": coupon.code,
+                    "amount": str(amount),
+                    "reason": refused.code,
+                    "detail": refused.detail,
+                }
+            )
+
+
+def _report_pricing(
+    session: Session, ctx: CommandContext, loaded: _Context, target: PosSession, ingested: Event
+) -> None:
+    """One ``pricing_mismatch`` exception per batch whose till priced sales otherwise than the server
+    (money at risk: the differences of their discounts), one ``coupon_reuse`` per batch that redeemed
+    coupons it should not have (money at risk: what they took). Each names its sales (the first
+    hundred); the sales themselves are kept as sold."""
+    terminal = loaded.terminal
+    common = {"session_id": str(target.id), "terminal_id": str(terminal.id), "terminal_code": terminal.code}
+    if loaded.mismatches:
+        at_risk = sum((Decimal(m["difference"]) for m in loaded.mismatches), ZERO)
+        monitoring.record(  # no key: one exception per batch
+            session,
+            ctx,
+            target.company_id,
+            type="pricing_mismatch",
+            store_id=target.store_id,
+            message=f"{len(loaded.mismatches)} sale(s) from till {terminal.code} applied other promotion"
+            f" discounts than the server computes (difference {at_risk}): check the till's promotions",
+            amount_at_risk=at_risk,
+            currency=loaded.currency,
+            details={
+                **common,
+                "count": len(loaded.mismatches),
+                "sales": loaded.mismatches[:MAX_LISTED_SALES],
+            },
+            event_id=ingested.id,
+        )
+    if loaded.coupon_reuses:
+        at_risk = sum((Decimal(r["amount"]) for r in loaded.coupon_reuses), ZERO)
+        monitoring.record(
+            session,
+            ctx,
+            target.company_id,
+            type="coupon_reuse",
+            store_id=target.store_id,
+            message=f"{len(loaded.coupon_reuses)} coupon(s) taken by till {terminal.code} could not be"
+            f" redeemed ({', '.join(sorted({r['code'] for r in loaded.coupon_reuses}))}): sales kept",
+            amount_at_risk=at_risk,
+            currency=loaded.currency,
+            details={
+                **common,
+                "count": len(loaded.coupon_reuses),
+                "coupons": loaded.coupon_reuses[:MAX_LISTED_SALES],
+            },
+            event_id=ingested.id,
+        )
 
 
 def _report_rebooked(

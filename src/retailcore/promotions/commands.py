@@ -384,8 +384,8 @@ class QuoteLineIn(Request):
 
 
 class PriceQuote(CompanyScoped):
-    """Price a basket as a channel would: price lists, promotions in force, manual discounts, taxes.
-    Coupons are not taken yet."""
+    """Price a basket as a channel would: price lists, promotions in force, coupons, manual discounts,
+    taxes. Exactly what a web order or the POS verification computes for the same basket."""
 
     channel: Channel
     store_id: StoreRef | None = Field(None, description="Store code or id: its lists, in its time zone.")
@@ -394,12 +394,18 @@ class PriceQuote(CompanyScoped):
     at: Instant | None = Field(None, description="When the sale happens; defaults to now.")
     currency: CurrencyCode | None = Field(None, description="Defaults to the company currency.")
     lines: Annotated[list[QuoteLineIn], Field(min_length=1, max_length=1_000)]
+    coupons: list[text(min_length=1, max_length=64)] = Field(  # type: ignore[valid-type]
+        default_factory=list,
+        max_length=20,
+        description="Coupon codes presented: validated (422/409 naming `coupons.N`), never redeemed.",
+    )
 
 
 class QuoteDiscountView(BaseModel):
     source: str
     code: str
     amount: DecimalStr
+    promotion_id: uuid.UUID | None = None
 
 
 class QuoteLineView(BaseModel):

@@ -1,12 +1,14 @@
 """Quotes: a basket priced as a channel would (``POST /pricing/quote``): price lists, the promotions in
-force in the store's local time, manual discounts, taxes on the discounted amounts, and per line the
-cost, margin and floor. Reads only. Coupons are not taken yet.
+force in the store's local time, the coupons presented (validated, never redeemed), manual discounts,
+taxes on the discounted amounts, and per line the cost, margin and floor. Reads only. The same basket
+(lines, customer, moment, coupons) prices exactly as a web order or the POS verification prices it
+(:mod:`retailcore.promotions.channels`, decision 0052).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,15 +31,16 @@ from retailcore.promotions.book import (
     floors,
     unit_costs,
 )
+from retailcore.promotions.channels import local_time
+from retailcore.promotions.coupons import basket_coupons, validate_coupons
 from retailcore.promotions.model import Basket, BasketLine
-from retailcore.promotions.services import default_zone
 
 # -- quotes ------------------------------------------------------------------------------------------
 
 
 def quote(session: Session, principal: Principal, company: Company, body: c.PriceQuote) -> c.QuoteView:
-    """Price a basket as a channel would (see docs/promotions-governance.md#quotes). Coupons are not
-    taken yet."""
+    """Price a basket as a channel would (see docs/promotions-governance.md#quotes and
+    docs/promotions.md#every-channel)."""
     store = store_in_scope(session, principal, body.store_id, company=company)
     group = body.customer_group
     if body.customer_id is not None:
@@ -48,8 +51,7 @@ def quote(session: Session, principal: Principal, company: Company, body: c.Pric
             )
         group = customer.customer_group
     at = body.at or utcnow()
-    zone = ZoneInfo(store.timezone) if store is not None else default_zone(session, company.id)
-    local = at.astimezone(zone).replace(tzinfo=None)
+    local = local_time(session, company.id, store.timezone if store is not None else None, at)
     currency = body.currency or company.currency
     places = minor_unit(currency)
     quantum = Decimal(1).scaleb(-places)
@@ -133,6 +135,9 @@ def quote(session: Session, principal: Principal, company: Company, body: c.Pric
         store_id=store.id if store else None,
         customer_group=group,
     )
+    if body.coupons:
+        valid = validate_coupons(session, company, body.coupons, customer_id=body.customer_id, at=at)
+        basket = replace(basket, coupons=basket_coupons(valid))
     priced = book_for(session, company.id).price(basket)
     try:
         taxes = compute_taxes(
@@ -159,7 +164,10 @@ def quote(session: Session, principal: Principal, company: Company, body: c.Pric
                 price_source=quotes[int(p.key)].source,
                 amount=p.amount,
                 discounts=[
-                    c.QuoteDiscountView(source=d.source, code=d.code, amount=d.amount) for d in p.discounts
+                    c.QuoteDiscountView(
+                        source=d.source, code=d.code, amount=d.amount, promotion_id=d.promotion_id
+                    )
+                    for d in p.discounts
                 ],
                 discount=p.discount,
                 net=taxed.net,
