@@ -207,7 +207,8 @@ def test_a_store_policy_beats_the_companys(client, admin, till):
     policies = client.get(
         f"{API}/discount-policies", params={"company_id": till["company"]["id"]}, headers=till["cashier"]
     )
-    assert sorted((p["store_id"] is None, p["max_percent"], p["max_amount"]) for p in policies.json()) == [
+    listed = policies.json()["items"]
+    assert sorted((p["store_id"] is None, p["max_percent"], p["max_amount"]) for p in listed) == [
         (False, None, "6.00"),
         (True, "10.00", None),
     ]

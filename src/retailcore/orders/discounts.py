@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from retailcore.access.model import Role
 from retailcore.access.tables import User
 from retailcore.adapters.orm import utcnow
+from retailcore.adapters.paging import keyset_page
 from retailcore.core.currencies import round_to_currency
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFailed
@@ -286,12 +287,22 @@ def policy_view(row: t.DiscountPolicyRow) -> DiscountPolicyView:
     )
 
 
-def list_policies(session: Session, company: Company, store_id: uuid.UUID | None) -> list[DiscountPolicyView]:
+def list_policies(
+    session: Session,
+    company: Company,
+    store_id: uuid.UUID | None,
+    *,
+    limit: int = 500,
+    cursor: uuid.UUID | None = None,
+) -> tuple[list[DiscountPolicyView], uuid.UUID | None]:
+    """A page of the company's policies in creation order (ids are UUIDv7), and the cursor of the
+    next page (None on the last)."""
     P = t.DiscountPolicyRow
     query = select(P).where(P.company_id == company.id)
     if store_id is not None:  # a store's token sees its store's policy and the company's
         query = query.where(or_(P.store_id.is_(None), P.store_id == store_id))
-    return [policy_view(row) for row in session.scalars(query.order_by(P.created_at))]
+    rows, next_cursor = keyset_page(session, query, P.id, limit, cursor)
+    return [policy_view(row) for row in rows], next_cursor
 
 
 # -- margin floors (web, marketplace, b2b) -----------------------------------------------------------

@@ -64,7 +64,7 @@ def limits(company: CompanyOption = None, output_format: output.OutputOption = o
     try:
         with transaction(runtime.session_factory) as session:
             target = company_named(session, company)
-            _show(session, target, svc.list_policies(session, target, None), output_format)
+            _show(session, target, svc.list_policies(session, target, None, limit=10_000)[0], output_format)
     except RetailcoreError as exc:
         raise refused(exc) from None
 

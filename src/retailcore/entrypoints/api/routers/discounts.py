@@ -6,6 +6,7 @@ line's manual discount needs a manager's override (docs/discounts.md). No ``from
 annotations`` here: FastAPI reads the route annotations at runtime. The PUT honours ``Idempotency-Key``.
 """
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -28,19 +29,33 @@ class PolicyQuery(BaseModel):
     company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
 
 
+class PolicyPageQuery(PolicyQuery):
+    limit: int = Field(100, ge=1, le=500)
+    cursor: uuid.UUID | None = Field(None, description="The `next_cursor` of the previous page.")
+
+
+class PolicyPage(BaseModel):
+    items: list[svc.DiscountPolicyView]
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last.")
+
+
 @router.get(
     "/discount-policies",
-    response_model=list[svc.DiscountPolicyView],
+    response_model=PolicyPage,
     summary="Manual discount limits of the tills",
     description="The company's policy and its stores' (a store-scoped token sees its store's and the"
     " company's).",
 )
 def list_policies(
-    params: Annotated[PolicyQuery, Query()], api: Annotated[Api, Depends(reader("discount_policies:read"))]
+    params: Annotated[PolicyPageQuery, Query()],
+    api: Annotated[Api, Depends(reader("discount_policies:read"))],
 ) -> Any:
-    def work(session: Session) -> list[svc.DiscountPolicyView]:
+    def work(session: Session) -> PolicyPage:
         company = company_in_scope(session, api.principal, params.company_id)
-        return svc.list_policies(session, company, api.principal.store_id)
+        items, next_cursor = svc.list_policies(
+            session, company, api.principal.store_id, limit=params.limit, cursor=params.cursor
+        )
+        return PolicyPage(items=items, next_cursor=str(next_cursor) if next_cursor else None)
 
     return api.read(work)
 
