@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from retailcore.adapters.orm import utcnow
 from retailcore.core.errors import (
     Conflict,
     FieldProblem,
@@ -56,3 +57,18 @@ def four_eyes(kind: str, row: Any, ctx: CommandContext, action: str) -> None:
             " another person with the permission must",
             code="four-eyes",
         )
+
+
+def submit(kind: str, row: Any, actor: str) -> None:
+    """Submit a draft or rejected record for approval by ``actor``, clearing an earlier decision."""
+    transition(kind, row, EDITABLE, "submitted")
+    row.state, row.submitted_by, row.submitted_at = "submitted", actor, utcnow()
+    row.decided_by = row.decided_at = row.decision_reason = None
+    row.version += 1
+
+
+def reject(kind: str, row: Any, actor: str, reason: str) -> None:
+    """Reject a submitted record, by ``actor`` for ``reason``."""
+    transition(kind, row, ("submitted",), "rejected")
+    row.state, row.decided_by, row.decided_at, row.decision_reason = "rejected", actor, utcnow(), reason
+    row.version += 1

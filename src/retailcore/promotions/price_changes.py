@@ -28,7 +28,7 @@ from retailcore.masterdata.tables import Company, Product
 from retailcore.pricing import price_lists as pl
 from retailcore.pricing.tables import PriceList
 from retailcore.promotions import commands as c
-from retailcore.promotions.governance import EDITABLE, expect_version, four_eyes, transition
+from retailcore.promotions.governance import EDITABLE, expect_version, four_eyes, reject, submit, transition
 from retailcore.promotions.tables import PriceChange
 
 # -- governed price changes --------------------------------------------------------------------------
@@ -163,10 +163,7 @@ def submit_price_change(
 ) -> PriceChange:
     row = get_price_change(session, ctx.principal, change_id, lock=True)
     expect_version("price change", row, expected_version)
-    transition("price change", row, EDITABLE, "submitted")
-    row.state, row.submitted_by, row.submitted_at = "submitted", ctx.actor, utcnow()
-    row.decided_by = row.decided_at = row.decision_reason = None
-    row.version += 1
+    submit("price change", row, ctx.actor)
     session.flush()
     _record_change(session, ctx, row, "PriceChangeSubmitted", {})
     return row
@@ -176,14 +173,7 @@ def reject_price_change(
     session: Session, ctx: CommandContext, change_id: uuid.UUID, body: c.ReasonRequired
 ) -> PriceChange:
     row = get_price_change(session, ctx.principal, change_id, lock=True)
-    transition("price change", row, ("submitted",), "rejected")
-    row.state, row.decided_by, row.decided_at, row.decision_reason = (
-        "rejected",
-        ctx.actor,
-        utcnow(),
-        body.reason,
-    )
-    row.version += 1
+    reject("price change", row, ctx.actor, body.reason)
     session.flush()
     _record_change(session, ctx, row, "PriceChangeRejected", {"reason": body.reason})
     return row

@@ -76,6 +76,8 @@ from retailcore.promotions.governance import (
     four_eyes,
     money_text,
     plain,
+    reject,
+    submit,
     transition,
 )
 from retailcore.promotions.tables import PriceChange, PromotionRow
@@ -368,10 +370,7 @@ def submit_promotion(
 ) -> PromotionRow:
     row = get_promotion(session, ctx.principal, promotion_id, lock=True)
     expect_version("promotion", row, expected_version)
-    transition("promotion", row, EDITABLE, "submitted")
-    row.state, row.submitted_by, row.submitted_at = "submitted", ctx.actor, utcnow()
-    row.decided_by = row.decided_at = row.decision_reason = None
-    row.version += 1
+    submit("promotion", row, ctx.actor)
     session.flush()
     record(
         session,
@@ -389,14 +388,7 @@ def reject_promotion(
     session: Session, ctx: CommandContext, promotion_id: uuid.UUID, body: c.ReasonRequired
 ) -> PromotionRow:
     row = get_promotion(session, ctx.principal, promotion_id, lock=True)
-    transition("promotion", row, ("submitted",), "rejected")
-    row.state, row.decided_by, row.decided_at, row.decision_reason = (
-        "rejected",
-        ctx.actor,
-        utcnow(),
-        body.reason,
-    )
-    row.version += 1
+    reject("promotion", row, ctx.actor, body.reason)
     session.flush()
     record(
         session,
