@@ -11,6 +11,7 @@ from retailcore.connectors import sync_tables as _connector_sync  # noqa: F401
 from retailcore.connectors import tables as _connectors  # noqa: F401
 from retailcore.eventlog import tables as _eventlog  # noqa: F401
 from retailcore.intercompany import tables as _intercompany  # noqa: F401
+from retailcore.inventory import costing_tables as _costing  # noqa: F401
 from retailcore.inventory import purchasing_tables as _purchasing  # noqa: F401
 from retailcore.inventory import reservation_tables as _reservations  # noqa: F401
 from retailcore.inventory import tables as _inventory  # noqa: F401

@@ -449,7 +449,8 @@ def goods_received_not_invoiced(session: Session, company: Company, end: dt.date
             continue
         items = (event.payload or {}).get("items", [])
         if event.type == "SupplierReturned":
-            returned += sum((Decimal(str(i.get("cost") or 0)) for i in items), ZERO)
+            # What the return took off the accrual: the purchase value (decision 0061), else the cost.
+            returned += sum((Decimal(str(i.get("purchase_value", i.get("cost")) or 0)) for i in items), ZERO)
         elif event.id not in by_purchasing:
             outside += sum((Decimal(str(i.get("purchase_value") or 0)) for i in items), ZERO)
     expected = on_orders + outside - returned

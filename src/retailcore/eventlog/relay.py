@@ -113,6 +113,9 @@ TYPE_CONTEXTS: dict[str, str] = {
     "GoodsReceived": "inventory",
     "GoodsIssued": "inventory",
     "StockCounted": "inventory",
+    "StandardCostChanged": "inventory",  # about a Product, recorded by inventory's costing
+    "ProductAccountsChanged": "inventory",
+    "CostingSettingsChanged": "inventory",
     "TransferShipped": "inventory",
     "TransferReceived": "inventory",
 }

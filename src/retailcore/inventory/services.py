@@ -40,8 +40,9 @@ from retailcore.core.ids import new_id, new_ids
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.eventlog.tables import Event
 from retailcore.inventory import tables as i
+from retailcore.inventory.costing_tables import CostingSettings, ProductAccounts
 from retailcore.inventory.reservation_tables import Reservation
-from retailcore.masterdata.tables import Company, Location, Product
+from retailcore.masterdata.tables import Account, Company, Location, Product
 from retailcore.monitoring import services as monitoring
 
 ZERO = Decimal(0)
@@ -99,6 +100,8 @@ class MoveLine:
     kind: str | None = None
     """This line's kind where it is not the operation's: a POS batch's goods sold (``delivery``) and
     refunded (``customer_return``) move in one operation, one event, one availability update."""
+    layer_id: uuid.UUID | None = None
+    """FIFO: the layer these goods leave first (a return to vendor takes back its receipt's layer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +145,21 @@ def _load(session: Session, company: Company, lines: Sequence[MoveLine]) -> tupl
     POS batch has hundreds of products: plain rows, not ORM objects)."""
     product_ids = {line.product_id for line in lines}
     location_ids = {line.from_location_id for line in lines} | {line.to_location_id for line in lines}
+    # A product's own expense account (decision 0061) replaces ``cogs`` on its lines.
     products = {
         row.id: row
         for row in session.execute(
             select(
-                Product.id, Product.sku, Product.category, Product.cost_method, Product.standard_cost
-            ).where(one_of(session, Product.id, product_ids), Product.company_id == company.id)
+                Product.id,
+                Product.sku,
+                Product.category,
+                Product.cost_method,
+                Product.standard_cost,
+                Account.code.label("expense_account"),
+            )
+            .outerjoin(ProductAccounts, ProductAccounts.product_id == Product.id)
+            .outerjoin(Account, Account.id == ProductAccounts.expense_account_id)
+            .where(one_of(session, Product.id, product_ids), Product.company_id == company.id)
         )
     }
     locations = {
@@ -284,6 +296,26 @@ def current_unit_cost(product: CostMethod, cost: i.ProductCost | StockValue) -> 
     return cost.last_unit_cost or product.standard_cost
 
 
+def average_precision(session: Session, company_id: uuid.UUID) -> str:
+    """The company's ``average_cost_precision`` (``unrounded`` unless set, decision 0061)."""
+    settings = session.get(CostingSettings, company_id)
+    return settings.average_cost_precision if settings is not None else "unrounded"
+
+
+def running_average(
+    product: CostMethod, cost: StockValue | i.ProductCost, currency: str, precision: str = "unrounded"
+) -> Decimal:
+    """The average unit cost of a product at average cost: value over quantity while there is stock
+    (rounded to the currency's minor unit under the ``currency`` precision, else to 6 decimals), and
+    the average stock last had when there is none or less than none (kept in ``last_unit_cost``)."""
+    if cost.quantity > 0:
+        average = cost.value / cost.quantity
+        if precision == "currency":
+            return round_to_currency(average, currency)
+        return average.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+    return cost.last_unit_cost or product.standard_cost
+
+
 def _open_layers_of(
     session: Session, company: Company, needed: dict[uuid.UUID, Decimal]
 ) -> dict[uuid.UUID, list[i.ValuationLayer]]:
@@ -333,6 +365,31 @@ def _open_layers_of(
     return found
 
 
+def _first_layer(
+    session: Session, company: Company, open_layers: dict[uuid.UUID, list[i.ValuationLayer]], line: MoveLine
+) -> None:
+    """Put the layer a line names first among its product's open layers (loaded and locked if the
+    oldest ones did not include it)."""
+    layers = open_layers.setdefault(line.product_id, [])
+    chosen = next((layer for layer in layers if layer.id == line.layer_id), None)
+    if chosen is None:
+        chosen = session.scalar(
+            select(i.ValuationLayer)
+            .where(
+                i.ValuationLayer.id == line.layer_id,
+                i.ValuationLayer.company_id == company.id,
+                i.ValuationLayer.product_id == line.product_id,
+                i.ValuationLayer.remaining_quantity > 0,
+            )
+            .with_for_update()
+        )
+        if chosen is None:
+            return
+    else:
+        layers.remove(chosen)
+    layers.insert(0, chosen)
+
+
 def _consume_fifo(
     product: CostMethod, cost: StockValue, layers: list[i.ValuationLayer], quantity: Decimal
 ) -> Decimal:
@@ -360,13 +417,18 @@ def _value_out(
     cost: StockValue,
     quantity: Decimal,
     layers: list[i.ValuationLayer],
+    precision: str = "unrounded",
 ) -> Decimal:
-    """The value leaving the company's stock (delivery, scrap, loss), rounded; empties it exactly."""
+    """The value leaving the company's stock (delivery, scrap, loss), rounded; empties it exactly.
+
+    At average cost every unit leaves at the running average, those that take stock below zero too
+    (decision 0061); under the ``currency`` precision that average is first rounded to the cent."""
     if product.cost_method == "fifo":
         raw = _consume_fifo(product, cost, layers, quantity)
-    elif product.cost_method == "average" and cost.quantity > 0:
-        raw = cost.value / cost.quantity * min(quantity, cost.quantity)
-        raw += max(quantity - cost.quantity, Decimal(0)) * (cost.last_unit_cost or product.standard_cost)
+    elif product.cost_method == "average" and cost.quantity > 0 and precision == "unrounded":
+        raw = cost.value / cost.quantity * quantity
+    elif product.cost_method == "average":
+        raw = quantity * running_average(product, cost, company.currency, precision)
     else:
         raw = quantity * current_unit_cost(product, cost)
     if product.cost_method != "standard" and quantity == cost.quantity:
@@ -713,6 +775,10 @@ def move_stock(
         ):
             fifo_out[line.product_id] = fifo_out.get(line.product_id, ZERO) + line.quantity
     open_layers = _open_layers_of(session, company, fifo_out) if fifo_out else {}
+    for line in lines:
+        if line.layer_id is not None:  # a return to vendor leaves at its receipt's layer first
+            _first_layer(session, company, open_layers, line)
+    precision = average_precision(session, company.id)
     with session.no_autoflush:  # FIFO layers change in memory; the last flush writes them
         for line, move_id in zip(lines, new_ids(len(lines)), strict=True):
             product: Row = products[line.product_id]
@@ -730,13 +796,20 @@ def move_stock(
                 "sku": product.sku,
                 "quantity": line.quantity,
             }
+            if product.expense_account:
+                dims["accounts"] = {"cogs": product.expense_account}
             if source.kind not in VALUED:  # into stock
                 valued = _value_in(company, product, cost, line, line_kind, move_id, date)
                 layer = valued.layer
                 value, stock_role = valued.value, STOCK_ROLE[destination.kind]
                 cost.quantity += line.quantity
                 cost.value += value - valued.correction
-                if line_kind == "receipt":
+                if product.cost_method == "average":
+                    if cost.quantity > 0:  # the running average, kept for when stock runs out
+                        cost.last_unit_cost = running_average(product, cost, company.currency, precision)
+                    elif not cost.last_unit_cost and line_kind == "receipt":
+                        cost.last_unit_cost = line.unit_cost or cost.last_unit_cost
+                elif line_kind == "receipt":
                     cost.last_unit_cost = line.unit_cost or cost.last_unit_cost
                 item = {**valued.item, **dims, "location_id": destination.id, "stock_role": stock_role}
                 if line_kind == "count_gain":
@@ -755,7 +828,16 @@ def move_stock(
                 target.value += value - valued.correction
                 unit_cost = valued.unit_cost
             elif destination.kind not in VALUED:  # out of stock
-                value = _value_out(company, product, cost, line.quantity, open_layers.get(product.id, []))
+                if product.cost_method == "average" and cost.quantity > 0:
+                    cost.last_unit_cost = running_average(product, cost, company.currency, precision)
+                value = _value_out(
+                    company, product, cost, line.quantity, open_layers.get(product.id, []), precision
+                )
+                if line_kind == "supplier_return":
+                    purchase_value = value
+                    if line.unit_cost is not None:
+                        purchase_value = round_to_currency(line.quantity * line.unit_cost, company.currency)
+                    dims = {**dims, "purchase_value": purchase_value, "variance": purchase_value - value}
                 stock_role = STOCK_ROLE[source.kind]
                 cost.quantity -= line.quantity
                 cost.value -= value

@@ -11,7 +11,9 @@ comes from in the payload:
 
 ``for_each`` walks a list of the payload (one line per matching item); without it the line reads the
 payload itself. An ``account_role`` of the form ``$field`` takes the role from that field of the item
-(stock rules use ``$stock_role``: the role of the location the goods were in). An ``account_code`` of
+(stock rules use ``$stock_role``: the role of the location the goods were in). An item may carry
+``accounts``, a mapping of role to account code that overrides the role for that item's lines (a
+product's own expense account for ``cogs``, decision 0061). An ``account_code`` of
 the form ``$field`` takes the account's code from that field (settlement rules use
 ``$clearing_account``: the accounts of the gateway the event names, decision 0035).
 
@@ -174,6 +176,10 @@ def draft_lines(rule: Rule, payload: Mapping[str, Any]) -> list[DraftLine]:
                 if not role:
                     raise PostingError(f"rule {rule.code}: the event has no '{line.account_role[1:]}' role")
             code = line.account_code
+            overrides = item.get("accounts")
+            if role is not None and isinstance(overrides, Mapping) and overrides.get(role):
+                # The item names its own account for this role (a product's expense or income account).
+                role, code = None, str(overrides[role])
             if code is not None and code.startswith("$"):
                 code = item.get(code[1:])
                 if not code:

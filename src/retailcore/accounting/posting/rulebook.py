@@ -651,8 +651,32 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "event_type": "SupplierReturned",
         "journal_code": "STOCK",
         "lines": [
-            _line("debit", "goods_received_not_invoiced", "cost", "Return to supplier {reference}", "items"),
+            _line(
+                "debit",
+                "goods_received_not_invoiced",
+                "purchase_value",
+                "Return to supplier {reference}",
+                "items",
+            ),
             _line("credit", "$stock_role", "cost", "Return to supplier {reference}", "items"),
+            _line(
+                "credit",
+                "price_variance",
+                "variance",
+                "Return to supplier {reference} {sku}",
+                "items",
+                optional=True,
+            ),
+        ],
+    },
+    {
+        "code": "standard-cost-changed",
+        "name": "Stock on hand revalued at a product's new standard cost (difference to price variance)",
+        "event_type": "StandardCostChanged",
+        "journal_code": "STOCK",
+        "lines": [
+            _line("debit", "$stock_role", "amount", "Standard cost {sku}", "items"),
+            _line("credit", "price_variance", "amount", "Standard cost {sku}", "items"),
         ],
     },
     {
