@@ -126,7 +126,7 @@ def product_cost(session: Session, company: Company, product_id: uuid.UUID) -> P
             .where(
                 i.ValuationLayer.company_id == company.id,
                 i.ValuationLayer.product_id == product.id,
-                i.ValuationLayer.remaining_quantity > 0,
+                i.ValuationLayer.remaining_quantity > ZERO,
             )
             .order_by(i.ValuationLayer.date, i.ValuationLayer.id)
             .limit(1)
@@ -147,7 +147,7 @@ def product_cost(session: Session, company: Company, product_id: uuid.UUID) -> P
             .where(
                 i.StockQuant.product_id == product.id,
                 Location.kind.in_(VALUED),
-                or_(i.StockQuant.quantity != 0, i.StockQuant.value != 0),
+                or_(i.StockQuant.quantity != ZERO, i.StockQuant.value != ZERO),
             )
             .order_by(Location.code)
         )
@@ -200,7 +200,7 @@ def layers_page(
     if product_id is not None:
         query = query.where(layer.product_id == product_id)
     if open_only:
-        query = query.where(layer.remaining_quantity > 0)
+        query = query.where(layer.remaining_quantity > ZERO)
     if location_id is not None:
         query = query.where(
             layer.move_id.in_(select(i.StockMove.id).where(i.StockMove.to_location_id == location_id))
@@ -215,9 +215,9 @@ def layers_page(
         )
     }
     skus = dict(
-        session.execute(select(Product.id, Product.sku).where(Product.id.in_({r.product_id for r in rows})))
-        .tuples()
-        .all()
+        session.execute(
+            select(Product.id, Product.sku).where(Product.id.in_({r.product_id for r in rows}))
+        ).all()
     )
     items = [
         LayerView(
@@ -411,9 +411,7 @@ def _account_codes(session: Session, product_id: uuid.UUID) -> tuple[str | None,
             select(Account.id, Account.code).where(
                 Account.id.in_([x for x in (row.income_account_id, row.expense_account_id) if x])
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     return codes.get(row.income_account_id), codes.get(row.expense_account_id)  # type: ignore[arg-type]
 

@@ -379,7 +379,7 @@ def _first_layer(
                 i.ValuationLayer.id == line.layer_id,
                 i.ValuationLayer.company_id == company.id,
                 i.ValuationLayer.product_id == line.product_id,
-                i.ValuationLayer.remaining_quantity > 0,
+                i.ValuationLayer.remaining_quantity > ZERO,
             )
             .with_for_update()
         )

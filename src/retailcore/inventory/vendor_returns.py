@@ -53,9 +53,7 @@ def returned_so_far(session: Session, receipt_line_ids: Sequence[uuid.UUID]) -> 
             select(VendorReturnLine.receipt_line_id, func.sum(VendorReturnLine.quantity))
             .where(VendorReturnLine.receipt_line_id.in_(list(receipt_line_ids)))
             .group_by(VendorReturnLine.receipt_line_id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
 
 
@@ -116,9 +114,7 @@ def return_to_vendor(
             select(i.ValuationLayer.move_id, i.ValuationLayer.id).where(
                 i.ValuationLayer.move_id.in_([by_id[line.receipt_line_id].move_id for line in lines])
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     move_lines = [
         MoveLine(
