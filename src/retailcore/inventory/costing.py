@@ -416,6 +416,19 @@ def _account_codes(session: Session, product_id: uuid.UUID) -> tuple[str | None,
     return codes.get(row.income_account_id), codes.get(row.expense_account_id)  # type: ignore[arg-type]
 
 
+def income_accounts(session: Session, product_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The products' own income accounts (code by product id), for the ones that have one."""
+    if not product_ids:
+        return {}
+    return dict(
+        session.execute(
+            select(ProductAccounts.product_id, Account.code)
+            .join(Account, Account.id == ProductAccounts.income_account_id)
+            .where(ProductAccounts.product_id.in_(list(product_ids)))
+        ).all()
+    )
+
+
 def _account(session: Session, company: Company, code: str | None, field: str, kinds: tuple[str, ...]) -> Any:
     if code is None:
         return None

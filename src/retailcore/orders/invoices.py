@@ -38,17 +38,18 @@ from retailcore.orders.discounts import contra_lines, discount_net, posting_mode
 ZERO = Decimal(0)
 
 
-def revenue_lines(
-    lines: Iterable[tuple[str, Decimal, Sequence[Mapping[str, Any]]]], currency: str
-) -> list[dict[str, Any]]:
+def revenue_lines(lines: Iterable[tuple[Any, ...]], currency: str) -> list[dict[str, Any]]:
     """Revenue and tax per product category and tax code, as the posting rules read them.
 
-    ``lines`` are ``(category, net, taxes)`` with taxes ``[{code, base, amount}]``. A line's net counts
-    once (with its first tax); each of its taxes counts on its own code with its base."""
-    totals: dict[tuple[str, str], list[Decimal]] = {}
-    for category, net, taxes in lines:
+    ``lines`` are ``(category, net, taxes)`` with taxes ``[{code, base, amount}]``, or ``(category, net,
+    taxes, income_account)`` where the line's product has its own income account (decision 0061): its
+    revenue is then summed apart and the item names the account for ``sales_revenue``. A line's net
+    counts once (with its first tax); each of its taxes counts on its own code with its base."""
+    totals: dict[tuple[str, str, str | None], list[Decimal]] = {}
+    for category, net, taxes, *own in lines:
+        account = own[0] if own else None
         for index, tax in enumerate(taxes):
-            sums = totals.setdefault((category, tax["code"]), [ZERO, ZERO, ZERO])
+            sums = totals.setdefault((category, tax["code"], account), [ZERO, ZERO, ZERO])
             sums[0] += net if index == 0 else ZERO
             sums[1] += Decimal(str(tax["amount"]))
             sums[2] += Decimal(str(tax["base"]))
@@ -59,8 +60,9 @@ def revenue_lines(
             "net": str(round_to_currency(net, currency)),
             "tax": str(round_to_currency(tax, currency)),
             "tax_base": str(round_to_currency(base, currency)),
+            **({"accounts": {"sales_revenue": account}} if account else {}),
         }
-        for (category, code), (net, tax, base) in totals.items()
+        for (category, code, account), (net, tax, base) in totals.items()
     ]
 
 

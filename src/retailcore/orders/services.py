@@ -76,6 +76,7 @@ from retailcore.core.money import Money
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.inventory import reservations as r
 from retailcore.inventory import tables as i
+from retailcore.inventory.costing import income_accounts
 from retailcore.inventory.reservation_tables import Reservation
 from retailcore.loyalty import services as loyalty
 from retailcore.masterdata.commands import CompanyScoped, Request, StoreRef
@@ -600,7 +601,10 @@ def _share(amount: Decimal, before: Decimal, after: Decimal, quantity: Decimal, 
 
 
 def _delivered_revenue(
-    line_rows: Sequence[t.OrderLineRow], delivered: dict[uuid.UUID, Decimal], currency: str
+    line_rows: Sequence[t.OrderLineRow],
+    delivered: dict[uuid.UUID, Decimal],
+    currency: str,
+    income: dict[uuid.UUID, str] | None = None,
 ) -> tuple[list[dict[str, Any]], Decimal]:
     """Revenue and tax of the quantities delivered now, per category and tax code, and their gross.
     ``delivered`` is line id -> quantity, read against the lines as they were before this delivery."""
@@ -621,7 +625,7 @@ def _delivered_revenue(
             for tax in line.taxes
         ]
         gross += net + sum((tax["amount"] for tax in taxes), Decimal(0))
-        parts.append((line.product_category, net, taxes))
+        parts.append((line.product_category, net, taxes, (income or {}).get(line.product_id)))
     return revenue_lines(parts, currency), gross
 
 
@@ -1460,7 +1464,8 @@ def fulfill(
         for line in body.lines:
             delivered[line.line_id] = delivered.get(line.line_id, Decimal(0)) + line.quantity
     order.fulfill(delivered)
-    sales, gross = _delivered_revenue(line_rows, delivered, row.currency)
+    income = income_accounts(session, {line.product_id for line in line_rows})  # decision 0061
+    sales, gross = _delivered_revenue(line_rows, delivered, row.currency, income)
     applied = min(row.deposit_balance, gross)
     due = gross - applied
     row.deposit_balance -= applied
