@@ -173,3 +173,25 @@ def test_a_gateway_settlement_posts_to_the_accounts_its_payload_names():
     ]
     with pytest.raises(PostingError, match="no 'chargeback_account' account"):
         draft_lines(DEFAULTS["gateway-settlement"], {**payload, "disputes_amount": "5.00"})
+
+
+def test_an_items_own_account_replaces_the_role_for_that_item_only():
+    """Decision 0061: a product's expense account rides on its item as ``accounts``."""
+    payload = {
+        "items": [
+            {
+                "cost": "6.00",
+                "stock_role": "inventory",
+                "product_category": "Gifts",
+                "accounts": {"cogs": "5030"},
+            },
+            {"cost": "18.00", "stock_role": "inventory", "product_category": "Tops"},
+        ]
+    }
+    lines = draft_lines(DEFAULTS["goods-issued"], payload)
+    assert [(d.side, d.account_role, d.account_code, d.amount) for d in lines] == [
+        ("debit", None, "5030", Decimal("6.00")),
+        ("debit", "cogs", None, Decimal("18.00")),
+        ("credit", "inventory", None, Decimal("6.00")),
+        ("credit", "inventory", None, Decimal("18.00")),
+    ]
