@@ -297,7 +297,7 @@ def test_a_standard_cost_change_is_refused_when_it_cannot_revalue(shop):
 # -- layers --------------------------------------------------------------------------------------------
 
 
-def test_fifo_layers_and_the_cost_read_through_the_api(shop):
+def test_fifo_layers_and_the_cost_read_through_the_api(shop, auth, store_factory):
     product = shop.product("FIFO-L", "fifo")
     shop.receive(product, "10", "10.00", day=1)
     shop.receive(product, "10", "12.00", day=2)
@@ -314,6 +314,12 @@ def test_fifo_layers_and_the_cost_read_through_the_api(shop):
     assert opened[0]["location_id"] == str(shop.location("stock"))
     elsewhere = shop.api("GET", "/stock/layers", params={"location_id": str(shop.location("backroom"))})
     assert elsewhere.json() == {"items": [], "next_cursor": None}
+    # A store manager of another store sees none of S1's layers
+    store_factory("S2")
+    other = auth("store_manager", company="ACME", store="S2")
+    assert shop.api("GET", "/stock/layers", headers=other).json() == {"items": [], "next_cursor": None}
+    own = auth("store_manager", company="ACME", store="S1")
+    assert len(shop.api("GET", "/stock/layers", headers=own).json()["items"]) == 2
     cost = shop.api("GET", f"/products/{product}/cost").json()
     assert cost["cost_method"] == "fifo"
     assert nums(cost, "unit_cost", "quantity", "value") == (12, 5, 60)

@@ -193,10 +193,20 @@ def layers_page(
     open_only: bool = False,
     limit: int = 50,
     cursor: uuid.UUID | None = None,
+    visible_store_id: uuid.UUID | None = None,
 ) -> tuple[list[LayerView], uuid.UUID | None]:
-    """FIFO layers in the order they were opened (ids are time-ordered)."""
+    """FIFO layers in the order they were opened (ids are time-ordered). A store-scoped caller
+    (``visible_store_id``) sees the layers of goods received into its store's locations."""
     layer = i.ValuationLayer
     query = select(layer).where(layer.company_id == company.id)
+    if visible_store_id is not None:
+        query = query.where(
+            layer.move_id.in_(
+                select(i.StockMove.id)
+                .join(Location, Location.id == i.StockMove.to_location_id)
+                .where(Location.store_id == visible_store_id)
+            )
+        )
     if product_id is not None:
         query = query.where(layer.product_id == product_id)
     if open_only:

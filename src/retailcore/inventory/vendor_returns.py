@@ -175,9 +175,20 @@ def return_to_vendor(
 
 
 def list_returns(
-    session: Session, company: Company, *, receipt_id: uuid.UUID | None, limit: int, cursor: uuid.UUID | None
+    session: Session,
+    company: Company,
+    *,
+    receipt_id: uuid.UUID | None,
+    limit: int,
+    cursor: uuid.UUID | None,
+    visible_store_id: uuid.UUID | None = None,
 ) -> tuple[list[VendorReturnLine], uuid.UUID | None]:
+    """Returned lines by id; a store-scoped caller sees its store's receipts' only."""
     query = select(VendorReturnLine).where(VendorReturnLine.company_id == company.id)
+    if visible_store_id is not None:
+        query = query.where(
+            VendorReturnLine.receipt_id.in_(select(Receipt.id).where(Receipt.store_id == visible_store_id))
+        )
     if receipt_id is not None:
         query = query.where(VendorReturnLine.receipt_id == receipt_id)
     return keyset_page(session, query, VendorReturnLine.id, limit, cursor)

@@ -138,6 +138,7 @@ def list_layers(
             open_only=params.open_only,
             limit=params.limit,
             cursor=params.cursor,
+            visible_store_id=api.principal.store_id,
         )
         return PageOf.of([LayerOut(**item.__dict__) for item in items], last)
 
@@ -395,7 +396,12 @@ def list_vendor_returns(
     def work(session: Session) -> PageOf[VendorReturnLineOut]:
         company = company_in_scope(session, api.principal, params.company_id)
         rows, last = vr.list_returns(
-            session, company, receipt_id=params.receipt_id, limit=params.limit, cursor=params.cursor
+            session,
+            company,
+            receipt_id=params.receipt_id,
+            limit=params.limit,
+            cursor=params.cursor,
+            visible_store_id=api.principal.store_id,
         )
         return PageOf.of([VendorReturnLineOut.model_validate(row) for row in rows], last)
 
