@@ -9,12 +9,14 @@ from decimal import Decimal
 
 import pytest
 from apitools import API, assert_problem, events
+from sqlalchemy import func, select
 
 from retailcore.access.model import system_principal
+from retailcore.accounting.tables import JournalLine
 from retailcore.adapters.db import transaction
 from retailcore.eventlog.services import CommandContext
 from retailcore.inventory.services import MoveLine, move_stock
-from retailcore.masterdata.tables import Company, Location
+from retailcore.masterdata.tables import Account, Company, Location
 
 VAT_20 = {"code": "FR-VAT-20", "name": "VAT 20%", "rate_percent": "20"}
 
@@ -76,6 +78,29 @@ def test_a_zero_rated_rule_has_no_taxes_and_taxes_nothing(client, admin, create,
     order, line = place(client, admin, company, shop("BOOK", "12.00", "zero"))
     assert (line["net"], line["tax"], line["gross"], line["taxes"]) == ("12.00", "0.00", "12.00", [])
     assert (order["net_total"], order["tax_total"], order["gross_total"]) == ("12.00", "0.00", "12.00")
+
+
+def test_a_zero_rated_order_posts_its_revenue(runtime, client, admin, create, company, shop):
+    create("/tax-rules", rule(company, "zero", []))
+    order, _ = place(client, admin, company, shop("BOOK", "12.00", "zero"))
+    paid = client.post(
+        f"{API}/orders/{order['id']}/payments",
+        json={"gateway": "stripe", "reference": "pi_zero", "amount": "12.00"},
+        headers=admin,
+    )
+    assert paid.status_code == 200, paid.text
+    done = client.post(f"{API}/orders/{order['id']}/fulfillments", headers=admin)
+    assert done.status_code == 200, done.text
+    with transaction(runtime.session_factory) as session:
+        by_role = dict(
+            session.execute(
+                select(Account.role, func.sum(JournalLine.credit) - func.sum(JournalLine.debit))
+                .join(Account, Account.id == JournalLine.account_id)
+                .where(Account.role.in_(["sales_revenue", "output_tax"]))
+                .group_by(Account.role)
+            ).all()
+        )
+    assert by_role == {"sales_revenue": Decimal("12.00")}
 
 
 def test_a_group_is_stored_with_its_children_and_taxes_in_its_place(client, admin, create, company, shop):

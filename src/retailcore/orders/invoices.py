@@ -44,9 +44,14 @@ def revenue_lines(
     """Revenue and tax per product category and tax code, as the posting rules read them.
 
     ``lines`` are ``(category, net, taxes)`` with taxes ``[{code, base, amount}]``. A line's net counts
-    once (with its first tax); each of its taxes counts on its own code with its base."""
+    once (with its first tax); each of its taxes counts on its own code with its base. A line without
+    taxes (a zero-rated rule) counts its net on its category alone, without a tax code, as the POS
+    close does."""
     totals: dict[tuple[str, str], list[Decimal]] = {}
+    untaxed: dict[str, Decimal] = {}
     for category, net, taxes in lines:
+        if not taxes:
+            untaxed[category] = untaxed.get(category, ZERO) + net
         for index, tax in enumerate(taxes):
             sums = totals.setdefault((category, tax["code"]), [ZERO, ZERO, ZERO])
             sums[0] += net if index == 0 else ZERO
@@ -61,6 +66,9 @@ def revenue_lines(
             "tax_base": str(round_to_currency(base, currency)),
         }
         for (category, code), (net, tax, base) in totals.items()
+    ] + [
+        {"product_category": category, "net": str(round_to_currency(net, currency)), "tax": "0"}
+        for category, net in untaxed.items()
     ]
 
 
