@@ -228,3 +228,24 @@ def test_two_included_taxes_the_cent_falls_on_the_last_under_odoo(client, admin,
     _, line = place(client, admin, company, product)
     assert (line["net"], breakdown(line)) == ("0.23", [("A10", "0.23", "0.02"), ("B5", "0.23", "0.02")])
     assert line["gross"] == "0.27"
+
+
+def test_a_patch_turns_a_rule_into_a_group_and_back(client, admin, create, company):
+    created = create("/tax-rules", rule(company, "standard", [VAT_20]))
+    url = f"{API}/tax-rules/{created['id']}"
+    group = {
+        "code": "G",
+        "name": "Group",
+        "kind": "group",
+        "children": [VAT_20, {"code": "ECO", "name": "Eco", "kind": "fixed", "amount": "0.25"}],
+    }
+    patched = client.patch(url, json={"taxes": [group]}, headers=admin)
+    assert patched.status_code == 200, patched.text
+    [shown] = patched.json()["taxes"]
+    assert [(c["code"], c["kind"], c["amount"]) for c in shown["children"]] == [
+        ("FR-VAT-20", "percent", None),
+        ("ECO", "fixed", "0.25"),
+    ]
+    back = client.patch(url, json={"taxes": [VAT_20]}, headers=admin)
+    assert [(t["code"], t["children"]) for t in back.json()["taxes"]] == [("FR-VAT-20", [])]
+    assert client.get(url, headers=admin).json() == back.json()
