@@ -97,7 +97,13 @@ INVALID = [
     ("/payment-methods", {"kind": "cash"}, "gateway"),
     ("/payment-methods", {"kind": "cheque"}, "kind"),
     # tax rules
-    ("/tax-rules", {"taxes": []}, "taxes"),
+    ("/tax-rules", {"taxes": [{"code": "E", "name": "E", "kind": "fixed"}]}, "taxes.0.amount"),
+    ("/tax-rules", {"taxes": [{"code": "G", "name": "G", "kind": "group"}]}, "taxes.0.children"),
+    (
+        "/tax-rules",
+        {"taxes": [{"code": "D", "name": "D", "kind": "division", "rate_percent": "100"}]},
+        "taxes.0.rate_percent",
+    ),
     ("/tax-rules", {"taxes": [{"code": "V", "name": "V", "rate_percent": "101"}]}, "taxes.0.rate_percent"),
     ("/tax-rules", {"taxes": [{"code": "V", "name": "V"}]}, "taxes.0.rate_percent"),
     (

@@ -40,16 +40,24 @@ def test_a_tax_rule_is_created_with_its_taxes_in_order(client, admin, company):
         {
             "code": "STATE",
             "name": "State",
+            "kind": "percent",
             "rate_percent": "4.00",
+            "amount": None,
             "price_included": False,
+            "affects_base": False,
             "rounding": "line",
+            "children": [],
         },
         {
             "code": "CNTY",
             "name": "County",
+            "kind": "percent",
             "rate_percent": "2.125",
+            "amount": None,
             "price_included": False,
+            "affects_base": False,
             "rounding": "document",
+            "children": [],
         },
     ]
     read = client.get(f"{API}/tax-rules/{rule['id']}", headers=admin)
@@ -89,7 +97,11 @@ def test_a_tax_rule_patch_with_the_same_taxes_changes_nothing(client, admin, cre
 
 @pytest.mark.parametrize(
     ("change", "field"),
-    [({"taxes": None}, "taxes"), ({"taxes": []}, "taxes"), ({"jurisdiction": "DE"}, "jurisdiction")],
+    [
+        ({"taxes": None}, "taxes"),
+        ({"taxes": [{"code": "E", "name": "E", "kind": "fixed"}]}, "taxes.0.amount"),
+        ({"jurisdiction": "DE"}, "jurisdiction"),
+    ],
 )
 def test_a_tax_rule_patch_is_validated(client, admin, create, company, snapshot, change, field):
     rule = create("/tax-rules", tax_rule(company))

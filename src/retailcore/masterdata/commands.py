@@ -49,6 +49,7 @@ StoreKind = Literal["store", "warehouse"]
 LocationKind = Literal["stock", "backroom", "damaged", "supplier", "customer", "in_transit", "inventory_loss"]
 PaymentMethodKind = Literal["cash", "card", "gift_card", "store_credit", "on_account", "loyalty"]
 TaxRounding = Literal["line", "document"]
+TaxKind = Literal["percent", "fixed", "division", "group"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -265,21 +266,35 @@ class UpdatePaymentMethod(Request):
     active: bool | None = None
 
 
-class TaxLine(Request):
+class TaxChild(Request):
+    """A tax of a group (docs/pricing-and-tax.md#tax-kinds)."""
+
     code: Code
     name: Name
-    rate_percent: Percent
+    kind: Literal["percent", "fixed", "division"] = "percent"
+    rate_percent: Percent | None = Field(None, description="Required for percent and division taxes.")
+    amount: Price | None = Field(None, description="A fixed tax's amount per unit; required for fixed taxes.")
     price_included: bool = True
+    affects_base: bool = Field(False, description="Cascading: the amount raises the base of later taxes.")
     rounding: TaxRounding = "line"
 
 
+class TaxLine(TaxChild):
+    kind: TaxKind = "percent"  # type: ignore[assignment]
+    children: list[TaxChild] | None = Field(
+        None, max_length=10, description="A group's taxes, applied in this order in its place."
+    )
+
+
 def _distinct_tax_codes(taxes: list[TaxLine]) -> list[TaxLine]:
-    if len({t.code for t in taxes}) != len(taxes):
+    codes = [t.code for t in taxes] + [c.code for t in taxes for c in t.children or ()]
+    if len(set(codes)) != len(codes):
         raise ValueError("tax codes must be unique within a rule")
     return taxes
 
 
-TaxLines = Annotated[list[TaxLine], Field(min_length=1, max_length=10), AfterValidator(_distinct_tax_codes)]
+TaxLines = Annotated[list[TaxLine], Field(min_length=0, max_length=10), AfterValidator(_distinct_tax_codes)]
+"""A rule's taxes; an empty list is a zero-rated (or exempt) rule."""
 
 
 class CreateTaxRule(CompanyScoped):

@@ -16,6 +16,7 @@ import base64
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -463,7 +464,7 @@ def _tax_rule_columns(
                 problems=[FieldProblem("tax_category", "already has a rule in this jurisdiction")],
             )
     if "taxes" in data:
-        taxes = [t.Tax(company_id=company.id, sequence=i, **tax) for i, tax in enumerate(data.pop("taxes"))]
+        taxes = _tax_rows(company, data.pop("taxes"))
         if row is None:
             data["taxes"] = taxes
         else:
@@ -471,6 +472,46 @@ def _tax_rule_columns(
             session.flush()
             row.taxes.extend(taxes)
     return data
+
+
+def _tax_problems(tax: dict[str, Any], at: str) -> list[FieldProblem]:
+    kind = tax.get("kind", "percent")
+    problems = []
+    if kind in ("percent", "division") and tax.get("rate_percent") is None:
+        problems.append(FieldProblem(f"{at}.rate_percent", f"required for a {kind} tax"))
+    if kind == "division" and (tax.get("rate_percent") or 0) >= 100:
+        problems.append(FieldProblem(f"{at}.rate_percent", "a division tax's rate is below 100"))
+    if kind == "fixed" and tax.get("amount") is None:
+        problems.append(FieldProblem(f"{at}.amount", "required for a fixed tax"))
+    if kind != "fixed" and tax.get("amount") is not None:
+        problems.append(FieldProblem(f"{at}.amount", f"only fixed taxes have an amount, not {kind}"))
+    if kind == "group" and not tax.get("children"):
+        problems.append(FieldProblem(f"{at}.children", "a group has at least one tax"))
+    if kind != "group" and tax.get("children"):
+        problems.append(FieldProblem(f"{at}.children", f"only groups have children, not {kind}"))
+    return problems
+
+
+def _tax_rows(company: t.Company, taxes: list[dict[str, Any]]) -> list[t.Tax]:
+    """A rule's taxes as rows: each group followed by its children (``parent_code`` names the group)."""
+    problems: list[FieldProblem] = []
+    rows: list[t.Tax] = []
+    for i, tax in enumerate(taxes):
+        problems += _tax_problems(tax, f"taxes.{i}")
+        for j, child in enumerate(tax.get("children") or ()):
+            problems += _tax_problems(child, f"taxes.{i}.children.{j}")
+    if problems:
+        raise ValidationFailed("some taxes are incomplete", problems=problems)
+
+    def row(tax: dict[str, Any], sequence: int, parent: str | None) -> t.Tax:
+        columns = {k: v for k, v in tax.items() if k != "children"}
+        columns["rate_percent"] = columns.get("rate_percent") or Decimal(0)
+        return t.Tax(company_id=company.id, sequence=sequence, parent_code=parent, **columns)
+
+    for i, tax in enumerate(taxes):
+        rows.append(row(tax, i, None))
+        rows += [row(child, j, tax["code"]) for j, child in enumerate(tax.get("children") or ())]
+    return rows
 
 
 def _customer_columns(

@@ -213,6 +213,7 @@ class Tax(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("rule_id", "code"),
         CheckConstraint("rounding IN ('line', 'document')", name="rounding"),
+        CheckConstraint("kind IN ('percent', 'fixed', 'division', 'group')", name="kind"),
     )
 
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), index=True)
@@ -224,8 +225,35 @@ class Tax(IdMixin, Base):
     price_included: Mapped[bool] = mapped_column(default=True)
     rounding: Mapped[str] = mapped_column(String(16), default="line")
     sequence: Mapped[int] = mapped_column(default=0)
+    kind: Mapped[str] = mapped_column(String(16), default="percent")
+    """``percent``, ``fixed`` (``amount`` per unit), ``division`` (rate of the gross) or ``group``."""
+    amount: Mapped[Decimal | None] = mapped_column(Amount())
+    """A fixed tax's amount per unit, in the document currency."""
+    affects_base: Mapped[bool] = mapped_column(default=False)
+    """Cascading: this tax's amount raises the base of the taxes after it."""
+    parent_code: Mapped[str | None] = mapped_column(String(32))
+    """Set on a group's child: the code of its group (a tax of the same rule)."""
 
     rule: Mapped[TaxRule] = relationship(back_populates="taxes")
+
+
+class TaxSettings(Base):
+    """A company's tax rounding conventions (see :class:`retailcore.pricing.taxes.TaxConventions`).
+
+    One row per company, absent until set: the defaults then apply. Only tax rounding lives here."""
+
+    __tablename__ = "tax_settings"
+    __table_args__ = (
+        CheckConstraint("rounding IN ('per_tax', 'line', 'global')", name="rounding"),
+        CheckConstraint("included_rounding IN ('tax_first', 'base_first')", name="included_rounding"),
+        CheckConstraint("included_remainder IN ('last', 'first')", name="included_remainder"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), primary_key=True)
+    rounding: Mapped[str] = mapped_column(String(16))
+    included_rounding: Mapped[str] = mapped_column(String(16))
+    included_remainder: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(default=1)
 
 
 class Account(IdMixin, TimestampsMixin, Base):

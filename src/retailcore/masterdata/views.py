@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from retailcore.core.decimals import DecimalStr
 from retailcore.masterdata import tables as t
@@ -117,16 +118,45 @@ class TaxView(BaseModel):
 
     code: str
     name: str
+    kind: str = "percent"
     rate_percent: DecimalStr
+    amount: DecimalStr | None = None
     price_included: bool
+    affects_base: bool = False
     rounding: str
+
+
+class TaxLineView(TaxView):
+    children: list[TaxView] = Field(default_factory=list, description="A group's taxes, in order.")
 
 
 class TaxRuleView(View):
     company_id: uuid.UUID
     jurisdiction: str
     tax_category: str
-    taxes: list[TaxView]
+    taxes: list[TaxLineView] = Field(description="Empty for a zero-rated (or exempt) rule.")
+
+    @field_validator("taxes", mode="before")
+    @classmethod
+    def _groups_hold_their_children(cls, value: Any) -> Any:
+        rows = list(value)
+        if not rows or not isinstance(rows[0], t.Tax):
+            return value
+        children: dict[str, list[t.Tax]] = {}
+        for row in rows:
+            if row.parent_code is not None:
+                children.setdefault(row.parent_code, []).append(row)
+        return [
+            {
+                **TaxView.model_validate(row).model_dump(),
+                "children": [
+                    TaxView.model_validate(c)
+                    for c in sorted(children.get(row.code, []), key=lambda c: c.sequence)
+                ],
+            }
+            for row in sorted(rows, key=lambda r: r.sequence)
+            if row.parent_code is None
+        ]
 
 
 class AccountView(View):

@@ -44,10 +44,15 @@ def revenue_lines(lines: Iterable[tuple[Any, ...]], currency: str) -> list[dict[
     ``lines`` are ``(category, net, taxes)`` with taxes ``[{code, base, amount}]``, or ``(category, net,
     taxes, income_account)`` where the line's product has its own income account (decision 0061): its
     revenue is then summed apart and the item names the account for ``sales_revenue``. A line's net
-    counts once (with its first tax); each of its taxes counts on its own code with its base."""
+    counts once (with its first tax); each of its taxes counts on its own code with its base. A line
+    without taxes (a zero-rated rule) counts its net on its category alone, without a tax code, as the
+    POS close does."""
     totals: dict[tuple[str, str, str | None], list[Decimal]] = {}
+    untaxed: dict[tuple[str, str | None], Decimal] = {}
     for category, net, taxes, *own in lines:
         account = own[0] if own else None
+        if not taxes:
+            untaxed[(category, account)] = untaxed.get((category, account), ZERO) + net
         for index, tax in enumerate(taxes):
             sums = totals.setdefault((category, tax["code"], account), [ZERO, ZERO, ZERO])
             sums[0] += net if index == 0 else ZERO
@@ -63,6 +68,14 @@ def revenue_lines(lines: Iterable[tuple[Any, ...]], currency: str) -> list[dict[
             **({"accounts": {"sales_revenue": account}} if account else {}),
         }
         for (category, code, account), (net, tax, base) in totals.items()
+    ] + [
+        {
+            "product_category": category,
+            "net": str(round_to_currency(net, currency)),
+            "tax": "0",
+            **({"accounts": {"sales_revenue": account}} if account else {}),
+        }
+        for (category, account), net in untaxed.items()
     ]
 
 

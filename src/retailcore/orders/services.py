@@ -232,6 +232,20 @@ class InvoiceOrder(Request):
     )
 
 
+class LineTaxView(BaseModel):
+    """One tax of an order line. Lines placed before the breakdown kept kinds show only code, rate,
+    base and amount (``kind`` then reads ``percent``)."""
+
+    code: str
+    name: str = ""
+    kind: str = "percent"
+    group: str | None = None
+    rate_percent: DecimalStr
+    base: DecimalStr
+    amount: DecimalStr
+    unrounded: DecimalStr | None = None
+
+
 class OrderLineView(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -253,6 +267,11 @@ class OrderLineView(BaseModel):
     net: DecimalStr
     tax: DecimalStr
     gross: DecimalStr
+    taxes: list[LineTaxView] = Field(
+        default_factory=list,
+        description="The line's taxes as computed at placement: per tax its base and amount, the unrounded"
+        " amount, kind and group (docs/pricing-and-tax.md#the-breakdown-on-order-lines).",
+    )
     cost: DecimalStr
     fulfilled_quantity: DecimalStr
     cancelled_quantity: DecimalStr
@@ -1027,7 +1046,10 @@ def place_order(
             ) from None
     try:
         taxes = compute_taxes(
-            [TaxableLine(str(ln.line_id), ln.net_amount.amount, ln.tax_category) for ln in order.lines],
+            [
+                TaxableLine(str(ln.line_id), ln.net_amount.amount, ln.tax_category, Decimal(ln.quantity))
+                for ln in order.lines
+            ],
             rules,
             currency,
         )
@@ -1097,15 +1119,7 @@ def place_order(
             net=line_tax.net,
             tax=line_tax.tax,
             gross=line_tax.gross,
-            taxes=[
-                {
-                    "code": tax.code,
-                    "rate_percent": str(tax.rate_percent),
-                    "base": str(tax.base),
-                    "amount": str(tax.amount),
-                }
-                for tax in line_tax.taxes
-            ],
+            taxes=[tax.as_json() for tax in line_tax.taxes],
             fulfilled_quantity=Decimal(0),
             cancelled_quantity=Decimal(0),
             cost=Decimal(0),

@@ -89,6 +89,7 @@ from retailcore.promotions.tables import Coupon
 from retailcore.returns.services import policy_for
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
 _NO_SESSION_YET = uuid.UUID(int=0)  # a priced sale's session, until the batch assigns it
 AMOUNTS = ("net", "tax", "tax_base", "amount")
 Totals = dict[tuple[str, str], dict[str, Decimal]]
@@ -429,7 +430,7 @@ class _Context:
         self.rebooked: dict[str, list[CarryOutSale]] = {OUT_OF_WINDOW: [], LOCKED: []}
         """The sales booked on another day than their own, by reason: each reason opens an exception."""
         self.rules = load_tax_rules(session, company.id, store.tax_jurisdiction or company.tax_jurisdiction)
-        self.taxed_lines: dict[tuple[str, Decimal], _Taxed] = {}
+        self.taxed_lines: dict[tuple[str, Decimal, Decimal], _Taxed] = {}
         self.originals = pos_refunds.load_originals(session, company.id, batch)
         """The original order lines the batch's refund lines name."""
         self._session = session
@@ -461,7 +462,7 @@ class _Context:
                 row.category,
                 row.tax_category,
                 taxes,
-                all(tax.rounding == "line" for tax in taxes),
+                all(self.rules.conventions.mode(tax) == "line" for tax in taxes),
                 frozenset(tax.price_included for tax in taxes),
             )
         customer_ids = {sale.customer_id for sale in batch if sale.customer_id is not None}
@@ -551,36 +552,34 @@ def _taxed(line: LineTaxes) -> _Taxed:
         line.net,
         line.tax,
         line.gross,
-        tuple(
-            {
-                "code": t.code,
-                "rate_percent": str(t.rate_percent),
-                "base": str(t.base),
-                "amount": str(t.amount),
-            }
-            for t in line.taxes
-        ),
+        tuple(t.as_json() for t in line.taxes),
     )
 
 
-def _tax(ctx: _Context, items: list[_Item], grosses: list[Decimal]) -> list[_Taxed]:
+def _tax(
+    ctx: _Context, items: list[_Item], grosses: list[Decimal], quantities: list[Decimal] | None = None
+) -> list[_Taxed]:
     """The sale's lines taxed. Lines whose taxes all round per line are taxed alone (exactly what the
     document computation gives them; from the batch's memo, else the process-wide cache); otherwise
-    the sale is taxed as one document."""
+    the sale is taxed as one document. ``quantities`` (default 1 each) only matter to fixed taxes."""
+    if quantities is None:
+        quantities = [ONE] * len(items)
     if all(item.line_rounded for item in items):
         memo = ctx.taxed_lines
         taxed_lines = []
-        for item, gross in zip(items, grosses, strict=True):
-            taxed = memo.get((item.tax_category, gross))
+        for item, gross, quantity in zip(items, grosses, quantities, strict=True):
+            # Only a fixed tax depends on the quantity: other lines share their memo entries.
+            per_unit = quantity if any(t.kind == "fixed" for t in item.taxes) else ONE
+            taxed = memo.get((item.tax_category, gross, per_unit))
             if taxed is None:
-                taxed = memo[(item.tax_category, gross)] = _taxed(
-                    tax_line_alone(item.taxes, gross, ctx.currency)
+                taxed = memo[(item.tax_category, gross, per_unit)] = _taxed(
+                    tax_line_alone(item.taxes, gross, ctx.currency, ctx.rules.conventions, per_unit)
                 )
             taxed_lines.append(taxed)
         return taxed_lines
     taxable = [
-        TaxableLine(key=str(n), amount=gross, tax_category=item.tax_category)
-        for n, (item, gross) in enumerate(zip(items, grosses, strict=True))
+        TaxableLine(key=str(n), amount=gross, tax_category=item.tax_category, quantity=quantity)
+        for n, (item, gross, quantity) in enumerate(zip(items, grosses, quantities, strict=True))
     ]
     return [_taxed(line) for line in compute_taxes(taxable, ctx.rules, ctx.currency).lines]
 
@@ -660,7 +659,7 @@ def _price_sale(
         items.append(item)
         grosses.append(gross)
     verified = _verify(ctx, index, sale, selling, actor) if ctx.book is not None else None
-    taxed_lines = _tax(ctx, items, grosses)
+    taxed_lines = _tax(ctx, items, grosses, [line.quantity for _, line in selling])
     lines = []
     included: set[bool] = set()
     net_total = tax_total = gross = ZERO

@@ -25,6 +25,7 @@ from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, Currency
 from retailcore.masterdata.services import company_in_scope, store_id_in_scope, store_in_scope, with_store_ids
 from retailcore.masterdata.tables import Company, Product
 from retailcore.pricing import price_lists as pl
+from retailcore.pricing import tax_settings as ts
 from retailcore.pricing.tables import PriceList
 
 router = APIRouter(route_class=DecimalRoute, tags=["pricing"])
@@ -218,3 +219,45 @@ def quote(
         )
 
     return api.read(work)
+
+
+class TaxSettingsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
+
+
+@router.get(
+    "/tax-settings",
+    response_model=ts.TaxSettingsView,
+    summary="Read the company's tax rounding conventions",
+    description="The defaults (preset `retailcore`) while the company has set none.",
+)
+def get_tax_settings(
+    params: Annotated[TaxSettingsQuery, Query()], api: Annotated[Api, Depends(reader("tax_rules:read"))]
+) -> Any:
+    def work(session: Session) -> ts.TaxSettingsView:
+        return ts.tax_settings_view(session, company_in_scope(session, api.principal, params.company_id))
+
+    return api.read(work)
+
+
+@router.put(
+    "/tax-settings",
+    response_model=ts.TaxSettingsView,
+    summary="Set the company's tax rounding conventions",
+    description=(
+        "A `preset` (`retailcore`, `odoo`), then any field given on top of it (or of the current"
+        " conventions). Applies to documents taxed from now on (`TaxSettingsChanged`). Honours"
+        " `Idempotency-Key`."
+    ),
+    responses={422: {"description": "Invalid input"}},
+)
+async def set_tax_settings(
+    body: ts.SetTaxSettings, api: Annotated[Api, Depends(writer("tax_rules:write"))]
+) -> Response:
+    def work(session: Session, ctx: CommandContext) -> ts.TaxSettingsView:
+        company = company_in_scope(session, api.principal, body.company_id)
+        return ts.set_tax_settings(session, ctx, company, body)
+
+    return await api.command(work)
