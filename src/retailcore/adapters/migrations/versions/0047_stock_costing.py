@@ -28,8 +28,8 @@ from alembic import op
 
 from retailcore.adapters import orm
 
-revision: str = "0044"
-down_revision: str | None = "0039"
+revision: str = "0047"
+down_revision: str | None = "0044"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
