@@ -336,3 +336,37 @@ def test_a_quote_refuses_shipping_on_a_pos_sale_and_an_unknown_tax_category(clie
     assert_problem(quote(client, admin, shop, "1", channel="pos"), 422, fields=("shipping",))
     bad = {"amount": "6.00", "tax_category": "reduced"}
     assert_problem(quote(client, admin, shop, "1", shipping=bad), 422, fields=("shipping.tax_category",))
+
+
+def test_a_draft_with_shipping_confirms_for_the_same_total_and_a_cancel_gives_the_shipping_back(
+    client, admin, runtime, shop
+):
+    draft = place(client, admin, shop, "1", confirm=False)
+    assert (draft["state"], draft["gross_total"]) == ("draft", "36.00")
+    confirmed = client.post(f"{API}/orders/{draft['id']}/confirm", json={}, headers=admin)
+    assert confirmed.status_code == 200, confirmed.text
+    assert (confirmed.json()["state"], confirmed.json()["gross_total"]) == ("confirmed", "36.00")
+    paid = client.post(
+        f"{API}/orders/{draft['id']}/payments",
+        json={"kind": "card", "gateway": "stripe", "reference": "psp-draft", "amount": "36.00"},
+        headers=admin,
+    )
+    assert paid.status_code in (200, 201), paid.text
+    cancelled = client.post(f"{API}/orders/{draft['id']}/cancel", json={"reason": "changed"}, headers=admin)
+    assert cancelled.status_code == 200, cancelled.text
+    # Nothing was delivered: the whole deposit, shipping included, goes back; no shipping revenue.
+    assert cancelled.json()["deposit_balance"] == "0.00"
+    assert balance(runtime, shop, "customer_deposits") == 0
+    assert balance(runtime, shop, "card_clearing") == 0
+    assert balance(runtime, shop, "shipping_revenue") == 0
+    entries_balance(runtime)
+
+
+def test_the_openapi_document_shows_the_shipping_of_an_order(client):
+    schemas = client.get(f"{API}/openapi.json").json()["components"]["schemas"]
+    assert {"amount", "tax_category", "method"} <= schemas["ShippingIn"]["properties"].keys()
+    assert schemas["ShippingIn"]["required"] == ["amount", "tax_category"]
+    assert "shipping" in schemas["PlaceOrder"]["properties"]
+    assert "shipping" in schemas["OrderView"]["properties"]
+    assert {"discounts", "net", "tax", "gross"} <= schemas["ShippingView"]["properties"].keys()
+    assert "shipping" in schemas["PriceQuote"]["properties"]
