@@ -370,3 +370,29 @@ def test_the_openapi_document_shows_the_shipping_of_an_order(client):
     assert "shipping" in schemas["OrderView"]["properties"]
     assert {"discounts", "net", "tax", "gross"} <= schemas["ShippingView"]["properties"].keys()
     assert "shipping" in schemas["PriceQuote"]["properties"]
+
+
+def test_a_full_return_refunds_the_goods_not_the_shipping(client, admin, runtime, shop):
+    order = place(client, admin, shop, "1")
+    pay_and_ship(client, admin, order)
+    asked = client.post(
+        f"{API}/returns",
+        json={
+            "company_id": shop["company"]["id"],
+            "order_id": order["id"],
+            "store_id": "S1",
+            "reason": "wrong_size",
+            "lines": [{"order_line_id": order["lines"][0]["id"], "quantity": "1", "condition": "resaleable"}],
+        },
+        headers=admin,
+    )
+    assert asked.status_code == 201, asked.text
+    received = client.post(f"{API}/returns/{asked.json()['id']}/receive", headers=admin)
+    assert received.status_code == 200, received.text
+    refunded = client.post(f"{API}/returns/{asked.json()['id']}/refund", headers=admin)
+    assert refunded.status_code == 200, refunded.text
+    assert refunded.json()["refunded_total"] == "30.00"
+    assert balance(runtime, shop, "card_clearing") == D("6.00")
+    assert balance(runtime, shop, "sales_returns") == D("25.00")
+    assert balance(runtime, shop, "shipping_revenue") == D("-5.00")
+    entries_balance(runtime)
