@@ -396,3 +396,25 @@ def test_a_full_return_refunds_the_goods_not_the_shipping(client, admin, runtime
     assert balance(runtime, shop, "sales_returns") == D("25.00")
     assert balance(runtime, shop, "shipping_revenue") == D("-5.00")
     entries_balance(runtime)
+
+
+def test_free_shipping_follows_its_customer_groups_and_dates(client, admin, runtime, shop):
+    with transaction(runtime.session_factory) as session:
+        row = session.get(PromotionRow, shop["freeship"])
+        row.customer_groups = ["vip"]
+    vip = client.post(
+        f"{API}/customers",
+        json={"company_id": shop["company"]["id"], "code": "V1", "name": "Vee", "customer_group": "vip"},
+        headers=admin,
+    )
+    assert vip.status_code == 201, vip.text
+    guest = place(client, admin, shop, "2")
+    assert (guest["shipping"]["discount"], guest["gross_total"]) == ("0.00", "66.00")
+    member = place(client, admin, shop, "2", customer_id=vip.json()["id"])
+    assert shown(member["shipping"]["discounts"]) == [("promotion", "FREESHIP", "6.00")]
+
+    with transaction(runtime.session_factory) as session:
+        row = session.get(PromotionRow, shop["freeship"])
+        row.ends_at = dt.datetime(2026, 1, 1)  # over (local time)
+    later = place(client, admin, shop, "2", customer_id=vip.json()["id"])
+    assert (later["shipping"]["discount"], later["gross_total"]) == ("0.00", "66.00")
