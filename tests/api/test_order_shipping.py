@@ -19,7 +19,7 @@ from retailcore.eventlog.services import CommandContext
 from retailcore.eventlog.tables import Event
 from retailcore.inventory.services import MoveLine, move_stock
 from retailcore.masterdata.tables import Account, Company, Location
-from retailcore.promotions.tables import PromotionRow
+from retailcore.promotions.tables import CouponRedemption, PromotionRow
 
 D = Decimal
 VAT_20 = {"code": "VAT20", "name": "VAT 20%", "rate_percent": "20"}
@@ -418,3 +418,31 @@ def test_free_shipping_follows_its_customer_groups_and_dates(client, admin, runt
         row.ends_at = dt.datetime(2026, 1, 1)  # over (local time)
     later = place(client, admin, shop, "2", customer_id=vip.json()["id"])
     assert (later["shipping"]["discount"], later["gross_total"]) == ("0.00", "66.00")
+
+
+def test_a_coupon_granting_free_shipping_is_recorded_and_redeemed_for_it(client, admin, runtime, shop):
+    with transaction(runtime.session_factory) as session:
+        session.add(
+            PromotionRow(
+                company_id=shop["company_id"],
+                code="SHIPFREE",
+                name="Free shipping by coupon",
+                kind="free_shipping",
+                rule={},
+                coupon_only=True,
+                state="approved",
+                created_by="test",
+            )
+        )
+    coupon = client.post(
+        f"{API}/coupons",
+        json={"company_id": shop["company"]["id"], "promotion": "SHIPFREE", "code": "SHIPNOW", "max_uses": 1},
+        headers=admin,
+    )
+    assert coupon.status_code == 201, coupon.text
+    order = place(client, admin, shop, "1", coupons=["SHIPNOW"])
+    assert shown(order["shipping"]["discounts"]) == [("coupon", "SHIPNOW", "6.00")]
+    assert order["gross_total"] == "30.00"
+    with runtime.session_factory() as session:
+        redemption = session.scalar(select(CouponRedemption))
+    assert (redemption.order_id, redemption.amount) == (uuid.UUID(order["id"]), D("6.00"))
