@@ -15,7 +15,8 @@ all in the caller's transaction. The ledger posts the events it has rules for in
 * ``OrderFulfilled``: for the quantities delivered, customer_deposits (as far as the deposit goes) and
   receivable (the rest) against sales_revenue per category and output_tax per tax code; the delivery
   moves post COGS (``GoodsIssued``). A partial delivery recognises its share of each line, rounded so
-  that the shares of a line always add up to the line.
+  that the shares of a line always add up to the line. The first delivery of an order with shipping
+  also recognises the whole shipping: shipping_revenue and output_tax (decision 0057).
 * ``PaymentRefunded`` / ``TenderReturned``: customer_deposits against the tender's account (a deposit
   given back when the order, or what is left of it, is cancelled).
 
@@ -677,11 +678,14 @@ def _delivered_revenue(
     return revenue_lines(parts, currency), gross
 
 
-def _discount_trail(line_rows: Sequence[t.OrderLineRow]) -> dict[str, dict[str, Any]] | None:
-    """``OrderConfirmed`` carries each discounted line's records (source, who gave it): the log's trail
-    of the discounts an order was confirmed with."""
+def _discount_trail(row: t.OrderRow, line_rows: Sequence[t.OrderLineRow]) -> dict[str, dict[str, Any]] | None:
+    """``OrderConfirmed`` carries each discounted line's records (source, who gave it), and the
+    shipping's: the log's trail of the discounts an order was confirmed with."""
     trail = [{"position": line.position, "discounts": line.discounts} for line in line_rows if line.discounts]
-    return {"OrderConfirmed": {"line_discounts": trail}} if trail else None
+    extra: dict[str, Any] = {"line_discounts": trail} if trail else {}
+    if row.shipping_discounts:
+        extra["shipping_discounts"] = row.shipping_discounts
+    return {"OrderConfirmed": extra} if extra else None
 
 
 def _delivered_discounts(
@@ -1247,10 +1251,7 @@ def place_order(
         assert order.total.amount == taxes.gross_total, (order.total, taxes.gross_total)
         row.state = order.state.value
         row.payment_due_at = _payment_due(company, row, None, row.ordered_at or utcnow())
-        trail = _discount_trail(line_rows) or {}
-        if row.shipping_discounts:
-            trail.setdefault("OrderConfirmed", {})["shipping_discounts"] = row.shipping_discounts
-        _emit(session, ctx, row, order.pending_events, trail or None)
+        _emit(session, ctx, row, order.pending_events, _discount_trail(row, line_rows))
         _reserve_lines(session, ctx, company, row, line_rows)
     session.flush()
     return view(session, row)
@@ -1284,7 +1285,7 @@ def confirm_order(session: Session, ctx: CommandContext, company: Company, order
     order.confirm()
     row.payment_due_at = _payment_due(company, row, payments, ctx.occurred_at or utcnow())
     _save(session, ctx, row, order, payments, line_rows)
-    _emit(session, ctx, row, order.pending_events, _discount_trail(line_rows))
+    _emit(session, ctx, row, order.pending_events, _discount_trail(row, line_rows))
     _reserve_lines(session, ctx, company, row, line_rows)
     session.flush()
     return view(session, row)
