@@ -356,6 +356,39 @@ def test_taxes_that_agree_within_rounding_are_not_flagged(shop):
     assert [f["kind"] for f in shop.message(answer["message_id"])["flags"]] == ["payment-mismatch"]
 
 
+def test_shipping_lines_land_as_the_orders_shipping_when_the_connector_names_their_tax_category(
+    shop, client, admin
+):
+    changed = client.patch(
+        f"{API}/connectors/{shop.connector['id']}",
+        json={"settings": {"max_attempts": 3, "retry_base_seconds": 60, "shipping_tax_category": "standard"}},
+        headers=admin,
+    )
+    assert changed.status_code == 200, changed.text
+    stocked(shop)
+    express = {
+        "title": "Express",
+        "code": "EXP",
+        "price": "10.00",
+        "discount_allocations": [{"amount": "4.00"}],
+    }
+    # 622.22 of goods and taxes, 6.00 of shipping after Shopify's 4.00 off, 6 % on it: 0.36.
+    data = example_order(
+        financial_status="paid", total_tax="35.58", total_price="628.58", shipping_lines=[express]
+    )
+    answer = shop.ok("orders/create", data)
+    (order,) = shop.orders()
+    shipping = order["shipping"]
+    assert (shipping["method"], shipping["amount"], shipping["net"], shipping["tax"]) == (
+        "EXP",
+        "6.00",
+        "6.00",
+        "0.36",
+    )
+    assert (order["tax_total"], order["gross_total"], order["paid_amount"]) == ("35.58", "628.58", "628.58")
+    assert shop.message(answer["message_id"])["flags"] == []
+
+
 # -- out of order ------------------------------------------------------------------------------------------
 
 

@@ -95,6 +95,9 @@ def _check_settings(kind: str, settings: dict[str, Any]) -> None:
         not isinstance(locations, dict) or not all(isinstance(v, str) for v in locations.values())
     ):
         problems.append(FieldProblem("settings.locations", "an object of Shopify location id -> store code"))
+    category = settings.get("shipping_tax_category")
+    if category is not None and (not isinstance(category, str) or not 1 <= len(category) <= 32):
+        problems.append(FieldProblem("settings.shipping_tax_category", "a tax category, 1 to 32 characters"))
     if kind == "odoo":
         problems += odoo.settings_problems(settings)
     problems += shopify_stock.check_settings(settings)

@@ -278,7 +278,32 @@ def _land(
                 discount=discount,
             )
         )
-    body = orders.PlaceOrder(company_id=company.id, channel="web", fulfillment_mode="ship", lines=lines)
+    shipping_lines = [s for s in data.get("shipping_lines") or [] if not s.get("is_removed")]
+    shipping = sum(
+        (_money(s.get("price") or 0, "shipping_lines.price") for s in shipping_lines),
+        Decimal(0),
+    )
+    # Shipping lands as the order's shipping charge when the connector names the tax category it is
+    # taxed under (decision 0057), net of Shopify's shipping discounts as its lines are; else flagged.
+    ship_category = connector.settings.get("shipping_tax_category")
+    landed = None
+    if shipping_lines and ship_category:
+        ship_discount = sum(
+            (
+                _money(a.get("amount"), "shipping_lines.discount_allocations")
+                for s in shipping_lines
+                for a in s.get("discount_allocations") or []
+            ),
+            Decimal(0),
+        )
+        first = shipping_lines[0]
+        method = str(first.get("code") or first.get("title") or "").strip()[:64] or None
+        landed = orders.ShippingIn(
+            amount=max(shipping - ship_discount, Decimal(0)), tax_category=ship_category, method=method
+        )
+    body = orders.PlaceOrder(
+        company_id=company.id, channel="web", fulfillment_mode="ship", lines=lines, shipping=landed
+    )
     view = orders.place_order(session, ctx, company, body, channel_prices=True)
     links.add(session, connector.id, "order", data["id"], view.id)
     for item, line in zip(items, sorted(view.lines, key=lambda ln: ln.position), strict=True):
@@ -299,11 +324,7 @@ def _land(
                 "our_prices_include_tax": view.prices_include_tax,
             }
         )
-    shipping = sum(
-        (_money(s.get("price") or 0, "shipping_lines.price") for s in data.get("shipping_lines") or []),
-        Decimal(0),
-    )
-    if shipping:
+    if shipping and landed is None:
         outcome.flags.append({"kind": "shipping-not-landed", "shopify_shipping": str(shipping)})
     return view
 

@@ -63,6 +63,8 @@ class AccountRole(StrEnum):
     SALES_RETURNS = "sales_returns"
     # Contra-revenue for discounts given on sales, when the company posts them apart (decision 0050).
     SALES_DISCOUNTS = "sales_discounts"
+    # Shipping charged to customers on web, marketplace and b2b orders, net of tax (decision 0057).
+    SHIPPING_REVENUE = "shipping_revenue"
     # VAT/sales tax collected on sales and owed to the tax authority.
     OUTPUT_TAX = "output_tax"
     # VAT paid on purchases and recoverable from the tax authority.
@@ -253,6 +255,7 @@ _GENERIC_RETAIL_ACCOUNTS: tuple[AccountTemplate, ...] = (
     _acc("4010", "Sales returns and refunds", _I, _R.SALES_RETURNS),
     # Contra-income too: discounts given, when the company posts them apart from revenue (decision 0050).
     _acc("4020", "Sales discounts given", _I, _R.SALES_DISCOUNTS),
+    _acc("4030", "Shipping income", _I, _R.SHIPPING_REVENUE),
     _acc("4100", "Cash over at till counts", _I, _R.CASH_DIFFERENCE_GAIN),
     _acc("4110", "Restocking fees on returns", _I, _R.RESTOCKING_FEES),
     _acc("4200", "Supplier rebates and discounts received", _I),

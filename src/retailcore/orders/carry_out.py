@@ -84,7 +84,11 @@ ORDER_COLUMNS = (
     "currency", "prices_include_tax", "net_total", "tax_total", "gross_total", "reason",
     "deposit_balance", "receivable_balance", "change_given", "pos_session_id", "client_uuid",
     "ordered_at", "payment_due_at", "created_by", "updated_by", "created_at", "updated_at", "version",
+    "shipping_amount", "shipping_discount", "shipping_discounts", "shipping_tax_category", "shipping_method",
+    "shipping_net", "shipping_tax", "shipping_taxes",
 )  # fmt: skip
+SHIPPING = (None,) * 8
+"""A POS sale is not shipped (decision 0057): no shipping columns."""
 LINE_COLUMNS = (
     "id", "company_id", "order_id", "position", "product_id", "sku", "product_category", "quantity",
     "unit_price", "discount", "discounts", "tax_category", "net", "tax", "gross", "taxes",
@@ -121,7 +125,7 @@ def record_carry_out(
                 sale.gross - sale.paid if sale.invoiced else ZERO,
                 sale.change, sale.pos_session_id, sale.client_uuid, sale.sold_at,
                 None,  # paid at the till: never waits for a payment
-                actor, actor, now, now, 1,
+                actor, actor, now, now, 1, *SHIPPING,
             ]
         )  # fmt: skip
         for position, line in enumerate(sale.lines, start=1):

@@ -305,6 +305,9 @@ class Order:
     prices_include_tax
         Whether unit prices already contain tax (typical for consumer prices in Europe). Then
         :attr:`total` does not add :attr:`taxes` on top; they are the part of it that is tax.
+    shipping
+        The shipping charged after its discounts (decision 0057), on the prices' basis like the lines;
+        ``None`` for an order without shipping. Part of :attr:`total`; its tax is part of :attr:`taxes`.
     invoice_requested
         The customer asked for an invoice; ``b2b`` orders are always invoiced.
     invoice_number
@@ -325,6 +328,7 @@ class Order:
     lines: list[OrderLine] = field(default_factory=list)
     taxes: Money | None = None
     prices_include_tax: bool = False
+    shipping: Money | None = None
     invoice_requested: bool = False
     invoice_number: str | None = None
     pending_events: list[DomainEvent] = field(default_factory=list)
@@ -412,13 +416,15 @@ class Order:
 
     @property
     def total(self) -> Money:
-        """What the customer pays: net total plus taxes, unless prices already include them.
+        """What the customer pays: net total (and shipping) plus taxes, unless prices already include
+        them.
 
         Taxes not computed yet count as zero here; :meth:`confirm` makes sure they are computed.
         """
+        base = self.net_total if self.shipping is None else self.net_total + self.shipping
         if self.taxes is None or self.prices_include_tax:
-            return self.net_total
-        return self.net_total + self.taxes
+            return base
+        return base + self.taxes
 
     def line(self, line_id: uuid.UUID) -> OrderLine:
         for line in self.lines:
@@ -557,6 +563,7 @@ class Order:
             discount_total=self.discount_total,
             taxes=self.taxes,
             prices_include_tax=self.prices_include_tax,
+            **({} if self.shipping is None else {"shipping": self.shipping}),
             total=self.total,
             amount_paid=None if payments is None else payments.amount_paid,
         )

@@ -15,7 +15,8 @@ all in the caller's transaction. The ledger posts the events it has rules for in
 * ``OrderFulfilled``: for the quantities delivered, customer_deposits (as far as the deposit goes) and
   receivable (the rest) against sales_revenue per category and output_tax per tax code; the delivery
   moves post COGS (``GoodsIssued``). A partial delivery recognises its share of each line, rounded so
-  that the shares of a line always add up to the line.
+  that the shares of a line always add up to the line. The first delivery of an order with shipping
+  also recognises the whole shipping: shipping_revenue and output_tax (decision 0057).
 * ``PaymentRefunded`` / ``TenderReturned``: customer_deposits against the tender's account (a deposit
   given back when the order, or what is left of it, is cancelled).
 
@@ -115,6 +116,8 @@ __all__ = [
     "OrderView",
     "PlaceOrder",
     "RefundPayment",
+    "ShippingIn",
+    "ShippingView",
     "Swept",
     "TakePayment",
     "cancel",
@@ -163,6 +166,20 @@ class LineIn(Request):
     )
 
 
+class ShippingIn(Request):
+    amount: MoneyIn = Field(
+        description="The shipping charged before any discount, in the company currency, on the prices'"
+        " basis: tax included when the order's prices include tax. 0 is a free shipping method."
+    )
+    tax_category: text(min_length=1, max_length=32) = Field(  # type: ignore[valid-type]
+        description="The tax category the charge is taxed under: the order's jurisdiction must have a"
+        " tax rule for it (`422 no-tax-rule` naming `shipping.tax_category` otherwise)."
+    )
+    method: text(min_length=1, max_length=64) | None = Field(  # type: ignore[valid-type]
+        None, description="The carrier or service (`standard`, `express`, a carrier's code), kept as given."
+    )
+
+
 class PlaceOrder(CompanyScoped):
     channel: Literal["web", "marketplace", "b2b"] = "web"
     fulfillment_mode: Literal["ship", "click_and_collect", "ship_from_store"] = "ship"
@@ -182,6 +199,13 @@ class PlaceOrder(CompanyScoped):
         max_length=20,
         description="Coupon codes the customer presents: validated when the order is placed (`coupons.N`"
         " named on a refusal) and redeemed with it (docs/promotions.md#every-channel).",
+    )
+    shipping: ShippingIn | None = Field(
+        None,
+        description="The shipping charge of a shipped order (`ship`, `ship_from_store`; refused for"
+        " `click_and_collect`): taxed with the lines, discounted by a free_shipping promotion in force,"
+        " recognised as shipping revenue with the first delivery, not refunded by returns"
+        " (docs/orders.md#shipping).",
     )
 
 
@@ -298,6 +322,22 @@ class OrderPaymentView(BaseModel):
     state: str
 
 
+class ShippingView(BaseModel):
+    method: str | None
+    tax_category: str
+    amount: DecimalStr
+    """The shipping charged before discounts, on the prices' basis."""
+    discount: DecimalStr
+    """The sum of ``discounts``."""
+    discounts: list[DiscountView] = Field(
+        default_factory=list,
+        description="Each discount of the shipping with its source (a free_shipping promotion, a coupon).",
+    )
+    net: DecimalStr
+    tax: DecimalStr
+    gross: DecimalStr
+
+
 class OrderView(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -328,6 +368,11 @@ class OrderView(BaseModel):
     )
     reason: str
     lines: list[OrderLineView]
+    shipping: ShippingView | None = Field(
+        None,
+        description="The shipping charge, its discounts and its taxes (part of the order's totals); null"
+        " for an order without shipping.",
+    )
     payments: list[OrderPaymentView]
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -347,6 +392,13 @@ def _lines(session: Session, row: t.OrderRow) -> list[t.OrderLineRow]:
             select(t.OrderLineRow).where(t.OrderLineRow.order_id == row.id).order_by(t.OrderLineRow.position)
         )
     )
+
+
+def _shipping_charged(row: t.OrderRow) -> Money | None:
+    """What the order charges for shipping after its discounts (None: no shipping)."""
+    if row.shipping_amount is None:
+        return None
+    return _rounded(row.shipping_amount - (row.shipping_discount or Decimal(0)), row.currency)
 
 
 def _payment_rows(session: Session, row: t.OrderRow) -> list[t.OrderPaymentRow]:
@@ -389,6 +441,7 @@ def load(session: Session, row: t.OrderRow) -> tuple[Order, OrderPayments, list[
         ],
         taxes=_rounded(row.tax_total, currency),
         prices_include_tax=row.prices_include_tax,
+        shipping=_shipping_charged(row),
     )
     tenders: list[Tender | CardPayment] = []
     for payment in _payment_rows(session, row):
@@ -648,11 +701,14 @@ def _delivered_revenue(
     return revenue_lines(parts, currency), gross
 
 
-def _discount_trail(line_rows: Sequence[t.OrderLineRow]) -> dict[str, dict[str, Any]] | None:
-    """``OrderConfirmed`` carries each discounted line's records (source, who gave it): the log's trail
-    of the discounts an order was confirmed with."""
+def _discount_trail(row: t.OrderRow, line_rows: Sequence[t.OrderLineRow]) -> dict[str, dict[str, Any]] | None:
+    """``OrderConfirmed`` carries each discounted line's records (source, who gave it), and the
+    shipping's: the log's trail of the discounts an order was confirmed with."""
     trail = [{"position": line.position, "discounts": line.discounts} for line in line_rows if line.discounts]
-    return {"OrderConfirmed": {"line_discounts": trail}} if trail else None
+    extra: dict[str, Any] = {"line_discounts": trail} if trail else {}
+    if row.shipping_discounts:
+        extra["shipping_discounts"] = row.shipping_discounts
+    return {"OrderConfirmed": extra} if extra else None
 
 
 def _delivered_discounts(
@@ -668,6 +724,25 @@ def _delivered_discounts(
         whole = discounts.discount_net(line.discount, line.taxes, included, currency)
         parts.append((line.product_category, _share(whole, before, after, line.quantity, currency)))
     return discounts.contra_lines(parts, currency)
+
+
+def _delivered_shipping(
+    session: Session, company: Company, row: t.OrderRow, line_rows: Sequence[t.OrderLineRow]
+) -> tuple[dict[str, Any], Decimal]:
+    """The shipping an order's first delivery recognises (decision 0057): the ``shipping`` list (net and
+    tax per tax code) and, for a contra-posting company, ``shipping_discounts``; and its gross. Nothing
+    for an order without shipping, or once a delivery has recognised it."""
+    if row.shipping_amount is None or any(line.fulfilled_quantity > 0 for line in line_rows):
+        return {}, Decimal(0)
+    currency = row.currency
+    net = row.shipping_net or Decimal(0)
+    taxes = row.shipping_taxes or []
+    extra: dict[str, Any] = {"shipping": revenue_lines([("shipping", net, taxes)], currency)}
+    if row.shipping_discount and discounts.posting_mode(session, company.id) == "contra":
+        whole = discounts.discount_net(row.shipping_discount, taxes, row.prices_include_tax, currency)
+        if whole:
+            extra["shipping_discounts"] = [{"amount": str(whole)}]
+    return extra, _rounded(net + (row.shipping_tax or Decimal(0)), currency).amount
 
 
 # -- sourcing ----------------------------------------------------------------------------------------
@@ -840,6 +915,15 @@ def _reserve_lines(
         line_row.reservation_id = reservation.id
 
 
+SHIPPING_KEY = "shipping"
+"""The shipping's key among the lines given to the tax engine (the lines' keys are their ids)."""
+
+
+def _taxes_kept(taxed: Any) -> list[dict[str, str]]:
+    """A taxed line's taxes as an order keeps them (``order_lines.taxes``, ``orders.shipping_taxes``)."""
+    return [tax.as_json() for tax in taxed.taxes]
+
+
 def place_order(
     session: Session,
     ctx: CommandContext,
@@ -890,6 +974,18 @@ def place_order(
         raise ValidationFailed(
             "a b2b order is placed for a customer", problems=[FieldProblem("customer_id", "required for b2b")]
         )
+    ship = body.shipping
+    if ship is not None:
+        if body.fulfillment_mode == "click_and_collect":
+            raise ValidationFailed(
+                "a click_and_collect order is collected, not shipped",
+                problems=[FieldProblem("shipping", "not taken on a click_and_collect order")],
+            )
+        if _rounded(ship.amount, currency).amount != ship.amount:
+            raise ValidationFailed(
+                "the shipping amount has more decimals than the currency",
+                problems=[FieldProblem("shipping.amount", f"more decimals than {currency} has")],
+            )
     products = _products(session, company, body, channel_prices)
     problems: list[FieldProblem] = []
 
@@ -929,9 +1025,15 @@ def place_order(
                     f"{product.sku}: no tax rule for {product.tax_category} in {jurisdiction}",
                 )
             )
+    if ship is not None and ship.tax_category not in rules:
+        problems.append(
+            FieldProblem("shipping.tax_category", f"no tax rule for {ship.tax_category} in {jurisdiction}")
+        )
     if problems:
         raise ValidationFailed("some lines cannot be taxed", code="no-tax-rule", problems=problems)
     included = {tax.price_included for p in products for tax in rules[p.tax_category]}
+    if ship is not None:
+        included |= {tax.price_included for tax in rules[ship.tax_category]}
     if len(included) > 1:
         raise ValidationFailed(
             "an order cannot mix price-included and price-excluded taxes",
@@ -1008,6 +1110,7 @@ def place_order(
                 store_id=priced_at.id if priced_at else None,
                 customer_group=group,
                 coupons=coupon_service.basket_coupons(coupons),
+                shipping=ship.amount if ship is not None else Decimal(0),
             )
         )
     line_records: list[list[dict[str, Any]] | None] = []
@@ -1044,15 +1147,22 @@ def place_order(
                 error.detail,
                 problems=[FieldProblem(f"lines.{index}.{p.field}", p.message) for p in error.problems],
             ) from None
+    # Shipping: what the free_shipping promotions (or a coupon granting one) took off, recorded with
+    # their source like a line's discounts; taxed as one more line of the document.
+    ship_records: list[dict[str, Any]] | None = None
+    ship_discount = Decimal(0)
+    taxable = [
+        TaxableLine(str(ln.line_id), ln.net_amount.amount, ln.tax_category, Decimal(ln.quantity))
+        for ln in order.lines
+    ]
+    if ship is not None:
+        if priced is not None:
+            ship_discount = sum((d.amount for d in priced.shipping_discounts), Decimal(0))
+            ship_records = pricing.records(priced.shipping_discounts, ctx.actor)
+        order.shipping = Money(ship.amount - ship_discount, currency)
+        taxable.append(TaxableLine(SHIPPING_KEY, order.shipping.amount, ship.tax_category))
     try:
-        taxes = compute_taxes(
-            [
-                TaxableLine(str(ln.line_id), ln.net_amount.amount, ln.tax_category, Decimal(ln.quantity))
-                for ln in order.lines
-            ],
-            rules,
-            currency,
-        )
+        taxes = compute_taxes(taxable, rules, currency)
     except NoTaxRule as error:  # pragma: no cover - checked above
         raise ValidationFailed(str(error), code="no-tax-rule") from error
     order.set_taxes(Money(taxes.tax_total, currency))
@@ -1098,6 +1208,16 @@ def place_order(
         created_by=ctx.actor,
         updated_by=ctx.actor,
     )
+    if ship is not None:
+        ship_tax = taxes.line(SHIPPING_KEY)
+        row.shipping_amount = ship.amount
+        row.shipping_discount = ship_discount
+        row.shipping_discounts = ship_records
+        row.shipping_tax_category = ship.tax_category
+        row.shipping_method = ship.method
+        row.shipping_net = ship_tax.net
+        row.shipping_tax = ship_tax.tax
+        row.shipping_taxes = _taxes_kept(ship_tax)
     session.add(row)
     session.flush()
     line_rows = []
@@ -1119,7 +1239,7 @@ def place_order(
             net=line_tax.net,
             tax=line_tax.tax,
             gross=line_tax.gross,
-            taxes=[tax.as_json() for tax in line_tax.taxes],
+            taxes=_taxes_kept(line_tax),
             fulfilled_quantity=Decimal(0),
             cancelled_quantity=Decimal(0),
             cost=Decimal(0),
@@ -1149,7 +1269,7 @@ def place_order(
         assert order.total.amount == taxes.gross_total, (order.total, taxes.gross_total)
         row.state = order.state.value
         row.payment_due_at = _payment_due(company, row, None, row.ordered_at or utcnow())
-        _emit(session, ctx, row, order.pending_events, _discount_trail(line_rows))
+        _emit(session, ctx, row, order.pending_events, _discount_trail(row, line_rows))
         _reserve_lines(session, ctx, company, row, line_rows)
     session.flush()
     return view(session, row)
@@ -1183,7 +1303,7 @@ def confirm_order(session: Session, ctx: CommandContext, company: Company, order
     order.confirm()
     row.payment_due_at = _payment_due(company, row, payments, ctx.occurred_at or utcnow())
     _save(session, ctx, row, order, payments, line_rows)
-    _emit(session, ctx, row, order.pending_events, _discount_trail(line_rows))
+    _emit(session, ctx, row, order.pending_events, _discount_trail(row, line_rows))
     _reserve_lines(session, ctx, company, row, line_rows)
     session.flush()
     return view(session, row)
@@ -1480,6 +1600,8 @@ def fulfill(
     order.fulfill(delivered)
     income = income_accounts(session, {line.product_id for line in line_rows})  # decision 0061
     sales, gross = _delivered_revenue(line_rows, delivered, row.currency, income)
+    shipped, shipping_gross = _delivered_shipping(session, company, row, line_rows)
+    gross += shipping_gross
     applied = min(row.deposit_balance, gross)
     due = gross - applied
     row.deposit_balance -= applied
@@ -1500,7 +1622,12 @@ def fulfill(
             )
             line_row.cost += sum(moved.values, Decimal(0))
     _save(session, ctx, row, order, payments, line_rows)
-    fulfilled: dict[str, Any] = {"sales": sales, "paid_amount": str(applied), "due_amount": str(due)}
+    fulfilled: dict[str, Any] = {
+        "sales": sales,
+        "paid_amount": str(applied),
+        "due_amount": str(due),
+        **shipped,
+    }
     if discounts.posting_mode(session, company.id) == "contra":
         contra = _delivered_discounts(line_rows, delivered, row.currency, row.prices_include_tax)
         if contra:
@@ -1700,7 +1827,8 @@ def invoice_order(
                 "taxes": line.taxes,
             }
             for line in line_rows
-        ],
+        ]
+        + _shipping_invoice_line(row),
         date=day,
         posting="document",
     )
@@ -1709,6 +1837,49 @@ def invoice_order(
     _emit(session, ctx, row, order.pending_events)
     session.flush()
     return invoice_view(session, invoice)
+
+
+def _shipping_invoice_line(row: t.OrderRow) -> list[dict[str, Any]]:
+    """The invoice's shipping line (sku ``SHIPPING``, category ``shipping``), after the goods."""
+    if row.shipping_amount is None:
+        return []
+    cur = row.currency
+    net = _rounded(row.shipping_net or Decimal(0), cur).amount
+    tax = _rounded(row.shipping_tax or Decimal(0), cur).amount
+    return [
+        {
+            "sku": "SHIPPING",
+            "product_category": "shipping",
+            "quantity": Decimal(1),
+            "unit_price": row.shipping_amount,
+            "discount": row.shipping_discount or Decimal(0),
+            "net": net,
+            "tax": tax,
+            "gross": net + tax,
+            "taxes": row.shipping_taxes or [],
+        }
+    ]
+
+
+def _shipping_view(row: t.OrderRow) -> ShippingView | None:
+    if row.shipping_amount is None:
+        return None
+    cur = row.currency
+
+    def money(value: Decimal | None) -> Decimal:
+        return _rounded(value or Decimal(0), cur).amount
+
+    discount = money(row.shipping_discount)
+    return ShippingView(
+        method=row.shipping_method,
+        tax_category=row.shipping_tax_category or "",
+        amount=money(row.shipping_amount),
+        discount=discount,
+        discounts=discounts.records_of(discount, row.shipping_discounts),
+        net=money(row.shipping_net),
+        tax=money(row.shipping_tax),
+        gross=money(row.shipping_net) + money(row.shipping_tax),
+    )
 
 
 # -- reading -----------------------------------------------------------------------------------------
@@ -1773,6 +1944,7 @@ def view(session: Session, row: t.OrderRow) -> OrderView:
         payment_due_at=row.payment_due_at,
         reason=row.reason,
         lines=lines,
+        shipping=_shipping_view(row),
         payments=payment_views,
         created_at=row.created_at,
         updated_at=row.updated_at,

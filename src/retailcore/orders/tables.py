@@ -125,6 +125,19 @@ class OrderRow(IdMixin, TimestampsMixin, Base):
     (the company's ``unpaid_order_hold_minutes`` after confirmation); null once anything is paid."""
     created_by: Mapped[str] = mapped_column(String(128))
     updated_by: Mapped[str] = mapped_column(String(128))
+    # Shipping (decision 0057): null ``shipping_amount`` is an order without a shipping charge.
+    shipping_amount: Mapped[Decimal | None] = mapped_column(Amount())
+    """The shipping charged before discounts, on the prices' basis (tax included when they are)."""
+    shipping_discount: Mapped[Decimal | None] = mapped_column(Amount())
+    """The sum of ``shipping_discounts``."""
+    shipping_discounts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    """Each discount of the shipping with its source (a free_shipping promotion, a coupon)."""
+    shipping_tax_category: Mapped[str | None] = mapped_column(String(32))
+    shipping_method: Mapped[str | None] = mapped_column(String(64))
+    shipping_net: Mapped[Decimal | None] = mapped_column(Amount())
+    shipping_tax: Mapped[Decimal | None] = mapped_column(Amount())
+    shipping_taxes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    """``[{code, rate_percent, base, amount}]`` as an order line keeps its taxes."""
 
 
 class OrderLineRow(IdMixin, Base):

@@ -383,6 +383,14 @@ class QuoteLineIn(Request):
     manual_discount: NonNegativeAmount = Decimal(0)
 
 
+class QuoteShippingIn(Request):
+    amount: NonNegativeAmount = Field(description="Shipping charged before discounts, on the prices' basis.")
+    tax_category: text(min_length=1, max_length=32) = Field(  # type: ignore[valid-type]
+        description="The tax category the charge is taxed under."
+    )
+    method: text(min_length=1, max_length=64) | None = None  # type: ignore[valid-type]
+
+
 class PriceQuote(CompanyScoped):
     """Price a basket as a channel would: price lists, promotions in force, coupons, manual discounts,
     taxes. Exactly what a web order or the POS verification computes for the same basket."""
@@ -398,6 +406,11 @@ class PriceQuote(CompanyScoped):
         default_factory=list,
         max_length=20,
         description="Coupon codes presented: validated (422/409 naming `coupons.N`), never redeemed.",
+    )
+    shipping: QuoteShippingIn | None = Field(
+        None,
+        description="The shipping charge, as a web, marketplace or b2b order would carry it (not on the"
+        " pos channel): free_shipping promotions apply to it and it is taxed with the lines.",
     )
 
 
@@ -429,6 +442,17 @@ class QuoteLineView(BaseModel):
     below_floor: bool
 
 
+class QuoteShippingView(BaseModel):
+    method: str | None
+    tax_category: str
+    amount: DecimalStr
+    discounts: list[QuoteDiscountView]
+    discount: DecimalStr
+    net: DecimalStr
+    tax: DecimalStr
+    gross: DecimalStr
+
+
 class QuoteView(BaseModel):
     currency: str
     channel: str
@@ -437,6 +461,9 @@ class QuoteView(BaseModel):
     local_time: dt.datetime
     prices_include_tax: bool
     lines: list[QuoteLineView]
+    shipping: QuoteShippingView | None = None
+    """The shipping asked for, its discounts and taxes (part of ``discount``, ``net``, ``tax``, ``gross``;
+    not of ``margin``, which is the goods')."""
     promotions: list[str]
     discount: DecimalStr
     net: DecimalStr

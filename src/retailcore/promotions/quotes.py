@@ -35,6 +35,9 @@ from retailcore.promotions.channels import local_time
 from retailcore.promotions.coupons import basket_coupons, validate_coupons
 from retailcore.promotions.model import Basket, BasketLine
 
+SHIPPING_KEY = "shipping"
+"""The shipping's key among the lines given to the tax engine (the lines' keys are their positions)."""
+
 # -- quotes ------------------------------------------------------------------------------------------
 
 
@@ -69,6 +72,11 @@ def quote(session: Session, principal: Principal, company: Company, body: c.Pric
         raise InvalidReference(
             f"{len(problems)} line(s) name no product of {company.code}", problems=problems
         )
+    ship = body.shipping
+    if ship is not None and body.channel == "pos":
+        problems.append(FieldProblem("shipping", "a pos sale is not shipped"))
+    if ship is not None and ship.amount != ship.amount.quantize(quantum):
+        problems.append(FieldProblem("shipping.amount", f"more decimals than {currency} has"))
     for n, line in enumerate(body.lines):
         if line.manual_discount != line.manual_discount.quantize(quantum):
             problems.append(FieldProblem(f"lines.{n}.manual_discount", f"more decimals than {currency} has"))
@@ -83,9 +91,15 @@ def quote(session: Session, principal: Principal, company: Company, body: c.Pric
                     f"{product.sku}: no tax rule for {product.tax_category} in {jurisdiction}",
                 )
             )
+    if ship is not None and ship.tax_category not in rules:
+        problems.append(
+            FieldProblem("shipping.tax_category", f"no tax rule for {ship.tax_category} in {jurisdiction}")
+        )
     if problems:
         raise ValidationFailed("some lines cannot be quoted", problems=problems)
     included = {tax.price_included for p in products.values() for tax in rules[p.tax_category]}
+    if ship is not None:
+        included |= {tax.price_included for tax in rules[ship.tax_category]}
     if len(included) > 1:
         raise ValidationFailed(
             "a basket cannot mix price-included and price-excluded taxes",
@@ -134,20 +148,21 @@ def quote(session: Session, principal: Principal, company: Company, body: c.Pric
         local_time=local,
         store_id=store.id if store else None,
         customer_group=group,
+        shipping=ship.amount if ship is not None else Decimal(0),
     )
     if body.coupons:
         valid = validate_coupons(session, company, body.coupons, customer_id=body.customer_id, at=at)
         basket = replace(basket, coupons=basket_coupons(valid))
     priced = book_for(session, company.id).price(basket)
+    taxable = [
+        TaxableLine(p.key, p.net, products[body.lines[int(p.key)].product_id].tax_category)
+        for p in priced.lines
+    ]
+    ship_discount = sum((d.amount for d in priced.shipping_discounts), Decimal(0))
+    if ship is not None:
+        taxable.append(TaxableLine(SHIPPING_KEY, ship.amount - ship_discount, ship.tax_category))
     try:
-        taxes = compute_taxes(
-            [
-                TaxableLine(p.key, p.net, products[body.lines[int(p.key)].product_id].tax_category)
-                for p in priced.lines
-            ],
-            rules,
-            currency,
-        )
+        taxes = compute_taxes(taxable, rules, currency)
     except NoTaxRule as error:  # pragma: no cover - checked above
         raise ValidationFailed(str(error), code="no-tax-rule") from error
     lines = []
@@ -182,6 +197,26 @@ def quote(session: Session, principal: Principal, company: Company, body: c.Pric
     total_cost = sum((line.cost * line.quantity for line in lines), Decimal(0)).quantize(
         quantum, ROUND_HALF_UP
     )
+    shipping = None
+    goods_net = taxes.net_total
+    if ship is not None:
+        taxed_ship = taxes.line(SHIPPING_KEY)
+        goods_net -= taxed_ship.net
+        shipping = c.QuoteShippingView(
+            method=ship.method,
+            tax_category=ship.tax_category,
+            amount=ship.amount,
+            discounts=[
+                c.QuoteDiscountView(
+                    source=d.source, code=d.code, amount=d.amount, promotion_id=d.promotion_id
+                )
+                for d in priced.shipping_discounts
+            ],
+            discount=ship_discount,
+            net=taxed_ship.net,
+            tax=taxed_ship.tax,
+            gross=taxed_ship.gross,
+        )
     return c.QuoteView(
         currency=currency,
         channel=body.channel,
@@ -190,12 +225,13 @@ def quote(session: Session, principal: Principal, company: Company, body: c.Pric
         local_time=local,
         prices_include_tax=prices_include_tax,
         lines=lines,
+        shipping=shipping,
         promotions=list(priced.promotions),
         discount=priced.discount,
         net=taxes.net_total,
         tax=taxes.tax_total,
         gross=taxes.gross_total,
         cost=total_cost,
-        margin=taxes.net_total - total_cost,
+        margin=goods_net - total_cost,
         below_floor=bool(priced.below_floor),
     )

@@ -18,7 +18,8 @@ from retailcore.masterdata.chart import (
 EXPECTED_ROLES = {
     "cash_drawer", "card_clearing", "gift_card_liability", "store_credit_liability", "receivable",
     "unbilled_receivable",
-    "sales_revenue", "sales_returns", "sales_discounts", "output_tax", "input_tax", "cash_difference_loss",
+    "sales_revenue", "sales_returns", "sales_discounts", "shipping_revenue", "output_tax", "input_tax",
+    "cash_difference_loss",
     "cash_difference_gain", "cogs", "inventory", "damaged_goods", "inventory_shrinkage", "stock_in_transit",
     "goods_received_not_invoiced", "payables", "customer_deposits", "bank", "cash_in_transit", "gateway_fees",
     "chargebacks", "dispute_receivable", "intercompany_receivable", "intercompany_payable", "price_variance",
@@ -63,7 +64,7 @@ def test_account_types() -> None:
 
 def test_account_roles_are_exactly_the_documented_set() -> None:
     assert {r.value for r in AccountRole} == EXPECTED_ROLES
-    assert len(AccountRole) == 45
+    assert len(AccountRole) == 46
     # StrEnum: roles compare equal to their plain string form, as they appear in posting-rule data.
     assert AccountRole.CASH_DRAWER == "cash_drawer"
     assert AccountRole("cogs") is AccountRole.COGS

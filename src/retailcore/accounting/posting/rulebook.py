@@ -94,6 +94,21 @@ def _discount_lines(label: str) -> list[dict[str, Any]]:
     ]
 
 
+def _shipping_lines(label: str) -> list[dict[str, Any]]:
+    """An order's shipping charge, recognised with its first delivery (decision 0057): a ``shipping``
+    list ``[{tax_code, net, tax}]`` credits ``shipping_revenue`` and ``output_tax``; a contra-posting
+    company also sends ``shipping_discounts`` ``[{amount}]`` (the free-shipping discount net of tax),
+    credited to ``shipping_revenue`` and debited to ``sales_discounts``. An order without shipping
+    sends neither list: these lines write nothing."""
+    discounts = f"{label} discounts {{order_ref}}"
+    return [
+        _line("credit", "shipping_revenue", "net", f"{label} {{order_ref}}", "shipping"),
+        _line("credit", "output_tax", "tax", f"{label} tax {{tax_code}}", "shipping"),
+        _line("credit", "shipping_revenue", "amount", discounts, "shipping_discounts"),
+        _line("debit", "sales_discounts", "amount", discounts, "shipping_discounts"),
+    ]
+
+
 def _pinned(side: str, field: str, amount: str, label: str) -> dict[str, Any]:
     """A line to the account whose code the payload carries in ``field`` (a gateway's accounts)."""
     return {"side": side, "account_code": f"${field}", "amount": amount, "label": label, "optional": True}
@@ -407,6 +422,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             _line("debit", "customer_deposits", "paid_amount", "Deposit used {order_ref}", optional=True),
             _line("debit", "receivable", "due_amount", "Due {order_ref}", optional=True),
             *_sales("Sales"),
+            *_shipping_lines("Shipping"),
         ],
     },
     {
