@@ -154,6 +154,13 @@ class SaleIn(Request):
         " code already used elsewhere is accepted (the customer has paid) and raises a `coupon_reuse`"
         " exception.",
     )
+    rounding: Signed | None = Field(
+        None,
+        description="The cash rounding the till applied: the total the ticket was settled at minus its"
+        " exact total (-0.02 for 10.02 paid 10.00 in cash). The server works it out again from the"
+        " company's cash rounding (docs/pos.md#cash-rounding): a different one refuses the batch"
+        " (`rounding-mismatch`). Left out, the server's is taken.",
+    )
     invoice: bool = Field(
         default=False,
         description="The customer asked for an invoice: the sale is posted to their receivable. A sale "
@@ -191,6 +198,26 @@ class CashMovementIn(Request):
 class CloseSession(Request):
     counted: dict[Text, Money] = Field(default_factory=dict)
     """Counted amount per payment method code; a cash method not named counts as 0."""
+
+
+class SetCashRounding(CompanyScoped):
+    increment: Positive = Field(
+        description="The smallest amount cash changes hands in (0.05: five cents), in the company's currency."
+    )
+    mode: Literal["half_up", "up", "down"] = Field(
+        "half_up",
+        description="How a cash total becomes a multiple of the increment, on the amount changing hands:"
+        " `half_up` to the nearest, `up` or `down`.",
+    )
+
+
+class CashRoundingView(BaseModel):
+    company_id: uuid.UUID
+    currency: str
+    increment: DecimalStr
+    mode: str
+    updated_at: dt.datetime
+    updated_by: str
 
 
 class _View(BaseModel):

@@ -68,6 +68,7 @@ from retailcore.orders.carry_out import CarryOutSale, known_client_uuids, record
 from retailcore.orders.invoices import issue as issue_invoice
 from retailcore.orders.tables import OrderRow
 from retailcore.payments import services as pay
+from retailcore.pos import cash_rounding
 from retailcore.pos import commands as c
 from retailcore.pos import refunds as pos_refunds
 from retailcore.pos.refunds import refuse as _refuse
@@ -331,6 +332,10 @@ def _sale_totals(totals: Totals, sale: CarryOutSale) -> None:
     cards = sum((card["amount"] for card in sale.extra.get("gift_cards", ())), ZERO)
     if cards:
         _total(totals, "gift_cards", "")["amount"] += cards
+    if not sale.invoiced:  # the cash rounding: what the tenders took beyond the goods and gift cards
+        rounding = sum((tender["amount"] for tender in sale.tenders), ZERO) - sale.gross - cards
+        if rounding:
+            _total(totals, "rounding", "")["amount"] += rounding
 
 
 def recompute_totals(session: Session, session_id: uuid.UUID) -> Totals:
@@ -483,6 +488,8 @@ class _Context:
                 ).where(PaymentMethod.company_id == company.id)
             )
         }
+        self.cash_rounding = cash_rounding.of_company(session, company.id)
+        """The company's cash rounding (docs/pos.md#cash-rounding), or None."""
         self.stock = session.scalar(
             select(Location).where(
                 Location.company_id == company.id, Location.store_id == store.id, Location.kind == "stock"
@@ -761,14 +768,24 @@ def _price_sale(
             "payments",
             f"gift cards pay {by_card}, more than the goods ({gross}): a gift card never pays a gift card",
         )
-    if paid < due:
+    on_account = any(kind == "on_account" for _, kind, *_ in by_tender)
+    # Cash rounding: a ticket paid in cash, or paid exactly its rounded total, is settled at that total;
+    # never an invoiced one (docs/pos.md#cash-rounding).
+    settled = due
+    if ctx.cash_rounding is not None and not (sale.invoice or on_account):
+        settled = cash_rounding.settled_at(due, paid, cash > 0, ctx.cash_rounding)
+    if sale.rounding is not None and sale.rounding != settled - due:
+        raise cash_rounding.mismatch(index, sale.rounding, settled - due)
+    if paid < settled:
         owed = (
             f"the gross {gross}" if not shared else f"the difference {due} ({gross} less {shared} given back)"
         )
         if cards:
             owed = f"{due} ({gross} of goods and {due - gross} of gift cards)"
+        if settled != due:
+            owed += f", {settled} with the cash rounding"
         raise _refuse(index, "payments", f"payments {paid} do not cover {owed}", code="payment-short")
-    change = paid - due
+    change = paid - settled
     if change > cash:
         raise _refuse(
             index, "payments", "only cash can be overpaid (change is given in cash)", code="overpaid"
@@ -787,7 +804,6 @@ def _price_sale(
         tenders.append(
             {"payment_method_code": None, "kind": pos_refunds.EXCHANGE, "gateway": None, "amount": shared}
         )
-    on_account = any(kind == "on_account" for _, kind, *_ in by_tender)
     if sale.invoice and sale.customer_id is None:
         raise _refuse(index, "invoice", "an invoice needs a customer_id")
     priced = CarryOutSale(
@@ -802,7 +818,7 @@ def _price_sale(
         net=net_total,
         tax=tax_total,
         gross=gross,
-        change=paid - due,
+        change=paid - settled,
         lines=lines,
         tenders=tenders,
         customer_id=sale.customer_id,
@@ -1227,7 +1243,9 @@ def ingest_batch(
         if pos_refunds.is_refund(sale)
     }
     if refunding:
-        pos_refunds.claim(session, loaded.company.id, loaded.currency, list(refunding.values()))
+        pos_refunds.claim(
+            session, loaded.company.id, loaded.currency, list(refunding.values()), loaded.cash_rounding
+        )
     next_order = iter(
         new_ids(sum(1 for index, _ in fresh if index not in refunding or refunding[index].exchange))
     )
@@ -1657,6 +1675,7 @@ def close_session(
         else []
     )
     invoice_payments = sum((r.amount for r in rows if r.kind == "receivable"), ZERO)
+    rounding = sum((r.amount for r in rows if r.kind == "rounding"), ZERO)
     gift_cards_sold = sum((r.amount for r in rows if r.kind == "gift_cards"), ZERO)
     pos_session.state = "closed"
     pos_session.closed_at = _now(ctx)
@@ -1679,6 +1698,9 @@ def close_session(
         "cogs": cogs,
         "invoice_payments": invoice_payments or None,
         "gift_cards_sold": gift_cards_sold or None,
+        # The tickets' cash rounding: positive when the tenders took more than the goods (a gain,
+        # credited to the rounding account), negative when less (debited).
+        "cash_rounding": rounding or None,
         "expected_cash": expected,
         "cash_handed_over": counted_cash or None,
         "counted": pos_session.counted,
@@ -1727,6 +1749,7 @@ def _close_refunds(
         for r in rows
         if r.kind == "tax" and r.tax
     ]
+    rounding = sum((r.amount for r in rows if r.kind == "rounding"), ZERO)
     paid_out = []
     for r in rows:
         if r.kind == "tender" and r.amount:
@@ -1747,6 +1770,8 @@ def _close_refunds(
             "session_id": pos_session.id,
             "lines": lines,
             "refunds": paid_out,
+            # Cash refunds paid out rounded: positive when less went out than the goods were worth.
+            **({"cash_rounding": rounding} if rounding else {}),
         },
         store_id=pos_session.store_id,
     )
@@ -1791,8 +1816,13 @@ def awaiting_posting(session: Session, company_id: uuid.UUID, as_of: Any) -> dic
 
 
 def session_view(session: Session, pos_session: PosSession) -> c.SessionView:
+    """The session with its running totals; an open session's ``expected_cash`` is the drawer as the
+    totals and cash movements have it so far (a closed one's is what the close found)."""
     view = c.SessionView.model_validate(pos_session)
-    view.totals = [c.TotalView.model_validate(r) for r in running_totals(session, pos_session.id)]
+    rows = running_totals(session, pos_session.id)
+    view.totals = [c.TotalView.model_validate(r) for r in rows]
+    if pos_session.state == "open":
+        view.expected_cash = expected_cash(session, pos_session, rows)
     return view
 
 

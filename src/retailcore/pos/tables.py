@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from retailcore.adapters.orm import Amount, Base, IdMixin, TimestampsMixin, UTCDateTime, utcnow
 
-TOTAL_KINDS = ("tax", "category", "tender", "cogs", "receivable")
+TOTAL_KINDS = ("tax", "category", "tender", "cogs", "receivable", "gift_cards", "rounding")
 
 
 class PosTerminal(IdMixin, TimestampsMixin, Base):
@@ -67,7 +67,8 @@ class PosSessionTotal(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("session_id", "kind", "key"),
         CheckConstraint(
-            "kind IN ('tax', 'category', 'tender', 'cogs', 'receivable', 'gift_cards')", name="kind"
+            "kind IN ('tax', 'category', 'tender', 'cogs', 'receivable', 'gift_cards', 'rounding')",
+            name="kind",
         ),
     )
 
@@ -75,7 +76,9 @@ class PosSessionTotal(IdMixin, Base):
     kind: Mapped[str] = mapped_column(String(16))
     key: Mapped[str] = mapped_column(String(200))
     """Tax code, product category, ``kind|gateway`` of a tender, ``category|stock_role`` for COGS,
-    ``""`` for receivable (what invoiced sales were paid at the till)."""
+    ``""`` for receivable (what invoiced sales were paid at the till) and for ``rounding`` (the cash
+    rounding: what the tenders took beyond the goods, negative when they took less; ``refund:`` for the
+    refunds', positive when less was paid out than the goods given back were worth)."""
     net: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
     tax: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
     tax_base: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
@@ -98,3 +101,27 @@ class PosCashMovement(IdMixin, Base):
     reason: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))
+
+
+class PosCashRounding(Base):
+    """A company's cash rounding at the till (docs/pos.md#cash-rounding): one row per company.
+
+    increment
+        The smallest amount cash changes hands in (``0.05``: five cents); a ticket paid (or refunded) in
+        cash is settled at its total rounded to a multiple of it.
+    mode
+        ``half_up`` (to the nearest, halves away from zero), ``up`` or ``down`` (of the amount that changes
+        hands, whichever way it goes: ``down`` takes less from a customer and pays less out on a refund).
+    """
+
+    __tablename__ = "pos_cash_rounding"
+    __table_args__ = (
+        CheckConstraint("increment > 0", name="increment_positive"),
+        CheckConstraint("mode IN ('half_up', 'up', 'down')", name="mode"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), primary_key=True)
+    increment: Mapped[Decimal] = mapped_column(Amount())
+    mode: Mapped[str] = mapped_column(String(16), default="half_up")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200))
