@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.inputs import Instant, Text, text
-from retailcore.masterdata.commands import Code, CompanyScoped, Name, Request, StoreRef
+from retailcore.masterdata.commands import Code, CompanyScoped, CurrencyCode, Name, Request, StoreRef
 from retailcore.orders.discounts import OverrideIn
 from retailcore.returns.tables import CONDITIONS, REASONS
 
@@ -31,6 +31,11 @@ class CreateTerminal(CompanyScoped):
     store_id: StoreRef = Field(description="Code or id of the store the terminal stands in.")
     code: Code
     name: Name
+    currency: CurrencyCode | None = Field(
+        None,
+        description="The currency the till sells in, when not the company's"
+        " (docs/pos.md#foreign-currency-tills): its sessions take the day's exchange rate when they open.",
+    )
 
 
 class OpenSession(Request):
@@ -231,6 +236,7 @@ class TerminalView(_View):
     code: str
     name: str
     active: bool
+    currency: str | None = None
 
 
 class TotalView(_View):
@@ -262,6 +268,10 @@ class SessionView(_View):
     expected_cash: DecimalStr | None
     cash_difference: DecimalStr | None
     closing_event_id: uuid.UUID | None
+    currency: str | None = None
+    """The session's currency when it is not the company's (every amount above is in it)."""
+    rate: DecimalStr | None = None
+    """Company currency per unit of ``currency``, fixed at the open: what the close is booked at."""
     totals: list[TotalView] = Field(default_factory=list)
 
 

@@ -152,6 +152,7 @@ class Original(NamedTuple):
     number: str
     state: str
     customer_id: uuid.UUID | None
+    currency: str = ""
 
 
 def load_originals(
@@ -177,6 +178,7 @@ def load_originals(
             Order.state,
             Order.customer_id,
             Order.company_id,
+            Order.currency,
         )
         .join(Order, Order.id == Line.order_id)
         .where(one_of(session, Line.id, wanted))
@@ -185,7 +187,7 @@ def load_originals(
     # with the orders' company index, walking every order of the company (20 ms a batch after 10,000
     # sales, growing) instead of the lines' primary key (under 1 ms).
     return {
-        row.id: (row, Original(row.order_id, row.number, row.state, row.customer_id))
+        row.id: (row, Original(row.order_id, row.number, row.state, row.customer_id, row.currency))
         for row in rows
         if row.company_id == company_id
     }
@@ -248,6 +250,13 @@ def price_refund(
                 )
             if source.product_id != item.id:
                 raise refuse(index, f"lines.{n}.product_id", "not the original line's product")
+            if original.currency != ctx.currency:
+                raise refuse(
+                    index,
+                    f"lines.{n}.refund_of",
+                    f"order {original.number} was sold in {original.currency}: refunded at a till in"
+                    f" {original.currency}, not {ctx.currency}",
+                )
             order = original
             entry["source"] = source
             entry["unit_price"] = source.unit_price
@@ -308,6 +317,12 @@ def refund_tenders(
         if method.kind not in REFUND_TENDER_KINDS:
             raise refuse(
                 index, f"payments.{n}.payment_method_code", f"a refund is not paid out {method.kind}"
+            )
+        if ctx.foreign and method.kind not in ("cash", "card"):
+            raise refuse(
+                index,
+                f"payments.{n}.payment_method_code",
+                f"a till selling in {ctx.currency} pays out in cash or to a card only",
             )
         if round_to_currency(payment.amount, ctx.currency) != payment.amount:
             raise refuse(index, f"payments.{n}.amount", "more decimals than the currency")

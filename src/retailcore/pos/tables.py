@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from retailcore.adapters.orm import Amount, Base, IdMixin, TimestampsMixin, UTCDateTime, utcnow
+from retailcore.adapters.orm import Amount, Base, IdMixin, Rate, TimestampsMixin, UTCDateTime, utcnow
 
 TOTAL_KINDS = ("tax", "category", "tender", "cogs", "receivable", "gift_cards", "rounding")
 
@@ -29,6 +29,9 @@ class PosTerminal(IdMixin, TimestampsMixin, Base):
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    """The currency the till sells in when it is not the company's (docs/pos.md#foreign-currency-tills);
+    null: the company's."""
 
 
 class PosSession(IdMixin, TimestampsMixin, Base):
@@ -60,6 +63,12 @@ class PosSession(IdMixin, TimestampsMixin, Base):
     cash_difference: Mapped[Decimal | None] = mapped_column(Amount())
     """Counted minus expected cash: positive is over, negative is short."""
     closing_event_id: Mapped[uuid.UUID | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    """The terminal's currency when it is not the company's: every amount of the session (float, sales,
+    totals, counts) is in it. Null: the company's."""
+    rate: Mapped[Decimal | None] = mapped_column(Rate())
+    """Company currency per unit of ``currency``, fixed when the session opened (the rate of that day):
+    the close and the cash movements are booked at it."""
 
 
 class PosSessionTotal(IdMixin, Base):

@@ -307,6 +307,16 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         ],
     },
     {
+        "code": "pos-session-cost-of-sales",
+        "name": "Cost of a foreign-currency POS session's sales, in the company's currency, at close",
+        "event_type": "PosSessionCostOfSales",
+        "journal_code": "POS",
+        "lines": [
+            _line("debit", "cogs", "cost", "POS COGS {product_category}", "cogs"),
+            _line("credit", "$stock_role", "cost", "POS stock out {product_category}", "cogs"),
+        ],
+    },
+    {
         "code": "pos-session-float",
         "name": "POS session opened: the float goes from the safe into the drawer",
         "event_type": "PosSessionOpened",

@@ -1,4 +1,4 @@
-"""pos cash rounding: the company's setting, the session totals' rounding kind, the rules' rounding line
+"""pos till: cash rounding (the company's setting, a rounding total, the rules' line); foreign-currency tills
 
 Revision ID: 0045
 Revises: 0039
@@ -15,11 +15,15 @@ Numbered 0045 on the till branch (issue 20); re-chained onto the last revision a
   posts ``cash_rounding`` to the ``rounding`` account (every chart template has had that role since the
   first release) at the end of their lines. A rule finance changed is left as it is: its accountant adds
   the line (docs/pos.md#cash-rounding).
+* ``pos_terminals.currency`` (null: the company's), ``pos_sessions.currency`` and ``pos_sessions.rate``
+  (fixed at the open); the rule ``pos-session-cost-of-sales`` (a frozen copy) for every company that
+  has no rule of that code: a foreign-currency session's cost of sales, posted in the company's currency.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,14 +49,32 @@ LINE: dict[str, Any] = {  # a frozen copy of the rulebook's line of this release
 }
 RULES = ("pos-session-close", "return-refunded")
 
+COST_OF_SALES: dict[str, Any] = {  # a frozen copy of the rulebook's rule of this release
+    "code": "pos-session-cost-of-sales",
+    "name": "Cost of a foreign-currency POS session's sales, in the company's currency, at close",
+    "event_type": "PosSessionCostOfSales",
+    "journal_code": "POS",
+    "priority": 100,
+    "conditions": {},
+    "lines": [
+        {"side": "debit", "account_role": "cogs", "amount": "cost", "label": "POS COGS {product_category}",
+         "for_each": "cogs"},
+        {"side": "credit", "account_role": "$stock_role", "amount": "cost",
+         "label": "POS stock out {product_category}", "for_each": "cogs"},
+    ],
+}  # fmt: skip
+
 _rules = sa.table(
     "posting_rules",
     sa.column("id", sa.Uuid()),
     sa.column("company_id", sa.Uuid()),
-    sa.column("code", sa.String()),
+    *(sa.column(name) for name in ("code", "name", "event_type", "journal_code")),
+    *(sa.column(name) for name in ("priority", "valid_to", "active", "version")),
+    sa.column("conditions", sa.JSON()),
     sa.column("lines", sa.JSON()),
     sa.column("valid_from", sa.Date()),
-    sa.column("active", sa.Boolean()),
+    sa.column("created_at", orm.UTCDateTime()),
+    sa.column("updated_at", orm.UTCDateTime()),
 )
 
 
@@ -86,6 +108,24 @@ def _rules_of_existing_companies(add: bool) -> None:
         bind.execute(_rules.update().where(_rules.c.id == row.id).values(lines=lines))
 
 
+def _cost_of_sales_rule() -> None:
+    bind = op.get_bind()
+    now = dt.datetime.now(dt.UTC)
+    have = set(
+        bind.execute(sa.select(_rules.c.company_id).where(_rules.c.code == COST_OF_SALES["code"])).scalars()
+    )
+    for raw in [row[0] for row in bind.execute(sa.text("SELECT id FROM companies"))]:
+        company_id = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
+        if company_id in have:
+            continue
+        bind.execute(
+            _rules.insert().values(
+                id=uuid.uuid4(), company_id=company_id, valid_from=dt.date(1900, 1, 1), valid_to=None,
+                active=True, version=1, created_at=now, updated_at=now, **COST_OF_SALES,
+            )
+        )  # fmt: skip
+
+
 def upgrade() -> None:
     op.create_table(
         "pos_cash_rounding",
@@ -105,10 +145,22 @@ def upgrade() -> None:
         batch_op.drop_constraint(op.f("ck_pos_session_totals_kind"), type_="check")
         batch_op.create_check_constraint("kind", _kinds(TOTALS))
     _rules_of_existing_companies(add=True)
+    with op.batch_alter_table("pos_terminals", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("currency", sa.String(length=3), nullable=True))
+    with op.batch_alter_table("pos_sessions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("currency", sa.String(length=3), nullable=True))
+        batch_op.add_column(sa.Column("rate", orm.ExactDecimal(precision=19, scale=8), nullable=True))
+    _cost_of_sales_rule()
 
 
 def downgrade() -> None:
-    """Refused by the database while a rounding total exists (the narrower check would not hold)."""
+    """Refused by the database while a rounding total exists (the narrower check would not hold). The
+    cost-of-sales rules stay (harmless, maybe posted to)."""
+    with op.batch_alter_table("pos_sessions", schema=None) as batch_op:
+        batch_op.drop_column("rate")
+        batch_op.drop_column("currency")
+    with op.batch_alter_table("pos_terminals", schema=None) as batch_op:
+        batch_op.drop_column("currency")
     _rules_of_existing_companies(add=False)
     with op.batch_alter_table("pos_session_totals", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_pos_session_totals_kind"), type_="check")
