@@ -506,8 +506,8 @@ class _Context:
                 ).where(PaymentMethod.company_id == company.id)
             )
         }
-        self.cash_rounding = cash_rounding.of_company(session, company.id)
-        """The company's cash rounding (docs/pos.md#cash-rounding), or None."""
+        self.cash_rounding = None if self.foreign else cash_rounding.of_company(session, company.id)
+        """The company's cash rounding (docs/pos.md#cash-rounding), or None; in its currency only."""
         self.stock = session.scalar(
             select(Location).where(
                 Location.company_id == company.id, Location.store_id == store.id, Location.kind == "stock"
