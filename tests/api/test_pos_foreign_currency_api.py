@@ -147,19 +147,25 @@ def test_a_dollar_session_sells_and_closes_in_dollars_booked_in_euros_at_its_rat
     }
 
     shop["set_rate"](TODAY, "0.8")  # today's rate moves: the session keeps its own
+    moved = client.post(
+        f"{API}/pos/sessions/{session['id']}/cash-movements",
+        json={"direction": "out", "amount": "20.00", "reason": "to the safe"},
+        headers=shop["cashier"],
+    )
+    assert moved.status_code == 201, moved.text
     closed = client.post(
         f"{API}/pos/sessions/{session['id']}/close",
-        json={"counted": {"CASH": "124.00", "CARD": "12.00"}},
+        json={"counted": {"CASH": "104.00", "CARD": "12.00"}},
         headers=shop["cashier"],
     )
     assert closed.status_code == 200, closed.text
-    assert (closed.json()["expected_cash"], closed.json()["cash_difference"]) == ("124.00", "0.00")
+    assert (closed.json()["expected_cash"], closed.json()["cash_difference"]) == ("104.00", "0.00")
 
     lines = shop["lines"]
     assert lines("sales_revenue") == [("USD", D("-30.00"), D("-27.00"), None)]
     assert lines("output_tax") == [("USD", D("-6.00"), D("-5.40"), D("27.00"))]  # base 30.00 USD
     assert lines("card_clearing") == [("USD", D("12.00"), D("10.80"), None)]
-    # Float in (100.00), the sales' cash (24.00), the count to the safe (124.00): all at 0.90.
+    # Float in (100.00), the sales' cash (24.00), 20.00 out, the count to the safe (104.00): all at 0.90.
     assert lines("cash_drawer") == [("USD", D("0.00"), D("0.00"), None)]
     assert lines("cash_in_transit") == [("USD", D("24.00"), D("21.60"), None)]
     # The cost of the 3 coffees sold, in euros, in its own entry.
