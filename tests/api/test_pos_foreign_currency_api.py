@@ -184,3 +184,29 @@ def test_a_dollar_till_takes_cash_and_cards_only(client, shop):
     )  # fmt: skip
     assert_problem(refused, 422, "sale-refused")
     assert refused.json()["errors"][0]["field"] == "sales.0.payments.0.payment_method_code"
+
+
+def test_a_dollar_refund_at_the_dollar_till_is_booked_at_the_sessions_rate(client, admin, shop):
+    shop["set_rate"](TODAY - dt.timedelta(days=1), "0.9")
+    session = _open(client, shop).json()
+    batch = f"{API}/pos/sessions/{session['id']}/sales:batch"
+    sold = client.post(batch, json={"sales": [_sale(shop, "1", ("CASH", "12.00"))]}, headers=shop["cashier"])
+    assert sold.status_code == 200, sold.text
+    line_id = client.get(f"{API}/orders?channel=pos", headers=admin).json()["items"][0]["lines"][0]["id"]
+    refund = _sale(shop, "-1", ("CASH", "12.00"))
+    refund["lines"][0]["refund_of"] = line_id
+    taken = client.post(batch, json={"sales": [refund]}, headers=shop["cashier"])
+    assert taken.status_code == 200, taken.text
+    closed = client.post(
+        f"{API}/pos/sessions/{session['id']}/close",
+        json={"counted": {"CASH": "100.00"}},
+        headers=shop["cashier"],
+    )
+    assert closed.status_code == 200, closed.text
+    lines = shop["lines"]
+    assert lines("sales_returns") == [("USD", D("10.00"), D("9.00"), None)]
+    assert lines("sales_revenue") == [("USD", D("-10.00"), D("-9.00"), None)]
+    # 2.00 USD out and back; each line keeps its base (10.00 USD, 9.00 EUR), the sale's and the return's
+    assert lines("output_tax") == [("USD", D("0.00"), D("0.00"), D("18.00"))]
+    assert lines("cash_drawer") == [("USD", D("0.00"), D("0.00"), None)]
+    assert lines("cogs") == []  # out and back at the same cost: nothing to post
