@@ -141,6 +141,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "pos:sell": frozenset({Role.cashier, Role.store_manager, Role.admin, Role.integration}),
     "pos:close": frozenset({Role.cashier, Role.store_manager, Role.admin}),
     "pos:approve": frozenset({Role.store_manager, Role.admin}),
+    # The company's cash rounding at the till (decision 0059): a finance setting.
+    "pos:settings": frozenset({Role.admin, Role.finance}),
+    "pos:settings:read": frozenset(
+        {Role.cashier, Role.store_manager, Role.admin, Role.integration, Role.finance}
+    ),
     # Promotions and governed price changes (decision 0048). Everyone reads what is in force; pricing
     # managers draft and approve, four eyes apart (the approver is never the author, the last editor nor
     # the submitter). Approving a promotion that breaches a margin floor takes a role above the

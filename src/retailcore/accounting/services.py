@@ -30,6 +30,7 @@ from retailcore.accounting.posting.engine import (
     RuleLine,
     draft_lines,
     select_rule,
+    to_decimal,
 )
 from retailcore.accounting.posting.rulebook import DEFAULT_RULES, JOURNALS
 from retailcore.adapters.orm import utcnow
@@ -657,6 +658,8 @@ def post_event(session: Session, ctx: CommandContext, event: Event) -> a.Journal
     if not drafts:
         return None
     currency = payload.get("currency") or company.currency
+    # A rate the event fixed (a foreign-currency POS session's, decision 0059); the date's otherwise.
+    rate = to_decimal(payload["rate"], "payload.rate") if payload.get("rate") else None
     cache: dict[str, Account] = {}
     lines = [
         LineInput(
@@ -664,6 +667,7 @@ def post_event(session: Session, ctx: CommandContext, event: Event) -> a.Journal
             side=draft.side,
             amount=draft.amount,
             currency=currency,
+            rate=rate,
             label=draft.label,
             store_id=_uuid_or_none(draft.dimensions.get("store_id")),
             channel=draft.dimensions.get("channel"),

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.inputs import Instant, Text, text
-from retailcore.masterdata.commands import Code, CompanyScoped, Name, Request, StoreRef
+from retailcore.masterdata.commands import Code, CompanyScoped, CurrencyCode, Name, Request, StoreRef
 from retailcore.orders.discounts import OverrideIn
 from retailcore.returns.tables import CONDITIONS, REASONS
 
@@ -31,6 +31,11 @@ class CreateTerminal(CompanyScoped):
     store_id: StoreRef = Field(description="Code or id of the store the terminal stands in.")
     code: Code
     name: Name
+    currency: CurrencyCode | None = Field(
+        None,
+        description="The currency the till sells in, when not the company's"
+        " (docs/pos.md#foreign-currency-tills): its sessions take the day's exchange rate when they open.",
+    )
 
 
 class OpenSession(Request):
@@ -154,6 +159,13 @@ class SaleIn(Request):
         " code already used elsewhere is accepted (the customer has paid) and raises a `coupon_reuse`"
         " exception.",
     )
+    rounding: Signed | None = Field(
+        None,
+        description="The cash rounding the till applied: the total the ticket was settled at minus its"
+        " exact total (-0.02 for 10.02 paid 10.00 in cash). The server works it out again from the"
+        " company's cash rounding (docs/pos.md#cash-rounding): a different one refuses the batch"
+        " (`rounding-mismatch`). Left out, the server's is taken.",
+    )
     invoice: bool = Field(
         default=False,
         description="The customer asked for an invoice: the sale is posted to their receivable. A sale "
@@ -193,6 +205,26 @@ class CloseSession(Request):
     """Counted amount per payment method code; a cash method not named counts as 0."""
 
 
+class SetCashRounding(CompanyScoped):
+    increment: Positive = Field(
+        description="The smallest amount cash changes hands in (0.05: five cents), in the company's currency."
+    )
+    mode: Literal["half_up", "up", "down"] = Field(
+        "half_up",
+        description="How a cash total becomes a multiple of the increment, on the amount changing hands:"
+        " `half_up` to the nearest, `up` or `down`.",
+    )
+
+
+class CashRoundingView(BaseModel):
+    company_id: uuid.UUID
+    currency: str
+    increment: DecimalStr
+    mode: str
+    updated_at: dt.datetime
+    updated_by: str
+
+
 class _View(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -204,6 +236,7 @@ class TerminalView(_View):
     code: str
     name: str
     active: bool
+    currency: str | None = None
 
 
 class TotalView(_View):
@@ -235,6 +268,10 @@ class SessionView(_View):
     expected_cash: DecimalStr | None
     cash_difference: DecimalStr | None
     closing_event_id: uuid.UUID | None
+    currency: str | None = None
+    """The session's currency when it is not the company's (every amount above is in it)."""
+    rate: DecimalStr | None = None
+    """Company currency per unit of ``currency``, fixed at the open: what the close is booked at."""
     totals: list[TotalView] = Field(default_factory=list)
 
 

@@ -52,6 +52,7 @@ from retailcore.eventlog.services import CommandContext
 from retailcore.inventory.services import STOCK_ROLE, MoveLine
 from retailcore.orders import tables as t
 from retailcore.payments import services as pay
+from retailcore.pos import cash_rounding
 from retailcore.pos import commands as c
 from retailcore.returns import limits
 from retailcore.returns.dispositions import location_for
@@ -95,6 +96,8 @@ class PricedRefund:
     number: str = ""
     gross: Decimal = ZERO
     extra: dict[str, Any] = field(default_factory=dict)
+    rounding: Decimal = ZERO
+    """The cash rounding of its payout: the gross less what was paid out (positive: less went out)."""
     exchange: bool = False
     """The refund part of an exchange: its tenders are settled against the sale part once both are
     priced (:func:`settle_exchange`)."""
@@ -149,6 +152,7 @@ class Original(NamedTuple):
     number: str
     state: str
     customer_id: uuid.UUID | None
+    currency: str = ""
 
 
 def load_originals(
@@ -174,6 +178,7 @@ def load_originals(
             Order.state,
             Order.customer_id,
             Order.company_id,
+            Order.currency,
         )
         .join(Order, Order.id == Line.order_id)
         .where(one_of(session, Line.id, wanted))
@@ -182,7 +187,7 @@ def load_originals(
     # with the orders' company index, walking every order of the company (20 ms a batch after 10,000
     # sales, growing) instead of the lines' primary key (under 1 ms).
     return {
-        row.id: (row, Original(row.order_id, row.number, row.state, row.customer_id))
+        row.id: (row, Original(row.order_id, row.number, row.state, row.customer_id, row.currency))
         for row in rows
         if row.company_id == company_id
     }
@@ -245,6 +250,13 @@ def price_refund(
                 )
             if source.product_id != item.id:
                 raise refuse(index, f"lines.{n}.product_id", "not the original line's product")
+            if original.currency != ctx.currency:
+                raise refuse(
+                    index,
+                    f"lines.{n}.refund_of",
+                    f"order {original.number} was sold in {original.currency}: refunded at a till in"
+                    f" {original.currency}, not {ctx.currency}",
+                )
             order = original
             entry["source"] = source
             entry["unit_price"] = source.unit_price
@@ -305,6 +317,12 @@ def refund_tenders(
         if method.kind not in REFUND_TENDER_KINDS:
             raise refuse(
                 index, f"payments.{n}.payment_method_code", f"a refund is not paid out {method.kind}"
+            )
+        if ctx.foreign and method.kind not in ("cash", "card"):
+            raise refuse(
+                index,
+                f"payments.{n}.payment_method_code",
+                f"a till selling in {ctx.currency} pays out in cash or to a card only",
             )
         if round_to_currency(payment.amount, ctx.currency) != payment.amount:
             raise refuse(index, f"payments.{n}.amount", "more decimals than the currency")
@@ -378,18 +396,27 @@ def take_refunds(
                 by_code["tax_base"] += tax["base"]
             # Back to stock at the original cost: the close's COGS is net of it (its entry reverses).
             add(totals, "cogs", f"{line['category']}|{line['stock_role']}")["amount"] -= line["cost"]
+        if refund.rounding:
+            add(totals, "rounding", PREFIX)["amount"] += refund.rounding
         for tender in refund.tenders:
             add(totals, "tender", f"{PREFIX}{tender['kind']}|{tender['gateway'] or ''}")["amount"] += tender[
                 "amount"
             ]
 
 
-def claim(session: Session, company_id: uuid.UUID, currency: str, refunds: Sequence[PricedRefund]) -> None:
+def claim(
+    session: Session,
+    company_id: uuid.UUID,
+    currency: str,
+    refunds: Sequence[PricedRefund],
+    rounding: cash_rounding.Rounding | None = None,
+) -> None:
     """Claim the batch's refund lines at once on the shared counter (:func:`limits.claim_many`) and
     price each at its original line's share; the tenders must pay out exactly each refund's gross
     (an exchange's are settled against its sale part afterwards, :func:`settle_exchange`). Called before
     the batch's sales are priced: an exchange's sale part needs its refund's value. Nothing is kept if
-    the batch is refused later (one transaction)."""
+    the batch is refused later (one transaction). With the company's cash ``rounding``, a refund paid out
+    in cash pays out its gross rounded (docs/pos.md#cash-rounding)."""
     claimed = [(refund, line) for refund in refunds for line in refund.lines if line["source"] is not None]
     try:
         befores = limits.claim_many(
@@ -418,13 +445,20 @@ def claim(session: Session, company_id: uuid.UUID, currency: str, refunds: Seque
         if refund.exchange:
             continue
         paid = sum((tender["amount"] for tender in refund.tenders), ZERO)
-        if paid != refund.gross:
+        cash = any(tender["kind"] == "cash" for tender in refund.tenders)
+        settled = cash_rounding.settled_at(refund.gross, paid, cash, rounding)
+        till = refund.request.rounding
+        if till is not None and till != refund.gross - settled:
+            raise cash_rounding.mismatch(refund.index, till, refund.gross - settled)
+        if paid != settled:
+            rounded = f" ({refund.gross} with the cash rounding)" if settled != refund.gross else ""
             raise ValidationFailed(
-                f"sale {refund.index} of the batch was refused: the refund is {refund.gross} at the original"
-                f" prices, the payments pay out {paid}; nothing of the batch was taken",
+                f"sale {refund.index} of the batch was refused: the refund is {settled}{rounded} at the"
+                f" original prices, the payments pay out {paid}; nothing of the batch was taken",
                 code="refund-tenders-mismatch",
-                problems=_problem(refund.index, "payments", f"pay out exactly {refund.gross}"),
+                problems=_problem(refund.index, "payments", f"pay out exactly {settled}"),
             )
+        refund.rounding = refund.gross - settled
 
 
 def _pay_out(session: Session, ctx: CommandContext, loaded: Any, refund: PricedRefund) -> None:

@@ -68,7 +68,9 @@ from retailcore.orders.carry_out import CarryOutSale, known_client_uuids, record
 from retailcore.orders.invoices import issue as issue_invoice
 from retailcore.orders.tables import OrderRow
 from retailcore.payments import services as pay
+from retailcore.pos import cash_rounding
 from retailcore.pos import commands as c
+from retailcore.pos import currency as till_currency
 from retailcore.pos import refunds as pos_refunds
 from retailcore.pos.refunds import refuse as _refuse
 from retailcore.pos.tables import PosCashMovement, PosSession, PosSessionTotal, PosTerminal
@@ -149,6 +151,8 @@ def create_terminal(
             problems=[FieldProblem("code", "already exists")],
         )
     terminal = PosTerminal(company_id=company.id, store_id=store.id, code=request.code, name=request.name)
+    if request.currency is not None and request.currency != company.currency:
+        terminal.currency = request.currency
     session.add(terminal)
     session.flush()
     record(
@@ -158,7 +162,12 @@ def create_terminal(
         company_id=company.id,
         aggregate_type="PosTerminal",
         aggregate_id=terminal.id,
-        payload={"code": terminal.code, "name": terminal.name, "store_id": store.id},
+        payload={
+            "code": terminal.code,
+            "name": terminal.name,
+            "store_id": store.id,
+            **({"currency": terminal.currency} if terminal.currency else {}),
+        },
         store_id=store.id,
     )
     return terminal
@@ -170,6 +179,10 @@ def _new_session(
     number = session.scalar(
         select(func.coalesce(func.max(PosSession.number), 0)).where(PosSession.terminal_id == terminal.id)
     )
+    company = session.get(Company, terminal.company_id)
+    assert company is not None
+    date = _local_date(session, terminal.store_id, ctx)
+    currency, rate = till_currency.fix_rate(session, company, terminal, date)
     pos_session = PosSession(
         company_id=terminal.company_id,
         store_id=terminal.store_id,
@@ -180,6 +193,8 @@ def _new_session(
         opening_float=opening_float,
         opened_at=_now(ctx),
         opened_by=ctx.actor,
+        currency=currency,
+        rate=rate,
     )
     session.add(pos_session)
     session.flush()
@@ -191,7 +206,7 @@ def _new_session(
         aggregate_type="PosSession",
         aggregate_id=pos_session.id,
         payload={
-            "date": _local_date(session, terminal.store_id, ctx),
+            "date": date,
             "reference": f"POS {terminal.code}/{pos_session.number} float",
             "terminal_id": terminal.id,
             "store_id": terminal.store_id,
@@ -199,6 +214,7 @@ def _new_session(
             "number": pos_session.number,
             "opening_float": opening_float,
             "is_rescue": rescue,
+            **till_currency.booked(pos_session),
         },
         store_id=terminal.store_id,
     )
@@ -227,7 +243,7 @@ def open_session(
         raise Conflict(f"POS terminal {terminal.code} already has an open session", code="session-open")
     company = session.get(Company, terminal.company_id)
     assert company is not None
-    if round_to_currency(opening_float, company.currency) != opening_float:
+    if round_to_currency(opening_float, terminal.currency or company.currency) != opening_float:
         raise ValidationFailed(
             "the opening float has more decimals than the currency",
             problems=[FieldProblem("opening_float", "too many decimals")],
@@ -332,6 +348,10 @@ def _sale_totals(totals: Totals, sale: CarryOutSale) -> None:
     cards = sum((card["amount"] for card in sale.extra.get("gift_cards", ())), ZERO)
     if cards:
         _total(totals, "gift_cards", "")["amount"] += cards
+    if not sale.invoiced:  # the cash rounding: what the tenders took beyond the goods and gift cards
+        rounding = sum((tender["amount"] for tender in sale.tenders), ZERO) - sale.gross - cards
+        if rounding:
+            _total(totals, "rounding", "")["amount"] += rounding
 
 
 def recompute_totals(session: Session, session_id: uuid.UUID) -> Totals:
@@ -414,8 +434,11 @@ class _Context:
         terminal = session.get(PosTerminal, pos_session.terminal_id)
         assert company is not None and store is not None and terminal is not None
         self.company, self.store, self.terminal = company, store, terminal
-        self.currency = company.currency
-        self.decimals = minor_unit(company.currency)
+        self.currency = till_currency.of_session(pos_session, company)
+        self.foreign = self.currency != company.currency
+        """A till selling in a foreign currency (docs/pos.md#foreign-currency-tills): cash and cards only,
+        no gift cards, no invoices."""
+        self.decimals = minor_unit(self.currency)
         self.zone = ZoneInfo(store.timezone or "UTC")
         ledger = session.get(LedgerSettings, company.id)
         self.calendar = _Calendar(
@@ -484,6 +507,8 @@ class _Context:
                 ).where(PaymentMethod.company_id == company.id)
             )
         }
+        self.cash_rounding = None if self.foreign else cash_rounding.of_company(session, company.id)
+        """The company's cash rounding (docs/pos.md#cash-rounding), or None; in its currency only."""
         self.stock = session.scalar(
             select(Location).where(
                 Location.company_id == company.id, Location.store_id == store.id, Location.kind == "stock"
@@ -632,6 +657,9 @@ def _price_sale(
         raise _refuse(index, "customer_id", "no such customer")
     if exchange and sale.invoice:
         raise _refuse(index, "invoice", "a refund or an exchange at the till is not invoiced")
+    if ctx.foreign and (sale.invoice or sale.gift_cards):
+        where = "invoice" if sale.invoice else "gift_cards"
+        raise _refuse(index, where, f"a till selling in {currency} neither invoices nor sells gift cards")
     selling = [(n, line) for n, line in enumerate(sale.lines) if not (exchange and line.is_refund)]
     items: list[_Item] = []
     grosses: list[Decimal] = []
@@ -728,6 +756,12 @@ def _price_sale(
         amount = payment.amount
         if round_to_currency(amount, currency) != amount:
             raise _refuse(index, f"payments.{n}.amount", "more decimals than the currency")
+        if ctx.foreign and method.kind not in ("cash", "card"):
+            raise _refuse(
+                index,
+                f"payments.{n}.payment_method_code",
+                f"a till selling in {currency} takes cash and cards only",
+            )
         if method.kind == "on_account" and exchange:
             raise _refuse(index, f"payments.{n}.payment_method_code", "an exchange is not paid on account")
         if method.kind == "on_account" and cards:
@@ -760,14 +794,24 @@ def _price_sale(
             "payments",
             f"gift cards pay {by_card}, more than the goods ({gross}): a gift card never pays a gift card",
         )
-    if paid < due:
+    on_account = any(kind == "on_account" for _, kind, *_ in by_tender)
+    # Cash rounding: a ticket paid in cash, or paid exactly its rounded total, is settled at that total;
+    # never an invoiced one (docs/pos.md#cash-rounding).
+    settled = due
+    if ctx.cash_rounding is not None and not (sale.invoice or on_account):
+        settled = cash_rounding.settled_at(due, paid, cash > 0, ctx.cash_rounding)
+    if sale.rounding is not None and sale.rounding != settled - due:
+        raise cash_rounding.mismatch(index, sale.rounding, settled - due)
+    if paid < settled:
         owed = (
             f"the gross {gross}" if not shared else f"the difference {due} ({gross} less {shared} given back)"
         )
         if cards:
             owed = f"{due} ({gross} of goods and {due - gross} of gift cards)"
+        if settled != due:
+            owed += f", {settled} with the cash rounding"
         raise _refuse(index, "payments", f"payments {paid} do not cover {owed}", code="payment-short")
-    change = paid - due
+    change = paid - settled
     if change > cash:
         raise _refuse(
             index, "payments", "only cash can be overpaid (change is given in cash)", code="overpaid"
@@ -786,7 +830,6 @@ def _price_sale(
         tenders.append(
             {"payment_method_code": None, "kind": pos_refunds.EXCHANGE, "gateway": None, "amount": shared}
         )
-    on_account = any(kind == "on_account" for _, kind, *_ in by_tender)
     if sale.invoice and sale.customer_id is None:
         raise _refuse(index, "invoice", "an invoice needs a customer_id")
     priced = CarryOutSale(
@@ -801,7 +844,7 @@ def _price_sale(
         net=net_total,
         tax=tax_total,
         gross=gross,
-        change=paid - due,
+        change=paid - settled,
         lines=lines,
         tenders=tenders,
         customer_id=sale.customer_id,
@@ -1226,7 +1269,9 @@ def ingest_batch(
         if pos_refunds.is_refund(sale)
     }
     if refunding:
-        pos_refunds.claim(session, loaded.company.id, loaded.currency, list(refunding.values()))
+        pos_refunds.claim(
+            session, loaded.company.id, loaded.currency, list(refunding.values()), loaded.cash_rounding
+        )
     next_order = iter(
         new_ids(sum(1 for index, _ in fresh if index not in refunding or refunding[index].exchange))
     )
@@ -1511,7 +1556,7 @@ def cash_movement(
         raise Conflict("the POS session is closed", code="session-closed")
     company = session.get(Company, pos_session.company_id)
     assert company is not None
-    if round_to_currency(request.amount, company.currency) != request.amount:
+    if round_to_currency(request.amount, till_currency.of_session(pos_session, company)) != request.amount:
         raise ValidationFailed(
             "more decimals than the currency", problems=[FieldProblem("amount", "decimals")]
         )
@@ -1543,6 +1588,7 @@ def cash_movement(
             "cash_in": request.amount if request.direction == "in" else None,
             "cash_out": request.amount if request.direction == "out" else None,
             "reason": request.reason,
+            **till_currency.booked(pos_session),
         },
         store_id=pos_session.store_id,
     )
@@ -1608,13 +1654,14 @@ def close_session(
         m.code: m
         for m in session.scalars(select(PaymentMethod).where(PaymentMethod.company_id == company.id))
     }
+    currency = till_currency.of_session(pos_session, company)
     for code, amount in counted.items():
         if code not in methods:
             raise InvalidReference(
                 f"no payment method {code}",
                 problems=[FieldProblem(f"counted.{code}", "no such payment method")],
             )
-        if round_to_currency(amount, company.currency) != amount:
+        if round_to_currency(amount, currency) != amount:
             raise ValidationFailed(
                 "more decimals than the currency", problems=[FieldProblem(f"counted.{code}", "")]
             )
@@ -1651,18 +1698,19 @@ def close_session(
             category, _, role = r.key.partition("|")
             cogs.append({"product_category": category, "stock_role": role, "cost": r.amount})
     contra = (
-        discounts.contra_lines(((r.key, r.amount) for r in rows if r.kind == "category"), company.currency)
+        discounts.contra_lines(((r.key, r.amount) for r in rows if r.kind == "category"), currency)
         if discounts.posting_mode(session, company.id) == "contra"
         else []
     )
     invoice_payments = sum((r.amount for r in rows if r.kind == "receivable"), ZERO)
+    rounding = sum((r.amount for r in rows if r.kind == "rounding"), ZERO)
     gift_cards_sold = sum((r.amount for r in rows if r.kind == "gift_cards"), ZERO)
     pos_session.state = "closed"
     pos_session.closed_at = _now(ctx)
     pos_session.closed_by = ctx.actor
     pos_session.counted = {code: str(amount) for code, amount in counted.items()}
     pos_session.differences = {
-        key: str(round_to_currency(amount, company.currency)) for key, amount in differences.items()
+        key: str(round_to_currency(amount, currency)) for key, amount in differences.items()
     }
     pos_session.expected_cash = expected
     pos_session.cash_difference = difference
@@ -1675,13 +1723,18 @@ def close_session(
         "sales": sales,
         **({"discounts": contra} if contra else {}),
         "tenders": tenders,
-        "cogs": cogs,
+        # A foreign-currency session's cost of sales is in the company's currency: posted apart, below.
+        "cogs": [] if pos_session.currency else cogs,
         "invoice_payments": invoice_payments or None,
         "gift_cards_sold": gift_cards_sold or None,
+        # The tickets' cash rounding: positive when the tenders took more than the goods (a gain,
+        # credited to the rounding account), negative when less (debited).
+        "cash_rounding": rounding or None,
         "expected_cash": expected,
         "cash_handed_over": counted_cash or None,
         "counted": pos_session.counted,
         "differences": pos_session.differences,
+        **till_currency.booked(pos_session),
     }
     if difference > 0:
         payload["cash_over"] = difference
@@ -1698,6 +1751,24 @@ def close_session(
         store_id=pos_session.store_id,
     )
     pos_session.closing_event_id = event.id
+    if pos_session.currency and cogs:
+        record(
+            session,
+            ctx,
+            type="PosSessionCostOfSales",
+            company_id=company.id,
+            aggregate_type="PosSession",
+            aggregate_id=pos_session.id,
+            payload={
+                "date": date,
+                "reference": f"POS {terminal.code}/{pos_session.number} cost of sales",
+                "store_id": pos_session.store_id,
+                "channel": "pos",
+                "session_id": pos_session.id,
+                "cogs": cogs,
+            },
+            store_id=pos_session.store_id,
+        )
     if any(r.amount or r.net or r.tax for r in refunded):
         _close_refunds(session, ctx, company, pos_session, terminal, date, refunded)
     session.flush()
@@ -1726,6 +1797,7 @@ def _close_refunds(
         for r in rows
         if r.kind == "tax" and r.tax
     ]
+    rounding = sum((r.amount for r in rows if r.kind == "rounding"), ZERO)
     paid_out = []
     for r in rows:
         if r.kind == "tender" and r.amount:
@@ -1746,6 +1818,9 @@ def _close_refunds(
             "session_id": pos_session.id,
             "lines": lines,
             "refunds": paid_out,
+            # Cash refunds paid out rounded: positive when less went out than the goods were worth.
+            **({"cash_rounding": rounding} if rounding else {}),
+            **till_currency.booked(pos_session),
         },
         store_id=pos_session.store_id,
     )
@@ -1790,8 +1865,13 @@ def awaiting_posting(session: Session, company_id: uuid.UUID, as_of: Any) -> dic
 
 
 def session_view(session: Session, pos_session: PosSession) -> c.SessionView:
+    """The session with its running totals; an open session's ``expected_cash`` is the drawer as the
+    totals and cash movements have it so far (a closed one's is what the close found)."""
     view = c.SessionView.model_validate(pos_session)
-    view.totals = [c.TotalView.model_validate(r) for r in running_totals(session, pos_session.id)]
+    rows = running_totals(session, pos_session.id)
+    view.totals = [c.TotalView.model_validate(r) for r in rows]
+    if pos_session.state == "open":
+        view.expected_cash = expected_cash(session, pos_session, rows)
     return view
 
 

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from retailcore.adapters.orm import Amount, Base, IdMixin, TimestampsMixin, UTCDateTime, utcnow
+from retailcore.adapters.orm import Amount, Base, IdMixin, Rate, TimestampsMixin, UTCDateTime, utcnow
 
-TOTAL_KINDS = ("tax", "category", "tender", "cogs", "receivable")
+TOTAL_KINDS = ("tax", "category", "tender", "cogs", "receivable", "gift_cards", "rounding")
 
 
 class PosTerminal(IdMixin, TimestampsMixin, Base):
@@ -29,6 +29,9 @@ class PosTerminal(IdMixin, TimestampsMixin, Base):
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    """The currency the till sells in when it is not the company's (docs/pos.md#foreign-currency-tills);
+    null: the company's."""
 
 
 class PosSession(IdMixin, TimestampsMixin, Base):
@@ -60,6 +63,12 @@ class PosSession(IdMixin, TimestampsMixin, Base):
     cash_difference: Mapped[Decimal | None] = mapped_column(Amount())
     """Counted minus expected cash: positive is over, negative is short."""
     closing_event_id: Mapped[uuid.UUID | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    """The terminal's currency when it is not the company's: every amount of the session (float, sales,
+    totals, counts) is in it. Null: the company's."""
+    rate: Mapped[Decimal | None] = mapped_column(Rate())
+    """Company currency per unit of ``currency``, fixed when the session opened (the rate of that day):
+    the close and the cash movements are booked at it."""
 
 
 class PosSessionTotal(IdMixin, Base):
@@ -67,7 +76,8 @@ class PosSessionTotal(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("session_id", "kind", "key"),
         CheckConstraint(
-            "kind IN ('tax', 'category', 'tender', 'cogs', 'receivable', 'gift_cards')", name="kind"
+            "kind IN ('tax', 'category', 'tender', 'cogs', 'receivable', 'gift_cards', 'rounding')",
+            name="kind",
         ),
     )
 
@@ -75,7 +85,9 @@ class PosSessionTotal(IdMixin, Base):
     kind: Mapped[str] = mapped_column(String(16))
     key: Mapped[str] = mapped_column(String(200))
     """Tax code, product category, ``kind|gateway`` of a tender, ``category|stock_role`` for COGS,
-    ``""`` for receivable (what invoiced sales were paid at the till)."""
+    ``""`` for receivable (what invoiced sales were paid at the till) and for ``rounding`` (the cash
+    rounding: what the tenders took beyond the goods, negative when they took less; ``refund:`` for the
+    refunds', positive when less was paid out than the goods given back were worth)."""
     net: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
     tax: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
     tax_base: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
@@ -98,3 +110,27 @@ class PosCashMovement(IdMixin, Base):
     reason: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))
+
+
+class PosCashRounding(Base):
+    """A company's cash rounding at the till (docs/pos.md#cash-rounding): one row per company.
+
+    increment
+        The smallest amount cash changes hands in (``0.05``: five cents); a ticket paid (or refunded) in
+        cash is settled at its total rounded to a multiple of it.
+    mode
+        ``half_up`` (to the nearest, halves away from zero), ``up`` or ``down`` (of the amount that changes
+        hands, whichever way it goes: ``down`` takes less from a customer and pays less out on a refund).
+    """
+
+    __tablename__ = "pos_cash_rounding"
+    __table_args__ = (
+        CheckConstraint("increment > 0", name="increment_positive"),
+        CheckConstraint("mode IN ('half_up', 'up', 'down')", name="mode"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), primary_key=True)
+    increment: Mapped[Decimal] = mapped_column(Amount())
+    mode: Mapped[str] = mapped_column(String(16), default="half_up")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200))

@@ -63,6 +63,12 @@ EXCHANGE_GIVEN = _line("credit", "refunds_payable", "amount", "Exchange", "refun
 ``TENDER_ROLES``: no other rule has an exchange to post."""
 
 
+CASH_ROUNDING = _line("credit", "rounding", "cash_rounding", "Cash rounding", optional=True)
+"""A POS session's cash rounding (decision 0059): the tenders took more than the goods (or paid out less
+on refunds): a gain, credited; negative, a loss, debited (the engine turns a negative amount's side).
+In the close (``PosSessionClosed``) and the session's refunds (``ReturnRefunded``)."""
+
+
 LOYALTY_TAKEN = _line(
     "debit", "loyalty_liability", "amount", "Paid by loyalty points", "tenders", kind="loyalty"
 )
@@ -312,6 +318,17 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             _line("credit", "cash_drawer", "cash_short", "Cash short at close", optional=True),
             _line("debit", "cash_in_transit", "cash_handed_over", "Counted cash to the safe", optional=True),
             _line("credit", "cash_drawer", "cash_handed_over", "Counted cash to the safe", optional=True),
+            CASH_ROUNDING,
+        ],
+    },
+    {
+        "code": "pos-session-cost-of-sales",
+        "name": "Cost of a foreign-currency POS session's sales, in the company's currency, at close",
+        "event_type": "PosSessionCostOfSales",
+        "journal_code": "POS",
+        "lines": [
+            _line("debit", "cogs", "cost", "POS COGS {product_category}", "cogs"),
+            _line("credit", "$stock_role", "cost", "POS stock out {product_category}", "cogs"),
         ],
     },
     {
@@ -532,6 +549,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             _line("debit", "output_tax", "tax", "Return tax {tax_code}", "lines"),
             *_tenders("credit", "refunds", "Refund"),
             EXCHANGE_GIVEN,
+            CASH_ROUNDING,
         ],
     },
     {

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
@@ -15,8 +15,9 @@ from retailcore.core.inputs import Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.entrypoints.api.pages import CURSOR, CompanyPageQuery, IdPageQuery, PageOf
 from retailcore.eventlog.services import CommandContext
-from retailcore.masterdata.commands import StoreRef
+from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, StoreRef
 from retailcore.masterdata.services import company_in_scope, store_filter, with_store_ids
+from retailcore.pos import cash_rounding
 from retailcore.pos import commands as c
 from retailcore.pos import services as svc
 from retailcore.pos.tables import PosSession, PosTerminal
@@ -155,5 +156,49 @@ async def close_session(
     def work(session: Session, ctx: CommandContext) -> c.SessionView:
         closed = svc.close_session(session, ctx, session_id, body.counted)
         return svc.session_view(session, closed)
+
+    return await api.command(work)
+
+
+class CashRoundingQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
+
+
+@router.get(
+    "/pos/cash-rounding",
+    response_model=c.CashRoundingView,
+    summary="Read the company's cash rounding",
+    description="The increment and mode cash totals are rounded to at the till (docs/pos.md#cash-rounding).",
+    responses={404: {"description": "The company has no cash rounding (cash is taken to the cent)"}},
+)
+def get_cash_rounding(
+    params: Annotated[CashRoundingQuery, Query()],
+    api: Annotated[Api, Depends(reader("pos:settings:read"))],
+) -> Any:
+    def work(session: Session) -> c.CashRoundingView:
+        return cash_rounding.view(session, company_in_scope(session, api.principal, params.company_id))
+
+    return api.read(work)
+
+
+@router.put(
+    "/pos/cash-rounding",
+    response_model=c.CashRoundingView,
+    summary="Set the company's cash rounding",
+    description=(
+        "A ticket paid in cash (or paid its rounded total by card) is settled at its total rounded to a"
+        " multiple of `increment` by `mode`; cash refunds pay out the rounded amount. The differences are"
+        " posted at the session's close to the `rounding` account. Sales already taken keep theirs."
+    ),
+    responses={422: {"description": "Invalid input (an increment finer than the currency)"}},
+)
+async def set_cash_rounding(
+    body: c.SetCashRounding, api: Annotated[Api, Depends(writer("pos:settings"))]
+) -> Response:
+    def work(session: Session, ctx: CommandContext) -> c.CashRoundingView:
+        company = company_in_scope(session, api.principal, body.company_id)
+        return cash_rounding.set_rounding(session, ctx, company, body)
 
     return await api.command(work)
