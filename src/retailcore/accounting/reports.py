@@ -64,6 +64,7 @@ DIMENSIONS: dict[str, Any] = {
     "channel": L.channel,
     "product_category": L.product_category,
     "location_id": L.location_id,
+    "customer_id": L.customer_id,
     "journal": L.journal_id,
 }
 """Dimensions a report may group by, and the line column each reads."""

@@ -502,6 +502,8 @@ def _split_money(row: t.OrderRow, event_type: str, payload: dict[str, Any]) -> N
         row.deposit_balance += deposit
         payload["settled"], payload["deposit"] = str(settled), str(deposit)
         payload["split"] = True  # the order's rule: deposit and settlement (not everything a deposit)
+        if row.customer_id is not None:  # the customer dimension of the receivable it settles
+            payload["customer_id"] = str(row.customer_id)
     else:
         row.deposit_balance -= amount
     if event_type in ("TenderAccepted", "TenderReturned"):
@@ -1482,6 +1484,8 @@ def fulfill(
             line_row.cost += sum(moved.values, Decimal(0))
     _save(session, ctx, row, order, payments, line_rows)
     fulfilled: dict[str, Any] = {"sales": sales, "paid_amount": str(applied), "due_amount": str(due)}
+    if row.customer_id is not None:  # the customer dimension of the receivable it leaves due
+        fulfilled["customer_id"] = str(row.customer_id)
     if discounts.posting_mode(session, company.id) == "contra":
         contra = _delivered_discounts(line_rows, delivered, row.currency, row.prices_include_tax)
         if contra:

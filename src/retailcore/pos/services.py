@@ -69,6 +69,7 @@ from retailcore.orders.invoices import issue as issue_invoice
 from retailcore.orders.tables import OrderRow
 from retailcore.payments import services as pay
 from retailcore.pos import commands as c
+from retailcore.pos import receivables as pos_receivables
 from retailcore.pos import refunds as pos_refunds
 from retailcore.pos.refunds import refuse as _refuse
 from retailcore.pos.tables import PosCashMovement, PosSession, PosSessionTotal, PosTerminal
@@ -303,12 +304,14 @@ def running_totals(session: Session, session_id: uuid.UUID) -> list[PosSessionTo
     )
 
 
-def _sale_totals(totals: Totals, sale: CarryOutSale) -> None:
+def _sale_totals(totals: Totals, sale: CarryOutSale, split: frozenset[str] = frozenset()) -> None:
     """What one sale adds to its session's totals. An invoiced sale's revenue is posted by its invoice:
-    the session only takes its goods (COGS), its tenders and, against them, the receivable they pay."""
+    the session only takes its goods (COGS, unless its invoice posts it: pos/receivables.py), its
+    tenders and, against them, the receivable they pay (per customer for the ``split`` methods)."""
     stock_role = STOCK_ROLE["stock"]
     for line in sale.lines:
-        _total(totals, "cogs", f"{line['category']}|{stock_role}")["amount"] += line["cost"]
+        if not sale.extra.get(pos_receivables.WITH_INVOICE):
+            _total(totals, "cogs", f"{line['category']}|{stock_role}")["amount"] += line["cost"]
         if sale.invoiced:
             continue
         category = _total(totals, "category", line["category"])
@@ -327,7 +330,8 @@ def _sale_totals(totals: Totals, sale: CarryOutSale) -> None:
             continue  # a claim on the customer, carried by the invoice's receivable
         _total(totals, "tender", f"{tender['kind']}|{tender['gateway'] or ''}")["amount"] += tender["amount"]
     if sale.invoiced and sale.paid:
-        _total(totals, "receivable", "")["amount"] += sale.paid
+        for key, amount in pos_receivables.receivable_keys(sale, split).items():
+            _total(totals, "receivable", key)["amount"] += amount
     cards = sum((card["amount"] for card in sale.extra.get("gift_cards", ())), ZERO)
     if cards:
         _total(totals, "gift_cards", "")["amount"] += cards
@@ -336,8 +340,14 @@ def _sale_totals(totals: Totals, sale: CarryOutSale) -> None:
 def recompute_totals(session: Session, session_id: uuid.UUID) -> Totals:
     """The totals rebuilt from the session's sales. For tests and audits only: closing never calls it."""
     totals: Totals = {}
-    for sale in session_sales(session, session_id):
-        _sale_totals(totals, sale)
+    sales = session_sales(session, session_id)
+    pos_receivables.flag_recorded(session, sales)
+    pos_session = session.get(PosSession, session_id)
+    split = (
+        pos_receivables.split_methods(session, pos_session.company_id, sales) if pos_session else frozenset()
+    )
+    for sale in sales:
+        _sale_totals(totals, sale, split)
     return totals
 
 
@@ -1271,8 +1281,14 @@ def ingest_batch(
         _redeem_coupons(session, ctx, loaded)
     if refunds:
         pos_refunds.take_refunds(session, ctx, loaded, target, refunds, totals, _total)
+    pos_receivables.take_with_invoices(session, target.company_id, target.id, sales)
+    split = (
+        pos_receivables.split_methods(session, target.company_id)
+        if any(s.invoiced for s in sales)
+        else frozenset()
+    )
     for sale in sales:
-        _sale_totals(totals, sale)
+        _sale_totals(totals, sale, split)
         if sale.invoiced:
             order = session.get(OrderRow, sale.order_id)
             assert order is not None
@@ -1284,6 +1300,9 @@ def ingest_batch(
                 lines=[{**line, "product_category": line["category"]} for line in sale.lines],
                 date=sale.booked_on,
                 posting="receivable",
+                cogs=pos_receivables.invoice_cogs(sale)
+                if sale.extra.get(pos_receivables.WITH_INVOICE)
+                else None,
             )
     _apply_totals(session, target.id, totals)
     accepted = len(priced)
@@ -1656,7 +1675,8 @@ def close_session(
         if discounts.posting_mode(session, company.id) == "contra"
         else []
     )
-    invoice_payments = sum((r.amount for r in rows if r.kind == "receivable"), ZERO)
+    invoice_payments = sum((r.amount for r in rows if r.kind == "receivable" and not r.key), ZERO)
+    customer_payments = pos_receivables.customer_payments(rows)
     gift_cards_sold = sum((r.amount for r in rows if r.kind == "gift_cards"), ZERO)
     pos_session.state = "closed"
     pos_session.closed_at = _now(ctx)
@@ -1678,6 +1698,7 @@ def close_session(
         "tenders": tenders,
         "cogs": cogs,
         "invoice_payments": invoice_payments or None,
+        **({"customer_payments": customer_payments} if customer_payments else {}),
         "gift_cards_sold": gift_cards_sold or None,
         "expected_cash": expected,
         "cash_handed_over": counted_cash or None,
@@ -1775,6 +1796,14 @@ def awaiting_posting(session: Session, company_id: uuid.UUID, as_of: Any) -> dic
     )
     value = session.scalar(
         operations.with_only_columns(func.sum(StockMove.value)).where(StockMove.kind == "delivery")
+    )
+    # Invoices that posted their sale's COGS themselves (decision 0060) took that part already.
+    unposted_sessions = select(PosSession.id).where(
+        PosSession.company_id == company_id,
+        or_(PosSession.closing_event_id.is_(None), closing_date.is_(None), closing_date > as_of),
+    )
+    value = (value or ZERO) - pos_receivables.posted_with_invoices(
+        session, company_id, as_of, unposted_sessions
     )
     awaiting = {STOCK_ROLE["stock"]: value} if value else {}
     # Refunded goods back in stock, their COGS reversal awaiting the same close (by where they went).
