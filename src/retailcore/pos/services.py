@@ -1282,11 +1282,7 @@ def ingest_batch(
     if refunds:
         pos_refunds.take_refunds(session, ctx, loaded, target, refunds, totals, _total)
     pos_receivables.take_with_invoices(session, target.company_id, target.id, sales)
-    split = (
-        pos_receivables.split_methods(session, target.company_id)
-        if any(s.invoiced for s in sales)
-        else frozenset()
-    )
+    split = pos_receivables.split_methods(session, target.company_id, sales)
     for sale in sales:
         _sale_totals(totals, sale, split)
         if sale.invoiced:
@@ -1300,9 +1296,7 @@ def ingest_batch(
                 lines=[{**line, "product_category": line["category"]} for line in sale.lines],
                 date=sale.booked_on,
                 posting="receivable",
-                cogs=pos_receivables.invoice_cogs(sale)
-                if sale.extra.get(pos_receivables.WITH_INVOICE)
-                else None,
+                cogs=pos_receivables.invoice_cogs(sale),
             )
     _apply_totals(session, target.id, totals)
     accepted = len(priced)
