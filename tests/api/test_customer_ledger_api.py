@@ -330,9 +330,15 @@ def test_receivable_accounts_per_group_and_customer_the_dimension_and_the_split_
 
 
 def test_a_customer_statement_from_the_ledger(runtime, client, till):
-    """Dana: an invoice of 20.00 put on account, then one of 20.00 paid by CARD at the till (split per
-    customer). Her statement: +20.00, +20.00, -20.00 (the close), closing balance 20.00; every line is
-    still open until reconciled; from tomorrow the opening balance is 20.00 and no lines."""
+    """Dana (group trade: 411TRADE): an invoice of 20.00 put on account, then one of 20.00 paid by CARD
+    at the till (split per customer). Her statement: +20.00, +20.00, -20.00 (the close), closing balance
+    20.00; every line is open until reconciled, then only the invoice on account; from tomorrow the
+    opening balance is 20.00 and no lines."""
+    group = {"customer_group": "trade", "account": "411TRADE"}
+    assert (
+        client.put(f"{API}/customer-receivable-accounts", json=group, headers=till["finance"]).status_code
+        == 200
+    )
     _sell(client, till, _sale(till, customer="DANA", invoice=True, payments=(("ACCOUNT", "20.00"),)))
     _sell(client, till, _sale(till, customer="DANA", invoice=True, payments=(("CARD", "20.00"),)))
     _close(client, till, "0.00")
@@ -362,6 +368,19 @@ def test_a_customer_statement_from_the_ledger(runtime, client, till):
     ).json()
     assert [i["balance"] for i in following["items"]] == ["20.00"]  # carried over from the first page
     assert following["next_cursor"] is None
+
+    # Reconciling the card invoice with the close's credit leaves the invoice on account open.
+    card_invoice, close_credit = body["items"][1]["line_id"], body["items"][2]["line_id"]
+    reconciled = client.post(
+        f"{API}/reconciliations", json={"line_ids": [card_invoice, close_credit]}, headers=till["finance"]
+    )
+    assert reconciled.status_code == 201, reconciled.text
+    after = client.get(url, params={"date_to": TODAY.isoformat()}, headers=till["finance"]).json()
+    assert [(i["line_id"], i["open_amount"]) for i in after["open_items"]] == [
+        (body["items"][0]["line_id"], "20.00")
+    ]
+    assert (after["open_total"], after["closing_balance"]) == ("20.00", "20.00")
+    assert {i["account"] for i in after["items"]} == {"411TRADE"}
 
     later = (TODAY + dt.timedelta(days=1)).isoformat()
     tomorrow = client.get(url, params={"date_from": later, "date_to": later}, headers=till["finance"]).json()
@@ -411,3 +430,26 @@ def test_statement_and_receivable_accounts_refuse_bad_requests(client, till):
         statement, params={"date_from": "2026-12-02", "date_to": "2026-12-01"}, headers=till["finance"]
     )
     assert_problem(backwards, 422, fields=("date_from",))
+
+
+def test_a_payment_method_says_whether_it_splits_the_receivable_per_customer(client, till, admin):
+    methods = client.get(f"{API}/payment-methods", headers=admin).json()["items"]
+    flags = {m["code"]: m["split_receivable_per_customer"] for m in methods}
+    assert flags == {"CASH": False, "CARD": True, "ACCOUNT": False}
+    card = next(m for m in methods if m["code"] == "CARD")
+
+    changed = client.patch(
+        f"{API}/payment-methods/{card['id']}", json={"split_receivable_per_customer": False}, headers=admin
+    )
+
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["split_receivable_per_customer"] is False
+    assert_problem(
+        client.patch(
+            f"{API}/payment-methods/{card['id']}",
+            json={"split_receivable_per_customer": "maybe"},
+            headers=admin,
+        ),
+        422,
+        fields=("split_receivable_per_customer",),
+    )
