@@ -25,6 +25,8 @@ from retailcore.pos.services import recompute_totals, running_totals, totals_as_
 
 VAT_20 = {"code": "VAT20", "name": "VAT 20%", "rate_percent": "20"}
 TODAY = dt.date.today()
+UNTIL = TODAY + dt.timedelta(days=2)
+"""Past the sales' local day whatever the hour (the store's day may be ahead of UTC's)."""
 
 
 def _stock(runtime, company_id, product_id, store_id, quantity, unit_cost):
@@ -345,7 +347,7 @@ def test_a_customer_statement_from_the_ledger(runtime, client, till):
     dana = till["customers"]["DANA"]
     url = f"{API}/customers/{dana}/statement"
 
-    statement = client.get(url, params={"date_to": TODAY.isoformat()}, headers=till["finance"])
+    statement = client.get(url, params={"date_to": UNTIL.isoformat()}, headers=till["finance"])
     assert statement.status_code == 200, statement.text
     body = statement.json()
     assert body["opening_balance"] == "0.00"
@@ -359,15 +361,24 @@ def test_a_customer_statement_from_the_ledger(runtime, client, till):
     assert [i["open_amount"] for i in body["open_items"]] == ["20.00", "20.00", "-20.00"]
     assert body["open_total"] == "20.00"
 
-    page = client.get(url, params={"date_to": TODAY.isoformat(), "limit": 2}, headers=till["finance"]).json()
+    page = client.get(url, params={"date_to": UNTIL.isoformat(), "limit": 2}, headers=till["finance"]).json()
     assert [i["balance"] for i in page["items"]] == ["20.00", "40.00"]
     following = client.get(
         url,
-        params={"date_to": TODAY.isoformat(), "limit": 2, "cursor": page["next_cursor"]},
+        params={"date_to": UNTIL.isoformat(), "limit": 2, "cursor": page["next_cursor"]},
         headers=till["finance"],
     ).json()
     assert [i["balance"] for i in following["items"]] == ["20.00"]  # carried over from the first page
     assert following["next_cursor"] is None
+
+    by_customer = client.get(
+        f"{API}/reports/trial-balance",
+        params={"date_from": "2026-01-01", "date_to": UNTIL.isoformat(), "group_by": "customer_id"},
+        headers=till["finance"],
+    )
+    assert by_customer.status_code == 200, by_customer.text
+    [trade] = [row for row in by_customer.json()["rows"] if row["account_code"] == "411TRADE"]
+    assert (trade["dimensions"]["customer_id"], trade["closing_balance"]) == (dana, "20.00")
 
     # Reconciling the card invoice with the close's credit leaves the invoice on account open.
     card_invoice, close_credit = body["items"][1]["line_id"], body["items"][2]["line_id"]
@@ -375,14 +386,14 @@ def test_a_customer_statement_from_the_ledger(runtime, client, till):
         f"{API}/reconciliations", json={"line_ids": [card_invoice, close_credit]}, headers=till["finance"]
     )
     assert reconciled.status_code == 201, reconciled.text
-    after = client.get(url, params={"date_to": TODAY.isoformat()}, headers=till["finance"]).json()
+    after = client.get(url, params={"date_to": UNTIL.isoformat()}, headers=till["finance"]).json()
     assert [(i["line_id"], i["open_amount"]) for i in after["open_items"]] == [
         (body["items"][0]["line_id"], "20.00")
     ]
     assert (after["open_total"], after["closing_balance"]) == ("20.00", "20.00")
     assert {i["account"] for i in after["items"]} == {"411TRADE"}
 
-    later = (TODAY + dt.timedelta(days=1)).isoformat()
+    later = (UNTIL + dt.timedelta(days=1)).isoformat()
     tomorrow = client.get(url, params={"date_from": later, "date_to": later}, headers=till["finance"]).json()
     assert (tomorrow["opening_balance"], tomorrow["items"], tomorrow["closing_balance"]) == (
         "20.00",
@@ -392,7 +403,7 @@ def test_a_customer_statement_from_the_ledger(runtime, client, till):
 
     eve = client.get(
         f"{API}/customers/{till['customers']['EVE']}/statement",
-        params={"date_to": TODAY.isoformat()},
+        params={"date_to": UNTIL.isoformat()},
         headers=till["finance"],
     ).json()
     assert (eve["closing_balance"], eve["items"], eve["open_items"]) == ("0.00", [], [])

@@ -53,7 +53,7 @@ from retailcore.adapters.orm import Amount
 from retailcore.core.decimals import DecimalStr, canonical
 from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFailed
 from retailcore.core.inputs import FIRST_DAY, LAST_DAY, day_in_range
-from retailcore.masterdata.tables import Account, Location, Store
+from retailcore.masterdata.tables import Account, Customer, Location, Store
 
 ZERO = Decimal(0)
 L = a.JournalLine
@@ -237,11 +237,14 @@ def _closed_months(cut: balances.Split) -> ColumnElement[bool]:
 
 
 def _labels(session: Session, company_id: uuid.UUID, dimension: str, values: set[Any]) -> dict[Any, str]:
-    """Readable names of id dimensions: store and location codes, journal codes. One query per kind."""
+    """Readable names of id dimensions: store, location and customer codes, journal codes. One query per
+    kind."""
     values = {v for v in values if v is not None}
     if not values:
         return {}
-    model = {"store_id": Store, "location_id": Location, "journal": a.Journal}.get(dimension)
+    model = {"store_id": Store, "location_id": Location, "journal": a.Journal, "customer_id": Customer}.get(
+        dimension
+    )
     if model is None:
         return {}
     rows = session.execute(
