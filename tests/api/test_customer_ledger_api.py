@@ -195,6 +195,25 @@ def test_the_cogs_placement_is_at_the_close_until_finance_chooses(client, till, 
     assert client.get(url, headers=till["finance"]).json()["pos_invoiced_cogs"] == "with_invoice"
 
 
+def test_with_invoice_is_refused_while_the_invoice_rule_posts_no_cogs(runtime, client, till):
+    """A company that edited its invoice rule before this release has no COGS lines in it: choosing
+    ``with_invoice`` then would post that COGS nowhere, so it is refused and nothing changes."""
+    with transaction(runtime.session_factory) as session:
+        rule = session.scalar(
+            select(a.PostingRule).where(
+                a.PostingRule.company_id == till["company_id"], a.PostingRule.code == "invoice-to-receivable"
+            )
+        )
+        rule.lines = [line for line in rule.lines if line.get("for_each") != "cogs"]
+
+    refused = client.put(
+        f"{API}/pos-cogs-placement", json={"pos_invoiced_cogs": "with_invoice"}, headers=till["finance"]
+    )
+
+    assert_problem(refused, 422, "invoice-rule-posts-no-cogs", fields=("pos_invoiced_cogs",))
+    assert client.get(f"{API}/pos-cogs-placement", headers=till["finance"]).json()["version"] == 0
+
+
 @pytest.mark.parametrize(
     ("placement", "invoice_cogs", "close_cogs"),
     [("at_close", None, Decimal("16.00")), ("with_invoice", Decimal("8.00"), Decimal("8.00"))],

@@ -26,8 +26,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from retailcore.accounting.posting.engine import select_rule
+from retailcore.accounting.services import rules_for
 from retailcore.adapters.bulk import insert_rows
 from retailcore.adapters.orm import utcnow
+from retailcore.core.errors import FieldProblem, ValidationFailed
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.inventory.services import STOCK_ROLE
 from retailcore.masterdata.commands import CompanyScoped
@@ -80,6 +83,19 @@ def set_placement(
     session: Session, ctx: CommandContext, company: Company, request: SetCogsPlacement
 ) -> CogsPlacementView:
     """From now on: sales ingested after the change follow it; sales already ingested keep theirs."""
+    if request.pos_invoiced_cogs == "with_invoice":
+        rule = select_rule(
+            rules_for(session, company.id, "InvoiceIssued"),
+            "InvoiceIssued",
+            {"posting": "receivable"},
+            dt.date.today(),
+        )
+        if rule is None or not any(line.for_each == "cogs" for line in rule.lines):
+            raise ValidationFailed(
+                "the company's rule for invoices issued at the till posts no COGS: add its cogs lines first",
+                code="invoice-rule-posts-no-cogs",
+                problems=[FieldProblem("pos_invoiced_cogs", "the invoice rule has no lines for_each cogs")],
+            )
     row = session.get(PosCogsSettings, company.id, with_for_update=True)
     before = row.pos_invoiced_cogs if row is not None else "at_close"
     if row is None:
