@@ -483,3 +483,25 @@ def test_a_payment_method_says_whether_it_splits_the_receivable_per_customer(cli
         422,
         fields=("split_receivable_per_customer",),
     )
+
+
+def test_a_close_rule_edited_before_the_split_still_balances_with_one_aggregate_line(runtime, client, till):
+    """A company whose close rule has no ``customer_payments`` line (edited before decision 0060): a CARD
+    payment on Dana's invoice is credited to the aggregate receivable line, and the close posts."""
+    with transaction(runtime.session_factory) as session:
+        rule = session.scalar(
+            select(a.PostingRule).where(
+                a.PostingRule.company_id == till["company_id"], a.PostingRule.code == "pos-session-close"
+            )
+        )
+        rule.lines = [line for line in rule.lines if line.get("for_each") != "customer_payments"]
+    _sell(client, till, _sale(till, customer="DANA", invoice=True, payments=(("CARD", "20.00"),)))
+
+    _close(client, till, "0.00")
+
+    with transaction(runtime.session_factory) as session:
+        _balanced(session, till["company_id"])
+        closing = [
+            line for line in _receivable_lines(session, till["company_id"]) if line[4] == "PosSessionClosed"
+        ]
+    assert [(line[0], line[3]) for line in closing] == [(None, Decimal("20.00"))]

@@ -221,10 +221,20 @@ def receivable_keys(sale: CarryOutSale, split: frozenset[str]) -> dict[str, Deci
     return {key: amount for key, amount in keys.items() if amount}
 
 
-def customer_payments(rows: Iterable[Any]) -> list[dict[str, Any]]:
-    """The close's ``customer_payments``: a receivable credit per customer."""
-    return [
+def customer_payments(
+    session: Session, company_id: uuid.UUID, on: dt.date, rows: Iterable[Any]
+) -> tuple[list[dict[str, Any]], Decimal]:
+    """The close's ``customer_payments`` (a receivable credit per customer) and what joins the aggregate
+    ``invoice_payments`` instead: all of it when the close's rule in force has no line for the list (a
+    rule finance edited before decision 0060), so that the close still balances."""
+    split = [
         {"customer_id": r.key, "amount": r.amount}
         for r in rows
         if r.kind == "receivable" and r.key and r.amount
     ]
+    if not split:
+        return [], ZERO
+    rule = select_rule(rules_for(session, company_id, "PosSessionClosed"), "PosSessionClosed", {}, on)
+    if rule is not None and any(line.for_each == "customer_payments" for line in rule.lines):
+        return split, ZERO
+    return [], sum((item["amount"] for item in split), ZERO)

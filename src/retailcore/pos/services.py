@@ -1669,8 +1669,8 @@ def close_session(
         if discounts.posting_mode(session, company.id) == "contra"
         else []
     )
-    invoice_payments = sum((r.amount for r in rows if r.kind == "receivable" and not r.key), ZERO)
-    customer_payments = pos_receivables.customer_payments(rows)
+    customer_payments, unsplit = pos_receivables.customer_payments(session, company.id, date, rows)
+    invoice_payments = sum((r.amount for r in rows if r.kind == "receivable" and not r.key), unsplit)
     gift_cards_sold = sum((r.amount for r in rows if r.kind == "gift_cards"), ZERO)
     pos_session.state = "closed"
     pos_session.closed_at = _now(ctx)
