@@ -423,3 +423,34 @@ def test_two_sweeps_at_once_cancel_each_order_once(shop, runtime):
     assert sorted(cancelled) == sorted(order.id for order in orders)
     assert shop.event_types().count("OrderCancelled") == 3
     assert shop.quant(shirt) == (D(10), D(0))
+
+
+def test_an_order_customers_receivable_carries_the_customer_from_delivery_to_payment(shop):
+    """A web order of BIGCO delivered unpaid (30.00 due), then paid: the receivable it leaves and the
+    payment that settles it are both BIGCO's lines; the revenue line is nobody's (decision 0060)."""
+    shirt = shop.product("SHIRT")
+    shop.receive(shirt, "5")
+    bigco = shop.customer("BIGCO")
+    order = shop.place([(shirt, "1")], customer_id=bigco)
+    shop.fulfill(order)
+    assert shop.balance("receivable", customer_id=bigco) == D("30.00")
+
+    shop.capture(order, "30.00")
+
+    assert shop.balance("receivable", customer_id=bigco) == D(0)
+    with shop.session() as session:
+        lines = session.execute(
+            select(Account.role, a.JournalLine.debit, a.JournalLine.credit)
+            .join(Account, Account.id == a.JournalLine.account_id)
+            .where(a.JournalLine.customer_id == bigco)
+            .order_by(a.JournalLine.date, a.JournalLine.id)
+        ).all()
+        revenue_customers = set(
+            session.scalars(
+                select(a.JournalLine.customer_id)
+                .join(Account, Account.id == a.JournalLine.account_id)
+                .where(Account.role == "sales_revenue")
+            )
+        )
+    assert lines == [("receivable", D("30.00"), D(0)), ("receivable", D(0), D("30.00"))]
+    assert revenue_customers == {None}

@@ -53,7 +53,7 @@ from retailcore.adapters.orm import Amount
 from retailcore.core.decimals import DecimalStr, canonical
 from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFailed
 from retailcore.core.inputs import FIRST_DAY, LAST_DAY, day_in_range
-from retailcore.masterdata.tables import Account, Location, Store
+from retailcore.masterdata.tables import Account, Customer, Location, Store
 
 ZERO = Decimal(0)
 L = a.JournalLine
@@ -64,6 +64,7 @@ DIMENSIONS: dict[str, Any] = {
     "channel": L.channel,
     "product_category": L.product_category,
     "location_id": L.location_id,
+    "customer_id": L.customer_id,
     "journal": L.journal_id,
 }
 """Dimensions a report may group by, and the line column each reads."""
@@ -236,11 +237,14 @@ def _closed_months(cut: balances.Split) -> ColumnElement[bool]:
 
 
 def _labels(session: Session, company_id: uuid.UUID, dimension: str, values: set[Any]) -> dict[Any, str]:
-    """Readable names of id dimensions: store and location codes, journal codes. One query per kind."""
+    """Readable names of id dimensions: store, location and customer codes, journal codes. One query per
+    kind."""
     values = {v for v in values if v is not None}
     if not values:
         return {}
-    model = {"store_id": Store, "location_id": Location, "journal": a.Journal}.get(dimension)
+    model = {"store_id": Store, "location_id": Location, "journal": a.Journal, "customer_id": Customer}.get(
+        dimension
+    )
     if model is None:
         return {}
     rows = session.execute(

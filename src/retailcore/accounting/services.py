@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from retailcore.accounting import balances
@@ -40,7 +40,7 @@ from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, Not
 from retailcore.core.inputs import FIRST_DAY
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.eventlog.tables import Event
-from retailcore.masterdata.tables import Account, Company
+from retailcore.masterdata.tables import Account, Company, Customer
 
 Side = Literal["debit", "credit"]
 
@@ -291,6 +291,7 @@ class LineInput:
     channel: str | None = None
     product_category: str | None = None
     location_id: uuid.UUID | None = None
+    customer_id: uuid.UUID | None = None
     tax_code: str | None = None
     tax_base: Decimal | None = None
     event_id: uuid.UUID | None = None
@@ -441,6 +442,7 @@ def post_entry(
                 channel=line.channel,
                 product_category=line.product_category,
                 location_id=line.location_id,
+                customer_id=line.customer_id,
                 tax_code=line.tax_code,
                 tax_base=_base_in_company_currency(line, company),
                 event_id=line.event_id or event_id,
@@ -557,6 +559,7 @@ def reverse_entry(
             channel=line.channel,
             product_category=line.product_category,
             location_id=line.location_id,
+            customer_id=line.customer_id,
             tax_code=line.tax_code,
             tax_base=line.tax_base,
             event_id=event_id or line.event_id,
@@ -622,6 +625,35 @@ def _resolve(session: Session, company_id: uuid.UUID, draft: DraftLine, cache: d
     return cache[key]
 
 
+def _customer_of(draft: DraftLine) -> uuid.UUID | None:
+    """The customer dimension of a receivable line (none on any other line)."""
+    if draft.account_role != "receivable":
+        return None
+    return _uuid_or_none(draft.dimensions.get("customer_id"))
+
+
+def receivable_account_for(
+    session: Session, company_id: uuid.UUID, customer_id: uuid.UUID, cache: dict[str, Account]
+) -> uuid.UUID:
+    """The customer's own receivable account, else its group's, else the ``receivable`` role's."""
+    key = f"customer:{customer_id}"
+    if key not in cache:
+        R = a.CustomerReceivableAccount
+        group = select(Customer.customer_group).where(Customer.id == customer_id).scalar_subquery()
+        found = session.execute(
+            select(R.account_id, R.customer_id)
+            .where(R.company_id == company_id, or_(R.customer_id == customer_id, R.customer_group == group))
+            .order_by(R.customer_id.is_(None))
+            .limit(1)
+        ).first()
+        cache[key] = (
+            session.get(Account, found[0])
+            if found is not None
+            else account_for_role(session, company_id, "receivable")
+        )
+    return cache[key].id
+
+
 def _uuid_or_none(value: Any) -> uuid.UUID | None:
     if value in (None, ""):
         return None
@@ -663,7 +695,11 @@ def post_event(session: Session, ctx: CommandContext, event: Event) -> a.Journal
     cache: dict[str, Account] = {}
     lines = [
         LineInput(
-            account_id=_resolve(session, company.id, draft, cache).id,
+            account_id=(
+                _resolve(session, company.id, draft, cache).id
+                if _customer_of(draft) is None
+                else receivable_account_for(session, company.id, _customer_of(draft), cache)
+            ),
             side=draft.side,
             amount=draft.amount,
             currency=currency,
@@ -673,6 +709,7 @@ def post_event(session: Session, ctx: CommandContext, event: Event) -> a.Journal
             channel=draft.dimensions.get("channel"),
             product_category=draft.dimensions.get("product_category"),
             location_id=_uuid_or_none(draft.dimensions.get("location_id")),
+            customer_id=_customer_of(draft),
             tax_code=draft.tax_code,
             tax_base=draft.tax_base,
         )

@@ -166,6 +166,7 @@ class JournalLine(IdMixin, Base):
         (debit positive) and the rate used (company currency per unit); for company-currency lines the
         currency is the company's and the rate 1.
       store_id, channel, product_category, location_id: dimensions, null where they do not apply.
+      customer_id: the customer dimension, set on receivable lines only (docs/ledger.md#customers).
       tax_code / tax_base: set on tax lines and on the revenue or expense lines they are computed on,
         for the tax report.
       event_id: the event behind the line (the entry's, or a more specific one when aggregated).
@@ -177,6 +178,7 @@ class JournalLine(IdMixin, Base):
         Index("ix_journal_lines_report", "company_id", "state", "date", "account_id"),
         Index("ix_journal_lines_account_date", "account_id", "date"),
         Index("ix_journal_lines_entry", "entry_id"),
+        Index("ix_journal_lines_customer", "company_id", "customer_id", "date"),
     )
 
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
@@ -193,6 +195,7 @@ class JournalLine(IdMixin, Base):
     channel: Mapped[str | None] = mapped_column(String(16))
     product_category: Mapped[str | None] = mapped_column(String(200))
     location_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     tax_code: Mapped[str | None] = mapped_column(String(32))
     tax_base: Mapped[Decimal | None] = mapped_column(Amount())
     event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
@@ -202,6 +205,25 @@ class JournalLine(IdMixin, Base):
     state: Mapped[str] = mapped_column(String(8), default="draft")
 
     entry: Mapped[JournalEntry] = relationship(back_populates="lines")
+
+
+class CustomerReceivableAccount(IdMixin, Base):
+    """The receivable account of one customer or of a customer group, in place of the ``receivable``
+    role's account (decision 0060). A customer's own row wins over its group's."""
+
+    __tablename__ = "customer_receivable_accounts"
+    __table_args__ = (
+        CheckConstraint("(customer_id IS NULL) <> (customer_group IS NULL)", name="customer_or_group"),
+        UniqueConstraint("company_id", "customer_id"),
+        UniqueConstraint("company_id", "customer_group"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customers.id"))
+    customer_group: Mapped[str | None] = mapped_column(String(64))
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
+    updated_by: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class LineMatch(IdMixin, Base):

@@ -259,11 +259,17 @@ class CreatePaymentMethod(CompanyScoped):
     kind: PaymentMethodKind
     gateway: text(strip_whitespace=True, to_lower=True, pattern=r"^[A-Za-z0-9_-]{1,64}$") | None = None
     active: bool = True
+    split_receivable_per_customer: bool = Field(
+        False,
+        description="What this method pays at the till on invoices is credited to each customer's"
+        " receivable at the session's close (one line per customer) instead of one aggregate line.",
+    )
 
 
 class UpdatePaymentMethod(Request):
     name: Name | None = None
     active: bool | None = None
+    split_receivable_per_customer: bool | None = None
 
 
 class TaxChild(Request):

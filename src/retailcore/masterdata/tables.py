@@ -189,6 +189,9 @@ class PaymentMethod(IdMixin, TimestampsMixin, Base):
     gateway: Mapped[str | None] = mapped_column(String(64))
     """Card gateway (``stripe``, ``adyen``...): card money clears per gateway."""
     active: Mapped[bool] = mapped_column(default=True)
+    split_receivable_per_customer: Mapped[bool] = mapped_column(default=False)
+    """What this method pays at the till on invoices is credited to each customer's receivable at the
+    session's close (one line per customer) instead of one aggregate line (decision 0060)."""
 
 
 class TaxRule(IdMixin, TimestampsMixin, Base):

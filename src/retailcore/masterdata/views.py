@@ -111,6 +111,7 @@ class PaymentMethodView(View):
     kind: str
     gateway: str | None
     active: bool
+    split_receivable_per_customer: bool = False
 
 
 class TaxView(BaseModel):

@@ -110,6 +110,7 @@ def issue(
     lines: Sequence[Mapping[str, Any]],
     date: dt.date,
     posting: str,
+    cogs: Sequence[Mapping[str, Any]] | None = None,
 ) -> t.InvoiceRow:
     """Number and record the invoice of an order; ``InvoiceIssued`` posts it when ``posting`` is
     ``receivable``. ``lines`` are the order's lines ``{sku, product_category, quantity, unit_price,
@@ -180,6 +181,8 @@ def issue(
             "gross": round_to_currency(order.gross_total, currency),
             "sales": sales,
             **({"discounts": contra} if contra else {}),
+            # A POS sale's COGS when its invoice posts it (pos/receivables.py, decision 0060).
+            **({"cogs": list(cogs)} if cogs else {}),
         },
         store_id=order.store_id,
     )

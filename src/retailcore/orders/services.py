@@ -575,6 +575,8 @@ def _split_money(row: t.OrderRow, event_type: str, payload: dict[str, Any]) -> N
         row.deposit_balance += deposit
         payload["settled"], payload["deposit"] = str(settled), str(deposit)
         payload["split"] = True  # the order's rule: deposit and settlement (not everything a deposit)
+        if row.customer_id is not None:  # the customer dimension of the receivable it settles
+            payload["customer_id"] = str(row.customer_id)
     else:
         row.deposit_balance -= amount
     if event_type in ("TenderAccepted", "TenderReturned"):
@@ -1628,6 +1630,8 @@ def fulfill(
         "due_amount": str(due),
         **shipped,
     }
+    if row.customer_id is not None:  # the customer dimension of the receivable it leaves due
+        fulfilled["customer_id"] = str(row.customer_id)
     if discounts.posting_mode(session, company.id) == "contra":
         contra = _delivered_discounts(line_rows, delivered, row.currency, row.prices_include_tax)
         if contra:

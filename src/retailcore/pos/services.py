@@ -71,6 +71,7 @@ from retailcore.payments import services as pay
 from retailcore.pos import cash_rounding
 from retailcore.pos import commands as c
 from retailcore.pos import currency as till_currency
+from retailcore.pos import receivables as pos_receivables
 from retailcore.pos import refunds as pos_refunds
 from retailcore.pos.refunds import refuse as _refuse
 from retailcore.pos.tables import PosCashMovement, PosSession, PosSessionTotal, PosTerminal
@@ -320,12 +321,14 @@ def running_totals(session: Session, session_id: uuid.UUID) -> list[PosSessionTo
     )
 
 
-def _sale_totals(totals: Totals, sale: CarryOutSale) -> None:
+def _sale_totals(totals: Totals, sale: CarryOutSale, split: frozenset[str] = frozenset()) -> None:
     """What one sale adds to its session's totals. An invoiced sale's revenue is posted by its invoice:
-    the session only takes its goods (COGS), its tenders and, against them, the receivable they pay."""
+    the session only takes its goods (COGS, unless its invoice posts it: pos/receivables.py), its
+    tenders and, against them, the receivable they pay (per customer for the ``split`` methods)."""
     stock_role = STOCK_ROLE["stock"]
     for line in sale.lines:
-        _total(totals, "cogs", f"{line['category']}|{stock_role}")["amount"] += line["cost"]
+        if not sale.extra.get(pos_receivables.WITH_INVOICE):
+            _total(totals, "cogs", f"{line['category']}|{stock_role}")["amount"] += line["cost"]
         if sale.invoiced:
             continue
         category = _total(totals, "category", line["category"])
@@ -344,7 +347,8 @@ def _sale_totals(totals: Totals, sale: CarryOutSale) -> None:
             continue  # a claim on the customer, carried by the invoice's receivable
         _total(totals, "tender", f"{tender['kind']}|{tender['gateway'] or ''}")["amount"] += tender["amount"]
     if sale.invoiced and sale.paid:
-        _total(totals, "receivable", "")["amount"] += sale.paid
+        for key, amount in pos_receivables.receivable_keys(sale, split).items():
+            _total(totals, "receivable", key)["amount"] += amount
     cards = sum((card["amount"] for card in sale.extra.get("gift_cards", ())), ZERO)
     if cards:
         _total(totals, "gift_cards", "")["amount"] += cards
@@ -357,8 +361,14 @@ def _sale_totals(totals: Totals, sale: CarryOutSale) -> None:
 def recompute_totals(session: Session, session_id: uuid.UUID) -> Totals:
     """The totals rebuilt from the session's sales. For tests and audits only: closing never calls it."""
     totals: Totals = {}
-    for sale in session_sales(session, session_id):
-        _sale_totals(totals, sale)
+    sales = session_sales(session, session_id)
+    pos_receivables.flag_recorded(session, sales)
+    pos_session = session.get(PosSession, session_id)
+    split = (
+        pos_receivables.split_methods(session, pos_session.company_id, sales) if pos_session else frozenset()
+    )
+    for sale in sales:
+        _sale_totals(totals, sale, split)
     return totals
 
 
@@ -1315,8 +1325,10 @@ def ingest_batch(
         _redeem_coupons(session, ctx, loaded)
     if refunds:
         pos_refunds.take_refunds(session, ctx, loaded, target, refunds, totals, _total)
+    pos_receivables.take_with_invoices(session, target.company_id, target.id, sales)
+    split = pos_receivables.split_methods(session, target.company_id, sales)
     for sale in sales:
-        _sale_totals(totals, sale)
+        _sale_totals(totals, sale, split)
         if sale.invoiced:
             order = session.get(OrderRow, sale.order_id)
             assert order is not None
@@ -1328,6 +1340,7 @@ def ingest_batch(
                 lines=[{**line, "product_category": line["category"]} for line in sale.lines],
                 date=sale.booked_on,
                 posting="receivable",
+                cogs=pos_receivables.invoice_cogs(sale),
             )
     _apply_totals(session, target.id, totals)
     accepted = len(priced)
@@ -1702,7 +1715,8 @@ def close_session(
         if discounts.posting_mode(session, company.id) == "contra"
         else []
     )
-    invoice_payments = sum((r.amount for r in rows if r.kind == "receivable"), ZERO)
+    customer_payments, unsplit = pos_receivables.customer_payments(session, company.id, date, rows)
+    invoice_payments = sum((r.amount for r in rows if r.kind == "receivable" and not r.key), unsplit)
     rounding = sum((r.amount for r in rows if r.kind == "rounding"), ZERO)
     gift_cards_sold = sum((r.amount for r in rows if r.kind == "gift_cards"), ZERO)
     pos_session.state = "closed"
@@ -1726,6 +1740,7 @@ def close_session(
         # A foreign-currency session's cost of sales is in the company's currency: posted apart, below.
         "cogs": [] if pos_session.currency else cogs,
         "invoice_payments": invoice_payments or None,
+        **({"customer_payments": customer_payments} if customer_payments else {}),
         "gift_cards_sold": gift_cards_sold or None,
         # The tickets' cash rounding: positive when the tenders took more than the goods (a gain,
         # credited to the rounding account), negative when less (debited).
@@ -1849,6 +1864,14 @@ def awaiting_posting(session: Session, company_id: uuid.UUID, as_of: Any) -> dic
     )
     value = session.scalar(
         operations.with_only_columns(func.sum(StockMove.value)).where(StockMove.kind == "delivery")
+    )
+    # Invoices that posted their sale's COGS themselves (decision 0060) took that part already.
+    unposted_sessions = select(PosSession.id).where(
+        PosSession.company_id == company_id,
+        or_(PosSession.closing_event_id.is_(None), closing_date.is_(None), closing_date > as_of),
+    )
+    value = (value or ZERO) - pos_receivables.posted_with_invoices(
+        session, company_id, as_of, unposted_sessions
     )
     awaiting = {STOCK_ROLE["stock"]: value} if value else {}
     # Refunded goods back in stock, their COGS reversal awaiting the same close (by where they went).

@@ -12,7 +12,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from retailcore.adapters.orm import Amount, Base, IdMixin, Rate, TimestampsMixin, UTCDateTime, utcnow
@@ -134,3 +134,33 @@ class PosCashRounding(Base):
     mode: Mapped[str] = mapped_column(String(16), default="half_up")
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class PosCogsSettings(Base):
+    """Where the COGS of a POS sale invoiced at the till is posted (decision 0060): ``at_close`` (with
+    the session's closing entry, the default when the company has no row; decision 0009) or
+    ``with_invoice`` (in the invoice's entry, as the sale's revenue is)."""
+
+    __tablename__ = "pos_cogs_settings"
+    __table_args__ = (
+        CheckConstraint("pos_invoiced_cogs IN ('at_close', 'with_invoice')", name="pos_invoiced_cogs"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), primary_key=True)
+    pos_invoiced_cogs: Mapped[str] = mapped_column(String(16), default="at_close")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class PosInvoiceCogs(Base):
+    """The COGS an invoice issued at the till posted itself (``with_invoice``): the session's close
+    leaves it out, and the stock-ledger check does not count it as awaiting the close."""
+
+    __tablename__ = "pos_invoice_cogs"
+
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pos_sessions.id"), index=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    cost: Mapped[Decimal] = mapped_column(Amount())

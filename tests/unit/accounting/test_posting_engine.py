@@ -65,6 +65,7 @@ def test_pos_close_spreads_tenders_and_sales_by_role():
         "channel": "pos",
         "product_category": "Tops",
         "location_id": None,
+        "customer_id": None,
     }
     assert revenue.label == "POS sales Tops"
     assert lines[3].tax_code == "VAT20"
@@ -194,4 +195,35 @@ def test_an_items_own_account_replaces_the_role_for_that_item_only():
         ("debit", "cogs", None, Decimal("18.00")),
         ("credit", "inventory", None, Decimal("6.00")),
         ("credit", "inventory", None, Decimal("18.00")),
+    ]
+
+
+def test_the_customer_is_a_dimension_read_from_the_event_like_the_others():
+    rule = rule_of(
+        {
+            "code": "invoice",
+            "event_type": "InvoiceIssued",
+            "journal_code": "SALES",
+            "lines": [
+                {"side": "debit", "account_role": "receivable", "amount": "gross", "label": "Invoice"},
+                {"side": "credit", "account_role": "sales_revenue", "amount": "gross", "label": "Sale"},
+                {
+                    "side": "credit",
+                    "account_role": "receivable",
+                    "amount": "amount",
+                    "label": "Paid",
+                    "for_each": "customer_payments",
+                },
+            ],
+        }
+    )
+    lines = draft_lines(
+        rule,
+        {"gross": "10", "customer_id": "c1", "customer_payments": [{"customer_id": "c2", "amount": "4"}]},
+    )
+
+    assert [(line.account_role, line.dimensions["customer_id"]) for line in lines] == [
+        ("receivable", "c1"),
+        ("sales_revenue", "c1"),  # the engine carries it; posting keeps it on receivable lines only
+        ("receivable", "c2"),
     ]

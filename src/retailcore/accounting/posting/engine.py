@@ -17,7 +17,8 @@ product's own expense account for ``cogs``, decision 0061). An ``account_code`` 
 the form ``$field`` takes the account's code from that field (settlement rules use
 ``$clearing_account``: the accounts of the gateway the event names, decision 0035).
 
-Dimensions (``store_id``, ``channel``, ``product_category``, ``location_id``) and the
+Dimensions (``store_id``, ``channel``, ``product_category``, ``location_id``, ``customer_id``: kept
+on receivable lines only, where it also chooses the customer's own receivable account) and the
 tax fields (``tax_code``, ``tax_base``) come from the item, falling back to the payload. A negative
 amount writes the opposite side; a zero amount writes nothing. Nothing here touches a database.
 
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-DIMENSIONS = ("store_id", "channel", "product_category", "location_id")
+DIMENSIONS = ("store_id", "channel", "product_category", "location_id", "customer_id")
 
 
 class PostingError(ValueError):

@@ -309,6 +309,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             LOYALTY_TAKEN,
             *_sales("POS sales"),
             _line("credit", "receivable", "invoice_payments", "Paid at the till on invoices", optional=True),
+            _line("credit", "receivable", "amount", "Paid at the till on invoices", "customer_payments"),
             _line("credit", "gift_card_liability", "gift_cards_sold", "Gift cards sold", optional=True),
             _line("debit", "cogs", "cost", "POS COGS {product_category}", "cogs"),
             _line("credit", "$stock_role", "cost", "POS stock out {product_category}", "cogs"),
@@ -362,6 +363,10 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "lines": [
             _line("debit", "receivable", "gross", "Invoice {number}"),
             *_sales("Invoice"),
+            # COGS posted with the invoice (``pos_cogs_settings.pos_invoiced_cogs`` = ``with_invoice``,
+            # decision 0060); an invoice without a ``cogs`` list writes none.
+            _line("debit", "cogs", "cost", "COGS {product_category}", "cogs"),
+            _line("credit", "$stock_role", "cost", "Stock out {product_category}", "cogs"),
         ],
     },
     {

@@ -1,7 +1,7 @@
 """tax kinds and a company's tax rounding conventions
 
 Revision ID: 0044
-Revises: 0039
+Revises: 0043
 Create Date: 2026-12-07 10:40:00
 
 * ``taxes``: ``kind`` (``percent``, ``fixed``, ``division``, ``group``; existing rows: ``percent``, as
@@ -24,7 +24,7 @@ from alembic import op
 from retailcore.adapters import orm
 
 revision: str = "0044"
-down_revision: str | None = "0039"
+down_revision: str | None = "0043"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

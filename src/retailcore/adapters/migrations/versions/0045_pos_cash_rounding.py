@@ -1,7 +1,7 @@
 """pos till: cash rounding (the company's setting, a rounding total, the rules' line); foreign-currency tills
 
 Revision ID: 0045
-Revises: 0039
+Revises: 0044
 Create Date: 2026-12-07 11:00:00
 
 Numbered 0045 on the till branch (issue 20); re-chained onto the last revision at merge (only
@@ -33,7 +33,7 @@ from alembic import op
 from retailcore.adapters import orm
 
 revision: str = "0045"
-down_revision: str | None = "0039"
+down_revision: str | None = "0044"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """stock costing: the average-cost precision, a product's own accounts, returns to vendor, two rules
 
 Revision ID: 0047
-Revises: 0044
+Revises: 0046
 Create Date: 2026-12-07 11:00:00
 
 Numbered 0047 on the stock branch: it is re-chained onto the last revision at merge (only
@@ -29,7 +29,7 @@ from alembic import op
 from retailcore.adapters import orm
 
 revision: str = "0047"
-down_revision: str | None = "0044"
+down_revision: str | None = "0046"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
