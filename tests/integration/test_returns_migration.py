@@ -47,6 +47,7 @@ def test_existing_companies_get_the_return_accounts_and_rules(tmp_path):
             "loyalty-revalued-up",
             "loyalty-revalued-down",
         ]
+        later += ["pos-session-cost-of-sales"]  # 0045 (foreign-currency tills, decision 0059)
         later += ["standard-cost-changed"]  # 0047 (stock costing, decision 0061)
         assert sorted(rules) == sorted([*RULES, *later])
         engine.dispose()
