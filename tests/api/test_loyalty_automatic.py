@@ -10,6 +10,7 @@ down), worth 0.05.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 
@@ -180,3 +181,49 @@ def test_the_reversal_target_is_proportional_rounded_half_up_and_capped():
     assert reversal_target(10, D("40.00"), D("20.00")) == 10
     assert reversal_target(0, D("5.00"), D("20.00")) == 0
     assert reversal_target(10, D("5.00"), D("0")) == 0
+
+
+def test_the_close_checklist_measures_the_points_liability(enrolled, client, admin, auth):
+    shop = enrolled
+    finance = auth("finance", company="ACME")
+    period = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+
+    def loyalty_item():
+        found = client.get(f"{API}/periods/{period}/close-checklist", headers=finance)
+        assert found.status_code == 200, found.text
+        [only] = [i for i in found.json()["items"] if i["code"] == "loyalty"]
+        return only
+
+    order = shop.order("2")  # 24 points, 1.20
+    shop.pay(order, "card", "24.00")
+    shop.fulfil(order)
+    till = shop.till()
+    shop.batch(till, [shop.sale([("POINTS", "1.00"), ("CASH", "11.00")], customer=shop.anna)])  # 20 burned
+    found = loyalty_item()  # 4 points (0.20) and 1.00 burned at a till still open: the ledger holds 1.20
+    assert found["status"] == "green"
+    assert found["figures"] == {
+        "ledger_liability": "1.20",
+        "points_outstanding": 4,
+        "point_value": "0.05",
+        "outstanding_value": "0.20",
+        "burned_at_open_tills": "1.00",
+        "difference": "0.00",
+    }
+    shop.post(f"pos/sessions/{till['id']}/close", {"counted": {"CASH": "11.00"}}, status=200)
+    found = loyalty_item()  # the close moved the 1.00 and earned the sale's 11 points (0.55)
+    assert found["status"] == "green"
+    assert (found["figures"]["ledger_liability"], found["figures"]["points_outstanding"]) == ("0.75", 15)
+    by_hand = {
+        "company_id": shop.company_id,
+        "date": dt.datetime.now(dt.UTC).date().isoformat(),
+        "reference": "points by hand",
+        "lines": [
+            {"account_code": "6045", "debit": "0.30"},
+            {"account_code": "2240", "credit": "0.30"},
+        ],
+    }
+    assert client.post(f"{API}/journal-entries", json=by_hand, headers=finance).status_code == 201
+    found = loyalty_item()
+    assert found["status"] == "red"
+    assert (found["figures"]["ledger_liability"], found["figures"]["difference"]) == ("1.05", "0.30")
+    assert found["action"]
