@@ -219,6 +219,13 @@ def settle_reversal(session: Session, ctx: CommandContext, company_id: uuid.UUID
     order = session.get(OrderRow, order_id)
     if earning is None or programme is None or order is None:
         return 0
+    session.execute(  # the account's row lock first: its balance and movements cannot change under us,
+        # and a concurrent refund of the order has committed before we read what was refunded
+        update(LoyaltyAccount)
+        .where(LoyaltyAccount.id == earning.account_id)
+        .values(balance=LoyaltyAccount.balance)
+        .execution_options(synchronize_session=False)
+    )
     refunded = session.scalar(
         select(func.sum(ReturnLineRow.refunded_net + ReturnLineRow.refunded_tax))
         .join(ReturnRow, ReturnRow.id == ReturnLineRow.return_id)
@@ -227,12 +234,6 @@ def settle_reversal(session: Session, ctx: CommandContext, company_id: uuid.UUID
     target = reversal_target(earning.points, refunded, order.gross_total)
     if target <= 0:
         return 0
-    session.execute(  # the account's row lock first: its balance and movements cannot change under us
-        update(LoyaltyAccount)
-        .where(LoyaltyAccount.id == earning.account_id)
-        .values(balance=LoyaltyAccount.balance)
-        .execution_options(synchronize_session=False)
-    )
     account = session.get(LoyaltyAccount, earning.account_id, populate_existing=True)
     assert account is not None
     taken = -(
