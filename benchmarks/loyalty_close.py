@@ -85,16 +85,15 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=500)
     parser.add_argument("--share", type=float, default=0.5, help="share of the sales with a customer")
     args = parser.parse_args()
-    scratch = None
-    if args.url is None:
-        scratch = tempfile.mkdtemp()
-        args.url = f"sqlite:///{os.path.join(scratch, 'loyalty.db')}"
+    scratch = tempfile.mkdtemp() if args.url is None else None
     print(
         f"load average {os.getloadavg()[0]:.2f}; {args.sales:,} sales, {args.share:.0%} with one of "
-        f"{args.customers:,} customers; backend {args.url.split(':')[0]}"
+        f"{args.customers:,} customers; backend {(args.url or 'sqlite').split(':')[0]}"
     )
     for programme in (False, True):
-        wall, cpu, earned = run(args.url, args.sales, args.customers, args.share, programme)
+        # SQLite: a new file for each run
+        url = args.url or f"sqlite:///{os.path.join(scratch or '', f'loyalty-{programme}.db')}"
+        wall, cpu, earned = run(url, args.sales, args.customers, args.share, programme)
         label = "with a programme" if programme else "without a programme"
         print(f"close {label}: {wall:.3f} s wall, {cpu:.3f} s CPU; {earned:,} sales earned")
 
