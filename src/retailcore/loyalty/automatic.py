@@ -85,8 +85,8 @@ def earn_at_close(
     store_id: Any,
 ) -> int:
     """The points of a closed POS session's sales with an enrolled customer, not earned yet: one movement
-    per sale (``earn:<order id>``), one balance update per account, one ``LoyaltyPointsEarned`` for the
-    session. Returns the points earned."""
+    per sale (``earn:<order id>``), the accounts' balances set in one statement, one
+    ``LoyaltyPointsEarned`` for the session. Returns the points earned."""
     programme = programme_of(session, company_id)
     if programme is None or not programme.active:
         return 0
@@ -110,6 +110,17 @@ def earn_at_close(
     ).all()
     if not rows:
         return 0
+    # The accounts' rows locked and read in one statement (in id order: two closes never deadlock) before
+    # what was earned already is read: an earning by hand of one of these sales has committed, or waits.
+    # Their new balances are written in one more statement, the movements in one bulk insert.
+    held = dict(
+        session.execute(
+            select(LoyaltyAccount.id, LoyaltyAccount.balance)
+            .where(LoyaltyAccount.id.in_(sorted({account_id for *_, account_id in rows})))
+            .order_by(LoyaltyAccount.id)
+            .with_for_update()
+        ).all()
+    )
     earned = set(
         session.scalars(
             select(LoyaltyMovement.order_id).where(
@@ -140,16 +151,6 @@ def earn_at_close(
             per_account[account_id].append((order_id, number, points))
     if not per_account:
         return 0
-    # The accounts' rows locked and read in one statement (in id order: two closes never deadlock), their
-    # new balances written in one more, the movements in one bulk insert.
-    held = dict(
-        session.execute(
-            select(LoyaltyAccount.id, LoyaltyAccount.balance)
-            .where(LoyaltyAccount.id.in_(sorted(per_account)))
-            .order_by(LoyaltyAccount.id)
-            .with_for_update()
-        ).all()
-    )
     at = ctx.occurred_at or utcnow()
     total_points, total_value, balances, movements = 0, Decimal(0), [], []
     ids = iter(new_ids(sum(len(earnings) for earnings in per_account.values())))
