@@ -140,6 +140,7 @@ IN_ORDER = {
     "accruals": "green",
     "grni": "amber",
     "gift_cards": "green",
+    "loyalty": "n/a",
     "customer_deposits": "green",
     "fx_revaluation": "n/a",
     "tax_return": "green",

@@ -37,7 +37,7 @@ class CheckItem(BaseModel):
 
     code
         Stable name (``pos_sessions``, ``gateway:stripe``, ``bank``, ``stock``, ``accruals``, ``grni``,
-        ``gift_cards``, ``customer_deposits``, ``fx_revaluation``, ``tax_return``).
+        ``gift_cards``, ``loyalty``, ``customer_deposits``, ``fx_revaluation``, ``tax_return``).
     status
         ``green`` (measured and right), ``amber`` (measured, needs a look, may be accepted), ``red``
         (measured and wrong: blocks the close), ``n/a`` (cannot be measured with what exists; ``reason``).

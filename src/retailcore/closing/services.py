@@ -54,6 +54,7 @@ from retailcore.inventory.purchasing_tables import (
     VendorBillLine,
 )
 from retailcore.inventory.valuation import check_agreement
+from retailcore.loyalty.tables import LoyaltyMovement, LoyaltyProgramme
 from retailcore.masterdata.tables import Account, Company
 from retailcore.orders.tables import OrderPaymentRow, OrderRow
 from retailcore.payments.tables import GiftCardMovement
@@ -506,6 +507,79 @@ def gift_cards(session: Session, company: Company, end: dt.date) -> CheckItem:
     )
 
 
+def _point_value_at(session: Session, company_id: uuid.UUID, until: dt.datetime, current: Decimal) -> Decimal:
+    """The programme's point value as it stood just before ``until``: the last change recorded by then
+    (``LoyaltyProgrammeChanged``), else the current value."""
+    changes = session.scalars(
+        select(Event.payload)
+        .where(
+            Event.company_id == company_id,
+            Event.type == "LoyaltyProgrammeChanged",
+            Event.occurred_at < until,
+        )
+        .order_by(Event.position.desc())
+        .limit(1)
+    ).first()
+    if changes and (changes.get("after") or {}).get("point_value") is not None:
+        return Decimal(str(changes["after"]["point_value"]))
+    return current
+
+
+def loyalty(session: Session, company: Company, end: dt.date) -> CheckItem:
+    """(6b) Loyalty points liability in the ledger against the points outstanding at the period's end
+    (the sum of the accounts' movements by then) x the point value then, plus the points burned at tills
+    whose session had not closed by then (their tender leaves the liability at the close)."""
+    title = "Loyalty points liability equals the points outstanding x the point value"
+    programme = session.get(LoyaltyProgramme, company.id)
+    if programme is None:
+        return CheckItem(
+            code="loyalty", title=title, status="n/a", figures={}, reason="no loyalty programme"
+        )  # fmt: skip
+    until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC)
+    points = int(
+        session.scalar(
+            select(func.coalesce(func.sum(LoyaltyMovement.points), 0)).where(
+                LoyaltyMovement.company_id == company.id, LoyaltyMovement.created_at < until
+            )
+        )
+        or 0
+    )
+    point_value = _point_value_at(session, company.id, until, programme.point_value)
+    outstanding = round_to_currency(Decimal(points) * point_value, programme.currency)
+    awaiting_close = session.scalar(
+        select(func.sum(OrderPaymentRow.captured))
+        .join(OrderRow, OrderRow.id == OrderPaymentRow.order_id)
+        .join(PosSession, PosSession.id == OrderRow.pos_session_id)
+        .where(
+            OrderPaymentRow.company_id == company.id,
+            OrderPaymentRow.kind == "loyalty",
+            OrderRow.ordered_at < until,
+            or_(PosSession.closed_at.is_(None), PosSession.closed_at >= until),
+        )
+    )
+    awaiting_close = awaiting_close if awaiting_close is not None else ZERO
+    liability = -_role_balance(session, company.id, "loyalty_liability", end)
+    expected = outstanding + awaiting_close
+    difference = liability - expected
+    return CheckItem(
+        code="loyalty",
+        title=title,
+        status=_status(difference != 0),
+        figures={
+            "ledger_liability": liability,
+            "points_outstanding": points,
+            "point_value": str(point_value),  # as set: not rounded to the currency like the amounts
+            "outstanding_value": outstanding,
+            "burned_at_open_tills": awaiting_close,
+            "difference": difference,
+        },
+        action="Find the points movement without its entry (or the entry on 2240 by hand): the"
+        " accounts' movements and LoyaltyPoints* entries must agree."
+        if difference
+        else "",
+    )
+
+
 DEPOSIT_IN = ("PaymentCaptured", "TenderAccepted")
 DEPOSIT_OUT = ("PaymentRefunded", "TenderReturned")
 
@@ -753,6 +827,7 @@ def checklist(session: Session, company: Company, period: str) -> Checklist:
         accruals(session, company, period, end),
         goods_received_not_invoiced(session, company, end),
         gift_cards(session, company, end),
+        loyalty(session, company, end),
         customer_deposits(session, company, end),
         fx_revaluation(session, company, end),
         tax_return(session, company, start, end),

@@ -15,6 +15,7 @@ from retailcore.connectors import shopify_stock
 from retailcore.entrypoints.settings import Settings
 from retailcore.inventory import reservations as inventory_reservations
 from retailcore.inventory.valuation import register_awaiting_posting
+from retailcore.loyalty import automatic as loyalty_automatic
 from retailcore.payments import services as payments_services
 from retailcore.pos.services import awaiting_posting as pos_cogs_awaiting_posting
 from retailcore.returns import services as returns_services
@@ -32,6 +33,8 @@ def install_subscriptions() -> None:
     accounting_subscriptions.install()
     analytics_subscriptions.install()
     inventory_reservations.install()
+    # Points earned on delivery and at a POS close, taken back with refunds (decision 0056).
+    loyalty_automatic.install()
     register_awaiting_posting(pos_cogs_awaiting_posting)
     # A refund to store credit is posted by returns and recorded on the customer's balance by payments.
     returns_services.on_store_credit(payments_services.issue_store_credit)

@@ -28,7 +28,7 @@ from retailcore.loyalty.services import (
     running_programme,
     value_of,
 )
-from retailcore.loyalty.tables import LoyaltyAccount
+from retailcore.loyalty.tables import LoyaltyAccount, LoyaltyMovement
 from retailcore.masterdata.tables import Company
 from retailcore.orders.tables import OrderPaymentRow, OrderRow
 
@@ -110,8 +110,9 @@ def earn_for_order(
 def reverse_for_order(
     session: Session, ctx: CommandContext, company: Company, order_id: uuid.UUID, *, field: str = "order_id"
 ) -> c.Earned:
-    """Take back the points an order earned (it was refunded): at most what the account still holds,
-    once (``LoyaltyPointsReversed``, posted loyalty_liability / loyalty_cost). An order that earned
+    """Take back the points an order earned (it was refunded) and its refunds did not take back already
+    (:mod:`retailcore.loyalty.automatic`): at most what the account still holds, once
+    (``LoyaltyPointsReversed``, posted loyalty_liability / loyalty_cost). An order that earned
     nothing reverses nothing."""
     order = _order(session, company, order_id, field)
     account = enrolled_account(session, company.id, order.customer_id, field)
@@ -129,7 +130,17 @@ def reverse_for_order(
         .execution_options(synchronize_session=False)
     )
     session.refresh(account)
-    points = min(earned.points, account.balance)
+    taken = -(
+        session.scalar(  # what refunds took back already (loyalty.automatic): never twice
+            select(func.coalesce(func.sum(LoyaltyMovement.points), 0)).where(
+                LoyaltyMovement.company_id == company.id,
+                LoyaltyMovement.order_id == order.id,
+                LoyaltyMovement.kind == "reverse",
+            )
+        )
+        or 0
+    )
+    points = min(earned.points - taken, account.balance)
     if points <= 0:
         return earned_view(account, order.id, None)
     balance = move_points(session, account, -points, at_least=points)

@@ -22,10 +22,11 @@ Rules of the flow (decision 0049):
   :points`` (``409 insufficient-balance``, nothing written, concurrent burns included). It posts
   nothing here: the order's ``TenderAccepted`` debits loyalty_liability; a cancelled order's
   ``TenderReturned`` credits it back (:func:`give_back`).
-* **Refunds** take the order's points back with
-  :func:`retailcore.loyalty.earning.reverse_for_order` (``LoyaltyPointsReversed``, the earning's entry
-  reversed), at most what the account still holds; what was burned meanwhile stays
-  burned.
+* **Refunds** take the order's points back in proportion to the goods refunded
+  (:mod:`retailcore.loyalty.automatic`, decision 0056) or all that is left by hand
+  (:func:`retailcore.loyalty.earning.reverse_for_order`), ``LoyaltyPointsReversed``, at most what the
+  account still holds; what was burned meanwhile stays burned. Earning happens by itself too: on
+  delivery, and at a POS session's close in bulk.
 """
 
 from __future__ import annotations

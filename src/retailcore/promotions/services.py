@@ -19,7 +19,7 @@ The life of a promotion
   submitter (``Principal.actor``: a token's name or a user's). Rejecting is open to every approver,
   the author included (a withdrawal), and always says why.
 * Approval refuses, writing nothing: an exclusive promotion whose targeting (channels, stores, customer
-  groups, local time range, products) overlaps another approved exclusive one not expired
+  groups, local time range, weekly windows, products) overlaps another approved exclusive one not expired
   (409 ``exclusive-overlap``, naming it); and a promotion that can take a targeted product below its
   margin floor (409 ``margin-floor-breach``, each product with its price, worst case and floor).
   ``override`` approves over a breach; it takes ``promotions:override`` (finance, admin: a role above
@@ -272,6 +272,28 @@ def _check_kind(fields: dict[str, Any]) -> None:
 # -- promotions: drafting ----------------------------------------------------------------------------
 
 
+def in_store_scope(principal: Principal, store_ids: list[Any] | None) -> None:
+    """Refuse (403 ``store-scope``, naming ``store_ids``) a store-scoped token or user acting on a
+    promotion that does not target only its store: a company-wide one (``store_ids`` null) or one naming
+    another store. Company-level principals act on every promotion."""
+    if principal.store_id is None:
+        return
+    mine = str(principal.store_id)
+    if store_ids is None:
+        raise PermissionDenied(
+            "a store-scoped token may only govern promotions of its own store, not company-wide ones",
+            code="store-scope",
+            problems=[FieldProblem("store_ids", f"must name only the store {mine}, not every store")],
+        )
+    others = [n for n, ref in enumerate(store_ids) if str(ref) != mine]
+    if others:
+        raise PermissionDenied(
+            "a store-scoped token may only govern promotions of its own store",
+            code="store-scope",
+            problems=[FieldProblem(f"store_ids.{n}", f"not the store {mine}") for n in others],
+        )
+
+
 def create_promotion(
     session: Session, ctx: CommandContext, company: Company, body: c.CreatePromotion
 ) -> PromotionRow:
@@ -286,6 +308,7 @@ def create_promotion(
             f"promotion code {body.code} is taken", problems=[FieldProblem("code", "already used")]
         )
     fields = _references(session, ctx.principal, company, fields)
+    in_store_scope(ctx.principal, fields.get("store_ids"))
     row = PromotionRow(
         company_id=company.id, code=body.code, state="draft", created_by=ctx.actor, **_store_columns(fields)
     )
@@ -336,7 +359,9 @@ def update_promotion(
         merged["store_ids"] = list(merged["store_ids"])
     company = session.get(Company, row.company_id)
     assert company is not None
+    in_store_scope(ctx.principal, row.store_ids)
     merged = _references(session, ctx.principal, company, merged)
+    in_store_scope(ctx.principal, merged.get("store_ids"))
     old_view = view(row).model_dump(mode="json")
     for name, value in _store_columns(merged).items():
         setattr(row, name, value)
@@ -369,6 +394,7 @@ def submit_promotion(
     session: Session, ctx: CommandContext, promotion_id: uuid.UUID, *, expected_version: int | None = None
 ) -> PromotionRow:
     row = get_promotion(session, ctx.principal, promotion_id, lock=True)
+    in_store_scope(ctx.principal, row.store_ids)
     expect_version("promotion", row, expected_version)
     submit("promotion", row, ctx.actor)
     session.flush()
@@ -388,6 +414,7 @@ def reject_promotion(
     session: Session, ctx: CommandContext, promotion_id: uuid.UUID, body: c.ReasonRequired
 ) -> PromotionRow:
     row = get_promotion(session, ctx.principal, promotion_id, lock=True)
+    in_store_scope(ctx.principal, row.store_ids)
     reject("promotion", row, ctx.actor, body.reason)
     session.flush()
     record(
@@ -413,6 +440,44 @@ def _times_meet(a: PromotionRow, b: PromotionRow) -> bool:
     starts_before_b_ends = a.starts_at is None or b.ends_at is None or a.starts_at < b.ends_at
     b_starts_before_a_ends = b.starts_at is None or a.ends_at is None or b.starts_at < a.ends_at
     return starts_before_b_ends and b_starts_before_a_ends
+
+
+WEEK = 7 * 24 * 60
+"""Minutes in a week: weekly windows as intervals of minutes from Monday 00:00."""
+
+
+def _minutes(text: str) -> int:
+    hours, _, minutes = text.partition(":")
+    return int(hours) * 60 + int(minutes[:2] or 0)
+
+
+def week_intervals(windows: list[dict[str, Any]] | None) -> list[tuple[int, int]] | None:
+    """A promotion's weekly windows as half-open intervals of minutes in the week (Monday 00:00 = 0), as
+    the engine reads them (:func:`retailcore.promotions.engine.in_window`): an ``end`` not after ``start``
+    runs into the next day, ``start == end`` is 24 hours; Sunday's late window wraps to Monday. None: no
+    windows, every minute."""
+    if not windows:
+        return None
+    intervals: list[tuple[int, int]] = []
+    for window in windows:
+        start, end = _minutes(window["start"]), _minutes(window["end"])
+        length = end - start if end > start else end - start + 24 * 60
+        for day in window["weekdays"]:
+            opens = day * 24 * 60 + start
+            closes = opens + length
+            if closes <= WEEK:
+                intervals.append((opens, closes))
+            else:
+                intervals += [(opens, WEEK), (0, closes - WEEK)]
+    return intervals
+
+
+def _windows_meet(a: PromotionRow, b: PromotionRow) -> bool:
+    """Whether the weekly windows of two promotions share a minute (no windows: always)."""
+    wa, wb = week_intervals(a.windows), week_intervals(b.windows)
+    if wa is None or wb is None:
+        return True
+    return any(s1 < e2 and s2 < e1 for s1, e1 in wa for s2, e2 in wb)
 
 
 def _targets_meet(session: Session, a: PromotionRow, b: PromotionRow) -> bool:
@@ -457,6 +522,7 @@ def exclusive_overlaps(session: Session, row: PromotionRow) -> list[PromotionRow
         and _meets(row.store_ids, other.store_ids)
         and _meets(row.customer_groups, other.customer_groups)
         and _times_meet(row, other)
+        and _windows_meet(row, other)
         and _targets_meet(session, row, other)
     ]
 
@@ -474,6 +540,7 @@ def approve_promotion(
     Records ``PromotionApproved`` and, when it is in force at once, ``PromotionActivated``."""
     now = now or utcnow()
     row = get_promotion(session, ctx.principal, promotion_id, lock=True)
+    in_store_scope(ctx.principal, row.store_ids)
     if row.stacking == "exclusive":
         # Exclusive approvals of a company one at a time: two overlapping ones approved at once would
         # each miss the other (the check reads approved rows only).

@@ -8,10 +8,15 @@ Create Date: 2026-12-07 07:40:00
 * ``customers.customer_group``: what price lists and promotions target.
 * ``promotions.last_edited_by``: who last changed a draft (four eyes).
 * ``price_changes``: governed changes of a price list's items, applied by the sweep when due.
+
+The downgrade first turns the ``pricing_manager`` tokens and users, which the older check would refuse,
+into revoked ``cashier`` tokens and disabled ``cashier`` users (decision 0056): kept for the audit trail
+(events name them), unable to act, and never given more than a pricing manager had.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -82,7 +87,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_price_changes_price_list_id"), ["price_list_id"], unique=False)
 
 
+def _retire_pricing_managers() -> None:
+    """Pricing managers become a role the older check accepts, and lose their access: tokens revoked,
+    users disabled (the first revocation or disabling, if any, is kept)."""
+    now = sa.bindparam("now", dt.datetime.now(dt.UTC), type_=orm.UTCDateTime())
+    by = "downgrade of 0036: was pricing_manager"
+    op.get_bind().execute(
+        sa.text(
+            "UPDATE api_tokens SET role = 'cashier', revoked_at = COALESCE(revoked_at, :now),"
+            " revoked_by = COALESCE(revoked_by, :by) WHERE role = 'pricing_manager'"
+        ).bindparams(now, by=by)
+    )
+    op.get_bind().execute(
+        sa.text(
+            "UPDATE users SET role = 'cashier', disabled_at = COALESCE(disabled_at, :now)"
+            " WHERE role = 'pricing_manager'"
+        ).bindparams(now)
+    )
+
+
 def downgrade() -> None:
+    _retire_pricing_managers()
     with op.batch_alter_table("price_changes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_price_changes_price_list_id"))
         batch_op.drop_index("ix_price_changes_company_state")
