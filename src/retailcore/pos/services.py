@@ -505,7 +505,7 @@ class _Context:
         self.priced_memo: dict[tuple[Any, ...], Any] = {}
         self.eligible: dict[tuple[Any, ...], dict[tuple[Any, ...], Any]] = {}
         """The book's memo (see _verify) for each minute, customer group and coupons of the batch."""
-        self.reach: dict[int, tuple[bool, bool]] = {}
+        self.reach: dict[uuid.UUID, tuple[bool, bool]] = {}
         self.mismatches: list[dict[str, Any]] = []
         """Sales whose till's promotion discounts differ from the server's: one exception per batch."""
         self.coupon_uses: list[tuple[CarryOutSale, int, Coupon, Decimal]] = []
@@ -949,40 +949,28 @@ def _verify(
             coupon = ctx.coupons.get(normalise_code(code))
             if coupon is not None:
                 grants.append((position, coupon))
-    # Per product of the batch (by its id's integer): whether a promotion can touch it, and whether
-    # all of them price lines on their own.
-    reach = ctx.reach
     products = ctx.products
-    selling_lines: list[tuple[int, int, c.SaleLineIn, int]] = []
-    touched = sends = False
-    alone = True
-    for k, (n, line) in enumerate(selling):
-        if line.quantity <= 0:
-            continue
-        product = line.product_id.int
-        found = reach.get(product)
-        if found is None:
-            category = products[line.product_id].category
-            found = reach[product] = (
-                prefilter.touches(line.product_id, category),
-                prefilter.line_local(line.product_id, category),
-            )
-        if found[0]:
-            touched = True
-        if not found[1]:
-            alone = False
-        if line.discounts:
-            sends = True
-        selling_lines.append((k, n, line, product))
-    if not grants and not sends and not touched:
-        return None
+    reach = ctx.reach
     sold_at = sale.sold_at
     group = ctx.customers.get(sale.customer_id) if sale.customer_id is not None else None
     granted = tuple(sorted({(coupon.code, coupon.promotion_id) for _, coupon in grants})) if grants else ()
     # What time, customer group and coupons change is which promotions are eligible: the memo keys on
     # that set (worked out once per minute of the sale when promotions change on whole minutes), and
     # the batch keeps the memo found for each minute, group and coupons.
-    when = (sold_at.replace(second=0, microsecond=0) if ctx.by_minute else sold_at, group, granted)
+    # The minute as (day, hour, minute, offset): cheaper than a datetime's replace and hash (an aware
+    # datetime hashes through its UTC offset); the same instant sent with another offset only finds
+    # another key.
+    if ctx.by_minute:
+        when: tuple[Any, ...] = (
+            sold_at.toordinal(),
+            sold_at.hour,
+            sold_at.minute,
+            sold_at.tzinfo,
+            group,
+            granted,
+        )
+    else:
+        when = (sold_at, group, granted)
     memo = ctx.eligible.get(when)
     if memo is None:
         local = sold_at.astimezone(ctx.zone).replace(tzinfo=None)
@@ -996,31 +984,57 @@ def _verify(
         if memo is None or len(memo) > MEMO_SIZE:
             memo = ctx.priced_memo[base] = {}
         ctx.eligible[when] = memo
+    # Each selling line's entry: (touched, alone, agrees, server), the last two when alone.
+    selling_lines: list[tuple[int, int, c.SaleLineIn, Any]] = []
+    touched = sends = False
+    alone = True
+    for k, (n, line) in enumerate(selling):
+        quantity = line.quantity
+        if quantity <= 0:
+            continue
+        applied = line.discounts
+        if not applied:
+            sent: tuple[Any, ...] = ()
+        else:
+            sends = True
+            if len(applied) == 1:
+                d = applied[0]
+                sent = (d.source, d.code, str(d.amount))
+            else:
+                sent = tuple([(d.source, d.code, str(d.amount)) for d in applied])
+        key = (line.product_id.int, str(quantity), str(line.unit_price), str(line.discount), sent)
+        entry = memo.get(key)
+        if entry is None:
+            product_id = line.product_id
+            found = reach.get(product_id)
+            if found is None:
+                category = products[product_id].category
+                found = reach[product_id] = (
+                    prefilter.touches(product_id, category),
+                    prefilter.line_local(product_id, category),
+                )
+            if found[1]:
+                priced = book.price(_basket(ctx, sold_at, [(k, n, line)], group, granted))
+                server = _server(ctx, priced.lines[0].discounts, actor)
+                agrees = _till_offered(line) == server.offered and server.manual == line.discount
+                entry = memo[key] = (found[0], True, agrees, server)
+            else:
+                entry = memo[key] = (found[0], False, False, None)
+        if entry[0]:
+            touched = True
+        if not entry[1]:
+            alone = False
+        selling_lines.append((k, n, line, entry))
+    if not grants and not sends and not touched:
+        return None
     records: list[list[dict[str, Any]] | None] = [None] * len(selling)
     if alone:
         # Line by line, the till's discounts in the key: an alike line that agreed agrees again, and
         # takes the server's records (shared, read-only) unless it has an override.
-        servers: list[_Server] = []
         disagree = False
-        for k, n, line, product in selling_lines:
-            applied = line.discounts
-            if not applied:
-                sent: tuple[Any, ...] = ()
-            elif len(applied) == 1:
-                d = applied[0]
-                sent = (d.source, d.code, d.amount)
-            else:
-                sent = tuple([(d.source, d.code, d.amount) for d in applied])
-            key = (product, line.quantity, line.unit_price, line.discount, sent)
-            found = memo.get(key)
-            if found is None:
-                priced = book.price(_basket(ctx, sold_at, [(k, n, line)], group, granted))
-                server = _server(ctx, priced.lines[0].discounts, actor)
-                agrees = _till_offered(line) == server.offered and server.manual == line.discount
-                found = memo[key] = (agrees, server)
-            server = found[1]
-            servers.append(server)
-            if not found[0]:
+        for k, _, line, entry in selling_lines:
+            server = entry[3]
+            if not entry[2]:
                 disagree = True
             if line.override is not None:
                 override = {"by": line.override.by, "reason": line.override.reason}
@@ -1028,11 +1042,13 @@ def _verify(
             else:
                 records[k] = server.records
         if disagree:
-            _compare(ctx, index, sale, selling_lines, servers, records, actor)
+            _compare(
+                ctx, index, sale, selling_lines, [entry[3] for *_, entry in selling_lines], records, actor
+            )
     else:
         key = tuple(
-            (n, product, line.quantity, line.unit_price, line.discount)
-            for _, n, line, product in selling_lines
+            (n, line.product_id, line.quantity, line.unit_price, line.discount)
+            for _, n, line, _ in selling_lines
         )
         found = memo.get(key)
         if found is None:
@@ -1062,7 +1078,7 @@ def _compare(
     ctx: _Context,
     index: int,
     sale: c.SaleIn,
-    selling_lines: list[tuple[int, int, c.SaleLineIn, int]],
+    selling_lines: list[tuple[int, int, c.SaleLineIn, Any]],
     servers: Sequence[_Server],
     records: list[list[dict[str, Any]] | None],
     actor: str,
