@@ -505,7 +505,7 @@ class _Context:
         self.priced_memo: dict[tuple[Any, ...], Any] = {}
         self.eligible: dict[tuple[Any, ...], dict[tuple[Any, ...], Any]] = {}
         """The book's memo (see _verify) for each minute, customer group and coupons of the batch."""
-        self.reach: dict[uuid.UUID, tuple[bool, bool]] = {}
+        self.reach: dict[int, tuple[bool, bool]] = {}
         self.mismatches: list[dict[str, Any]] = []
         """Sales whose till's promotion discounts differ from the server's: one exception per batch."""
         self.coupon_uses: list[tuple[CarryOutSale, int, Coupon, Decimal]] = []
@@ -940,7 +940,8 @@ def _verify(
     on the set of promotions eligible at the sale's moment for its customer and coupons (the engine's
     only use of them), worked out once a minute when promotions change on whole minutes only. A line
     seen before under the same promotions, with the same discounts sent, costs one dictionary look-up
-    (decision 0054): its key is built from the product id's integer (a ``uuid.UUID`` hashes in Python)."""
+    (decision 0054): its key is built from the product id's integer and its decimals' text (a
+    ``uuid.UUID`` hashes in Python, a Decimal parsed from the request hashes slowly the first time)."""
     prefilter, book = ctx.prefilter, ctx.book
     assert prefilter is not None and book is not None
     grants: list[tuple[int, Coupon]] = []
@@ -949,8 +950,20 @@ def _verify(
             coupon = ctx.coupons.get(normalise_code(code))
             if coupon is not None:
                 grants.append((position, coupon))
-    products = ctx.products
     reach = ctx.reach
+    if not grants:
+        # The fast path: no line that a promotion can touch (the book's index, per product of the
+        # batch) and no discounts sent: nothing to check.
+        for _, line in selling:
+            if line.quantity <= 0:
+                continue
+            if line.discounts:
+                break
+            found = reach.get(line.product_id.int)
+            if (found or _reach(ctx, line.product_id))[0]:
+                break
+        else:
+            return None
     sold_at = sale.sold_at
     group = ctx.customers.get(sale.customer_id) if sale.customer_id is not None else None
     granted = tuple(sorted({(coupon.code, coupon.promotion_id) for _, coupon in grants})) if grants else ()
@@ -984,9 +997,8 @@ def _verify(
         if memo is None or len(memo) > MEMO_SIZE:
             memo = ctx.priced_memo[base] = {}
         ctx.eligible[when] = memo
-    # Each selling line's entry: (touched, alone, agrees, server), the last two when alone.
+    # Each selling line's memo entry: (touched, alone, agrees, server), the last two when alone.
     selling_lines: list[tuple[int, int, c.SaleLineIn, Any]] = []
-    touched = sends = False
     alone = True
     for k, (n, line) in enumerate(selling):
         quantity = line.quantity
@@ -995,24 +1007,15 @@ def _verify(
         applied = line.discounts
         if not applied:
             sent: tuple[Any, ...] = ()
+        elif len(applied) == 1:
+            d = applied[0]
+            sent = (d.source, d.code, str(d.amount))
         else:
-            sends = True
-            if len(applied) == 1:
-                d = applied[0]
-                sent = (d.source, d.code, str(d.amount))
-            else:
-                sent = tuple([(d.source, d.code, str(d.amount)) for d in applied])
+            sent = tuple([(d.source, d.code, str(d.amount)) for d in applied])
         key = (line.product_id.int, str(quantity), str(line.unit_price), str(line.discount), sent)
         entry = memo.get(key)
         if entry is None:
-            product_id = line.product_id
-            found = reach.get(product_id)
-            if found is None:
-                category = products[product_id].category
-                found = reach[product_id] = (
-                    prefilter.touches(product_id, category),
-                    prefilter.line_local(product_id, category),
-                )
+            found = reach.get(line.product_id.int) or _reach(ctx, line.product_id)
             if found[1]:
                 priced = book.price(_basket(ctx, sold_at, [(k, n, line)], group, granted))
                 server = _server(ctx, priced.lines[0].discounts, actor)
@@ -1020,13 +1023,9 @@ def _verify(
                 entry = memo[key] = (found[0], True, agrees, server)
             else:
                 entry = memo[key] = (found[0], False, False, None)
-        if entry[0]:
-            touched = True
         if not entry[1]:
             alone = False
         selling_lines.append((k, n, line, entry))
-    if not grants and not sends and not touched:
-        return None
     records: list[list[dict[str, Any]] | None] = [None] * len(selling)
     if alone:
         # Line by line, the till's discounts in the key: an alike line that agreed agrees again, and
@@ -1072,6 +1071,20 @@ def _verify(
             if kept["source"] == "coupon":
                 taken[kept["code"]] = taken.get(kept["code"], ZERO) + Decimal(kept["amount"])
     return records, [(position, coupon, taken.get(coupon.code, ZERO)) for position, coupon in grants]
+
+
+def _reach(ctx: _Context, product_id: uuid.UUID) -> tuple[bool, bool]:
+    """Whether a promotion of the batch's book can touch the product, and whether all that can price
+    lines on their own (:class:`pricing.Prefilter`); kept per batch by the id's integer (a
+    ``uuid.UUID`` hashes in Python)."""
+    prefilter = ctx.prefilter
+    assert prefilter is not None
+    category = ctx.products[product_id].category
+    found = ctx.reach[product_id.int] = (
+        prefilter.touches(product_id, category),
+        prefilter.line_local(product_id, category),
+    )
+    return found
 
 
 def _compare(
