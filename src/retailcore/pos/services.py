@@ -637,7 +637,7 @@ def _price_sale(
     selling = [(n, line) for n, line in enumerate(sale.lines) if not (exchange and line.is_refund)]
     items: list[_Item] = []
     grosses: list[Decimal] = []
-    taken: list[Decimal] = []  # each line's discounts, manual and the till's promotions and coupons
+    taken_off: list[Decimal] = []  # each line's discounts: manual, the till's promotions and coupons
     for n, line in selling:
         item = ctx.products.get(line.product_id)
         if item is None:
@@ -661,7 +661,7 @@ def _price_sale(
                 raise _refuse(index, f"lines.{n}.{where}", message, code="discount-refused")
         items.append(item)
         grosses.append(gross)
-        taken.append(amount - gross if line.discounts else discount)
+        taken_off.append(amount - gross if line.discounts else discount)
     verified = _verify(ctx, index, sale, selling, actor) if ctx.book is not None else None
     taxed_lines = _tax(ctx, items, grosses)
     lines = []
@@ -693,7 +693,7 @@ def _price_sale(
                 "tax_category": item.tax_category,
                 "quantity": line.quantity,
                 "unit_price": line.unit_price,
-                "discount": taken[k],  # the amount the line was taxed on: `amount - gross` above
+                "discount": taken_off[k],  # the amount the line was taxed on: `amount - gross` above
                 "discounts": (
                     verified[0][k]
                     if verified is not None
