@@ -9,6 +9,14 @@ clock and CPU (the difference on PostgreSQL is the wait for the server).
     .venv/bin/python benchmarks/compare.py --base b33a081
     .venv/bin/python benchmarks/compare.py --base HEAD~3 --backend postgres --batches 12 --rounds 3
 
+``--promotions N`` compares, instead, the same sales without promotions and with N active promotions
+(the till sending the discounts it applied, as ``run.py --promotions`` does), on SQLite: each run is
+one process holding two tills (two database files), whose batches take turns (none, promotions, then
+promotions, none...), so that both see the same machine. With ``--base`` the base runs the same pairs
+in turns with the working tree: the ratio before and after a change, in the same run.
+
+    .venv/bin/python benchmarks/compare.py --promotions 50 --base main --batches 10 --rounds 3
+
 The base's ``src`` is taken with ``git archive`` into a temporary directory; the sales and the shop come
 from this tree's ``benchmarks/retail.py``, so the base must be recent enough to run it.
 """
@@ -58,6 +66,124 @@ def child(url: str, batches: int) -> None:
     print(RESULT + json.dumps(timed), flush=True)
 
 
+def child_promotions(work: str, batches: int, promotions: int) -> None:
+    """Two tills, without and with ``promotions`` active promotions, their batches of 1,000 sales in
+    turns; print each timed pair ``[[wall, cpu] without, [wall, cpu] with]`` as JSON."""
+    import cases
+    import retail
+
+    from retailcore.adapters.db import transaction
+    from retailcore.entrypoints.bootstrap import tune_garbage_collector
+    from retailcore.entrypoints.settings import Settings
+    from retailcore.pos import services as pos
+
+    tune_garbage_collector(Settings().gc_threshold)
+    tills, streams = [], []
+    for label, count in (("none", 0), ("promotions", promotions)):
+        till = retail.open_till(f"sqlite:///{Path(work) / label}.db", "CMP1", "Compare")
+        pricer = cases.with_promotions(till, count) if count else None
+        sales = retail.Sales(till.shop.pos_products, seed=batches, pricer=pricer)
+        tills.append(till)
+        streams.append(sales.batches((batches + WARM_UP) * 1000, 1000))
+    timed: list[list[list[float]]] = []
+    for number, pair in enumerate(zip(*streams, strict=True)):
+        measured: list[list[float]] = [[], []]
+        order = (0, 1) if number % 2 == 0 else (1, 0)
+        for side in order:
+            till = tills[side]
+            wall, cpu = time.perf_counter(), time.process_time()
+            with transaction(till.factory) as session:
+                pos.ingest_batch(session, retail.ctx(), till.session_id, pair[side])
+            measured[side] = [time.perf_counter() - wall, time.process_time() - cpu]
+        if number >= WARM_UP:
+            timed.append(measured)
+    for till in tills:
+        till.engine.dispose()
+    print(RESULT + json.dumps(timed), flush=True)
+
+
+def _run_promotions(source: Path, work: str, batches: int, promotions: int) -> list[list[list[float]]]:
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source), str(HERE)])}
+    process = subprocess.run(
+        [sys.executable, __file__, "--child-promotions", work, str(batches), str(promotions)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    lines = [line for line in process.stdout.splitlines() if line.startswith(RESULT)]
+    if process.returncode != 0 or not lines:
+        raise SystemExit(f"a run with {source} failed (exit {process.returncode})")
+    return json.loads(lines[-1][len(RESULT) :])
+
+
+def compare_promotions(args: argparse.Namespace) -> None:
+    """The ``--promotions`` comparison (module docstring): per side and round, the median batch CPU
+    without and with promotions, their ratio, and the median of the ratios of adjacent pairs."""
+    from rich.console import Console
+    from rich.table import Table
+
+    with tempfile.TemporaryDirectory(prefix="retailcore-compare-") as work:
+        sides = {"working tree": ROOT / "src"}
+        if args.base:
+            base = Path(work) / "base"
+            base.mkdir()
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", args.base, "src"], stdout=subprocess.PIPE, check=True
+            )
+            subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
+            sides = {f"base {args.base}": base / "src", **sides}
+        table = Table(
+            title=f"POS batch of 1,000 sales on SQLite, without and with {args.promotions} active promotions:"
+            " medians, seconds"
+        )
+        for column in (
+            "round",
+            "code",
+            "wall none",
+            "wall with",
+            "CPU none",
+            "CPU with",
+            "CPU ratio",
+            "pair ratio (median)",
+        ):
+            table.add_column(column)
+        everything: dict[str, list[list[list[float]]]] = {label: [] for label in sides}
+        for round_number in range(1, args.rounds + 1):
+            for label, source in sides.items():
+                runs = Path(work) / f"run{round_number}"
+                runs.mkdir(exist_ok=True)
+                timed = _run_promotions(source, str(runs), args.batches, args.promotions)
+                for path in runs.iterdir():
+                    path.unlink()
+                everything[label] += timed
+                table.add_row(str(round_number), label, *_promotion_cells(timed))
+                print(
+                    f"  .. round {round_number}, {label}: {_promotion_cells(timed)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        for label, timed in everything.items():
+            table.add_row("all", label, *_promotion_cells(timed))
+        Console(width=max(Console().width, 130)).print(table)
+
+
+def _promotion_cells(timed: list[list[list[float]]]) -> list[str]:
+    wall_none = statistics.median(pair[0][0] for pair in timed)
+    wall_with = statistics.median(pair[1][0] for pair in timed)
+    cpu_none = statistics.median(pair[0][1] for pair in timed)
+    cpu_with = statistics.median(pair[1][1] for pair in timed)
+    pairs = statistics.median(pair[1][1] / pair[0][1] for pair in timed)
+    return [
+        f"{wall_none:.3f}",
+        f"{wall_with:.3f}",
+        f"{cpu_none:.3f}",
+        f"{cpu_with:.3f}",
+        f"{cpu_with / cpu_none:.3f}",
+        f"{pairs:.3f}",
+    ]
+
+
 def _run(source: Path, url: str, batches: int) -> list[tuple[float, float]]:
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source), str(HERE)])}
     process = subprocess.run(
@@ -91,10 +217,24 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=int, default=15, help="timed batches of 1,000 sales per run")
     parser.add_argument("--rounds", type=int, default=3, help="base/work pairs")
+    parser.add_argument(
+        "--promotions",
+        type=int,
+        default=0,
+        help="compare the same sales without and with this many active promotions (SQLite; see above)",
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child-promotions", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], int(args.child[1]))
+        return
+    if args.child_promotions:
+        work, batches, promotions = args.child_promotions
+        child_promotions(work, int(batches), int(promotions))
+        return
+    if args.promotions:
+        compare_promotions(args)
         return
     if not args.base:
         parser.error("--base is required")

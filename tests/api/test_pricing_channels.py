@@ -456,3 +456,43 @@ def test_a_manual_web_discount_beyond_what_the_promotions_left_is_refused(client
     assert_problem(refused, 422, fields=("lines.0.discount",))
     with runtime.session_factory() as session:
         assert session.scalar(select(func.count()).select_from(OrderRow)) == 0
+
+
+def test_the_tills_memoised_check_still_catches_a_wrong_discount_on_an_alike_line(
+    client, admin, runtime, shop
+):
+    """Decision 0054: the check's memo keys on what a line sends. A line priced and agreed once agrees
+    again in the next batch (sent as 3.0 or 3.00, at another UTC offset); an alike line with a wrong
+    discount is still priced against the book and raises ``pricing_mismatch``, in every batch that
+    sends it, memo or not."""
+    with transaction(runtime.session_factory) as session:
+        summer = session.get(PromotionRow, shop["promotions"]["SUMMER"])
+        summer.state, summer.version = "expired", summer.version + 1
+    lines = [{"product_id": shop["tea"], "quantity": "3"}]
+    quoted = quote(client, admin, shop, lines, channel="pos")
+    right = till_sale(quoted)
+    assert ingest(client, shop, right)["accepted"] == 1
+    again = till_sale(quoted)
+    again["lines"][0]["discounts"][0]["amount"] = "3.0"
+    moment = dt.datetime.fromisoformat(again["sold_at"])
+    again["sold_at"] = moment.astimezone(dt.timezone(dt.timedelta(hours=2))).isoformat()
+    wrong = till_sale(quoted)
+    wrong["lines"][0]["discounts"][0]["amount"] = "4.00"
+    wrong["payments"][0]["amount"] = str(Decimal(quoted["gross"]) - 1)
+    assert ingest(client, shop, again, wrong)["accepted"] == 2
+    wrong_again = {**wrong, "client_uuid": str(uuid.uuid4())}
+    assert ingest(client, shop, wrong_again)["accepted"] == 1
+
+    _, rows = sale_lines(runtime, again["client_uuid"])
+    assert [(d["source"], d["code"], d["amount"]) for d in rows[0].discounts] == [
+        ("promotion", "TEA10", "3.00")
+    ]
+    assert rows[0].discounts[0]["promotion_id"] == str(shop["promotions"]["TEA10"])
+    for sale in (wrong, wrong_again):
+        order, rows = sale_lines(runtime, sale["client_uuid"])
+        assert [(d["code"], d["amount"]) for d in rows[0].discounts] == [("TEA10", "4.00")]
+        assert order.gross_total == Decimal(quoted["gross"]) - 1
+    cases = exceptions(runtime, "pricing_mismatch")
+    flagged = [s["client_uuid"] for case in cases for s in case.details["sales"]]
+    assert sorted(flagged) == sorted([wrong["client_uuid"], wrong_again["client_uuid"]])
+    assert sum((case.amount_at_risk for case in cases), Decimal(0)) == Decimal("2.00")
