@@ -125,7 +125,9 @@ class Campaigns:
         self.company = sim.world.company
         code = self.company.code.lower()
         self.author = Principal(None, f"{code}-pricing-author", Role.pricing_manager, self.company.id, None)
-        self.approver = Principal(None, f"{code}-pricing-approver", Role.pricing_manager, self.company.id, None)
+        self.approver = Principal(
+            None, f"{code}-pricing-approver", Role.pricing_manager, self.company.id, None
+        )
         self.cashiers: dict[str, Principal] = {}
         """Per terminal code, its cashier (as the till's token would be: role cashier, the store's)."""
         self.terminal_store: dict[str, SimStore] = {}
@@ -168,7 +170,9 @@ class Campaigns:
                 session,
                 ctx,
                 company,
-                discounts.SetDiscountPolicy(company_id=company.id, max_percent=profile.discount_limit_percent),
+                discounts.SetDiscountPolicy(
+                    company_id=company.id, max_percent=profile.discount_limit_percent
+                ),
             )
         for store in self.world.stores:
             name = f"{company.code}-{store.code}-manager".lower()
@@ -185,7 +189,9 @@ class Campaigns:
             self.managers[store.id] = name
         self.zones = {
             row.id: row.timezone
-            for row in session.execute(select(t.Store.id, t.Store.timezone).where(t.Store.company_id == company.id))
+            for row in session.execute(
+                select(t.Store.id, t.Store.timezone).where(t.Store.company_id == company.id)
+            )
         }
         self._promotions(session, moment)
         self._coupons(session, ctx, moment)
@@ -314,7 +320,11 @@ class Campaigns:
             try:
                 with session.begin_nested():
                     promotions.approve_promotion(
-                        session, approver, row.id, prc.Decision(reason="seasonal plan"), now=approver.occurred_at
+                        session,
+                        approver,
+                        row.id,
+                        prc.Decision(reason="seasonal plan"),
+                        now=approver.occurred_at,
                     )
             except Conflict as refused:
                 if refused.code != "margin-floor-breach":
@@ -340,7 +350,9 @@ class Campaigns:
         code = self.promotion_codes["coupon"]
         batch = f"SIM-{code}"
         existing = []
-        if session.scalar(select(CouponRow.id).where(CouponRow.company_id == company.id, CouponRow.batch == batch)):
+        if session.scalar(
+            select(CouponRow.id).where(CouponRow.company_id == company.id, CouponRow.batch == batch)
+        ):
             existing = coupons.batch_codes(session, company, batch)
         if existing:
             self.fresh_codes = [c.code for c in existing if c.uses == 0]
@@ -371,7 +383,9 @@ class Campaigns:
     def sweep(self, session: Session, day: int) -> None:
         """The promotions' sweep at the start of the simulated day (as ``retailcore serve`` runs it)."""
         moment = dt.datetime.combine(self.sim._date(day), dt.time(0, 5), UTC)
-        done = promotions.sweep(session, self._ctx(system_principal("simulator"), moment), self.company, moment)
+        done = promotions.sweep(
+            session, self._ctx(system_principal("simulator"), moment), self.company, moment
+        )
         self.counters["promotions_activated"] += len(done.activated)
         self.counters["promotions_expired"] += len(done.expired)
 
