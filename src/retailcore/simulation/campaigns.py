@@ -151,6 +151,8 @@ class Campaigns:
         self.burned_amount = ZERO
         self.stats: dict[str, CashierStats] = defaultdict(CashierStats)
         self.anomalies: dict[int, Anomaly] = {}
+        self._prefilter: tuple[Any, pricing.Prefilter] | None = None
+        self.groups: dict[uuid.UUID | None, str | None] = {}
         self.member_sales: list[uuid.UUID] = []
         """Client uuids of today's POS sales to members (points earned once the batch is taken)."""
 
@@ -464,11 +466,15 @@ class Campaigns:
         """The till prices its basket with the book in force, as the server will (lines keyed by their
         position in the sale), and sends the promotion discounts with each line."""
         book = pricing.book_for(session, self.company.id)
-        prefilter = pricing.Prefilter(book)
+        if self._prefilter is None or self._prefilter[0] is not book:
+            self._prefilter = (book, pricing.Prefilter(book))
+        prefilter = self._prefilter[1]
         by_id = self.sim.by_id
         if not any(prefilter.touches(line.product_id, by_id[line.product_id].category) for line in lines):
             return lines
-        group = pricing.customer_group(session, self.company.id, customer_id)
+        if customer_id not in self.groups:
+            self.groups[customer_id] = pricing.customer_group(session, self.company.id, customer_id)
+        group = self.groups[customer_id]
         basket = Basket(
             lines=tuple(
                 BasketLine(
