@@ -151,6 +151,8 @@ class Campaigns:
         self.burned_amount = ZERO
         self.stats: dict[str, CashierStats] = defaultdict(CashierStats)
         self.anomalies: dict[int, Anomaly] = {}
+        self.book: Any = None
+        """The promotions' book the tills price with today (read after the day's sweep)."""
         self._prefilter: tuple[Any, pricing.Prefilter] | None = None
         self.groups: dict[uuid.UUID | None, str | None] = {}
         self.member_sales: list[uuid.UUID] = []
@@ -388,6 +390,7 @@ class Campaigns:
         done = promotions.sweep(
             session, self._ctx(system_principal("simulator"), moment), self.company, moment
         )
+        self.book = None
         self.counters["promotions_activated"] += len(done.activated)
         self.counters["promotions_expired"] += len(done.expired)
 
@@ -465,7 +468,9 @@ class Campaigns:
     ) -> list[pc.SaleLineIn]:
         """The till prices its basket with the book in force, as the server will (lines keyed by their
         position in the sale), and sends the promotion discounts with each line."""
-        book = pricing.book_for(session, self.company.id)
+        if self.book is None:  # once a day: only the sweep changes promotions, and pricing checks times
+            self.book = pricing.book_for(session, self.company.id)
+        book = self.book
         if self._prefilter is None or self._prefilter[0] is not book:
             self._prefilter = (book, pricing.Prefilter(book))
         prefilter = self._prefilter[1]

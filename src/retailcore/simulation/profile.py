@@ -154,8 +154,9 @@ class Profile:
     """...of which (once codes have been used) a code used already: refused, then ordered without."""
     loyalty_points_per_unit: Decimal = Decimal(1)
     loyalty_point_value: Decimal = Decimal("0.01")
-    loyalty_pos_percent: int = 15
-    """POS sales to a member (points earned once the batch is taken)."""
+    loyalty_pos_percent: int = 5
+    """POS sales to a member (points earned once the batch is taken: each earning is a journal entry,
+    so this share is what loyalty costs the run's time)."""
     loyalty_web_percent: int = 30
     """Web orders by a member (points earned at delivery)."""
     loyalty_burn_min_points: int = 300
