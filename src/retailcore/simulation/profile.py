@@ -135,5 +135,33 @@ class Profile:
     store_credit_spend_percent: int = 30
     """Members with credit who place a web order paid with it on a given day."""
 
+    # -- promotions, coupons, loyalty, manual discounts (simulation/campaigns.py) ----------------------
+    campaigns: bool = True
+    """Seasonal promotions, web coupons, the loyalty programme and the cashiers' manual discounts with
+    one high-discount cashier a month (the ground truth); False trades as before them."""
+    discount_limit_percent: int = 15
+    """The company's manual discount limit (percent of a POS line), set when it has none; beyond it a
+    store manager overrides."""
+    high_discount_line_percent: int = 35
+    """The month's high-discount cashier discounts this share of lines by hand (the others 4 %)..."""
+    high_discount_depth_percent: tuple[int, int] = (12, 35)
+    """...by this much of the line (the others 10 %); above the limit, with the manager's override."""
+    coupon_batch: int = 200
+    """Single-use codes generated for the web coupon."""
+    coupon_web_percent: int = 15
+    """Web orders presenting a coupon..."""
+    coupon_reuse_percent: int = 20
+    """...of which (once codes have been used) a code used already: refused, then ordered without."""
+    loyalty_points_per_unit: Decimal = Decimal(1)
+    loyalty_point_value: Decimal = Decimal("0.01")
+    loyalty_pos_percent: int = 5
+    """POS sales to a member (points earned once the batch is taken: each earning is a journal entry,
+    so this share is what loyalty costs the run's time)."""
+    loyalty_web_percent: int = 30
+    """Web orders by a member (points earned at delivery)."""
+    loyalty_burn_min_points: int = 300
+    loyalty_burn_percent: int = 20
+    """Members with at least the minimum who pay part of a web order with points on a given day."""
+
 
 PROFILE = Profile()

@@ -61,6 +61,7 @@ from retailcore.returns import commands as rc
 from retailcore.returns import services as returns
 from retailcore.simulation import money
 from retailcore.simulation import world as w
+from retailcore.simulation.campaigns import Campaigns
 from retailcore.simulation.profile import PROFILE, Profile
 from retailcore.simulation.shopify import GATEWAY as SHOPIFY
 from retailcore.simulation.shopify import Shop, ShopifyWeb
@@ -329,6 +330,11 @@ class Simulator:
                 if code != SHOPIFY or self.shopify is not None
             ]
             money.ensure_master_data(session, ctx, self.world.company, [code for code, _ in self.gateways])
+            self.campaigns: Campaigns | None = None
+            if profile.campaigns:
+                self.campaigns = Campaigns(self)
+                assert ctx.occurred_at is not None
+                self.campaigns.setup(session, ctx.occurred_at)
             if self.shopify is not None:
                 company = self.world.company
                 self.shop = Shop.connect(session, ctx, company, self.shopify)
@@ -357,6 +363,9 @@ class Simulator:
             before = self._exceptions(session)
         for day in range(self.options.days):
             self.progress("days", day, self.options.days)
+            if self.campaigns is not None:
+                with transaction(self.factory) as session:
+                    self.campaigns.sweep(session, day)
             with self.factory() as session:
                 for store in [*world.stores, world.warehouse]:
                     self._refresh(session, store)
@@ -375,6 +384,11 @@ class Simulator:
             self.gift_cards += self.new_gift_cards
             self.new_gift_cards = []
         self.progress("days", self.options.days, self.options.days)
+        if self.campaigns is not None:
+            with transaction(self.factory) as session:
+                moment = self._ctx(self.options.days - 1, 23).occurred_at
+                assert moment is not None
+                self.campaigns.record_ground_truth(session, moment)
         with self.factory() as session:
             after = self._exceptions(session)
             opened = {kind: after.get(kind, 0) - before.get(kind, 0) for kind in sorted(after)}
@@ -391,6 +405,8 @@ class Simulator:
             )
             if self.shop is not None:
                 summary["shopify"] = self.shop.summary(session)
+            if self.campaigns is not None:
+                summary.update(self.campaigns.summary())
             return summary
 
     def _exceptions(self, session: Session) -> dict[str, int]:
@@ -431,22 +447,32 @@ class Simulator:
             cards[sessions[0].id] += ticket.payments[0].amount
         minutes = sorted(rng.randrange(600) for _ in range(count))
         sold: list[pc.SaleIn] = []
+        campaign_rng = self._rng("campaign", "pos", store.code, day)
         for number, minute in enumerate(minutes):
             till = number % terminals
-            sale = self._sale(rng, gift_rng, day, store, sessions[till], number, minute, cards)
+            sale = self._sale(
+                rng,
+                gift_rng,
+                day,
+                store,
+                sessions[till],
+                number,
+                minute,
+                cards,
+                session=session,
+                campaign_rng=campaign_rng,
+            )
             if sale is not None:
                 batches[(till, minute < 270)].append(sale)
                 sold.append(sale)
         for till, pos_session in enumerate(sessions):
             for morning in (True, False):
                 sales = batches.get((till, morning), [])
+                batch_ctx = self._ctx(day, 12 if morning else 18)
+                if self.campaigns is not None:
+                    batch_ctx = self.campaigns.cashier_ctx(store.terminal_codes[till], batch_ctx)
                 for chunk in range(0, len(sales), 1000):
-                    pos.ingest_batch(
-                        session,
-                        self._ctx(day, 12 if morning else 18),
-                        pos_session.id,
-                        sales[chunk : chunk + 1000],
-                    )
+                    pos.ingest_batch(session, batch_ctx, pos_session.id, sales[chunk : chunk + 1000])
                     self.counters.pos_sales += len(sales[chunk : chunk + 1000])
                 if morning and self.tills[pos_session.id] > profile.safe_drop_above:
                     drop = ((self.tills[pos_session.id] - 200) / 100).to_integral_value(ROUND_FLOOR) * 100
@@ -454,6 +480,9 @@ class Simulator:
                     self.tills[pos_session.id] -= drop
                     safe += drop
             safe += self._close(session, day, rng, pos_session, cards[pos_session.id])
+        if self.campaigns is not None:
+            self.campaigns.earn_pos(session, self._ctx(day, 19, 30), self.campaigns.member_sales)
+            self.campaigns.member_sales = []
         self._deposit(session, day, store, safe)
         returns_rng = self._rng("returns", "pos", store.code, day)
         for sale in sold:
@@ -533,8 +562,13 @@ class Simulator:
         number: int,
         minute: int,
         cards: dict[uuid.UUID, Decimal],
+        *,
+        session: Session | None = None,
+        campaign_rng: random.Random | None = None,
     ) -> pc.SaleIn | None:
         profile = self.profile
+        campaigns = self.campaigns
+        terminal = store.terminal_codes[store.terminal_ids.index(pos_session.terminal_id)]
         lines = []
         gross = ZERO
         for _ in range(_weighted(rng, profile.lines_per_sale)):
@@ -557,14 +591,28 @@ class Simulator:
             discount = ZERO
             if _percent(rng, profile.line_discount_percent):
                 discount = _money(amount / 10)
+            override = None
+            if campaigns is not None and campaign_rng is not None:
+                discount, override = campaigns.manual_discount(campaign_rng, day, terminal, amount, discount)
             gross += amount - discount
             lines.append(
                 pc.SaleLineIn(
-                    product_id=product.id, quantity=quantity, unit_price=product.list_price, discount=discount
+                    product_id=product.id,
+                    quantity=quantity,
+                    unit_price=product.list_price,
+                    discount=discount,
+                    override=override,
                 )
             )
         if not lines:
             return None
+        customer = None
+        if campaigns is not None and campaign_rng is not None and session is not None:
+            customer = campaigns.member(campaign_rng, profile.loyalty_pos_percent)
+            # Promotions change on whole minutes: the sale's minute prices it as its second will.
+            at = dt.datetime.combine(self._date(day), dt.time(8, 0), UTC) + dt.timedelta(minutes=minute)
+            lines = campaigns.till_discounts(session, store.id, at, lines, customer)
+            gross -= sum((d.amount for line in lines for d in line.discounts), ZERO)
         payments: list[tuple[str, Decimal, Decimal, str | None]] = []
         gift = None
         if gift_rng.randrange(1000) < profile.gift_card_pos_permille:
@@ -592,14 +640,14 @@ class Simulator:
         sold_at = dt.datetime.combine(self._date(day), dt.time(8, 0), UTC) + dt.timedelta(
             minutes=minute, seconds=rng.randrange(60)
         )
-        terminal = store.terminal_codes[store.terminal_ids.index(pos_session.terminal_id)]
         client_uuid = uuid.uuid5(
             CLIENT_NAMESPACE, f"{self.world.company.code}/{terminal}/{pos_session.number}/{number}"
         )
-        return pc.SaleIn(
+        sale = pc.SaleIn(
             client_uuid=client_uuid,
             sold_at=sold_at,
             lines=lines,
+            customer_id=customer,
             payments=[
                 pc.PaymentIn(
                     payment_method_code=code,
@@ -609,6 +657,11 @@ class Simulator:
                 for code, amount, _, reference in payments
             ],
         )
+        if campaigns is not None:
+            campaigns.record_sale(day, terminal, sale)
+            if customer is not None:
+                campaigns.member_sales.append(client_uuid)
+        return sale
 
     def _deposit(self, session: Session, day: int, store: w.SimStore, amount: Decimal) -> None:
         """The store takes the day's cash from its safe to the bank (the floats stay): recorded tonight,
@@ -692,6 +745,8 @@ class Simulator:
                     self.counters.invoices += 1
                 if plan.channel in ("web", "marketplace") and view.state == "fulfilled":
                     self._draw_order_return(day, view)
+                    if self.campaigns is not None and view.customer_id in self.campaigns.members:
+                        self.campaigns.earn(session, ctx, view.id)
         for planned in self.returns.pop(day, []):
             with self._attempt(session, "return"):
                 self._return(session, day, planned)
@@ -706,6 +761,7 @@ class Simulator:
             * self.scale
         )
         gift_rng = self._rng("gift", "web", day)
+        self.campaign_rng = self._rng("campaign", "web", day)
         for n in range(count):
             self._web_order(session, day, rng, n * 600 // max(count, 1), gift_rng=gift_rng)
         numerator, denominator = profile.marketplace_orders_per_store_day
@@ -719,6 +775,10 @@ class Simulator:
         for member in self.world.members:
             if self.credit[member] >= 1 and _percent(credit_rng, profile.store_credit_spend_percent):
                 self._web_order(session, day, credit_rng, credit_rng.randrange(600), customer=member)
+        if self.campaigns is not None:
+            burn_rng = self._rng("campaign", "burn", day)
+            for member in self.campaigns.burners(burn_rng):
+                self._web_order(session, day, burn_rng, burn_rng.randrange(600), burner=member)
 
     # -- returns ---------------------------------------------------------------------------------------
 
@@ -896,14 +956,21 @@ class Simulator:
         *,
         gift_rng: random.Random | None = None,
         customer: uuid.UUID | None = None,
+        burner: uuid.UUID | None = None,
     ) -> None:
         """A web order: paid by card, or first with a gift card (``gift_rng``) or the member
         ``customer``'s store credit for as much as it holds. With a Shopify shop, the card-paid ones are
         Shopify's (:meth:`_shopify_order`); store credit is ours, spent here."""
-        if self.shop is not None and customer is None:
+        if self.shop is not None and customer is None and burner is None:
             self._shopify_order(day, rng, minute)
             return
         profile = self.profile
+        campaigns = self.campaigns
+        buyer = customer or burner
+        coupon = None
+        if campaigns is not None and buyer is None:
+            buyer = campaigns.member(self.campaign_rng, profile.loyalty_web_percent)
+            coupon = campaigns.coupon(self.campaign_rng)
         ctx = self._ctx(day, 8 + minute // 60, minute % 60)
         collect = _percent(rng, profile.click_and_collect_percent)
         from_store = not collect and _percent(rng, profile.ship_from_store_percent)
@@ -924,10 +991,21 @@ class Simulator:
             fulfillment_mode="click_and_collect" if collect else "ship_from_store" if from_store else "ship",
             pickup_store_id=store.id if collect else None,
             store_id=store.id if from_store else None,
-            customer_id=customer,
+            customer_id=buyer,
             lines=[orders.LineIn(product_id=p.id, quantity=q) for p, q in picked],
+            coupons=[coupon.code] if coupon is not None else [],
         )
-        view = self._place(session, ctx, "web order", body)
+        view = None
+        if campaigns is not None and coupon is not None:
+            try:
+                with session.begin_nested():
+                    view = orders.place_order(session, ctx, self.world.company, body)
+                campaigns.coupon_taken(coupon)
+            except RetailcoreError as refused:
+                campaigns.coupon_refused(coupon, refused)
+                body = body.model_copy(update={"coupons": []})
+        if view is None:
+            view = self._place(session, ctx, "web order", body)
         if view is None:
             return
         self.counters.orders[f"web {view.fulfillment_mode}"] += 1
@@ -950,6 +1028,18 @@ class Simulator:
             self.credit[customer] -= used
             self.counters.store_credit_spent += used
             due -= used
+        elif burner is not None and campaigns is not None:
+            used = campaigns.burnable(session, burner, due)
+            if used > 0:
+                orders.take_payment(
+                    session,
+                    ctx,
+                    self.world.company,
+                    view.id,
+                    orders.TakePayment(kind="loyalty", amount=used),
+                )
+                campaigns.burned(session, burner, used)
+                due -= used
         elif gift_rng is not None and _percent(gift_rng, profile.gift_card_web_percent):
             gift = self._gift_card(gift_rng, due)
             if gift is not None:

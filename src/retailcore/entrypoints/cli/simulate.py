@@ -155,6 +155,10 @@ def _flat(prefix: str, value: Any) -> list[tuple[str, str]]:
         return rows
     if isinstance(value, bool):
         return [(prefix.replace("_", " "), "yes" if value else "NO")]
+    if isinstance(value, list):  # the ground truth: each entry flattened, its ticket ids counted
+        if all(isinstance(item, dict) for item in value):
+            return [row for n, item in enumerate(value, 1) for row in _flat(f"{prefix} {n}", item)]
+        return [(prefix.replace("_", " "), f"{len(value)} (listed in --json)")]
     return [(prefix.replace("_", " "), str(value))]
 
 
