@@ -208,6 +208,9 @@ def demo_welcome(
     ]
 
 
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = DEFAULT_HOST,
@@ -232,7 +235,15 @@ def serve(
         # Each worker watches that this process is alive, and stops when it is not.
         os.environ[PARENT_PID] = str(os.getpid())
     uvicorn.run(
-        "retailcore.entrypoints.api.asgi:app", host=host, port=port, workers=workers, log_level="info"
+        "retailcore.entrypoints.api.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        # A worker that does not answer the supervisor's health check in time is killed and restarted.
+        # Importing the application takes seconds on a loaded machine (uvicorn's default: 5 s), and a
+        # worker killed while it imports never serves: give it time instead.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
 
 
