@@ -100,18 +100,31 @@ def till(runtime, client, admin, auth, company, store_factory, product_factory):
         "lines": [{"product_id": product["id"], "quantity": "1", "unit_price": "12.00"}],
         "payments": [{"payment_method_code": "CARD", "amount": "12.00", "reference": "ch_usd_0001"}],
     }
+    # And 2 coffees paid in cash, 24.00 USD: counted to the safe at the close.
+    cash_sale = {
+        **sale,
+        "client_uuid": str(uuid.uuid4()),
+        "payments": [{"payment_method_code": "CASH", "amount": "24.00"}],
+    }
+    cash_sale["lines"] = [{"product_id": product["id"], "quantity": "2", "unit_price": "12.00"}]
     sold = client.post(
-        f"{API}/pos/sessions/{session['id']}/sales:batch", json={"sales": [sale]}, headers=cashier
+        f"{API}/pos/sessions/{session['id']}/sales:batch", json={"sales": [sale, cash_sale]}, headers=cashier
     )
     assert sold.status_code == 200, sold.text
     closed = client.post(
         f"{API}/pos/sessions/{session['id']}/close",
-        json={"counted": {"CASH": "100.00", "CARD": "12.00"}},
+        json={"counted": {"CASH": "124.00", "CARD": "12.00"}},
         headers=cashier,
     )
     assert closed.status_code == 200, closed.text
     assert balances("card_clearing") == {"USD": (D("12.00"), D("10.80"))}  # 12.00 USD at 0.90
-    return {"company": company, "balances": balances, "finance": auth("finance", company="ACME")}
+    assert balances("cash_in_transit") == {"USD": (D("24.00"), D("21.60"))}  # float out, 124.00 in
+    return {
+        "company": company,
+        "balances": balances,
+        "finance": auth("finance", company="ACME"),
+        "manager": manager,
+    }
 
 
 @pytest.mark.parametrize(
@@ -176,3 +189,86 @@ def test_a_converted_line_without_our_reference_is_matched_by_its_original_amoun
     assert done.json()["matched"] == 1
     assert till["balances"]("card_clearing")["USD"] == (D("0.00"), D("0.00"))
     assert sum(v for _, v in till["balances"]("fx_realized_loss").values()) == D("0.24")
+
+
+STATEMENT_MAPPING = {
+    "columns": {
+        "date": "Booking date",
+        "amount": "Amount",
+        "currency": "Currency",
+        "reference": "Bank reference",
+        "remittance": "Details",
+        "balance": "Balance",
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("credited", "role", "difference"),
+    [
+        ("22.08", "fx_realized_gain", D("-0.48")),  # 24.00 USD at the bank's 0.92
+        ("21.12", "fx_realized_loss", D("0.48")),  # at 0.88
+    ],
+)
+def test_dollar_cash_deposited_in_a_euro_bank_account_realizes_the_exchange_difference(
+    client, till, credited, role, difference
+):
+    company_id, finance = till["company"]["id"], till["finance"]
+    made = client.post(
+        f"{API}/bank-accounts",
+        json={"company_id": company_id, "code": "MAIN", "iban": "FR7630006000011234567890189"},
+        headers=finance,
+    )
+    assert made.status_code == 201, made.text
+    deposit = client.post(
+        f"{API}/cash-deposits",
+        json={
+            "store_id": "S1",
+            "reference": "SLIP-USD-1",
+            "amount": "24.00",
+            "currency": "USD",
+            "deposited_on": TODAY.isoformat(),
+        },
+        headers=till["manager"],
+    )
+    assert deposit.status_code == 201, deposit.text
+    assert (deposit.json()["currency"], deposit.json()["rate"]) == ("USD", "0.90")  # the session's
+
+    statement = "Booking date,Amount,Currency,Bank reference,Details,Balance\n"
+    statement += f"{TODAY.isoformat()},{credited},EUR,BNK-1,CASH DEPOSIT SLIP-USD-1,{credited}\n"
+    body = {"company_id": company_id, "content": statement, "format": "csv", "account": "MAIN"}
+    done = client.post(f"{API}/bank-statements", json={**body, "mapping": STATEMENT_MAPPING}, headers=finance)
+    assert done.status_code == 201, done.text
+    assert (done.json()["matched"], done.json()["unmatched"]) == (1, 0)
+
+    balances = till["balances"]
+    assert balances("bank") == {"EUR": (D(credited), D(credited))}
+    # The safe: 24.00 USD in at 0.90 and out at 0.90; what the bank credited in and out in EUR.
+    assert balances("cash_in_transit") == {"USD": (D("0.00"), D("0.00")), "EUR": (D("0.00"), D("0.00"))}
+    assert sum(value for _, value in balances(role).values()) == difference
+    assert balances("cash_difference_gain") == {} and balances("cash_difference_loss") == {}
+    listed = client.get(f"{API}/cash-deposits", headers=finance).json()["items"]
+    assert [(d["reference"], d["state"]) for d in listed] == [("SLIP-USD-1", "banked")]
+
+
+def test_a_foreign_deposit_without_a_session_to_take_the_rate_from_names_the_rate(client, till):
+    made = client.post(
+        f"{API}/bank-accounts",
+        json={"company_id": till["company"]["id"], "code": "MAIN", "iban": "FR7630006000011234567890189"},
+        headers=till["finance"],
+    )
+    assert made.status_code == 201, made.text
+    refused = client.post(
+        f"{API}/cash-deposits",
+        json={
+            "store_id": "S1",
+            "reference": "SLIP-CHF-1",
+            "amount": "24.00",
+            "currency": "CHF",
+            "deposited_on": TODAY.isoformat(),
+        },
+        headers=till["manager"],
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "rate"
+    assert client.get(f"{API}/cash-deposits", headers=till["finance"]).json()["items"] == []
