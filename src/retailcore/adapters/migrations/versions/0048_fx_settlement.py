@@ -9,8 +9,7 @@ Numbered 0048 on the fxsettle branch (issue 20); re-chained onto the last revisi
 
 * Every company that has no rule of these codes gets the two rules (frozen copies of this release's
   rulebook): foreign money turned into the company's (a gateway's payout of a foreign-currency till's
-  card sales, a foreign cash deposit banked) posts its realized exchange difference. No table changes:
-  ``cash_deposits.currency`` and ``rate`` exist already or are added below.
+  card sales, a foreign cash deposit banked) posts its realized exchange difference.
 * ``cash_deposits.rate``: the rate the deposited foreign cash was booked at (null: the company's
   currency).
 """
