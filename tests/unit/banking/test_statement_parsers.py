@@ -120,25 +120,10 @@ def test_foreign_cash_is_matched_by_its_slip_within_its_own_tolerance_never_by_a
     """24.00 USD booked at 0.90 is expected at 21.60 EUR; the bank's 22.08 (0.92) names the slip and
     is 0.48 away, beyond the account's 0.10 but within the deposit's own 2.16 (decision 0062)."""
     usd, other = uuid.uuid4(), uuid.uuid4()
+    day = dt.date(2025, 6, 1)
     expected = [
-        matching.Expected(
-            "cash_deposit",
-            usd,
-            D("21.60"),
-            dt.date(2025, 6, 1),
-            ("SLIP-USD-1",),
-            by_amount=False,
-            tolerance=D("2.16"),
-        ),  # fmt: skip
-        matching.Expected(
-            "cash_deposit",
-            other,
-            D("30.00"),
-            dt.date(2025, 6, 1),
-            ("SLIP-7",),
-            by_amount=False,
-            tolerance=D("3.00"),
-        ),  # fmt: skip
+        matching.Expected("cash_deposit", usd, D("21.60"), day, ("SLIP-USD-1",), False, D("2.16")),
+        matching.Expected("cash_deposit", other, D("30.00"), day, ("SLIP-7",), False, D("3.00")),
     ]
     e1, e2, e3 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     entries = [
