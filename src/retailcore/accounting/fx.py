@@ -743,3 +743,89 @@ def revaluation_entries(session: Session, company_id: uuid.UUID, as_of: dt.date)
         return []
     ids = [uuid.UUID(event.payload["entry_id"]), uuid.UUID(event.payload["reversal_id"])]
     return sorted(services.entries(session, ids), key=lambda entry: entry.date)
+
+
+# -- realized differences -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Realized:
+    """Foreign money turned into the company's (decision 0062): ``foreign`` in ``currency``, booked at
+    ``rate`` (``booked`` in the company's currency), ``settled`` what arrived; ``difference`` is
+    ``settled - booked``: a gain when positive, a loss when negative."""
+
+    currency: str
+    foreign: Decimal
+    rate: Decimal
+    booked: Decimal
+    settled: Decimal
+    difference: Decimal
+    entries: list[uuid.UUID] = field(default_factory=list)
+
+
+def realized_difference(
+    company: Company, currency: str, foreign: Decimal, rate: Decimal, settled: Decimal
+) -> Realized:
+    """What ``foreign`` was booked at (rounded once, as the close booked it) and the difference (pure)."""
+    booked = round_to_currency(foreign * rate, company.currency)
+    settled = round_to_currency(settled, company.currency)
+    return Realized(currency, foreign, rate, booked, settled, settled - booked)
+
+
+def realize(
+    session: Session,
+    ctx: CommandContext,
+    company: Company,
+    *,
+    aggregate_type: str,
+    aggregate_id: uuid.UUID,
+    account_code: str,
+    currency: str,
+    rate: Decimal,
+    foreign: Decimal,
+    settled: Decimal,
+    date: dt.date,
+    what: str,
+) -> Realized:
+    """Post the realized exchange difference of ``foreign`` (``currency``, booked at ``rate`` on the
+    account ``account_code``) that arrived as ``settled`` in the company's currency: two events through
+    the rules ``fx-settled-foreign`` and ``fx-settled-received`` (the rulebook's ``FX_SETTLEMENT_RULES``
+    says why two). Idempotent through its callers: each calls it once per settled item (a settlement
+    file's new lines, a deposit banked once)."""
+    result = realized_difference(company, currency, foreign, rate, settled)
+    role = "fx_realized_gain" if result.difference >= 0 else "fx_realized_loss"
+    common = {
+        "account": account_code,
+        "difference_role": role,
+        "what": what,
+        "date": date.isoformat(),
+        "reference": f"FX {what}"[:200],
+        "settled_currency": company.currency,
+        "booked": canonical(result.booked),
+        "difference": canonical(result.difference),
+    }
+    entries = []
+    for event_type, payload in (
+        (
+            "ForeignMoneySettled",
+            {**common, "currency": currency, "rate": canonical(rate), "amount": canonical(foreign)},
+        ),
+        (
+            "ForeignMoneyReceived",
+            {**common, "currency": company.currency, "amount": canonical(result.settled)},
+        ),
+    ):
+        event = record(
+            session,
+            ctx,
+            type=event_type,
+            company_id=company.id,
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            payload=payload,
+        )
+        session.flush()
+        entry = session.scalar(select(a.JournalEntry.id).where(a.JournalEntry.event_id == event.id))
+        if entry is not None:
+            entries.append(entry)
+    return Realized(**{**result.__dict__, "entries": entries})

@@ -301,6 +301,8 @@ BALANCE_FLOWS = {
     "GatewaySettlementPosted": "import the gateway's settlement file with POST /settlements",
     "SettlementMismatchAdjusted": "resolve the mismatch with POST /mismatches/{id}/resolve",
     "BankEntryMatched": "import the bank statement with POST /bank-statements, or match its entry",
+    "ForeignMoneySettled": "import the settlement file (POST /settlements) or bank foreign cash deposits",
+    "ForeignMoneyReceived": "import the settlement file (POST /settlements) or bank foreign cash deposits",
     "IntercompanyResaleRecorded": "record the sale with POST /intercompany/sales (both companies' sides)",
     "IntercompanyPurchaseRecorded": "record the sale with POST /intercompany/sales (both companies' sides)",
     "ShippedNotInvoicedAccrued": "run the period's accruals with POST /periods/{period}/accruals",

@@ -19,6 +19,7 @@ BankRef = text(strip_whitespace=True, pattern=r"^[A-Za-z0-9 _.-]{1,64}$")
 AccountRef = Annotated[Text, Field(min_length=1, max_length=64)]
 Tolerance = Annotated[Decimal, Field(ge=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
 Money = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4, allow_inf_nan=False)]
+ForeignRate = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=8, allow_inf_nan=False)]
 
 
 class CreateBankAccount(CompanyScoped):
@@ -135,8 +136,19 @@ class RecordCashDeposit(CompanyScoped):
         None, description="The bank account's code or IBAN; default: the company's only bank account."
     )
     reference: Annotated[Text, Field(min_length=1, max_length=64)] = Field(description="The slip's number.")
-    amount: Money
+    amount: Money = Field(description="In `currency`: the cash as counted into the bag.")
     deposited_on: Day
+    currency: CurrencyCode | None = Field(
+        None,
+        description="The cash's currency when it is not the bank account's (a foreign-currency till's"
+        " takings, decision 0062): the bank credits it converted, and the difference to what it was"
+        " booked at is posted as a realized exchange gain or loss. Default: the bank account's.",
+    )
+    rate: ForeignRate | None = Field(
+        None,
+        description="Company currency per unit: the rate the foreign cash was booked at. Default: the"
+        " rate of the store's last closed POS session in `currency`.",
+    )
 
 
 class CashDepositView(BaseModel):
@@ -146,6 +158,9 @@ class CashDepositView(BaseModel):
     reference: str
     amount: DecimalStr
     currency: str
+    rate: DecimalStr | None = Field(
+        None, description="The rate foreign cash was booked at; null: in the bank account's currency."
+    )
     deposited_on: dt.date
     state: str
     bank_entry_id: uuid.UUID | None

@@ -38,6 +38,9 @@ class Expected:
     references: tuple[str, ...]
     by_amount: bool = True
     """Whether an amount and date alone may match it (not bills)."""
+    tolerance: Decimal | None = None
+    """How far the bank's amount may be from ``amount`` for this item, when not the bank account's
+    tolerance (foreign cash, converted at the bank's rate: ``amount`` is its booked value)."""
 
 
 def _texts(entry: ParsedEntry) -> str:
@@ -68,7 +71,7 @@ def match(
         for item in expected:
             if item.id in taken or (item.amount > 0) != (entry.amount > 0):
                 continue
-            if abs(item.amount - entry.amount) > tolerance:
+            if abs(item.amount - entry.amount) > (tolerance if item.tolerance is None else item.tolerance):
                 continue
             if any(_names(text, ref) for ref in item.references):
                 found[entry_id] = item

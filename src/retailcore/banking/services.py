@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from retailcore.accounting import fx
 from retailcore.accounting.services import account_for_role
 from retailcore.accounting.tables import JournalEntry, JournalLine
 from retailcore.adapters.orm import utcnow
@@ -45,12 +46,14 @@ from retailcore.banking import bank_csv, camt053, matching
 from retailcore.banking import commands as c
 from retailcore.banking.camt053 import ParsedEntry, ParsedStatement, StatementRefused
 from retailcore.banking.tables import BankAccount, BankEntry, BankStatement, BankStatementFile, CashDeposit
+from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, NotFound, ValidationFailed
 from retailcore.core.ids import new_id
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.inventory.purchasing_tables import VendorBill
 from retailcore.masterdata.tables import Account, Company, Store
 from retailcore.monitoring import services as monitoring
+from retailcore.pos.tables import PosSession
 from retailcore.settlements.tables import Gateway, SettlementBatch, SettlementLine
 
 Progress = Callable[[str, int, int], None]
@@ -205,6 +208,7 @@ def deposit_view(session: Session, row: CashDeposit) -> c.CashDepositView:
         reference=row.reference,
         amount=row.amount,
         currency=row.currency,
+        rate=row.rate,
         deposited_on=row.deposited_on,
         state=row.state,
         bank_entry_id=row.bank_entry_id,
@@ -236,6 +240,9 @@ def record_cash_deposit(
     )
     if exists is not None:
         raise Conflict(f"deposit {body.reference} exists", problems=[FieldProblem("reference", "exists")])
+    currency, rate = account.currency, None
+    if body.currency is not None and body.currency != account.currency:
+        currency, rate = body.currency, _booked_rate(session, company, store, body.currency, body.rate)
     row = CashDeposit(
         id=new_id(),
         company_id=company.id,
@@ -243,7 +250,8 @@ def record_cash_deposit(
         bank_account_id=account.id,
         reference=body.reference,
         amount=body.amount,
-        currency=account.currency,
+        currency=currency,
+        rate=rate,
         deposited_on=body.deposited_on,
         state="pending",
         created_by=ctx.actor,
@@ -253,6 +261,43 @@ def record_cash_deposit(
     view = deposit_view(session, row)
     _record(session, ctx, company, "CashDepositRecorded", row.id, store.id, **view.model_dump(mode="json"))
     return view
+
+
+FOREIGN_WINDOW = Decimal("0.10")
+"""Foreign cash is matched by its slip's reference only, and the bank's credit may differ from its
+booked value by this share of it (the bank's rate against the till's)."""
+
+
+def _booked_rate(
+    session: Session, company: Company, store: Store, currency: str, rate: Decimal | None
+) -> Decimal:
+    """The rate foreign cash was booked at: the one given, else the store's last closed POS session's in
+    ``currency`` (the session that handed the cash to the safe, decision 0062)."""
+    if currency == company.currency:
+        raise ValidationFailed(
+            f"the bank account is not in {currency}: deposit the company's currency without a currency",
+            problems=[FieldProblem("currency", f"{currency} is the company's currency")],
+        )
+    if rate is not None:
+        return rate
+    found = session.scalar(
+        select(PosSession.rate)
+        .where(
+            PosSession.company_id == company.id,
+            PosSession.store_id == store.id,
+            PosSession.currency == currency,
+            PosSession.rate.is_not(None),
+            PosSession.state == "closed",
+        )
+        .order_by(PosSession.id.desc())
+        .limit(1)
+    )
+    if found is None:
+        raise ValidationFailed(
+            f"no closed {currency} POS session at store {store.code}: give the rate the cash was booked at",
+            problems=[FieldProblem("rate", f"no {currency} session to take it from")],
+        )
+    return found
 
 
 def list_cash_deposits(
@@ -505,13 +550,34 @@ def expected_items(session: Session, company: Company, bank: BankAccount) -> lis
         if amount and amount > 0:
             items.append(matching.Expected("payout", batch_id, amount, paid_on or last, (reference,)))
     deposits = session.execute(
-        select(CashDeposit.id, CashDeposit.amount, CashDeposit.deposited_on, CashDeposit.reference).where(
+        select(
+            CashDeposit.id,
+            CashDeposit.amount,
+            CashDeposit.deposited_on,
+            CashDeposit.reference,
+            CashDeposit.rate,
+        ).where(
             CashDeposit.company_id == company.id,
             CashDeposit.bank_account_id == bank.id,
             CashDeposit.state == "pending",
         )
     ).all()
-    items += [matching.Expected("cash_deposit", i, a, d, (r,)) for i, a, d, r in deposits]
+    for i, amount, day, reference, rate in deposits:
+        if rate is None:
+            items.append(matching.Expected("cash_deposit", i, amount, day, (reference,)))
+        else:  # foreign cash: its booked value, by reference only, within the conversion window
+            booked = round_to_currency(amount * rate, bank.currency)
+            items.append(
+                matching.Expected(
+                    "cash_deposit",
+                    i,
+                    booked,
+                    day,
+                    (reference,),
+                    by_amount=False,
+                    tolerance=booked * FOREIGN_WINDOW,
+                )
+            )
     bills = session.execute(
         select(
             VendorBill.id,
@@ -561,6 +627,7 @@ def _apply(
     payload: dict[str, Any] | None = None
     store_id = None
     difference = item.amount - row.amount
+    foreign_cash: CashDeposit | None = None
     if item.kind == "payout":
         batch = session.get(SettlementBatch, item.id)
         assert batch is not None
@@ -579,6 +646,9 @@ def _apply(
         assert deposit is not None
         deposit.state, deposit.bank_entry_id = "banked", row.id
         store_id = deposit.store_id
+        if deposit.rate is not None:
+            foreign_cash = deposit  # the bank's credit is all it is: the difference is an exchange one
+            difference = Decimal(0)
         role = "cash_difference_loss" if difference > 0 else "cash_difference_gain"
         payload = {
             "counter_account": account_for_role(session, company.id, "cash_in_transit").code,
@@ -597,7 +667,28 @@ def _apply(
         matched_ref = bill.number
     row.state, row.match_kind, row.matched_id, row.expected = "matched", item.kind, item.id, item.amount
     row.note, row.matched_at, row.matched_by = note, utcnow(), ctx.actor
-    if payload is not None:
+    if foreign_cash is not None:
+        # Safe to bank at what arrived, then the foreign cash out of the safe at its booked rate with
+        # the realized difference (accounting.fx.realize, decision 0062).
+        row.expected = row.amount
+        row.entry_id = _post(session, ctx, company, bank, row, {**payload, "matched_ref": matched_ref},
+                             row.amount, store_id)  # fmt: skip
+        assert foreign_cash.rate is not None
+        fx.realize(
+            session,
+            ctx,
+            company,
+            aggregate_type="bank",
+            aggregate_id=foreign_cash.id,
+            account_code=payload["counter_account"],
+            currency=foreign_cash.currency,
+            rate=foreign_cash.rate,
+            foreign=foreign_cash.amount,
+            settled=row.amount,
+            date=row.booked_on,
+            what=f"cash deposit {foreign_cash.reference} {foreign_cash.currency} at {foreign_cash.rate}",
+        )
+    elif payload is not None:
         row.entry_id = _post(session, ctx, company, bank, row, {**payload, "matched_ref": matched_ref},
                              item.amount, store_id)  # fmt: skip
     else:  # the settlement's payout line posted it: the bank only confirms it

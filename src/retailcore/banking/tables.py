@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from retailcore.adapters.orm import Amount, Base, IdMixin, TimestampsMixin, UTCDateTime, utcnow
+from retailcore.adapters.orm import Amount, Base, IdMixin, Rate, TimestampsMixin, UTCDateTime, utcnow
 
 FORMATS = ("camt053", "csv")
 ENTRY_STATES = ("unmatched", "matched", "resolved")
@@ -176,6 +176,9 @@ class CashDeposit(IdMixin, Base):
     """The deposit slip's number: what the bank usually repeats on the statement."""
     amount: Mapped[Decimal] = mapped_column(Amount())
     currency: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[Decimal | None] = mapped_column(Rate())
+    """The rate foreign cash (``currency`` not the bank account's) was booked at; null otherwise. The
+    bank's credit posts the realized exchange difference against it (decision 0062)."""
     deposited_on: Mapped[dt.date] = mapped_column(Date)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     bank_entry_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bank_entries.id"))

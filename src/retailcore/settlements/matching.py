@@ -6,7 +6,8 @@ the new lines of a file at once, never a query per line (decision 0035).
 2. **By order reference**, for what is left: the line's ``order_ref`` equal to an order's number, with a
    card payment at that gateway whose captured amount is within ``AMOUNT_WINDOW`` of the line's gross
    and an order created within ``[window_from, window_to]`` (the line's date minus ``DAYS_BEFORE``, plus
-   ``DAYS_AFTER``).
+   ``DAYS_AFTER``). A line the gateway converted from the order's currency (a foreign-currency
+   till's card sale settled in the company's) is compared by its ``original_gross`` instead.
 
 Each step is one ``UPDATE ... FROM`` join that both backends run with the indexes on
 ``order_payments (company_id, gateway, reference)`` and ``orders (company_id, number)``.
@@ -18,7 +19,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from retailcore.orders.tables import OrderPaymentRow, OrderRow
@@ -83,8 +84,17 @@ def match_file(session: Session, company_id: uuid.UUID, gateway: str, file_id: u
             payments.c.order_id == orders.c.id,
             payments.c.gateway == gateway,
             payments.c.kind == "card",
-            func.abs(payments.c.authorized - func.abs(lines.c.gross))
-            <= payments.c.authorized * AMOUNT_WINDOW,
+            or_(
+                func.abs(payments.c.authorized - func.abs(lines.c.gross))
+                <= payments.c.authorized * AMOUNT_WINDOW,
+                # Sold in another currency (a foreign-currency till) and converted by the gateway:
+                # the amounts compared are the sale's, the line's original (decision 0062).
+                and_(
+                    orders.c.currency == lines.c.original_currency,
+                    func.abs(payments.c.authorized - func.abs(lines.c.original_gross))
+                    <= payments.c.authorized * AMOUNT_WINDOW,
+                ),
+            ),
         )
         .values(payment_id=payments.c.id, match="order_reference")
         .execution_options(synchronize_session=False)

@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
+from retailcore.accounting import fx
 from retailcore.accounting.services import account_for_role
 from retailcore.accounting.tables import JournalEntry
 from retailcore.adapters.bulk import insert_rows
@@ -48,6 +49,7 @@ from retailcore.eventlog.services import CommandContext, record
 from retailcore.masterdata.tables import Account, Company
 from retailcore.monitoring import services as monitoring
 from retailcore.orders.tables import OrderPaymentRow, OrderRow
+from retailcore.pos.tables import PosSession
 from retailcore.returns import services as returns
 from retailcore.settlements import adyen, generic_csv, matching, stripe
 from retailcore.settlements import commands as c
@@ -300,6 +302,7 @@ def import_file(
     if progress:
         progress("classified", len(rows), len(rows))
     entries = _post(session, ctx, company, gateway, file)
+    entries += _realize_foreign(session, ctx, company, gateway, file)
     if progress:
         progress("posted", len(rows), len(rows))
     file.lines_new = len(rows)
@@ -592,8 +595,10 @@ def classify(
             line.payment_id,
             payment.captured,
             payment.refunded,
+            OrderRow.currency.label("booked_currency"),
         )
         .outerjoin(payment, payment.id == line.payment_id)
+        .outerjoin(OrderRow, OrderRow.id == payment.order_id)
         .where(line.file_id == file.id)
         .order_by(line.line_number)
     ).all()
@@ -637,7 +642,14 @@ def classify(
             if r.captured == 0:
                 add(r, "missing_capture", r.gross, reference=r.reference)
                 continue
-            if r.gross != r.captured:
+            if r.booked_currency not in (None, r.currency):
+                # Sold in another currency (a foreign-currency till): the gateway converted it, the
+                # difference to what was booked is posted as realized (_realize_foreign). Only the
+                # foreign amount can disagree with the capture.
+                if r.original_currency == r.booked_currency and r.original_gross != r.captured:
+                    add(r, "partial_capture", r.captured - r.original_gross, captured=r.captured,
+                        settled=r.original_gross, currency_of_sale=r.booked_currency)  # fmt: skip
+            elif r.gross != r.captured:
                 kind = "currency_conversion" if r.original_currency else "partial_capture"
                 add(
                     r,
@@ -825,6 +837,89 @@ def _post(
         entry = session.scalar(select(JournalEntry.id).where(JournalEntry.event_id == event.id))
         if entry is not None:
             entries.append(entry)
+    return entries
+
+
+def _realize_foreign(
+    session: Session, ctx: CommandContext, company: Company, gateway: Gateway, file: SettlementFile
+) -> list[uuid.UUID]:
+    """The realized exchange difference of the file's charges and refunds that settle, in the company's
+    currency, card payments a foreign-currency till booked at its session's rate (decision 0062).
+
+    The settlement's own entry credited the clearing account what arrived; here, per payout batch,
+    currency and booked rate, the foreign amount leaves the clearing account at the booked rate and
+    the difference goes to the realized gain or loss (``accounting.fx.realize``). The foreign amount of
+    a line is the gateway's ``original_gross`` when it names the sale's currency, else (a charge) the
+    captured amount. Runs once per file's new lines: a file imported again writes nothing."""
+    line, payment, order = SettlementLine, OrderPaymentRow, OrderRow
+    rows = session.execute(
+        select(
+            line.batch_id,
+            line.kind,
+            line.gross,
+            line.original_currency,
+            line.original_gross,
+            line.occurred_on,
+            payment.captured,
+            order.currency,
+            PosSession.rate,
+        )
+        .join(payment, payment.id == line.payment_id)
+        .join(order, order.id == payment.order_id)
+        .join(PosSession, PosSession.id == order.pos_session_id)
+        .where(
+            line.file_id == file.id,
+            line.kind.in_(("charge", "refund")),
+            line.currency == company.currency,
+            order.currency != line.currency,
+            PosSession.rate.is_not(None),
+        )
+        .order_by(line.line_number)
+    ).all()
+    groups: dict[tuple[uuid.UUID | None, str, Decimal], dict[str, Any]] = {}
+    for r in rows:
+        if r.original_currency == r.currency and r.original_gross is not None:
+            foreign = abs(r.original_gross) if r.gross >= 0 else -abs(r.original_gross)
+        elif r.kind == "charge":
+            foreign = r.captured
+        else:
+            continue  # a refund without its foreign amount: left to the revaluation and the console
+        group = groups.setdefault(
+            (r.batch_id, r.currency, r.rate),
+            {"foreign": Decimal(0), "settled": Decimal(0), "day": r.occurred_on},
+        )
+        group["foreign"] += foreign
+        group["settled"] += r.gross
+        group["day"] = max(group["day"], r.occurred_on)
+    references = dict(
+        session.execute(
+            select(SettlementBatch.id, SettlementBatch.reference).where(
+                SettlementBatch.id.in_([key[0] for key in groups if key[0] is not None])
+            )
+        ).all()
+    )
+    clearing = _codes(session, gateway)["clearing_account"]
+    entries: list[uuid.UUID] = []
+    for (batch_id, currency, rate), group in sorted(
+        groups.items(), key=lambda item: (str(item[0][0]), item[0][1], item[0][2])
+    ):
+        if group["foreign"] == 0:
+            continue
+        done = fx.realize(
+            session,
+            ctx,
+            company,
+            aggregate_type="settlement",
+            aggregate_id=batch_id or file.id,
+            account_code=clearing,
+            currency=currency,
+            rate=rate,
+            foreign=group["foreign"],
+            settled=group["settled"],
+            date=group["day"],
+            what=f"{gateway.code} {references.get(batch_id, 'unpaid')} {currency} at {rate}",
+        )
+        entries += done.entries
     return entries
 
 

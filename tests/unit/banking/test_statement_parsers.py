@@ -114,3 +114,24 @@ def test_matching_prefers_a_reference_then_the_closest_amount_within_the_toleran
 def test_a_reference_counts_only_as_a_whole_word():
     assert matching._names("ADYEN PAYOUT 42 / BATCH", "42")
     assert not matching._names("ADYEN TX4815162342XT", "42")
+
+
+def test_foreign_cash_is_matched_by_its_slip_within_its_own_tolerance_never_by_amount_alone():
+    """24.00 USD booked at 0.90 is expected at 21.60 EUR; the bank's 22.08 (0.92) names the slip and
+    is 0.48 away, beyond the account's 0.10 but within the deposit's own 2.16 (decision 0062)."""
+    usd, other = uuid.uuid4(), uuid.uuid4()
+    day = dt.date(2025, 6, 1)
+    expected = [
+        matching.Expected("cash_deposit", usd, D("21.60"), day, ("SLIP-USD-1",), False, D("2.16")),
+        matching.Expected("cash_deposit", other, D("30.00"), day, ("SLIP-7",), False, D("3.00")),
+    ]
+    e1, e2, e3 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    entries = [
+        (e1, _entry("22.08", 2, "CASH DEPOSIT SLIP-USD-1")),
+        (e2, _entry("30.00", 2)),  # the right amount, no slip: not matched
+        (e3, _entry("40.00", 2, "SLIP-7")),  # the slip, 10.00 off: beyond its tolerance
+    ]
+
+    found = matching.match(entries, expected, D("0.10"), 5)
+
+    assert {k: v.id for k, v in found.items()} == {e1: usd}

@@ -178,6 +178,38 @@ def _to_code(side: str, field: str, amount: str, label: str) -> dict[str, Any]:
     return {"side": side, "account_code": f"${field}", "amount": amount, "label": label}
 
 
+FX_SETTLEMENT_RULES: list[dict[str, Any]] = [
+    {
+        "code": "fx-settled-foreign",
+        "name": "Foreign money turned into the company's: it leaves its account at the rate it was booked at",
+        "event_type": "ForeignMoneySettled",
+        "journal_code": "FX",
+        "lines": [
+            _to_code("credit", "account", "amount", "Settled in {settled_currency} {what}"),
+            _line("debit", "$difference_role", "amount", "Exchange difference {what}"),
+        ],
+    },
+    {
+        "code": "fx-settled-received",
+        "name": "Foreign money turned into the company's: what arrived in the company's currency",
+        "event_type": "ForeignMoneyReceived",
+        "journal_code": "FX",
+        "lines": [
+            _to_code("debit", "account", "amount", "Received for {what}"),
+            _line("credit", "$difference_role", "amount", "Exchange difference {what}"),
+        ],
+    },
+]
+"""The realized exchange difference (decision 0062, ``accounting.fx.realize``): a foreign amount that a
+gateway pays out or a bank credits in the company's currency. Entries balance per currency, so the
+settlement is two events on the same date: in the foreign currency at the booked rate, the foreign
+amount leaves its account (card clearing, the safe) against the difference account (zeroing the
+account's foreign balance, which the revaluation would otherwise restate); in the company's currency,
+what arrived goes back to the account against the difference account. The account ends at zero in both
+currencies; the difference account (``fx_realized_gain`` or ``fx_realized_loss``, by the sign, in
+``difference_role``) keeps what arrived less what was booked."""
+
+
 INTERCOMPANY_RULES: list[dict[str, Any]] = [
     {
         "code": "intercompany-goods-shipped",
@@ -470,6 +502,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     *SETTLEMENT_RULES,
     *BANK_RULES,
+    *FX_SETTLEMENT_RULES,
     *INTERCOMPANY_RULES,
     *ACCRUAL_RULES,
     {
