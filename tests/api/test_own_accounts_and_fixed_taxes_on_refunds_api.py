@@ -63,12 +63,16 @@ def till(runtime, client, admin, auth, company, store_factory, product_factory):
             CommandContext(system_principal()),
             session.get(Company, company_id),
             kind="receipt",
-            lines=[MoveLine(uuid.UUID(p["id"]), D(10), supplier, stock, D("1.00")) for p in products.values()],
+            lines=[
+                MoveLine(uuid.UUID(p["id"]), D(10), supplier, stock, D("1.00")) for p in products.values()
+            ],
             date=dt.date(2026, 3, 1),
         )
     manager = auth("store_manager", company="ACME", store="S1")
     terminal = client.post(
-        f"{API}/pos/terminals", json={"store_id": store["id"], "code": "T1", "name": "Till 1"}, headers=manager
+        f"{API}/pos/terminals",
+        json={"store_id": store["id"], "code": "T1", "name": "Till 1"},
+        headers=manager,
     ).json()
     cashier = auth("cashier", company="ACME", store="S1")
     session = client.post(
@@ -166,9 +170,9 @@ def test_a_till_sale_and_refund_of_a_product_with_its_own_income_account(client,
     )
     assert revenue == [("Gifts", D("10.00"), ""), ("Gifts", D("10.00"), "4050")]
     [refunded] = till["payload"]("ReturnRefunded")
-    assert [(i["product_category"], D(i["net"]), i["accounts"]) for i in refunded["lines"] if "accounts" in i] == [
-        ("Gifts", D("5.00"), {"sales_returns": "4050"})
-    ]
+    assert [
+        (i["product_category"], D(i["net"]), i["accounts"]) for i in refunded["lines"] if "accounts" in i
+    ] == [("Gifts", D("5.00"), {"sales_returns": "4050"})]
 
 
 def test_a_till_invoice_credits_the_products_own_income_account(client, admin, till):
@@ -203,7 +207,9 @@ def test_a_fixed_tax_is_refunded_per_unit_at_the_till_without_receipt(client, ad
     assert [(row["refunded_net"], row["refunded_tax"]) for row in report] == [("2.75", "0.85")]
     till["close"]("46.40")  # 50.00 - 3.60
     [refunded] = till["payload"]("ReturnRefunded")
-    taxes = sorted((i["tax_code"], D(i["tax"]), D(i["tax_base"])) for i in refunded["lines"] if "tax_code" in i)
+    taxes = sorted(
+        (i["tax_code"], D(i["tax"]), D(i["tax_base"])) for i in refunded["lines"] if "tax_code" in i
+    )
     assert taxes == [("ECO", D("0.30"), D("2.75")), ("VAT20", D("0.55"), D("2.75"))]
     assert till["sides"](role="output_tax") == (D("0.85"), D(0))
 
