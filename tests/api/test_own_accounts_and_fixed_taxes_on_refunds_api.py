@@ -28,8 +28,8 @@ ECO = {"code": "ECO", "name": "Eco fee", "kind": "fixed", "amount": "0.10", "pri
 
 @pytest.fixture
 def till(runtime, client, admin, auth, company, store_factory, product_factory):
-    """Store S1 with 10 WRAP (own income account 4050), 10 MUG and 10 BULB (eco fee 0.10 a unit inside
-    the price, then 20% VAT) at 1.00; prices include VAT; refunds without receipt allowed."""
+    """Store S1 with 10 WRAP (own accounts 4050 and 5030), 10 MUG and 10 BULB (eco fee 0.10 a unit
+    inside the price, then 20% VAT) at 1.00; prices include VAT; refunds without receipt allowed."""
     store = store_factory("S1")
     for path, body in (
         ("tax-rules", {"jurisdiction": "FR", "tax_category": "standard", "taxes": [VAT]}),
@@ -47,7 +47,9 @@ def till(runtime, client, admin, auth, company, store_factory, product_factory):
         "bulb": product_factory("BULB", list_price="1.20", category="Home", tax_category="eco"),
     }
     own = client.put(
-        f"{API}/products/{products['wrap']['id']}/accounts", json={"income_account": "4050"}, headers=admin
+        f"{API}/products/{products['wrap']['id']}/accounts",
+        json={"income_account": "4050", "expense_account": "5030"},
+        headers=admin,
     )
     assert own.status_code == 200, own.text
     company_id = uuid.UUID(company["id"])
@@ -162,6 +164,9 @@ def test_a_till_sale_and_refund_of_a_product_with_its_own_income_account(client,
     assert till["sides"](role="sales_revenue") == (D(0), D("10.00"))
     assert till["sides"](role="sales_returns") == (D(0), D(0))
     assert till["sides"](role="output_tax") == (D("1.00"), D("4.00"))
+    # COGS at 1.00 a unit: the WRAP's 2 out, 1 back, net 1.00 to 5030; the MUG's 1.00 to the cogs role's.
+    assert till["sides"](code="5030") == (D("1.00"), D(0))
+    assert till["sides"](role="cogs") == (D("1.00"), D(0))
     [closed] = till["payload"]("PosSessionClosed")
     revenue = sorted(
         (item["product_category"], D(item["net"]), item.get("accounts", {}).get("sales_revenue", ""))
@@ -169,17 +174,25 @@ def test_a_till_sale_and_refund_of_a_product_with_its_own_income_account(client,
         if "product_category" in item
     )
     assert revenue == [("Gifts", D("10.00"), ""), ("Gifts", D("10.00"), "4050")]
+    cogs = sorted(
+        (i["stock_role"], D(i["cost"]), i.get("accounts", {}).get("cogs", "")) for i in closed["cogs"]
+    )
+    assert cogs == [("inventory", D("1.00"), ""), ("inventory", D("1.00"), "5030")]
     [refunded] = till["payload"]("ReturnRefunded")
     assert [
         (i["product_category"], D(i["net"]), i["accounts"]) for i in refunded["lines"] if "accounts" in i
     ] == [("Gifts", D("5.00"), {"sales_returns": "4050"})]
 
 
-def test_a_till_invoice_credits_the_products_own_income_account(client, admin, till):
+def test_a_till_invoice_credits_the_products_own_income_account(client, admin, auth, till):
     customer = client.post(
         f"{API}/customers", json={"company_id": till["company"]["id"], "name": "Dana"}, headers=admin
     )
     assert customer.status_code == 201, customer.text
+    placement = {"company_id": till["company"]["id"], "pos_invoiced_cogs": "with_invoice"}
+    finance = auth("finance", company="ACME")
+    chosen = client.put(f"{API}/pos-cogs-placement", json=placement, headers=finance)
+    assert chosen.status_code == 200, chosen.text
     sale = _ticket(
         _line(till["wrap"], 2, "6.00"),
         _line(till["mug"], 1, "12.00"),
@@ -193,9 +206,13 @@ def test_a_till_invoice_credits_the_products_own_income_account(client, admin, t
     assert till["sides"](code="4050") == (D(0), D("10.00"))
     assert till["sides"](role="sales_revenue") == (D(0), D("10.00"))
     assert till["sides"](role="receivable") == (D("24.00"), D(0))
+    # Its COGS with the invoice (the company's choice): 2 WRAP at 1.00 to 5030, 1 MUG to the cogs role's.
+    assert till["sides"](code="5030") == (D("2.00"), D(0))
+    assert till["sides"](role="cogs") == (D("1.00"), D(0))
     till["close"]("74.00")  # the close settles the receivable and takes no revenue again
     assert till["sides"](code="4050") == (D(0), D("10.00"))
     assert till["sides"](role="sales_revenue") == (D(0), D("10.00"))
+    assert till["sides"](code="5030") == (D("2.00"), D(0))
 
 
 def test_a_fixed_tax_is_refunded_per_unit_at_the_till_without_receipt(client, admin, till):

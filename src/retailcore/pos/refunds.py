@@ -386,10 +386,10 @@ def take_refunds(
         _pay_out(session, ctx, loaded, refund)
     _record_returns(session, ctx, loaded, pos_session, refunds)
     # A product's own income account is debited by the refund (decision 0061): kept apart per account.
-    income = revenue.accounts_of(session, (line for refund in refunds for line in refund.lines))
+    own = revenue.accounts_of(session, (line for refund in refunds for line in refund.lines))
     for refund in refunds:
         for line in refund.lines:
-            category = add(totals, "category", PREFIX + revenue.key(line["category"], line, income))
+            category = add(totals, "category", PREFIX + revenue.key(line["category"], line, own.income))
             category["net"] += line["net"]
             category["tax"] += line["tax"]
             for tax in line["taxes"]:
@@ -397,7 +397,8 @@ def take_refunds(
                 by_code["tax"] += tax["amount"]
                 by_code["tax_base"] += tax["base"]
             # Back to stock at the original cost: the close's COGS is net of it (its entry reverses).
-            add(totals, "cogs", f"{line['category']}|{line['stock_role']}")["amount"] -= line["cost"]
+            cogs_key = revenue.cogs_key(line["category"], line["stock_role"], line, own.expense)
+            add(totals, "cogs", cogs_key)["amount"] -= line["cost"]
         if refund.rounding:
             add(totals, "rounding", PREFIX)["amount"] += refund.rounding
         for tender in refund.tenders:

@@ -33,7 +33,7 @@ import threading
 import uuid
 import weakref
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -325,19 +325,21 @@ def _sale_totals(
     totals: Totals,
     sale: CarryOutSale,
     split: frozenset[str] = frozenset(),
-    income: Mapping[uuid.UUID, str] | None = None,
+    own: revenue.Own = revenue.NONE,
 ) -> None:
     """What one sale adds to its session's totals. An invoiced sale's revenue is posted by its invoice:
     the session only takes its goods (COGS, unless its invoice posts it: pos/receivables.py), its
     tenders and, against them, the receivable they pay (per customer for the ``split`` methods).
-    ``income`` are the products' own income accounts: their revenue is kept apart (pos/revenue.py)."""
+    ``own`` are the products' own income and expense accounts: their revenue and COGS are kept apart
+    (pos/revenue.py)."""
     stock_role = STOCK_ROLE["stock"]
     for line in sale.lines:
         if not sale.extra.get(pos_receivables.WITH_INVOICE):
-            _total(totals, "cogs", f"{line['category']}|{stock_role}")["amount"] += line["cost"]
+            cogs_key = revenue.cogs_key(line["category"], stock_role, line, own.expense)
+            _total(totals, "cogs", cogs_key)["amount"] += line["cost"]
         if sale.invoiced:
             continue
-        category = _total(totals, "category", revenue.key(line["category"], line, income or {}))
+        category = _total(totals, "category", revenue.key(line["category"], line, own.income))
         category["net"] += line["net"]
         category["tax"] += line["tax"]
         if line["discount"]:  # a category's ``amount``: its discounts net of tax (contra posting)
@@ -373,9 +375,9 @@ def recompute_totals(session: Session, session_id: uuid.UUID) -> Totals:
     split = (
         pos_receivables.split_methods(session, pos_session.company_id, sales) if pos_session else frozenset()
     )
-    income = revenue.accounts_of(session, (line for sale in sales for line in sale.lines))
+    own = revenue.accounts_of(session, (line for sale in sales for line in sale.lines))
     for sale in sales:
-        _sale_totals(totals, sale, split, income)
+        _sale_totals(totals, sale, split, own)
     return totals
 
 
@@ -1399,11 +1401,9 @@ def ingest_batch(
         pos_refunds.take_refunds(session, ctx, loaded, target, refunds, totals, _total)
     pos_receivables.take_with_invoices(session, target.company_id, target.id, sales)
     split = pos_receivables.split_methods(session, target.company_id, sales)
-    income = revenue.accounts_of(
-        session, (line for sale in sales if not sale.invoiced for line in sale.lines)
-    )
+    own = revenue.accounts_of(session, (line for sale in sales for line in sale.lines))
     for sale in sales:
-        _sale_totals(totals, sale, split, income)
+        _sale_totals(totals, sale, split, own)
         if sale.invoiced:
             order = session.get(OrderRow, sale.order_id)
             assert order is not None
@@ -1415,7 +1415,7 @@ def ingest_batch(
                 lines=[{**line, "product_category": line["category"]} for line in sale.lines],
                 date=sale.booked_on,
                 posting="receivable",
-                cogs=pos_receivables.invoice_cogs(sale),
+                cogs=pos_receivables.invoice_cogs(sale, own.expense),
             )
     _apply_totals(session, target.id, totals)
     accepted = len(priced)
@@ -1783,11 +1783,8 @@ def close_session(
         if r.kind == "tender" and r.amount:
             kind, _, gateway = r.key.partition("|")
             tenders.append({"kind": kind, "gateway": gateway or None, "amount": r.amount})
-    cogs = []
-    for r in rows:
-        if r.kind == "cogs" and r.amount:
-            category, _, role = r.key.partition("|")
-            cogs.append({"product_category": category, "stock_role": role, "cost": r.amount})
+    # COGS per (category, stock role, expense account): a product's own account names itself.
+    cogs = [revenue.cogs_item(r.key, r.amount) for r in rows if r.kind == "cogs" and r.amount]
     contra = (
         discounts.contra_lines(
             ((revenue.split(r.key)[0], r.amount) for r in rows if r.kind == "category"), currency
