@@ -103,3 +103,66 @@ def test_a_store_scoped_pricing_manager_governs_only_its_own_store(
     # Company-level people govern both; the store's own promotion is approved by another person.
     assert _approve(client, people["bob"], company_wide["id"]).status_code == 200
     assert _approve(client, people["bob"], mine["id"]).status_code == 200
+
+
+def _price_list(client, headers, company, code, tea, store=None):
+    body = {
+        "company_id": company["id"],
+        "code": code,
+        "name": code,
+        "currency": "EUR",
+        "items": [{"product_id": tea, "unit_price": "9.00"}],
+        **({"store_id": store} if store else {}),
+    }
+    response = client.post(f"{API}/price-lists", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _price_change(price_list, tea, price="8.50"):
+    return {
+        "price_list_id": price_list["id"],
+        "items": [{"product_id": tea, "unit_price": price}],
+        "effective_at": "2199-01-01T00:00:00+01:00",
+        "reason": "new season",
+    }
+
+
+def test_a_store_scoped_pricing_manager_governs_only_its_own_stores_price_changes(
+    client, admin, auth, company, products, people, store_factory, snapshot
+):
+    store_factory("S1")
+    local = auth("pricing_manager", company="ACME", store="S1")
+    other_local = auth("pricing_manager", company="ACME", store="S1")
+    tea = products["TEA"]["id"]
+    retail = _price_list(client, admin, company, "RETAIL", tea)  # company-wide
+    shop = _price_list(client, admin, company, "S1LIST", tea, store="S1")
+    before = snapshot()
+    # Drafting a change of the company-wide list: refused, nothing written.
+    wide = client.post(f"{API}/price-changes", json=_price_change(retail, tea), headers=local)
+    assert_problem(wide, 403, "store-scope", fields=("price_list_id",))
+    assert snapshot() == before
+    # A company-level manager's change of the company-wide list: the store's manager may not approve,
+    # reject, edit or submit it.
+    company_wide = client.post(f"{API}/price-changes", json=_price_change(retail, tea), headers=people["ann"])
+    assert company_wide.status_code == 201, company_wide.text
+    url = f"{API}/price-changes/{company_wide.json()['id']}"
+    assert_problem(client.post(f"{url}/submit", headers=local), 403, "store-scope", fields=("price_list_id",))
+    edited = client.patch(url, json={"reason": "mine now"}, headers=local)
+    assert_problem(edited, 403, "store-scope", fields=("price_list_id",))
+    assert client.post(f"{url}/submit", headers=people["ann"]).status_code == 200
+    before = snapshot()
+    approved = client.post(f"{url}/approve", json={}, headers=local)
+    assert_problem(approved, 403, "store-scope", fields=("price_list_id",))
+    rejected = client.post(f"{url}/reject", json={"reason": "no"}, headers=local)
+    assert_problem(rejected, 403, "store-scope", fields=("price_list_id",))
+    assert snapshot() == before
+    assert client.get(url, headers=admin).json()["state"] == "submitted"
+    # The store's own list: drafted and submitted by one store manager, approved by another of the store.
+    mine = client.post(f"{API}/price-changes", json=_price_change(shop, tea, "7.00"), headers=local)
+    assert mine.status_code == 201, mine.text
+    mine_url = f"{API}/price-changes/{mine.json()['id']}"
+    assert client.post(f"{mine_url}/submit", headers=local).json()["state"] == "submitted"
+    assert client.post(f"{mine_url}/approve", json={}, headers=other_local).json()["state"] == "approved"
+    # Company-level people still govern the company-wide list.
+    assert client.post(f"{url}/approve", json={}, headers=people["bob"]).json()["state"] == "approved"

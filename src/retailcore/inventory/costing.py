@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from retailcore.accounting.services import period_locked
 from retailcore.accounting.tables import LedgerSettings
@@ -437,6 +437,22 @@ def income_accounts(session: Session, product_ids: set[uuid.UUID]) -> dict[uuid.
             .where(ProductAccounts.product_id.in_(list(product_ids)))
         ).all()
     )
+
+
+def own_accounts(
+    session: Session, product_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str | None, str | None]]:
+    """The products' own (income, expense) account codes, for the ones that have either, one query."""
+    if not product_ids:
+        return {}
+    income, expense = aliased(Account), aliased(Account)
+    rows = session.execute(
+        select(ProductAccounts.product_id, income.code, expense.code)
+        .outerjoin(income, income.id == ProductAccounts.income_account_id)
+        .outerjoin(expense, expense.id == ProductAccounts.expense_account_id)
+        .where(ProductAccounts.product_id.in_(list(product_ids)))
+    ).all()
+    return {product_id: (inc, exp) for product_id, inc, exp in rows if inc or exp}
 
 
 def _account(session: Session, company: Company, code: str | None, field: str, kinds: tuple[str, ...]) -> Any:

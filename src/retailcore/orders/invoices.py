@@ -31,6 +31,7 @@ from retailcore.core.decimals import DecimalStr
 from retailcore.core.errors import NotFound
 from retailcore.core.ids import new_id
 from retailcore.eventlog.services import CommandContext, record
+from retailcore.inventory.costing import income_accounts
 from retailcore.masterdata.tables import Company
 from retailcore.orders import tables as t
 from retailcore.orders.discounts import contra_lines, discount_net, posting_mode
@@ -38,7 +39,9 @@ from retailcore.orders.discounts import contra_lines, discount_net, posting_mode
 ZERO = Decimal(0)
 
 
-def revenue_lines(lines: Iterable[tuple[Any, ...]], currency: str) -> list[dict[str, Any]]:
+def revenue_lines(
+    lines: Iterable[tuple[Any, ...]], currency: str, role: str = "sales_revenue"
+) -> list[dict[str, Any]]:
     """Revenue and tax per product category and tax code, as the posting rules read them.
 
     ``lines`` are ``(category, net, taxes)`` with taxes ``[{code, base, amount}]``, or ``(category, net,
@@ -46,7 +49,7 @@ def revenue_lines(lines: Iterable[tuple[Any, ...]], currency: str) -> list[dict[
     revenue is then summed apart and the item names the account for ``sales_revenue``. A line's net
     counts once (with its first tax); each of its taxes counts on its own code with its base. A line
     without taxes (a zero-rated rule) counts its net on its category alone, without a tax code, as the
-    POS close does."""
+    POS close does. ``role`` is the role the own account stands in for (``sales_returns`` for refunds)."""
     totals: dict[tuple[str, str, str | None], list[Decimal]] = {}
     untaxed: dict[tuple[str, str | None], Decimal] = {}
     for category, net, taxes, *own in lines:
@@ -65,7 +68,7 @@ def revenue_lines(lines: Iterable[tuple[Any, ...]], currency: str) -> list[dict[
             "net": str(round_to_currency(net, currency)),
             "tax": str(round_to_currency(tax, currency)),
             "tax_base": str(round_to_currency(base, currency)),
-            **({"accounts": {"sales_revenue": account}} if account else {}),
+            **({"accounts": {role: account}} if account else {}),
         }
         for (category, code, account), (net, tax, base) in totals.items()
     ] + [
@@ -73,7 +76,7 @@ def revenue_lines(lines: Iterable[tuple[Any, ...]], currency: str) -> list[dict[
             "product_category": category,
             "net": str(round_to_currency(net, currency)),
             "tax": "0",
-            **({"accounts": {"sales_revenue": account}} if account else {}),
+            **({"accounts": {role: account}} if account else {}),
         }
         for (category, account), net in untaxed.items()
     ]
@@ -149,8 +152,23 @@ def issue(
         }
         for code, (base, amount) in sorted(by_code.items())
     ]
+    # A product's own income account (decision 0061): a till's invoice credits it as the close would.
+    income = income_accounts(
+        session, {uuid.UUID(str(line["product_id"])) for line in lines if line.get("product_id") is not None}
+    )
     sales = revenue_lines(
-        ((line["product_category"], Decimal(str(line["net"])), line["taxes"]) for line in lines), currency
+        (
+            (
+                line["product_category"],
+                Decimal(str(line["net"])),
+                line["taxes"],
+                income.get(uuid.UUID(str(line["product_id"])))
+                if line.get("product_id") is not None
+                else None,
+            )
+            for line in lines
+        ),
+        currency,
     )
     contra = (
         discount_lines(lines, order.prices_include_tax, currency)

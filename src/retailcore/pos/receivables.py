@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -36,6 +36,7 @@ from retailcore.inventory.services import STOCK_ROLE
 from retailcore.masterdata.commands import CompanyScoped
 from retailcore.masterdata.tables import Company, PaymentMethod
 from retailcore.orders.carry_out import CarryOutSale
+from retailcore.pos import revenue
 from retailcore.pos.tables import PosCogsSettings, PosInvoiceCogs
 
 ZERO = Decimal(0)
@@ -123,20 +124,19 @@ def set_placement(
     return placement_view(session, company)
 
 
-def invoice_cogs(sale: CarryOutSale) -> list[dict[str, Any]] | None:
-    """The sale's COGS per category, as the invoice's ``cogs`` list (the close's shape); None when
-    the close posts it."""
+def invoice_cogs(
+    sale: CarryOutSale, expense: Mapping[uuid.UUID, str] | None = None
+) -> list[dict[str, Any]] | None:
+    """The sale's COGS per category (and product's own expense account, decision 0061), as the
+    invoice's ``cogs`` list (the close's shape); None when the close posts it."""
     if not sale.extra.get(WITH_INVOICE):
         return None
-    by_category: dict[str, Decimal] = {}
-    for line in sale.lines:
-        by_category[line["category"]] = by_category.get(line["category"], ZERO) + line["cost"]
     stock_role = STOCK_ROLE["stock"]
-    return [
-        {"product_category": category, "stock_role": stock_role, "cost": str(cost)}
-        for category, cost in sorted(by_category.items())
-        if cost
-    ]
+    by_key: dict[str, Decimal] = {}
+    for line in sale.lines:
+        key = revenue.cogs_key(line["category"], stock_role, line, expense or {})
+        by_key[key] = by_key.get(key, ZERO) + line["cost"]
+    return [revenue.cogs_item(key, str(cost)) for key, cost in sorted(by_key.items()) if cost]
 
 
 def take_with_invoices(

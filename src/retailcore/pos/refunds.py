@@ -52,7 +52,7 @@ from retailcore.eventlog.services import CommandContext
 from retailcore.inventory.services import STOCK_ROLE, MoveLine
 from retailcore.orders import tables as t
 from retailcore.payments import services as pay
-from retailcore.pos import cash_rounding
+from retailcore.pos import cash_rounding, revenue
 from retailcore.pos import commands as c
 from retailcore.returns import limits
 from retailcore.returns.dispositions import location_for
@@ -199,7 +199,7 @@ def price_refund(
     sale: c.SaleIn,
     principal: Principal,
     booked_on: dt.date,
-    tax_alone: Callable[[Any, Decimal], Any],
+    tax_alone: Callable[[Any, Decimal, Decimal], Any],
     exchange: bool = False,
 ) -> PricedRefund:
     """Check a refund sale (or an exchange's refund lines) before anything is written: its lines, its
@@ -288,7 +288,7 @@ def price_refund(
             gross = round_to_currency(quantity * line.unit_price, ctx.currency) - line.discount
             if gross < 0:
                 raise refuse(index, f"lines.{n}.discount", "the discount is invalid for this line")
-            taxed = tax_alone(item, gross)
+            taxed = tax_alone(item, gross, quantity)  # a fixed tax refunds per unit (decision 0058)
             entry["net"] = taxed.net
             entry["taxes"] = [
                 {"code": tax["code"], "base": Decimal(tax["base"]), "amount": Decimal(tax["amount"])}
@@ -385,9 +385,11 @@ def take_refunds(
     for refund in refunds:
         _pay_out(session, ctx, loaded, refund)
     _record_returns(session, ctx, loaded, pos_session, refunds)
+    # A product's own income account is debited by the refund (decision 0061): kept apart per account.
+    own = revenue.accounts_of(session, (line for refund in refunds for line in refund.lines))
     for refund in refunds:
         for line in refund.lines:
-            category = add(totals, "category", PREFIX + line["category"])
+            category = add(totals, "category", PREFIX + revenue.key(line["category"], line, own.income))
             category["net"] += line["net"]
             category["tax"] += line["tax"]
             for tax in line["taxes"]:
@@ -395,7 +397,8 @@ def take_refunds(
                 by_code["tax"] += tax["amount"]
                 by_code["tax_base"] += tax["base"]
             # Back to stock at the original cost: the close's COGS is net of it (its entry reverses).
-            add(totals, "cogs", f"{line['category']}|{line['stock_role']}")["amount"] -= line["cost"]
+            cogs_key = revenue.cogs_key(line["category"], line["stock_role"], line, own.expense)
+            add(totals, "cogs", cogs_key)["amount"] -= line["cost"]
         if refund.rounding:
             add(totals, "rounding", PREFIX)["amount"] += refund.rounding
         for tender in refund.tenders:

@@ -68,7 +68,7 @@ from retailcore.orders.carry_out import CarryOutSale, known_client_uuids, record
 from retailcore.orders.invoices import issue as issue_invoice
 from retailcore.orders.tables import OrderRow
 from retailcore.payments import services as pay
-from retailcore.pos import cash_rounding
+from retailcore.pos import cash_rounding, revenue
 from retailcore.pos import commands as c
 from retailcore.pos import currency as till_currency
 from retailcore.pos import receivables as pos_receivables
@@ -321,17 +321,25 @@ def running_totals(session: Session, session_id: uuid.UUID) -> list[PosSessionTo
     )
 
 
-def _sale_totals(totals: Totals, sale: CarryOutSale, split: frozenset[str] = frozenset()) -> None:
+def _sale_totals(
+    totals: Totals,
+    sale: CarryOutSale,
+    split: frozenset[str] = frozenset(),
+    own: revenue.Own = revenue.NONE,
+) -> None:
     """What one sale adds to its session's totals. An invoiced sale's revenue is posted by its invoice:
     the session only takes its goods (COGS, unless its invoice posts it: pos/receivables.py), its
-    tenders and, against them, the receivable they pay (per customer for the ``split`` methods)."""
+    tenders and, against them, the receivable they pay (per customer for the ``split`` methods).
+    ``own`` are the products' own income and expense accounts: their revenue and COGS are kept apart
+    (pos/revenue.py)."""
     stock_role = STOCK_ROLE["stock"]
     for line in sale.lines:
         if not sale.extra.get(pos_receivables.WITH_INVOICE):
-            _total(totals, "cogs", f"{line['category']}|{stock_role}")["amount"] += line["cost"]
+            cogs_key = revenue.cogs_key(line["category"], stock_role, line, own.expense)
+            _total(totals, "cogs", cogs_key)["amount"] += line["cost"]
         if sale.invoiced:
             continue
-        category = _total(totals, "category", line["category"])
+        category = _total(totals, "category", revenue.key(line["category"], line, own.income))
         category["net"] += line["net"]
         category["tax"] += line["tax"]
         if line["discount"]:  # a category's ``amount``: its discounts net of tax (contra posting)
@@ -367,8 +375,9 @@ def recompute_totals(session: Session, session_id: uuid.UUID) -> Totals:
     split = (
         pos_receivables.split_methods(session, pos_session.company_id, sales) if pos_session else frozenset()
     )
+    own = revenue.accounts_of(session, (line for sale in sales for line in sale.lines))
     for sale in sales:
-        _sale_totals(totals, sale, split)
+        _sale_totals(totals, sale, split, own)
     return totals
 
 
@@ -1192,8 +1201,8 @@ def _price_refund(
 ) -> pos_refunds.PricedRefund:
     booked_on, _ = _booking_day(ctx, index, sale.sold_at)
 
-    def tax_alone(item: _Item, gross: Decimal) -> _Taxed:
-        return _tax(ctx, [item], [gross])[0]
+    def tax_alone(item: _Item, gross: Decimal, quantity: Decimal) -> _Taxed:
+        return _tax(ctx, [item], [gross], [quantity])[0]
 
     return pos_refunds.price_refund(
         ctx, index, sale, principal, booked_on, tax_alone, exchange=pos_refunds.is_exchange(sale)
@@ -1392,8 +1401,9 @@ def ingest_batch(
         pos_refunds.take_refunds(session, ctx, loaded, target, refunds, totals, _total)
     pos_receivables.take_with_invoices(session, target.company_id, target.id, sales)
     split = pos_receivables.split_methods(session, target.company_id, sales)
+    own = revenue.accounts_of(session, (line for sale in sales for line in sale.lines))
     for sale in sales:
-        _sale_totals(totals, sale, split)
+        _sale_totals(totals, sale, split, own)
         if sale.invoiced:
             order = session.get(OrderRow, sale.order_id)
             assert order is not None
@@ -1405,7 +1415,7 @@ def ingest_batch(
                 lines=[{**line, "product_category": line["category"]} for line in sale.lines],
                 date=sale.booked_on,
                 posting="receivable",
-                cogs=pos_receivables.invoice_cogs(sale),
+                cogs=pos_receivables.invoice_cogs(sale, own.expense),
             )
     _apply_totals(session, target.id, totals)
     accepted = len(priced)
@@ -1758,8 +1768,11 @@ def close_session(
     date = _local_date(session, pos_session.store_id, ctx)
     refunded = [r for r in rows if r.key.startswith(pos_refunds.PREFIX)]
     rows = [r for r in rows if not r.key.startswith(pos_refunds.PREFIX)]
+    # Revenue per (category, income account): a product's own account names itself (decision 0061).
     sales = [
-        {"product_category": r.key, "net": r.net, "tax": ZERO} for r in rows if r.kind == "category" and r.net
+        revenue.item(r.key, "sales_revenue", net=r.net, tax=ZERO)
+        for r in rows
+        if r.kind == "category" and r.net
     ] + [
         {"tax_code": r.key, "net": ZERO, "tax": r.tax, "tax_base": r.tax_base}
         for r in rows
@@ -1770,13 +1783,12 @@ def close_session(
         if r.kind == "tender" and r.amount:
             kind, _, gateway = r.key.partition("|")
             tenders.append({"kind": kind, "gateway": gateway or None, "amount": r.amount})
-    cogs = []
-    for r in rows:
-        if r.kind == "cogs" and r.amount:
-            category, _, role = r.key.partition("|")
-            cogs.append({"product_category": category, "stock_role": role, "cost": r.amount})
+    # COGS per (category, stock role, expense account): a product's own account names itself.
+    cogs = [revenue.cogs_item(r.key, r.amount) for r in rows if r.kind == "cogs" and r.amount]
     contra = (
-        discounts.contra_lines(((r.key, r.amount) for r in rows if r.kind == "category"), currency)
+        discounts.contra_lines(
+            ((revenue.split(r.key)[0], r.amount) for r in rows if r.kind == "category"), currency
+        )
         if discounts.posting_mode(session, company.id) == "contra"
         else []
     )
@@ -1869,7 +1881,7 @@ def _close_refunds(
     paid out credited (cash out of the drawer)."""
     prefix = pos_refunds.PREFIX
     lines = [
-        {"product_category": r.key.removeprefix(prefix), "net": r.net, "tax": ZERO}
+        revenue.item(r.key.removeprefix(prefix), "sales_returns", net=r.net, tax=ZERO)
         for r in rows
         if r.kind == "category" and r.net
     ] + [

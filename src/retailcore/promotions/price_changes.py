@@ -21,6 +21,7 @@ from retailcore.core.errors import (
     FieldProblem,
     InvalidReference,
     NotFound,
+    PermissionDenied,
     ValidationFailed,
 )
 from retailcore.eventlog.services import CommandContext, record
@@ -49,6 +50,25 @@ def get_price_change(
     if row is None or not principal.sees_company(row.company_id):
         raise NotFound(f"no price change {change_id}")
     return row
+
+
+def in_store_scope(session: Session, principal: Principal, price_list_id: uuid.UUID) -> None:
+    """Refuse (403 ``store-scope``, naming ``price_list_id``) a store-scoped token or user acting on a
+    price change of a list that is not its own store's: a company-wide list (``store_id`` null) or another
+    store's. Company-level principals govern every price change (decision 0056's rule for promotions)."""
+    if principal.store_id is None:
+        return
+    price_list = session.get(PriceList, price_list_id)
+    store_id = price_list.store_id if price_list is not None else None
+    if store_id == principal.store_id:
+        return
+    mine = str(principal.store_id)
+    raise PermissionDenied(
+        "a store-scoped token may only govern price changes of its own store's price lists"
+        + (", not company-wide ones" if store_id is None else ""),
+        code="store-scope",
+        problems=[FieldProblem("price_list_id", f"not a price list of the store {mine} alone")],
+    )
 
 
 def _check_items(session: Session, company: Company, items: list[pl.ItemIn]) -> list[dict[str, Any]]:
@@ -81,6 +101,7 @@ def create_price_change(
             f"no price list {body.price_list_id} in {company.code}",
             problems=[FieldProblem("price_list_id", "no such price list")],
         )
+    in_store_scope(session, ctx.principal, price_list.id)
     items = _check_items(session, company, body.items)
     row = PriceChange(
         company_id=company.id,
@@ -120,6 +141,7 @@ def update_price_change(
     expected_version: int | None = None,
 ) -> PriceChange:
     row = get_price_change(session, ctx.principal, change_id, lock=True)
+    in_store_scope(session, ctx.principal, row.price_list_id)
     expect_version("price change", row, expected_version)
     transition("price change", row, EDITABLE, "changed")
     sent = {name: getattr(body, name) for name in body.model_fields_set}
@@ -162,6 +184,7 @@ def submit_price_change(
     session: Session, ctx: CommandContext, change_id: uuid.UUID, *, expected_version: int | None = None
 ) -> PriceChange:
     row = get_price_change(session, ctx.principal, change_id, lock=True)
+    in_store_scope(session, ctx.principal, row.price_list_id)
     expect_version("price change", row, expected_version)
     submit("price change", row, ctx.actor)
     session.flush()
@@ -173,6 +196,7 @@ def reject_price_change(
     session: Session, ctx: CommandContext, change_id: uuid.UUID, body: c.ReasonRequired
 ) -> PriceChange:
     row = get_price_change(session, ctx.principal, change_id, lock=True)
+    in_store_scope(session, ctx.principal, row.price_list_id)
     reject("price change", row, ctx.actor, body.reason)
     session.flush()
     _record_change(session, ctx, row, "PriceChangeRejected", {"reason": body.reason})
@@ -190,6 +214,7 @@ def approve_price_change(
     """Approve a submitted change (four eyes); applied at once when already due, else by the sweep."""
     now = now or utcnow()
     row = get_price_change(session, ctx.principal, change_id, lock=True)
+    in_store_scope(session, ctx.principal, row.price_list_id)
     transition("price change", row, ("submitted",), "approved")
     four_eyes("price change", row, ctx, "approve")
     row.state, row.decided_by, row.decided_at, row.decision_reason = "approved", ctx.actor, now, body.reason

@@ -56,6 +56,7 @@ from retailcore.core.errors import (
 from retailcore.core.ids import new_id
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.inventory import tables as i
+from retailcore.inventory.costing import income_accounts
 from retailcore.inventory.services import MoveLine, move_stock
 from retailcore.masterdata.tables import Company, Customer, Location, Product, Store
 from retailcore.orders import services as orders
@@ -270,13 +271,17 @@ def _jurisdiction(company: Company, store: Store) -> str:
 
 
 def _no_receipt_taxes(
-    session: Session, company: Company, store: Store, items: Sequence[tuple[str, Decimal, str]]
+    session: Session, company: Company, store: Store, items: Sequence[tuple[str, Decimal, str, Decimal]]
 ) -> Any:
-    """Taxes of no-receipt lines ``(key, amount, tax_category)`` by the receiving store's rules."""
+    """Taxes of no-receipt lines ``(key, amount, tax_category, quantity)`` by the receiving store's rules;
+    the quantity counts for fixed taxes, charged per unit (decision 0058)."""
     rules = load_tax_rules(session, company.id, _jurisdiction(company, store))
     try:
         return compute_taxes(
-            [TaxableLine(key, _money(amount, company.currency), category) for key, amount, category in items],
+            [
+                TaxableLine(key, _money(amount, company.currency), category, quantity)
+                for key, amount, category, quantity in items
+            ],
             rules,
             company.currency,
         )
@@ -442,7 +447,10 @@ def request_return(
             session,
             company,
             store,
-            [(str(n.position), (n.unit_price or ZERO) * n.quantity, n.tax_category) for n in new_lines],
+            [
+                (str(n.position), (n.unit_price or ZERO) * n.quantity, n.tax_category, n.quantity)
+                for n in new_lines
+            ],
         )
     session.add(row)
     session.flush()
@@ -999,7 +1007,9 @@ def refund_return(
                 problems=[FieldProblem(f"lines.{index}.quantity", "more than received and not refunded")],
             )
     # The amounts, at the original sale's prices and taxes.
-    parts: list[tuple[str, Decimal, list[dict[str, Any]]]] = []
+    parts: list[tuple[str, Decimal, list[dict[str, Any]], str | None]] = []
+    # A product's own income account takes the return's contra revenue (decision 0061).
+    income = income_accounts(session, {line.product_id for line, _ in wanted if line.product_id is not None})
     per_line: list[tuple[ReturnLineRow, Decimal, Decimal, Decimal, list[dict[str, Any]]]] = []
     no_receipt = [(line, quantity) for line, quantity in wanted if line.order_line_id is None]
     computed = None
@@ -1011,7 +1021,7 @@ def refund_return(
             company,
             store,
             [
-                (str(line.id), (line.unit_price or ZERO) * quantity, line.tax_category)
+                (str(line.id), (line.unit_price or ZERO) * quantity, line.tax_category, quantity)
                 for line, quantity in no_receipt
             ],
         )
@@ -1027,7 +1037,14 @@ def refund_return(
             net = taxed.net
             taxes = [{"code": tax.code, "base": tax.base, "amount": tax.amount} for tax in taxed.taxes]
         tax = sum((Decimal(str(x["amount"])) for x in taxes), ZERO)
-        parts.append((line.product_category, net, taxes or [{"code": "", "base": net, "amount": ZERO}]))
+        parts.append(
+            (
+                line.product_category,
+                net,
+                taxes or [{"code": "", "base": net, "amount": ZERO}],
+                income.get(line.product_id) if line.product_id is not None else None,
+            )
+        )
         per_line.append((line, quantity, net, tax, taxes))
     gross = sum((net + tax for _, _, net, tax, _ in per_line), ZERO)
     fee = body.restocking_fee
@@ -1063,7 +1080,7 @@ def refund_return(
         reference=row.number,
         store_id=str(row.store_id),
         order_ref=row.order_number,
-        lines=revenue_lines(parts, currency),
+        lines=revenue_lines(parts, currency, role="sales_returns"),
         amount=str(amount),
         restocking_fee=str(fee_net) if fee_net else None,
         fee_taxes=fee_taxes,
