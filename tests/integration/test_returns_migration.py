@@ -49,6 +49,7 @@ def test_existing_companies_get_the_return_accounts_and_rules(tmp_path):
         ]
         later += ["pos-session-cost-of-sales"]  # 0045 (foreign-currency tills, decision 0059)
         later += ["standard-cost-changed"]  # 0047 (stock costing, decision 0061)
+        later += ["fx-settled-foreign", "fx-settled-received"]  # 0048 (decision 0062)
         assert sorted(rules) == sorted([*RULES, *later])
         engine.dispose()
 
