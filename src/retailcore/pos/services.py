@@ -1051,19 +1051,27 @@ def _verify(
         ctx.eligible[when] = memo
     # Each selling line's memo entry: (touched, alone, agrees, server), the last two when alone.
     selling_lines: list[tuple[int, int, c.SaleLineIn, Any]] = []
-    alone = True
+    records: list[list[dict[str, Any]] | None] = [None] * len(selling)
+    alone, disagree = True, False
     for k, (n, line) in enumerate(selling):
         quantity = line.quantity
         if quantity <= 0:
             continue
         applied = line.discounts
+        # The discounts sent, flat: (source, code, amount as text) each; the length tells their number.
         if not applied:
             sent: tuple[Any, ...] = ()
         elif len(applied) == 1:
             d = applied[0]
             sent = (d.source, d.code, str(d.amount))
+        elif len(applied) == 2:
+            d, e = applied
+            sent = (d.source, d.code, str(d.amount), e.source, e.code, str(e.amount))
         else:
-            sent = tuple([(d.source, d.code, str(d.amount)) for d in applied])
+            flat: list[Any] = []
+            for d in applied:
+                flat.extend((d.source, d.code, str(d.amount)))
+            sent = tuple(flat)
         key = (line.product_id.int, str(quantity), str(line.unit_price), str(line.discount), sent)
         entry = memo.get(key)
         if entry is None:
@@ -1075,23 +1083,22 @@ def _verify(
                 entry = memo[key] = (found[0], True, agrees, server)
             else:
                 entry = memo[key] = (found[0], False, False, None)
+        selling_lines.append((k, n, line, entry))
+        if not alone:
+            continue
         if not entry[1]:
             alone = False
-        selling_lines.append((k, n, line, entry))
-    records: list[list[dict[str, Any]] | None] = [None] * len(selling)
-    if alone:
+            continue
         # Line by line, the till's discounts in the key: an alike line that agreed agrees again, and
         # takes the server's records (shared, read-only) unless it has an override.
-        disagree = False
-        for k, _, line, entry in selling_lines:
-            server = entry[3]
-            if not entry[2]:
-                disagree = True
-            if line.override is not None:
-                override = {"by": line.override.by, "reason": line.override.reason}
-                records[k] = pricing.records(server.discounts, actor, override)
-            else:
-                records[k] = server.records
+        if not entry[2]:
+            disagree = True
+        if line.override is not None:
+            override = {"by": line.override.by, "reason": line.override.reason}
+            records[k] = pricing.records(entry[3].discounts, actor, override)
+        else:
+            records[k] = entry[3].records
+    if alone:
         if disagree:
             _compare(
                 ctx, index, sale, selling_lines, [entry[3] for *_, entry in selling_lines], records, actor
