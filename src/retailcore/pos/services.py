@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
 from retailcore.accounting.tables import JournalEntry, LedgerSettings
-from retailcore.adapters.bulk import insert_rows
+from retailcore.adapters.bulk import JsonList, insert_rows
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.queries import one_of
 from retailcore.core.currencies import minor_unit, round_to_currency
@@ -938,11 +938,13 @@ class _Server(NamedTuple):
 
 
 def _server(ctx: _Context, discounts: tuple[AppliedDiscount, ...], actor: str) -> _Server:
+    # The records carry their JSON text (made once a memo entry, not once a batch: adapters.bulk).
+    records = pricing.records(discounts, actor)
     return _Server(
         pricing.offered(discounts),
         sum((d.amount for d in discounts if d.source == "manual"), ZERO),
         discounts,
-        pricing.records(discounts, actor),
+        JsonList(records) if records is not None else None,
     )
 
 
