@@ -390,6 +390,8 @@ class _Item(NamedTuple):
     line_rounded: bool
     """Every tax of the category rounds per line: the line is taxed alone (and cached)."""
     price_included: frozenset[bool]
+    fixed: bool = False
+    """A tax of the category is fixed (an amount a unit): the line's taxes depend on its quantity."""
 
 
 class _Method(NamedTuple):
@@ -497,6 +499,7 @@ class _Context:
                 taxes,
                 all(self.rules.conventions.mode(tax) == "line" for tax in taxes),
                 frozenset(tax.price_included for tax in taxes),
+                any(tax.kind == "fixed" for tax in taxes),
             )
         customer_ids = {sale.customer_id for sale in batch if sale.customer_id is not None}
         self.customers: dict[uuid.UUID, str | None] = {}
@@ -605,7 +608,7 @@ def _tax(
         taxed_lines = []
         for item, gross, quantity in zip(items, grosses, quantities, strict=True):
             # Only a fixed tax depends on the quantity: other lines share their memo entries.
-            per_unit = quantity if any(t.kind == "fixed" for t in item.taxes) else ONE
+            per_unit = quantity if item.fixed else ONE
             taxed = memo.get((item.tax_category, gross, per_unit))
             if taxed is None:
                 taxed = memo[(item.tax_category, gross, per_unit)] = _taxed(
