@@ -7,10 +7,10 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import JSON, Boolean, Column, Integer, MetaData, String, Table, Uuid, insert, select
+from sqlalchemy import JSON, Boolean, Column, Integer, MetaData, String, Table, Uuid, cast, insert, select
 from sqlalchemy.orm import Session
 
-from retailcore.adapters.bulk import insert_rows, insert_values
+from retailcore.adapters.bulk import JsonList, _processor, insert_rows, insert_values
 from retailcore.adapters.orm import Amount, Quantity, UTCDateTime
 
 scratch = MetaData()
@@ -166,3 +166,20 @@ def test_a_value_object_repeated_across_rows_is_stored_in_every_row(engine):
     stored = {row["id"]: row for row in _read(engine)}
     for n, ref, amount, _ in rows:
         assert (stored[n]["ref"], stored[n]["amount"]) == (ref, amount)
+
+
+def test_a_list_carrying_its_json_text_is_stored_as_the_same_list_would_be(engine):
+    records = [{"source": "promotion", "code": "SPRING", "amount": "1.50", "note": 'tab\there, "été"'}]
+    shared = JsonList(records)
+    rows = [{"id": 1, "details": records}, {"id": 2, "details": shared}, {"id": 3, "details": shared}]
+    rows += [{"id": 4, "details": JsonList([])}, {"id": 5, "details": None}]
+    with Session(engine) as session, session.begin():
+        insert_rows(session, probe, rows)
+    assert [row["details"] for row in _read(engine)] == [records, records, records, [], None]
+    with engine.connect() as connection:
+        texts = connection.execute(select(cast(probe.c.details, String)).order_by(probe.c.id)).scalars().all()
+    # Byte for byte what the plain list was written as.
+    assert texts[1] == texts[2] == texts[0]
+    assert shared == records and isinstance(shared, list)
+    # ... and the text it carries is what is written: not dumped again.
+    assert _processor(probe.c.details.type, engine.dialect)(shared) is shared.json_text

@@ -47,18 +47,51 @@ def _plan(
     return statement, processors
 
 
+class JsonList(list):  # type: ignore[type-arg]
+    """A list that carries its JSON text (``json.dumps`` of it), made once where the list is built and
+    shared read-only (a POS memo's discount records, used by thousands of lines over many batches):
+    :func:`insert_values` writes the text into a JSON column instead of dumping the list again. Where
+    the text would not be exactly what the column type writes (a custom serializer), the list is
+    dumped as any other. Anywhere else it is the list it holds."""
+
+    __slots__ = ("json_text",)
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__(items)
+        self.json_text = json.dumps(self)
+
+
 def _processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
     """The column type's bind processor; for ``COPY``, UUIDs and JSON as the text psycopg would write.
 
     psycopg dumps both in Python, row by row, where a batch repeats the same objects (the company id
     on every row, the taxes shared by lines): as text they go through :func:`_converted`, which
-    converts a repeated object once, and ``COPY`` writes the text as it is."""
-    if dialect.name == "postgresql":
-        if isinstance(column_type, JSON):
-            return _json_text(column_type, dialect._json_serializer or json.dumps)
-        if isinstance(column_type, Uuid) and column_type.as_uuid:
-            return _uuid_text
+    converts a repeated object once, and ``COPY`` writes the text as it is. A :class:`JsonList` is
+    written as its text on either backend when that is what the type would write."""
+    if isinstance(column_type, JSON):
+        if dialect.name == "postgresql":
+            process = _json_text(column_type, dialect._json_serializer or json.dumps)
+            plain = dialect._json_serializer is None
+        else:
+            process = column_type._cached_bind_processor(dialect)
+            plain = (
+                process is not None
+                and dialect._json_serializer is None
+                and column_type._str_impl.bind_processor(dialect) is None
+            )
+        return _prebuilt_json(process) if plain and process is not None else process
+    if dialect.name == "postgresql" and isinstance(column_type, Uuid) and column_type.as_uuid:
+        return _uuid_text
     return column_type._cached_bind_processor(dialect)
+
+
+def _prebuilt_json(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def prebuilt(value: Any) -> Any:
+        if value.__class__ is JsonList:
+            return value.json_text
+        return process(value)
+
+    return prebuilt
 
 
 def _uuid_text(value: Any) -> Any:

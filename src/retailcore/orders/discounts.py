@@ -474,8 +474,26 @@ def discount_net(
     price-included rates (the sum of ``rate_percent`` of its taxes)."""
     if not discount or not prices_include_tax:
         return discount
-    rate = sum((Decimal(str(tax["rate_percent"])) for tax in taxes), ZERO)
-    return round_to_currency(discount * HUNDRED / (HUNDRED + rate), currency)
+    # Memoised (a POS batch takes the same few amounts off lines of the same few rates, thousands of
+    # times): keyed on the amount, the rates as stored and the currency, all the result depends on.
+    if len(taxes) == 1:
+        rates: Any = taxes[0]["rate_percent"]
+    else:
+        rates = tuple([tax["rate_percent"] for tax in taxes])
+    key = (discount, rates, currency)
+    found = _NETS.get(key)
+    if found is None:
+        if len(_NETS) >= _NETS_SIZE:
+            _NETS.clear()
+        rate = sum((Decimal(str(tax["rate_percent"])) for tax in taxes), ZERO)
+        found = _NETS[key] = round_to_currency(discount * HUNDRED / (HUNDRED + rate), currency)
+    return found
+
+
+_NETS: dict[tuple[Any, ...], Decimal] = {}
+""":func:`discount_net`'s memo: the net of a discount per (amount, rates, currency). A pure function of
+those in the default decimal context, which the services never change."""
+_NETS_SIZE = 20_000
 
 
 def contra_lines(amounts: Iterable[tuple[str, Decimal]], currency: str) -> list[dict[str, str]]:

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
 from retailcore.accounting.tables import JournalEntry, LedgerSettings
-from retailcore.adapters.bulk import insert_rows
+from retailcore.adapters.bulk import JsonList, insert_rows
 from retailcore.adapters.orm import utcnow
 from retailcore.adapters.queries import one_of
 from retailcore.core.currencies import minor_unit, round_to_currency
@@ -399,6 +399,8 @@ class _Item(NamedTuple):
     line_rounded: bool
     """Every tax of the category rounds per line: the line is taxed alone (and cached)."""
     price_included: frozenset[bool]
+    fixed: bool = False
+    """A tax of the category is fixed (an amount a unit): the line's taxes depend on its quantity."""
 
 
 class _Method(NamedTuple):
@@ -506,6 +508,7 @@ class _Context:
                 taxes,
                 all(self.rules.conventions.mode(tax) == "line" for tax in taxes),
                 frozenset(tax.price_included for tax in taxes),
+                any(tax.kind == "fixed" for tax in taxes),
             )
         customer_ids = {sale.customer_id for sale in batch if sale.customer_id is not None}
         self.customers: dict[uuid.UUID, str | None] = {}
@@ -614,7 +617,7 @@ def _tax(
         taxed_lines = []
         for item, gross, quantity in zip(items, grosses, quantities, strict=True):
             # Only a fixed tax depends on the quantity: other lines share their memo entries.
-            per_unit = quantity if any(t.kind == "fixed" for t in item.taxes) else ONE
+            per_unit = quantity if item.fixed else ONE
             taxed = memo.get((item.tax_category, gross, per_unit))
             if taxed is None:
                 taxed = memo[(item.tax_category, gross, per_unit)] = _taxed(
@@ -947,11 +950,13 @@ class _Server(NamedTuple):
 
 
 def _server(ctx: _Context, discounts: tuple[AppliedDiscount, ...], actor: str) -> _Server:
+    # The records carry their JSON text (made once a memo entry, not once a batch: adapters.bulk).
+    records = pricing.records(discounts, actor)
     return _Server(
         pricing.offered(discounts),
         sum((d.amount for d in discounts if d.source == "manual"), ZERO),
         discounts,
-        pricing.records(discounts, actor),
+        JsonList(records) if records is not None else None,
     )
 
 
@@ -1060,19 +1065,27 @@ def _verify(
         ctx.eligible[when] = memo
     # Each selling line's memo entry: (touched, alone, agrees, server), the last two when alone.
     selling_lines: list[tuple[int, int, c.SaleLineIn, Any]] = []
-    alone = True
+    records: list[list[dict[str, Any]] | None] = [None] * len(selling)
+    alone, disagree = True, False
     for k, (n, line) in enumerate(selling):
         quantity = line.quantity
         if quantity <= 0:
             continue
         applied = line.discounts
+        # The discounts sent, flat: (source, code, amount as text) each; the length tells their number.
         if not applied:
             sent: tuple[Any, ...] = ()
         elif len(applied) == 1:
             d = applied[0]
             sent = (d.source, d.code, str(d.amount))
+        elif len(applied) == 2:
+            d, e = applied
+            sent = (d.source, d.code, str(d.amount), e.source, e.code, str(e.amount))
         else:
-            sent = tuple([(d.source, d.code, str(d.amount)) for d in applied])
+            flat: list[Any] = []
+            for d in applied:
+                flat.extend((d.source, d.code, str(d.amount)))
+            sent = tuple(flat)
         key = (line.product_id.int, str(quantity), str(line.unit_price), str(line.discount), sent)
         entry = memo.get(key)
         if entry is None:
@@ -1084,23 +1097,22 @@ def _verify(
                 entry = memo[key] = (found[0], True, agrees, server)
             else:
                 entry = memo[key] = (found[0], False, False, None)
+        selling_lines.append((k, n, line, entry))
+        if not alone:
+            continue
         if not entry[1]:
             alone = False
-        selling_lines.append((k, n, line, entry))
-    records: list[list[dict[str, Any]] | None] = [None] * len(selling)
-    if alone:
+            continue
         # Line by line, the till's discounts in the key: an alike line that agreed agrees again, and
         # takes the server's records (shared, read-only) unless it has an override.
-        disagree = False
-        for k, _, line, entry in selling_lines:
-            server = entry[3]
-            if not entry[2]:
-                disagree = True
-            if line.override is not None:
-                override = {"by": line.override.by, "reason": line.override.reason}
-                records[k] = pricing.records(server.discounts, actor, override)
-            else:
-                records[k] = server.records
+        if not entry[2]:
+            disagree = True
+        if line.override is not None:
+            override = {"by": line.override.by, "reason": line.override.reason}
+            records[k] = pricing.records(entry[3].discounts, actor, override)
+        else:
+            records[k] = entry[3].records
+    if alone:
         if disagree:
             _compare(
                 ctx, index, sale, selling_lines, [entry[3] for *_, entry in selling_lines], records, actor

@@ -65,6 +65,28 @@ def test_a_discount_net_of_tax():
     assert discount_net(D("1.00"), vat, True, "EUR") == D("0.83")
 
 
+def test_a_discount_net_of_tax_remembered_answers_as_computed():
+    # Memoised per (amount, rates as stored, currency): a hit answers what the computation gives, and
+    # amounts, rates or currencies that differ never share an answer.
+    vat20 = [{"code": "VAT20", "rate_percent": "20"}]
+    vat10 = [{"code": "VAT10", "rate_percent": "10"}]
+    both = [{"code": "VAT20", "rate_percent": "20"}, {"code": "LOCAL", "rate_percent": "5.5"}]
+    cases = [
+        (D("1.00"), vat20, "EUR", D("0.83")),
+        (D("1.00"), vat10, "EUR", D("0.91")),
+        (D("1.00"), both, "EUR", D("0.80")),
+        (D("100"), vat20, "JPY", D("83")),
+        (D("100"), vat20, "EUR", D("83.33")),
+        (D("1.0"), vat20, "EUR", D("0.83")),
+        (D("1.00"), [{"code": "VAT20", "rate_percent": 20}], "EUR", D("0.83")),
+        (D("1.00"), [], "EUR", D("1.00")),
+    ]
+    for _ in range(2):  # the first round computes, the second finds
+        for amount, taxes, currency, net in cases:
+            found = discount_net(amount, taxes, True, currency)
+            assert (found, found.as_tuple().exponent) == (net, net.as_tuple().exponent)
+
+
 def test_the_contra_list_sums_per_category():
     assert contra_lines([("B", D("1.00")), ("A", D("0.50")), ("B", D("2.00")), ("C", D(0))], "EUR") == [
         {"product_category": "A", "amount": "0.50"},
