@@ -21,41 +21,61 @@ SEPARATOR = "|"
 
 
 class Own(NamedTuple):
-    income: Mapping[uuid.UUID, str]
-    expense: Mapping[uuid.UUID, str]
+    income: Mapping[Any, str]
+    """Income account code by product id, as a UUID and as text."""
+    expense: Mapping[Any, str]
 
 
 NONE = Own({}, {})
 
 
-def _product(line: Mapping[str, Any]) -> uuid.UUID | None:
-    product_id = line.get("product_id")
-    return uuid.UUID(str(product_id)) if product_id is not None else None
+def _as_uuid(product_id: Any) -> uuid.UUID:
+    return product_id if isinstance(product_id, uuid.UUID) else uuid.UUID(str(product_id))
 
 
 def accounts_of(session: Session, lines: Iterable[Mapping[str, Any]]) -> Own:
-    """The own income and expense accounts of the lines' products (codes by product id), one query."""
-    found = own_accounts(session, {p for p in map(_product, lines) if p is not None})
-    return Own(
-        {p: income for p, (income, _) in found.items() if income},
-        {p: expense for p, (_, expense) in found.items() if expense},
-    )
+    """The own income and expense accounts of the lines' products (codes by product id), one query.
+
+    The maps answer both a product's id and its text (the lines of a batch carry either), so the hot path
+    below never parses an id; most products have no account of their own, and then both maps are empty
+    and each line costs one truth test."""
+    ids = {line.get("product_id") for line in lines} - {None}
+    found = own_accounts(session, {_as_uuid(p) for p in ids})
+    income: dict[Any, str] = {}
+    expense: dict[Any, str] = {}
+    for product_id, (income_account, expense_account) in found.items():
+        for product_key in (product_id, str(product_id)):
+            if income_account:
+                income[product_key] = income_account
+            if expense_account:
+                expense[product_key] = expense_account
+    return Own(income, expense)
 
 
-def key(category: str, line: Mapping[str, Any], income: Mapping[uuid.UUID, str]) -> str:
+def _own(line: Mapping[str, Any], accounts: Mapping[Any, str]) -> str | None:
+    product_id = line.get("product_id")
+    if product_id is None:
+        return None
+    found = accounts.get(product_id)
+    if found is None and not isinstance(product_id, uuid.UUID):  # text in another spelling of the id
+        found = accounts.get(_as_uuid(product_id))
+    return found
+
+
+def key(category: str, line: Mapping[str, Any], income: Mapping[Any, str]) -> str:
     """The running total's key of a line's revenue: its category, and its product's own account if any."""
-    product_id = _product(line)
-    account = income.get(product_id) if product_id is not None else None
+    account = _own(line, income) if income else None
     return f"{category}{SEPARATOR}{account}" if account else category
 
 
-def cogs_key(
-    category: str, stock_role: str, line: Mapping[str, Any], expense: Mapping[uuid.UUID, str]
-) -> str:
+def cogs_key(category: str, stock_role: str, line: Mapping[str, Any], expense: Mapping[Any, str]) -> str:
     """The running total's key of a line's COGS: ``category|stock_role``, then its own expense account."""
-    product_id = _product(line)
-    account = expense.get(product_id) if product_id is not None else None
-    return SEPARATOR.join((category, stock_role, *((account,) if account else ())))
+    account = _own(line, expense) if expense else None
+    return (
+        f"{category}{SEPARATOR}{stock_role}{SEPARATOR}{account}"
+        if account
+        else f"{category}{SEPARATOR}{stock_role}"
+    )
 
 
 def split(total_key: str) -> tuple[str, str | None]:
