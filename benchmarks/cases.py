@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import cProfile
 import datetime as dt
+import http.client
 import json
+import math
 import os
 import random
 import resource
@@ -20,13 +22,14 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import retail
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, event, func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from retailcore.access.services import create_token
@@ -235,17 +238,39 @@ def with_promotions(till: retail.Till, count: int) -> Callable[[list[Any]], list
     return price
 
 
-# -- POS through HTTP, concurrent terminals ------------------------------------------------------------
+# -- measuring helpers: percentiles, SQL statements, a process's CPU, the storage limit ----------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def percentile(values: Sequence[float], share: float) -> float:
+    """The nearest-rank percentile (``share`` 0.99 for p99): a value that was measured, never an
+    interpolation between two, so a p99 over 100 requests is the slowest but one."""
+    if not values:
+        raise ValueError("no values")
+    if not 0 < share <= 1:
+        raise ValueError(f"share {share} outside (0, 1]")
+    ordered = sorted(values)
+    return ordered[max(math.ceil(share * len(ordered)), 1) - 1]
 
 
-def _server_peak_mib(pid: int) -> float:
-    """VmHWM (peak RSS) of the server and of its worker processes, the largest."""
+def spread(seconds: Sequence[float]) -> str:
+    """``p50 1.2 ms, p99 3.4 ms`` of durations in seconds."""
+    return f"p50 {percentile(seconds, 0.5) * 1000:.1f} ms, p99 {percentile(seconds, 0.99) * 1000:.1f} ms"
+
+
+class Statements:
+    """Counts the SQL statements an engine sends (an executemany counts once): unlike a duration, the
+    count does not move with the machine's load, so it is the evidence a change is judged by first."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.count = 0
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *args: Any) -> None:
+        self.count += 1
+
+
+def _family(pid: int) -> list[int]:
+    """``pid`` and its child processes (uvicorn's workers)."""
     pids = [pid]
     try:
         for task in os.listdir(f"/proc/{pid}/task"):
@@ -253,8 +278,29 @@ def _server_peak_mib(pid: int) -> float:
                 pids += [int(p) for p in handle.read().split()]
     except OSError:
         pass
+    return pids
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its children, from ``/proc/<pid>/stat``:
+    the server's own cost, whatever else the machine runs."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in _family(pid):
+        try:
+            with open(f"/proc/{p}/stat") as handle:
+                # The command name (field 2) may hold spaces: count the fields after its ")".
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
+    return total / ticks
+
+
+def _server_peak_mib(pid: int) -> float:
+    """VmHWM (peak RSS) of the server and of its worker processes, the largest."""
     peak = 0.0
-    for p in pids:
+    for p in _family(pid):
         try:
             with open(f"/proc/{p}/status") as handle:
                 for line in handle:
@@ -265,16 +311,277 @@ def _server_peak_mib(pid: int) -> float:
     return peak
 
 
-def pos_http(url: str, volume: int, options: dict[str, Any], profile: cProfile.Profile | None) -> list[Row]:
-    """``clients`` terminals (spread over the three shops), each with its own session and cashier
-    token, post their share of ``volume`` sales as ``POST /pos/sessions/{id}/sales:batch`` of
-    ``http_batch`` sales to a uvicorn server in another process; a refused or failed batch is resent
-    (sales are idempotent by client_uuid) and counted."""
-    import httpx
+class Snapshot:
+    """The primary keys of every table at one moment, to pick out afterwards the rows a measured
+    phase wrote (whatever tables the code under test writes today)."""
 
-    clients = options.get("clients", 4)
-    size = options.get("http_batch", 1000)
-    workers = options.get("http_workers", 1)
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        inspector = inspect(engine)
+        self.keys = {
+            name: inspector.get_pk_constraint(name)["constrained_columns"]
+            for name in inspector.get_table_names()
+            if name != "alembic_version"
+        }
+        with engine.connect() as connection:
+            self.before = {
+                name: {tuple(r) for r in connection.execute(text(_select(name, columns)))}
+                for name, columns in self.keys.items()
+                if columns
+            }
+
+    def written(self) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
+        """Per table that grew: its column names and the new rows, as the driver returned them."""
+        found = {}
+        with self.engine.connect() as connection:
+            for name, columns in self.keys.items():
+                if not columns:
+                    continue
+                result = connection.execute(text(f'SELECT * FROM "{name}"'))
+                names = list(result.keys())
+                at = [names.index(c) for c in columns]
+                rows = [tuple(r) for r in result if tuple(r[i] for i in at) not in self.before[name]]
+                if rows:
+                    found[name] = (names, rows)
+        return found
+
+
+def _select(table: str, columns: list[str]) -> str:
+    return f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in columns)} FROM "{table}"'
+
+
+def storage_limit(engine: Engine, written: dict[str, tuple[list[str], list[tuple[Any, ...]]]]) -> dict:
+    """Insert the very rows a phase wrote again, into copies of their tables without indexes,
+    constraints or triggers, by ``executemany`` per table (and on PostgreSQL by ``COPY``), in one
+    transaction: what storage alone costs for that work, the bound no code above it can beat.
+    Returns ``{"rows": n, "executemany": seconds, "copy": seconds or None}``."""
+    timings: dict[str, Any] = {"rows": sum(len(rows) for _, rows in written.values()), "copy": None}
+    if engine.dialect.name == "postgresql":
+        written = _as_json_again(engine, written)
+    methods = ["executemany"] + (["copy"] if engine.dialect.name == "postgresql" else [])
+    for method in methods:
+        raw = engine.raw_connection()
+        try:
+            dbapi = raw.driver_connection
+            cursor = dbapi.cursor()
+            for name in written:
+                cursor.execute(f'DROP TABLE IF EXISTS "bench_{name}"')
+                if engine.dialect.name == "postgresql":
+                    cursor.execute(f'CREATE TABLE "bench_{name}" (LIKE "{name}" INCLUDING DEFAULTS)')
+                else:
+                    cursor.execute(f'CREATE TABLE "bench_{name}" AS SELECT * FROM "{name}" WHERE 0')
+            dbapi.commit()
+            mark = "%s" if engine.dialect.name == "postgresql" else "?"
+            started = time.perf_counter()
+            if engine.dialect.name == "sqlite":
+                cursor.execute("BEGIN")  # the engine's connections are in autocommit (make_engine)
+            for name, (columns, rows) in written.items():
+                quoted = ", ".join(f'"{c}"' for c in columns)
+                if method == "copy":
+                    with cursor.copy(f'COPY "bench_{name}" ({quoted}) FROM STDIN') as copy:
+                        for values in rows:
+                            copy.write_row(values)
+                else:
+                    cursor.executemany(
+                        f'INSERT INTO "bench_{name}" ({quoted}) VALUES ({", ".join([mark] * len(columns))})',
+                        rows,
+                    )
+            dbapi.commit()
+            timings[method] = time.perf_counter() - started
+            for name in written:
+                cursor.execute(f'DROP TABLE "bench_{name}"')
+            dbapi.commit()
+        finally:
+            raw.close()
+    return timings
+
+
+def _as_json_again(
+    engine: Engine, written: dict[str, tuple[list[str], list[tuple[Any, ...]]]]
+) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
+    """psycopg decodes json and jsonb columns; wrap those values so they go in again as JSON."""
+    from psycopg.types.json import Json, Jsonb
+
+    with engine.connect() as connection:
+        kinds = {
+            (table, column): kind
+            for table, column, kind in connection.execute(
+                text(
+                    "SELECT table_name, column_name, data_type FROM information_schema.columns"
+                    " WHERE table_schema = current_schema() AND data_type IN ('json', 'jsonb')"
+                )
+            )
+        }
+    again = {}
+    for name, (columns, rows) in written.items():
+        wrap = {
+            i: Jsonb if kinds[name, c] == "jsonb" else Json
+            for i, c in enumerate(columns)
+            if (name, c) in kinds
+        }
+        if wrap:
+            rows = [
+                tuple(wrap[i](v) if i in wrap and v is not None else v for i, v in enumerate(values))
+                for values in rows
+            ]
+        again[name] = (columns, rows)
+    return again
+
+
+def storage_row(label: str, items: int, unit: str, engine: Engine, snapshot: Snapshot) -> Row:
+    """The storage-limit reference row for the ``items`` a phase did (see :func:`storage_limit`)."""
+    written = snapshot.written()
+    limit = storage_limit(engine, written)
+    tables = ", ".join(f"{name} {len(rows) / items:.2f}" for name, (_, rows) in sorted(written.items()))
+    best = limit["copy"] or limit["executemany"]
+    result = row(f"{label}, storage limit", items, best, unit)
+    many = limit["executemany"]
+    result["note"] = (
+        f"the {limit['rows']:,} rows the {items:,} {unit.split('/')[0]} inserted ({tables} per item; updates"
+        " not counted),"
+        f" inserted again into copies without indexes: executemany {limit['rows'] / many:,.0f}"
+        f" rows/s = {items / many:,.0f} {unit} if only storage"
+    )
+    if limit["copy"]:
+        result["note"] += (
+            f", COPY {limit['rows'] / limit['copy']:,.0f} rows/s = {items / limit['copy']:,.0f} {unit}"
+        )
+    return result
+
+
+# -- HTTP: a uvicorn server in another process, cheap keep-alive clients -----------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    port: int
+    pid: int
+    failures: list[str] = field(default_factory=list)
+    """Database errors the server logged, read when it stops."""
+
+    def cpu(self) -> float:
+        return process_cpu(self.pid)
+
+    def peak_mib(self) -> float:
+        return _server_peak_mib(self.pid)
+
+
+@contextmanager
+def serving(url: str, workers: int = 1) -> Iterator[Server]:
+    """uvicorn serving the API on ``url`` in another process, up and answering when this yields. The
+    rate limit stays on but too high to refuse (each client is one till or one shop, whose pace the
+    benchmark sets; its cost per request is still paid)."""
+    port = _free_port()
+    env = {**os.environ, "RETAILCORE_DATABASE_URL": url, "RETAILCORE_RATE_LIMIT_PER_SECOND": "1000000"}
+    env["RETAILCORE_RATE_LIMIT_BURST"] = "1000000"
+    command = [sys.executable, "-m", "uvicorn", "retailcore.entrypoints.api.asgi:app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    server_log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    process = subprocess.Popen(command, env=env, stdout=server_log, stderr=subprocess.STDOUT)
+    server = Server(port, process.pid)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, _ = Client(port, "").request("GET", "/api/v1/health")
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        server_log.seek(0)
+        server.failures += [
+            line.decode(errors="replace").strip()
+            for line in server_log
+            if line.startswith((b"sqlite3.", b"sqlalchemy.exc.", b"psycopg."))
+        ]
+        server_log.close()
+
+
+class Client:
+    """One keep-alive connection through ``http.client``: a few times less CPU per request than
+    httpx, which matters when the clients share the two cores with the server they measure."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port = port
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        for attempt in (1, 2):
+            try:
+                self.connection.request(method, path, body, self.headers)
+                response = self.connection.getresponse()
+                return response.status, response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # The server closed an idle keep-alive connection: open another, once.
+                self.connection.close()
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def run_clients(work: Callable[[int], None], clients: int) -> float:
+    """``work(n)`` in ``clients`` threads at once; the wall seconds until the last ends. The first
+    exception a client raised is raised here."""
+    errors: list[BaseException] = []
+
+    def guarded(n: int) -> None:
+        try:
+            work(n)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(n,)) for n in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return seconds
+
+
+@dataclass
+class Load:
+    """What one timed phase of requests cost: wall seconds, the server's CPU and this process's (the
+    clients'), one latency per item."""
+
+    seconds: float
+    server_cpu: float
+    client_cpu: float
+    latencies: list[float]
+
+
+def timed_load(server: Server, work: Callable[[int], None], clients: int, latencies: list[float]) -> Load:
+    server_before, client_before = server.cpu(), time.process_time()
+    seconds = run_clients(work, clients)
+    return Load(seconds, server.cpu() - server_before, time.process_time() - client_before, latencies)
+
+
+def http_tills(url: str, clients: int) -> tuple[retail.Retail, list[tuple[uuid.UUID, str]]]:
+    """A fresh shop, and per client a till (spread over the three shops) with its open session and a
+    cashier token of its store."""
     engine = make_engine(url)
     retail.reset(engine)
     factory = make_session_factory(engine)
@@ -294,6 +601,35 @@ def pos_http(url: str, volume: int, options: dict[str, Any], profile: cProfile.P
             token = create_token(session, role="cashier", company="DEMO", store=store).token
             tills.append((opened.id, token))
     engine.dispose()
+    return shop, tills
+
+
+def refresh_statistics(url: str) -> None:
+    engine = make_engine(url)
+    fresh_statistics(engine)
+    engine.dispose()
+
+
+def _sales_stored(url: str) -> int:
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session:
+        taken = session.scalar(select(func.count()).select_from(OrderRow).where(OrderRow.channel == "pos"))
+    engine.dispose()
+    return int(taken or 0)
+
+
+# -- POS through HTTP, concurrent terminals ------------------------------------------------------------
+
+
+def pos_http(url: str, volume: int, options: dict[str, Any], profile: cProfile.Profile | None) -> list[Row]:
+    """``clients`` terminals (spread over the three shops), each with its own session and cashier
+    token, post their share of ``volume`` sales as ``POST /pos/sessions/{id}/sales:batch`` of
+    ``http_batch`` sales to a uvicorn server in another process; a refused or failed batch is resent
+    (sales are idempotent by client_uuid) and counted."""
+    clients = options.get("clients", 4)
+    size = options.get("http_batch", 1000)
+    workers = options.get("http_workers", 1)
+    shop, tills = http_tills(url, clients)
     # Every request body is built before the clock starts: the clients share the 2 cores with the server.
     bodies: list[list[bytes]] = []
     for n in range(clients):
@@ -305,100 +641,216 @@ def pos_http(url: str, volume: int, options: dict[str, Any], profile: cProfile.P
                 for batch in sales.batches(share, size)
             ]
         )
-    port = _free_port()
-    env = {**os.environ, "RETAILCORE_DATABASE_URL": url}
-    command = [sys.executable, "-m", "uvicorn", "retailcore.entrypoints.api.asgi:app"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    if workers > 1:
-        command += ["--workers", str(workers)]
-    server_log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
-    server = subprocess.Popen(command, env=env, stdout=server_log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
-        retries: list[str] = []
-        gave_up: list[str] = []
-        errors: list[BaseException] = []
+    retries: list[str] = []
+    gave_up: list[str] = []
+    with serving(url, workers) as server:
 
-        def drive(session_id: uuid.UUID, token: str, batches: list[bytes]) -> None:
+        def drive(n: int, first: bool) -> None:
+            session_id, token = tills[n]
             jitter = random.Random(str(session_id))
-            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-            target = f"{base}/api/v1/pos/sessions/{session_id}/sales:batch"
+            target = f"/api/v1/pos/sessions/{session_id}/sales:batch"
+            client = Client(server.port, token)
             try:
-                with httpx.Client(timeout=300) as client:
-                    for body in batches:
-                        for attempt in range(RESENDS):
-                            response = client.post(target, content=body, headers=headers)
-                            if response.status_code == 200:
-                                break
-                            retries.append(f"{response.status_code} {response.text[:160]}")
-                            time.sleep(jitter.uniform(0.01, 0.1) * min(attempt + 1, 10))
-                        else:
-                            gave_up.append(f"a batch refused {RESENDS} times: {retries[-1][:80]}")
-                            return
-            except BaseException as exc:
-                errors.append(exc)
+                for body in bodies[n][:1] if first else bodies[n][1:]:
+                    for attempt in range(RESENDS):
+                        status, answer = client.request("POST", target, body)
+                        if status == 200:
+                            break
+                        retries.append(f"{status} {answer[:160].decode(errors='replace')}")
+                        time.sleep(jitter.uniform(0.01, 0.1) * min(attempt + 1, 10))
+                    else:
+                        gave_up.append(f"a batch refused {RESENDS} times: {retries[-1][:80]}")
+                        return
+            finally:
+                client.close()
 
         # Warm-up, untimed: each till sends its first batch, then PostgreSQL gets its statistics (see
         # fresh_statistics); the clock runs over the other batches.
-        for n, (session_id, token) in enumerate(tills):
-            drive(session_id, token, bodies[n][:1])
-        warm_engine = make_engine(url)
-        fresh_statistics(warm_engine)
-        warm_engine.dispose()
+        for n in range(clients):
+            drive(n, first=True)
+        refresh_statistics(url)
         timed = sum(body.count(b'"client_uuid"') for batches in bodies for body in batches[1:])
-        threads = [
-            threading.Thread(target=drive, args=(session_id, token, bodies[n][1:]))
-            for n, (session_id, token) in enumerate(tills)
-        ]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        seconds = time.perf_counter() - started
-        server_mib = _server_peak_mib(server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        server_log.seek(0)
-        failures = [
-            line.decode(errors="replace").strip()
-            for line in server_log
-            if line.startswith((b"sqlite3.", b"sqlalchemy.exc.", b"psycopg."))
-        ]
-        server_log.close()
-    if errors:
-        raise errors[0]
-    engine = make_engine(url)
-    with make_session_factory(engine)() as session:
-        taken = session.scalar(select(func.count()).select_from(OrderRow).where(OrderRow.channel == "pos"))
-    engine.dispose()
+        load = timed_load(server, lambda n: drive(n, first=False), clients, [])
+        server_mib = server.peak_mib()
+    taken = _sales_stored(url)
     if not gave_up:
         assert taken == volume, f"{taken} sales stored, {volume} sent"
     kinds = sorted({r.split(" ")[0] for r in retries})
     note = f"{clients} clients, batches of {size}, {workers} server process(es); {timed:,} sales timed"
     note += " (each client's first batch is an untimed warm-up)"
-    note += f"; server peak {server_mib:.0f} MiB"
+    note += f"; server CPU {load.server_cpu / timed * 1000:.2f} ms a sale; server peak {server_mib:.0f} MiB"
     if retries:
         note += f"; {len(retries)} batches resent (HTTP {', '.join(kinds)})"
-    if failures:
-        note += f"; server errors: {failures[0][:120]}"
+    if server.failures:
+        note += f"; server errors: {server.failures[0][:120]}"
     if gave_up:
         note = f"INCOMPLETE: {taken:,} of {volume:,} sales stored, throughput of those; {gave_up[0]}; " + note
-    result = row("POS ingest, HTTP", volume, seconds, "sales/s", note)
-    result["rate"] = (taken - (volume - timed)) / seconds
+    result = row("POS ingest, HTTP", volume, load.seconds, "sales/s", note)
+    result["rate"] = (taken - (volume - timed)) / load.seconds
     result["peak_mib"] = max(result["peak_mib"], server_mib)
     return [result]
+
+
+# -- one POS sale per request (issue 21) ---------------------------------------------------------------
+
+WARM_UP = 20
+"""Requests (or transactions) each client makes before the clock starts: connections, caches, plans."""
+
+
+def load_note(load: Load, items: int, unit: str, clients: int, article: str = "a") -> str:
+    return (
+        f"{clients} clients; server CPU {load.server_cpu / items * 1000:.2f} ms {article} {unit}, clients'"
+        f" CPU {load.client_cpu / items * 1000:.2f} ms {article} {unit}; latency {spread(load.latencies)}"
+    )
+
+
+def single_sale(
+    url: str, volume: int, options: dict[str, Any], profile: cProfile.Profile | None
+) -> list[Row]:
+    """One POS sale per request (``sales:batch`` holding one sale), as a connected till sends them:
+    ``clients`` tills post ``volume`` sales as fast as answered (the maximum throughput, and its
+    latency at full load), then ``volume // 2`` more paced at half that throughput (latency measured
+    from each request's scheduled time, so a server falling behind shows). Then, in this process, the
+    same path without HTTP: ``volume`` sales through ``ingest_batch``, one sale per transaction, its
+    CPU, latency and SQL statements per sale; the same sales batched by 1,000 (the batch reference);
+    and the rows those sales wrote, inserted again as plain rows (the storage limit)."""
+    clients = options.get("clients", 4)
+    workers = options.get("http_workers", 1)
+    shop, tills = http_tills(url, clients)
+    paced_volume = max(volume // 2, clients)
+    bodies: list[list[bytes]] = []
+    for n in range(clients):
+        sales = retail.Sales(shop.pos_products, seed=2000 + n)
+        share = WARM_UP + (volume + paced_volume) // clients
+        bodies.append(
+            [json.dumps({"sales": [s.model_dump(mode="json")]}).encode() for [s] in sales.batches(share, 1)]
+        )
+    per_client = volume // clients
+    paced_per_client = paced_volume // clients
+    with serving(url, workers) as server:
+        connections = [Client(server.port, token) for _, token in tills]
+        targets = [f"/api/v1/pos/sessions/{session_id}/sales:batch" for session_id, _ in tills]
+
+        def send(n: int, body: bytes) -> None:
+            status, answer = connections[n].request("POST", targets[n], body)
+            if status != 200 or b'"accepted":1' not in answer.replace(b" ", b""):
+                raise RuntimeError(f"HTTP {status}: {answer[:200].decode(errors='replace')}")
+
+        for n in range(clients):
+            for body in bodies[n][:WARM_UP]:
+                send(n, body)
+        refresh_statistics(url)
+        full: list[float] = []
+
+        def flat_out(n: int) -> None:
+            for body in bodies[n][WARM_UP : WARM_UP + per_client]:
+                started = time.perf_counter()
+                send(n, body)
+                full.append(time.perf_counter() - started)
+
+        maximum = timed_load(server, flat_out, clients, full)
+        rate = per_client * clients / maximum.seconds
+        interval = clients / (rate / 2)  # each client's gap between two sales at half the throughput
+        paced: list[float] = []
+        origin = time.perf_counter() + 0.05
+
+        def steady(n: int) -> None:
+            start = origin + interval * n / clients  # the clients' sends interleave
+            for k, body in enumerate(
+                bodies[n][WARM_UP + per_client : WARM_UP + per_client + paced_per_client]
+            ):
+                scheduled = start + k * interval
+                pause = scheduled - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                send(n, body)
+                paced.append(time.perf_counter() - scheduled)
+
+        half = timed_load(server, steady, clients, paced)
+        server_mib = server.peak_mib()
+        for connection in connections:
+            connection.close()
+    failures = f"; server errors: {server.failures[0][:120]}" if server.failures else ""
+    sent = per_client * clients
+    top = row(
+        "POS single sale, HTTP", sent, maximum.seconds, "sales/s", load_note(maximum, sent, "sale", clients)
+    )
+    top["note"] += f"; {WARM_UP} untimed sales per client first; server peak {server_mib:.0f} MiB" + failures
+    top["peak_mib"] = max(top["peak_mib"], server_mib)
+    top["p99_ms"] = percentile(full, 0.99) * 1000
+    top["cpu_ms"] = maximum.server_cpu / sent * 1000
+    steady_sent = paced_per_client * clients
+    calm = row(
+        "POS single sale, HTTP, half max",
+        steady_sent,
+        half.seconds,
+        "sales/s",
+        load_note(half, steady_sent, "sale", clients) + f" (paced at {rate / 2:,.0f} sales/s, from the"
+        " scheduled time of each request)",
+    )
+    calm["p99_ms"] = percentile(paced, 0.99) * 1000
+    return [top, calm, *single_in_process(url, shop, volume, profile, top)]
+
+
+def single_in_process(
+    url: str, shop: retail.Retail, volume: int, profile: cProfile.Profile | None, http_row: Row
+) -> list[Row]:
+    """The in-process rows of :func:`single_sale`, on the database the server left."""
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:
+        company = session.get(Company, shop.company_id)
+        request = pos.c.CreateTerminal(store_id=shop.stores["PAR01"], code="ONE", name="One by one")
+        terminal = pos.create_terminal(session, retail.ctx(), company, request)
+        session_id = pos.open_session(session, retail.ctx(), terminal.id, Decimal("200.00")).id
+    sales = retail.Sales(shop.pos_products, seed=volume)
+
+    def one(sale: pos.c.SaleIn) -> None:
+        with transaction(factory) as session:
+            result = pos.ingest_batch(session, retail.ctx(), session_id, [sale])
+        assert result.accepted == 1, result
+
+    for [sale] in sales.batches(WARM_UP, 1):
+        one(sale)
+    snapshot = Snapshot(engine)
+    statements = Statements(engine)
+    timer = Timer(profile)
+    latencies = []
+    for [sale] in sales.batches(volume, 1):
+        before = timer.seconds
+        with timer.measure():
+            one(sale)
+        latencies.append(timer.seconds - before)
+    counted = statements.count
+    storage = storage_row("POS single sale", volume, "sales/s", engine, snapshot)
+    inline = row(
+        "POS single sale, in-process",
+        volume,
+        timer.seconds,
+        "sales/s",
+        f"ingest_batch, one sale per transaction; CPU {timer.cpu_seconds / volume * 1000:.2f} ms a sale;"
+        f" {counted / volume:.1f} SQL statements a sale; latency {spread(latencies)}",
+    )
+    inline["cpu_ms"] = timer.cpu_seconds / volume * 1000
+    inline["statements"] = counted / volume
+    batched = Timer(None)
+    for batch in sales.batches(2 * BATCH, BATCH):
+        with batched.measure(), transaction(factory) as session:
+            pos.ingest_batch(session, retail.ctx(), session_id, batch)
+    engine.dispose()
+    reference = row(
+        "POS batch reference",
+        2 * BATCH,
+        batched.seconds,
+        "sales/s",
+        f"the same path, batches of {BATCH} in one transaction each, same run; CPU"
+        f" {batched.cpu_seconds / (2 * BATCH) * 1000:.2f} ms a sale",
+    )
+    reference["note"] += (
+        f"; single/batched: HTTP {http_row['rate'] / reference['rate']:.3f},"
+        f" in-process {inline['rate'] / reference['rate']:.3f} (target >= 0.1)"
+    )
+    return [inline, reference, storage]
 
 
 # -- web order lifecycle -----------------------------------------------------------------------------
@@ -407,7 +859,8 @@ def pos_http(url: str, volume: int, options: dict[str, Any], profile: cProfile.P
 def web_orders(url: str, volume: int, options: dict[str, Any], profile: cProfile.Profile | None) -> list[Row]:
     """Each order, one transaction per step as over the API: place (price, tax, source, reserve),
     capture the card payment (customer deposit), fulfil (ship: consume reservations, post COGS and
-    recognise revenue)."""
+    recognise revenue). Then the rows those orders wrote, inserted again as plain rows (the storage
+    limit)."""
     engine = make_engine(url)
     retail.reset(engine)
     factory = make_session_factory(engine)
@@ -415,6 +868,9 @@ def web_orders(url: str, volume: int, options: dict[str, Any], profile: cProfile
     rng = random.Random(volume)
     steps = {"place": Timer(profile), "capture": Timer(profile), "fulfil": Timer(profile)}
     company_id = shop.company_id
+    snapshot = Snapshot(engine)
+    statements = Statements(engine)
+    latencies = []
 
     def step(name: str, work: Callable[[Session, Company], Any]) -> Any:
         with steps[name].measure(), transaction(factory) as session:
@@ -428,6 +884,7 @@ def web_orders(url: str, volume: int, options: dict[str, Any], profile: cProfile
             for product_id, _ in rng.sample(shop.web_products, rng.randint(1, 3))
         ]
         body = orders.PlaceOrder(company_id=company_id, lines=lines)
+        before = sum(t.seconds for t in steps.values())
         placed = step("place", lambda s, c, body=body: orders.place_order(s, retail.ctx(), c, body))
         capture = orders.CapturePayment(gateway="stripe", reference=f"psp-{n}", amount=placed.gross_total)
         step(
@@ -438,15 +895,122 @@ def web_orders(url: str, volume: int, options: dict[str, Any], profile: cProfile
         )
         done = step("fulfil", lambda s, c, order=placed.id: orders.fulfill(s, retail.ctx(), c, order))
         assert done.state == "fulfilled", done.state
+        latencies.append(sum(t.seconds for t in steps.values()) - before)
         if n + 1 == 100:
             fresh_statistics(engine)
         if (n + 1) % 1000 == 0:
             total = sum(t.seconds for t in steps.values())
             log(f"{n + 1:,} orders, {(n + 1) / total:,.0f}/s")
+    counted = statements.count
+    storage = storage_row("Web order lifecycle", volume, "orders/s", engine, snapshot)
     engine.dispose()
     total = sum(t.seconds for t in steps.values())
-    split = ", ".join(f"{name} {t.seconds / volume * 1000:.1f} ms" for name, t in steps.items())
-    return [row("Web order lifecycle", volume, total, "orders/s", f"per order: {split}")]
+    cpu = sum(t.cpu_seconds for t in steps.values())
+    split = ", ".join(
+        f"{name} {t.seconds / volume * 1000:.1f} ms ({t.cpu_seconds / volume * 1000:.1f} CPU)"
+        for name, t in steps.items()
+    )
+    result = row(
+        "Web order lifecycle",
+        volume,
+        total,
+        "orders/s",
+        f"CPU {cpu / volume * 1000:.2f} ms an order; {counted / volume:.1f} SQL statements an order;"
+        f" lifecycle {spread(latencies)}; per order: {split}",
+    )
+    result["cpu_ms"] = cpu / volume * 1000
+    result["statements"] = counted / volume
+    return [result, storage]
+
+
+def web_orders_http(
+    url: str, volume: int, options: dict[str, Any], profile: cProfile.Profile | None
+) -> list[Row]:
+    """The web order lifecycle over the REST API: ``clients`` shops' integrations (an ``integration``
+    token each) place an order (``POST /orders``), capture its card payment (``POST
+    /orders/{id}/payments``) and ship it (``POST /orders/{id}/fulfillments``), one order after the
+    other, against uvicorn in another process; orders/s, the server's CPU per order, the latency of a
+    whole lifecycle."""
+    clients = options.get("clients", 4)
+    workers = options.get("http_workers", 1)
+    engine = make_engine(url)
+    retail.reset(engine)
+    factory = make_session_factory(engine)
+    shop = retail.set_up(factory, receive_at=(retail.WAREHOUSE,))
+    with transaction(factory) as session:
+        tokens = [create_token(session, role="integration", company="DEMO").token for _ in range(clients)]
+    engine.dispose()
+    rng = random.Random(volume)
+    per_client = volume // clients
+    bodies = [
+        [
+            json.dumps(
+                {
+                    "channel": "web",
+                    "lines": [
+                        {"product_id": str(product_id), "quantity": str(rng.randint(1, 2))}
+                        for product_id, _ in rng.sample(shop.web_products, rng.randint(1, 3))
+                    ],
+                }
+            ).encode()
+            for _ in range(WARM_UP + per_client)
+        ]
+        for _ in range(clients)
+    ]
+    with serving(url, workers) as server:
+        connections = [Client(server.port, token) for token in tokens]
+        latencies: list[float] = []
+
+        def lifecycle(n: int, body: bytes, k: int) -> None:
+            client = connections[n]
+            status, answer = client.request("POST", "/api/v1/orders", body)
+            if status != 201:
+                raise RuntimeError(f"place: HTTP {status}: {answer[:200].decode(errors='replace')}")
+            placed = json.loads(answer)
+            payment = json.dumps(
+                {
+                    "kind": "card",
+                    "gateway": "stripe",
+                    "reference": f"psp-{n}-{k}",
+                    "amount": placed["gross_total"],
+                }
+            ).encode()
+            status, answer = client.request("POST", f"/api/v1/orders/{placed['id']}/payments", payment)
+            if status != 200:
+                raise RuntimeError(f"capture: HTTP {status}: {answer[:200].decode(errors='replace')}")
+            status, answer = client.request("POST", f"/api/v1/orders/{placed['id']}/fulfillments")
+            if status != 200 or json.loads(answer)["state"] != "fulfilled":
+                raise RuntimeError(f"fulfil: HTTP {status}: {answer[:200].decode(errors='replace')}")
+
+        for n in range(clients):
+            for k, body in enumerate(bodies[n][:WARM_UP]):
+                lifecycle(n, body, k)
+        refresh_statistics(url)
+
+        def flat_out(n: int) -> None:
+            for k, body in enumerate(bodies[n][WARM_UP:], WARM_UP):
+                started = time.perf_counter()
+                lifecycle(n, body, k)
+                latencies.append(time.perf_counter() - started)
+
+        load = timed_load(server, flat_out, clients, latencies)
+        server_mib = server.peak_mib()
+        for connection in connections:
+            connection.close()
+    done = per_client * clients
+    result = row(
+        "Web order lifecycle, HTTP",
+        done,
+        load.seconds,
+        "orders/s",
+        load_note(load, done, "order", clients, "an"),
+    )
+    result["note"] += f"; {WARM_UP} untimed orders per client first; server peak {server_mib:.0f} MiB"
+    if server.failures:
+        result["note"] += f"; server errors: {server.failures[0][:120]}"
+    result["peak_mib"] = max(result["peak_mib"], server_mib)
+    result["cpu_ms"] = load.server_cpu / done * 1000
+    return [result]
 
 
 # -- trial balance and stock valuation over a large history ------------------------------------------
@@ -642,6 +1206,8 @@ CASES: dict[str, Callable[[str, int, dict[str, Any], cProfile.Profile | None], l
     "pos": pos_batch,
     "http": pos_http,
     "orders": web_orders,
+    "orders-http": web_orders_http,
+    "single": single_sale,
     "reports": ledger_reports,
     "relay": relay_backlog,
 }

@@ -58,10 +58,20 @@ FULL = {
     "pos": [1_000, 10_000, 100_000],
     "http": [10_000, 100_000],
     "orders": [10_000],
+    "single": [4_000],
+    "orders-http": [2_000],
     "reports": [1_000_000],
     "relay": [100_000, 1_000_000],
 }
-QUICK = {"pos": [1_000, 10_000], "http": [2_000], "orders": [1_000], "reports": [100_000], "relay": [10_000]}
+QUICK = {
+    "pos": [1_000, 10_000],
+    "http": [2_000],
+    "orders": [1_000],
+    "single": [400],
+    "orders-http": [200],
+    "reports": [100_000],
+    "relay": [10_000],
+}
 TARGETS = {
     ("POS ingest, batch service", "SQLite"): ("sales/s", 5000),
     ("POS ingest, batch service", "PostgreSQL"): ("sales/s", 2500),
