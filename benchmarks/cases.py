@@ -30,7 +30,7 @@ from typing import Any
 
 import retail
 from sqlalchemy import Engine, event, func, inspect, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from retailcore.access.services import create_token
 from retailcore.accounting import reports
@@ -792,6 +792,13 @@ def single_sale(
     return [top, calm, *single_in_process(url, shop, volume, profile, top)]
 
 
+def ingest_one(factory: sessionmaker[Session], session_id: uuid.UUID, sale: pos.c.SaleIn) -> None:
+    """One sale in its own transaction through the batch service, as a connected till's request."""
+    with transaction(factory) as session:
+        result = pos.ingest_batch(session, retail.ctx(), session_id, [sale])
+    assert result.accepted == 1, result
+
+
 def single_in_process(
     url: str, shop: retail.Retail, volume: int, profile: cProfile.Profile | None, http_row: Row
 ) -> list[Row]:
@@ -804,14 +811,8 @@ def single_in_process(
         terminal = pos.create_terminal(session, retail.ctx(), company, request)
         session_id = pos.open_session(session, retail.ctx(), terminal.id, Decimal("200.00")).id
     sales = retail.Sales(shop.pos_products, seed=volume)
-
-    def one(sale: pos.c.SaleIn) -> None:
-        with transaction(factory) as session:
-            result = pos.ingest_batch(session, retail.ctx(), session_id, [sale])
-        assert result.accepted == 1, result
-
     for [sale] in sales.batches(WARM_UP, 1):
-        one(sale)
+        ingest_one(factory, session_id, sale)
     snapshot = Snapshot(engine)
     statements = Statements(engine)
     timer = Timer(profile)
@@ -819,7 +820,7 @@ def single_in_process(
     for [sale] in sales.batches(volume, 1):
         before = timer.seconds
         with timer.measure():
-            one(sale)
+            ingest_one(factory, session_id, sale)
         latencies.append(timer.seconds - before)
     counted = statements.count
     storage = storage_row("POS single sale", volume, "sales/s", engine, snapshot)
@@ -856,21 +857,13 @@ def single_in_process(
 # -- web order lifecycle -----------------------------------------------------------------------------
 
 
-def web_orders(url: str, volume: int, options: dict[str, Any], profile: cProfile.Profile | None) -> list[Row]:
-    """Each order, one transaction per step as over the API: place (price, tax, source, reserve),
-    capture the card payment (customer deposit), fulfil (ship: consume reservations, post COGS and
-    recognise revenue). Then the rows those orders wrote, inserted again as plain rows (the storage
-    limit)."""
-    engine = make_engine(url)
-    retail.reset(engine)
-    factory = make_session_factory(engine)
-    shop = retail.set_up(factory, receive_at=(retail.WAREHOUSE,))
-    rng = random.Random(volume)
-    steps = {"place": Timer(profile), "capture": Timer(profile), "fulfil": Timer(profile)}
+def order_lifecycles(
+    factory: sessionmaker[Session], shop: retail.Retail, count: int, seed: int, steps: dict[str, Timer]
+) -> Iterator[float]:
+    """``count`` web orders placed, paid and shipped, one transaction per step (``steps`` times each:
+    ``place``, ``capture``, ``fulfil``); yields each lifecycle's measured seconds."""
+    rng = random.Random(seed)
     company_id = shop.company_id
-    snapshot = Snapshot(engine)
-    statements = Statements(engine)
-    latencies = []
 
     def step(name: str, work: Callable[[Session, Company], Any]) -> Any:
         with steps[name].measure(), transaction(factory) as session:
@@ -878,7 +871,7 @@ def web_orders(url: str, volume: int, options: dict[str, Any], profile: cProfile
             assert company is not None
             return work(session, company)
 
-    for n in range(volume):
+    for n in range(count):
         lines = [
             orders.LineIn(product_id=product_id, quantity=Decimal(rng.randint(1, 2)))
             for product_id, _ in rng.sample(shop.web_products, rng.randint(1, 3))
@@ -895,7 +888,24 @@ def web_orders(url: str, volume: int, options: dict[str, Any], profile: cProfile
         )
         done = step("fulfil", lambda s, c, order=placed.id: orders.fulfill(s, retail.ctx(), c, order))
         assert done.state == "fulfilled", done.state
-        latencies.append(sum(t.seconds for t in steps.values()) - before)
+        yield sum(t.seconds for t in steps.values()) - before
+
+
+def web_orders(url: str, volume: int, options: dict[str, Any], profile: cProfile.Profile | None) -> list[Row]:
+    """Each order, one transaction per step as over the API: place (price, tax, source, reserve),
+    capture the card payment (customer deposit), fulfil (ship: consume reservations, post COGS and
+    recognise revenue). Then the rows those orders wrote, inserted again as plain rows (the storage
+    limit)."""
+    engine = make_engine(url)
+    retail.reset(engine)
+    factory = make_session_factory(engine)
+    shop = retail.set_up(factory, receive_at=(retail.WAREHOUSE,))
+    steps = {"place": Timer(profile), "capture": Timer(profile), "fulfil": Timer(profile)}
+    snapshot = Snapshot(engine)
+    statements = Statements(engine)
+    latencies = []
+    for n, seconds in enumerate(order_lifecycles(factory, shop, volume, volume, steps)):
+        latencies.append(seconds)
         if n + 1 == 100:
             fresh_statistics(engine)
         if (n + 1) % 1000 == 0:

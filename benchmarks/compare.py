@@ -17,6 +17,14 @@ in turns with the working tree: the ratio before and after a change, in the same
 
     .venv/bin/python benchmarks/compare.py --promotions 50 --base main --batches 10 --rounds 3
 
+``--case single`` compares one POS sale per transaction through the same batch service (the path
+a connected till's request takes, without HTTP), ``--case orders`` the web order lifecycle (place,
+capture, fulfil): per item, the median and p99 wall time, the median and least CPU time, and the SQL
+statements per item, which do not move with the machine's load and are read first.
+
+    .venv/bin/python benchmarks/compare.py --case single --base main --items 300 --rounds 3
+    .venv/bin/python benchmarks/compare.py --case orders --base main --backend postgres --items 150
+
 The base's ``src`` is taken with ``git archive`` into a temporary directory; the sales and the shop come
 from this tree's ``benchmarks/retail.py``, so the base must be recent enough to run it.
 """
@@ -31,12 +39,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULT = "COMPARE-RESULT "
 WARM_UP = 2
+ITEM_WARM_UP = 20
+"""Untimed sales or orders before the clock starts (``--case single|orders``)."""
 
 
 def child(url: str, batches: int) -> None:
@@ -64,6 +76,124 @@ def child(url: str, batches: int) -> None:
             cases.fresh_statistics(engine)
     engine.dispose()
     print(RESULT + json.dumps(timed), flush=True)
+
+
+def child_items(case: str, url: str, items: int) -> None:
+    """One sale per transaction (``single``) or one web order lifecycle (``orders``), ``items`` times
+    after ``ITEM_WARM_UP`` untimed ones, in process; print each item's wall and CPU seconds and the SQL
+    statements the timed items sent, as JSON."""
+    import cases
+    import retail
+
+    from retailcore.adapters.db import make_engine, make_session_factory
+    from retailcore.entrypoints.bootstrap import tune_garbage_collector
+    from retailcore.entrypoints.settings import Settings
+
+    tune_garbage_collector(Settings().gc_threshold)
+    if case == "single":
+        till = retail.open_till(url, "CMP1", "Compare")
+        engine, factory = till.engine, till.factory
+        sales = retail.Sales(till.shop.pos_products, seed=items)
+
+        def work(count: int) -> Iterator[None]:
+            for [sale] in sales.batches(count, 1):
+                cases.ingest_one(factory, till.session_id, sale)
+                yield
+
+    else:
+        engine = make_engine(url)
+        retail.reset(engine)
+        factory = make_session_factory(engine)
+        shop = retail.set_up(factory, receive_at=(retail.WAREHOUSE,))
+        steps = {name: cases.Timer(None) for name in ("place", "capture", "fulfil")}
+        lifecycles = cases.order_lifecycles(factory, shop, ITEM_WARM_UP + items, items, steps)
+
+        def work(count: int) -> Iterator[None]:
+            for _ in range(count):
+                next(lifecycles)
+                yield
+
+    for _ in work(ITEM_WARM_UP):
+        pass
+    cases.fresh_statistics(engine)
+    statements = cases.Statements(engine)
+    timed: list[tuple[float, float]] = []
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in work(items):
+        now, cpu_now = time.perf_counter(), time.process_time()
+        timed.append((now - wall, cpu_now - cpu))
+        wall, cpu = now, cpu_now
+    engine.dispose()
+    print(RESULT + json.dumps({"timed": timed, "statements": statements.count / items}), flush=True)
+
+
+def compare_items(args: argparse.Namespace) -> None:
+    """``--case single`` or ``--case orders`` (module docstring): per side and round, median and p99
+    wall milliseconds per item, median and best CPU milliseconds, SQL statements per item."""
+    import cases
+    from rich.console import Console
+    from rich.table import Table
+
+    with tempfile.TemporaryDirectory(prefix="retailcore-compare-") as work:
+        sides = _sides(args.base, Path(work))
+        unit = {"single": "sale (one per transaction)", "orders": "web order lifecycle"}[args.case]
+        table = Table(title=f"{unit}, {args.backend}: milliseconds per item, {args.items} items a run")
+        for column in (
+            "round",
+            "code",
+            "wall p50",
+            "wall p99",
+            "CPU p50",
+            "CPU best",
+            "SQL statements",
+            "items/s at p50",
+        ):
+            table.add_column(column)
+        for round_number in range(1, args.rounds + 1):
+            for label, source in sides.items():
+                url = args.postgres if args.backend == "postgres" else f"sqlite:///{Path(work) / 'c.db'}"
+                found = _child_json(source, ["--child-items", args.case, url, str(args.items)])
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{Path(work) / 'c.db'}{suffix}").unlink(missing_ok=True)
+                walls = [wall for wall, _ in found["timed"]]
+                cpus = [cpu for _, cpu in found["timed"]]
+                cells = [
+                    f"{statistics.median(walls) * 1000:.2f}",
+                    f"{cases.percentile(walls, 0.99) * 1000:.2f}",
+                    f"{statistics.median(cpus) * 1000:.2f}",
+                    f"{min(cpus) * 1000:.2f}",
+                    f"{found['statements']:.1f}",
+                    f"{1 / statistics.median(walls):,.0f}",
+                ]
+                table.add_row(str(round_number), label, *cells)
+                print(f"  .. round {round_number}, {label}: {cells}", file=sys.stderr, flush=True)
+        Console(width=max(Console().width, 110)).print(table)
+
+
+def _sides(base: str, work: Path) -> dict[str, Path]:
+    """The base revision's ``src`` (``git archive`` into ``work``) and the working tree's."""
+    target = work / "base"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", base, "src"], stdout=subprocess.PIPE, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return {f"base {base}": target / "src", "working tree": ROOT / "src"}
+
+
+def _child_json(source: Path, arguments: list[str]) -> Any:
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source), str(HERE)])}
+    process = subprocess.run(
+        [sys.executable, __file__, *arguments],
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    lines = [line for line in process.stdout.splitlines() if line.startswith(RESULT)]
+    if process.returncode != 0 or not lines:
+        raise SystemExit(f"a run with {source} failed (exit {process.returncode})")
+    return json.loads(lines[-1][len(RESULT) :])
 
 
 def child_promotions(work: str, batches: int, promotions: int) -> None:
@@ -233,11 +363,24 @@ def main() -> None:
         default=0,
         help="compare the same sales without and with this many active promotions (SQLite; see above)",
     )
+    parser.add_argument(
+        "--case",
+        choices=("pos", "single", "orders"),
+        default="pos",
+        help="pos: batches of 1,000 sales (default); single: one sale per transaction; orders: web order"
+        " lifecycles",
+    )
+    parser.add_argument("--items", type=int, default=200, help="single, orders: timed items per run")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child-items", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--child-promotions", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], int(args.child[1]))
+        return
+    if args.child_items:
+        case, url, items = args.child_items
+        child_items(case, url, int(items))
         return
     if args.child_promotions:
         work, batches, promotions = args.child_promotions
@@ -248,6 +391,13 @@ def main() -> None:
         return
     if not args.base:
         parser.error("--base is required")
+    if args.case != "pos":
+        if args.backend == "postgres":
+            import run
+
+            run.ensure_postgres(args.postgres)
+        compare_items(args)
+        return
 
     from rich.console import Console
     from rich.table import Table
@@ -257,13 +407,7 @@ def main() -> None:
 
         run.ensure_postgres(args.postgres)
     with tempfile.TemporaryDirectory(prefix="retailcore-compare-") as work:
-        base = Path(work) / "base"
-        base.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", args.base, "src"], stdout=subprocess.PIPE, check=True
-        )
-        subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
-        sides = {f"base {args.base}": base / "src", "working tree": ROOT / "src"}
+        sides = _sides(args.base, Path(work))
         table = Table(
             title=f"POS batch of 1,000 sales, {args.backend}: best / first quartile / median, seconds"
         )
