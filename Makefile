@@ -59,7 +59,7 @@ BENCH_POSTGRES ?= postgresql://postgres@127.0.0.1:5432/retailcore_bench
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/run.py --backend both --postgres $(BENCH_POSTGRES)
 
-## bench-quick: the same cases at small volumes (a smoke run; about 25 minutes at the speeds in docs/benchmarks.md)
+## bench-quick: the same cases at small volumes (a smoke run; about 35 minutes at the speeds in docs/benchmarks.md)
 bench-quick: $(VENV)/.dev
 	$(BIN)/python benchmarks/run.py --backend both --quick --postgres $(BENCH_POSTGRES)
 

@@ -7,6 +7,7 @@
     .venv/bin/python benchmarks/run.py --backend sqlite --case pos --volumes 10000 --profile /tmp/pos.prof
     .venv/bin/python benchmarks/run.py --backend sqlite --case pos --volumes 10000 --refund-share 0.05
     .venv/bin/python benchmarks/run.py --backend sqlite --case pos --volumes 10000,10000 --promotions 50
+    .venv/bin/python benchmarks/run.py --backend both --case single --case orders --case orders-http --quick
 
 Cases (full volumes; ``--quick`` in brackets):
 
@@ -18,7 +19,18 @@ Cases (full volumes; ``--quick`` in brackets):
   concurrent terminals (own session and cashier token each) against uvicorn in another process.
   10,000 / 100,000 [2,000].
 * ``orders``: web orders placed (priced, taxed, sourced, reserved), paid (card capture) and shipped
-  (reservations consumed, revenue and COGS posted), one transaction per step. 10,000 [1,000].
+  (reservations consumed, revenue and COGS posted), one transaction per step: orders/s, CPU ms, SQL
+  statements and p50/p99 an order, then the storage limit of the rows they inserted. 10,000 [1,000].
+* ``single`` (issue 21): one POS sale per request (``sales:batch`` holding one sale) by ``--clients`` tills
+  against uvicorn in another process, as fast as answered (sales/s, server and client CPU ms a sale from
+  ``/proc``, p50/p99), then N/2 more paced at half that throughput (p50/p99 from each request's scheduled
+  time); then in process: N sales through ``ingest_batch`` one per transaction (CPU ms, SQL statements,
+  p50/p99 a sale), 2,000 sales batched by 1,000 (the batch reference, and the single/batched ratio), and
+  the storage limit (the rows those N sales inserted, inserted again by executemany and COPY).
+  4,000 [400].
+* ``orders-http`` (issue 21): the web order lifecycle over the REST API (``POST /orders``, ``/payments``,
+  ``/fulfillments``) by ``--clients`` integrations, one order after the other each: orders/s, server
+  CPU ms an order, p50/p99 of a lifecycle. 2,000 [200].
 * ``relay``: N events filled set-based, then ``retailcore relay --once`` publishes them to a JetStream
   stream of the run's own on the NATS server at ``RETAILCORE_NATS_URL`` (127.0.0.1:4222 by default);
   the relay process's time and peak RSS. 100,000 / 1,000,000 [10,000].
@@ -212,7 +224,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small volumes (a smoke run)")
     parser.add_argument("--case", action="append", choices=sorted(FULL), help="repeatable; default all")
     parser.add_argument("--volumes", help="comma-separated volumes instead of the defaults")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients (http case)")
+    parser.add_argument(
+        "--clients", type=int, default=4, help="concurrent HTTP clients (http, single, orders-http)"
+    )
     parser.add_argument(
         "--http-batch", type=int, default=1000, help="sales per HTTP batch (the API takes at most 1000)"
     )
