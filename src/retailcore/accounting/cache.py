@@ -23,7 +23,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import Uuid, bindparam, select
 from sqlalchemy.orm import Session
 
 from retailcore.accounting import tables as a
@@ -70,9 +70,12 @@ _lock = threading.Lock()
 _cache: dict[tuple[object, uuid.UUID], tuple[int, LedgerData]] = {}
 
 
+_STAMP = select(a.LedgerStamp.token).where(a.LedgerStamp.company_id == bindparam("company_id", type_=Uuid()))
+"""An ORM select (pending changes of the session are flushed, and stamped, first), built once."""
+
+
 def stamp(session: Session, company_id: uuid.UUID) -> int | None:
-    # An ORM select, so that pending changes of this session are flushed (and stamped) first.
-    return session.scalar(select(a.LedgerStamp.token).where(a.LedgerStamp.company_id == company_id))
+    return session.scalar(_STAMP, {"company_id": company_id})
 
 
 def ledger_of(session: Session, company_id: uuid.UUID) -> LedgerData:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Uuid, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -522,6 +522,16 @@ def _check_accounts(ledger: LedgerData, account_ids: set[uuid.UUID]) -> None:
             )
 
 
+_lines = a.JournalLine.__table__
+# Built once: building a statement costs more than running it on this path (once per entry).
+_POST_LINES = (
+    update(_lines)
+    .where(_lines.c.entry_id == bindparam("posted_entry", type_=Uuid()), _lines.c.state == "draft")
+    .values(state="posted")
+)
+_ENTRY_OF_EVENT = select(a.JournalEntry).where(a.JournalEntry.event_id == bindparam("event_id", type_=Uuid()))
+
+
 def _mark_posted(
     session: Session, ctx: CommandContext, entry: a.JournalEntry, target_journal: a.Journal | JournalRef
 ) -> None:
@@ -537,12 +547,7 @@ def _mark_posted(
     entry.posted_by = ctx.actor
     # One statement for all the lines (the ORM would update them one by one); the loaded lines are told
     # their new state without being marked as changed.
-    session.execute(
-        update(a.JournalLine)
-        .where(a.JournalLine.entry_id == entry.id, a.JournalLine.state == "draft")
-        .values(state="posted"),
-        execution_options={"synchronize_session": False},
-    )
+    session.execute(_POST_LINES, {"posted_entry": entry.id})
     for line in entry.lines:
         set_committed_value(line, "state", "posted")
     session.flush()
@@ -711,7 +716,7 @@ def post_event(session: Session, ctx: CommandContext, event: Event) -> a.Journal
     rule = select_rule(ledger.rules.get(event.type, []), event.type, payload, date)
     if rule is None:
         return None
-    existing = session.scalar(select(a.JournalEntry).where(a.JournalEntry.event_id == event.id))
+    existing = session.scalar(_ENTRY_OF_EVENT, {"event_id": event.id})
     if existing is not None:
         return existing  # an event is posted once, however often it is delivered
     try:
