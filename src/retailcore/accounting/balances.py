@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, and_, cast, delete, func, insert, or_, select, text, type_coerce
+from sqlalchemy import Date, Uuid, and_, bindparam, cast, delete, func, insert, or_, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from retailcore.accounting import tables as a
@@ -61,11 +61,17 @@ def _month_of(session: Session, column: Any) -> Any:
     return func.date(column, "start of month")
 
 
+_THROUGH = select(a.BalancesThrough.through).where(
+    a.BalancesThrough.company_id == bindparam("company_id", type_=Uuid())
+)
+"""Built once: every posting runs it (see through)."""
+
+
 def through(session: Session, company_id: uuid.UUID) -> dt.date | None:
     """The last day the company's kept balances cover (None: no month is closed)."""
     # Read afresh, never from the session's identity map: the posting guard must see a close that
     # committed while its transaction waited (see follow_lock).
-    return session.scalar(select(a.BalancesThrough.through).where(a.BalancesThrough.company_id == company_id))
+    return session.scalar(_THROUGH, {"company_id": company_id})
 
 
 def _set_through(session: Session, company_id: uuid.UUID, day: dt.date | None) -> None:

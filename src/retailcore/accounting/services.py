@@ -18,11 +18,13 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import or_, select
+from sqlalchemy import Uuid, bindparam, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
-from retailcore.accounting import balances
+from retailcore.accounting import balances, cache
 from retailcore.accounting import tables as a
+from retailcore.accounting.cache import AccountRef, JournalRef, LedgerData
 from retailcore.accounting.posting.engine import (
     DraftLine,
     PostingError,
@@ -408,12 +410,48 @@ def post_entry(
     post: bool = True,
 ) -> a.JournalEntry:
     """Write an entry (posted unless ``post`` is false) after every check in the module docstring."""
-    settings = settings_for(session, company.id)
-    if settings.lock_date is not None and date <= settings.lock_date:
-        raise period_locked(date, settings.lock_date)
-    fiscal_year_for(session, ctx, company.id, date)
-    target_journal = journal(session, company.id, journal_code)
-    _check_accounts(session, company.id, {line.account_id for line in lines})
+    return _post_entry(
+        session,
+        ctx,
+        cache.ledger_of(session, company.id),
+        company=company,
+        journal_code=journal_code,
+        date=date,
+        reference=reference,
+        lines=lines,
+        event_id=event_id,
+        rule_id=rule_id,
+        reversal_of=reversal_of,
+        post=post,
+    )
+
+
+def _post_entry(
+    session: Session,
+    ctx: CommandContext,
+    ledger: LedgerData,
+    *,
+    company: Company,
+    journal_code: str,
+    date: dt.date,
+    reference: str,
+    lines: Sequence[LineInput],
+    event_id: uuid.UUID | None,
+    rule_id: uuid.UUID | None,
+    reversal_of: a.JournalEntry | None,
+    post: bool,
+) -> a.JournalEntry:
+    """:func:`post_entry` with the company's master data as ``ledger`` (read in this transaction just
+    before, see ``accounting/cache.py``)."""
+    lock_date = ledger.lock_date if ledger.has_settings else settings_for(session, company.id).lock_date
+    if lock_date is not None and date <= lock_date:
+        raise period_locked(date, lock_date)
+    if not ledger.in_fiscal_year(date):
+        fiscal_year_for(session, ctx, company.id, date)
+    target_journal: a.Journal | JournalRef = ledger.journals.get(journal_code) or journal(
+        session, company.id, journal_code
+    )
+    _check_accounts(ledger, {line.account_id for line in lines})
     balanced = balance_lines(session, company, date, lines)
     entry = a.JournalEntry(
         company_id=company.id,
@@ -470,15 +508,9 @@ def _base_in_company_currency(line: LineInput, company: Company) -> Decimal | No
     return round_to_currency(base * line.rate, company.currency)
 
 
-def _check_accounts(session: Session, company_id: uuid.UUID, account_ids: set[uuid.UUID]) -> None:
-    found = {
-        row.id: row
-        for row in session.scalars(
-            select(Account).where(Account.id.in_(account_ids), Account.company_id == company_id)
-        )
-    }
+def _check_accounts(ledger: LedgerData, account_ids: set[uuid.UUID]) -> None:
     for account_id in account_ids:
-        account = found.get(account_id)
+        account = ledger.accounts.get(account_id)
         if account is None:
             raise InvalidReference(
                 f"no account {account_id}", problems=[FieldProblem("lines.account", "no such account")]
@@ -490,8 +522,18 @@ def _check_accounts(session: Session, company_id: uuid.UUID, account_ids: set[uu
             )
 
 
+_lines = a.JournalLine.__table__
+# Built once: building a statement costs more than running it on this path (once per entry).
+_POST_LINES = (
+    update(_lines)
+    .where(_lines.c.entry_id == bindparam("posted_entry", type_=Uuid()), _lines.c.state == "draft")
+    .values(state="posted")
+)
+_ENTRY_OF_EVENT = select(a.JournalEntry).where(a.JournalEntry.event_id == bindparam("event_id", type_=Uuid()))
+
+
 def _mark_posted(
-    session: Session, ctx: CommandContext, entry: a.JournalEntry, target_journal: a.Journal
+    session: Session, ctx: CommandContext, entry: a.JournalEntry, target_journal: a.Journal | JournalRef
 ) -> None:
     # The one place lines become posted: never into a month whose balances are kept (they would go
     # stale). The lock date check of every caller already refuses it; this holds even if it did not.
@@ -503,12 +545,15 @@ def _mark_posted(
     entry.state = "posted"
     entry.posted_at = utcnow()
     entry.posted_by = ctx.actor
+    # One statement for all the lines (the ORM would update them one by one); the loaded lines are told
+    # their new state without being marked as changed.
+    session.execute(_POST_LINES, {"posted_entry": entry.id})
     for line in entry.lines:
-        line.state = "posted"
+        set_committed_value(line, "state", "posted")
     session.flush()
 
 
-def _take_number(session: Session, target_journal: a.Journal, year: int) -> int:
+def _take_number(session: Session, target_journal: a.Journal | JournalRef, year: int) -> int:
     """The next number of the journal's year, taken atomically: the UPDATE locks the sequence row, so two
     transactions posting at once get different numbers (the second waits for the first to commit)."""
     return take_next(
@@ -584,14 +629,7 @@ def reverse_entry(
 
 
 def rules_for(session: Session, company_id: uuid.UUID, event_type: str) -> list[Rule]:
-    rows = session.scalars(
-        select(a.PostingRule).where(
-            a.PostingRule.company_id == company_id,
-            a.PostingRule.event_type == event_type,
-            a.PostingRule.active.is_(True),
-        )
-    )
-    return [to_rule(row) for row in rows]
+    return cache.ledger_of(session, company_id).rules.get(event_type, [])
 
 
 def to_rule(row: a.PostingRule) -> Rule:
@@ -608,21 +646,20 @@ def to_rule(row: a.PostingRule) -> Rule:
     )
 
 
-def _resolve(session: Session, company_id: uuid.UUID, draft: DraftLine, cache: dict[str, Account]) -> Account:
-    key = f"role:{draft.account_role}" if draft.account_role else f"code:{draft.account_code}"
-    if key not in cache:
-        if draft.account_role:
-            cache[key] = account_for_role(session, company_id, draft.account_role)
-        else:
-            found = session.scalar(
-                select(Account).where(Account.company_id == company_id, Account.code == draft.account_code)
+def _resolve(ledger: LedgerData, draft: DraftLine) -> AccountRef:
+    if draft.account_role:
+        found = ledger.account_by_role.get(draft.account_role)
+        if found is None:
+            raise ValidationFailed(
+                f"the chart has no active account with role '{draft.account_role}'",
+                code="no-account-for-role",
+                problems=[FieldProblem("account_role", f"no account with role {draft.account_role}")],
             )
-            if found is None:
-                raise ValidationFailed(
-                    f"the chart has no account {draft.account_code}", code="no-account-for-code"
-                )
-            cache[key] = found
-    return cache[key]
+        return found
+    found = ledger.account_by_code.get(draft.account_code or "")
+    if found is None:
+        raise ValidationFailed(f"the chart has no account {draft.account_code}", code="no-account-for-code")
+    return found
 
 
 def _customer_of(draft: DraftLine) -> uuid.UUID | None:
@@ -675,10 +712,11 @@ def post_event(session: Session, ctx: CommandContext, event: Event) -> a.Journal
         raise ValidationFailed(
             "payload.date is not an ISO date", problems=[FieldProblem("payload.date", "not a date")]
         ) from None
-    rule = select_rule(rules_for(session, company.id, event.type), event.type, payload, date)
+    ledger = cache.ledger_of(session, company.id)
+    rule = select_rule(ledger.rules.get(event.type, []), event.type, payload, date)
     if rule is None:
         return None
-    existing = session.scalar(select(a.JournalEntry).where(a.JournalEntry.event_id == event.id))
+    existing = session.scalar(_ENTRY_OF_EVENT, {"event_id": event.id})
     if existing is not None:
         return existing  # an event is posted once, however often it is delivered
     try:
@@ -692,13 +730,13 @@ def post_event(session: Session, ctx: CommandContext, event: Event) -> a.Journal
     currency = payload.get("currency") or company.currency
     # A rate the event fixed (a foreign-currency POS session's, decision 0059); the date's otherwise.
     rate = to_decimal(payload["rate"], "payload.rate") if payload.get("rate") else None
-    cache: dict[str, Account] = {}
+    receivables: dict[str, Account] = {}
     lines = [
         LineInput(
             account_id=(
-                _resolve(session, company.id, draft, cache).id
+                _resolve(ledger, draft).id
                 if _customer_of(draft) is None
-                else receivable_account_for(session, company.id, _customer_of(draft), cache)
+                else receivable_account_for(session, company.id, _customer_of(draft), receivables)
             ),
             side=draft.side,
             amount=draft.amount,
@@ -715,9 +753,10 @@ def post_event(session: Session, ctx: CommandContext, event: Event) -> a.Journal
         )
         for draft in drafts
     ]
-    return post_entry(
+    return _post_entry(
         session,
         ctx,
+        ledger,
         company=company,
         journal_code=rule.journal_code,
         date=date,
@@ -725,6 +764,8 @@ def post_event(session: Session, ctx: CommandContext, event: Event) -> a.Journal
         lines=lines,
         event_id=event.id,
         rule_id=rule.id,
+        reversal_of=None,
+        post=True,
     )
 
 

@@ -302,3 +302,21 @@ class TaxReturnBox(IdMixin, Base):
     terms: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     updated_by: Mapped[str] = mapped_column(String(128))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LedgerStamp(Base):
+    """A token that changes whenever a company's ledger master data changes (decision 0064).
+
+    Database triggers (migration 0049) give it a new value on every insert, update or delete of the
+    company's ledger settings, fiscal years, journals, accounts and posting rules, whoever writes them
+    (any API process, the CLI, a migration, a hand-made SQL fix). The value is never reused, even after
+    a rollback (a PostgreSQL sequence; a 64-bit random number on SQLite), so a process that cached the
+    master data under a token read inside a transaction that later rolled back cannot mistake that
+    cache for the committed state. ``accounting.cache`` keeps each company's master data per process
+    and reads this one row per posting to know whether it is still current.
+    """
+
+    __tablename__ = "ledger_stamps"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    token: Mapped[int] = mapped_column(BigInteger)
