@@ -94,16 +94,26 @@ def _insert(session: Session, table: Any) -> Any:
     return dialect.insert(table)
 
 
+_UPSERTS: dict[tuple[str, Any], Any] = {}
+"""The upsert of each read model per dialect, built once: building it (``excluded`` is a new alias each
+time) cost more than running it, at every delivery."""
+
+
 def _add(session: Session, table: Any, keys: Sequence[str], sums: Sequence[str], rows: list[dict]) -> None:
     """Add ``rows`` to the read model: new keys are inserted, existing ones get the sums added. One
     statement (``executemany``) for all rows."""
     if not rows:
         return
-    statement = _insert(session, table.__table__)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: getattr(table.__table__.c, name) + getattr(statement.excluded, name) for name in sums},
-    )
+    key = (session.get_bind().dialect.name, table, tuple(keys), tuple(sums))
+    statement = _UPSERTS.get(key)
+    if statement is None:
+        statement = _insert(session, table.__table__)
+        statement = _UPSERTS[key] = statement.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={
+                name: getattr(table.__table__.c, name) + getattr(statement.excluded, name) for name in sums
+            },
+        )
     session.execute(statement, rows)
 
 
@@ -342,16 +352,22 @@ def _delivered(payload: dict[str, Any]) -> list[tuple[uuid.UUID, Decimal]]:
     return [(uuid.UUID(str(line["line_id"])), Decimal(str(line["quantity"]))) for line in payload["lines"]]
 
 
+def _line(session: Session, order: OrderRow, line_id: uuid.UUID) -> OrderLineRow:
+    line = session.get(OrderLineRow, line_id)
+    if line is None or line.order_id != order.id:
+        raise LookupError(f"order {order.number} has no line {line_id}")
+    return line
+
+
 def order_fulfilled(session: Session, event: Event) -> None:
     """Add a delivery, as it is recorded (the order's lines already carry it)."""
     order = session.get(OrderRow, event.aggregate_id)
     if order is None or order.fulfillment_mode == "carry_out":
         return  # a till's sale counts with its batch
     delivered = _delivered(event.payload)
-    lines = {
-        line.id: line
-        for line in session.scalars(select(OrderLineRow).where(OrderLineRow.order_id == order.id))
-    }
+    # Only the delivered lines are read, by key: the command that fulfilled them holds them in the
+    # session, so this costs no query there.
+    lines = {line_id: _line(session, order, line_id) for line_id, _ in delivered}
     parts = [
         (line_id, lines[line_id].fulfilled_quantity - q, lines[line_id].fulfilled_quantity)
         for line_id, q in delivered

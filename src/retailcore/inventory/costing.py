@@ -28,7 +28,7 @@ from retailcore.core.ids import new_id
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.inventory import tables as i
 from retailcore.inventory.costing_tables import PRECISIONS, CostingSettings, ProductAccounts
-from retailcore.inventory.services import STOCK_ROLE, VALUED, average_precision, running_average
+from retailcore.inventory.services import STOCK_ROLE, VALUED, average_precision, held, running_average
 from retailcore.masterdata.tables import Account, Company, Location, Product
 
 ZERO = Decimal(0)
@@ -63,6 +63,7 @@ def set_settings(
         row = CostingSettings(company_id=company.id)
         session.add(row)
     row.average_cost_precision = average_cost_precision
+    held(session).pop((CostingSettings, company.id), None)  # moves from now on read the new precision
     row.updated_at = utcnow()
     row.updated_by = ctx.actor
     session.flush()

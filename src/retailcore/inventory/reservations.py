@@ -61,8 +61,8 @@ from retailcore.inventory.services import (
     SELLABLE,
     MoveLine,
     MoveResult,
+    held,
     move_stock,
-    product_cost,
 )
 from retailcore.masterdata.tables import Company, Location, Product
 
@@ -436,7 +436,11 @@ def reserve(
             code="insufficient-stock",
             problems=[FieldProblem("quantity", f"{shown} available")],
         )
-    before = availability_snapshot(session, company, [product.id], [location.id])
+    # The locked quant is the place's level (what ``_levels`` would read back): the snapshots before
+    # and after come from it and one read of the safety stock, not from four queries.
+    safety = safety_table(session, company.id, [product.id])
+    place = (product.id, location.id)
+    before = _snapshot_of({place: Level(quant.quantity, quant.reserved, location.store_id)}, safety)
     quant.reserved += quantity
     reservation = Reservation(
         company_id=company.id,
@@ -463,7 +467,8 @@ def reserve(
         payload=_payload(reservation, location.store_id, expires_at=expires_at, sku=product.sku),
         store_id=location.store_id,
     )
-    publish_availability(session, ctx, company, [product.id], [location.id], before=before)
+    after = {place: Level(quant.quantity, quant.reserved, location.store_id)}
+    _publish(session, ctx, company, after, safety, before)
     return reservation
 
 
@@ -476,7 +481,7 @@ def _locked_reservation(
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    location = session.get(Location, reservation.location_id) if reservation is not None else None
+    location = _location(session, reservation.location_id) if reservation is not None else None
     if reservation is None or location is None or not ctx.principal.sees_store(location.store_id):
         raise NotFound(f"no reservation {reservation_id}")
     if reservation.state != "active":
@@ -538,6 +543,28 @@ def release(
     return reservation
 
 
+def _location(session: Session, location_id: uuid.UUID) -> Location | None:
+    """``session.get``, the row kept referenced for the rest of the transaction (:func:`held`)."""
+    location = session.get(Location, location_id)
+    if location is not None:
+        held(session)[Location, location_id] = location
+    return location
+
+
+def _customer_location(session: Session, company: Company) -> Location:
+    """The company's customer location, looked up once per transaction."""
+    kept = held(session)
+    customer = kept.get(("customer", company.id))
+    if customer is None:
+        customer = session.scalar(
+            select(Location).where(Location.company_id == company.id, Location.kind == "customer")
+        )
+        if customer is None:
+            raise InvalidReference("the company has no customer location", code="no-customer-location")
+        kept[("customer", company.id)] = customer
+    return customer
+
+
 def consume(
     session: Session,
     ctx: CommandContext,
@@ -561,17 +588,9 @@ def consume(
             f"{delivered} cannot be delivered from a reservation of {reservation.quantity}",
             problems=[FieldProblem("quantity", f"must be > 0 and <= {reservation.quantity}")],
         )
-    customer = session.scalar(
-        select(Location).where(Location.company_id == company.id, Location.kind == "customer")
-    )
-    if customer is None:
-        raise InvalidReference("the company has no customer location", code="no-customer-location")
-    # Same lock order as move_stock (product cost, then quant), so consumption cannot deadlock with it.
-    product_cost(session, company.id, reservation.product_id)
-    quant = _locked_quant(session, reservation.product_id, reservation.location_id)
-    before = availability_snapshot(session, company, [reservation.product_id], [location.id])
-    if quant is not None:
-        quant.reserved -= delivered
+    customer = _customer_location(session, company)
+    # The quant's reserved quantity drops in move_stock (consumes_reservation), with the locks it takes
+    # in its usual order (product cost, then quant) and the row it writes anyway.
     # Ended (or reduced) before the move, so an oversold place's orders at risk no longer name it.
     remaining = reservation.quantity - delivered
     if remaining:
@@ -613,7 +632,8 @@ def consume(
         ),
         store_id=location.store_id,
     )
-    publish_availability(session, ctx, company, [reservation.product_id], [location.id], before=before)
+    # Nothing to publish: on hand and reserved dropped by the same quantity at the same place and the
+    # safety stock did not change, so every channel's value is what it was (decision 0067).
     return reservation, result
 
 

@@ -296,10 +296,31 @@ def current_unit_cost(product: CostMethod, cost: i.ProductCost | StockValue) -> 
     return cost.last_unit_cost or product.standard_cost
 
 
+HELD = "retailcore.inventory.held"
+"""``session.info`` key: (transaction, what :func:`held` keeps)."""
+
+
+def held(session: Session) -> dict[Any, Any]:
+    """What this context read in the current transaction (the innermost one: a savepoint's reads end
+    with it), kept referenced. The session's identity map holds rows only weakly, so an order's second
+    line would read again the rows its first line read; and a missing settings row is read every time."""
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    found = session.info.get(HELD)
+    if found is None or found[0] is not transaction:
+        found = session.info[HELD] = (transaction, {})
+    return found[1]
+
+
 def average_precision(session: Session, company_id: uuid.UUID) -> str:
-    """The company's ``average_cost_precision`` (``unrounded`` unless set, decision 0061)."""
-    settings = session.get(CostingSettings, company_id)
-    return settings.average_cost_precision if settings is not None else "unrounded"
+    """The company's ``average_cost_precision`` (``unrounded`` unless set, decision 0061), read once per
+    transaction (:func:`retailcore.inventory.costing.set_settings` forgets it)."""
+    kept = held(session)
+    precision = kept.get((CostingSettings, company_id))
+    if precision is None:
+        settings = session.get(CostingSettings, company_id)
+        precision = settings.average_cost_precision if settings is not None else "unrounded"
+        kept[(CostingSettings, company_id)] = precision
+    return precision
 
 
 def running_average(
@@ -493,7 +514,11 @@ Place = tuple[uuid.UUID, uuid.UUID]
 
 
 def _lock_rows(
-    session: Session, company: Company, lines: Sequence[MoveLine], locations: dict
+    session: Session,
+    company: Company,
+    lines: Sequence[MoveLine],
+    locations: dict,
+    unreserve: dict[Place, Decimal] | None = None,
 ) -> tuple[dict[uuid.UUID, StockValue], dict[Place, StockValue]]:
     """Read and lock, in one statement each, the company cost rows of the operation's products and the
     quants it changes, and insert the missing ones (at zero). Every operation takes cost rows before
@@ -502,7 +527,8 @@ def _lock_rows(
 
     Plain values, not ORM objects: :func:`_write_back` stores them with one statement per table. A
     quant's ``reserved`` is read with it (it is on the row locked anyway), so that finding an oversold
-    place costs no query."""
+    place costs no query. ``unreserve``: quantities that leave the reserved quantity of existing quants
+    (a reservation consumed), taken off as the rows are read; a quant inserted here has none."""
     session.flush()  # changes pending in the session (a reservation's quant) reach the rows first
     costs_table, quants_table = i.ProductCost.__table__, i.StockQuant.__table__
     product_ids = sorted({line.product_id for line in lines}, key=attrgetter("int"))
@@ -564,10 +590,10 @@ def _lock_rows(
         .order_by(quants_table.c.product_id, quants_table.c.location_id)
         .with_for_update()
     ):
-        if (row.product_id, row.location_id) in pairs:
-            quants[(row.product_id, row.location_id)] = StockValue(
-                row.quantity, row.value, reserved=row.reserved
-            )
+        place = (row.product_id, row.location_id)
+        if place in pairs:
+            reserved = row.reserved - unreserve.get(place, ZERO) if unreserve else row.reserved
+            quants[place] = StockValue(row.quantity, row.value, reserved=reserved)
     missing_quants = sorted(pairs.difference(quants), key=lambda pair: (pair[0].int, pair[1].int))
     insert_rows(
         session,
@@ -593,10 +619,11 @@ def _write_back(
     company: Company,
     costs: dict[uuid.UUID, StockValue],
     quants: dict[Place, StockValue],
+    reserved: bool = False,
 ) -> None:
     """Store what the operation changed, one statement per table (:func:`update_rows`), on rows it
-    holds locked. ORM copies of those rows that this session holds are expired, so that they read the
-    new values."""
+    holds locked; the quants' reserved quantity too when ``reserved``. ORM copies of those rows that
+    this session holds are expired, so that they read the new values."""
     update_rows(
         session,
         i.ProductCost.__table__,
@@ -605,24 +632,21 @@ def _write_back(
         [(product_id, cost.quantity, cost.value, cost.last_unit_cost) for product_id, cost in costs.items()],
         i.ProductCost.__table__.c.company_id == company.id,
     )
-    update_rows(
-        session,
-        i.StockQuant.__table__,
-        ("product_id", "location_id"),
-        ("quantity", "value"),
-        [
-            (product_id, location_id, quant.quantity, quant.value)
-            for (product_id, location_id), quant in quants.items()
-        ],
-    )
+    if reserved:
+        columns: tuple[str, ...] = ("quantity", "value", "reserved")
+        rows = [(*place, quant.quantity, quant.value, quant.reserved) for place, quant in quants.items()]
+    else:
+        columns = ("quantity", "value")
+        rows = [(*place, quant.quantity, quant.value) for place, quant in quants.items()]
+    update_rows(session, i.StockQuant.__table__, ("product_id", "location_id"), columns, rows)
     if session.identity_map:
-        held = session.identity_map
+        mapped = session.identity_map
         for product_id in costs:
-            cached = held.get(identity_key(i.ProductCost, product_id))
+            cached = mapped.get(identity_key(i.ProductCost, product_id))
             if cached is not None:
                 session.expire(cached)
         for place in quants:
-            cached = held.get(identity_key(i.StockQuant, place))
+            cached = mapped.get(identity_key(i.StockQuant, place))
             if cached is not None:
                 session.expire(cached)
 
@@ -741,13 +765,16 @@ def move_stock(
 
     When goods leave a sellable place (stock, backroom) and on hand there no longer covers what is
     reserved, the orders at risk are named in an ``oversold`` exception. ``consumes_reservation``: the
-    goods are those a reservation held (``reservations.consume``), whose reserved quantity dropped
-    before the move, so the move takes nothing promised to others: an oversold exception still open
-    there is brought up to date, none is opened.
+    goods are those a reservation held (``reservations.consume``): their quantity leaves the source
+    quant's reserved quantity too, on the row this move locks and writes anyway, so the move takes
+    nothing promised to others: an oversold exception still open there is brought up to date, none is
+    opened.
     """
     # A move on a locked day would change a valuation finance has closed, even one no entry posts
     # (goods between two locations of one account, POS goods whose COGS the close posts).
     ledger = session.get(LedgerSettings, company.id)
+    if ledger is not None:
+        held(session)[LedgerSettings, company.id] = ledger  # the next move of this transaction reads no row
     if ledger is not None and ledger.lock_date is not None and date <= ledger.lock_date:
         raise period_locked(date, ledger.lock_date)
     products, locations = _load(session, company, lines)
@@ -762,7 +789,13 @@ def move_stock(
     exceptions: list[i.StockException] = []
     negatives: list[tuple[Row, Row, Decimal, Decimal]] = []  # product, place, on hand, unit cost
     event_id = new_id()  # moves point at the event recorded after they are valued
-    costs, quants = _lock_rows(session, company, lines, locations)
+    unreserve: dict[Place, Decimal] | None = None
+    if consumes_reservation:
+        unreserve = {}
+        for line in lines:
+            place = (line.product_id, line.from_location_id)
+            unreserve[place] = unreserve.get(place, ZERO) + line.quantity
+    costs, quants = _lock_rows(session, company, lines, locations, unreserve)
     created_at = utcnow()
     new_layers: list[dict[str, Any]] = []
     # The FIFO products leaving stock: their open layers, locked in one query, consumed in memory.
@@ -899,7 +932,7 @@ def move_stock(
             if line_kind != kind:
                 item["kind"] = line_kind
             items.append(item)
-    _write_back(session, company, costs, quants)
+    _write_back(session, company, costs, quants, reserved=consumes_reservation)
     # The operation's moves go in as one multi-row insert; the layers that point at them after it
     # (rows, not ORM objects: a POS batch's refunds add a layer per FIFO product and original cost).
     insert_rows(session, i.StockMove.__table__, [_row(move) for move in moves])

@@ -1600,16 +1600,11 @@ def fulfill(
         for line in body.lines:
             delivered[line.line_id] = delivered.get(line.line_id, Decimal(0)) + line.quantity
     order.fulfill(delivered)
-    income = income_accounts(session, {line.product_id for line in line_rows})  # decision 0061
-    sales, gross = _delivered_revenue(line_rows, delivered, row.currency, income)
-    shipped, shipping_gross = _delivered_shipping(session, company, row, line_rows)
-    gross += shipping_gross
-    applied = min(row.deposit_balance, gross)
-    due = gross - applied
-    row.deposit_balance -= applied
-    row.receivable_balance += due
+    # The goods leave first, before the order's rows change: each query the moves make would otherwise
+    # flush the order and its lines once more (one UPDATE of each when _save flushes them all).
     day = (ctx.occurred_at or utcnow()).date()
     by_id = {line.id: line for line in line_rows}
+    costs: dict[uuid.UUID, Decimal] = {}
     for line_id, quantity in delivered.items():
         line_row = by_id[line_id]
         if line_row.reservation_id is not None:
@@ -1622,7 +1617,17 @@ def fulfill(
                 date=day,
                 reference=row.number,
             )
-            line_row.cost += sum(moved.values, Decimal(0))
+            costs[line_id] = sum(moved.values, Decimal(0))
+    income = income_accounts(session, {line.product_id for line in line_rows})  # decision 0061
+    sales, gross = _delivered_revenue(line_rows, delivered, row.currency, income)
+    shipped, shipping_gross = _delivered_shipping(session, company, row, line_rows)
+    gross += shipping_gross
+    applied = min(row.deposit_balance, gross)
+    due = gross - applied
+    row.deposit_balance -= applied
+    row.receivable_balance += due
+    for line_id, cost in costs.items():
+        by_id[line_id].cost += cost
     _save(session, ctx, row, order, payments, line_rows)
     fulfilled: dict[str, Any] = {
         "sales": sales,
