@@ -40,7 +40,7 @@ Sourcing (where a line is reserved and leaves from):
   promise every line and has the most of them available (ties by code); else refused.
 * ``ship_from_store``: the ``store_id`` given; ``click_and_collect``: the ``pickup_store_id`` given.
 
-Prices come from :func:`~retailcore.pricing.price_lists.price_for` for the order's channel in the
+Prices come from :func:`~retailcore.pricing.price_lists.prices_for` for the order's channel in the
 company currency; taxes from :func:`~retailcore.pricing.taxes.compute_taxes` with the rules of the
 sourcing (or pickup) store's jurisdiction, else the company's. A fulfillment ships or hands over every
 open quantity at once: reservations are per line and consumed whole.
@@ -57,7 +57,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from retailcore.access.model import Principal
 from retailcore.adapters.orm import utcnow
@@ -100,7 +100,7 @@ from retailcore.orders.model import (
 )
 from retailcore.orders.tenders import CardPayment, CardState, OrderPayments, Tender, TenderKind
 from retailcore.payments import services as pay
-from retailcore.pricing.price_lists import price_for
+from retailcore.pricing.price_lists import prices_for
 from retailcore.pricing.taxes import NoTaxRule, TaxableLine, compute_taxes, load_tax_rules
 from retailcore.promotions import channels as pricing
 from retailcore.promotions import coupons as coupon_service
@@ -413,6 +413,14 @@ def _payment_rows(session: Session, row: t.OrderRow) -> list[t.OrderPaymentRow]:
 
 def load(session: Session, row: t.OrderRow) -> tuple[Order, OrderPayments, list[t.OrderLineRow]]:
     """The pure aggregate and its payments, as the rows hold them."""
+    order, payments, line_rows, _ = _load(session, row)
+    return order, payments, line_rows
+
+
+def _load(
+    session: Session, row: t.OrderRow
+) -> tuple[Order, OrderPayments, list[t.OrderLineRow], list[t.OrderPaymentRow]]:
+    """:func:`load`, with the payment rows it read (for :func:`_save` and :func:`view`)."""
     currency = row.currency
     collected = row.fulfillment_mode == FulfillmentMode.click_and_collect
     line_rows = _lines(session, row)
@@ -444,7 +452,8 @@ def load(session: Session, row: t.OrderRow) -> tuple[Order, OrderPayments, list[
         shipping=_shipping_charged(row),
     )
     tenders: list[Tender | CardPayment] = []
-    for payment in _payment_rows(session, row):
+    payment_rows = _payment_rows(session, row)
+    for payment in payment_rows:
         if payment.kind == TenderKind.card:
             tenders.append(
                 CardPayment(
@@ -467,7 +476,7 @@ def load(session: Session, row: t.OrderRow) -> tuple[Order, OrderPayments, list[
                 )
             )
     payments = OrderPayments(order_id=row.id, total=_rounded(row.gross_total, currency), tenders=tenders)
-    return order, payments, line_rows
+    return order, payments, line_rows, payment_rows
 
 
 def _save(
@@ -477,8 +486,13 @@ def _save(
     order: Order,
     payments: OrderPayments,
     line_rows: Sequence[t.OrderLineRow],
-) -> None:
-    """Write what the aggregate changed back to its rows."""
+    payment_rows: Sequence[t.OrderPaymentRow] | None = None,
+    *,
+    flush: bool = True,
+) -> list[t.OrderPaymentRow]:
+    """Write what the aggregate changed back to its rows; the order's payment rows after it.
+    ``payment_rows``: all of them as :func:`_load` read them (else read here). Without ``flush``, the
+    changes go with the session's next flush (one UPDATE of the order when more changes follow)."""
     row.state = order.state.value
     if row.payment_due_at is not None and (
         order.state is not OrderState.confirmed or _holds_payment(payments)
@@ -491,13 +505,15 @@ def _save(
         line = by_id[line_row.id]
         line_row.fulfilled_quantity = line.fulfilled_quantity
         line_row.cancelled_quantity = line.cancelled_quantity
-    existing = {p.id: p for p in _payment_rows(session, row)}
+    rows = list(_payment_rows(session, row) if payment_rows is None else payment_rows)
+    existing = {p.id: p for p in rows}
     for position, tender in enumerate(payments.tenders):
         payment = existing.get(tender.tender_id)
         if payment is None:
             payment = t.OrderPaymentRow(id=tender.tender_id, company_id=row.company_id, order_id=row.id)
             payment.position = position
             session.add(payment)
+            rows.append(payment)
         if isinstance(tender, CardPayment):
             payment.kind = TenderKind.card.value
             payment.gateway, payment.reference = tender.gateway, tender.reference
@@ -511,7 +527,9 @@ def _save(
             payment.authorized = payment.captured = tender.amount.amount
             payment.refunded = Decimal(0)
             payment.state = "accepted"
-    session.flush()
+    if flush:
+        session.flush()
+    return rows
 
 
 def _flat(payload: dict[str, Any], *keys: str) -> dict[str, Any]:
@@ -789,8 +807,12 @@ def _source(
     company: Company,
     body: PlaceOrder,
     wanted: dict[uuid.UUID, Decimal],
+    promisable: dict[uuid.UUID, dict[uuid.UUID, Decimal]] | None = None,
 ) -> tuple[FulfillmentMode, Store | None, Location | None]:
-    """Mode, store and stock location the order is reserved at (see the module docstring)."""
+    """Mode, store and stock location the order is reserved at (see the module docstring).
+    ``promisable`` keeps what each location it weighed can promise (location id -> product ->
+    quantity), so that the caller does not read it again."""
+    weighed = promisable if promisable is not None else {}
     if body.fulfillment_mode == "click_and_collect":
         if body.pickup_store_id is None:
             raise ValidationFailed(
@@ -816,23 +838,34 @@ def _source(
     def fits(location: Location | None) -> Decimal | None:
         if location is None:
             return None
-        available = _promisable(session, company, body.channel, location, set(wanted))
+        available = weighed[location.id] = _promisable(session, company, body.channel, location, set(wanted))
         if any(available[product] < quantity for product, quantity in wanted.items()):
             return None
         return sum(available.values(), Decimal(0))
 
-    stores = list(
-        session.scalars(
-            select(Store).where(Store.company_id == company.id, Store.active.is_(True)).order_by(Store.code)
+    # Every active store with its stock location (what _stock_location picks: the first active one by
+    # code) in one query, rather than one query a store.
+    stores: list[Store] = []
+    stock: dict[uuid.UUID, Location | None] = {}
+    for store, location in session.execute(
+        select(Store, Location)
+        .outerjoin(
+            Location,
+            (Location.store_id == Store.id) & (Location.kind == "stock") & Location.active.is_(True),
         )
-    )
-    warehouses = [(s, _stock_location(session, s)) for s in stores if s.kind == "warehouse"]
+        .where(Store.company_id == company.id, Store.active.is_(True))
+        .order_by(Store.code, Location.code)
+    ):
+        if store.id not in stock:
+            stores.append(store)
+            stock[store.id] = location
+    warehouses = [(s, stock[s.id]) for s in stores if s.kind == "warehouse"]
     for store, location in warehouses:
         if fits(location) is not None:
             return FulfillmentMode.ship, store, location
     best: tuple[Decimal, Store, Location] | None = None
     for store in (s for s in stores if s.kind == "store"):
-        location = _stock_location(session, store)
+        location = stock[store.id]
         score = fits(location)
         if score is not None and location is not None and (best is None or score > best[0]):
             best = (score, store, location)
@@ -865,8 +898,17 @@ def _products(
 ) -> list[Product]:
     products: list[Product] = []
     problems: list[FieldProblem] = []
+    # One query for every line (not a get a line); barcodes load only if something reads them.
+    found = {
+        product.id: product
+        for product in session.scalars(
+            select(Product)
+            .where(Product.id.in_(list({line.product_id: None for line in body.lines})))
+            .options(lazyload(Product.barcodes))
+        )
+    }
     for index, line in enumerate(body.lines):
-        product = session.get(Product, line.product_id)
+        product = found.get(line.product_id)
         where = f"lines.{index}.product_id"
         if product is None or product.company_id != company.id:
             raise InvalidReference(
@@ -994,7 +1036,8 @@ def place_order(
     wanted: dict[uuid.UUID, Decimal] = {}
     for line in body.lines:
         wanted[line.product_id] = wanted.get(line.product_id, Decimal(0)) + line.quantity
-    mode, store, location = _source(session, company, body, wanted)
+    weighed: dict[uuid.UUID, dict[uuid.UUID, Decimal]] = {}
+    mode, store, location = _source(session, company, body, wanted, weighed)
     if location is None:
         problems = [
             FieldProblem(f"lines.{n}.quantity", f"{p.sku}: no stock location to source it from")
@@ -1002,7 +1045,14 @@ def place_order(
         ]
         raise _insufficient(problems)
     # A draft promises nothing yet: its stock is checked (and reserved) when it is confirmed.
-    available = _promisable(session, company, body.channel, location, set(wanted)) if body.confirm else {}
+    available: dict[uuid.UUID, Decimal] = {}
+    if body.confirm:
+        # Nothing was written since _source weighed the location: what it read still holds.
+        available = (
+            weighed[location.id]
+            if location.id in weighed
+            else _promisable(session, company, body.channel, location, set(wanted))
+        )
     needed: dict[uuid.UUID, Decimal] = {}
     for index, (line, product) in enumerate(zip(body.lines, products, strict=True)):
         needed[product.id] = needed.get(product.id, Decimal(0)) + line.quantity
@@ -1056,24 +1106,21 @@ def place_order(
     priced_at = store if body.fulfillment_mode != "ship" else None
     local = pricing.local_time(session, company.id, priced_at.timezone if priced_at else None, at)
     group = pricing.customer_group(session, company.id, body.customer_id)
+    listed = iter(
+        prices_for(
+            session,
+            company,
+            [(p, ln.quantity) for ln, p in zip(body.lines, products, strict=True) if ln.unit_price is None],
+            channel=body.channel,
+            store_id=None,
+            currency=currency,
+            on=local.date() if checked else today,
+            customer_group=group if checked else None,
+        )
+    )
     unit_prices: list[Decimal] = []
-    for index, (line, product) in enumerate(zip(body.lines, products, strict=True)):
-        if line.unit_price is not None:
-            unit_prices.append(line.unit_price)
-        else:
-            unit_prices.append(
-                price_for(
-                    session,
-                    company,
-                    product,
-                    channel=body.channel,
-                    store_id=None,
-                    currency=currency,
-                    on=local.date() if checked else today,
-                    quantity=line.quantity,
-                    customer_group=group if checked else None,
-                ).unit_price
-            )
+    for index, line in enumerate(body.lines):
+        unit_prices.append(line.unit_price if line.unit_price is not None else next(listed).unit_price)
         if _rounded(line.discount, currency).amount != line.discount:
             raise ValidationFailed(
                 "the discount has more decimals than the currency",
@@ -1188,6 +1235,11 @@ def place_order(
             )
         )
 
+    if body.confirm:
+        # Confirmed before its row is written, so the row goes in once, confirmed (its events are
+        # recorded below, after the coupons, as before).
+        order.confirm()
+        assert order.total.amount == taxes.gross_total, (order.total, taxes.gross_total)
     row = t.OrderRow(
         id=order.order_id,
         company_id=company.id,
@@ -1210,6 +1262,8 @@ def place_order(
         created_by=ctx.actor,
         updated_by=ctx.actor,
     )
+    if body.confirm:
+        row.payment_due_at = _payment_due(company, row, None, row.ordered_at or utcnow())
     if ship is not None:
         ship_tax = taxes.line(SHIPPING_KEY)
         row.shipping_amount = ship.amount
@@ -1247,9 +1301,7 @@ def place_order(
             cost=Decimal(0),
             location_id=location.id,
         )
-        session.add(line_row)
         line_rows.append(line_row)
-    session.flush()
     if coupons:
         assert priced is not None
         taken = pricing.coupon_amounts(priced)
@@ -1267,14 +1319,13 @@ def place_order(
                 field=f"coupons.{n}",
             )
     if body.confirm:
-        order.confirm()
-        assert order.total.amount == taxes.gross_total, (order.total, taxes.gross_total)
-        row.state = order.state.value
-        row.payment_due_at = _payment_due(company, row, None, row.ordered_at or utcnow())
         _emit(session, ctx, row, order.pending_events, _discount_trail(row, line_rows))
         _reserve_lines(session, ctx, company, row, line_rows)
+    # The lines go in last, once, with their reservations (reserving names the order by its number
+    # and the line by its position, not by the line's row): no UPDATE of each line after it.
+    session.add_all(line_rows)
     session.flush()
-    return view(session, row)
+    return view(session, row, line_rows, [], invoiced=False)
 
 
 def _locked(session: Session, ctx: CommandContext, company: Company, order_id: uuid.UUID) -> t.OrderRow:
@@ -1320,6 +1371,10 @@ PAYABLE = (
 )
 
 
+INVOICED = (OrderState.invoiced, OrderState.closed)
+"""The states of an order that may have an invoice (for the till's sales, see the POS)."""
+
+
 def take_payment(
     session: Session, ctx: CommandContext, company: Company, order_id: uuid.UUID, body: TakePayment
 ) -> OrderView:
@@ -1333,7 +1388,7 @@ def take_payment(
             code="order-not-payable",
             problems=[FieldProblem("state", f"is {row.state}")],
         )
-    order, payments, line_rows = load(session, row)
+    order, payments, line_rows, payment_rows = _load(session, row)
     amount = Money(body.amount, row.currency)
     # Paying what was put on account (a b2b invoice settled): the promise gives way to the money.
     if body.kind != "on_account" and amount > payments.amount_due and payments.on_account.amount > 0:
@@ -1372,10 +1427,13 @@ def take_payment(
             payments.add_loyalty(row.customer_id, amount)
         else:
             payments.add_on_account(row.customer_id, amount)
-    _save(session, ctx, row, order, payments, line_rows)
+    # One flush for the saved rows and the balances _emit moves: a single UPDATE of the order.
+    payment_rows = _save(session, ctx, row, order, payments, line_rows, payment_rows, flush=False)
     _emit(session, ctx, row, payments.pending_events)
     session.flush()
-    return view(session, row)
+    # Only invoice_order issues an order's invoice, moving it to invoiced (then closed) for good; a
+    # till's invoice is a POS sale's, refused above.
+    return view(session, row, line_rows, payment_rows, invoiced=row.state in INVOICED)
 
 
 def capture_payment(
@@ -1894,9 +1952,22 @@ def _shipping_view(row: t.OrderRow) -> ShippingView | None:
 # -- reading -----------------------------------------------------------------------------------------
 
 
-def view(session: Session, row: t.OrderRow) -> OrderView:
+def view(
+    session: Session,
+    row: t.OrderRow,
+    line_rows: Sequence[t.OrderLineRow] | None = None,
+    payment_rows: Sequence[t.OrderPaymentRow] | None = None,
+    *,
+    invoiced: bool = True,
+) -> OrderView:
+    """The order as the API shows it. A command that holds all of the order's line or payment rows
+    passes them (they are the session's own objects, which a query would return again); one that
+    knows the order has no invoice (``invoiced=False``) spares looking it up."""
     session.flush()
-    payments = _payment_rows(session, row)
+    if payment_rows is None:
+        payments = _payment_rows(session, row)
+    else:
+        payments = sorted(payment_rows, key=lambda p: p.position)
     cur = row.currency
 
     def money(value: Decimal) -> Decimal:
@@ -1904,6 +1975,7 @@ def view(session: Session, row: t.OrderRow) -> OrderView:
         return _rounded(value, cur).amount
 
     paid = money(sum((p.captured - p.refunded for p in payments if p.kind != "on_account"), Decimal(0)))
+    shown = _lines(session, row) if line_rows is None else sorted(line_rows, key=lambda ln: ln.position)
     lines = [
         OrderLineView.model_validate(line).model_copy(
             update={
@@ -1915,7 +1987,7 @@ def view(session: Session, row: t.OrderRow) -> OrderView:
                 "cost": money(line.cost),
             }
         )
-        for line in _lines(session, row)
+        for line in shown
     ]
     payment_views = [
         OrderPaymentView.model_validate(p).model_copy(
@@ -1927,7 +1999,9 @@ def view(session: Session, row: t.OrderRow) -> OrderView:
         )
         for p in payments
     ]
-    invoice_number = session.scalar(select(t.InvoiceRow.number).where(t.InvoiceRow.order_id == row.id))
+    invoice_number = None
+    if invoiced:
+        invoice_number = session.scalar(select(t.InvoiceRow.number).where(t.InvoiceRow.order_id == row.id))
     return OrderView(
         id=row.id,
         company_id=row.company_id,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -412,16 +413,44 @@ def price_for(
     customer_group: str | None = None,
 ) -> Quote:
     """The unit price of ``product`` for this sale context (rules in the module docstring)."""
-    if product.company_id != company.id:
-        raise InvalidReference(
-            f"product {product.id} is not one of {company.code}",
-            problems=[FieldProblem("product_id", "no such product")],
-        )
-    if isinstance(quantity, bool) or not isinstance(quantity, Decimal) or not quantity > 0:
-        raise ValidationFailed(
-            f"quantity must be a positive Decimal, got {quantity!r}",
-            problems=[FieldProblem("quantity", "must be positive")],
-        )
+    return prices_for(
+        session,
+        company,
+        [(product, quantity)],
+        channel=channel,
+        store_id=store_id,
+        currency=currency,
+        on=on,
+        customer_group=customer_group,
+    )[0]
+
+
+def prices_for(
+    session: Session,
+    company: Company,
+    wanted: Sequence[tuple[Product, Decimal]],
+    *,
+    channel: str,
+    store_id: uuid.UUID | None,
+    currency: str,
+    on: dt.date,
+    customer_group: str | None = None,
+) -> list[Quote]:
+    """:func:`price_for` of each (product, quantity) in one sale context, in order, read in one query
+    (an order's lines are priced together: one round trip, not one a line)."""
+    for product, quantity in wanted:
+        if product.company_id != company.id:
+            raise InvalidReference(
+                f"product {product.id} is not one of {company.code}",
+                problems=[FieldProblem("product_id", "no such product")],
+            )
+        if isinstance(quantity, bool) or not isinstance(quantity, Decimal) or not quantity > 0:
+            raise ValidationFailed(
+                f"quantity must be a positive Decimal, got {quantity!r}",
+                problems=[FieldProblem("quantity", "must be positive")],
+            )
+    if not wanted:
+        return []
     query = (
         select(PriceList, PriceListItem)
         .join(PriceListItem, PriceListItem.price_list_id == PriceList.id)
@@ -434,11 +463,28 @@ def price_for(
             or_(PriceList.channel.is_(None), PriceList.channel == channel),
             or_(PriceList.store_id.is_(None), PriceList.store_id == store_id),
             or_(PriceList.customer_group.is_(None), PriceList.customer_group == customer_group),
-            PriceListItem.product_id == product.id,
-            PriceListItem.min_quantity <= quantity,
+            PriceListItem.product_id.in_(list({product.id: None for product, _ in wanted})),
+            PriceListItem.min_quantity <= max(quantity for _, quantity in wanted),
         )
     )
-    candidates = [(row[0], row[1]) for row in session.execute(query)]
+    found: dict[uuid.UUID, list[tuple[PriceList, PriceListItem]]] = {}
+    for row in session.execute(query):
+        found.setdefault(row[1].product_id, []).append((row[0], row[1]))
+    return [
+        _quote(
+            company,
+            product,
+            [(pl, item) for pl, item in found.get(product.id, ()) if item.min_quantity <= quantity],
+            currency,
+        )
+        for product, quantity in wanted
+    ]
+
+
+def _quote(
+    company: Company, product: Product, candidates: list[tuple[PriceList, PriceListItem]], currency: str
+) -> Quote:
+    """The price among a product's candidate items (lists and breaks its quantity reaches)."""
     if candidates:
         # Most specific first, then priority (higher first), then code; within the list, the
         # biggest quantity break that the quantity reaches.
