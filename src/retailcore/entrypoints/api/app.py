@@ -107,6 +107,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         # First: routes are matched in order (a request walks the list until one matches), and
         # Shopify's webhooks are the most frequent requests of an installation with a shop.
         connectors.router,
+        # Then the tills: a connected till sends every sale as a request of its own.
+        pos.router,
         odoo.router,
         marketplace.router,
         *masterdata.ROUTERS,
@@ -135,7 +137,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         returns.router,
         settlements.router,
         banking.router,
-        pos.router,
         customer_ledger.router,
         events.router,
         relay.router,
