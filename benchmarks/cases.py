@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -263,10 +264,18 @@ class Statements:
 
     def __init__(self, engine: Engine) -> None:
         self.count = 0
+        self.shapes: Counter[str] = Counter()
+        """Statements by their first 90 characters: which tables a path reads and writes how often."""
         event.listen(engine, "before_cursor_execute", self._seen)
 
-    def _seen(self, *args: Any) -> None:
+    def _seen(self, connection: Any, cursor: Any, statement: str, *args: Any) -> None:
         self.count += 1
+        self.shapes[" ".join(statement.split())[:90]] += 1
+
+    def log_top(self, items: int, top: int = 12) -> None:
+        """The most frequent statements per item, on stderr (where a path's statements go)."""
+        for shape, count in self.shapes.most_common(top):
+            log(f"{count / items:6.2f} x {shape}")
 
 
 def _family(pid: int) -> list[int]:
@@ -678,7 +687,8 @@ def pos_http(url: str, volume: int, options: dict[str, Any], profile: cProfile.P
     kinds = sorted({r.split(" ")[0] for r in retries})
     note = f"{clients} clients, batches of {size}, {workers} server process(es); {timed:,} sales timed"
     note += " (each client's first batch is an untimed warm-up)"
-    note += f"; server CPU {load.server_cpu / timed * 1000:.2f} ms a sale; server peak {server_mib:.0f} MiB"
+    note += f"; server CPU {load.server_cpu / max(timed, 1) * 1000:.2f} ms a sale"
+    note += f"; server peak {server_mib:.0f} MiB"
     if retries:
         note += f"; {len(retries)} batches resent (HTTP {', '.join(kinds)})"
     if server.failures:
@@ -823,6 +833,7 @@ def single_in_process(
             ingest_one(factory, session_id, sale)
         latencies.append(timer.seconds - before)
     counted = statements.count
+    statements.log_top(volume)
     storage = storage_row("POS single sale", volume, "sales/s", engine, snapshot)
     inline = row(
         "POS single sale, in-process",
@@ -912,6 +923,7 @@ def web_orders(url: str, volume: int, options: dict[str, Any], profile: cProfile
             total = sum(t.seconds for t in steps.values())
             log(f"{n + 1:,} orders, {(n + 1) / total:,.0f}/s")
     counted = statements.count
+    statements.log_top(volume)
     storage = storage_row("Web order lifecycle", volume, "orders/s", engine, snapshot)
     engine.dispose()
     total = sum(t.seconds for t in steps.values())
@@ -996,6 +1008,8 @@ def web_orders_http(
             for k, body in enumerate(bodies[n][:WARM_UP]):
                 lifecycle(n, body, k)
         refresh_statistics(url)
+        engine = make_engine(url)
+        snapshot = Snapshot(engine)
 
         def flat_out(n: int) -> None:
             for k, body in enumerate(bodies[n][WARM_UP:], WARM_UP):
@@ -1020,7 +1034,9 @@ def web_orders_http(
         result["note"] += f"; server errors: {server.failures[0][:120]}"
     result["peak_mib"] = max(result["peak_mib"], server_mib)
     result["cpu_ms"] = load.server_cpu / done * 1000
-    return [result]
+    storage = storage_row("Web order lifecycle, HTTP", done, "orders/s", engine, snapshot)
+    engine.dispose()
+    return [result, storage]
 
 
 # -- trial balance and stock valuation over a large history ------------------------------------------
