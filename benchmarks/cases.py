@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -263,10 +264,18 @@ class Statements:
 
     def __init__(self, engine: Engine) -> None:
         self.count = 0
+        self.shapes: Counter[str] = Counter()
+        """Statements by their first 90 characters: which tables a path reads and writes how often."""
         event.listen(engine, "before_cursor_execute", self._seen)
 
-    def _seen(self, *args: Any) -> None:
+    def _seen(self, connection: Any, cursor: Any, statement: str, *args: Any) -> None:
         self.count += 1
+        self.shapes[" ".join(statement.split())[:90]] += 1
+
+    def log_top(self, items: int, top: int = 12) -> None:
+        """The most frequent statements per item, on stderr (where a path's statements go)."""
+        for shape, count in self.shapes.most_common(top):
+            log(f"{count / items:6.2f} x {shape}")
 
 
 def _family(pid: int) -> list[int]:
@@ -464,6 +473,7 @@ class Server:
     pid: int
     failures: list[str] = field(default_factory=list)
     """Database errors the server logged, read when it stops."""
+    explained = ("sqlite3.", "sqlalchemy.exc.", "psycopg.", "DETAIL:", "CONTEXT:", "HINT:", "[SQL:")
 
     def cpu(self) -> float:
         return process_cpu(self.pid)
@@ -504,12 +514,14 @@ def serving(url: str, workers: int = 1) -> Iterator[Server]:
         process.terminate()
         process.wait(timeout=30)
         server_log.seek(0)
-        server.failures += [
-            line.decode(errors="replace").strip()
-            for line in server_log
-            if line.startswith((b"sqlite3.", b"sqlalchemy.exc.", b"psycopg."))
-        ]
+        lines = [line.decode(errors="replace").strip() for line in server_log]
         server_log.close()
+        server.failures += [
+            line for line in lines if line.startswith(("sqlite3.", "sqlalchemy.exc.", "psycopg."))
+        ]
+        # The database's explanation (which lock, which statement) follows the error in the log.
+        for line in [line for line in lines if line.startswith(server.explained)][:8]:
+            log(f"server: {line[:400]}")
 
 
 class Client:
@@ -678,7 +690,8 @@ def pos_http(url: str, volume: int, options: dict[str, Any], profile: cProfile.P
     kinds = sorted({r.split(" ")[0] for r in retries})
     note = f"{clients} clients, batches of {size}, {workers} server process(es); {timed:,} sales timed"
     note += " (each client's first batch is an untimed warm-up)"
-    note += f"; server CPU {load.server_cpu / timed * 1000:.2f} ms a sale; server peak {server_mib:.0f} MiB"
+    note += f"; server CPU {load.server_cpu / max(timed, 1) * 1000:.2f} ms a sale"
+    note += f"; server peak {server_mib:.0f} MiB"
     if retries:
         note += f"; {len(retries)} batches resent (HTTP {', '.join(kinds)})"
     if server.failures:
@@ -823,6 +836,7 @@ def single_in_process(
             ingest_one(factory, session_id, sale)
         latencies.append(timer.seconds - before)
     counted = statements.count
+    statements.log_top(volume)
     storage = storage_row("POS single sale", volume, "sales/s", engine, snapshot)
     inline = row(
         "POS single sale, in-process",
@@ -912,6 +926,7 @@ def web_orders(url: str, volume: int, options: dict[str, Any], profile: cProfile
             total = sum(t.seconds for t in steps.values())
             log(f"{n + 1:,} orders, {(n + 1) / total:,.0f}/s")
     counted = statements.count
+    statements.log_top(volume)
     storage = storage_row("Web order lifecycle", volume, "orders/s", engine, snapshot)
     engine.dispose()
     total = sum(t.seconds for t in steps.values())
@@ -971,31 +986,34 @@ def web_orders_http(
         connections = [Client(server.port, token) for token in tokens]
         latencies: list[float] = []
 
+        retried: list[str] = []
+
+        def step(n: int, name: str, path: str, body: bytes | None, expected: int) -> Any:
+            """One request; a 500 or 503 (its transaction rolled back) is sent again, and counted."""
+            for _ in range(RESENDS):
+                status, answer = connections[n].request("POST", path, body)
+                if status == expected:
+                    return json.loads(answer)
+                if status not in (500, 503):
+                    break
+                retried.append(f"{name} {status}")
+            raise RuntimeError(f"{name}: HTTP {status}: {answer[:200].decode(errors='replace')}")
+
         def lifecycle(n: int, body: bytes, k: int) -> None:
-            client = connections[n]
-            status, answer = client.request("POST", "/api/v1/orders", body)
-            if status != 201:
-                raise RuntimeError(f"place: HTTP {status}: {answer[:200].decode(errors='replace')}")
-            placed = json.loads(answer)
-            payment = json.dumps(
-                {
-                    "kind": "card",
-                    "gateway": "stripe",
-                    "reference": f"psp-{n}-{k}",
-                    "amount": placed["gross_total"],
-                }
-            ).encode()
-            status, answer = client.request("POST", f"/api/v1/orders/{placed['id']}/payments", payment)
-            if status != 200:
-                raise RuntimeError(f"capture: HTTP {status}: {answer[:200].decode(errors='replace')}")
-            status, answer = client.request("POST", f"/api/v1/orders/{placed['id']}/fulfillments")
-            if status != 200 or json.loads(answer)["state"] != "fulfilled":
-                raise RuntimeError(f"fulfil: HTTP {status}: {answer[:200].decode(errors='replace')}")
+            placed = step(n, "place", "/api/v1/orders", body, 201)
+            payment = {"kind": "card", "gateway": "stripe", "reference": f"psp-{n}-{k}"}
+            payment["amount"] = placed["gross_total"]
+            path = f"/api/v1/orders/{placed['id']}"
+            step(n, "capture", f"{path}/payments", json.dumps(payment).encode(), 200)
+            done = step(n, "fulfil", f"{path}/fulfillments", None, 200)
+            assert done["state"] == "fulfilled", done["state"]
 
         for n in range(clients):
             for k, body in enumerate(bodies[n][:WARM_UP]):
                 lifecycle(n, body, k)
         refresh_statistics(url)
+        engine = make_engine(url)
+        snapshot = Snapshot(engine)
 
         def flat_out(n: int) -> None:
             for k, body in enumerate(bodies[n][WARM_UP:], WARM_UP):
@@ -1016,11 +1034,16 @@ def web_orders_http(
         load_note(load, done, "order", clients, "an"),
     )
     result["note"] += f"; {WARM_UP} untimed orders per client first; server peak {server_mib:.0f} MiB"
+    if retried:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(Counter(retried).items()))
+        result["note"] += f"; steps sent again after a rollback: {kinds}"
     if server.failures:
         result["note"] += f"; server errors: {server.failures[0][:120]}"
     result["peak_mib"] = max(result["peak_mib"], server_mib)
     result["cpu_ms"] = load.server_cpu / done * 1000
-    return [result]
+    storage = storage_row("Web order lifecycle, HTTP", done, "orders/s", engine, snapshot)
+    engine.dispose()
+    return [result, storage]
 
 
 # -- trial balance and stock valuation over a large history ------------------------------------------
