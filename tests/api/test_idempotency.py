@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from apitools import API, assert_problem, events
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
+from retailcore.entrypoints.api import deps
 from retailcore.eventlog.tables import IdempotentRequest
 
 
@@ -190,3 +192,62 @@ def test_a_blank_or_overlong_key_is_refused(client, admin, company, snapshot, ke
 
     assert_problem(response, 422)
     assert snapshot() == before
+
+
+class _LockCycle(Exception):
+    """What psycopg raises when PostgreSQL breaks a deadlock by rolling one transaction back."""
+
+    sqlstate = "40P01"
+
+
+def _failing_encoder(failures: int) -> tuple[Any, list[int]]:
+    """``jsonable_encoder`` that fails the first ``failures`` calls as a deadlock would: the command's
+    work has run and written by then, in the transaction that is about to be rolled back."""
+    from fastapi.encoders import jsonable_encoder
+
+    calls: list[int] = []
+
+    def encode(value: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= failures:
+            raise OperationalError("UPDATE journal_sequences ...", {}, _LockCycle("deadlock detected"))
+        return jsonable_encoder(value)
+
+    return encode, calls
+
+
+def test_a_command_rolled_back_by_a_deadlock_runs_again_and_writes_once(
+    client, admin, company, runtime, monkeypatch
+):
+    # given a database that breaks a lock cycle by rolling back the command's first run
+    encode, calls = _failing_encoder(failures=1)
+    monkeypatch.setattr(deps, "jsonable_encoder", encode)
+
+    # when a customer is created
+    created = client.post(
+        f"{API}/customers", json={"company_id": company["id"], "name": "Jane"}, headers=admin
+    )
+
+    # then the command ran twice, answered once, and the customer and its event exist once
+    assert created.status_code == 201, created.text
+    assert len(calls) == 2
+    assert len(events(runtime, aggregate_id=uuid.UUID(created.json()["id"]))) == 1
+    listed = client.get(f"{API}/customers", params={"company_id": company["id"]}, headers=admin).json()
+    assert [c["name"] for c in listed["items"]].count("Jane") == 1
+
+
+def test_a_command_that_keeps_deadlocking_gives_up_after_its_attempts_and_writes_nothing(
+    client, admin, company, runtime, monkeypatch
+):
+    # given a database that rolls the command back every time
+    encode, calls = _failing_encoder(failures=deps.TRANSIENT_ATTEMPTS)
+    monkeypatch.setattr(deps, "jsonable_encoder", encode)
+
+    # when a customer is created, it fails after its attempts
+    with pytest.raises(OperationalError):
+        client.post(f"{API}/customers", json={"company_id": company["id"], "name": "Jane"}, headers=admin)
+
+    # then nothing was written
+    assert len(calls) == deps.TRANSIENT_ATTEMPTS
+    listed = client.get(f"{API}/customers", params={"company_id": company["id"]}, headers=admin).json()
+    assert "Jane" not in [c["name"] for c in listed["items"]]

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from retailcore.adapters.sqlite_wal import FALLBACK_PAGES, WalCheckpointer
@@ -104,6 +105,17 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 def begin_writing(session: Session) -> None:
     """Begin the session's transaction as a unit of work that writes (SQLite: ``BEGIN IMMEDIATE``)."""
     session.connection(execution_options=WRITES)
+
+
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+"""PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back whole, and
+running it again is how the manual says to answer."""
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    """Whether the database refused ``exc``'s transaction only to break a lock cycle or a serialization
+    conflict, so that running the same work again can succeed."""
+    return getattr(exc.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
 
 
 @contextmanager

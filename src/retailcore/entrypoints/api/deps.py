@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Annotated, Any
@@ -18,18 +20,21 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from retailcore.access.model import Principal
 from retailcore.access.rate_limit import TokenBuckets
 from retailcore.access.services import authenticate
-from retailcore.adapters.db import begin_writing
+from retailcore.adapters.db import begin_writing, is_transient
 from retailcore.core.errors import FieldProblem, IdempotencyKeyReused, Unauthenticated, ValidationFailed
 from retailcore.entrypoints.api.problems import EdgeProblem
 from retailcore.eventlog.services import CommandContext
 from retailcore.eventlog.tables import IdempotentRequest
+
+TRANSIENT_ATTEMPTS = 3
+"""Runs of a command whose transaction the database rolled back to break a deadlock, at most."""
 
 
 class DecimalJSONRequest(Request):
@@ -145,30 +150,50 @@ class Api:
             replay = self._replay(source, key, fingerprint)
             if replay is not None:
                 return replay
+        for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+            try:
+                return self._attempt(fingerprint, work, status_code, location, replayed)
+            except IntegrityError:
+                # Two requests with one key raced; the loser answers with the winner's response.
+                if key and (replay := self._replay(source, key, fingerprint)) is not None:
+                    return replay
+                raise
+            except DBAPIError as exc:
+                # PostgreSQL broke a lock cycle (or a serialization conflict) by rolling this
+                # transaction back: nothing was written, so the same work runs again, as the
+                # PostgreSQL manual advises, after a short random pause that lets the winner commit.
+                if attempt == TRANSIENT_ATTEMPTS or not is_transient(exc):
+                    raise
+                time.sleep(random.uniform(0.005, 0.05) * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(
+        self,
+        fingerprint: str,
+        work: Callable[[Session, CommandContext], BaseModel],
+        status_code: int,
+        location: Callable[[BaseModel], str] | None,
+        replayed: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    ) -> Response:
+        key = self.idempotency_key
         ctx = CommandContext(self.principal, idempotency_key=key)
-        try:
-            with self._factory() as session, session.begin():
-                begin_writing(session)
-                result = work(session, ctx)
-                content = jsonable_encoder(result)
-                where = location(result) if location else None
-                if key:
-                    session.add(
-                        IdempotentRequest(
-                            company_id=self.principal.company_id,
-                            source=source,
-                            idempotency_key=key,
-                            fingerprint=fingerprint,
-                            status_code=status_code,
-                            response_body=replayed(content) if replayed else content,
-                            location=where,
-                        )
+        with self._factory() as session, session.begin():
+            begin_writing(session)
+            result = work(session, ctx)
+            content = jsonable_encoder(result)
+            where = location(result) if location else None
+            if key:
+                session.add(
+                    IdempotentRequest(
+                        company_id=self.principal.company_id,
+                        source=self.principal.source,
+                        idempotency_key=key,
+                        fingerprint=fingerprint,
+                        status_code=status_code,
+                        response_body=replayed(content) if replayed else content,
+                        location=where,
                     )
-        except IntegrityError:
-            # Two requests with one key raced; the loser answers with the winner's response.
-            if key and (replay := self._replay(source, key, fingerprint)) is not None:
-                return replay
-            raise
+                )
         headers = {"Location": where} if where else {}
         return JSONResponse(content, status_code=status_code, headers=headers)
 
