@@ -135,6 +135,37 @@ def test_quantity_breaks_take_the_biggest_break_reached(shop):
     assert (quote.unit_price, quote.min_quantity) == (D("7.1234"), D("100"))
 
 
+def test_an_order_s_lines_priced_together_get_what_each_would_alone(shop, runtime):
+    # Given a list with quantity breaks on A and nothing for B (B falls back to its list price)
+    list_id = shop.create("BREAKS", {"A": "9.00"})
+    items = [
+        pl.ItemIn(product_id=shop.product_ids["A"], unit_price=D("9.00")),
+        pl.ItemIn(product_id=shop.product_ids["A"], unit_price=D("8.00"), min_quantity=D("10")),
+    ]
+    shop.run(lambda s, ctx: pl.replace_items(s, ctx, list_id, items))
+    wanted = [("A", D("2")), ("B", D("1")), ("A", D("12"))]  # A twice, below and above its break
+    with runtime.session_factory() as session:
+        company = session.get(Company, shop.company_id)
+        products = {sku: session.get(Product, shop.product_ids[sku]) for sku in ("A", "B")}
+        # When they are priced in one call
+        quotes = pl.prices_for(
+            session,
+            company,
+            [(products[sku], quantity) for sku, quantity in wanted],
+            channel="pos",
+            store_id=None,
+            currency="EUR",
+            on=DAY,
+        )
+    # Then each line gets the quote it gets alone, in the order asked
+    assert [(q.unit_price, q.source) for q in quotes] == [
+        (D("9.00"), "price_list:BREAKS"),
+        (D("10.00"), "list_price"),
+        (D("8.00"), "price_list:BREAKS"),
+    ]
+    assert quotes == [shop.quote(sku, quantity=quantity) for sku, quantity in wanted]
+
+
 def test_a_foreign_currency_list_prices_in_its_currency(shop):
     shop.create("USD", {"A": "11.00"}, currency="USD")
     assert shop.quote(currency="USD").unit_price == D("11.00")
