@@ -82,7 +82,8 @@ def ledger_of(session: Session, company_id: uuid.UUID) -> LedgerData:
     """The company's ledger master data as this session sees it now (one statement when cached)."""
     token = stamp(session, company_id)
     # The database is part of the key: one process may serve several (tests, tools).
-    key = (session.get_bind().url, company_id)
+    bind = session.get_bind()
+    key = (bind.engine.url, company_id)  # a session may be bound to a connection
     if token is not None:
         found = _cache.get(key)
         if found is not None and found[0] == token:
