@@ -254,6 +254,29 @@ def test_consume_delivers_the_reserved_quantity_and_posts_cogs(shop):
         shop.run(lambda s, ctx, c: r.consume(s, ctx, c, reservation.id))
 
 
+def test_consuming_two_reservations_of_one_place_in_one_transaction_drops_each_from_reserved(shop):
+    # Decision 0067: move_stock takes a consumed reservation's quantity off the quant's reserved quantity,
+    # once per consumption, and the channels' values never change (safety stock held back or not).
+    product = shop.product("C2")
+    shop.receive(product, "6", cost="10.00")
+    shop.run(lambda s, ctx, c: r.set_safety_stock(s, ctx, c, channel="web", quantity=D("2")))
+    first = shop.reserve(product, "2", channel="web", order_ref="WEB-81")
+    second = shop.reserve(product, "3", channel="web", order_ref="WEB-82")
+    mark = shop.last_position()
+
+    def both(s, ctx, c):
+        partly, _ = r.consume(s, ctx, c, first.id, quantity=D("1"))
+        whole, _ = r.consume(s, ctx, c, second.id)
+        return partly, whole
+
+    partly, whole = shop.run(both)
+
+    assert (partly.state, partly.quantity, whole.state) == ("active", D("1"), "consumed")
+    assert shop.quant(product) == (D("2"), D("1"))
+    assert shop.events("AvailabilityChanged", after=mark) == []
+    assert len(shop.events("GoodsIssued", after=mark)) == 2
+
+
 def test_overdue_reservations_expire_and_free_their_stock(shop):
     product = shop.product("E1")
     shop.receive(product, "10")
