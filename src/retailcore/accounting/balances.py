@@ -91,12 +91,27 @@ def posting_through(session: Session, company_id: uuid.UUID) -> dt.date | None:
     (sub)transaction: a savepoint rolled back releases the locks taken inside it, so a savepoint that
     did not take it does not count. SQLite serialises writers with the database lock already.
     """
+    lock_for_posting(session)
+    return through(session, company_id)
+
+
+def lock_for_posting(session: Session) -> None:
+    """The lock of :func:`posting_through` alone, for a caller that reads the guard (:data:`THROUGH_OF`)
+    within its next statement."""
     if session.get_bind().dialect.name == "postgresql":
         current = session.get_nested_transaction() or session.get_transaction()
         if session.info.get(_LINES_LOCKED) is not current:
             session.execute(_LOCK_LINES)
             session.info[_LINES_LOCKED] = current
-    return through(session, company_id)
+
+
+THROUGH_OF = (
+    select(a.BalancesThrough.through)
+    .where(a.BalancesThrough.company_id == bindparam("guard_company_id", type_=Uuid()))
+    .scalar_subquery()
+)
+""":func:`through` as a scalar subquery (bound parameter ``guard_company_id``: an UPDATE reserves its
+table's column names), to read the guard in the same statement as something else."""
 
 
 _LOCK_LINES = text("LOCK TABLE journal_lines IN ROW EXCLUSIVE MODE")

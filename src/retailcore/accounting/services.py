@@ -36,7 +36,7 @@ from retailcore.accounting.posting.engine import (
 )
 from retailcore.accounting.posting.rulebook import DEFAULT_RULES, JOURNALS
 from retailcore.adapters.orm import utcnow
-from retailcore.adapters.sequences import take_next
+from retailcore.adapters.sequences import UNREAD, give_back, take_next, take_next_reading
 from retailcore.core.currencies import minor_unit, round_to_currency
 from retailcore.core.errors import Conflict, FieldProblem, InvalidReference, NotFound, ValidationFailed
 from retailcore.core.ids import new_id, new_ids
@@ -528,6 +528,7 @@ _lines = a.JournalLine.__table__
 # Built once: building a statement costs more than running it on this path (once per entry).
 _INSERT_ENTRY = insert(_entries)
 _INSERT_LINES = insert(_lines)
+_sequences = a.JournalSequence.__table__
 
 
 def _write_posted(
@@ -552,10 +553,23 @@ def _write_posted(
     the returned entry and its lines are then made persistent with exactly the values written, so
     the identity map serves them to later queries of the transaction as it did before.
     """
-    through = balances.posting_through(session, company.id)
+    # The guard is read by the statement that takes the number (under the posting lock), and the number
+    # given back if the guard refuses: one round trip fewer for every entry, one more for a refused one.
+    balances.lock_for_posting(session)
+    sequence_key = {"journal_id": target_journal.id, "year": date.year}
+    number, through = take_next_reading(
+        session,
+        _sequences,
+        sequence_key,
+        balances.THROUGH_OF,
+        {"guard_company_id": company.id},
+        company_id=target_journal.company_id,
+    )
+    if through is UNREAD:  # the journal's first number this year: nothing was read with it
+        through = balances.through(session, company.id)
     if through is not None and date <= through:
+        give_back(session, _sequences, sequence_key)
         raise period_locked(date, through)
-    number = _take_number(session, target_journal, date.year)
     now = utcnow()
     entry_row: dict[str, Any] = {
         "id": new_id(),
