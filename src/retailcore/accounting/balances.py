@@ -10,8 +10,9 @@ times the closed months plus the open lines, not the whole history.
 ``period_balances_through`` holds the last day the rows cover (a month end, never after the lock
 date). :func:`follow_lock` keeps it in step whenever the lock date moves: forward, it sums the newly
 closed months in one ``INSERT ... SELECT ... GROUP BY``; back, it deletes the months reopened. The
-posting funnel (``services._mark_posted``) refuses any entry dated on or before that day,
-whatever the lock date says, so the rows cannot go stale even if the lock date were changed by hand.
+posting funnel (:func:`posting_through`, read by ``services`` before an entry is written) refuses any
+entry dated on or before that day, whatever the lock date says, so the rows cannot go stale even if the
+lock date were changed by hand.
 """
 
 from __future__ import annotations
@@ -74,6 +75,48 @@ def through(session: Session, company_id: uuid.UUID) -> dt.date | None:
     return session.scalar(_THROUGH, {"company_id": company_id})
 
 
+_LINES_LOCKED = "accounting.journal_lines_locked"
+"""``session.info`` key: the (sub)transaction that holds the posting lock, see :func:`posting_through`."""
+
+
+def posting_through(session: Session, company_id: uuid.UUID) -> dt.date | None:
+    """:func:`through` for a posting about to write its lines, read so that no lock-date move can slip
+    between the read and the lines.
+
+    On PostgreSQL the transaction first takes the lock the lines' INSERT would take (ROW EXCLUSIVE on
+    ``journal_lines``, held until it ends). :func:`follow_lock`'s SHARE lock conflicts with it: a move
+    that came first has committed before this read (which then sees its coverage and refuses), and one
+    that comes later waits for this transaction and sums its lines. Taking it before the read lets the
+    entry be written posted in one go, with nothing to undo when the guard refuses. It is taken once per
+    (sub)transaction: a savepoint rolled back releases the locks taken inside it, so a savepoint that
+    did not take it does not count. SQLite serialises writers with the database lock already.
+    """
+    lock_for_posting(session)
+    return through(session, company_id)
+
+
+def lock_for_posting(session: Session) -> None:
+    """The lock of :func:`posting_through` alone, for a caller that reads the guard (:data:`THROUGH_OF`)
+    within its next statement."""
+    if session.get_bind().dialect.name == "postgresql":
+        current = session.get_nested_transaction() or session.get_transaction()
+        if session.info.get(_LINES_LOCKED) is not current:
+            session.execute(_LOCK_LINES)
+            session.info[_LINES_LOCKED] = current
+
+
+THROUGH_OF = (
+    select(a.BalancesThrough.through)
+    .where(a.BalancesThrough.company_id == bindparam("guard_company_id", type_=Uuid()))
+    .scalar_subquery()
+)
+""":func:`through` as a scalar subquery (bound parameter ``guard_company_id``: an UPDATE reserves its
+table's column names), to read the guard in the same statement as something else."""
+
+
+_LOCK_LINES = text("LOCK TABLE journal_lines IN ROW EXCLUSIVE MODE")
+
+
 def _set_through(session: Session, company_id: uuid.UUID, day: dt.date | None) -> None:
     row = session.get(a.BalancesThrough, company_id)
     if day is None:
@@ -127,7 +170,7 @@ def follow_lock(session: Session, company_id: uuid.UUID, lock_date: dt.date | No
         if session.get_bind().dialect.name == "postgresql":
             # Wait for the transactions writing lines to finish, and hold new ones until this commits:
             # the sums then include every line posted under the old lock date, and a posting that was
-            # waiting sees the new coverage in its guard (services._mark_posted) and is refused.
+            # waiting sees the new coverage in its guard (posting_through) and is refused.
             # SQLite writers are serialised by the database lock already.
             session.execute(text("LOCK TABLE journal_lines IN SHARE MODE"))
         _insert_months(session, company_id, current, target)

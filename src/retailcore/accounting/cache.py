@@ -13,7 +13,7 @@ rolled back is never taken for the committed state.
 What is cached are plain values (ids, codes, dates, :class:`Rule` objects), never ORM instances, so
 nothing is shared between sessions. Exchange rates, customers' receivable accounts and the period
 balances' coverage are not cached: they change with trading, and the last is the posting guard that
-must be read after the entry's lines are written (see ``services._mark_posted``).
+must be read under the lock the entry's lines take (see ``balances.posting_through``, decision 0071).
 """
 
 from __future__ import annotations

@@ -120,9 +120,31 @@ def record(
     row = _row(ctx, type, company_id, aggregate_type, aggregate_id, payload, store_id, utcnow(), event_id)
     event = Event(**row, idempotency_key=key)
     session.add(event)
-    for subscriber in _subscribers.get(type, ()):
-        subscriber(session, ctx, event)
+    subscribers = _subscribers.get(type, ())
+    if subscribers:
+        event.__dict__[_UNCLAIMED] = True
+        try:
+            for subscriber in subscribers:
+                subscriber(session, ctx, event)
+        finally:
+            event.__dict__.pop(_UNCLAIMED, None)
     return event
+
+
+_UNCLAIMED = "_retailcore_unclaimed"
+"""Marks the event :func:`record` is handing to its subscribers until one claims it (:func:`claim_new`)."""
+
+
+def claim_new(event: Event) -> bool:
+    """True for the first caller that asks while :func:`record` runs the subscribers of the event it has
+    just appended; False after, and for any event read back or delivered again.
+
+    Nothing can yet refer to such an event: its id was made for it (or by the caller just before, to
+    point its own rows at it) and no other transaction can see it. A subscriber that writes rows keyed
+    by the event id (the ledger's one entry per event) may skip looking for an earlier one, once: a
+    second delivery in the same transaction finds the first claimant's rows by looking as before.
+    """
+    return event.__dict__.pop(_UNCLAIMED, False)
 
 
 def record_many(
