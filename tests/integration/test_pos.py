@@ -7,7 +7,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from retailcore.access.model import Principal, Role, system_principal
 from retailcore.accounting import tables as a
@@ -17,7 +17,7 @@ from retailcore.eventlog.services import CommandContext
 from retailcore.eventlog.tables import Event
 from retailcore.inventory import tables as i
 from retailcore.inventory.services import MoveLine, move_stock
-from retailcore.masterdata.tables import Account, Company, Location
+from retailcore.masterdata.tables import Account, Company, Location, PaymentMethod, Tax
 from retailcore.orders.tables import OrderRow
 from retailcore.pos import commands as c
 from retailcore.pos import services as svc
@@ -353,3 +353,31 @@ def test_a_batch_publishes_the_new_availability_of_what_it_sold(runtime, till):
         ).all()
     products = {event.payload["product_id"] for event in published}
     assert products == {str(till.coffee), str(till.sandwich)}
+
+
+def test_the_next_batch_sees_master_data_changed_elsewhere(runtime, till):
+    """Tax rates and payment methods come from the process's cache (decision 0070), the stamp read with
+    the batch's first statement: a change committed by another process is taken by the next batch."""
+    session_id = till.open()
+    first = till.sale([(till.coffee, "1", "3.60")], [("CARD", "3.60")])
+    till.ingest(session_id, [first])  # fills the cache
+    with transaction(runtime.session_factory) as other:
+        other.execute(update(Tax).where(Tax.company_id == till.company_id).values(rate_percent=D("10")))
+        other.execute(
+            update(PaymentMethod)
+            .where(PaymentMethod.company_id == till.company_id, PaymentMethod.code == "CARD")
+            .values(active=False)
+        )
+    with pytest.raises(ValidationFailed, match="no such active payment method"):
+        till.ingest(session_id, [till.sale([(till.coffee, "1", "3.60")], [("CARD", "3.60")])])
+    cash = till.sale([(till.coffee, "1", "3.30")], [("CASH", "3.30")])
+    till.ingest(session_id, [cash])
+    with runtime.session_factory() as session:
+        taxes = dict(
+            session.execute(
+                select(OrderRow.client_uuid, OrderRow.tax_total).where(
+                    OrderRow.client_uuid.in_([first.client_uuid, cash.client_uuid])
+                )
+            ).all()
+        )
+    assert taxes == {first.client_uuid: D("0.60"), cash.client_uuid: D("0.30")}

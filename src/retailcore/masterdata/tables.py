@@ -10,7 +10,16 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from retailcore.adapters.orm import Amount, Base, IdMixin, Rate, TimestampsMixin, UnitCost
@@ -278,3 +287,20 @@ class Account(IdMixin, TimestampsMixin, Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     """Set only for accounts kept in a foreign currency (a USD bank account of a EUR company)."""
     active: Mapped[bool] = mapped_column(default=True)
+
+
+class MasterStamp(Base):
+    """A token that changes whenever the master data a sale or an order reads changes (decision 0070).
+
+    Database triggers (migration 0050) give it a new value on every insert, update or delete of the
+    company's taxes, tax rules, tax settings, payment methods, POS cash rounding, promotions, stores and
+    price lists, whoever writes them. The value is never reused, even after a rollback (a PostgreSQL
+    sequence; a 64-bit random number on SQLite). ``masterdata.cache`` reads it once per transaction and
+    keeps what it loaded of those tables per process under it. The ledger has its own
+    (:class:`retailcore.accounting.tables.LedgerStamp`).
+    """
+
+    __tablename__ = "master_stamps"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    token: Mapped[int] = mapped_column(BigInteger)

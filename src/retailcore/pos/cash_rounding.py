@@ -25,12 +25,14 @@ import uuid
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 from typing import NamedTuple
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.adapters.orm import utcnow
 from retailcore.core.currencies import round_to_currency
 from retailcore.core.errors import FieldProblem, NotFound, ValidationFailed
 from retailcore.eventlog.services import CommandContext, record
+from retailcore.masterdata.cache import cached
 from retailcore.masterdata.tables import Company
 from retailcore.pos import commands as c
 from retailcore.pos.tables import PosCashRounding
@@ -64,8 +66,16 @@ def settled_at(due: Decimal, paid: Decimal, cash: bool, rounding: Rounding | Non
 
 
 def of_company(session: Session, company_id: uuid.UUID) -> Rounding | None:
-    """The company's cash rounding, or None (one primary-key read, once per batch or close)."""
-    row = session.get(PosCashRounding, company_id)
+    """The company's cash rounding, or None (behind the master-data stamp, decision 0070)."""
+    return cached(session, company_id, "cash_rounding", lambda: _load(session, company_id))
+
+
+def _load(session: Session, company_id: uuid.UUID) -> Rounding | None:
+    row = session.execute(
+        select(PosCashRounding.increment, PosCashRounding.mode).where(
+            PosCashRounding.company_id == company_id
+        )
+    ).first()
     return None if row is None else Rounding(row.increment, row.mode)
 
 

@@ -62,7 +62,16 @@ from retailcore.eventlog.tables import Event
 from retailcore.inventory.services import STOCK_ROLE, MoveLine, move_stock
 from retailcore.inventory.tables import StockMove
 from retailcore.loyalty import services as loyalty
-from retailcore.masterdata.tables import Company, Customer, Location, PaymentMethod, Product, Store
+from retailcore.masterdata import cache as master_data
+from retailcore.masterdata.tables import (
+    Company,
+    Customer,
+    Location,
+    MasterStamp,
+    PaymentMethod,
+    Product,
+    Store,
+)
 from retailcore.monitoring import services as monitoring
 from retailcore.orders import discounts
 from retailcore.orders.carry_out import CarryOutSale, known_client_uuids, record_carry_out, session_sales
@@ -408,6 +417,17 @@ class _Method(NamedTuple):
     active: bool
 
 
+def _methods(session: Session, company_id: uuid.UUID) -> dict[str, _Method]:
+    return {
+        m.code: _Method(m.code, m.kind, m.gateway, m.active)
+        for m in session.execute(
+            select(PaymentMethod.code, PaymentMethod.kind, PaymentMethod.gateway, PaymentMethod.active).where(
+                PaymentMethod.company_id == company_id
+            )
+        )
+    }
+
+
 class _Calendar(NamedTuple):
     """Which day a sale is booked on (docs/decisions/0015-a-tills-clock.md): the server's clock, not
     the till's, has the last word, and nothing lands on a locked day."""
@@ -448,15 +468,17 @@ class _Context:
         now: dt.datetime,
         principal: Principal | None = None,
     ) -> None:
-        # One statement for the three rows, not three: a batch of one sale (a connected till) pays
-        # this per sale.
-        company, store, terminal = session.execute(
-            select(Company, Store, PosTerminal)
+        # One statement for the three rows and the master-data stamp, not four: a batch of one sale (a
+        # connected till) pays this per sale.
+        company, store, terminal, stamp = session.execute(
+            select(Company, Store, PosTerminal, MasterStamp.token)
             .select_from(Company)
             .join(Store, Store.id == pos_session.store_id)
             .join(PosTerminal, PosTerminal.id == pos_session.terminal_id)
+            .outerjoin(MasterStamp, MasterStamp.company_id == Company.id)
             .where(Company.id == pos_session.company_id)
         ).one()
+        master_data.seed(session, company.id, stamp)
         self.company, self.store, self.terminal = company, store, terminal
         self.currency = till_currency.of_session(pos_session, company)
         self.foreign = self.currency != company.currency
@@ -527,14 +549,10 @@ class _Context:
             ):
                 self.customers[customer.id] = customer.customer_group
         self._pricing(session, batch)
-        self.methods = {
-            m.code: _Method(m.code, m.kind, m.gateway, m.active)
-            for m in session.execute(
-                select(
-                    PaymentMethod.code, PaymentMethod.kind, PaymentMethod.gateway, PaymentMethod.active
-                ).where(PaymentMethod.company_id == company.id)
-            )
-        }
+        self.methods = master_data.cached(
+            session, company.id, "pos_methods", lambda: _methods(session, company.id)
+        )
+        """The company's payment methods by code (shared by every batch: read-only)."""
         self.cash_rounding = None if self.foreign else cash_rounding.of_company(session, company.id)
         """The company's cash rounding (docs/pos.md#cash-rounding), or None; in its currency only."""
         # The store's stock location and the company's customer location, in one statement.

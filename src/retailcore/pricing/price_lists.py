@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
@@ -42,6 +42,7 @@ from retailcore.core.errors import (
 )
 from retailcore.core.inputs import Day, text
 from retailcore.eventlog.services import CommandContext, record
+from retailcore.masterdata.cache import cached
 from retailcore.masterdata.commands import Code, CompanyScoped, CurrencyCode, Name, Price, Request, StoreRef
 from retailcore.masterdata.tables import Company, Product, Store
 from retailcore.pricing.tables import PriceList, PriceListItem
@@ -394,7 +395,47 @@ def replace_items(
 # -- quoting -----------------------------------------------------------------------------------------
 
 
-def _preference(row: PriceList) -> tuple[bool, bool, bool, int, str]:
+@dataclass(frozen=True)
+class ListRef:
+    """What choosing a price needs of an active list (duck-types :class:`PriceList` for
+    :func:`_preference`)."""
+
+    id: uuid.UUID
+    code: str
+    currency: str
+    channel: str | None
+    store_id: uuid.UUID | None
+    customer_group: str | None
+    priority: int
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+
+
+def _active_lists(session: Session, company_id: uuid.UUID) -> tuple[ListRef, ...]:
+    """The company's active lists, behind the master-data stamp (``price_lists`` renews it; their items
+    are not cached: they are read per quote, for the products quoted)."""
+
+    def load() -> tuple[ListRef, ...]:
+        L = PriceList
+        rows = session.execute(
+            select(
+                L.id,
+                L.code,
+                L.currency,
+                L.channel,
+                L.store_id,
+                L.customer_group,
+                L.priority,
+                L.valid_from,
+                L.valid_to,
+            ).where(L.company_id == company_id, L.active.is_(True))
+        )
+        return tuple(ListRef(*row) for row in rows)
+
+    return cached(session, company_id, "price_lists", load)
+
+
+def _preference(row: PriceList | ListRef) -> tuple[bool, bool, bool, int, str]:
     """Sort key putting the preferred list first: store, channel, group set (False sorts first),
     then the higher priority, then the code so the choice never depends on row order."""
     return (row.store_id is None, row.channel is None, row.customer_group is None, -row.priority, row.code)
@@ -451,25 +492,28 @@ def prices_for(
             )
     if not wanted:
         return []
-    query = (
-        select(PriceList, PriceListItem)
-        .join(PriceListItem, PriceListItem.price_list_id == PriceList.id)
-        .where(
-            PriceList.company_id == company.id,
-            PriceList.active.is_(True),
-            PriceList.currency == currency,
-            or_(PriceList.valid_from.is_(None), PriceList.valid_from <= on),
-            or_(PriceList.valid_to.is_(None), PriceList.valid_to >= on),
-            or_(PriceList.channel.is_(None), PriceList.channel == channel),
-            or_(PriceList.store_id.is_(None), PriceList.store_id == store_id),
-            or_(PriceList.customer_group.is_(None), PriceList.customer_group == customer_group),
+    # The lists that apply come from the process's copy of the company's active lists (decision 0070):
+    # with none, nothing is read; otherwise only their items of these products are.
+    applying = {
+        ref.id: ref
+        for ref in _active_lists(session, company.id)
+        if ref.currency == currency
+        and (ref.valid_from is None or ref.valid_from <= on)
+        and (ref.valid_to is None or ref.valid_to >= on)
+        and (ref.channel is None or ref.channel == channel)
+        and (ref.store_id is None or ref.store_id == store_id)
+        and (ref.customer_group is None or ref.customer_group == customer_group)
+    }
+    found: dict[uuid.UUID, list[tuple[ListRef, PriceListItem]]] = {}
+    if applying:
+        query = select(PriceListItem).where(
+            PriceListItem.company_id == company.id,
+            PriceListItem.price_list_id.in_(list(applying)),
             PriceListItem.product_id.in_(list({product.id: None for product, _ in wanted})),
             PriceListItem.min_quantity <= max(quantity for _, quantity in wanted),
         )
-    )
-    found: dict[uuid.UUID, list[tuple[PriceList, PriceListItem]]] = {}
-    for row in session.execute(query):
-        found.setdefault(row[1].product_id, []).append((row[0], row[1]))
+        for item in session.scalars(query):
+            found.setdefault(item.product_id, []).append((applying[item.price_list_id], item))
     return [
         _quote(
             company,
@@ -482,7 +526,7 @@ def prices_for(
 
 
 def _quote(
-    company: Company, product: Product, candidates: list[tuple[PriceList, PriceListItem]], currency: str
+    company: Company, product: Product, candidates: list[tuple[ListRef, PriceListItem]], currency: str
 ) -> Quote:
     """The price among a product's candidate items (lists and breaks its quantity reaches)."""
     if candidates:

@@ -52,6 +52,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from retailcore.core.currencies import minor_unit
+from retailcore.masterdata.cache import cached
 from retailcore.masterdata.tables import Tax, TaxRule, TaxSettings
 
 __all__ = [
@@ -581,8 +582,17 @@ def _spec(tax: Tax, children: Sequence[TaxSpec] = ()) -> TaxSpec:
 
 
 def load_tax_conventions(session: Session, company_id: uuid.UUID) -> TaxConventions:
-    """The company's rounding conventions (:data:`RETAILCORE` while it has set none)."""
-    row = session.get(TaxSettings, company_id)
+    """The company's rounding conventions (:data:`RETAILCORE` while it has set none), behind the
+    master-data stamp (decision 0070)."""
+    return cached(session, company_id, "tax_conventions", lambda: _conventions(session, company_id))
+
+
+def _conventions(session: Session, company_id: uuid.UUID) -> TaxConventions:
+    row = session.execute(
+        select(TaxSettings.rounding, TaxSettings.included_rounding, TaxSettings.included_remainder).where(
+            TaxSettings.company_id == company_id
+        )
+    ).first()
     if row is None:
         return RETAILCORE
     return TaxConventions(
@@ -600,6 +610,14 @@ def load_tax_rules(session: Session, company_id: uuid.UUID, jurisdiction: str) -
     rated, exempt) maps to an empty list. Groups come flattened: each child in the group's place,
     with ``group`` set. The result carries the company's conventions (:class:`TaxRules`).
     """
+    loaded = cached(
+        session, company_id, ("tax_rules", jurisdiction), lambda: _rules(session, company_id, jurisdiction)
+    )
+    # A copy per caller: the cached lists stay as loaded whatever a caller does with its own.
+    return TaxRules({category: list(taxes) for category, taxes in loaded.items()}, loaded.conventions)
+
+
+def _rules(session: Session, company_id: uuid.UUID, jurisdiction: str) -> TaxRules:
     # The rules with their taxes in one query (their default is a second, select-in query).
     rules = session.scalars(
         select(TaxRule)

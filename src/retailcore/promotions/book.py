@@ -7,9 +7,9 @@ margin floors callers hand the engine.
 * :func:`book_for` is the :class:`~retailcore.promotions.engine.PromotionBook` of every approved
   promotion not expired (states ``approved``, ``scheduled``, ``active``: the engine itself checks the
   local time, so a scheduled promotion is in force the moment it starts, before any sweep). Books are
-  cached per company and process; each call first reads a cheap stamp (count, latest ``updated_at`` and
-  sum of versions of those rows), so a promotion approved, edited or expired in another process is seen
-  on the next call.
+  cached per company and process behind the master-data stamp (decision 0070, ``masterdata/cache.py``):
+  a promotion approved, edited or expired in another process is seen by the next transaction, one
+  changed earlier in the same transaction by its next call.
 * :func:`floors` and :func:`floor_amounts`: per product, the least a unit may come to: cost x
   (1 + floor), the product's floor beating its category's, plus the price-included taxes when prices
   include them. Cost is the product's current unit cost by its own cost method (standard: the
@@ -21,18 +21,18 @@ margin floors callers hand the engine.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.inventory.services import current_unit_cost
 from retailcore.inventory.tables import ProductCost
+from retailcore.masterdata.cache import cached
 from retailcore.masterdata.tables import Company, Product
 from retailcore.pricing.taxes import TaxSpec
 from retailcore.promotions.engine import PromotionBook
@@ -168,39 +168,16 @@ def to_model(row: PromotionRow) -> Promotion:
 # -- the book, cached per company --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Cached:
-    stamp: tuple[Any, ...]
-    book: PromotionBook
-
-
-_books: dict[uuid.UUID, _Cached] = {}
-_lock = threading.Lock()
-
-
-def _stamp(session: Session, company_id: uuid.UUID) -> tuple[Any, ...]:
-    row = session.execute(
-        select(func.count(), func.max(PromotionRow.updated_at), func.sum(PromotionRow.version)).where(
-            PromotionRow.company_id == company_id, PromotionRow.state.in_(IN_FORCE)
-        )
-    ).one()
-    return (row[0], row[1], row[2])
-
-
 def book_for(session: Session, company_id: uuid.UUID) -> PromotionBook:
     """The company's :class:`PromotionBook` of approved promotions not expired (module docstring)."""
-    stamp = _stamp(session, company_id)
-    with _lock:
-        cached = _books.get(company_id)
-    if cached is not None and cached.stamp == stamp:
-        return cached.book
+    return cached(session, company_id, "promotion_book", lambda: _book(session, company_id))
+
+
+def _book(session: Session, company_id: uuid.UUID) -> PromotionBook:
     rows = session.scalars(
         select(PromotionRow).where(PromotionRow.company_id == company_id, PromotionRow.state.in_(IN_FORCE))
     )
-    book = PromotionBook([to_model(row) for row in rows])
-    with _lock:
-        _books[company_id] = _Cached(stamp, book)
-    return book
+    return PromotionBook([to_model(row) for row in rows])
 
 
 # -- margin floors -----------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ from retailcore.core.errors import (
     ValidationFailed,
 )
 from retailcore.eventlog.services import CommandContext, record
+from retailcore.masterdata.cache import cached
 from retailcore.masterdata.services import store_id_in_scope
 from retailcore.masterdata.tables import Company, Product, Store
 from retailcore.promotions import commands as c
@@ -153,7 +154,12 @@ def view(row: PromotionRow) -> c.PromotionView:
 
 
 def default_zone(session: Session, company_id: uuid.UUID) -> ZoneInfo:
-    """Where channels without a store are: the company's first store's zone (by code), or UTC."""
+    """Where channels without a store are: the company's first store's zone (by code), or UTC (behind
+    the master-data stamp, decision 0070: every web order asks)."""
+    return cached(session, company_id, "default_zone", lambda: _default_zone(session, company_id))
+
+
+def _default_zone(session: Session, company_id: uuid.UUID) -> ZoneInfo:
     zone = session.scalar(
         select(Store.timezone).where(Store.company_id == company_id).order_by(Store.code).limit(1)
     )
