@@ -97,6 +97,14 @@ def _fingerprint(request: Request, body: bytes) -> str:
     return digest.hexdigest()
 
 
+def _content(result: Any) -> Any:
+    """``result`` as JSON-ready data, what ``jsonable_encoder`` makes of it: for a model that is its
+    ``model_dump(mode="json", by_alias=True)``, which the encoder would then walk again whole."""
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json", by_alias=True)
+    return jsonable_encoder(result)
+
+
 class Api:
     """What a route gets: the caller and a way to run work against the database."""
 
@@ -145,17 +153,12 @@ class Api:
     ) -> Response:
         fingerprint = _fingerprint(self.request, body)
         key = self.idempotency_key
-        source = self.principal.source
-        if key:
-            replay = self._replay(source, key, fingerprint)
-            if replay is not None:
-                return replay
         for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
             try:
                 return self._attempt(fingerprint, work, status_code, location, replayed)
             except IntegrityError:
                 # Two requests with one key raced; the loser answers with the winner's response.
-                if key and (replay := self._replay(source, key, fingerprint)) is not None:
+                if key and (replay := self._replay(key, fingerprint)) is not None:
                     return replay
                 raise
             except DBAPIError as exc:
@@ -179,8 +182,11 @@ class Api:
         ctx = CommandContext(self.principal, idempotency_key=key)
         with self._factory() as session, session.begin():
             begin_writing(session)
+            # A repeat is looked for in the command's own transaction: no connection of its own.
+            if key and (replay := self._stored(session, key, fingerprint)) is not None:
+                return replay
             result = work(session, ctx)
-            content = jsonable_encoder(result)
+            content = _content(result)
             where = location(result) if location else None
             if key:
                 session.add(
@@ -197,13 +203,18 @@ class Api:
         headers = {"Location": where} if where else {}
         return JSONResponse(content, status_code=status_code, headers=headers)
 
-    def _replay(self, source: str, key: str, fingerprint: str) -> Response | None:
+    def _replay(self, key: str, fingerprint: str) -> Response | None:
         with self._factory() as session:
-            stored = session.scalar(
-                select(IdempotentRequest).where(
-                    IdempotentRequest.source == source, IdempotentRequest.idempotency_key == key
-                )
+            return self._stored(session, key, fingerprint)
+
+    def _stored(self, session: Session, key: str, fingerprint: str) -> Response | None:
+        """The first response to the request ``key`` named, for a repeat of it; None when there was none."""
+        source = self.principal.source
+        stored = session.scalar(
+            select(IdempotentRequest).where(
+                IdempotentRequest.source == source, IdempotentRequest.idempotency_key == key
             )
+        )
         if stored is None:
             return None
         if stored.fingerprint != fingerprint:
@@ -229,7 +240,11 @@ IdempotencyKeyHeader = Annotated[
 def reader(permission: str) -> Callable[..., Api]:
     """Dependency for reads: authenticate and check the role's permission."""
 
-    def dependency(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Api:
+    # Async although it does no I/O: FastAPI runs a plain function in the thread pool, a hand-off
+    # between threads per request for a check that takes microseconds.
+    async def dependency(
+        request: Request, principal: Annotated[Principal, Depends(current_principal)]
+    ) -> Api:
         principal.require(permission)
         return Api(request, principal, None)
 
@@ -240,7 +255,7 @@ def reader(permission: str) -> Callable[..., Api]:
 def writer(permission: str) -> Callable[..., Api]:
     """Dependency for changes: as :func:`reader`, plus the optional ``Idempotency-Key`` header."""
 
-    def dependency(
+    async def dependency(  # async for the reason given in reader
         request: Request,
         principal: Annotated[Principal, Depends(current_principal)],
         idempotency_key: IdempotencyKeyHeader = None,
