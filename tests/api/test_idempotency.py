@@ -201,9 +201,9 @@ class _LockCycle(Exception):
 
 
 def _failing_encoder(failures: int) -> tuple[Any, list[int]]:
-    """``jsonable_encoder`` that fails the first ``failures`` calls as a deadlock would: the command's
-    work has run and written by then, in the transaction that is about to be rolled back."""
-    from fastapi.encoders import jsonable_encoder
+    """The response's encoding (``deps._content``) failing the first ``failures`` calls as a deadlock
+    would: the command's work has run and written by then, in the transaction about to be rolled back."""
+    content = deps._content
 
     calls: list[int] = []
 
@@ -211,7 +211,7 @@ def _failing_encoder(failures: int) -> tuple[Any, list[int]]:
         calls.append(1)
         if len(calls) <= failures:
             raise OperationalError("UPDATE journal_sequences ...", {}, _LockCycle("deadlock detected"))
-        return jsonable_encoder(value)
+        return content(value)
 
     return encode, calls
 
@@ -221,7 +221,7 @@ def test_a_command_rolled_back_by_a_deadlock_runs_again_and_writes_once(
 ):
     # given a database that breaks a lock cycle by rolling back the command's first run
     encode, calls = _failing_encoder(failures=1)
-    monkeypatch.setattr(deps, "jsonable_encoder", encode)
+    monkeypatch.setattr(deps, "_content", encode)
 
     # when a customer is created
     created = client.post(
@@ -241,7 +241,7 @@ def test_a_command_that_keeps_deadlocking_gives_up_after_its_attempts_and_writes
 ):
     # given a database that rolls the command back every time
     encode, calls = _failing_encoder(failures=deps.TRANSIENT_ATTEMPTS)
-    monkeypatch.setattr(deps, "jsonable_encoder", encode)
+    monkeypatch.setattr(deps, "_content", encode)
 
     # when a customer is created, it fails after its attempts
     with pytest.raises(OperationalError):

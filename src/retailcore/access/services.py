@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -341,16 +341,29 @@ def state_of(row: ApiToken, now: dt.datetime) -> TokenState:
     return "active"
 
 
+_TOKEN_BY_HASH = select(
+    ApiToken.id,
+    ApiToken.name,
+    ApiToken.role,
+    ApiToken.company_id,
+    ApiToken.store_id,
+    ApiToken.expires_at,
+    ApiToken.revoked_at,
+    ApiToken.last_used_at,
+).where(ApiToken.token_hash == bindparam("token_hash"))
+"""Built once: every request runs it, and building a statement and loading an ORM object per request
+cost more than the query itself. The columns a principal needs, not the row as an object."""
+
+
 def authenticate(session: Session, token: str, *, now: dt.datetime | None = None) -> Principal:
     """The caller a bearer token stands for, read from the database on every call (so a revocation or
     an expiry holds at once in every process). Ends the session's transaction when it notes the use:
     call it on a session of its own."""
     now = now or utcnow()
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    row = session.execute(_TOKEN_BY_HASH, {"token_hash": hash_token(token)}).first()
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("the bearer token is unknown or revoked", code="invalid-token")
-    if state_of(row, now) == "expired":
-        assert row.expires_at is not None
+    if row.expires_at is not None and row.expires_at <= now:  # state_of's "expired"
         raise Unauthenticated(
             f"the bearer token expired at {row.expires_at:%Y-%m-%dT%H:%M:%SZ}", code="expired-token"
         )

@@ -82,6 +82,7 @@ def bind(app: FastAPI, runtime: Runtime) -> None:
     for every runtime; only ``max_body_bytes`` is read once, when the middleware stack is built."""
     app.state.session_factory = runtime.session_factory
     app.state.runtime = runtime
+    app.state.token_reads_autocommit = runtime.engine.dialect.name == "postgresql"
     app.state.rate_limiter = TokenBuckets(
         runtime.settings.rate_limit_per_second, runtime.settings.rate_limit_burst
     )
