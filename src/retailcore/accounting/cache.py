@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.accounting import tables as a
 from retailcore.accounting.posting.engine import Rule
+from retailcore.masterdata.cache import may_write
 from retailcore.masterdata.tables import Account
 
 
@@ -113,11 +114,11 @@ def clear() -> None:
 
 # -- when a connection's tokens are forgotten --------------------------------------------------------
 #
-# As masterdata.cache's tokens, with one difference: a posting writes (entries, lines, events), and
-# forgetting the token on every write would read it again at every posting. Only a write that can renew
+# As masterdata.cache's tokens. A posting writes (entries, lines, events): forgetting the token on every
+# write would read it again at every posting. Only a write that can renew
 # the stamp matters, and the triggers renew it only for rows of the stamped tables: no cascade and no
 # other trigger writes them. So a plain INSERT, UPDATE or DELETE aimed at any other table keeps the
-# token; anything else that is not a SELECT (a CTE, DDL, a statement not recognised) forgets it.
+# token; anything else that is not a SELECT, a LOCK or a savepoint forgets it (masterdata.cache.may_write).
 
 _TOKENS = "retailcore.ledger_stamps"
 """The connection's ``info`` key: company id -> token (None: no stamp row), for the transaction under way."""
@@ -126,37 +127,12 @@ _STAMPED = frozenset(
     {"ledger_settings", "fiscal_years", "journals", "accounts", "posting_rules", "ledger_stamps"}
 )
 """The tables migration 0049's triggers watch, and the stamps themselves."""
-_KEEP = frozenset({"SELECT", "SAVEPOINT", "RELEASE", "LOCK"})
-"""Statements that write no row (a LOCK TABLE takes a lock, nothing else)."""
-
-
-def _target(words: list[str]) -> str | None:
-    """The table a plain INSERT, UPDATE or DELETE writes, or None."""
-    if len(words) < 3:
-        return None
-    verb = words[0].upper()
-    if verb == "UPDATE":
-        name = words[1]
-    elif (verb, words[1].upper()) in (("INSERT", "INTO"), ("DELETE", "FROM")):
-        name = words[2]
-    else:
-        return None
-    # "journal_lines", "public.journal_lines" or "journal_lines(a, b)"
-    return name.split("(", 1)[0].rsplit(".", 1)[-1].strip('"').lower()
-
-
-def _may_stamp(statement: str) -> bool:
-    words = statement.split(None, 3)
-    if not words or words[0].upper() in _KEEP:
-        return False
-    target = _target(words)
-    return target is None or target in _STAMPED
 
 
 @event.listens_for(Engine, "before_cursor_execute")
 def _written(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
     info = connection.info
-    if _TOKENS in info and _may_stamp(statement):
+    if _TOKENS in info and may_write(statement, _STAMPED):
         del info[_TOKENS]
 
 
