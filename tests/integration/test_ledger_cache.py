@@ -155,3 +155,42 @@ def test_an_unknown_account_is_refused_as_before(runtime, company_id):
     cash, _ = two_accounts(runtime, company_id)
     with transaction(runtime.session_factory) as session, pytest.raises(InvalidReference):
         post(session, company_id, cash, uuid.uuid4())
+
+
+def stamp_reads():
+    """Counts the statements that read ``ledger_stamps`` (not the trigger's upserts)."""
+    reads: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("SELECT") and "ledger_stamps" in statement:
+            reads.append(statement)
+
+    return reads, count
+
+
+def test_the_stamp_is_read_once_per_transaction_until_a_stamped_table_is_written(runtime, company_id):
+    """Postings write entries and lines, which renew no stamp: the second posting takes the token the
+    first read; a write to accounts renews it, so the next posting reads it again and sees the change."""
+    from sqlalchemy import event
+
+    cash, revenue = two_accounts(runtime, company_id)
+    with transaction(runtime.session_factory) as session:
+        post(session, company_id, cash, revenue)  # creates the fiscal year, which renews the stamp
+    engine = runtime.engine
+    reads, count = stamp_reads()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with runtime.session_factory() as session:
+            post(session, company_id, cash, revenue)
+            post(session, company_id, cash, revenue)
+            assert len(reads) == 1
+            session.execute(update(Account).where(Account.id == revenue).values(active=False))
+            with pytest.raises(ValidationFailed, match="inactive"):
+                post(session, company_id, cash, revenue)
+            assert len(reads) == 2
+            session.rollback()
+        with transaction(runtime.session_factory) as session:
+            assert post(session, company_id, cash, revenue).state == "posted"
+            assert len(reads) == 3
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

@@ -1,14 +1,15 @@
-"""The ledger's master data kept per process and company, checked against the database on every posting
-(decision 0064).
+"""The ledger's master data kept per process and company, checked against the database once per
+transaction and again after a write to the stamped tables (decision 0064, amended in 0070).
 
 Posting an entry needs the company's lock date, its fiscal years, journals, accounts and posting rules.
 They change rarely, but read afresh they cost eight statements or more per entry. :func:`ledger_of`
 reads one row instead, the company's :class:`~retailcore.accounting.tables.LedgerStamp`, whose token
 database triggers renew on every change to those tables, and returns the :class:`LedgerData` cached
-under that token, loading it again (five statements) when the token moved. So a change committed by
-another process, or made earlier in this transaction, is seen by the next posting, exactly as the
-queries it replaces saw it; and since a token is never reused, data loaded inside a transaction that
-rolled back is never taken for the committed state.
+under that token, loading it again (five statements) when the token moved. The token is kept on the
+transaction's connection until the transaction ends or writes to one of the stamped tables (see below):
+a change made earlier in this transaction is seen by the next posting, one committed by another process
+by the next transaction; and since a token is never reused, data loaded
+inside a transaction that rolled back is never taken for the committed state.
 
 What is cached are plain values (ids, codes, dates, :class:`Rule` objects), never ORM instances, so
 nothing is shared between sessions. Exchange rates, customers' receivable accounts and the period
@@ -22,12 +23,14 @@ import datetime as dt
 import threading
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Uuid, bindparam, select
+from sqlalchemy import Engine, Pool, Uuid, bindparam, event, select
 from sqlalchemy.orm import Session
 
 from retailcore.accounting import tables as a
 from retailcore.accounting.posting.engine import Rule
+from retailcore.masterdata.cache import may_write
 from retailcore.masterdata.tables import Account
 
 
@@ -79,11 +82,19 @@ def stamp(session: Session, company_id: uuid.UUID) -> int | None:
 
 
 def ledger_of(session: Session, company_id: uuid.UUID) -> LedgerData:
-    """The company's ledger master data as this session sees it now (one statement when cached)."""
-    token = stamp(session, company_id)
+    """The company's ledger master data as this session sees it now (one statement per transaction
+    when cached, another after a write to the stamped tables; see the amendment to decision 0070)."""
+    if session.autoflush:
+        session.flush()  # pending changes may touch the stamped tables, and the token must see them
+    connection = session.connection()
+    tokens = connection.info.get(_TOKENS)
+    if tokens is None:
+        tokens = connection.info[_TOKENS] = {}
+    token = tokens.get(company_id, _UNREAD)
+    if token is _UNREAD:
+        token = tokens[company_id] = stamp(session, company_id)
     # The database is part of the key: one process may serve several (tests, tools).
-    bind = session.get_bind()
-    key = (bind.engine.url, company_id)  # a session may be bound to a connection
+    key = (connection.engine.url, company_id)
     if token is not None:
         found = _cache.get(key)
         if found is not None and found[0] == token:
@@ -99,6 +110,51 @@ def clear() -> None:
     """Forget everything (tests that rebuild a database under the same URL)."""
     with _lock:
         _cache.clear()
+
+
+# -- when a connection's tokens are forgotten --------------------------------------------------------
+#
+# As masterdata.cache's tokens. A posting writes (entries, lines, events): forgetting the token on every
+# write would read it again at every posting. Only a write that can renew
+# the stamp matters, and the triggers renew it only for rows of the stamped tables: no cascade and no
+# other trigger writes them. So a plain INSERT, UPDATE or DELETE aimed at any other table keeps the
+# token; anything else that is not a SELECT, a LOCK or a savepoint forgets it (masterdata.cache.may_write).
+
+_TOKENS = "retailcore.ledger_stamps"
+"""The connection's ``info`` key: company id -> token (None: no stamp row), for the transaction under way."""
+_UNREAD = object()
+_STAMPED = frozenset(
+    {"ledger_settings", "fiscal_years", "journals", "accounts", "posting_rules", "ledger_stamps"}
+)
+"""The tables migration 0049's triggers watch, and the stamps themselves."""
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _written(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+    info = connection.info
+    if _TOKENS in info and may_write(statement, _STAMPED):
+        del info[_TOKENS]
+
+
+@event.listens_for(Engine, "begin")
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _ended(connection: Any) -> None:
+    # An invalidated connection would reconnect to hand its info over; its tokens went with it.
+    if not (connection.invalidated or connection.closed):
+        connection.info.pop(_TOKENS, None)
+
+
+@event.listens_for(Engine, "rollback_savepoint")
+def _rolled_back_to(connection: Any, name: Any, context: Any) -> None:
+    _ended(connection)
+
+
+@event.listens_for(Pool, "checkout")
+def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    # The info outlives the checkout; a transaction ended without a Connection event (a pool's reset on
+    # return) must not hand its tokens to the next one.
+    record.info.pop(_TOKENS, None)
 
 
 def _load(session: Session, company_id: uuid.UUID) -> LedgerData:

@@ -45,6 +45,7 @@ from retailcore.core.currencies import round_to_currency
 from retailcore.eventlog.tables import Event
 from retailcore.inventory.tables import StockMove
 from retailcore.inventory.transfer_tables import CountLine, CountSheet
+from retailcore.masterdata import cache as masterdata_cache
 from retailcore.masterdata.tables import Company, Store
 from retailcore.orders.tables import OrderLineRow, OrderRow
 from retailcore.returns.tables import ReturnLineRow
@@ -71,9 +72,24 @@ class Zones:
         key = store_id or NO_STORE
         found = self._zones.get(key)
         if found is None:
-            name = self.session.scalar(select(Store.timezone).where(Store.id == key))
+            # The company's stores are behind its master stamp; a store of another company (never
+            # expected) is read afresh, since only its own company's stamp follows it.
+            zones = masterdata_cache.cached(
+                self.session, self.company_id, "analytics.store_zones", self._load
+            )
+            name = (
+                zones[key]
+                if key in zones
+                else self.session.scalar(select(Store.timezone).where(Store.id == key))
+            )
             found = self._zones[key] = ZoneInfo(name) if name else UTC
         return found
+
+    def _load(self) -> dict[uuid.UUID, str | None]:
+        rows = self.session.execute(
+            select(Store.id, Store.timezone).where(Store.company_id == self.company_id)
+        )
+        return {id: name for id, name in rows}
 
     def day(self, store_id: uuid.UUID | None, moment: dt.datetime) -> dt.date:
         return moment.astimezone(self.zone(store_id)).date()

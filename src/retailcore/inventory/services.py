@@ -42,6 +42,7 @@ from retailcore.eventlog.tables import Event
 from retailcore.inventory import tables as i
 from retailcore.inventory.costing_tables import CostingSettings, ProductAccounts
 from retailcore.inventory.reservation_tables import Reservation
+from retailcore.masterdata import cache as masterdata_cache
 from retailcore.masterdata.tables import Account, Company, Location, Product
 from retailcore.monitoring import services as monitoring
 
@@ -317,8 +318,13 @@ def average_precision(session: Session, company_id: uuid.UUID) -> str:
     kept = held(session)
     precision = kept.get((CostingSettings, company_id))
     if precision is None:
-        settings = session.get(CostingSettings, company_id)
-        precision = settings.average_cost_precision if settings is not None else "unrounded"
+
+        def load() -> str:
+            settings = session.get(CostingSettings, company_id)
+            return settings.average_cost_precision if settings is not None else "unrounded"
+
+        # Behind the master stamp too (migration 0051): a sale's first move then reads no settings row.
+        precision = masterdata_cache.cached(session, company_id, "costing.average_precision", load)
         kept[(CostingSettings, company_id)] = precision
     return precision
 

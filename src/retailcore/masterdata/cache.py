@@ -10,19 +10,21 @@ once per transaction and returns what was loaded under it, loading again (and ke
 or older.
 
 When the token is read again
-    It is kept on the transaction's connection until the transaction ends (commit, rollback, a rollback
-    to a savepoint) or the connection sends anything but a ``SELECT``: a write made earlier in the
-    transaction, by the ORM's flush, a Core statement or plain SQL, may have renewed it, so the next
-    read takes the stamp again. Pending ORM changes are flushed first, as the query they replace would
-    have (unless the caller is inside ``session.no_autoflush``). A transaction that only reads reads
-    the stamp once; one that writes master data sees its own change at its next read.
+    It is kept on the transaction's connection until the transaction ends (commit, rollback, a rollback to
+    a savepoint) or the connection sends a statement that may write one of the stamped tables (any
+    statement but a ``SELECT``, except a plain ``INSERT``, ``UPDATE`` or ``DELETE`` of another table, see
+    :func:`may_write`): such a write made earlier in the transaction, by the ORM's flush, a Core statement
+    or plain SQL, may have renewed it, so the next read takes the stamp again. Pending ORM changes are
+    flushed first, as the query they replace would have (unless the caller is inside
+    ``session.no_autoflush``). A transaction that only reads reads the stamp once; one that writes master
+    data sees its own change at its next read.
 
 What a transaction sees
-    The data as of its first stamp read, until it writes: a change another process commits in the
-    meantime is seen by the next transaction, not halfway through this one (on PostgreSQL's read
-    committed a later query used to see it; a sale or an order is better priced on one consistent view
-    of its rules). Tokens are never reused, so data loaded inside a transaction that later rolled back is
-    never taken for the committed state.
+    The data as of its first stamp read, until it writes to the stamped tables: a change another process
+    commits in the meantime is seen by the next transaction, not halfway through this one (on PostgreSQL's
+    read committed a later query used to see it; a sale or an order is better priced on one consistent
+    view of its rules). Tokens are never reused, so data loaded inside a transaction that later rolled
+    back is never taken for the committed state.
 
 What callers get
     Shared, read-only values (tuples, frozen dataclasses, dicts nobody mutates), never ORM instances:
@@ -45,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.masterdata.tables import MasterStamp
 
-__all__ = ["cached", "clear", "seed", "stamp"]
+__all__ = ["cached", "clear", "may_write", "seed", "stamp"]
 
 T = TypeVar("T")
 
@@ -107,10 +109,58 @@ def clear() -> None:
 # -- when a connection's tokens are forgotten --------------------------------------------------------
 
 
+# Only a write that can renew the stamp matters, and the triggers renew it only for rows of the stamped
+# tables (no cascade and no other trigger writes them): a plain INSERT, UPDATE or DELETE aimed at any
+# other table (a sale's lines, stock moves, entries, events) keeps the token; anything else that is not
+# a SELECT, a LOCK or a savepoint (a CTE, DDL, a statement not recognised) forgets it.
+
+_STAMPED = frozenset(
+    {
+        "taxes",
+        "tax_rules",
+        "tax_settings",
+        "payment_methods",
+        "pos_cash_rounding",
+        "promotions",
+        "stores",
+        "price_lists",
+        "discount_settings",
+        "costing_settings",
+        "master_stamps",
+    }
+)
+"""The tables migrations 0050 and 0051's triggers watch, and the stamps themselves."""
+_WRITE_NOTHING = frozenset({"SELECT", "SAVEPOINT", "RELEASE", "LOCK"})
+
+
+def _target(words: list[str]) -> str | None:
+    """The table a plain INSERT, UPDATE or DELETE writes, or None."""
+    if len(words) < 3:
+        return None
+    verb = words[0].upper()
+    if verb == "UPDATE":
+        name = words[1]
+    elif (verb, words[1].upper()) in (("INSERT", "INTO"), ("DELETE", "FROM")):
+        name = words[2]
+    else:
+        return None
+    # "journal_lines", "public.journal_lines", '"order"' or "journal_lines(a, b)"
+    return name.split("(", 1)[0].rsplit(".", 1)[-1].strip('"').lower()
+
+
+def may_write(statement: str, tables: frozenset[str]) -> bool:
+    """Whether ``statement`` may write a row of one of ``tables`` (true when in doubt)."""
+    words = statement.split(None, 3)
+    if not words or words[0].upper() in _WRITE_NOTHING:
+        return False
+    target = _target(words)
+    return target is None or target in tables
+
+
 @event.listens_for(Engine, "before_cursor_execute")
 def _written(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
     info = connection.info
-    if _TOKENS in info and statement.lstrip()[:6].upper() != "SELECT":
+    if _TOKENS in info and may_write(statement, _STAMPED):
         del info[_TOKENS]
 
 

@@ -43,6 +43,7 @@ from retailcore.core.inputs import text
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.inventory import tables as i
 from retailcore.inventory.services import StockValue, current_unit_cost
+from retailcore.masterdata import cache as masterdata_cache
 from retailcore.masterdata.commands import CompanyScoped, Request, StoreRef
 from retailcore.masterdata.tables import Account, Company, Product, Store
 from retailcore.orders import tables as t
@@ -406,11 +407,16 @@ class DiscountPostingView(BaseModel):
 
 
 def posting_mode(session: Session, company_id: uuid.UUID) -> str:
-    """``net`` or ``contra`` (``net`` for a company that never chose)."""
-    found = session.scalar(
-        select(t.DiscountSettingsRow.posting).where(t.DiscountSettingsRow.company_id == company_id)
-    )
-    return found or "net"
+    """``net`` or ``contra`` (``net`` for a company that never chose), behind the company's master stamp
+    (migration 0051's triggers renew it when ``discount_settings`` changes)."""
+
+    def load() -> str:
+        found = session.scalar(
+            select(t.DiscountSettingsRow.posting).where(t.DiscountSettingsRow.company_id == company_id)
+        )
+        return found or "net"
+
+    return masterdata_cache.cached(session, company_id, "discounts.posting_mode", load)
 
 
 def posting_view(session: Session, company: Company) -> DiscountPostingView:
