@@ -23,14 +23,13 @@ import datetime as dt
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import Engine, Pool, Uuid, bindparam, event, select
+from sqlalchemy import Uuid, bindparam, select
 from sqlalchemy.orm import Session
 
 from retailcore.accounting import tables as a
 from retailcore.accounting.posting.engine import Rule
-from retailcore.masterdata.cache import may_write
+from retailcore.masterdata.cache import forget_tokens
 from retailcore.masterdata.tables import Account
 
 
@@ -129,32 +128,7 @@ _STAMPED = frozenset(
 """The tables migration 0049's triggers watch, and the stamps themselves."""
 
 
-@event.listens_for(Engine, "before_cursor_execute")
-def _written(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
-    info = connection.info
-    if _TOKENS in info and may_write(statement, _STAMPED):
-        del info[_TOKENS]
-
-
-@event.listens_for(Engine, "begin")
-@event.listens_for(Engine, "commit")
-@event.listens_for(Engine, "rollback")
-def _ended(connection: Any) -> None:
-    # An invalidated connection would reconnect to hand its info over; its tokens went with it.
-    if not (connection.invalidated or connection.closed):
-        connection.info.pop(_TOKENS, None)
-
-
-@event.listens_for(Engine, "rollback_savepoint")
-def _rolled_back_to(connection: Any, name: Any, context: Any) -> None:
-    _ended(connection)
-
-
-@event.listens_for(Pool, "checkout")
-def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-    # The info outlives the checkout; a transaction ended without a Connection event (a pool's reset on
-    # return) must not hand its tokens to the next one.
-    record.info.pop(_TOKENS, None)
+forget_tokens(_TOKENS, _STAMPED)
 
 
 def _load(session: Session, company_id: uuid.UUID) -> LedgerData:

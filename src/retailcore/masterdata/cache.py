@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.masterdata.tables import MasterStamp
 
-__all__ = ["cached", "clear", "may_write", "seed", "stamp"]
+__all__ = ["cached", "clear", "forget_tokens", "may_write", "seed", "stamp"]
 
 T = TypeVar("T")
 
@@ -157,29 +157,31 @@ def may_write(statement: str, tables: frozenset[str]) -> bool:
     return target is None or target in tables
 
 
-@event.listens_for(Engine, "before_cursor_execute")
-def _written(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
-    info = connection.info
-    if _TOKENS in info and may_write(statement, _STAMPED):
-        del info[_TOKENS]
+def forget_tokens(key: str, tables: frozenset[str]) -> None:
+    """Keep the stamp tokens a connection holds under ``info[key]`` for its transaction only: forgotten
+    when the transaction ends (begin, commit, rollback, a rollback to a savepoint, a checkout) or when the
+    connection sends a statement that may write one of ``tables`` (:func:`may_write`). Called once per
+    kind of stamp, at import (this module's and ``accounting.cache``'s)."""
+
+    def written(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        info = connection.info
+        if key in info and may_write(statement, tables):
+            del info[key]
+
+    def ended(connection: Any, *args: Any) -> None:
+        # An invalidated connection would reconnect to hand its info over; its tokens went with it.
+        if not (connection.invalidated or connection.closed):
+            connection.info.pop(key, None)
+
+    def checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        # The info outlives the checkout; a transaction ended without a Connection event (a pool's
+        # reset on return) must not hand its tokens to the next one.
+        record.info.pop(key, None)
+
+    event.listen(Engine, "before_cursor_execute", written)
+    for name in ("begin", "commit", "rollback", "rollback_savepoint"):
+        event.listen(Engine, name, ended)
+    event.listen(Pool, "checkout", checked_out)
 
 
-@event.listens_for(Engine, "begin")
-@event.listens_for(Engine, "commit")
-@event.listens_for(Engine, "rollback")
-def _ended(connection: Any) -> None:
-    # An invalidated connection would reconnect to hand its info over; its tokens went with it.
-    if not (connection.invalidated or connection.closed):
-        connection.info.pop(_TOKENS, None)
-
-
-@event.listens_for(Engine, "rollback_savepoint")
-def _rolled_back_to(connection: Any, name: Any, context: Any) -> None:
-    _ended(connection)
-
-
-@event.listens_for(Pool, "checkout")
-def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-    # The info outlives the checkout; a transaction ended without a Connection event (a pool's reset on
-    # return) must not hand its tokens to the next one.
-    record.info.pop(_TOKENS, None)
+forget_tokens(_TOKENS, _STAMPED)
