@@ -233,18 +233,7 @@ def child_promotions(work: str, batches: int, promotions: int) -> None:
 
 
 def _run_promotions(source: Path, work: str, batches: int, promotions: int) -> list[list[list[float]]]:
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source), str(HERE)])}
-    process = subprocess.run(
-        [sys.executable, __file__, "--child-promotions", work, str(batches), str(promotions)],
-        env=environment,
-        stdout=subprocess.PIPE,
-        text=True,
-        check=False,
-    )
-    lines = [line for line in process.stdout.splitlines() if line.startswith(RESULT)]
-    if process.returncode != 0 or not lines:
-        raise SystemExit(f"a run with {source} failed (exit {process.returncode})")
-    return json.loads(lines[-1][len(RESULT) :])
+    return _child_json(source, ["--child-promotions", work, str(batches), str(promotions)])
 
 
 def compare_promotions(args: argparse.Namespace) -> None:

@@ -316,12 +316,17 @@ def account_for_role(session: Session, company_id: uuid.UUID, role: str) -> Acco
         .limit(1)
     )
     if found is None:
-        raise ValidationFailed(
-            f"the chart has no active account with role '{role}'",
-            code="no-account-for-role",
-            problems=[FieldProblem("account_role", f"no account with role {role}")],
-        )
+        raise no_account_for_role(role)
     return found
+
+
+def no_account_for_role(role: str) -> ValidationFailed:
+    """The refusal of a posting whose role no active account of the chart carries (read fresh or cached)."""
+    return ValidationFailed(
+        f"the chart has no active account with role '{role}'",
+        code="no-account-for-role",
+        problems=[FieldProblem("account_role", f"no account with role {role}")],
+    )
 
 
 def balance_lines(
@@ -754,11 +759,7 @@ def _resolve(ledger: LedgerData, draft: DraftLine) -> AccountRef:
     if draft.account_role:
         found = ledger.account_by_role.get(draft.account_role)
         if found is None:
-            raise ValidationFailed(
-                f"the chart has no active account with role '{draft.account_role}'",
-                code="no-account-for-role",
-                problems=[FieldProblem("account_role", f"no account with role {draft.account_role}")],
-            )
+            raise no_account_for_role(draft.account_role)
         return found
     found = ledger.account_by_code.get(draft.account_code or "")
     if found is None:
