@@ -126,6 +126,10 @@ class Visit:
             route.abort("internetdisconnected")
 
     def _failed(self, request: Any) -> None:
+        if request.failure == "net::ERR_ABORTED" and request.resource_type != "document":
+            # The page was left while one of its scripts or styles was still loading (a click that
+            # navigates before the load event): the browser drops the load, nothing was refused.
+            return
         if request.failure == "csp":
             self.refused.append(request.url)
         else:

@@ -372,6 +372,7 @@ def test_a_price_change_is_approved_and_coupons_and_loyalty_are_looked_up(
         approved = session.get_one(PriceChange, change_id)
         assert (approved.state, approved.decided_by) == ("approved", "user:pm2")
 
+    _settled(page)
     page.get_by_role("navigation", name="Promotions section").get_by_role("link", name="Coupons").click()
     page.get_by_label("Coupon code").fill("hello 2026")
     _settled(page)
@@ -386,6 +387,7 @@ def test_a_price_change_is_approved_and_coupons_and_loyalty_are_looked_up(
     page.get_by_role("button", name="Look up").click()
     expect(page.get_by_role("alert")).to_contain_text("no coupon with this code")
 
+    _settled(page)  # leaving before htmx has loaded aborts its request, which the visit counts as failed
     page.get_by_role("navigation", name="Promotions section").get_by_role("link", name="Loyalty").click()
     page.get_by_label("Customer code").fill("ANNA")
     _settled(page)
