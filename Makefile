@@ -14,11 +14,11 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.runtime: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[intelligence]'
 	touch $@
 
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,intelligence]'
 	touch $@ $(VENV)/.runtime
 
 ## demo: create ./retailcore.db with demo data and a week of trading, print a finance and an admin token, then the back office's URL and demo login, and serve http://127.0.0.1:8000
