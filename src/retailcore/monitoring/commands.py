@@ -31,6 +31,30 @@ class AssignException(Request):
     note: Note = ""
 
 
+class SetExceptionClass(Request):
+    """A person's class for an exception: it wins over the rules and the model, and is a label the
+    classifier learns from."""
+
+    exception_class: Owner = Field(description="One of the classes of the exception's type.")
+    note: Note = ""
+
+
+class TriageRequest(Request):
+    """Re-classify the company's unresolved exceptions (rules, then the classifier)."""
+
+    retrain: bool = Field(True, description="Train the classifier on the company's labelled rows first.")
+
+
+class TriageResult(BaseModel):
+    examined: int
+    by_rule: int
+    by_model: int
+    by_person: int
+    undecided: int
+    training_rows: int
+    model_used: bool
+
+
 class ExceptionView(BaseModel):
     """An exception as the console shows it. ``priority`` and ``age_seconds`` are as of the answer."""
 
@@ -45,8 +69,14 @@ class ExceptionView(BaseModel):
     amount_at_risk: DecimalStr
     currency: str
     priority: DecimalStr = Field(
-        description="severity weight x (1 + log10(1 + amount_at_risk)) x (1 + age in days)"
+        description="severity weight x class weight x (1 + log10(1 + amount_at_risk)) x (1 + age in days)"
+        " (docs/intelligence.md, Mismatch triage)"
     )
+    exception_class: str | None = Field(
+        None, description="The triage class (fee_difference, shrink...), null when none is known."
+    )
+    class_confidence: DecimalStr | None = Field(None, description="How sure the class is, 0 to 1.")
+    class_source: str | None = Field(None, description="Who gave the class: rule, model or person.")
     age_seconds: int
     occurrences: int
     owner: str | None

@@ -1,8 +1,8 @@
 """Reading the exceptions console: one exception, and the list with its filters, by age or priority.
 
-Priority = severity weight x (1 + log10(1 + money at risk)) x (1 + age in days). The row keeps the
-first two factors as ``stake`` (thousandths); the age is counted here, at the time of the request, so
-that an old problem climbs the list. In SQL the score is ``stake x (86400 + now - created)`` in whole
+Priority = severity weight x class weight x (1 + log10(1 + money at risk)) x (1 + age in days). The
+row keeps the first three factors as ``stake`` (thousandths); the age is counted here, at the time of
+the request, so that an old problem climbs the list. In SQL the score is ``stake x (86400 + now - created)`` in whole
 seconds (an integer on both backends); shown, it is divided by 86,400,000 and given to the cent.
 
 Pages are keyset pages like every list: by age (the default) the cursor is the last id (oldest
@@ -55,6 +55,9 @@ def view(row: ExceptionCase, now: dt.datetime | None = None) -> ExceptionView:
         amount_at_risk=row.amount_at_risk,
         currency=row.currency,
         priority=priority(row, now),
+        exception_class=row.exception_class,
+        class_confidence=row.class_confidence,
+        class_source=row.class_source,
         age_seconds=max(_seconds(now) - _seconds(row.created_at), 0),
         occurrences=row.occurrences,
         owner=row.owner,

@@ -19,9 +19,11 @@ Rules of the flow:
   :func:`resolve_key`, which resolves the row the same way, as the producer's actor.
 - **Store scope.** A store-scoped principal reaches its store's exceptions only; company-level ones
   (no store) are for company tokens.
-- **Priority** = severity weight x (1 + log10(1 + money at risk)) x (1 + age in days). The first two
-  factors (the ``stake``) are fixed when the row is written (:func:`stake`); the age is counted when
-  the list is read (:mod:`retailcore.monitoring.queries`), so an old problem climbs.
+- **Priority** = severity weight x class weight x (1 + log10(1 + money at risk)) x (1 + age in days).
+  The first three factors (the ``stake``) are fixed when the row is written or its class changes
+  (:func:`stake`); the age is counted when the list is read (:mod:`retailcore.monitoring.queries`), so
+  an old problem climbs. The class (decision 0076) is the triage rules' when a producer's details prove
+  it (:mod:`retailcore.analytics.triage_rules`), the classifier's or a person's later; no class weighs 1.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from retailcore.adapters.orm import utcnow
+from retailcore.analytics import triage_rules
 from retailcore.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from retailcore.eventlog.services import CommandContext, to_json
 from retailcore.eventlog.services import record as record_event
@@ -67,12 +70,12 @@ DEFAULT_SEVERITY = {
 AGGREGATE = "Exception"
 
 
-def stake(severity: str, amount_at_risk: Decimal) -> int:
-    """Severity weight x (1 + log10(1 + money at risk)), in thousandths: the part of the priority that
-    does not change with time. Log, not linear: ten times the money adds one, so one large amount does
-    not bury every other problem forever. Decimal arithmetic throughout (no float)."""
+def stake(severity: str, amount_at_risk: Decimal, klass: str | None = None) -> int:
+    """Severity weight x class weight x (1 + log10(1 + money at risk)), in thousandths: the part of the
+    priority that does not change with time. Log, not linear: ten times the money adds one, so one
+    large amount does not bury every other problem forever. Decimal arithmetic throughout (no float)."""
     money = max(amount_at_risk, Decimal(0))
-    factor = Decimal(WEIGHTS[severity]) * (1 + (1 + money).log10()) * 1000
+    factor = Decimal(WEIGHTS[severity]) * triage_rules.weight(klass) * (1 + (1 + money).log10()) * 1000
     return int(factor.to_integral_value(rounding=ROUND_HALF_UP))
 
 
@@ -146,10 +149,11 @@ def record(
             row.amount_at_risk = amount
             if currency:
                 row.currency = currency
-        row.stake = stake(row.severity, row.amount_at_risk)
         row.message = message[:500]
         # A new dict, so the JSON column is seen as changed; notes of acknowledgement stay.
         row.details = {**(row.details or {}), **facts}
+        _classify_by_rules(row)
+        row.stake = stake(row.severity, row.amount_at_risk, row.exception_class)
         row.occurrences = max(occurrences or 0, row.occurrences + 1)
         row.last_seen_at = now
         row.updated_by = ctx.actor
@@ -171,6 +175,7 @@ def record(
         assert company is not None
         currency = company.currency
     amount = amount if amount is not None else Decimal(0)
+    klass = triage_rules.rule_class(type, facts)
     row = ExceptionCase(
         company_id=company_id,
         type=type,
@@ -178,7 +183,10 @@ def record(
         status="open",
         amount_at_risk=amount,
         currency=currency,
-        stake=stake(severity, amount),
+        stake=stake(severity, amount, klass),
+        exception_class=klass,
+        class_confidence=Decimal(1) if klass else None,
+        class_source="rule" if klass else None,
         dedupe_key=key,
         open_key=key,
         occurrences=max(occurrences or 1, 1),
@@ -230,6 +238,18 @@ def record(
 
 
 raise_exception = record
+
+
+def _classify_by_rules(row: ExceptionCase) -> None:
+    """A row brought up to date gets its rules' class again, unless a person gave it one (theirs
+    stands) or the rules cannot decide (the classifier's suggestion, if any, stands)."""
+    if row.class_source == "person":
+        return
+    klass = triage_rules.rule_class(row.type, row.details)
+    if klass is not None:
+        row.exception_class, row.class_confidence, row.class_source = klass, Decimal(1), "rule"
+
+
 """The same function under the name a settlement importer reads best."""
 
 
@@ -307,6 +327,10 @@ def _note(
         store_id=row.store_id,
     )
     return row
+
+
+note_change = _note
+"""Record a change a person made to a row (its class, decision 0076) as :func:`assign` does."""
 
 
 def _not_resolved(row: ExceptionCase) -> None:

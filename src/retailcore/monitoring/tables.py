@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, synonym
 
-from retailcore.adapters.orm import Amount, Base, IdMixin, UTCDateTime, utcnow
+from retailcore.adapters.orm import Amount, Base, ExactDecimal, IdMixin, UTCDateTime, utcnow
 
 STOCK_TYPES = (
     "oversold",  # on hand no longer covers what is promised to orders (inventory)
@@ -103,6 +103,10 @@ class ExceptionCase(IdMixin, Base):
     updated_by: Mapped[str | None] = mapped_column(String(128))
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Triage (decision 0076): the class, how sure (0..1) and who said so (rule, model or person).
+    exception_class: Mapped[str | None] = mapped_column(String(32))
+    class_confidence: Mapped[Decimal | None] = mapped_column(ExactDecimal(5, 4))
+    class_source: Mapped[str | None] = mapped_column(String(8))
 
     kind = synonym("type")
     """The stock exceptions queue's name for ``type`` (inventory's code and old API clients)."""

@@ -1,5 +1,6 @@
 """``retailcore exceptions ...``: the one exceptions console from a terminal: list (by age or
-``--priority``), acknowledge, assign, resolve.
+``--priority``), acknowledge, assign, resolve, and triage (classes: ``triage`` re-classifies the open
+rows, ``classify`` is a person's class; decision 0076).
 
 Every command runs as the system principal and calls :mod:`retailcore.monitoring` (the services the
 API calls), one transaction per command. Results on stdout, errors on stderr, exit 1 on an expected
@@ -18,6 +19,7 @@ from rich.markup import escape
 from retailcore.access.model import system_principal
 from retailcore.adapters.db import transaction
 from retailcore.adapters.orm import utcnow
+from retailcore.analytics import triage as triage_service
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.cli import errors, output
 from retailcore.entrypoints.cli.companies import CompanyOption, company_named, store_codes
@@ -30,7 +32,8 @@ from retailcore.monitoring import services as svc
 from retailcore.monitoring.tables import EXCEPTION_TYPES, SEVERITIES
 
 app = typer.Typer(
-    help="The exceptions console: list by priority, acknowledge, assign, resolve.", no_args_is_help=True
+    help="The exceptions console: list by priority, acknowledge, assign, resolve, triage.",
+    no_args_is_help=True,
 )
 
 PAGE_SIZE = 200
@@ -39,6 +42,7 @@ NoteOption = Annotated[str, typer.Option("--note", help="What you found or did (
 COLUMNS = [
     output.key("priority"),
     output.key("type"),
+    output.key("class"),
     output.key("severity", drop=3),
     output.key("status"),
     output.amount("amount_at_risk", "at risk", drop=2),
@@ -66,10 +70,19 @@ def _id(value: str) -> uuid.UUID:
         raise typer.BadParameter(f"{value!r} is not an exception id", param_hint="ID") from None
 
 
+def _class(item: c.ExceptionView) -> str | None:
+    if item.exception_class is None:
+        return None
+    if item.class_source == "model":  # a suggestion: say how sure
+        return f"{item.exception_class}? ({item.class_confidence:.0%})"
+    return item.exception_class
+
+
 def _row(item: c.ExceptionView, stores: dict[uuid.UUID, str]) -> list[object]:
     return [
         item.priority,
         item.type,
+        _class(item),
         item.severity,
         item.status,
         f"{item.amount_at_risk} {item.currency}" if item.amount_at_risk else None,
@@ -86,7 +99,8 @@ def _row(item: c.ExceptionView, stores: dict[uuid.UUID, str]) -> list[object]:
 def list_command(
     company: CompanyOption = None,
     priority: Annotated[
-        bool, typer.Option("--priority", help="Highest priority first (severity x money at risk x age).")
+        bool,
+        typer.Option("--priority", help="Highest priority first (severity x class x money at risk x age)."),
     ] = False,
     type_: Annotated[
         Literal[EXCEPTION_TYPES] | None,  # type: ignore[valid-type]
@@ -200,3 +214,71 @@ def resolve(
 ) -> None:
     """Done with it (final): open or acknowledged -> resolved."""
     _act("resolve", exception_id, company, output_format, note=note)
+
+
+@app.command("classify")
+def classify(
+    exception_id: IdArgument,
+    exception_class: Annotated[
+        str, typer.Option("--class", help="The class you found (e.g. fee_difference, shrink).")
+    ],
+    note: NoteOption = "",
+    company: CompanyOption = None,
+    output_format: output.OutputOption = output.Format.table,
+) -> None:
+    """Give an exception its class: a person's class wins and teaches the classifier."""
+    wanted = _id(exception_id)
+    runtime = errors.runtime()
+    try:
+        with transaction(runtime.session_factory) as session:
+            target = company_named(session, company)
+            ctx = CommandContext(system_principal("cli:exceptions:classify"))
+            row = triage_service.set_class(
+                session, ctx, target, wanted, exception_class=exception_class.strip(), note=note
+            )
+            found = q.view(row)
+    except RetailcoreError as exc:
+        raise refused(exc) from None
+    if output_format is not output.Format.table:
+        listing = output.Listing("Exception", COLUMNS, [_row(found, {})])
+        output.emit(listing, output_format, document=found.model_dump(mode="json"))
+        return
+    output.console().print(
+        f"exception {found.id} ({found.type}) is [bold]{found.exception_class}[/]", highlight=False
+    )
+
+
+@app.command("triage")
+def triage(
+    company: CompanyOption = None,
+    output_format: output.OutputOption = output.Format.table,
+) -> None:
+    """Re-classify the open exceptions: rules, then the classifier trained on the labelled ones."""
+    err = output.console(stderr=True)
+    runtime = errors.runtime()
+    try:
+        with (
+            transaction(runtime.session_factory) as session,
+            output.progress_bar(err, disable=output_format is not output.Format.table) as bar,
+        ):
+            target = company_named(session, company)
+            ctx = CommandContext(system_principal("cli:exceptions:triage"))
+            task = bar.add_task("triage", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = triage_service.triage(session, ctx, target, progress=progress)
+    except RetailcoreError as exc:
+        raise refused(exc) from None
+    if output_format is not output.Format.table:
+        listing = output.Listing("Triage", [output.key(name) for name in result], [list(result.values())])
+        output.emit(listing, output_format, document=result)
+        return
+    model = "the classifier" if result["model_used"] else "rules only (too few labelled exceptions)"
+    output.console().print(
+        f"{result['examined']} open exception(s) of {target.code}: {result['by_rule']} by rule,"
+        f" {result['by_model']} suggested by the model, {result['by_person']} by a person,"
+        f" {result['undecided']} undecided; {model}, {result['training_rows']} labelled row(s)",
+        highlight=False,
+    )

@@ -1,5 +1,6 @@
 """The one exceptions console over HTTP: list (filters, by age or priority), one, acknowledge, assign,
-resolve. Thin: the rules are in :mod:`retailcore.monitoring`.
+resolve, a person's class, and the triage run (decision 0076). Thin: the rules are in
+:mod:`retailcore.monitoring` and :mod:`retailcore.analytics.triage`.
 
 Store-scoped tokens see their store's exceptions only (stock kinds carry their store); the others, and
 those of other stores, are not found.
@@ -15,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
-from retailcore.core.errors import NotFound
+from retailcore.analytics import triage
+from retailcore.core.errors import NotFound, PermissionDenied
 from retailcore.core.inputs import Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
@@ -72,8 +74,9 @@ def _company_of(session: Session, principal: Principal, exception_id: uuid.UUID)
     summary="The exceptions console",
     description="Everything that needs a person: failed syncs and dead letters, duplicates, tax and"
     " payment mismatches, stock exceptions (oversold, negative, a channel's quantity differing, bills"
-    " off their receipt). Oldest first, or `sort=priority`: severity x money at risk x age, counted"
-    " at the time of the request.",
+    " off their receipt). Oldest first, or `sort=priority`: severity x class weight x money at risk x"
+    " age, counted at the time of the request. Payment and stock exceptions carry a triage class"
+    " (`exception_class`, `class_confidence`, `class_source`: rule, model or person).",
 )
 def list_exceptions(
     params: Annotated[ExceptionQuery, Query()], api: Annotated[Api, Depends(reader("exceptions:read"))]
@@ -145,5 +148,49 @@ async def resolve_exception(
     def work(session: Session, ctx: CommandContext) -> c.ExceptionView:
         company = _company_of(session, api.principal, exception_id)
         return q.view(svc.resolve(session, ctx, company, exception_id, note=body.note if body else ""))
+
+    return await api.command(work)
+
+
+@router.post(
+    "/exceptions/{exception_id}/class",
+    response_model=c.ExceptionView,
+    summary="Give an exception its class (a person's: wins over rules and the model)",
+)
+async def classify_exception(
+    exception_id: ExceptionId,
+    body: c.SetExceptionClass,
+    api: Annotated[Api, Depends(writer("exceptions:write"))],
+) -> Response:
+    def work(session: Session, ctx: CommandContext) -> c.ExceptionView:
+        company = _company_of(session, api.principal, exception_id)
+        row = triage.set_class(
+            session, ctx, company, exception_id, exception_class=body.exception_class, note=body.note
+        )
+        return q.view(row)
+
+    return await api.command(work)
+
+
+@router.post(
+    "/exceptions/triage",
+    response_model=c.TriageResult,
+    summary="Re-classify the company's open payment and stock exceptions",
+    description="Rules first, then a classifier trained on the company's labelled exceptions (rules'"
+    " and people's classes) suggests a class with a confidence where the rules cannot decide; rules"
+    " only while fewer than 20 are labelled. The priority follows each class.",
+)
+async def triage_exceptions(
+    api: Annotated[Api, Depends(writer("exceptions:write"))],
+    company_id: Annotated[CompanyRef | None, Query(description=COMPANY_DEFAULT)] = None,
+    body: c.TriageRequest | None = None,
+) -> Response:
+    def work(session: Session, ctx: CommandContext) -> c.TriageResult:
+        if api.principal.store_id is not None:
+            # The triage reads and re-classes every store's exceptions: a company token's job.
+            raise PermissionDenied("a store-scoped token cannot triage the company's exceptions")
+        company = company_in_scope(session, api.principal, company_id)
+        retrain = body.retrain if body is not None else True
+        return c.TriageResult(**triage.triage(session, ctx, company, retrain=retrain))
 
     return await api.command(work)
