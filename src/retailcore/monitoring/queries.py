@@ -2,8 +2,9 @@
 
 Priority = severity weight x class weight x (1 + log10(1 + money at risk)) x (1 + age in days). The
 row keeps the first three factors as ``stake`` (thousandths); the age is counted here, at the time of
-the request, so that an old problem climbs the list. In SQL the score is ``stake x (86400 + now - created)`` in whole
-seconds (an integer on both backends); shown, it is divided by 86,400,000 and given to the cent.
+the request, so that an old problem climbs the list. In SQL the score is ``stake x (86400 + now -
+created)`` in whole seconds (an integer on both backends); shown, it is divided by 86,400,000 and
+given to the cent.
 
 Pages are keyset pages like every list: by age (the default) the cursor is the last id (oldest
 first); by priority it is ``<now>.<score>.<id>`` of the page's last row, so that every page of one
