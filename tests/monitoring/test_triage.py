@@ -310,3 +310,30 @@ def test_cli_triage_classify_and_list_show_the_class(runtime, company):
     }
     table = runner.invoke(app, ["exceptions", "list", "--company", "ACME"])
     assert "refund_mismatch" in table.output and "class" in table.output
+
+
+def test_the_back_office_shows_the_class_and_a_person_sets_it(
+    runtime, client, admin, auth, company, store_factory
+):
+    from webtools import build_shop, csrf_of, sign_in
+
+    shop = build_shop(runtime, client, admin, auth, company, store_factory)
+    sign_in(client, "manager1")
+    page = client.get("/exceptions").text
+    assert '<th scope="col">Class</th>' in page and f'id="class-{shop["exception_id"]}"' in page
+    wrong = client.post(
+        f"/exceptions/{shop['exception_id']}/class",
+        data={"csrf_token": csrf_of(page), "exception_class": "fee_difference", "status": "unresolved"},
+        follow_redirects=False,
+    )
+    assert wrong.status_code in (400, 422), wrong.text  # a payment class for a stock exception
+    given = client.post(
+        f"/exceptions/{shop['exception_id']}/class",
+        data={"csrf_token": csrf_of(page), "exception_class": "miscount", "status": "unresolved"},
+        follow_redirects=False,
+    )
+    assert given.status_code == 303, given.text
+    with runtime.session_factory() as session:
+        row = session.get(ExceptionCase, shop["exception_id"])
+        assert (row.exception_class, row.class_source) == ("miscount", "person")
+    assert "miscount <small>(by a person)</small>" in client.get("/exceptions").text

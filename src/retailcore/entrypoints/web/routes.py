@@ -35,6 +35,8 @@ from retailcore.accounting.tables import JournalEntry
 from retailcore.adapters.db import begin_writing
 from retailcore.analytics import dashboard as kpi_dashboard
 from retailcore.analytics import queries as kpi_queries
+from retailcore.analytics import triage as exception_triage
+from retailcore.analytics import triage_rules
 from retailcore.banking import services as banking
 from retailcore.closing import commands as closing_commands
 from retailcore.closing import services as closing
@@ -805,10 +807,25 @@ def exceptions_page(request: Request, status: str = "unresolved") -> Response:
             limit=200,
         )
         table = (
-            ["type", "severity", "status", "priority", "amount_at_risk", "currency", "owner", "resolution"],
+            [
+                "type",
+                "class",
+                "class_source",
+                "class_confidence",
+                "severity",
+                "status",
+                "priority",
+                "amount_at_risk",
+                "currency",
+                "owner",
+                "resolution",
+            ],
             [
                 [
                     e.type,
+                    e.exception_class,
+                    e.class_source,
+                    e.class_confidence,
                     e.severity,
                     e.status,
                     e.priority,
@@ -824,6 +841,7 @@ def exceptions_page(request: Request, status: str = "unresolved") -> Response:
             "items": found.items,
             "status": status,
             "can_write": principal.can("exceptions:write"),
+            "classes": {type: triage_rules.classes_for(type) for type in triage_rules.TRIAGED_TYPES},
             "tables": {"exceptions": table},
         }
 
@@ -846,6 +864,15 @@ async def exception_action(request: Request, exception_id: str, action: str) -> 
             )
         elif action == "resolve":
             exception_services.resolve(session, ctx, company, found, note=note)
+        elif action == "class":
+            exception_triage.set_class(
+                session,
+                ctx,
+                company,
+                found,
+                exception_class=form.get("exception_class", "").strip(),
+                note=note,
+            )
         else:
             raise NotFound(f"no action {action}")
         return f"/exceptions?status={form.get('status', 'unresolved')}"
