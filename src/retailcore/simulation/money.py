@@ -16,6 +16,11 @@ matching and posting follow the path a retailer's files take.
   that day; its opening balance is the previous statement's closing balance.
 - **Deterministic**: every reference is derived from the company, the payment or the day (hashes), so a
   seed gives the same files.
+- **Planted mismatches** (the ``settlement-mismatches`` fault, :func:`plant_mismatches`): about one line
+  in :data:`PLANT_EVERY` settles differently from our books, chosen by a hash of the line (no draw of
+  the run's random streams, so every other figure of the run is drawn as without it), and each is
+  kept as ground truth: a ``SimulationGroundTruthRecorded`` event of kind ``mismatch`` naming the
+  exceptions console's key and the triage class (decision 0076).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from retailcore.banking import commands as bc
 from retailcore.banking import services as banking
 from retailcore.banking.tables import BankStatement
 from retailcore.eventlog.services import CommandContext
+from retailcore.eventlog.services import record as record_event
 from retailcore.masterdata import commands as mc
 from retailcore.masterdata import services as ms
 from retailcore.masterdata import tables as t
@@ -173,6 +179,8 @@ class Line:
     on: dt.datetime
     day: dt.date | None = None
     """A refund's booking day at the gateway (the day of the file that first carried it)."""
+    planted: tuple[str, str] | None = None
+    """A difference planted in this line: ``(the settlements' mismatch kind, the triage class)``."""
 
     @property
     def key(self) -> str:
@@ -253,6 +261,66 @@ def due_lines(
         if open_refund > 0:
             lines.append(Line("refund", payment_id, reference or "", number, open_refund, ZERO, ordered_at))
     return lines
+
+
+MISMATCH_FAULT = "settlement-mismatches"
+PLANT_EVERY = 20
+PLANTS = {
+    # line kind -> (settlements' mismatch kind, triage class, how the gateway's line differs)
+    "charge": ("partial_capture", "amount_difference"),
+    "refund": ("refund_unknown", "refund_mismatch"),
+}
+
+
+def plant_mismatches(gateway: str, lines: list[Line]) -> list[Line]:
+    """The planted ``settlement-mismatches``: a charge settled at 90 % of its capture (the settlements
+    raise ``partial_capture``), a refund settled 5.00 above ours (``refund_unknown``); about one line of
+    each kind in :data:`PLANT_EVERY`, chosen by a hash of the line, each marked ``planted``."""
+    for line in lines:
+        if line.planted is not None or line.kind not in PLANTS:
+            continue
+        if int(digest("plant", gateway, line.key, line.kind), 16) % PLANT_EVERY:
+            continue
+        if line.kind == "charge":
+            line.amount = _money(line.amount * Decimal("0.9"))
+            line.fee = min(line.fee, line.amount)
+        else:
+            line.amount += Decimal("5.00")
+        line.planted = PLANTS[line.kind]
+    return lines
+
+
+def record_planted(session: Session, ctx: CommandContext, company: t.Company, payout: Payout) -> int:
+    """The ground truth of the payout's planted lines, once each (a batch carried to the next payout
+    brings its lines again): the exceptions console's key of the mismatch and its class."""
+    recorded = 0
+    for line in payout.lines:
+        if line.planted is None:
+            continue
+        kind, klass = line.planted
+        record_event(
+            session,
+            ctx,
+            type="SimulationGroundTruthRecorded",
+            company_id=company.id,
+            aggregate_type="SimulationGroundTruth",
+            aggregate_id=uuid.uuid5(uuid.NAMESPACE_URL, f"retailcore-sim/{company.id}/mismatch/{line.key}"),
+            payload={
+                "kind": "mismatch",
+                "exception_key": f"settlement:{payout.gateway}:{kind}",
+                "exception_type": "payment_mismatch",
+                "mismatch_kind": kind,
+                "class": klass,
+                "gateway": payout.gateway,
+                "order": line.order,
+                "reference": line.reference,
+                "line": line.kind,
+                "day": payout.day,
+            },
+        )
+        line.planted = None
+        recorded += 1
+    return recorded
 
 
 def batch_reference(company: t.Company, gateway: str, day: dt.date) -> str:
@@ -350,7 +418,9 @@ def import_settlement(
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text, encoding="utf-8")
     mapping = CSV_MAPPING if payout.gateway not in ("adyen", "stripe") else None
-    return settlements.import_file(session, ctx, company, payout.gateway, name, text, mapping=mapping)
+    result = settlements.import_file(session, ctx, company, payout.gateway, name, text, mapping=mapping)
+    record_planted(session, ctx, company, payout)
+    return result
 
 
 # -- bank statements --------------------------------------------------------------------------------------

@@ -1484,7 +1484,17 @@ class Simulator:
 
     def _plant_unsettled_capture(self, lines: list[money.Line]) -> list[money.Line]:
         """The planted ``unsettled-capture``: the first store card capture Adyen settles from the
-        middle of the run on is left out of its files, for good."""
+        middle of the run on is left out of its files, for good. With ``settlement-mismatches``, Adyen's
+        files from the middle of the run on also settle some lines differently (labelled, see
+        ``money.plant_mismatches``)."""
+        if money.MISMATCH_FAULT in self.options.faults:
+            lines = money.plant_mismatches("adyen", lines)
+            planted = sum(line.planted is not None for line in lines)
+            if planted:  # the summary counts the run's total: the count leads its text
+                earlier = int(self.counters.faults.get(money.MISMATCH_FAULT, "0").split()[0])
+                self.counters.faults[money.MISMATCH_FAULT] = (
+                    f"{earlier + planted} adyen line(s) settled differently, labelled as ground truth"
+                )
         if "unsettled-capture" not in self.options.faults or self.unsettled:
             return lines
         skipped = next((line for line in lines if line.kind == "charge"), None)
