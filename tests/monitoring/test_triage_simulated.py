@@ -17,10 +17,10 @@ from retailcore.simulation.simulator import Options, simulate
 OPTIONS = Options(
     company="MIS",
     stores=1,
-    days=6,
+    days=5,
     seed=5,
     start=dt.date(2026, 3, 2),
-    scale=Decimal("0.5"),
+    scale=Decimal("0.3"),
     faults=(money.MISMATCH_FAULT,),
 )
 
