@@ -337,3 +337,10 @@ def test_the_back_office_shows_the_class_and_a_person_sets_it(
         row = session.get(ExceptionCase, shop["exception_id"])
         assert (row.exception_class, row.class_source) == ("miscount", "person")
     assert "miscount <small>(by a person)</small>" in client.get("/exceptions").text
+
+
+def test_a_stores_token_cannot_triage_the_company(chain, client, auth):
+    s1 = auth("store_manager", company="ACME", store="S1")
+    refused = client.post(f"{API}/exceptions/triage", headers=s1)
+    assert refused.status_code == 403, refused.text
+    assert "store-scoped token cannot triage" in refused.json()["detail"]
