@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from retailcore.connectors.raising import _flag_amount
+from retailcore.connectors.raising import flag_amount
 
 CAUSES = ("fee_difference", "amount_difference", "duplicate", "fx_difference", "timing", "chargeback")
 CENT = Decimal("0.01")
@@ -70,7 +70,7 @@ def sample(rng: random.Random, cause: str) -> Sample:
     }
     # What connectors.raising.landed writes on the exception.
     details = {**flag, "topic": "orders/paid", "external_id": str(rng.randrange(10**9))}
-    amount = _flag_amount("payment-mismatch", flag) or Decimal(0)
+    amount = flag_amount("payment-mismatch", flag) or Decimal(0)
     return Sample("payment_mismatch", amount, details, not foreign, days, cause)
 
 

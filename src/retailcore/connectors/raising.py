@@ -104,7 +104,7 @@ def failed(
     )
 
 
-def _flag_amount(kind: str, flag: dict[str, Any]) -> Decimal | None:
+def flag_amount(kind: str, flag: dict[str, Any]) -> Decimal | None:
     if flag.get("amount_at_risk") is not None:
         return _decimal(flag["amount_at_risk"])
     pairs = {
@@ -144,7 +144,7 @@ def landed(
             type=type,
             key=f"{kind}:{connector.id}:{subject}",
             message=f"{connector.kind} {connector.name}: {kind} on {_subject(message)}",
-            amount_at_risk=_flag_amount(kind, flag),
+            amount_at_risk=flag_amount(kind, flag),
             store_id=_uuid(flag.get("store_id")),
             product_id=_uuid(flag.get("product_id")),
             location_id=_uuid(flag.get("location_id")),

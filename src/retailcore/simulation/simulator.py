@@ -95,9 +95,11 @@ class Options:
     """Faults planted for the close checklist to find (:data:`FAULTS`)."""
 
 
-FAULTS = ("unsettled-capture", "stock-difference")
+FAULTS = ("unsettled-capture", "stock-difference", "settlement-mismatches")
 """``unsettled-capture``: one store card capture of the middle of the run never appears in Adyen's files;
-``stock-difference``: an entry by hand on the inventory account on the middle day."""
+``stock-difference``: an entry by hand on the inventory account on the middle day;
+``settlement-mismatches``: Adyen lines settled short or over-refunded, each labelled with its class
+(:func:`retailcore.simulation.money.plant_mismatches`; the triage's ground truth)."""
 
 
 @dataclass
