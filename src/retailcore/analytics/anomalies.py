@@ -31,11 +31,9 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from retailcore.access.model import Principal
-from retailcore.access.services import resolve_company
 from retailcore.analytics import anomaly_features as af
 from retailcore.analytics.anomaly_tables import AnomalyRow, AnomalyScan
-from retailcore.core.errors import FieldProblem, InvalidReference, ValidationFailed
+from retailcore.core.errors import FieldProblem, ValidationFailed
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.masterdata.tables import Company
 from retailcore.monitoring import services as monitoring
@@ -279,21 +277,3 @@ def _raise(
     )
     session.flush()
     return case.id if case is not None else None
-
-
-def latest_scan(session: Session, company_id: uuid.UUID) -> AnomalyScan | None:
-    return session.scalar(
-        select(AnomalyScan)
-        .where(AnomalyScan.company_id == company_id)
-        .order_by(AnomalyScan.created_at.desc(), AnomalyScan.id.desc())
-        .limit(1)
-    )
-
-
-def principal_company(session: Session, principal: Principal, ref: str) -> Company:
-    """The company by code or id, reported against the ``company`` field when unknown or not visible."""
-    try:
-        return resolve_company(session, ref, principal)
-    except InvalidReference as exc:
-        exc.problems = [FieldProblem("company", "no such company")]
-        raise
