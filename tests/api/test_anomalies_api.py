@@ -116,7 +116,7 @@ def shop(runtime, client, admin, auth, company, store_factory, product_factory):
             f"{API}/pos/sessions/{session['id']}/sales:batch", json={"sales": sales}, headers=cashier
         )
         assert response.status_code == 200, response.text
-    return {"company": company, "stores": stores}
+    return {"company": company, "stores": stores, "runtime": runtime}
 
 
 def _scan(client, admin, **body):
@@ -211,3 +211,36 @@ def test_the_cli_scans_prints_the_alerts_and_exits_non_zero_on_bad_input(shop):
     assert backwards.exit_code == 1
     assert runner.invoke(cli_app, ["anomalies", "scan", "--company", "NOPE"]).exit_code == 1
     assert runner.invoke(cli_app, ["anomalies", "scan", "--from", "2026-02-30"]).exit_code == 2
+
+
+def test_sales_under_the_margin_floor_are_a_margin_anomaly(client, admin, auth, shop):
+    floor = client.post(
+        f"{API}/margin-floors",
+        json={"company_id": shop["company"]["id"], "category": "Kitchen", "floor": "0.2"},
+        headers=admin,
+    )
+    assert floor.status_code == 201, floor.text
+    cashier = auth("cashier", company="ACME", store="S2")
+    session = client.get(f"{API}/pos/sessions?state=open", headers=admin).json()["items"]
+    till = next(s for s in session if s["store_id"] == shop["stores"]["S2"]["id"])
+    product_id = client.get(f"{API}/products?sku=MUG", headers=admin).json()["items"][0]["id"]
+    # Ten lines at 5.00 with VAT: 4.17 net each, under cost 4.00 x 1.2 but not under cost (S1's
+    # discounted lines, 5.00 net a unit, stay above the floor).
+    sale = {
+        "client_uuid": str(uuid.uuid4()),
+        "sold_at": _now(),
+        "lines": [{"product_id": product_id, "quantity": 1, "unit_price": "5.00"} for _ in range(10)],
+        "payments": [{"payment_method_code": "CASH", "amount": "50.00"}],
+    }
+    taken = client.post(
+        f"{API}/pos/sessions/{till['id']}/sales:batch", json={"sales": [sale]}, headers=cashier
+    )
+    assert taken.status_code == 200, taken.text
+
+    assert _scan(client, admin).status_code == 201
+    items = client.get(f"{API}/anomalies?store=S2", headers=admin).json()["items"]
+    row = next(item for item in items if item["cashier"])
+    assert row["kind"] == "margin_anomaly"
+    assert row["explanation"][0]["feature"] == "under_floor_lines"
+    assert row["features"]["values"]["under_floor_lines"] == "10"
+    assert row["features"]["values"]["under_cost_lines"] == "0"

@@ -3,7 +3,7 @@
 Each row of :func:`~retailcore.analytics.anomaly_features.collect` is turned into robust z-scores, one
 per feature, against its peers (cashier rows against every cashier-day of the company in the scan,
 store rows against every store-day): ``(value - median) / scale`` with ``scale`` 1.4826 x the median
-absolute deviation, or 1.2533 x the mean absolute deviation (the top 5 % clipped) when most peers sit
+absolute deviation, or 1.2533 x the mean absolute deviation (the top 5 %, at least the top one, clipped) when most peers sit
 on the median (counts that are mostly zero), and never below a feature's :data:`MIN_SCALE` (so a quiet feature's one small
 blip is not a thousand sigmas). A scikit-learn ``IsolationForest`` (fixed ``random_state``) scores
 the z matrix; a row is **flagged** when
@@ -84,9 +84,11 @@ def robust_z(values: pd.Series, feature: str) -> tuple[pd.Series, float, float]:
     """The z of each value against the others' median, with the median and scale used."""
     median = float(values.median())
     deviations = (values - median).abs()
-    # Mostly-zero counts have no MAD: the mean deviation stands in, with the top 5 % clipped so that
-    # the few outliers being looked for do not widen their own yardstick.
-    clipped = deviations.clip(upper=float(deviations.quantile(0.95, interpolation="lower")))
+    # Mostly-zero counts have no MAD: the mean deviation stands in, with the top 5 % (at least the top
+    # one) clipped so that the few outliers being looked for do not widen their own yardstick.
+    ordered = np.sort(deviations.to_numpy())
+    cap = ordered[max(0, min(int(0.95 * (len(ordered) - 1)), len(ordered) - 2))] if len(ordered) else 0.0
+    clipped = deviations.clip(upper=float(cap))
     scale = max(1.4826 * float(deviations.median()), 1.2533 * float(clipped.mean()), MIN_SCALE[feature])
     return (values - median) / scale, median, scale
 
