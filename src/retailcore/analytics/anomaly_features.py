@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -303,5 +303,5 @@ def as_strings(row: pd.Series) -> dict[str, str]:
             "_lines"
         ):
             places = Decimal(1)
-        found[name] = str(Decimal(repr(value)).quantize(places))
+        found[name] = str(Decimal(repr(value)).quantize(places, ROUND_HALF_UP))
     return found
