@@ -168,13 +168,17 @@ def test_alerts_become_exceptions_once_and_each_scan_is_an_event(client, admin, 
     assert len(scans["items"]) == 1 and scans["next_cursor"]
 
 
-def test_the_list_filters_and_pages(client, admin, shop):
+def test_the_list_filters_and_pages(client, admin, auth, shop):
     assert _scan(client, admin).status_code == 201
     s1 = client.get(f"{API}/anomalies?store=S1", headers=admin).json()["items"]
     assert s1 and {item["store_code"] for item in s1} == {"S1"}
     cashier = next(item["cashier"] for item in s1 if item["cashier"])
     mine = client.get(f"{API}/anomalies", params={"cashier": cashier}, headers=admin).json()["items"]
     assert {item["cashier"] for item in mine} == {cashier}
+    s1_manager = auth("store_manager", company="ACME", store="S1")
+    theirs = client.get(f"{API}/anomalies", headers=s1_manager).json()["items"]
+    assert theirs and {item["store_code"] for item in theirs} == {"S1"}
+    assert client.get(f"{API}/anomalies?store=S4", headers=s1_manager).status_code == 422
     elsewhere = client.get(f"{API}/anomalies?day=2020-01-01", headers=admin).json()
     assert elsewhere == {"items": [], "next_cursor": None}
     first = client.get(f"{API}/anomalies?limit=1", headers=admin).json()

@@ -2,7 +2,8 @@
 
 Each row of :func:`~retailcore.analytics.anomaly_features.collect` is turned into robust z-scores, one
 per feature, against its peers (cashier rows against every cashier-day of the company in the scan,
-store rows against every store-day): ``(value - median) / scale`` with ``scale`` 1.4826 x the median
+store rows against every store-day; for the features of sales, only the rows with sales):
+``(value - median) / scale`` with ``scale`` 1.4826 x the median
 absolute deviation, or 1.2533 x the mean absolute deviation (the top 5 %, at least the top one, clipped) when most peers sit
 on the median (counts that are mostly zero), and never below a feature's :data:`MIN_SCALE` (so a quiet feature's one small
 blip is not a thousand sigmas). A scikit-learn ``IsolationForest`` (fixed ``random_state``) scores
@@ -77,13 +78,32 @@ KIND = {
     "under_cost_lines": "margin_anomaly",
     "under_cost_amount": "margin_anomaly",
 }
+SALES_FEATURES = frozenset(
+    (
+        "discount_rate",
+        "manual_discount",
+        "overrides",
+        "after_hours_sales",
+        "under_floor_lines",
+        "under_floor_amount",
+        "under_cost_lines",
+        "under_cost_amount",
+    )
+)
+"""Features of sales: their peers are the rows with sales."""
 CENT = Decimal("0.01")
 
 
-def robust_z(values: pd.Series, feature: str) -> tuple[pd.Series, float, float]:
-    """The z of each value against the others' median, with the median and scale used."""
-    median = float(values.median())
-    deviations = (values - median).abs()
+def robust_z(
+    values: pd.Series, feature: str, peers: pd.Series | None = None
+) -> tuple[pd.Series, float, float]:
+    """The z of each value against its peers' median (``peers``: a mask of the rows to take the median
+    and scale from; default all), with the median and scale used."""
+    sample = values if peers is None else values[peers]
+    if sample.empty:
+        sample = values
+    median = float(sample.median())
+    deviations = (sample - median).abs()
     # Mostly-zero counts have no MAD: the mean deviation stands in, with the top 5 % (at least the top
     # one) clipped so that the few outliers being looked for do not widen their own yardstick.
     ordered = np.sort(deviations.to_numpy())
@@ -118,8 +138,11 @@ def score(rows: pd.DataFrame) -> Scored:
         peers = rows.loc[group]
         zs: dict[str, pd.Series] = {}
         centre: dict[str, float] = {}
+        selling = peers["sales"].astype(float) > 0
         for feature in af.FEATURES:
-            zs[feature], centre[feature], _ = robust_z(peers[feature].astype(float), feature)
+            # A day without a sale (a back-office user's returns) says nothing of how tills discount.
+            mask = selling if feature in SALES_FEATURES else None
+            zs[feature], centre[feature], _ = robust_z(peers[feature].astype(float), feature, mask)
         matrix = pd.DataFrame(zs).clip(-Z_CAP, Z_CAP)
         if len(group) >= 8:
             forest = IsolationForest(

@@ -75,7 +75,7 @@ def scan(
                     row.store_code,
                     row.cashier or "(store)",
                     row.day.isoformat(),
-                    str(row.amount_at_risk),
+                    str(row.amount_at_risk.quantize(detector.CENT)),
                     detector.describe(row.explanation),
                 ]
                 for row in alerts

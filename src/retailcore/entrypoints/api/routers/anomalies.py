@@ -61,7 +61,8 @@ def list_alerts(
         rows, next_cursor = q.alerts(
             session,
             company.id,
-            store_id=store.id if store else None,
+            # A store's token sees its store's rows only (store_in_scope refused any other store).
+            store_id=store.id if store else api.principal.store_id,
             cashier=params.cashier,
             day=params.day,
             limit=params.limit,
