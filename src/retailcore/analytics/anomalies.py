@@ -3,11 +3,11 @@
 Each row of :func:`~retailcore.analytics.anomaly_features.collect` is turned into robust z-scores, one
 per feature, against its peers (cashier rows against every cashier-day of the company in the scan,
 store rows against every store-day; for the features of sales, only the rows with sales):
-``(value - median) / scale`` with ``scale`` 1.4826 x the median
-absolute deviation, or 1.2533 x the mean absolute deviation (the top 5 %, at least the top one, clipped) when most peers sit
-on the median (counts that are mostly zero), and never below a feature's :data:`MIN_SCALE` (so a quiet feature's one small
-blip is not a thousand sigmas). A scikit-learn ``IsolationForest`` (fixed ``random_state``) scores
-the z matrix; a row is **flagged** when
+``(value - median) / scale`` with ``scale`` 1.4826 x the median absolute deviation, or 1.2533 x the
+mean absolute deviation (the top 5 %, at least the top one, clipped) when most peers sit on the
+median (counts that are mostly zero), and never below a feature's :data:`MIN_SCALE` (so a quiet
+feature's one small blip is not a thousand sigmas). A scikit-learn ``IsolationForest`` (fixed
+``random_state``) scores the z matrix; a row is **flagged** when
 
 * its isolation score is at least :data:`THRESHOLD` and one feature's z is at least :data:`Z_SUPPORT`
   (isolated *and* high on something: an unusually quiet day is isolated too, and is no leak), or
