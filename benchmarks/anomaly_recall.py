@@ -7,7 +7,7 @@ flagged rows, false positives and their rate, by the contract's matching rule
 (:mod:`retailcore.analytics.anomaly_scoring`) and by its strict reading. ``--plot`` writes the scores'
 PNG (flagged vs planted rows).
 
-    retailcore db upgrade && retailcore simulate --stores 10 --days 30 --seed 1   # a fresh SQLite file
+    retailcore db upgrade && retailcore simulate --stores 10 --days 30 --seed 1 --start 2026-11-01
     .venv/bin/python benchmarks/anomaly_recall.py --database-url sqlite:///sim.db --company SIM \\
         --plot docs/img/intelligence/anomaly_scores.png
 """
