@@ -134,6 +134,8 @@ def test_the_deep_discounter_and_the_refunding_store_are_flagged_and_explained(c
     assert discounter["kind"] == "discount_anomaly"
     assert discounter["explanation"][0]["feature"] == "discount_rate"
     assert discounter["explanation"][0]["value"] == "0.4000"
+    assert D(discounter["explanation"][0]["z"]) >= 8  # decimal strings, as every stored figure
+    assert D(discounter["features"]["z"]["discount_rate"]) == D(discounter["explanation"][0]["z"])
     assert D(discounter["amount_at_risk"]) > 0
     refunds = by_subject[("S4", True)]  # the store's day: the till's cash paid out counts there
     assert refunds["kind"] == "return_anomaly"

@@ -55,7 +55,7 @@ def scanned(runtime, company, store_factory):
             day=dt.date(2026, 11, 20),
             score=Decimal("0.78"),
             kind="discount_anomaly",
-            features={"values": {"discount_rate": "0.1133"}, "z": {"discount_rate": 11.32}},
+            features={"values": {"discount_rate": "0.1133"}, "z": {"discount_rate": "11.32"}},
             explanation=[
                 {"feature": "discount_rate", "z": 11.32, "value": "0.1133", "peer_median": "0.0002"}
             ],

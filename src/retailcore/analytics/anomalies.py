@@ -157,12 +157,12 @@ def score(rows: pd.DataFrame) -> Scored:
         for position, index in enumerate(group):
             z = matrix.iloc[position]
             rows.at[index, "score"] = float(scores[position])
-            rows.at[index, "z"] = {feature: round(float(z[feature]), 2) for feature in af.FEATURES}
+            rows.at[index, "z"] = {feature: _z_text(z[feature]) for feature in af.FEATURES}
             top = [f for f in z.sort_values(ascending=False).index[:TOP] if z[f] >= Z_SUPPORT / 2]
             rows.at[index, "explanation"] = [
                 {
                     "feature": feature,
-                    "z": round(float(z[feature]), 2),
+                    "z": _z_text(z[feature]),
                     "value": af.as_strings(rows.loc[index])[feature],
                     "peer_median": str(_decimal(centre[feature], feature)),
                 }
@@ -175,6 +175,11 @@ def score(rows: pd.DataFrame) -> Scored:
                     max(0.0, float(rows.at[index, f]) - centre[f]) for f in top if f in af.MONEY
                 )
     return Scored(rows)
+
+
+def _z_text(value: float) -> str:
+    """A z as stored and shown: a decimal string to 0.01 (the JSON carries no floats)."""
+    return str(Decimal(repr(float(value))).quantize(CENT, ROUND_HALF_UP))
 
 
 def _decimal(value: float, feature: str) -> Decimal:
