@@ -64,6 +64,9 @@ DEFAULT_SEVERITY = {
     "sale_in_locked_period": "medium",
     "pricing_mismatch": "medium",
     "coupon_reuse": "medium",
+    "discount_anomaly": "medium",
+    "return_anomaly": "high",
+    "margin_anomaly": "medium",
 }
 """What a type weighs unless its producer says otherwise."""
 

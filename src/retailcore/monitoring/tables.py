@@ -43,7 +43,12 @@ PRICING_TYPES = (
     "pricing_mismatch",  # a till's promotion discounts differ from the server's pricing (pos, decision 0052)
     "coupon_reuse",  # a till redeemed a coupon already used up elsewhere (pos, decision 0052)
 )
-EXCEPTION_TYPES = (*SYNC_TYPES, *STOCK_TYPES, *PRICING_TYPES)
+ANOMALY_TYPES = (
+    "discount_anomaly",  # a cashier's or store's day of unusual manual discounts or overrides (analytics)
+    "return_anomaly",  # a day of unusual no-receipt returns or cash refunds (analytics)
+    "margin_anomaly",  # a day of unusual sales under the margin floor or under cost (analytics)
+)
+EXCEPTION_TYPES = (*SYNC_TYPES, *STOCK_TYPES, *PRICING_TYPES, *ANOMALY_TYPES)
 SEVERITIES = ("low", "medium", "high", "critical")
 STATUSES = ("open", "acknowledged", "resolved")
 UNRESOLVED = ("open", "acknowledged")

@@ -562,8 +562,9 @@ def _record_returns(
     session: Session, ctx: CommandContext, loaded: Any, pos_session: Any, refunds: Sequence[PricedRefund]
 ) -> None:
     """One refunded return per refund sale, numbered by its client uuid (a resent refund is known by
-    it): written set-based, one insert for the returns and one for their lines."""
-    now = utcnow()
+    it): written set-based, one insert for the returns and one for their lines. Dated at the batch's
+    time (the till's, when it replays the past), so a refund counts on the day it was given."""
+    now = ctx.occurred_at or utcnow()
     returns_rows: list[dict[str, Any]] = []
     lines_rows: list[dict[str, Any]] = []
     for refund in refunds:

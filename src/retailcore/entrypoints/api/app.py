@@ -16,6 +16,7 @@ from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.api import contract, docs, problems
 from retailcore.entrypoints.api.limits import BodySizeLimit
 from retailcore.entrypoints.api.routers import (
+    anomalies,
     banking,
     closing,
     connectors,
@@ -127,6 +128,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         costing.router,
         stock.router,
         exceptions.router,
+        anomalies.router,
         stock_valuation.router,
         purchasing.router,
         transfers_counts.router,

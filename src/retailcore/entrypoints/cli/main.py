@@ -38,6 +38,7 @@ from retailcore.core.errors import FieldProblem, RetailcoreError
 from retailcore.entrypoints.api.orphans import PARENT_PID
 from retailcore.entrypoints.bootstrap import Runtime
 from retailcore.entrypoints.cli import analytics as analytics_cli
+from retailcore.entrypoints.cli import anomalies as anomalies_cli
 from retailcore.entrypoints.cli import bank as bank_cli
 from retailcore.entrypoints.cli import closing as closing_cli
 from retailcore.entrypoints.cli import connectors as connectors_cli
@@ -74,6 +75,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(import_app, name="import")
 app.add_typer(report_cli.app, name="report")
 app.add_typer(analytics_cli.app, name="analytics")
+app.add_typer(anomalies_cli.app, name="anomalies")
 app.add_typer(export_cli.app, name="export")
 app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(stock_cli.app, name="stock")

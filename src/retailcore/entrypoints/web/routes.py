@@ -90,6 +90,7 @@ NAV = [
     ("settlements", "/settlements", "Settlements & mismatches"),
     ("close", "/close", "Close checklist"),
     ("exceptions", "/exceptions", "Exceptions"),
+    ("anomalies", "/anomalies", "Anomalies"),
 ]
 STATUS = {NotFound: 404, InvalidReference: 404, PermissionDenied: 403, Unauthenticated: 401, Conflict: 409}
 
@@ -1265,3 +1266,6 @@ def install(app: FastAPI, session_key: bytes | None) -> None:
     from retailcore.entrypoints.web import promotions  # its pages build on this module
 
     app.include_router(promotions.router)
+    from retailcore.entrypoints.web import anomalies  # its page builds on this module
+
+    app.include_router(anomalies.router)
