@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from retailcore.analytics.forecast_commands import MAX_HORIZON
 from retailcore.analytics.forecast_tables import Forecast, ForecastRun
 from retailcore.analytics.forecasting import ARIMA_LIMIT, Report, _noop, forecast_series
 from retailcore.analytics.history import demand_history
@@ -26,7 +27,6 @@ from retailcore.masterdata.tables import Company
 HISTORY_DAYS = 91
 """Thirteen weeks: enough for the weekly season and two backtest windows, short enough that a
 product's old selling pattern does not outweigh this quarter's."""
-MAX_HORIZON = 90
 QUANTITY = Decimal("0.001")
 RATIO = Decimal("0.0001")
 INSERT_BATCH = 5000
