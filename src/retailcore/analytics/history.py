@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -106,7 +107,7 @@ def demand_rows(
             # The list price of the day (before discounts): prices change rarely within a day, and a
             # max keeps the column's exact type on both backends where a product of two would not.
             func.max(OrderLineRow.unit_price).label("price"),
-            func.max(case((OrderLineRow.discount > 0, 1), else_=0)).label("promo"),
+            func.max(case((OrderLineRow.discount > Decimal(0), 1), else_=0)).label("promo"),
         )
         .join(
             OrderRow,

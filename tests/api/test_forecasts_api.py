@@ -1,0 +1,185 @@
+"""Demand forecasts from sales made at the till: the history read from the database, a run through the
+API, the forecasts against actuals with their filters, refusals, and the demand estimates that
+replenishment reads (docs/intelligence.md, decision 0073)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+from apitools import API, assert_problem, events
+
+from retailcore.adapters.db import transaction
+from retailcore.analytics.forecast_queries import demand_estimates
+from retailcore.analytics.history import demand_history, series_id, stock_locations
+from retailcore.masterdata.tables import Company
+
+pytest.importorskip("statsforecast")
+
+DAYS = 35
+WEEKLY = [2, 3, 3, 4, 6, 9, 5]
+"""COFFEE's units per weekday: a clear weekly pattern."""
+TODAY = dt.datetime.now(dt.UTC).date()
+AS_OF = TODAY - dt.timedelta(days=3)
+"""Three days before today, so the first forecast days have actual units to compare."""
+
+
+def _day(offset: int) -> dt.date:
+    return AS_OF - dt.timedelta(days=DAYS - 1 - offset)
+
+
+@pytest.fixture
+def shop(runtime, client, admin, auth, company, store_factory, product_factory):
+    """Store S1 with a till; COFFEE sold every day on a weekly pattern for 35 days up to 3 days ago
+    (and on the 3 days since); TEA sold one unit on every fourth day only."""
+    store = store_factory("S1")
+    for path, body in (
+        ("tax-rules", {"jurisdiction": "FR", "tax_category": "standard", "taxes": []}),
+        ("payment-methods", {"code": "CASH", "name": "Cash", "kind": "cash"}),
+    ):
+        response = client.post(f"{API}/{path}", json={"company_id": company["id"], **body}, headers=admin)
+        assert response.status_code == 201, response.text
+    coffee = product_factory("COFFEE", list_price="2.00")
+    tea = product_factory("TEA", list_price="3.00")
+    manager = auth("store_manager", company="ACME", store="S1")
+    terminal = client.post(
+        f"{API}/pos/terminals",
+        json={"store_id": store["id"], "code": "T1", "name": "Till 1"},
+        headers=manager,
+    )
+    assert terminal.status_code == 201, terminal.text
+    cashier = auth("cashier", company="ACME", store="S1")
+    session = client.post(f"{API}/pos/sessions", json={"terminal_id": terminal.json()["id"]}, headers=cashier)
+    assert session.status_code == 201, session.text
+    sales = []
+    for offset in range(DAYS + 3):
+        day = _day(offset)
+        lines = [{"product_id": coffee["id"], "quantity": WEEKLY[day.weekday()], "unit_price": "2.00"}]
+        if offset % 4 == 0:
+            lines.append({"product_id": tea["id"], "quantity": 1, "unit_price": "3.00"})
+        total = sum(Decimal(line["unit_price"]) * line["quantity"] for line in lines)
+        sales.append(
+            {
+                "client_uuid": str(uuid.uuid4()),
+                "sold_at": dt.datetime.combine(day, dt.time(12, 0), dt.UTC).isoformat(),
+                "lines": lines,
+                "payments": [{"payment_method_code": "CASH", "amount": str(total)}],
+            }
+        )
+    response = client.post(
+        f"{API}/pos/sessions/{session.json()['id']}/sales:batch", json={"sales": sales}, headers=cashier
+    )
+    assert response.status_code in (200, 201), response.text
+    return {"company": company, "store": store, "coffee": coffee, "tea": tea, "manager": manager}
+
+
+def test_the_history_is_daily_units_per_product_and_store_with_zero_days(runtime, shop):
+    company_id = uuid.UUID(shop["company"]["id"])
+    store_id, coffee, tea = (uuid.UUID(shop[k]["id"]) for k in ("store", "coffee", "tea"))
+    with runtime.session_factory() as session:
+        history = demand_history(session, company_id, as_of=AS_OF, days=DAYS)
+        location = stock_locations(session, company_id)[store_id]
+    frame = history.frame
+    assert set(frame["unique_id"]) == {series_id(coffee, store_id), series_id(tea, store_id)}
+    assert len(frame) == 2 * DAYS  # every day of the window, for both series
+    coffee_days = frame[frame["unique_id"] == series_id(coffee, store_id)]
+    assert list(coffee_days["y"]) == [WEEKLY[_day(i).weekday()] for i in range(DAYS)]
+    assert set(coffee_days["price"]) == {2.0}
+    tea_days = frame[frame["unique_id"] == series_id(tea, store_id)]
+    assert list(tea_days["y"]) == [1.0 if i % 4 == 0 else 0.0 for i in range(DAYS)]
+    assert history.series.loc[series_id(tea, store_id), "location_id"] == location
+    assert history.series.loc[series_id(tea, store_id), "channel"] == "store"
+
+
+def test_a_run_stores_forecasts_that_follow_the_weekly_pattern(runtime, client, admin, shop):
+    response = client.post(
+        f"{API}/forecasts/runs",
+        json={"company_id": "ACME", "horizon": 7, "as_of": AS_OF.isoformat()},
+        headers=admin,
+    )
+    assert response.status_code == 201, response.text
+    run = response.json()
+    assert run["series"] == 2 and run["horizon"] == 7
+    assert sum(run["chosen"].values()) == 2
+    assert "SeasonalNaive" in run["mase"]
+    assert [e.type for e in events(runtime, type="ForecastRunCompleted")] == ["ForecastRunCompleted"]
+
+    page = client.get(
+        f"{API}/forecasts", params={"product_id": shop["coffee"]["id"], "store_id": "S1"}, headers=admin
+    ).json()
+    assert page["run"]["id"] == run["id"]
+    rows = {dt.date.fromisoformat(item["day"]): item for item in page["items"]}
+    assert len(rows) == 7
+    for day, item in rows.items():
+        assert abs(Decimal(item["quantity"]) - WEEKLY[day.weekday()]) <= Decimal("1.0"), (day, item)
+        assert item["store"] == "S1" and item["channel"] == "store"
+        # Forecasts against actuals: the days already past carry the units sold.
+        expected = Decimal(WEEKLY[day.weekday()]).quantize(Decimal("0.001")) if day <= TODAY else None
+        assert (None if item["actual"] is None else Decimal(item["actual"])) == expected
+    assert sum(1 for item in rows.values() if item["actual"] is not None) == 3
+    assert client.get(f"{API}/forecasts", params={"channel": "web"}, headers=admin).json()["items"] == []
+
+    runs = client.get(f"{API}/forecasts/runs", headers=admin).json()
+    assert [item["id"] for item in runs["items"]] == [run["id"]] and runs["next_cursor"] is None
+
+
+def test_demand_estimates_average_the_latest_run_per_location(runtime, client, admin, shop):
+    company_id, store_id = uuid.UUID(shop["company"]["id"]), uuid.UUID(shop["store"]["id"])
+    with runtime.session_factory() as session:
+        assert demand_estimates(session, company_id, as_of=AS_OF, horizon_days=7) == []
+    response = client.post(
+        f"{API}/forecasts/runs", json={"horizon": 7, "as_of": AS_OF.isoformat()}, headers=admin
+    )
+    assert response.status_code == 201, response.text
+    with runtime.session_factory() as session:
+        estimates = demand_estimates(session, company_id, as_of=AS_OF, horizon_days=7)
+        location = stock_locations(session, company_id)[store_id]
+    by_product = {str(e.product_id): e for e in estimates}
+    coffee = by_product[shop["coffee"]["id"]]
+    assert coffee.location_id == location and coffee.horizon_days == 7
+    assert abs(coffee.daily_mean - Decimal(sum(WEEKLY)) / 7) < Decimal("0.5")
+    assert isinstance(coffee.daily_sigma, Decimal) and coffee.daily_sigma >= 0
+    tea = by_product[shop["tea"]["id"]]
+    assert Decimal("0.1") < tea.daily_mean < Decimal("0.5")  # one unit every fourth day
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/forecasts", {"channel": "shop"}, "channel"),
+        ("/forecasts", {"product_id": "coffee"}, "product_id"),
+        ("/forecasts", {"store_id": "NOPE"}, "store_id"),
+        ("/forecasts", {"cursor": "not-a-cursor"}, "cursor"),
+        ("/forecasts/runs", {"limit": "0"}, "limit"),
+    ],
+)
+def test_bad_filters_are_refused_naming_the_field(client, admin, shop, path, params, field):
+    if field == "cursor":
+        assert (
+            client.post(f"{API}/forecasts/runs", json={"as_of": AS_OF.isoformat()}, headers=admin).status_code
+            == 201
+        )
+    response = client.get(f"{API}{path}", params=params, headers=admin)
+    assert_problem(response, 422, fields=(field,))
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"horizon": 0}, "horizon"), ({"horizon": 91}, "horizon"), ({"as_of": "2026-13-01"}, "as_of")],
+)
+def test_a_bad_run_request_is_refused_and_writes_nothing(client, admin, shop, snapshot, body, field):
+    before = snapshot()
+    response = client.post(f"{API}/forecasts/runs", json=body, headers=admin)
+    assert_problem(response, 422, fields=(field,))
+    assert snapshot() == before
+
+
+def test_a_run_without_sales_is_refused(runtime, client, admin, company, snapshot):
+    before = snapshot()
+    response = client.post(f"{API}/forecasts/runs", json={"as_of": "2026-01-31"}, headers=admin)
+    assert_problem(response, 422, fields=("as_of",))
+    assert snapshot() == before
+    with transaction(runtime.session_factory) as session:
+        assert session.get(Company, uuid.UUID(company["id"])) is not None
