@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from apitools import API, assert_problem, events
 
+from forecast_shop import AS_OF, DAYS, TODAY, WEEKLY, history_day, make_shop
 from retailcore.adapters.db import transaction
 from retailcore.analytics.forecast_queries import demand_estimates
 from retailcore.analytics.history import demand_history, series_id, stock_locations
@@ -18,61 +19,10 @@ from retailcore.masterdata.tables import Company
 
 pytest.importorskip("statsforecast")
 
-DAYS = 35
-WEEKLY = [2, 3, 3, 4, 6, 9, 5]
-"""COFFEE's units per weekday: a clear weekly pattern."""
-TODAY = dt.datetime.now(dt.UTC).date()
-AS_OF = TODAY - dt.timedelta(days=3)
-"""Three days before today, so the first forecast days have actual units to compare."""
-
-
-def _day(offset: int) -> dt.date:
-    return AS_OF - dt.timedelta(days=DAYS - 1 - offset)
-
 
 @pytest.fixture
-def shop(runtime, client, admin, auth, company, store_factory, product_factory):
-    """Store S1 with a till; COFFEE sold every day on a weekly pattern for 35 days up to 3 days ago
-    (and on the 3 days since); TEA sold one unit on every fourth day only."""
-    store = store_factory("S1")
-    for path, body in (
-        ("tax-rules", {"jurisdiction": "FR", "tax_category": "standard", "taxes": []}),
-        ("payment-methods", {"code": "CASH", "name": "Cash", "kind": "cash"}),
-    ):
-        response = client.post(f"{API}/{path}", json={"company_id": company["id"], **body}, headers=admin)
-        assert response.status_code == 201, response.text
-    coffee = product_factory("COFFEE", list_price="2.00")
-    tea = product_factory("TEA", list_price="3.00")
-    manager = auth("store_manager", company="ACME", store="S1")
-    terminal = client.post(
-        f"{API}/pos/terminals",
-        json={"store_id": store["id"], "code": "T1", "name": "Till 1"},
-        headers=manager,
-    )
-    assert terminal.status_code == 201, terminal.text
-    cashier = auth("cashier", company="ACME", store="S1")
-    session = client.post(f"{API}/pos/sessions", json={"terminal_id": terminal.json()["id"]}, headers=cashier)
-    assert session.status_code == 201, session.text
-    sales = []
-    for offset in range(DAYS + 3):
-        day = _day(offset)
-        lines = [{"product_id": coffee["id"], "quantity": WEEKLY[day.weekday()], "unit_price": "2.00"}]
-        if offset % 4 == 0:
-            lines.append({"product_id": tea["id"], "quantity": 1, "unit_price": "3.00"})
-        total = sum(Decimal(line["unit_price"]) * line["quantity"] for line in lines)
-        sales.append(
-            {
-                "client_uuid": str(uuid.uuid4()),
-                "sold_at": dt.datetime.combine(day, dt.time(12, 0), dt.UTC).isoformat(),
-                "lines": lines,
-                "payments": [{"payment_method_code": "CASH", "amount": str(total)}],
-            }
-        )
-    response = client.post(
-        f"{API}/pos/sessions/{session.json()['id']}/sales:batch", json={"sales": sales}, headers=cashier
-    )
-    assert response.status_code in (200, 201), response.text
-    return {"company": company, "store": store, "coffee": coffee, "tea": tea, "manager": manager}
+def shop(client, admin, auth, company):
+    return make_shop(client, admin, auth, company)
 
 
 def test_the_history_is_daily_units_per_product_and_store_with_zero_days(runtime, shop):
@@ -85,7 +35,7 @@ def test_the_history_is_daily_units_per_product_and_store_with_zero_days(runtime
     assert set(frame["unique_id"]) == {series_id(coffee, store_id), series_id(tea, store_id)}
     assert len(frame) == 2 * DAYS  # every day of the window, for both series
     coffee_days = frame[frame["unique_id"] == series_id(coffee, store_id)]
-    assert list(coffee_days["y"]) == [WEEKLY[_day(i).weekday()] for i in range(DAYS)]
+    assert list(coffee_days["y"]) == [WEEKLY[history_day(i).weekday()] for i in range(DAYS)]
     assert set(coffee_days["price"]) == {2.0}
     tea_days = frame[frame["unique_id"] == series_id(tea, store_id)]
     assert list(tea_days["y"]) == [1.0 if i % 4 == 0 else 0.0 for i in range(DAYS)]
