@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
@@ -274,3 +275,79 @@ def demand_estimates(
             )
         )
     return sorted(estimates, key=lambda e: (str(e.product_id), str(e.location_id)))
+
+
+@dataclass(frozen=True)
+class SeriesAgainstActuals:
+    """One series of the latest run for the back office: per day, the forecast and (once past) the
+    actual units; and the totals over the days already past."""
+
+    sku: str
+    store: str | None
+    model: str
+    mase: Decimal | None
+    sigma: Decimal
+    days: list[tuple[dt.date, Decimal, Decimal | None]]
+
+    @property
+    def forecast_so_far(self) -> Decimal:
+        return sum((quantity for _day, quantity, actual in self.days if actual is not None), Decimal(0))
+
+    @property
+    def actual_so_far(self) -> Decimal | None:
+        past = [actual for _day, _quantity, actual in self.days if actual is not None]
+        return sum(past, Decimal(0)) if past else None
+
+
+def series_against_actuals(
+    session: Session,
+    company_id: uuid.UUID,
+    *,
+    today: dt.date,
+    store_id: uuid.UUID | None = None,
+    limit: int = 50,
+) -> tuple[ForecastRun | None, list[SeriesAgainstActuals]]:
+    """The latest run's ``limit`` series with the most forecast units (of one store when given), each
+    with its days and the actual units of those past."""
+    run = latest_run(session, company_id)
+    if run is None:
+        return None, []
+    top = (
+        select(Forecast.product_id, Forecast.store_id, func.sum(Forecast.quantity).label("total"))
+        .where(Forecast.run_id == run.id)
+        .group_by(Forecast.product_id, Forecast.store_id)
+    )
+    if store_id is not None:
+        top = top.where(Forecast.store_id == store_id)
+    chosen = session.execute(top.order_by(func.sum(Forecast.quantity).desc()).limit(limit)).all()
+    if not chosen:
+        return run, []
+    products = {product_id for product_id, _store, _total in chosen}
+    rows = session.execute(
+        select(Forecast, Product.sku, Store.code)
+        .join(Product, Product.id == Forecast.product_id)
+        .outerjoin(Store, Store.id == Forecast.store_id)
+        .where(Forecast.run_id == run.id, Forecast.product_id.in_(products))
+        .order_by(Forecast.day)
+    ).all()
+    wanted = {(product_id, store) for product_id, store, _total in chosen}
+    first, last = run.as_of + dt.timedelta(days=1), min(today, run.as_of + dt.timedelta(days=run.horizon))
+    actuals = actual_units(session, company_id, products, first, last) if first <= last else {}
+    grouped: dict[tuple[uuid.UUID, uuid.UUID | None], list[Any]] = defaultdict(list)
+    labels: dict[tuple[uuid.UUID, uuid.UUID | None], tuple[str, str | None, Forecast]] = {}
+    for forecast, sku, store_code in rows:
+        key = (forecast.product_id, forecast.store_id)
+        if key not in wanted:
+            continue
+        actual = actuals.get((*key, forecast.day), Decimal(0)) if forecast.day <= today else None
+        grouped[key].append((forecast.day, forecast.quantity.quantize(QUANTITY), actual))
+        labels[key] = (sku, store_code, forecast)
+    found = []
+    for product_id, store, _total in chosen:
+        sku, store_code, sample = labels[(product_id, store)]
+        found.append(
+            SeriesAgainstActuals(
+                sku, store_code, sample.model, sample.mase, sample.sigma, grouped[(product_id, store)]
+            )
+        )
+    return run, found

@@ -87,7 +87,7 @@ def run_forecast(
         company_id=company.id,
         as_of=as_of,
         horizon=horizon,
-        history_days=history_days,
+        history_days=(as_of - history.start).days + 1,
         series=len(history.series),
         models=result.models,
         duration_seconds=Decimal(0),

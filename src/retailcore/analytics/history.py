@@ -13,8 +13,8 @@ order is a negotiated one-off, not shelf demand.
 * Exogenous columns: ``price`` (the day's highest unit price before discounts, the last one carried
   to days without sales) and ``promo`` (1 on a day where a unit sold with a discount). The company keeps
   no holiday calendar, so the weekday is left to the models' weekly season.
-* Days without a sale are 0, from the first day of the window (a series that starts selling mid-way
-  has leading zeros, as M5's do).
+* Days without a sale are 0, from the company's first day with a sale in the window (a series that
+  starts selling later has leading zeros, as M5's do).
 
 One grouped query reads the window (a 40-store month: a few hundred thousand lines become at most
 series x days rows); the zero-filling happens in pandas.
@@ -147,7 +147,10 @@ def demand_history(session: Session, company_id: uuid.UUID, *, as_of: dt.date, d
         y=("units", "sum"), price=("price", "max"), promo=("promo", "max")
     )
 
-    calendar = pd.date_range(start, as_of, freq="D")
+    # From the company's first day with a sale in the window: a company selling for a month is not
+    # padded with two months of zeros it never had.
+    first_day = raw["ds"].min()
+    calendar = pd.date_range(first_day, as_of, freq="D")
     ids = np.sort(daily["unique_id"].unique())
     grid = pd.MultiIndex.from_product([ids, calendar], names=["unique_id", "ds"])
     frame = daily.set_index(["unique_id", "ds"]).reindex(grid).reset_index()
@@ -169,7 +172,8 @@ def demand_history(session: Session, company_id: uuid.UUID, *, as_of: dt.date, d
     series["location_id"] = [
         warehouse if store is None else locations.get(store) for store in series["store_id"]
     ]
-    return DemandHistory(frame[["unique_id", "ds", "y", "price", "promo"]], series.loc[ids], start, as_of)
+    frame = frame[["unique_id", "ds", "y", "price", "promo"]]
+    return DemandHistory(frame, series.loc[ids], first_day.date(), as_of)
 
 
 def _busiest_source(raw: pd.DataFrame, locations: dict[uuid.UUID, uuid.UUID]) -> uuid.UUID | None:
