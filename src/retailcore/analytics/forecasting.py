@@ -163,17 +163,31 @@ def backtest(
     step: int | None = None,
     n_jobs: int = 1,
     exogenous: Sequence[str] = (),
+    refit: bool = False,
 ) -> pd.DataFrame:
     """statsforecast's rolling-origin cross-validation: ``unique_id, ds, cutoff, y`` and one column of
     forecasts per model."""
     from statsforecast import StatsForecast
 
     columns = ["unique_id", "ds", "y", *exogenous]
-    engine = StatsForecast(models=list(models), freq="D", n_jobs=n_jobs)
-    found = engine.cross_validation(
-        df=history[columns], h=horizon, n_windows=windows, step_size=step or horizon
-    )
-    return found.reset_index() if "unique_id" not in found.columns else found
+    keys = ["unique_id", "ds", "cutoff", "y"]
+    # refit=False, for the models that can: each is fitted at the first cutoff and only updated with
+    # the later windows' data, not searched again (AutoETS: one fit per series instead of one per
+    # window). The Croston family cannot be updated that way; it is cheap to refit.
+    updatable = [model for model in models if hasattr(model, "forward")] if not refit else []
+    refitted = [model for model in models if model not in updatable]
+    found = None
+    for group, again in ((updatable, False), (refitted, True)):
+        if not group:
+            continue
+        engine = StatsForecast(models=group, freq="D", n_jobs=n_jobs)
+        part = engine.cross_validation(
+            df=history[columns], h=horizon, n_windows=windows, step_size=step or horizon, refit=again
+        )
+        part = part.reset_index() if "unique_id" not in part.columns else part
+        found = part if found is None else found.merge(part, on=keys)
+    assert found is not None
+    return found
 
 
 def score(cv: pd.DataFrame, scale: pd.Series, models: Sequence[str]) -> pd.DataFrame:
