@@ -100,11 +100,15 @@ def run_forecast(
     session.add(run)
     session.flush()
 
-    series = history.series
-    chosen = result.chosen
+    # Plain dicts per series: a pandas lookup per forecast row would cost more than the forecast.
+    series = history.series.to_dict("index")
+    chosen = {
+        uid: (pick["model"], _quantity(pick["sigma"]), _ratio(pick["mase"]))
+        for uid, pick in result.chosen.to_dict("index").items()
+    }
     rows = []
     for uid, day, quantity in result.forecasts[["unique_id", "ds", "quantity"]].itertuples(index=False):
-        meta, pick = series.loc[uid], chosen.loc[uid]
+        meta, (model, sigma, mase) = series[uid], chosen[uid]
         rows.append(
             {
                 "id": uuid.uuid4(),
@@ -116,9 +120,9 @@ def run_forecast(
                 "location_id": meta["location_id"],
                 "day": day.date(),
                 "quantity": _quantity(quantity),
-                "model": pick["model"],
-                "sigma": _quantity(pick["sigma"]),
-                "mase": _ratio(pick["mase"]),
+                "model": model,
+                "sigma": sigma,
+                "mase": mase,
             }
         )
     for done in range(0, len(rows), INSERT_BATCH):
