@@ -94,3 +94,20 @@ def test_a_missing_extra_is_named(monkeypatch):
     with pytest.raises(f.IntelligenceMissing) as raised:
         f.require()
     assert "pip install 'retailcore[intelligence]'" in str(raised.value)
+
+
+def test_autoarima_is_tried_only_on_long_smooth_series_whose_exogenous_move():
+    values = np.tile(WEEK, 9)[:60]
+    moving = _frame("moving", values).assign(price=np.r_[np.full(30, 2.0), np.full(30, 1.5)])
+    flat = _frame("flat", values)
+    short = _frame("short", values[:30]).assign(price=np.r_[np.full(15, 2.0), np.full(15, 1.5)])
+    frame = pd.concat([moving, flat, short])
+
+    assert f.classify(frame, ("price", "promo"), arima_limit=5).to_dict() == {
+        "flat": "smooth",
+        "moving": "long",
+        "short": "smooth",
+    }
+    assert set(f.classify(frame, ("price", "promo"), arima_limit=0)) == {"smooth"}
+    assert "AutoARIMA" in [repr(model) for model in f._candidates("long")]
+    assert "AutoARIMA" not in [repr(model) for model in f._candidates("smooth")]
