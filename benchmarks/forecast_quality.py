@@ -134,7 +134,12 @@ def evaluate(
         mase, mae = f.score(held, scale, names)
         mase["chosen"] = [mase.at[uid, model] for uid, model in chosen.items()]
         mae["chosen"] = [mae.at[uid, model] for uid, model in chosen.items()]
-        scored[label] = (mase, mae.sum() / scale.reindex(mae.index).sum())
+        # Each model's pooled MASE over the series it was scored on (AutoETS: the smooth ones only).
+        weights = scale.reindex(mae.index)
+        scored[label] = (
+            mase,
+            pd.Series({name: mae[name].sum() / weights[mae[name].notna()].sum() for name in mae}),
+        )
     return scored, cv, chosen, kinds, timings
 
 
