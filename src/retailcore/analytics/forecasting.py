@@ -38,7 +38,7 @@ SEASON = 7
 BACKTEST_HORIZON = 7
 BACKTEST_WINDOWS = 2
 ARIMA_MIN_DAYS = 56
-ARIMA_LIMIT = 100
+ARIMA_LIMIT = 20
 INTERMITTENT_ADI = 1.32
 CLASSIFY_DAYS = 91
 """The demand class is read from the last 13 weeks: a product launched late or delisted for a while
