@@ -46,6 +46,7 @@ from retailcore.entrypoints.cli import coupons as coupons_cli
 from retailcore.entrypoints.cli import discounts as discounts_cli
 from retailcore.entrypoints.cli import exceptions as exceptions_cli
 from retailcore.entrypoints.cli import exports as export_cli
+from retailcore.entrypoints.cli import forecast as forecast_cli
 from retailcore.entrypoints.cli import gift_cards as gift_cards_cli
 from retailcore.entrypoints.cli import groups as groups_cli
 from retailcore.entrypoints.cli import ledger as ledger_cli
@@ -76,6 +77,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(report_cli.app, name="report")
 app.add_typer(analytics_cli.app, name="analytics")
 app.add_typer(anomalies_cli.app, name="anomalies")
+app.add_typer(forecast_cli.app, name="forecast")
 app.add_typer(export_cli.app, name="export")
 app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(stock_cli.app, name="stock")

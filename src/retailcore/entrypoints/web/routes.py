@@ -84,6 +84,7 @@ NAV = [
     ("orders", "/orders", "Orders"),
     ("pos", "/pos/sessions", "POS sessions"),
     ("stock", "/stock", "Stock"),
+    ("forecasts", "/forecasts", "Forecasts"),
     ("promotions", "/promotions", "Promotions"),
     ("accounting", "/accounting/profit-and-loss", "Accounting"),
     ("returns", "/returns", "Returns"),
@@ -1263,9 +1264,10 @@ def install(app: FastAPI, session_key: bytes | None) -> None:
     app.state.web_session_key = session_key or secrets.token_bytes(32)
     app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="web-static")
     app.include_router(router)
-    from retailcore.entrypoints.web import promotions  # its pages build on this module
+    from retailcore.entrypoints.web import forecasts, promotions  # their pages build on this module
 
     app.include_router(promotions.router)
     from retailcore.entrypoints.web import anomalies  # its page builds on this module
 
     app.include_router(anomalies.router)
+    app.include_router(forecasts.router)

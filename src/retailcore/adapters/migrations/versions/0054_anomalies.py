@@ -19,7 +19,7 @@ from alembic import op
 from retailcore.adapters import orm
 
 revision: str = "0054"
-down_revision: str | None = "0051"
+down_revision: str | None = "0052"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -20,7 +20,7 @@ from alembic import op
 from retailcore.adapters import orm
 
 revision: str = "0055"
-down_revision: str | None = "0051"
+down_revision: str | None = "0054"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,113 @@
+"""The forecaster on small series made here: a weekly pattern is forecast within tolerance, an
+intermittent series gets a Croston-family model that beats the seasonal naive baseline, the backtest
+sigma and MASE are what they claim, and history too short to backtest still gets a forecast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("statsforecast")
+
+from retailcore.analytics import forecasting as f
+
+WEEK = np.array([4.0, 5.0, 5.0, 6.0, 9.0, 14.0, 8.0])
+START = pd.Timestamp("2026-01-05")  # a Monday
+
+
+def _frame(uid: str, values: np.ndarray) -> pd.DataFrame:
+    days = pd.date_range(START, periods=len(values), freq="D")
+    return pd.DataFrame({"unique_id": uid, "ds": days, "y": values, "price": 1.0, "promo": 0})
+
+
+def test_a_weekly_pattern_is_forecast_within_tolerance():
+    rng = np.random.default_rng(7)
+    values = np.tile(WEEK, 6) + rng.normal(0, 0.3, 42)
+    result = f.forecast_series(_frame("weekly", values), horizon=7, n_jobs=1)
+
+    forecast = result.forecasts.sort_values("ds")
+    expected = np.tile(WEEK, 7)[42:49]
+    assert len(forecast) == 7
+    assert forecast["ds"].iloc[0] == START + pd.Timedelta(days=42)
+    assert np.abs(forecast["quantity"].to_numpy() - expected).max() < 1.5
+    chosen = result.chosen.loc["weekly"]
+    assert chosen["kind"] == "smooth"
+    assert chosen["mase"] < 1  # better than repeating last week
+    assert 0 < chosen["sigma"] < 1.5
+
+
+def test_an_intermittent_series_gets_a_model_that_beats_the_seasonal_naive():
+    rng = np.random.default_rng(3)
+    values = (rng.random(56) < 0.25) * rng.integers(1, 4, 56)
+    result = f.forecast_series(_frame("slow", values.astype(float)), horizon=7, n_jobs=1)
+
+    chosen = result.chosen.loc["slow"]
+    assert chosen["kind"] == "intermittent"
+    assert chosen["model"] in {"CrostonOptimized", "ADIDA", "IMAPA"}
+    assert chosen["mase"] < result.mase["SeasonalNaive"]
+    assert "AutoETS" not in result.mase  # not tried on intermittent series
+    quantities = result.forecasts["quantity"]
+    assert (quantities >= 0).all() and 0 < quantities.mean() < 2
+
+
+def test_the_classes_follow_the_interval_between_demands():
+    frame = pd.concat(
+        [
+            _frame("daily", np.ones(28)),
+            _frame("rare", np.r_[np.zeros(27), 5.0]),
+            _frame("never", np.zeros(28)),
+        ]
+    )
+    kinds = f.classify(frame)
+    assert kinds.to_dict() == {"daily": "smooth", "never": "intermittent", "rare": "intermittent"}
+
+
+def test_mase_is_the_backtest_error_over_the_in_sample_seasonal_naive_error():
+    cv = pd.DataFrame({"unique_id": ["a", "a"], "y": [4.0, 6.0], "M": [5.0, 4.0]})
+    scale = pd.Series({"a": 2.0})
+    mase, mae = f.score(cv, scale, ["M"])
+    assert mae.loc["a", "M"] == pytest.approx(1.5)
+    assert mase.loc["a", "M"] == pytest.approx(0.75)
+
+
+def test_a_short_history_gets_the_seasonal_naive_without_a_backtest():
+    result = f.forecast_series(_frame("new", np.tile(WEEK, 2)), horizon=3, n_jobs=1)
+
+    chosen = result.chosen.loc["new"]
+    assert chosen["model"] == "SeasonalNaive"
+    assert np.isnan(chosen["mase"])
+    assert list(result.forecasts["quantity"]) == list(WEEK[:3])
+
+
+def test_a_missing_extra_is_named(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def without_statsforecast(name, *args, **kwargs):
+        if name == "statsforecast":
+            raise ImportError(name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_statsforecast)
+    with pytest.raises(f.IntelligenceMissing) as raised:
+        f.require()
+    assert "pip install 'retailcore[intelligence]'" in str(raised.value)
+
+
+def test_autoarima_is_tried_only_on_long_smooth_series_whose_exogenous_move():
+    values = np.tile(WEEK, 9)[:60]
+    moving = _frame("moving", values).assign(price=np.r_[np.full(30, 2.0), np.full(30, 1.5)])
+    flat = _frame("flat", values)
+    short = _frame("short", values[:30]).assign(price=np.r_[np.full(15, 2.0), np.full(15, 1.5)])
+    frame = pd.concat([moving, flat, short])
+
+    assert f.classify(frame, ("price", "promo"), arima_limit=5).to_dict() == {
+        "flat": "smooth",
+        "moving": "long",
+        "short": "smooth",
+    }
+    assert set(f.classify(frame, ("price", "promo"), arima_limit=0)) == {"smooth"}
+    assert "AutoARIMA" in [repr(model) for model in f._candidates("long")]
+    assert "AutoARIMA" not in [repr(model) for model in f._candidates("smooth")]
