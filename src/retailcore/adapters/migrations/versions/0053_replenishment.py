@@ -29,9 +29,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _fk(table: str, column: str, referred: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint(
-        [column], [f"{referred}.id"], name=op.f(f"fk_{table}_{column}_{referred}")
-    )
+    return sa.ForeignKeyConstraint([column], [f"{referred}.id"], name=op.f(f"fk_{table}_{column}_{referred}"))
 
 
 def upgrade() -> None:
@@ -44,7 +42,9 @@ def upgrade() -> None:
         sa.Column("lead_time_days", sa.Integer(), nullable=False),
         sa.Column("unit_price", orm.UnitCost(), nullable=True),
         sa.Column("updated_at", orm.UTCDateTime(), nullable=False),
-        sa.CheckConstraint("lead_time_days >= 0", name=op.f("ck_replenishment_sources_lead_time_not_negative")),
+        sa.CheckConstraint(
+            "lead_time_days >= 0", name=op.f("ck_replenishment_sources_lead_time_not_negative")
+        ),
         _fk("replenishment_sources", "company_id", "companies"),
         _fk("replenishment_sources", "product_id", "products"),
         sa.PrimaryKeyConstraint("company_id", "product_id", name=op.f("pk_replenishment_sources")),
