@@ -140,6 +140,11 @@ def trailing_estimates(
     ]
 
 
+ESTIMATORS: dict[str, Estimator] = {"trailing": trailing_estimates}
+"""Estimators by name (the simulator's ``--replenishment forecast`` and the CLI pick one); the
+forecaster registers itself here as ``forecast``."""
+
+
 # -- the levels --------------------------------------------------------------------------------------
 
 
