@@ -110,15 +110,26 @@ def main() -> None:
     parser.add_argument("--service-levels", default="0.90,0.95,0.98")
     parser.add_argument("--review-days", type=int, default=PROFILE.review_days)
     parser.add_argument("--estimator", default=PROFILE.estimator)
+    parser.add_argument("--no-minmax", action="store_true", help="Only the forecast runs.")
+    parser.add_argument(
+        "--combine", type=Path, nargs="*", help="Print and plot the rows of earlier runs' --json instead."
+    )
     parser.add_argument("--json", type=Path, help="Write the rows here.")
     parser.add_argument("--plot", type=Path, help="Write the trade-off PNG here.")
     args = parser.parse_args()
     install_subscriptions()
-    rows = [run("minmax", PROFILE.service_level, args)]
-    print(json.dumps(rows[-1]), flush=True)
-    for level in args.service_levels.split(","):
-        rows.append(run("forecast", Decimal(level), args))
-        print(json.dumps(rows[-1]), flush=True)
+    rows: list[dict[str, Any]] = []
+    if args.combine:
+        for path in args.combine:
+            rows += json.loads(path.read_text())
+        rows.sort(key=lambda row: (row["policy"] != "minmax", row["policy"]))
+    else:
+        if not args.no_minmax:
+            rows.append(run("minmax", PROFILE.service_level, args))
+            print(json.dumps(rows[-1]), flush=True)
+        for level in args.service_levels.split(","):
+            rows.append(run("forecast", Decimal(level), args))
+            print(json.dumps(rows[-1]), flush=True)
     columns = list(rows[0])
     print()
     print(" | ".join(columns))

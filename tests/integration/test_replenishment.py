@@ -153,7 +153,7 @@ def _suggest(buyer: Buyer, estimator: rp.Estimator, **options: Any) -> list[Repl
 def test_a_store_below_its_reorder_point_gets_a_transfer_and_the_warehouse_a_po_net_of_what_is_on_order(
     buyer,
 ):
-    product, estimator = _stocked(buyer)
+    _, estimator = _stocked(buyer)
 
     suggestions = {s.kind: s for s in _suggest(buyer, estimator, review_days=7, transfer_lead_days=1)}
 
@@ -278,7 +278,7 @@ def test_the_trailing_baseline_is_the_mean_and_deviation_of_the_daily_units_sold
 def test_the_api_suggests_lists_accepts_all_or_nothing_and_names_bad_fields(
     buyer, client, admin, monkeypatch
 ):
-    product, estimator = _stocked(buyer)
+    _, estimator = _stocked(buyer)
     monkeypatch.setitem(rp.ESTIMATORS, "known", estimator)
     base = "/api/v1/replenishment/suggestions"
 
