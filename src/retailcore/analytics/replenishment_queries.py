@@ -103,5 +103,11 @@ def list_suggestions(
     return SuggestionPage(items=views(session, rows), next_cursor=next_cursor)
 
 
+def company_of(session: Session, suggestion_id: uuid.UUID) -> uuid.UUID | None:
+    return session.scalar(
+        select(ReplenishmentSuggestion.company_id).where(ReplenishmentSuggestion.id == suggestion_id)
+    )
+
+
 def total_quantity(rows: list[SuggestionView]) -> Decimal:
     return sum((row.quantity for row in rows), Decimal(0))

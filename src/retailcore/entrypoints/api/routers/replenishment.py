@@ -3,6 +3,7 @@
 The rules live in :mod:`retailcore.analytics.replenishment`; this module only maps requests to it.
 """
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -15,12 +16,13 @@ from sqlalchemy.orm import Session
 from retailcore.analytics import replenishment as rp
 from retailcore.analytics import replenishment_queries as q
 from retailcore.core.decimals import DecimalStr
+from retailcore.core.errors import FieldProblem, NotFound, ValidationFailed
 from retailcore.core.inputs import Day
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
-from retailcore.inventory.purchasing import _today as today
 from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, StoreRef
 from retailcore.masterdata.services import company_in_scope, store_filter
+from retailcore.masterdata.tables import Company
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     403: {"description": "The token's role lacks the permission"},
@@ -117,15 +119,15 @@ async def suggest(body: SuggestRun, api: Annotated[Api, Depends(writer("purchasi
         company = company_in_scope(session, api.principal, body.company_id)
         estimator = rp.ESTIMATORS.get(body.estimator)
         if estimator is None:
-            raise rp.ValidationFailed(
+            raise ValidationFailed(
                 f"no estimator {body.estimator!r}",
-                problems=[rp.FieldProblem("estimator", f"one of {', '.join(sorted(rp.ESTIMATORS))}")],
+                problems=[FieldProblem("estimator", f"one of {', '.join(sorted(rp.ESTIMATORS))}")],
             )
         run = rp.suggest(
             session,
             ctx,
             company,
-            as_of=body.as_of or today(),
+            as_of=body.as_of or dt.datetime.now(dt.UTC).date(),
             service_level=body.service_level,
             review_days=body.review_days,
             transfer_lead_days=body.transfer_lead_days,
@@ -143,6 +145,14 @@ async def suggest(body: SuggestRun, api: Annotated[Api, Depends(writer("purchasi
         )
 
     return await api.command(work, status_code=201)
+
+
+def _company_of(session: Session, api: Api, suggestion_id: uuid.UUID) -> Company:
+    """The suggestion's company, if the caller may see it (else: not found)."""
+    company_id = q.company_of(session, suggestion_id)
+    if company_id is None or not api.principal.sees_company(company_id):
+        raise NotFound(f"no suggestion {suggestion_id}")
+    return company_in_scope(session, api.principal, company_id)
 
 
 def _accepted(session: Session, accepted: rp.Accepted) -> AcceptedView:
@@ -175,7 +185,7 @@ async def accept_one(
     suggestion_id: Annotated[uuid.UUID, Path()], api: Annotated[Api, Depends(writer("purchasing:write"))]
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> AcceptedView:
-        company = company_in_scope(session, api.principal, None)
+        company = _company_of(session, api, suggestion_id)
         return _accepted(session, rp.accept(session, ctx, company, [suggestion_id]))
 
     return await api.command(work)
@@ -188,7 +198,7 @@ async def dismiss(
     suggestion_id: Annotated[uuid.UUID, Path()], api: Annotated[Api, Depends(writer("purchasing:write"))]
 ) -> Response:
     def work(session: Session, ctx: CommandContext) -> q.SuggestionView:
-        company = company_in_scope(session, api.principal, None)
+        company = _company_of(session, api, suggestion_id)
         return q.views(session, [rp.dismiss(session, ctx, company, suggestion_id)])[0]
 
     return await api.command(work)
