@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--scale", default="1")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 3, 2))
-    parser.add_argument("--service-levels", default="0.90,0.95,0.98")
+    parser.add_argument("--service-levels", default="0.90,0.95,0.98,0.99")
     parser.add_argument("--review-days", type=int, default=PROFILE.review_days)
     parser.add_argument("--estimator", default=PROFILE.estimator)
     parser.add_argument("--no-minmax", action="store_true", help="Only the forecast runs.")
