@@ -25,15 +25,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.analytics import anomaly_features as af
 from retailcore.analytics.anomaly_tables import AnomalyRow, AnomalyScan
+from retailcore.analytics.extra import load
 from retailcore.core.errors import FieldProblem, ValidationFailed
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.masterdata.tables import Company
@@ -90,6 +89,9 @@ SALES_FEATURES = frozenset(
         "under_cost_amount",
     )
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 """Features of sales: their peers are the rows with sales."""
 CENT = Decimal("0.01")
 
@@ -99,6 +101,7 @@ def robust_z(
 ) -> tuple[pd.Series, float, float]:
     """The z of each value against its peers' median (``peers``: a mask of the rows to take the median
     and scale from; default all), with the median and scale used."""
+    np = load("anomaly detection", "numpy")
     sample = values if peers is None else values[peers]
     if sample.empty:
         sample = values
@@ -122,7 +125,8 @@ class Scored:
 
 def score(rows: pd.DataFrame) -> Scored:
     """Score every row against its peer group (cashier rows, store rows); deterministic."""
-    from sklearn.ensemble import IsolationForest
+    pd, np, ensemble = load("anomaly detection", "pandas", "numpy", "sklearn.ensemble")
+    IsolationForest = ensemble.IsolationForest
 
     rows = rows.reset_index(drop=True).copy()
     rows["score"] = 0.0

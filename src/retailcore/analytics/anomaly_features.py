@@ -33,13 +33,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 from sqlalchemy import Uuid, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from retailcore.adapters.orm import UTCDateTime
+from retailcore.analytics.extra import load
 from retailcore.masterdata.tables import Store
 
 OPENS = 7
@@ -61,6 +62,9 @@ FEATURES = (
     "under_cost_lines",
     "under_cost_amount",
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 """What the detector scores, each against its peers' median."""
 MONEY = ("manual_discount", "no_receipt_refunds", "cash_refunds", "under_floor_amount", "under_cost_amount")
 """Features in money: what an alert's money at risk is summed from."""
@@ -167,6 +171,7 @@ def _session_cash_sql(dialect: str) -> str:
 
 
 def _frame(session: Session, query: object, params: dict[str, object], names: list[str]) -> pd.DataFrame:
+    pd = load("anomaly detection", "pandas")
     rows = session.execute(query, params).all()  # type: ignore[call-overload]
     return pd.DataFrame([tuple(row) for row in rows], columns=names)
 
@@ -194,6 +199,7 @@ def _cash_paid_by_returns(
 
 
 def _local_days(frame: pd.DataFrame, zones: dict[uuid.UUID, ZoneInfo]) -> pd.DataFrame:
+    pd = load("anomaly detection", "pandas")
     if frame.empty:
         return frame.assign(day=pd.Series(dtype=object), hour=pd.Series(dtype=int))
     local = [at.astimezone(zones[store]) for at, store in zip(frame["at"], frame["store_id"], strict=True)]
@@ -203,6 +209,7 @@ def _local_days(frame: pd.DataFrame, zones: dict[uuid.UUID, ZoneInfo]) -> pd.Dat
 def collect(session: Session, company_id: uuid.UUID, first: dt.date, last: dt.date) -> pd.DataFrame:
     """One row per cashier x store x local day with activity from ``first`` to ``last`` (inclusive), and
     one per store x day (``cashier`` None), with the :data:`RAW` columns as floats."""
+    pd = load("anomaly detection", "pandas")
     dialect = session.get_bind().dialect.name
     stores = session.execute(
         select(Store.id, Store.code, Store.timezone).where(Store.company_id == company_id)

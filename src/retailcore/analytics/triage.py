@@ -20,14 +20,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.adapters.orm import utcnow
 from retailcore.analytics import triage_rules as rules
+from retailcore.analytics.extra import load
 from retailcore.core.errors import FieldProblem, ValidationFailed
 from retailcore.eventlog.services import CommandContext
 from retailcore.eventlog.services import record as record_event
@@ -61,6 +61,9 @@ FEATURES = (
     *(f"gateway={code}" for code in (*GATEWAYS, "other")),
     "currency is the company's",
 )
+
+if TYPE_CHECKING:
+    pass
 """What the classifier sees of an exception, in this order (docs/intelligence.md)."""
 
 
@@ -85,6 +88,7 @@ def features(
     occurrences: int = 1,
 ) -> list[float]:
     """The row's feature vector (:data:`FEATURES`); statistics are float inside the model only."""
+    np = load("mismatch triage", "numpy")
     facts = details or {}
     vector = [1.0 if type == name else 0.0 for name in rules.TRIAGED_TYPES]
     vector.append(math.log10(1 + float(amount_at_risk)))
@@ -133,15 +137,17 @@ class Classifier:
     @classmethod
     def train(cls, X: Sequence[Sequence[float]], y: Sequence[str]) -> Classifier | None:
         """None when there is too little to learn from (:data:`MIN_LABELS`, two classes at least)."""
+        np, ensemble = load("mismatch triage", "numpy", "sklearn.ensemble")
         if len(y) < MIN_LABELS or len(set(y)) < 2:
             return None
-        from sklearn.ensemble import GradientBoostingClassifier
+        GradientBoostingClassifier = ensemble.GradientBoostingClassifier
 
         model = GradientBoostingClassifier(n_estimators=60, max_depth=3, learning_rate=0.2, random_state=0)
         model.fit(np.asarray(X, dtype=float), np.asarray(y))
         return cls(model)
 
     def suggest_many(self, X: Sequence[Sequence[float]], types: Sequence[str]) -> list[Suggestion | None]:
+        np = load("mismatch triage", "numpy")
         if not len(X):
             return []
         probabilities = self.model.predict_proba(np.asarray(X, dtype=float))
@@ -160,6 +166,7 @@ class Classifier:
         return found
 
     def predict(self, X: Sequence[Sequence[float]]) -> list[str]:
+        np = load("mismatch triage", "numpy")
         return [str(name) for name in self.model.predict(np.asarray(X, dtype=float))]
 
 

@@ -68,6 +68,20 @@ class Profile:
     warehouse_reorder_days: int = 10
     warehouse_target_days: int = 24
     po_lead_days: tuple[int, int] = (3, 5)
+    replenishment: str = "minmax"
+    """``minmax``: the store minimum/target and warehouse reorder/target days above. ``forecast``: after
+    ``forecast_warmup_days``, the back office runs ``analytics.replenishment`` each day (suggest, then
+    accept every suggestion) with the estimator named by ``estimator``."""
+    estimator: str = "forecast"
+    """A key of ``analytics.replenishment.ESTIMATORS``: ``forecast`` (the back office runs the
+    forecaster every ``forecast_every_days`` and replenishes from its latest run) or ``trailing``."""
+    forecast_every_days: int = 7
+    """How often the ``forecast`` estimator's run is made again (a weekly planning run)."""
+    service_level: Decimal = Decimal("0.95")
+    review_days: int = 7
+    """The review period ``R`` of the order-up-to level (suggestions are made every day)."""
+    forecast_warmup_days: int = 7
+    """Days the ``forecast`` policy trades on min/max first: an estimator needs sales to read."""
     partial_receipt_percent: int = 15
     partial_receipt_share_percent: int = 70
     transit_loss_permille: int = 5

@@ -41,6 +41,8 @@ from retailcore.accounting import commands as acc
 from retailcore.accounting import operations as ledger_ops
 from retailcore.accounting.services import account_for_role
 from retailcore.adapters.db import transaction
+from retailcore.analytics import replenishment
+from retailcore.analytics.forecast_services import run_forecast
 from retailcore.banking import commands as bankcmd
 from retailcore.banking import services as banking
 from retailcore.core.errors import RetailcoreError
@@ -71,6 +73,8 @@ CENT = Decimal("0.01")
 ZERO = Decimal(0)
 UTC = dt.UTC
 CLIENT_NAMESPACE = uuid.UUID("5b0f1f7e-3c52-4a8e-9d0e-6a7d2c1e0b11")
+FORECAST_HORIZON_DAYS = 21
+"""A weekly planning run covers its week, the longest supplier lead time and a review period."""
 
 Progress = Callable[[str, int, int], None]
 """``progress(kind, done, total)`` with kind ``days`` or ``stores`` (the stores of the current day)."""
@@ -258,6 +262,8 @@ class Simulator:
         """Card payments the gateways never settle (the planted ``unsettled-capture``)."""
         self.planted: dict[str, str] = {}
         """What each planted fault did, for the summary."""
+        self.sources_set = False
+        """``forecast`` replenishment: the products' suppliers and lead times are registered once."""
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -298,9 +304,18 @@ class Simulator:
         self.on_hand[store.id] = on_hand
 
     def _take(self, store: w.SimStore, product: w.SimProduct, quantity: Decimal) -> bool:
-        """Take ``quantity`` from what this store has available (in memory, refreshed daily)."""
+        """Take ``quantity`` from what this store has available (in memory, refreshed daily).
+
+        Demand the shelf cannot serve is lost, never sold into negative stock (only the planted miscount
+        does that): counted in units and at retail value, per channel (``store`` shelves, the
+        ``warehouse`` for web and marketplace picks), with every attempt, for the stock-out rate."""
+        channel = "warehouse" if store.id == self.world.warehouse.id else "store"
+        self.counters.demand_lines[channel] += 1
         stock = self.available[store.id]
         if stock.get(product.id, ZERO) < quantity:
+            self.counters.stockout_lines[channel] += 1
+            self.counters.lost_units[channel] += quantity
+            self.counters.lost_value[channel] += _money(quantity * product.list_price)
             return False
         stock[product.id] -= quantity
         return True
@@ -1310,7 +1325,81 @@ class Simulator:
             self.in_transit[(target.id, line.product_id)] += line.quantity
         self.arrivals[day + 1].append(_Arrival("transfer", transfer.id, target.id))
 
+    def _snapshot_inventory(self) -> None:
+        """Stock at cost over the stores and the warehouse, once a day (after the day's arrivals)."""
+        value = ZERO
+        for store in [*self.world.stores, self.world.warehouse]:
+            for product_id, quantity in self.on_hand[store.id].items():
+                product = self.by_id.get(product_id)
+                if product is not None and quantity > 0:
+                    value += quantity * product.cost
+        self.counters.inventory_value_days += _money(value)
+        self.counters.inventory_snapshots += 1
+
+    def _forecast_policy(self, day: int) -> bool:
+        profile = self.profile
+        return profile.replenishment == "forecast" and day >= profile.forecast_warmup_days
+
+    def _replenish_from_forecasts(self, session: Session, day: int) -> None:
+        """The ``forecast`` policy: the back office suggests and a buyer accepts everything; transfers
+        are shipped tonight (they arrive tomorrow), POs arrive after the supplier's drawn lead time."""
+        company = self.world.company
+        ctx = self._ctx(day, 20)
+        if not self.sources_set:
+            for product in self.world.products:
+                replenishment.set_source(
+                    session,
+                    ctx,
+                    company,
+                    product.id,
+                    supplier=w.supplier_of(product),
+                    lead_time_days=self.profile.po_lead_days[1],
+                    unit_price=product.cost,
+                )
+            self.sources_set = True
+        since = day - self.profile.forecast_warmup_days
+        if self.profile.estimator == "forecast" and since % self.profile.forecast_every_days == 0:
+            run_forecast(session, ctx, company, as_of=self._date(day), horizon=FORECAST_HORIZON_DAYS)
+        run = replenishment.suggest(
+            session,
+            ctx,
+            company,
+            as_of=self._date(day),
+            service_level=self.profile.service_level,
+            review_days=self.profile.review_days,
+            estimator=replenishment.ESTIMATORS[self.profile.estimator],
+        )
+        if not run.suggestions:
+            return
+        accepted = replenishment.accept(session, ctx, company, [s_.id for s_ in run.suggestions])
+        stores = {s_.id: s_ for s_ in [*self.world.stores, self.world.warehouse]}
+        warehouse = self.available[self.world.warehouse.id]
+        for transfer in accepted.transfers:
+            shipped = False
+            with self._attempt(session, "transfer"):
+                tr.ship(session, ctx, company, transfer, date=self._date(day))
+                shipped = True
+            if not shipped:
+                tr.cancel(session, ctx, company, transfer)
+                continue
+            self.counters.transfers += 1
+            target = stores[transfer.to_store_id]
+            for line in transfer.lines:
+                self.in_transit[(target.id, line.product_id)] += line.quantity
+                warehouse[line.product_id] = warehouse.get(line.product_id, ZERO) - line.quantity
+            self.arrivals[day + 1].append(_Arrival("transfer", transfer.id, target.id))
+        for order in accepted.purchase_orders:
+            lead = self._rng("lead", day, order.supplier).randint(*self.profile.po_lead_days)
+            for line in order.lines:
+                self.on_order[line.product_id] += line.quantity
+            self.counters.purchase_orders += 1
+            self.arrivals[day + lead].append(_Arrival("po", order.id, self.world.warehouse.id))
+
     def _replenish_stores(self, session: Session, day: int) -> None:
+        self._snapshot_inventory()
+        if self._forecast_policy(day):
+            self._replenish_from_forecasts(session, day)
+            return
         warehouse = self.available[self.world.warehouse.id]
         for store in self.world.stores:
             stock = self.available[store.id]
@@ -1347,6 +1436,8 @@ class Simulator:
             self.counters.store_to_store += 1
 
     def _reorder(self, session: Session, day: int, rng: random.Random) -> None:
+        if self._forecast_policy(day):
+            return  # the day's purchases came with the suggestions (_replenish_from_forecasts)
         stock = self.available[self.world.warehouse.id]
         by_supplier: dict[str, list[po.OrderLineIn]] = defaultdict(list)
         for product in self.world.products:

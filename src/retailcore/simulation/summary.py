@@ -81,6 +81,15 @@ class Counters:
     gift_cards_redeemed: Decimal = ZERO
     store_credit_issued: Decimal = ZERO
     store_credit_spent: Decimal = ZERO
+    demand_lines: Counter[str] = field(default_factory=Counter)
+    """Attempts to take a product from a shelf, per ``store``/``warehouse`` (the stock-out rate's base)."""
+    stockout_lines: Counter[str] = field(default_factory=Counter)
+    lost_units: dict[str, Decimal] = field(default_factory=lambda: {"store": ZERO, "warehouse": ZERO})
+    lost_value: dict[str, Decimal] = field(default_factory=lambda: {"store": ZERO, "warehouse": ZERO})
+    """Demand the shelf could not serve, at the list price."""
+    inventory_value_days: Decimal = ZERO
+    """Sum of the daily snapshots of stock at cost (stores and warehouse)."""
+    inventory_snapshots: int = 0
 
 
 Summary = dict[str, Any]
@@ -100,6 +109,36 @@ def _by_role(session: Session, company_id: Any, date_from: dt.date, date_to: dt.
         role = roles.get(row.account_code) or row.account_code
         totals[role] = totals.get(role, ZERO) + Decimal(row.period_debit) - Decimal(row.period_credit)
     return totals
+
+
+def _rate(part: int, whole: int) -> str:
+    return str((Decimal(part) * 100 / whole).quantize(CENT, ROUND_HALF_UP)) if whole else "0.00"
+
+
+def _replenishment(counters: Counters) -> dict[str, Any]:
+    """Lost sales (per channel and in all) and the average stock value at cost (daily snapshots)."""
+    lost = {
+        channel: {
+            "demand_lines": counters.demand_lines[channel],
+            "stockout_lines": counters.stockout_lines[channel],
+            "stockout_rate_percent": _rate(counters.stockout_lines[channel], counters.demand_lines[channel]),
+            "lost_units": _quantity(counters.lost_units[channel]),
+            "lost_value": _money(counters.lost_value[channel]),
+        }
+        for channel in ("store", "warehouse")
+    }
+    average = (
+        counters.inventory_value_days / counters.inventory_snapshots if counters.inventory_snapshots else ZERO
+    )
+    return {
+        "lost_sales": lost,
+        "lost_units": _quantity(sum(counters.lost_units.values(), ZERO)),
+        "lost_value": _money(sum(counters.lost_value.values(), ZERO)),
+        "stockout_rate_percent": _rate(
+            sum(counters.stockout_lines.values()), sum(counters.demand_lines.values())
+        ),
+        "average_inventory_value": _money(average),
+    }
 
 
 def summarize(
@@ -205,6 +244,7 @@ def summarize(
             "spent": _money(counters.store_credit_spent),
         },
         "units_on_hand": _quantity(on_hand),
+        "replenishment": _replenishment(counters),
         "stock_agrees_with_ledger": agrees,
         "trial_balance_balanced": balanced,
     }

@@ -56,6 +56,7 @@ from retailcore.entrypoints.cli import output
 from retailcore.entrypoints.cli import pos as pos_cli
 from retailcore.entrypoints.cli import promotions as promotions_cli
 from retailcore.entrypoints.cli import relay as relay_cli
+from retailcore.entrypoints.cli import replenish as replenish_cli
 from retailcore.entrypoints.cli import reports as report_cli
 from retailcore.entrypoints.cli import returns as returns_cli
 from retailcore.entrypoints.cli import settlements as settlements_cli
@@ -90,6 +91,7 @@ app.add_typer(promotions_cli.app, name="promotions")
 app.add_typer(coupons_cli.app, name="coupons")
 app.add_typer(connectors_cli.app, name="connectors")
 app.add_typer(exceptions_cli.app, name="exceptions")
+app.add_typer(replenish_cli.app, name="replenish")
 app.add_typer(settlements_cli.app, name="settlements")
 app.add_typer(bank_cli.app, name="bank")
 app.add_typer(closing_cli.app, name="close")

@@ -12,6 +12,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,6 +24,7 @@ from retailcore.entrypoints.cli import errors, output
 from retailcore.entrypoints.cli.options import date_option
 from retailcore.simulation import Options
 from retailcore.simulation import simulate as run_simulation
+from retailcore.simulation.profile import PROFILE
 from retailcore.simulation.shopify import ShopifyWeb, Webhook
 from retailcore.simulation.simulator import FAULTS
 
@@ -107,6 +109,14 @@ def simulate(
             " never settles) or stock-difference (an entry on the inventory account by hand). Repeatable.",
         ),
     ] = None,
+    replenishment: Annotated[
+        Literal["minmax", "forecast"],
+        typer.Option(
+            "--replenishment",
+            help="minmax: stores and warehouse refilled by min/target days (default). forecast: after a"
+            " week, the back office suggests and accepts replenishment from demand estimates each day.",
+        ),
+    ] = "minmax",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Simulate a specialty retailer's trading: POS, web, marketplace, b2b, stock and the books."""
@@ -135,7 +145,13 @@ def simulate(
 
     try:
         with progress, _webhook_endpoint(runtime, web_via) as shopify:
-            summary = run_simulation(runtime.session_factory, options, progress=report, shopify=shopify)
+            summary = run_simulation(
+                runtime.session_factory,
+                options,
+                progress=report,
+                shopify=shopify,
+                profile=replace(PROFILE, replenishment=replenishment),
+            )
     except RetailcoreError as exc:
         raise errors.refused(exc) from None
     if summary is None:

@@ -1,7 +1,7 @@
 """anomalies: stored scans of discounts and returns
 
 Revision ID: 0054
-Revises: 0051
+Revises: 0053
 Create Date: 2026-12-07 17:10:00
 
 Decision 0075. ``anomaly_scans``: one row per scan of a company's days; ``anomalies``: every cashier x
@@ -19,7 +19,7 @@ from alembic import op
 from retailcore.adapters import orm
 
 revision: str = "0054"
-down_revision: str | None = "0052"
+down_revision: str | None = "0053"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

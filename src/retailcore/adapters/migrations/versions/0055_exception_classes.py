@@ -1,7 +1,7 @@
 """exception classes: the triage class of an exception, how sure, and who said so
 
 Revision ID: 0055
-Revises: 0051
+Revises: 0054
 Create Date: 2026-12-07 17:10:00
 
 Decision 0076. ``exceptions`` gets ``exception_class`` (a payment or stock class, or null),

@@ -1,0 +1,26 @@
+"""The ``intelligence`` extra (pandas, numpy, scikit-learn, statsforecast), imported when used.
+
+The API and the command line import every analytics module at start; a module that imported pandas at
+its top would stop an installation without the extra from starting at all. So the modules name pandas
+and numpy for type checking only and :func:`load` them inside the functions that compute, which fail
+with a clear 412 (:class:`IntelligenceMissing`) naming the extra to install (decision 0073).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from retailcore.analytics.forecasting import INSTALL_HINT, IntelligenceMissing
+
+
+def load(what: str, *names: str) -> Any:
+    """The modules ``names`` (one module, or a tuple of them), or :class:`IntelligenceMissing` saying
+    that ``what`` needs the extra."""
+    try:
+        modules = tuple(importlib.import_module(name) for name in names)
+    except ImportError as exc:
+        raise IntelligenceMissing(
+            f"{what} needs the intelligence extra ({exc.name} is not installed): {INSTALL_HINT}"
+        ) from None
+    return modules[0] if len(modules) == 1 else modules

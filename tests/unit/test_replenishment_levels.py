@@ -1,0 +1,44 @@
+"""Reorder point and order-up-to level from a known mean, sigma, lead time and service level."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from retailcore.analytics.replenishment import levels, order_quantity, service_z
+from retailcore.core.errors import ValidationFailed
+
+D = Decimal
+
+
+def test_levels_add_safety_stock_from_sigma_over_the_lead_time_and_the_review_period():
+    # mean 10, sigma 2, L = 4, R = 7, z(0.95) = 1.644854: 40 + 1.644854 x 2 x 2 and
+    # 110 + 1.644854 x 2 x sqrt(11).
+    found = levels(D(10), D(2), lead_days=4, review_days=7, service_level=D("0.95"))
+
+    assert found.reorder_point == D("46.5794")
+    assert found.order_up_to == D("120.9107")
+
+
+def test_without_error_there_is_no_safety_stock_and_a_higher_service_level_holds_more():
+    plain = levels(D(3), D(0), lead_days=5, review_days=2, service_level=D("0.99"))
+    low = levels(D(3), D(1), lead_days=5, review_days=2, service_level=D("0.90"))
+    high = levels(D(3), D(1), lead_days=5, review_days=2, service_level=D("0.98"))
+
+    assert (plain.reorder_point, plain.order_up_to) == (D(15), D(21))
+    assert plain.reorder_point < low.reorder_point < high.reorder_point
+
+
+def test_quantities_round_up_to_whole_units_and_to_grams_for_weighed_products():
+    assert order_quantity(D("80.2"), D("8"), "unit") == D(73)
+    assert order_quantity(D("80.2"), D("8"), "pack") == D(73)
+    assert order_quantity(D("13.9476"), D(0), "kg") == D("13.948")
+    assert order_quantity(D(5), D(7), "unit") == D(0)
+
+
+@pytest.mark.parametrize("level", ["0", "1", "1.5", "-0.2"])
+def test_a_service_level_outside_zero_to_one_is_refused_naming_the_field(level):
+    with pytest.raises(ValidationFailed) as refused:
+        service_z(D(level))
+    assert refused.value.problems[0].field == "service_level"
