@@ -605,8 +605,21 @@ class Campaigns:
                     uuid.NAMESPACE_URL,
                     f"retailcore-sim/{self.company.id}/{anomaly.first_day}/{anomaly.terminal}",
                 ),
-                payload={"kind": "high_manual_discounts", **self._truth(anomaly)},
+                payload=self._case(anomaly),
             )
+
+    def _case(self, anomaly: Anomaly) -> dict[str, Any]:
+        """The month's high-discount cashier as the ground-truth contract has it (docs/intelligence.md)."""
+        return {
+            "kind": "high_manual_discounts",
+            "product": None,
+            "products": [],
+            "promotion": None,
+            **self._truth(anomaly),
+        }
+
+    def truths(self) -> list[dict[str, Any]]:
+        return [self._case(a) for a in sorted(self.anomalies.values(), key=lambda a: a.month)]
 
     def _truth(self, anomaly: Anomaly) -> dict[str, Any]:
         stats = self.stats[anomaly.cashier]
