@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import replace
 from decimal import Decimal
 
@@ -39,7 +39,9 @@ def test_each_planted_leak_is_in_the_ground_truth_and_in_the_data(runtime: Runti
         assert dt.date.fromisoformat(case["to"]) < START + dt.timedelta(days=DAYS)
     with runtime.session_factory() as session:
         company_id = session.scalar(select(Company.id).where(Company.code == "LEAK"))
-        stores = dict(session.execute(select(Store.id, Store.code).where(Store.company_id == company_id)).all())
+        stores = dict(
+            session.execute(select(Store.id, Store.code).where(Store.company_id == company_id)).all()
+        )
         products = {
             row.id: row for row in session.scalars(select(Product).where(Product.company_id == company_id))
         }
