@@ -508,7 +508,13 @@ class Campaigns:
             ]
             if applied:
                 self.counters["pos_promotion_lines"] += 1
-                line = line.model_copy(update={"discounts": applied})
+                update: dict[str, Any] = {"discounts": applied}
+                amount = (line.quantity * line.unit_price).quantize(CENT, ROUND_HALF_UP)
+                if line.discount and sum((d.amount for d in applied), ZERO) + line.discount > amount:
+                    # A unit the promotion gives away (a buy 2 get 1 on the discounted line) is not
+                    # marked down by hand as well: the line would go below zero.
+                    update |= {"discount": ZERO, "override": None}
+                line = line.model_copy(update=update)
             found.append(line)
         return found
 

@@ -225,9 +225,9 @@ class Leaks:
             store=store,
             product=product,
             details={
-                "list_price": str(product.list_price),
-                "typo_price": str(typo),
-                "cost": str(product.cost),
+                "list_price": _cents(product.list_price),
+                "typo_price": _cents(typo),
+                "cost": _cents(product.cost),
                 "price_list": code,
             },
         )
@@ -310,8 +310,8 @@ class Leaks:
             details={
                 "percent_off": self.profile.below_margin_percent_off,
                 "margin_floor": str(floor),
-                "list_price": str(product.list_price),
-                "cost": str(product.cost),
+                "list_price": _cents(product.list_price),
+                "cost": _cents(product.cost),
                 "approved_over_floor": overridden,
             },
         )
@@ -453,17 +453,17 @@ class Leaks:
                 continue
             details = dict(case.details)
             if kind == "refund_fraud":
-                details["refunded_amount"] = str(details["refunded_amount"])
+                details["refunded_amount"] = _cents(details["refunded_amount"])
                 others = [s for cashier, s in self.refunds.items() if cashier != case.cashier]
                 details["other_cashiers_refunds"] = sum(s.refunds for s in others)
                 details["other_cashiers_with_refunds"] = len(others)
             if kind == "price_typo":
                 details["units_sold"] = {
-                    self.sim._date(d).isoformat(): str(q) for d, q in sorted(self.typo_units.items())
+                    self.sim._date(d).isoformat(): _units(q) for d, q in sorted(self.typo_units.items())
                 }
-                details["units_under_cost"] = str(sum(self.typo_under_cost.values(), ZERO))
+                details["units_under_cost"] = _units(sum(self.typo_under_cost.values(), ZERO))
             if kind == "below_margin_promotion":
-                details["pos_units_sold"] = str(sum(self.promotion_units.values(), ZERO))
+                details["pos_units_sold"] = _units(sum(self.promotion_units.values(), ZERO))
             found.append(
                 {
                     "kind": kind,
@@ -502,3 +502,12 @@ class Leaks:
 def after_hours_minute(rng: random.Random) -> int:
     """Minutes after 08:00 of a sale rung after closing: between 21:00 and 21:59."""
     return AFTER_HOURS_MINUTE + rng.randrange(60)
+
+
+def _cents(amount: Decimal) -> str:
+    """Money as the summary shows it: a row read back has four decimals, a fresh one two."""
+    return str(amount.quantize(CENT, ROUND_HALF_UP))
+
+
+def _units(quantity: Decimal) -> str:
+    return str(quantity.quantize(Decimal("0.001")).normalize())

@@ -691,7 +691,15 @@ class Simulator:
             # Promotions change on whole minutes: the sale's minute prices it as its second will.
             at = dt.datetime.combine(self._date(day), dt.time(8, 0), UTC) + dt.timedelta(minutes=minute)
             lines = campaigns.till_discounts(session, store.id, at, lines, customer)
-            gross -= sum((d.amount for line in lines for d in line.discounts), ZERO)
+            gross = sum(
+                (
+                    _money(line.quantity * line.unit_price)
+                    - line.discount
+                    - sum((d.amount for d in line.discounts), ZERO)
+                    for line in lines
+                ),
+                ZERO,
+            )
         payments: list[tuple[str, Decimal, Decimal, str | None]] = []
         gift = None
         if gift_rng.randrange(1000) < profile.gift_card_pos_permille:
