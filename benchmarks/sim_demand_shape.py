@@ -162,7 +162,9 @@ def plot(frame: pd.DataFrame, truths: list[dict], path: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--url", default=os.environ.get("RETAILCORE_DATABASE_URL", "sqlite:///./retailcore.db"))
+    parser.add_argument(
+        "--url", default=os.environ.get("RETAILCORE_DATABASE_URL", "sqlite:///./retailcore.db")
+    )
     parser.add_argument("--company", default="SIM")
     parser.add_argument("--plot", help="PNG file to write")
     args = parser.parse_args()
