@@ -282,7 +282,8 @@ def test_without_a_forecast_run_the_default_estimator_refuses_and_keeps_the_open
     _, estimator = _stocked(buyer)
     monkeypatch.setitem(rp.ESTIMATORS, "known", estimator)
     base = "/api/v1/replenishment/suggestions"
-    assert client.post(f"{base}/runs", json={"as_of": str(DAY), "estimator": "known"}, headers=admin).is_success
+    made = client.post(f"{base}/runs", json={"as_of": str(DAY), "estimator": "known"}, headers=admin)
+    assert made.is_success, made.text
     before = client.get(base, params={"state": "suggested"}, headers=admin).json()["items"]
 
     refused = client.post(f"{base}/runs", json={"as_of": str(DAY)}, headers=admin)

@@ -508,7 +508,13 @@ class Campaigns:
             ]
             if applied:
                 self.counters["pos_promotion_lines"] += 1
-                line = line.model_copy(update={"discounts": applied})
+                update: dict[str, Any] = {"discounts": applied}
+                amount = (line.quantity * line.unit_price).quantize(CENT, ROUND_HALF_UP)
+                if line.discount and sum((d.amount for d in applied), ZERO) + line.discount > amount:
+                    # A unit the promotion gives away (a buy 2 get 1 on the discounted line) is not
+                    # marked down by hand as well: the line would go below zero.
+                    update |= {"discount": ZERO, "override": None}
+                line = line.model_copy(update=update)
             found.append(line)
         return found
 
@@ -605,8 +611,21 @@ class Campaigns:
                     uuid.NAMESPACE_URL,
                     f"retailcore-sim/{self.company.id}/{anomaly.first_day}/{anomaly.terminal}",
                 ),
-                payload={"kind": "high_manual_discounts", **self._truth(anomaly)},
+                payload=self._case(anomaly),
             )
+
+    def _case(self, anomaly: Anomaly) -> dict[str, Any]:
+        """The month's high-discount cashier as the ground-truth contract has it (docs/intelligence.md)."""
+        return {
+            "kind": "high_manual_discounts",
+            "product": None,
+            "products": [],
+            "promotion": None,
+            **self._truth(anomaly),
+        }
+
+    def truths(self) -> list[dict[str, Any]]:
+        return [self._case(a) for a in sorted(self.anomalies.values(), key=lambda a: a.month)]
 
     def _truth(self, anomaly: Anomaly) -> dict[str, Any]:
         stats = self.stats[anomaly.cashier]

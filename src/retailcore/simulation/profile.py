@@ -177,5 +177,60 @@ class Profile:
     loyalty_burn_percent: int = 20
     """Members with at least the minimum who pay part of a web order with points on a given day."""
 
+    # -- demand shape (simulation/demand.py) ----------------------------------------------------------
+    category_weekday_percent: tuple[tuple[str, tuple[int, ...]], ...] = (
+        ("Apparel", (90, 85, 90, 95, 105, 135, 110)),
+        ("Footwear", (90, 85, 90, 95, 105, 135, 110)),
+        ("Food", (115, 110, 105, 105, 110, 85, 70)),
+        ("Books", (95, 95, 95, 95, 100, 105, 125)),
+        ("Electronics", (100, 95, 95, 100, 105, 115, 90)),
+    )
+    """A product's share of the day's draws by the top of its category and ``day index % 7`` (on top of
+    the store traffic of :attr:`weekday_percent`); categories not listed: 100 every day."""
+    payday_days: tuple[int, ...] = (14, 15, 16)
+    """Days of the calendar month around the mid-month payday..."""
+    payday_percent: int = 112
+    """...on which stores and the web see this much of their usual traffic."""
+    holidays: tuple[tuple[str, int], ...] = (
+        ("01-01", 70),
+        ("05-01", 70),
+        ("05-08", 120),
+        ("07-14", 125),
+        ("08-15", 125),
+        ("11-01", 125),
+        ("11-11", 130),
+        ("12-24", 160),
+        ("12-26", 130),
+        ("12-31", 120),
+    )
+    """Public holidays (``MM-DD``) and the traffic they bring, in percent of the day's usual (shops that
+    open on a public holiday see more shoppers; New Year's Day and May Day are quiet)."""
+    promotion_uplift_percent: int = 60
+    """While a promotion covering a product is active (POS, or web for the web's draws), the product's
+    share of the draws goes up by this much."""
+
+    # -- planted leaks with ground truth (simulation/leaks.py) ----------------------------------------
+    leaks: bool = True
+    """False: none of the three leaks below (the high-discount cashier is ``campaigns``')."""
+    no_receipt_refund_percent: int = 12
+    """Tills that ring one ordinary no-receipt refund (paid in cash) on a given day: the background the
+    refund fraud stands out from."""
+    refund_fraud: bool = True
+    refund_fraud_days: int = 6
+    refund_fraud_per_day: tuple[int, int] = (5, 9)
+    """No-receipt refunds paid in cash the fraudulent cashier rings a day..."""
+    refund_fraud_after_hours: tuple[int, int] = (1, 3)
+    """...and sales rung after the store has closed (21:00-21:59)."""
+    below_margin_promotion: bool = True
+    below_margin_days: int = 5
+    below_margin_percent_off: int = 60
+    """The misconfigured promotion's discount (costs are about half the list price: below cost)."""
+    margin_floor_percent: int = 25
+    """The margin floor set on the promoted product (the promotion breaches it; finance overrides)."""
+    price_typo: bool = True
+    price_typo_days: int = 3
+    price_typo_divisor: int = 10
+    """The typo drops a digit: the store's price is the list price divided by this."""
+
 
 PROFILE = Profile()

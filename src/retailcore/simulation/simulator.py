@@ -61,9 +61,11 @@ from retailcore.pos.tables import PosSession
 from retailcore.pricing.taxes import TaxableLine, compute_taxes, load_tax_rules
 from retailcore.returns import commands as rc
 from retailcore.returns import services as returns
-from retailcore.simulation import money
+from retailcore.simulation import demand, money
 from retailcore.simulation import world as w
 from retailcore.simulation.campaigns import Campaigns
+from retailcore.simulation.leaks import Leaks
+from retailcore.simulation.leaks import after_hours_minute as leaks_after_hours_minute
 from retailcore.simulation.profile import PROFILE, Profile
 from retailcore.simulation.shopify import GATEWAY as SHOPIFY
 from retailcore.simulation.shopify import Shop, ShopifyWeb
@@ -112,11 +114,14 @@ class _Weighted:
 
     products: list[w.SimProduct]
     cumulative: list[int] = field(default_factory=list)
+    weights: list[int] | None = None
+    """The draw's weights, one per product; default: the products' popularity."""
 
     def __post_init__(self) -> None:
         total = 0
-        for product in self.products:
-            total += product.weight
+        weights = self.weights if self.weights is not None else [p.weight for p in self.products]
+        for weight in weights:
+            total += weight
             self.cumulative.append(total)
 
     def draw(self, rng: random.Random) -> w.SimProduct:
@@ -352,6 +357,11 @@ class Simulator:
                 self.campaigns = Campaigns(self)
                 assert ctx.occurred_at is not None
                 self.campaigns.setup(session, ctx.occurred_at)
+            self.leaks: Leaks | None = None
+            if profile.campaigns and profile.leaks:
+                assert self.campaigns is not None and ctx.occurred_at is not None
+                self.leaks = Leaks(self, self.campaigns)
+                self.leaks.setup(session, ctx.occurred_at)
             if self.shopify is not None:
                 company = self.world.company
                 self.shop = Shop.connect(session, ctx, company, self.shopify)
@@ -383,6 +393,8 @@ class Simulator:
             if self.campaigns is not None:
                 with transaction(self.factory) as session:
                     self.campaigns.sweep(session, day)
+            with transaction(self.factory) as session:
+                self._demand_of_day(session, day)
             with self.factory() as session:
                 for store in [*world.stores, world.warehouse]:
                     self._refresh(session, store)
@@ -406,6 +418,8 @@ class Simulator:
                 moment = self._ctx(self.options.days - 1, 23).occurred_at
                 assert moment is not None
                 self.campaigns.record_ground_truth(session, moment)
+                if self.leaks is not None:
+                    self.leaks.record_ground_truth(session, moment)
         with self.factory() as session:
             after = self._exceptions(session)
             opened = {kind: after.get(kind, 0) - before.get(kind, 0) for kind in sorted(after)}
@@ -424,7 +438,27 @@ class Simulator:
                 summary["shopify"] = self.shop.summary(session)
             if self.campaigns is not None:
                 summary.update(self.campaigns.summary())
+                summary["ground_truth"]["cases"] = [
+                    *self.campaigns.truths(),
+                    *(self.leaks.truths() if self.leaks is not None else []),
+                ]
             return summary
+
+    def _demand_of_day(self, session: Session, day: int) -> None:
+        """The day's draws: each product's share by its category's weekday and, while a promotion
+        covers it, the promotion uplift (:mod:`retailcore.simulation.demand`); the typo, if today."""
+        if self.leaks is not None:
+            self.leaks.start_day(session, day)
+        company_id = self.world.company.id
+        date = self._date(day)
+        first_store = self.world.stores[0].id if self.world.stores else None
+        for attribute, channel, pool in (
+            ("pos_products", "pos", [p for p in self.world.products if p.pos]),
+            ("web_products", "web", [p for p in self.world.products if p.web]),
+        ):
+            promoted = demand.promoted_products(session, company_id, pool, date, channel, first_store)
+            weights = demand.day_weights(self.profile, pool, day, promoted)
+            setattr(self, attribute, _Weighted(pool, weights=weights))
 
     def _exceptions(self, session: Session) -> dict[str, int]:
         return dict(
@@ -440,8 +474,13 @@ class Simulator:
     def _pos_day(self, session: Session, day: int, store: w.SimStore) -> None:
         profile = self.profile
         rng = self._rng("pos", store.code, day)
-        traffic = Decimal(profile.sales_per_store_day * store.size_percent * profile.weekday_percent[day % 7])
-        count = _scaled(traffic / 10000 * self.scale * Decimal(rng.randint(85, 115)) / 100)
+        traffic = Decimal(
+            profile.sales_per_store_day
+            * store.size_percent
+            * profile.weekday_percent[day % 7]
+            * demand.calendar_percent(profile, self._date(day))
+        )
+        count = _scaled(traffic / 1000000 * self.scale * Decimal(rng.randint(85, 115)) / 100)
         terminals = len(store.terminal_ids)
         sessions = []
         safe = ZERO
@@ -482,6 +521,8 @@ class Simulator:
             if sale is not None:
                 batches[(till, minute < 270)].append(sale)
                 sold.append(sale)
+        if self.leaks is not None:
+            self._leaks_at_tills(session, day, store, sessions, batches, cards)
         for till, pos_session in enumerate(sessions):
             for morning in (True, False):
                 sales = batches.get((till, morning), [])
@@ -508,6 +549,43 @@ class Simulator:
                 for position, line in enumerate(sale.lines, start=1)
             ]
             self._draw_return(returns_rng, day, "pos", lines, store.id, client_uuid=sale.client_uuid)
+
+    def _leaks_at_tills(
+        self,
+        session: Session,
+        day: int,
+        store: w.SimStore,
+        sessions: list[PosSession],
+        batches: dict[tuple[int, bool], list[pc.SaleIn]],
+        cards: dict[uuid.UUID, Decimal],
+    ) -> None:
+        """Each till's no-receipt cash refunds and, for the fraudulent cashier, the sales rung after
+        closing (:mod:`retailcore.simulation.leaks`), in the afternoon batch; from streams of their own."""
+        leaks = self.leaks
+        assert leaks is not None
+        for till, pos_session in enumerate(sessions):
+            terminal = store.terminal_codes[till]
+            spare = self.tills[pos_session.id] - self.profile.opening_float
+            for refund in leaks.refunds_at_till(day, store, terminal, pos_session, spare):
+                batches[(till, False)].append(refund)
+                self.tills[pos_session.id] -= refund.payments[0].amount
+            count, rng = leaks.after_hours_sales(day, terminal)
+            for n in range(count):
+                minute = leaks_after_hours_minute(rng)
+                sale = self._sale(
+                    rng,
+                    rng,
+                    day,
+                    store,
+                    pos_session,
+                    10_000 + n,
+                    minute,
+                    cards,
+                    session=session,
+                    campaign_rng=rng,
+                )
+                if sale is not None:
+                    batches[(till, False)].append(sale)
 
     def _sell_gift_cards(self, day: int, rng: random.Random, store: w.SimStore) -> list[pc.SaleIn]:
         """Gift cards sold over the counter on their own tickets, paid by bank card at the terminal (the
@@ -604,7 +682,8 @@ class Simulator:
                 else:
                     self.counters.lost_pos_lines += 1
                     continue
-            amount = _money(quantity * product.list_price)
+            unit_price = product.list_price if self.leaks is None else self.leaks.unit_price(store, product)
+            amount = _money(quantity * unit_price)
             discount = ZERO
             if _percent(rng, profile.line_discount_percent):
                 discount = _money(amount / 10)
@@ -616,7 +695,7 @@ class Simulator:
                 pc.SaleLineIn(
                     product_id=product.id,
                     quantity=quantity,
-                    unit_price=product.list_price,
+                    unit_price=unit_price,
                     discount=discount,
                     override=override,
                 )
@@ -629,7 +708,15 @@ class Simulator:
             # Promotions change on whole minutes: the sale's minute prices it as its second will.
             at = dt.datetime.combine(self._date(day), dt.time(8, 0), UTC) + dt.timedelta(minutes=minute)
             lines = campaigns.till_discounts(session, store.id, at, lines, customer)
-            gross -= sum((d.amount for line in lines for d in line.discounts), ZERO)
+            gross = sum(
+                (
+                    _money(line.quantity * line.unit_price)
+                    - line.discount
+                    - sum((d.amount for d in line.discounts), ZERO)
+                    for line in lines
+                ),
+                ZERO,
+            )
         payments: list[tuple[str, Decimal, Decimal, str | None]] = []
         gift = None
         if gift_rng.randrange(1000) < profile.gift_card_pos_permille:
@@ -674,6 +761,8 @@ class Simulator:
                 for code, amount, _, reference in payments
             ],
         )
+        if self.leaks is not None:
+            self.leaks.record_sale(day, store, sale)
         if campaigns is not None:
             campaigns.record_sale(day, terminal, sale)
             if customer is not None:
@@ -772,9 +861,14 @@ class Simulator:
         stores = len(self.world.stores)
         numerator, denominator = profile.web_orders_per_store_day
         count = _scaled(
-            Decimal(stores * numerator * profile.web_weekday_percent[day % 7])
+            Decimal(
+                stores
+                * numerator
+                * profile.web_weekday_percent[day % 7]
+                * demand.calendar_percent(profile, self._date(day))
+            )
             / denominator
-            / 100
+            / 10000
             * self.scale
         )
         gift_rng = self._rng("gift", "web", day)
