@@ -51,7 +51,7 @@ def main() -> None:
         found = detector.scan(session, CommandContext(system_principal("benchmark")), company, first, last)
         seconds = time.perf_counter() - started
         stored = session.scalars(select(AnomalyRow).where(AnomalyRow.scan_id == found.id)).all()
-        rows = [scoring.Scored(row.store_code, row.cashier, row.day, row.flagged) for row in stored]
+        rows = [scoring.Scored(row.store_code, row.cashier, row.day, row.flagged, row.kind) for row in stored]
         points = [(float(row.score), row.cashier is None, row.flagged) for row in stored]
         planted = [any(scoring.matches(case, row) for case in cases) for row in rows]
     print(

@@ -7,7 +7,9 @@ one of its days. A store x day row (no cashier) stands for all of the store's ca
 matches a case at its store on its day whoever the case names: it is the same leak seen from the
 store. ``strict`` leaves that out (a store row matches only cases that name no cashier), for the
 figure by the letter of the contract. A flagged row matching no case is a **false positive**; the
-false-positive rate is false positives over all rows matching no case.
+false-positive rate is false positives over all rows matching no case. A flagged row must also say
+the right thing (:data:`FITS`: a margin alert for a price typo, a return alert for refund fraud...);
+an alert inside a case's days of another kind is a false positive, not a find.
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ from sqlalchemy.orm import Session
 from retailcore.eventlog.tables import Event
 
 KINDS = ("high_manual_discounts", "refund_fraud", "below_margin_promotion", "price_typo")
+FITS = {
+    "high_manual_discounts": frozenset({"discount_anomaly"}),
+    "refund_fraud": frozenset({"return_anomaly"}),
+    "below_margin_promotion": frozenset({"margin_anomaly"}),
+    "price_typo": frozenset({"margin_anomaly"}),
+}
+"""The alert kinds that find each planted kind. A case naming no store (a company-wide promotion) covers
+every row of its days: without this, any alert on those days, whatever it said, would count as found."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,8 @@ class Scored:
     cashier: str | None
     day: dt.date
     flagged: bool
+    kind: str | None = None
+    """The alert's kind (``discount_anomaly``...); None: any kind fits (hand-made rows in tests)."""
 
 
 @dataclass
@@ -91,6 +103,9 @@ def confusion(cases: Sequence[Case], rows: Iterable[Scored], *, strict: bool = F
     hit: set[int] = set()
     for row in rows:
         matched = [i for i, case in enumerate(cases) if matches(case, row, strict=strict)]
+        if row.flagged and row.kind is not None:
+            # An alert inside a case's days that says something else did not find it.
+            matched = [i for i in matched if row.kind in FITS.get(cases[i].kind, frozenset())]
         result.flagged += row.flagged
         if not matched:
             result.negatives += 1
@@ -110,4 +125,4 @@ def ground_truth(session: Session, company_id: uuid.UUID) -> list[Case]:
         .where(Event.company_id == company_id, Event.type == "SimulationGroundTruthRecorded")
         .order_by(Event.position)
     )
-    return [Case.of(payload) for payload in payloads]
+    return [Case.of(payload) for payload in payloads if payload.get("kind") in KINDS]
