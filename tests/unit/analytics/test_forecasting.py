@@ -1,5 +1,6 @@
 """The forecaster on small series made here: a weekly pattern is forecast within tolerance, an
-intermittent series gets a Croston-family model that beats the seasonal naive baseline, the backtest
+intermittent series gets a model that beats the seasonal naive baseline (the combination unless a
+candidate beats it by the margin), the backtest
 sigma and MASE are what they claim, and history too short to backtest still gets a forecast."""
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def test_an_intermittent_series_gets_a_model_that_beats_the_seasonal_naive():
 
     chosen = result.chosen.loc["slow"]
     assert chosen["kind"] == "intermittent"
-    assert chosen["model"] in {"CrostonOptimized", "ADIDA", "IMAPA"}
+    assert chosen["model"] in {"Combination", "TSB", "WindowAverage", "SeasWA"}
     assert chosen["mase"] < result.mase["SeasonalNaive"]
     assert "AutoETS" not in result.mase  # not tried on intermittent series
     quantities = result.forecasts["quantity"]
@@ -69,6 +70,27 @@ def test_mase_is_the_backtest_error_over_the_in_sample_seasonal_naive_error():
     mase, mae = f.score(cv, scale, ["M"])
     assert mae.loc["a", "M"] == pytest.approx(1.5)
     assert mase.loc["a", "M"] == pytest.approx(0.75)
+
+
+def test_the_combination_is_kept_unless_a_model_beats_it_by_the_margin():
+    mase = pd.DataFrame(
+        {"SeasonalNaive": [0.5, 0.85, 1.0], "TSB": [0.9, 0.9, 1.2], "Combination": [1.0, 1.0, 1.1]},
+        index=["much_better", "slightly_better", "worse"],
+    )
+    chosen = f.choose(mase, mase)
+    assert chosen.to_dict() == {
+        "much_better": "SeasonalNaive",
+        "slightly_better": "Combination",
+        "worse": "Combination",
+    }
+    assert f.choose(mase.drop(columns="Combination"), mase)["worse"] == "SeasonalNaive"
+
+
+def test_the_combination_is_the_mean_of_its_members_clipped_at_zero():
+    cv = pd.DataFrame({"SeasonalNaive": [9.0], "TSB": [1.0], "WindowAverage": [-1.0], "AutoETS": [5.0]})
+    names = f.add_combination(cv, ["SeasonalNaive", "TSB", "WindowAverage", "AutoETS"])
+    assert names[-1] == "Combination"
+    assert cv["Combination"].iloc[0] == pytest.approx(2.0)
 
 
 def test_a_short_history_gets_the_seasonal_naive_without_a_backtest():
