@@ -93,6 +93,29 @@ def test_the_combination_is_the_mean_of_its_members_clipped_at_zero():
     assert cv["Combination"].iloc[0] == pytest.approx(2.0)
 
 
+def test_a_combination_forecast_is_the_mean_of_its_members_fitted_on_the_whole_history(monkeypatch):
+    from statsforecast import StatsForecast
+
+    monkeypatch.setattr(f, "CHOICE_MARGIN", 1.0)  # nothing beats the combination by 100 %
+    rng = np.random.default_rng(11)
+    weekly = np.tile(WEEK, 6) + rng.normal(0, 0.5, 42)
+    slow = ((rng.random(42) < 0.3) * rng.integers(1, 4, 42)).astype(float)
+    frame = pd.concat([_frame("weekly", weekly), _frame("slow", slow)])
+    result = f.forecast_series(frame, horizon=5, n_jobs=1)
+
+    assert set(result.chosen["model"]) == {"Combination"}
+    train_days = 42 - f.BACKTEST_HORIZON * f.BACKTEST_WINDOWS
+    for uid, kind in (("weekly", "smooth"), ("slow", "intermittent")):
+        assert result.chosen.at[uid, "kind"] == kind
+        members = [m for m in f._candidates(kind, train_days) if repr(m) != "SeasonalNaive"]
+        direct = StatsForecast(models=members, freq="D").forecast(
+            df=frame[frame["unique_id"] == uid][["unique_id", "ds", "y"]], h=5
+        )
+        expected = direct[[repr(m) for m in members]].clip(lower=0).mean(axis=1).to_numpy()
+        got = result.forecasts[result.forecasts["unique_id"] == uid].sort_values("ds")["quantity"]
+        np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-6)
+
+
 def test_a_short_history_gets_the_seasonal_naive_without_a_backtest():
     result = f.forecast_series(_frame("new", np.tile(WEEK, 2)), horizon=3, n_jobs=1)
 
