@@ -206,7 +206,7 @@ def backtest(
     keys = ["unique_id", "ds", "cutoff", "y"]
     # refit=False, for the models that can: each is fitted at the first cutoff and only updated with
     # the later windows' data, not searched again (AutoETS: one fit per series instead of one per
-    # window). The Croston family cannot be updated that way; it is cheap to refit.
+    # window). TSB and the window averages cannot be updated that way; they are cheap to refit.
     updatable = [model for model in models if hasattr(model, "forward")] if not refit else []
     refitted = [model for model in models if model not in updatable]
     found = None
