@@ -7,10 +7,10 @@ from). Then only the chosen model (or the combination's members) is fitted per s
 history, for the horizon.
 
 * Every series is scored on SeasonalNaive (the baseline), TSB, WindowAverage(28),
-  SeasonalWindowAverage(7, 4 weeks) and their **Combination** (the mean of the non-baseline
-  candidates' forecasts, a column mean). The combination is chosen unless another candidate's backtest
-  MASE is :data:`CHOICE_MARGIN` lower: on M5 a free per-series choice among many models chases
-  backtest noise and loses on the held-out window (decision 0073, amended).
+  SeasonalWindowAverage(7, 4 weeks) and their **Combination** (the mean of every candidate's
+  forecast but the baseline's and AutoARIMA's, a column mean). The combination is chosen unless
+  another candidate's backtest MASE is :data:`CHOICE_MARGIN` lower: on M5 a free per-series choice
+  among many models chases backtest noise and loses on the held-out window (decision 0073, amended).
 * Smooth series add AutoETS(7) (also in their combination); AutoARIMA (with the exogenous columns,
   price and promotion) only for the highest-volume smooth series with at least
   :data:`ARIMA_MIN_DAYS` of history whose exogenous columns vary (:func:`classify`): it is the
