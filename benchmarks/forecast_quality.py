@@ -39,7 +39,6 @@ M5 = Path(os.environ.get("RETAILCORE_DATASETS", "/work/shared/datasets")) / "m5_
 PLOT = Path(__file__).resolve().parent.parent / "docs" / "img" / "intelligence" / "forecast_m5.png"
 TRAIN_END = 1913
 README_SNAIVE = (1.5278, 1.1056)
-CROSTON_FAMILY = ("CrostonOptimized", "ADIDA", "IMAPA")
 
 
 def load_m5(train_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -100,7 +99,7 @@ def evaluate(
     parts, timings = [], {}
     for kind in sorted(kinds.unique()):
         ids = kinds.index[kinds == kind]
-        models = f._candidates(kind)
+        models = f._candidates(kind, train["ds"].nunique() - horizon * windows)
         started = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -113,6 +112,7 @@ def evaluate(
                 exogenous=exogenous if kind == "long" else (),
             )
         timings[kind] = time.perf_counter() - started
+        f.add_combination(cv, [repr(model) for model in models])
         parts.append(cv)
     cv = pd.concat(parts, ignore_index=True)
     names = [c for c in cv.columns if c not in {"unique_id", "ds", "cutoff", "y", "index"}]

@@ -1,16 +1,20 @@
 """Demand forecasting with statsforecast: per-series model choice by a rolling-origin backtest.
 
 The candidates are statsforecast's models; nothing here is a hand-written forecaster. One
-``cross_validation`` pass per demand class serves two ends: the model with the lowest backtest MASE
-is chosen per series, and that model's backtest errors give the series' one-day error sigma (what
-replenishment sizes safety stock from). Then only the chosen model is fitted per series, on the whole
+``cross_validation`` pass per demand class serves two ends: the model chosen per series, and that
+model's backtest errors give the series' one-day error sigma (what replenishment sizes safety stock
+from). Then only the chosen model (or the combination's members) is fitted per series, on the whole
 history, for the horizon.
 
-* Intermittent series (ADI >= 1.32, Syntetos-Boylan) are scored on SeasonalNaive and the Croston
-  family (CrostonOptimized, ADIDA, IMAPA); AutoETS adds little there and costs most of the time.
-* Smooth series add AutoETS(7); AutoARIMA (with the exogenous columns, price and promotion) only
-  for the highest-volume smooth series with at least :data:`ARIMA_MIN_DAYS` of history whose
-  exogenous columns vary (:func:`classify`): it is the slowest model by far (about 2 s a series).
+* Every series is scored on SeasonalNaive (the baseline), TSB, WindowAverage(28),
+  SeasonalWindowAverage(7, 4 weeks) and their **Combination** (the mean of every candidate's
+  forecast but the baseline's and AutoARIMA's, a column mean). The combination is chosen unless
+  another candidate's backtest MASE is :data:`CHOICE_MARGIN` lower: on M5 a free per-series choice
+  among many models chases backtest noise and loses on the held-out window (decision 0073, amended).
+* Smooth series add AutoETS(7) (also in their combination); AutoARIMA (with the exogenous columns,
+  price and promotion) only for the highest-volume smooth series with at least
+  :data:`ARIMA_MIN_DAYS` of history whose exogenous columns vary (:func:`classify`): it is the
+  slowest model by far (about 2 s a series).
 * MASE's scale is the in-sample MAE of the seasonal-naive (lag 7) forecast on the history before the
   first backtest cutoff; a series whose scale is 0 (constant before the cutoff) is chosen by MAE and
   left out of the MASE means.
@@ -40,6 +44,13 @@ BACKTEST_WINDOWS = 2
 ARIMA_MIN_DAYS = 56
 ARIMA_LIMIT = 20
 INTERMITTENT_ADI = 1.32
+WINDOW_DAYS = 28
+SEASON_WINDOWS = 4
+TSB_ALPHAS = (0.1, 0.1)
+"""TSB's smoothing of demand size and of demand probability: slow, like the 28-day window."""
+COMBINATION = "Combination"
+CHOICE_MARGIN = 0.2
+"""Another candidate replaces the combination only when its backtest MASE is this much (20 %) lower."""
 CLASSIFY_DAYS = 91
 """The demand class is read from the last 13 weeks: a product launched late or delisted for a while
 is judged by how it sells now, not by its years of zeros."""
@@ -74,17 +85,25 @@ def require() -> tuple[Any, Any]:
     return pandas, numpy
 
 
-def _candidates(kind: str) -> list[Any]:
+def _candidates(kind: str, train_days: int | None = None) -> list[Any]:
+    """The models backtested on a class of series; ``train_days`` (the shortest history a fit sees)
+    narrows the averaging windows so that they fit in a short history."""
     from statsforecast.models import (
-        ADIDA,
-        IMAPA,
+        TSB,
         AutoARIMA,
         AutoETS,
-        CrostonOptimized,
         SeasonalNaive,
+        SeasonalWindowAverage,
+        WindowAverage,
     )
 
-    models: list[Any] = [SeasonalNaive(season_length=SEASON), CrostonOptimized(), ADIDA(), IMAPA()]
+    days = train_days or WINDOW_DAYS
+    models: list[Any] = [
+        SeasonalNaive(season_length=SEASON),
+        TSB(*TSB_ALPHAS),
+        WindowAverage(window_size=max(1, min(WINDOW_DAYS, days))),
+        SeasonalWindowAverage(season_length=SEASON, window_size=max(1, min(SEASON_WINDOWS, days // SEASON))),
+    ]
     if kind != "intermittent":
         models.append(AutoETS(season_length=SEASON, model=ETS_SPACE))
     if kind == "long":
@@ -92,8 +111,22 @@ def _candidates(kind: str) -> list[Any]:
     return models
 
 
-def _model_named(name: str) -> Any:
-    for model in _candidates("long"):
+def combination_members(names: Sequence[str]) -> list[str]:
+    """The models the combination averages: every candidate but the baseline and AutoARIMA (too few
+    series try it to judge; it stays a candidate of its own)."""
+    return [name for name in names if name not in {BASELINE, "AutoARIMA", COMBINATION}]
+
+
+def add_combination(frame: pd.DataFrame, names: Sequence[str]) -> list[str]:
+    """Adds the :data:`COMBINATION` column (the mean of the members' forecasts, each clipped at 0 as
+    the stored forecasts are) to ``frame`` in place; returns the names with it."""
+    members = combination_members(names)
+    frame[COMBINATION] = frame[members].clip(lower=0).mean(axis=1)
+    return [*names, COMBINATION]
+
+
+def _model_named(name: str, train_days: int | None = None) -> Any:
+    for model in _candidates("long", train_days):
         if repr(model) == name:
             return model
     raise ValueError(f"unknown model {name}")
@@ -173,7 +206,7 @@ def backtest(
     keys = ["unique_id", "ds", "cutoff", "y"]
     # refit=False, for the models that can: each is fitted at the first cutoff and only updated with
     # the later windows' data, not searched again (AutoETS: one fit per series instead of one per
-    # window). The Croston family cannot be updated that way; it is cheap to refit.
+    # window). TSB and the window averages cannot be updated that way; they are cheap to refit.
     updatable = [model for model in models if hasattr(model, "forward")] if not refit else []
     refitted = [model for model in models if model not in updatable]
     found = None
@@ -201,10 +234,16 @@ def score(cv: pd.DataFrame, scale: pd.Series, models: Sequence[str]) -> pd.DataF
 
 
 def choose(mase: pd.DataFrame, mae: pd.DataFrame) -> pd.Series:
-    """The model with the lowest MASE per series (by MAE where MASE is undefined); ties go to the
-    earlier model in the column order (the baseline and the Croston family before AutoETS)."""
-    ranked = mase.where(mase.notna(), mae)
-    return ranked.fillna(math.inf).idxmin(axis=1)
+    """Per series, the :data:`COMBINATION` when it is a column, unless the model with the lowest
+    MASE (by MAE where MASE is undefined) beats it by :data:`CHOICE_MARGIN`; without it, that lowest
+    model. Ties go to the earlier model in the column order (the baseline first)."""
+    ranked = mase.where(mase.notna(), mae).fillna(math.inf)
+    best = ranked.idxmin(axis=1)
+    if COMBINATION not in ranked.columns:
+        return best
+    lowest = ranked.min(axis=1)
+    keep = ~(lowest < ranked[COMBINATION] * (1 - CHOICE_MARGIN))
+    return best.where(~keep, COMBINATION)
 
 
 def forecast_series(
@@ -233,11 +272,12 @@ def forecast_series(
     scale = seasonal_naive_scale(history, before=first_cutoff)
 
     chosen_parts, mase_parts = [], []
+    train_days = days - BACKTEST_HORIZON * BACKTEST_WINDOWS
     groups = sorted(kinds.unique()) if can_backtest else []
     for done, kind in enumerate(groups):
         report("backtest", done, len(groups))
         ids = kinds.index[kinds == kind]
-        models = _candidates(kind)
+        models = _candidates(kind, train_days)
         names = [repr(model) for model in models]
         use_exogenous = list(exogenous) if "AutoARIMA" in names else []
         part = history[history["unique_id"].isin(ids)]
@@ -253,6 +293,7 @@ def forecast_series(
                 n_jobs=jobs,
                 exogenous=use_exogenous,
             )
+        names = add_combination(cv, names)
         mase, mae = score(cv, scale, names)
         best = choose(mase, mae)
         errors = pd.DataFrame({name: cv[name] - cv["y"] for name in names})
@@ -288,17 +329,35 @@ def forecast_series(
     for done, (name, rows) in enumerate(by_model):
         report("fit", done, len(by_model))
         part = history[history["unique_id"].isin(rows.index)]
-        model = _fallback(name) if name == "Naive" else _model_named(name)
+        if name == "Naive":
+            models = [_fallback(name)]
+        elif name == COMBINATION:
+            kind = "smooth" if (rows["kind"] != "intermittent").any() else "intermittent"
+            members = combination_members([repr(model) for model in _candidates(kind, train_days)])
+            models = [_model_named(member, train_days) for member in members]
+        else:
+            models = [_model_named(name, train_days)]
         columns = ["unique_id", "ds", "y"]
         future = None
         if name == "AutoARIMA" and exogenous:
             columns += list(exogenous)
             future = _future_exogenous(part, exogenous, horizon, future_exogenous)
-        engine = StatsForecast(models=[model], freq="D", n_jobs=jobs)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            found = engine.forecast(df=part[columns], h=horizon, X_df=future)
-        found = found.reset_index() if "unique_id" not in found.columns else found
+        if name == COMBINATION and kind == "smooth":
+            # Intermittent series averaged without AutoETS in the backtest: fitted without it here.
+            smooth_ids = rows.index[rows["kind"] != "intermittent"]
+            found = _fit(
+                StatsForecast, part[part["unique_id"].isin(smooth_ids)][columns], models, horizon, jobs
+            )
+            rest = part[~part["unique_id"].isin(smooth_ids)][columns]
+            if len(rest):
+                fewer = [model for model in models if repr(model) != "AutoETS"]
+                found = pd.concat([found, _fit(StatsForecast, rest, fewer, horizon, jobs)], ignore_index=True)
+        else:
+            found = _fit(StatsForecast, part[columns], models, horizon, jobs, future)
+        if name == COMBINATION:
+            found[COMBINATION] = (
+                found[[c for c in found.columns if c not in {"unique_id", "ds"}]].clip(lower=0).mean(axis=1)
+            )
         frames.append(found.rename(columns={name: "quantity"})[["unique_id", "ds", "quantity"]])
     report("fit", len(by_model), max(len(by_model), 1))
 
@@ -318,6 +377,16 @@ def forecast_series(
         seconds=time.perf_counter() - started,
         chosen_counts={str(k): int(v) for k, v in chosen["model"].value_counts().items()},
     )
+
+
+def _fit(
+    engine_class: Any, frame: pd.DataFrame, models: list[Any], horizon: int, jobs: int, future: Any = None
+):
+    engine = engine_class(models=models, freq="D", n_jobs=jobs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        found = engine.forecast(df=frame, h=horizon, X_df=future)
+    return found.reset_index() if "unique_id" not in found.columns else found
 
 
 def _fallback(name: str) -> Any:

@@ -19,7 +19,7 @@ class DemandEstimate:
     ``daily_mean`` is the forecast's average per day over the horizon, ``daily_sigma`` the standard
     deviation of its one-day error, measured on the series' own backtest (never a constant): safety
     stock is sized from it. ``location_id`` is the store's sellable location, or the warehouse's for the
-    web channel. ``model`` names what produced it (``AutoETS``, ``CrostonOptimized``, ``trailing_mean``).
+    web channel. ``model`` names what produced it (``Combination``, ``AutoETS``, ``trailing_mean``).
     Quantities are Decimal, in the product's unit, as everywhere else in stock.
     """
 

@@ -1,5 +1,6 @@
 """The forecaster on small series made here: a weekly pattern is forecast within tolerance, an
-intermittent series gets a Croston-family model that beats the seasonal naive baseline, the backtest
+intermittent series gets a model that beats the seasonal naive baseline (the combination unless a
+candidate beats it by the margin), the backtest
 sigma and MASE are what they claim, and history too short to backtest still gets a forecast."""
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def test_an_intermittent_series_gets_a_model_that_beats_the_seasonal_naive():
 
     chosen = result.chosen.loc["slow"]
     assert chosen["kind"] == "intermittent"
-    assert chosen["model"] in {"CrostonOptimized", "ADIDA", "IMAPA"}
+    assert chosen["model"] in {"Combination", "TSB", "WindowAverage", "SeasWA"}
     assert chosen["mase"] < result.mase["SeasonalNaive"]
     assert "AutoETS" not in result.mase  # not tried on intermittent series
     quantities = result.forecasts["quantity"]
@@ -69,6 +70,50 @@ def test_mase_is_the_backtest_error_over_the_in_sample_seasonal_naive_error():
     mase, mae = f.score(cv, scale, ["M"])
     assert mae.loc["a", "M"] == pytest.approx(1.5)
     assert mase.loc["a", "M"] == pytest.approx(0.75)
+
+
+def test_the_combination_is_kept_unless_a_model_beats_it_by_the_margin():
+    mase = pd.DataFrame(
+        {"SeasonalNaive": [0.5, 0.85, 1.0], "TSB": [0.9, 0.9, 1.2], "Combination": [1.0, 1.0, 1.1]},
+        index=["much_better", "slightly_better", "worse"],
+    )
+    chosen = f.choose(mase, mase)
+    assert chosen.to_dict() == {
+        "much_better": "SeasonalNaive",
+        "slightly_better": "Combination",
+        "worse": "Combination",
+    }
+    assert f.choose(mase.drop(columns="Combination"), mase)["worse"] == "SeasonalNaive"
+
+
+def test_the_combination_is_the_mean_of_its_members_clipped_at_zero():
+    cv = pd.DataFrame({"SeasonalNaive": [9.0], "TSB": [1.0], "WindowAverage": [-1.0], "AutoETS": [5.0]})
+    names = f.add_combination(cv, ["SeasonalNaive", "TSB", "WindowAverage", "AutoETS"])
+    assert names[-1] == "Combination"
+    assert cv["Combination"].iloc[0] == pytest.approx(2.0)
+
+
+def test_a_combination_forecast_is_the_mean_of_its_members_fitted_on_the_whole_history(monkeypatch):
+    from statsforecast import StatsForecast
+
+    monkeypatch.setattr(f, "CHOICE_MARGIN", 1.0)  # nothing beats the combination by 100 %
+    rng = np.random.default_rng(11)
+    weekly = np.tile(WEEK, 6) + rng.normal(0, 0.5, 42)
+    slow = ((rng.random(42) < 0.3) * rng.integers(1, 4, 42)).astype(float)
+    frame = pd.concat([_frame("weekly", weekly), _frame("slow", slow)])
+    result = f.forecast_series(frame, horizon=5, n_jobs=1)
+
+    assert set(result.chosen["model"]) == {"Combination"}
+    train_days = 42 - f.BACKTEST_HORIZON * f.BACKTEST_WINDOWS
+    for uid, kind in (("weekly", "smooth"), ("slow", "intermittent")):
+        assert result.chosen.at[uid, "kind"] == kind
+        members = [m for m in f._candidates(kind, train_days) if repr(m) != "SeasonalNaive"]
+        direct = StatsForecast(models=members, freq="D").forecast(
+            df=frame[frame["unique_id"] == uid][["unique_id", "ds", "y"]], h=5
+        )
+        expected = direct[[repr(m) for m in members]].clip(lower=0).mean(axis=1).to_numpy()
+        got = result.forecasts[result.forecasts["unique_id"] == uid].sort_values("ds")["quantity"]
+        np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-6)
 
 
 def test_a_short_history_gets_the_seasonal_naive_without_a_backtest():
