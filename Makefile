@@ -21,10 +21,12 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,intelligence]'
 	touch $@ $(VENV)/.runtime
 
-## demo: create ./retailcore.db with demo data and a week of trading, print a finance and an admin token, then the back office's URL and demo login, and serve http://127.0.0.1:8000
+## demo: create ./retailcore.db with demo data and a week of trading, forecast it and scan it for anomalies, print a finance and an admin token, then the back office's URL and demo login, and serve http://127.0.0.1:8000
 demo: $(VENV)/.runtime
 	$(BIN)/retailcore init --demo --api-url http://$(HOST):$(PORT)
 	$(BIN)/retailcore simulate --company DEMO --stores 3 --days 7 --seed 1
+	$(BIN)/retailcore forecast run --company DEMO --quiet
+	$(BIN)/retailcore anomalies scan --company DEMO --quiet
 	@echo "back office: http://$(HOST):$(PORT)/  sign in as: demo  password: retailcore-demo"
 	$(BIN)/retailcore serve --host $(HOST) --port $(PORT)
 
