@@ -4,7 +4,7 @@ Reads the company's ``SimulationGroundTruthRecorded`` events, runs a scan over t
 ``--from``/``--to``) through the service the CLI and the API call (so it is stored and raises its
 exceptions, as a scan would), and prints the confusion table: planted cases found and missed per kind,
 flagged rows, false positives and their rate, by the contract's matching rule
-(:mod:`retailcore.analytics.anomaly_scoring`) and by its strict reading. ``--plot`` writes the scores'
+(:mod:`retailcore.analytics.anomalies.scoring`) and by its strict reading. ``--plot`` writes the scores'
 PNG (flagged vs planted rows).
 
     retailcore db upgrade && retailcore simulate --stores 10 --days 30 --seed 1 --start 2026-11-01
@@ -22,9 +22,9 @@ from sqlalchemy import select
 
 from retailcore.access.model import system_principal
 from retailcore.adapters.db import make_engine, make_session_factory, transaction
-from retailcore.analytics import anomalies as detector
-from retailcore.analytics import anomaly_scoring as scoring
-from retailcore.analytics.anomaly_tables import AnomalyRow
+from retailcore.analytics.anomalies import scoring as scoring
+from retailcore.analytics.anomalies import services as detector
+from retailcore.analytics.anomalies.tables import AnomalyRow
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Company
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from retailcore.analytics import forecasting as f
+from retailcore.analytics.forecasts import forecasting as f
 
 M5 = Path(os.environ.get("RETAILCORE_DATASETS", "/work/shared/datasets")) / "m5_subset"
 PLOT = Path(__file__).resolve().parent.parent / "docs" / "img" / "intelligence" / "forecast_m5.png"
@@ -72,7 +72,7 @@ def load_company(url: str, code: str, days: int) -> tuple[pd.DataFrame, pd.DataF
     from sqlalchemy import func, select
 
     from retailcore.adapters.db import make_engine, make_session_factory
-    from retailcore.analytics.history import demand_history
+    from retailcore.analytics.forecasts.history import demand_history
     from retailcore.masterdata.tables import Company
     from retailcore.orders.tables import OrderRow
 

@@ -2,7 +2,8 @@
 
 By default on synthetic history of that shape: ``--stores`` x ``--products`` series of ``--days`` days,
 Poisson demand with a weekly pattern, promotion days and a share of slow movers (about a third
-intermittent, as in a simulated month), through :func:`retailcore.analytics.forecasting.forecast_series`
+intermittent, as in a simulated month), through
+:func:`retailcore.analytics.forecasts.forecasting.forecast_series`
 (backtest, choice, fit). With ``--database-url URL --company CODE`` it times the whole ``retailcore
 forecast run`` instead: the history read from the database, the forecast, and the stored rows (the
 transaction is rolled back unless ``--keep``).
@@ -21,7 +22,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from retailcore.analytics import forecasting as f
+from retailcore.analytics.forecasts import forecasting as f
 
 WEEK = np.array([0.8, 0.85, 0.9, 1.0, 1.2, 1.5, 0.75])
 
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         from retailcore.access.model import system_principal
         from retailcore.adapters.db import make_engine, make_session_factory
         from retailcore.adapters.orm import utcnow
-        from retailcore.analytics.forecast_services import run_forecast
+        from retailcore.analytics.forecasts.services import run_forecast
         from retailcore.eventlog.services import CommandContext
         from retailcore.masterdata.tables import Company
 

@@ -48,7 +48,7 @@ from statsforecast.models import (
     WindowAverage,
 )
 
-from retailcore.analytics import forecasting as f
+from retailcore.analytics.forecasts import forecasting as f
 
 HORIZON = 28
 CHEAP = ["TSB(.1,.1)", "WindowAverage(28)", "SeasWA(7x4)"]

@@ -4,7 +4,7 @@ majority class, with its confusion matrix, and how many the rules alone decide (
 
     .venv/bin/python benchmarks/triage_accuracy.py [--samples 1800] [--seed 0] [--plot]
 
-The labelled set comes from :mod:`retailcore.analytics.triage_samples` (a known cause -> the details
+The labelled set comes from :mod:`retailcore.analytics.triage.samples` (a known cause -> the details
 and money at risk the connectors' producer writes); two thirds train, one third (stratified) is held
 out. ``--plot`` writes docs/img/intelligence/triage_confusion.png.
 """
@@ -19,7 +19,9 @@ from pathlib import Path
 from sklearn.metrics import accuracy_score, confusion_matrix
 from sklearn.model_selection import train_test_split
 
-from retailcore.analytics import triage, triage_rules, triage_samples
+from retailcore.analytics.triage import rules as triage_rules
+from retailcore.analytics.triage import samples as triage_samples
+from retailcore.analytics.triage import services as triage
 
 PLOT = Path(__file__).resolve().parents[1] / "docs" / "img" / "intelligence" / "triage_confusion.png"
 

@@ -13,8 +13,8 @@ from apitools import API, assert_problem, events
 
 from forecast_shop import AS_OF, DAYS, TODAY, WEEKLY, history_day, make_shop
 from retailcore.adapters.db import transaction
-from retailcore.analytics.forecast_queries import demand_estimates
-from retailcore.analytics.history import demand_history, series_id, stock_locations
+from retailcore.analytics.forecasts.history import demand_history, series_id, stock_locations
+from retailcore.analytics.forecasts.queries import demand_estimates
 from retailcore.masterdata.tables import Company
 
 pytest.importorskip("statsforecast")

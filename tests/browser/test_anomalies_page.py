@@ -13,8 +13,8 @@ import pytest
 from retailcore.access.model import system_principal
 from retailcore.access.users import create_user
 from retailcore.adapters.db import transaction
-from retailcore.analytics import anomalies as detector
-from retailcore.analytics.anomaly_tables import AnomalyRow, AnomalyScan
+from retailcore.analytics.anomalies import services as detector
+from retailcore.analytics.anomalies.tables import AnomalyRow, AnomalyScan
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Company
 from webtools import PASSWORD

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from forecast_shop import AS_OF, make_shop
-from retailcore.analytics.forecast_tables import Forecast, ForecastRun
+from retailcore.analytics.forecasts.tables import Forecast, ForecastRun
 from retailcore.entrypoints.cli.main import app
 
 pytest.importorskip("statsforecast")

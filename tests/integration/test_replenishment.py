@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 
 from retailcore.access.model import system_principal
 from retailcore.adapters.db import transaction
-from retailcore.analytics import replenishment as rp
-from retailcore.analytics.forecast_tables import ForecastRun
+from retailcore.analytics.forecasts.tables import ForecastRun
 from retailcore.analytics.model import DemandEstimate
-from retailcore.analytics.replenishment_tables import ReplenishmentSuggestion
+from retailcore.analytics.replenishment import services as rp
+from retailcore.analytics.replenishment.tables import ReplenishmentSuggestion
 from retailcore.core.errors import Conflict, NotFound
 from retailcore.entrypoints.cli.main import app
 from retailcore.eventlog.services import CommandContext

@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 
 from retailcore.access.model import system_principal
 from retailcore.adapters.db import transaction
-from retailcore.analytics import triage, triage_rules, triage_samples
+from retailcore.analytics.triage import rules as triage_rules
+from retailcore.analytics.triage import samples as triage_samples
+from retailcore.analytics.triage import services as triage
 from retailcore.entrypoints.cli.main import app
 from retailcore.eventlog.services import CommandContext
 from retailcore.eventlog.tables import Event

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retailcore.analytics import anomalies as detector
-from retailcore.analytics import anomaly_features as af
-from retailcore.analytics import anomaly_scoring as scoring
+from retailcore.analytics.anomalies import features as af
+from retailcore.analytics.anomalies import scoring as scoring
+from retailcore.analytics.anomalies import services as detector
 
 DAY = dt.date(2026, 11, 2)
 STORE = uuid.uuid4()

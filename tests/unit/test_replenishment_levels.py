@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from retailcore.analytics.replenishment import levels, order_quantity, service_z
+from retailcore.analytics.replenishment.services import levels, order_quantity, service_z
 from retailcore.core.errors import ValidationFailed
 
 D = Decimal

@@ -22,8 +22,10 @@ SCRIPT = textwrap.dedent(
     import retailcore.entrypoints.api.app  # every router
     import retailcore.entrypoints.cli.main  # every command group
     import retailcore.simulation.simulator  # noqa: F401
-    from retailcore.analytics import anomalies, replenishment, triage
-    from retailcore.analytics.forecasting import IntelligenceMissing
+    from retailcore.analytics.anomalies import services as anomalies
+    from retailcore.analytics.replenishment import services as replenishment
+    from retailcore.analytics.triage import services as triage
+    from retailcore.analytics.forecasts.forecasting import IntelligenceMissing
 
     assert not {"pandas", "numpy", "sklearn", "statsforecast"} & set(sys.modules), "imported at start"
     calls = {

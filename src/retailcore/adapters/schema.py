@@ -5,10 +5,10 @@ from __future__ import annotations
 from retailcore.access import tables as _access  # noqa: F401
 from retailcore.accounting import tables as _accounting  # noqa: F401
 from retailcore.adapters.orm import Base
-from retailcore.analytics import anomaly_tables as _anomalies  # noqa: F401
-from retailcore.analytics import forecast_tables as _forecasts  # noqa: F401
-from retailcore.analytics import replenishment_tables as _replenishment  # noqa: F401
 from retailcore.analytics import tables as _analytics  # noqa: F401
+from retailcore.analytics.anomalies import tables as _anomalies  # noqa: F401
+from retailcore.analytics.forecasts import tables as _forecasts  # noqa: F401
+from retailcore.analytics.replenishment import tables as _replenishment  # noqa: F401
 from retailcore.banking import tables as _banking  # noqa: F401
 from retailcore.connectors import sync_tables as _connector_sync  # noqa: F401
 from retailcore.connectors import tables as _connectors  # noqa: F401

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from retailcore.analytics.forecasting import INSTALL_HINT, IntelligenceMissing
+from retailcore.analytics.forecasts.forecasting import INSTALL_HINT, IntelligenceMissing
 
 
 def load(what: str, *names: str) -> Any:

@@ -70,10 +70,11 @@ class Profile:
     po_lead_days: tuple[int, int] = (3, 5)
     replenishment: str = "minmax"
     """``minmax``: the store minimum/target and warehouse reorder/target days above. ``forecast``: after
-    ``forecast_warmup_days``, the back office runs ``analytics.replenishment`` each day (suggest, then
+    ``forecast_warmup_days``, the back office runs ``analytics.replenishment.services`` each day
+    (suggest, then
     accept every suggestion) with the estimator named by ``estimator``."""
     estimator: str = "forecast"
-    """A key of ``analytics.replenishment.ESTIMATORS``: ``forecast`` (the back office runs the
+    """A key of ``analytics.replenishment.services.ESTIMATORS``: ``forecast`` (the back office runs the
     forecaster every ``forecast_every_days`` and replenishes from its latest run) or ``trailing``."""
     forecast_every_days: int = 7
     """How often the ``forecast`` estimator's run is made again (a weekly planning run)."""

@@ -41,8 +41,8 @@ from retailcore.accounting import commands as acc
 from retailcore.accounting import operations as ledger_ops
 from retailcore.accounting.services import account_for_role
 from retailcore.adapters.db import transaction
-from retailcore.analytics import replenishment
-from retailcore.analytics.forecast_services import run_forecast
+from retailcore.analytics.forecasts.services import run_forecast
+from retailcore.analytics.replenishment import services as replenishment
 from retailcore.banking import commands as bankcmd
 from retailcore.banking import services as banking
 from retailcore.core.errors import RetailcoreError

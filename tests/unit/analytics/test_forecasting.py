@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("statsforecast")
 
-from retailcore.analytics import forecasting as f
+from retailcore.analytics.forecasts import forecasting as f
 
 WEEK = np.array([4.0, 5.0, 5.0, 6.0, 9.0, 14.0, 8.0])
 START = pd.Timestamp("2026-01-05")  # a Monday

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from retailcore.access.model import system_principal
 from retailcore.adapters.db import transaction
-from retailcore.analytics import anomalies as detector
-from retailcore.analytics.anomaly_tables import AnomalyRow
+from retailcore.analytics.anomalies import services as detector
+from retailcore.analytics.anomalies.tables import AnomalyRow
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.cli import errors, output
 from retailcore.entrypoints.cli.companies import CompanyOption, company_named

@@ -19,7 +19,7 @@ from rich.markup import escape
 from retailcore.access.model import system_principal
 from retailcore.adapters.db import transaction
 from retailcore.adapters.orm import utcnow
-from retailcore.analytics import triage as triage_service
+from retailcore.analytics.triage import services as triage_service
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.cli import errors, output
 from retailcore.entrypoints.cli.companies import CompanyOption, company_named, store_codes

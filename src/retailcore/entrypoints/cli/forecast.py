@@ -18,8 +18,8 @@ from rich.progress import TaskID
 from retailcore.access.model import system_principal
 from retailcore.adapters.db import transaction
 from retailcore.adapters.orm import utcnow
-from retailcore.analytics import forecast_queries as q
-from retailcore.analytics.forecast_commands import MAX_HORIZON
+from retailcore.analytics.forecasts import queries as q
+from retailcore.analytics.forecasts.commands import MAX_HORIZON
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.cli import errors, output
 from retailcore.entrypoints.cli.companies import CompanyOption, company_named
@@ -70,7 +70,7 @@ def run_command(
         progress.update(tasks[step], completed=done, total=total)
 
     try:
-        from retailcore.analytics.forecast_services import run_forecast
+        from retailcore.analytics.forecasts.services import run_forecast
 
         with progress, transaction(runtime.session_factory) as session:
             target = company_named(session, company)

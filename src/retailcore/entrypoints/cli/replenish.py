@@ -1,6 +1,6 @@
 """``retailcore replenish ...``: suggest purchase orders and transfers from demand estimates, accept them.
 
-Commands run as the system principal through :mod:`retailcore.analytics.replenishment` (the services
+Commands run as the system principal through :mod:`retailcore.analytics.replenishment.services` (the services
 the API calls), one transaction each. Results on stdout, progress and errors on stderr; exit 1 when
 refused (an unknown or already decided suggestion: nothing is written), 2 on a usage error.
 """
@@ -18,9 +18,9 @@ from sqlalchemy import select
 
 from retailcore.access.model import system_principal
 from retailcore.adapters.db import transaction
-from retailcore.analytics import replenishment as rp
-from retailcore.analytics import replenishment_queries as q
-from retailcore.analytics.replenishment_tables import ReplenishmentSuggestion
+from retailcore.analytics.replenishment import queries as q
+from retailcore.analytics.replenishment import services as rp
+from retailcore.analytics.replenishment.tables import ReplenishmentSuggestion
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.cli import errors, output
 from retailcore.entrypoints.cli.companies import CompanyOption, company_named

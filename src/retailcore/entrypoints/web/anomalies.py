@@ -1,6 +1,6 @@
 """The back office's anomaly list (decision 0075): the latest scan's alerts, highest score first, each
 with its explanation and a link to the exception it raised. Read through
-:mod:`retailcore.analytics.anomaly_queries`, as ``GET /api/v1/anomalies``; needs ``exceptions:read``."""
+:mod:`retailcore.analytics.anomalies.queries`, as ``GET /api/v1/anomalies``; needs ``exceptions:read``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
-from retailcore.analytics import anomalies as detector
-from retailcore.analytics import anomaly_queries as q
+from retailcore.analytics.anomalies import queries as q
+from retailcore.analytics.anomalies import services as detector
 from retailcore.entrypoints.web import routes as web
 
 router = APIRouter(include_in_schema=False)

@@ -2,7 +2,7 @@
 units actually sold, per product x store, the series with the most forecast units first, each with a
 small inline SVG of its days (no script, no file from elsewhere).
 
-Thin: it reads :func:`retailcore.analytics.forecast_queries.series_against_actuals`. It needs
+Thin: it reads :func:`retailcore.analytics.forecasts.queries.series_against_actuals`. It needs
 ``kpis:read``, as the ``/forecasts`` API.
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
 from retailcore.adapters.orm import utcnow
-from retailcore.analytics import forecast_queries as q
+from retailcore.analytics.forecasts import queries as q
 from retailcore.entrypoints.web import routes as web
 from retailcore.masterdata.services import store_in_scope
 

@@ -35,8 +35,8 @@ from retailcore.accounting.tables import JournalEntry
 from retailcore.adapters.db import begin_writing
 from retailcore.analytics import dashboard as kpi_dashboard
 from retailcore.analytics import queries as kpi_queries
-from retailcore.analytics import triage as exception_triage
-from retailcore.analytics import triage_rules
+from retailcore.analytics.triage import rules as triage_rules
+from retailcore.analytics.triage import services as exception_triage
 from retailcore.banking import services as banking
 from retailcore.closing import commands as closing_commands
 from retailcore.closing import services as closing

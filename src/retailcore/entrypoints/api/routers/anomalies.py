@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from retailcore.analytics import anomalies as detector
-from retailcore.analytics import anomaly_commands as c
-from retailcore.analytics import anomaly_queries as q
+from retailcore.analytics.anomalies import commands as c
+from retailcore.analytics.anomalies import queries as q
+from retailcore.analytics.anomalies import services as detector
 from retailcore.core.inputs import Day, Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext

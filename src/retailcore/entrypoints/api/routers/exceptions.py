@@ -1,6 +1,6 @@
 """The one exceptions console over HTTP: list (filters, by age or priority), one, acknowledge, assign,
 resolve, a person's class, and the triage run (decision 0076). Thin: the rules are in
-:mod:`retailcore.monitoring` and :mod:`retailcore.analytics.triage`.
+:mod:`retailcore.monitoring` and :mod:`retailcore.analytics.triage.services`.
 
 Store-scoped tokens see their store's exceptions only (stock kinds carry their store); the others, and
 those of other stores, are not found.
@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal
-from retailcore.analytics import triage
+from retailcore.analytics.triage import services as triage
 from retailcore.core.errors import NotFound, PermissionDenied
 from retailcore.core.inputs import Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from retailcore.adapters.orm import utcnow
-from retailcore.analytics import forecast_queries as q
-from retailcore.analytics.forecast_commands import RunForecast
+from retailcore.analytics.forecasts import queries as q
+from retailcore.analytics.forecasts.commands import RunForecast
 from retailcore.core.inputs import Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.eventlog.services import CommandContext
@@ -95,7 +95,7 @@ def list_runs(params: Annotated[RunQuery, Query()], api: Annotated[Api, Depends(
 async def run_forecast(
     body: RunForecast, api: Annotated[Api, Depends(writer("purchasing:write"))]
 ) -> Response:
-    from retailcore.analytics.forecast_services import run_forecast as run
+    from retailcore.analytics.forecasts.services import run_forecast as run
 
     def work(session: Session, ctx: CommandContext) -> q.ForecastRunView:
         company = company_in_scope(session, api.principal, body.company_id)

@@ -1,6 +1,6 @@
 """Replenishment suggestions over HTTP: list, suggest now, accept (one or many, all or nothing), dismiss.
 
-The rules live in :mod:`retailcore.analytics.replenishment`; this module only maps requests to it.
+The rules live in :mod:`retailcore.analytics.replenishment.services`; this module only maps requests to it.
 """
 
 import datetime as dt
@@ -13,8 +13,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from retailcore.analytics import replenishment as rp
-from retailcore.analytics import replenishment_queries as q
+from retailcore.analytics.replenishment import queries as q
+from retailcore.analytics.replenishment import services as rp
 from retailcore.core.decimals import DecimalStr
 from retailcore.core.errors import FieldProblem, NotFound, ValidationFailed
 from retailcore.core.inputs import Day

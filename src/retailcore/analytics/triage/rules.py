@@ -3,7 +3,8 @@ the priority, and what an exception's own details say about it (decision 0076, d
 "Mismatch triage").
 
 Pure functions of an exception's type and details, so the exceptions console can classify a row the
-moment its producer raises it, without the classifier (:mod:`retailcore.analytics.triage`), which only
+moment its producer raises it, without the classifier
+(:mod:`retailcore.analytics.triage.services`), which only
 suggests a class where these rules cannot decide.
 """
 

@@ -30,7 +30,8 @@ class AnomalyScan(IdMixin, Base):
     flagged: Mapped[int]
     threshold: Mapped[Decimal] = mapped_column(Rate())
     """The isolation score at and above which a row is flagged (with a robust z of at least
-    :data:`~retailcore.analytics.anomalies.Z_SUPPORT`); a single feature beyond the rule's z flags too."""
+    :data:`~retailcore.analytics.anomalies.services.Z_SUPPORT`); a single feature beyond the rule's z
+    flags too."""
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """The detector's parameters as run (rule z, support z, window, peer group)."""
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

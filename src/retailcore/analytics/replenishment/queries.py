@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.adapters.paging import keyset_page
-from retailcore.analytics.replenishment_tables import ReplenishmentSuggestion
+from retailcore.analytics.replenishment.tables import ReplenishmentSuggestion
 from retailcore.core.decimals import DecimalStr
 from retailcore.masterdata.tables import Product, Store
 

@@ -1,5 +1,6 @@
 """Running and storing a company's demand forecast (``retailcore forecast run``, ``POST
-/forecasts/runs``): read the history, backtest and fit (:mod:`retailcore.analytics.forecasting`), store
+/forecasts/runs``): read the history, backtest and fit
+(:mod:`retailcore.analytics.forecasts.forecasting`), store
 the run and its forecasts in one transaction, and record a ``ForecastRunCompleted`` event.
 
 Floats stop here: quantities, sigmas and MASE are quantized Decimals before they are stored.
@@ -16,10 +17,10 @@ from decimal import Decimal
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from retailcore.analytics.forecast_commands import MAX_HORIZON
-from retailcore.analytics.forecast_tables import Forecast, ForecastRun
-from retailcore.analytics.forecasting import ARIMA_LIMIT, Report, _noop, forecast_series
-from retailcore.analytics.history import demand_history
+from retailcore.analytics.forecasts.commands import MAX_HORIZON
+from retailcore.analytics.forecasts.forecasting import ARIMA_LIMIT, Report, _noop, forecast_series
+from retailcore.analytics.forecasts.history import demand_history
+from retailcore.analytics.forecasts.tables import Forecast, ForecastRun
 from retailcore.core.errors import FieldProblem, ValidationFailed
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.masterdata.tables import Company

@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from retailcore.analytics.anomaly_tables import AnomalyRow, AnomalyScan
+from retailcore.analytics.anomalies.tables import AnomalyRow, AnomalyScan
 from retailcore.core.errors import FieldProblem, ValidationFailed
 
 

@@ -1,6 +1,6 @@
 """Anomaly detection on discounts and returns (decision 0075): score, explain, store, raise exceptions.
 
-Each row of :func:`~retailcore.analytics.anomaly_features.collect` is turned into robust z-scores, one
+Each row of :func:`~retailcore.analytics.anomalies.features.collect` is turned into robust z-scores, one
 per feature, against its peers (cashier rows against every cashier-day of the company in the scan,
 store rows against every store-day; for the features of sales, only the rows with sales):
 ``(value - median) / scale`` with ``scale`` 1.4826 x the median absolute deviation, or 1.2533 x the
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from retailcore.analytics import anomaly_features as af
-from retailcore.analytics.anomaly_tables import AnomalyRow, AnomalyScan
+from retailcore.analytics.anomalies import features as af
+from retailcore.analytics.anomalies.tables import AnomalyRow, AnomalyScan
 from retailcore.analytics.extra import load
 from retailcore.core.errors import FieldProblem, ValidationFailed
 from retailcore.eventlog.services import CommandContext, record

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Date, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from retailcore.analytics.forecasting import require
+from retailcore.analytics.forecasts.forecasting import require
 from retailcore.masterdata.tables import Location, Store
 from retailcore.orders.tables import OrderLineRow, OrderRow
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from retailcore.analytics.forecast_tables import Forecast, ForecastRun
+from retailcore.analytics.forecasts.tables import Forecast, ForecastRun
 from retailcore.analytics.model import DemandEstimate
 from retailcore.core.errors import FieldProblem, ValidationFailed
 from retailcore.masterdata.tables import Product, Store
@@ -149,7 +149,7 @@ def actual_units(
     session: Session, company_id: uuid.UUID, product_ids: set[uuid.UUID], start: dt.date, end: dt.date
 ) -> dict[tuple[uuid.UUID, uuid.UUID | None, dt.date], Decimal]:
     """Units demanded per (product, store or None for web, day), counted as the forecasts' history is."""
-    from retailcore.analytics.history import demand_rows
+    from retailcore.analytics.forecasts.history import demand_rows
 
     found: dict[tuple[uuid.UUID, uuid.UUID | None, dt.date], Decimal] = defaultdict(Decimal)
     for product_id, store_id, _source, day, units, _price, _promo in demand_rows(

@@ -1,5 +1,5 @@
 """The forecast run request (``POST /forecasts/runs``); the views are in
-:mod:`retailcore.analytics.forecast_queries`."""
+:mod:`retailcore.analytics.forecasts.queries`."""
 
 from __future__ import annotations
 

@@ -42,9 +42,9 @@ from sqlalchemy.orm import Session
 
 from retailcore.adapters.orm import utcnow
 from retailcore.analytics.extra import load
-from retailcore.analytics.forecast_queries import demand_estimates
+from retailcore.analytics.forecasts.queries import demand_estimates
 from retailcore.analytics.model import DemandEstimate
-from retailcore.analytics.replenishment_tables import ReplenishmentSource, ReplenishmentSuggestion
+from retailcore.analytics.replenishment.tables import ReplenishmentSource, ReplenishmentSuggestion
 from retailcore.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from retailcore.core.ids import new_id
 from retailcore.eventlog.services import CommandContext, record
