@@ -116,13 +116,23 @@ def test_a_combination_forecast_is_the_mean_of_its_members_fitted_on_the_whole_h
         np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-6)
 
 
-def test_a_short_history_gets_the_seasonal_naive_without_a_backtest():
-    result = f.forecast_series(_frame("new", np.tile(WEEK, 2)), horizon=3, n_jobs=1)
+def test_two_weeks_get_the_average_of_each_weekday_without_a_backtest():
+    noisy = np.concatenate([WEEK + 2, WEEK - 2])  # the same week, 2 above then 2 below
+    result = f.forecast_series(_frame("new", noisy), horizon=3, n_jobs=1)
 
     chosen = result.chosen.loc["new"]
-    assert chosen["model"] == "SeasonalNaive"
+    assert chosen["model"] == "SeasWA"
     assert np.isnan(chosen["mase"])
-    assert list(result.forecasts["quantity"]) == list(WEEK[:3])
+    np.testing.assert_allclose(result.forecasts["quantity"].to_numpy(), WEEK[:3])
+    assert chosen["sigma"] == pytest.approx(2 * np.sqrt(14 / 13))  # +-2 around each weekday's mean
+
+
+def test_under_two_weeks_the_level_is_the_mean_of_the_days_not_the_last_one():
+    days = np.array([0, 0, 6, 0, 0, 3, 0], dtype=float)  # a slow mover whose last day sold nothing
+    result = f.forecast_series(_frame("slow", days), horizon=2, n_jobs=1)
+
+    assert result.chosen.loc["slow", "model"] == "HistoricAverage"
+    np.testing.assert_allclose(result.forecasts["quantity"].to_numpy(), [9 / 7, 9 / 7])
 
 
 def test_a_missing_extra_is_named(monkeypatch):

@@ -315,12 +315,17 @@ def forecast_series(
     if chosen_parts:
         chosen = pd.concat(chosen_parts)
     else:
-        # Too short to backtest: the baseline, with the spread of its in-sample errors as sigma.
-        lagged = history.groupby("unique_id")["y"].shift(SEASON if days > SEASON else 1)
-        spread = (history["y"] - lagged).groupby(history["unique_id"]).std(ddof=1)
-        chosen = pd.DataFrame(
-            {"model": BASELINE if days > SEASON else "Naive", "sigma": spread, "mase": np.nan, "kind": kinds}
-        )
+        # Too short to backtest: the average of the days there are, by weekday once two whole weeks are
+        # there (the week's shape without one week's noise), and the spread around it as sigma. A naive
+        # forecast would hand replenishment one day's or one week's sales as the level (decision 0073).
+        name = repr(_fallback(days))
+        if days >= 2 * SEASON:
+            position = history.groupby("unique_id").cumcount() % SEASON
+            level = history.groupby([history["unique_id"], position])["y"].transform("mean")
+        else:
+            level = history.groupby("unique_id")["y"].transform("mean")
+        spread = (history["y"] - level).groupby(history["unique_id"]).std(ddof=1)
+        chosen = pd.DataFrame({"model": name, "sigma": spread, "mase": np.nan, "kind": kinds})
     chosen["sigma"] = chosen["sigma"].fillna(0.0)
     chosen.index.name = "unique_id"
 
@@ -329,8 +334,8 @@ def forecast_series(
     for done, (name, rows) in enumerate(by_model):
         report("fit", done, len(by_model))
         part = history[history["unique_id"].isin(rows.index)]
-        if name == "Naive":
-            models = [_fallback(name)]
+        if not can_backtest:
+            models = [_fallback(days)]
         elif name == COMBINATION:
             kind = "smooth" if (rows["kind"] != "intermittent").any() else "intermittent"
             members = combination_members([repr(model) for model in _candidates(kind, train_days)])
@@ -389,10 +394,14 @@ def _fit(
     return found.reset_index() if "unique_id" not in found.columns else found
 
 
-def _fallback(name: str) -> Any:
-    from statsforecast.models import Naive
+def _fallback(days: int) -> Any:
+    """The forecast of a history too short to backtest: the mean of its days, by weekday (the
+    seasonal window average over its whole weeks) from two weeks on."""
+    from statsforecast.models import HistoricAverage, SeasonalWindowAverage
 
-    return Naive()
+    if days >= 2 * SEASON:
+        return SeasonalWindowAverage(season_length=SEASON, window_size=days // SEASON)
+    return HistoricAverage()
 
 
 def _future_exogenous(

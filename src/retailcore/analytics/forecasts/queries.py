@@ -64,7 +64,9 @@ class ForecastView(BaseModel):
 
 
 class ForecastPage(BaseModel):
-    run: ForecastRunView | None
+    """The one list envelope (decision 0021): each item names its run (``run_id``); the run itself is
+    ``GET /forecasts/runs``."""
+
     items: list[ForecastView]
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page."
@@ -175,7 +177,7 @@ def list_forecasts(
     is past (up to ``today``): forecasts against actuals."""
     run = latest_run(session, company_id)
     if run is None:
-        return ForecastPage(run=None, items=[], next_cursor=None)
+        return ForecastPage(items=[], next_cursor=None)
     query = (
         select(Forecast, Product.sku, Store.code)
         .join(Product, Product.id == Forecast.product_id)
@@ -228,7 +230,7 @@ def list_forecasts(
         )
         for forecast, sku, store_code in rows
     ]
-    return ForecastPage(run=run_view(run), items=items, next_cursor=str(rows[-1][0].id) if more else None)
+    return ForecastPage(items=items, next_cursor=str(rows[-1][0].id) if more else None)
 
 
 def demand_estimates(
