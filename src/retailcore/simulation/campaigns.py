@@ -75,6 +75,35 @@ MONTH_DAYS = 30
 UTC = dt.UTC
 
 
+def approve_or_override(
+    session: Session,
+    approver: CommandContext,
+    company: t.Company,
+    promotion_id: uuid.UUID,
+    reason: str,
+    why: str,
+) -> bool:
+    """Approve a submitted promotion; when its margin floor refuses, the company's finance approves it
+    over the floor an hour later, giving ``why`` (the override). True when it was overridden."""
+    try:
+        with session.begin_nested():
+            promotions.approve_promotion(
+                session, approver, promotion_id, prc.Decision(reason=reason), now=approver.occurred_at
+            )
+    except Conflict as refused:
+        if refused.code != "margin-floor-breach":
+            raise
+        finance = CommandContext(
+            Principal(None, f"{company.code.lower()}-finance", Role.finance, company.id, None),
+            occurred_at=approver.occurred_at + dt.timedelta(minutes=30),
+        )
+        promotions.approve_promotion(
+            session, finance, promotion_id, prc.Decision(reason=why), override=True, now=finance.occurred_at
+        )
+        return True
+    return False
+
+
 def _percent(rng: random.Random, percent: int) -> bool:
     return rng.randrange(100) < percent
 
@@ -321,30 +350,14 @@ class Campaigns:
                 session, author, company, prc.CreatePromotion(company_id=company.id, **fields)
             )
             promotions.submit_promotion(session, author, row.id)
-            try:
-                with session.begin_nested():
-                    promotions.approve_promotion(
-                        session,
-                        approver,
-                        row.id,
-                        prc.Decision(reason="seasonal plan"),
-                        now=approver.occurred_at,
-                    )
-            except Conflict as refused:
-                if refused.code != "margin-floor-breach":
-                    raise
-                finance = self._ctx(
-                    Principal(None, f"{company.code.lower()}-finance", Role.finance, company.id, None),
-                    moment + dt.timedelta(hours=1),
-                )
-                promotions.approve_promotion(
-                    session,
-                    finance,
-                    row.id,
-                    prc.Decision(reason="seasonal plan, below the floor on purpose"),
-                    override=True,
-                    now=finance.occurred_at,
-                )
+            if approve_or_override(
+                session,
+                approver,
+                company,
+                row.id,
+                "seasonal plan",
+                "seasonal plan, below the floor on purpose",
+            ):
                 self.counters["promotion_overrides"] += 1
             self.promotion_codes[what] = fields["code"]
             self.counters["promotions_approved"] += 1

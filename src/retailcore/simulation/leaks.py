@@ -34,7 +34,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal, Role, system_principal
-from retailcore.core.errors import Conflict
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.masterdata import tables as t
 from retailcore.pos import commands as pc
@@ -46,6 +45,7 @@ from retailcore.promotions import services as promotions
 from retailcore.promotions.tables import MarginFloor, PromotionRow
 from retailcore.returns import commands as rc
 from retailcore.returns import services as returns
+from retailcore.simulation.campaigns import approve_or_override
 
 if TYPE_CHECKING:
     from retailcore.pos.tables import PosSession
@@ -279,28 +279,14 @@ class Leaks:
                 ),
             )
             promotions.submit_promotion(session, author, row.id)
-            overridden = False
-            try:
-                with session.begin_nested():
-                    promotions.approve_promotion(
-                        session, approver, row.id, prc.Decision(reason="clearance"), now=approver.occurred_at
-                    )
-            except Conflict as refused:
-                if refused.code != "margin-floor-breach":
-                    raise
-                finance = self._ctx(
-                    Principal(None, f"{company.code.lower()}-finance", Role.finance, company.id, None),
-                    moment + dt.timedelta(hours=1),
-                )
-                promotions.approve_promotion(
-                    session,
-                    finance,
-                    row.id,
-                    prc.Decision(reason="clearance, below the floor to clear the shelf"),
-                    override=True,
-                    now=finance.occurred_at,
-                )
-                overridden = True
+            overridden = approve_or_override(
+                session,
+                approver,
+                company,
+                row.id,
+                "clearance",
+                "clearance, below the floor to clear the shelf",
+            )
         self.cases["below_margin_promotion"] = Case(
             "below_margin_promotion",
             first,
