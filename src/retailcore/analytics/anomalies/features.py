@@ -43,6 +43,9 @@ from retailcore.adapters.orm import UTCDateTime
 from retailcore.analytics.extra import load
 from retailcore.masterdata.tables import Store
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 OPENS = 7
 """Local hour before which a sale is after hours."""
 CLOSES = 22
@@ -62,9 +65,6 @@ FEATURES = (
     "under_cost_lines",
     "under_cost_amount",
 )
-
-if TYPE_CHECKING:
-    import pandas as pd
 """What the detector scores, each against its peers' median."""
 MONEY = ("manual_discount", "no_receipt_refunds", "cash_refunds", "under_floor_amount", "under_cost_amount")
 """Features in money: what an alert's money at risk is summed from."""

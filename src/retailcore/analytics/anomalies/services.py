@@ -39,6 +39,9 @@ from retailcore.masterdata.tables import Company
 from retailcore.monitoring import services as monitoring
 from retailcore.monitoring.tables import ExceptionCase
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 THRESHOLD = Decimal("0.62")
 """Isolation score (``-score_samples``, 0.5 is an ordinary row) from which a supported row is flagged."""
 Z_SUPPORT = 3.5
@@ -89,9 +92,6 @@ SALES_FEATURES = frozenset(
         "under_cost_amount",
     )
 )
-
-if TYPE_CHECKING:
-    import pandas as pd
 """Features of sales: their peers are the rows with sales."""
 CENT = Decimal("0.01")
 

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -61,9 +61,6 @@ FEATURES = (
     *(f"gateway={code}" for code in (*GATEWAYS, "other")),
     "currency is the company's",
 )
-
-if TYPE_CHECKING:
-    pass
 """What the classifier sees of an exception, in this order (docs/intelligence.md)."""
 
 
