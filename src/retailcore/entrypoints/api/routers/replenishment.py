@@ -27,7 +27,10 @@ from retailcore.masterdata.tables import Company
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     403: {"description": "The token's role lacks the permission"},
     404: {"description": "No such suggestion in the token's company"},
-    409: {"description": "A suggestion was accepted or dismissed already (nothing is written)"},
+    409: {
+        "description": "A suggestion was accepted or dismissed already, or the estimator has no estimate"
+        " (no forecast run yet): nothing is written"
+    },
     422: {"description": "Invalid input (problem+json naming the fields)"},
 }
 
@@ -67,7 +70,7 @@ class SuggestRun(Request):
 
 class RunView(BaseModel):
     run_id: uuid.UUID
-    as_of: Any
+    as_of: dt.date
     purchases: int
     transfers: int
     replaced: int
