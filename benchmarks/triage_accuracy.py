@@ -19,9 +19,9 @@ from pathlib import Path
 from sklearn.metrics import accuracy_score, confusion_matrix
 from sklearn.model_selection import train_test_split
 
-from retailcore.analytics.triage import rules as triage_rules
 from retailcore.analytics.triage import samples as triage_samples
 from retailcore.analytics.triage import services as triage
+from retailcore.monitoring import classes as triage_rules
 
 PLOT = Path(__file__).resolve().parents[1] / "docs" / "img" / "intelligence" / "triage_confusion.png"
 

@@ -15,13 +15,13 @@ from typer.testing import CliRunner
 
 from retailcore.access.model import system_principal
 from retailcore.adapters.db import transaction
-from retailcore.analytics.triage import rules as triage_rules
 from retailcore.analytics.triage import samples as triage_samples
 from retailcore.analytics.triage import services as triage
 from retailcore.entrypoints.cli.main import app
 from retailcore.eventlog.services import CommandContext
 from retailcore.eventlog.tables import Event
 from retailcore.masterdata.tables import Company
+from retailcore.monitoring import classes as triage_rules
 from retailcore.monitoring import queries, services
 from retailcore.monitoring.tables import ExceptionCase
 from retailcore.settlements.services import CONSOLE_SEVERITY, SUGGESTIONS

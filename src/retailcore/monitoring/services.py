@@ -23,7 +23,7 @@ Rules of the flow:
   The first three factors (the ``stake``) are fixed when the row is written or its class changes
   (:func:`stake`); the age is counted when the list is read (:mod:`retailcore.monitoring.queries`), so
   an old problem climbs. The class (decision 0076) is the triage rules' when a producer's details prove
-  it (:mod:`retailcore.analytics.triage.rules`), the classifier's or a person's later; no class weighs 1.
+  it (:mod:`retailcore.monitoring.classes`), the classifier's or a person's later; no class weighs 1.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from retailcore.adapters.orm import utcnow
-from retailcore.analytics.triage import rules as triage_rules
 from retailcore.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from retailcore.eventlog.services import CommandContext, to_json
 from retailcore.eventlog.services import record as record_event
 from retailcore.masterdata.tables import Company
+from retailcore.monitoring import classes as triage_rules
 from retailcore.monitoring.tables import EXCEPTION_TYPES, SEVERITIES, UNRESOLVED, ExceptionCase
 
 WEIGHTS = {"low": 1, "medium": 2, "high": 4, "critical": 8}

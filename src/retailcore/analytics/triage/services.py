@@ -1,7 +1,7 @@
 """Mismatch triage: the classifier that suggests a class where the rules cannot decide, a person's
 class, and the triage run over a company's unresolved exceptions (decision 0076).
 
-- **Rules first** (:mod:`retailcore.analytics.triage.rules`): what a producer's details prove.
+- **Rules first** (:mod:`retailcore.monitoring.classes`): what a producer's details prove.
 - **The classifier** (scikit-learn gradient-boosted trees, ``random_state`` fixed, so a run is
   deterministic) learns from the company's labelled rows, those a person or the rules classed, on the
   few features of :data:`FEATURES`; it is trained when the triage runs. With fewer than
@@ -27,11 +27,11 @@ from sqlalchemy.orm import Session
 
 from retailcore.adapters.orm import utcnow
 from retailcore.analytics.extra import load
-from retailcore.analytics.triage import rules as rules
 from retailcore.core.errors import FieldProblem, ValidationFailed
 from retailcore.eventlog.services import CommandContext
 from retailcore.eventlog.services import record as record_event
 from retailcore.masterdata.tables import Company
+from retailcore.monitoring import classes as rules
 from retailcore.monitoring import services as monitoring
 from retailcore.monitoring.tables import UNRESOLVED, ExceptionCase
 

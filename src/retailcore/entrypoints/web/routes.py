@@ -35,7 +35,6 @@ from retailcore.accounting.tables import JournalEntry
 from retailcore.adapters.db import begin_writing
 from retailcore.analytics import dashboard as kpi_dashboard
 from retailcore.analytics import queries as kpi_queries
-from retailcore.analytics.triage import rules as triage_rules
 from retailcore.analytics.triage import services as exception_triage
 from retailcore.banking import services as banking
 from retailcore.closing import commands as closing_commands
@@ -57,6 +56,7 @@ from retailcore.eventlog.services import CommandContext
 from retailcore.inventory import stock_queries, valuation
 from retailcore.masterdata.services import company_in_scope, store_id_in_scope
 from retailcore.masterdata.tables import Company, Location
+from retailcore.monitoring import classes as triage_rules
 from retailcore.monitoring import queries as exception_queries
 from retailcore.monitoring import services as exception_services
 from retailcore.monitoring.tables import STOCK_TYPES

@@ -1,11 +1,11 @@
-"""Mismatch triage, the rules: the class of every payment mismatch and stock exception, its weight in
-the priority, and what an exception's own details say about it (decision 0076, docs/intelligence.md
-"Mismatch triage").
+"""The exceptions console's classes (mismatch triage, decision 0076, docs/intelligence.md "Mismatch
+triage"): the class of every payment mismatch and stock exception, its weight in the priority, and the
+rules that read a class from an exception's own details.
 
-Pure functions of an exception's type and details, so the exceptions console can classify a row the
-moment its producer raises it, without the classifier
-(:mod:`retailcore.analytics.triage.services`), which only
-suggests a class where these rules cannot decide.
+Pure functions of an exception's type and details, so the console classifies a row the moment its
+producer raises it. They belong to the console, not to the classifier
+(:mod:`retailcore.analytics.triage.services`), which only suggests a class where these rules cannot
+decide and depends on the console, not the other way round.
 """
 
 from __future__ import annotations
