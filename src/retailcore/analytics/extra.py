@@ -9,6 +9,7 @@ with a clear 412 (:class:`IntelligenceMissing`) naming the extra to install (dec
 from __future__ import annotations
 
 import importlib
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from retailcore.analytics.forecasts.forecasting import INSTALL_HINT, IntelligenceMissing
@@ -24,3 +25,9 @@ def load(what: str, *names: str) -> Any:
             f"{what} needs the intelligence extra ({exc.name} is not installed): {INSTALL_HINT}"
         ) from None
     return modules[0] if len(modules) == 1 else modules
+
+
+def to_decimal(value: Any, places: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
+    """A statistic (a numpy or Python float) as the Decimal it is stored and shown as: its shortest
+    decimal form, quantized to ``places``. The one place a model's float crosses into Decimal."""
+    return Decimal(repr(float(value))).quantize(places, rounding)  # float-ok: a model's statistic

@@ -178,12 +178,12 @@ def _frame(session: Session, query: object, params: dict[str, object], names: li
 
 def _cash_paid_by_returns(
     session: Session, company_id: uuid.UUID, start: dt.datetime, end: dt.datetime
-) -> dict[uuid.UUID, float]:
+) -> dict[uuid.UUID, Decimal]:
     """Cash each ``/returns`` refund paid out, from its ``ReturnRefundPaid`` tenders (the only record of
     a refund's tenders)."""
     from retailcore.eventlog.tables import Event
 
-    paid: dict[uuid.UUID, float] = {}
+    paid: dict[uuid.UUID, Decimal] = {}
     for aggregate_id, payload in session.execute(
         select(Event.aggregate_id, Event.payload).where(
             Event.company_id == company_id,
@@ -192,9 +192,11 @@ def _cash_paid_by_returns(
             Event.occurred_at < end,
         )
     ):
-        cash = sum(float(t.get("amount") or 0) for t in payload.get("tenders", ()) if t.get("kind") == "cash")
+        tenders = payload.get("tenders", ())
+        amounts = [Decimal(str(t.get("amount") or 0)) for t in tenders if t.get("kind") == "cash"]
+        cash = sum(amounts, Decimal(0))
         if cash:
-            paid[aggregate_id] = paid.get(aggregate_id, 0.0) + cash
+            paid[aggregate_id] = paid.get(aggregate_id, Decimal(0)) + cash
     return paid
 
 
@@ -263,7 +265,8 @@ def collect(session: Session, company_id: uuid.UUID, first: dt.date, last: dt.da
     receiptless = returns["no_receipt"].astype(bool)
     returns["no_receipt_returns"] = receiptless.astype(int)
     returns["no_receipt_refunds"] = returns["refunds"].where(receiptless, 0.0)
-    returns["cash_refunds"] = [cash.get(return_id, 0.0) for return_id in returns["return_id"]]
+    refunded_cash = [cash.get(return_id, Decimal(0)) for return_id in returns["return_id"]]
+    returns["cash_refunds"] = [float(amount) for amount in refunded_cash]  # float-ok: a model feature
 
     sessions = _local_days(
         _frame(
@@ -304,7 +307,7 @@ def as_strings(row: pd.Series) -> dict[str, str]:
     """A row's raw values as decimal strings (counts whole, money to the cent, rates to 0.0001)."""
     found: dict[str, str] = {}
     for name in RAW:
-        value = float(row[name])
+        value = float(row[name])  # float-ok: a model feature
         places = Decimal("0.0001") if name.endswith("rate") else Decimal("0.01")
         if name in ("sales", "overrides", "no_receipt_returns", "after_hours_sales") or name.endswith(
             "_lines"

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.analytics.anomalies import features as af
 from retailcore.analytics.anomalies.tables import AnomalyRow, AnomalyScan
-from retailcore.analytics.extra import load
+from retailcore.analytics.extra import load, to_decimal
 from retailcore.core.errors import FieldProblem, ValidationFailed
 from retailcore.eventlog.services import CommandContext, record
 from retailcore.masterdata.tables import Company
@@ -105,14 +105,15 @@ def robust_z(
     sample = values if peers is None else values[peers]
     if sample.empty:
         sample = values
-    median = float(sample.median())
+    median = float(sample.median())  # float-ok: statistics
     deviations = (sample - median).abs()
     # Mostly-zero counts have no MAD: the mean deviation stands in, with the top 5 % (at least the top
     # one) clipped so that the few outliers being looked for do not widen their own yardstick.
     ordered = np.sort(deviations.to_numpy())
     cap = ordered[max(0, min(int(0.95 * (len(ordered) - 1)), len(ordered) - 2))] if len(ordered) else 0.0
-    clipped = deviations.clip(upper=float(cap))
-    scale = max(1.4826 * float(deviations.median()), 1.2533 * float(clipped.mean()), MIN_SCALE[feature])
+    clipped = deviations.clip(upper=float(cap))  # float-ok: statistics
+    spread = float(deviations.median())  # float-ok: statistics
+    scale = max(1.4826 * spread, 1.2533 * float(clipped.mean()), MIN_SCALE[feature])  # float-ok: statistics
     return (values - median) / scale, median, scale
 
 
@@ -157,10 +158,11 @@ def score(rows: pd.DataFrame) -> Scored:
         else:  # too few peers for a forest: the rules alone decide
             scores = np.full(len(group), 0.5)
         highest = matrix.max(axis=1).to_numpy()
-        flagged = ((scores >= float(THRESHOLD)) & (highest >= Z_SUPPORT)) | (highest >= Z_RULE)
+        threshold = float(THRESHOLD)  # float-ok: statistics
+        flagged = ((scores >= threshold) & (highest >= Z_SUPPORT)) | (highest >= Z_RULE)
         for position, index in enumerate(group):
             z = matrix.iloc[position]
-            rows.at[index, "score"] = float(scores[position])
+            rows.at[index, "score"] = float(scores[position])  # float-ok: statistics
             rows.at[index, "z"] = {feature: _z_text(z[feature]) for feature in af.FEATURES}
             top = [f for f in z.sort_values(ascending=False).index[:TOP] if z[f] >= Z_SUPPORT / 2]
             rows.at[index, "explanation"] = [
@@ -175,20 +177,20 @@ def score(rows: pd.DataFrame) -> Scored:
             if flagged[position] and top:
                 rows.at[index, "flagged"] = True
                 rows.at[index, "kind"] = KIND[top[0]]
-                rows.at[index, "amount_at_risk"] = sum(
-                    max(0.0, float(rows.at[index, f]) - centre[f]) for f in top if f in af.MONEY
-                )
+                money = [f for f in top if f in af.MONEY]
+                excess = [float(rows.at[index, f]) - centre[f] for f in money]  # float-ok: statistics
+                rows.at[index, "amount_at_risk"] = sum(max(0.0, e) for e in excess)
     return Scored(rows)
 
 
 def _z_text(value: float) -> str:
     """A z as stored and shown: a decimal string to 0.01 (the JSON carries no floats)."""
-    return str(Decimal(repr(float(value))).quantize(CENT, ROUND_HALF_UP))
+    return str(to_decimal(value, CENT, ROUND_HALF_UP))
 
 
 def _decimal(value: float, feature: str) -> Decimal:
     places = Decimal("0.0001") if feature.endswith("rate") else CENT
-    return Decimal(repr(float(value))).quantize(places, ROUND_HALF_UP)
+    return to_decimal(value, places, ROUND_HALF_UP)
 
 
 def describe(explanation: list[dict[str, Any]]) -> str:
@@ -261,12 +263,12 @@ def scan(
             store_code=row["store_code"],
             cashier=row["cashier"],
             day=row["day"],
-            score=Decimal(repr(float(row["score"]))).quantize(Decimal("0.00000001")),
+            score=to_decimal(row["score"], Decimal("0.00000001")),
             kind=row["kind"],
             features={"values": af.as_strings(row), "z": row["z"]},
             explanation=row["explanation"],
             flagged=bool(row["flagged"]),
-            amount_at_risk=Decimal(repr(float(row["amount_at_risk"]))).quantize(CENT, ROUND_HALF_UP),
+            amount_at_risk=to_decimal(row["amount_at_risk"], CENT, ROUND_HALF_UP),
         )
         session.add(stored)
         if stored.flagged:

@@ -373,7 +373,8 @@ def forecast_series(
     )
     forecasts["quantity"] = forecasts["quantity"].clip(lower=0).fillna(0.0)
     summary = pd.concat(mase_parts) if mase_parts else pd.DataFrame()
-    means = {name: float(summary[name].mean()) for name in summary.columns if summary[name].notna().any()}
+    measured = [name for name in summary.columns if summary[name].notna().any()]
+    means = {name: float(summary[name].mean()) for name in measured}  # float-ok: a ratio
     return ForecastResult(
         forecasts=forecasts,
         chosen=chosen,

@@ -34,13 +34,13 @@ INSERT_BATCH = 5000
 
 
 def _quantity(value: float) -> Decimal:
-    return Decimal(str(round(max(float(value), 0.0), 6))).quantize(QUANTITY)
+    return Decimal(str(round(max(float(value), 0.0), 6))).quantize(QUANTITY)  # float-ok: a model's output
 
 
 def _ratio(value: float) -> Decimal | None:
     if value is None or not math.isfinite(value):
         return None
-    return Decimal(str(round(float(value), 6))).quantize(RATIO)
+    return Decimal(str(round(float(value), 6))).quantize(RATIO)  # float-ok: a model's output, to Decimal here
 
 
 def check_horizon(horizon: int, field: str = "horizon") -> None:

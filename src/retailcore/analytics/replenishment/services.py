@@ -41,7 +41,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from retailcore.adapters.orm import utcnow
-from retailcore.analytics.extra import load
+from retailcore.analytics.extra import load, to_decimal
 from retailcore.analytics.forecasts.queries import demand_estimates
 from retailcore.analytics.model import DemandEstimate
 from retailcore.analytics.replenishment.tables import ReplenishmentSource, ReplenishmentSuggestion
@@ -155,7 +155,7 @@ DEFAULT_ESTIMATOR = "forecast"
 
 
 def _decimal(value: float) -> Decimal:
-    return Decimal(repr(float(value))).quantize(QUANTUM)
+    return to_decimal(value, QUANTUM)
 
 
 def service_z(service_level: Decimal) -> float:
@@ -165,7 +165,7 @@ def service_z(service_level: Decimal) -> float:
             "the service level is a probability between 0 and 1",
             problems=[FieldProblem("service_level", "must be above 0 and below 1")],
         )
-    return NormalDist().inv_cdf(float(service_level))
+    return NormalDist().inv_cdf(float(service_level))  # float-ok: statistics
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def levels(
 ) -> Levels:
     """Reorder point and order-up-to level (formulas in the module docstring), quantized to 4 places."""
     z = service_z(service_level)
-    mean, sigma = float(daily_mean), float(daily_sigma)
+    mean, sigma = float(daily_mean), float(daily_sigma)  # float-ok: statistics
     cover = lead_days + review_days
     reorder = mean * lead_days + z * sigma * math.sqrt(lead_days)
     up_to = mean * cover + z * sigma * math.sqrt(cover)
@@ -443,7 +443,7 @@ def suggest(
         product = products[product_id]
         parts = network[product_id]
         mean = sum((e.daily_mean for e in parts), Decimal(0))
-        sigma = _decimal(math.sqrt(sum(float(e.daily_sigma) ** 2 for e in parts)))
+        sigma = _decimal(math.sqrt(sum(float(e.daily_sigma) ** 2 for e in parts)))  # float-ok: statistics
         source = sources.get(product_id)
         if source is None:
             if mean > 0:

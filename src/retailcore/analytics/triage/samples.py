@@ -38,8 +38,13 @@ class Sample:
     label: str
 
 
-def _money(value: float) -> Decimal:
+def _money(value: float | Decimal) -> Decimal:
     return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _share(total: Decimal, rate: float) -> Decimal:
+    """A drawn share of an amount, in Decimal: the draw is a float, the money never is."""
+    return _money(total * Decimal(repr(rate)))
 
 
 def sample(rng: random.Random, cause: str) -> Sample:
@@ -47,13 +52,13 @@ def sample(rng: random.Random, cause: str) -> Sample:
     foreign = rng.random() < 0.15  # some orders are sold in another currency whatever the cause
     days = rng.uniform(0, 10)
     if cause == "fee_difference":
-        paid = total - _money(float(total) * rng.uniform(0.014, 0.034) + 0.25)
+        paid = total - _share(total, rng.uniform(0.014, 0.034)) - Decimal("0.25")
     elif cause == "amount_difference":
-        paid = _money(float(total) * rng.uniform(0.2, 0.95))
+        paid = _share(total, rng.uniform(0.2, 0.95))
     elif cause == "duplicate":
-        paid = total * 2 if rng.random() < 0.4 else total + _money(float(total) * rng.uniform(0.95, 0.99))
+        paid = total * 2 if rng.random() < 0.4 else total + _share(total, rng.uniform(0.95, 0.99))
     elif cause == "fx_difference":
-        paid = _money(float(total) * (1 + rng.choice((-1, 1)) * rng.uniform(0.003, 0.04)))
+        paid = _share(total, 1 + rng.choice((-1, 1)) * rng.uniform(0.003, 0.04))
         foreign = rng.random() < 0.85  # mostly: the rate of a foreign sale; sometimes ours was off
     elif cause == "timing":
         paid, days = Decimal("0.00"), rng.uniform(1, 6)

@@ -72,7 +72,7 @@ class Suggestion:
 
 def _number(details: dict[str, Any], name: str) -> float | None:
     found = rules.number(details.get(name))
-    return float(found) if found is not None else None
+    return float(found) if found is not None else None  # float-ok: model features
 
 
 def features(
@@ -88,19 +88,19 @@ def features(
     np = load("mismatch triage", "numpy")
     facts = details or {}
     vector = [1.0 if type == name else 0.0 for name in rules.TRIAGED_TYPES]
-    vector.append(math.log10(1 + float(amount_at_risk)))
+    vector.append(math.log10(1 + float(amount_at_risk)))  # float-ok: model features
     sign = ratio = 0.0
     for theirs_name, ours_name in AMOUNT_PAIRS:
         theirs, ours = _number(facts, theirs_name), _number(facts, ours_name)
         if theirs is not None and ours is not None:
-            sign = float(np.sign(theirs - ours))
+            sign = float(np.sign(theirs - ours))  # float-ok: model features
             ratio = min(abs(theirs - ours) / abs(ours), 10.0) if ours else 10.0
             break
     else:
         for name in ("amount", "quantity"):
             value = _number(facts, name)
             if value is not None:
-                sign = float(np.sign(value))
+                sign = float(np.sign(value))  # float-ok: model features
                 break
     vector += [sign, ratio, 1.0 if ratio >= 1 and abs(ratio - round(ratio)) < 1e-6 else 0.0]
     days = _number(facts, "days_since_capture")
@@ -158,7 +158,7 @@ class Classifier:
             if best is None or best[0] <= 0:
                 found.append(None)
                 continue
-            confidence = Decimal(str(float(best[0]))).quantize(CONFIDENCE)
+            confidence = Decimal(str(float(best[0]))).quantize(CONFIDENCE)  # float-ok: model features
             found.append(Suggestion(best[1], confidence))
         return found
 

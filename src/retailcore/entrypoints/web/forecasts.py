@@ -32,7 +32,7 @@ def _points(values: list[Decimal | None], top: Decimal) -> str:
     step = WIDTH / max(len(values) - 1, 1)
     scale = (HEIGHT - 4) / top if top > 0 else Decimal(0)
     return " ".join(
-        f"{index * step:.1f},{HEIGHT - 2 - float(value * scale):.1f}"
+        f"{index * step:.1f},{HEIGHT - 2 - float(value * scale):.1f}"  # float-ok: SVG coordinates
         for index, value in enumerate(values)
         if value is not None
     )
