@@ -75,6 +75,22 @@ MONTH_DAYS = 30
 UTC = dt.UTC
 
 
+def record_truth(
+    session: Session, ctx: CommandContext, company_id: uuid.UUID, key: str, payload: dict[str, Any]
+) -> None:
+    """One planted case as a ``SimulationGroundTruthRecorded`` event of the company, its aggregate id
+    derived from ``key`` (the case's first day and subject), for a detector to be scored against."""
+    record(
+        session,
+        ctx,
+        type="SimulationGroundTruthRecorded",
+        company_id=company_id,
+        aggregate_type="SimulationGroundTruth",
+        aggregate_id=uuid.uuid5(uuid.NAMESPACE_URL, f"retailcore-sim/{company_id}/{key}"),
+        payload=payload,
+    )
+
+
 def approve_or_override(
     session: Session,
     approver: CommandContext,
@@ -614,17 +630,8 @@ class Campaigns:
         """The months' high-discount cashiers as an event of the company, for a detector to be scored."""
         ctx = self._ctx(system_principal("simulator"), moment)
         for anomaly in sorted(self.anomalies.values(), key=lambda a: a.month):
-            record(
-                session,
-                ctx,
-                type="SimulationGroundTruthRecorded",
-                company_id=self.company.id,
-                aggregate_type="SimulationGroundTruth",
-                aggregate_id=uuid.uuid5(
-                    uuid.NAMESPACE_URL,
-                    f"retailcore-sim/{self.company.id}/{anomaly.first_day}/{anomaly.terminal}",
-                ),
-                payload=self._case(anomaly),
+            record_truth(
+                session, ctx, self.company.id, f"{anomaly.first_day}/{anomaly.terminal}", self._case(anomaly)
             )
 
     def _case(self, anomaly: Anomaly) -> dict[str, Any]:

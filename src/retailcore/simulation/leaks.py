@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.access.model import Principal, Role, system_principal
-from retailcore.eventlog.services import CommandContext, record
+from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata import tables as t
 from retailcore.pos import commands as pc
 from retailcore.pricing import price_lists as pl
@@ -45,7 +45,7 @@ from retailcore.promotions import services as promotions
 from retailcore.promotions.tables import MarginFloor, PromotionRow
 from retailcore.returns import commands as rc
 from retailcore.returns import services as returns
-from retailcore.simulation.campaigns import approve_or_override
+from retailcore.simulation.campaigns import approve_or_override, record_truth
 
 if TYPE_CHECKING:
     from retailcore.pos.tables import PosSession
@@ -482,18 +482,7 @@ class Leaks:
             self.till_prices.clear()
         truths = self.truths()
         for truth in truths:
-            record(
-                session,
-                ctx,
-                type="SimulationGroundTruthRecorded",
-                company_id=self.company.id,
-                aggregate_type="SimulationGroundTruth",
-                aggregate_id=uuid.uuid5(
-                    uuid.NAMESPACE_URL,
-                    f"retailcore-sim/{self.company.id}/{truth['from']}/{truth['kind']}",
-                ),
-                payload=truth,
-            )
+            record_truth(session, ctx, self.company.id, f"{truth['from']}/{truth['kind']}", truth)
         return truths
 
 

@@ -44,7 +44,6 @@ from retailcore.banking import commands as bc
 from retailcore.banking import services as banking
 from retailcore.banking.tables import BankStatement
 from retailcore.eventlog.services import CommandContext
-from retailcore.eventlog.services import record as record_event
 from retailcore.masterdata import commands as mc
 from retailcore.masterdata import services as ms
 from retailcore.masterdata import tables as t
@@ -52,6 +51,7 @@ from retailcore.orders.tables import OrderPaymentRow, OrderRow
 from retailcore.settlements import commands as sc
 from retailcore.settlements import services as settlements
 from retailcore.settlements.tables import SettlementLine
+from retailcore.simulation.campaigns import record_truth
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
@@ -298,14 +298,12 @@ def record_planted(session: Session, ctx: CommandContext, company: t.Company, pa
         if line.planted is None:
             continue
         kind, klass = line.planted
-        record_event(
+        record_truth(
             session,
             ctx,
-            type="SimulationGroundTruthRecorded",
-            company_id=company.id,
-            aggregate_type="SimulationGroundTruth",
-            aggregate_id=uuid.uuid5(uuid.NAMESPACE_URL, f"retailcore-sim/{company.id}/mismatch/{line.key}"),
-            payload={
+            company.id,
+            f"mismatch/{line.key}",
+            {
                 "kind": "mismatch",
                 "exception_key": f"settlement:{payout.gateway}:{kind}",
                 "exception_type": "payment_mismatch",
