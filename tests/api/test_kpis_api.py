@@ -179,6 +179,47 @@ def test_a_refund_at_the_till_is_a_return_by_reason(client, admin, till):
     assert sales["totals"]["net_sales"] == "8.00"
 
 
+def test_refunds_of_one_batch_all_count_in_the_day_of_returns(client, admin, till):
+    # The day of returns is recomputed once at commit for all the batch's refunds, not once per refund:
+    # every refund of the batch must be in it.
+    orders = client.get(f"{API}/orders", params={"channel": "pos"}, headers=admin).json()["items"]
+    card_sale = next(order for order in orders if order["payments"][0]["kind"] != "cash")
+    refunds = [
+        {
+            "client_uuid": str(uuid.uuid4()),
+            "sold_at": dt.datetime.now(dt.UTC).isoformat(),
+            "lines": [
+                {
+                    "product_id": till["product_id"],
+                    "quantity": "-1",
+                    "unit_price": "3.60",
+                    "refund_of": card_sale["lines"][0]["id"],
+                    "reason": reason,
+                }
+            ],
+            "payments": [{"payment_method_code": "CARD", "amount": "3.00"}],
+        }
+        for reason in ("changed_mind", "wrong_size")
+    ]
+    taken = client.post(
+        f"{API}/pos/sessions/{till['session_id']}/sales:batch",
+        json={"sales": refunds},
+        headers=till["cashier"],
+    )
+    assert taken.status_code == 200, taken.text
+
+    # 2 x 3.60 - 1.20 = 6.00 incl. VAT for two units: each unit back is 3.00, 2.50 net.
+    by_reason = client.get(
+        f"{API}/kpis/returns", params={**_period(), "group_by": "reason"}, headers=admin
+    ).json()
+    assert sorted(
+        (r["group"], r["returned_net"], r["returned_units"], r["return_lines"]) for r in by_reason["rows"]
+    ) == [
+        ("changed_mind", "2.50", "1.00", 1),
+        ("wrong_size", "2.50", "1.00", 1),
+    ]
+
+
 def test_a_batch_across_the_stores_midnight_counts_on_both_days(client, admin, till, runtime):
     store = next(s for s in client.get(f"{API}/stores", headers=admin).json()["items"] if s["code"] == "S1")
     zone = ZoneInfo(store["timezone"])

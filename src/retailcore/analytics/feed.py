@@ -403,24 +403,35 @@ def mark(session: Session, kind: str, company_id: uuid.UUID, key: Any) -> None:
 
 
 def refresh_pending(session: Session) -> None:
-    """``before_commit``: recompute the slices of the returns and counts marked in this transaction."""
+    """``before_commit``: recompute the slices of the returns and counts marked in this transaction.
+
+    Each store's day is recomputed once per commit, however many returns of the transaction touched it:
+    a till's batch records dozens of refunds of one store and day, and recomputing the day for each of
+    them read the day's return lines again and again (a cost that grew with the day's refunds).
+    """
     pending = session.info.pop(PENDING, None)
     if not pending:
         return
+    returns: dict[uuid.UUID, list[Any]] = defaultdict(list)
     for kind, company_id, key in sorted(pending, key=str):
-        zones = Zones(session, company_id)
         if kind == "returns":
-            slices = set()
-            for store_id, created_at in session.execute(
-                select(ReturnLineRow.store_id, ReturnLineRow.created_at).where(ReturnLineRow.return_id == key)
-            ):
-                slices.add((store_id, zones.day(store_id, created_at)))
-            for store_id, day in sorted(slices):
-                refresh_returns(session, zones, company_id, store_id, day)
+            returns[company_id].append(key)
         elif kind == "counts":
             sheet = session.get(CountSheet, key)
             if sheet is not None and sheet.count_date is not None:
                 refresh_counts(session, company_id, sheet.store_id, sheet.count_date)
+    for company_id, keys in sorted(returns.items(), key=str):
+        zones = Zones(session, company_id)
+        slices = {
+            (store_id, zones.day(store_id, created_at))
+            for store_id, created_at in session.execute(
+                select(ReturnLineRow.store_id, ReturnLineRow.created_at)
+                .where(one_of(session, ReturnLineRow.return_id, keys))
+                .distinct()
+            )
+        }
+        for store_id, day in sorted(slices):
+            refresh_returns(session, zones, company_id, store_id, day)
 
 
 RETURN_SUMS = ("net", "units", "lines")

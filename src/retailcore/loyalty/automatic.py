@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.adapters.bulk import insert_values
 from retailcore.adapters.orm import utcnow
-from retailcore.adapters.queries import update_rows
+from retailcore.adapters.queries import one_of, update_rows
 from retailcore.core.errors import Conflict
 from retailcore.core.ids import new_ids
 from retailcore.eventlog.services import CommandContext, record, subscribe
@@ -329,7 +329,15 @@ def _session_closed(session: Session, ctx: CommandContext, event: Event) -> None
         )
         .distinct()
     )
-    for order_id in sorted(set(orders)):
+    # Only orders that earned points have points to take back: one query for the session's refunded
+    # orders, instead of reading each order and its earning (a session may hold hundreds of refunds).
+    keys = {f"earn:{order_id}": order_id for order_id in set(orders)}
+    earned = session.scalars(
+        select(LoyaltyMovement.once_key).where(
+            LoyaltyMovement.company_id == event.company_id, one_of(session, LoyaltyMovement.once_key, keys)
+        )
+    )
+    for order_id in sorted({keys[key] for key in earned}, key=str):
         settle_reversal(session, ctx, event.company_id, order_id)
 
 
