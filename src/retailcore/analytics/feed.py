@@ -438,26 +438,36 @@ RETURN_SUMS = ("net", "units", "lines")
 
 
 def _returns_rows(
-    session: Session, zones: Zones, company_id: uuid.UUID, conditions: Sequence[Any]
+    session: Session,
+    zones: Zones,
+    company_id: uuid.UUID,
+    conditions: Sequence[Any],
+    slice_: tuple[uuid.UUID, dt.date] | None = None,
 ) -> dict[tuple[dt.date, uuid.UUID, str, str, str], list[Any]]:
+    """The sums of refunded return lines per store-local day, store, channel, reason and category. With
+    ``slice_`` (a store and its day, which ``conditions`` already bound) every line is of that store and
+    day: neither is read nor converted per line."""
     sums: dict[tuple[dt.date, uuid.UUID, str, str, str], list[Any]] = defaultdict(lambda: [ZERO, ZERO, 0])
     line = ReturnLineRow
+    grouped = (line.channel, line.reason, line.product_category, line.refunded_net, line.refunded_quantity)
+    where = (line.company_id == company_id, line.refunded_quantity > ZERO, *conditions)
+    if slice_ is not None:
+        store_id, day = slice_
+        for channel, reason, category, net, quantity in session.execute(select(*grouped).where(*where)):
+            _add_return(sums[(day, store_id, channel, reason, category)], net, quantity)
+        return sums
     for store_id, created_at, channel, reason, category, net, quantity in session.execute(
-        select(
-            line.store_id,
-            line.created_at,
-            line.channel,
-            line.reason,
-            line.product_category,
-            line.refunded_net,
-            line.refunded_quantity,
-        ).where(line.company_id == company_id, line.refunded_quantity > ZERO, *conditions)
+        select(line.store_id, line.created_at, *grouped).where(*where)
     ):
-        row = sums[(zones.day(store_id, created_at), store_id, channel, reason, category)]
-        row[0] += net
-        row[1] += quantity
-        row[2] += 1
+        key = (zones.day(store_id, created_at), store_id, channel, reason, category)
+        _add_return(sums[key], net, quantity)
     return sums
+
+
+def _add_return(row: list[Any], net: Decimal, quantity: Decimal) -> None:
+    row[0] += net
+    row[1] += quantity
+    row[2] += 1
 
 
 def _returns_insert(session: Session, company_id: uuid.UUID, sums: dict) -> None:
@@ -491,6 +501,7 @@ def refresh_returns(
             ReturnLineRow.created_at >= start,
             ReturnLineRow.created_at < end,
         ],
+        (store_id, day),
     )
     session.execute(
         delete(DailyReturns).where(
