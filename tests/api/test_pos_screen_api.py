@@ -10,7 +10,7 @@ import pytest
 
 from retailcore.access.users import create_user
 from retailcore.adapters.db import transaction
-from webtools import API, PASSWORD, csrf_of, sign_in
+from webtools import API, PASSWORD, sign_in
 
 VAT_20 = {"code": "VAT20", "name": "VAT 20%", "rate_percent": "20"}
 

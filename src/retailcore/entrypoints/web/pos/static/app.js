@@ -104,8 +104,8 @@ function setup(message) {
 }
 
 async function chooseTerminal() {
-  setup("");
   const page = await apiJson("/api/v1/pos/terminals?limit=100");
+  setup("");
   const select = $("terminal");
   select.replaceChildren(...page.items.map((t) => option(t.id, `${t.code} · ${t.name}`)));
   $("terminal-step").hidden = false;
