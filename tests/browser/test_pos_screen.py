@@ -229,3 +229,95 @@ def test_five_sales_rung_up_offline_survive_a_reload_and_a_lost_answer_and_land_
     assert len({o["client_uuid"] for o in orders}) == 5
     visit.failed = [f for f in visit.failed if "sales:batch" not in f]  # the one we cut
     visit.assert_self_contained()
+
+
+def test_a_refund_of_an_earlier_receipt_pays_out_at_the_original_price(visit, server, till, client, shots):
+    page = visit.page
+    page.set_viewport_size({"width": 1024, "height": 768})
+    _start(page, server)
+    _scan(page, COFFEE_EAN)
+    _scan(page, COFFEE_EAN)
+    _pay(page, [("CASH", "7.20", "")])
+    expect(_queued(page)).to_have_text("0")
+    client_uuid = page.locator("#receipt [data-client-uuid]").get_attribute("data-client-uuid")
+    number = client.get(f"{API}/pos/receipts/{client_uuid}", headers=till["manager"]).json()["number"]
+    page.get_by_role("button", name="Next sale").click()
+
+    page.get_by_role("button", name="Refund").click()
+    page.get_by_label("Receipt number").fill(number)
+    page.get_by_role("button", name="Look up").click()
+    page.get_by_label("COFFEE · 2.00 sold · 7.20").fill("1")
+    page.get_by_label("Pay out by").select_option("CASH")
+    expect(page.locator("#refund-total")).to_have_text("3.60")
+    page.screenshot(path=str(shots / "pos-refund.png"))
+    page.locator("#refund-complete").click()
+    expect(page.locator("#receipt [data-total]")).to_have_text("3.60")
+    expect(_queued(page)).to_have_text("0")
+
+    session = _session(client, till["manager"], till["terminal"]["id"])
+    assert session["expected_cash"] == "103.60"  # 100.00 float + 7.20 sold - 3.60 paid out
+    refunds = {(t["kind"], t["key"]): t for t in session["totals"]}
+    assert refunds[("tender", "refund:cash|")]["amount"] == "3.60"
+    visit.assert_self_contained()
+
+
+def test_a_discount_above_the_cashiers_limit_needs_a_managers_override(visit, server, till, client, shots):
+    policy = client.put(f"{API}/discount-policies", json={"max_percent": "10"}, headers=till["admin"])
+    assert policy.status_code == 200, policy.text
+    page = visit.page
+    page.set_viewport_size({"width": 768, "height": 1024})
+    _start(page, server)
+    _scan(page, COFFEE_EAN)
+    page.get_by_role("button", name="Discount on Coffee").click()
+    page.get_by_label("Amount off the line").fill("1.00")
+    expect(page.get_by_label("Manager", exact=True)).to_be_visible()
+    page.get_by_label("Manager", exact=True).fill("manager1")
+    page.get_by_label("Manager's password").fill("not the password")
+    page.get_by_label("Reason").fill("dented cup")
+    page.get_by_role("button", name="Apply discount").click()
+    expect(page.locator("#discount-message")).to_have_text("wrong user name or password")
+    page.get_by_label("Manager's password").fill(PASSWORD)
+    page.screenshot(path=str(shots / "pos-override.png"))
+    page.get_by_role("button", name="Apply discount").click()
+    expect(page.locator("#cart-lines")).to_contain_text("approved by manager1")
+    expect(page.locator("#cart-total")).to_have_text("2.60")
+    _pay(page, [("CASH", "2.60", "")])
+    expect(_queued(page)).to_have_text("0")
+
+    session = _session(client, till["manager"], till["terminal"]["id"])
+    (order,) = _orders(client, till["manager"], session["id"])
+    line = client.get(f"{API}/orders/{order['id']}", headers=till["manager"]).json()["lines"][0]
+    assert (line["discount"], line["gross"]) == ("1.00", "2.60")
+    (manual,) = [d for d in line["discounts"] if d["source"] == "manual"]
+    assert manual["override"] == {"by": "manager1", "reason": "dented cup"}
+    visit.assert_self_contained()
+
+
+def test_a_close_with_a_cash_difference_posts_what_the_screen_showed(visit, server, till, client, shots):
+    page = visit.page
+    page.set_viewport_size({"width": 1024, "height": 768})
+    _start(page, server)
+    _scan(page, COFFEE_EAN)
+    _pay(page, [("CASH", "5.00", "")])
+    page.get_by_role("button", name="Next sale").click()
+    page.get_by_role("button", name="Close session").click()
+    expect(page.locator("#expected-cash")).to_have_text("103.60")
+    page.get_by_label("Counted Cash").fill("103.10")
+    page.get_by_label("Counted Card").fill("0.00")
+    expect(page.locator("#close-difference")).to_have_text("-0.50")
+    page.screenshot(path=str(shots / "pos-close.png"))
+    page.locator("#close-apply").click()
+    expect(page.locator("#setup-message")).to_contain_text("cash difference -0.50")
+
+    sessions = client.get(
+        f"{API}/pos/sessions", params={"terminal_id": till["terminal"]["id"]}, headers=till["manager"]
+    ).json()["items"]
+    (closed,) = sessions
+    assert (closed["state"], closed["cash_difference"]) == ("closed", "-0.50")
+    entries = client.get(
+        f"{API}/journal-entries", params={"event_id": closed["closing_event_id"]}, headers=till["admin"]
+    ).json()["items"]
+    (entry,) = entries
+    short = [line for line in entry["lines"] if line["account_code"] == "7000"]
+    assert [(line["debit"], line["credit"]) for line in short] == [("0.50", "0.00")]
+    visit.assert_self_contained()

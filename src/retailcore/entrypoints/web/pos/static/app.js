@@ -36,7 +36,7 @@ async function apiJson(path, options) {
 }
 
 function problemError(response, data) {
-  const fields = (data?.errors || []).map((e) => `${e.field}: ${e.detail}`).join("; ");
+  const fields = (data?.errors || []).filter((e) => e.detail !== data.detail).map((e) => `${e.field}: ${e.detail}`).join("; ");
   const error = new Error(`${data?.detail || `HTTP ${response.status}`}${fields ? ` (${fields})` : ""}`);
   error.status = response.status;
   error.code = data?.title;
