@@ -95,7 +95,8 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def summary(values: list[float]) -> str:
-    return f"p50 {percentile(values, 0.5):.1f} ms, p99 {percentile(values, 0.99):.1f} ms, max {max(values):.1f} ms"
+    p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+    return f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(values):.1f} ms"
 
 
 def main() -> None:
@@ -114,9 +115,8 @@ def main() -> None:
         url = args.url or f"sqlite:///{work}/screen.db"
         started = time.monotonic()
         barcodes = build(url, args.products)
-        print(
-            f"shop with {args.products:,} products built in {time.monotonic() - started:.1f} s ({url.split(':')[0]})"
-        )
+        built = time.monotonic() - started
+        print(f"shop with {args.products:,} products built in {built:.1f} s ({url.split(':')[0]})")
         port = _free_port()
         env = {**os.environ, "RETAILCORE_DATABASE_URL": url, "RETAILCORE_SWEEP_INTERVAL_SECONDS": "0"}
         log = open(Path(work) / "server.log", "wb")  # noqa: SIM115 - closed below
