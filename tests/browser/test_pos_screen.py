@@ -11,6 +11,7 @@ in docs/img/: ``RETAILCORE_UI_SCREENSHOTS=docs/img pytest -p no:randomly tests/b
 from __future__ import annotations
 
 import os
+import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 
 from retailcore.access.users import create_user
 from retailcore.adapters.db import transaction
+from retailcore.promotions.tables import PromotionRow
 from webtools import API, PASSWORD
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (dev extra)")
@@ -320,4 +322,42 @@ def test_a_close_with_a_cash_difference_posts_what_the_screen_showed(visit, serv
     (entry,) = entries
     short = [line for line in entry["lines"] if line["account_code"] == "7000"]
     assert [(line["debit"], line["credit"]) for line in short] == [("0.50", "0.00")]
+    visit.assert_self_contained()
+
+
+def test_online_the_screen_takes_the_promotions_of_the_one_pricing_function(
+    visit, server, till, client, runtime
+):
+    with transaction(runtime.session_factory) as session:
+        row = PromotionRow(
+            company_id=uuid.UUID(till["store"]["company_id"]),
+            code="TEA10",
+            name="Tea 10 % off",
+            kind="percent_off",
+            rule={"percent": "10", "product_ids": [till["products"]["TEA"]["id"]]},
+            state="approved",
+            created_by="test",
+        )
+        session.add(row)
+    page = visit.page
+    page.set_viewport_size({"width": 1024, "height": 768})
+    _start(page, server)
+    expect(page.locator("#promotions")).to_contain_text("Tea 10 % off")
+    _scan(page, TEA_EAN)
+    _scan(page, TEA_EAN)
+    expect(page.locator("#cart-total")).to_have_text("5.00")  # the snapshot's list price
+    page.get_by_role("button", name="Pay").click()
+    expect(page.locator("#due")).to_have_text("4.50")  # the quote's promotion
+    _tender(page, "CASH", "4.50")
+    page.get_by_role("button", name="Complete sale").click()
+    expect(page.locator("#receipt [data-total]")).to_have_text("4.50")
+    expect(_queued(page)).to_have_text("0")
+
+    session = _session(client, till["manager"], till["terminal"]["id"])
+    (order,) = _orders(client, till["manager"], session["id"])
+    line = client.get(f"{API}/orders/{order['id']}", headers=till["manager"]).json()["lines"][0]
+    assert (line["gross"], line["discount"]) == ("4.50", "0.50")
+    assert [(d["source"], d["code"], d["amount"]) for d in line["discounts"]] == [
+        ("promotion", "TEA10", "0.50")
+    ]
     visit.assert_self_contained()

@@ -218,7 +218,7 @@ function sell() {
   renderCart();
   const promotions = state.catalogue.promotions;
   $("promotions").textContent = promotions.length
-    ? `Promotions in force (the server applies them when the sale syncs): ${promotions.map((p) => p.name).join(", ")}`
+    ? `Promotions in force (applied at Pay when online; offline, the server prices the sale when it syncs): ${promotions.map((p) => p.name).join(", ")}`
     : "";
   $("scan").focus();
 }
@@ -246,6 +246,7 @@ function renderResults(products) {
 }
 
 function add(product, started = performance.now()) {
+  forgetPromotions();
   const line = state.cart.find((l) => l.product.id === product.id && !l.discount);
   if (line) line.qty += 1;
   else state.cart.push({ product, qty: 1, discount: 0, override: null });
@@ -262,8 +263,17 @@ function timing(what, started) {
   }, 0));
 }
 
+/** The cart changed: the promotions quoted for it no longer hold (they are quoted again at Pay). */
+function forgetPromotions() {
+  for (const line of state.cart) line.promo = [];
+}
+
+function promoUnits(line) {
+  return (line.promo || []).reduce((sum, d) => sum + money.parse(d.amount), 0);
+}
+
 function lineAmount(line) {
-  return line.product.units * line.qty - line.discount;
+  return line.product.units * line.qty - promoUnits(line) - line.discount;
 }
 
 /** The screen's own tax estimate of a line (the server computes the taxes): included taxes are in
@@ -298,13 +308,14 @@ function renderCart() {
   const rows = state.cart.map((line, index) => {
     const row = el("tr");
     const name = el("td", line.product.name);
+    for (const d of line.promo || []) name.append(el("div", `${d.code} −${d.amount}`, { class: "muted" }));
     if (line.discount) name.append(el("div", `discount −${money.format(line.discount)}${line.override ? ` (approved by ${line.override.by})` : ""}`, { class: "muted" }));
     const qty = el("td", null, { class: "qty" });
     const minus = el("button", "−", { type: "button", "aria-label": `One less ${line.product.name}` });
     const count = el("output", String(line.qty), { "aria-label": `Quantity of ${line.product.name}` });
     const plus = el("button", "+", { type: "button", "aria-label": `One more ${line.product.name}` });
-    minus.onclick = () => { line.qty -= 1; if (line.qty <= 0) state.cart.splice(index, 1); renderCart(); };
-    plus.onclick = () => { line.qty += 1; renderCart(); };
+    minus.onclick = () => { forgetPromotions(); line.qty -= 1; if (line.qty <= 0) state.cart.splice(index, 1); renderCart(); };
+    plus.onclick = () => { forgetPromotions(); line.qty += 1; renderCart(); };
     qty.append(minus, count, plus);
     const actions = el("td");
     const discount = el("button", "Disc.", { type: "button", "aria-label": `Discount on ${line.product.name}` });
@@ -406,6 +417,7 @@ $("discount-apply").onclick = async () => {
       $("manager-password").value = "";
     }
   }
+  forgetPromotions();
   line.discount = amount;
   line.override = override;
   sell();
@@ -452,8 +464,47 @@ function renderPayment() {
   }));
 }
 
-$("pay").onclick = () => {
+/** Online, the promotions of the one pricing function for the cart (POST /api/v1/pricing/quote, at
+ * most QUOTE_WAIT_MS); offline or on failure, none: the server applies them when the sale syncs. */
+const QUOTE_WAIT_MS = 1500;
+async function quotePromotions() {
+  for (const line of state.cart) line.promo = [];
+  if (!navigator.onLine || !state.catalogue.promotions.some((p) => !p.coupon_only)) return;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), QUOTE_WAIT_MS);
+  try {
+    const response = await fetch("/api/v1/pricing/quote", {
+      method: "POST",
+      signal: abort.signal,
+      headers: { Authorization: `Bearer ${state.token.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({
+        channel: "pos",
+        store_id: state.catalogue.store_id,
+        currency: state.catalogue.currency,
+        ...(state.customer ? { customer_id: state.customer.id } : {}),
+        lines: state.cart.map((line) => ({
+          product_id: line.product.id, quantity: String(line.qty), manual_discount: money.format(line.discount),
+        })),
+      }),
+    });
+    if (!response.ok) return;
+    const quoted = await response.json();
+    quoted.lines.forEach((q, index) => {
+      state.cart[index].promo = q.discounts
+        .filter((d) => d.source === "promotion")
+        .map((d) => ({ source: d.source, code: d.code, amount: d.amount }));
+    });
+  } catch (error) {
+    // offline or slow: sold at the snapshot's prices
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+$("pay").onclick = async () => {
   if (!state.cart.length) { $("sell-message").textContent = "The cart is empty."; return; }
+  await quotePromotions();
+  renderCart();
   state.tenders = [];
   $("tender-method").replaceChildren(...methodsOf(["cash", "card", "gift_card", "store_credit"]).map((m) => option(m.code, m.name)));
   $("pay-message").textContent = "";
@@ -488,6 +539,7 @@ $("complete").onclick = async (event) => {
       product_id: line.product.id,
       quantity: String(line.qty),
       unit_price: line.product.price,
+      ...(line.promo?.length ? { discounts: line.promo } : {}),
       ...(line.discount ? { discount: money.format(line.discount) } : {}),
       ...(line.override ? { override: line.override } : {}),
     })),
@@ -498,7 +550,9 @@ $("complete").onclick = async (event) => {
   };
   const receipt = {
     kind: "sale",
-    lines: state.cart.map((line) => ({ name: line.product.name, qty: line.qty, amount: lineAmount(line), discount: line.discount })),
+    lines: state.cart.map((line) => ({
+      name: line.product.name, qty: line.qty, amount: lineAmount(line), discount: line.discount + promoUnits(line),
+    })),
     total: owed, tax: totals().tax, tenders: state.tenders.map((t) => ({ ...t })), change: paid() - owed,
     customer: state.customer?.name || null,
   };
