@@ -1,7 +1,8 @@
 """The POS screen at /pos in a real browser (headless Debian chromium through Playwright), against
 ``retailcore serve``: a sale by barcode with a split tender; five sales rung up offline, a reload, and
 a sync whose first answer is lost, leaving exactly five sales; a refund of an earlier receipt; a
-manager's override; a close with a cash difference whose posted entry matches the screen. The
+manager's override; a close with a cash difference whose posted entry matches the screen; promotions
+from the server's quote; a customer paying by gift card, store credit and cash. The
 figures are checked through the API, as the server holds them.
 
 Screenshots go to the test's tmp_path, or to ``$RETAILCORE_UI_SCREENSHOTS`` (docs/pos.md shows those
@@ -360,4 +361,46 @@ def test_online_the_screen_takes_the_promotions_of_the_one_pricing_function(
     assert [(d["source"], d["code"], d["amount"]) for d in line["discounts"]] == [
         ("promotion", "TEA10", "0.50")
     ]
+    visit.assert_self_contained()
+
+
+def test_a_customer_pays_by_gift_card_store_credit_and_cash(visit, server, till, client, shots):
+    admin = till["admin"]
+    company_id = till["store"]["company_id"]
+    for code, kind in (("GIFT", "gift_card"), ("CREDIT", "store_credit")):
+        body = {"company_id": company_id, "code": code, "name": code.title(), "kind": kind}
+        assert client.post(f"{API}/payment-methods", json=body, headers=admin).status_code == 201
+    dana = client.post(
+        f"{API}/customers",
+        json={"company_id": company_id, "code": "DANA", "name": "Dana Smith"},
+        headers=admin,
+    ).json()
+    credit = {"company_id": company_id, "customer_id": dana["id"], "amount": "5.00", "reason": "goodwill"}
+    assert client.post(f"{API}/store-credits", json=credit, headers=admin).status_code == 201
+    card = client.post(f"{API}/gift-cards", json={"company_id": company_id, "amount": "3.00"}, headers=admin)
+    assert card.status_code == 201, card.text
+    page = visit.page
+    page.set_viewport_size({"width": 1024, "height": 768})
+    _start(page, server)
+    for _ in range(3):
+        _scan(page, COFFEE_EAN)
+    expect(page.locator("#cart-total")).to_have_text("10.80")
+    page.get_by_label("Customer").fill("Dana")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#customer-chosen")).to_have_text("Customer: Dana Smith (DANA)")
+    page.get_by_role("button", name="Pay").click()
+    _tender(page, "GIFT", "3.00", card.json()["code"])
+    _tender(page, "CREDIT", "5.00")
+    _tender(page, "CASH", "5.00")
+    expect(page.locator("#change")).to_have_text("2.20")
+    page.get_by_role("button", name="Complete sale").click()
+    expect(page.locator("#receipt [data-change]")).to_have_text("2.20")
+    expect(_queued(page)).to_have_text("0")
+
+    session = _session(client, till["manager"], till["terminal"]["id"])
+    (order,) = _orders(client, till["manager"], session["id"])
+    read = client.get(f"{API}/orders/{order['id']}", headers=till["manager"]).json()
+    assert read["customer_id"] == dana["id"]
+    paid = {p["payment_method_code"]: p["captured"] for p in read["payments"]}
+    assert paid == {"GIFT": "3.00", "CREDIT": "5.00", "CASH": "2.80"}
     visit.assert_self_contained()
