@@ -137,6 +137,12 @@ def _queued(page: Any) -> Any:
     return page.get_by_label("Sales queued")
 
 
+def _sent(page: Any) -> None:
+    """Wait until the sale on the receipt has left the till's queue: the server took it."""
+    expect(page.locator("#receipt-status")).to_have_text("Sent to the server")
+    expect(_queued(page)).to_have_text("0")
+
+
 def _session(client: Any, headers: dict[str, str], terminal_id: str) -> dict[str, Any]:
     items = client.get(
         f"{API}/pos/sessions", params={"terminal_id": terminal_id, "state": "open"}, headers=headers
@@ -167,7 +173,7 @@ def test_a_sale_by_barcode_with_a_split_tender_reaches_the_session(visit, server
     page.get_by_role("button", name="Complete sale").click()
     expect(page.locator("#receipt [data-change]")).to_have_text("5.30")
     page.screenshot(path=str(shots / "pos-receipt.png"))
-    expect(_queued(page)).to_have_text("0")
+    _sent(page)
 
     session = _session(client, till["manager"], till["terminal"]["id"])
     assert session["sale_count"] == 1
@@ -241,7 +247,7 @@ def test_a_refund_of_an_earlier_receipt_pays_out_at_the_original_price(visit, se
     _scan(page, COFFEE_EAN)
     _scan(page, COFFEE_EAN)
     _pay(page, [("CASH", "7.20", "")])
-    expect(_queued(page)).to_have_text("0")
+    _sent(page)
     client_uuid = page.locator("#receipt [data-client-uuid]").get_attribute("data-client-uuid")
     number = client.get(f"{API}/pos/receipts/{client_uuid}", headers=till["manager"]).json()["number"]
     page.get_by_role("button", name="Next sale").click()
@@ -255,7 +261,7 @@ def test_a_refund_of_an_earlier_receipt_pays_out_at_the_original_price(visit, se
     page.screenshot(path=str(shots / "pos-refund.png"))
     page.locator("#refund-complete").click()
     expect(page.locator("#receipt [data-total]")).to_have_text("3.60")
-    expect(_queued(page)).to_have_text("0")
+    _sent(page)
 
     session = _session(client, till["manager"], till["terminal"]["id"])
     assert session["expected_cash"] == "103.60"  # 100.00 float + 7.20 sold - 3.60 paid out
@@ -285,7 +291,7 @@ def test_a_discount_above_the_cashiers_limit_needs_a_managers_override(visit, se
     expect(page.locator("#cart-lines")).to_contain_text("approved by manager1")
     expect(page.locator("#cart-total")).to_have_text("2.60")
     _pay(page, [("CASH", "2.60", "")])
-    expect(_queued(page)).to_have_text("0")
+    _sent(page)
 
     session = _session(client, till["manager"], till["terminal"]["id"])
     (order,) = _orders(client, till["manager"], session["id"])
@@ -358,7 +364,7 @@ def test_online_the_screen_takes_the_promotions_of_the_one_pricing_function(
     _tender(page, "CASH", "4.50")
     page.get_by_role("button", name="Complete sale").click()
     expect(page.locator("#receipt [data-total]")).to_have_text("4.50")
-    expect(_queued(page)).to_have_text("0")
+    _sent(page)
 
     session = _session(client, till["manager"], till["terminal"]["id"])
     (order,) = _orders(client, till["manager"], session["id"])
@@ -401,7 +407,7 @@ def test_a_customer_pays_by_gift_card_store_credit_and_cash(visit, server, till,
     expect(page.locator("#change")).to_have_text("2.20")
     page.get_by_role("button", name="Complete sale").click()
     expect(page.locator("#receipt [data-change]")).to_have_text("2.20")
-    expect(_queued(page)).to_have_text("0")
+    _sent(page)
 
     session = _session(client, till["manager"], till["terminal"]["id"])
     (order,) = _orders(client, till["manager"], session["id"])

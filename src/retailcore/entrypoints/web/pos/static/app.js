@@ -200,6 +200,13 @@ function showNet() {
 
 async function showQueue() {
   $("queue-count").textContent = String(await db.count("queue"));
+  const shown = $("receipt").querySelector("[data-client-uuid]");
+  if (shown) {
+    const queued = await db.get("queue", shown.dataset.clientUuid);
+    const status = $("receipt-status");
+    status.textContent = queued ? "Queued on this till" : "Sent to the server";
+    status.dataset.state = queued ? "queued" : "sent";
+  }
   const rejected = await db.count("rejected");
   $("rejected").hidden = rejected === 0;
   $("rejected-count").textContent = String(rejected);
@@ -570,7 +577,7 @@ async function enqueue(sale, receipt) {
   };
   await db.write([["queue", "put", record], ["receipts", "put", record]]);
   showReceipt(record);
-  showQueue();
+  await showQueue();
   if (navigator.onLine) sync.run();
 }
 
@@ -606,6 +613,7 @@ function showReceipt(record) {
   receipt.append(table);
   if (r.tax) receipt.append(el("p", `Tax included about ${money.format(r.tax)}`, { class: "muted" }));
   receipt.append(el("p", `Receipt code ${record.sale.client_uuid}`, { class: "code", "data-client-uuid": record.sale.client_uuid }));
+  receipt.append(el("p", "Queued on this till", { id: "receipt-status", class: "muted", role: "status", "data-state": "queued" }));
   show("receipt-panel");
   $("next-sale").focus();
 }
