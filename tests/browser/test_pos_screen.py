@@ -2,7 +2,8 @@
 ``retailcore serve``: a sale by barcode with a split tender; five sales rung up offline, a reload, and
 a sync whose first answer is lost, leaving exactly five sales; a refund of an earlier receipt; a
 manager's override; a close with a cash difference whose posted entry matches the screen; promotions
-from the server's quote; a customer paying by gift card, store credit and cash. The
+from the server's quote; a customer paying by gift card, store credit and cash; a sale the server
+refuses set aside while the others sync. The
 figures are checked through the API, as the server holds them.
 
 Screenshots go to the test's tmp_path, or to ``$RETAILCORE_UI_SCREENSHOTS`` (docs/pos.md shows those
@@ -415,4 +416,37 @@ def test_a_customer_pays_by_gift_card_store_credit_and_cash(visit, server, till,
     assert read["customer_id"] == dana["id"]
     paid = {p["payment_method_code"]: p["captured"] for p in read["payments"]}
     assert paid == {"GIFT": "3.00", "CREDIT": "5.00", "CASH": "2.80"}
+    visit.assert_self_contained()
+
+
+def test_a_sale_the_server_refuses_is_set_aside_and_the_others_still_sync(visit, server, till, client, shots):
+    body = {
+        "company_id": till["store"]["company_id"],
+        "code": "GIFT",
+        "name": "Gift card",
+        "kind": "gift_card",
+    }
+    assert client.post(f"{API}/payment-methods", json=body, headers=till["admin"]).status_code == 201
+    page = visit.page
+    page.set_viewport_size({"width": 1024, "height": 768})
+    _start(page, server)
+    visit.context.set_offline(True)
+    expect(page.locator("#net")).to_have_text("Offline")
+    _scan(page, COFFEE_EAN)
+    _pay(page, [("GIFT", "3.60", "NO-SUCH-CARD-1")])  # no such card: the server will refuse it
+    page.get_by_role("button", name="Next sale").click()
+    _scan(page, TEA_EAN)
+    _pay(page, [("CASH", "2.50", "")])
+    expect(_queued(page)).to_have_text("2")
+    visit.context.set_offline(False)
+    expect(_queued(page)).to_have_text("0")
+    expect(page.locator("#rejected-count")).to_have_text("1")
+    page.locator("#rejected").click()
+    expect(page.locator("#rejected-list")).to_contain_text("sales.0.payments.0.reference")
+    page.screenshot(path=str(shots / "pos-refused.png"))
+
+    session = _session(client, till["manager"], till["terminal"]["id"])
+    (order,) = _orders(client, till["manager"], session["id"])
+    assert order["gross_total"] == "2.50"
+    visit.failed = []  # the refused batch's 422 is an answer, not a failed request
     visit.assert_self_contained()

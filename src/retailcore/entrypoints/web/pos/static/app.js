@@ -173,7 +173,10 @@ async function sessionStep(message) {
 
 // -- panels --------------------------------------------------------------------------------------
 
-const PANELS = ["setup", "sell", "pay-panel", "receipt-panel", "refund-panel", "discount-panel", "cash-panel", "close-panel"];
+const PANELS = [
+  "setup", "sell", "pay-panel", "receipt-panel", "refund-panel", "discount-panel", "cash-panel", "close-panel",
+  "rejected-panel",
+];
 function show(id) {
   for (const panel of PANELS) $(panel).hidden = panel !== id;
 }
@@ -619,6 +622,19 @@ function showReceipt(record) {
 }
 
 $("print").onclick = () => window.print();
+
+$("rejected").onclick = async () => {
+  const refused = await db.all("rejected");
+  $("rejected-list").replaceChildren(...refused.map((record) => {
+    const r = record.receipt;
+    const problem = record.problem || {};
+    const fields = (problem.errors || []).map((e) => `${e.field}: ${e.detail}`).join("; ");
+    return el("li", `${new Date(r.at).toLocaleString()} · ${r.lines.map((l) => `${l.qty} × ${l.name}`).join(", ")}`
+      + ` · ${money.format(r.total)} — ${problem.detail || "refused"}${fields ? ` (${fields})` : ""}`);
+  }));
+  show("rejected-panel");
+};
+$("rejected-back").onclick = () => sell();
 $("next-sale").onclick = () => sell();
 
 // -- refunds ---------------------------------------------------------------------------------------
