@@ -140,7 +140,7 @@ def _queued(page: Any) -> Any:
 
 def _sent(page: Any) -> None:
     """Wait until the sale on the receipt has left the till's queue: the server took it."""
-    expect(page.locator("#receipt-status")).to_have_text("Sent to the server")
+    expect(page.locator("#receipt-status")).to_contain_text("Sent to the server")
     expect(_queued(page)).to_have_text("0")
 
 
@@ -251,6 +251,7 @@ def test_a_refund_of_an_earlier_receipt_pays_out_at_the_original_price(visit, se
     _sent(page)
     client_uuid = page.locator("#receipt [data-client-uuid]").get_attribute("data-client-uuid")
     number = client.get(f"{API}/pos/receipts/{client_uuid}", headers=till["manager"]).json()["number"]
+    expect(page.locator("#receipt-status")).to_have_text(f"Sent to the server: receipt number {number}")
     page.get_by_role("button", name="Next sale").click()
 
     page.get_by_role("button", name="Refund").click()

@@ -207,14 +207,29 @@ async function showQueue() {
   if (shown) {
     const queued = await db.get("queue", shown.dataset.clientUuid);
     const status = $("receipt-status");
-    status.textContent = queued ? "Queued on this till" : "Sent to the server";
-    status.dataset.state = queued ? "queued" : "sent";
+    if (!queued && status.dataset.state !== "sent") {
+      status.dataset.state = "sent";
+      status.textContent = "Sent to the server";
+      showNumber(shown.dataset.clientUuid, status);
+    } else if (queued) {
+      status.textContent = "Queued on this till";
+    }
   }
   const rejected = await db.count("rejected");
   $("rejected").hidden = rejected === 0;
   $("rejected-count").textContent = String(rejected);
   if (state.terminal) {
     $("where").textContent = `${state.terminal.code}${state.session ? ` · session ${state.session.number}` : ""}`;
+  }
+}
+
+/** The order number the server gave the sale, once it has it (a refund looks it up by either). */
+async function showNumber(clientUuid, status) {
+  try {
+    const order = await apiJson(`/api/v1/pos/receipts/${clientUuid}`);
+    if (status.isConnected) status.textContent = `Sent to the server: receipt number ${order.number}`;
+  } catch (error) {
+    // the code on the receipt finds it as well
   }
 }
 
