@@ -208,6 +208,7 @@ def test_five_sales_rung_up_offline_survive_a_reload_and_a_lost_answer_and_land_
         _pay(page, [("CASH", "20.00", "")])
         page.get_by_role("button", name="Next sale").click()
     expect(_queued(page)).to_have_text("5")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 768  # a tablet held upright
     page.screenshot(path=str(shots / "pos-offline-queue.png"))
     page.reload()
     expect(page.get_by_label("Barcode")).to_be_visible()
