@@ -1271,3 +1271,6 @@ def install(app: FastAPI, session_key: bytes | None) -> None:
 
     app.include_router(anomalies.router)
     app.include_router(forecasts.router)
+    from retailcore.entrypoints.web import pos as till_screen  # the POS screen builds on this module
+
+    till_screen.install(app)

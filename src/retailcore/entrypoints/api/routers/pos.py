@@ -17,7 +17,8 @@ from retailcore.entrypoints.api.pages import CURSOR, CompanyPageQuery, IdPageQue
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, StoreRef
 from retailcore.masterdata.services import company_in_scope, store_filter, with_store_ids
-from retailcore.pos import cash_rounding
+from retailcore.orders.services import OrderView
+from retailcore.pos import cash_rounding, till
 from retailcore.pos import commands as c
 from retailcore.pos import services as svc
 from retailcore.pos.tables import PosSession, PosTerminal
@@ -202,3 +203,31 @@ async def set_cash_rounding(
         return cash_rounding.set_rounding(session, ctx, company, body)
 
     return await api.command(work)
+
+
+# -- the web POS screen's reads (docs/pos.md#the-pos-screen) --------------------------------------
+
+
+@router.get(
+    "/pos/terminals/{terminal_id}/catalogue",
+    response_model=till.TillCatalogue,
+    summary="A terminal's catalogue snapshot",
+    description="What a till needs to sell offline: products with barcodes and price-list prices, tax"
+    " rules, promotions in force, payment methods, the discount limit and the cash rounding.",
+)
+def terminal_catalogue(terminal_id: uuid.UUID, api: Annotated[Api, Depends(reader("pos:sell"))]) -> Any:
+    return api.read(lambda session: till.catalogue(session, api.principal, terminal_id))
+
+
+@router.get(
+    "/pos/receipts/{number}",
+    response_model=OrderView,
+    summary="A till sale by its receipt number",
+    description="By order number (`T1-0007-00042`) or the sale's `client_uuid`: the order, for a refund.",
+)
+def get_receipt(number: str, api: Annotated[Api, Depends(reader("pos:sell"))]) -> Any:
+    def work(session: Session) -> OrderView:
+        company = company_in_scope(session, api.principal, None)
+        return till.receipt(session, api.principal, company, number)
+
+    return api.read(work)

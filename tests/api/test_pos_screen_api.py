@@ -1,0 +1,240 @@
+"""The POS screen's reads and routes (docs/pos.md#the-pos-screen): a terminal's catalogue snapshot, a
+receipt looked up by number or client_uuid, the screen's till token and the manager's check."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from retailcore.access.users import create_user
+from retailcore.adapters.db import transaction
+from webtools import API, PASSWORD, sign_in
+
+VAT_20 = {"code": "VAT20", "name": "VAT 20%", "rate_percent": "20"}
+
+
+@pytest.fixture
+def till(runtime, client, admin, auth, company, store_factory) -> dict[str, Any]:
+    """S1 with till T1 and S2 with T2; COFFEE (3.60, barcode, a pos price list at 3.20 in S1), TEA
+    (2.50) and the not-at-the-till GIFTBOX; a cashier's limit of 10 %; users cashier1 and manager1 of
+    S1, cashier2 of S2."""
+    s1, s2 = store_factory("S1"), store_factory("S2")
+    for path, body in (
+        ("tax-rules", {"jurisdiction": "FR", "tax_category": "standard", "taxes": [VAT_20]}),
+        ("payment-methods", {"code": "CASH", "name": "Cash", "kind": "cash"}),
+        ("payment-methods", {"code": "CARD", "name": "Card", "kind": "card", "gateway": "adyen"}),
+    ):
+        response = client.post(f"{API}/{path}", json={"company_id": company["id"], **body}, headers=admin)
+        assert response.status_code == 201, response.text
+    products = {}
+    for sku, price, barcodes, at_till in (
+        ("COFFEE", "3.60", ["4006381333931"], True),
+        ("TEA", "2.50", [], True),
+        ("GIFTBOX", "30.00", [], False),
+    ):
+        body = {
+            "company_id": company["id"],
+            "sku": sku,
+            "name": sku.title(),
+            "category": "Drinks",
+            "list_price": price,
+            "cost_method": "average",
+            "barcodes": barcodes,
+            "channels": ["pos", "web"] if at_till else ["web"],
+        }
+        response = client.post(f"{API}/products", json=body, headers=admin)
+        assert response.status_code == 201, response.text
+        products[sku] = response.json()
+    listed = client.post(
+        f"{API}/price-lists",
+        json={
+            "company_id": company["id"],
+            "code": "S1POS",
+            "name": "S1 till",
+            "currency": "EUR",
+            "channel": "pos",
+            "store_id": s1["id"],
+            "items": [{"product_id": products["COFFEE"]["id"], "unit_price": "3.20"}],
+        },
+        headers=admin,
+    )
+    assert listed.status_code == 201, listed.text
+    policy = client.put(
+        f"{API}/discount-policies", json={"company_id": company["id"], "max_percent": "10"}, headers=admin
+    )
+    assert policy.status_code == 200, policy.text
+    manager = auth("store_manager", company="ACME", store="S1")
+    terminals = {}
+    for store, code in ((s1, "T1"), (s2, "T2")):
+        response = client.post(
+            f"{API}/pos/terminals",
+            json={"store_id": store["id"], "code": code, "name": "Till"},
+            headers=admin,
+        )
+        assert response.status_code == 201, response.text
+        terminals[code] = response.json()
+    with transaction(runtime.session_factory) as session:
+        create_user(session, "cashier1", PASSWORD, "cashier", company="ACME", store="S1")
+        create_user(session, "manager1", PASSWORD, "store_manager", company="ACME", store="S1")
+        create_user(session, "cashier2", PASSWORD, "cashier", company="ACME", store="S2")
+    return {
+        "products": products,
+        "terminals": terminals,
+        "S1": s1,
+        "manager": manager,
+        "cashier": auth("cashier", company="ACME", store="S1"),
+        "cashier2": auth("cashier", company="ACME", store="S2"),
+    }
+
+
+def test_the_catalogue_has_the_tills_products_prices_taxes_and_tenders(client, till):
+    response = client.get(
+        f"{API}/pos/terminals/{till['terminals']['T1']['id']}/catalogue", headers=till["cashier"]
+    )
+
+    assert response.status_code == 200, response.text
+    catalogue = response.json()
+    assert (catalogue["terminal_code"], catalogue["store_code"], catalogue["currency"]) == ("T1", "S1", "EUR")
+    assert catalogue["minor_unit"] == 2
+    products = {p["sku"]: p for p in catalogue["products"]}
+    assert set(products) == {"COFFEE", "TEA"}  # GIFTBOX is not sold at the till
+    assert (products["COFFEE"]["price"], products["COFFEE"]["price_source"]) == ("3.20", "price_list:S1POS")
+    assert (products["TEA"]["price"], products["TEA"]["price_source"]) == ("2.50", "list_price")
+    assert products["COFFEE"]["barcodes"] == ["4006381333931"]
+    assert catalogue["taxes"]["standard"] == [
+        {"code": "VAT20", "rate_percent": "20.00", "price_included": True, "kind": "percent"}
+    ]
+    assert [(m["code"], m["kind"]) for m in catalogue["payment_methods"]] == [
+        ("CARD", "card"),
+        ("CASH", "cash"),
+    ]
+    assert catalogue["discount_limit"] == {"max_percent": "10.00", "max_amount": None}
+    assert catalogue["cash_rounding"] is None
+
+
+def test_a_managers_catalogue_has_no_limit_and_another_stores_terminal_is_not_found(client, till):
+    mine = client.get(
+        f"{API}/pos/terminals/{till['terminals']['T1']['id']}/catalogue", headers=till["manager"]
+    )
+    assert mine.status_code == 200
+    assert mine.json()["discount_limit"] is None
+    # S2's price list does not apply: the list price
+    other = client.get(
+        f"{API}/pos/terminals/{till['terminals']['T2']['id']}/catalogue", headers=till["cashier2"]
+    )
+    assert {p["sku"]: p["price"] for p in other.json()["products"]}["COFFEE"] == "3.60"
+
+    refused = client.get(
+        f"{API}/pos/terminals/{till['terminals']['T2']['id']}/catalogue", headers=till["cashier"]
+    )
+    assert refused.status_code == 404
+    assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_receipt_is_found_by_its_number_and_by_its_client_uuid(client, till):
+    opened = client.post(
+        f"{API}/pos/sessions", json={"terminal_id": till["terminals"]["T1"]["id"]}, headers=till["cashier"]
+    ).json()
+    client_uuid = str(uuid.uuid4())
+    sale = {
+        "client_uuid": client_uuid,
+        "sold_at": "2026-12-07T10:00:00Z",
+        "lines": [{"product_id": till["products"]["COFFEE"]["id"], "quantity": "2", "unit_price": "3.20"}],
+        "payments": [{"payment_method_code": "CASH", "amount": "6.40"}],
+    }
+    taken = client.post(
+        f"{API}/pos/sessions/{opened['id']}/sales:batch", json={"sales": [sale]}, headers=till["cashier"]
+    )
+    assert taken.status_code == 200, taken.text
+
+    by_uuid = client.get(f"{API}/pos/receipts/{client_uuid}", headers=till["cashier"])
+    assert by_uuid.status_code == 200, by_uuid.text
+    number = by_uuid.json()["number"]
+    assert number.startswith("T1-")
+    by_number = client.get(f"{API}/pos/receipts/{number}", headers=till["cashier"]).json()
+    assert (by_number["client_uuid"], by_number["gross_total"]) == (client_uuid, "6.40")
+    assert [(line["quantity"], line["gross"]) for line in by_number["lines"]] == [("2.00", "6.40")]
+
+    assert client.get(f"{API}/pos/receipts/T1-9999-99999", headers=till["cashier"]).status_code == 404
+    # another store's cashier does not see it
+    assert client.get(f"{API}/pos/receipts/{number}", headers=till["cashier2"]).status_code == 404
+
+
+def _signed_in(client: Any, username: str) -> str:
+    assert sign_in(client, username).status_code == 303
+    page = client.get("/pos")
+    assert page.status_code == 200
+    found = page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    return found
+
+
+def test_the_screen_needs_a_sign_in_and_its_till_token_is_the_users(client, till):
+    response = client.get("/pos", follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (303, "/login?next=%2Fpos")
+    csrf = _signed_in(client, "cashier1")
+
+    refused = client.post("/pos/till-token", json={})
+    assert refused.status_code == 403
+    issued = client.post("/pos/till-token", json={}, headers={"X-CSRF-Token": csrf})
+    assert issued.status_code == 200, issued.text
+    token = issued.json()
+    assert (token["user"], token["role"], token["store_id"]) == ("cashier1", "cashier", till["S1"]["id"])
+    bearer = {"Authorization": f"Bearer {token['token']}"}
+    assert client.get(f"{API}/pos/terminals", headers=bearer).json()["items"][0]["code"] == "T1"
+    # the token has the cashier's rights, no more
+    assert (
+        client.post(
+            f"{API}/pos/terminals", json={"store_id": "S1", "code": "T9", "name": "x"}, headers=bearer
+        ).status_code
+        == 403
+    )
+
+    worker = client.get("/pos/sw.js")
+    assert worker.headers["service-worker-allowed"] == "/pos"
+    assert "caches.open" in worker.text
+
+
+def test_a_managers_check_needs_the_right_password_and_a_manager(client, till):
+    csrf = _signed_in(client, "cashier1")
+    headers = {"X-CSRF-Token": csrf}
+    store_id = till["S1"]["id"]
+
+    ok = client.post(
+        "/pos/manager-check",
+        json={"username": "manager1", "password": PASSWORD, "store_id": store_id},
+        headers=headers,
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["by"] == "manager1"
+
+    wrong = client.post(
+        "/pos/manager-check",
+        json={"username": "manager1", "password": "nope", "store_id": store_id},
+        headers=headers,
+    )
+    assert wrong.status_code == 403
+    assert wrong.headers["content-type"].startswith("application/problem+json")
+    assert wrong.json()["errors"][0]["field"] == "username"
+
+    cashier = client.post(
+        "/pos/manager-check",
+        json={"username": "cashier2", "password": PASSWORD, "store_id": store_id},
+        headers=headers,
+    )
+    assert cashier.status_code == 403
+    assert "only a store manager" in cashier.json()["detail"]
+
+    bad = client.post(
+        "/pos/manager-check",
+        json={"username": "manager1", "password": PASSWORD, "store_id": "S1"},
+        headers=headers,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "store_id"
+
+    no_csrf = client.post(
+        "/pos/manager-check", json={"username": "manager1", "password": PASSWORD, "store_id": store_id}
+    )
+    assert no_csrf.status_code == 403
