@@ -3,6 +3,7 @@ and each request still gets its own answer."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -17,6 +18,7 @@ from test_pos_api import _open, _sale
 
 from retailcore.access.model import Principal, Role
 from retailcore.core.errors import ValidationFailed
+from retailcore.entrypoints.api.app import bind
 from retailcore.eventlog.tables import Event
 from retailcore.orders.tables import OrderRow
 from retailcore.pos import commands as c
@@ -218,3 +220,19 @@ def test_a_batch_that_fails_for_no_one_request_runs_each_request_alone(
 
     assert [(o.accepted, o.duplicates) for o in outcomes] == [(1, 0)] * 3
     assert _sales_of(runtime, session["id"]) == 3
+
+
+def test_a_window_of_zero_turns_group_commit_off(runtime, client, pos):
+    settings = runtime.settings.model_copy(update={"pos_group_commit_window_ms": 0})
+    bind(client.app, dataclasses.replace(runtime, settings=settings))
+    assert client.app.state.pos_group_commit is None
+    session = _open(client, pos)
+    url = f"{API}/pos/sessions/{session['id']}/sales:batch"
+
+    answer = client.post(
+        url, json={"sales": [_sale(pos["product"]["id"], paid="1.00")]}, headers=pos["cashier"]
+    )
+    taken = client.post(url, json={"sales": [_sale(pos["product"]["id"])]}, headers=pos["cashier"])
+
+    assert_problem(answer, 422, "payment-short", fields=("sales.0.payments",))
+    assert taken.json()["accepted"] == 1
