@@ -42,6 +42,7 @@ from retailcore.masterdata.tables import Company
 from retailcore.orders import services as orders
 from retailcore.orders.tables import OrderRow
 from retailcore.pos import services as pos
+from retailcore.pos.group_commit import GroupCommit
 
 Row = dict[str, Any]
 BATCH = 1000  # the most a POS batch may hold (SalesBatch)
@@ -483,13 +484,14 @@ class Server:
 
 
 @contextmanager
-def serving(url: str, workers: int = 1) -> Iterator[Server]:
+def serving(url: str, workers: int = 1, settings: dict[str, str] | None = None) -> Iterator[Server]:
     """uvicorn serving the API on ``url`` in another process, up and answering when this yields. The
     rate limit stays on but too high to refuse (each client is one till or one shop, whose pace the
     benchmark sets; its cost per request is still paid)."""
     port = _free_port()
     env = {**os.environ, "RETAILCORE_DATABASE_URL": url, "RETAILCORE_RATE_LIMIT_PER_SECOND": "1000000"}
     env["RETAILCORE_RATE_LIMIT_BURST"] = "1000000"
+    env.update(settings or {})
     command = [sys.executable, "-m", "uvicorn", "retailcore.entrypoints.api.asgi:app"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     if workers > 1:
@@ -717,32 +719,71 @@ def load_note(load: Load, items: int, unit: str, clients: int, article: str = "a
     )
 
 
+GROUP_WINDOW_MS = "2"
+"""The group commit window the ``single`` case runs its "on" phases with (the setting's default)."""
+
+
 def single_sale(
     url: str, volume: int, options: dict[str, Any], profile: cProfile.Profile | None
 ) -> list[Row]:
     """One POS sale per request (``sales:batch`` holding one sale), as a connected till sends them:
     ``clients`` tills post ``volume`` sales as fast as answered (the maximum throughput, and its
     latency at full load), then ``volume // 2`` more paced at half that throughput (latency measured
-    from each request's scheduled time, so a server falling behind shows). Then, in this process, the
-    same path without HTTP: ``volume`` sales through ``ingest_batch``, one sale per transaction, its
-    CPU, latency and SQL statements per sale; the same sales batched by 1,000 (the batch reference);
-    and the rows those sales wrote, inserted again as plain rows (the storage limit)."""
+    from each request's scheduled time, so a server falling behind shows). The HTTP phases run four
+    times in the same run, each against a fresh server (decision 0078): group commit off and on, with
+    each till on its own session, then with the ``clients`` all posting to one session (the only
+    shape in which requests of one session arrive together). Then, in this process, the same path
+    without HTTP: ``volume`` sales through ``ingest_batch``, one sale per transaction, its CPU, latency
+    and SQL statements per sale; the same number through the group writer from ``clients`` threads on
+    one session; the same sales batched by 1,000 (the batch reference); and the rows the one-by-one
+    sales wrote, inserted again as plain rows (the storage limit)."""
     clients = options.get("clients", 4)
     workers = options.get("http_workers", 1)
     shop, tills = http_tills(url, clients)
     paced_volume = max(volume // 2, clients)
+    phases = (("off", False), ("on", False), ("off", True), ("on", True))
     bodies: list[list[bytes]] = []
     for n in range(clients):
         sales = retail.Sales(shop.pos_products, seed=2000 + n)
-        share = WARM_UP + (volume + paced_volume) // clients
+        share = len(phases) * (WARM_UP + (volume + paced_volume) // clients)
         bodies.append(
             [json.dumps({"sales": [s.model_dump(mode="json")]}).encode() for [s] in sales.batches(share, 1)]
         )
+    rows: list[Row] = []
+    for k, (group, shared) in enumerate(phases):
+        mine = [own[k * len(own) // len(phases) : (k + 1) * len(own) // len(phases)] for own in bodies]
+        rows += _single_http(url, tills, mine, volume, paced_volume, workers, group, shared)
+    tops = {(r["group"], r["shared"]): r for r in rows if "group" in r}
+    for shared in (False, True):
+        off, on = tops[("off", shared)], tops[("on", shared)]
+        on["note"] += (
+            f"; group commit on/off, same run: throughput {on['rate'] / off['rate']:.2f}x, server CPU a"
+            f" sale {on['cpu_ms'] / off['cpu_ms']:.2f}x"
+        )
+    return rows + single_in_process(url, shop, volume, profile, tops, clients)
+
+
+def _single_http(
+    url: str,
+    tills: list[tuple[uuid.UUID, str]],
+    bodies: list[list[bytes]],
+    volume: int,
+    paced_volume: int,
+    workers: int,
+    group: str,
+    shared: bool,
+) -> list[Row]:
+    """One HTTP phase of :func:`single_sale`: group commit ``group`` ("on"/"off"), the clients on
+    their own sessions or (``shared``) all on the first till's session, with its token."""
+    clients = len(tills)
     per_client = volume // clients
     paced_per_client = paced_volume // clients
-    with serving(url, workers) as server:
-        connections = [Client(server.port, token) for _, token in tills]
-        targets = [f"/api/v1/pos/sessions/{session_id}/sales:batch" for session_id, _ in tills]
+    window = GROUP_WINDOW_MS if group == "on" else "0"
+    label = f"group commit {group}, {'1 session' if shared else f'{clients} sessions'}"
+    with serving(url, workers, {"RETAILCORE_POS_GROUP_COMMIT_WINDOW_MS": window}) as server:
+        used = [tills[0] if shared else till for till in tills]
+        connections = [Client(server.port, token) for _, token in used]
+        targets = [f"/api/v1/pos/sessions/{session_id}/sales:batch" for session_id, _ in used]
 
         def send(n: int, body: bytes) -> None:
             status, answer = connections[n].request("POST", targets[n], body)
@@ -786,15 +827,20 @@ def single_sale(
     failures = f"; server errors: {server.failures[0][:120]}" if server.failures else ""
     sent = per_client * clients
     top = row(
-        "POS single sale, HTTP", sent, maximum.seconds, "sales/s", load_note(maximum, sent, "sale", clients)
+        f"POS single sale, HTTP, {label}",
+        sent,
+        maximum.seconds,
+        "sales/s",
+        load_note(maximum, sent, "sale", clients),
     )
     top["note"] += f"; {WARM_UP} untimed sales per client first; server peak {server_mib:.0f} MiB" + failures
     top["peak_mib"] = max(top["peak_mib"], server_mib)
     top["p99_ms"] = percentile(full, 0.99) * 1000
     top["cpu_ms"] = maximum.server_cpu / sent * 1000
+    top["group"], top["shared"] = group, shared
     steady_sent = paced_per_client * clients
     calm = row(
-        "POS single sale, HTTP, half max",
+        f"POS single sale, HTTP, half max, {label}",
         steady_sent,
         half.seconds,
         "sales/s",
@@ -802,7 +848,7 @@ def single_sale(
         " scheduled time of each request)",
     )
     calm["p99_ms"] = percentile(paced, 0.99) * 1000
-    return [top, calm, *single_in_process(url, shop, volume, profile, top)]
+    return [top, calm]
 
 
 def ingest_one(factory: sessionmaker[Session], session_id: uuid.UUID, sale: pos.c.SaleIn) -> None:
@@ -813,7 +859,12 @@ def ingest_one(factory: sessionmaker[Session], session_id: uuid.UUID, sale: pos.
 
 
 def single_in_process(
-    url: str, shop: retail.Retail, volume: int, profile: cProfile.Profile | None, http_row: Row
+    url: str,
+    shop: retail.Retail,
+    volume: int,
+    profile: cProfile.Profile | None,
+    http_rows: dict[tuple[str, bool], Row],
+    clients: int,
 ) -> list[Row]:
     """The in-process rows of :func:`single_sale`, on the database the server left."""
     engine = make_engine(url)
@@ -848,6 +899,7 @@ def single_in_process(
     )
     inline["cpu_ms"] = timer.cpu_seconds / volume * 1000
     inline["statements"] = counted / volume
+    grouped = grouped_in_process(factory, shop, volume, clients)
     batched = Timer(None)
     for batch in sales.batches(2 * BATCH, BATCH):
         with batched.measure(), transaction(factory) as session:
@@ -861,11 +913,57 @@ def single_in_process(
         f"the same path, batches of {BATCH} in one transaction each, same run; CPU"
         f" {batched.cpu_seconds / (2 * BATCH) * 1000:.2f} ms a sale",
     )
-    reference["note"] += (
-        f"; single/batched: HTTP {http_row['rate'] / reference['rate']:.3f},"
-        f" in-process {inline['rate'] / reference['rate']:.3f} (target >= 0.1)"
+    ratios = ", ".join(
+        f"HTTP group {group} {'1 session' if shared else 'own sessions'}"
+        f" {http['rate'] / reference['rate']:.3f}"
+        for (group, shared), http in http_rows.items()
     )
-    return [inline, reference, storage]
+    reference["note"] += (
+        f"; single/batched: {ratios}, in-process {inline['rate'] / reference['rate']:.3f}, in-process"
+        f" group writer {grouped['rate'] / reference['rate']:.3f} (target >= 0.1)"
+    )
+    return [inline, grouped, reference, storage]
+
+
+def grouped_in_process(factory: sessionmaker[Session], shop: retail.Retail, volume: int, clients: int) -> Row:
+    """``volume`` one-sale requests from ``clients`` threads at once through the group writer
+    (:class:`~retailcore.pos.group_commit.GroupCommit`), all on one session, each thread waiting for
+    its answer before it sends the next: throughput, and CPU per sale from the process's CPU time."""
+    with transaction(factory) as session:
+        company = session.get(Company, shop.company_id)
+        request = pos.c.CreateTerminal(store_id=shop.stores["PAR01"], code="GROUP", name="Grouped")
+        terminal = pos.create_terminal(session, retail.ctx(), company, request)
+        session_id = pos.open_session(session, retail.ctx(), terminal.id, Decimal("200.00")).id
+    writer = GroupCommit(factory, int(GROUP_WINDOW_MS) / 1000)
+    principal = retail.ctx().principal
+    sales = retail.Sales(shop.pos_products, seed=volume + 1)
+    warm = [sale for [sale] in sales.batches(WARM_UP, 1)]
+    timed = [sale for [sale] in sales.batches(volume, 1)]
+    latencies: list[float] = []
+
+    def submit(mine: list[pos.c.SaleIn]) -> None:
+        for sale in mine:
+            started = time.perf_counter()
+            result = writer.submit(principal, session_id, [sale])
+            latencies.append(time.perf_counter() - started)
+            assert result.accepted == 1, result
+
+    run_clients(lambda n: submit(warm[n::clients]), clients)
+    latencies.clear()
+    batches, cpu = writer.batches, time.process_time()
+    seconds = run_clients(lambda n: submit(timed[n::clients]), clients)
+    cpu, batches = time.process_time() - cpu, writer.batches - batches
+    grouped = row(
+        "POS single sale, in-process, group writer",
+        volume,
+        seconds,
+        "sales/s",
+        f"{clients} threads, one session, window {GROUP_WINDOW_MS} ms; CPU {cpu / volume * 1000:.2f} ms a"
+        f" sale (process time, all threads); {volume / max(batches, 1):.1f} sales a batch;"
+        f" latency {spread(latencies)}",
+    )
+    grouped["cpu_ms"] = cpu / volume * 1000
+    return grouped
 
 
 # -- web order lifecycle -----------------------------------------------------------------------------

@@ -24,10 +24,12 @@ Cases (full volumes; ``--quick`` in brackets):
 * ``single`` (issue 21): one POS sale per request (``sales:batch`` holding one sale) by ``--clients`` tills
   against uvicorn in another process, as fast as answered (sales/s, server and client CPU ms a sale from
   ``/proc``, p50/p99), then N/2 more paced at half that throughput (p50/p99 from each request's scheduled
-  time); then in process: N sales through ``ingest_batch`` one per transaction (CPU ms, SQL statements,
-  p50/p99 a sale), 2,000 sales batched by 1,000 (the batch reference, and the single/batched ratio), and
-  the storage limit (the rows those N sales inserted, inserted again by executemany and COPY).
-  4,000 [400].
+  time); both phases four times, each against a fresh server: group commit off and on (decision 0078),
+  each till on its own session, then all ``--clients`` on one session; then in process: N sales through
+  ``ingest_batch`` one per transaction (CPU ms, SQL statements, p50/p99 a sale), N sales through the
+  group writer from ``--clients`` threads on one session (CPU ms from the process time, sales a batch),
+  2,000 sales batched by 1,000 (the batch reference, and the single/batched ratios), and the storage
+  limit (the rows the one-by-one sales inserted, inserted again by executemany and COPY). 4,000 [400].
 * ``orders-http`` (issue 21): the web order lifecycle over the REST API (``POST /orders``, ``/payments``,
   ``/fulfillments``) by ``--clients`` integrations, one order after the other each: orders/s, server
   CPU ms an order, p50/p99 of a lifecycle. 2,000 [200].

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     rate_limit_burst: int = 200
     """Requests a token may make at once before the average applies (the bucket's size)."""
 
+    pos_group_commit_window_ms: float = 2.0
+    """One-sale requests to ``POST /pos/sessions/{id}/sales:batch`` share one batch and one transaction
+    with the requests of their session that arrive together (docs/pos.md, "Group commit"; decision
+    0078). While others are sending, a batch waits at most this long for more before it is written (a
+    sale that finds nobody else never waits). 0 turns group commit off: each request its own batch."""
+
     # -- the back office (docs/ui.md, docs/security.md) ---------------------------------------------
 
     session_key: str | None = None

@@ -1360,10 +1360,25 @@ def _move_goods(
                 line["cost"], taken = upto - taken, upto
 
 
+class Ingested(NamedTuple):
+    """What :func:`ingest` did with a batch: its result, and the indexes of the sales it took (the
+    others were duplicates), so that a batch joined from several requests can answer each its own."""
+
+    result: c.BatchResult
+    taken: frozenset[int]
+
+
 def ingest_batch(
     session: Session, ctx: CommandContext, session_id: uuid.UUID, batch: Sequence[c.SaleIn]
 ) -> c.BatchResult:
     """Take a terminal's batch of offline sales: new ones are recorded, replays are counted and skipped."""
+    return ingest(session, ctx, session_id, batch).result
+
+
+def ingest(
+    session: Session, ctx: CommandContext, session_id: uuid.UUID, batch: Sequence[c.SaleIn]
+) -> Ingested:
+    """:func:`ingest_batch`, saying which of the batch's sales were taken."""
     named = get_session(session, ctx.principal, session_id, lock=True)
     known = known_client_uuids(session, named.company_id, (sale.client_uuid for sale in batch))
     refund_uuids = [sale.client_uuid for sale in batch if pos_refunds.is_refund(sale)]
@@ -1378,7 +1393,9 @@ def ingest_batch(
         known.add(sale.client_uuid)
         fresh.append((index, sale))
     if not fresh:
-        return c.BatchResult(session_id=named.id, accepted=0, duplicates=duplicates, rescued=0)
+        return Ingested(
+            c.BatchResult(session_id=named.id, accepted=0, duplicates=duplicates, rescued=0), frozenset()
+        )
     target = named
     if named.state != "open":
         rescue = _rescue_session(session, ctx, named.terminal_id)
@@ -1484,9 +1501,10 @@ def ingest_batch(
     if loaded.mismatches or loaded.coupon_reuses:
         _report_pricing(session, ctx, loaded, target, ingested)
     session.flush()
-    return c.BatchResult(
+    result = c.BatchResult(
         session_id=target.id, accepted=accepted, duplicates=duplicates, rescued=rescued, gift_cards=sold_cards
     )
+    return Ingested(result, frozenset(index for index, _ in fresh))
 
 
 def _sell_gift_cards(

@@ -59,6 +59,7 @@ from retailcore.entrypoints.bootstrap import Runtime
 from retailcore.entrypoints.relaying import relaying
 from retailcore.entrypoints.sweeps import sweeping
 from retailcore.entrypoints.web import routes as web
+from retailcore.pos.group_commit import GroupCommit
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """
@@ -89,6 +90,8 @@ def bind(app: FastAPI, runtime: Runtime) -> None:
     app.state.rate_limiter = TokenBuckets(
         runtime.settings.rate_limit_per_second, runtime.settings.rate_limit_burst
     )
+    window = runtime.settings.pos_group_commit_window_ms
+    app.state.pos_group_commit = GroupCommit(runtime.session_factory, window / 1000) if window > 0 else None
 
 
 def create_app(runtime: Runtime) -> FastAPI:

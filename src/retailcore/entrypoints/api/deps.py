@@ -209,6 +209,61 @@ class Api:
         headers = {"Location": where} if where else {}
         return JSONResponse(content, status_code=status_code, headers=headers)
 
+    async def joined(
+        self,
+        submit: Callable[..., BaseModel | Response],
+        *,
+        replayed: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> Response:
+        """Run a change that joins a shared transaction (a group commit, decision 0078), keeping
+        :meth:`command`'s promises: ``submit(principal, idempotency_key=, replay=, store=)`` is given the
+        hooks that answer a repeat of this request's Idempotency-Key with the first response, and
+        record this request's response, inside the shared transaction."""
+        body = await self.request.body()
+        return await run_in_threadpool(self._joined, body, submit, replayed)
+
+    def _joined(
+        self,
+        body: bytes,
+        submit: Callable[..., BaseModel | Response],
+        replayed: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    ) -> Response:
+        fingerprint = _fingerprint(self.request, body)
+        key = self.idempotency_key
+
+        def replay(session: Session) -> Response | None:
+            return self._stored(session, key, fingerprint) if key else None
+
+        def store(session: Session, result: BaseModel) -> None:
+            content = _content(result)
+            session.add(
+                IdempotentRequest(
+                    company_id=self.principal.company_id,
+                    source=self.principal.source,
+                    idempotency_key=key,
+                    fingerprint=fingerprint,
+                    status_code=200,
+                    response_body=replayed(content) if replayed else content,
+                    location=None,
+                )
+            )
+
+        try:
+            result = submit(
+                self.principal,
+                idempotency_key=key,
+                replay=replay if key else None,
+                store=store if key else None,
+            )
+        except IntegrityError:
+            # Two requests with one key raced; the loser answers with the winner's response.
+            if key and (stored := self._replay(key, fingerprint)) is not None:
+                return stored
+            raise
+        if isinstance(result, Response):
+            return result
+        return JSONResponse(_content(result))
+
     def _replay(self, key: str, fingerprint: str) -> Response | None:
         with self._factory() as session:
             return self._stored(session, key, fingerprint)

@@ -1,6 +1,7 @@
 """The point of sale over HTTP: terminals, sessions, offline sales batches, cash movements, close."""
 
 import uuid
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -21,6 +22,7 @@ from retailcore.orders.services import OrderView
 from retailcore.pos import cash_rounding, till
 from retailcore.pos import commands as c
 from retailcore.pos import services as svc
+from retailcore.pos.group_commit import GroupCommit
 from retailcore.pos.tables import PosSession, PosTerminal
 
 router = APIRouter(route_class=DecimalRoute, tags=["pos"])
@@ -125,6 +127,11 @@ def get_session(session_id: uuid.UUID, api: Annotated[Api, Depends(reader("pos:s
 async def ingest_sales(
     session_id: uuid.UUID, body: c.SalesBatch, api: Annotated[Api, Depends(writer("pos:sell"))]
 ) -> Response:
+    group: GroupCommit | None = api.request.app.state.pos_group_commit
+    if group is not None and group.takes(body.sales):  # a sale or a few: a shared batch (decision 0078)
+        submit = partial(group.submit, session_id=session_id, sales=body.sales)
+        return await api.joined(submit, replayed=c.without_codes)
+
     def work(session: Session, ctx: CommandContext) -> c.BatchResult:
         return svc.ingest_batch(session, ctx, session_id, body.sales)
 
