@@ -555,3 +555,29 @@ def test_a_move_that_oversells_nothing_reads_no_reservation_or_exception(shop, r
 
     assert made  # the move itself was written
     assert [s for s in made if "reservations" in s or "stock_exceptions" in s] == []
+
+
+def test_levels_at_reads_several_locations_at_once_as_stock_levels_does(shop):
+    first, second = shop.product("L1"), shop.product("L2")
+    shop.receive(first, "5")
+    shop.receive(second, "2")
+    shop.receive(first, "7", store="S2")
+    shop.reserve(first, "3")
+    s1, s2, empty = shop.location("stock"), shop.location("stock", "S2"), shop.location("backroom")
+
+    with shop.session() as session:
+        found = q.levels_at(session, shop.company_id, [s1, s2, empty])
+        company = session.get(Company, shop.company_id)
+        pages = {
+            location: {
+                item.product_id: (item.on_hand, item.reserved)
+                for item in q.stock_levels(session, company, location_id=location, limit=1000).items
+            }
+            for location in (s1, s2, empty)
+        }
+
+    assert found == pages
+    assert found[s1] == {first: (D("5"), D("3")), second: (D("2"), D("0"))}
+    assert list(found[s1]) == sorted(found[s1])  # by product id, as stock_levels pages them
+    assert found[s2] == {first: (D("7"), D("0"))}
+    assert found[empty] == {}

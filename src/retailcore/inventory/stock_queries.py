@@ -215,6 +215,29 @@ def stock_levels(
     return Page(items=items, next_cursor=next_cursor)
 
 
+def levels_at(
+    session: Session, company_id: uuid.UUID, location_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[uuid.UUID, tuple[Decimal, Decimal]]]:
+    """``{location: {product: (on_hand, reserved)}}`` for several locations in one query, each
+    location's products in :func:`stock_levels`' order (by product id). A snapshot for callers that
+    read every level of many locations at once (the simulator's shelves, twice a simulated day):
+    plain rows, no pages and no entities loaded into the session."""
+    found: dict[uuid.UUID, dict[uuid.UUID, tuple[Decimal, Decimal]]] = {
+        location_id: {} for location_id in location_ids
+    }
+    if not found:
+        return found
+    quant = i.StockQuant
+    rows = session.execute(
+        select(quant.location_id, quant.product_id, quant.quantity, quant.reserved)
+        .where(quant.company_id == company_id, quant.location_id.in_(list(found)))
+        .order_by(quant.product_id, quant.location_id)
+    )
+    for location_id, product_id, on_hand, reserved in rows:
+        found[location_id][product_id] = (on_hand, reserved)
+    return found
+
+
 def availability(
     session: Session,
     company: Company,

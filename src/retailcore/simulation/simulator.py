@@ -51,7 +51,7 @@ from retailcore.inventory import counts as cnt
 from retailcore.inventory import purchasing as po
 from retailcore.inventory import tables as inv
 from retailcore.inventory import transfers as tr
-from retailcore.inventory.stock_queries import stock_levels
+from retailcore.inventory.stock_queries import levels_at
 from retailcore.masterdata import tables as t
 from retailcore.orders import services as orders
 from retailcore.orders import tables as ot
@@ -291,22 +291,13 @@ class Simulator:
         except RetailcoreError:
             self.counters.refused[what] += 1
 
-    def _refresh(self, session: Session, store: w.SimStore) -> None:
-        available: dict[uuid.UUID, Decimal] = {}
-        on_hand: dict[uuid.UUID, Decimal] = {}
-        cursor = None
-        while True:
-            page = stock_levels(
-                session, self.world.company, location_id=store.stock_location_id, limit=1000, cursor=cursor
-            )
-            for item in page.items:
-                available[item.product_id] = item.available
-                on_hand[item.product_id] = item.on_hand
-            cursor = page.next_cursor
-            if not cursor:
-                break
-        self.available[store.id] = available
-        self.on_hand[store.id] = on_hand
+    def _refresh(self, session: Session, stores: Sequence[w.SimStore]) -> None:
+        """What each store (and the warehouse) has on hand and available, read in one query."""
+        levels = levels_at(session, self.world.company.id, [store.stock_location_id for store in stores])
+        for store in stores:
+            found = levels[store.stock_location_id]
+            self.available[store.id] = {product: have - held for product, (have, held) in found.items()}
+            self.on_hand[store.id] = {product: on_hand for product, (on_hand, _) in found.items()}
 
     def _take(self, store: w.SimStore, product: w.SimProduct, quantity: Decimal) -> bool:
         """Take ``quantity`` from what this store has available (in memory, refreshed daily).
@@ -396,8 +387,7 @@ class Simulator:
             with transaction(self.factory) as session:
                 self._demand_of_day(session, day)
             with self.factory() as session:
-                for store in [*world.stores, world.warehouse]:
-                    self._refresh(session, store)
+                self._refresh(session, [*world.stores, world.warehouse])
             for index, store in enumerate(world.stores):
                 self.progress("stores", index, len(world.stores))
                 with transaction(self.factory) as session:
@@ -524,19 +514,20 @@ class Simulator:
         if self.leaks is not None:
             self._leaks_at_tills(session, day, store, sessions, batches, cards)
         for till, pos_session in enumerate(sessions):
-            for morning in (True, False):
-                sales = batches.get((till, morning), [])
-                batch_ctx = self._ctx(day, 12 if morning else 18)
-                if self.campaigns is not None:
-                    batch_ctx = self.campaigns.cashier_ctx(store.terminal_codes[till], batch_ctx)
-                for chunk in range(0, len(sales), 1000):
-                    pos.ingest_batch(session, batch_ctx, pos_session.id, sales[chunk : chunk + 1000])
-                    self.counters.pos_sales += len(sales[chunk : chunk + 1000])
-                if morning and self.tills[pos_session.id] > profile.safe_drop_above:
-                    drop = ((self.tills[pos_session.id] - 200) / 100).to_integral_value(ROUND_FLOOR) * 100
-                    self._cash(session, day, 12, pos_session.id, "out", drop, "safe drop")
-                    self.tills[pos_session.id] -= drop
-                    safe += drop
+            # The midday safe drop, then the till's day in one batch before the close (decision 0080:
+            # the batch's fixed cost, the stock operation above all, is paid once per till and day).
+            if self.tills[pos_session.id] > profile.safe_drop_above:
+                drop = ((self.tills[pos_session.id] - 200) / 100).to_integral_value(ROUND_FLOOR) * 100
+                self._cash(session, day, 12, pos_session.id, "out", drop, "safe drop")
+                self.tills[pos_session.id] -= drop
+                safe += drop
+            sales = batches.get((till, True), []) + batches.get((till, False), [])
+            batch_ctx = self._ctx(day, 18)
+            if self.campaigns is not None:
+                batch_ctx = self.campaigns.cashier_ctx(store.terminal_codes[till], batch_ctx)
+            for chunk in range(0, len(sales), 1000):
+                pos.ingest_batch(session, batch_ctx, pos_session.id, sales[chunk : chunk + 1000])
+                self.counters.pos_sales += len(sales[chunk : chunk + 1000])
             safe += self._close(session, day, rng, pos_session, cards[pos_session.id])
         if self.campaigns is not None:
             self.campaigns.earn_pos(session, self._ctx(day, 19, 30), self.campaigns.member_sales)
@@ -1319,8 +1310,7 @@ class Simulator:
     def _back_office_day(self, session: Session, day: int) -> None:
         rng = self._rng("office", day)
         self._arrivals(session, day, rng)
-        for store in [*self.world.stores, self.world.warehouse]:
-            self._refresh(session, store)
+        self._refresh(session, [*self.world.stores, self.world.warehouse])
         if _percent(rng, self.profile.store_to_store_percent) and len(self.world.stores) > 1:
             self._store_to_store(session, day, rng)
         self._replenish_stores(session, day)
