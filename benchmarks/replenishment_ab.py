@@ -42,6 +42,8 @@ def run(policy: str, service_level: Decimal, args: argparse.Namespace) -> dict[s
             service_level=service_level,
             review_days=args.review_days,
             estimator=args.estimator,
+            run_every_days=args.run_every_days,
+            store_review_days=args.store_review_days,
         )
         options = Options(
             company="SIM",
@@ -58,7 +60,7 @@ def run(policy: str, service_level: Decimal, args: argparse.Namespace) -> dict[s
     assert summary is not None
     figures = summary["replenishment"]
     return {
-        "policy": policy if policy == "minmax" else f"forecast {service_level}",
+        "policy": policy if policy == "minmax" else f"forecast {service_level}{_knobs(args)}",
         "lost_units": figures["lost_units"],
         "lost_value": figures["lost_value"],
         "stockout_rate_percent": figures["stockout_rate_percent"],
@@ -69,6 +71,13 @@ def run(policy: str, service_level: Decimal, args: argparse.Namespace) -> dict[s
         "revenue_net": summary["revenue_net"],
         "seconds": round(seconds, 1),
     }
+
+
+def _knobs(args: argparse.Namespace) -> str:
+    """The policy's label beyond its service level: the reorder point's run interval, the stores' R."""
+    if not args.run_every_days and not args.store_review_days:
+        return ""
+    return f", L+{args.run_every_days}, store R {args.store_review_days or args.review_days}"
 
 
 def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
@@ -110,6 +119,15 @@ def main() -> None:
     parser.add_argument("--service-levels", default="0.90,0.95,0.98,0.99")
     parser.add_argument("--review-days", type=int, default=PROFILE.review_days)
     parser.add_argument("--estimator", default=PROFILE.estimator)
+    parser.add_argument(
+        "--run-every-days",
+        type=int,
+        default=PROFILE.run_every_days,
+        help="Days between suggestion runs the reorder point also covers (0: as if reviewed continuously).",
+    )
+    parser.add_argument(
+        "--store-review-days", type=int, default=PROFILE.store_review_days, help="R of the stores' transfers."
+    )
     parser.add_argument("--no-minmax", action="store_true", help="Only the forecast runs.")
     parser.add_argument(
         "--combine", type=Path, nargs="*", help="Print and plot the rows of earlier runs' --json instead."
@@ -127,7 +145,7 @@ def main() -> None:
         if not args.no_minmax:
             rows.append(run("minmax", PROFILE.service_level, args))
             print(json.dumps(rows[-1]), flush=True)
-        for level in args.service_levels.split(","):
+        for level in filter(None, args.service_levels.split(",")):
             rows.append(run("forecast", Decimal(level), args))
             print(json.dumps(rows[-1]), flush=True)
     columns = list(rows[0])

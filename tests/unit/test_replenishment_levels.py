@@ -42,3 +42,15 @@ def test_a_service_level_outside_zero_to_one_is_refused_naming_the_field(level):
     with pytest.raises(ValidationFailed) as refused:
         service_z(D(level))
     assert refused.value.problems[0].field == "service_level"
+
+
+def test_the_reorder_point_also_covers_the_days_until_the_next_run():
+    # Suggestions made daily: what is not ordered tonight arrives one run later, so the reorder point
+    # protects L + 1 days (mean 10, sigma 2, L = 1: 20 + 1.644854 x 2 x sqrt(2)); the order-up-to is
+    # unchanged.
+    daily = levels(D(10), D(2), lead_days=1, review_days=7, service_level=D("0.95"), run_every_days=1)
+    continuous = levels(D(10), D(2), lead_days=1, review_days=7, service_level=D("0.95"))
+
+    assert daily.reorder_point == D("24.6523")
+    assert continuous.reorder_point == D("13.2897")
+    assert daily.order_up_to == continuous.order_up_to == D("89.3047")

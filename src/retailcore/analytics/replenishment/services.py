@@ -175,13 +175,20 @@ class Levels:
 
 
 def levels(
-    daily_mean: Decimal, daily_sigma: Decimal, *, lead_days: int, review_days: int, service_level: Decimal
+    daily_mean: Decimal,
+    daily_sigma: Decimal,
+    *,
+    lead_days: int,
+    review_days: int,
+    service_level: Decimal,
+    run_every_days: int = 0,
 ) -> Levels:
     """Reorder point and order-up-to level (formulas in the module docstring), quantized to 4 places."""
     z = service_z(service_level)
     mean, sigma = float(daily_mean), float(daily_sigma)  # float-ok: statistics
     cover = lead_days + review_days
-    reorder = mean * lead_days + z * sigma * math.sqrt(lead_days)
+    protect = lead_days + run_every_days
+    reorder = mean * protect + z * sigma * math.sqrt(protect)
     up_to = mean * cover + z * sigma * math.sqrt(cover)
     return Levels(_decimal(max(reorder, 0.0)), _decimal(max(up_to, 0.0)))
 
@@ -298,6 +305,8 @@ def suggest(
     transfer_lead_days: int = 1,
     estimator: Estimator = trailing_estimates,
     progress: Progress | None = None,
+    run_every_days: int = 0,
+    store_review_days: int | None = None,
 ) -> Run:
     """Compute and store this company's suggestions as of ``as_of``, replacing its open ones."""
     service_z(service_level)
@@ -374,8 +383,9 @@ def suggest(
                 estimate.daily_mean,
                 estimate.daily_sigma,
                 lead_days=transfer_lead_days,
-                review_days=review_days,
+                review_days=store_review_days or review_days,
                 service_level=service_level,
+                run_every_days=run_every_days,
             )
             position = stock.get((product.id, location.id), Decimal(0)) + inbound.get(
                 (product.id, store.id), Decimal(0)
@@ -450,7 +460,12 @@ def suggest(
                 run.without_source += 1
             continue
         level = levels(
-            mean, sigma, lead_days=source.lead_time_days, review_days=review_days, service_level=service_level
+            mean,
+            sigma,
+            lead_days=source.lead_time_days,
+            review_days=review_days,
+            service_level=service_level,
+            run_every_days=run_every_days,
         )
         position = (
             warehouse_free.get(product_id, Decimal(0))
