@@ -44,6 +44,10 @@ def run(policy: str, service_level: Decimal, args: argparse.Namespace) -> dict[s
             estimator=args.estimator,
             run_every_days=args.run_every_days,
             store_review_days=args.store_review_days,
+            class_service_levels=tuple(
+                (name, Decimal(level))
+                for name, level in zip("ABC", filter(None, args.abc.split(",")), strict=False)
+            ),
         )
         options = Options(
             company="SIM",
@@ -75,9 +79,10 @@ def run(policy: str, service_level: Decimal, args: argparse.Namespace) -> dict[s
 
 def _knobs(args: argparse.Namespace) -> str:
     """The policy's label beyond its service level: the reorder point's run interval, the stores' R."""
-    if not args.run_every_days and not args.store_review_days:
+    if not args.run_every_days and not args.store_review_days and not args.abc:
         return ""
-    return f", L+{args.run_every_days}, store R {args.store_review_days or args.review_days}"
+    abc = f", ABC {args.abc}" if args.abc else ""
+    return f", L+{args.run_every_days}, store R {args.store_review_days or args.review_days}{abc}"
 
 
 def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
@@ -125,6 +130,7 @@ def main() -> None:
         default=PROFILE.run_every_days,
         help="Days between suggestion runs the reorder point also covers (0: as if reviewed continuously).",
     )
+    parser.add_argument("--abc", default="", help="Service levels of classes A,B,C (0.995,0.99,0.95).")
     parser.add_argument(
         "--store-review-days", type=int, default=PROFILE.store_review_days, help="R of the stores' transfers."
     )

@@ -1464,6 +1464,7 @@ class Simulator:
             estimator=replenishment.ESTIMATORS[self.profile.estimator],
             run_every_days=self.profile.run_every_days,
             store_review_days=self.profile.store_review_days,
+            class_service_levels=dict(self.profile.class_service_levels) or None,
         )
         if not run.suggestions:
             return

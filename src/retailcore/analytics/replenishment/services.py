@@ -211,6 +211,28 @@ def _capped(quantity: Decimal, available: Decimal, unit_of_measure: str) -> Deci
     return max(available, Decimal(0)).quantize(Decimal("0.001"), rounding=ROUND_FLOOR)
 
 
+ABC_SHARES = (Decimal("0.80"), Decimal("0.95"))
+"""Cumulative shares of the network's demand value (daily mean x list price) that end class A and B."""
+
+
+def abc_classes(
+    estimates: Sequence[DemandEstimate], prices: dict[uuid.UUID, Decimal]
+) -> dict[uuid.UUID, str]:
+    """Each product's class by the value of its demand over the whole network: the products that make
+    the first 80 % of it are ``A``, the next 15 % ``B``, the rest ``C`` (ties by product id)."""
+    value: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+    for estimate in estimates:
+        value[estimate.product_id] += estimate.daily_mean * prices.get(estimate.product_id, Decimal(0))
+    total = sum(value.values(), Decimal(0))
+    classes: dict[uuid.UUID, str] = {}
+    running = Decimal(0)
+    for product_id in sorted(value, key=lambda p: (-value[p], str(p))):
+        share = running / total if total else Decimal(1)
+        classes[product_id] = "A" if share < ABC_SHARES[0] else "B" if share < ABC_SHARES[1] else "C"
+        running += value[product_id]
+    return classes
+
+
 # -- inventory position ------------------------------------------------------------------------------
 
 
@@ -307,6 +329,7 @@ def suggest(
     progress: Progress | None = None,
     run_every_days: int = 0,
     store_review_days: int | None = None,
+    class_service_levels: dict[str, Decimal] | None = None,
 ) -> Run:
     """Compute and store this company's suggestions as of ``as_of``, replacing its open ones."""
     service_z(service_level)
@@ -352,6 +375,14 @@ def suggest(
         )
     }
     estimates = [e for e in estimates if e.product_id in products]
+    by_class = class_service_levels or {}
+    for level in by_class.values():
+        service_z(level)
+    classes = abc_classes(estimates, {p.id: p.list_price for p in products.values()}) if by_class else {}
+
+    def level_of(product_id: uuid.UUID) -> Decimal:
+        return by_class.get(classes.get(product_id, ""), service_level)
+
     stock = _stock(session, [warehouse_location.id, *(loc.id for loc in store_locations.values())])
     inbound = _inbound_transfers(session, company.id)
     on_order = _on_order(session, company.id, warehouse.id)
@@ -384,7 +415,7 @@ def suggest(
                 estimate.daily_sigma,
                 lead_days=transfer_lead_days,
                 review_days=store_review_days or review_days,
-                service_level=service_level,
+                service_level=level_of(product.id),
                 run_every_days=run_every_days,
             )
             position = stock.get((product.id, location.id), Decimal(0)) + inbound.get(
@@ -464,7 +495,7 @@ def suggest(
             sigma,
             lead_days=source.lead_time_days,
             review_days=review_days,
-            service_level=service_level,
+            service_level=level_of(product_id),
             run_every_days=run_every_days,
         )
         position = (
