@@ -10,6 +10,16 @@ service level (the standard normal quantile)::
 A location whose inventory position (on hand + on order - reserved) is below its reorder point gets a
 suggestion for order-up-to - position, rounded up to whole units for products sold by the unit or pack.
 
+Three settings refine it (decision 0081; all off by default, the simulator's A/B sets them):
+
+* ``run_every_days`` (``r``): the days between two runs. A position that crosses the reorder point just
+  after a run is seen at the next one, and what is ordered then arrives ``L`` days later, so the reorder
+  point protects ``L + r`` days: ``mean x (L + r) + z x sigma x sqrt(L + r)`` (0: reviewed continuously).
+* ``store_review_days``: the stores' own ``R`` (transfers are cheap: order often, hold less).
+* ``class_service_levels``: a service level per ABC class of the network's demand value (daily mean x
+  list price; :func:`abc_classes`): products making the first 80 % of it are A, the next 15 % B, the
+  rest C. A class without a level takes ``service_level``.
+
 * **Stores** are fed from the warehouse by transfers: ``L`` is the transfer lead time, the position
   counts transfers not received yet (draft or in transit), and what a run suggests is capped by what
   the warehouse has available (the most urgent store first).
