@@ -97,7 +97,8 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
         marker, colour = ("s", "tab:red") if row["policy"] == "minmax" else ("o", "tab:blue")
         axes.scatter([x], [y], marker=marker, color=colour, s=60)
         axes.annotate(row["policy"], (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9)
-    forecast = [r for r in rows if r["policy"] != "minmax"]
+    # The line joins one policy's service levels: rows with settings beyond the level stand alone.
+    forecast = [r for r in rows if r["policy"] != "minmax" and "," not in r["policy"]]
     if len(forecast) > 1:
         axes.plot(
             [float(r["average_inventory_value"]) for r in forecast],
