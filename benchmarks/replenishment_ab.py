@@ -42,6 +42,12 @@ def run(policy: str, service_level: Decimal, args: argparse.Namespace) -> dict[s
             service_level=service_level,
             review_days=args.review_days,
             estimator=args.estimator,
+            run_every_days=args.run_every_days,
+            store_review_days=args.store_review_days,
+            class_service_levels=tuple(
+                (name, Decimal(level))
+                for name, level in zip("ABC", filter(None, args.abc.split(",")), strict=False)
+            ),
         )
         options = Options(
             company="SIM",
@@ -58,7 +64,7 @@ def run(policy: str, service_level: Decimal, args: argparse.Namespace) -> dict[s
     assert summary is not None
     figures = summary["replenishment"]
     return {
-        "policy": policy if policy == "minmax" else f"forecast {service_level}",
+        "policy": policy if policy == "minmax" else f"forecast {service_level}{_knobs(args)}",
         "lost_units": figures["lost_units"],
         "lost_value": figures["lost_value"],
         "stockout_rate_percent": figures["stockout_rate_percent"],
@@ -69,6 +75,14 @@ def run(policy: str, service_level: Decimal, args: argparse.Namespace) -> dict[s
         "revenue_net": summary["revenue_net"],
         "seconds": round(seconds, 1),
     }
+
+
+def _knobs(args: argparse.Namespace) -> str:
+    """The policy's label beyond its service level: the reorder point's run interval, the stores' R."""
+    if not args.run_every_days and not args.store_review_days and not args.abc:
+        return ""
+    abc = f", ABC {args.abc}" if args.abc else ""
+    return f", L+{args.run_every_days}, store R {args.store_review_days or args.review_days}{abc}"
 
 
 def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
@@ -83,7 +97,8 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
         marker, colour = ("s", "tab:red") if row["policy"] == "minmax" else ("o", "tab:blue")
         axes.scatter([x], [y], marker=marker, color=colour, s=60)
         axes.annotate(row["policy"], (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9)
-    forecast = [r for r in rows if r["policy"] != "minmax"]
+    # The line joins one policy's service levels: rows with settings beyond the level stand alone.
+    forecast = [r for r in rows if r["policy"] != "minmax" and "," not in r["policy"]]
     if len(forecast) > 1:
         axes.plot(
             [float(r["average_inventory_value"]) for r in forecast],
@@ -110,6 +125,16 @@ def main() -> None:
     parser.add_argument("--service-levels", default="0.90,0.95,0.98,0.99")
     parser.add_argument("--review-days", type=int, default=PROFILE.review_days)
     parser.add_argument("--estimator", default=PROFILE.estimator)
+    parser.add_argument(
+        "--run-every-days",
+        type=int,
+        default=PROFILE.run_every_days,
+        help="Days between suggestion runs the reorder point also covers (0: as if reviewed continuously).",
+    )
+    parser.add_argument("--abc", default="", help="Service levels of classes A,B,C (0.995,0.99,0.95).")
+    parser.add_argument(
+        "--store-review-days", type=int, default=PROFILE.store_review_days, help="R of the stores' transfers."
+    )
     parser.add_argument("--no-minmax", action="store_true", help="Only the forecast runs.")
     parser.add_argument(
         "--combine", type=Path, nargs="*", help="Print and plot the rows of earlier runs' --json instead."
@@ -127,7 +152,7 @@ def main() -> None:
         if not args.no_minmax:
             rows.append(run("minmax", PROFILE.service_level, args))
             print(json.dumps(rows[-1]), flush=True)
-        for level in args.service_levels.split(","):
+        for level in filter(None, args.service_levels.split(",")):
             rows.append(run("forecast", Decimal(level), args))
             print(json.dumps(rows[-1]), flush=True)
     columns = list(rows[0])

@@ -143,7 +143,11 @@ def test_the_deep_discounter_and_the_refunding_store_are_flagged_and_explained(c
     assert explained & {"no_receipt_refunds", "cash_refunds", "refund_rate"}
     assert refunds["features"]["values"]["cash_refunds"] == "240.00"
     assert refunds["features"]["values"]["no_receipt_returns"] == "6"
-    assert ("S4", False) in by_subject  # and the cashier who took them
+    cashier = by_subject[("S4", False)]  # and the cashier who took them, with the cash they paid out
+    assert cashier["kind"] == "return_anomaly"
+    assert cashier["cashier"].startswith("token:cashier")
+    assert cashier["features"]["values"]["cash_refunds"] == "240.00"
+    assert cashier["features"]["values"]["no_receipt_returns"] == "6"
     assert not {store for store, _ in by_subject} & {"S2", "S3"}  # ordinary cashiers are not flagged
     assert [item["score"] for item in items] == sorted((item["score"] for item in items), key=D, reverse=True)
 

@@ -15,9 +15,11 @@ from retailcore.access.model import system_principal
 from retailcore.accounting import tables as a
 from retailcore.adapters.db import transaction
 from retailcore.eventlog.services import CommandContext
+from retailcore.eventlog.tables import Event
 from retailcore.inventory.services import MoveLine, move_stock
 from retailcore.inventory.tables import StockMove
 from retailcore.masterdata.tables import Account, Company, Location
+from retailcore.orders.tables import OrderRow
 from retailcore.returns.tables import OrderLineReturn, ReturnRow
 
 D = Decimal
@@ -218,6 +220,25 @@ def test_a_refund_in_the_same_session_is_at_the_original_prices_and_cost_and_the
     assert [(row["key"].split("-")[0], row["refunded_quantity"]) for row in cashier] == [
         ("token:cashier", "1.00")
     ]
+
+
+def test_a_refund_records_its_cashier_and_the_cash_it_paid_out(client, admin, runtime, shop):
+    """The return row carries the cashier who rang the refund up (the batch's, as its sales); the
+    batch's event carries each refund's cash, which the anomaly features count per cashier."""
+    session = _open(client, shop)
+    assert _batch(client, shop, session, _sale(shop), _sale(shop, "CARD")).status_code == 200
+    cash_line, card_line = _sold_line(client, admin, "cash"), _sold_line(client, admin, "card")
+    in_cash, to_card = _refund(shop, cash_line), _refund(shop, card_line, method="CARD")
+    assert _batch(client, shop, session, in_cash, to_card).status_code == 200
+    with runtime.session_factory() as db:
+        refunded_by = set(db.scalars(select(ReturnRow.created_by)))
+        sold_by = set(db.scalars(select(OrderRow.created_by).where(OrderRow.channel == "pos")))
+        ingested = select(Event).where(Event.type == "PosSalesIngested")
+        events = db.scalars(ingested.order_by(Event.position)).all()
+    assert refunded_by == sold_by and next(iter(sold_by)).startswith("token:cashier")
+    assert [event.actor for event in events] == [*sold_by] * 2
+    assert events[1].payload["refund_cash"] == {in_cash["client_uuid"]: "6.00"}  # the card refund: no cash
+    assert "refund_cash" not in events[0].payload  # a batch of sales only
 
 
 def test_a_refund_in_a_later_session_at_another_store_is_paid_to_the_card(client, admin, shop):

@@ -197,6 +197,24 @@ def test_safety_stock_comes_from_sigma_and_weighed_products_are_not_rounded_to_u
     assert suggestion.quantity == D("13.948")
 
 
+def test_the_reorder_point_covers_the_run_interval_and_stores_have_their_own_review_period(buyer):
+    _, estimator = _stocked(buyer)
+
+    suggestions = {
+        s.kind: s
+        for s in _suggest(
+            buyer, estimator, review_days=7, transfer_lead_days=1, run_every_days=1, store_review_days=3
+        )
+    }
+
+    # Store: mean 10, no error, L 1 + r 1: reorder at 20 (not 10), up to 10 x (1 + 3) = 40 (not 80).
+    transfer = suggestions["transfer"]
+    assert (transfer.reorder_point, transfer.order_up_to, transfer.quantity) == (D(20), D(40), D(32))
+    # Warehouse: position 100 on hand + 20 on order - 32 leaving = 88, above its reorder point
+    # 10 x (5 + 1) = 60: no PO (with the store's R of 7 it was 48 and got one).
+    assert set(suggestions) == {"transfer"}
+
+
 def test_accepting_makes_a_confirmed_po_and_a_draft_transfer_with_the_lines_and_twice_is_refused(buyer):
     product, estimator = _stocked(buyer)
     suggestions = _suggest(buyer, estimator)

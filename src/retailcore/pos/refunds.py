@@ -407,6 +407,19 @@ def take_refunds(
             ]
 
 
+def cash_paid_out(refunds: Sequence[PricedRefund]) -> dict[str, Decimal]:
+    """The cash each refund of a batch paid out of the drawer, by its client uuid (refunds paying no
+    cash left out). The batch's ``PosSalesIngested`` event carries it (``refund_cash``): the session's
+    totals keep the drawer's cash per session, and this is what tells it per refund, so per cashier
+    (the refund's return row is recorded under the batch's cashier, as its sales are)."""
+    paid: dict[str, Decimal] = {}
+    for refund in refunds:
+        cash = sum((tender["amount"] for tender in refund.tenders if tender["kind"] == "cash"), ZERO)
+        if cash:
+            paid[str(refund.request.client_uuid)] = cash
+    return paid
+
+
 def claim(
     session: Session,
     company_id: uuid.UUID,

@@ -1492,6 +1492,8 @@ def ingest(
             "refunds": [str(refund.request.client_uuid) for refund in refunds],
             "exchanges": [str(refund.request.client_uuid) for refund in refunds if refund.exchange],
             "duplicates": duplicates,
+            # Cash each refund paid out, by client uuid: the drawer's cash told per refund and cashier.
+            **({"refund_cash": cash} if (cash := pos_refunds.cash_paid_out(refunds)) else {}),
             # Manual discounts beyond the cashier's limit, each with the manager who approved it and why.
             **({"discount_overrides": loaded.overrides} if loaded.overrides else {}),
         },

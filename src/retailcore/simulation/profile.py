@@ -81,6 +81,9 @@ class Profile:
     service_level: Decimal = Decimal("0.95")
     review_days: int = 7
     """The review period ``R`` of the order-up-to level (suggestions are made every day)."""
+    run_every_days: int = 0
+    store_review_days: int | None = None
+    class_service_levels: tuple[tuple[str, Decimal], ...] = ()
     forecast_warmup_days: int = 7
     """Days the ``forecast`` policy trades on min/max first: an estimator needs sales to read."""
     partial_receipt_percent: int = 15

@@ -1452,6 +1452,9 @@ class Simulator:
             service_level=self.profile.service_level,
             review_days=self.profile.review_days,
             estimator=replenishment.ESTIMATORS[self.profile.estimator],
+            run_every_days=self.profile.run_every_days,
+            store_review_days=self.profile.store_review_days,
+            class_service_levels=dict(self.profile.class_service_levels) or None,
         )
         if not run.suggestions:
             return

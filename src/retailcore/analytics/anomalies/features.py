@@ -16,9 +16,12 @@ Where each comes from:
 * **voids**: the model has none: a till sends finished sales only (a cancelled line never reaches
   the server), so there is no void to count.
 * **no-receipt returns**: refunded returns with no original order; their refunds.
-* **cash refunds**: cash paid out by ``/returns`` refunds (their ``ReturnRefundPaid`` tenders) per
-  cashier, plus the cash the POS sessions paid out for refunds (``refund:cash|`` tender totals), which
-  the session does not split by cashier and so counts on the store x day rows only.
+* **cash refunds**: cash paid out by ``/returns`` refunds (their ``ReturnRefundPaid`` tenders) and by
+  refunds at the till. A till refund's cash is on its batch's ``PosSalesIngested`` event
+  (``refund_cash``, by client uuid: the return's number), so it counts on the row of the cashier its
+  return was recorded under, who rang it up. The store x day rows take the till's cash from the POS
+  sessions' ``refund:cash|`` tender totals instead (the drawer's own record, and the only one for
+  batches sent before the events carried it), so nothing is counted twice.
 * **after-hours sales**: stores have no opening hours in the model, so the window is documented:
   sales before :data:`OPENS` or from :data:`CLOSES` o'clock, local time.
 * **under the margin floor / under cost**: lines whose net is below cost x (1 + floor) (the product's
@@ -154,7 +157,8 @@ def _returns_sql(dialect: str) -> str:
     taken = "COALESCE((SELECT MIN(e.occurred_at) FROM events e WHERE e.aggregate_id = r.id), r.created_at)"
     return f"""
         SELECT r.id AS return_id, r.store_id AS store_id, r.created_by AS cashier, r.no_receipt AS no_receipt,
-               {_amount(dialect, "r.refunded_total")} AS refunded, {taken} AS at
+               {_amount(dialect, "r.refunded_total")} AS refunded, {taken} AS at, r.channel AS channel,
+               r.number AS number
         FROM returns r
         WHERE r.company_id = :company AND r.status = 'refunded' AND {taken} >= :start AND {taken} < :end
     """
@@ -197,6 +201,27 @@ def _cash_paid_by_returns(
         cash = sum(amounts, Decimal(0))
         if cash:
             paid[aggregate_id] = paid.get(aggregate_id, Decimal(0)) + cash
+    return paid
+
+
+def _cash_paid_at_tills(
+    session: Session, company_id: uuid.UUID, start: dt.datetime, end: dt.datetime
+) -> dict[str, Decimal]:
+    """Cash each till refund paid out, by its return's number (the refund's client uuid, hex), from the
+    ``refund_cash`` of its batch's ``PosSalesIngested`` event."""
+    from retailcore.eventlog.tables import Event
+
+    paid: dict[str, Decimal] = {}
+    for (payload,) in session.execute(
+        select(Event.payload).where(
+            Event.company_id == company_id,
+            Event.type == "PosSalesIngested",
+            Event.occurred_at >= start,
+            Event.occurred_at < end,
+        )
+    ):
+        for client_uuid, amount in (payload.get("refund_cash") or {}).items():
+            paid[uuid.UUID(client_uuid).hex] = Decimal(str(amount))
     return paid
 
 
@@ -257,9 +282,10 @@ def collect(session: Session, company_id: uuid.UUID, first: dt.date, last: dt.da
         session,
         _params(_returns_sql(dialect), return_id=Uuid(), **typed),
         params,
-        ["return_id", "store_id", "cashier", "no_receipt", "refunded", "at"],
+        ["return_id", "store_id", "cashier", "no_receipt", "refunded", "at", "channel", "number"],
     )
     cash = _cash_paid_by_returns(session, company_id, start, end)
+    at_tills = _cash_paid_at_tills(session, company_id, start, end)
     returns = _local_days(returns, zones)
     returns["refunds"] = returns["refunded"].astype(float)
     receiptless = returns["no_receipt"].astype(bool)
@@ -267,6 +293,11 @@ def collect(session: Session, company_id: uuid.UUID, first: dt.date, last: dt.da
     returns["no_receipt_refunds"] = returns["refunds"].where(receiptless, 0.0)
     refunded_cash = [cash.get(return_id, Decimal(0)) for return_id in returns["return_id"]]
     returns["cash_refunds"] = [float(amount) for amount in refunded_cash]  # float-ok: a model feature
+    till_cash = [
+        at_tills.get(number, Decimal(0)) if channel == "pos" else Decimal(0)
+        for number, channel in zip(returns["number"], returns["channel"], strict=True)
+    ]
+    returns["till_cash"] = [float(amount) for amount in till_cash]  # float-ok: a model feature
 
     sessions = _local_days(
         _frame(
@@ -276,13 +307,16 @@ def collect(session: Session, company_id: uuid.UUID, first: dt.date, last: dt.da
     )
 
     columns = [c for c in RAW if c not in ("discount_rate", "refund_rate")]
-    parts = [frame.reindex(columns=[*KEYS, *columns]) for frame in (sales, returns) if not frame.empty]
+    summed = [*columns, "till_cash"]
+    parts = [frame.reindex(columns=[*KEYS, *summed]) for frame in (sales, returns) if not frame.empty]
     if not parts:
         return pd.DataFrame(columns=[*KEYS, "store_code", *RAW])
     both = pd.concat(parts, ignore_index=True)
-    both[columns] = both[columns].apply(pd.to_numeric, errors="coerce").fillna(0.0).astype(float)
+    both[summed] = both[summed].apply(pd.to_numeric, errors="coerce").fillna(0.0).astype(float)
     both = both[(both["day"] >= first) & (both["day"] <= last)]
-    cashiers = both.groupby(["store_id", "cashier", "day"], as_index=False)[columns].sum()
+    cashiers = both.groupby(["store_id", "cashier", "day"], as_index=False)[summed].sum()
+    # A till refund's cash counts for its cashier; the store rows take the sessions' totals below.
+    cashiers["cash_refunds"] = cashiers["cash_refunds"] + cashiers.pop("till_cash")
     stores_frame = both.groupby(["store_id", "day"], as_index=False)[columns].sum()
     if not sessions.empty:
         sessions = sessions[(sessions["day"] >= first) & (sessions["day"] <= last)]

@@ -10,6 +10,16 @@ service level (the standard normal quantile)::
 A location whose inventory position (on hand + on order - reserved) is below its reorder point gets a
 suggestion for order-up-to - position, rounded up to whole units for products sold by the unit or pack.
 
+Three settings refine it (decision 0081; all off by default, the simulator's A/B sets them):
+
+* ``run_every_days`` (``r``): the days between two runs. A position that crosses the reorder point just
+  after a run is seen at the next one, and what is ordered then arrives ``L`` days later, so the reorder
+  point protects ``L + r`` days: ``mean x (L + r) + z x sigma x sqrt(L + r)`` (0: reviewed continuously).
+* ``store_review_days``: the stores' own ``R`` (transfers are cheap: order often, hold less).
+* ``class_service_levels``: a service level per ABC class of the network's demand value (daily mean x
+  list price; :func:`abc_classes`): products making the first 80 % of it are A, the next 15 % B, the
+  rest C. A class without a level takes ``service_level``.
+
 * **Stores** are fed from the warehouse by transfers: ``L`` is the transfer lead time, the position
   counts transfers not received yet (draft or in transit), and what a run suggests is capped by what
   the warehouse has available (the most urgent store first).
@@ -175,13 +185,20 @@ class Levels:
 
 
 def levels(
-    daily_mean: Decimal, daily_sigma: Decimal, *, lead_days: int, review_days: int, service_level: Decimal
+    daily_mean: Decimal,
+    daily_sigma: Decimal,
+    *,
+    lead_days: int,
+    review_days: int,
+    service_level: Decimal,
+    run_every_days: int = 0,
 ) -> Levels:
     """Reorder point and order-up-to level (formulas in the module docstring), quantized to 4 places."""
     z = service_z(service_level)
     mean, sigma = float(daily_mean), float(daily_sigma)  # float-ok: statistics
     cover = lead_days + review_days
-    reorder = mean * lead_days + z * sigma * math.sqrt(lead_days)
+    protect = lead_days + run_every_days
+    reorder = mean * protect + z * sigma * math.sqrt(protect)
     up_to = mean * cover + z * sigma * math.sqrt(cover)
     return Levels(_decimal(max(reorder, 0.0)), _decimal(max(up_to, 0.0)))
 
@@ -202,6 +219,28 @@ def _capped(quantity: Decimal, available: Decimal, unit_of_measure: str) -> Deci
     if unit_of_measure in WHOLE_UNITS:
         return max(available, Decimal(0)).to_integral_value(rounding=ROUND_FLOOR)
     return max(available, Decimal(0)).quantize(Decimal("0.001"), rounding=ROUND_FLOOR)
+
+
+ABC_SHARES = (Decimal("0.80"), Decimal("0.95"))
+"""Cumulative shares of the network's demand value (daily mean x list price) that end class A and B."""
+
+
+def abc_classes(
+    estimates: Sequence[DemandEstimate], prices: dict[uuid.UUID, Decimal]
+) -> dict[uuid.UUID, str]:
+    """Each product's class by the value of its demand over the whole network: the products that make
+    the first 80 % of it are ``A``, the next 15 % ``B``, the rest ``C`` (ties by product id)."""
+    value: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+    for estimate in estimates:
+        value[estimate.product_id] += estimate.daily_mean * prices.get(estimate.product_id, Decimal(0))
+    total = sum(value.values(), Decimal(0))
+    classes: dict[uuid.UUID, str] = {}
+    running = Decimal(0)
+    for product_id in sorted(value, key=lambda p: (-value[p], str(p))):
+        share = running / total if total else Decimal(1)
+        classes[product_id] = "A" if share < ABC_SHARES[0] else "B" if share < ABC_SHARES[1] else "C"
+        running += value[product_id]
+    return classes
 
 
 # -- inventory position ------------------------------------------------------------------------------
@@ -298,6 +337,9 @@ def suggest(
     transfer_lead_days: int = 1,
     estimator: Estimator = trailing_estimates,
     progress: Progress | None = None,
+    run_every_days: int = 0,
+    store_review_days: int | None = None,
+    class_service_levels: dict[str, Decimal] | None = None,
 ) -> Run:
     """Compute and store this company's suggestions as of ``as_of``, replacing its open ones."""
     service_z(service_level)
@@ -343,6 +385,14 @@ def suggest(
         )
     }
     estimates = [e for e in estimates if e.product_id in products]
+    by_class = class_service_levels or {}
+    for level in by_class.values():
+        service_z(level)
+    classes = abc_classes(estimates, {p.id: p.list_price for p in products.values()}) if by_class else {}
+
+    def level_of(product_id: uuid.UUID) -> Decimal:
+        return by_class.get(classes.get(product_id, ""), service_level)
+
     stock = _stock(session, [warehouse_location.id, *(loc.id for loc in store_locations.values())])
     inbound = _inbound_transfers(session, company.id)
     on_order = _on_order(session, company.id, warehouse.id)
@@ -374,8 +424,9 @@ def suggest(
                 estimate.daily_mean,
                 estimate.daily_sigma,
                 lead_days=transfer_lead_days,
-                review_days=review_days,
-                service_level=service_level,
+                review_days=store_review_days or review_days,
+                service_level=level_of(product.id),
+                run_every_days=run_every_days,
             )
             position = stock.get((product.id, location.id), Decimal(0)) + inbound.get(
                 (product.id, store.id), Decimal(0)
@@ -450,7 +501,12 @@ def suggest(
                 run.without_source += 1
             continue
         level = levels(
-            mean, sigma, lead_days=source.lead_time_days, review_days=review_days, service_level=service_level
+            mean,
+            sigma,
+            lead_days=source.lead_time_days,
+            review_days=review_days,
+            service_level=level_of(product_id),
+            run_every_days=run_every_days,
         )
         position = (
             warehouse_free.get(product_id, Decimal(0))
