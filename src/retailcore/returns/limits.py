@@ -15,10 +15,12 @@ import uuid
 from decimal import Decimal
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from retailcore.adapters.queries import one_of, update_rows
 from retailcore.core.errors import Conflict, FieldProblem
 from retailcore.orders import tables as t
 from retailcore.returns.tables import OrderLineReturn
@@ -150,25 +152,10 @@ def claim_many(session: Session, company_id: uuid.UUID, claims: list[Claim]) -> 
     re-checks against it; SQLite writes one transaction at a time), one update for all."""
     if not claims:
         return []
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     seen: dict[uuid.UUID, uuid.UUID] = {}
     for claim in claims:
         seen.setdefault(claim.order_line_id, claim.order_id)
-    # Parameters of one cached statement (executemany), not a VALUES list: a statement of as many
-    # rows as the batch has refund lines is compiled anew for every batch.
-    session.execute(
-        dialect.insert(OrderLineReturn.__table__).on_conflict_do_nothing(index_elements=["order_line_id"]),
-        [
-            {
-                "order_line_id": line_id,
-                "company_id": company_id,
-                "order_id": order_id,
-                "returned_quantity": Decimal(0),
-                "refunded_quantity": Decimal(0),
-            }
-            for line_id, order_id in sorted(seen.items())
-        ],
-    )
+    _missing_counters(session, company_id, sorted(seen.items()))
     ids = sorted(seen)
     counters = {
         line_id: [sold or Decimal(0), returned, refunded]
@@ -180,7 +167,7 @@ def claim_many(session: Session, company_id: uuid.UUID, claims: list[Claim]) -> 
                 OrderLineReturn.refunded_quantity,
             )
             .join(t.OrderLineRow, t.OrderLineRow.id == OrderLineReturn.order_line_id)
-            .where(OrderLineReturn.order_line_id.in_(ids))
+            .where(one_of(session, OrderLineReturn.order_line_id, ids))
             .with_for_update(of=OrderLineReturn)
         )
     }
@@ -198,17 +185,61 @@ def claim_many(session: Session, company_id: uuid.UUID, claims: list[Claim]) -> 
             )
         befores.append(refunded)
         counter[1], counter[2] = returned + claim.quantity, refunded + claim.quantity
-    T = OrderLineReturn.__table__
-    session.execute(
-        update(T)
-        .where(T.c.order_line_id == bindparam("line_id"))
-        .values(
-            returned_quantity=bindparam("returned", type_=T.c.returned_quantity.type),
-            refunded_quantity=bindparam("refunded", type_=T.c.refunded_quantity.type),
-        ),
-        [
-            {"line_id": line_id, "returned": returned, "refunded": refunded}
-            for line_id, (_, returned, refunded) in sorted(counters.items())
-        ],
+    update_rows(
+        session,
+        OrderLineReturn.__table__,
+        ("order_line_id",),
+        ("returned_quantity", "refunded_quantity"),
+        [(line_id, returned, refunded) for line_id, (_, returned, refunded) in sorted(counters.items())],
     )
     return befores
+
+
+def _missing_counters(
+    session: Session, company_id: uuid.UUID, lines: list[tuple[uuid.UUID, uuid.UUID]]
+) -> None:
+    """Insert the counter rows of ``lines`` (order line id, order id) that do not exist yet.
+
+    PostgreSQL: one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING``, one statement whatever
+    the number of lines (an ``executemany`` runs one statement per line on the server). SQLite: one
+    cached ``executemany`` (a ``VALUES`` list of as many rows as lines would be compiled anew each batch).
+    """
+    T = OrderLineReturn.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        given = (
+            func.unnest(
+                bindparam("line_ids", [line for line, _ in lines], type_=ARRAY(T.c.order_line_id.type)),
+                bindparam("order_ids", [order for _, order in lines], type_=ARRAY(T.c.order_id.type)),
+            )
+            .table_valued("order_line_id", "order_id")
+            .render_derived()
+        )
+        zero = literal(Decimal(0), T.c.returned_quantity.type)
+        session.execute(
+            postgresql.insert(T)
+            .from_select(
+                ["order_line_id", "company_id", "order_id", "returned_quantity", "refunded_quantity"],
+                select(
+                    given.c.order_line_id,
+                    literal(company_id, T.c.company_id.type),
+                    given.c.order_id,
+                    zero,
+                    zero,
+                ),
+            )
+            .on_conflict_do_nothing(index_elements=["order_line_id"])
+        )
+        return
+    session.execute(
+        sqlite.insert(T).on_conflict_do_nothing(index_elements=["order_line_id"]),
+        [
+            {
+                "order_line_id": line_id,
+                "company_id": company_id,
+                "order_id": order_id,
+                "returned_quantity": Decimal(0),
+                "refunded_quantity": Decimal(0),
+            }
+            for line_id, order_id in lines
+        ],
+    )
