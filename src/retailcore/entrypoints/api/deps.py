@@ -195,19 +195,33 @@ class Api:
             content = _content(result)
             where = location(result) if location else None
             if key:
-                session.add(
-                    IdempotentRequest(
-                        company_id=self.principal.company_id,
-                        source=self.principal.source,
-                        idempotency_key=key,
-                        fingerprint=fingerprint,
-                        status_code=status_code,
-                        response_body=replayed(content) if replayed else content,
-                        location=where,
-                    )
+                self._remember(
+                    session, key, fingerprint, status_code, replayed(content) if replayed else content, where
                 )
         headers = {"Location": where} if where else {}
         return JSONResponse(content, status_code=status_code, headers=headers)
+
+    def _remember(
+        self,
+        session: Session,
+        key: str,
+        fingerprint: str,
+        status_code: int,
+        body: Any,
+        location: str | None,
+    ) -> None:
+        """Store this request's response under its Idempotency-Key, in the transaction of its change."""
+        session.add(
+            IdempotentRequest(
+                company_id=self.principal.company_id,
+                source=self.principal.source,
+                idempotency_key=key,
+                fingerprint=fingerprint,
+                status_code=status_code,
+                response_body=body,
+                location=location,
+            )
+        )
 
     async def joined(
         self,
@@ -236,17 +250,7 @@ class Api:
 
         def store(session: Session, result: BaseModel) -> None:
             content = _content(result)
-            session.add(
-                IdempotentRequest(
-                    company_id=self.principal.company_id,
-                    source=self.principal.source,
-                    idempotency_key=key,
-                    fingerprint=fingerprint,
-                    status_code=200,
-                    response_body=replayed(content) if replayed else content,
-                    location=None,
-                )
-            )
+            self._remember(session, key, fingerprint, 200, replayed(content) if replayed else content, None)
 
         try:
             result = submit(
