@@ -27,7 +27,7 @@ demo: $(VENV)/.runtime
 	$(BIN)/retailcore simulate --company DEMO --stores 3 --days 7 --seed 1
 	$(BIN)/retailcore forecast run --company DEMO --quiet
 	$(BIN)/retailcore anomalies scan --company DEMO --quiet
-	@echo "back office: http://$(HOST):$(PORT)/  sign in as: demo  password: retailcore-demo"
+	@echo "back office: http://$(HOST):$(PORT)/  web till: http://$(HOST):$(PORT)/pos  sign in as: demo  password: retailcore-demo"
 	$(BIN)/retailcore serve --host $(HOST) --port $(PORT)
 
 # Test processes: one per core (pytest-xdist); PYTEST_WORKERS=0 runs the suite in one process.
