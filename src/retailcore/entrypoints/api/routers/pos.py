@@ -4,7 +4,7 @@ import uuid
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, select
@@ -232,7 +232,10 @@ def terminal_catalogue(terminal_id: uuid.UUID, api: Annotated[Api, Depends(reade
     summary="A till sale by its receipt number",
     description="By order number (`T1-0007-00042`) or the sale's `client_uuid`: the order, for a refund.",
 )
-def get_receipt(number: str, api: Annotated[Api, Depends(reader("pos:sell"))]) -> Any:
+def get_receipt(
+    number: Annotated[Text, Path(max_length=64, description="The receipt's order number or client uuid.")],
+    api: Annotated[Api, Depends(reader("pos:sell"))],
+) -> Any:
     def work(session: Session) -> OrderView:
         company = company_in_scope(session, api.principal, None)
         return till.receipt(session, api.principal, company, number)
