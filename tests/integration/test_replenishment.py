@@ -356,6 +356,59 @@ def test_the_api_suggests_lists_accepts_all_or_nothing_and_names_bad_fields(
     assert missing.status_code == 404
 
 
+def test_the_api_and_the_cli_take_the_run_interval_the_store_review_and_abc_levels(
+    buyer, client, admin, monkeypatch
+):
+    _, estimator = _stocked(buyer)
+    monkeypatch.setitem(rp.ESTIMATORS, "known", estimator)
+    base = "/api/v1/replenishment/suggestions"
+    body = {"as_of": str(DAY), "estimator": "known", "run_every_days": 1, "store_review_days": 3}
+
+    run = client.post(f"{base}/runs", json=body, headers=admin)
+    assert run.status_code == 201, run.text
+    (transfer,) = run.json()["items"]
+    # As in the service's test: L 1 + r 1 at mean 10 is 20, up to 10 x (1 + 3) = 40.
+    assert (transfer["kind"], D(transfer["reorder_point"]), D(transfer["order_up_to"])) == (
+        "transfer",
+        20,
+        40,
+    )
+
+    with_classes = {**body, "class_service_levels": {"A": "0.999", "C": "0.9"}}
+    assert client.post(f"{base}/runs", json=with_classes, headers=admin).status_code == 201
+    for bad, field in (
+        ({"class_service_levels": {"A": "1.5"}}, "class_service_levels"),
+        ({"class_service_levels": {"D": "0.9"}}, "class_service_levels"),
+        ({"run_every_days": -1}, "run_every_days"),
+        ({"store_review_days": 0}, "store_review_days"),
+    ):
+        refused = client.post(f"{base}/runs", json={**body, **bad}, headers=admin)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"].startswith(field)
+
+    cli = CliRunner()
+    options = ["--company", "ACME", "--as-of", str(DAY), "--estimator", "known", "-q", "-o", "json"]
+    daily = cli.invoke(
+        app,
+        [
+            "replenish",
+            "suggest",
+            *options,
+            "--run-every-days",
+            "1",
+            "--store-review-days",
+            "3",
+            "--abc",
+            "0.995,0.99,0.95",
+        ],
+    )
+    assert daily.exit_code == 0, daily.output
+    (row,) = json.loads(daily.stdout)
+    assert (row["kind"], D(row["reorder_point"]), D(row["order_up_to"])) == ("transfer", 20, 40)
+    assert cli.invoke(app, ["replenish", "suggest", *options, "--abc", "0.99,0.95"]).exit_code == 2
+    assert cli.invoke(app, ["replenish", "suggest", *options, "--abc", "0.99,1.2,0.9"]).exit_code == 2
+
+
 # -- CLI -------------------------------------------------------------------------------------------------
 
 

@@ -57,6 +57,16 @@ def _service_level(value: str) -> Decimal:
     return level
 
 
+def _class_levels(value: str) -> dict[str, Decimal]:
+    parts = [part.strip() for part in value.split(",")]
+    if len(parts) != 3:
+        raise typer.BadParameter("three levels, for A, B and C: e.g. 0.995,0.99,0.95", param_hint="--abc")
+    try:
+        return {name: _service_level(part) for name, part in zip("ABC", parts, strict=True)}
+    except typer.BadParameter as refused:
+        raise typer.BadParameter(str(refused.message), param_hint="--abc") from None
+
+
 def _rows(items: list[q.SuggestionView]) -> list[list[Any]]:
     return [
         [
@@ -98,11 +108,29 @@ def suggest(
             help="Demand estimator: forecast (the latest forecast run) or trailing (the baseline).",
         ),
     ] = rp.DEFAULT_ESTIMATOR,
+    run_every_days: Annotated[
+        int,
+        typer.Option(
+            "--run-every-days",
+            min=0,
+            max=365,
+            help="Days until the next run: the reorder point covers them too (1 for daily runs).",
+        ),
+    ] = 0,
+    store_review_days: Annotated[
+        int | None,
+        typer.Option("--store-review-days", min=1, max=365, help="The stores' review period (default: R)."),
+    ] = None,
+    abc: Annotated[
+        str | None,
+        typer.Option("--abc", help="Service levels of the ABC classes A,B,C, e.g. 0.995,0.99,0.95."),
+    ] = None,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     output_format: output.OutputOption = output.Format.table,
 ) -> None:
     """Suggest purchase orders and warehouse -> store transfers, replacing the open suggestions."""
     level = _service_level(service_level)
+    by_class = _class_levels(abc) if abc else None
     if estimator not in rp.ESTIMATORS:
         raise typer.BadParameter(f"one of {', '.join(sorted(rp.ESTIMATORS))}", param_hint="--estimator")
     runtime = errors.runtime()
@@ -127,6 +155,9 @@ def suggest(
                 transfer_lead_days=transfer_lead_days,
                 estimator=rp.ESTIMATORS[estimator],
                 progress=report,
+                run_every_days=run_every_days,
+                store_review_days=store_review_days,
+                class_service_levels=by_class,
             )
             items = q.views(session, run.suggestions)
     except RetailcoreError as exc:

@@ -55,12 +55,32 @@ class SuggestionQuery(BaseModel):
     cursor: uuid.UUID | None = Field(None, description="The `next_cursor` of the previous page.")
 
 
+ServiceLevel = Annotated[Decimal, Field(gt=0, lt=1, max_digits=9, decimal_places=8)]
+"""The chance of not running out in a cycle, above 0 and below 1."""
+
+
 class SuggestRun(Request):
     company_id: CompanyRef | None = Field(None, description=COMPANY_DEFAULT)
     as_of: Day | None = Field(None, description="The day demand is estimated up to; today by default.")
-    service_level: Annotated[Decimal, Field(gt=0, lt=1, max_digits=9, decimal_places=8)] = Decimal("0.95")
+    service_level: ServiceLevel = Decimal("0.95")
     review_days: int = Field(7, ge=1, le=365, description="The review period R of the order-up-to level.")
     transfer_lead_days: int = Field(1, ge=0, le=365, description="Days a transfer from the warehouse takes.")
+    run_every_days: int = Field(
+        0,
+        ge=0,
+        le=365,
+        description="Days until the next run: the reorder point covers the lead time plus these (0: the"
+        " lead time alone). Suggestions run daily want 1 (decision 0081).",
+    )
+    store_review_days: int | None = Field(
+        None, ge=1, le=365, description="The stores' own review period R; `review_days` by default."
+    )
+    class_service_levels: dict[Literal["A", "B", "C"], ServiceLevel] | None = Field(
+        None,
+        description="A service level per ABC class of the network's demand value (A: the first 80 %, B:"
+        ' the next 15 %, C: the rest), e.g. `{"A": "0.995", "B": "0.99", "C": "0.95"}`; a class without'
+        " one takes `service_level`.",
+    )
     estimator: Literal["forecast", "trailing"] | str = Field(
         rp.DEFAULT_ESTIMATOR,
         description="`forecast`: the latest forecast run (POST /forecasts/runs first); `trailing`: the "
@@ -139,6 +159,9 @@ async def suggest(body: SuggestRun, api: Annotated[Api, Depends(writer("purchasi
             review_days=body.review_days,
             transfer_lead_days=body.transfer_lead_days,
             estimator=estimator,
+            run_every_days=body.run_every_days,
+            store_review_days=body.store_review_days,
+            class_service_levels=body.class_service_levels,
         )
         return RunView(
             run_id=run.run_id,
