@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -163,6 +165,16 @@ def is_transient(exc: DBAPIError) -> bool:
     """Whether the database refused ``exc``'s transaction only to break a lock cycle or a serialization
     conflict, so that running the same work again can succeed."""
     return getattr(exc.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
+
+
+TRANSIENT_ATTEMPTS = 3
+"""Runs of one unit of work the database rolled back as transient, at most."""
+
+
+def pause_before_retry(attempt: int) -> None:
+    """A short random pause, 5 to 50 ms times ``attempt``, before running again a unit of work the
+    database rolled back as transient, so that the transaction that won can commit."""
+    time.sleep(random.uniform(0.005, 0.05) * attempt)
 
 
 @contextmanager

@@ -21,8 +21,9 @@ move's and the events' setup, the commit) for one sale. Here requests that arriv
   ``replay`` hook (the stored response to its Idempotency-Key) is asked inside the shared transaction,
   and its ``store`` hook records its own response there, so both commit with the sales or not at all.
 * A transaction the database rolled back to break a deadlock runs again (at most
-  :data:`TRANSIENT_ATTEMPTS` times); any other failure of a batch of several requests runs each request
-  in a transaction of its own, so each gets the answer it would have had alone. Nothing is half-written.
+  :data:`~retailcore.adapters.db.TRANSIENT_ATTEMPTS` times); any other failure of a batch of several
+  requests runs each request in a transaction of its own, so each gets the answer it would have had
+  alone. Nothing is half-written.
 
 The queues hold only requests in flight: no client can see them, and a till may send its next sale to
 another process (several API nodes, issue 24), where the session's row lock serialises the batches.
@@ -30,7 +31,6 @@ another process (several API nodes, issue 24), where the session's row lock seri
 
 from __future__ import annotations
 
-import random
 import re
 import threading
 import time
@@ -43,7 +43,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from retailcore.access.model import Principal
-from retailcore.adapters.db import begin_writing, is_transient
+from retailcore.adapters.db import TRANSIENT_ATTEMPTS, begin_writing, is_transient, pause_before_retry
 from retailcore.core.errors import FieldProblem, RetailcoreError
 from retailcore.eventlog.services import CommandContext
 from retailcore.pos import commands as c
@@ -51,9 +51,6 @@ from retailcore.pos import services as svc
 
 JOINS_AT_MOST = 10
 """Requests of at most this many sales join a shared batch; larger ones are batches already."""
-
-TRANSIENT_ATTEMPTS = 3
-"""Runs of a shared batch the database rolled back to break a deadlock, at most."""
 
 _SALE_FIELD = re.compile(r"^sales\.(\d+)(?=\.|$)")
 _SALE_DETAIL = re.compile(r"^sale (\d+) of the batch")
@@ -226,34 +223,23 @@ class GroupCommit:
             try:
                 self._once(principal, session_id, pending)
                 return
-            except RetailcoreError as refused:
+            except Exception as failed:
                 pending = [ticket for ticket in pending if not ticket.answered]
-                owner = _owner(pending, refused)
-                if owner is not None:
-                    owner.give(error=refused)  # and the batch again without it
+                if isinstance(failed, RetailcoreError) and (owner := _owner(pending, failed)) is not None:
+                    owner.give(error=failed)  # and the batch again without it
                     pending = [ticket for ticket in pending if ticket is not owner]
                     continue
-                if len(pending) <= 1:
-                    for ticket in pending:
-                        ticket.give(error=refused)
-                    return
-                break
-            except DBAPIError as failed:
-                pending = [ticket for ticket in pending if not ticket.answered]
-                transient = not isinstance(failed, IntegrityError) and is_transient(failed)
+                transient = (
+                    isinstance(failed, DBAPIError)
+                    and not isinstance(failed, IntegrityError)
+                    and is_transient(failed)
+                )
                 if transient and attempt < TRANSIENT_ATTEMPTS:
                     # PostgreSQL broke a lock cycle by rolling the batch back: nothing was
                     # written; the same batch again after a short random pause (as Api.command).
                     attempt += 1
-                    time.sleep(random.uniform(0.005, 0.05) * attempt)
+                    pause_before_retry(attempt)
                     continue
-                if len(pending) <= 1:
-                    for ticket in pending:
-                        ticket.give(error=failed)
-                    return
-                break
-            except Exception as failed:
-                pending = [ticket for ticket in pending if not ticket.answered]
                 if len(pending) <= 1:
                     for ticket in pending:
                         ticket.give(error=failed)
