@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Annotated, Any
@@ -27,16 +25,13 @@ from starlette.concurrency import run_in_threadpool
 from retailcore.access.model import Principal
 from retailcore.access.rate_limit import TokenBuckets
 from retailcore.access.services import authenticate
-from retailcore.adapters.db import begin_writing, is_transient
+from retailcore.adapters.db import TRANSIENT_ATTEMPTS, begin_writing, is_transient, pause_before_retry
 from retailcore.core.errors import FieldProblem, IdempotencyKeyReused, Unauthenticated, ValidationFailed
 from retailcore.entrypoints.api.problems import EdgeProblem
 from retailcore.eventlog.services import CommandContext
 from retailcore.eventlog.tables import IdempotentRequest
 
 AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
-
-TRANSIENT_ATTEMPTS = 3
-"""Runs of a command whose transaction the database rolled back to break a deadlock, at most."""
 
 
 class DecimalJSONRequest(Request):
@@ -173,7 +168,7 @@ class Api:
                 # PostgreSQL manual advises, after a short random pause that lets the winner commit.
                 if attempt == TRANSIENT_ATTEMPTS or not is_transient(exc):
                     raise
-                time.sleep(random.uniform(0.005, 0.05) * attempt)
+                pause_before_retry(attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(
@@ -195,9 +190,7 @@ class Api:
             content = _content(result)
             where = location(result) if location else None
             if key:
-                self._remember(
-                    session, key, fingerprint, status_code, replayed(content) if replayed else content, where
-                )
+                self._remember(session, key, fingerprint, status_code, content, replayed, where)
         headers = {"Location": where} if where else {}
         return JSONResponse(content, status_code=status_code, headers=headers)
 
@@ -207,10 +200,12 @@ class Api:
         key: str,
         fingerprint: str,
         status_code: int,
-        body: Any,
+        content: Any,
+        replayed: Callable[[dict[str, Any]], dict[str, Any]] | None,
         location: str | None,
     ) -> None:
-        """Store this request's response under its Idempotency-Key, in the transaction of its change."""
+        """Store this request's response under its Idempotency-Key, in the transaction of its change
+        (``replayed`` turns it into what repeats get, when they must not get all of it)."""
         session.add(
             IdempotentRequest(
                 company_id=self.principal.company_id,
@@ -218,7 +213,7 @@ class Api:
                 idempotency_key=key,
                 fingerprint=fingerprint,
                 status_code=status_code,
-                response_body=body,
+                response_body=replayed(content) if replayed else content,
                 location=location,
             )
         )
@@ -249,8 +244,7 @@ class Api:
             return self._stored(session, key, fingerprint) if key else None
 
         def store(session: Session, result: BaseModel) -> None:
-            content = _content(result)
-            self._remember(session, key, fingerprint, 200, replayed(content) if replayed else content, None)
+            self._remember(session, key, fingerprint, 200, _content(result), replayed, None)
 
         try:
             result = submit(
