@@ -38,20 +38,7 @@ __all__ = [
 def _ensure_row(
     session: Session, company_id: uuid.UUID, order_id: uuid.UUID, order_line_id: uuid.UUID
 ) -> None:
-    values = {
-        "order_line_id": order_line_id,
-        "company_id": company_id,
-        "order_id": order_id,
-        "returned_quantity": Decimal(0),
-        "refunded_quantity": Decimal(0),
-    }
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(OrderLineReturn)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["order_line_id"])
-    )
-    session.execute(statement)
+    _missing_counters(session, company_id, [(order_line_id, order_id)])
 
 
 def claim_returnable(
