@@ -37,6 +37,7 @@ from retailcore.pos import cash_rounding
 from retailcore.pos.services import _terminal
 from retailcore.pricing.price_lists import prices_for
 from retailcore.pricing.taxes import load_tax_rules
+from retailcore.promotions.book import IN_FORCE
 from retailcore.promotions.tables import PromotionRow
 
 PRICE_CHUNK = 2_000
@@ -114,7 +115,7 @@ def _promotions(
         select(P)
         .where(
             P.company_id == company_id,
-            P.state.in_(("active", "approved", "scheduled")),
+            P.state.in_(IN_FORCE),
             or_(P.starts_at.is_(None), P.starts_at <= local),
             or_(P.ends_at.is_(None), P.ends_at > local),
         )
