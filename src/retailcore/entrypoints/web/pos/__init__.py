@@ -33,7 +33,8 @@ from retailcore.access.model import Role
 from retailcore.access.services import CreateToken, issue_token
 from retailcore.access.users import active_user, sign_in
 from retailcore.adapters.db import begin_writing
-from retailcore.core.errors import RetailcoreError, Unauthenticated
+from retailcore.core.errors import FieldProblem, RetailcoreError, Unauthenticated
+from retailcore.entrypoints.api.problems import problem
 from retailcore.entrypoints.web import routes as web
 from retailcore.entrypoints.web import sessions as ws
 from retailcore.eventlog.services import CommandContext
@@ -48,10 +49,9 @@ TOKEN_DAYS = 1
 
 
 def _problem(status: int, code: str, detail: str, field: str | None = None, why: str = "") -> JSONResponse:
-    """A problem+json answer, naming the field at fault (``errors``) as the API's do."""
-    body: dict[str, Any] = {"type": f"/problems/{code}", "title": code, "status": status, "detail": detail}
-    body["errors"] = [{"field": field, "pointer": f"#/{field}", "detail": why or detail}] if field else []
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=web.HEADERS)
+    """A problem+json answer as the API's, naming the field at fault (``errors``)."""
+    errors = [FieldProblem(field, why or detail)] if field else []
+    return problem(status, code, detail, errors=errors, headers=web.HEADERS)
 
 
 @router.get("/pos")
@@ -158,9 +158,9 @@ async def manager_check(request: Request) -> Response:
                 session, principal.company_id or user.company_id, store_id, [username]
             )[username]
 
-    problem = await run_in_threadpool(run)
-    if problem is not None:
-        return _problem(403, "override-refused", problem, "username", problem)
+    refusal = await run_in_threadpool(run)
+    if refusal is not None:
+        return _problem(403, "override-refused", refusal, "username", refusal)
     return JSONResponse(
         {"ok": True, "by": username, "at": dt.datetime.now(dt.UTC).isoformat()}, headers=web.HEADERS
     )
