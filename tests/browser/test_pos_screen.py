@@ -320,6 +320,11 @@ def test_a_close_with_a_cash_difference_posts_what_the_screen_showed(visit, serv
     expect(page.locator("#sell-message")).to_have_text("Cash out: 10.00")
     page.get_by_role("button", name="Close session").click()
     expect(page.locator("#expected-cash")).to_have_text("93.60")  # 100.00 + 3.60 - 10.00
+    # Beyond the company's approval threshold (20.00) a cashier may not close: the screen says who can.
+    page.get_by_label("Counted Cash").fill("50.00")
+    page.get_by_label("Counted Card").fill("0.00")
+    page.locator("#close-apply").click()
+    expect(page.locator("#close-message")).to_contain_text("A store manager must close this session.")
     page.get_by_label("Counted Cash").fill("93.10")
     page.get_by_label("Counted Card").fill("0.00")
     expect(page.locator("#close-difference")).to_have_text("-0.50")

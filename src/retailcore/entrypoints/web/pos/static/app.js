@@ -39,7 +39,7 @@ function problemError(response, data) {
   const fields = (data?.errors || []).filter((e) => e.detail !== data.detail).map((e) => `${e.field}: ${e.detail}`).join("; ");
   const error = new Error(`${data?.detail || `HTTP ${response.status}`}${fields ? ` (${fields})` : ""}`);
   error.status = response.status;
-  error.code = data?.title;
+  error.code = data?.code;
   return error;
 }
 
