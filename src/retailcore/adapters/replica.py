@@ -8,13 +8,13 @@ The rules:
 * A routed read goes to the replica only while the replica's last check says it is at most
   ``max_lag_ms`` behind, counting the age of the check itself: the check is cached ``check_ms`` and a
   replica that stopped replaying meanwhile would be that much further behind.
-* Staleness is measured from two positions in the write-ahead log: the primary's insert position,
-  read first, and the replica's replay position, read second. A replica that has replayed past the
+* Staleness is measured from positions in the write-ahead log: the primary's insert position, read
+  first, and the replica's replay position, read second. A replica that has replayed past the
   primary's position is not behind at all (every commit visible on the primary when it was asked is
-  on the replica). Otherwise it is behind by the age of the last transaction it replayed
-  (``now() - pg_last_xact_replay_timestamp()``): an upper bound, high after a long quiet spell, so a
-  replica may be skipped for one check when it was in fact a few milliseconds behind, never used
-  when it is further behind than the bound.
+  on the replica). Otherwise it is behind by at most the smaller of two upper bounds: the time since
+  the last check whose primary position it has passed (it holds everything committed before then),
+  and the age of the last transaction it replayed (``now() - pg_last_xact_replay_timestamp()``, high
+  after a quiet spell). A replica is never used when it may be further behind than the bound.
 * A client that wrote carries the primary's position after its write (``RC-Min-LSN``); its routed
   reads go to the primary until the replica's checked replay position has passed it
   (read-your-writes).
@@ -119,12 +119,34 @@ _REPLICA_STATE = text(
 )
 
 
+def staleness_ms(
+    seen: list[tuple[int, float]], replayed: int | None, last_replay_age_ms: int | None, now: float
+) -> int | None:
+    """How far behind a replica that has replayed up to ``replayed`` is, at most: the time since the
+    latest of the primary's positions ``seen`` (position, ``time.monotonic()``) it has passed, or the age
+    of the last transaction it replayed, whichever is smaller; None when neither is known."""
+    bounds = [] if last_replay_age_ms is None else [max(last_replay_age_ms, 0)]
+    if replayed is not None:
+        passed = [when for position, when in seen if position <= replayed]
+        if passed:
+            bounds.append(round((now - max(passed)) * 1000))
+    return min(bounds) if bounds else None
+
+
 class PostgresProbe:
     """Positions from PostgreSQL's WAL functions.
 
     The insert position, not the write position: with ``synchronous_commit = off`` a commit is
     visible before its record is written out, and the insert position is past it at once. A "replica"
-    that is not in recovery (the primary itself, or a promoted standby) is read as caught up."""
+    that is not in recovery (the primary itself, or a promoted standby) is read as caught up. The
+    primary's positions of the recent checks are kept (see :func:`staleness_ms`); the routing calls
+    ``measure`` from one thread at a time."""
+
+    KEPT = 64
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._seen: list[tuple[int, float]] = []
 
     def primary_position(self, primary: Session) -> int | None:
         value = primary.scalar(_PRIMARY_POSITION)
@@ -133,11 +155,15 @@ class PostgresProbe:
     def measure(self, primary: Session, replica: Session) -> Measure:
         # The primary first: whatever it had committed then, a replica replayed past it has too.
         wanted = self.primary_position(primary)
+        now = self._clock()
         in_recovery, replayed, age_ms = replica.execute(_REPLICA_STATE).one()
         replayed = None if replayed is None else int(replayed)
+        if wanted is not None:
+            self._seen = [*self._seen[-self.KEPT :], (wanted, now)]
         if not in_recovery or (replayed is not None and wanted is not None and replayed >= wanted):
+            self._seen = self._seen[-1:]
             return Measure(replayed, 0)
-        return Measure(replayed, None if age_ms is None else max(int(age_ms), 0))
+        return Measure(replayed, staleness_ms(self._seen, replayed, age_ms, now))
 
 
 class SqliteProbe:

@@ -19,6 +19,7 @@ from retailcore.adapters.replica import (
     format_lsn,
     parse_lsn,
     replica_url,
+    staleness_ms,
 )
 
 
@@ -215,3 +216,19 @@ def test_a_postgresql_replica_url_gets_a_short_connect_timeout_unless_it_has_one
     assert f"connect_timeout={CONNECT_TIMEOUT_SECONDS}" in replica_url("postgresql://u@h:5433/db")
     assert "connect_timeout=9" in replica_url("postgresql://u@h:5433/db?connect_timeout=9")
     assert replica_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_staleness_is_the_time_since_the_last_primary_position_the_replica_passed():
+    seen = [(100, 10.0), (200, 11.0), (300, 12.0)]
+    # Replayed 250: it holds what the primary had at 11.0, not yet what it had at 12.0.
+    assert staleness_ms(seen, 250, None, now=12.5) == 1500
+    # A recent replayed transaction is the smaller bound.
+    assert staleness_ms(seen, 250, 40, now=12.5) == 40
+    # After a quiet spell the last transaction is old; the positions still bound the lag.
+    assert staleness_ms(seen, 300, 3_600_000, now=12.2) == 200
+
+
+def test_staleness_is_unknown_when_nothing_bounds_it():
+    assert staleness_ms([(100, 10.0)], 50, None, now=11.0) is None
+    assert staleness_ms([], None, None, now=11.0) is None
+    assert staleness_ms([(100, 10.0)], 50, 700, now=11.0) == 700
