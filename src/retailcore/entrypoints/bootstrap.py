@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from retailcore.accounting import subscriptions as accounting_subscriptions
 from retailcore.adapters.db import make_engine, make_session_factory
+from retailcore.adapters.replica import ReadRouting, replica_url
 from retailcore.analytics import subscriptions as analytics_subscriptions
 from retailcore.connectors import shopify_stock
 from retailcore.entrypoints.settings import Settings
@@ -26,6 +27,14 @@ class Runtime:
     settings: Settings
     engine: Engine
     session_factory: sessionmaker[Session]
+    reads: ReadRouting | None = None
+    """Where reports, KPIs, exports and the back office read (a replica), when one is configured."""
+
+    def dispose(self) -> None:
+        """Close the connections of the runtime's engines."""
+        self.engine.dispose()
+        if self.reads is not None:
+            self.reads.replica.kw["bind"].dispose()
 
 
 def install_subscriptions() -> None:
@@ -65,4 +74,19 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
     # Connectors that call out (Odoo) open their secret with the installation's key while a message is
     # processed, by the API, the CLI or the sweep: the sessions carry where to read it.
     factory.configure(info={"connector_key": lambda: settings.connector_key})
-    return Runtime(settings, engine, factory)
+    return Runtime(settings, engine, factory, _read_routing(settings, factory))
+
+
+def _read_routing(settings: Settings, primary: sessionmaker[Session]) -> ReadRouting | None:
+    if not settings.read_database_url:
+        return None
+    # A replica is only read: no writer's lock, no checkpoints of its own.
+    replica = make_engine(
+        replica_url(settings.read_database_url), echo=settings.echo_sql, background_checkpoints=False
+    )
+    return ReadRouting(
+        primary,
+        make_session_factory(replica),
+        max_lag_ms=settings.read_max_lag_ms,
+        check_ms=settings.read_lag_check_ms,
+    )

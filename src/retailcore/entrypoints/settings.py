@@ -13,6 +13,19 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     """SQLAlchemy URL. ``postgresql://`` URLs are run with psycopg 3."""
 
+    read_database_url: str | None = None
+    """A replica of the database (a PostgreSQL streaming standby) that reports, KPIs, exports and the
+    back office's pages read from while it is at most ``read_max_lag_ms`` behind (docs/scaling.md,
+    "Read replicas"; decision 0086). Unset, the default: every read uses ``database_url``."""
+
+    read_max_lag_ms: float = 5000.0
+    """How far behind the primary a replica may be for a routed read to use it; past that, or when the
+    replica cannot be reached, the read goes to the primary."""
+
+    read_lag_check_ms: float = 1000.0
+    """How long one check of the replica's lag is reused before the next (its age counts against
+    ``read_max_lag_ms``)."""
+
     page_size_default: int = 50
     page_size_max: int = 500
 

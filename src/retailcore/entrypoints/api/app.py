@@ -15,6 +15,7 @@ from retailcore.access.rate_limit import TokenBuckets
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.api import contract, docs, problems
 from retailcore.entrypoints.api.limits import BodySizeLimit
+from retailcore.entrypoints.api.replica import WrittenPosition
 from retailcore.entrypoints.api.routers import (
     anomalies,
     banking,
@@ -86,6 +87,7 @@ def bind(app: FastAPI, runtime: Runtime) -> None:
     for every runtime; only ``max_body_bytes`` is read once, when the middleware stack is built."""
     app.state.session_factory = runtime.session_factory
     app.state.runtime = runtime
+    app.state.read_routing = runtime.reads
     app.state.token_reads_autocommit = runtime.engine.dialect.name == "postgresql"
     app.state.rate_limiter = TokenBuckets(
         runtime.settings.rate_limit_per_second, runtime.settings.rate_limit_burst
@@ -110,6 +112,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, problems.from_http_exception)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, problems.from_integrity_error)  # type: ignore[arg-type]
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
+    # Read-your-writes when reads go to a replica (decision 0086); without one it passes requests on.
+    app.add_middleware(WrittenPosition)
     routers = (
         # First: routes are matched in order (a request walks the list until one matches), and
         # Shopify's webhooks are the most frequent requests of an installation with a shop.

@@ -26,6 +26,7 @@ from retailcore.access.model import Principal
 from retailcore.access.rate_limit import TokenBuckets
 from retailcore.access.services import authenticate
 from retailcore.adapters.db import TRANSIENT_ATTEMPTS, begin_writing, is_transient, pause_before_retry
+from retailcore.adapters.replica import ReadRouting, parse_lsn
 from retailcore.core.errors import FieldProblem, IdempotencyKeyReused, Unauthenticated, ValidationFailed
 from retailcore.entrypoints.api.problems import EdgeProblem
 from retailcore.eventlog.services import CommandContext
@@ -65,6 +66,33 @@ class DecimalRoute(APIRoute):
 
 def session_factory(request: Request) -> sessionmaker[Session]:
     return request.app.state.session_factory
+
+
+MIN_LSN = "RC-Min-LSN"
+"""The header (and cookie) that carries the primary's position after a client's last write: its routed
+reads wait for a replica that has replayed past it, or go to the primary (decision 0086)."""
+
+
+def read_routing(request: Request) -> ReadRouting | None:
+    """The application's replica routing; None without ``RETAILCORE_READ_DATABASE_URL``."""
+    return getattr(request.app.state, "read_routing", None)
+
+
+def min_position(request: Request) -> int | None:
+    """The position the caller's own last write reached: ``RC-Min-LSN``, the header before the cookie.
+    A malformed header is refused (422 naming it); a malformed cookie is ignored, as a browser cannot be
+    told to fix it."""
+    sent = request.headers.get(MIN_LSN)
+    if sent is not None:
+        position = parse_lsn(sent)
+        if position is None:
+            raise ValidationFailed(
+                f"{MIN_LSN} must be a WAL position such as 16/B374D848",
+                problems=[FieldProblem(MIN_LSN, "not a WAL position such as 16/B374D848")],
+            )
+        return position
+    cookie = request.cookies.get(MIN_LSN)
+    return parse_lsn(cookie) if cookie else None
 
 
 def current_principal(
@@ -109,19 +137,29 @@ def _content(result: Any) -> Any:
 class Api:
     """What a route gets: the caller and a way to run work against the database."""
 
-    def __init__(self, request: Request, principal: Principal, idempotency_key: str | None) -> None:
+    def __init__(
+        self, request: Request, principal: Principal, idempotency_key: str | None, *, routed: bool = False
+    ) -> None:
         self.request = request
         self.principal = principal
         self.idempotency_key = idempotency_key
         self._factory = session_factory(request)
+        # Reads of a route that accepts a bounded staleness go through the replica routing, if any.
+        self._routing = read_routing(request) if routed else None
+        self._min_position = min_position(request) if self._routing is not None else None
 
     def read(self, work: Callable[[Session], Any]) -> Any:
+        if self._routing is not None:
+            return self._routing.read(work, self._min_position)
         with self._factory() as session:
             return work(session)
 
     def stream(self, work: Callable[[Session], Iterator[bytes]]) -> Iterator[bytes]:
         """``work``'s chunks, read in a session of their own that stays open while the response
         streams (an export: :mod:`retailcore.exports`), and closes when it ends or the client goes."""
+        if self._routing is not None:
+            yield from self._routing.stream(work, self._min_position)
+            return
         with self._factory() as session:
             yield from work(session)
 
@@ -306,6 +344,22 @@ def reader(permission: str) -> Callable[..., Api]:
     ) -> Api:
         principal.require(permission)
         return Api(request, principal, None)
+
+    dependency.permission = permission  # type: ignore[attr-defined]  # read by contract.possible_errors
+    return dependency
+
+
+def replica_reader(permission: str) -> Callable[..., Api]:
+    """Dependency for reads that accept a bounded staleness (reports, KPIs, exports): as :func:`reader`,
+    and the route's reads go to the read replica when one is configured and close enough behind
+    (``RETAILCORE_READ_DATABASE_URL``, decision 0086). Authentication still reads the primary, so a
+    revoked token is refused at once."""
+
+    async def dependency(  # async for the reason given in reader
+        request: Request, principal: Annotated[Principal, Depends(current_principal)]
+    ) -> Api:
+        principal.require(permission)
+        return Api(request, principal, None, routed=True)
 
     dependency.permission = permission  # type: ignore[attr-defined]  # read by contract.possible_errors
     return dependency

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from retailcore.core.errors import PermissionDenied
 from retailcore.core.inputs import text
-from retailcore.entrypoints.api.deps import Api, reader
+from retailcore.entrypoints.api.deps import Api, replica_reader
 from retailcore.entrypoints.api.references import CompanyParam
 from retailcore.exports import saft
 from retailcore.exports import services as x
@@ -29,7 +29,8 @@ from retailcore.masterdata.tables import Company
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 
-ExportsApi = Annotated[Api, Depends(reader("exports:read"))]
+# Exports stream from the replica when one is configured, within its staleness bound (decision 0086).
+ExportsApi = Annotated[Api, Depends(replica_reader("exports:read"))]
 PeriodQuery = Annotated[
     text(max_length=16), Query(description="The month to export, `YYYY-MM`.", examples=["2026-11"])
 ]

@@ -19,7 +19,7 @@ from retailcore.accounting.reports import Report
 from retailcore.analytics import queries as q
 from retailcore.core.errors import PermissionDenied
 from retailcore.core.inputs import Day
-from retailcore.entrypoints.api.deps import Api, reader
+from retailcore.entrypoints.api.deps import Api, replica_reader
 from retailcore.entrypoints.api.references import CompanyParam, StoreParam
 from retailcore.entrypoints.api.routers.reports import CSV_RESPONSE, Format, report_answer
 from retailcore.orders.tables import ORDER_CHANNELS
@@ -33,7 +33,8 @@ DateTo = Annotated[
 
 router = APIRouter(prefix="/kpis", tags=["kpis"])
 
-KpisApi = Annotated[Api, Depends(reader("kpis:read"))]
+# KPIs read from the replica when one is configured, within its staleness bound (decision 0086).
+KpisApi = Annotated[Api, Depends(replica_reader("kpis:read"))]
 Channel = Annotated[
     Literal[ORDER_CHANNELS] | None,  # type: ignore[valid-type]
     Query(description=f"One channel: {', '.join(ORDER_CHANNELS)}."),

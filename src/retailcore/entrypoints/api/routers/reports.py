@@ -24,7 +24,7 @@ from retailcore.accounting import reports as r
 from retailcore.accounting import tax_return as tr
 from retailcore.core.errors import PermissionDenied
 from retailcore.core.inputs import Day, Text, text
-from retailcore.entrypoints.api.deps import Api, reader, writer
+from retailcore.entrypoints.api.deps import Api, replica_reader, writer
 from retailcore.entrypoints.api.references import CompanyParam
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.services import Ref, company_in_scope
@@ -32,7 +32,8 @@ from retailcore.settlements import reports as settlement_reports
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
-ReportsApi = Annotated[Api, Depends(reader("reports:read"))]
+# Reports accept a bounded staleness: they read from the replica when one is configured (decision 0086).
+ReportsApi = Annotated[Api, Depends(replica_reader("reports:read"))]
 # An empty date parameter (a blank form field) counts as absent, as the CLI's options do.
 OptionalDay = Annotated[Day | None, BeforeValidator(lambda value: value or None)]
 DateFrom = Annotated[

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from retailcore.core.decimals import DecimalStr, canonical
 from retailcore.core.inputs import Day
-from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader
+from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, replica_reader
 from retailcore.entrypoints.api.references import CompanyParam, StoreParam
 from retailcore.inventory import valuation as v
 from retailcore.masterdata.services import company_in_scope, store_filter
@@ -111,7 +111,7 @@ def stock_valuation(
     " the moves against the posted ledger balance at the same date. `agrees` is false if any role differs.",
 )
 def stock_check(
-    api: Annotated[Api, Depends(reader("reports:read"))],
+    api: Annotated[Api, Depends(replica_reader("reports:read"))],
     as_of: Annotated[Day | None, Query(description="Default: today.")] = None,
     company_id: CompanyParam = None,
 ) -> Any:
