@@ -491,7 +491,7 @@ function renderPayment() {
   }));
 }
 
-/** The promotions for the cart as the sale's moment (state.pricedAt, its sold_at): online, the one
+/** The promotions for the cart at the sale's moment (state.pricedAt, its sold_at): online, the one
  * pricing function's own quote (POST /api/v1/pricing/quote, at most QUOTE_WAIT_MS); offline or when the
  * quote fails, the mirror's (pricing.js), which the server's check agrees with. */
 const QUOTE_WAIT_MS = 1500;
@@ -531,15 +531,21 @@ async function quotePromotions() {
 }
 
 /** The mirror's promotions for the cart; none when it cannot price it (a catalogue without rules or
- * with a kind it does not know: sold at the snapshot's prices, the server flags the difference). */
+ * with a kind it does not know, or a rule it cannot read: sold at the snapshot's prices, the server
+ * flags the difference; a sale is never stopped by its promotions). */
 function mirrorPromotions() {
   const lines = state.cart.map((line) => ({
     product_id: line.product.id, category: line.product.category, quantity: String(line.qty),
     unit_price: line.product.price, discount: money.format(line.discount),
   }));
-  const found = pricing.saleDiscounts(state.catalogue, lines, {
-    soldAt: state.pricedAt, customerGroup: state.customer?.customer_group ?? null,
-  });
+  let found = null;
+  try {
+    found = pricing.saleDiscounts(state.catalogue, lines, {
+      soldAt: state.pricedAt, customerGroup: state.customer?.customer_group ?? null,
+    });
+  } catch (error) {
+    console.warn("the pricing mirror could not price this cart", error);
+  }
   state.cart.forEach((line, n) => { line.promo = found ? found[n] : []; });
 }
 
