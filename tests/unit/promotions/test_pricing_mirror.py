@@ -266,8 +266,8 @@ def test_amounts_reach_the_screen_with_the_currencys_decimals():
     ]
     basket = Basket(tuple(lines), 2, "pos", dt.datetime(2026, 12, 7, 12))
     (answer,) = run([{"op": "price", "pricing": _pricing([promotion]), "basket": _basket_json(basket)}])
-    # 0.30 x 33.3333 % = 0.10: one cent to each line? No: 0.099999.. rounds to 0.10, spread as
-    # 0.04 + 0.03 + 0.03, the extra cent to the first line (ties to the lower key).
+    # 0.30 x 33.3333 % rounds to 0.10, spread pro rata: 0.03 each, and the cent left over goes to the
+    # first line (equal remainders: the lower key).
     assert [d["amount"] for ln in answer["lines"] for d in ln["discounts"]] == ["0.04", "0.03", "0.03"]
     assert _got(answer) == _expected(PromotionBook([promotion]).price(basket))
 
