@@ -3,13 +3,19 @@ receipt looked up by number or client_uuid, the screen's till token and the mana
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from pricing_mirror import run
 from retailcore.access.users import create_user
 from retailcore.adapters.db import transaction
+from retailcore.monitoring.tables import ExceptionCase
+from retailcore.pos.till import PRICING_VERSION
+from retailcore.promotions.tables import PromotionRow
 from webtools import API, PASSWORD, sign_in
 
 VAT_20 = {"code": "VAT20", "name": "VAT 20%", "rate_percent": "20"}
@@ -83,6 +89,7 @@ def till(runtime, client, admin, auth, company, store_factory) -> dict[str, Any]
         "products": products,
         "terminals": terminals,
         "S1": s1,
+        "S2": s2,
         "manager": manager,
         "cashier": auth("cashier", company="ACME", store="S1"),
         "cashier2": auth("cashier", company="ACME", store="S2"),
@@ -238,3 +245,166 @@ def test_a_managers_check_needs_the_right_password_and_a_manager(client, till):
         "/pos/manager-check", json={"username": "manager1", "password": PASSWORD, "store_id": store_id}
     )
     assert no_csrf.status_code == 403
+
+
+def _promotions(runtime, company_id: str, s2: str, products: dict[str, Any]) -> None:
+    """Promotions of several kinds and stacking modes in force for S1's till, and some that are not."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    coffee, tea = products["COFFEE"]["id"], products["TEA"]["id"]
+    rows = [
+        ("TEA10", "percent_off", "stackable", 0, {"percent": "10", "product_ids": [tea]}, {}),
+        (
+            "COFFEE3X2",
+            "buy_x_get_y",
+            "stackable",
+            1,
+            {"buy_quantity": "2", "get_quantity": "1", "product_ids": [coffee]},
+            {},
+        ),
+        (
+            "DRINKS3",
+            "mix_and_match",
+            "best",
+            0,
+            {"buy_quantity": "3", "bundle_price": "7.00", "categories": ["Drinks"]},
+            {},
+        ),
+        (
+            "BIG",
+            "tiered_spend",
+            "exclusive",
+            0,
+            {"tiers": [{"threshold": "30", "percent": "15"}], "categories": ["Drinks"]},
+            {},
+        ),
+        (
+            "NIGHT",
+            "amount_off",
+            "stackable",
+            0,
+            {"amount": "0.05", "product_ids": [tea]},
+            {"windows": [{"weekdays": [0, 1, 2, 3, 4, 5, 6], "start": "22:00", "end": "21:59"}]},
+        ),
+        (
+            "LATER",
+            "percent_off",
+            "stackable",
+            0,
+            {"percent": "50"},
+            {"starts_at": now + dt.timedelta(days=30)},
+        ),
+        ("OVER", "percent_off", "stackable", 0, {"percent": "50"}, {"ends_at": now - dt.timedelta(days=30)}),
+        ("WEB", "percent_off", "stackable", 0, {"percent": "50"}, {"channels": ["web"]}),
+        ("S2ONLY", "percent_off", "stackable", 0, {"percent": "50"}, {"store_ids": [s2]}),
+    ]
+    with transaction(runtime.session_factory) as session:
+        for code, kind, stacking, priority, rule, extra in rows:
+            session.add(
+                PromotionRow(
+                    company_id=uuid.UUID(company_id),
+                    code=code,
+                    name=code,
+                    kind=kind,
+                    stacking=stacking,
+                    priority=priority,
+                    rule=rule,
+                    state="approved",
+                    created_by="test",
+                    **extra,
+                )
+            )
+
+
+def test_the_catalogues_promotion_rules_price_sales_the_way_the_server_checks_them(client, runtime, till):
+    """The catalogue's ``pricing`` carries the rules of the promotions the till may give (not the web's,
+    another store's or ended ones; a later one, yes: the mirror checks the time); the screen's mirror
+    prices sales from it, and the server's check of the batch agrees with every line: no
+    ``pricing_mismatch``, and the orders record the same discounts (decision 0082)."""
+    products = till["products"]
+    _promotions(runtime, till["S1"]["company_id"], till["S2"]["id"], products)
+    catalogue = client.get(
+        f"{API}/pos/terminals/{till['terminals']['T1']['id']}/catalogue", headers=till["cashier"]
+    ).json()
+    pricing = catalogue["pricing"]
+    assert (pricing["version"], pricing["timezone"]) == (PRICING_VERSION, till["S1"]["timezone"])
+    assert [p["code"] for p in pricing["promotions"]] == [
+        "COFFEE3X2",
+        "BIG",
+        "DRINKS3",
+        "LATER",
+        "NIGHT",
+        "TEA10",
+    ]
+    big = next(p for p in pricing["promotions"] if p["code"] == "BIG")
+    assert (big["kind"], big["stacking"], big["target"]["categories"]) == (
+        "tiered_spend",
+        "exclusive",
+        ["Drinks"],
+    )
+    assert big["tiers"] == [{"threshold": "30.00", "percent": "15.00", "amount": None}]
+
+    by_sku = {p["sku"]: p for p in catalogue["products"]}
+    carts = [
+        [("TEA", "2")],
+        [("COFFEE", "3")],
+        [("COFFEE", "2"), ("TEA", "1")],
+        [("TEA", "3"), ("COFFEE", "1"), ("TEA", "2")],
+        [("COFFEE", "9"), ("TEA", "4")],  # over 30.00: the exclusive tier may win
+        [("COFFEE", "1")],
+    ]
+    sold_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    lines_of = [
+        [
+            {
+                "product_id": by_sku[sku]["id"],
+                "category": by_sku[sku]["category"],
+                "quantity": quantity,
+                "unit_price": by_sku[sku]["price"],
+                "discount": "0.00",
+            }
+            for sku, quantity in cart
+        ]
+        for cart in carts
+    ]
+    mirrored = run(
+        [{"op": "sale", "catalogue": catalogue, "lines": lines, "soldAt": sold_at} for lines in lines_of]
+    )
+    assert all(found is not None for found in mirrored)
+    assert any(d for found in mirrored for line in found for d in line)  # promotions did apply
+
+    opened = client.post(
+        f"{API}/pos/sessions", json={"terminal_id": till["terminals"]["T1"]["id"]}, headers=till["cashier"]
+    ).json()
+    sales = [
+        {
+            "client_uuid": str(uuid.uuid4()),
+            "sold_at": sold_at,
+            "lines": [
+                {
+                    "product_id": line["product_id"],
+                    "quantity": line["quantity"],
+                    "unit_price": line["unit_price"],
+                    **({"discounts": found[n]} if found[n] else {}),
+                }
+                for n, line in enumerate(lines)
+            ],
+            "payments": [{"payment_method_code": "CASH", "amount": "100.00"}],
+        }
+        for lines, found in zip(lines_of, mirrored, strict=True)
+    ]
+    taken = client.post(
+        f"{API}/pos/sessions/{opened['id']}/sales:batch", json={"sales": sales}, headers=till["cashier"]
+    )
+    assert taken.status_code == 200, taken.text
+
+    with runtime.session_factory() as session:
+        assert (
+            session.scalars(select(ExceptionCase).where(ExceptionCase.type == "pricing_mismatch")).all() == []
+        )
+    for sale, found in zip(sales, mirrored, strict=True):
+        order = client.get(f"{API}/pos/receipts/{sale['client_uuid']}", headers=till["cashier"]).json()
+        recorded = [
+            [(d["source"], d["code"], d["amount"]) for d in line["discounts"] if d["source"] != "manual"]
+            for line in order["lines"]
+        ]
+        assert recorded == [[(d["source"], d["code"], d["amount"]) for d in line] for line in found]

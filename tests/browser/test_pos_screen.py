@@ -2,9 +2,9 @@
 ``retailcore serve``: a sale by barcode with a split tender; five sales rung up offline, a reload, and
 a sync whose first answer is lost, leaving exactly five sales; a refund of an earlier receipt; a
 manager's override; a close with a cash difference whose posted entry matches the screen; promotions
-from the server's quote; a customer paying by gift card, store credit and cash; a sale the server
-refuses set aside while the others sync. The
-figures are checked through the API, as the server holds them.
+from the server's quote, and offline from the screen's mirror of the pricing function; a customer
+paying by gift card, store credit and cash; a sale the server refuses set aside while the others
+sync. The figures are checked through the API, as the server holds them.
 
 Screenshots go to the test's tmp_path, or to ``$RETAILCORE_UI_SCREENSHOTS`` (docs/pos.md shows those
 in docs/img/: ``RETAILCORE_UI_SCREENSHOTS=docs/img pytest -p no:randomly tests/browser/test_pos_screen.py``).
@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from retailcore.access.users import create_user
 from retailcore.adapters.db import transaction
+from retailcore.monitoring.tables import ExceptionCase
 from retailcore.promotions.tables import PromotionRow
 from webtools import API, PASSWORD
 
@@ -381,6 +383,66 @@ def test_online_the_screen_takes_the_promotions_of_the_one_pricing_function(
     assert [(d["source"], d["code"], d["amount"]) for d in line["discounts"]] == [
         ("promotion", "TEA10", "0.50")
     ]
+    visit.assert_self_contained()
+
+
+def test_offline_the_screen_gives_the_promotions_the_servers_check_then_agrees_with(
+    visit, server, till, client, runtime, shots
+):
+    with transaction(runtime.session_factory) as session:
+        session.add(
+            PromotionRow(
+                company_id=uuid.UUID(till["store"]["company_id"]),
+                code="TEA3FOR2",
+                name="3 teas for the price of 2",
+                kind="buy_x_get_y",
+                rule={
+                    "buy_quantity": "2",
+                    "get_quantity": "1",
+                    "product_ids": [till["products"]["TEA"]["id"]],
+                },
+                state="approved",
+                created_by="test",
+            )
+        )
+    page = visit.page
+    page.set_viewport_size({"width": 1024, "height": 768})
+    _start(page, server)
+    expect(page.locator("#promotions")).to_contain_text("3 teas for the price of 2")
+    visit.context.set_offline(True)
+    expect(page.locator("#net")).to_have_text("Offline")
+    for _ in range(3):
+        _scan(page, TEA_EAN)
+    _scan(page, COFFEE_EAN)
+    expect(page.locator("#cart-total")).to_have_text("11.10")  # the snapshot's list prices
+    page.get_by_role("button", name="Pay").click()
+    expect(page.locator("#due")).to_have_text("8.60")  # the third tea free, by the mirror
+    _tender(page, "CASH", "10.00")
+    page.get_by_role("button", name="Complete sale").click()
+    expect(page.locator("#receipt [data-total]")).to_have_text("8.60")
+    expect(page.locator("#receipt")).to_contain_text("3 \N{MULTIPLICATION SIGN} Tea (\N{MINUS SIGN}2.50)")
+    expect(page.locator("#receipt [data-change]")).to_have_text("1.40")
+    page.screenshot(path=str(shots / "pos-offline-promotion.png"))
+    expect(_queued(page)).to_have_text("1")
+    visit.context.set_offline(False)
+    _sent(page)
+
+    session = _session(client, till["manager"], till["terminal"]["id"])
+    assert session["sale_count"] == 1
+    (order,) = _orders(client, till["manager"], session["id"])
+    assert order["gross_total"] == "8.60"
+    lines = {
+        line["product_id"]: line
+        for line in client.get(f"{API}/orders/{order['id']}", headers=till["manager"]).json()["lines"]
+    }
+    tea = lines[till["products"]["TEA"]["id"]]
+    assert (tea["gross"], tea["discount"]) == ("5.00", "2.50")
+    assert [(d["source"], d["code"], d["amount"]) for d in tea["discounts"]] == [
+        ("promotion", "TEA3FOR2", "2.50")
+    ]
+    assert lines[till["products"]["COFFEE"]["id"]]["discounts"] == []
+    with runtime.session_factory() as read:
+        assert read.scalars(select(ExceptionCase).where(ExceptionCase.type == "pricing_mismatch")).all() == []
     visit.assert_self_contained()
 
 

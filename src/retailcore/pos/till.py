@@ -4,9 +4,12 @@
   ``available_pos``) with its barcodes, category, tax category and its **price-list price** for the
   ``pos`` channel, the terminal's store and currency on the store's day (the price lists' own
   :func:`~retailcore.pricing.price_lists.prices_for`, quantity 1); the store's tax rules per tax
-  category; the promotions in force for the till (shown, not computed: the server prices every sale
-  again with the one pricing function); the company's payment methods; the manual discount limit and
-  the cash rounding. The screen keeps it in IndexedDB and sells from it while the network is down.
+  category; the promotions in force for the till (their names, shown) and, under ``pricing``, every
+  pos promotion not yet ended with the full rule the pricing engine reads (:class:`TillPricing`, a
+  versioned shape: the screen's JavaScript mirror of the engine prices offline from it, decision
+  0082; the server still prices every sale again with the one pricing function); the company's
+  payment methods; the manual discount limit and the cash rounding. The screen keeps it in IndexedDB
+  and sells from it while the network is down.
 * **A receipt** looked up by its number (``T1-0007-00042``) or the sale's ``client_uuid`` (what the
   screen prints before the sale is synced): the order as ``GET /orders/{id}`` shows it, for a refund.
 
@@ -37,7 +40,8 @@ from retailcore.pos import cash_rounding
 from retailcore.pos.services import _terminal
 from retailcore.pricing.price_lists import prices_for
 from retailcore.pricing.taxes import load_tax_rules
-from retailcore.promotions.book import IN_FORCE
+from retailcore.promotions.book import IN_FORCE, book_for
+from retailcore.promotions.model import Promotion
 from retailcore.promotions.tables import PromotionRow
 
 PRICE_CHUNK = 2_000
@@ -72,6 +76,128 @@ class TillPromotion(BaseModel):
     coupon_only: bool
 
 
+PRICING_VERSION = 1
+"""The version of :class:`TillPricing`'s shape. The screen's mirror prices only a shape it knows (an
+older or newer one: no promotion offline, the server flags the difference); raise it whenever a field
+the engine reads is added or changes meaning."""
+
+
+class TillTarget(BaseModel):
+    """The products a promotion is about; both lists empty: every product."""
+
+    product_ids: list[uuid.UUID]
+    categories: list[str]
+
+
+class TillTier(BaseModel):
+    """A ``tiered_spend`` threshold: from ``threshold`` on, ``percent`` or ``amount`` off."""
+
+    threshold: DecimalStr
+    percent: DecimalStr | None
+    amount: DecimalStr | None
+
+
+class TillWindow(BaseModel):
+    """A weekly window of the store's local time, ``start`` inclusive, ``end`` exclusive (``end`` not
+    after ``start``: it crosses midnight)."""
+
+    weekdays: list[int] = Field(description="0 = Monday ... 6 = Sunday.")
+    start: dt.time
+    end: dt.time
+
+
+class TillBundleComponent(BaseModel):
+    product_id: uuid.UUID
+    quantity: DecimalStr
+
+
+class TillPromotionRule(BaseModel):
+    """One promotion as the pricing engine reads it (``promotions.model.Promotion``, field for field;
+    docs/promotions.md says what each kind reads). Absent values are null, sets are sorted lists."""
+
+    id: uuid.UUID
+    code: str
+    kind: str = Field(
+        description="percent_off, amount_off, buy_x_get_y, mix_and_match, bundle_price, tiered_spend or"
+        " free_shipping; a kind the screen does not know stops it pricing offline."
+    )
+    stacking: str = Field(description="exclusive, stackable or best.")
+    priority: int
+    scope: str = Field(description="line, category or order (percent_off and amount_off).")
+    target: TillTarget
+    percent: DecimalStr | None
+    amount: DecimalStr | None
+    buy_quantity: DecimalStr | None
+    get_quantity: DecimalStr | None
+    bundle_price: DecimalStr | None
+    components: list[TillBundleComponent]
+    tiers: list[TillTier]
+    threshold: DecimalStr | None
+    channels: list[str] | None = Field(description="Null: every channel.")
+    store_ids: list[uuid.UUID] | None = Field(description="Null: every store.")
+    customer_groups: list[str] | None = Field(description="Null: every customer.")
+    starts_at: dt.datetime | None = Field(description="Local wall-clock time of the store, inclusive.")
+    ends_at: dt.datetime | None = Field(description="Local wall-clock time of the store, exclusive.")
+    windows: list[TillWindow] = Field(description="Empty: all day.")
+    coupon_only: bool
+
+
+class TillPricing(BaseModel):
+    """What the screen's mirror of the pricing engine (``static/pricing.js``) prices a cart with."""
+
+    version: int = Field(description=f"The shape's version ({PRICING_VERSION}).")
+    timezone: str = Field(description="The store's time zone: promotions' times are its wall-clock times.")
+    promotions: list[TillPromotionRule] = Field(
+        description="Every approved promotion for the pos channel and this store that has not ended,"
+        " including those starting later (the engine checks the time)."
+    )
+
+
+def promotion_rule(p: Promotion) -> TillPromotionRule:
+    """The catalogue's shape of an engine :class:`Promotion` (nothing the engine reads is left out)."""
+    return TillPromotionRule(
+        id=p.id,
+        code=p.code,
+        kind=p.kind,
+        stacking=p.stacking,
+        priority=p.priority,
+        scope=p.scope,
+        target=TillTarget(
+            product_ids=sorted(p.target.product_ids, key=str), categories=sorted(p.target.categories)
+        ),
+        percent=p.percent,
+        amount=p.amount,
+        buy_quantity=p.buy_quantity,
+        get_quantity=p.get_quantity,
+        bundle_price=p.bundle_price,
+        components=[TillBundleComponent(product_id=c.product_id, quantity=c.quantity) for c in p.components],
+        tiers=[TillTier(threshold=t.threshold, percent=t.percent, amount=t.amount) for t in p.tiers],
+        threshold=p.threshold,
+        channels=None if p.channels is None else sorted(p.channels),
+        store_ids=None if p.store_ids is None else sorted(p.store_ids, key=str),
+        customer_groups=None if p.customer_groups is None else sorted(p.customer_groups),
+        starts_at=p.starts_at,
+        ends_at=p.ends_at,
+        windows=[TillWindow(weekdays=sorted(w.weekdays), start=w.start, end=w.end) for w in p.windows],
+        coupon_only=p.coupon_only,
+    )
+
+
+def _pricing(session: Session, company_id: uuid.UUID, store: Store, local: dt.datetime) -> TillPricing:
+    """The company's book (the server's own, :func:`book_for`) cut to what this till can use."""
+    return TillPricing(
+        version=PRICING_VERSION,
+        timezone=store.timezone or "UTC",
+        promotions=[
+            promotion_rule(p)
+            for p in book_for(session, company_id).promotions
+            if (p.channels is None or "pos" in p.channels)
+            and (p.store_ids is None or store.id in p.store_ids)
+            and (p.ends_at is None or p.ends_at > local)
+        ],
+    )
+
+
 class TillPaymentMethod(BaseModel):
     code: str
     name: str
@@ -99,7 +225,8 @@ class TillCatalogue(BaseModel):
     generated_at: dt.datetime
     taxes: dict[str, list[TillTax]] = Field(description="Tax category -> the store's taxes, in order.")
     products: list[TillProduct]
-    promotions: list[TillPromotion]
+    promotions: list[TillPromotion] = Field(description="The promotions in force now, to show.")
+    pricing: TillPricing
     payment_methods: list[TillPaymentMethod]
     discount_limit: TillDiscountLimit | None = Field(description="Null: no limit for this user.")
     cash_rounding: TillCashRounding | None
@@ -218,6 +345,7 @@ def catalogue(session: Session, principal: Principal, terminal_id: uuid.UUID) ->
         },
         products=priced,
         promotions=_promotions(session, company.id, store.id, local.replace(tzinfo=None)),
+        pricing=_pricing(session, company.id, store, local.replace(tzinfo=None)),
         payment_methods=[TillPaymentMethod(code=m.code, name=m.name, kind=m.kind) for m in methods],
         discount_limit=limit,
         cash_rounding=TillCashRounding(increment=rounding.increment, mode=rounding.mode)

@@ -3,6 +3,10 @@ discounts of each promotion, coupon and manual discount, and whether the line en
 Pure: no I/O, ``Decimal`` only, the same answer for the same basket whatever the order of its lines or of
 the promotions given. Decision 0047 explains the choices; docs/promotions.md has worked baskets.
 
+The POS screen prices offline with a JavaScript mirror of this module
+(``entrypoints/web/pos/static/pricing.js``, decision 0082), held to the same answers by
+``tests/unit/promotions/test_pricing_mirror.py``: a change here changes the mirror in the same commit.
+
 Rules of the engine:
 
 * **Which promotions are looked at.** :class:`PromotionBook` indexes the promotions once, by product id,

@@ -1,10 +1,12 @@
 // The POS screen (docs/pos.md#the-pos-screen, decision 0079). Sells from the catalogue snapshot in
 // IndexedDB; every sale is written to the IndexedDB queue with its client_uuid before anything else
 // (the receipt shows only once that write committed); the sync loop (sync.js) sends the queue.
-// Prices on the screen are the snapshot's price-list prices and manual discounts; the server prices
-// every sale again with the one pricing function when it arrives (docs say what the screen computes).
+// Prices on the screen are the snapshot's price-list prices and manual discounts; promotions come at
+// Pay from the server's quote, or offline from pricing.js, the mirror of the one pricing function
+// (decision 0082); the server prices every sale again when it arrives (docs say what the screen computes).
 import * as db from "./db.js";
 import * as money from "./money.js";
+import * as pricing from "./pricing.js";
 import { Sync } from "./sync.js";
 
 const $ = (id) => document.getElementById(id);
@@ -243,7 +245,7 @@ function sell() {
   renderCart();
   const promotions = state.catalogue.promotions;
   $("promotions").textContent = promotions.length
-    ? `Promotions in force (applied at Pay when online; offline, the server prices the sale when it syncs): ${promotions.map((p) => p.name).join(", ")}`
+    ? `Promotions in force (applied at Pay): ${promotions.map((p) => p.name).join(", ")}`
     : "";
   $("scan").focus();
 }
@@ -489,11 +491,13 @@ function renderPayment() {
   }));
 }
 
-/** Online, the promotions of the one pricing function for the cart (POST /api/v1/pricing/quote, at
- * most QUOTE_WAIT_MS); offline or on failure, none: the server applies them when the sale syncs. */
+/** The promotions for the cart at the sale's moment (state.pricedAt, its sold_at): online, the one
+ * pricing function's own quote (POST /api/v1/pricing/quote, at most QUOTE_WAIT_MS); offline or when the
+ * quote fails, the mirror's (pricing.js), which the server's check agrees with. */
 const QUOTE_WAIT_MS = 1500;
 async function quotePromotions() {
-  for (const line of state.cart) line.promo = [];
+  state.pricedAt = new Date().toISOString();
+  mirrorPromotions();
   if (!navigator.onLine || !state.catalogue.promotions.some((p) => !p.coupon_only)) return;
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), QUOTE_WAIT_MS);
@@ -520,10 +524,29 @@ async function quotePromotions() {
         .map((d) => ({ source: d.source, code: d.code, amount: d.amount }));
     });
   } catch (error) {
-    // offline or slow: sold at the snapshot's prices
+    // offline or slow: the mirror's promotions stay
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The mirror's promotions for the cart; none when it cannot price it (a catalogue without rules or
+ * with a kind it does not know, or a rule it cannot read: sold at the snapshot's prices, the server
+ * flags the difference; a sale is never stopped by its promotions). */
+function mirrorPromotions() {
+  const lines = state.cart.map((line) => ({
+    product_id: line.product.id, category: line.product.category, quantity: String(line.qty),
+    unit_price: line.product.price, discount: money.format(line.discount),
+  }));
+  let found = null;
+  try {
+    found = pricing.saleDiscounts(state.catalogue, lines, {
+      soldAt: state.pricedAt, customerGroup: state.customer?.customer_group ?? null,
+    });
+  } catch (error) {
+    console.warn("the pricing mirror could not price this cart", error);
+  }
+  state.cart.forEach((line, n) => { line.promo = found ? found[n] : []; });
 }
 
 $("pay").onclick = async () => {
@@ -559,7 +582,7 @@ $("complete").onclick = async (event) => {
   if (paid() < owed) { $("pay-message").textContent = `Still to pay: ${money.format(owed - paid())}`; return; }
   const sale = {
     client_uuid: crypto.randomUUID(),
-    sold_at: new Date().toISOString(),
+    sold_at: state.pricedAt || new Date().toISOString(), // the moment its promotions were priced for
     lines: state.cart.map((line) => ({
       product_id: line.product.id,
       quantity: String(line.qty),

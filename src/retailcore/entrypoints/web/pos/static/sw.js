@@ -7,6 +7,7 @@ const SHELL = [
   "/pos/static/app.js",
   "/pos/static/db.js",
   "/pos/static/money.js",
+  "/pos/static/pricing.js",
   "/pos/static/sync.js",
   "/pos/static/pos.css",
 ];
