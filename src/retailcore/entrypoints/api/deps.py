@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from retailcore.access.model import Principal
-from retailcore.access.rate_limit import TokenBuckets
+from retailcore.access.rate_limit import Limiter
 from retailcore.access.services import authenticate
 from retailcore.adapters.db import TRANSIENT_ATTEMPTS, begin_writing, is_transient, pause_before_retry
 from retailcore.core.errors import FieldProblem, IdempotencyKeyReused, Unauthenticated, ValidationFailed
@@ -84,7 +84,7 @@ def current_principal(
             # two round trips of the three the read took (SQLite's are calls in the process).
             session.connection(execution_options=AUTOCOMMIT)
         principal = authenticate(session, token.strip())
-    limiter: TokenBuckets | None = getattr(request.app.state, "rate_limiter", None)
+    limiter: Limiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None and principal.token_id is not None:
         limiter.take(principal.token_id)
     return principal
