@@ -303,3 +303,26 @@ def test_a_zero_rate_on_the_database_store_writes_nothing(runtime):
         buckets.take(uuid.uuid4())
     with runtime.session_factory() as session:
         assert session.scalar(select(func.count()).select_from(RateLimitBucket)) == 0
+
+
+def test_a_database_bucket_taken_on_the_callers_autocommit_session_is_committed(runtime):
+    """The API passes the session that read the token (autocommit on PostgreSQL), or one whose read
+    ended; the take is committed either way, and SQLite takes its own transaction."""
+    from sqlalchemy import select
+
+    from retailcore.access.tables import RateLimitBucket
+
+    buckets = DatabaseBuckets(runtime.session_factory, rate=0.001, burst=3, clock=FakeClock())
+    token = uuid.uuid4()
+    postgres = runtime.engine.dialect.name == "postgresql"
+    with runtime.session_factory() as session:
+        if postgres:
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        buckets.take(token, session)
+        session.rollback()  # what authenticate does before stamping a token's last use
+        buckets.take(token, session)
+    with runtime.session_factory() as session:
+        assert session.scalar(select(RateLimitBucket.level).where(RateLimitBucket.token_id == token)) == 1
+    buckets.take(token)
+    with pytest.raises(RateLimited):
+        buckets.take(token)
