@@ -82,6 +82,8 @@ backend nodes
     option httpchk GET /api/v1/health
     http-check expect status 200
     default-server inter 1s fall 2 rise 2
+    # Which node answered: make test-cluster checks that a sign-in holds on each.
+    http-response set-header X-Retailcore-Node %s
 CONF
         for n in $(seq 1 "$NODES"); do
             echo "    server api$n 127.0.0.1:$((PORT + n)) check"

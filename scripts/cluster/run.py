@@ -21,6 +21,8 @@ from another branch).
 
 Then the checks, each printed as ``ok`` or ``FAILED``; the exit status is non-zero if any failed:
 
+- a back-office sign-in made through haproxy holds on both nodes (one session key; checked before
+  the load);
 - every acknowledged sale is in ``orders`` exactly once, and no other POS sale is;
 - the trial balance balances (after every session is closed, so the sales are posted);
 - the stock check agrees;
@@ -59,6 +61,7 @@ ROOT = HERE.parent.parent
 BIN = Path(sys.executable).parent
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/retailcore_cluster"
 STREAM = "RETAILCORE"
+WEB_USER, WEB_PASSWORD = "cluster", "cluster-sign-in"
 
 
 def log(message: str) -> None:
@@ -133,6 +136,7 @@ def load_demo(url: str, products: int) -> str:
     an installation-wide admin token."""
     from retailcore.access.model import system_principal
     from retailcore.access.services import create_token
+    from retailcore.access.users import create_user
     from retailcore.adapters.db import transaction
     from retailcore.entrypoints.bootstrap import bootstrap  # the ledger's subscriptions post the stock
     from retailcore.entrypoints.settings import Settings
@@ -143,6 +147,7 @@ def load_demo(url: str, products: int) -> str:
     try:
         with transaction(runtime.session_factory) as session:
             demo.load_demo(session, CommandContext(system_principal("cluster")), products=products)
+            create_user(session, WEB_USER, WEB_PASSWORD, "admin", company="DEMO", created_by="cluster")
             return create_token(session, role="admin", name="cluster-admin", created_by="cluster").token
     finally:
         runtime.engine.dispose()
@@ -416,6 +421,28 @@ def setup_tills(client: httpx.Client, threads: int) -> tuple[list[str], list[dic
     return sessions, products
 
 
+def sign_in_everywhere(api: str) -> tuple[bool, str]:
+    """Sign in to the back office through haproxy, then open a page on every node with that cookie."""
+    base = api.removesuffix("/api/v1")
+    with httpx.Client(base_url=base, timeout=60) as browser:
+        page = browser.get("/login").raise_for_status().text
+        csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        signed = browser.post(
+            "/login",
+            data={"csrf_token": csrf, "next": "/", "username": WEB_USER, "password": WEB_PASSWORD},
+            headers={"Origin": base},
+        )
+        served: Counter[str] = Counter()
+        refused = 0
+        for _ in range(6):
+            answer = browser.get("/exceptions", follow_redirects=False)
+            served[answer.headers.get("X-Retailcore-Node", "?")] += 1
+            refused += answer.status_code != 200
+    nodes = ", ".join(f"{node}: {count}" for node, count in sorted(served.items()))
+    detail = f"sign-in {signed.status_code}, then 6 pages: {refused} refused; served by {nodes}"
+    return signed.status_code in (200, 303) and refused == 0 and len(served) >= 2, detail
+
+
 def close_sessions(client: httpx.Client, sessions: list[str]) -> None:
     """Close each session with its expected cash counted, so its sales are posted."""
     for session_id in sessions:
@@ -446,6 +473,8 @@ def run(args: argparse.Namespace) -> int:
         headers = {"Authorization": f"Bearer {cluster.admin}"}
         admin = httpx.Client(base_url=cluster.api, headers=headers, timeout=60)
         sessions, products = setup_tills(admin, args.threads)
+        passed, detail = sign_in_everywhere(cluster.api)
+        checks.append(("a back-office sign-in holds on every API node", passed, detail))
         rng = random.Random(args.seed)
         plans = [
             [[sale(products, rng) for _ in range(args.sales)] for _ in range(args.batches)] for _ in sessions

@@ -38,6 +38,7 @@ def test_acknowledged_sales_and_events_survive_a_nats_node_and_an_api_node_kille
     assert done.returncode == 0
     summary = done.stdout
     for check in (
+        "a back-office sign-in holds on every API node",
         "every acknowledged sale present exactly once",
         "the trial balance balances",
         "the stock check agrees",
