@@ -52,6 +52,11 @@ check: $(VENV)/.dev
 	$(BIN)/ruff format --check src tests benchmarks
 	env -u RETAILCORE_TEST_DATABASE_URL $(BIN)/pytest -q tests/unit tests/properties
 
+## test-cluster: NATS cluster (3 nodes), 2 API nodes behind haproxy, a bounded POS load with a NATS node and an API node killed mid-run, then the checks (minutes; not part of test; CLUSTER_ARGS="--threads 4 --batches 40")
+.PHONY: test-cluster
+test-cluster: $(VENV)/.dev
+	$(BIN)/python scripts/cluster/run.py $(CLUSTER_ARGS)
+
 ## fuzz: the bounded schemathesis run alone (SQLite; FUZZ_ARGS="--database-url URL --max-examples 50")
 fuzz: $(VENV)/.dev
 	$(BIN)/python tests/fuzz/run.py $(FUZZ_ARGS)

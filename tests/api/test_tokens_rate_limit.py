@@ -1,4 +1,5 @@
-"""Requests per token: 429 with Retry-After past the bucket (docs/api.md, "Limits"; decision 0016)."""
+"""Requests per token: 429 with Retry-After past the bucket (docs/api.md, "Limits"; decisions 0016
+and 0087: the buckets in each process's memory, or in the database every process shares)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from apitools import API, assert_problem
 from fastapi.testclient import TestClient
 
-from retailcore.access.rate_limit import RateLimited, TokenBuckets
+from retailcore.access.rate_limit import DatabaseBuckets, RateLimited, TokenBuckets
 from retailcore.entrypoints.api.app import create_app
 from retailcore.entrypoints.bootstrap import bootstrap
 from retailcore.entrypoints.settings import Settings
@@ -24,9 +25,14 @@ class FakeClock:
         return self.now
 
 
-def limited_client(database_url: str, rate: float, burst: int) -> Iterator[TestClient]:
+def limited_client(database_url: str, rate: float, burst: int, store: str = "memory") -> Iterator[TestClient]:
     runtime = bootstrap(
-        Settings(database_url=database_url, rate_limit_per_second=rate, rate_limit_burst=burst)
+        Settings(
+            database_url=database_url,
+            rate_limit_per_second=rate,
+            rate_limit_burst=burst,
+            rate_limit_store=store,
+        )
     )
     try:
         with TestClient(create_app(runtime)) as client:
@@ -174,3 +180,149 @@ def test_a_zero_rate_never_refuses():
     for _ in range(1000):
         buckets.take(token)
     assert not buckets.enabled and len(buckets) == 0
+
+
+# -- the database store: one bucket per token for every process (decision 0087) ---------------------
+
+
+def test_two_api_processes_on_the_database_store_spend_from_one_bucket(database_url, auth):
+    """Two applications on one database stand for two API nodes behind a load balancer."""
+    headers = auth("admin")
+    other = auth("admin")
+    nodes = [limited_client(database_url, rate=0.01, burst=3, store="database") for _ in range(2)]
+    first, second = (next(node) for node in nodes)
+    try:
+        statuses = [
+            client.get(f"{API}/companies", headers=headers).status_code for client in (first, second, first)
+        ]
+        refused = [client.get(f"{API}/companies", headers=headers) for client in (second, first)]
+
+        assert statuses == [200, 200, 200]
+        for response in refused:
+            problem = assert_problem(response, 429, "rate-limited")
+            assert "retry in" in problem["detail"]
+            assert 90 <= int(response.headers["Retry-After"]) <= 100  # one request back: 1 / 0.01 s
+        assert second.get(f"{API}/companies", headers=other).status_code == 200
+    finally:
+        for node in nodes:
+            node.close()
+
+
+def test_the_memory_store_gives_each_process_a_bucket_of_its_own(database_url, auth):
+    headers = auth("admin")
+    nodes = [limited_client(database_url, rate=0.01, burst=2) for _ in range(2)]
+    first, second = (next(node) for node in nodes)
+    try:
+        statuses = [client.get(f"{API}/companies", headers=headers).status_code for client in (first, first)]
+        assert statuses == [200, 200]
+        assert first.get(f"{API}/companies", headers=headers).status_code == 429
+        assert second.get(f"{API}/companies", headers=headers).status_code == 200
+    finally:
+        for node in nodes:
+            node.close()
+
+
+def test_a_database_bucket_refills_at_the_rate_up_to_the_burst(runtime):
+    clock = FakeClock()
+    buckets = DatabaseBuckets(runtime.session_factory, rate=2, burst=4, clock=clock)
+    token, other = uuid.uuid4(), uuid.uuid4()
+
+    for _ in range(4):
+        buckets.take(token)
+    with pytest.raises(RateLimited) as refused:
+        buckets.take(token)
+    assert refused.value.retry_after == 1
+    buckets.take(other)  # a bucket of its own
+
+    clock.now += 0.5
+    buckets.take(token)  # one request back
+    with pytest.raises(RateLimited):
+        buckets.take(token)
+    clock.now += 0.25  # half a request: still refused, and the refusal keeps the half
+    with pytest.raises(RateLimited):
+        buckets.take(token)
+    clock.now += 0.25
+    buckets.take(token)
+    clock.now += 60
+    for _ in range(4):  # full again, but no fuller than the burst
+        buckets.take(token)
+    with pytest.raises(RateLimited):
+        buckets.take(token)
+
+
+def test_a_database_bucket_never_refills_backwards_from_a_clock_behind_its_stamp(runtime):
+    """Two nodes' clocks disagree a little: the one behind takes from the bucket, never adds to it."""
+    ahead, behind = FakeClock(), FakeClock()
+    behind.now -= 5
+    token = uuid.uuid4()
+    first = DatabaseBuckets(runtime.session_factory, rate=1, burst=2, clock=ahead)
+    second = DatabaseBuckets(runtime.session_factory, rate=1, burst=2, clock=behind)
+
+    first.take(token)
+    second.take(token)
+    with pytest.raises(RateLimited):
+        second.take(token)
+    behind.now += 5.5  # half a second past the stamp the first node wrote: half a request
+    with pytest.raises(RateLimited):
+        second.take(token)
+    behind.now += 0.5
+    second.take(token)
+
+
+def test_threads_sharing_a_database_bucket_get_exactly_the_burst(runtime):
+    buckets = DatabaseBuckets(runtime.session_factory, rate=0.001, burst=20, clock=FakeClock())
+    token = uuid.uuid4()
+    granted: list[int] = []
+    start = threading.Barrier(4)
+
+    def client() -> None:
+        start.wait()
+        for _ in range(10):
+            try:
+                buckets.take(token)
+            except RateLimited:
+                continue
+            granted.append(1)
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(granted) == 20
+
+
+def test_a_zero_rate_on_the_database_store_writes_nothing(runtime):
+    from sqlalchemy import func, select
+
+    from retailcore.access.tables import RateLimitBucket
+
+    buckets = DatabaseBuckets(runtime.session_factory, rate=0, burst=5)
+    for _ in range(10):
+        buckets.take(uuid.uuid4())
+    with runtime.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(RateLimitBucket)) == 0
+
+
+def test_a_database_bucket_taken_on_the_callers_autocommit_session_is_committed(runtime):
+    """The API passes the session that read the token (autocommit on PostgreSQL), or one whose read
+    ended; the take is committed either way, and SQLite takes its own transaction."""
+    from sqlalchemy import select
+
+    from retailcore.access.tables import RateLimitBucket
+
+    buckets = DatabaseBuckets(runtime.session_factory, rate=0.001, burst=3, clock=FakeClock())
+    token = uuid.uuid4()
+    postgres = runtime.engine.dialect.name == "postgresql"
+    with runtime.session_factory() as session:
+        if postgres:
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        buckets.take(token, session)
+        session.rollback()  # what authenticate does before stamping a token's last use
+        buckets.take(token, session)
+    with runtime.session_factory() as session:
+        assert session.scalar(select(RateLimitBucket.level).where(RateLimitBucket.token_id == token)) == 1
+    buckets.take(token)
+    with pytest.raises(RateLimited):
+        buckets.take(token)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from retailcore.adapters.orm import Base, IdMixin, UTCDateTime, utcnow
@@ -68,3 +68,18 @@ class User(IdMixin, Base):
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     """Sign-in is refused until then (after too many failures in a row)."""
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class RateLimitBucket(Base):
+    """A token's request bucket shared by every API process (``RETAILCORE_RATE_LIMIT_STORE=database``,
+    decision 0087): what :class:`~retailcore.access.rate_limit.TokenBuckets` keeps in memory, one row
+    per token that has made a request. Rows are never deleted: one per token, and tokens are never
+    deleted either."""
+
+    __tablename__ = "rate_limit_buckets"
+
+    token_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    level: Mapped[float] = mapped_column(Float)
+    """Requests the token could make at ``stamp`` (fractions accumulate as time passes)."""
+    stamp: Mapped[float] = mapped_column(Float)
+    """Seconds since the epoch, by the clock of the API process that last took from the bucket."""

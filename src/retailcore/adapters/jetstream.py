@@ -10,6 +10,12 @@ refused message, a missing ack or a timeout raises :class:`PublishFailed`: the r
 nothing and sends the batch again, and the stream's duplicate window drops what it had already stored
 (``Nats-Msg-Id``). Every message carries ``Nats-Expected-Stream``, so a subject some other stream
 captures is refused rather than stored elsewhere.
+
+A cluster (docs/scaling.md, "NATS cluster"; decision 0087): ``url`` may name several servers,
+comma-separated; the client connects to one and moves to another when it goes away. A batch under way
+when the connection drops fails at once (its acks may have gone with the server) rather than at the
+ack timeout, and is sent again, deduplicated, once the client is connected elsewhere. ``replicas``, when
+set, is the stream's replica count, given to a new stream and set on an existing one.
 """
 
 from __future__ import annotations
@@ -43,10 +49,17 @@ class StreamSettings:
     duplicate_window_seconds: int = DEFAULT_DUPLICATE_WINDOW_SECONDS
     ack_timeout_seconds: float = 30.0  # float-ok: a duration
     connect_timeout_seconds: float = 5.0  # float-ok: a duration
+    replicas: int | None = None
+    """The stream's replicas (1 to 5, at most the cluster's servers); None leaves them to the operator."""
 
     @property
     def subjects(self) -> str:
         return f"{self.subject_prefix}.>"
+
+    @property
+    def servers(self) -> list[str]:
+        """``url``'s servers: ``nats://a:4222,nats://b:4222`` is two (nats-py takes a list, not that)."""
+        return [server.strip() for server in self.url.split(",") if server.strip()]
 
 
 @dataclass
@@ -77,7 +90,7 @@ class JetStreamPublisher:
 
         try:
             self._nc = await nats.connect(
-                self.settings.url,
+                self.settings.servers,
                 connect_timeout=self.settings.connect_timeout_seconds,
                 # A few quick attempts, then fail: the first connection too (nats-py retries it for
                 # ever when unbounded), so a relay with no server says so instead of hanging; the
@@ -86,6 +99,7 @@ class JetStreamPublisher:
                 max_reconnect_attempts=RECONNECT_ATTEMPTS,
                 reconnect_time_wait=0.5,
                 name="retailcore-relay",
+                disconnected_cb=self._on_disconnected,
             )
         except (NoServersError, OSError, TimeoutError) as error:
             raise PublishFailed(f"cannot reach NATS at {self.settings.url}: {error}") from error
@@ -94,13 +108,21 @@ class JetStreamPublisher:
         self._inbox = self._nc.new_inbox()
         await self._nc.subscribe(f"{self._inbox}.>", cb=self._on_ack, pending_msgs_limit=1_000_000)
 
+    async def _on_disconnected(self) -> None:
+        for batch in self._batches.values():
+            if not batch.done.is_set():
+                batch.errors.append("the connection to the NATS server was lost before every ack came")
+                batch.done.set()
+
     async def ensure_stream(self) -> None:
-        """Create the stream when missing; add the relay's subjects and set the duplicate window on one
-        that exists (its other settings, such as limits and replicas, are the operator's)."""
+        """Create the stream when missing; add the relay's subjects and set the duplicate window (and the
+        replicas, when configured) on one that exists (its other settings, such as limits, are the
+        operator's)."""
         from nats.js.api import StreamConfig
         from nats.js.errors import NotFoundError
 
         window = self.settings.duplicate_window_seconds
+        replicas = self.settings.replicas
         try:
             info = await self._js.stream_info(self.settings.stream)
         except NotFoundError:
@@ -110,16 +132,23 @@ class JetStreamPublisher:
                     subjects=[self.settings.subjects],
                     duplicate_window=window,
                     description="retailcore's event log (retailcore relay)",
+                    num_replicas=replicas or 1,
                 )
             )
             return
         config = info.config
         subjects = list(config.subjects or [])
-        if self.settings.subjects not in subjects or int(config.duplicate_window or 0) != window:
+        if (
+            self.settings.subjects not in subjects
+            or int(config.duplicate_window or 0) != window
+            or (replicas and config.num_replicas != replicas)
+        ):
             if self.settings.subjects not in subjects:
                 subjects.append(self.settings.subjects)
             config.subjects = subjects
             config.duplicate_window = window
+            if replicas:
+                config.num_replicas = replicas
             await self._js.update_stream(config)
 
     async def publish(self, messages: Sequence[Outgoing]) -> int:

@@ -35,6 +35,7 @@ def stream_settings(settings: Settings) -> StreamSettings:
         subject_prefix=settings.nats_subject_prefix,
         duplicate_window_seconds=settings.nats_duplicate_window_seconds,
         ack_timeout_seconds=settings.nats_ack_timeout_seconds,
+        replicas=settings.nats_replicas,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./retailcore.db"
@@ -48,10 +50,16 @@ class Settings(BaseSettings):
     """A request body above this is refused with 413 before it is read to the end."""
 
     rate_limit_per_second: float = 50.0
-    """Requests per second each token may make, on average, per server process; 0 turns it off."""
+    """Requests per second each token may make, on average (per server process with the ``memory``
+    store); 0 turns it off."""
 
     rate_limit_burst: int = 200
     """Requests a token may make at once before the average applies (the bucket's size)."""
+
+    rate_limit_store: Literal["memory", "database"] = "memory"
+    """Where the buckets are kept: ``memory``, in each server process (a token gets the rate in each);
+    ``database``, one row per token shared by every process and API node, one statement per request
+    (docs/scaling.md, "Several API nodes"; decision 0087)."""
 
     pos_group_commit_window_ms: float = 2.0
     """One-sale requests to ``POST /pos/sessions/{id}/sales:batch`` share one batch and one transaction
@@ -87,8 +95,14 @@ class Settings(BaseSettings):
     # -- events to NATS JetStream (docs/integrations.md; decision 0027) ---------------------------
 
     nats_url: str | None = None
-    """The NATS server the relay publishes the event log to (``nats://127.0.0.1:4222``). Unset, the
+    """The NATS server the relay publishes the event log to (``nats://127.0.0.1:4222``), or the servers
+    of a cluster, comma-separated (``nats://127.0.0.1:14222,nats://127.0.0.1:14223``). Unset, the
     default: nothing is published and no server is needed; ``retailcore serve`` then runs no relay."""
+
+    nats_replicas: int | None = None
+    """The stream's replicas in a NATS cluster (3 for three servers: docs/scaling.md, "NATS cluster"),
+    given to the stream when the relay creates it and set on it when it differs. Unset: a new stream
+    has one, an existing one keeps its own."""
 
     nats_stream: str = "RETAILCORE"
     """The JetStream stream, created by the relay when missing."""

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from retailcore import __version__
-from retailcore.access.rate_limit import TokenBuckets
+from retailcore.access.rate_limit import DatabaseBuckets, Limiter, TokenBuckets
 from retailcore.core.errors import RetailcoreError
 from retailcore.entrypoints.api import contract, docs, problems
 from retailcore.entrypoints.api.limits import BodySizeLimit
@@ -89,11 +89,19 @@ def bind(app: FastAPI, runtime: Runtime) -> None:
     app.state.runtime = runtime
     app.state.read_routing = runtime.reads
     app.state.token_reads_autocommit = runtime.engine.dialect.name == "postgresql"
-    app.state.rate_limiter = TokenBuckets(
-        runtime.settings.rate_limit_per_second, runtime.settings.rate_limit_burst
-    )
+    app.state.rate_limiter = rate_limiter(runtime)
     window = runtime.settings.pos_group_commit_window_ms
     app.state.pos_group_commit = GroupCommit(runtime.session_factory, window / 1000) if window > 0 else None
+
+
+def rate_limiter(runtime: Runtime) -> Limiter:
+    """The buckets the settings name: this process's memory, or the database every node shares."""
+    settings = runtime.settings
+    if settings.rate_limit_store == "database":
+        return DatabaseBuckets(
+            runtime.session_factory, settings.rate_limit_per_second, settings.rate_limit_burst
+        )
+    return TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
 
 
 def create_app(runtime: Runtime) -> FastAPI:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from retailcore.access.model import Principal
-from retailcore.access.rate_limit import TokenBuckets
+from retailcore.access.rate_limit import Limiter
 from retailcore.access.services import authenticate
 from retailcore.adapters.db import TRANSIENT_ATTEMPTS, begin_writing, is_transient, pause_before_retry
 from retailcore.adapters.replica import ReadRouting, parse_lsn
@@ -106,15 +106,17 @@ def current_principal(
         raise Unauthenticated("the Authorization header must use the Bearer scheme", code="invalid-token")
     # A fresh read of the token's row on every request, never a cached one: a revocation or an expiry
     # is then refused at once by every worker process.
+    limiter: Limiter | None = getattr(request.app.state, "rate_limiter", None)
     with session_factory(request)() as session:
-        if getattr(request.app.state, "token_reads_autocommit", False):
+        autocommit = getattr(request.app.state, "token_reads_autocommit", False)
+        if autocommit:
             # One SELECT needs no transaction around it: PostgreSQL is spared a BEGIN and a ROLLBACK,
             # two round trips of the three the read took (SQLite's are calls in the process).
             session.connection(execution_options=AUTOCOMMIT)
         principal = authenticate(session, token.strip())
-    limiter: TokenBuckets | None = getattr(request.app.state, "rate_limiter", None)
-    if limiter is not None and principal.token_id is not None:
-        limiter.take(principal.token_id)
+        if limiter is not None and principal.token_id is not None:
+            # A database bucket's one statement goes on this autocommit connection (decision 0087).
+            limiter.take(principal.token_id, session if autocommit else None)
     return principal
 
 

@@ -237,6 +237,12 @@ def serve(
         f"serving retailcore on http://{host}:{port}  (back office: http://{host}:{port}/;"
         f" API docs: http://{host}:{port}/docs)"
     )
+    if workers > 1 and not runtime.settings.session_key:
+        # A random key per worker: a sign-in made by one worker would be refused by the next.
+        err.print(
+            "warning: RETAILCORE_SESSION_KEY is not set, so each worker signs back-office sessions with a"
+            " key of its own; set it for several workers or API nodes (docs/scaling.md)"
+        )
     if workers > 1:
         # Each worker watches that this process is alive, and stops when it is not.
         os.environ[PARENT_PID] = str(os.getpid())
