@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from retailcore.analytics.forecasts import forecasting as f
+from retailcore.analytics.forecasts import global_model as g
 
 DATASETS = Path(os.environ.get("RETAILCORE_DATASETS", "/work/shared/datasets"))
 M5 = DATASETS / "m5_subset"
@@ -133,10 +134,29 @@ def evaluate(
     exogenous: list[str],
     arima: int,
     n_jobs: int,
+    global_settings: g.GlobalSettings | None = None,
+    with_global: bool = f.GLOBAL_IN_COMBINATION,
+    static: pd.DataFrame | None = None,
+    known: tuple[str, ...] = (),
 ) -> tuple[dict, pd.DataFrame, pd.Series, pd.Series, dict[str, float]]:
-    """Per series: held-out MASE of every model and of the chosen one; also the backtest itself."""
+    """Per series: held-out MASE of every model and of the chosen one; also the backtest itself.
+    With ``global_settings``, the global model is one more candidate (in the combination if
+    ``with_global``), trained per cutoff on the days up to it."""
     kinds = f.classify(train, exogenous, arima)
     parts, timings = [], {}
+    found_global = None
+    if global_settings is not None:
+        started = time.perf_counter()
+        found_global = g.global_backtest(
+            train,
+            horizon=horizon,
+            windows=windows,
+            static=static,
+            known=known,
+            price="price" if "price" in train.columns else None,
+            settings=global_settings,
+        )
+        timings["global"] = time.perf_counter() - started
     for kind in sorted(kinds.unique()):
         ids = kinds.index[kinds == kind]
         models = f._candidates(kind, train["ds"].nunique() - horizon * windows)
@@ -152,7 +172,11 @@ def evaluate(
                 exogenous=exogenous if kind == "long" else (),
             )
         timings[kind] = time.perf_counter() - started
-        f.add_combination(cv, [repr(model) for model in models])
+        names = [repr(model) for model in models]
+        if found_global is not None:
+            cv = cv.merge(found_global, on=["unique_id", "ds", "cutoff"], how="left")
+            names.append(g.GLOBAL)
+        f.add_combination(cv, names, with_global)
         parts.append(cv)
     cv = pd.concat(parts, ignore_index=True)
     names = [c for c in cv.columns if c not in {"unique_id", "ds", "cutoff", "y", "index"}]
@@ -167,9 +191,10 @@ def evaluate(
         "all": f.seasonal_naive_scale(full, before=before),
         "active": f.seasonal_naive_scale(active, before=before),
     }
-    _, picking = f.score(earlier, scales["all"], names)
+    picking, _ = f.score(earlier, scales["all"], names)
     chosen = f.choose(picking, picking)
-    scored = {}
+    # The earlier windows' MASE is what settings are chosen on; the held-out window only reports.
+    scored: dict = {"earlier": picking}
     for label, scale in scales.items():
         mase, mae = f.score(held, scale, names)
         mase["chosen"] = [mase.at[uid, model] for uid, model in chosen.items()]
@@ -181,6 +206,25 @@ def evaluate(
             pd.Series({name: mae[name].sum() / weights[mae[name].notna()].sum() for name in mae}),
         )
     return scored, cv, chosen, kinds, timings
+
+
+def groups(ids: np.ndarray, args: argparse.Namespace) -> pd.DataFrame | None:
+    """The groups a series shares with its siblings, for the global model: M5's item, department
+    and store (read from its id, ``HOBBIES_1_115_CA_1_validation``); a company's product and store;
+    none for Online Retail (one shop, one series per product)."""
+    if args.database_url:
+        return g.static_from_ids(list(ids))
+    if args.source != "m5":
+        return None
+    parts = [str(uid).split("_") for uid in ids]
+    return pd.DataFrame(
+        {
+            "item": ["_".join(p[:3]) for p in parts],
+            "dept": ["_".join(p[:2]) for p in parts],
+            "store": ["_".join(p[3:5]) for p in parts],
+        },
+        index=pd.Index(ids, name="unique_id"),
+    )
 
 
 def table(scored: dict, chosen: pd.Series, kinds: pd.Series) -> str:
@@ -260,6 +304,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, default=3, help="Backtest windows (the last one is held out).")
     parser.add_argument("--arima", type=int, default=0, help="Try AutoARIMA with exogenous on N series.")
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--global-model", action="store_true", help="Add the global GBM (decision 0088).")
+    parser.add_argument(
+        "--global-in-combination",
+        choices=["yes", "no"],
+        default="yes" if f.GLOBAL_IN_COMBINATION else "no",
+        help="Whether the global model joins the combination.",
+    )
+    parser.add_argument("--loss", default=g.GlobalSettings.loss, help="The global model's loss.")
+    parser.add_argument("--min-samples-leaf", type=int, default=g.GlobalSettings.min_samples_leaf)
+    parser.add_argument("--max-iter", type=int, default=g.GlobalSettings.max_iter)
+    parser.add_argument("--no-cross-series", action="store_true", help="Without the groups' levels.")
+    parser.add_argument("--no-codes", action="store_true", help="Without the group codes.")
     parser.add_argument("--plot", type=Path, help=f"Where to draw forecasts against actuals (M5: {PLOT}).")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -279,6 +335,15 @@ def main(argv: list[str] | None = None) -> int:
         horizon, exogenous, source = args.horizon or 28, ["price", "snap", "event"], "M5 subset (280 series)"
         if args.plot is None:
             args.plot = PLOT
+    settings = None
+    if args.global_model:
+        settings = g.GlobalSettings(
+            loss=args.loss,
+            min_samples_leaf=args.min_samples_leaf,
+            max_iter=args.max_iter,
+            cross_series=not args.no_cross_series,
+            categorical=not args.no_codes,
+        )
     scored, cv, chosen, kinds, timings = evaluate(
         full,
         train,
@@ -287,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
         exogenous=exogenous,
         arima=args.arima,
         n_jobs=args.n_jobs,
+        global_settings=settings,
+        with_global=args.global_in_combination == "yes",
+        static=groups(train["unique_id"].unique(), args),
+        known=("snap", "event") if not args.database_url and args.source == "m5" else (),
     )
     print(
         f"{source}: {train['unique_id'].nunique()} series, {train['ds'].nunique()} days of history,"
@@ -300,6 +369,11 @@ def main(argv: list[str] | None = None) -> int:
             f" (README: {README_SNAIVE[0]} / {README_SNAIVE[1]})"
         )
     print(table(scored, chosen, kinds))
+    earlier = scored["earlier"]
+    print(
+        "earlier windows (where choices and settings are made), mean MASE: "
+        + ", ".join(f"{name} {earlier[name].mean():.3f}" for name in earlier.columns)
+    )
     print(
         f"backtest seconds per class: {', '.join(f'{k} {v:.1f}' for k, v in timings.items())};"
         f" total {time.perf_counter() - started:.1f} s; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC;"

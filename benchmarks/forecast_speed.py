@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url")
     parser.add_argument("--company")
     parser.add_argument("--keep", action="store_true", help="Commit the run (with --database-url).")
+    parser.add_argument("--global-model", action="store_true", help="Also the global GBM (decision 0088).")
     args = parser.parse_args(argv)
     marks: dict[str, float] = {}
     started = time.perf_counter()
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 as_of=as_of,
                 horizon=args.horizon,
                 n_jobs=args.n_jobs,
+                global_model=args.global_model,
                 report=report,
             )
             series, counts = run.series, run.summary["chosen"]
@@ -96,13 +98,19 @@ def main(argv: list[str] | None = None) -> int:
     else:
         history = synthetic(args.stores, args.products, args.days, args.seed)
         marks["history"] = time.perf_counter() - started
-        result = f.forecast_series(history, horizon=args.horizon, n_jobs=args.n_jobs, report=report)
+        result = f.forecast_series(
+            history, horizon=args.horizon, n_jobs=args.n_jobs, global_model=args.global_model, report=report
+        )
         series, counts = history["unique_id"].nunique(), result.chosen_counts
         shape = (
             f"synthetic {args.stores} stores x {args.products} products x {args.days} days: {series} series"
         )
     total = time.perf_counter() - started
-    print(f"{shape}, horizon {args.horizon}, n_jobs {args.n_jobs}: {total:.1f} s")
+    cpu = time.process_time()
+    print(
+        f"{shape}, horizon {args.horizon}, n_jobs {args.n_jobs}: {total:.1f} s"
+        f" (this process's CPU {cpu:.1f} s)"
+    )
     print("steps (s from start): " + ", ".join(f"{k} {v:.1f}" for k, v in marks.items()))
     print(f"chosen: {counts}")
     print(

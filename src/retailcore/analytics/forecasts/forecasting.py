@@ -60,6 +60,10 @@ a month or a quarter of daily history cannot tell a trend from noise (decision 0
 MIN_BACKTEST_DAYS = BACKTEST_HORIZON * BACKTEST_WINDOWS + 2 * SEASON
 """Below this, a series has too little history to backtest: it gets the seasonal naive forecast."""
 BASELINE = "SeasonalNaive"
+GLOBAL = "GlobalGBM"
+"""The global model's column (``global_model.GLOBAL``; kept here so reading it needs no scikit-learn)."""
+GLOBAL_IN_COMBINATION = True
+"""Whether the global model, when a run uses it, joins the combination (decision 0088)."""
 INSTALL_HINT = "pip install 'retailcore[intelligence]'"
 
 Report = Callable[[str, int, int], None]
@@ -111,16 +115,20 @@ def _candidates(kind: str, train_days: int | None = None) -> list[Any]:
     return models
 
 
-def combination_members(names: Sequence[str]) -> list[str]:
+def combination_members(names: Sequence[str], with_global: bool = GLOBAL_IN_COMBINATION) -> list[str]:
     """The models the combination averages: every candidate but the baseline and AutoARIMA (too few
-    series try it to judge; it stays a candidate of its own)."""
-    return [name for name in names if name not in {BASELINE, "AutoARIMA", COMBINATION}]
+    series try it to judge; it stays a candidate of its own); the global model only if
+    ``with_global``."""
+    left_out = {BASELINE, "AutoARIMA", COMBINATION} | (set() if with_global else {GLOBAL})
+    return [name for name in names if name not in left_out]
 
 
-def add_combination(frame: pd.DataFrame, names: Sequence[str]) -> list[str]:
+def add_combination(
+    frame: pd.DataFrame, names: Sequence[str], with_global: bool = GLOBAL_IN_COMBINATION
+) -> list[str]:
     """Adds the :data:`COMBINATION` column (the mean of the members' forecasts, each clipped at 0 as
     the stored forecasts are) to ``frame`` in place; returns the names with it."""
-    members = combination_members(names)
+    members = combination_members(names, with_global)
     frame[COMBINATION] = frame[members].clip(lower=0).mean(axis=1)
     return [*names, COMBINATION]
 
@@ -254,11 +262,14 @@ def forecast_series(
     future_exogenous: pd.DataFrame | None = None,
     arima_limit: int = ARIMA_LIMIT,
     n_jobs: int | None = None,
+    global_model: bool = False,
     report: Report = _noop,
 ) -> ForecastResult:
     """Backtest, choose, fit and forecast every series of ``history`` (``unique_id, ds, y`` and the
     ``exogenous`` columns, one row per day, no gaps). ``future_exogenous`` gives the exogenous values
-    over the horizon (AutoARIMA needs them); without it, the last known value is carried forward."""
+    over the horizon (AutoARIMA needs them); without it, the last known value is carried forward.
+    ``global_model`` adds the gradient-boosted model trained across all series (decision 0088) as a
+    candidate (and a member of the combination when :data:`GLOBAL_IN_COMBINATION`)."""
     pd, np = require()
     from statsforecast import StatsForecast
 
@@ -274,6 +285,17 @@ def forecast_series(
     chosen_parts, mase_parts = [], []
     train_days = days - BACKTEST_HORIZON * BACKTEST_WINDOWS
     groups = sorted(kinds.unique()) if can_backtest else []
+    global_cv = None
+    if global_model and can_backtest:
+        from retailcore.analytics.forecasts import global_model as g
+
+        report("global backtest", 0, 1)
+        static = g.static_from_ids(list(kinds.index))
+        price = "price" if "price" in history.columns else None
+        global_cv = g.global_backtest(
+            history, horizon=BACKTEST_HORIZON, windows=BACKTEST_WINDOWS, static=static, price=price
+        )
+        report("global backtest", 1, 1)
     for done, kind in enumerate(groups):
         report("backtest", done, len(groups))
         ids = kinds.index[kinds == kind]
@@ -293,6 +315,9 @@ def forecast_series(
                 n_jobs=jobs,
                 exogenous=use_exogenous,
             )
+        if global_cv is not None:
+            cv = cv.merge(global_cv, on=["unique_id", "ds", "cutoff"], how="left")
+            names.append(GLOBAL)
         names = add_combination(cv, names)
         mase, mae = score(cv, scale, names)
         best = choose(mase, mae)
@@ -331,9 +356,19 @@ def forecast_series(
 
     by_model = list(chosen.groupby("model"))
     frames = []
+    ahead = None
+    needs_global = {GLOBAL, COMBINATION} if GLOBAL_IN_COMBINATION else {GLOBAL}
+    if global_cv is not None and needs_global & set(chosen["model"]):
+        report("global fit", 0, 1)
+        ahead = g.global_forecast(history, horizon=horizon, static=static, price=price)
+        report("global fit", 1, 1)
     for done, (name, rows) in enumerate(by_model):
         report("fit", done, len(by_model))
         part = history[history["unique_id"].isin(rows.index)]
+        if name == GLOBAL:
+            found = ahead[ahead["unique_id"].isin(rows.index)]
+            frames.append(found.rename(columns={GLOBAL: "quantity"})[["unique_id", "ds", "quantity"]])
+            continue
         if not can_backtest:
             models = [_fallback(days)]
         elif name == COMBINATION:
@@ -359,6 +394,8 @@ def forecast_series(
                 found = pd.concat([found, _fit(StatsForecast, rest, fewer, horizon, jobs)], ignore_index=True)
         else:
             found = _fit(StatsForecast, part[columns], models, horizon, jobs, future)
+        if name == COMBINATION and ahead is not None and GLOBAL_IN_COMBINATION:
+            found = found.merge(ahead, on=["unique_id", "ds"], how="left")
         if name == COMBINATION:
             found[COMBINATION] = (
                 found[[c for c in found.columns if c not in {"unique_id", "ds"}]].clip(lower=0).mean(axis=1)

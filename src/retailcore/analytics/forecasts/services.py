@@ -61,6 +61,7 @@ def run_forecast(
     history_days: int = HISTORY_DAYS,
     arima_limit: int = ARIMA_LIMIT,
     n_jobs: int | None = None,
+    global_model: bool = False,
     report: Report = _noop,
 ) -> ForecastRun:
     """Forecast every series of ``company`` with demand in the ``history_days`` ending on ``as_of``,
@@ -81,6 +82,7 @@ def run_forecast(
         exogenous=("price", "promo"),
         arima_limit=arima_limit,
         n_jobs=n_jobs,
+        global_model=global_model,
         report=report,
     )
     run = ForecastRun(

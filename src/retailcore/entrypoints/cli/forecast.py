@@ -57,6 +57,11 @@ def run_command(
         dt.date | None, date_option("--as-of", help="The last day of history (default: yesterday, UTC).")
     ] = None,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    global_model: bool = typer.Option(
+        False,
+        "--global-model",
+        help="Also try the gradient-boosted model trained across all series (slower; decision 0088).",
+    ),
 ) -> None:
     """Backtest, choose a model per series, forecast and store a run."""
     runtime = errors.runtime()
@@ -76,7 +81,11 @@ def run_command(
             target = company_named(session, company)
             ctx = CommandContext(system_principal("cli:forecast:run"))
             day = as_of or utcnow().date() - dt.timedelta(days=1)
-            view = q.run_view(run_forecast(session, ctx, target, as_of=day, horizon=horizon, report=report))
+            view = q.run_view(
+                run_forecast(
+                    session, ctx, target, as_of=day, horizon=horizon, global_model=global_model, report=report
+                )
+            )
     except RetailcoreError as exc:
         raise refused(exc) from None
     _print_run(view)
