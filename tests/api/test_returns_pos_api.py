@@ -20,6 +20,7 @@ from retailcore.eventlog.services import CommandContext
 from retailcore.inventory.services import MoveLine, move_stock
 from retailcore.masterdata.tables import Account, Company, Location
 from retailcore.returns import limits
+from retailcore.returns.tables import OrderLineReturn
 
 D = Decimal
 
@@ -181,3 +182,76 @@ def _return_response(client, till, order):
         },
         headers=till["cashier"],
     )
+
+
+def _claims(order, *quantities):
+    line = order["lines"][0]
+    return [
+        limits.Claim(uuid.UUID(order["id"]), uuid.UUID(line["id"]), D(quantity), f"claims.{n}")
+        for n, quantity in enumerate(quantities)
+    ]
+
+
+def test_a_batch_claims_lines_with_and_without_counters_in_order(runtime, client, till):
+    """A till's batch claims several lines at once (``claim_many``, one statement on PostgreSQL): lines
+    whose counter exists (a return claimed one of them) and lines without one; two claims on one line
+    each get the refunded quantity before them; a claim that does not fit is refused by its own field,
+    the first that does not fit, and nothing of the batch is kept."""
+    cash, card = till["cash_sale"], till["card_sale"]
+    company_id = uuid.UUID(cash["company_id"])
+    _return(client, till["cashier"], cash)  # the cash line's counter exists: 1 of its 2 returned
+    with transaction(runtime.session_factory) as session:
+        befores = limits.claim_many(session, company_id, [*_claims(card, "1", "1"), *_claims(cash, "1")])
+    assert befores == [D(0), D(1), D(0)]
+    with runtime.session_factory() as session:
+        counters = {
+            row.order_line_id: (row.returned_quantity, row.refunded_quantity)
+            for row in session.scalars(select(OrderLineReturn))
+        }
+    assert counters == {
+        uuid.UUID(card["lines"][0]["id"]): (D(2), D(2)),
+        uuid.UUID(cash["lines"][0]["id"]): (D(2), D(1)),
+    }
+    with pytest.raises(Conflict) as refused, transaction(runtime.session_factory) as session:
+        limits.claim_many(session, company_id, _claims(cash, "0.5"))  # nothing left: 2 sold, 2 returned
+    assert refused.value.code == "return-exceeds-sold"
+    assert [problem.field for problem in refused.value.problems] == ["claims.0"]
+    assert "2 sold, 2 already returned" in refused.value.detail
+
+
+def test_a_second_claim_on_one_line_that_does_not_fit_is_refused_by_its_field(runtime, till):
+    cash = till["cash_sale"]
+    with pytest.raises(Conflict) as refused, transaction(runtime.session_factory) as session:
+        limits.claim_many(session, uuid.UUID(cash["company_id"]), _claims(cash, "1.5", "1"))
+    assert [problem.field for problem in refused.value.problems] == ["claims.1"]
+    assert "only 0.5 of this order line" in refused.value.detail
+    with runtime.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(OrderLineReturn)) == 0
+
+
+def test_two_batches_claiming_one_line_at_once_never_exceed_what_was_sold(runtime, till):
+    """Two tills' batches claim the same line at the same moment (on PostgreSQL for real: the second
+    waits for the first's row lock, then re-checks against what it committed)."""
+    cash = till["cash_sale"]
+    company_id = uuid.UUID(cash["company_id"])
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def claim():
+        barrier.wait(timeout=10)
+        try:
+            with transaction(runtime.session_factory) as session:
+                limits.claim_many(session, company_id, _claims(cash, "1", "0.5"))
+            outcomes.append("claimed")
+        except Conflict as error:
+            outcomes.append(error.code)
+
+    threads = [threading.Thread(target=claim) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["claimed", "return-exceeds-sold"]
+    with runtime.session_factory() as session:
+        row = session.get(OrderLineReturn, uuid.UUID(cash["lines"][0]["id"]))
+        assert (row.returned_quantity, row.refunded_quantity) == (D("1.5"), D("1.5"))

@@ -48,7 +48,7 @@ from retailcore.inventory.transfer_tables import CountLine, CountSheet
 from retailcore.masterdata import cache as masterdata_cache
 from retailcore.masterdata.tables import Company, Store
 from retailcore.orders.tables import OrderLineRow, OrderRow
-from retailcore.returns.tables import ReturnLineRow
+from retailcore.returns.tables import ReturnLineRow, ReturnRow
 
 ZERO = Decimal(0)
 UTC = ZoneInfo("UTC")
@@ -470,8 +470,48 @@ def _add_return(row: list[Any], net: Decimal, quantity: Decimal) -> None:
     row[2] += 1
 
 
-def _returns_insert(session: Session, company_id: uuid.UUID, sums: dict) -> None:
-    rows = [
+def pos_refunds(session: Session, company_id: uuid.UUID, numbers: Sequence[str]) -> None:
+    """Add a POS batch's refunds (the returns of these numbers, the refunds' client uuids) to their days
+    of returns: one read of their lines and one upsert that adds them to their slices.
+
+    A till's refund is a return recorded in this very transaction, refunded in full as it is recorded,
+    so its lines are new to every slice and adding them is exact. Recomputing their store's day instead
+    (as a return refunded later is, :func:`refresh_pending`) read back the returns by number, then
+    the slices, then every return line of the day so far, and replaced the slice: five statements a
+    batch and a read that grew with the day's refunds."""
+    if not numbers:
+        return
+    line = ReturnLineRow
+    zones = Zones(session, company_id)
+    sums: dict[tuple[dt.date, uuid.UUID, str, str, str], list[Any]] = defaultdict(lambda: [ZERO, ZERO, 0])
+    for store_id, created_at, channel, reason, category, net, quantity in session.execute(
+        select(
+            line.store_id,
+            line.created_at,
+            line.channel,
+            line.reason,
+            line.product_category,
+            line.refunded_net,
+            line.refunded_quantity,
+        )
+        .join(ReturnRow, ReturnRow.id == line.return_id)
+        .where(
+            ReturnRow.company_id == company_id,
+            one_of(session, ReturnRow.number, numbers),
+            line.refunded_quantity > ZERO,
+        )
+    ):
+        _add_return(
+            sums[(zones.day(store_id, created_at), store_id, channel, reason, category)], net, quantity
+        )
+    _add(session, DailyReturns, RETURN_KEYS, RETURN_SUMS, _returns_rows_of(company_id, sums))
+
+
+RETURN_KEYS = ("company_id", "day", "store_id", "channel", "reason", "category")
+
+
+def _returns_rows_of(company_id: uuid.UUID, sums: dict) -> list[dict[str, Any]]:
+    return [
         {
             "company_id": company_id,
             "day": day,
@@ -483,6 +523,10 @@ def _returns_insert(session: Session, company_id: uuid.UUID, sums: dict) -> None
         }
         for (day, store, channel, reason, category), values in sorted(sums.items())
     ]
+
+
+def _returns_insert(session: Session, company_id: uuid.UUID, sums: dict) -> None:
+    rows = _returns_rows_of(company_id, sums)
     if rows:
         session.execute(DailyReturns.__table__.insert(), rows)
 

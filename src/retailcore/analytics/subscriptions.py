@@ -1,19 +1,17 @@
 """How the KPI read models react to the facts, in the facts' own transactions (see
-:mod:`retailcore.analytics.feed`): POS batches and deliveries add their sums at once; refunds, POS refunds
-and approved counts mark their slices, recomputed when the transaction commits."""
+:mod:`retailcore.analytics.feed`): POS batches (their refunds too) and deliveries add their sums at once;
+refunds of other returns and approved counts mark their slices, recomputed when the transaction commits."""
 
 from __future__ import annotations
 
 import uuid
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retailcore.analytics import feed
 from retailcore.eventlog.services import CommandContext, subscribe
 from retailcore.eventlog.tables import Event
-from retailcore.returns.tables import ReturnRow
 
 RETURN_EVENTS = ("ReturnRefundApproved", "ReturnRefundPaid", "ReturnCancelled")
 """A return's refunded lines change with these (an approval is recorded before the lines are updated:
@@ -23,14 +21,9 @@ the slice is refreshed at commit)."""
 def _pos_batch(session: Session, ctx: CommandContext, event: Event) -> None:
     payload = event.payload
     feed.pos_sales(session, event.company_id, [uuid.UUID(value) for value in payload.get("accepted", ())])
-    refunds = [uuid.UUID(value).hex for value in payload.get("refunds", ())]
-    if refunds:
-        for return_id in session.scalars(
-            select(ReturnRow.id).where(
-                ReturnRow.company_id == event.company_id, ReturnRow.number.in_(refunds)
-            )
-        ):
-            feed.mark(session, "returns", event.company_id, return_id)
+    feed.pos_refunds(
+        session, event.company_id, [uuid.UUID(value).hex for value in payload.get("refunds", ())]
+    )
 
 
 def _fulfilled(session: Session, ctx: CommandContext, event: Event) -> None:

@@ -379,14 +379,15 @@ def take_refunds(
     refunds: Sequence[PricedRefund],
     totals: dict[tuple[str, str], dict[str, Decimal]],
     add: Callable[[dict[tuple[str, str], dict[str, Decimal]], str, str], dict[str, Decimal]],
+    own: revenue.Own,
 ) -> None:
     """Pay out and record the batch's refunds, claimed before (:func:`claim`; their goods moved with the
-    sales', see :func:`goods_back`); add them to the session's totals."""
+    sales', see :func:`goods_back`); add them to the session's totals. ``own``: their products' own
+    accounts (decision 0061: a product's own income account is debited by its refund), read by the
+    batch with its sales' in one query."""
     for refund in refunds:
         _pay_out(session, ctx, loaded, refund)
     _record_returns(session, ctx, loaded, pos_session, refunds)
-    # A product's own income account is debited by the refund (decision 0061): kept apart per account.
-    own = revenue.accounts_of(session, (line for refund in refunds for line in refund.lines))
     for refund in refunds:
         for line in refund.lines:
             category = add(totals, "category", PREFIX + revenue.key(line["category"], line, own.income))

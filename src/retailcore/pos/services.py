@@ -1455,11 +1455,18 @@ def ingest(
         record_carry_out(session, target.company_id, sales, ctx.actor)
     if loaded.coupon_uses:
         _redeem_coupons(session, ctx, loaded)
+    # The products' own accounts (decision 0061), of the sales' lines and the refunds' in one query.
+    own = revenue.accounts_of(
+        session,
+        [
+            *(line for sale in sales for line in sale.lines),
+            *(line for refund in refunds for line in refund.lines),
+        ],
+    )
     if refunds:
-        pos_refunds.take_refunds(session, ctx, loaded, target, refunds, totals, _total)
+        pos_refunds.take_refunds(session, ctx, loaded, target, refunds, totals, _total, own)
     pos_receivables.take_with_invoices(session, target.company_id, target.id, sales)
     split = pos_receivables.split_methods(session, target.company_id, sales)
-    own = revenue.accounts_of(session, (line for sale in sales for line in sale.lines))
     for sale in sales:
         _sale_totals(totals, sale, split, own)
         if sale.invoiced:

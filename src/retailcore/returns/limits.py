@@ -15,7 +15,7 @@ import uuid
 from decimal import Decimal
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, literal, select, update
+from sqlalchemy import bindparam, func, literal, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -134,14 +134,16 @@ def claim_many(session: Session, company_id: uuid.UUID, claims: list[Claim]) -> 
     what was returned covers it. Returns each claim's refunded quantity *before* it (the refund's
     share of its line is read between before and after).
 
-    Set-based for a POS batch: one insert of the missing counter rows, one read of the counters with
-    their rows locked (PostgreSQL ``FOR UPDATE``: a concurrent claim waits for this transaction, then
-    re-checks against it; SQLite writes one transaction at a time), one update for all."""
+    Set-based for a POS batch. PostgreSQL: one statement for all (:func:`_claim_in_one`). SQLite (in
+    process, no round trips, one writer at a time): one insert of the missing counter rows, one read of
+    the counters, one update for all."""
     if not claims:
         return []
     seen: dict[uuid.UUID, uuid.UUID] = {}
     for claim in claims:
         seen.setdefault(claim.order_line_id, claim.order_id)
+    if session.get_bind().dialect.name == "postgresql":
+        return _claim_in_one(session, company_id, claims, seen)
     _missing_counters(session, company_id, sorted(seen.items()))
     ids = sorted(seen)
     counters = {
@@ -180,6 +182,111 @@ def claim_many(session: Session, company_id: uuid.UUID, claims: list[Claim]) -> 
         [(line_id, returned, refunded) for line_id, (_, returned, refunded) in sorted(counters.items())],
     )
     return befores
+
+
+def _claim_in_one(
+    session: Session, company_id: uuid.UUID, claims: list[Claim], orders: dict[uuid.UUID, uuid.UUID]
+) -> list[Decimal]:
+    """:func:`claim_many` on PostgreSQL: one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE
+    ... WHERE returned + q <= sold RETURNING``, whatever the number of lines, where the insert, the
+    locked read and the update were three statements (and three round trips, and the read's join).
+
+    Each line's quantities are summed first (an upsert may touch a row once). A line without a counter
+    row is inserted only if what it claims fits what was sold; a line with one is updated under its row
+    lock, and the condition is checked against the row's latest committed version (``ON CONFLICT DO
+    UPDATE`` waits for a concurrent claim's transaction and re-evaluates its ``WHERE`` on the result),
+    which is what the ``FOR UPDATE`` read gave. Lines are taken in the order of their ids, so two
+    batches lock shared lines in one order. A line missing from what the statement returns did not fit:
+    the claim is refused as :func:`claim_many` refuses it, and the caller's transaction, refused, keeps
+    nothing of the lines that did."""
+    T = OrderLineReturn.__table__
+    Line = t.OrderLineRow
+    wanted: dict[uuid.UUID, Decimal] = {}
+    for claim in claims:
+        wanted[claim.order_line_id] = wanted.get(claim.order_line_id, Decimal(0)) + claim.quantity
+    ids = sorted(wanted)
+    given = (
+        func.unnest(
+            bindparam("line_ids", ids, type_=ARRAY(T.c.order_line_id.type)),
+            bindparam("order_ids", [orders[line] for line in ids], type_=ARRAY(T.c.order_id.type)),
+            bindparam("quantities", [wanted[line] for line in ids], type_=ARRAY(T.c.returned_quantity.type)),
+        )
+        .table_valued("order_line_id", "order_id", "quantity")
+        .render_derived()
+    )
+    sold_given = select(Line.fulfilled_quantity).where(Line.id == given.c.order_line_id).scalar_subquery()
+    statement = postgresql.insert(T).from_select(
+        ["order_line_id", "company_id", "order_id", "returned_quantity", "refunded_quantity"],
+        select(
+            given.c.order_line_id,
+            literal(company_id, T.c.company_id.type),
+            given.c.order_id,
+            given.c.quantity,
+            given.c.quantity,
+        ).where(given.c.quantity <= sold_given),
+    )
+    # The row in conflict is the line's counter, its order line the one of ``excluded``: named as text,
+    # since a column of ``excluded`` (or of the target) would add that table to the subquery's FROM.
+    in_conflict = literal_column("excluded.order_line_id", T.c.order_line_id.type)
+    sold_counted = select(Line.fulfilled_quantity).where(Line.id == in_conflict).scalar_subquery()
+    statement = statement.on_conflict_do_update(
+        index_elements=["order_line_id"],
+        set_={
+            "returned_quantity": T.c.returned_quantity + statement.excluded.returned_quantity,
+            "refunded_quantity": T.c.refunded_quantity + statement.excluded.refunded_quantity,
+        },
+        where=T.c.returned_quantity + statement.excluded.returned_quantity <= sold_counted,
+    ).returning(T.c.order_line_id, T.c.refunded_quantity)
+    refunded = dict(session.execute(statement).all())
+    if len(refunded) != len(wanted):
+        _refuse_claims(session, claims, set(wanted) - set(refunded))
+    # Each claim's refunded quantity before it: the line's before the batch, then its earlier claims.
+    running = {line: refunded[line] - wanted[line] for line in wanted}
+    befores = []
+    for claim in claims:
+        befores.append(running[claim.order_line_id])
+        running[claim.order_line_id] += claim.quantity
+    return befores
+
+
+def _refuse_claims(session: Session, claims: list[Claim], refused: set[uuid.UUID]) -> None:
+    """Refuse the first claim, in order, of a line that did not fit, as :func:`claim_many` does."""
+    counted = dict(
+        session.execute(
+            select(OrderLineReturn.order_line_id, OrderLineReturn.returned_quantity).where(
+                one_of(session, OrderLineReturn.order_line_id, refused)
+            )
+        ).all()
+    )
+    sold = dict(
+        session.execute(
+            select(t.OrderLineRow.id, t.OrderLineRow.fulfilled_quantity).where(
+                one_of(session, t.OrderLineRow.id, refused)
+            )
+        ).all()
+    )
+    returned = {line: counted.get(line, Decimal(0)) for line in refused}
+    first = None
+    for claim in claims:
+        line = claim.order_line_id
+        if line not in refused:
+            continue
+        first = first or claim
+        have, delivered = returned[line], sold.get(line) or Decimal(0)
+        if have + claim.quantity > delivered:
+            first = claim
+            break
+        returned[line] = have + claim.quantity
+    assert first is not None
+    line = first.order_line_id
+    have, delivered = returned[line], sold.get(line) or Decimal(0)
+    left = max(delivered - have, Decimal(0))
+    raise Conflict(
+        f"only {left.normalize():f} of this order line can still be returned"
+        f" ({delivered.normalize():f} sold, {have.normalize():f} already returned)",
+        code="return-exceeds-sold",
+        problems=[FieldProblem(first.field, f"at most {left.normalize():f}")],
+    )
 
 
 def _missing_counters(
