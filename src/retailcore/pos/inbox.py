@@ -423,7 +423,6 @@ def _claim(
             PosInbox.store_id,
             PosInbox.session_id,
             PosInbox.caller,
-            PosInbox.idempotency_key,
             PosInbox.batch,
             PosInbox.sale_count,
             PosInbox.line_count,
@@ -476,9 +475,10 @@ def _once(
         if not tried:
             return done
         principal = _principal(tried[0].row.caller)
-        key = tried[0].row.idempotency_key if len(tried) == 1 else None
         joined = [sale for part in tried for sale in part.sales]
-        ingested = svc.ingest(session, CommandContext(principal, idempotency_key=key), group[0], joined)
+        # No Idempotency-Key on the batch's event: the row holds it (unique per caller), and the same
+        # key may already be on an event of the synchronous path, where the sales are duplicates.
+        ingested = svc.ingest(session, CommandContext(principal), group[0], joined)
         now = utcnow()
         session.execute(
             update(PosInbox),
