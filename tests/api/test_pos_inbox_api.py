@@ -20,6 +20,7 @@ from retailcore.entrypoints.inbox import Drainer, describe, drain_now
 from retailcore.eventlog.tables import Event
 from retailcore.monitoring.tables import ExceptionCase
 from retailcore.orders.tables import OrderRow
+from retailcore.pos import commands as c
 from retailcore.pos import inbox
 from retailcore.pos.tables import PosInbox
 from support import POSTGRES_URL
@@ -262,3 +263,17 @@ def test_two_drainers_at_once_never_ingest_a_row_twice(runtime, client, pos):
         taken = [sale for event in events for sale in event.payload["accepted"]]
     assert len(taken) == len(set(taken)) == count
     assert sum(_orders(runtime, s) for s in sessions) == count
+
+
+def test_a_batch_that_sells_gift_cards_is_not_taken_into_the_inbox():
+    sale = {
+        "client_uuid": str(uuid.uuid4()),
+        "sold_at": "2026-12-01T10:00:00Z",
+        "gift_cards": [{"amount": "50.00"}],
+        "payments": [{"payment_method_code": "CASH", "amount": "50.00"}],
+    }
+    line = {"product_id": str(uuid.uuid4()), "quantity": 1, "unit_price": "3.60"}
+    plain = {**sale, "client_uuid": str(uuid.uuid4()), "gift_cards": [], "lines": [line]}
+
+    assert not inbox.takes(c.SalesBatch.model_validate({"sales": [plain, sale]}).sales)  # codes: 200 only
+    assert inbox.takes(c.SalesBatch.model_validate({"sales": [plain]}).sales)
