@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import time
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import retail
@@ -28,6 +29,7 @@ from cases import (
     WARM_UP,
     Client,
     Row,
+    Timer,
     http_tills,
     load_note,
     log,
@@ -40,8 +42,14 @@ from cases import (
 )
 from sqlalchemy import func, select
 
-from retailcore.adapters.db import make_engine, make_session_factory
+from retailcore.access.model import system_principal
+from retailcore.adapters.db import make_engine, make_session_factory, transaction
+from retailcore.entrypoints.inbox import drain_now
 from retailcore.eventlog.tables import Event
+from retailcore.masterdata.tables import Company
+from retailcore.pos import inbox
+from retailcore.pos import services as pos
+from retailcore.pos.commands import CreateTerminal
 from retailcore.pos.tables import PosInbox
 
 INTERVAL_MS = "25"
@@ -93,12 +101,56 @@ def accepted_sales(url: str, volume: int, options: dict[str, Any], profile: Any)
         mine = [own[k * len(own) // 2 : (k + 1) * len(own) // 2] for own in bodies]
         rows.append(_phase(url, tills, mine, per_client, mode))
     sync, asynchronous = rows
+    rows.append(_in_process(url, shop, per_client * clients))
     ratios = {key: asynchronous[key] / sync[key] for key in ("rate", "cpu_ms", "p99_ms")}
     asynchronous["note"] += (
         f"; async/sync, same run: request throughput {ratios['rate']:.2f}x, server CPU a sale"
         f" {ratios['cpu_ms']:.2f}x, request p99 {ratios['p99_ms']:.2f}x"
     )
     return rows
+
+
+def _in_process(url: str, shop: retail.Retail, volume: int) -> Row:
+    """The two halves without HTTP, in this process: ``volume`` one-sale batches accepted into the inbox
+    (one transaction each, as a request's), then drained in one go; each half's CPU a sale (SQLite's
+    work is in the process; PostgreSQL's server share is not)."""
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:
+        company = session.get(Company, shop.company_id)
+        request = CreateTerminal(store_id=shop.stores["PAR01"], code="INBOX", name="Inbox")
+        terminal = pos.create_terminal(session, retail.ctx(), company, request)
+        session_id = pos.open_session(session, retail.ctx(), terminal.id, Decimal(0)).id
+    principal = system_principal("benchmark")
+    sales = retail.Sales(shop.pos_products, seed=volume + 7)
+    accepting, draining = Timer(None), Timer(None)
+    for [sale] in sales.batches(volume, 1):
+        body = json.dumps({"sales": [sale.model_dump(mode="json")]})
+        with accepting.measure(), transaction(factory) as session:
+            inbox.accept(
+                session,
+                principal=principal,
+                session_id=session_id,
+                sales=[sale],
+                body=body,
+                idempotency_key=None,
+                fingerprint=str(sale.client_uuid),
+            )
+    with draining.measure():
+        done = drain_now(factory, session_id)
+    engine.dispose()
+    assert done.sales == volume, done
+    result = row(
+        "POS single sale, in-process, inbox accept then drain",
+        volume,
+        accepting.seconds + draining.seconds,
+        "sales/s",
+        f"accept (one transaction a sale): CPU {accepting.cpu_seconds / volume * 1000:.2f} ms a sale, wall"
+        f" {accepting.seconds / volume * 1000:.2f} ms; drain of all {volume} ({done.batches} batch(es)): CPU"
+        f" {draining.cpu_seconds / volume * 1000:.2f} ms a sale, wall {draining.seconds:.2f} s",
+    )
+    log(result["note"])
+    return result
 
 
 def _phase(
