@@ -8,6 +8,7 @@
     .venv/bin/python benchmarks/run.py --backend sqlite --case pos --volumes 10000 --refund-share 0.05
     .venv/bin/python benchmarks/run.py --backend sqlite --case pos --volumes 10000,10000 --promotions 50
     .venv/bin/python benchmarks/run.py --backend both --case single --case orders --case orders-http --quick
+    .venv/bin/python benchmarks/run.py --backend both --case single-async --quick
 
 Cases (full volumes; ``--quick`` in brackets):
 
@@ -30,6 +31,11 @@ Cases (full volumes; ``--quick`` in brackets):
   group writer from ``--clients`` threads on one session (CPU ms from the process time, sales a batch),
   2,000 sales batched by 1,000 (the batch reference, and the single/batched ratios), and the storage
   limit (the rows the one-by-one sales inserted, inserted again by executemany and COPY). 4,000 [400].
+* ``single-async`` (decision 0084): the same one-sale requests by ``--clients`` tills on their own
+  sessions, answered synchronously (group commit on), then sent with ``Prefer: respond-async`` against
+  a fresh server: requests/s and p50/p99, server CPU ms a sale including the drainer's work (until the
+  last accepted row is posted), the lag from acceptance to ingested (p50/p99), sales per drained batch,
+  and the async/sync ratios of the same run (``benchmarks/single_async.py``). 4,000 [400].
 * ``orders-http`` (issue 21): the web order lifecycle over the REST API (``POST /orders``, ``/payments``,
   ``/fulfillments``) by ``--clients`` integrations, one order after the other each: orders/s, server
   CPU ms an order, p50/p99 of a lifecycle. 2,000 [200].
@@ -73,6 +79,7 @@ FULL = {
     "http": [10_000, 100_000],
     "orders": [10_000],
     "single": [4_000],
+    "single-async": [4_000],
     "orders-http": [2_000],
     "reports": [1_000_000],
     "relay": [100_000, 1_000_000],
@@ -82,6 +89,7 @@ QUICK = {
     "http": [2_000],
     "orders": [1_000],
     "single": [400],
+    "single-async": [400],
     "orders-http": [200],
     "reports": [100_000],
     "relay": [10_000],
@@ -227,7 +235,10 @@ def main() -> None:
     parser.add_argument("--case", action="append", choices=sorted(FULL), help="repeatable; default all")
     parser.add_argument("--volumes", help="comma-separated volumes instead of the defaults")
     parser.add_argument(
-        "--clients", type=int, default=4, help="concurrent HTTP clients (http, single, orders-http)"
+        "--clients",
+        type=int,
+        default=4,
+        help="concurrent HTTP clients (http, single, single-async, orders-http)",
     )
     parser.add_argument(
         "--http-batch", type=int, default=1000, help="sales per HTTP batch (the API takes at most 1000)"

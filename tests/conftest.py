@@ -152,8 +152,9 @@ def runtime(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runt
     suite's time)."""
     # The CLI bootstraps from the environment, so tests point it at the same database.
     monkeypatch.setenv("RETAILCORE_DATABASE_URL", database_url)
-    # No background sweeper: a test that wants one builds its own runtime with an interval.
-    settings = Settings(database_url=database_url, sweep_interval_seconds=0)
+    # No background sweeper nor POS inbox drainer: a test that wants one builds its own runtime with
+    # an interval.
+    settings = Settings(database_url=database_url, sweep_interval_seconds=0, pos_inbox_interval_ms=0)
     key = settings.model_dump_json()
     runtime = _runtimes.get(key)
     if runtime is None:

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     0078). While others are sending, a batch waits at most this long for more before it is written (a
     sale that finds nobody else never waits). 0 turns group commit off: each request its own batch."""
 
+    pos_inbox_interval_ms: float = 25.0
+    """A sales batch sent with ``Prefer: respond-async`` is written to the POS inbox and answered 202; a
+    thread of each ``retailcore serve`` process posts what is pending every this many milliseconds, at
+    once when idle, so that sales arriving together are posted in one batch (docs/pos.md, "The inbox";
+    decision 0084). 0 runs no drainer in the process (then ``retailcore pos drain``, or a session's
+    close, posts them)."""
+
     # -- the back office (docs/ui.md, docs/security.md) ---------------------------------------------
 
     session_key: str | None = None

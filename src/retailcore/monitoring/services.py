@@ -62,6 +62,7 @@ DEFAULT_SEVERITY = {
     "bill_mismatch": "medium",
     "sale_clock_out_of_window": "low",
     "sale_in_locked_period": "medium",
+    "sale_refused": "high",
     "pricing_mismatch": "medium",
     "coupon_reuse": "medium",
     "discount_anomaly": "medium",

@@ -29,6 +29,7 @@ STOCK_TYPES = (
     "bill_mismatch",  # a vendor bill off its purchase order and receipts (purchasing)
     "sale_clock_out_of_window",  # POS sales dated outside the till's window (pos)
     "sale_in_locked_period",  # POS sales dated in a locked period (pos)
+    "sale_refused",  # a till batch accepted into the POS inbox was refused when posted (pos, decision 0084)
 )
 SYNC_TYPES = (
     "failed_sync",  # a connector message failed; retried with backoff

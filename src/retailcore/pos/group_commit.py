@@ -37,7 +37,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -60,6 +60,17 @@ Replay = Callable[[Session], Any]
 response to its Idempotency-Key), or None. It may raise a refusal meant for that request alone."""
 Store = Callable[[Session, c.BatchResult], None]
 """Inside the shared transaction, after the sales: record the request's own result (its key)."""
+
+
+class Part(Protocol):
+    """A request's place in a joined batch: its sales start at ``offset`` (a waiting request here, an
+    inbox row in :mod:`retailcore.pos.inbox`)."""
+
+    offset: int
+    sales: Sequence[c.SaleIn]
+
+
+P = TypeVar("P", bound=Part)
 
 
 class _Ticket:
@@ -225,7 +236,7 @@ class GroupCommit:
                 return
             except Exception as failed:
                 pending = [ticket for ticket in pending if not ticket.answered]
-                if isinstance(failed, RetailcoreError) and (owner := _owner(pending, failed)) is not None:
+                if isinstance(failed, RetailcoreError) and (owner := owner_of(pending, failed)) is not None:
                     owner.give(error=failed)  # and the batch again without it
                     pending = [ticket for ticket in pending if ticket is not owner]
                     continue
@@ -274,7 +285,7 @@ class GroupCommit:
             key = taking[0].idempotency_key if len(taking) == 1 else None
             done = svc.ingest(session, CommandContext(principal, idempotency_key=key), session_id, joined)
             for ticket in taking:
-                result = _share(done, ticket, session_id)
+                result = share_of(done, ticket, session_id)
                 if ticket.store is not None:
                     ticket.store(session, result)
                 answers.append((ticket, result))
@@ -283,7 +294,7 @@ class GroupCommit:
             ticket.give(result)
 
 
-def _share(done: svc.Ingested, ticket: _Ticket, requested: uuid.UUID) -> c.BatchResult:
+def share_of(done: svc.Ingested, ticket: Part, requested: uuid.UUID) -> c.BatchResult:
     """The part of a shared batch's result that is ``ticket``'s: what its request alone would get."""
     mine = range(ticket.offset, ticket.offset + len(ticket.sales))
     accepted = sum(1 for index in mine if index in done.taken)
@@ -299,7 +310,7 @@ def _share(done: svc.Ingested, ticket: _Ticket, requested: uuid.UUID) -> c.Batch
     )
 
 
-def _owner(pending: list[_Ticket], refused: RetailcoreError) -> _Ticket | None:
+def owner_of(pending: Sequence[P], refused: RetailcoreError) -> P | None:
     """The request whose sale ``refused`` names, the refusal rewritten as that request alone would
     have it (its sale's index within the request); None when it names no sale or sales of several."""
     named = {int(m.group(1)) for p in refused.problems if (m := _SALE_FIELD.match(p.field))}

@@ -1,4 +1,5 @@
-"""POS tables: terminals, sessions, ingested sales, running totals per session, cash movements.
+"""POS tables: terminals, sessions, ingested sales, running totals per session, cash movements, and
+the inbox of sales accepted at the edge and posted later (``pos_inbox``, decision 0084).
 
 ``pos_session_totals`` holds one row per (session, kind, key) and is updated with set-based
 ``UPDATE ... SET x = x + :delta`` in the transaction that ingests each batch of sales, so closing a
@@ -12,7 +13,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from retailcore.adapters.orm import Amount, Base, IdMixin, Rate, TimestampsMixin, UTCDateTime, utcnow
@@ -164,3 +165,48 @@ class PosInvoiceCogs(Base):
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pos_sessions.id"), index=True)
     date: Mapped[dt.date] = mapped_column(Date)
     cost: Mapped[Decimal] = mapped_column(Amount())
+
+
+INBOX_STATES = ("pending", "ingested", "refused")
+
+
+class PosInbox(IdMixin, Base):
+    """A sales batch a till sent with ``Prefer: respond-async``, accepted and kept until a drain posts
+    it (:mod:`retailcore.pos.inbox`, decision 0084).
+
+    ``batch`` is the request's JSON body exactly as received (its amounts never went through a float or
+    a re-encoding); the drain validates it again into :class:`~retailcore.pos.commands.SalesBatch`.
+    ``caller`` is who sent it (token id, name, role and scope), checked when it was accepted, so that its
+    sales are recorded as that caller's. A request enters once: ``(source, idempotency_key)`` is its
+    Idempotency-Key, ``(company_id, uuid_key)`` its sales' client uuids (the one uuid of a one-sale
+    request, a hash of the sorted uuids of a larger one). ``status``: ``pending`` until drained, then
+    ``ingested`` (``result``: what the synchronous request would have answered) or ``refused``
+    (``problem``: the RFC 9457 problem it would have answered).
+    """
+
+    __tablename__ = "pos_inbox"
+    __table_args__ = (
+        UniqueConstraint("source", "idempotency_key"),
+        UniqueConstraint("company_id", "uuid_key"),
+        CheckConstraint("status IN ('pending', 'ingested', 'refused')", name="status"),
+        Index("ix_pos_inbox_status_session", "status", "session_id"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    store_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stores.id"))
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pos_sessions.id"))
+    source: Mapped[str] = mapped_column(String(128))
+    caller: Mapped[dict[str, Any]] = mapped_column(JSON)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    uuid_key: Mapped[str] = mapped_column(String(80))
+    client_uuids: Mapped[list[str]] = mapped_column(JSON)
+    sale_count: Mapped[int]
+    line_count: Mapped[int]
+    batch: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ingested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    refused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    problem: Mapped[dict[str, Any] | None] = mapped_column(JSON)

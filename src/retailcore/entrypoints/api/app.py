@@ -57,6 +57,7 @@ from retailcore.entrypoints.api.routers import (
     transfers_counts,
 )
 from retailcore.entrypoints.bootstrap import Runtime
+from retailcore.entrypoints.inbox import draining
 from retailcore.entrypoints.relaying import relaying
 from retailcore.entrypoints.sweeps import sweeping
 from retailcore.entrypoints.web import routes as web
@@ -76,8 +77,13 @@ documents whose `errors` list names the fields at fault. Lists are paginated wit
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     runtime = app.state.runtime
     # Unpaid orders and expired reservations, every interval; the event log to NATS when configured.
-    with sweeping(runtime), relaying(runtime):
-        yield
+    # The POS inbox's drainer (decision 0084): requests accepted by this process wake it.
+    with sweeping(runtime), relaying(runtime), draining(runtime) as drainer:
+        app.state.pos_inbox_drainer = drainer
+        try:
+            yield
+        finally:
+            app.state.pos_inbox_drainer = None
 
 
 def bind(app: FastAPI, runtime: Runtime) -> None:
@@ -91,6 +97,7 @@ def bind(app: FastAPI, runtime: Runtime) -> None:
     app.state.token_reads_autocommit = runtime.engine.dialect.name == "postgresql"
     app.state.rate_limiter = rate_limiter(runtime)
     window = runtime.settings.pos_group_commit_window_ms
+    app.state.pos_inbox_drainer = None
     app.state.pos_group_commit = GroupCommit(runtime.session_factory, window / 1000) if window > 0 else None
 
 

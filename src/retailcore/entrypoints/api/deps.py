@@ -302,6 +302,43 @@ class Api:
             return result
         return JSONResponse(_content(result))
 
+    async def accepted(
+        self,
+        accept: Callable[..., tuple[BaseModel, bool]],
+        *,
+        location: Callable[[BaseModel], str],
+        then: Callable[[], None] | None = None,
+    ) -> Response:
+        """Record a request to be done later (``Prefer: respond-async``, RFC 7240) and answer ``202
+        Accepted`` with the ``Location`` of its status. ``accept(session, body=, idempotency_key=,
+        fingerprint=)`` writes it in one short transaction and says whether it was there already (a
+        repeat, answered the same and marked ``Idempotent-Replayed``); ``then`` runs after the commit."""
+        body = await self.request.body()
+        return await run_in_threadpool(self._accepted, body, accept, location, then)
+
+    def _accepted(
+        self,
+        body: bytes,
+        accept: Callable[..., tuple[BaseModel, bool]],
+        location: Callable[[BaseModel], str],
+        then: Callable[[], None] | None,
+    ) -> Response:
+        fingerprint = _fingerprint(self.request, body)
+        with self._factory() as session, session.begin():
+            begin_writing(session)
+            receipt, repeated = accept(
+                session,
+                body=body.decode(json.detect_encoding(body)),
+                idempotency_key=self.idempotency_key,
+                fingerprint=fingerprint,
+            )
+        if then is not None and not repeated:
+            then()
+        headers = {"Location": location(receipt), "Preference-Applied": "respond-async"}
+        if repeated:
+            headers["Idempotent-Replayed"] = "true"
+        return JSONResponse(_content(receipt), status_code=202, headers=headers)
+
     def _replay(self, key: str, fingerprint: str) -> Response | None:
         with self._factory() as session:
             return self._stored(session, key, fingerprint)

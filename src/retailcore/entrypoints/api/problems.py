@@ -47,6 +47,14 @@ def problem(
     errors: Sequence[e.FieldProblem] = (),
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    body = problem_body(status, code, detail, instance=instance, errors=errors)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_body(
+    status: int, code: str, detail: str, *, instance: str | None = None, errors: Sequence[e.FieldProblem] = ()
+) -> dict[str, Any]:
+    """The problem document :func:`problem` answers, as data (a refusal kept for later: the POS inbox)."""
     body: dict[str, Any] = {
         "type": f"urn:retailcore:problem:{code}",
         "title": HTTPStatus(status).phrase,
@@ -61,7 +69,7 @@ def problem(
             {"field": p.field, "pointer": "#/" + p.field.replace(".", "/"), "detail": p.message}
             for p in errors
         ]
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return body
 
 
 async def send_problem(
@@ -92,8 +100,12 @@ async def send_problem(
     await send({"type": "http.response.body", "body": body})
 
 
+def status_of(exc: e.RetailcoreError) -> int:
+    return next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
+
+
 def from_domain_error(request: Request, exc: e.RetailcoreError) -> JSONResponse:
-    status = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
+    status = status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if isinstance(exc, RateLimited):
         headers = {"Retry-After": str(exc.retry_after)}

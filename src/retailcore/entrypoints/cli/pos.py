@@ -6,6 +6,10 @@ principal and calls the public services of :mod:`retailcore.pos.services` with t
 exit 1 on an expected failure, 2 on a usage error (a malformed amount, a missing option); the listings
 take ``--output table|json|csv``.
 
+``pos drain`` posts the sales batches the API accepted into the POS inbox (``Prefer: respond-async``)
+and that are still pending: a serving process drains its own every few milliseconds, so this is for an
+installation that runs no drainer, or to empty the inbox before maintenance.
+
 ``pos ingest`` sends a file of offline sales in batches, one transaction per batch: sales already
 ingested (same ``client_uuid``) are counted as duplicates, so a file may be replayed after a failure.
 """
@@ -34,6 +38,7 @@ from retailcore.core.errors import FieldProblem, InvalidReference, RetailcoreErr
 from retailcore.entrypoints.cli import errors, output
 from retailcore.entrypoints.cli.companies import CompanyOption, company_named
 from retailcore.entrypoints.cli.errors import fail, refused
+from retailcore.entrypoints.inbox import drain_now
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.tables import Company
 from retailcore.pos import commands as c
@@ -493,6 +498,8 @@ def close(
     body = _request(c.CloseSession, "--counted", counted=amounts)
     runtime = errors.runtime()
     try:
+        # Sales the POS inbox acknowledged are the session's: posted before the drawer is checked.
+        drain_now(runtime.session_factory, wanted)
         with transaction(runtime.session_factory) as session:
             closed = svc.close_session(session, _context("close"), wanted, body.counted)
             view = svc.session_view(session, closed)
@@ -506,3 +513,25 @@ def close(
     for tender, difference in (view.differences or {}).items():
         out.print(f"difference {_text(tender.rstrip('|'))}: {_text(difference)}", highlight=False)
     out.print(f"closing event: {view.closing_event_id}", highlight=False)
+
+
+@app.command("drain")
+def drain(
+    session_id: Annotated[
+        str | None, typer.Option("--session", help="Only this POS session's pending batches.")
+    ] = None,
+) -> None:
+    """Post the pending batches of the POS inbox (decision 0084); prints what was ingested and refused.
+    A refusal is recorded on its batch and raised in the exceptions console: it is not a failure of the
+    command."""
+    out = output.console()
+    wanted = _session_id(session_id) if session_id is not None else None
+    runtime = errors.runtime()
+    done = drain_now(runtime.session_factory, wanted)
+    out.print(
+        f"ingested {done.ingested} batches ({done.sales} sales) in {done.batches} transactions;"
+        f" refused {done.refused}",
+        highlight=False,
+    )
+    for inbox_id, detail in done.refusals:
+        out.print(f"refused {inbox_id}: {_text(detail)}", highlight=False)

@@ -4,22 +4,24 @@ import uuid
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from retailcore.access.model import Principal
 from retailcore.adapters.paging import keyset_page
 from retailcore.core.inputs import Text
 from retailcore.entrypoints.api.deps import Api, DecimalRoute, reader, writer
 from retailcore.entrypoints.api.pages import CURSOR, CompanyPageQuery, IdPageQuery, PageOf
+from retailcore.entrypoints.inbox import drain_now
 from retailcore.eventlog.services import CommandContext
 from retailcore.masterdata.commands import COMPANY_DEFAULT, CompanyRef, StoreRef
 from retailcore.masterdata.services import company_in_scope, store_filter, with_store_ids
 from retailcore.orders.services import OrderView
-from retailcore.pos import cash_rounding, till
+from retailcore.pos import cash_rounding, inbox, till
 from retailcore.pos import commands as c
 from retailcore.pos import services as svc
 from retailcore.pos.group_commit import GroupCommit
@@ -119,14 +121,41 @@ def get_session(session_id: uuid.UUID, api: Annotated[Api, Depends(reader("pos:s
     )
 
 
+PreferHeader = Annotated[
+    str | None,
+    Header(
+        max_length=200,
+        description="`respond-async` (RFC 7240): the batch is recorded and answered `202 Accepted` with the"
+        " `Location` of its status, and posted within milliseconds (docs/api.md#asynchronous-sales). Not"
+        " applied to a batch that sells gift cards (their codes are in the synchronous answer).",
+    ),
+]
+
+
 @router.post(
     "/pos/sessions/{session_id}/sales:batch",
     response_model=c.BatchResult,
     summary="Sync a batch of offline sales (idempotent per sale by client_uuid)",
+    responses={
+        202: {
+            "model": inbox.InboxView,
+            "description": "With `Prefer: respond-async`: recorded, to be posted; `Location` is its status",
+        }
+    },
 )
 async def ingest_sales(
-    session_id: uuid.UUID, body: c.SalesBatch, api: Annotated[Api, Depends(writer("pos:sell"))]
+    session_id: uuid.UUID,
+    body: c.SalesBatch,
+    api: Annotated[Api, Depends(writer("pos:sell"))],
+    prefer: PreferHeader = None,
 ) -> Response:
+    if inbox.wants_async(prefer) and inbox.takes(body.sales):  # the inbox (decision 0084)
+        drainer = api.request.app.state.pos_inbox_drainer
+        return await api.accepted(
+            partial(inbox.accept, principal=api.principal, session_id=session_id, sales=body.sales),
+            location=lambda receipt: f"/api/v1/pos/inbox/{receipt.id}",
+            then=drainer.nudge if drainer is not None else None,
+        )
     group: GroupCommit | None = api.request.app.state.pos_group_commit
     if group is not None and group.takes(body.sales):  # a sale or a few: a shared batch (decision 0078)
         submit = partial(group.submit, session_id=session_id, sales=body.sales)
@@ -136,6 +165,17 @@ async def ingest_sales(
         return svc.ingest_batch(session, ctx, session_id, body.sales)
 
     return await api.command(work, replayed=c.without_codes)
+
+
+@router.get(
+    "/pos/inbox/{inbox_id}",
+    response_model=inbox.InboxView,
+    summary="A sales batch accepted with Prefer: respond-async",
+    description="`pending` until posted, then `ingested` (its result and the sales' orders) or `refused`"
+    " (the problem the synchronous request would have answered; also raised in the exceptions console).",
+)
+def get_inbox(inbox_id: uuid.UUID, api: Annotated[Api, Depends(reader("pos:sell"))]) -> Any:
+    return api.read(lambda session: inbox.get(session, api.principal, inbox_id))
 
 
 @router.post(
@@ -165,6 +205,8 @@ async def close_session(
         closed = svc.close_session(session, ctx, session_id, body.counted)
         return svc.session_view(session, closed)
 
+    # Sales the inbox acknowledged are the session's: posted before the drawer is checked.
+    await run_in_threadpool(drain_now, api.request.app.state.session_factory, session_id)
     return await api.command(work)
 
 
