@@ -4,6 +4,7 @@
 // Prices on the screen are the snapshot's price-list prices and manual discounts; the server prices
 // every sale again with the one pricing function when it arrives (docs say what the screen computes).
 import * as db from "./db.js";
+import * as exchange from "./exchange.js";
 import * as money from "./money.js";
 import { Sync } from "./sync.js";
 
@@ -16,7 +17,7 @@ const SHOWN = 40;
 const state = {
   token: null, terminal: null, session: null, catalogue: null,
   byBarcode: new Map(), bySku: new Map(), byId: new Map(), categories: [],
-  cart: [], tenders: [], customer: null, discountLine: null, refundOrder: null,
+  cart: [], tenders: [], customer: null, discountLine: null, refundOrder: null, exchange: null,
 };
 window.pos = { state, timings: [] };
 
@@ -175,7 +176,7 @@ async function sessionStep(message) {
 
 const PANELS = [
   "setup", "sell", "pay-panel", "receipt-panel", "refund-panel", "discount-panel", "cash-panel", "close-panel",
-  "rejected-panel",
+  "rejected-panel", "exchange-panel",
 ];
 function show(id) {
   for (const panel of PANELS) $(panel).hidden = panel !== id;
@@ -349,9 +350,11 @@ function renderCart() {
     row.append(name, qty, el("td", money.format(lineAmount(line)), { class: "num" }), actions);
     return row;
   });
-  $("cart-lines").replaceChildren(...rows);
-  const { gross, tax } = totals();
-  $("cart-total").textContent = money.format(gross);
+  $("cart-lines").replaceChildren(...exchange.cartRows(state, el, renderCart), ...rows);
+  const { tax } = totals();
+  const difference = toPay();
+  $("cart-total-label").textContent = difference < 0 ? "To pay back" : "Total";
+  $("cart-total").textContent = money.format(Math.abs(difference));
   $("cart-tax").textContent = state.cart.length ? `of which tax about ${money.format(tax)} (the server computes it)` : "";
 }
 
@@ -376,7 +379,7 @@ $("search").addEventListener("input", () => {
   renderResults(found);
 });
 
-$("clear").onclick = () => { state.cart = []; state.customer = null; $("customer-chosen").textContent = ""; renderCart(); };
+$("clear").onclick = () => { state.cart = []; state.customer = null; state.exchange = null; $("customer-chosen").textContent = ""; renderCart(); };
 
 $("find-customer").onclick = async () => {
   const q = $("customer").value.trim();
@@ -459,13 +462,25 @@ function kindOf(code) {
   return state.catalogue.payment_methods.find((m) => m.code === code)?.kind;
 }
 
+/** The new goods less what an exchange takes back: negative when the shop pays the difference back. */
+function toPay() {
+  return totals().gross - exchange.backValue(state);
+}
+
+function payingBack() {
+  return toPay() < 0;
+}
+
+/** What changes hands: the customer's due (cash-rounded when paid in cash), or what an exchange pays
+ * back (exact: the server never rounds what an exchange pays out). */
 function due() {
-  const { gross } = totals();
+  const owed = toPay();
+  if (owed < 0) return -owed;
   const rounding = state.catalogue.cash_rounding;
   if (rounding && state.tenders.some((t) => kindOf(t.code) === "cash")) {
-    return money.cashRounded(gross, money.parse(rounding.increment), rounding.mode);
+    return money.cashRounded(owed, money.parse(rounding.increment), rounding.mode);
   }
-  return gross;
+  return owed;
 }
 
 function paid() {
@@ -475,6 +490,7 @@ function paid() {
 function renderPayment() {
   const owed = due();
   const left = Math.max(owed - paid(), 0);
+  $("due-label").textContent = payingBack() ? "To pay back" : "Due";
   $("due").textContent = money.format(owed);
   $("paid").textContent = money.format(paid());
   $("left").textContent = money.format(left);
@@ -527,7 +543,7 @@ async function quotePromotions() {
 }
 
 $("pay").onclick = async () => {
-  if (!state.cart.length) { $("sell-message").textContent = "The cart is empty."; return; }
+  if (!state.cart.length && !state.exchange) { $("sell-message").textContent = "The cart is empty."; return; }
   await quotePromotions();
   renderCart();
   state.tenders = [];
@@ -546,6 +562,7 @@ $("add-tender").onclick = () => {
   if (amount === null || amount <= 0) { $("pay-message").textContent = "The amount is positive."; return; }
   if (kind === "gift_card" && !reference) { $("pay-message").textContent = "A gift card needs its code in Reference."; return; }
   if (kind === "store_credit" && !state.customer) { $("pay-message").textContent = "Store credit needs a customer: find them first."; return; }
+  if (payingBack() && paid() + amount > due()) { $("pay-message").textContent = "Pay back exactly the difference."; return; }
   if (kind !== "cash" && paid() + amount > due()) { $("pay-message").textContent = "Only cash may exceed the total (change)."; return; }
   state.tenders.push({ code, amount, reference });
   $("tender-ref").value = "";
@@ -556,25 +573,27 @@ $("add-tender").onclick = () => {
 $("complete").onclick = async (event) => {
   const started = event.timeStamp;
   const owed = due();
-  if (paid() < owed) { $("pay-message").textContent = `Still to pay: ${money.format(owed - paid())}`; return; }
+  if (paid() < owed) { $("pay-message").textContent = `Still to pay${payingBack() ? " back" : ""}: ${money.format(owed - paid())}`; return; }
+  const customerId = exchange.customerId(state);
   const sale = {
     client_uuid: crypto.randomUUID(),
     sold_at: new Date().toISOString(),
-    lines: state.cart.map((line) => ({
+    lines: [...exchange.refundLines(state), ...state.cart.map((line) => ({
       product_id: line.product.id,
       quantity: String(line.qty),
       unit_price: line.product.price,
       ...(line.promo?.length ? { discounts: line.promo } : {}),
       ...(line.discount ? { discount: money.format(line.discount) } : {}),
       ...(line.override ? { override: line.override } : {}),
-    })),
+    }))],
     payments: state.tenders.map((t) => ({
       payment_method_code: t.code, amount: money.format(t.amount), ...(t.reference ? { reference: t.reference } : {}),
     })),
-    ...(state.customer ? { customer_id: state.customer.id } : {}),
+    ...(customerId ? { customer_id: customerId } : {}),
   };
   const receipt = {
-    kind: "sale",
+    kind: state.exchange ? "exchange" : "sale",
+    returned: exchange.receiptPart(state), paid_back: payingBack(),
     lines: state.cart.map((line) => ({
       name: line.product.name, qty: line.qty, amount: lineAmount(line), discount: line.discount + promoUnits(line),
     })),
@@ -584,6 +603,7 @@ $("complete").onclick = async (event) => {
   await enqueue(sale, receipt); // nothing shows before the sale is safely in IndexedDB
   state.cart = [];
   state.customer = null;
+  state.exchange = null;
   $("customer-chosen").textContent = "";
   timing("pay", started);
 };
@@ -604,19 +624,20 @@ async function enqueue(sale, receipt) {
 function showReceipt(record) {
   const r = record.receipt;
   const receipt = $("receipt");
-  const title = r.kind === "refund" ? "Refund" : "Receipt";
+  const title = { refund: "Refund", exchange: "Exchange" }[r.kind] || "Receipt";
   receipt.replaceChildren(
     el("h3", `${title} · ${state.catalogue.store_code} ${r.terminal} · session ${r.session}`),
     el("p", `${new Date(r.at).toLocaleString()} · cashier ${r.cashier}${r.customer ? ` · customer ${r.customer}` : ""}`),
   );
   const table = el("table");
+  table.append(...exchange.receiptRows(r, el));
   for (const line of r.lines) {
     const row = el("tr");
     row.append(el("td", `${line.qty} × ${line.name}${line.discount ? ` (−${money.format(line.discount)})` : ""}`), el("td", money.format(line.amount), { class: "num" }));
     table.append(row);
   }
   const total = el("tr", null, { class: "total" });
-  total.append(el("td", r.kind === "refund" ? "Paid out" : "Total"), el("td", money.format(r.total), { class: "num", "data-total": "" }));
+  total.append(el("td", r.kind === "refund" ? "Paid out" : r.paid_back ? "Paid back" : "Total"), el("td", money.format(r.total), { class: "num", "data-total": "" }));
   table.append(total);
   for (const t of r.tenders) {
     const row = el("tr");
@@ -830,5 +851,7 @@ $("close-apply").onclick = async () => {
       : error.message;
   }
 };
+
+exchange.install({ $, el, state, apiJson, show, sell });
 
 start().catch((error) => setup(`The screen could not start: ${error.message}`));

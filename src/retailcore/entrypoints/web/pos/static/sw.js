@@ -6,6 +6,7 @@ const SHELL = [
   "/pos",
   "/pos/static/app.js",
   "/pos/static/db.js",
+  "/pos/static/exchange.js",
   "/pos/static/money.js",
   "/pos/static/sync.js",
   "/pos/static/pos.css",
