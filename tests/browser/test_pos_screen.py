@@ -582,3 +582,29 @@ def test_an_exchange_for_a_cheaper_item_pays_the_difference_back(visit, server, 
     assert totals[("tender", "refund:exchange|")]["amount"] == "2.50"
     assert _moves(client, till, "CAKE") == [("customer_return", "1.00"), ("delivery", "1.00")]
     visit.assert_self_contained()
+
+
+def test_signing_out_waits_for_the_queue_then_revokes_the_till_token(visit, server, till, client):
+    page = visit.page
+    page.set_viewport_size({"width": 1024, "height": 768})
+    _start(page, server)
+    token = page.evaluate("window.pos.state.token.token")
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.get(f"{API}/pos/terminals", headers=bearer).status_code == 200
+    visit.context.set_offline(True)
+    expect(page.locator("#net")).to_have_text("Offline")
+    _scan(page, COFFEE_EAN)
+    _pay(page, [("CASH", "3.60", "")])
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#signout-message")).to_contain_text("1 sale(s) still queued on this till")
+    assert client.get(f"{API}/pos/terminals", headers=bearer).status_code == 200  # still valid
+
+    visit.context.set_offline(False)
+    page.get_by_role("button", name="Back").click()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{server}/login?next=%2Fpos")
+    refused = client.get(f"{API}/pos/terminals", headers=bearer)
+    assert (refused.status_code, refused.json()["code"]) == (401, "invalid-token")
+    session = _session(client, till["manager"], till["terminal"]["id"])
+    assert session["sale_count"] == 1  # synced before the token went
+    visit.assert_self_contained()

@@ -6,6 +6,7 @@
 import * as db from "./db.js";
 import * as exchange from "./exchange.js";
 import * as money from "./money.js";
+import * as signout from "./signout.js";
 import { Sync } from "./sync.js";
 
 const $ = (id) => document.getElementById(id);
@@ -72,8 +73,7 @@ async function start() {
     || (state.token.expires_at && Date.parse(state.token.expires_at) < Date.now() + 3600_000);
   if (expired && navigator.onLine) {
     try {
-      state.token = await screenPost("/pos/till-token", {});
-      await db.put("meta", state.token, "token");
+      await renewToken();
     } catch (error) {
       setup(`Could not get a till token: ${error.message}`);
       return;
@@ -88,7 +88,11 @@ async function start() {
   if (!state.terminal) { await chooseTerminal(); return; }
   if (navigator.onLine) {
     try {
-      await loadCatalogue();
+      await loadCatalogue().catch(async (error) => {
+        if (error.status !== 401) throw error;
+        await renewToken(); // revoked elsewhere (an admin, a sign-out): the signed-in user gets a new one
+        await loadCatalogue();
+      });
       await checkSession();
     } catch (error) {
       if (!state.catalogue) { setup(`Could not load the catalogue: ${error.message}`); return; }
@@ -97,6 +101,11 @@ async function start() {
   if (!state.session) { await sessionStep(); return; }
   sell();
   sync.run();
+}
+
+async function renewToken() {
+  state.token = await screenPost("/pos/till-token", {});
+  await db.put("meta", state.token, "token");
 }
 
 function setup(message) {
@@ -176,7 +185,7 @@ async function sessionStep(message) {
 
 const PANELS = [
   "setup", "sell", "pay-panel", "receipt-panel", "refund-panel", "discount-panel", "cash-panel", "close-panel",
-  "rejected-panel", "exchange-panel",
+  "rejected-panel", "exchange-panel", "signout-panel",
 ];
 function show(id) {
   for (const panel of PANELS) $(panel).hidden = panel !== id;
@@ -853,5 +862,6 @@ $("close-apply").onclick = async () => {
 };
 
 exchange.install({ $, el, state, apiJson, show, sell });
+signout.install({ $, state, sync, show, sell });
 
 start().catch((error) => setup(`The screen could not start: ${error.message}`));

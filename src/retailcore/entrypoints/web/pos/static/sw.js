@@ -8,6 +8,7 @@ const SHELL = [
   "/pos/static/db.js",
   "/pos/static/exchange.js",
   "/pos/static/money.js",
+  "/pos/static/signout.js",
   "/pos/static/sync.js",
   "/pos/static/pos.css",
 ];
