@@ -3,7 +3,8 @@
 a sync whose first answer is lost, leaving exactly five sales; a refund of an earlier receipt; a
 manager's override; a close with a cash difference whose posted entry matches the screen; promotions
 from the server's quote; a customer paying by gift card, store credit and cash; a sale the server
-refuses set aside while the others sync. The
+refuses set aside while the others sync; exchanges for a dearer and a cheaper item; a sign-out that
+waits for the queue and revokes the till token; a printed gift card sold. The
 figures are checked through the API, as the server holds them.
 
 Screenshots go to the test's tmp_path, or to ``$RETAILCORE_UI_SCREENSHOTS`` (docs/pos.md shows those
@@ -607,4 +608,49 @@ def test_signing_out_waits_for_the_queue_then_revokes_the_till_token(visit, serv
     assert (refused.status_code, refused.json()["code"]) == (401, "invalid-token")
     session = _session(client, till["manager"], till["terminal"]["id"])
     assert session["sale_count"] == 1  # synced before the token went
+    visit.assert_self_contained()
+
+
+def test_a_printed_gift_card_is_sold_with_a_coffee_and_paid_in_cash(visit, server, till, client, shots):
+    body = {
+        "company_id": till["store"]["company_id"],
+        "code": "GIFT",
+        "name": "Gift card",
+        "kind": "gift_card",
+    }
+    assert client.post(f"{API}/payment-methods", json=body, headers=till["admin"]).status_code == 201
+    page = visit.page
+    page.set_viewport_size({"width": 1024, "height": 768})
+    _start(page, server)
+    _scan(page, COFFEE_EAN)
+    page.get_by_role("button", name="Gift card").click()
+    page.get_by_label("Card amount").fill("20.00")
+    page.get_by_label("Printed code").fill("PHYS")
+    page.get_by_role("button", name="Add the card").click()
+    expect(page.locator("#gift-card-message")).to_contain_text("printed code")
+    page.get_by_label("Printed code").fill("PHYS-0000-ABCD-7788")
+    page.get_by_role("button", name="Add the card").click()
+    expect(page.locator("#cart-lines [data-gift-card]")).to_contain_text("20.00")
+    expect(page.locator("#cart-total")).to_have_text("23.60")  # 3.60 of coffee + the card's 20.00
+    page.screenshot(path=str(shots / "pos-gift-card.png"))
+    page.get_by_role("button", name="Pay").click()
+    _tender(page, "GIFT", "5.00", "SOME-OTHER-CARD-1")  # beyond the goods: refused on the screen
+    expect(page.locator("#pay-message")).to_contain_text("A gift card never pays a gift card")
+    _tender(page, "CASH", "30.00")
+    expect(page.locator("#change")).to_have_text("6.40")
+    page.get_by_role("button", name="Complete sale").click()
+    expect(page.locator("#receipt")).to_contain_text("Gift card ending 7788")
+    expect(page.locator("#receipt")).not_to_contain_text("PHYS-0000-ABCD")  # the code is the card's secret
+    expect(page.locator("#receipt [data-change]")).to_have_text("6.40")
+    _sent(page)
+
+    card = client.get(f"{API}/gift-cards/PHYS-0000-ABCD-7788", headers=till["admin"])
+    assert card.status_code == 200, card.text
+    assert (card.json()["balance"], card.json()["origin"], card.json()["last4"]) == ("20.00", "sold", "7788")
+    session = _session(client, till["manager"], till["terminal"]["id"])
+    (order,) = _orders(client, till["manager"], session["id"])
+    assert (order["gross_total"], order["change_given"]) == ("3.60", "6.40")  # the card is no order line
+    totals = {(t["kind"], t["key"]): t for t in session["totals"]}
+    assert totals[("gift_cards", "")]["amount"] == "20.00"
+    assert session["expected_cash"] == "123.60"  # 100.00 float + 3.60 + 20.00
     visit.assert_self_contained()

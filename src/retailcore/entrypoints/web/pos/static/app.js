@@ -5,6 +5,7 @@
 // every sale again with the one pricing function when it arrives (docs say what the screen computes).
 import * as db from "./db.js";
 import * as exchange from "./exchange.js";
+import * as giftcards from "./giftcards.js";
 import * as money from "./money.js";
 import * as signout from "./signout.js";
 import { Sync } from "./sync.js";
@@ -18,7 +19,7 @@ const SHOWN = 40;
 const state = {
   token: null, terminal: null, session: null, catalogue: null,
   byBarcode: new Map(), bySku: new Map(), byId: new Map(), categories: [],
-  cart: [], tenders: [], customer: null, discountLine: null, refundOrder: null, exchange: null,
+  cart: [], tenders: [], customer: null, discountLine: null, refundOrder: null, exchange: null, giftCards: [],
 };
 window.pos = { state, timings: [] };
 
@@ -185,7 +186,7 @@ async function sessionStep(message) {
 
 const PANELS = [
   "setup", "sell", "pay-panel", "receipt-panel", "refund-panel", "discount-panel", "cash-panel", "close-panel",
-  "rejected-panel", "exchange-panel", "signout-panel",
+  "rejected-panel", "exchange-panel", "signout-panel", "gift-card-panel",
 ];
 function show(id) {
   for (const panel of PANELS) $(panel).hidden = panel !== id;
@@ -359,7 +360,9 @@ function renderCart() {
     row.append(name, qty, el("td", money.format(lineAmount(line)), { class: "num" }), actions);
     return row;
   });
-  $("cart-lines").replaceChildren(...exchange.cartRows(state, el, renderCart), ...rows);
+  $("cart-lines").replaceChildren(
+    ...exchange.cartRows(state, el, renderCart), ...rows, ...giftcards.cartRows(state, el, renderCart),
+  );
   const { tax } = totals();
   const difference = toPay();
   $("cart-total-label").textContent = difference < 0 ? "To pay back" : "Total";
@@ -388,7 +391,7 @@ $("search").addEventListener("input", () => {
   renderResults(found);
 });
 
-$("clear").onclick = () => { state.cart = []; state.customer = null; state.exchange = null; $("customer-chosen").textContent = ""; renderCart(); };
+$("clear").onclick = () => { state.cart = []; state.customer = null; state.exchange = null; state.giftCards = []; $("customer-chosen").textContent = ""; renderCart(); };
 
 $("find-customer").onclick = async () => {
   const q = $("customer").value.trim();
@@ -473,7 +476,7 @@ function kindOf(code) {
 
 /** The new goods less what an exchange takes back: negative when the shop pays the difference back. */
 function toPay() {
-  return totals().gross - exchange.backValue(state);
+  return totals().gross + giftcards.value(state) - exchange.backValue(state);
 }
 
 function payingBack() {
@@ -552,7 +555,7 @@ async function quotePromotions() {
 }
 
 $("pay").onclick = async () => {
-  if (!state.cart.length && !state.exchange) { $("sell-message").textContent = "The cart is empty."; return; }
+  if (!state.cart.length && !state.exchange && !state.giftCards.length) { $("sell-message").textContent = "The cart is empty."; return; }
   await quotePromotions();
   renderCart();
   state.tenders = [];
@@ -571,6 +574,10 @@ $("add-tender").onclick = () => {
   if (amount === null || amount <= 0) { $("pay-message").textContent = "The amount is positive."; return; }
   if (kind === "gift_card" && !reference) { $("pay-message").textContent = "A gift card needs its code in Reference."; return; }
   if (kind === "store_credit" && !state.customer) { $("pay-message").textContent = "Store credit needs a customer: find them first."; return; }
+  if (giftcards.refusesTender(state, kind, amount, state.tenders, kindOf, totals().gross)) {
+    $("pay-message").textContent = "A gift card never pays a gift card: gift card tenders pay the goods only.";
+    return;
+  }
   if (payingBack() && paid() + amount > due()) { $("pay-message").textContent = "Pay back exactly the difference."; return; }
   if (kind !== "cash" && paid() + amount > due()) { $("pay-message").textContent = "Only cash may exceed the total (change)."; return; }
   state.tenders.push({ code, amount, reference });
@@ -598,14 +605,15 @@ $("complete").onclick = async (event) => {
     payments: state.tenders.map((t) => ({
       payment_method_code: t.code, amount: money.format(t.amount), ...(t.reference ? { reference: t.reference } : {}),
     })),
+    ...giftcards.saleField(state),
     ...(customerId ? { customer_id: customerId } : {}),
   };
   const receipt = {
     kind: state.exchange ? "exchange" : "sale",
     returned: exchange.receiptPart(state), paid_back: payingBack(),
-    lines: state.cart.map((line) => ({
+    lines: [...state.cart.map((line) => ({
       name: line.product.name, qty: line.qty, amount: lineAmount(line), discount: line.discount + promoUnits(line),
-    })),
+    })), ...giftcards.receiptLines(state)],
     total: owed, tax: totals().tax, tenders: state.tenders.map((t) => ({ ...t })), change: paid() - owed,
     customer: state.customer?.name || null,
   };
@@ -613,6 +621,7 @@ $("complete").onclick = async (event) => {
   state.cart = [];
   state.customer = null;
   state.exchange = null;
+  state.giftCards = [];
   $("customer-chosen").textContent = "";
   timing("pay", started);
 };
@@ -863,5 +872,6 @@ $("close-apply").onclick = async () => {
 
 exchange.install({ $, el, state, apiJson, show, sell });
 signout.install({ $, state, sync, show, sell });
+giftcards.install({ $, state, show, sell });
 
 start().catch((error) => setup(`The screen could not start: ${error.message}`));

@@ -86,6 +86,7 @@ function take() {
   const { $, state } = deps;
   const lines = marked();
   if (!lines.length) { $("exchange-message").textContent = "Give the quantity coming back."; return; }
+  if (state.giftCards?.length) { $("exchange-message").textContent = "An exchange sells no gift card: remove the cards first."; return; }
   state.exchange = { order: looked, lines };
   deps.sell();
   $("sell-message").textContent = `Taking back from ${looked.number}: add the new items, then Pay.`;

@@ -7,6 +7,7 @@ const SHELL = [
   "/pos/static/app.js",
   "/pos/static/db.js",
   "/pos/static/exchange.js",
+  "/pos/static/giftcards.js",
   "/pos/static/money.js",
   "/pos/static/signout.js",
   "/pos/static/sync.js",
