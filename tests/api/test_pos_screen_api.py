@@ -408,3 +408,32 @@ def test_the_catalogues_promotion_rules_price_sales_the_way_the_server_checks_th
             for line in order["lines"]
         ]
         assert recorded == [[(d["source"], d["code"], d["amount"]) for d in line] for line in found]
+
+
+def test_signing_out_revokes_the_till_token_and_ends_the_web_session(client, till, admin):
+    csrf = _signed_in(client, "cashier1")
+    token = client.post("/pos/till-token", json={}, headers={"X-CSRF-Token": csrf}).json()
+    bearer = {"Authorization": f"Bearer {token['token']}"}
+    assert client.get(f"{API}/pos/terminals", headers=bearer).status_code == 200
+
+    assert client.post("/pos/sign-out").status_code == 401  # no token named: nothing revoked
+    assert client.get(f"{API}/pos/terminals", headers=bearer).status_code == 200
+    # An API token is not revoked by signing out of a till: the tokens API does that.
+    other = client.post("/pos/sign-out", headers=till["cashier"])
+    assert (other.status_code, other.json()["code"]) == (403, "not-a-till-token")
+    assert client.get(f"{API}/pos/terminals", headers=till["cashier"]).status_code == 200
+
+    signed_out = client.post("/pos/sign-out", headers=bearer)
+    assert signed_out.status_code == 204, signed_out.text
+    refused = client.get(f"{API}/pos/terminals", headers=bearer)
+    assert (refused.status_code, refused.json()["code"]) == (401, "invalid-token")
+    assert client.get("/pos", follow_redirects=False).status_code == 303  # the cookie is gone
+    # The revocation is the access context's: listed as revoked, by the till token itself, with its event.
+    (row,) = [
+        t
+        for t in client.get(f"{API}/tokens", params={"state": "revoked"}, headers=admin).json()["items"]
+        if t["name"] == "till:cashier1"
+    ]
+    assert row["revoked_by"] == "token:till:cashier1"
+    again = client.post("/pos/sign-out", headers=bearer)
+    assert (again.status_code, again.json()["code"]) == (401, "invalid-token")

@@ -4,7 +4,8 @@ a sync whose first answer is lost, leaving exactly five sales; a refund of an ea
 manager's override; a close with a cash difference whose posted entry matches the screen; promotions
 from the server's quote, and offline from the screen's mirror of the pricing function; a customer
 paying by gift card, store credit and cash; a sale the server refuses set aside while the others
-sync. The figures are checked through the API, as the server holds them.
+sync; exchanges for a dearer and a cheaper item; a sign-out that waits for the queue and revokes the
+till token; a printed gift card sold. The figures are checked through the API, as the server holds them.
 
 Screenshots go to the test's tmp_path, or to ``$RETAILCORE_UI_SCREENSHOTS`` (docs/pos.md shows those
 in docs/img/: ``RETAILCORE_UI_SCREENSHOTS=docs/img pytest -p no:randomly tests/browser/test_pos_screen.py``).
@@ -518,4 +519,200 @@ def test_a_sale_the_server_refuses_is_set_aside_and_the_others_still_sync(visit,
     (order,) = _orders(client, till["manager"], session["id"])
     assert order["gross_total"] == "2.50"
     visit.failed = []  # the refused batch's 422 is an answer, not a failed request
+    visit.assert_self_contained()
+
+
+def _sell_and_look_up(
+    page: Any, client: Any, till: dict[str, Any], tenders: list[tuple[str, str, str]]
+) -> str:
+    """Pay the cart with ``tenders``, wait until the server has it: its receipt number."""
+    _pay(page, tenders)
+    _sent(page)
+    client_uuid = page.locator("#receipt [data-client-uuid]").get_attribute("data-client-uuid")
+    number = client.get(f"{API}/pos/receipts/{client_uuid}", headers=till["manager"]).json()["number"]
+    page.get_by_role("button", name="Next sale").click()
+    return number
+
+
+def _take_back(page: Any, number: str, label: str) -> None:
+    page.get_by_role("button", name="Exchange").click()
+    page.get_by_label("Receipt to exchange from").fill(number)
+    page.get_by_role("button", name="Find receipt").click()
+    page.get_by_label(label).fill("1")
+    page.get_by_role("button", name="Take back, then add new items").click()
+
+
+def _add_by_search(page: Any, name: str) -> None:
+    page.get_by_label("Search").fill(name)
+    page.locator(f"#results button[data-sku='{name.upper()}']").click()
+
+
+def _exchange_read(client: Any, till: dict[str, Any], client_uuid: str) -> tuple[dict, dict]:
+    """The exchange's two halves as the server holds them: its order (the new goods) and its return
+    (the goods taken back, numbered by the ticket's client uuid)."""
+    headers = till["manager"]
+    order = client.get(f"{API}/pos/receipts/{client_uuid}", headers=headers).json()
+    returns = client.get(f"{API}/returns", params={"channel": "pos"}, headers=headers).json()["items"]
+    (back,) = [r for r in returns if r["number"] == uuid.UUID(client_uuid).hex]
+    return order, client.get(f"{API}/returns/{back['id']}", headers=headers).json()
+
+
+def _moves(client: Any, till: dict[str, Any], sku: str) -> list[tuple[str, str]]:
+    product_id = till["products"][sku]["id"]
+    moves = client.get(
+        f"{API}/stock/moves", params={"product_id": product_id, "limit": 50}, headers=till["admin"]
+    ).json()["items"]
+    return sorted((m["kind"], m["quantity"]) for m in moves)
+
+
+def test_an_exchange_for_a_dearer_item_takes_the_difference_split_cash_and_card(
+    visit, server, till, client, shots
+):
+    page = visit.page
+    page.set_viewport_size({"width": 1024, "height": 768})
+    _start(page, server)
+    _scan(page, COFFEE_EAN)
+    _scan(page, TEA_EAN)
+    number = _sell_and_look_up(page, client, till, [("CASH", "6.10", "")])
+    original = client.get(f"{API}/pos/receipts/{number}", headers=till["manager"]).json()
+    (tea_line,) = [line for line in original["lines"] if line["sku"] == "TEA"]
+
+    _take_back(page, number, "Take back TEA · 1.00 sold · 2.50")
+    expect(page.locator("#cart-lines tr.back")).to_contain_text("-2.50")
+    _add_by_search(page, "Cake")
+    expect(page.locator("#cart-total")).to_have_text("2.30")  # 4.80 new less 2.50 back
+    page.screenshot(path=str(shots / "pos-exchange.png"))
+    page.get_by_role("button", name="Pay").click()
+    expect(page.locator("#due")).to_have_text("2.30")
+    _tender(page, "CASH", "1.00")
+    _tender(page, "CARD", "1.30", "psp-4712")
+    page.get_by_role("button", name="Complete sale").click()
+    expect(page.locator("#receipt")).to_contain_text("Taken back (receipt")
+    expect(page.locator("#receipt [data-back]")).to_contain_text("TEA")
+    expect(page.locator("#receipt [data-back]")).to_contain_text("-2.50")
+    expect(page.locator("#receipt [data-total]")).to_have_text("2.30")
+    page.screenshot(path=str(shots / "pos-exchange-receipt.png"))
+    _sent(page)
+
+    client_uuid = page.locator("#receipt [data-client-uuid]").get_attribute("data-client-uuid")
+    order, back = _exchange_read(client, till, client_uuid)
+    assert [(line["sku"], line["quantity"], line["gross"]) for line in order["lines"]] == [
+        ("CAKE", "1.00", "4.80")
+    ]
+    paid = sorted((p["kind"], p["payment_method_code"], p["captured"]) for p in order["payments"])
+    assert paid == [("card", "CARD", "1.30"), ("cash", "CASH", "1.00"), ("exchange", None, "2.50")]
+    assert [(line["order_line_id"], line["sku"]) for line in back["lines"]] == [(tea_line["id"], "TEA")]
+    assert (back["order_id"], back["refunded_total"]) == (original["id"], "2.50")
+    assert _moves(client, till, "TEA") == [("customer_return", "1.00"), ("delivery", "1.00")]
+    assert _moves(client, till, "CAKE") == [("delivery", "1.00")]
+    session = _session(client, till["manager"], till["terminal"]["id"])
+    assert session["expected_cash"] == "107.10"  # 100.00 float + 6.10 + the 1.00 cash of the difference
+    visit.assert_self_contained()
+
+
+def test_an_exchange_for_a_cheaper_item_pays_the_difference_back(visit, server, till, client, shots):
+    page = visit.page
+    page.set_viewport_size({"width": 768, "height": 1024})  # a tablet held upright
+    _start(page, server)
+    _scan(page, COFFEE_EAN)
+    _add_by_search(page, "Cake")
+    number = _sell_and_look_up(page, client, till, [("CASH", "8.40", "")])
+
+    _take_back(page, number, "Take back CAKE · 1.00 sold · 4.80")
+    _scan(page, TEA_EAN)
+    expect(page.locator("#cart-total-label")).to_have_text("To pay back")
+    expect(page.locator("#cart-total")).to_have_text("2.30")  # 4.80 back less 2.50 new
+    assert page.evaluate("document.documentElement.scrollWidth") <= 768
+    page.screenshot(path=str(shots / "pos-exchange-pay-back.png"))
+    page.get_by_role("button", name="Pay").click()
+    expect(page.locator("#due-label")).to_have_text("To pay back")
+    _tender(page, "CASH", "2.30")
+    page.get_by_role("button", name="Complete sale").click()
+    expect(page.locator("#receipt [data-total]")).to_have_text("2.30")
+    expect(page.locator("#receipt")).to_contain_text("Paid back")
+    _sent(page)
+
+    client_uuid = page.locator("#receipt [data-client-uuid]").get_attribute("data-client-uuid")
+    order, back = _exchange_read(client, till, client_uuid)
+    assert [(line["sku"], line["gross"]) for line in order["lines"]] == [("TEA", "2.50")]
+    assert [(p["kind"], p["captured"]) for p in order["payments"]] == [("exchange", "2.50")]
+    assert [line["sku"] for line in back["lines"]] == ["CAKE"]
+    assert back["refunded_total"] == "4.80"
+    session = _session(client, till["manager"], till["terminal"]["id"])
+    assert session["expected_cash"] == "106.10"  # 100.00 float + 8.40 sold - 2.30 paid back
+    totals = {(t["kind"], t["key"]): t for t in session["totals"]}
+    assert totals[("tender", "refund:cash|")]["amount"] == "2.30"
+    assert totals[("tender", "refund:exchange|")]["amount"] == "2.50"
+    assert _moves(client, till, "CAKE") == [("customer_return", "1.00"), ("delivery", "1.00")]
+    visit.assert_self_contained()
+
+
+def test_signing_out_waits_for_the_queue_then_revokes_the_till_token(visit, server, till, client):
+    page = visit.page
+    page.set_viewport_size({"width": 1024, "height": 768})
+    _start(page, server)
+    token = page.evaluate("window.pos.state.token.token")
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.get(f"{API}/pos/terminals", headers=bearer).status_code == 200
+    visit.context.set_offline(True)
+    expect(page.locator("#net")).to_have_text("Offline")
+    _scan(page, COFFEE_EAN)
+    _pay(page, [("CASH", "3.60", "")])
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#signout-message")).to_contain_text("1 sale(s) still queued on this till")
+    assert client.get(f"{API}/pos/terminals", headers=bearer).status_code == 200  # still valid
+
+    visit.context.set_offline(False)
+    page.get_by_role("button", name="Back").click()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{server}/login?next=%2Fpos")
+    refused = client.get(f"{API}/pos/terminals", headers=bearer)
+    assert (refused.status_code, refused.json()["code"]) == (401, "invalid-token")
+    session = _session(client, till["manager"], till["terminal"]["id"])
+    assert session["sale_count"] == 1  # synced before the token went
+    visit.assert_self_contained()
+
+
+def test_a_printed_gift_card_is_sold_with_a_coffee_and_paid_in_cash(visit, server, till, client, shots):
+    body = {
+        "company_id": till["store"]["company_id"],
+        "code": "GIFT",
+        "name": "Gift card",
+        "kind": "gift_card",
+    }
+    assert client.post(f"{API}/payment-methods", json=body, headers=till["admin"]).status_code == 201
+    page = visit.page
+    page.set_viewport_size({"width": 1024, "height": 768})
+    _start(page, server)
+    _scan(page, COFFEE_EAN)
+    page.get_by_role("button", name="Gift card").click()
+    page.get_by_label("Card amount").fill("20.00")
+    page.get_by_label("Printed code").fill("PHYS")
+    page.get_by_role("button", name="Add the card").click()
+    expect(page.locator("#gift-card-message")).to_contain_text("printed code")
+    page.get_by_label("Printed code").fill("PHYS-0000-ABCD-7788")
+    page.get_by_role("button", name="Add the card").click()
+    expect(page.locator("#cart-lines [data-gift-card]")).to_contain_text("20.00")
+    expect(page.locator("#cart-total")).to_have_text("23.60")  # 3.60 of coffee + the card's 20.00
+    page.screenshot(path=str(shots / "pos-gift-card.png"))
+    page.get_by_role("button", name="Pay").click()
+    _tender(page, "GIFT", "5.00", "SOME-OTHER-CARD-1")  # beyond the goods: refused on the screen
+    expect(page.locator("#pay-message")).to_contain_text("A gift card never pays a gift card")
+    _tender(page, "CASH", "30.00")
+    expect(page.locator("#change")).to_have_text("6.40")
+    page.get_by_role("button", name="Complete sale").click()
+    expect(page.locator("#receipt")).to_contain_text("Gift card ending 7788")
+    expect(page.locator("#receipt")).not_to_contain_text("PHYS-0000-ABCD")  # the code is the card's secret
+    expect(page.locator("#receipt [data-change]")).to_have_text("6.40")
+    _sent(page)
+
+    card = client.get(f"{API}/gift-cards/PHYS-0000-ABCD-7788", headers=till["admin"])
+    assert card.status_code == 200, card.text
+    assert (card.json()["balance"], card.json()["origin"], card.json()["last4"]) == ("20.00", "sold", "7788")
+    session = _session(client, till["manager"], till["terminal"]["id"])
+    (order,) = _orders(client, till["manager"], session["id"])
+    assert (order["gross_total"], order["change_given"]) == ("3.60", "6.40")  # the card is no order line
+    totals = {(t["kind"], t["key"]): t for t in session["totals"]}
+    assert totals[("gift_cards", "")]["amount"] == "20.00"
+    assert session["expected_cash"] == "123.60"  # 100.00 float + 3.60 + 20.00
     visit.assert_self_contained()

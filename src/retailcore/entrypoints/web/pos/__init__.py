@@ -13,6 +13,9 @@ These routes are thin, as the back office's:
   IndexedDB when the cookie is gone or the page was reloaded offline. CSRF header required.
 * ``POST /pos/manager-check``: a manager's user name and password, checked for a discount override
   at the terminal's store (a failed check counts as a failed sign-in, as on the sign-in page).
+* ``POST /pos/sign-out``: revokes the till token the request bears (``Authorization: Bearer``) through
+  the access context, as ``POST /api/v1/tokens/{id}/revoke`` does, and ends the back office's session
+  (decision 0083). The screen refuses to sign out while sales are still queued.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from retailcore.access.model import Role
-from retailcore.access.services import CreateToken, issue_token
+from retailcore.access.services import CreateToken, authenticate, issue_token, revoke_token
 from retailcore.access.users import active_user, sign_in
 from retailcore.adapters.db import begin_writing
 from retailcore.core.errors import FieldProblem, RetailcoreError, Unauthenticated
@@ -46,6 +49,8 @@ router = APIRouter(include_in_schema=False)
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape())
 TOKEN_DAYS = 1
 """A till token lasts a day: the screen asks for a new one at its next sign-in."""
+TILL_TOKEN_PREFIX = "till:"
+"""The name of every token :func:`till_token` issues: only those revoke themselves at sign-out."""
 
 
 def _problem(status: int, code: str, detail: str, field: str | None = None, why: str = "") -> JSONResponse:
@@ -107,7 +112,9 @@ async def till_token(request: Request) -> Response:
             return issue_token(
                 session,
                 CommandContext(principal),
-                CreateToken(role=principal.role, name=f"till:{username}", expires_in_days=TOKEN_DAYS),
+                CreateToken(
+                    role=principal.role, name=f"{TILL_TOKEN_PREFIX}{username}", expires_in_days=TOKEN_DAYS
+                ),
             )
 
     try:
@@ -164,6 +171,41 @@ async def manager_check(request: Request) -> Response:
     return JSONResponse(
         {"ok": True, "by": username, "at": dt.datetime.now(dt.UTC).isoformat()}, headers=web.HEADERS
     )
+
+
+@router.post("/pos/sign-out")
+async def sign_out(request: Request) -> Response:
+    """Revoke the till token the request bears and end the web session: ``204``. The bearer is what
+    proves the caller holds that token (a page of another site cannot send the header, so no CSRF
+    token is asked: signing out still works once the cookie has expired). A token that is already
+    revoked or expired is ``401``, the cookie is dropped all the same; another kind of token is a
+    ``403``: an API token is revoked through the tokens API."""
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return _problem(401, "invalid-token", "send the till token: Authorization: Bearer <token>")
+
+    def run() -> str | None:
+        with web._factory(request)() as session:
+            principal = authenticate(session, secret.strip())
+        if principal.token_id is None or not principal.name.startswith(TILL_TOKEN_PREFIX):
+            return principal.name
+        with web._factory(request)() as session, session.begin():
+            begin_writing(session)
+            revoke_token(session, CommandContext(principal), principal.token_id)
+        return None
+
+    try:
+        other = await run_in_threadpool(run)
+    except Unauthenticated as refused:
+        response: Response = _problem(401, refused.code, refused.detail)
+    else:
+        if other is not None:
+            return _problem(
+                403, "not-a-till-token", f"'{other}' is not a till token: revoke it with the tokens API"
+            )
+        response = Response(status_code=204, headers=web.HEADERS)
+    response.delete_cookie(ws.COOKIE, path="/")
+    return response
 
 
 def install(app: FastAPI) -> None:

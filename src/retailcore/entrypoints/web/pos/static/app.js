@@ -5,8 +5,11 @@
 // Pay from the server's quote, or offline from pricing.js, the mirror of the one pricing function
 // (decision 0082); the server prices every sale again when it arrives (docs say what the screen computes).
 import * as db from "./db.js";
+import * as exchange from "./exchange.js";
+import * as giftcards from "./giftcards.js";
 import * as money from "./money.js";
 import * as pricing from "./pricing.js";
+import * as signout from "./signout.js";
 import { Sync } from "./sync.js";
 
 const $ = (id) => document.getElementById(id);
@@ -18,7 +21,7 @@ const SHOWN = 40;
 const state = {
   token: null, terminal: null, session: null, catalogue: null,
   byBarcode: new Map(), bySku: new Map(), byId: new Map(), categories: [],
-  cart: [], tenders: [], customer: null, discountLine: null, refundOrder: null,
+  cart: [], tenders: [], customer: null, discountLine: null, refundOrder: null, exchange: null, giftCards: [],
 };
 window.pos = { state, timings: [] };
 
@@ -73,8 +76,7 @@ async function start() {
     || (state.token.expires_at && Date.parse(state.token.expires_at) < Date.now() + 3600_000);
   if (expired && navigator.onLine) {
     try {
-      state.token = await screenPost("/pos/till-token", {});
-      await db.put("meta", state.token, "token");
+      await renewToken();
     } catch (error) {
       setup(`Could not get a till token: ${error.message}`);
       return;
@@ -89,7 +91,11 @@ async function start() {
   if (!state.terminal) { await chooseTerminal(); return; }
   if (navigator.onLine) {
     try {
-      await loadCatalogue();
+      await loadCatalogue().catch(async (error) => {
+        if (error.status !== 401) throw error;
+        await renewToken(); // revoked elsewhere (an admin, a sign-out): the signed-in user gets a new one
+        await loadCatalogue();
+      });
       await checkSession();
     } catch (error) {
       if (!state.catalogue) { setup(`Could not load the catalogue: ${error.message}`); return; }
@@ -98,6 +104,11 @@ async function start() {
   if (!state.session) { await sessionStep(); return; }
   sell();
   sync.run();
+}
+
+async function renewToken() {
+  state.token = await screenPost("/pos/till-token", {});
+  await db.put("meta", state.token, "token");
 }
 
 function setup(message) {
@@ -177,7 +188,7 @@ async function sessionStep(message) {
 
 const PANELS = [
   "setup", "sell", "pay-panel", "receipt-panel", "refund-panel", "discount-panel", "cash-panel", "close-panel",
-  "rejected-panel",
+  "rejected-panel", "exchange-panel", "signout-panel", "gift-card-panel",
 ];
 function show(id) {
   for (const panel of PANELS) $(panel).hidden = panel !== id;
@@ -351,9 +362,13 @@ function renderCart() {
     row.append(name, qty, el("td", money.format(lineAmount(line)), { class: "num" }), actions);
     return row;
   });
-  $("cart-lines").replaceChildren(...rows);
-  const { gross, tax } = totals();
-  $("cart-total").textContent = money.format(gross);
+  $("cart-lines").replaceChildren(
+    ...exchange.cartRows(state, el, renderCart), ...rows, ...giftcards.cartRows(state, el, renderCart),
+  );
+  const { tax } = totals();
+  const difference = toPay();
+  $("cart-total-label").textContent = difference < 0 ? "To pay back" : "Total";
+  $("cart-total").textContent = money.format(Math.abs(difference));
   $("cart-tax").textContent = state.cart.length ? `of which tax about ${money.format(tax)} (the server computes it)` : "";
 }
 
@@ -378,7 +393,7 @@ $("search").addEventListener("input", () => {
   renderResults(found);
 });
 
-$("clear").onclick = () => { state.cart = []; state.customer = null; $("customer-chosen").textContent = ""; renderCart(); };
+$("clear").onclick = () => { state.cart = []; state.customer = null; state.exchange = null; state.giftCards = []; $("customer-chosen").textContent = ""; renderCart(); };
 
 $("find-customer").onclick = async () => {
   const q = $("customer").value.trim();
@@ -461,13 +476,25 @@ function kindOf(code) {
   return state.catalogue.payment_methods.find((m) => m.code === code)?.kind;
 }
 
+/** The new goods less what an exchange takes back: negative when the shop pays the difference back. */
+function toPay() {
+  return totals().gross + giftcards.value(state) - exchange.backValue(state);
+}
+
+function payingBack() {
+  return toPay() < 0;
+}
+
+/** What changes hands: the customer's due (cash-rounded when paid in cash), or what an exchange pays
+ * back (exact: the server never rounds what an exchange pays out). */
 function due() {
-  const { gross } = totals();
+  const owed = toPay();
+  if (owed < 0) return -owed;
   const rounding = state.catalogue.cash_rounding;
   if (rounding && state.tenders.some((t) => kindOf(t.code) === "cash")) {
-    return money.cashRounded(gross, money.parse(rounding.increment), rounding.mode);
+    return money.cashRounded(owed, money.parse(rounding.increment), rounding.mode);
   }
-  return gross;
+  return owed;
 }
 
 function paid() {
@@ -477,6 +504,7 @@ function paid() {
 function renderPayment() {
   const owed = due();
   const left = Math.max(owed - paid(), 0);
+  $("due-label").textContent = payingBack() ? "To pay back" : "Due";
   $("due").textContent = money.format(owed);
   $("paid").textContent = money.format(paid());
   $("left").textContent = money.format(left);
@@ -550,7 +578,7 @@ function mirrorPromotions() {
 }
 
 $("pay").onclick = async () => {
-  if (!state.cart.length) { $("sell-message").textContent = "The cart is empty."; return; }
+  if (!state.cart.length && !state.exchange && !state.giftCards.length) { $("sell-message").textContent = "The cart is empty."; return; }
   await quotePromotions();
   renderCart();
   state.tenders = [];
@@ -569,6 +597,11 @@ $("add-tender").onclick = () => {
   if (amount === null || amount <= 0) { $("pay-message").textContent = "The amount is positive."; return; }
   if (kind === "gift_card" && !reference) { $("pay-message").textContent = "A gift card needs its code in Reference."; return; }
   if (kind === "store_credit" && !state.customer) { $("pay-message").textContent = "Store credit needs a customer: find them first."; return; }
+  if (giftcards.refusesTender(state, kind, amount, state.tenders, kindOf, totals().gross)) {
+    $("pay-message").textContent = "A gift card never pays a gift card: gift card tenders pay the goods only.";
+    return;
+  }
+  if (payingBack() && paid() + amount > due()) { $("pay-message").textContent = "Pay back exactly the difference."; return; }
   if (kind !== "cash" && paid() + amount > due()) { $("pay-message").textContent = "Only cash may exceed the total (change)."; return; }
   state.tenders.push({ code, amount, reference });
   $("tender-ref").value = "";
@@ -579,34 +612,39 @@ $("add-tender").onclick = () => {
 $("complete").onclick = async (event) => {
   const started = event.timeStamp;
   const owed = due();
-  if (paid() < owed) { $("pay-message").textContent = `Still to pay: ${money.format(owed - paid())}`; return; }
+  if (paid() < owed) { $("pay-message").textContent = `Still to pay${payingBack() ? " back" : ""}: ${money.format(owed - paid())}`; return; }
+  const customerId = exchange.customerId(state);
   const sale = {
     client_uuid: crypto.randomUUID(),
     sold_at: state.pricedAt || new Date().toISOString(), // the moment its promotions were priced for
-    lines: state.cart.map((line) => ({
+    lines: [...exchange.refundLines(state), ...state.cart.map((line) => ({
       product_id: line.product.id,
       quantity: String(line.qty),
       unit_price: line.product.price,
       ...(line.promo?.length ? { discounts: line.promo } : {}),
       ...(line.discount ? { discount: money.format(line.discount) } : {}),
       ...(line.override ? { override: line.override } : {}),
-    })),
+    }))],
     payments: state.tenders.map((t) => ({
       payment_method_code: t.code, amount: money.format(t.amount), ...(t.reference ? { reference: t.reference } : {}),
     })),
-    ...(state.customer ? { customer_id: state.customer.id } : {}),
+    ...giftcards.saleField(state),
+    ...(customerId ? { customer_id: customerId } : {}),
   };
   const receipt = {
-    kind: "sale",
-    lines: state.cart.map((line) => ({
+    kind: state.exchange ? "exchange" : "sale",
+    returned: exchange.receiptPart(state), paid_back: payingBack(),
+    lines: [...state.cart.map((line) => ({
       name: line.product.name, qty: line.qty, amount: lineAmount(line), discount: line.discount + promoUnits(line),
-    })),
+    })), ...giftcards.receiptLines(state)],
     total: owed, tax: totals().tax, tenders: state.tenders.map((t) => ({ ...t })), change: paid() - owed,
     customer: state.customer?.name || null,
   };
   await enqueue(sale, receipt); // nothing shows before the sale is safely in IndexedDB
   state.cart = [];
   state.customer = null;
+  state.exchange = null;
+  state.giftCards = [];
   $("customer-chosen").textContent = "";
   timing("pay", started);
 };
@@ -627,19 +665,20 @@ async function enqueue(sale, receipt) {
 function showReceipt(record) {
   const r = record.receipt;
   const receipt = $("receipt");
-  const title = r.kind === "refund" ? "Refund" : "Receipt";
+  const title = { refund: "Refund", exchange: "Exchange" }[r.kind] || "Receipt";
   receipt.replaceChildren(
     el("h3", `${title} · ${state.catalogue.store_code} ${r.terminal} · session ${r.session}`),
     el("p", `${new Date(r.at).toLocaleString()} · cashier ${r.cashier}${r.customer ? ` · customer ${r.customer}` : ""}`),
   );
   const table = el("table");
+  table.append(...exchange.receiptRows(r, el));
   for (const line of r.lines) {
     const row = el("tr");
     row.append(el("td", `${line.qty} × ${line.name}${line.discount ? ` (−${money.format(line.discount)})` : ""}`), el("td", money.format(line.amount), { class: "num" }));
     table.append(row);
   }
   const total = el("tr", null, { class: "total" });
-  total.append(el("td", r.kind === "refund" ? "Paid out" : "Total"), el("td", money.format(r.total), { class: "num", "data-total": "" }));
+  total.append(el("td", r.kind === "refund" ? "Paid out" : r.paid_back ? "Paid back" : "Total"), el("td", money.format(r.total), { class: "num", "data-total": "" }));
   table.append(total);
   for (const t of r.tenders) {
     const row = el("tr");
@@ -853,5 +892,9 @@ $("close-apply").onclick = async () => {
       : error.message;
   }
 };
+
+exchange.install({ $, el, state, apiJson, show, sell });
+signout.install({ $, state, sync, show, sell });
+giftcards.install({ $, state, show, sell });
 
 start().catch((error) => setup(`The screen could not start: ${error.message}`));

@@ -6,8 +6,11 @@ const SHELL = [
   "/pos",
   "/pos/static/app.js",
   "/pos/static/db.js",
+  "/pos/static/exchange.js",
+  "/pos/static/giftcards.js",
   "/pos/static/money.js",
   "/pos/static/pricing.js",
+  "/pos/static/signout.js",
   "/pos/static/sync.js",
   "/pos/static/pos.css",
 ];
