@@ -1,7 +1,7 @@
 """rate limit buckets: each token's request bucket in the database, shared by every API process
 
-Revision ID: 0058
-Revises: 0055
+Revision ID: 0057
+Revises: 0056
 Create Date: 2026-12-08 00:30:00
 
 Decision 0087. ``rate_limit_buckets`` holds one row per token that made a request while
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0058"
-down_revision: str | None = "0055"
+revision: str = "0057"
+down_revision: str | None = "0056"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
